@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iofd: the kernel boundary. One interface, three backends:
+ *   kernel  real IOMMU_HWPT_INVALIDATE etc. on the VMM's iommufd
+ *   sim     an emulated host SMMU: kernel-exact validation, a cost model,
+ *           an IOTLB/config-cache oracle (iommufd/sim.h)
+ *   null    accepts everything instantly, counts only
+ *
+ * Objects:
+ *   struct iofd_backend  one per service; chosen by name.
+ *   struct iofd_hsmmu    one physical (or simulated) host SMMU.
+ *   struct iofd_viommu   one guest vSMMU bound to a host SMMU: for the
+ *                        kernel backend, an iommufd fd + vIOMMU id.
+ *
+ * Thread context: open/close/bind/unbind and vdev calls come from the
+ * control thread. iofd_invalidate() may run concurrently on different
+ * viommus (issuer threads), never concurrently on the same viommu; vdev
+ * calls may race with invalidations on the same viommu and are safe.
+ * Nothing here logs. All functions return 0 or -errno.
+ */
+#ifndef SMMU_OFFLOAD_IOFD_H
+#define SMMU_OFFLOAD_IOFD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmdq/cmdq.h"
+
+struct iofd_backend;
+struct iofd_hsmmu;
+struct iofd_viommu;
+
+#define IOFD_NAME_MAX 64
+/* The kernel issues nested invalidations in chunks of this many commands,
+ * each followed by one host CMD_SYNC (CMDQ_BATCH_ENTRIES - 1 on arm64). */
+#define IOFD_HOST_CHUNK 63
+
+/* Counters, monotonically increasing; read with iofd_*_counters(). */
+struct iofd_counters {
+	uint64_t ioctls; /* invalidation calls that reached the backend */
+	uint64_t cmds; /* commands in them */
+	uint64_t host_syncs; /* host CMD_SYNCs they cost */
+	uint64_t errors; /* calls that returned an error */
+	uint64_t charged_ns; /* simulated host time charged (sim only) */
+};
+
+/**
+ * struct iofd_viommu_spec - what to bind.
+ * @iommufd:   kernel: the VMM's iommufd (the backend dups it); else -1.
+ * @viommu_id: kernel: the vIOMMU object id in that iommufd.
+ * @dev_id:    kernel: a device bound to that iommufd on this host SMMU,
+ *             used for IOMMU_GET_HW_INFO; 0 to skip the check.
+ */
+struct iofd_viommu_spec {
+	int iommufd;
+	uint32_t viommu_id;
+	uint32_t dev_id;
+};
+
+/**
+ * struct iofd_config - backend configuration.
+ * @kind:        "kernel", "sim" or "null".
+ * @sim:         sim: cost model and caps; NULL for the documented defaults
+ *               (docs/COST-MODEL.md).
+ */
+struct iofd_sim_config;
+struct iofd_config {
+	const char *kind;
+	const struct iofd_sim_config *sim;
+};
+
+/**
+ * iofd_backend_new() - create a backend.
+ * Return: 0, -EINVAL (unknown kind), -ENOMEM.
+ */
+int iofd_backend_new(const struct iofd_config *cfg, struct iofd_backend **ret);
+/* iofd_backend_free() - free; all hsmmus must be closed. NULL is a no-op. */
+void iofd_backend_free(struct iofd_backend *b);
+const char *iofd_backend_kind(const struct iofd_backend *b);
+
+/**
+ * iofd_hsmmu_open() - open a host SMMU by name.
+ * kernel: a name from /sys/class/iommu whose device is an SMMUv3; its caps
+ * are read from the first bound vIOMMU's GET_HW_INFO (until then the most
+ * restrictive profile is used). sim/null: any name; caps from config.
+ * Return: 0, -ENOENT (no such SMMU), -EEXIST (already open), -ENOMEM.
+ */
+int iofd_hsmmu_open(struct iofd_backend *b, const char *name,
+		    struct iofd_hsmmu **ret);
+void iofd_hsmmu_close(struct iofd_hsmmu *h);
+const char *iofd_hsmmu_name(const struct iofd_hsmmu *h);
+/* The capabilities cmdq validation uses for this host SMMU. */
+const struct cmdq_caps *iofd_hsmmu_caps(const struct iofd_hsmmu *h);
+void iofd_hsmmu_counters(const struct iofd_hsmmu *h, struct iofd_counters *out);
+
+/**
+ * iofd_viommu_bind() - bind a guest vSMMU to host SMMU @h.
+ * kernel: checks that spec->iommufd is /dev/iommu (or the test seam, see
+ * docs/COST-MODEL.md "fake /dev/iommu"), dups it, and if spec->dev_id is
+ * set reads GET_HW_INFO and refuses a device that is not an SMMUv3.
+ * Return: 0, -EBADF (fd is not an iommufd), -EINVAL, -ENOMEM.
+ */
+int iofd_viommu_bind(struct iofd_hsmmu *h, const struct iofd_viommu_spec *spec,
+		     struct iofd_viommu **ret);
+/* iofd_viommu_unbind() - release; every vDEVICE must be destroyed first. */
+void iofd_viommu_unbind(struct iofd_viommu *v);
+void iofd_viommu_counters(const struct iofd_viommu *v,
+			  struct iofd_counters *out);
+
+/**
+ * iofd_vdev_alloc() - create the vDEVICE binding @vsid to device @dev_id.
+ * Return: 0 with *@ret_vdev_id set; -EEXIST (device or vSID already bound),
+ * -ENOENT (no such device), -EINVAL, -EOPNOTSUPP, -ENOMEM.
+ */
+int iofd_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id, uint64_t vsid,
+		    uint32_t *ret_vdev_id);
+/* iofd_vdev_destroy() - destroy a vDEVICE. Return: 0, -ENOENT, -EBUSY. */
+int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
+
+/**
+ * iofd_invalidate() - issue @n FORWARD commands for one vIOMMU and wait.
+ * @v:        the vIOMMU.
+ * @cmds:     commands, CPU byte order, guest VMID/SID (the host rewrites).
+ * @n:        count, >= 1.
+ * @ret_done: always set: how many leading commands are known complete.
+ *
+ * The kernel backend hides the kernel generation: after an error on an
+ * older kernel, which only guarantees 63 * floor(k / 63) issued, it
+ * re-issues from there (invalidations are idempotent, bounded retries), so
+ * *ret_done is exact for both.
+ *
+ * Return: 0 (*ret_done == n); -EIO: command *ret_done is illegal or names
+ * an unknown vSID (CERROR_ILL for the ring); -ETIMEDOUT: the host
+ * CMD_SYNC after the commands before *ret_done... timed out (see
+ * docs/ARCHITECTURE.md for the policy); other -errno from the host.
+ */
+int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
+		    uint32_t n, uint32_t *ret_done);
+
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smmu-offload shared ring protocol, version 1: the memory layout a VMM and
+ * the smmu-offload service share, and the VMM-side (producer) API.
+ *
+ * The full protocol is in docs/RING-PROTOCOL.md; this header is normative
+ * for the layout. One ring carries the commands of one guest vSMMU command
+ * queue. It lives in a memfd created by the VMM and sealed against shrinking
+ * and growing before it is handed to the service.
+ *
+ * Layout (all fields little-endian; offsets pinned by static asserts):
+ *   [0, hdr_size)                       struct smmu_ring_hdr
+ *   [hdr_size, hdr_size + 16 << log2)   entries: raw SMMUv3 commands
+ *
+ * Indices are free-running uint32_t: entry i lives at slot i & (size - 1);
+ * occupancy is prod - cons, computed modulo 2^32, and never exceeds size.
+ *
+ * Each cache line of the header has exactly one writer:
+ *   line 0 (identity): the VMM, before handing the fd over; never again.
+ *   line 1 (producer): the VMM.
+ *   line 2 (service):  the service.
+ */
+#ifndef SMMU_OFFLOAD_RING_H
+#define SMMU_OFFLOAD_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SMMU_RING_MAGIC 0x474e5253u /* "SRNG" */
+#define SMMU_RING_VERSION_MAJOR 1
+#define SMMU_RING_VERSION_MINOR 0
+#define SMMU_RING_HDR_SIZE 256u
+#define SMMU_RING_ENTRY_SIZE 16u
+#define SMMU_RING_MIN_LOG2 2u /* 4 entries */
+#define SMMU_RING_MAX_LOG2 16u /* 65536 entries (1 MiB) */
+#define SMMU_RING_CACHELINE 64u
+
+/* Feature bits (hdr.features). v1 defines none; unknown bits are refused. */
+#define SMMU_RING_FEATURES_KNOWN 0u
+
+/* prod_flags: written by the VMM. */
+/* The VMM is about to sleep on its completion eventfd (see ring_prod_wait). */
+#define SMMU_RING_WANT_SIGNAL (1u << 0)
+
+/* svc_flags: written by the service. */
+/* The service is about to sleep: the VMM must ring the doorbell. */
+#define SMMU_RING_NEED_WAKEUP (1u << 0)
+/* The service stopped at err_index with err; see docs/RING-PROTOCOL.md. */
+#define SMMU_RING_HALTED (1u << 1)
+
+/*
+ * err: SMMU_CMDQ_CONS.ERR values for command errors, then service-defined
+ * protocol errors (never produced by real SMMU hardware).
+ */
+#define SMMU_RING_ERR_NONE 0u
+#define SMMU_RING_ERR_CERROR_ILL 1u
+#define SMMU_RING_ERR_CERROR_ABT 2u
+#define SMMU_RING_ERR_CERROR_ATC_INV_SYNC 3u
+#define SMMU_RING_ERR_PROTO 0x100u /* bad index or header from the VMM */
+#define SMMU_RING_ERR_BACKEND 0x101u /* host error other than the above */
+#define SMMU_RING_ERR_DETACHED 0x102u /* vSID detached while in flight */
+
+/**
+ * struct smmu_ring_hdr - the shared header (256 bytes).
+ * @magic:         SMMU_RING_MAGIC.
+ * @version_major: SMMU_RING_VERSION_MAJOR; the service refuses another.
+ * @version_minor: the VMM's minor version; any value is accepted.
+ * @hdr_size:      offset of entry 0; >= 256 and a multiple of 64.
+ * @entry_size:    SMMU_RING_ENTRY_SIZE.
+ * @log2_entries:  ring size is 1 << log2_entries, within MIN/MAX_LOG2.
+ * @features:      feature bits the VMM uses; unknown ones are refused.
+ * @prod:          next index the VMM will write. Written by the VMM with a
+ *                 release store (R_PROD) after the entries; read by the
+ *                 service with an acquire load (A_PROD).
+ * @prod_flags:    SMMU_RING_WANT_SIGNAL. Written by the VMM.
+ * @resume_seq:    the VMM stores halt_seq here (release, R_RESUME) to
+ *                 acknowledge a halt and ask the service to go on.
+ * @cons:          every entry before it has completed. Written by the
+ *                 service with a release store (R_CONS) after the
+ *                 invalidations completed; read by the VMM (A_CONS).
+ * @svc_flags:     SMMU_RING_NEED_WAKEUP, SMMU_RING_HALTED. Service-written.
+ * @err:           SMMU_RING_ERR_* of the current halt.
+ * @err_index:     index of the entry that halted the ring (== cons).
+ * @halt_seq:      incremented on every halt, before HALTED is set (R_HALT).
+ */
+struct smmu_ring_hdr {
+	/* line 0: identity, written once by the VMM before hand-over */
+	uint32_t magic;
+	uint16_t version_major;
+	uint16_t version_minor;
+	uint32_t hdr_size;
+	uint32_t entry_size;
+	uint32_t log2_entries;
+	uint32_t features;
+	uint32_t reserved0[10];
+	/* line 1: producer (VMM) */
+	uint32_t prod;
+	uint32_t prod_flags;
+	uint32_t resume_seq;
+	uint32_t reserved1[13];
+	/* line 2: service */
+	uint32_t cons;
+	uint32_t svc_flags;
+	uint32_t err;
+	uint32_t err_index;
+	uint32_t halt_seq;
+	uint32_t reserved2[11];
+	/* line 3: reserved for later minor versions */
+	uint32_t reserved3[16];
+};
+
+/* One ring entry: a raw SMMUv3 command, two little-endian 64-bit words. */
+struct smmu_ring_entry {
+	uint64_t le[2];
+};
+
+_Static_assert(sizeof(struct smmu_ring_hdr) == SMMU_RING_HDR_SIZE, "hdr");
+_Static_assert(offsetof(struct smmu_ring_hdr, magic) == 0, "magic");
+_Static_assert(offsetof(struct smmu_ring_hdr, version_major) == 4, "vmaj");
+_Static_assert(offsetof(struct smmu_ring_hdr, version_minor) == 6, "vmin");
+_Static_assert(offsetof(struct smmu_ring_hdr, hdr_size) == 8, "hdr_size");
+_Static_assert(offsetof(struct smmu_ring_hdr, entry_size) == 12, "esize");
+_Static_assert(offsetof(struct smmu_ring_hdr, log2_entries) == 16, "log2");
+_Static_assert(offsetof(struct smmu_ring_hdr, features) == 20, "features");
+_Static_assert(offsetof(struct smmu_ring_hdr, prod) == 64, "prod");
+_Static_assert(offsetof(struct smmu_ring_hdr, prod_flags) == 68, "pflags");
+_Static_assert(offsetof(struct smmu_ring_hdr, resume_seq) == 72, "resume");
+_Static_assert(offsetof(struct smmu_ring_hdr, cons) == 128, "cons");
+_Static_assert(offsetof(struct smmu_ring_hdr, svc_flags) == 132, "sflags");
+_Static_assert(offsetof(struct smmu_ring_hdr, err) == 136, "err");
+_Static_assert(offsetof(struct smmu_ring_hdr, err_index) == 140, "eidx");
+_Static_assert(offsetof(struct smmu_ring_hdr, halt_seq) == 144, "hseq");
+_Static_assert(sizeof(struct smmu_ring_entry) == SMMU_RING_ENTRY_SIZE, "ent");
+
+/* Bytes of the memfd for a ring of 1 << @log2_entries entries. */
+static inline size_t smmu_ring_bytes(uint32_t log2_entries)
+{
+	return SMMU_RING_HDR_SIZE +
+	       ((size_t)SMMU_RING_ENTRY_SIZE << log2_entries);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Run every test: installs missing packages, builds with warnings as errors,
+# runs all suites on a normal build, the unit and integration suites under
+# ASan+UBSan, and the concurrency suite under TSan. Ends with one line
+# "N passed, N failed[, N skipped]" computed from meson's testlog.json files,
+# and exits non-zero on any failure or when no test ran.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+install_deps || exit 1
+
+out=${BUILD_ROOT:-build-test}
+jobs=$(nproc)
+logs=()
+status=0
+
+step() { printf '\n==== %s\n' "$*"; }
+
+# build NAME [meson options...]: configure (once) and compile.
+build() {
+	local dir=$out/$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" -Dwerror=true "$@" >"$out/setup-$(basename "$dir").log" 2>&1 || {
+			cat "$out/setup-$(basename "$dir").log"
+			return 1
+		}
+	fi
+	meson compile -C "$dir" -j "$jobs"
+}
+
+# run NAME [meson test args...]: run tests, keep the testlog for counting.
+run() {
+	local dir=$out/$1
+	shift
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" "$@" || status=1
+	if [ -f "$dir/meson-logs/testlog.json" ]; then
+		cp "$dir/meson-logs/testlog.json" "$out/testlog-$(basename "$dir").json"
+		logs+=("$out/testlog-$(basename "$dir").json")
+	fi
+}
+
+mkdir -p "$out"
+
+step "format check"
+fmt_ok=0
+scripts/format.sh --check && fmt_ok=1 || status=1
+
+step "build: gcc, -Werror"
+if build plain; then
+	step "tests: all suites"
+	run plain
+else
+	status=1
+fi
+
+step "build: gcc, ASan+UBSan"
+if build asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled; then
+	step "tests under ASan+UBSan: unit, integration"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run asan --suite unit --suite integration
+else
+	status=1
+fi
+
+step "build: gcc, TSan"
+if build tsan -Db_sanitize=thread -Db_lundef=false -Dbench=disabled; then
+	step "tests under TSan: concurrency"
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		run tsan --suite concurrency
+else
+	status=1
+fi
+
+step "summary"
+python3 - "$fmt_ok" "${logs[@]}" <<'PY'
+import json, sys
+fmt_ok = sys.argv[1] == "1"
+passed = failed = skipped = 0
+passed += fmt_ok
+failed += not fmt_ok
+for path in sys.argv[2:]:
+    build = path.rsplit("testlog-", 1)[-1][:-5]
+    with open(path) as f:
+        for line in f:
+            t = json.loads(line)
+            r = t.get("result")
+            if r in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif r == "SKIP":
+                skipped += 1
+                print(f"skipped: {build}: {t['name']}")
+            else:
+                failed += 1
+                print(f"FAILED: {build}: {t['name']} ({r})")
+tests_ran = passed - fmt_ok
+with open("/dev/stderr", "w") as e:
+    if tests_ran == 0:
+        e.write("no test ran\n")
+print(f"{passed} passed, {failed + (tests_ran == 0)} failed, {skipped} skipped")
+sys.exit(1 if failed or tests_ran == 0 else 0)
+PY
+rc=$?
+[ $status -eq 0 ] || rc=1
+exit $rc

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test runner for harness.h: fork per test, alarm as a timeout backstop,
+ * TAP output.
+ */
+#include "tests/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T_EXIT_PASS 0
+#define T_EXIT_FAIL 1
+#define T_EXIT_SKIP 77
+
+static struct t_case *t_head, **t_tail = &t_head;
+
+sigjmp_buf t_abort_jmp;
+int t_failed;
+const char *t_skip_reason;
+static bool t_in_test;
+static int t_skip_pipe = -1;
+
+void t_register(struct t_case *tc)
+{
+	/* Constructors run in source order: keep it. */
+	*t_tail = tc;
+	t_tail = &tc->next;
+}
+
+void t_report(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	t_failed = 1;
+	fprintf(stderr, "# %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+_Noreturn void t_abort(void)
+{
+	t_failed = 1;
+	if (t_in_test)
+		siglongjmp(t_abort_jmp, 1);
+	exit(T_EXIT_FAIL);
+}
+
+_Noreturn void t_skip(const char *reason)
+{
+	t_skip_reason = reason;
+	if (t_in_test)
+		siglongjmp(t_abort_jmp, 2);
+	exit(T_EXIT_SKIP);
+}
+
+const char *t_errname(long long e)
+{
+	static char buf[32];
+	const char *n;
+
+	if (e >= 0 || e < -4095) {
+		snprintf(buf, sizeof(buf), "%lld", e);
+		return buf;
+	}
+	n = strerrorname_np((int)-e);
+	return n ? n : "?";
+}
+
+double t_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+uint64_t t_seed(void)
+{
+	const char *s = getenv("T_SEED");
+
+	return s ? strtoull(s, NULL, 0) : 0x5eed5eed12345678ull;
+}
+
+uint64_t t_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Runs setup, body, teardown; returns an exit code. */
+static int t_run_one(struct t_case *tc)
+{
+	void *volatile self = NULL; /* live across siglongjmp */
+	int jumped;
+
+	t_failed = 0;
+	t_skip_reason = NULL;
+	if (tc->self_size) {
+		self = calloc(1, tc->self_size);
+		if (!self) {
+			fprintf(stderr, "# out of memory\n");
+			return T_EXIT_FAIL;
+		}
+	}
+	t_in_test = true;
+	jumped = sigsetjmp(t_abort_jmp, 0);
+	if (!jumped) {
+		if (tc->setup)
+			tc->setup(self);
+		tc->run(self);
+	}
+	/* An ASSERT in teardown must not loop back into the teardown. */
+	if (tc->teardown && !sigsetjmp(t_abort_jmp, 0))
+		tc->teardown(self);
+	t_in_test = false;
+	free(self);
+	if (t_skip_reason && !t_failed) {
+		if (t_skip_pipe >= 0) {
+			ssize_t r = write(t_skip_pipe, t_skip_reason,
+					  strlen(t_skip_reason));
+			(void)r;
+		}
+		return T_EXIT_SKIP;
+	}
+	return t_failed ? T_EXIT_FAIL : T_EXIT_PASS;
+}
+
+static bool t_selected(const struct t_case *tc, int argc, char **argv)
+{
+	if (argc <= 1)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (strstr(tc->name, argv[i]))
+			return true;
+	return false;
+}
+
+int t_main(int argc, char **argv)
+{
+	bool nofork = getenv("T_NOFORK") != NULL;
+	int n = 0, idx = 0, nfail = 0;
+	struct t_case *tc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (tc = t_head; tc; tc = tc->next)
+		n += t_selected(tc, argc, argv);
+	printf("TAP version 13\n1..%d\n", n);
+
+	for (tc = t_head; tc; tc = tc->next) {
+		char reason[256] = "";
+		int code, pfd[2] = { -1, -1 };
+
+		if (!t_selected(tc, argc, argv))
+			continue;
+		idx++;
+		fflush(NULL);
+		if (nofork) {
+			code = t_run_one(tc);
+			if (code == T_EXIT_SKIP && t_skip_reason)
+				snprintf(reason, sizeof(reason), "%s",
+					 t_skip_reason);
+		} else {
+			pid_t pid, w;
+			int st;
+
+			if (pipe2(pfd, O_CLOEXEC) < 0) {
+				perror("pipe2");
+				return T_EXIT_FAIL;
+			}
+			pid = fork();
+			if (pid < 0) {
+				perror("fork");
+				return T_EXIT_FAIL;
+			}
+			if (pid == 0) {
+				close(pfd[0]);
+				t_skip_pipe = pfd[1];
+				/* Default SIGALRM action kills the child. */
+				alarm(tc->timeout_s);
+				_exit(t_run_one(tc));
+			}
+			close(pfd[1]);
+			do {
+				w = waitpid(pid, &st, 0);
+			} while (w < 0 && errno == EINTR);
+			if (w < 0) {
+				perror("waitpid");
+				return T_EXIT_FAIL;
+			}
+			if (WIFEXITED(st)) {
+				code = WEXITSTATUS(st);
+				if (code == T_EXIT_SKIP) {
+					ssize_t r = read(pfd[0], reason,
+							 sizeof(reason) - 1);
+					reason[r > 0 ? r : 0] = '\0';
+				}
+			} else {
+				int sig = WTERMSIG(st);
+
+				fprintf(stderr, "# %s: killed by signal %d%s\n",
+					tc->name, sig,
+					sig == SIGALRM ? " (timeout)" : "");
+				code = T_EXIT_FAIL;
+			}
+			close(pfd[0]);
+		}
+		if (code == T_EXIT_PASS) {
+			printf("ok %d %s\n", idx, tc->name);
+		} else if (code == T_EXIT_SKIP) {
+			printf("ok %d %s # SKIP %s\n", idx, tc->name, reason);
+		} else {
+			printf("not ok %d %s\n", idx, tc->name);
+			nfail++;
+		}
+	}
+	return nfail ? T_EXIT_FAIL : T_EXIT_PASS;
+}
