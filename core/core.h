@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core: the embeddable smmu-offload service. The daemon, the tests and
+ * smmu-bench all drive the service through this API.
+ *
+ * Objects and owners:
+ *   service   created and freed by the caller (control thread).
+ *   host SMMU one per configured name, each with one worker thread that
+ *             owns every vSMMU, ring and device bound to it.
+ *   vSMMU     a guest vSMMU bound to a host SMMU (an iommufd vIOMMU).
+ *   device    a vDEVICE: virtual SID -> host device, on one vSMMU.
+ *   ring      a shared command ring feeding one vSMMU.
+ * Objects are named by 32-bit ids, unique in the service and never reused.
+ *
+ * Thread context: every function here is called from control threads
+ * (any number; they serialise internally) and never from a worker. Calls
+ * that change a worker's objects post a message to that worker (mailbox +
+ * control eventfd) and wait for its answer; the data path never takes a
+ * lock the control plane holds. All functions return 0 or -errno and log
+ * nothing: the caller logs once.
+ */
+#ifndef SMMU_OFFLOAD_CORE_H
+#define SMMU_OFFLOAD_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iommufd/iofd.h"
+
+struct core_service;
+
+enum core_issue_mode {
+	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
+	CORE_ISSUE_INLINE, /* the ioctl runs on the worker thread */
+};
+
+enum core_loop_kind {
+	CORE_LOOP_AUTO, /* io_uring; epoll if io_uring gives EPERM/ENOSYS */
+	CORE_LOOP_URING,
+	CORE_LOOP_EPOLL,
+};
+
+/**
+ * struct core_config - service configuration; zero values mean defaults.
+ * @backend:        backend selection and its configuration.
+ * @hsmmu_names:    names of the host SMMUs to serve.
+ * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).
+ * @issue_mode:     async (default) or inline.
+ * @max_inflight:   async: ioctls in flight per host SMMU (default 4);
+ *                  never more than one per vSMMU.
+ * @poll_us:        how long a worker keeps polling an active ring after
+ *                  its last command before it sets NEED_WAKEUP and may
+ *                  sleep (default CORE_DEFAULT_POLL_US; 0 = never poll).
+ * @ring_budget:    entries taken from one ring per pass (default 64).
+ * @max_batch:      commands per ioctl (default 252 = 4 host chunks).
+ * @rate_cmds:      per-vSMMU rate limit in commands/s (0 = off).
+ * @rate_burst:     token-bucket depth (default = ring_budget * 4).
+ * @loop:           event loop backend.
+ * @cpus:           if non-NULL, a CPU list ("0", "0-1,3") the workers are
+ *                  pinned to (round-robin over the list's CPUs).
+ * @max_rings:      rings the service accepts in total (default: from the
+ *                  fd budget, see core_service_new()).
+ */
+struct core_config {
+	struct iofd_config backend;
+	const char *const *hsmmu_names;
+	unsigned int n_hsmmu;
+	enum core_issue_mode issue_mode;
+	unsigned int max_inflight;
+	unsigned int poll_us;
+	unsigned int ring_budget;
+	unsigned int max_batch;
+	uint64_t rate_cmds;
+	unsigned int rate_burst;
+	enum core_loop_kind loop;
+	const char *cpus;
+	unsigned int max_rings;
+};
+
+#define CORE_MAX_HSMMU 64
+#define CORE_DEFAULT_POLL_US 50
+#define CORE_DEFAULT_BUDGET 64
+#define CORE_DEFAULT_MAX_BATCH 252
+#define CORE_DEFAULT_INFLIGHT 4
+/* fds one ring costs the service: memfd, doorbell, completion eventfd. */
+#define CORE_FDS_PER_RING 3
+
+/**
+ * core_service_new() - start the service: open the backend and host
+ * SMMUs, raise RLIMIT_NOFILE's soft limit to the hard limit, start one
+ * worker per host SMMU.
+ * Return: 0; -EINVAL (bad config), -ENOENT (host SMMU not found),
+ * -ENOMEM; -EPERM/-ENOSYS only with @loop = CORE_LOOP_URING when io_uring
+ * is unavailable (AUTO falls back to epoll instead).
+ */
+int core_service_new(const struct core_config *cfg, struct core_service **ret);
+
+/**
+ * core_service_free() - drain every ring (in-flight invalidations
+ * complete), detach everything, stop the workers, free. NULL is a no-op.
+ */
+void core_service_free(struct core_service *svc);
+
+/* The backend, e.g. for the sim oracle in tests and the bench. */
+struct iofd_backend *core_service_backend(struct core_service *svc);
+
+/* Which event loop the workers run ("io_uring" or "epoll"). */
+const char *core_service_loop_name(const struct core_service *svc);
+
+/**
+ * core_vsmmu_create() - bind a guest vSMMU to host SMMU @hsmmu.
+ * @spec: kernel backend: the VMM's iommufd (dup'd, caller keeps its fd)
+ *        and vIOMMU id; sim/null: iommufd = -1.
+ * Return: 0 with *@ret_id; -ENOENT (no such host SMMU), -EBADF, -ENOMEM.
+ */
+int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
+		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
+
+/**
+ * core_vsmmu_destroy() - detach its rings (draining them) and devices,
+ * unbind. Return: 0, -ENOENT.
+ */
+int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id);
+
+/* The iofd vIOMMU of a vSMMU (tests/bench: sim oracle). NULL if none. */
+struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
+				      uint32_t vsmmu_id);
+
+/**
+ * core_device_attach() - allocate the vDEVICE for @vsid -> @dev_id. From
+ * then on commands naming @vsid are forwarded.
+ * Return: 0 with *@ret_vdev_id; -ENOENT (vSMMU), -EEXIST (vSID taken),
+ * -ENOSPC (CORE_MAX_DEVICES), backend errno.
+ */
+int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
+		       uint32_t dev_id, uint64_t vsid, uint32_t *ret_vdev_id);
+
+/**
+ * core_device_detach() - stop accepting commands naming @vsid, wait for
+ * every command already taken from the rings to complete (the fence),
+ * then destroy the vDEVICE. Return: 0, -ENOENT.
+ */
+int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
+		       uint64_t vsid);
+
+#define CORE_MAX_DEVICES 1024
+
+/**
+ * core_ring_attach() - attach a ring to a vSMMU.
+ * @memfd:       the ring memfd (checked: seals, size, header).
+ * @doorbell_fd: eventfd the VMM writes when NEED_WAKEUP is set.
+ * @complete_fd: eventfd the service writes when WANT_SIGNAL is set, or -1
+ *               for a VMM that only polls.
+ * The fds are dup'd; the caller keeps and closes its own.
+ * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
+ * should be), -EMFILE (ring limit / fd budget), ring_cons_map() errnos.
+ */
+int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
+		     int doorbell_fd, int complete_fd, uint32_t *ret_id);
+
+/* core_ring_detach() - drain and detach. Return: 0, -ENOENT. */
+int core_ring_detach(struct core_service *svc, uint32_t ring_id);
+
+/**
+ * core_ring_resume() - restart a halted ring at its consumer index (the
+ * VMM fixed the entry). Return: 0, -ENOENT, -EALREADY (not halted).
+ */
+int core_ring_resume(struct core_service *svc, uint32_t ring_id);
+
+/* Statistics. Counters are monotonic; readers see relaxed snapshots. */
+struct core_hsmmu_stats {
+	char name[IOFD_NAME_MAX];
+	const char *loop; /* "io_uring" or "epoll" */
+	const char *issue_mode; /* "async" or "inline" */
+	uint32_t n_vsmmus, n_rings;
+	uint64_t passes; /* worker loop passes that found work */
+	uint64_t sleeps; /* times the worker slept in the kernel */
+	uint64_t ioctls, cmds_issued, host_syncs, inflight;
+	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
+	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
+	struct iofd_counters backend;
+};
+
+struct core_vsmmu_stats {
+	uint32_t id;
+	char hsmmu[IOFD_NAME_MAX];
+	uint32_t n_rings, n_devices;
+	uint64_t entries; /* ring entries consumed (all classes) */
+	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */
+	uint64_t cmds_issued; /* after coalescing */
+	uint64_t coalesced; /* cmds_forwarded - cmds_issued, so far */
+	uint64_t syncs; /* guest CMD_SYNCs completed */
+	uint64_t ioctls;
+	uint64_t host_syncs;
+	uint64_t halts[4]; /* by error: ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t backend_errors;
+	uint64_t throttled; /* passes a rate limit stopped this vSMMU */
+};
+
+struct core_ring_stats {
+	uint32_t id, vsmmu_id;
+	uint32_t prod, cons; /* as last seen / published */
+	bool halted;
+	uint32_t err, err_index;
+	uint64_t entries, syncs, signals, wakeups;
+};
+
+struct core_service_stats {
+	uint32_t n_hsmmu, n_vsmmus, n_rings, n_devices;
+	uint64_t fd_limit; /* RLIMIT_NOFILE soft limit after raising it */
+	uint32_t max_rings; /* rings accepted before -EMFILE */
+	const char *loop;
+	const char *backend;
+};
+
+int core_service_stats(struct core_service *svc,
+		       struct core_service_stats *out);
+/* @idx in [0, n_hsmmu). Return: 0, -ENOENT. */
+int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
+		     struct core_hsmmu_stats *out);
+int core_vsmmu_stats(struct core_service *svc, uint32_t id,
+		     struct core_vsmmu_stats *out);
+int core_ring_stats(struct core_service *svc, uint32_t id,
+		    struct core_ring_stats *out);
+
+/**
+ * core_list_vsmmus() / core_list_rings() - ids of live objects.
+ * Fills up to @max ids, sets *@ret_n to the total (may exceed @max).
+ * core_list_rings() with @vsmmu_id 0 lists every ring.
+ */
+int core_list_vsmmus(struct core_service *svc, uint32_t *ids, uint32_t max,
+		     uint32_t *ret_n);
+int core_list_rings(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
+		    uint32_t max, uint32_t *ret_n);
+
+/* A device of a vSMMU, for listings. */
+struct core_device_info {
+	uint64_t vsid;
+	uint32_t dev_id, vdev_id;
+};
+int core_list_devices(struct core_service *svc, uint32_t vsmmu_id,
+		      struct core_device_info *out, uint32_t max,
+		      uint32_t *ret_n);
+
+#endif
