@@ -143,7 +143,7 @@ const char *t_errname(long long e);
 
 #define T_BOOL_(kind, want, expr, fatal)                                  \
 	do {                                                              \
-		if ((bool)(expr) != (bool)(want)) {                               \
+		if ((bool)(expr) != (bool)(want)) {                       \
 			t_report(__FILE__, __LINE__, kind "(%s)", #expr); \
 			if (fatal)                                        \
 				t_abort();                                \
