@@ -3,6 +3,7 @@
 #include "cmdq/cmdq.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <string.h>
 
 struct cmdq_cmd cmdq_cmd_from_le(const void *le)
@@ -20,4 +21,570 @@ void cmdq_cmd_to_le(const struct cmdq_cmd *c, void *le)
 	uint64_t w[2] = { htole64(c->d[0]), htole64(c->d[1]) };
 
 	memcpy(le, w, sizeof(w));
+}
+
+#define F_(n, w, s, b, a)                                               \
+	{                                                               \
+		.name = n, .word = w, .shift = s, .width = b, .addr = a \
+	}
+const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = {
+	[CMDQ_F_OP] = F_("op", 0, 0, 8, false),
+	[CMDQ_F_GLOBAL] = F_("global", 0, 9, 1, false),
+	[CMDQ_F_SSEC] = F_("ssec", 0, 10, 1, false),
+	[CMDQ_F_SSV] = F_("ssv", 0, 11, 1, false),
+	[CMDQ_F_SSID] = F_("ssid", 0, 12, 20, false),
+	[CMDQ_F_SID] = F_("sid", 0, 32, 32, false),
+	[CMDQ_F_NUM] = F_("num", 0, 12, 5, false),
+	[CMDQ_F_SCALE] = F_("scale", 0, 20, 5, false),
+	[CMDQ_F_VMID] = F_("vmid", 0, 32, 16, false),
+	[CMDQ_F_ASID] = F_("asid", 0, 48, 16, false),
+	[CMDQ_F_CS] = F_("cs", 0, 12, 2, false),
+	[CMDQ_F_MSH] = F_("msh", 0, 22, 2, false),
+	[CMDQ_F_MSIATTR] = F_("msiattr", 0, 24, 4, false),
+	[CMDQ_F_MSIDATA] = F_("msidata", 0, 32, 32, false),
+	[CMDQ_F_RESUME_RESP] = F_("resp", 0, 12, 2, false),
+	[CMDQ_F_LEAF] = F_("leaf", 1, 0, 1, false),
+	[CMDQ_F_RANGE] = F_("range", 1, 0, 5, false),
+	[CMDQ_F_TTL] = F_("ttl", 1, 8, 2, false),
+	[CMDQ_F_TG] = F_("tg", 1, 10, 2, false),
+	[CMDQ_F_ADDR] = F_("addr", 1, 12, 52, true),
+	[CMDQ_F_IPA] = F_("ipa", 1, 12, 40, true),
+	[CMDQ_F_ATC_SIZE] = F_("size", 1, 0, 6, false),
+	[CMDQ_F_PREFETCH_SIZE] = F_("size", 1, 0, 5, false),
+	[CMDQ_F_PRI_GRPID] = F_("grpid", 1, 0, 9, false),
+	[CMDQ_F_PRI_RESP] = F_("resp", 1, 12, 2, false),
+	[CMDQ_F_STAG] = F_("stag", 1, 0, 16, false),
+	[CMDQ_F_MSIADDR] = F_("msiaddr", 1, 2, 50, true),
+};
+#undef F_
+
+/*
+ * QEMU 7.2's emulated SMMUv3 as the traces' guest saw it: ASID16, no
+ * substreams (QEMU 7.2 leaves IDR1.SSIDSIZE 0), 16-bit StreamIDs, RIL (the
+ * guest driver reports RANGE_INV), no ATS, no DS; the 4K and 64K granules.
+ */
+const struct cmdq_caps cmdq_caps_qemu = {
+	.asid_bits = 16,
+	.ssid_bits = 0,
+	.sid_bits = 16,
+	.range_inv = true,
+	.gran4k = true,
+	.gran64k = true,
+};
+
+const struct cmdq_caps cmdq_caps_full = {
+	.asid_bits = 16,
+	.ssid_bits = 20,
+	.sid_bits = 32,
+	.range_inv = true,
+	.ats = true,
+	.ds = true,
+	.gran4k = true,
+	.gran16k = true,
+	.gran64k = true,
+};
+
+struct op_info {
+	const char *name;
+	const char *res0; /* reason when bits outside the allowed ones are set */
+	enum cmdq_class cls;
+	uint8_t order; /* enum cmdq_order_class, FORWARD only */
+};
+
+#define OP_(op, c, o)                                         \
+	[CMDQ_OP_##op] = { .name = #op,                       \
+			   .res0 = #op ": reserved bits set", \
+			   .cls = CMDQ_CLASS_##c,             \
+			   .order = o }
+static const struct op_info op_table[256] = {
+	OP_(PREFETCH_CONFIG, NOP, 0),
+	OP_(PREFETCH_ADDR, NOP, 0),
+	OP_(CFGI_STE, VMM_ONLY, 0),
+	OP_(CFGI_STE_RANGE, VMM_ONLY, 0),
+	OP_(CFGI_CD, FORWARD, CMDQ_ORDER_CFG),
+	OP_(CFGI_CD_ALL, FORWARD, CMDQ_ORDER_CFG),
+	OP_(CFGI_VMS_PIDM, ILLEGAL, 0),
+	OP_(TLBI_NH_ALL, FORWARD, CMDQ_ORDER_TLB),
+	OP_(TLBI_NH_ASID, FORWARD, CMDQ_ORDER_TLB),
+	OP_(TLBI_NH_VA, FORWARD, CMDQ_ORDER_TLB),
+	OP_(TLBI_NH_VAA, FORWARD, CMDQ_ORDER_TLB),
+	OP_(TLBI_EL3_ALL, ILLEGAL, 0),
+	OP_(TLBI_EL3_VA, ILLEGAL, 0),
+	OP_(TLBI_EL2_ALL, ILLEGAL, 0),
+	OP_(TLBI_EL2_ASID, ILLEGAL, 0),
+	OP_(TLBI_EL2_VA, ILLEGAL, 0),
+	OP_(TLBI_EL2_VAA, ILLEGAL, 0),
+	OP_(TLBI_S12_VMALL, ILLEGAL, 0),
+	OP_(TLBI_S2_IPA, ILLEGAL, 0),
+	OP_(TLBI_NSNH_ALL, FORWARD, CMDQ_ORDER_TLB),
+	OP_(ATC_INV, FORWARD, CMDQ_ORDER_ATC),
+	OP_(PRI_RESP, ILLEGAL, 0),
+	OP_(RESUME, ILLEGAL, 0),
+	OP_(STALL_TERM, ILLEGAL, 0),
+	OP_(SYNC, SYNC, 0),
+};
+#undef OP_
+
+const char *cmdq_op_name(uint8_t op)
+{
+	return op_table[op].name;
+}
+
+int cmdq_op_from_name(const char *name, size_t len)
+{
+	for (unsigned int op = 0; op < 256; op++) {
+		const char *n = op_table[op].name;
+
+		if (n && strlen(n) == len && !memcmp(n, name, len))
+			return (int)op;
+	}
+	return -EINVAL;
+}
+
+enum cmdq_class cmdq_classify(const struct cmdq_cmd *c)
+{
+	const struct op_info *oi = &op_table[cmdq_cmd_opcode(c)];
+
+	/* Unknown opcodes have a zeroed entry: name NULL. */
+	if (!oi->name || cmdq_ssec(c))
+		return CMDQ_CLASS_ILLEGAL;
+	if (oi->cls == CMDQ_CLASS_SYNC && cmdq_sync_cs(c) == 3)
+		return CMDQ_CLASS_ILLEGAL;
+	return oi->cls;
+}
+
+unsigned int cmdq_order_class(const struct cmdq_cmd *c)
+{
+	if (cmdq_classify(c) != CMDQ_CLASS_FORWARD)
+		return 0;
+	return op_table[cmdq_cmd_opcode(c)].order;
+}
+
+/*
+ * Validation state: the bits allowed so far and the first reason found.
+ * Specific reasons (a gated field in use) win over the generic RES0 one.
+ */
+struct vstate {
+	const struct cmdq_cmd *c;
+	uint64_t allowed[2];
+	const char *why;
+};
+
+static void allow_bits(struct vstate *v, unsigned int word, uint64_t mask,
+		       bool gate, const char *why_if_used)
+{
+	if (gate)
+		v->allowed[word] |= mask;
+	else if (!v->why && (v->c->d[word] & mask))
+		v->why = why_if_used;
+}
+
+static void allow(struct vstate *v, enum cmdq_field f, bool gate,
+		  const char *why_if_used)
+{
+	allow_bits(v, cmdq_fields[f].word, cmdq_field_mask(f), gate,
+		   why_if_used);
+}
+
+static void check(struct vstate *v, bool bad, const char *why)
+{
+	if (!v->why && bad)
+		v->why = why;
+}
+
+static bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
+{
+	switch (tg) {
+	case CMDQ_TG_4K:
+		return caps->gran4k;
+	case CMDQ_TG_16K:
+		return caps->gran16k;
+	case CMDQ_TG_64K:
+		return caps->gran64k;
+	}
+	return true; /* TG 0: no range */
+}
+
+/* TLBI_NH_VA / TLBI_NH_VAA: address, leaf, and the range fields. */
+static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
+{
+	const char *no_ril = "TLBI: range fields (NUM/SCALE/TG/TTL) need RIL";
+	/* The top SCALE bit (d0 bit 24, SCALE >= 16) needs DS. */
+	uint64_t scale_top = 1ull << 24;
+	struct cmdq_tlbi_range r = cmdq_tlbi_range_get(v->c);
+
+	allow(v, CMDQ_F_LEAF, true, NULL);
+	allow(v, CMDQ_F_ADDR, true, NULL);
+	allow(v, CMDQ_F_NUM, caps->range_inv, no_ril);
+	allow_bits(v, 0, cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top,
+		   caps->range_inv, no_ril);
+	allow_bits(v, 0, scale_top, caps->range_inv && caps->ds,
+		   caps->range_inv ? "TLBI: SCALE >= 16 needs DS" : no_ril);
+	allow(v, CMDQ_F_TG, caps->range_inv, no_ril);
+	allow(v, CMDQ_F_TTL, caps->range_inv, no_ril);
+
+	check(v, !r.tg && (r.num || r.scale || r.ttl),
+	      "TLBI: NUM/SCALE/TTL set with TG = 0");
+	check(v, r.tg && !r.num && !r.scale && !r.ttl,
+	      "TLBI: TG != 0 with NUM = SCALE = TTL = 0 is reserved");
+	check(v, r.tg == CMDQ_TG_16K && r.ttl == 1 && !caps->ds,
+	      "TLBI: TG = 16K with TTL = 1 needs DS");
+	check(v, !granule_ok(caps, r.tg),
+	      "TLBI: TG names a granule the host does not support");
+}
+
+static void allow_asid(struct vstate *v, const struct cmdq_caps *caps)
+{
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
+	uint64_t ok = caps->asid_bits >= 16 ?
+			      m :
+			      (((1ull << caps->asid_bits) - 1) << 48) & m;
+
+	allow_bits(v, 0, ok, true, NULL);
+	allow_bits(v, 0, m & ~ok, false,
+		   "TLBI: ASID wider than the host's ASID size");
+}
+
+static void allow_forward(struct vstate *v, const struct cmdq_caps *caps)
+{
+	const char *no_ss = "substream fields need host SSID support";
+	bool ss = caps->ssid_bits != 0;
+
+	switch (cmdq_cmd_opcode(v->c)) {
+	case CMDQ_OP_TLBI_NSNH_ALL:
+		break;
+	case CMDQ_OP_TLBI_NH_VA:
+		allow_tlbi_va(v, caps);
+		/* fall through */
+	case CMDQ_OP_TLBI_NH_ASID:
+		allow_asid(v, caps);
+		/* fall through */
+	case CMDQ_OP_TLBI_NH_ALL:
+		allow(v, CMDQ_F_VMID, true, NULL);
+		break;
+	case CMDQ_OP_TLBI_NH_VAA:
+		allow_tlbi_va(v, caps);
+		allow(v, CMDQ_F_VMID, true, NULL);
+		break;
+	case CMDQ_OP_ATC_INV:
+		check(v, !caps->ats, "ATC_INV: host has no ATS");
+		check(v, cmdq_atc_size(v->c) > CMDQ_ATC_INV_SIZE_ALL,
+		      "ATC_INV: Size > 52");
+		allow(v, CMDQ_F_SID, true, NULL);
+		allow(v, CMDQ_F_ADDR, true, NULL);
+		allow(v, CMDQ_F_ATC_SIZE, true, NULL);
+		allow(v, CMDQ_F_SSV, ss, no_ss);
+		allow(v, CMDQ_F_SSID, ss, no_ss);
+		allow(v, CMDQ_F_GLOBAL, ss, no_ss);
+		break;
+	case CMDQ_OP_CFGI_CD:
+		allow(v, CMDQ_F_LEAF, true, NULL);
+		allow(v, CMDQ_F_SSID, ss, no_ss);
+		/* fall through */
+	case CMDQ_OP_CFGI_CD_ALL:
+		allow(v, CMDQ_F_SID, true, NULL);
+		break;
+	}
+}
+
+enum cmdq_cerror cmdq_validate(const struct cmdq_caps *caps,
+			       const struct cmdq_cmd *c,
+			       const char **ret_reason)
+{
+	uint8_t op = cmdq_cmd_opcode(c);
+	const struct op_info *oi = &op_table[op];
+	struct vstate v = { .c = c, .allowed = { cmdq_field_mask(CMDQ_F_OP) } };
+
+	switch (cmdq_classify(c)) {
+	case CMDQ_CLASS_ILLEGAL:
+		if (!oi->name)
+			v.why = "unknown opcode";
+		else if (cmdq_ssec(c))
+			v.why = "SSEC set (Secure command on a Non-secure queue)";
+		else if (oi->cls == CMDQ_CLASS_SYNC)
+			v.why = "SYNC: CS = 3 is reserved";
+		else
+			v.why = "opcode not accepted for a nested guest";
+		break;
+	case CMDQ_CLASS_VMM_ONLY:
+		v.why = "CFGI_STE*: handled by the VMM, illegal in a ring";
+		break;
+	case CMDQ_CLASS_SYNC:
+		allow(&v, CMDQ_F_CS, true, NULL);
+		allow(&v, CMDQ_F_MSH, true, NULL);
+		allow(&v, CMDQ_F_MSIATTR, true, NULL);
+		allow(&v, CMDQ_F_MSIDATA, true, NULL);
+		allow(&v, CMDQ_F_MSIADDR, true, NULL);
+		break;
+	case CMDQ_CLASS_NOP:
+		allow(&v, CMDQ_F_SID, true, NULL);
+		allow(&v, CMDQ_F_SSV, true, NULL);
+		allow(&v, CMDQ_F_SSID, true, NULL);
+		if (op == CMDQ_OP_PREFETCH_ADDR) {
+			allow(&v, CMDQ_F_PREFETCH_SIZE, true, NULL);
+			allow(&v, CMDQ_F_ADDR, true, NULL);
+		}
+		break;
+	case CMDQ_CLASS_FORWARD:
+		allow_forward(&v, caps);
+		break;
+	}
+	if (!v.why && ((c->d[0] & ~v.allowed[0]) || (c->d[1] & ~v.allowed[1])))
+		v.why = oi->res0;
+	if (!v.why)
+		return CMDQ_CERROR_NONE;
+	if (ret_reason)
+		*ret_reason = v.why;
+	return CMDQ_CERROR_ILL;
+}
+
+struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c)
+{
+	struct cmdq_tlbi_range r = {
+		.num = (uint8_t)cmdq_tlbi_num(c),
+		.scale = (uint8_t)cmdq_tlbi_scale(c),
+		.tg = (uint8_t)cmdq_tlbi_tg(c),
+		.ttl = (uint8_t)cmdq_tlbi_ttl(c),
+	};
+
+	return r;
+}
+
+static struct cmdq_cmd cmd_op(uint8_t op)
+{
+	struct cmdq_cmd c = { { op, 0 } };
+
+	return c;
+}
+
+static void set_range(struct cmdq_cmd *c, const struct cmdq_tlbi_range *r)
+{
+	if (!r)
+		return;
+	cmdq_set(c, CMDQ_F_NUM, r->num);
+	cmdq_set(c, CMDQ_F_SCALE, r->scale);
+	cmdq_set(c, CMDQ_F_TG, r->tg);
+	cmdq_set(c, CMDQ_F_TTL, r->ttl);
+}
+
+static void set_sub(struct cmdq_cmd *c, uint32_t sid, bool ssv, uint32_t ssid)
+{
+	cmdq_set(c, CMDQ_F_SID, sid);
+	cmdq_set(c, CMDQ_F_SSV, ssv);
+	cmdq_set(c, CMDQ_F_SSID, ssid);
+}
+
+static struct cmdq_cmd build_tlbi_va(uint8_t op, uint16_t asid, uint16_t vmid,
+				     enum cmdq_field addr_f, uint64_t va,
+				     bool leaf, const struct cmdq_tlbi_range *r)
+{
+	struct cmdq_cmd c = cmd_op(op);
+
+	cmdq_set(&c, CMDQ_F_ASID, asid);
+	cmdq_set(&c, CMDQ_F_VMID, vmid);
+	cmdq_set(&c, addr_f, va);
+	cmdq_set(&c, CMDQ_F_LEAF, leaf);
+	set_range(&c, r);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_prefetch_config(uint32_t sid, bool ssv,
+					   uint32_t ssid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_PREFETCH_CONFIG);
+
+	set_sub(&c, sid, ssv, ssid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_prefetch_addr(uint32_t sid, bool ssv, uint32_t ssid,
+					 uint64_t addr, uint8_t size)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_PREFETCH_ADDR);
+
+	set_sub(&c, sid, ssv, ssid);
+	cmdq_set(&c, CMDQ_F_ADDR, addr);
+	cmdq_set(&c, CMDQ_F_PREFETCH_SIZE, size);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_cfgi_ste(uint32_t sid, bool leaf)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_STE);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	cmdq_set(&c, CMDQ_F_LEAF, leaf);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_cfgi_ste_range(uint32_t sid, uint8_t range)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_STE_RANGE);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	cmdq_set(&c, CMDQ_F_RANGE, range);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_cfgi_all(void)
+{
+	return cmdq_build_cfgi_ste_range(0, CMDQ_CFGI_RANGE_ALL);
+}
+
+struct cmdq_cmd cmdq_build_cfgi_cd(uint32_t sid, uint32_t ssid, bool leaf)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_CD);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	cmdq_set(&c, CMDQ_F_SSID, ssid);
+	cmdq_set(&c, CMDQ_F_LEAF, leaf);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_cfgi_cd_all(uint32_t sid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_CD_ALL);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_tlbi_nh_all(uint16_t vmid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_NH_ALL);
+
+	cmdq_set(&c, CMDQ_F_VMID, vmid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_tlbi_nh_asid(uint16_t asid, uint16_t vmid)
+{
+	struct cmdq_cmd c = cmdq_build_tlbi_nh_all(vmid);
+
+	cmdq_set(&c, CMDQ_F_OP, CMDQ_OP_TLBI_NH_ASID);
+	cmdq_set(&c, CMDQ_F_ASID, asid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_tlbi_nh_va(uint16_t asid, uint16_t vmid, uint64_t va,
+				      bool leaf,
+				      const struct cmdq_tlbi_range *r)
+{
+	return build_tlbi_va(CMDQ_OP_TLBI_NH_VA, asid, vmid, CMDQ_F_ADDR, va,
+			     leaf, r);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_nh_vaa(uint16_t vmid, uint64_t va, bool leaf,
+				       const struct cmdq_tlbi_range *r)
+{
+	return build_tlbi_va(CMDQ_OP_TLBI_NH_VAA, 0, vmid, CMDQ_F_ADDR, va,
+			     leaf, r);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_el2_all(void)
+{
+	return cmd_op(CMDQ_OP_TLBI_EL2_ALL);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_el2_asid(uint16_t asid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_EL2_ASID);
+
+	cmdq_set(&c, CMDQ_F_ASID, asid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_tlbi_el2_va(uint16_t asid, uint64_t va, bool leaf,
+				       const struct cmdq_tlbi_range *r)
+{
+	return build_tlbi_va(CMDQ_OP_TLBI_EL2_VA, asid, 0, CMDQ_F_ADDR, va,
+			     leaf, r);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_el2_vaa(uint64_t va, bool leaf,
+					const struct cmdq_tlbi_range *r)
+{
+	return build_tlbi_va(CMDQ_OP_TLBI_EL2_VAA, 0, 0, CMDQ_F_ADDR, va, leaf,
+			     r);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_s12_vmall(uint16_t vmid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_S12_VMALL);
+
+	cmdq_set(&c, CMDQ_F_VMID, vmid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_tlbi_s2_ipa(uint16_t vmid, uint64_t ipa, bool leaf,
+				       const struct cmdq_tlbi_range *r)
+{
+	return build_tlbi_va(CMDQ_OP_TLBI_S2_IPA, 0, vmid, CMDQ_F_IPA, ipa,
+			     leaf, r);
+}
+
+struct cmdq_cmd cmdq_build_tlbi_nsnh_all(void)
+{
+	return cmd_op(CMDQ_OP_TLBI_NSNH_ALL);
+}
+
+struct cmdq_cmd cmdq_build_atc_inv(uint32_t sid, bool ssv, uint32_t ssid,
+				   bool global, uint64_t addr, uint8_t size)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_ATC_INV);
+
+	set_sub(&c, sid, ssv, ssid);
+	cmdq_set(&c, CMDQ_F_GLOBAL, global);
+	cmdq_set(&c, CMDQ_F_ADDR, addr);
+	cmdq_set(&c, CMDQ_F_ATC_SIZE, size);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_pri_resp(uint32_t sid, bool ssv, uint32_t ssid,
+				    uint16_t grpid, uint8_t resp)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_PRI_RESP);
+
+	set_sub(&c, sid, ssv, ssid);
+	cmdq_set(&c, CMDQ_F_PRI_GRPID, grpid);
+	cmdq_set(&c, CMDQ_F_PRI_RESP, resp);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_resume(uint32_t sid, uint8_t resp, uint16_t stag)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_RESUME);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	cmdq_set(&c, CMDQ_F_RESUME_RESP, resp);
+	cmdq_set(&c, CMDQ_F_STAG, stag);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_stall_term(uint32_t sid)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_STALL_TERM);
+
+	cmdq_set(&c, CMDQ_F_SID, sid);
+	return c;
+}
+
+struct cmdq_cmd cmdq_build_sync(uint8_t cs, uint8_t msh, uint8_t msiattr,
+				uint32_t msidata, uint64_t msiaddr)
+{
+	struct cmdq_cmd c = cmd_op(CMDQ_OP_SYNC);
+
+	cmdq_set(&c, CMDQ_F_CS, cs);
+	cmdq_set(&c, CMDQ_F_MSH, msh);
+	cmdq_set(&c, CMDQ_F_MSIATTR, msiattr);
+	cmdq_set(&c, CMDQ_F_MSIDATA, msidata);
+	cmdq_set(&c, CMDQ_F_MSIADDR, msiaddr);
+	return c;
+}
+
+size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
+{
+	/* Placeholder until the coalescing rules land: no change is exact. */
+	(void)cmds;
+	return n;
 }

@@ -106,6 +106,186 @@ static inline uint8_t cmdq_cmd_opcode(const struct cmdq_cmd *c)
 }
 
 /*
+ * Fields. One table (cmdq_fields[], facts section 5) describes where each
+ * field lives; cmdq_get()/cmdq_set() and the named accessors below read it,
+ * so no field position is written twice. Which fields a given opcode has is
+ * the business of the builders and of cmdq_validate(): the accessors do not
+ * check the opcode.
+ *
+ * Address fields (CMDQ_F_ADDR, CMDQ_F_IPA, CMDQ_F_MSIADDR) are read and
+ * written as addresses: the value is the bits in place (an aligned address),
+ * not shifted down. All other fields are plain unsigned numbers.
+ */
+enum cmdq_field {
+	CMDQ_F_OP, /* d0[7:0] */
+	CMDQ_F_GLOBAL, /* d0[9], ATC_INV */
+	CMDQ_F_SSEC, /* d0[10] */
+	CMDQ_F_SSV, /* d0[11] */
+	CMDQ_F_SSID, /* d0[31:12], CFGI_*, ATC_INV, PRI_RESP, PREFETCH_* */
+	CMDQ_F_SID, /* d0[63:32], CFGI_*, ATC_INV, PRI_RESP, RESUME, ... */
+	CMDQ_F_NUM, /* d0[16:12], TLBI_* range */
+	CMDQ_F_SCALE, /* d0[24:20], TLBI_* range */
+	CMDQ_F_VMID, /* d0[47:32], TLBI_* */
+	CMDQ_F_ASID, /* d0[63:48], TLBI_* */
+	CMDQ_F_CS, /* d0[13:12], CMD_SYNC */
+	CMDQ_F_MSH, /* d0[23:22], CMD_SYNC */
+	CMDQ_F_MSIATTR, /* d0[27:24], CMD_SYNC */
+	CMDQ_F_MSIDATA, /* d0[63:32], CMD_SYNC */
+	CMDQ_F_RESUME_RESP, /* d0[13:12], RESUME */
+	CMDQ_F_LEAF, /* d1[0], CFGI_STE/CD, TLBI_* */
+	CMDQ_F_RANGE, /* d1[4:0], CFGI_STE_RANGE */
+	CMDQ_F_TTL, /* d1[9:8], TLBI_* */
+	CMDQ_F_TG, /* d1[11:10], TLBI_* */
+	CMDQ_F_ADDR, /* d1[63:12], TLBI VA, ATC_INV, PREFETCH_ADDR (address) */
+	CMDQ_F_IPA, /* d1[51:12], TLBI_S2_IPA (address) */
+	CMDQ_F_ATC_SIZE, /* d1[5:0], ATC_INV */
+	CMDQ_F_PREFETCH_SIZE, /* d1[4:0], PREFETCH_ADDR */
+	CMDQ_F_PRI_GRPID, /* d1[8:0], PRI_RESP */
+	CMDQ_F_PRI_RESP, /* d1[13:12], PRI_RESP */
+	CMDQ_F_STAG, /* d1[15:0], RESUME */
+	CMDQ_F_MSIADDR, /* d1[51:2], CMD_SYNC (address) */
+	CMDQ_F_COUNT
+};
+
+struct cmdq_field_desc {
+	const char *name; /* lower case, as in the text trace format */
+	uint8_t word; /* 0 or 1 */
+	uint8_t shift; /* lowest bit */
+	uint8_t width; /* bits */
+	bool addr; /* value is an in-place address, see above */
+};
+
+/* Read-only after load; indexed by enum cmdq_field. */
+extern const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT];
+
+/* cmdq_field_mask() - the bits of @f within its dword. */
+static inline uint64_t cmdq_field_mask(enum cmdq_field f)
+{
+	const struct cmdq_field_desc *d = &cmdq_fields[f];
+
+	return (~0ull >> (64 - d->width)) << d->shift;
+}
+
+/* cmdq_get() - the value of field @f of @c (see "Address fields"). */
+static inline uint64_t cmdq_get(const struct cmdq_cmd *c, enum cmdq_field f)
+{
+	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	uint64_t v = c->d[d->word] & cmdq_field_mask(f);
+
+	return d->addr ? v : v >> d->shift;
+}
+
+/*
+ * cmdq_set() - store @v into field @f of @c. Bits of @v that do not fit the
+ * field (and, for address fields, the bits below its alignment) are dropped;
+ * the other fields are untouched.
+ */
+static inline void cmdq_set(struct cmdq_cmd *c, enum cmdq_field f, uint64_t v)
+{
+	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	uint64_t m = cmdq_field_mask(f);
+
+	c->d[d->word] = (c->d[d->word] & ~m) |
+			((d->addr ? v : v << d->shift) & m);
+}
+
+/* Named accessors: cmdq_sid(&c) == cmdq_get(&c, CMDQ_F_SID), etc. */
+#define CMDQ_ACCESSOR_(name, f)                                      \
+	static inline uint64_t cmdq_##name(const struct cmdq_cmd *c) \
+	{                                                            \
+		return cmdq_get(c, f);                               \
+	}
+CMDQ_ACCESSOR_(global, CMDQ_F_GLOBAL)
+CMDQ_ACCESSOR_(ssec, CMDQ_F_SSEC)
+CMDQ_ACCESSOR_(ssv, CMDQ_F_SSV)
+CMDQ_ACCESSOR_(ssid, CMDQ_F_SSID)
+CMDQ_ACCESSOR_(sid, CMDQ_F_SID)
+CMDQ_ACCESSOR_(tlbi_num, CMDQ_F_NUM)
+CMDQ_ACCESSOR_(tlbi_scale, CMDQ_F_SCALE)
+CMDQ_ACCESSOR_(tlbi_vmid, CMDQ_F_VMID)
+CMDQ_ACCESSOR_(tlbi_asid, CMDQ_F_ASID)
+CMDQ_ACCESSOR_(sync_cs, CMDQ_F_CS)
+CMDQ_ACCESSOR_(sync_msh, CMDQ_F_MSH)
+CMDQ_ACCESSOR_(sync_msiattr, CMDQ_F_MSIATTR)
+CMDQ_ACCESSOR_(sync_msidata, CMDQ_F_MSIDATA)
+CMDQ_ACCESSOR_(sync_msiaddr, CMDQ_F_MSIADDR)
+CMDQ_ACCESSOR_(resume_resp, CMDQ_F_RESUME_RESP)
+CMDQ_ACCESSOR_(resume_stag, CMDQ_F_STAG)
+CMDQ_ACCESSOR_(leaf, CMDQ_F_LEAF)
+CMDQ_ACCESSOR_(cfgi_range, CMDQ_F_RANGE)
+CMDQ_ACCESSOR_(tlbi_ttl, CMDQ_F_TTL)
+CMDQ_ACCESSOR_(tlbi_tg, CMDQ_F_TG)
+CMDQ_ACCESSOR_(addr, CMDQ_F_ADDR)
+CMDQ_ACCESSOR_(tlbi_ipa, CMDQ_F_IPA)
+CMDQ_ACCESSOR_(atc_size, CMDQ_F_ATC_SIZE)
+CMDQ_ACCESSOR_(prefetch_size, CMDQ_F_PREFETCH_SIZE)
+CMDQ_ACCESSOR_(pri_grpid, CMDQ_F_PRI_GRPID)
+CMDQ_ACCESSOR_(pri_resp, CMDQ_F_PRI_RESP)
+#undef CMDQ_ACCESSOR_
+
+/* Encoded values. */
+enum { CMDQ_TG_NONE = 0, CMDQ_TG_4K = 1, CMDQ_TG_16K = 2, CMDQ_TG_64K = 3 };
+enum { CMDQ_SYNC_CS_NONE = 0, CMDQ_SYNC_CS_IRQ = 1, CMDQ_SYNC_CS_SEV = 2 };
+enum { CMDQ_SYNC_MSH_ISH = 3, CMDQ_SYNC_MSIATTR_OIWB = 0xf };
+#define CMDQ_ATC_INV_SIZE_ALL 52
+#define CMDQ_CFGI_RANGE_ALL 31
+#define CMDQ_TLBI_RANGE_NUM_MAX 31
+
+/*
+ * The TLBI range part (facts section 5): (num + 1) << scale granules of
+ * size tg starting at the address; ttl is the level hint. All zero = a
+ * single non-range invalidation.
+ */
+struct cmdq_tlbi_range {
+	uint8_t num, scale, tg, ttl;
+};
+
+/*
+ * Builders: each returns a command with the opcode and the named fields set
+ * and every other bit zero. Values are truncated to their field widths;
+ * address arguments are truncated to their alignment. @r may be NULL (no
+ * range). None validates: use cmdq_validate().
+ */
+struct cmdq_cmd cmdq_build_prefetch_config(uint32_t sid, bool ssv,
+					   uint32_t ssid);
+struct cmdq_cmd cmdq_build_prefetch_addr(uint32_t sid, bool ssv, uint32_t ssid,
+					 uint64_t addr, uint8_t size);
+struct cmdq_cmd cmdq_build_cfgi_ste(uint32_t sid, bool leaf);
+struct cmdq_cmd cmdq_build_cfgi_ste_range(uint32_t sid, uint8_t range);
+/* CFGI_ALL: CFGI_STE_RANGE with SID 0, Range 31. */
+struct cmdq_cmd cmdq_build_cfgi_all(void);
+struct cmdq_cmd cmdq_build_cfgi_cd(uint32_t sid, uint32_t ssid, bool leaf);
+struct cmdq_cmd cmdq_build_cfgi_cd_all(uint32_t sid);
+struct cmdq_cmd cmdq_build_tlbi_nh_all(uint16_t vmid);
+struct cmdq_cmd cmdq_build_tlbi_nh_asid(uint16_t asid, uint16_t vmid);
+struct cmdq_cmd cmdq_build_tlbi_nh_va(uint16_t asid, uint16_t vmid, uint64_t va,
+				      bool leaf,
+				      const struct cmdq_tlbi_range *r);
+struct cmdq_cmd cmdq_build_tlbi_nh_vaa(uint16_t vmid, uint64_t va, bool leaf,
+				       const struct cmdq_tlbi_range *r);
+struct cmdq_cmd cmdq_build_tlbi_el2_all(void);
+struct cmdq_cmd cmdq_build_tlbi_el2_asid(uint16_t asid);
+struct cmdq_cmd cmdq_build_tlbi_el2_va(uint16_t asid, uint64_t va, bool leaf,
+				       const struct cmdq_tlbi_range *r);
+struct cmdq_cmd cmdq_build_tlbi_el2_vaa(uint64_t va, bool leaf,
+					const struct cmdq_tlbi_range *r);
+struct cmdq_cmd cmdq_build_tlbi_s12_vmall(uint16_t vmid);
+struct cmdq_cmd cmdq_build_tlbi_s2_ipa(uint16_t vmid, uint64_t ipa, bool leaf,
+				       const struct cmdq_tlbi_range *r);
+struct cmdq_cmd cmdq_build_tlbi_nsnh_all(void);
+struct cmdq_cmd cmdq_build_atc_inv(uint32_t sid, bool ssv, uint32_t ssid,
+				   bool global, uint64_t addr, uint8_t size);
+struct cmdq_cmd cmdq_build_pri_resp(uint32_t sid, bool ssv, uint32_t ssid,
+				    uint16_t grpid, uint8_t resp);
+struct cmdq_cmd cmdq_build_resume(uint32_t sid, uint8_t resp, uint16_t stag);
+struct cmdq_cmd cmdq_build_stall_term(uint32_t sid);
+struct cmdq_cmd cmdq_build_sync(uint8_t cs, uint8_t msh, uint8_t msiattr,
+				uint32_t msidata, uint64_t msiaddr);
+
+/* cmdq_tlbi_range_get() - the range part of a TLBI command. */
+struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c);
+
+/*
  * cmdq_cmd_from_le() - convert a 16-byte little-endian queue entry.
  * @le: the entry, at any alignment (it may sit in shared memory: the caller
  *      copies before it validates, this function reads each byte once).
@@ -116,6 +296,11 @@ void cmdq_cmd_to_le(const struct cmdq_cmd *c, void *le);
 
 /* cmdq_op_name() - the spec name ("TLBI_NH_VA"), or NULL if unknown. */
 const char *cmdq_op_name(uint8_t op);
+/*
+ * cmdq_op_from_name() - the opcode named @name (as cmdq_op_name() spells
+ * it), or -EINVAL. @len: length of @name (it need not be terminated).
+ */
+int cmdq_op_from_name(const char *name, size_t len);
 
 /* cmdq_classify() - the class of @c by opcode and the SSEC/CS checks. */
 enum cmdq_class cmdq_classify(const struct cmdq_cmd *c);
