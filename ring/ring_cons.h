@@ -30,6 +30,8 @@
  * @cons:     private copy of the published consumer index.
  * @halted:   the ring is halted (HALTED published); nothing is fetched.
  * @halt_seq: private copy of the published halt_seq.
+ * @svc_flags: private copy of the published svc_flags (the service is the
+ *            only writer; the shared word is never read back).
  */
 struct ring_cons {
 	struct smmu_ring_hdr *hdr;
@@ -42,6 +44,7 @@ struct ring_cons {
 	uint32_t cons;
 	bool halted;
 	uint32_t halt_seq;
+	uint32_t svc_flags;
 };
 
 /**
@@ -57,7 +60,10 @@ struct ring_cons {
  * header is copied once; later changes to line 0 by the VMM are ignored.
  * Resumes from the consumer index in shared memory (a ring re-attached
  * after a service restart goes on where it stopped); if that index is
- * behind prod by more than the ring size the ring is halted as PROTO.
+ * behind prod by more than the ring size the ring is halted as PROTO. A
+ * ring that was halted (HALTED in shared memory) stays halted with its
+ * halt_seq; ring_cons_resume_requested() tells whether the VMM already
+ * acknowledged it. NEED_WAKEUP is cleared.
  *
  * Return: 0, or -EBADF (not a file), -EINVAL (not a memfd: no seals
  * support), -EPERM (required seals missing), -EMSGSIZE (size mismatch),
@@ -93,7 +99,9 @@ uint32_t ring_cons_fetch(struct ring_cons *rc, struct smmu_ring_entry *dst,
  * ring_cons_complete() - publish that every entry before @new_cons has
  * completed (release store R_CONS, pairs with the VMM's A_CONS).
  * @new_cons must lie in [cons, fetch]; anything else is a caller bug
- * (asserted).
+ * (asserted). While the ring is halted this does nothing: cons stays on
+ * the halt index, and entries in flight when the ring halted are fetched
+ * (and issued) again after the resume; invalidations are idempotent.
  */
 void ring_cons_complete(struct ring_cons *rc, uint32_t new_cons);
 
@@ -111,7 +119,10 @@ bool ring_cons_want_signal(struct ring_cons *rc);
  * Publishes cons = @index (everything before it must have completed),
  * err, err_index, halt_seq + 1, then HALTED (R_HALT). Rewinds fetch to
  * @index: fetched-but-unissued entries after it are dropped and fetched
- * again after a resume.
+ * again after a resume. @index must lie in [cons, fetch] (asserted). Does
+ * nothing if the ring is already halted (the first error wins). The
+ * caller then signals the VMM's completion eventfd if
+ * ring_cons_want_signal() says so, exactly as after a completion.
  */
 void ring_cons_halt(struct ring_cons *rc, uint32_t index, uint32_t err);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * smmu-offload shared ring protocol, version 1: the memory layout a VMM and
- * the smmu-offload service share, and the VMM-side (producer) API.
+ * the smmu-offload service share. The VMM-side (producer) API is in
+ * smmu-offload/ring-prod.h.
  *
  * The full protocol is in docs/RING-PROTOCOL.md; this header is normative
  * for the layout. One ring carries the commands of one guest vSMMU command
@@ -34,7 +35,8 @@ extern "C" {
 #define SMMU_RING_MAGIC 0x474e5253u /* "SRNG" */
 #define SMMU_RING_VERSION_MAJOR 1
 #define SMMU_RING_VERSION_MINOR 0
-#define SMMU_RING_HDR_SIZE 256u
+#define SMMU_RING_HDR_SIZE 256u /* hdr_size a v1 VMM writes */
+#define SMMU_RING_HDR_SIZE_MAX 4096u /* largest hdr_size a service accepts */
 #define SMMU_RING_ENTRY_SIZE 16u
 #define SMMU_RING_MIN_LOG2 2u /* 4 entries */
 #define SMMU_RING_MAX_LOG2 16u /* 65536 entries (1 MiB) */
@@ -70,7 +72,11 @@ extern "C" {
  * @magic:         SMMU_RING_MAGIC.
  * @version_major: SMMU_RING_VERSION_MAJOR; the service refuses another.
  * @version_minor: the VMM's minor version; any value is accepted.
- * @hdr_size:      offset of entry 0; >= 256 and a multiple of 64.
+ * @hdr_size:      offset of entry 0: SMMU_RING_HDR_SIZE in v1; a later
+ *                 minor version may grow it (a multiple of 64 in
+ *                 [SMMU_RING_HDR_SIZE, SMMU_RING_HDR_SIZE_MAX]); the
+ *                 service locates entries with it and ignores the bytes
+ *                 it does not know.
  * @entry_size:    SMMU_RING_ENTRY_SIZE.
  * @log2_entries:  ring size is 1 << log2_entries, within MIN/MAX_LOG2.
  * @features:      feature bits the VMM uses; unknown ones are refused.
@@ -137,11 +143,21 @@ _Static_assert(offsetof(struct smmu_ring_hdr, err_index) == 140, "eidx");
 _Static_assert(offsetof(struct smmu_ring_hdr, halt_seq) == 144, "hseq");
 _Static_assert(sizeof(struct smmu_ring_entry) == SMMU_RING_ENTRY_SIZE, "ent");
 
-/* Bytes of the memfd for a ring of 1 << @log2_entries entries. */
+/*
+ * Bytes of the memfd for a ring of 1 << @log2_entries entries behind a
+ * header of @hdr_size bytes.
+ */
+static inline size_t smmu_ring_bytes_hdr(uint32_t hdr_size,
+					 uint32_t log2_entries)
+{
+	return (size_t)hdr_size +
+	       ((size_t)SMMU_RING_ENTRY_SIZE << log2_entries);
+}
+
+/* Bytes of the memfd for a v1 ring of 1 << @log2_entries entries. */
 static inline size_t smmu_ring_bytes(uint32_t log2_entries)
 {
-	return SMMU_RING_HDR_SIZE +
-	       ((size_t)SMMU_RING_ENTRY_SIZE << log2_entries);
+	return smmu_ring_bytes_hdr(SMMU_RING_HDR_SIZE, log2_entries);
 }
 
 #ifdef __cplusplus

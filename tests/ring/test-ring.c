@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Single-thread semantics of the ring: memfd checks, empty/full, index
+ * wrap, halt/resume, and the NEED_WAKEUP set-flag/re-check interleavings.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ring/barrier.h"
+#include "ring/ring_cons.h"
+#include "tests/harness.h"
+
+/* ---- raw ring memfds, built by hand so every header field can be bad */
+
+static int _raw_ring_fd(uint32_t log2, size_t bytes, unsigned int seals,
+			const struct smmu_ring_hdr *h, int *ret_fd)
+{
+	int fd, ret = 0;
+
+	fd = memfd_create("test-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)bytes) < 0 ||
+	    pwrite(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals) < 0)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	(void)log2;
+	*ret_fd = fd;
+	return 0;
+}
+
+static void hdr_v1(struct smmu_ring_hdr *h, uint32_t log2)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = SMMU_RING_MAGIC;
+	h->version_major = SMMU_RING_VERSION_MAJOR;
+	h->version_minor = SMMU_RING_VERSION_MINOR;
+	h->hdr_size = SMMU_RING_HDR_SIZE;
+	h->entry_size = SMMU_RING_ENTRY_SIZE;
+	h->log2_entries = log2;
+}
+
+static int raw_ring_fd(const struct smmu_ring_hdr *h)
+{
+	int fd = -1;
+
+	ASSERT_OK(_raw_ring_fd(
+		h->log2_entries,
+		smmu_ring_bytes_hdr(h->hdr_size, h->log2_entries),
+		F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, h, &fd));
+	return fd;
+}
+
+static void cons_map(int fd, struct ring_cons *rc)
+{
+	ASSERT_OK(ring_cons_map(fd, rc));
+}
+
+static void cons_map_err(int err, int fd)
+{
+	struct ring_cons rc = { 0 };
+
+	ASSERT_ERR(err, ring_cons_map(fd, &rc));
+	ASSERT_NULL(rc.hdr);
+}
+
+static void cons_map_hdr_err(int err, const struct smmu_ring_hdr *h)
+{
+	int fd = raw_ring_fd(h);
+
+	cons_map_err(err, fd);
+	close(fd);
+}
+
+TEST(map_refuses_unsealed)
+{
+	struct smmu_ring_hdr h;
+	int fd;
+
+	hdr_v1(&h, 4);
+	ASSERT_OK(_raw_ring_fd(4, smmu_ring_bytes(4), 0, &h, &fd));
+	cons_map_err(-EPERM, fd);
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	cons_map_err(-EPERM, fd); /* GROW still missing */
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW), 0);
+	struct ring_cons rc;
+	cons_map(fd, &rc);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(map_refuses_bad_size)
+{
+	struct smmu_ring_hdr h;
+	const unsigned int seals = F_SEAL_SHRINK | F_SEAL_GROW;
+	int fd;
+
+	hdr_v1(&h, 4);
+	/* one entry short, one entry long, smaller than a header */
+	ASSERT_OK(_raw_ring_fd(4, smmu_ring_bytes(4) - 16, seals, &h, &fd));
+	cons_map_err(-EMSGSIZE, fd);
+	close(fd);
+	ASSERT_OK(_raw_ring_fd(4, smmu_ring_bytes(4) + 16, seals, &h, &fd));
+	cons_map_err(-EMSGSIZE, fd);
+	close(fd);
+	ASSERT_OK(_raw_ring_fd(4, 200, seals, &h, &fd));
+	cons_map_err(-EMSGSIZE, fd);
+	close(fd);
+	/* far larger than any legal ring: refused before mapping */
+	ASSERT_OK(_raw_ring_fd(4, (size_t)64 << 20, seals, &h, &fd));
+	cons_map_err(-EMSGSIZE, fd);
+	close(fd);
+}
+
+TEST(map_refuses_non_memfd)
+{
+	char path[] = "/tmp/test-ring-XXXXXX";
+	int fds[2], fd;
+
+	ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+	cons_map_err(-EBADF, fds[0]);
+	close(fds[0]);
+	close(fds[1]);
+
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	cons_map_err(-EBADF, fd);
+	close(fd);
+
+	/* A regular file without seal support. */
+	fd = mkostemp(path, O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	unlink(path);
+	ASSERT_EQ(ftruncate(fd, (off_t)smmu_ring_bytes(4)), 0);
+	cons_map_err(-EINVAL, fd);
+	close(fd);
+
+	cons_map_err(-EBADF, -1);
+}
+
+TEST(map_refuses_bad_header)
+{
+	struct smmu_ring_hdr h;
+
+	hdr_v1(&h, 4);
+	h.magic ^= 1;
+	cons_map_hdr_err(-EPROTO, &h);
+
+	hdr_v1(&h, 4);
+	h.version_major = 2;
+	cons_map_hdr_err(-EPROTONOSUPPORT, &h);
+
+	hdr_v1(&h, 4);
+	h.entry_size = 32;
+	cons_map_hdr_err(-EPROTO, &h);
+
+	hdr_v1(&h, 4);
+	h.hdr_size = 320 - 8; /* not a multiple of 64 */
+	cons_map_hdr_err(-EPROTO, &h);
+
+	hdr_v1(&h, 4);
+	h.hdr_size = 128;
+	cons_map_hdr_err(-EPROTO, &h);
+
+	hdr_v1(&h, 1); /* below MIN_LOG2 */
+	cons_map_hdr_err(-EPROTO, &h);
+
+	hdr_v1(&h, 4);
+	h.features = 1;
+	cons_map_hdr_err(-EOPNOTSUPP, &h);
+}
+
+TEST(map_accepts_newer_minor_and_larger_header)
+{
+	struct smmu_ring_hdr h;
+	struct ring_cons rc;
+	int fd;
+
+	hdr_v1(&h, 3);
+	h.version_minor = 7;
+	h.hdr_size = 512;
+	fd = raw_ring_fd(&h);
+	cons_map(fd, &rc);
+	ASSERT_EQ(rc.size, 8);
+	ASSERT_EQ((char *)rc.entries - (char *)rc.hdr, 512);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(map_ignores_later_identity_changes)
+{
+	struct smmu_ring_hdr h;
+	struct ring_cons rc;
+	uint32_t avail;
+	int fd;
+
+	hdr_v1(&h, 2);
+	fd = raw_ring_fd(&h);
+	cons_map(fd, &rc);
+	/* The VMM rewrites line 0 after hand-over: nothing changes. */
+	rc.hdr->log2_entries = 16;
+	rc.hdr->hdr_size = 4096;
+	rc.hdr->prod = 5; /* more than 4 entries */
+	ASSERT_ERR(-EPROTO, ring_cons_poll(&rc, &avail));
+	ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_PROTO);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(sealed_ring_cannot_be_resized)
+{
+	struct smmu_ring_hdr h;
+	int fd;
+
+	hdr_v1(&h, 4);
+	fd = raw_ring_fd(&h);
+	ASSERT_EQ(ftruncate(fd, 256), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_EQ(ftruncate(fd, (off_t)smmu_ring_bytes(5)), -1);
+	ASSERT_EQ(errno, EPERM);
+	close(fd);
+}
+
+/* ---- consumer semantics, with the test playing the VMM by hand */
+
+static struct smmu_ring_entry ent(uint32_t i)
+{
+	struct smmu_ring_entry e = { { 0x1000000000ull + i, ~(uint64_t)i } };
+
+	return e;
+}
+
+/* A v1 ring of 1 << @log2 entries whose prod and cons start at @start. */
+static int ring_fd_at(uint32_t log2, uint32_t start)
+{
+	struct smmu_ring_hdr h;
+
+	hdr_v1(&h, log2);
+	h.prod = start;
+	h.cons = start;
+	return raw_ring_fd(&h);
+}
+
+/* VMM side by hand: write @n entries at prod and publish. */
+static void vmm_push(struct smmu_ring_hdr *h, uint32_t log2, uint32_t n)
+{
+	struct smmu_ring_entry *ents = (void *)((char *)h + h->hdr_size);
+	uint32_t p = h->prod;
+
+	for (uint32_t i = 0; i < n; i++, p++)
+		ents[p & ((1u << log2) - 1)] = ent(p);
+	smp_store_release(&h->prod, p);
+}
+
+static void cons_poll(struct ring_cons *rc, uint32_t want_avail)
+{
+	uint32_t avail = ~0u;
+
+	ASSERT_OK(ring_cons_poll(rc, &avail));
+	ASSERT_EQ(avail, want_avail);
+}
+
+static void cons_fetch_check(struct ring_cons *rc, uint32_t n)
+{
+	struct smmu_ring_entry buf[64];
+	uint32_t first = rc->fetch;
+
+	ASSERT_LE(n, 64);
+	ASSERT_EQ(ring_cons_fetch(rc, buf, n), n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct smmu_ring_entry e = ent(first + i);
+
+		ASSERT_EQ(memcmp(&buf[i], &e, sizeof(e)), 0);
+	}
+}
+
+TEST(cons_empty_full_wrap)
+{
+	const uint32_t starts[] = { 0, 7, 0xfffffff0u, 0xfffffffeu };
+
+	for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+		struct smmu_ring_entry buf[8];
+		struct ring_cons rc;
+		int fd = ring_fd_at(3, starts[s]);
+
+		cons_map(fd, &rc);
+		ASSERT_EQ(rc.cons, starts[s]);
+		/* empty */
+		cons_poll(&rc, 0);
+		ASSERT_EQ(ring_cons_fetch(&rc, buf, 8), 0);
+		/* 40 rounds of fill/drain cross slot and u32 wrap */
+		for (int round = 0; round < 40; round++) {
+			uint32_t n = (uint32_t)round % 8 + 1;
+
+			vmm_push(rc.hdr, 3, n);
+			cons_poll(&rc, n);
+			cons_fetch_check(&rc, n);
+			ASSERT_EQ(ring_cons_inflight(&rc), n);
+			ring_cons_complete(&rc, rc.fetch);
+			ASSERT_EQ(rc.hdr->cons, rc.fetch);
+		}
+		/* full: exactly 8 is legal, 9 is a protocol error */
+		vmm_push(rc.hdr, 3, 8);
+		cons_poll(&rc, 8);
+		cons_fetch_check(&rc, 3);
+		cons_poll(&rc, 5);
+		rc.hdr->prod++;
+		ASSERT_ERR(-EPROTO, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+		ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_PROTO);
+		ASSERT_EQ(rc.hdr->err_index, rc.hdr->cons);
+		ASSERT_EQ(rc.hdr->svc_flags & SMMU_RING_HALTED,
+			  SMMU_RING_HALTED);
+		ring_cons_unmap(&rc);
+		close(fd);
+	}
+}
+
+TEST(cons_prod_backwards_is_proto)
+{
+	struct ring_cons rc;
+	uint32_t cons;
+	int fd = ring_fd_at(4, 0xfffffffcu);
+
+	cons_map(fd, &rc);
+	vmm_push(rc.hdr, 4, 8);
+	cons_poll(&rc, 8);
+	cons_fetch_check(&rc, 6);
+	ring_cons_complete(&rc, rc.cons + 2);
+	cons = rc.cons;
+	/* back, but not past fetch: the unfetched tail was withdrawn */
+	rc.hdr->prod -= 1;
+	cons_poll(&rc, 1);
+	/* back past fetch: halted at cons, in-flight entries dropped */
+	rc.hdr->prod = rc.fetch - 1;
+	ASSERT_ERR(-EPROTO, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+	ASSERT_EQ(rc.hdr->cons, cons);
+	ASSERT_EQ(rc.hdr->err_index, cons);
+	ASSERT_EQ(rc.fetch, cons);
+	ASSERT_ERR(-EPIPE, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+	/* completions of dropped in-flight entries are ignored */
+	ring_cons_complete(&rc, cons + 4);
+	ASSERT_EQ(rc.hdr->cons, cons);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(cons_map_resumes_from_shared_cons)
+{
+	struct smmu_ring_hdr h;
+	struct ring_cons rc;
+	int fd;
+
+	hdr_v1(&h, 4);
+	h.cons = 0xfffffff8u;
+	h.prod = 0x00000004u; /* 12 entries pending across the u32 wrap */
+	fd = raw_ring_fd(&h);
+	cons_map(fd, &rc);
+	cons_poll(&rc, 12);
+	ring_cons_unmap(&rc);
+	close(fd);
+
+	h.prod = 0x00000009u; /* 17 > 16 entries: PROTO at map */
+	fd = raw_ring_fd(&h);
+	cons_map(fd, &rc);
+	ASSERT_ERR(-EPIPE, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+	ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_PROTO);
+	ASSERT_EQ(rc.hdr->err_index, 0xfffffff8u);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(cons_halt_ack_resume)
+{
+	struct smmu_ring_entry buf[16];
+	struct ring_cons rc, rc2;
+	int fd = ring_fd_at(4, 0xfffffffau);
+	uint32_t bad;
+
+	cons_map(fd, &rc);
+	vmm_push(rc.hdr, 4, 10);
+	cons_poll(&rc, 10);
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 10), 10);
+	bad = rc.cons + 6;
+	ring_cons_complete(&rc, bad);
+	ring_cons_halt(&rc, bad, SMMU_RING_ERR_CERROR_ILL);
+	ASSERT_EQ(rc.hdr->cons, bad);
+	ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_CERROR_ILL);
+	ASSERT_EQ(rc.hdr->err_index, bad);
+	ASSERT_EQ(rc.hdr->halt_seq, 1);
+	ASSERT_EQ(rc.hdr->svc_flags, SMMU_RING_HALTED);
+	/* a second halt does not override the first */
+	ring_cons_halt(&rc, bad, SMMU_RING_ERR_CERROR_ABT);
+	ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_CERROR_ILL);
+	ASSERT_EQ(rc.hdr->halt_seq, 1);
+	ASSERT_ERR(-EPIPE, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 16), 0);
+	ASSERT_FALSE(ring_cons_resume_requested(&rc));
+	/* a stale or wrong ack is not a resume */
+	rc.hdr->resume_seq = 2;
+	ASSERT_FALSE(ring_cons_resume_requested(&rc));
+
+	/* A service restart while halted keeps the halt. */
+	cons_map(fd, &rc2);
+	ASSERT_ERR(-EPIPE, ring_cons_poll(&rc2, &(uint32_t){ 0 }));
+	ring_cons_unmap(&rc2);
+
+	/* the VMM fixes the entry, then acks with halt_seq */
+	rc.entries[bad & 15].le[0] ^= 0xff;
+	smp_store_release(&rc.hdr->resume_seq, 1);
+	ASSERT_TRUE(ring_cons_resume_requested(&rc));
+	ring_cons_resume(&rc);
+	ASSERT_EQ(rc.hdr->svc_flags, 0);
+	ASSERT_EQ(rc.hdr->err, SMMU_RING_ERR_NONE);
+	ASSERT_EQ(rc.hdr->err_index, bad); /* left as history */
+	cons_poll(&rc, 4);
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 16), 4);
+	ASSERT_EQ(buf[0].le[0], ent(bad).le[0] ^ 0xff); /* re-read */
+	ring_cons_complete(&rc, rc.fetch);
+
+	/* a second halt increments halt_seq */
+	vmm_push(rc.hdr, 4, 1);
+	cons_poll(&rc, 1);
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 1), 1);
+	ring_cons_halt(&rc, rc.cons, SMMU_RING_ERR_CERROR_ATC_INV_SYNC);
+	ASSERT_EQ(rc.hdr->halt_seq, 2);
+	ASSERT_FALSE(ring_cons_resume_requested(&rc)); /* resume_seq 1 */
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(cons_want_signal)
+{
+	struct ring_cons rc;
+	int fd = ring_fd_at(2, 0);
+
+	cons_map(fd, &rc);
+	ASSERT_FALSE(ring_cons_want_signal(&rc));
+	rc.hdr->prod_flags = SMMU_RING_WANT_SIGNAL;
+	ASSERT_TRUE(ring_cons_want_signal(&rc));
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
