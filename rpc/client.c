@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsmmu-offload client: synchronous request/reply over the control
+ * socket. The generated protobuf types stay in this file; callers see the
+ * structs of smmu-offload/client.h.
+ */
+#include <smmu-offload/client.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "rpc/frame.h"
+#include "rpc/smmu_offload.pb-c.h"
+
+/**
+ * struct smmu_client - one connection. Owned by the caller's thread.
+ * @sock:     the SOCK_SEQPACKET socket.
+ * @next_id:  id of the next request (never 0: 0 marks undecodable ones).
+ * @buf:      receive buffer, RPC_FRAME_MAX bytes.
+ * @error:    message of the last refused request.
+ * @server_version, @backend: from the handshake.
+ */
+struct smmu_client {
+	int sock;
+	uint64_t next_id;
+	uint8_t *buf;
+	char error[256];
+	char server_version[64];
+	char backend[16];
+};
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+/*
+ * Send @req (its id is filled in) with @fds, wait for the reply.
+ * Return: 0 with *@ret (free with smmu_offload__response__free_unpacked);
+ * the service's -errno (message saved); transport errnos.
+ */
+static int call(struct smmu_client *c, SmmuOffload__Request *req,
+		const struct rpc_fds *fds, SmmuOffload__Response **ret)
+{
+	ProtobufCMessage *m;
+	SmmuOffload__Response *resp;
+	struct rpc_fds rfds;
+	size_t len;
+	int ret_err;
+
+	c->error[0] = '\0';
+	req->id = c->next_id++;
+	ret_err = rpc_msg_send(c->sock, &req->base, fds);
+	if (ret_err)
+		return ret_err;
+	ret_err = rpc_frame_recv(c->sock, c->buf, &len, &rfds);
+	if (ret_err)
+		return ret_err;
+	/* The service never sends us fds. */
+	rpc_fds_close(&rfds);
+	ret_err = rpc_msg_decode(&smmu_offload__response__descriptor, NULL,
+				 c->buf, len, &m);
+	if (ret_err)
+		return ret_err;
+	resp = (SmmuOffload__Response *)m;
+	if (resp->id != req->id) {
+		rpc_msg_free(m, NULL);
+		return -EPROTO;
+	}
+	if (resp->has_error && resp->error) {
+		ret_err = resp->error > 0 && resp->error < 4096 ? -resp->error :
+								  -EPROTO;
+		copy_str(c->error, sizeof(c->error), resp->message);
+		rpc_msg_free(m, NULL);
+		return ret_err;
+	}
+	*ret = resp;
+	return 0;
+}
+
+/* call() for requests whose reply must carry result @want. */
+static int call_expect(struct smmu_client *c, SmmuOffload__Request *req,
+		       const struct rpc_fds *fds,
+		       SmmuOffload__Response__ResultCase want,
+		       SmmuOffload__Response **ret)
+{
+	SmmuOffload__Response *resp;
+	int r = call(c, req, fds, &resp);
+
+	if (r)
+		return r;
+	if (resp->result_case != want) {
+		smmu_offload__response__free_unpacked(resp, NULL);
+		return -EPROTO;
+	}
+	*ret = resp;
+	return 0;
+}
+
+static void hsmmu_from_pb(struct smmu_client_hsmmu *h,
+			  const SmmuOffload__HostSmmu *p)
+{
+	memset(h, 0, sizeof(*h));
+	copy_str(h->name, sizeof(h->name), p->name);
+	copy_str(h->loop, sizeof(h->loop), p->loop);
+	copy_str(h->issue_mode, sizeof(h->issue_mode), p->issue_mode);
+	h->n_vsmmus = p->n_vsmmus;
+	h->n_rings = p->n_rings;
+}
+
+/*
+ * The service answers a refused peer with an error reply and closes: our
+ * Hello may then fail with EPIPE, but the refusal is still queued for us.
+ */
+static int handshake(struct smmu_client *c, const char *name)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__Hello hello = SMMU_OFFLOAD__HELLO__INIT;
+	SmmuOffload__Response *resp;
+	SmmuOffload__HelloReply *hr;
+	ProtobufCMessage *m;
+	struct rpc_fds rfds;
+	size_t len;
+	int r, send_err;
+
+	hello.protocol_version = SMMU_CLIENT_PROTOCOL_VERSION;
+	hello.has_features = true;
+	hello.features = 0;
+	hello.client_name = (char *)(name ? name : "");
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	req.id = c->next_id++;
+
+	send_err = rpc_msg_send(c->sock, &req.base, NULL);
+	if (send_err && send_err != -EPIPE && send_err != -ECONNRESET)
+		return send_err;
+	r = rpc_frame_recv(c->sock, c->buf, &len, &rfds);
+	if (r)
+		return send_err ? send_err : r;
+	rpc_fds_close(&rfds);
+	r = rpc_msg_decode(&smmu_offload__response__descriptor, NULL, c->buf,
+			   len, &m);
+	if (r)
+		return r;
+	resp = (SmmuOffload__Response *)m;
+	if (resp->has_error && resp->error) {
+		r = resp->error > 0 && resp->error < 4096 ? -resp->error :
+							    -EPROTO;
+		copy_str(c->error, sizeof(c->error), resp->message);
+		goto out;
+	}
+	if (send_err) {
+		r = send_err;
+		goto out;
+	}
+	if (resp->result_case != SMMU_OFFLOAD__RESPONSE__RESULT_HELLO) {
+		r = -EPROTO;
+		goto out;
+	}
+	hr = resp->hello;
+	if (hr->protocol_version != SMMU_CLIENT_PROTOCOL_VERSION) {
+		r = -EPROTONOSUPPORT;
+		goto out;
+	}
+	copy_str(c->server_version, sizeof(c->server_version),
+		 hr->server_version);
+	copy_str(c->backend, sizeof(c->backend), hr->backend);
+	r = 0;
+out:
+	rpc_msg_free(m, NULL);
+	return r;
+}
+
+int smmu_client_connect(const char *path, const char *name,
+			struct smmu_client **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct smmu_client *c;
+	int r;
+
+	if (!path)
+		path = SMMU_CLIENT_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->next_id = 1;
+	c->buf = malloc(RPC_FRAME_MAX);
+	if (!c->buf) {
+		r = -ENOMEM;
+		goto err_free;
+	}
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0) {
+		r = -errno;
+		goto err_free_buf;
+	}
+	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		goto err_close;
+	}
+	r = handshake(c, name);
+	if (r)
+		goto err_close;
+	*ret = c;
+	return 0;
+
+err_close:
+	close(c->sock);
+err_free_buf:
+	free(c->buf);
+err_free:
+	free(c);
+	return r;
+}
+
+void smmu_client_free(struct smmu_client *c)
+{
+	if (!c)
+		return;
+	close(c->sock);
+	free(c->buf);
+	free(c);
+}
+
+int smmu_client_fd(const struct smmu_client *c)
+{
+	return c->sock;
+}
+
+const char *smmu_client_error(const struct smmu_client *c)
+{
+	return c->error;
+}
+
+const char *smmu_client_server_version(const struct smmu_client *c)
+{
+	return c->server_version;
+}
+
+const char *smmu_client_backend(const struct smmu_client *c)
+{
+	return c->backend;
+}
+
+int smmu_client_list_hsmmus(struct smmu_client *c,
+			    struct smmu_client_hsmmu **ret, uint32_t *ret_n)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__ListHostSmmus body = SMMU_OFFLOAD__LIST_HOST_SMMUS__INIT;
+	SmmuOffload__Response *resp;
+	struct smmu_client_hsmmu *arr = NULL;
+	size_t n;
+	int r;
+
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST_HOST_SMMUS;
+	req.list_host_smmus = &body;
+	r = call_expect(c, &req, NULL,
+			SMMU_OFFLOAD__RESPONSE__RESULT_LIST_HOST_SMMUS, &resp);
+	if (r)
+		return r;
+	n = resp->list_host_smmus->n_host_smmus;
+	if (n) {
+		arr = calloc(n, sizeof(*arr));
+		if (!arr) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			hsmmu_from_pb(&arr[i],
+				      resp->list_host_smmus->host_smmus[i]);
+	}
+	*ret = arr;
+	*ret_n = (uint32_t)n;
+out:
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
+			     int iommufd, uint32_t viommu_id, uint32_t dev_id,
+			     uint32_t *ret_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__CreateVsmmu body = SMMU_OFFLOAD__CREATE_VSMMU__INIT;
+	SmmuOffload__Response *resp;
+	struct rpc_fds fds;
+	int r;
+
+	if (!hsmmu)
+		return -EINVAL;
+	rpc_fds_init(&fds);
+	if (iommufd >= 0)
+		fds.fd[fds.n++] = iommufd;
+	body.host_smmu = (char *)hsmmu;
+	body.has_viommu_id = true;
+	body.viommu_id = viommu_id;
+	body.has_dev_id = true;
+	body.dev_id = dev_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU;
+	req.create_vsmmu = &body;
+	r = call_expect(c, &req, &fds,
+			SMMU_OFFLOAD__RESPONSE__RESULT_CREATE_VSMMU, &resp);
+	if (r)
+		return r;
+	*ret_id = resp->create_vsmmu->vsmmu_id;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* Requests answered by Empty. */
+static int call_done(struct smmu_client *c, SmmuOffload__Request *req,
+		     const struct rpc_fds *fds)
+{
+	SmmuOffload__Response *resp;
+	int r = call_expect(c, req, fds, SMMU_OFFLOAD__RESPONSE__RESULT_DONE,
+			    &resp);
+
+	if (r)
+		return r;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__DestroyVsmmu body = SMMU_OFFLOAD__DESTROY_VSMMU__INIT;
+
+	body.vsmmu_id = vsmmu_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DESTROY_VSMMU;
+	req.destroy_vsmmu = &body;
+	return call_done(c, &req, NULL);
+}
+
+int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
+			      uint32_t dev_id, uint64_t vsid,
+			      uint32_t *ret_vdev_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__AttachDevice body = SMMU_OFFLOAD__ATTACH_DEVICE__INIT;
+	SmmuOffload__Response *resp;
+	int r;
+
+	body.vsmmu_id = vsmmu_id;
+	body.dev_id = dev_id;
+	body.vsid = vsid;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_DEVICE;
+	req.attach_device = &body;
+	r = call_expect(c, &req, NULL,
+			SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_DEVICE, &resp);
+	if (r)
+		return r;
+	*ret_vdev_id = resp->attach_device->vdev_id;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+int smmu_client_device_detach(struct smmu_client *c, uint32_t vsmmu_id,
+			      uint64_t vsid)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__DetachDevice body = SMMU_OFFLOAD__DETACH_DEVICE__INIT;
+
+	body.vsmmu_id = vsmmu_id;
+	body.vsid = vsid;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_DEVICE;
+	req.detach_device = &body;
+	return call_done(c, &req, NULL);
+}
+
+int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
+			    int doorbell_fd, int complete_fd, uint32_t *ret_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__AttachRing body = SMMU_OFFLOAD__ATTACH_RING__INIT;
+	SmmuOffload__Response *resp;
+	struct rpc_fds fds;
+	int r;
+
+	if (memfd < 0 || doorbell_fd < 0)
+		return -EBADF;
+	rpc_fds_init(&fds);
+	fds.fd[fds.n++] = memfd;
+	fds.fd[fds.n++] = doorbell_fd;
+	if (complete_fd >= 0)
+		fds.fd[fds.n++] = complete_fd;
+	body.vsmmu_id = vsmmu_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
+	req.attach_ring = &body;
+	r = call_expect(c, &req, &fds,
+			SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_RING, &resp);
+	if (r)
+		return r;
+	*ret_id = resp->attach_ring->ring_id;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__DetachRing body = SMMU_OFFLOAD__DETACH_RING__INIT;
+
+	body.ring_id = ring_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_RING;
+	req.detach_ring = &body;
+	return call_done(c, &req, NULL);
+}
+
+int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__ResumeRing body = SMMU_OFFLOAD__RESUME_RING__INIT;
+
+	body.ring_id = ring_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_RESUME_RING;
+	req.resume_ring = &body;
+	return call_done(c, &req, NULL);
+}
+
+int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
+		      uint32_t id, struct smmu_client_stats **ret)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__GetStats body = SMMU_OFFLOAD__GET_STATS__INIT;
+	SmmuOffload__Response *resp;
+	SmmuOffload__GetStatsReply *sr;
+	struct smmu_client_stats *s;
+	int r;
+
+	if (scope < SMMU_CLIENT_SCOPE_SERVICE || scope > SMMU_CLIENT_SCOPE_RING)
+		return -EINVAL;
+	body.scope = (SmmuOffload__StatsScope)scope;
+	body.has_id = true;
+	body.id = id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_GET_STATS;
+	req.get_stats = &body;
+	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_GET_STATS,
+			&resp);
+	if (r)
+		return r;
+	sr = resp->get_stats;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto err_nomem;
+	s->scope = scope;
+	s->id = sr->id;
+	if (sr->n_counters) {
+		s->counters = calloc(sr->n_counters, sizeof(*s->counters));
+		if (!s->counters)
+			goto err_nomem;
+	}
+	if (sr->n_labels) {
+		s->labels = calloc(sr->n_labels, sizeof(*s->labels));
+		if (!s->labels)
+			goto err_nomem;
+	}
+	for (size_t i = 0; i < sr->n_counters; i++) {
+		copy_str(s->counters[i].name, sizeof(s->counters[i].name),
+			 sr->counters[i]->name);
+		s->counters[i].value = sr->counters[i]->value;
+	}
+	s->n_counters = (uint32_t)sr->n_counters;
+	for (size_t i = 0; i < sr->n_labels; i++) {
+		copy_str(s->labels[i].name, sizeof(s->labels[i].name),
+			 sr->labels[i]->name);
+		copy_str(s->labels[i].value, sizeof(s->labels[i].value),
+			 sr->labels[i]->value);
+	}
+	s->n_labels = (uint32_t)sr->n_labels;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	*ret = s;
+	return 0;
+
+err_nomem:
+	smmu_client_stats_free(s);
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return -ENOMEM;
+}
+
+void smmu_client_stats_free(struct smmu_client_stats *s)
+{
+	if (!s)
+		return;
+	free(s->counters);
+	free(s->labels);
+	free(s);
+}
+
+int smmu_client_stats_get(const struct smmu_client_stats *s, const char *name,
+			  uint64_t *ret_value)
+{
+	for (uint32_t i = 0; i < s->n_counters; i++) {
+		if (!strcmp(s->counters[i].name, name)) {
+			*ret_value = s->counters[i].value;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+const char *smmu_client_stats_label(const struct smmu_client_stats *s,
+				    const char *name)
+{
+	for (uint32_t i = 0; i < s->n_labels; i++)
+		if (!strcmp(s->labels[i].name, name))
+			return s->labels[i].value;
+	return NULL;
+}
+
+int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
+		     struct smmu_client_list **ret)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__List body = SMMU_OFFLOAD__LIST__INIT;
+	SmmuOffload__Response *resp;
+	SmmuOffload__ListReply *lr;
+	struct smmu_client_list *l;
+	int r;
+
+	body.has_vsmmu_id = true;
+	body.vsmmu_id = vsmmu_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
+	req.list = &body;
+	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_LIST,
+			&resp);
+	if (r)
+		return r;
+	lr = resp->list;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		goto err_nomem;
+	if (lr->n_vsmmus &&
+	    !(l->vsmmus = calloc(lr->n_vsmmus, sizeof(*l->vsmmus))))
+		goto err_nomem;
+	if (lr->n_rings && !(l->rings = calloc(lr->n_rings, sizeof(*l->rings))))
+		goto err_nomem;
+	if (lr->n_devices &&
+	    !(l->devices = calloc(lr->n_devices, sizeof(*l->devices))))
+		goto err_nomem;
+	for (size_t i = 0; i < lr->n_vsmmus; i++) {
+		const SmmuOffload__VsmmuInfo *p = lr->vsmmus[i];
+		struct smmu_client_vsmmu *v = &l->vsmmus[i];
+
+		v->id = p->id;
+		copy_str(v->hsmmu, sizeof(v->hsmmu), p->host_smmu);
+		v->n_rings = p->n_rings;
+		v->n_devices = p->n_devices;
+		v->owned = p->owned;
+	}
+	for (size_t i = 0; i < lr->n_rings; i++) {
+		const SmmuOffload__RingInfo *p = lr->rings[i];
+
+		l->rings[i] = (struct smmu_client_ring){
+			.id = p->id,
+			.vsmmu_id = p->vsmmu_id,
+			.halted = p->halted,
+			.err = p->err,
+			.owned = p->owned,
+		};
+	}
+	for (size_t i = 0; i < lr->n_devices; i++) {
+		const SmmuOffload__DeviceInfo *p = lr->devices[i];
+
+		l->devices[i] = (struct smmu_client_device){
+			.vsmmu_id = p->vsmmu_id,
+			.vsid = p->vsid,
+			.dev_id = p->dev_id,
+			.vdev_id = p->vdev_id,
+			.owned = p->owned,
+		};
+	}
+	l->n_vsmmus = (uint32_t)lr->n_vsmmus;
+	l->n_rings = (uint32_t)lr->n_rings;
+	l->n_devices = (uint32_t)lr->n_devices;
+	l->truncated = lr->has_truncated && lr->truncated;
+	smmu_offload__response__free_unpacked(resp, NULL);
+	*ret = l;
+	return 0;
+
+err_nomem:
+	smmu_client_list_free(l);
+	smmu_offload__response__free_unpacked(resp, NULL);
+	return -ENOMEM;
+}
+
+void smmu_client_list_free(struct smmu_client_list *l)
+{
+	if (!l)
+		return;
+	free(l->vsmmus);
+	free(l->rings);
+	free(l->devices);
+	free(l);
+}

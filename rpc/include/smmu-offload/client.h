@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsmmu-offload: the VMM-side (and operator-side) client of the
+ * smmu-offload control socket. Together with smmu-offload/ring-prod.h
+ * (the ring producer) it is everything a VMM needs.
+ *
+ * A client is one connection: it performs the version handshake in
+ * smmu_client_connect(), then sends one request at a time and waits for
+ * its reply (calls block). Every object a connection creates (vSMMUs,
+ * devices, rings) belongs to it; closing the connection (or the process
+ * dying) makes the service drain and free all of them.
+ *
+ * Errors: every function returns 0 or -errno. When the service refused a
+ * request, the errno is the service's and smmu_client_error() returns its
+ * human-readable message until the next request. Transport errors:
+ * -EPIPE/-ECONNRESET (the service went away), -EBADMSG (undecodable
+ * reply), -EPROTO (reply out of sequence).
+ *
+ * Thread context: a struct smmu_client may be used by one thread at a
+ * time; distinct clients are independent. Nothing here logs. fds passed
+ * in are never consumed: the service dups what it keeps.
+ */
+#ifndef SMMU_OFFLOAD_CLIENT_H
+#define SMMU_OFFLOAD_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Protocol version this library speaks. */
+#define SMMU_CLIENT_PROTOCOL_VERSION 1u
+/* Where smmu-offloadd listens unless told otherwise. */
+#define SMMU_CLIENT_DEFAULT_SOCKET "/run/smmu-offload/smmu-offload.sock"
+#define SMMU_CLIENT_NAME_MAX 64
+
+struct smmu_client;
+
+/**
+ * smmu_client_connect() - connect to the service and shake hands.
+ * @path: socket path; NULL for SMMU_CLIENT_DEFAULT_SOCKET.
+ * @name: a name for the service's logs (e.g. "qemu-vm42"), or NULL.
+ * @ret:  the client; free with smmu_client_free().
+ * Return: 0; -ENOENT/-ECONNREFUSED (no service), -EACCES (socket
+ * permissions, or the service refused our uid/gid), -EPROTONOSUPPORT
+ * (no common protocol version), -ENOMEM, transport errnos.
+ */
+int smmu_client_connect(const char *path, const char *name,
+			struct smmu_client **ret);
+
+/* smmu_client_free() - close the connection; NULL is a no-op. */
+void smmu_client_free(struct smmu_client *c);
+
+/* The connected socket (e.g. to poll for the service going away). */
+int smmu_client_fd(const struct smmu_client *c);
+
+/* Message of the last refused request ("" if none). Valid until the
+ * next call on @c. */
+const char *smmu_client_error(const struct smmu_client *c);
+
+/* From the handshake. */
+const char *smmu_client_server_version(const struct smmu_client *c);
+const char *smmu_client_backend(const struct smmu_client *c);
+
+/**
+ * struct smmu_client_hsmmu - one host SMMU of the service.
+ * @name:       its name (sysfs name, or "simN").
+ * @loop:       the worker's event loop, "io_uring" or "epoll".
+ * @issue_mode: "async" or "inline".
+ * @n_vsmmus:   vSMMUs bound to it.
+ * @n_rings:    rings it serves.
+ */
+struct smmu_client_hsmmu {
+	char name[SMMU_CLIENT_NAME_MAX];
+	char loop[16];
+	char issue_mode[16];
+	uint32_t n_vsmmus;
+	uint32_t n_rings;
+};
+
+/**
+ * smmu_client_list_hsmmus() - the service's host SMMUs.
+ * @ret:   array (free() it), set only on success; NULL when *@ret_n is 0.
+ * @ret_n: number of entries.
+ */
+int smmu_client_list_hsmmus(struct smmu_client *c,
+			    struct smmu_client_hsmmu **ret, uint32_t *ret_n);
+
+/**
+ * smmu_client_vsmmu_create() - bind a guest vSMMU to host SMMU @hsmmu.
+ * @iommufd:   kernel backend: the VMM's /dev/iommu fd; sim/null: -1.
+ * @viommu_id: kernel: the vIOMMU object id in @iommufd (else 0).
+ * @dev_id:    kernel: a device for the hardware info check, or 0.
+ * @ret_id:    the vSMMU id.
+ * Return: 0; -ENOENT (host SMMU), -EBADF (@iommufd is not one), -EMFILE
+ * (per-connection limit), -EINVAL.
+ */
+int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
+			     int iommufd, uint32_t viommu_id, uint32_t dev_id,
+			     uint32_t *ret_id);
+
+/* Detach and drain its rings and devices, then free it. -ENOENT, -EPERM
+ * (another connection's). */
+int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id);
+
+/**
+ * smmu_client_device_attach() - route commands naming @vsid to iommufd
+ * device @dev_id; the service allocates the vDEVICE.
+ * Return: 0 with *@ret_vdev_id; -ENOENT, -EPERM, -EEXIST (vSID taken),
+ * -EMFILE (per-connection limit), backend errnos.
+ */
+int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
+			      uint32_t dev_id, uint64_t vsid,
+			      uint32_t *ret_vdev_id);
+
+/* Fence commands naming @vsid, then destroy the vDEVICE. */
+int smmu_client_device_detach(struct smmu_client *c, uint32_t vsmmu_id,
+			      uint64_t vsid);
+
+/**
+ * smmu_client_ring_attach() - hand a ring to the service.
+ * @memfd:       the ring memfd, sealed F_SEAL_SHRINK | F_SEAL_GROW.
+ * @doorbell_fd: eventfd the VMM writes when NEED_WAKEUP is set.
+ * @complete_fd: eventfd the service signals for WANT_SIGNAL, or -1.
+ * Return: 0 with *@ret_id; -ENOENT, -EPERM, -EBADF (an fd is not what it
+ * should be), -EPERM (seals missing), -EMSGSIZE/-EPROTO (ring layout),
+ * -EMFILE (limits).
+ */
+int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
+			    int doorbell_fd, int complete_fd, uint32_t *ret_id);
+
+/* Drain and detach. */
+int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id);
+/* Restart a halted ring; -EALREADY if it is not halted. */
+int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id);
+
+enum smmu_client_scope {
+	SMMU_CLIENT_SCOPE_SERVICE = 1,
+	SMMU_CLIENT_SCOPE_HSMMU = 2, /* id: index in the host SMMU list */
+	SMMU_CLIENT_SCOPE_VSMMU = 3,
+	SMMU_CLIENT_SCOPE_RING = 4,
+};
+
+struct smmu_client_counter {
+	char name[48];
+	uint64_t value;
+};
+
+struct smmu_client_label {
+	char name[48];
+	char value[SMMU_CLIENT_NAME_MAX];
+};
+
+/**
+ * struct smmu_client_stats - one object's counters (docs/RPC.md lists the
+ * names per scope) and text labels (names, modes).
+ */
+struct smmu_client_stats {
+	enum smmu_client_scope scope;
+	uint32_t id;
+	uint32_t n_counters;
+	struct smmu_client_counter *counters;
+	uint32_t n_labels;
+	struct smmu_client_label *labels;
+};
+
+/**
+ * smmu_client_stats() - read statistics of one object.
+ * @ret: free with smmu_client_stats_free(). Set only on success.
+ * Return: 0; -ENOENT (no such object), -EINVAL (scope).
+ */
+int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
+		      uint32_t id, struct smmu_client_stats **ret);
+void smmu_client_stats_free(struct smmu_client_stats *s);
+/* Look a counter up by name. Return: 0, -ENOENT. */
+int smmu_client_stats_get(const struct smmu_client_stats *s, const char *name,
+			  uint64_t *ret_value);
+/* A label by name, or NULL. */
+const char *smmu_client_stats_label(const struct smmu_client_stats *s,
+				    const char *name);
+
+struct smmu_client_vsmmu {
+	uint32_t id;
+	char hsmmu[SMMU_CLIENT_NAME_MAX];
+	uint32_t n_rings, n_devices;
+	bool owned; /* created by this connection */
+};
+
+struct smmu_client_ring {
+	uint32_t id, vsmmu_id;
+	bool halted;
+	uint32_t err;
+	bool owned;
+};
+
+struct smmu_client_device {
+	uint32_t vsmmu_id;
+	uint64_t vsid;
+	uint32_t dev_id, vdev_id;
+	bool owned;
+};
+
+/**
+ * struct smmu_client_list - every object of the service (all
+ * connections'), or of one vSMMU. @truncated: there were more than one
+ * reply holds (see docs/RPC.md).
+ */
+struct smmu_client_list {
+	uint32_t n_vsmmus, n_rings, n_devices;
+	struct smmu_client_vsmmu *vsmmus;
+	struct smmu_client_ring *rings;
+	struct smmu_client_device *devices;
+	bool truncated;
+};
+
+/**
+ * smmu_client_list() - list objects.
+ * @vsmmu_id: 0 for everything, else only that vSMMU and its rings and
+ *            devices.
+ * @ret: free with smmu_client_list_free(). Set only on success.
+ */
+int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
+		     struct smmu_client_list **ret);
+void smmu_client_list_free(struct smmu_client_list *l);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
