@@ -22,6 +22,7 @@
 #define SMMU_OFFLOAD_IOFD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cmdq/cmdq.h"
@@ -67,6 +68,9 @@ struct iofd_sim_config;
 struct iofd_config {
 	const char *kind;
 	const struct iofd_sim_config *sim;
+	/* kernel: sysfs class directory to discover host SMMUs in; NULL
+	 * for "/sys/class/iommu" (tests pass a fake tree). */
+	const char *sysfs_root;
 };
 
 /**
@@ -130,11 +134,44 @@ int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
  * *ret_done is exact for both.
  *
  * Return: 0 (*ret_done == n); -EIO: command *ret_done is illegal or names
- * an unknown vSID (CERROR_ILL for the ring); -ETIMEDOUT: the host
- * CMD_SYNC after the commands before *ret_done... timed out (see
- * docs/ARCHITECTURE.md for the policy); other -errno from the host.
+ * an unknown vSID (CERROR_ILL for the ring), every command before it is
+ * complete; -ETIMEDOUT: the host CMD_SYNC of the host chunk starting at
+ * *ret_done timed out: commands before *ret_done are complete, the chunk's
+ * commands (at most IOFD_HOST_CHUNK) were issued but are not known
+ * complete, later ones were not issued; nothing is retried (see
+ * docs/COST-MODEL.md "Errors"); other -errno from the host (-ENOENT: the
+ * vIOMMU is gone, -EINVAL, -EOPNOTSUPP, -ENOMEM, -EFAULT), nothing from
+ * *ret_done on was issued.
  */
 int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
+
+/**
+ * iofd_caps_from_idr() - decode SMMU_IDR0..5 (GET_HW_INFO) into cmdq caps.
+ * @idr:      raw IDR0..IDR5 as reported by the kernel.
+ * @ret_caps: set on success.
+ *
+ * Uses only the fields the uAPI tells VMMs to use plus IDR0.ATS (ATC_INV
+ * is rejected by the newer kernel without it) and IDR5.DS (bit 3).
+ * Return: 0; -EOPNOTSUPP if no translation granule is reported (not an
+ * SMMUv3 a guest can nest on). Any thread.
+ */
+int iofd_caps_from_idr(const uint32_t idr[6], struct cmdq_caps *ret_caps);
+
+/**
+ * iofd_discover() - list the SMMUv3 instances of a sysfs iommu class dir.
+ * @sysfs_root: e.g. "/sys/class/iommu"; NULL for that.
+ * @names:      filled with up to @max names, sorted.
+ * @max:        capacity of @names.
+ * @ret_n:      set on success to the number of SMMUv3 instances found
+ *              (may exceed @max; only @max are stored).
+ *
+ * An entry is an SMMUv3 if its device's driver is "arm-smmu-v3" or, when
+ * the driver link is missing, its name has the driver's "smmu3." prefix.
+ * Return: 0; -ENOENT (no such directory), -ENOMEM, other -errno of
+ * opendir(). Any thread.
+ */
+int iofd_discover(const char *sysfs_root, char (*names)[IOFD_NAME_MAX],
+		  size_t max, size_t *ret_n);
 
 #endif
