@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ring/barrier.h"
+#include "ring/ring_i.h"
 
 /* Copy of line 0 checked at map time; the only identity ever trusted. */
 static int ring_check_ident(const struct smmu_ring_hdr *h, off_t file_size)
@@ -262,12 +263,16 @@ void ring_cons_resume(struct ring_cons *rc)
 	ring_publish_flags(rc); /* R_HALT: err cleared before HALTED */
 }
 
-bool ring_cons_set_need_wakeup(struct ring_cons *rc)
+void ring_cons_need_wakeup_flag(struct ring_cons *rc)
+{
+	rc->svc_flags |= SMMU_RING_NEED_WAKEUP;
+	WRITE_ONCE(rc->hdr->svc_flags, rc->svc_flags);
+}
+
+bool ring_cons_need_wakeup_recheck(struct ring_cons *rc)
 {
 	bool pending;
 
-	rc->svc_flags |= SMMU_RING_NEED_WAKEUP;
-	WRITE_ONCE(rc->hdr->svc_flags, rc->svc_flags);
 	/*
 	 * F_NEED: the flag store is ordered before the re-reads below;
 	 * pairs with the VMM's F_PUB between its R_PROD store and its
@@ -284,6 +289,12 @@ bool ring_cons_set_need_wakeup(struct ring_cons *rc)
 	if (pending)
 		ring_cons_clear_need_wakeup(rc);
 	return pending;
+}
+
+bool ring_cons_set_need_wakeup(struct ring_cons *rc)
+{
+	ring_cons_need_wakeup_flag(rc);
+	return ring_cons_need_wakeup_recheck(rc);
 }
 
 void ring_cons_clear_need_wakeup(struct ring_cons *rc)

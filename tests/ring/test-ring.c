@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "ring/barrier.h"
 #include "ring/ring_cons.h"
+#include "ring/ring_i.h"
 #include "tests/harness.h"
 
 /* ---- raw ring memfds, built by hand so every header field can be bad */
@@ -446,6 +448,437 @@ TEST(cons_want_signal)
 	ASSERT_TRUE(ring_cons_want_signal(&rc));
 	ring_cons_unmap(&rc);
 	close(fd);
+}
+
+/* ---- producer API, both halves in one thread */
+
+static int _ring_pair(uint32_t log2, uint32_t start, int doorbell,
+		      int completion, struct ring_prod *p, struct ring_cons *rc,
+		      int *ret_fd)
+{
+	int fd, ret;
+
+	ret = ring_memfd_create(log2, &fd);
+	if (ret)
+		return ret;
+	if (start) {
+		/* Start both indices near a chosen value before mapping. */
+		if (pwrite(fd, &start, 4,
+			   offsetof(struct smmu_ring_hdr, prod)) != 4 ||
+		    pwrite(fd, &start, 4,
+			   offsetof(struct smmu_ring_hdr, cons)) != 4) {
+			close(fd);
+			return -EIO;
+		}
+	}
+	ret = ring_prod_init(p, fd, doorbell, completion);
+	if (!ret) {
+		ret = ring_cons_map(fd, rc);
+		if (ret)
+			ring_prod_done(p);
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int ring_pair(uint32_t log2, uint32_t start, int doorbell,
+		     int completion, struct ring_prod *p, struct ring_cons *rc)
+{
+	int fd = -1;
+
+	ASSERT_OK(_ring_pair(log2, start, doorbell, completion, p, rc, &fd));
+	return fd;
+}
+
+static void prod_push(struct ring_prod *p, uint32_t n)
+{
+	struct smmu_ring_entry e[64];
+	uint32_t first = ~0u;
+
+	ASSERT_LE(n, 64);
+	for (uint32_t i = 0; i < n; i++)
+		e[i] = ent(p->prod + i);
+	ASSERT_OK(ring_prod_push(p, e, n, &first));
+	ASSERT_EQ(first, p->prod - n);
+}
+
+static void prod_push_err(int err, struct ring_prod *p, uint32_t n)
+{
+	struct smmu_ring_entry e[64] = { 0 };
+	uint32_t first = 0x5a5a5a5au, prod = p->prod;
+
+	ASSERT_LE(n, 64);
+	ASSERT_ERR(err, ring_prod_push(p, e, n, &first));
+	ASSERT_EQ(first, 0x5a5a5a5au);
+	ASSERT_EQ(p->prod, prod);
+}
+
+static int efd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ASSERT_GE(fd, 0);
+	return fd;
+}
+
+/* The eventfd's counter, reset to 0. */
+static uint64_t efd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) < 0)
+		ASSERT_EQ(errno, EAGAIN);
+	return v;
+}
+
+TEST(memfd_create_checks)
+{
+	int fd = -1;
+
+	ASSERT_ERR(-EINVAL, ring_memfd_create(SMMU_RING_MIN_LOG2 - 1, &fd));
+	ASSERT_ERR(-EINVAL, ring_memfd_create(SMMU_RING_MAX_LOG2 + 1, &fd));
+	ASSERT_EQ(fd, -1);
+	ASSERT_OK(ring_memfd_create(SMMU_RING_MAX_LOG2, &fd));
+	ASSERT_EQ(fcntl(fd, F_GET_SEALS),
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	ASSERT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	/* F_SEAL_SEAL: the VMM cannot add F_SEAL_WRITE later either */
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_EQ(ftruncate(fd, 4096), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_EQ(ftruncate(fd,
+			    (off_t)smmu_ring_bytes(SMMU_RING_MAX_LOG2) + 4096),
+		  -1);
+	ASSERT_EQ(errno, EPERM);
+	close(fd);
+}
+
+TEST(prod_empty_full_wrap)
+{
+	const uint32_t starts[] = { 0, 0xfffffff0u, 0xfffffffdu };
+
+	for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+		struct ring_prod p;
+		struct ring_cons rc;
+		int fd = ring_pair(3, starts[s], -1, -1, &p, &rc);
+		uint32_t first;
+
+		ASSERT_EQ(p.prod, starts[s]);
+		ASSERT_EQ(ring_prod_space(&p), 8);
+		prod_push_err(-EINVAL, &p, 9);
+		for (int round = 0; round < 20; round++) {
+			uint32_t n = (uint32_t)round % 8 + 1;
+
+			prod_push(&p, n);
+			/* pushed is not published */
+			cons_poll(&rc, 0);
+			ASSERT_OK(ring_prod_publish(&p));
+			cons_poll(&rc, n);
+			cons_fetch_check(&rc, n);
+			ASSERT_FALSE(ring_prod_done_upto(&p, p.prod - 1));
+			ring_cons_complete(&rc, rc.fetch);
+			ASSERT_TRUE(ring_prod_done_upto(&p, p.prod - 1));
+			ASSERT_FALSE(ring_prod_done_upto(&p, p.prod));
+		}
+		/* fill up; one more is -EAGAIN until the service completes */
+		prod_push(&p, 5);
+		prod_push(&p, 3);
+		ASSERT_EQ(ring_prod_space(&p), 0);
+		prod_push_err(-EAGAIN, &p, 1);
+		ASSERT_OK(ring_prod_publish(&p));
+		cons_poll(&rc, 8);
+		cons_fetch_check(&rc, 8);
+		first = rc.cons;
+		ring_cons_complete(&rc, first + 2);
+		ASSERT_TRUE(ring_prod_done_upto(&p, first + 1));
+		ASSERT_FALSE(ring_prod_done_upto(&p, first + 2));
+		prod_push_err(-EAGAIN, &p, 3);
+		prod_push(&p, 2);
+		ASSERT_OK(ring_prod_publish(&p));
+		cons_poll(&rc, 2);
+		cons_fetch_check(&rc, 2);
+		ring_prod_done(&p);
+		ring_cons_unmap(&rc);
+		close(fd);
+	}
+}
+
+TEST(prod_init_refuses_inconsistent)
+{
+	struct ring_prod p;
+	struct smmu_ring_hdr h;
+	int fd;
+
+	hdr_v1(&h, 2);
+	h.prod = 10;
+	h.cons = 5; /* 5 > 4 entries in use */
+	fd = raw_ring_fd(&h);
+	ASSERT_ERR(-EPROTO, ring_prod_init(&p, fd, -1, -1));
+	close(fd);
+	hdr_v1(&h, 2);
+	h.magic = 0;
+	fd = raw_ring_fd(&h);
+	ASSERT_ERR(-EPROTO, ring_prod_init(&p, fd, -1, -1));
+	close(fd);
+}
+
+TEST(doorbell_only_when_needed)
+{
+	struct ring_prod p;
+	struct ring_cons rc;
+	int db = efd();
+	int fd = ring_pair(4, 0, db, -1, &p, &rc);
+
+	/* service awake: no doorbell */
+	prod_push(&p, 1);
+	ASSERT_OK(ring_prod_publish(&p));
+	ASSERT_EQ(efd_take(db), 0);
+	/* service wants to sleep but entries are pending: must not */
+	ASSERT_TRUE(ring_cons_set_need_wakeup(&rc));
+	ASSERT_EQ(rc.hdr->svc_flags & SMMU_RING_NEED_WAKEUP, 0);
+	cons_poll(&rc, 1);
+	cons_fetch_check(&rc, 1);
+	ring_cons_complete(&rc, rc.fetch);
+	/* now nothing pending: the flag stays, the next publish rings */
+	ASSERT_FALSE(ring_cons_set_need_wakeup(&rc));
+	ASSERT_EQ(rc.hdr->svc_flags & SMMU_RING_NEED_WAKEUP,
+		  SMMU_RING_NEED_WAKEUP);
+	ASSERT_OK(ring_prod_publish(&p)); /* nothing new: no doorbell */
+	ASSERT_EQ(efd_take(db), 0);
+	prod_push(&p, 2);
+	ASSERT_OK(ring_prod_publish(&p));
+	ASSERT_EQ(efd_take(db), 1);
+	ring_cons_clear_need_wakeup(&rc);
+	prod_push(&p, 1);
+	ASSERT_OK(ring_prod_publish(&p));
+	ASSERT_EQ(efd_take(db), 0);
+	ring_prod_done(&p);
+	ring_cons_unmap(&rc);
+	close(fd);
+	close(db);
+}
+
+TEST(wait_paths)
+{
+	struct ring_prod p;
+	struct ring_cons rc;
+	int comp = efd();
+	int fd = ring_pair(4, 0xfffffff8u, -1, comp, &p, &rc);
+	uint32_t err = 0, idx = 0;
+
+	/* Not published yet: wait publishes, then times out. */
+	prod_push(&p, 4);
+	ASSERT_ERR(-ETIMEDOUT, ring_prod_wait(&p, p.prod - 1, 1000, 1));
+	ASSERT_EQ(rc.hdr->prod, p.prod);
+	ASSERT_EQ(rc.hdr->prod_flags, 0); /* WANT_SIGNAL cleared */
+	cons_poll(&rc, 4);
+	cons_fetch_check(&rc, 4);
+	ring_cons_complete(&rc, rc.fetch - 1);
+	ASSERT_OK(ring_prod_wait(&p, p.prod - 2, 0, 0));
+	ASSERT_ERR(-ETIMEDOUT, ring_prod_wait(&p, p.prod - 1, 0, 0));
+	/* a stale completion signal is drained and does not end the wait */
+	ASSERT_EQ(eventfd_write(comp, 1), 0);
+	ASSERT_ERR(-ETIMEDOUT, ring_prod_wait(&p, p.prod - 1, 0, 2));
+	ASSERT_EQ(efd_take(comp), 0);
+
+	/* halted before the index completed: -EPIPE */
+	ring_cons_halt(&rc, rc.cons, SMMU_RING_ERR_CERROR_ABT);
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&p, p.prod - 1, 1000, -1));
+	/* ... but an index before the halt is done */
+	ASSERT_OK(ring_prod_wait(&p, p.prod - 2, 0, -1));
+	ASSERT_OK(ring_prod_halt_info(&p, &err, &idx));
+	ASSERT_EQ(err, SMMU_RING_ERR_CERROR_ABT);
+	ASSERT_EQ(idx, p.prod - 1);
+	ring_prod_done(&p);
+	ring_cons_unmap(&rc);
+	close(fd);
+	close(comp);
+}
+
+TEST(wait_without_completion_fd_spins)
+{
+	struct ring_prod p;
+	struct ring_cons rc;
+	int fd = ring_pair(2, 0, -1, -1, &p, &rc);
+
+	prod_push(&p, 1);
+	ASSERT_ERR(-ETIMEDOUT, ring_prod_wait(&p, p.prod - 1, 100, 2));
+	ASSERT_EQ(rc.hdr->prod_flags, 0); /* never announced a sleep */
+	cons_poll(&rc, 1);
+	cons_fetch_check(&rc, 1);
+	ring_cons_complete(&rc, rc.fetch);
+	ASSERT_OK(ring_prod_wait(&p, p.prod - 1, 0, 0));
+	ring_prod_done(&p);
+	ring_cons_unmap(&rc);
+	close(fd);
+}
+
+TEST(halt_rewrite_resume)
+{
+	struct smmu_ring_entry fix = { { 0xabcdefull, 0x1234ull } };
+	struct smmu_ring_entry buf[16];
+	struct ring_prod p;
+	struct ring_cons rc;
+	int db = efd();
+	int fd = ring_pair(4, 0xfffffffeu, db, -1, &p, &rc);
+	uint32_t err = 0, idx = 0, bad;
+
+	ASSERT_ERR(-ENOENT, ring_prod_halt_info(&p, &err, &idx));
+	ASSERT_ERR(-ENOENT, ring_prod_resume(&p));
+	ASSERT_ERR(-EBUSY, ring_prod_rewrite(&p, p.prod, &fix));
+	prod_push(&p, 6);
+	ASSERT_OK(ring_prod_publish(&p));
+	cons_poll(&rc, 6);
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 16), 6);
+	bad = rc.cons + 3;
+	ring_cons_complete(&rc, bad);
+	ring_cons_halt(&rc, bad, SMMU_RING_ERR_CERROR_ILL);
+	ASSERT_TRUE(ring_cons_want_signal(&rc) == false);
+
+	ASSERT_OK(ring_prod_halt_info(&p, &err, &idx));
+	ASSERT_EQ(err, SMMU_RING_ERR_CERROR_ILL);
+	ASSERT_EQ(idx, bad);
+	ASSERT_TRUE(ring_prod_done_upto(&p, bad - 1));
+	ASSERT_FALSE(ring_prod_done_upto(&p, bad));
+	prod_push_err(-EPIPE, &p, 1);
+	ASSERT_ERR(-EINVAL, ring_prod_rewrite(&p, bad - 1, &fix));
+	ASSERT_ERR(-EINVAL, ring_prod_rewrite(&p, p.prod, &fix));
+	ASSERT_OK(ring_prod_rewrite(&p, bad, &fix));
+	ASSERT_FALSE(ring_cons_resume_requested(&rc));
+	ASSERT_EQ(efd_take(db), 0);
+	ASSERT_OK(ring_prod_resume(&p));
+	ASSERT_EQ(efd_take(db), 1); /* unconditional doorbell */
+	/* acknowledged: pushing works before the service resumed */
+	ASSERT_ERR(-ENOENT, ring_prod_halt_info(&p, &err, &idx));
+	prod_push(&p, 1);
+	ASSERT_OK(ring_prod_publish(&p));
+	ASSERT_TRUE(ring_cons_resume_requested(&rc));
+	ring_cons_resume(&rc);
+	cons_poll(&rc, 4);
+	ASSERT_EQ(ring_cons_fetch(&rc, buf, 16), 4);
+	ASSERT_EQ(memcmp(&buf[0], &fix, sizeof(fix)), 0);
+	ring_cons_complete(&rc, rc.fetch);
+	ASSERT_TRUE(ring_prod_done_upto(&p, p.prod - 1));
+
+	/* PROTO from a corrupted prod reaches the VMM the same way */
+	smp_store_release(&rc.hdr->prod, rc.cons + 100);
+	ASSERT_ERR(-EPROTO, ring_cons_poll(&rc, &(uint32_t){ 0 }));
+	ASSERT_OK(ring_prod_halt_info(&p, &err, &idx));
+	ASSERT_EQ(err, SMMU_RING_ERR_PROTO);
+	ring_prod_done(&p);
+	ring_cons_unmap(&rc);
+	close(fd);
+	close(db);
+}
+
+/*
+ * Lost-wakeup closure, stepped by hand. Each side has two steps in
+ * program order; all 6 interleavings of the 4 steps are run on fresh
+ * rings, and in every one either the sleeper's re-check sees the other
+ * side's store, or the other side sees the flag and signals.
+ */
+static const char *const orders[6] = { "aabb", "abab", "abba",
+				       "baab", "baba", "bbaa" };
+
+/* Position in @order of the @nth (0 or 1) step of side @side. */
+static int step_pos(const char *order, char side, int nth)
+{
+	for (int i = 0; order[i]; i++)
+		if (order[i] == side && nth-- == 0)
+			return i;
+	return -1;
+}
+
+TEST(need_wakeup_interleavings)
+{
+	for (int o = 0; o < 6; o++) {
+		struct ring_prod p;
+		struct ring_cons rc;
+		int db = efd();
+		int fd = ring_pair(2, 0xfffffffeu, db, -1, &p, &rc);
+		int ai = 0, bi = 0, kick_ret = -1;
+		bool recheck = false;
+
+		prod_push(&p, 1); /* pushed, not yet published */
+		for (const char *c = orders[o]; *c; c++) {
+			if (*c == 'a' && ai++ == 0)
+				ring_prod_publish_prod(&p);
+			else if (*c == 'a')
+				kick_ret = ring_prod_publish_kick(&p);
+			else if (bi++ == 0)
+				ring_cons_need_wakeup_flag(&rc);
+			else
+				recheck = ring_cons_need_wakeup_recheck(&rc);
+		}
+		ASSERT_EQ(kick_ret, 0);
+		uint64_t rung = efd_take(db);
+		/* no lost wakeup: the service stays up, or is woken */
+		ASSERT_TRUE(recheck || rung == 1);
+		/* and the flag is cleared iff the service stays up */
+		ASSERT_EQ(!!(rc.hdr->svc_flags & SMMU_RING_NEED_WAKEUP),
+			  !recheck);
+		/*
+		 * and exactly when the kick found the flag: set before it,
+		 * and not already cleared by a re-check that saw prod
+		 */
+		int kick = step_pos(orders[o], 'a', 1);
+		bool seen = step_pos(orders[o], 'b', 0) < kick &&
+			    !(step_pos(orders[o], 'b', 1) < kick && recheck);
+		ASSERT_EQ(rung, (uint64_t)seen);
+		/* the re-check sees prod iff it ran after the store */
+		ASSERT_EQ(recheck, step_pos(orders[o], 'a', 0) <
+					   step_pos(orders[o], 'b', 1));
+		ring_prod_done(&p);
+		ring_cons_unmap(&rc);
+		close(fd);
+		close(db);
+	}
+}
+
+TEST(want_signal_interleavings)
+{
+	for (int o = 0; o < 6; o++) {
+		struct ring_prod p;
+		struct ring_cons rc;
+		int fd = ring_pair(2, 0xffffffffu, -1, -1, &p, &rc);
+		int ai = 0, bi = 0, recheck = -2;
+		bool signal = false;
+		uint32_t idx;
+
+		prod_push(&p, 1);
+		idx = p.prod - 1;
+		ASSERT_OK(ring_prod_publish(&p));
+		cons_poll(&rc, 1);
+		cons_fetch_check(&rc, 1);
+		/* a: VMM flag, re-check. b: service complete, check flag */
+		for (const char *c = orders[o]; *c; c++) {
+			if (*c == 'a' && ai++ == 0)
+				ring_prod_want_flag(&p);
+			else if (*c == 'a')
+				recheck = ring_prod_want_recheck(&p, idx);
+			else if (bi++ == 0)
+				ring_cons_complete(&rc, rc.fetch);
+			else
+				signal = ring_cons_want_signal(&rc);
+		}
+		ASSERT_TRUE(recheck == 0 || recheck == 1);
+		/* no lost completion: the VMM sees it, or is signalled */
+		ASSERT_TRUE(recheck == 0 || signal);
+		ASSERT_EQ(signal, step_pos(orders[o], 'a', 0) <
+					  step_pos(orders[o], 'b', 1));
+		ASSERT_EQ(recheck == 0, step_pos(orders[o], 'b', 0) <
+						step_pos(orders[o], 'a', 1));
+		ring_prod_want_clear(&p);
+		ASSERT_FALSE(ring_cons_want_signal(&rc));
+		ring_prod_done(&p);
+		ring_cons_unmap(&rc);
+		close(fd);
+	}
 }
 
 TEST_HARNESS_MAIN
