@@ -581,10 +581,3 @@ struct cmdq_cmd cmdq_build_sync(uint8_t cs, uint8_t msh, uint8_t msiattr,
 	cmdq_set(&c, CMDQ_F_MSIADDR, msiaddr);
 	return c;
 }
-
-size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
-{
-	/* Placeholder until the coalescing rules land: no change is exact. */
-	(void)cmds;
-	return n;
-}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmdq_coalesce(): a property test against an independent model of what a
+ * list of commands invalidates, plus hand-made cases that show it really
+ * shortens. The model ignores VMIDs (the kernel overwrites them, facts 4.1).
+ */
+#include "cmdq/cmdq.h"
+#include "tests/harness.h"
+
+#include <stdlib.h>
+
+#define N_ASID 4
+#define N_SID 4
+#define N_SSID 4
+#define PAGES 2048 /* 4 KiB pages modelled */
+
+/*
+ * What is invalidated. TLB: (ASID, level 1..3, leaf/table entry, 4K page);
+ * CD: (SID, SSID, leaf CD / CD table descriptor); ATC: (SID, no-PASID or
+ * SSID, 4K page).
+ */
+struct model {
+	uint8_t tlb[N_ASID][3][2][PAGES];
+	uint8_t cd[N_SID][N_SSID][2];
+	uint8_t atc[N_SID][N_SSID + 1][PAGES];
+};
+
+static void tlb_mark(struct model *m, int asid, uint64_t p0, uint64_t np,
+		     unsigned int ttl, bool leaf)
+{
+	for (int a = 0; a < N_ASID; a++) {
+		if (asid >= 0 && a != asid)
+			continue;
+		for (unsigned int lvl = 1; lvl <= 3; lvl++) {
+			if (ttl && ttl != lvl)
+				continue;
+			for (int kind = 0; kind < 2; kind++) {
+				/* kind 0 = leaf entry, 1 = table entry */
+				if (leaf && kind)
+					continue;
+				for (uint64_t p = p0; p < p0 + np && p < PAGES;
+				     p++)
+					m->tlb[a][lvl - 1][kind][p] = 1;
+			}
+		}
+	}
+}
+
+/* Decode from raw bit positions (facts section 5), not cmdq accessors. */
+static void model_apply(struct model *m, const struct cmdq_cmd *c)
+{
+	uint64_t d0 = c->d[0], d1 = c->d[1];
+	int asid = (int)(d0 >> 48);
+	uint32_t sid = (uint32_t)(d0 >> 32), ssid = (d0 >> 12) & 0xfffff;
+	unsigned int tg = (d1 >> 10) & 3, ttl = (d1 >> 8) & 3;
+	unsigned int num = (d0 >> 12) & 31, scale = (d0 >> 20) & 31;
+	bool leaf = d1 & 1;
+	uint64_t addr = d1 & ~0xfffull;
+
+	switch (d0 & 0xff) {
+	case 0x10:
+	case 0x30:
+		tlb_mark(m, -1, 0, PAGES, 0, false);
+		break;
+	case 0x11:
+		tlb_mark(m, asid, 0, PAGES, 0, false);
+		break;
+	case 0x12:
+	case 0x13:
+		if ((d0 & 0xff) == 0x13)
+			asid = -1;
+		if (!tg) {
+			tlb_mark(m, asid, addr >> 12, 1, 0, leaf);
+		} else {
+			unsigned int gs = tg == 1 ? 0 : tg == 2 ? 2 : 4;
+			uint64_t np = ((uint64_t)num + 1) << scale << gs;
+
+			tlb_mark(m, asid, (addr >> 12) >> gs << gs, np, ttl,
+				 leaf);
+		}
+		break;
+	case 0x05:
+		m->cd[sid][ssid][0] = 1;
+		if (!leaf)
+			m->cd[sid][ssid][1] = 1;
+		break;
+	case 0x06:
+		memset(m->cd[sid], 1, sizeof(m->cd[sid]));
+		break;
+	case 0x40: {
+		unsigned int size = d1 & 63;
+		uint64_t p0 = (addr >> 12) & ~((1ull << size) - 1);
+		unsigned int sub = (d0 >> 11) & 1 ? ssid + 1 : 0;
+
+		for (uint64_t p = p0; p < p0 + (1ull << size) && p < PAGES; p++)
+			m->atc[sid][sub][p] = 1;
+		break;
+	}
+	default:
+		t_report(__FILE__, __LINE__, "unexpected command %#" PRIx64,
+			 d0);
+		t_abort();
+	}
+}
+
+static void model_build(struct model *m, const struct cmdq_cmd *c, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < n; i++)
+		model_apply(m, &c[i]);
+}
+
+/* How many atoms @a invalidates that @b does not. */
+static size_t model_missing(const struct model *a, const struct model *b)
+{
+	const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
+	size_t miss = 0;
+
+	for (size_t i = 0; i < sizeof(*a); i++)
+		miss += pa[i] && !pb[i];
+	return miss;
+}
+
+static unsigned int rnd(uint64_t *s, unsigned int n)
+{
+	return (unsigned int)(t_rand(s) % n);
+}
+
+static struct cmdq_cmd gen_tlbi_va(uint64_t *s, bool vaa)
+{
+	uint16_t asid = (uint16_t)rnd(s, N_ASID), vmid = (uint16_t)rnd(s, 2);
+	bool leaf = rnd(s, 4) != 0;
+	struct cmdq_tlbi_range r = { 0 };
+	uint64_t page;
+
+	if (rnd(s, 5) == 0) {
+		page = rnd(s, 64);
+	} else {
+		r.tg = rnd(s, 4) ? CMDQ_TG_4K : CMDQ_TG_64K;
+		r.num = (uint8_t)(rnd(s, 3) ? rnd(s, 4) : rnd(s, 32));
+		r.scale = (uint8_t)rnd(s, 3);
+		r.ttl = (uint8_t)(rnd(s, 2) ? 3 : rnd(s, 4));
+		if (!r.num && !r.scale && !r.ttl)
+			r.ttl = 3;
+		page = r.tg == CMDQ_TG_4K ? rnd(s, 96) : rnd(s, 6) * 16;
+	}
+	if (vaa)
+		return cmdq_build_tlbi_nh_vaa(vmid, page << 12, leaf, &r);
+	return cmdq_build_tlbi_nh_va(asid, vmid, page << 12, leaf, &r);
+}
+
+static struct cmdq_cmd gen_cmd(uint64_t *s)
+{
+	unsigned int k = rnd(s, 100);
+	uint32_t sid = rnd(s, N_SID), ssid = rnd(s, N_SSID);
+
+	if (k < 45)
+		return gen_tlbi_va(s, false);
+	if (k < 55)
+		return gen_tlbi_va(s, true);
+	if (k < 63)
+		return cmdq_build_tlbi_nh_asid((uint16_t)rnd(s, N_ASID),
+					       (uint16_t)rnd(s, 2));
+	if (k < 65)
+		return cmdq_build_tlbi_nh_all((uint16_t)rnd(s, 2));
+	if (k < 66)
+		return cmdq_build_tlbi_nsnh_all();
+	if (k < 80)
+		return cmdq_build_cfgi_cd(sid, ssid, rnd(s, 2));
+	if (k < 85)
+		return cmdq_build_cfgi_cd_all(sid);
+	return cmdq_build_atc_inv(sid, rnd(s, 2), ssid, false,
+				  (uint64_t)rnd(s, 64) << 12,
+				  (uint8_t)rnd(s, 5));
+}
+
+#define MAX_N 1500
+
+TEST_TIMEOUT(coalesce_property, 60)
+{
+	static struct cmdq_cmd in[MAX_N], out[MAX_N];
+	static struct model before, after;
+	uint64_t seed = t_seed(), s = seed;
+	size_t total_in = 0, total_out = 0;
+	const unsigned int cases = 4000;
+
+	for (unsigned int i = 0; i < cases; i++) {
+		size_t n = i % 200 == 199 ? 1 + rnd(&s, MAX_N) :
+					    1 + rnd(&s, 24);
+		size_t m;
+
+		/* Runs of identical or neighbouring commands, too. */
+		for (size_t j = 0; j < n; j++)
+			in[j] = j && rnd(&s, 8) == 0 ? in[j - 1] : gen_cmd(&s);
+		memcpy(out, in, n * sizeof(in[0]));
+		m = cmdq_coalesce(out, n);
+		ASSERT_LE(m, n);
+		model_build(&before, in, n);
+		model_build(&after, out, m);
+		if (model_missing(&before, &after)) {
+			t_report(__FILE__, __LINE__,
+				 "seed %#" PRIx64
+				 " case %u: n %zu -> %zu loses "
+				 "%zu invalidations",
+				 seed, i, n, m, model_missing(&before, &after));
+			t_abort();
+		}
+		for (size_t j = 0; j < m; j++) {
+			const char *why = NULL;
+
+			if (cmdq_validate(&cmdq_caps_full, &out[j], &why)) {
+				t_report(__FILE__, __LINE__,
+					 "case %u: output %zu invalid: %s", i,
+					 j, why);
+				t_abort();
+			}
+		}
+		total_in += n;
+		total_out += m;
+	}
+	/* It must actually shorten random batches, not just be the identity. */
+	ASSERT_LT(total_out, total_in * 9 / 10);
+	printf("# coalesce: seed %#" PRIx64 ", %u cases, %zu -> %zu commands\n",
+	       seed, cases, total_in, total_out);
+}
+
+static const struct cmdq_tlbi_range r4k1 = { .tg = CMDQ_TG_4K, .ttl = 3 };
+
+static struct cmdq_cmd va(uint16_t asid, uint64_t page, uint8_t num,
+			  uint8_t scale)
+{
+	struct cmdq_tlbi_range r = r4k1;
+
+	r.num = num;
+	r.scale = scale;
+	return cmdq_build_tlbi_nh_va(asid, 0, page << 12, true, &r);
+}
+
+static size_t coalesce(struct cmdq_cmd *c, size_t n)
+{
+	return cmdq_coalesce(c, n);
+}
+
+static uint64_t range_len_pages(const struct cmdq_cmd *c)
+{
+	return ((c->d[0] >> 12 & 31) + 1) << (c->d[0] >> 20 & 31);
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+TEST(coalesce_rules)
+{
+	struct cmdq_cmd dup[] = { va(1, 0, 0, 0), va(1, 0, 0, 0) };
+	struct cmdq_cmd all[] = { va(1, 0, 0, 0),
+				  va(2, 9, 0, 0),
+				  cmdq_build_cfgi_cd(1, 0, true),
+				  cmdq_build_atc_inv(1, 0, 0, 0, 0, 0),
+				  cmdq_build_tlbi_nh_asid(3, 0),
+				  cmdq_build_tlbi_nh_all(0) };
+	struct cmdq_cmd asid[] = {
+		va(1, 0, 0, 0), cmdq_build_tlbi_nh_vaa(0, 0x5000, true, NULL),
+		va(2, 0, 0, 0), cmdq_build_tlbi_nh_asid(1, 7)
+	};
+	struct cmdq_cmd later[] = { cmdq_build_tlbi_nh_asid(1, 0),
+				    va(1, 0, 0, 0) };
+	struct cmdq_cmd cd[] = { cmdq_build_cfgi_cd(8, 1, true),
+				 cmdq_build_cfgi_cd(9, 1, true),
+				 cmdq_build_cfgi_cd_all(8) };
+
+	ASSERT_EQ(coalesce(dup, N(dup)), 1);
+	ASSERT_EQ(coalesce(all, N(all)), 3);
+	ASSERT_EQ(cmdq_cmd_opcode(&all[0]), CMDQ_OP_CFGI_CD);
+	ASSERT_EQ(cmdq_cmd_opcode(&all[1]), CMDQ_OP_ATC_INV);
+	ASSERT_EQ(cmdq_cmd_opcode(&all[2]), CMDQ_OP_TLBI_NH_ALL);
+	ASSERT_EQ(coalesce(asid, N(asid)), 3);
+	ASSERT_EQ(cmdq_cmd_opcode(&asid[0]), CMDQ_OP_TLBI_NH_VAA);
+	ASSERT_EQ(cmdq_tlbi_asid(&asid[1]), 2);
+	ASSERT_EQ(cmdq_cmd_opcode(&asid[2]), CMDQ_OP_TLBI_NH_ASID);
+	ASSERT_EQ(coalesce(later, N(later)), 2);
+	ASSERT_EQ(coalesce(cd, N(cd)), 2);
+	ASSERT_EQ(cmdq_sid(&cd[0]), 9);
+	ASSERT_EQ(cmdq_cmd_opcode(&cd[1]), CMDQ_OP_CFGI_CD_ALL);
+	/* Single commands and empty lists are left alone. */
+	ASSERT_EQ(coalesce(dup, 1), 1);
+	ASSERT_EQ(coalesce(dup, 0), 0);
+}
+
+TEST(coalesce_ranges)
+{
+	/* Pages 0-1 and 2-3 -> 0-3: NUM 0, SCALE 2. */
+	struct cmdq_cmd adj[] = { va(1, 2, 1, 0), va(1, 0, 1, 0) };
+	/* 32 pages and 1 more: 33 is not (NUM + 1) << SCALE. */
+	struct cmdq_cmd big[] = { va(1, 0, 31, 0), va(1, 32, 0, 0) };
+	struct cmdq_cmd gap[] = { va(1, 0, 0, 0), va(1, 2, 0, 0) };
+	struct cmdq_cmd asids[] = { va(1, 0, 0, 0), va(2, 1, 0, 0) };
+	struct cmdq_cmd ttl[] = { va(1, 0, 0, 0), va(1, 0, 0, 0) };
+	struct cmdq_cmd leaf[] = { va(1, 0, 0, 0), va(1, 1, 0, 0) };
+
+	ASSERT_EQ(coalesce(adj, N(adj)), 1);
+	/* Hand-computed: ASID 1, SCALE 2 at d0[24:20], op 0x12; TG 4K,
+	 * TTL 3, leaf. */
+	ASSERT_EQ(adj[0].d[0], 0x0001000000200012ull);
+	ASSERT_EQ(adj[0].d[1], 0x0000000000000701ull);
+	ASSERT_EQ(coalesce(big, N(big)), 2);
+	ASSERT_EQ(coalesce(gap, N(gap)), 2);
+	ASSERT_EQ(coalesce(asids, N(asids)), 2);
+	/* Same page, different TTL: the merge would need TTL 0 with
+	 * NUM = SCALE = 0, which is reserved: keep both. */
+	cmdq_set(&ttl[1], CMDQ_F_TTL, 2);
+	ASSERT_EQ(coalesce(ttl, N(ttl)), 2);
+	/* Leaf AND: a non-leaf part makes the merge non-leaf. */
+	cmdq_set(&leaf[1], CMDQ_F_LEAF, 0);
+	ASSERT_EQ(coalesce(leaf, N(leaf)), 1);
+	ASSERT_EQ(cmdq_leaf(&leaf[0]), 0);
+	ASSERT_EQ(range_len_pages(&leaf[0]), 2);
+}
+
+TEST_HARNESS_MAIN
