@@ -307,7 +307,7 @@ enum cmdq_cerror cmdq_validate(const struct cmdq_caps *caps,
 			v.why = "opcode not accepted for a nested guest";
 		break;
 	case CMDQ_CLASS_VMM_ONLY:
-		v.why = "CFGI_STE*: handled by the VMM, illegal in a ring";
+		v.why = "handled by the VMM (nested STE), illegal in a ring";
 		break;
 	case CMDQ_CLASS_SYNC:
 		allow(&v, CMDQ_F_CS, true, NULL);
