@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Runs the smmu-trace executable on a trace and checks, as TAP:
+#  1. `stats --json` equals the trace's .stats.json (every key there; the
+#     means and duration to their 3 printed decimals), and no op_* count
+#     appears that the JSON lacks;
+#  2. `validate --caps qemu` exits 0 (CFGI_STE* left to the VMM);
+#  3. `validate --ring` exits 1: in a ring, the CFGI_STE* are illegal.
+# usage: check-smmu-trace.py SMMU_TRACE TRACE STATS_JSON
+import json
+import subprocess
+import sys
+
+tool, trace, expected_path = sys.argv[1:4]
+results = []
+
+
+def check(name, ok, detail=''):
+    results.append((name, ok, detail))
+
+
+with open(expected_path) as f:
+    want = json.load(f)
+run = subprocess.run([tool, 'stats', '--json', trace], capture_output=True,
+                     text=True, timeout=120)
+check('stats exits 0', run.returncode == 0, run.stderr.strip())
+try:
+    got = json.loads(run.stdout)
+except ValueError as e:
+    got = {}
+    check('stats --json is JSON', False, str(e))
+for key, val in want.items():
+    if key in ('errors', 'n_errors'):
+        continue  # capture-time QEMU errors: not in the trace body
+    if isinstance(val, float):
+        ok = key in got and abs(got[key] - val) < 0.0015
+    else:
+        ok = got.get(key) == val
+    check('stats %s' % key, ok, 'got %r want %r' % (got.get(key), val))
+extra = sorted(k for k in got if k.startswith('op_') and k not in want)
+check('no unexpected opcodes', not extra, 'extra: %r' % extra)
+
+run = subprocess.run([tool, 'validate', '--caps', 'qemu', trace],
+                     capture_output=True, text=True, timeout=120)
+check('validate --caps qemu exits 0', run.returncode == 0,
+      (run.stdout + run.stderr).strip()[-500:])
+run = subprocess.run([tool, 'validate', '--ring', trace],
+                     capture_output=True, text=True, timeout=120)
+check('validate --ring exits 1 (CFGI_STE in a ring)', run.returncode == 1,
+      'rc %d' % run.returncode)
+
+print('TAP version 13')
+print('1..%d' % len(results))
+for i, (name, ok, detail) in enumerate(results, 1):
+    print('%s %d %s' % ('ok' if ok else 'not ok', i, name))
+    if not ok and detail:
+        for line in detail.splitlines():
+            print('# ' + line)
+sys.exit(0 if all(ok for _, ok, _ in results) else 1)
