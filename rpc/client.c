@@ -141,6 +141,12 @@ static int handshake(struct smmu_client *c, const char *name)
 	if (send_err && send_err != -EPIPE && send_err != -ECONNRESET)
 		return send_err;
 	r = rpc_frame_recv(c->sock, c->buf, &len, &rfds);
+	/*
+	 * A peer that closes with our Hello unread makes the kernel report
+	 * ECONNRESET once, before the datagrams it queued for us.
+	 */
+	if (r == -ECONNRESET)
+		r = rpc_frame_recv(c->sock, c->buf, &len, &rfds);
 	if (r)
 		return send_err ? send_err : r;
 	rpc_fds_close(&rfds);

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc server: the control socket of smmu-offloadd on a libevent base.
+ *
+ * Accepts AF_UNIX SOCK_SEQPACKET connections, authorises each peer by
+ * SO_PEERCRED, requires a Hello first, then serves the requests of
+ * docs/RPC.md by calling core. Every vSMMU, device and ring a connection
+ * creates is recorded in that connection's table; requests naming objects
+ * of another connection fail with EPERM (unknown ids: ENOENT); when the
+ * connection closes (the VMM exited or crashed) its rings are detached,
+ * then its devices, then its vSMMUs, each draining in-flight work.
+ *
+ * Authorisation rule: uid 0 and the daemon's own effective uid are always
+ * allowed; any other peer must have its uid in @allow_uids or its primary
+ * gid (the one SO_PEERCRED reports) in @allow_gids. The socket file mode
+ * is the first gate (connect() needs write permission on it).
+ *
+ * Thread context: everything runs on the thread that runs @base (the
+ * daemon's main thread); core calls block it while a worker drains.
+ * Nothing here writes to stderr: events go to the @log callback.
+ */
+#ifndef SMMU_OFFLOAD_RPC_SERVER_H
+#define SMMU_OFFLOAD_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+struct event_base;
+struct core_service;
+struct rpc_server;
+
+#define RPC_DEFAULT_SOCKET_MODE 0660
+#define RPC_DEFAULT_MAX_CLIENTS 64
+#define RPC_DEFAULT_MAX_VSMMUS 16 /* per connection */
+#define RPC_DEFAULT_MAX_RINGS 64 /* per connection */
+#define RPC_DEFAULT_MAX_DEVICES 256 /* per connection */
+#define RPC_MAX_ALLOW 32 /* entries in each allow list */
+
+/* Log levels of the @log callback: syslog's numbering (LOG_ERR..). */
+typedef void (*rpc_log_fn)(void *opaque, int level, const char *msg);
+
+/**
+ * struct rpc_server_config - zero values mean defaults.
+ * @path:        socket path (required).
+ * @mode:        socket file mode; 0 = RPC_DEFAULT_SOCKET_MODE. Group or
+ *               other execute/other bits beyond 0666 are refused.
+ * @allow_uids/@n_allow_uids, @allow_gids/@n_allow_gids: see above.
+ * @max_clients: connections at once.
+ * @max_vsmmus, @max_rings, @max_devices: per connection.
+ * @alloc:       protobuf-c allocator for decoding requests (tests inject
+ *               failures); NULL = malloc.
+ * @log, @log_opaque: event sink (connections, refusals, bad requests,
+ *               teardown); NULL = silent.
+ */
+struct rpc_server_config {
+	const char *path;
+	mode_t mode;
+	const uid_t *allow_uids;
+	unsigned int n_allow_uids;
+	const gid_t *allow_gids;
+	unsigned int n_allow_gids;
+	unsigned int max_clients;
+	unsigned int max_vsmmus;
+	unsigned int max_rings;
+	unsigned int max_devices;
+	ProtobufCAllocator *alloc;
+	rpc_log_fn log;
+	void *log_opaque;
+};
+
+/**
+ * rpc_server_new() - create the listening socket and start accepting.
+ * If @cfg->path exists: a live server on it gives -EADDRINUSE; a stale
+ * socket (connect() refused) is removed; a file that is not a socket gives
+ * -ENOTSOCK. The socket is bound under a umask that makes it no more
+ * permissive than @mode, then chmod()ed to @mode.
+ * Return: 0; -EADDRINUSE, -ENOTSOCK, -ENAMETOOLONG, -EINVAL (mode),
+ * -ENOMEM, socket/bind/listen errnos.
+ */
+int rpc_server_new(struct event_base *base, struct core_service *svc,
+		   const struct rpc_server_config *cfg,
+		   struct rpc_server **ret);
+
+/**
+ * rpc_server_free() - stop accepting, close every connection (tearing
+ * down its objects: drains), close and unlink the socket. NULL is a no-op.
+ */
+void rpc_server_free(struct rpc_server *srv);
+
+/* Number of live connections (tests, stats). */
+unsigned int rpc_server_clients(const struct rpc_server *srv);
+
+#endif
