@@ -350,80 +350,60 @@ struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c)
 	return r;
 }
 
-static struct cmdq_cmd cmd_op(uint8_t op)
+/* One (field, value) of a builder; the list is applied in order. */
+struct fset {
+	enum cmdq_field f;
+	uint64_t v;
+};
+
+static struct cmdq_cmd build(uint8_t op, const struct fset *fs, size_t n,
+			     const struct cmdq_tlbi_range *r)
 {
 	struct cmdq_cmd c = { { op, 0 } };
 
+	for (size_t i = 0; i < n; i++)
+		cmdq_set(&c, fs[i].f, fs[i].v);
+	if (r) {
+		cmdq_set(&c, CMDQ_F_NUM, r->num);
+		cmdq_set(&c, CMDQ_F_SCALE, r->scale);
+		cmdq_set(&c, CMDQ_F_TG, r->tg);
+		cmdq_set(&c, CMDQ_F_TTL, r->ttl);
+	}
 	return c;
 }
 
-static void set_range(struct cmdq_cmd *c, const struct cmdq_tlbi_range *r)
-{
-	if (!r)
-		return;
-	cmdq_set(c, CMDQ_F_NUM, r->num);
-	cmdq_set(c, CMDQ_F_SCALE, r->scale);
-	cmdq_set(c, CMDQ_F_TG, r->tg);
-	cmdq_set(c, CMDQ_F_TTL, r->ttl);
-}
-
-static void set_sub(struct cmdq_cmd *c, uint32_t sid, bool ssv, uint32_t ssid)
-{
-	cmdq_set(c, CMDQ_F_SID, sid);
-	cmdq_set(c, CMDQ_F_SSV, ssv);
-	cmdq_set(c, CMDQ_F_SSID, ssid);
-}
-
-static struct cmdq_cmd build_tlbi_va(uint8_t op, uint16_t asid, uint16_t vmid,
-				     enum cmdq_field addr_f, uint64_t va,
-				     bool leaf, const struct cmdq_tlbi_range *r)
-{
-	struct cmdq_cmd c = cmd_op(op);
-
-	cmdq_set(&c, CMDQ_F_ASID, asid);
-	cmdq_set(&c, CMDQ_F_VMID, vmid);
-	cmdq_set(&c, addr_f, va);
-	cmdq_set(&c, CMDQ_F_LEAF, leaf);
-	set_range(&c, r);
-	return c;
-}
+/* BUILD_(op, range, { CMDQ_F_x, v }, ...): a command with those fields. */
+#define BUILD_(op, r, ...)                                        \
+	build(CMDQ_OP_##op, (const struct fset[]){ __VA_ARGS__ }, \
+	      sizeof((const struct fset[]){ __VA_ARGS__ }) /      \
+		      sizeof(struct fset),                        \
+	      r)
 
 struct cmdq_cmd cmdq_build_prefetch_config(uint32_t sid, bool ssv,
 					   uint32_t ssid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_PREFETCH_CONFIG);
-
-	set_sub(&c, sid, ssv, ssid);
-	return c;
+	return BUILD_(PREFETCH_CONFIG, NULL, { CMDQ_F_SID, sid },
+		      { CMDQ_F_SSV, ssv }, { CMDQ_F_SSID, ssid });
 }
 
 struct cmdq_cmd cmdq_build_prefetch_addr(uint32_t sid, bool ssv, uint32_t ssid,
 					 uint64_t addr, uint8_t size)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_PREFETCH_ADDR);
-
-	set_sub(&c, sid, ssv, ssid);
-	cmdq_set(&c, CMDQ_F_ADDR, addr);
-	cmdq_set(&c, CMDQ_F_PREFETCH_SIZE, size);
-	return c;
+	return BUILD_(PREFETCH_ADDR, NULL, { CMDQ_F_SID, sid },
+		      { CMDQ_F_SSV, ssv }, { CMDQ_F_SSID, ssid },
+		      { CMDQ_F_ADDR, addr }, { CMDQ_F_PREFETCH_SIZE, size });
 }
 
 struct cmdq_cmd cmdq_build_cfgi_ste(uint32_t sid, bool leaf)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_STE);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	cmdq_set(&c, CMDQ_F_LEAF, leaf);
-	return c;
+	return BUILD_(CFGI_STE, NULL, { CMDQ_F_SID, sid },
+		      { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_cfgi_ste_range(uint32_t sid, uint8_t range)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_STE_RANGE);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	cmdq_set(&c, CMDQ_F_RANGE, range);
-	return c;
+	return BUILD_(CFGI_STE_RANGE, NULL, { CMDQ_F_SID, sid },
+		      { CMDQ_F_RANGE, range });
 }
 
 struct cmdq_cmd cmdq_build_cfgi_all(void)
@@ -433,151 +413,114 @@ struct cmdq_cmd cmdq_build_cfgi_all(void)
 
 struct cmdq_cmd cmdq_build_cfgi_cd(uint32_t sid, uint32_t ssid, bool leaf)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_CD);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	cmdq_set(&c, CMDQ_F_SSID, ssid);
-	cmdq_set(&c, CMDQ_F_LEAF, leaf);
-	return c;
+	return BUILD_(CFGI_CD, NULL, { CMDQ_F_SID, sid }, { CMDQ_F_SSID, ssid },
+		      { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_cfgi_cd_all(uint32_t sid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_CFGI_CD_ALL);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	return c;
+	return BUILD_(CFGI_CD_ALL, NULL, { CMDQ_F_SID, sid });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_nh_all(uint16_t vmid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_NH_ALL);
-
-	cmdq_set(&c, CMDQ_F_VMID, vmid);
-	return c;
+	return BUILD_(TLBI_NH_ALL, NULL, { CMDQ_F_VMID, vmid });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_nh_asid(uint16_t asid, uint16_t vmid)
 {
-	struct cmdq_cmd c = cmdq_build_tlbi_nh_all(vmid);
-
-	cmdq_set(&c, CMDQ_F_OP, CMDQ_OP_TLBI_NH_ASID);
-	cmdq_set(&c, CMDQ_F_ASID, asid);
-	return c;
+	return BUILD_(TLBI_NH_ASID, NULL, { CMDQ_F_ASID, asid },
+		      { CMDQ_F_VMID, vmid });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_nh_va(uint16_t asid, uint16_t vmid, uint64_t va,
 				      bool leaf,
 				      const struct cmdq_tlbi_range *r)
 {
-	return build_tlbi_va(CMDQ_OP_TLBI_NH_VA, asid, vmid, CMDQ_F_ADDR, va,
-			     leaf, r);
+	return BUILD_(TLBI_NH_VA, r, { CMDQ_F_ASID, asid },
+		      { CMDQ_F_VMID, vmid }, { CMDQ_F_ADDR, va },
+		      { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_nh_vaa(uint16_t vmid, uint64_t va, bool leaf,
 				       const struct cmdq_tlbi_range *r)
 {
-	return build_tlbi_va(CMDQ_OP_TLBI_NH_VAA, 0, vmid, CMDQ_F_ADDR, va,
-			     leaf, r);
+	return BUILD_(TLBI_NH_VAA, r, { CMDQ_F_VMID, vmid },
+		      { CMDQ_F_ADDR, va }, { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_el2_all(void)
 {
-	return cmd_op(CMDQ_OP_TLBI_EL2_ALL);
+	return build(CMDQ_OP_TLBI_EL2_ALL, NULL, 0, NULL);
 }
 
 struct cmdq_cmd cmdq_build_tlbi_el2_asid(uint16_t asid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_EL2_ASID);
-
-	cmdq_set(&c, CMDQ_F_ASID, asid);
-	return c;
+	return BUILD_(TLBI_EL2_ASID, NULL, { CMDQ_F_ASID, asid });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_el2_va(uint16_t asid, uint64_t va, bool leaf,
 				       const struct cmdq_tlbi_range *r)
 {
-	return build_tlbi_va(CMDQ_OP_TLBI_EL2_VA, asid, 0, CMDQ_F_ADDR, va,
-			     leaf, r);
+	return BUILD_(TLBI_EL2_VA, r, { CMDQ_F_ASID, asid },
+		      { CMDQ_F_ADDR, va }, { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_el2_vaa(uint64_t va, bool leaf,
 					const struct cmdq_tlbi_range *r)
 {
-	return build_tlbi_va(CMDQ_OP_TLBI_EL2_VAA, 0, 0, CMDQ_F_ADDR, va, leaf,
-			     r);
+	return BUILD_(TLBI_EL2_VAA, r, { CMDQ_F_ADDR, va },
+		      { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_s12_vmall(uint16_t vmid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_TLBI_S12_VMALL);
-
-	cmdq_set(&c, CMDQ_F_VMID, vmid);
-	return c;
+	return BUILD_(TLBI_S12_VMALL, NULL, { CMDQ_F_VMID, vmid });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_s2_ipa(uint16_t vmid, uint64_t ipa, bool leaf,
 				       const struct cmdq_tlbi_range *r)
 {
-	return build_tlbi_va(CMDQ_OP_TLBI_S2_IPA, 0, vmid, CMDQ_F_IPA, ipa,
-			     leaf, r);
+	return BUILD_(TLBI_S2_IPA, r, { CMDQ_F_VMID, vmid },
+		      { CMDQ_F_IPA, ipa }, { CMDQ_F_LEAF, leaf });
 }
 
 struct cmdq_cmd cmdq_build_tlbi_nsnh_all(void)
 {
-	return cmd_op(CMDQ_OP_TLBI_NSNH_ALL);
+	return build(CMDQ_OP_TLBI_NSNH_ALL, NULL, 0, NULL);
 }
 
 struct cmdq_cmd cmdq_build_atc_inv(uint32_t sid, bool ssv, uint32_t ssid,
 				   bool global, uint64_t addr, uint8_t size)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_ATC_INV);
-
-	set_sub(&c, sid, ssv, ssid);
-	cmdq_set(&c, CMDQ_F_GLOBAL, global);
-	cmdq_set(&c, CMDQ_F_ADDR, addr);
-	cmdq_set(&c, CMDQ_F_ATC_SIZE, size);
-	return c;
+	return BUILD_(ATC_INV, NULL, { CMDQ_F_SID, sid }, { CMDQ_F_SSV, ssv },
+		      { CMDQ_F_SSID, ssid }, { CMDQ_F_GLOBAL, global },
+		      { CMDQ_F_ADDR, addr }, { CMDQ_F_ATC_SIZE, size });
 }
 
 struct cmdq_cmd cmdq_build_pri_resp(uint32_t sid, bool ssv, uint32_t ssid,
 				    uint16_t grpid, uint8_t resp)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_PRI_RESP);
-
-	set_sub(&c, sid, ssv, ssid);
-	cmdq_set(&c, CMDQ_F_PRI_GRPID, grpid);
-	cmdq_set(&c, CMDQ_F_PRI_RESP, resp);
-	return c;
+	return BUILD_(PRI_RESP, NULL, { CMDQ_F_SID, sid }, { CMDQ_F_SSV, ssv },
+		      { CMDQ_F_SSID, ssid }, { CMDQ_F_PRI_GRPID, grpid },
+		      { CMDQ_F_PRI_RESP, resp });
 }
 
 struct cmdq_cmd cmdq_build_resume(uint32_t sid, uint8_t resp, uint16_t stag)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_RESUME);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	cmdq_set(&c, CMDQ_F_RESUME_RESP, resp);
-	cmdq_set(&c, CMDQ_F_STAG, stag);
-	return c;
+	return BUILD_(RESUME, NULL, { CMDQ_F_SID, sid },
+		      { CMDQ_F_RESUME_RESP, resp }, { CMDQ_F_STAG, stag });
 }
 
 struct cmdq_cmd cmdq_build_stall_term(uint32_t sid)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_STALL_TERM);
-
-	cmdq_set(&c, CMDQ_F_SID, sid);
-	return c;
+	return BUILD_(STALL_TERM, NULL, { CMDQ_F_SID, sid });
 }
 
 struct cmdq_cmd cmdq_build_sync(uint8_t cs, uint8_t msh, uint8_t msiattr,
 				uint32_t msidata, uint64_t msiaddr)
 {
-	struct cmdq_cmd c = cmd_op(CMDQ_OP_SYNC);
-
-	cmdq_set(&c, CMDQ_F_CS, cs);
-	cmdq_set(&c, CMDQ_F_MSH, msh);
-	cmdq_set(&c, CMDQ_F_MSIATTR, msiattr);
-	cmdq_set(&c, CMDQ_F_MSIDATA, msidata);
-	cmdq_set(&c, CMDQ_F_MSIADDR, msiaddr);
-	return c;
+	return BUILD_(SYNC, NULL, { CMDQ_F_CS, cs }, { CMDQ_F_MSH, msh },
+		      { CMDQ_F_MSIATTR, msiattr }, { CMDQ_F_MSIDATA, msidata },
+		      { CMDQ_F_MSIADDR, msiaddr });
 }
