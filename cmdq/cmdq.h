@@ -316,6 +316,11 @@ enum cmdq_class cmdq_classify(const struct cmdq_cmd *c);
  * to FORWARD commands, so nothing the service forwards can be rejected by
  * the kernel or wedge the host queue; checks SYNC and NOP commands for
  * reserved bits; VMM_ONLY and ILLEGAL commands always fail.
+ * Like the kernel, it limits the ASID to caps->asid_bits but does not check
+ * other values against the host's ranges (SID, SSID, address: CONSTRAINED
+ * UNPREDICTABLE and scoped to the guest, facts 4.3). The top SCALE bit
+ * (SCALE >= 16) needs caps->ds; a TG naming a granule the host lacks fails.
+ * Thread context: any; pure.
  *
  * Return: CMDQ_CERROR_NONE (0) if the command is acceptable, else
  * CMDQ_CERROR_ILL.
@@ -356,6 +361,21 @@ unsigned int cmdq_order_class(const struct cmdq_cmd *c);
  * supersedes earlier CFGI_CD(sid, ...); VA ranges of one ASID merged only
  * when the merged range covers exactly their union or a correct superset.
  * The result invalidates a superset of the input.
+ *
+ * Details: VMIDs are ignored when comparing TLBIs (the kernel overwrites
+ * them with the vSMMU's, facts 4.1). Range merges: only range-form
+ * TLBI_NH_VA/VAA (TG != 0, granule-aligned address) of one opcode, ASID and
+ * TG, whose union is one range of exactly (NUM + 1) << SCALE granules,
+ * NUM <= 31, without needing a wider SCALE than the inputs (>= 16 needs DS);
+ * Leaf of the result is the AND, TTL kept if equal else 0, and a merge that
+ * would produce the reserved NUM = SCALE = TTL = 0 is skipped. Survivors
+ * keep their ring order; a merged command takes the place of the one with
+ * the lowest address. Entries that are not FORWARD are left alone, and a
+ * batch containing an opcode-0 entry is returned unchanged.
+ *
+ * Complexity: O(n log n) time, no allocation, ~12 KiB of stack; batches
+ * longer than 512 are coalesced in independent windows of 512.
+ * Thread context: any; @cmds is owned by the caller.
  *
  * Return: the new count (<= @n).
  */
