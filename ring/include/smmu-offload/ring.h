@@ -82,17 +82,36 @@ extern "C" {
  * @features:      feature bits the VMM uses; unknown ones are refused.
  * @prod:          next index the VMM will write. Written by the VMM with a
  *                 release store (R_PROD) after the entries; read by the
- *                 service with an acquire load (A_PROD).
- * @prod_flags:    SMMU_RING_WANT_SIGNAL. Written by the VMM.
+ *                 service with an acquire load (A_PROD). Must stay within
+ *                 [cons, cons + size] and never move back past an entry
+ *                 the service may have read, else the ring halts (PROTO).
+ * @prod_flags:    SMMU_RING_WANT_SIGNAL. Written by the VMM (plain store,
+ *                 then a full barrier F_WANT before it re-reads cons and
+ *                 svc_flags); read by the service after its full barrier
+ *                 F_CONS that follows every cons or HALTED store.
  * @resume_seq:    the VMM stores halt_seq here (release, R_RESUME) to
- *                 acknowledge a halt and ask the service to go on.
+ *                 acknowledge a halt and ask the service to go on; the
+ *                 service reads it with an acquire load (A_RESUME), so an
+ *                 entry the VMM rewrote before R_RESUME is seen.
  * @cons:          every entry before it has completed. Written by the
  *                 service with a release store (R_CONS) after the
- *                 invalidations completed; read by the VMM (A_CONS).
+ *                 invalidations completed and its copies of the entries
+ *                 were taken; read by the VMM (A_CONS) before it reuses
+ *                 slots or reports a CMD_SYNC complete.
  * @svc_flags:     SMMU_RING_NEED_WAKEUP, SMMU_RING_HALTED. Service-written.
- * @err:           SMMU_RING_ERR_* of the current halt.
+ *                 NEED_WAKEUP: plain store, then a full barrier F_NEED
+ *                 before the service re-reads prod; the VMM reads it after
+ *                 its full barrier F_PUB that follows R_PROD. HALTED:
+ *                 release store (R_HALT) after err, err_index, halt_seq
+ *                 and cons; the VMM reads svc_flags with an acquire load
+ *                 (A_HALT) before it reads those.
+ * @err:           SMMU_RING_ERR_* of the current halt (NONE otherwise).
  * @err_index:     index of the entry that halted the ring (== cons).
  * @halt_seq:      incremented on every halt, before HALTED is set (R_HALT).
+ *
+ * The service never reads line 2 back (it keeps private copies; a VMM
+ * may scribble on it and only confuses itself), except once when it
+ * attaches a ring (cons, halt_seq and HALTED, to resume after a restart).
  */
 struct smmu_ring_hdr {
 	/* line 0: identity, written once by the VMM before hand-over */
