@@ -3,7 +3,8 @@
 # and runs it on the repo's copies of two real guest command-queue traces
 # (Linux arm-smmu-v3 on QEMU's emulated SMMUv3, see tests/data and
 # docs/TRACES.md): per-opcode counts, batch sizes, commands per SYNC,
-# ASIDs/SIDs, then validation of every command against the QEMU caps.
+# ASIDs/SIDs, validation of every command against the QEMU caps, and what
+# cmdq_coalesce() makes of the forwarded commands.
 #
 # This is a stand-in: once the daemon exists, the daemon + bench demo
 # replaces it (issue 2). Works as root on a fresh Debian bookworm (installs
@@ -27,5 +28,7 @@ for mode in lazy strict; do
 	"$tool" stats "$trace"
 	printf -- '---- validate --caps qemu\n'
 	"$tool" validate --caps qemu "$trace"
+	printf -- '---- coalesce (cmdq_coalesce as a worker draining 16 guest batches at a time)\n'
+	"$tool" coalesce --window 16 "$trace"
 done
 printf '\nsmmu-trace: see docs/TRACES.md for the format and the other options.\n'

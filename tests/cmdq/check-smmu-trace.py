@@ -5,9 +5,12 @@
 #     means and duration to their 3 printed decimals), and no op_* count
 #     appears that the JSON lacks;
 #  2. `validate --caps qemu` exits 0 (CFGI_STE* left to the VMM);
-#  3. `validate --ring` exits 1: in a ring, the CFGI_STE* are illegal.
+#  3. `validate --ring` exits 1: in a ring, the CFGI_STE* are illegal;
+#  4. `coalesce --window 16` takes in exactly the forwarded commands the
+#     JSON counts, sends fewer, and needs at least ceil(out / 63) ioctls.
 # usage: check-smmu-trace.py SMMU_TRACE TRACE STATS_JSON
 import json
+import re
 import subprocess
 import sys
 
@@ -48,6 +51,23 @@ run = subprocess.run([tool, 'validate', '--ring', trace],
                      capture_output=True, text=True, timeout=120)
 check('validate --ring exits 1 (CFGI_STE in a ring)', run.returncode == 1,
       'rc %d' % run.returncode)
+
+fwd_ops = ('TLBI_NH_ALL', 'TLBI_NH_ASID', 'TLBI_NH_VA', 'TLBI_NH_VAA',
+           'TLBI_NSNH_ALL', 'CFGI_CD', 'CFGI_CD_ALL', 'ATC_INV')
+fwd = sum(want.get('op_' + op, 0) for op in fwd_ops)
+run = subprocess.run([tool, 'coalesce', '--window', '16', trace],
+                     capture_output=True, text=True, timeout=120)
+m = re.search(r'in=(\d+) out=(\d+) ioctls=(\d+)', run.stdout)
+check('coalesce exits 0 and reports', run.returncode == 0 and m is not None,
+      run.stdout + run.stderr)
+if m:
+    n_in, n_out, n_ioctls = (int(x) for x in m.groups())
+    check('coalesce takes every forwarded command', n_in == fwd,
+          'in %d, forwarded per stats.json %d' % (n_in, fwd))
+    check('coalesce shortens', 0 < n_out < n_in, 'out %d' % n_out)
+    check('coalesce ioctls >= ceil(out / 63)',
+          n_ioctls >= (n_out + 62) // 63 and n_ioctls <= n_out,
+          'ioctls %d' % n_ioctls)
 
 print('TAP version 13')
 print('1..%d' % len(results))
