@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -273,7 +274,14 @@ static int prod_wait_check(struct ring_prod *p, uint32_t index)
 	return 1;
 }
 
-static int prod_spin(struct ring_prod *p, uint32_t index, uint64_t until_ns)
+/*
+ * Poll until @until_ns. With @yield, give the CPU away between checks: a
+ * producer without a completion eventfd must not burn a core for its
+ * whole timeout, least of all on an oversubscribed host where the
+ * service may need that core to make progress.
+ */
+static int prod_spin(struct ring_prod *p, uint32_t index, uint64_t until_ns,
+		     bool yield)
 {
 	int ret;
 
@@ -286,6 +294,8 @@ static int prod_spin(struct ring_prod *p, uint32_t index, uint64_t until_ns)
 		}
 		if (now_ns() >= until_ns)
 			return 1;
+		if (yield)
+			sched_yield();
 	}
 }
 
@@ -330,13 +340,13 @@ int ring_prod_wait(struct ring_prod *p, uint32_t index, uint64_t spin_ns,
 	if (timeout_ms >= 0)
 		deadline = start + spin_ns + (uint64_t)timeout_ms * 1000000u;
 	ret = prod_spin(p, index,
-			spin_ns > deadline - start ? deadline :
-						     start + spin_ns);
+			spin_ns > deadline - start ? deadline : start + spin_ns,
+			false);
 	if (ret <= 0)
 		return ret;
 
 	if (p->completion_fd < 0) {
-		ret = prod_spin(p, index, deadline);
+		ret = prod_spin(p, index, deadline, true);
 		return ret <= 0 ? ret : -ETIMEDOUT;
 	}
 

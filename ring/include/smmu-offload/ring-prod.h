@@ -146,7 +146,8 @@ bool ring_prod_done_upto(struct ring_prod *p, uint32_t index);
  * ring_prod_wait() - wait until ring_prod_done_upto(@index) or a halt.
  * @spin_ns:    first poll the header for this long (no syscall).
  * @timeout_ms: then sleep on the completion eventfd; < 0 waits forever.
- *              Without a completion eventfd, spin up to @timeout_ms.
+ *              Without a completion eventfd, poll up to @timeout_ms more,
+ *              with sched_yield() between checks.
  *
  * Sleeping sets WANT_SIGNAL, then (full barrier, F_WANT) re-checks cons
  * and HALTED before poll(2): a completion published before the flag was
