@@ -154,12 +154,23 @@ static void count_name(struct stats *s, const char *name)
 	size_t i;
 
 	for (i = 0; i < s->n_names; i++)
-		if (s->names[i] == name)
+		if (!strcmp(s->names[i], name))
 			break;
 	if (i == s->n_names && i < MAX_NAMES)
 		s->names[s->n_names++] = name;
 	if (i < MAX_NAMES)
 		s->per_name[i]++;
+}
+
+/* The trace line's name; RAW lines go by their opcode's name. */
+static const char *cmd_name(const struct cmdq_cmd *c)
+{
+	const char *name = cmdq_trace_cmd_name(c);
+
+	if (strcmp(name, "RAW"))
+		return name;
+	name = cmdq_op_name(cmdq_cmd_opcode(c));
+	return name ? name : "UNKNOWN";
 }
 
 static int stats_cmd(struct stats *s, const struct cmdq_cmd *c,
@@ -170,7 +181,7 @@ static int stats_cmd(struct stats *s, const struct cmdq_cmd *c,
 	const char *why = NULL;
 
 	s->commands++;
-	count_name(s, cmdq_trace_cmd_name(c));
+	count_name(s, cmd_name(c));
 	if (op == CMDQ_OP_SYNC) {
 		s->syncs++;
 		if (hist_add(&s->sync_hist, s->since_sync))
@@ -217,8 +228,7 @@ static int stats_cmd(struct stats *s, const struct cmdq_cmd *c,
 	}
 	if (cmdq_validate(s->caps, c, &why) != CMDQ_CERROR_NONE) {
 		s->bad++;
-		printf("%s:%lu: %s: %s\n", s->file, line,
-		       cmdq_trace_cmd_name(c), why);
+		printf("%s:%lu: %s: %s\n", s->file, line, cmd_name(c), why);
 	}
 	return 0;
 }
