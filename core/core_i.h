@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core internals: the objects behind core.h and who owns each field.
+ * Not installed; included only by the core sources (and white-box tests).
+ */
+#ifndef SMMU_OFFLOAD_CORE_I_H
+#define SMMU_OFFLOAD_CORE_I_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmdq/cmdq.h"
+#include "core/core.h"
+#include "core/loop.h"
+#include "iommufd/iofd.h"
+#include "ring/ring_cons.h"
+
+#define CORE_MAX_VSMMU_RINGS 8
+
+struct core_worker;
+struct core_vsmmu;
+
+/*
+ * A contiguous run of one ring's entries inside a batch: [start, end).
+ * @epoch: the ring's epoch when the run was taken; a halt or rewind bumps
+ * the ring's epoch and makes the run stale (its completion then publishes
+ * nothing: the entries will be fetched again).
+ */
+struct core_seg {
+	struct core_ring *ring;
+	uint32_t start, end;
+	uint32_t epoch;
+	uint32_t syncs; /* guest CMD_SYNCs in the run */
+	unsigned int mask; /* enum cmdq_order_class of its commands */
+	bool synced; /* a CMD_SYNC follows a command of the run */
+	bool has_atc;
+};
+
+/*
+ * A batch: the commands of one vSMMU issued by one backend call.
+ * Owned by the worker, except while in flight in async mode, when the
+ * issuer thread owns @issue, @rc, @done and hands them back with a release
+ * push onto the worker's completion stack.
+ */
+struct core_batch {
+	struct core_vsmmu *vs;
+	uint64_t seq;
+	uint32_t cap; /* = config max_batch */
+	uint32_t n; /* original FORWARD commands */
+	uint32_t n_entries; /* ring entries accounted (all classes) */
+	struct cmdq_cmd *cmds; /* [cap] originals, ring order per ring */
+	uint32_t *idx; /* [cap] ring index of each original */
+	uint8_t *seg_of; /* [cap] segment of each original */
+	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
+	uint32_t n_issue;
+	struct core_seg segs[CORE_MAX_VSMMU_RINGS];
+	uint32_t n_segs;
+	/* result, written by whoever executed it */
+	int rc;
+	uint32_t done;
+	bool reissued; /* the coalesced call failed; originals re-issued */
+	struct core_batch *next_done; /* completion stack link */
+};
+
+/* A ring attached to a vSMMU. Owned by the worker of its host SMMU. */
+struct core_ring {
+	uint32_t id;
+	struct core_vsmmu *vs;
+	struct ring_cons rc;
+	int memfd, doorbell_fd, complete_fd;
+	uint32_t slot; /* index in the worker's ring table */
+	uint32_t epoch;
+	int open_seg; /* its segment in vs->open, or -1 */
+	unsigned int batches; /* batches holding a segment of it */
+	bool active; /* on the worker's active list (polled) */
+	bool linked; /* in the worker's ring table */
+	bool blocked; /* had entries it could not take this pass */
+	bool detaching;
+	bool err_pending; /* halt at err_idx once cons reaches it */
+	uint32_t err_idx, err_code;
+	uint64_t last_work_ns;
+	struct core_ring *next_active;
+	struct core_msg *detach_msg; /* deferred reply */
+	/* statistics: written by the worker (relaxed), read by control */
+	uint64_t st_entries, st_syncs, st_signals, st_wakeups;
+};
+
+struct core_device {
+	uint64_t vsid;
+	uint32_t dev_id, vdev_id;
+};
+
+/* A guest vSMMU. Data-path fields are owned by the worker. */
+struct core_vsmmu {
+	uint32_t id;
+	struct core_worker *w;
+	struct iofd_viommu *viommu; /* bound/unbound by the control thread */
+	struct core_ring *rings[CORE_MAX_VSMMU_RINGS];
+	uint32_t n_rings;
+	struct core_device *devs; /* [CORE_MAX_DEVICES] */
+	uint32_t n_devs;
+	struct core_batch *open; /* being filled */
+	struct core_batch *inflight; /* at most one in flight (guest order) */
+	struct core_batch *spare;
+	uint64_t next_seq, done_seq;
+	/* rate limit (token bucket, in commands) */
+	double tokens;
+	uint64_t tokens_ns;
+	bool queued; /* on the worker's issue-ready consideration */
+	struct core_msg *fences; /* device detaches waiting for done_seq */
+	struct core_msg *destroy_msg;
+	/* statistics: written by the worker (relaxed), read by control */
+	uint64_t st_entries, st_fwd, st_issued, st_syncs, st_ioctls,
+		st_host_syncs, st_backend_errors, st_throttled;
+	uint64_t st_halts[4];
+};
+
+enum core_msg_type {
+	CORE_MSG_ADD_VSMMU,
+	CORE_MSG_DEL_VSMMU,
+	CORE_MSG_ADD_DEVICE,
+	CORE_MSG_DEL_DEVICE,
+	CORE_MSG_ADD_RING,
+	CORE_MSG_DEL_RING,
+	CORE_MSG_RESUME_RING,
+	CORE_MSG_STOP,
+};
+
+/*
+ * A control request to a worker. Lives on the control thread's stack;
+ * the worker answers by setting @result and posting @sem (possibly later,
+ * after a drain).
+ */
+struct core_msg {
+	enum core_msg_type type;
+	struct core_vsmmu *vs;
+	struct core_ring *ring;
+	uint64_t vsid;
+	uint32_t dev_id;
+	uint64_t fence_seq;
+	uint32_t ret_vdev_id;
+	int result;
+	sem_t sem;
+	struct core_msg *next;
+};
+
+/* An issuer thread (async mode). */
+struct core_issuer {
+	struct core_worker *w;
+	pthread_t thread;
+	struct core_waker waker; /* wakes the worker when it sleeps */
+};
+
+/* One host SMMU and its worker. */
+struct core_worker {
+	struct core_service *svc;
+	struct iofd_hsmmu *hsmmu;
+	char name[IOFD_NAME_MAX];
+	int cpu; /* pinned CPU or -1 */
+	pthread_t thread;
+	bool started;
+
+	/* owned by the worker thread */
+	struct core_loop loop;
+	struct core_ring **slots;
+	uint32_t n_slots, cap_slots;
+	struct core_ring *active; /* rings being polled */
+	struct core_vsmmu **vsmmus;
+	uint32_t n_vsmmus, cap_vsmmus;
+	unsigned int inflight; /* batches in flight (async) */
+	bool stopping;
+	bool throttled; /* a rate limit held back work this pass */
+	unsigned int polling; /* active rings inside their poll window */
+	uint64_t last_events_ns; /* last non-blocking event check */
+	struct core_msg *stop_msg;
+	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
+
+	/* control -> worker mailbox; lock taken by control threads and by the
+	 * worker only when mbox_pending says there is something */
+	pthread_mutex_t mbox_lock;
+	struct core_msg *mbox_head, **mbox_tail;
+	unsigned int mbox_pending; /* atomic flag */
+	int ctl_efd; /* written by control threads (and issuers in epoll) */
+
+	/* worker -> issuers: protected by iq_lock (worker and its issuers) */
+	pthread_mutex_t iq_lock;
+	pthread_cond_t iq_cond;
+	struct core_batch **iq; /* ring buffer of queued batches */
+	uint32_t iq_head, iq_n, iq_cap;
+	bool iq_stop;
+	struct core_issuer *issuers;
+	unsigned int n_issuers;
+
+	/* issuers -> worker: lock-free stack (push: CAS, pop-all: exchange) */
+	struct core_batch *done_stack; /* atomic */
+	unsigned int sleeping; /* atomic: worker is about to sleep */
+
+	/* statistics (worker-written, relaxed) */
+	uint64_t st_passes, st_sleeps, st_ioctls, st_cmds, st_host_syncs;
+};
+
+struct core_service {
+	struct core_config cfg;
+	struct iofd_backend *backend;
+	struct core_worker *workers;
+	unsigned int n_workers;
+	/* control-plane registry; lock held by control calls */
+	pthread_mutex_t lock;
+	struct core_vsmmu **vsmmus;
+	uint32_t n_vsmmus, cap_vsmmus;
+	struct core_ring **rings;
+	uint32_t n_rings, cap_rings;
+	uint32_t next_id;
+	uint64_t fd_limit;
+	uint32_t max_rings;
+};
+
+/* worker.c */
+int core_worker_start(struct core_worker *w);
+void core_worker_stop(struct core_worker *w);
+/* Post @m to @w and wait for its answer; returns m->result. */
+int core_worker_call(struct core_worker *w, struct core_msg *m);
+void core_batch_execute(struct core_batch *b);
+
+/* issuer.c */
+int core_issuers_start(struct core_worker *w, unsigned int n);
+void core_issuers_stop(struct core_worker *w);
+void core_issuer_queue(struct core_worker *w, struct core_batch *b);
+struct core_batch *core_done_pop_all(struct core_worker *w);
+
+/* fdcheck.c */
+int core_check_eventfd(int fd);
+uint64_t core_now_ns(void);
+
+#endif

@@ -1,0 +1,1158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-host-SMMU worker: drains every ring bound to its host SMMU
+ * round-robin with a per-ring budget, validates and batches the commands
+ * of each vSMMU, issues at most one batch per vSMMU at a time (guest
+ * order) and several per host SMMU (async mode), publishes completion,
+ * and sleeps in the kernel when nothing is pending.
+ *
+ * Everything in this file runs on the worker thread, except
+ * core_worker_call() (control threads) and core_batch_execute() (issuer
+ * threads, or the worker itself in inline mode).
+ */
+#include "core/core_i.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "ring/barrier.h"
+
+/* Token layout: tag in the top byte, ring slot and id below. */
+#define TOKEN_CTL (UINT64_C(1) << 56)
+#define TOKEN_RING (UINT64_C(2) << 56)
+#define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
+
+static uint64_t ring_token(const struct core_ring *r)
+{
+	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
+}
+
+/* Statistics counters: one writer (this thread), relaxed readers. */
+#define STAT_ADD(field, v) WRITE_ONCE(field, (field) + (v))
+
+static const struct core_config *wcfg(const struct core_worker *w)
+{
+	return &w->svc->cfg;
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
+{
+	struct core_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->vs = vs;
+	b->cap = cap;
+	b->cmds = calloc(cap, sizeof(*b->cmds));
+	b->issue = calloc(cap, sizeof(*b->issue));
+	b->idx = calloc(cap, sizeof(*b->idx));
+	b->seg_of = calloc(cap, sizeof(*b->seg_of));
+	if (!b->cmds || !b->issue || !b->idx || !b->seg_of) {
+		free(b->cmds);
+		free(b->issue);
+		free(b->idx);
+		free(b->seg_of);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void batch_free(struct core_batch *b)
+{
+	if (!b)
+		return;
+	free(b->cmds);
+	free(b->issue);
+	free(b->idx);
+	free(b->seg_of);
+	free(b);
+}
+
+static void batch_reset(struct core_batch *b, uint64_t seq)
+{
+	b->seq = seq;
+	b->n = 0;
+	b->n_entries = 0;
+	b->n_issue = 0;
+	b->n_segs = 0;
+	b->rc = 0;
+	b->done = 0;
+	b->reissued = false;
+	b->next_done = NULL;
+}
+
+/*
+ * Runs the backend call for a batch. The coalesced list is issued; if it
+ * fails, the position of the failure in it says nothing exact about the
+ * originals, so the originals are issued again in full (invalidations are
+ * idempotent) to learn exactly which command failed and what completed.
+ */
+void core_batch_execute(struct core_batch *b)
+{
+	struct iofd_viommu *v = b->vs->viommu;
+	uint32_t done = 0;
+	int rc;
+
+	rc = iofd_invalidate(v, b->issue, b->n_issue, &done);
+	if (rc && (b->n_issue != b->n ||
+		   memcmp(b->issue, b->cmds, b->n * sizeof(*b->cmds)))) {
+		b->reissued = true;
+		done = 0;
+		rc = iofd_invalidate(v, b->cmds, b->n, &done);
+	}
+	b->rc = rc;
+	b->done = rc ? (done < b->n ? done : b->n - 1) : b->n;
+}
+
+/* ---- rings: completion, signalling, halting ----------------------------- */
+
+static void ring_signal(struct core_ring *r)
+{
+	struct pollfd pfd = { .fd = r->complete_fd, .events = POLLOUT };
+	uint64_t one = 1;
+
+	if (r->complete_fd < 0 || !ring_cons_want_signal(&r->rc))
+		return;
+	/*
+	 * An eventfd write blocks when the counter is saturated, which only
+	 * a hostile VMM can cause; never let it block the worker (RWF_NOWAIT
+	 * is not supported on eventfds). A lost signal only costs that VMM.
+	 */
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+		return;
+	if (write(r->complete_fd, &one, sizeof(one)) == sizeof(one))
+		STAT_ADD(r->st_signals, 1);
+}
+
+static void ring_activate(struct core_worker *w, struct core_ring *r)
+{
+	if (r->active || r->detaching)
+		return;
+	ring_cons_clear_need_wakeup(&r->rc);
+	r->active = true;
+	r->last_work_ns = core_now_ns();
+	r->next_active = w->active;
+	w->active = r;
+}
+
+static unsigned int halt_slot(uint32_t err)
+{
+	return err >= 1 && err <= 3 ? err - 1 : 3;
+}
+
+/* Halts now if the ring has a pending error and everything before it has
+ * completed. */
+static void ring_try_halt(struct core_ring *r)
+{
+	if (!r->err_pending || r->rc.cons != r->err_idx)
+		return;
+	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
+	r->err_pending = false;
+	r->epoch++;
+	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
+	ring_signal(r);
+}
+
+/*
+ * Error found at ring index @idx: entries before it complete first (they
+ * may sit in batches), then the ring halts there. Entries fetched after it
+ * are given back.
+ */
+static void ring_set_error(struct core_ring *r, uint32_t idx, uint32_t err)
+{
+	/* A later error found while filling a batch is superseded by an
+	 * earlier one found when a batch fails: no need to compare. */
+	if (r->rc.halted)
+		return;
+	r->err_pending = true;
+	r->err_idx = idx;
+	r->err_code = err;
+	r->rc.fetch = idx;
+	ring_try_halt(r);
+}
+
+/* Give back entries fetched but not completed, from @idx on. */
+static void ring_rewind(struct core_ring *r, uint32_t idx)
+{
+	if (r->rc.halted)
+		return;
+	if ((int32_t)(idx - r->rc.cons) < 0)
+		idx = r->rc.cons;
+	if ((int32_t)(r->rc.fetch - idx) > 0)
+		r->rc.fetch = idx;
+	/* A pending error past @idx is found again when refetched. */
+	r->err_pending = false;
+}
+
+/* ---- vSMMU batch lifecycle ---------------------------------------------- */
+
+static void vsmmu_check_fences(struct core_vsmmu *vs);
+static void ring_check_detach(struct core_worker *w, struct core_ring *r);
+static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs);
+
+/* Last use of the batch's rings: a detached ring may be freed after. */
+static void batch_release_segs(struct core_worker *w, struct core_batch *b)
+{
+	for (uint32_t s = 0; s < b->n_segs; s++) {
+		struct core_ring *r = b->segs[s].ring;
+
+		r->batches--;
+		if (b == r->vs->open)
+			r->open_seg = -1;
+		ring_check_detach(w, r);
+	}
+}
+
+/* Drops the open batch: its entries go back to their rings. */
+static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
+{
+	struct core_batch *b = vs->open;
+
+	for (uint32_t s = 0; s < b->n_segs; s++)
+		ring_rewind(b->segs[s].ring, b->segs[s].start);
+	batch_release_segs(w, b);
+	batch_reset(b, b->seq);
+}
+
+static void seg_complete(struct core_seg *sg, uint32_t upto)
+{
+	struct core_ring *r = sg->ring;
+
+	/*
+	 * A halt since the run was taken (epoch), or a rewind below it,
+	 * makes it stale: the entries will be taken again.
+	 */
+	if (sg->epoch != r->epoch || r->rc.halted)
+		return;
+	if ((int32_t)(upto - r->rc.cons) > 0 &&
+	    (int32_t)(r->rc.fetch - upto) >= 0) {
+		ring_cons_complete(&r->rc, upto);
+		STAT_ADD(r->st_syncs, sg->syncs);
+		STAT_ADD(r->vs->st_syncs, sg->syncs);
+	}
+}
+
+static void batch_complete(struct core_worker *w, struct core_batch *b)
+{
+	struct core_vsmmu *vs = b->vs;
+
+	if (b->n) {
+		STAT_ADD(vs->st_ioctls, 1 + b->reissued);
+		STAT_ADD(w->st_ioctls, 1 + b->reissued);
+		STAT_ADD(vs->st_host_syncs,
+			 (b->n_issue + IOFD_HOST_CHUNK - 1) / IOFD_HOST_CHUNK);
+		STAT_ADD(w->st_host_syncs,
+			 (b->n_issue + IOFD_HOST_CHUNK - 1) / IOFD_HOST_CHUNK);
+	}
+
+	if (b->rc == 0) {
+		for (uint32_t s = 0; s < b->n_segs; s++)
+			seg_complete(&b->segs[s], b->segs[s].end);
+	} else {
+		/*
+		 * Commands before b->done completed; b->done is the culprit.
+		 * Its ring halts there (after what precedes it); every other
+		 * ring completes up to its first unissued command and gets
+		 * the rest back, as does everything in the open batch, which
+		 * was built on the assumption that this batch succeeds.
+		 */
+		uint32_t k = b->done;
+		uint8_t cs = b->seg_of[k];
+		uint32_t err;
+
+		STAT_ADD(vs->st_backend_errors, 1);
+		if (b->rc == -EIO)
+			err = SMMU_RING_ERR_CERROR_ILL;
+		else if (b->rc == -ETIMEDOUT && b->segs[cs].has_atc)
+			err = SMMU_RING_ERR_CERROR_ATC_INV_SYNC;
+		else
+			err = SMMU_RING_ERR_BACKEND;
+		vsmmu_drop_open(w, vs);
+		for (uint32_t s = 0; s < b->n_segs; s++) {
+			struct core_seg *sg = &b->segs[s];
+			uint32_t upto = sg->end;
+
+			for (uint32_t i = k; i < b->n; i++) {
+				if (b->seg_of[i] == s) {
+					upto = b->idx[i];
+					break;
+				}
+			}
+			seg_complete(sg, upto);
+			if (s == cs && sg->epoch == sg->ring->epoch)
+				ring_set_error(sg->ring, b->idx[k], err);
+			else
+				ring_rewind(sg->ring, upto);
+		}
+	}
+	for (uint32_t s = 0; s < b->n_segs; s++) {
+		struct core_ring *r = b->segs[s].ring;
+
+		ring_try_halt(r);
+		ring_signal(r);
+	}
+	batch_release_segs(w, b);
+	vs->done_seq = b->seq;
+	vs->inflight = NULL;
+	vs->spare = b;
+	vsmmu_check_fences(vs);
+	/* vsmmu_check_destroy() runs from the loop, never from here: the
+	 * vSMMU must outlive every caller on this stack. */
+}
+
+/*
+ * Issues the open batch if nothing of this vSMMU is in flight. Returns
+ * whether it did: that is progress, even when no entry was taken.
+ */
+static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
+{
+	struct core_batch *b = vs->open;
+
+	if (vs->inflight || !b->n_entries)
+		return false;
+	if (wcfg(w)->issue_mode == CORE_ISSUE_ASYNC && b->n &&
+	    w->inflight >= w->n_issuers)
+		return false;
+
+	/* Swap in a fresh open batch; this one goes out. */
+	vs->open = vs->spare;
+	vs->spare = NULL;
+	batch_reset(vs->open, ++vs->next_seq);
+	for (uint32_t s = 0; s < b->n_segs; s++)
+		b->segs[s].ring->open_seg = -1;
+
+	if (!b->n) {
+		/* Only CMD_SYNCs and NOPs: complete in order, no ioctl. */
+		vs->inflight = b;
+		batch_complete(w, b);
+		return true;
+	}
+	memcpy(b->issue, b->cmds, b->n * sizeof(*b->cmds));
+	b->n_issue = (uint32_t)cmdq_coalesce(b->issue, b->n);
+	STAT_ADD(vs->st_issued, b->n_issue);
+	STAT_ADD(w->st_cmds, b->n_issue);
+	vs->inflight = b;
+	if (wcfg(w)->issue_mode == CORE_ISSUE_INLINE) {
+		core_batch_execute(b);
+		batch_complete(w, b);
+	} else {
+		WRITE_ONCE(w->inflight, w->inflight + 1);
+		core_issuer_queue(w, b);
+	}
+	return true;
+}
+
+static int process_completions(struct core_worker *w)
+{
+	struct core_batch *b = core_done_pop_all(w);
+	int n = 0;
+
+	while (b) {
+		struct core_batch *next = b->next_done;
+
+		WRITE_ONCE(w->inflight, w->inflight - 1);
+		batch_complete(w, b);
+		vsmmu_try_issue(w, b->vs);
+		b = next;
+		n++;
+	}
+	return n;
+}
+
+/* ---- consuming a ring ----------------------------------------------------- */
+
+static bool vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
+{
+	for (uint32_t i = 0; i < vs->n_devs; i++)
+		if (vs->devs[i].vsid == vsid)
+			return true;
+	return false;
+}
+
+static bool cmd_names_sid(const struct cmdq_cmd *c)
+{
+	uint8_t op = cmdq_cmd_opcode(c);
+
+	return op == CMDQ_OP_CFGI_CD || op == CMDQ_OP_CFGI_CD_ALL ||
+	       op == CMDQ_OP_ATC_INV;
+}
+
+static bool vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
+			      uint64_t now, uint32_t *budget)
+{
+	const struct core_config *cfg = wcfg(w);
+	double burst = cfg->rate_burst;
+
+	if (!cfg->rate_cmds)
+		return true;
+	vs->tokens +=
+		(double)(now - vs->tokens_ns) * 1e-9 * (double)cfg->rate_cmds;
+	vs->tokens_ns = now;
+	if (vs->tokens > burst)
+		vs->tokens = burst;
+	if (vs->tokens < 1.0) {
+		STAT_ADD(vs->st_throttled, 1);
+		w->throttled = true;
+		return false;
+	}
+	if (*budget > vs->tokens)
+		*budget = (uint32_t)vs->tokens;
+	return true;
+}
+
+/*
+ * Takes up to the per-ring budget of entries from @r into its vSMMU's open
+ * batch. Returns the number of entries taken.
+ */
+static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
+			  uint64_t now)
+{
+	const struct core_config *cfg = wcfg(w);
+	struct core_vsmmu *vs = r->vs;
+	struct core_batch *b = vs->open;
+	const struct cmdq_caps *caps = iofd_hsmmu_caps(w->hsmmu);
+	uint32_t avail, budget = cfg->ring_budget, got, taken = 0, i;
+	bool new_seg = false;
+	struct core_seg *sg;
+	int rc;
+
+	if (r->err_pending || r->detaching || vs->destroy_msg)
+		return 0;
+	if (r->rc.halted) {
+		if (!ring_cons_resume_requested(&r->rc))
+			return 0;
+		ring_cons_resume(&r->rc);
+		r->epoch++;
+	}
+	rc = ring_cons_poll(&r->rc, &avail);
+	if (rc == -EPROTO) {
+		r->epoch++;
+		STAT_ADD(vs->st_halts[3], 1);
+		ring_signal(r);
+		return 0;
+	}
+	if (rc < 0 || !avail)
+		return 0;
+	/* Entries wait for room in the open batch: a completion, not
+	 * polling, will make progress. */
+	r->blocked = true;
+	if (b->n_segs == CORE_MAX_VSMMU_RINGS && r->open_seg < 0)
+		return 0;
+	if (budget > avail)
+		budget = avail;
+	if (budget > b->cap - b->n)
+		budget = b->cap - b->n;
+	if (!budget || !vsmmu_take_tokens(w, vs, now, &budget))
+		return 0;
+	r->blocked = false;
+
+	got = ring_cons_fetch(&r->rc, w->fetch_buf, budget);
+	if (r->open_seg < 0) {
+		r->open_seg = (int)b->n_segs++;
+		sg = &b->segs[r->open_seg];
+		memset(sg, 0, sizeof(*sg));
+		sg->ring = r;
+		sg->start = sg->end = r->rc.fetch - got;
+		sg->epoch = r->epoch;
+		r->batches++;
+		new_seg = true;
+	}
+	sg = &b->segs[r->open_seg];
+
+	for (i = 0; i < got; i++) {
+		uint32_t idx = sg->end;
+		struct cmdq_cmd c = cmdq_cmd_from_le(&w->fetch_buf[i]);
+		enum cmdq_class cls = cmdq_classify(&c);
+		unsigned int oc;
+
+		if (cmdq_validate(caps, &c, NULL) != CMDQ_CERROR_NONE) {
+			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
+			break;
+		}
+		if (cls == CMDQ_CLASS_SYNC) {
+			sg->syncs++;
+			if (sg->mask)
+				sg->synced = true;
+		} else if (cls == CMDQ_CLASS_FORWARD) {
+			if (cmd_names_sid(&c) &&
+			    !vsmmu_has_vsid(vs, c.d[0] >> 32)) {
+				ring_set_error(r, idx,
+					       SMMU_RING_ERR_CERROR_ILL);
+				break;
+			}
+			oc = cmdq_order_class(&c);
+			/* A guest SYNC between classes is an ordering point:
+			 * this command goes in the next batch. */
+			if (sg->synced && (sg->mask & ~oc)) {
+				r->rc.fetch = idx;
+				r->blocked = true;
+				break;
+			}
+			sg->mask |= oc;
+			sg->has_atc |= oc == CMDQ_ORDER_ATC;
+			b->cmds[b->n] = c;
+			b->idx[b->n] = idx;
+			b->seg_of[b->n] = (uint8_t)r->open_seg;
+			b->n++;
+			STAT_ADD(vs->st_fwd, 1);
+		} else if (cls != CMDQ_CLASS_NOP) {
+			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
+			break;
+		}
+		sg->end = idx + 1;
+		b->n_entries++;
+		taken++;
+	}
+	if (i < got && !r->err_pending)
+		r->rc.fetch = sg->end;
+	if (new_seg && !taken) {
+		/* Nothing went in: an empty run would hold the ring. */
+		b->n_segs--;
+		r->open_seg = -1;
+		r->batches--;
+	}
+	if (cfg->rate_cmds)
+		vs->tokens -= taken;
+	STAT_ADD(r->st_entries, taken);
+	STAT_ADD(vs->st_entries, taken);
+	return taken;
+}
+
+/*
+ * One round-robin pass over the active rings, each taking at most its
+ * budget, so a flooding ring cannot starve the others. Returns entries
+ * taken; counts in w->polling the rings still inside their poll window.
+ */
+static uint32_t pump_active(struct core_worker *w)
+{
+	uint64_t now = core_now_ns();
+	uint64_t poll_ns = (uint64_t)wcfg(w)->poll_us * 1000;
+	struct core_ring **pp = &w->active, *r;
+	uint32_t total = 0;
+
+	w->polling = 0;
+	w->throttled = false;
+	while ((r = *pp)) {
+		uint32_t n;
+
+		r->blocked = false;
+		n = ring_pump(w, r, now);
+		total += vsmmu_try_issue(w, r->vs);
+		if (n) {
+			r->last_work_ns = now;
+			total += n;
+		} else if (!r->blocked && now - r->last_work_ns >= poll_ns) {
+			/*
+			 * Idle past the poll window: from now on the VMM
+			 * rings the doorbell. The re-check inside closes the
+			 * race with a producer that did not see the flag.
+			 */
+			if (!ring_cons_set_need_wakeup(&r->rc)) {
+				r->active = false;
+				*pp = r->next_active;
+				continue;
+			}
+			/* Entries arrived meanwhile and the flag is clear
+			 * again: no doorbell will come, take them next. */
+			w->polling++;
+		} else if (!r->blocked) {
+			w->polling++;
+		}
+		pp = &r->next_active;
+	}
+	return total;
+}
+
+/* ---- control messages ------------------------------------------------------ */
+
+static void msg_reply(struct core_msg *m, int result)
+{
+	m->result = result;
+	sem_post(&m->sem);
+}
+
+static int worker_add_ring(struct core_worker *w, struct core_ring *r)
+{
+	struct core_vsmmu *vs = r->vs;
+	uint32_t slot;
+	int rc;
+
+	if (vs->n_rings == CORE_MAX_VSMMU_RINGS)
+		return -ENOSPC;
+	for (slot = 0; slot < w->n_slots; slot++)
+		if (!w->slots[slot])
+			break;
+	if (slot == w->cap_slots) {
+		uint32_t cap = w->cap_slots ? w->cap_slots * 2 : 64;
+		struct core_ring **n = realloc(w->slots, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		memset(n + w->cap_slots, 0, (cap - w->cap_slots) * sizeof(*n));
+		w->slots = n;
+		w->cap_slots = cap;
+	}
+	r->slot = slot;
+	r->open_seg = -1;
+	rc = core_loop_watch(&w->loop, r->doorbell_fd, ring_token(r));
+	if (rc < 0)
+		return rc;
+	w->slots[slot] = r;
+	r->linked = true;
+	if (slot == w->n_slots)
+		w->n_slots++;
+	vs->rings[vs->n_rings++] = r;
+	/* Entries may already be waiting (re-attach after a restart). */
+	ring_activate(w, r);
+	return 0;
+}
+
+static void ring_unlink(struct core_worker *w, struct core_ring *r)
+{
+	struct core_vsmmu *vs = r->vs;
+	struct core_ring **pp;
+
+	for (pp = &w->active; *pp; pp = &(*pp)->next_active)
+		if (*pp == r) {
+			*pp = r->next_active;
+			break;
+		}
+	r->active = false;
+	r->linked = false;
+	core_loop_unwatch(&w->loop, r->doorbell_fd, ring_token(r));
+	w->slots[r->slot] = NULL;
+	for (uint32_t i = 0; i < vs->n_rings; i++)
+		if (vs->rings[i] == r) {
+			vs->rings[i] = vs->rings[--vs->n_rings];
+			break;
+		}
+}
+
+/* A detaching ring leaves once no batch holds its entries. */
+static void ring_check_detach(struct core_worker *w, struct core_ring *r)
+{
+	struct core_msg *m = r->detach_msg;
+
+	if (!r->detaching || r->batches || !r->linked)
+		return;
+	r->detach_msg = NULL;
+	ring_unlink(w, r);
+	if (m)
+		msg_reply(m, 0);
+}
+
+static void ring_start_detach(struct core_worker *w, struct core_ring *r,
+			      struct core_msg *m)
+{
+	struct core_vsmmu *vs = r->vs;
+
+	r->detaching = true;
+	r->detach_msg = m;
+	/* What it has in the open batch still goes out: issue now. */
+	if (r->open_seg >= 0)
+		vsmmu_try_issue(w, vs);
+	ring_check_detach(w, r);
+}
+
+static void vsmmu_check_fences(struct core_vsmmu *vs)
+{
+	struct core_msg **pp = &vs->fences, *m;
+
+	while ((m = *pp)) {
+		if (vs->done_seq >= m->fence_seq) {
+			*pp = m->next;
+			msg_reply(m, iofd_vdev_destroy(vs->viommu,
+						       m->ret_vdev_id));
+			continue;
+		}
+		pp = &m->next;
+	}
+}
+
+static void worker_del_device(struct core_worker *w, struct core_msg *m)
+{
+	struct core_vsmmu *vs = m->vs;
+	struct core_batch *b = vs->open;
+	uint32_t i;
+
+	for (i = 0; i < vs->n_devs; i++)
+		if (vs->devs[i].vsid == m->vsid)
+			break;
+	if (i == vs->n_devs) {
+		msg_reply(m, -ENOENT);
+		return;
+	}
+	m->ret_vdev_id = vs->devs[i].vdev_id;
+	vs->devs[i] = vs->devs[--vs->n_devs];
+	/*
+	 * The fence: commands already taken from the rings (in flight or in
+	 * the open batch) were validated while the vSID existed and must
+	 * complete before the vDEVICE goes; new ones are refused from now.
+	 */
+	if (b->n_entries)
+		m->fence_seq = b->seq;
+	else if (vs->inflight)
+		m->fence_seq = vs->inflight->seq;
+	else
+		m->fence_seq = 0;
+	m->next = vs->fences;
+	vs->fences = m;
+	vsmmu_try_issue(w, vs);
+	vsmmu_check_fences(vs);
+}
+
+static void worker_add_device(struct core_vsmmu *vs, struct core_msg *m)
+{
+	uint32_t vdev;
+	int rc;
+
+	if (vsmmu_has_vsid(vs, m->vsid)) {
+		msg_reply(m, -EEXIST);
+		return;
+	}
+	if (vs->n_devs == CORE_MAX_DEVICES) {
+		msg_reply(m, -ENOSPC);
+		return;
+	}
+	rc = iofd_vdev_alloc(vs->viommu, m->dev_id, m->vsid, &vdev);
+	if (rc == 0) {
+		vs->devs[vs->n_devs].vsid = m->vsid;
+		vs->devs[vs->n_devs].dev_id = m->dev_id;
+		vs->devs[vs->n_devs].vdev_id = vdev;
+		vs->n_devs++;
+		m->ret_vdev_id = vdev;
+	}
+	msg_reply(m, rc);
+}
+
+/* A destroyed vSMMU leaves once its rings are gone and fences done. */
+static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
+{
+	struct core_msg *m = vs->destroy_msg;
+
+	if (!m || vs->n_rings || vs->inflight || vs->fences)
+		return;
+	vs->destroy_msg = NULL;
+	while (vs->n_devs) {
+		vs->n_devs--;
+		iofd_vdev_destroy(vs->viommu, vs->devs[vs->n_devs].vdev_id);
+	}
+	for (uint32_t i = 0; i < w->n_vsmmus; i++)
+		if (w->vsmmus[i] == vs) {
+			w->vsmmus[i] = w->vsmmus[--w->n_vsmmus];
+			break;
+		}
+	batch_free(vs->open);
+	batch_free(vs->spare);
+	free(vs->devs);
+	vs->open = vs->spare = NULL;
+	vs->devs = NULL;
+	msg_reply(m, 0);
+}
+
+/* Finish destroys whose drain completed. */
+static void sweep_destroys(struct core_worker *w)
+{
+	for (uint32_t i = w->n_vsmmus; i-- > 0;)
+		if (w->vsmmus[i]->destroy_msg)
+			vsmmu_check_destroy(w, w->vsmmus[i]);
+}
+
+static void vsmmu_start_destroy(struct core_worker *w, struct core_vsmmu *vs,
+				struct core_msg *m)
+{
+	vs->destroy_msg = m;
+	vsmmu_try_issue(w, vs);
+	/* Rings drain and leave as their batches complete. */
+	for (uint32_t i = vs->n_rings; i-- > 0;) {
+		struct core_ring *r = vs->rings[i];
+
+		r->detaching = true;
+		ring_check_detach(w, r);
+	}
+	vsmmu_check_destroy(w, vs);
+}
+
+static int worker_add_vsmmu(struct core_worker *w, struct core_vsmmu *vs)
+{
+	uint32_t cap = wcfg(w)->max_batch;
+
+	if (w->n_vsmmus == w->cap_vsmmus) {
+		uint32_t n = w->cap_vsmmus ? w->cap_vsmmus * 2 : 16;
+		struct core_vsmmu **p = realloc(w->vsmmus, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		w->vsmmus = p;
+		w->cap_vsmmus = n;
+	}
+	vs->open = batch_new(vs, cap);
+	vs->spare = batch_new(vs, cap);
+	vs->devs = calloc(CORE_MAX_DEVICES, sizeof(*vs->devs));
+	if (!vs->open || !vs->spare || !vs->devs) {
+		batch_free(vs->open);
+		batch_free(vs->spare);
+		free(vs->devs);
+		vs->open = vs->spare = NULL;
+		vs->devs = NULL;
+		return -ENOMEM;
+	}
+	batch_reset(vs->open, ++vs->next_seq);
+	vs->tokens = wcfg(w)->rate_burst;
+	vs->tokens_ns = core_now_ns();
+	w->vsmmus[w->n_vsmmus++] = vs;
+	return 0;
+}
+
+static void handle_msg(struct core_worker *w, struct core_msg *m)
+{
+	switch (m->type) {
+	case CORE_MSG_ADD_VSMMU:
+		msg_reply(m, worker_add_vsmmu(w, m->vs));
+		break;
+	case CORE_MSG_DEL_VSMMU:
+		vsmmu_start_destroy(w, m->vs, m);
+		break;
+	case CORE_MSG_ADD_DEVICE:
+		worker_add_device(m->vs, m);
+		break;
+	case CORE_MSG_DEL_DEVICE:
+		worker_del_device(w, m);
+		break;
+	case CORE_MSG_ADD_RING:
+		msg_reply(m, worker_add_ring(w, m->ring));
+		break;
+	case CORE_MSG_DEL_RING:
+		ring_start_detach(w, m->ring, m);
+		break;
+	case CORE_MSG_RESUME_RING:
+		if (!m->ring->rc.halted) {
+			msg_reply(m, -EALREADY);
+			break;
+		}
+		ring_cons_resume(&m->ring->rc);
+		m->ring->epoch++;
+		ring_activate(w, m->ring);
+		msg_reply(m, 0);
+		break;
+	case CORE_MSG_STOP:
+		w->stopping = true;
+		w->stop_msg = m;
+		break;
+	}
+}
+
+static int process_mailbox(struct core_worker *w)
+{
+	struct core_msg *list, *m;
+	int n = 0;
+
+	/* A_MBOX: pairs with R_MBOX in core_worker_call(). */
+	if (!smp_load_acquire(&w->mbox_pending))
+		return 0;
+	pthread_mutex_lock(&w->mbox_lock);
+	list = w->mbox_head;
+	w->mbox_head = NULL;
+	w->mbox_tail = &w->mbox_head;
+	WRITE_ONCE(w->mbox_pending, 0);
+	pthread_mutex_unlock(&w->mbox_lock);
+	while ((m = list)) {
+		list = m->next;
+		m->next = NULL;
+		handle_msg(w, m);
+		n++;
+	}
+	return n;
+}
+
+int core_worker_call(struct core_worker *w, struct core_msg *m)
+{
+	uint64_t one = 1;
+	ssize_t wr;
+
+	sem_init(&m->sem, 0, 0);
+	m->next = NULL;
+	pthread_mutex_lock(&w->mbox_lock);
+	*w->mbox_tail = m;
+	w->mbox_tail = &m->next;
+	/* R_MBOX: the message is linked before the flag is seen. */
+	smp_store_release(&w->mbox_pending, 1);
+	pthread_mutex_unlock(&w->mbox_lock);
+	wr = write(w->ctl_efd, &one, sizeof(one));
+	(void)wr;
+	while (sem_wait(&m->sem) < 0 && errno == EINTR)
+		;
+	sem_destroy(&m->sem);
+	return m->result;
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void handle_event(struct core_worker *w, const struct core_event *ev)
+{
+	uint64_t tag = TOKEN_TAG(ev->token);
+
+	if (ev->token == CORE_TOKEN_WAKE)
+		return;
+	if (tag == TOKEN_CTL) {
+		uint64_t v;
+		/* Our own non-blocking eventfd. */
+		ssize_t rr = read(w->ctl_efd, &v, sizeof(v));
+
+		(void)rr;
+		if (ev->res == -ECANCELED && w->loop.uring)
+			core_loop_watch(&w->loop, w->ctl_efd, TOKEN_CTL);
+		return;
+	}
+	if (tag == TOKEN_RING) {
+		uint32_t slot = (uint32_t)(ev->token >> 32) & 0xffffff;
+		uint32_t id = (uint32_t)ev->token;
+		struct core_ring *r;
+
+		/* The ring may be gone: the token, not a pointer, says. */
+		if (slot >= w->n_slots || !(r = w->slots[slot]) || r->id != id)
+			return;
+		if (ev->res == -ECANCELED)
+			core_loop_watch(&w->loop, r->doorbell_fd, ev->token);
+		STAT_ADD(r->st_wakeups, 1);
+		ring_activate(w, r);
+	}
+}
+
+static void worker_sleep(struct core_worker *w)
+{
+	struct core_event ev[64];
+	unsigned int n = 0;
+	_Atomic unsigned int *sleeping = (_Atomic unsigned int *)&w->sleeping;
+	/* A rate-limited vSMMU needs a timer to refill its tokens. */
+	int64_t timeout = w->throttled ? 1000000 : -1;
+
+	/* Dekker with the issuers: see issuer_main(). */
+	atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+	smp_mb();
+	if (READ_ONCE(w->done_stack) || smp_load_acquire(&w->mbox_pending)) {
+		atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+		return;
+	}
+	STAT_ADD(w->st_sleeps, 1);
+	if (core_loop_wait(&w->loop, timeout, ev, 64, &n) < 0)
+		n = 0;
+	atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+	w->last_events_ns = core_now_ns();
+	for (unsigned int i = 0; i < n; i++)
+		handle_event(w, &ev[i]);
+}
+
+/*
+ * While busy the worker does not sleep, but doorbells of rings that are
+ * not being polled arrive as events: look for them without blocking, at a
+ * bounded rate so the busy path is not a syscall per pass.
+ */
+#define CORE_EVENT_CHECK_NS 20000
+
+static void worker_check_events(struct core_worker *w)
+{
+	struct core_event ev[64];
+	unsigned int n = 0;
+	uint64_t now = core_now_ns();
+
+	if (now - w->last_events_ns < CORE_EVENT_CHECK_NS)
+		return;
+	w->last_events_ns = now;
+	if (core_loop_wait(&w->loop, 0, ev, 64, &n) < 0)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		handle_event(w, &ev[i]);
+}
+
+static void *worker_main(void *arg)
+{
+	struct core_worker *w = arg;
+
+	while (!(w->stopping && !w->inflight && !w->n_vsmmus)) {
+		int did = 0;
+
+		did += process_mailbox(w);
+		did += process_completions(w);
+		did += (int)pump_active(w);
+		sweep_destroys(w);
+		if (did) {
+			STAT_ADD(w->st_passes, 1);
+			worker_check_events(w);
+			continue;
+		}
+		if (w->polling) {
+			/* Inside some ring's poll window: spin, politely. */
+			worker_check_events(w);
+			sched_yield();
+			continue;
+		}
+		worker_sleep(w);
+	}
+	if (w->stop_msg)
+		msg_reply(w->stop_msg, 0);
+	return NULL;
+}
+
+static int parse_first_cpu(const char *list, unsigned int nth, int *ret_cpu)
+{
+	int cpus[CPU_SETSIZE], n = 0;
+	const char *p = list;
+
+	while (*p && n < CPU_SETSIZE) {
+		char *end;
+		long a = strtol(p, &end, 10), b;
+
+		if (end == p || a < 0 || a >= CPU_SETSIZE)
+			return -EINVAL;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = strtol(p + 1, &end, 10);
+			if (end == p + 1 || b < a || b >= CPU_SETSIZE)
+				return -EINVAL;
+			p = end;
+		}
+		for (long c = a; c <= b && n < CPU_SETSIZE; c++)
+			cpus[n++] = (int)c;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return -EINVAL;
+	}
+	if (!n)
+		return -EINVAL;
+	*ret_cpu = cpus[nth % (unsigned int)n];
+	return 0;
+}
+
+struct worker_boot {
+	struct core_worker *w;
+	sem_t ready;
+	int result;
+};
+
+static void *worker_boot_main(void *arg)
+{
+	struct worker_boot *boot = arg;
+	struct core_worker *w = boot->w;
+	const struct core_config *cfg = wcfg(w);
+	int r;
+
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	/* SINGLE_ISSUER binds the ring to its creator: create it here. */
+	r = core_loop_init(&w->loop, cfg->loop);
+	if (r < 0)
+		goto out;
+	r = core_loop_watch(&w->loop, w->ctl_efd, TOKEN_CTL);
+	if (r < 0)
+		goto out_loop;
+	w->fetch_buf = calloc(cfg->ring_budget, sizeof(*w->fetch_buf));
+	if (!w->fetch_buf) {
+		r = -ENOMEM;
+		goto out_loop;
+	}
+	if (cfg->issue_mode == CORE_ISSUE_ASYNC) {
+		r = core_issuers_start(w, cfg->max_inflight);
+		if (r < 0)
+			goto out_buf;
+	}
+	boot->result = 0;
+	sem_post(&boot->ready);
+	worker_main(w);
+	core_issuers_stop(w);
+	free(w->fetch_buf);
+	core_loop_fini(&w->loop);
+	return NULL;
+
+out_buf:
+	free(w->fetch_buf);
+	w->fetch_buf = NULL;
+out_loop:
+	core_loop_fini(&w->loop);
+out:
+	boot->result = r;
+	sem_post(&boot->ready);
+	return NULL;
+}
+
+int core_worker_start(struct core_worker *w)
+{
+	struct worker_boot boot = { .w = w };
+	char name[16];
+	int r;
+
+	w->cpu = -1;
+	if (wcfg(w)->cpus) {
+		r = parse_first_cpu(wcfg(w)->cpus,
+				    (unsigned int)(w - w->svc->workers),
+				    &w->cpu);
+		if (r < 0)
+			return r;
+	}
+	w->mbox_tail = &w->mbox_head;
+	pthread_mutex_init(&w->mbox_lock, NULL);
+	pthread_mutex_init(&w->iq_lock, NULL);
+	pthread_cond_init(&w->iq_cond, NULL);
+	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ctl_efd < 0)
+		return -errno;
+	sem_init(&boot.ready, 0, 0);
+	r = -pthread_create(&w->thread, NULL, worker_boot_main, &boot);
+	if (r < 0) {
+		sem_destroy(&boot.ready);
+		close(w->ctl_efd);
+		w->ctl_efd = -1;
+		return r;
+	}
+	snprintf(name, sizeof(name), "smmu-%.10s", w->name);
+	pthread_setname_np(w->thread, name);
+	while (sem_wait(&boot.ready) < 0 && errno == EINTR)
+		;
+	sem_destroy(&boot.ready);
+	if (boot.result < 0) {
+		pthread_join(w->thread, NULL);
+		close(w->ctl_efd);
+		w->ctl_efd = -1;
+		return boot.result;
+	}
+	w->started = true;
+	return 0;
+}
+
+void core_worker_stop(struct core_worker *w)
+{
+	struct core_msg m = { .type = CORE_MSG_STOP };
+
+	if (w->started) {
+		core_worker_call(w, &m);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	if (w->ctl_efd >= 0)
+		close(w->ctl_efd);
+	w->ctl_efd = -1;
+	free(w->slots);
+	free(w->vsmmus);
+	w->slots = NULL;
+	w->vsmmus = NULL;
+	pthread_mutex_destroy(&w->mbox_lock);
+	pthread_mutex_destroy(&w->iq_lock);
+	pthread_cond_destroy(&w->iq_cond);
+}

@@ -1,0 +1,815 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core: the service end to end, in process, on the sim backend with its
+ * oracle: VMM-side producers push guest commands into rings, the workers
+ * drain, validate, batch and issue them, and every completed guest
+ * CMD_SYNC is checked against the sim's IOTLB / config-cache model.
+ *
+ * Every scenario runs on each event loop (io_uring, epoll) and each issue
+ * mode (async issuers, inline).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smmu-offload/ring-prod.h>
+
+#include "cmdq/cmdq.h"
+#include "core/core.h"
+#include "iommufd/sim.h"
+#include "tests/harness.h"
+
+#define WAIT_MS 20000
+
+struct variant {
+	enum core_loop_kind loop;
+	enum core_issue_mode mode;
+};
+
+static const struct variant variants[] = {
+	{ CORE_LOOP_URING, CORE_ISSUE_ASYNC },
+	{ CORE_LOOP_URING, CORE_ISSUE_INLINE },
+	{ CORE_LOOP_EPOLL, CORE_ISSUE_ASYNC },
+	{ CORE_LOOP_EPOLL, CORE_ISSUE_INLINE },
+};
+
+/* A VMM's view of one ring. */
+struct vmring {
+	int memfd, db, cq;
+	struct ring_prod p;
+	uint32_t id, vsmmu;
+};
+
+static struct core_service *svc_new_x(const struct variant *v,
+				      unsigned int n_hsmmu,
+				      struct iofd_sim_config *sim,
+				      unsigned int poll_us)
+{
+	static const char *const names[] = { "smmu0", "smmu1", "smmu2" };
+	struct core_config cfg = {
+		.backend = { .kind = "sim", .sim = sim },
+		.hsmmu_names = names,
+		.n_hsmmu = n_hsmmu,
+		.issue_mode = v->mode,
+		.loop = v->loop,
+		.poll_us = poll_us,
+	};
+	struct core_service *svc = NULL;
+
+	ASSERT_OK(core_service_new(&cfg, &svc));
+	return svc;
+}
+
+static void sim_cfg(struct iofd_sim_config *sim)
+{
+	iofd_sim_config_default(sim);
+	/* Accounting only: tests check counts and the oracle, not time. */
+	sim->wait = IOFD_SIM_WAIT_NONE;
+}
+
+static uint32_t vsmmu_new(struct core_service *svc, const char *hsmmu)
+{
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	uint32_t id = 0;
+
+	ASSERT_OK(core_vsmmu_create(svc, hsmmu, &spec, &id));
+	return id;
+}
+
+static void vmring_new(struct core_service *svc, uint32_t vsmmu,
+		       struct vmring *r, uint32_t log2)
+{
+	memset(r, 0, sizeof(*r));
+	ASSERT_OK(ring_memfd_create(log2, &r->memfd));
+	r->db = eventfd(0, EFD_CLOEXEC);
+	r->cq = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(r->db, 0);
+	ASSERT_GE(r->cq, 0);
+	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
+	ASSERT_OK(core_ring_attach(svc, vsmmu, r->memfd, r->db, r->cq, &r->id));
+	r->vsmmu = vsmmu;
+}
+
+static void vmring_free(struct vmring *r)
+{
+	ring_prod_done(&r->p);
+	close(r->memfd);
+	close(r->db);
+	close(r->cq);
+}
+
+static uint32_t push(struct vmring *r, struct cmdq_cmd c)
+{
+	struct smmu_ring_entry e;
+	uint32_t idx = 0;
+	int rc;
+
+	cmdq_cmd_to_le(&c, &e);
+	/* A full ring drains as the service completes: wait for space. */
+	while ((rc = ring_prod_push(&r->p, &e, 1, &idx)) == -EAGAIN)
+		ASSERT_OK(ring_prod_wait(&r->p, r->p.prod - 1, 1000, WAIT_MS));
+	ASSERT_OK(rc);
+	return idx;
+}
+
+static uint32_t push_sync(struct vmring *r)
+{
+	return push(r, cmdq_build_sync(0, 3, 0xf, 0, 0));
+}
+
+/* On a failed wait, what the shared header says, for the log. */
+static void ring_dump(const struct vmring *r, const char *why)
+{
+	const struct smmu_ring_hdr *h = r->p.hdr;
+
+	fprintf(stderr,
+		"# ring %u (%s): prod %u cons %u svc_flags %#x prod_flags %#x "
+		"err %u\n",
+		r->id, why, __atomic_load_n(&h->prod, __ATOMIC_RELAXED),
+		__atomic_load_n(&h->cons, __ATOMIC_RELAXED),
+		__atomic_load_n(&h->svc_flags, __ATOMIC_RELAXED),
+		__atomic_load_n(&h->prod_flags, __ATOMIC_RELAXED),
+		__atomic_load_n(&h->err, __ATOMIC_RELAXED));
+}
+
+static void sync_wait(struct vmring *r, uint32_t idx)
+{
+	int rc;
+
+	ASSERT_OK(ring_prod_publish(&r->p));
+	rc = ring_prod_wait(&r->p, idx, 20000, WAIT_MS);
+	if (rc)
+		ring_dump(r, t_errname(rc));
+	ASSERT_OK(rc);
+}
+
+static struct cmdq_cmd tlbi_va(uint16_t asid, uint64_t va, uint32_t pages)
+{
+	/* pages = (num + 1) << scale, the Linux encoding. */
+	struct cmdq_tlbi_range rg = { .tg = 1, .ttl = 3 };
+	uint32_t scale = (uint32_t)__builtin_ctz(pages);
+
+	rg.scale = (uint8_t)scale;
+	rg.num = (uint8_t)((pages >> scale) - 1);
+	return cmdq_build_tlbi_nh_va(asid, 0, va, true, &rg);
+}
+
+/* ---- basic flow ------------------------------------------------------------ */
+
+static void run_basic(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st;
+	struct iofd_viommu *vi;
+	struct vmring r;
+	uint32_t vs, vdev, idx;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
+	vmring_new(svc, vs, &r, 6);
+	vi = core_vsmmu_viommu(svc, vs);
+	ASSERT_NONNULL(vi);
+
+	/* A translation the device may have cached, then its unmap. */
+	ASSERT_OK(iofd_sim_tlb_fill(vi, 1, 0x10000));
+	ASSERT_OK(iofd_sim_cd_fill(vi, 0x8, 0));
+	ASSERT_TRUE(iofd_sim_tlb_lookup(vi, 1, 0x10000));
+	push(&r, tlbi_va(1, 0x10000, 1));
+	push(&r, cmdq_build_cfgi_cd(0x8, 0, true));
+	idx = push_sync(&r);
+	sync_wait(&r, idx);
+	EXPECT_FALSE(iofd_sim_tlb_lookup(vi, 1, 0x10000));
+	EXPECT_FALSE(iofd_sim_cd_lookup(vi, 0x8, 0));
+
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.entries, 3);
+	EXPECT_EQ(st.cmds_forwarded, 2);
+	EXPECT_EQ(st.syncs, 1);
+	/* TLBI and CFGI_CD of one SYNC group: one ioctl, one host sync. */
+	EXPECT_EQ(st.ioctls, 1);
+	EXPECT_EQ(st.host_syncs, 1);
+
+	ASSERT_OK(core_ring_detach(svc, r.id));
+	ASSERT_OK(core_device_detach(svc, vs, 0x8));
+	ASSERT_OK(core_vsmmu_destroy(svc, vs));
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+TEST(basic_uring_async)
+{
+	run_basic(&variants[0]);
+}
+TEST(basic_uring_inline)
+{
+	run_basic(&variants[1]);
+}
+TEST(basic_epoll_async)
+{
+	run_basic(&variants[2]);
+}
+TEST(basic_epoll_inline)
+{
+	run_basic(&variants[3]);
+}
+
+/* ---- ordering classes ---------------------------------------------------------- */
+
+/*
+ * CFGI_CD; SYNC; TLBI; SYNC published at once: the guest SYNC between
+ * classes must stay a host sync, so two ioctls; TLBI; SYNC; TLBI; SYNC
+ * may share one.
+ */
+static void run_order(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st;
+	struct vmring r;
+	uint32_t vs, vdev, idx;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
+	vmring_new(svc, vs, &r, 6);
+
+	push(&r, cmdq_build_cfgi_cd(0x8, 0, true));
+	push_sync(&r);
+	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	idx = push_sync(&r);
+	sync_wait(&r, idx);
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.ioctls, 2);
+
+	push(&r, tlbi_va(1, 0x1000, 1));
+	push_sync(&r);
+	push(&r, tlbi_va(1, 0x2000, 1));
+	idx = push_sync(&r);
+	sync_wait(&r, idx);
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.ioctls, 3);
+	EXPECT_EQ(st.syncs, 4);
+
+	ASSERT_OK(core_ring_detach(svc, r.id));
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+TEST(order_uring_async)
+{
+	run_order(&variants[0]);
+}
+TEST(order_epoll_inline)
+{
+	run_order(&variants[3]);
+}
+
+/* ---- random multi-VM workload with the oracle -------------------------------- */
+
+#define RAND_VMS 4
+#define RAND_SYNCS 400
+
+struct vmthread {
+	struct core_service *svc;
+	struct vmring r;
+	struct iofd_viommu *vi;
+	uint32_t vsid;
+	uint64_t seed;
+	int stale; /* oracle failures seen */
+	int errors;
+};
+
+/*
+ * One guest: fill the oracle with what the device may cache, invalidate
+ * a random selection of it with random forwarded commands, SYNC, and
+ * check that nothing the group invalidated is still cached.
+ */
+static void *vm_main(void *arg)
+{
+	struct vmthread *t = arg;
+	uint64_t s = t->seed;
+
+	for (int i = 0; i < RAND_SYNCS; i++) {
+		uint16_t asid = (uint16_t)(1 + t_rand(&s) % 4);
+		uint64_t va = (t_rand(&s) % 64) << 12;
+		unsigned int groups = 1 + (unsigned int)(t_rand(&s) % 3);
+		uint32_t idx = 0;
+		int kind = (int)(t_rand(&s) % 6), rc;
+
+		if (iofd_sim_tlb_fill(t->vi, asid, va) ||
+		    iofd_sim_cd_fill(t->vi, t->vsid, 0) ||
+		    iofd_sim_atc_fill(t->vi, t->vsid, IOFD_SIM_NO_SSID, va)) {
+			t->errors++;
+			break;
+		}
+		for (unsigned int g = 0; g < groups; g++) {
+			struct cmdq_cmd c;
+
+			switch (kind) {
+			case 0:
+				c = tlbi_va(asid, va, 1);
+				break;
+			case 1:
+				c = cmdq_build_tlbi_nh_asid(asid, 0);
+				break;
+			case 2:
+				c = cmdq_build_tlbi_nh_all(0);
+				break;
+			case 3:
+				c = cmdq_build_tlbi_nh_vaa(0, va, true, NULL);
+				break;
+			case 4:
+				c = cmdq_build_cfgi_cd_all(t->vsid);
+				break;
+			default:
+				c = cmdq_build_atc_inv(t->vsid, false, 0, false,
+						       va, 0);
+				break;
+			}
+			push(&t->r, c);
+			idx = push_sync(&t->r);
+		}
+		rc = ring_prod_publish(&t->r.p);
+		if (!rc)
+			rc = ring_prod_wait(&t->r.p, idx, 5000, WAIT_MS);
+		if (rc) {
+			fprintf(stderr, "# vm %u: sync %d at %u: %s\n", t->vsid,
+				i, idx, t_errname(rc));
+			ring_dump(&t->r, "random");
+			t->errors++;
+			break;
+		}
+		switch (kind) {
+		case 0:
+		case 1:
+		case 2:
+		case 3:
+			t->stale += iofd_sim_tlb_lookup(t->vi, asid, va);
+			break;
+		case 4:
+			t->stale += iofd_sim_cd_lookup(t->vi, t->vsid, 0);
+			break;
+		default:
+			t->stale += iofd_sim_atc_lookup(t->vi, t->vsid,
+							IOFD_SIM_NO_SSID, va);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void run_random(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct vmthread vm[RAND_VMS];
+	pthread_t th[RAND_VMS];
+	struct core_service *svc;
+	struct core_hsmmu_stats hs;
+	uint64_t seed = t_seed(), syncs = 0, ioctls = 0, fwd = 0;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 2, &sim, 20);
+	for (int i = 0; i < RAND_VMS; i++) {
+		uint32_t vs = vsmmu_new(svc, i % 2 ? "smmu1" : "smmu0"), vdev;
+
+		memset(&vm[i], 0, sizeof(vm[i]));
+		vm[i].svc = svc;
+		vm[i].vsid = 0x10 + (uint32_t)i;
+		vm[i].seed = seed + (uint64_t)i;
+		ASSERT_OK(core_device_attach(svc, vs, 0x200 + (uint32_t)i,
+					     vm[i].vsid, &vdev));
+		vmring_new(svc, vs, &vm[i].r, 5);
+		vm[i].vi = core_vsmmu_viommu(svc, vs);
+	}
+	for (int i = 0; i < RAND_VMS; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, vm_main, &vm[i]), 0);
+	for (int i = 0; i < RAND_VMS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < RAND_VMS; i++) {
+		struct core_vsmmu_stats st;
+
+		EXPECT_EQ(vm[i].errors, 0);
+		EXPECT_EQ(vm[i].stale, 0);
+		ASSERT_OK(core_vsmmu_stats(svc, vm[i].r.vsmmu, &st));
+		syncs += st.syncs;
+		ioctls += st.ioctls;
+		fwd += st.cmds_forwarded;
+		/* Each guest SYNC group has one forwarded command. */
+		EXPECT_EQ(st.entries, 2 * st.cmds_forwarded);
+		EXPECT_LE(st.cmds_issued, st.cmds_forwarded);
+		EXPECT_EQ(st.halts[0] + st.halts[3], 0);
+	}
+	EXPECT_EQ(syncs, fwd);
+	/* Batching never costs more ioctls than guest SYNCs. */
+	EXPECT_LE(ioctls, syncs);
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	EXPECT_GT(hs.ioctls, 0);
+	EXPECT_EQ(hs.backend.ioctls, hs.ioctls);
+	for (int i = 0; i < RAND_VMS; i++)
+		vmring_free(&vm[i].r);
+	core_service_free(svc);
+}
+
+TEST(random_uring_async)
+{
+	run_random(&variants[0]);
+}
+TEST(random_uring_inline)
+{
+	run_random(&variants[1]);
+}
+TEST(random_epoll_async)
+{
+	run_random(&variants[2]);
+}
+TEST(random_epoll_inline)
+{
+	run_random(&variants[3]);
+}
+
+/* ---- halts ----------------------------------------------------------------------- */
+
+/*
+ * An illegal command halts only its ring, at its index, after everything
+ * before it completed; the neighbour ring keeps flowing; after the VMM
+ * rewrites the entry and resumes, the ring goes on.
+ */
+static void run_halt(const struct variant *v, struct cmdq_cmd bad,
+		     uint32_t want_err)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st;
+	struct iofd_viommu *vi;
+	struct vmring r, other;
+	struct smmu_ring_entry fix;
+	uint32_t vs, vs2, vdev, idx, bad_idx, err = 0, where = 0;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	vs2 = vsmmu_new(svc, "smmu0");
+	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
+	vmring_new(svc, vs, &r, 5);
+	vmring_new(svc, vs2, &other, 5);
+	vi = core_vsmmu_viommu(svc, vs);
+
+	ASSERT_OK(iofd_sim_tlb_fill(vi, 1, 0x5000));
+	push(&r, tlbi_va(1, 0x5000, 1));
+	push_sync(&r);
+	bad_idx = push(&r, bad);
+	idx = push_sync(&r);
+	ASSERT_OK(ring_prod_publish(&r.p));
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
+	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
+	EXPECT_EQ(err, want_err);
+	EXPECT_EQ(where, bad_idx);
+	/* Everything before the bad entry completed. */
+	EXPECT_TRUE(ring_prod_done_upto(&r.p, bad_idx - 1));
+	EXPECT_FALSE(iofd_sim_tlb_lookup(vi, 1, 0x5000));
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.halts[want_err <= 3 ? want_err - 1 : 3], 1);
+
+	/* The other VM is not affected. */
+	push(&other, cmdq_build_tlbi_nh_asid(7, 0));
+	sync_wait(&other, push_sync(&other));
+
+	/* The guest fixes the entry (here: a CMD_SYNC) and resumes. */
+	{
+		struct cmdq_cmd s = cmdq_build_sync(0, 3, 0xf, 0, 0);
+
+		cmdq_cmd_to_le(&s, &fix);
+	}
+	ASSERT_OK(ring_prod_rewrite(&r.p, bad_idx, &fix));
+	ASSERT_OK(ring_prod_resume(&r.p));
+	ASSERT_OK(ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
+	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	sync_wait(&r, push_sync(&r));
+
+	vmring_free(&r);
+	vmring_free(&other);
+	core_service_free(svc);
+}
+
+TEST(halt_illegal_uring_async)
+{
+	run_halt(&variants[0], cmdq_build_cfgi_ste(0x8, true),
+		 SMMU_RING_ERR_CERROR_ILL);
+}
+
+TEST(halt_illegal_epoll_inline)
+{
+	run_halt(&variants[3], cmdq_build_tlbi_el2_all(),
+		 SMMU_RING_ERR_CERROR_ILL);
+}
+
+/* A vSID not attached to this vSMMU (another VM's device) is illegal. */
+TEST(halt_foreign_vsid_uring_async)
+{
+	run_halt(&variants[0], cmdq_build_cfgi_cd_all(0x99),
+		 SMMU_RING_ERR_CERROR_ILL);
+}
+
+TEST(halt_foreign_vsid_epoll_async)
+{
+	run_halt(&variants[2], cmdq_build_atc_inv(0x77, false, 0, false, 0, 0),
+		 SMMU_RING_ERR_CERROR_ILL);
+}
+
+/* A producer index beyond the ring halts that ring with PROTO only. */
+static void run_proto(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_ring_stats rs;
+	struct vmring r, other;
+	uint32_t vs, err = 0, where = 0;
+	uint64_t one = 1;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 1, &sim, 0);
+	vs = vsmmu_new(svc, "smmu0");
+	vmring_new(svc, vs, &r, 4);
+	vmring_new(svc, vs, &other, 4);
+
+	/* A hostile VMM writes prod = cons + 1000 into a 16-entry ring. */
+	__atomic_store_n(&r.p.hdr->prod, 1000u, __ATOMIC_RELEASE);
+	ASSERT_EQ(write(r.db, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&r.p, 0, 1000, WAIT_MS));
+	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
+	EXPECT_EQ(err, SMMU_RING_ERR_PROTO);
+	EXPECT_EQ(where, 0);
+	ASSERT_OK(core_ring_stats(svc, r.id, &rs));
+	EXPECT_TRUE(rs.halted);
+
+	push(&other, cmdq_build_tlbi_nh_asid(3, 0));
+	sync_wait(&other, push_sync(&other));
+
+	vmring_free(&r);
+	vmring_free(&other);
+	core_service_free(svc);
+}
+
+TEST(proto_uring)
+{
+	run_proto(&variants[0]);
+}
+TEST(proto_epoll)
+{
+	run_proto(&variants[3]);
+}
+
+/* Backend failure at an exact command: that ring halts there. */
+TEST(backend_eio_exact)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct vmring r;
+	uint32_t vs, idx, first = 0, err = 0, where = 0;
+
+	sim_cfg(&sim);
+	sim.fail_at_cmd = 3; /* the third command the host consumes */
+	sim.fail_errno = EIO;
+	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	vmring_new(svc, vs, &r, 5);
+
+	/* Different ASIDs: nothing to coalesce, four commands go out. */
+	first = push(&r, tlbi_va(1, 0x1000, 1));
+	push(&r, tlbi_va(2, 0x1000, 1));
+	push(&r, tlbi_va(3, 0x1000, 1));
+	push(&r, tlbi_va(4, 0x1000, 1));
+	idx = push_sync(&r);
+	ASSERT_OK(ring_prod_publish(&r.p));
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
+	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
+	EXPECT_EQ(err, SMMU_RING_ERR_CERROR_ILL);
+	EXPECT_EQ(where, first + 2);
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+/* ---- fairness -------------------------------------------------------------------- */
+
+struct flood {
+	struct vmring *r;
+	unsigned int stop; /* atomic */
+	uint64_t pushed;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		struct smmu_ring_entry e[16];
+		struct cmdq_cmd c = cmdq_build_tlbi_nh_asid(9, 0);
+		uint32_t idx;
+
+		for (int i = 0; i < 16; i++)
+			cmdq_cmd_to_le(&c, &e[i]);
+		if (ring_prod_push(&f->r->p, e, 16, &idx) == 0) {
+			f->pushed += 16;
+			ring_prod_publish(&f->r->p);
+		} else {
+			/* Full: wait for the service, then go on. */
+			ring_prod_wait(&f->r->p, f->r->p.prod - 16, 100, 100);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * One ring floods at maximum rate; a second VM's SYNCs on the same host
+ * SMMU still complete within a bounded number of worker passes.
+ */
+static void run_fair(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_hsmmu_stats a, b;
+	struct vmring fr, r;
+	struct flood f = { .r = &fr };
+	pthread_t th;
+	uint32_t vs1, vs2;
+	uint64_t worst = 0;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(v, 1, &sim, 50);
+	vs1 = vsmmu_new(svc, "smmu0");
+	vs2 = vsmmu_new(svc, "smmu0");
+	vmring_new(svc, vs1, &fr, 10);
+	vmring_new(svc, vs2, &r, 5);
+	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
+	for (int i = 0; i < 50; i++) {
+		uint32_t idx;
+
+		push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+		idx = push_sync(&r);
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &a));
+		sync_wait(&r, idx);
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &b));
+		if (b.passes - a.passes > worst)
+			worst = b.passes - a.passes;
+	}
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	EXPECT_GT(f.pushed, 0);
+	/*
+	 * Each pass takes at most the budget from the flooder, and our SYNC
+	 * needs: be seen (1 pass), be issued after the flooder's... no: a
+	 * different vSMMU has its own batch; the bound is small. The stats
+	 * reads themselves race with passes, hence some slack.
+	 */
+	EXPECT_LE(worst, 64);
+	vmring_free(&fr);
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+TEST(fair_uring_async)
+{
+	run_fair(&variants[0]);
+}
+TEST(fair_epoll_inline)
+{
+	run_fair(&variants[3]);
+}
+
+/* ---- device detach fence ------------------------------------------------------------ */
+
+TEST(device_detach_fence)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_device_info dev[4];
+	struct vmring r;
+	uint32_t vs, vdev, n = 0, idx, err = 0, where = 0;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
+	ASSERT_ERR(-EEXIST, core_device_attach(svc, vs, 0x101, 0x8, &vdev));
+	ASSERT_OK(core_list_devices(svc, vs, dev, 4, &n));
+	ASSERT_EQ(n, 1);
+	EXPECT_EQ(dev[0].vsid, 0x8);
+	vmring_new(svc, vs, &r, 5);
+
+	push(&r, cmdq_build_cfgi_cd_all(0x8));
+	sync_wait(&r, push_sync(&r));
+	ASSERT_OK(core_device_detach(svc, vs, 0x8));
+	ASSERT_ERR(-ENOENT, core_device_detach(svc, vs, 0x8));
+	ASSERT_OK(core_list_devices(svc, vs, dev, 4, &n));
+	ASSERT_EQ(n, 0);
+	/* After the detach the vSID is unknown: its commands are illegal. */
+	idx = push(&r, cmdq_build_cfgi_cd_all(0x8));
+	push_sync(&r);
+	ASSERT_OK(ring_prod_publish(&r.p));
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
+	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
+	EXPECT_EQ(where, idx);
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+/* ---- control-plane errors ------------------------------------------------------------ */
+
+TEST(control_errors)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	uint32_t id, vs;
+	int memfd, efd, pfd[2];
+
+	sim_cfg(&sim);
+	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	ASSERT_ERR(-ENOENT, core_vsmmu_create(svc, "nope", &spec, &id));
+	ASSERT_ERR(-ENOENT, core_vsmmu_destroy(svc, 12345));
+	ASSERT_ERR(-ENOENT, core_ring_detach(svc, 12345));
+	ASSERT_ERR(-ENOENT, core_ring_resume(svc, 12345));
+	vs = vsmmu_new(svc, "smmu0");
+	ASSERT_ERR(-EINVAL,
+		   core_device_attach(svc, vs, 1, UINT64_C(1) << 32, &id));
+
+	ASSERT_OK(ring_memfd_create(4, &memfd));
+	efd = eventfd(0, EFD_CLOEXEC);
+	ASSERT_EQ(pipe2(pfd, O_CLOEXEC), 0);
+	/* A pipe is not an eventfd; an eventfd is not a ring memfd. */
+	ASSERT_ERR(-EBADF, core_ring_attach(svc, vs, memfd, pfd[0], -1, &id));
+	ASSERT_ERR(-EBADF, core_ring_attach(svc, vs, memfd, efd, pfd[1], &id));
+	EXPECT_LT(core_ring_attach(svc, vs, efd, efd, -1, &id), 0);
+	ASSERT_ERR(-ENOENT, core_ring_attach(svc, 999, memfd, efd, -1, &id));
+	ASSERT_OK(core_ring_attach(svc, vs, memfd, efd, -1, &id));
+	ASSERT_ERR(-EALREADY, core_ring_resume(svc, id));
+	close(memfd);
+	close(efd);
+	close(pfd[0]);
+	close(pfd[1]);
+	core_service_free(svc);
+}
+
+/* ---- idle cost --------------------------------------------------------------------------- */
+
+static uint64_t worker_cpu(struct core_service *svc)
+{
+	struct core_hsmmu_stats hs;
+
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	return hs.worker_cpu_ns + hs.issuer_cpu_ns;
+}
+
+/*
+ * 1000 attached idle rings: once they are past their poll window the
+ * worker sleeps in the kernel and uses (almost) no CPU over a second.
+ */
+TEST_TIMEOUT(idle_1000_rings, 120)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_service_stats ss;
+	struct vmring *r;
+	uint32_t vs[125];
+	uint64_t before, after;
+	const int n = 1000;
+
+	sim_cfg(&sim);
+	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	ASSERT_OK(core_service_stats(svc, &ss));
+	if (ss.max_rings < (uint32_t)n)
+		SKIP("fd budget below 1000 rings (RLIMIT_NOFILE hard limit)");
+	r = calloc((size_t)n, sizeof(*r));
+	ASSERT_NONNULL(r);
+	for (int i = 0; i < 125; i++)
+		vs[i] = vsmmu_new(svc, "smmu0");
+	for (int i = 0; i < n; i++)
+		vmring_new(svc, vs[i / 8], &r[i], 2);
+	/* Let every ring leave its poll window: one SYNC round trip on the
+	 * last ring guarantees the worker ran a pass after attaching. */
+	push(&r[n - 1], cmdq_build_tlbi_nh_asid(1, 0));
+	sync_wait(&r[n - 1], push_sync(&r[n - 1]));
+	/* The measurement window itself: a second of wall time. */
+	poll(NULL, 0, 50);
+	before = worker_cpu(svc);
+	poll(NULL, 0, 1000);
+	after = worker_cpu(svc);
+	/* 0.1% of a CPU over one second is 1 ms. */
+	EXPECT_LT(after - before, 1000000);
+	for (int i = 0; i < n; i++)
+		vmring_free(&r[i]);
+	free(r);
+	core_service_free(svc);
+}
+
+TEST_HARNESS_MAIN
