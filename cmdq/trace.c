@@ -428,23 +428,20 @@ int cmdq_trace_parser_finish(const struct cmdq_trace_parser *p,
 static const struct tform *form_of(const struct cmdq_cmd *c)
 {
 	uint8_t op = cmdq_cmd_opcode(c);
+	/* CFGI_STE_RANGE prints as CFGI_ALL only for SID 0, Range 31. */
+	bool all = op == CMDQ_OP_CFGI_STE_RANGE && cmdq_sid(c) == 0 &&
+		   cmdq_cfgi_range(c) == CMDQ_CFGI_RANGE_ALL;
 
 	for (size_t i = 0; i < N_FORMS - 1; i++) {
 		const struct tform *fm = &forms[i];
 		uint64_t m[2] = { cmdq_field_mask(CMDQ_F_OP), 0 };
 
-		if (fm->op != op)
-			continue;
-		if (op == CMDQ_OP_CFGI_STE_RANGE &&
-		    (fm->flags & FORM_START_END) !=
-			    (cmdq_sid(c) == 0 && cmdq_cfgi_range(c) ==
-							 CMDQ_CFGI_RANGE_ALL ?
-				     FORM_START_END :
-				     0))
+		if (fm->op != op || all != !!(fm->flags & FORM_START_END))
 			continue;
 		for (unsigned int k = 0; k < FORM_KEYS && fm->keys[k].key; k++)
 			m[cmdq_fields[fm->keys[k].f].word] |=
 				cmdq_field_mask(fm->keys[k].f);
+		/* Bits the line cannot express: print it RAW. */
 		if ((c->d[0] & ~m[0]) || (c->d[1] & ~m[1]))
 			return RAW_FORM;
 		return fm;
