@@ -102,7 +102,11 @@ void iofd_hsmmu_counters(const struct iofd_hsmmu *h, struct iofd_counters *out);
  * kernel: checks that spec->iommufd is /dev/iommu (or the test seam, see
  * docs/COST-MODEL.md "fake /dev/iommu"), dups it, and if spec->dev_id is
  * set reads GET_HW_INFO and refuses a device that is not an SMMUv3.
- * Return: 0, -EBADF (fd is not an iommufd), -EINVAL, -ENOMEM.
+ * The first vIOMMU bound with a dev_id sets the host SMMU's caps (control
+ * thread; bind before handing the caps to workers); a later one whose
+ * IDRs differ is refused with -EINVAL.
+ * Return: 0, -EBADF (fd is not an iommufd), -ENOENT (no such vIOMMU or
+ * device), -EINVAL, -ENOMEM, other -errno of GET_HW_INFO.
  */
 int iofd_viommu_bind(struct iofd_hsmmu *h, const struct iofd_viommu_spec *spec,
 		     struct iofd_viommu **ret);
@@ -145,6 +149,20 @@ int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
  */
 int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
+
+/**
+ * iofd_cerror() - the SMMUv3 command-queue error a ring reports for a
+ * failed iofd_invalidate().
+ * @err: its return value.
+ *
+ * -EIO -> CMDQ_CERROR_ILL, at command *ret_done (illegal, unknown vSID);
+ * -ETIMEDOUT -> CMDQ_CERROR_ATC_INV_SYNC, at the guest CMD_SYNC after
+ * *ret_done (what hardware reports when a sync's ATC invalidation does
+ * not complete, the usual cause of a host sync timeout); 0 ->
+ * CMDQ_CERROR_NONE; any other error -> CMDQ_CERROR_ILL (as QEMU does for a
+ * failed forwarding ioctl). Any thread.
+ */
+enum cmdq_cerror iofd_cerror(int err);
 
 /**
  * iofd_caps_from_idr() - decode SMMU_IDR0..5 (GET_HW_INFO) into cmdq caps.
