@@ -81,6 +81,13 @@ int ring_cons_map(int memfd, struct ring_cons *rc)
 	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
 	    (F_SEAL_SHRINK | F_SEAL_GROW))
 		return -EPERM;
+	/*
+	 * The size only became fixed when the seals were set, which may be
+	 * after the first fstat: take it again now, or a VMM that shrank
+	 * the file in between would leave us mapping past its end (SIGBUS).
+	 */
+	if (fstat(memfd, &st) < 0)
+		return -errno;
 	/* Bound the size before mapping; the exact check needs line 0. */
 	if (st.st_size < (off_t)SMMU_RING_HDR_SIZE ||
 	    st.st_size > (off_t)smmu_ring_bytes_hdr(SMMU_RING_HDR_SIZE_MAX,

@@ -135,6 +135,9 @@ bool ring_cons_resume_requested(struct ring_cons *rc);
 /**
  * ring_cons_resume() - clear HALTED and err; fetching restarts at cons
  * (the entry that halted the ring is read again: the guest fixed it).
+ * Completions of commands fetched before the halt must not reach
+ * ring_cons_complete() after this (they would complete entries fetched
+ * anew, or trip its assertion): drop them, e.g. with a halt epoch.
  */
 void ring_cons_resume(struct ring_cons *rc);
 
