@@ -636,8 +636,13 @@ TEST_F(fake, client_encoding_and_reply_checks)
 	ASSERT_STREQ(smmu_client_error(c), "");
 	ASSERT_ERR(-EPROTO, smmu_client_ring_resume(c, 77));
 	ASSERT_ERR(-EBADMSG, smmu_client_ring_resume(c, 77));
-	/* The fake server hung up. */
-	ASSERT_ERR(-EPIPE, smmu_client_ring_resume(c, 77));
+	/* The fake server hung up: EPIPE, or ECONNRESET if our request
+	 * reached it before it closed. */
+	{
+		int r = smmu_client_ring_resume(c, 77);
+
+		ASSERT_TRUE(r == -EPIPE || r == -ECONNRESET);
+	}
 	/* Arguments checked before anything is sent. */
 	ASSERT_ERR(-EBADF, smmu_client_ring_attach(c, 5, -1, db, cq, &id));
 	ASSERT_ERR(-EINVAL, smmu_client_stats(c, 9, 0, NULL));
