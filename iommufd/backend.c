@@ -218,6 +218,13 @@ void iofd_viommu_counters(const struct iofd_viommu *v,
 	pthread_mutex_unlock((pthread_mutex_t *)&v->lock);
 }
 
+void iofd_viommu_last_error(const struct iofd_viommu *v, struct iofd_error *out)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&v->lock);
+	*out = v->last_err;
+	pthread_mutex_unlock((pthread_mutex_t *)&v->lock);
+}
+
 int iofd_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id, uint64_t vsid,
 		    uint32_t *ret_vdev_id)
 {
@@ -239,6 +246,7 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done)
 {
 	struct iofd_counters delta = { 0 };
+	struct iofd_error err = { 0 };
 	uint32_t done = 0;
 	int r;
 
@@ -246,7 +254,7 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		*ret_done = 0;
 		return -EINVAL;
 	}
-	r = v->h->b->ops->invalidate(v, cmds, n, &done, &delta);
+	r = v->h->b->ops->invalidate(v, cmds, n, &done, &delta, &err);
 	if (r < 0)
 		delta.errors++;
 	else
@@ -255,6 +263,15 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 
 	pthread_mutex_lock(&v->lock);
 	iofd_counters_add(&v->ctr, &delta);
+	if (r < 0) {
+		err.err = r;
+		if (!err.op) {
+			err.op = v->h->b->ops->kind;
+			err.entry_num = done;
+		}
+		err.ioctls = (uint32_t)delta.ioctls;
+		v->last_err = err;
+	}
 	pthread_mutex_unlock(&v->lock);
 	/*
 	 * The hsmmu's charged_ns is hardware queue time, which only the sim

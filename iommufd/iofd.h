@@ -151,6 +151,30 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
 
 /**
+ * struct iofd_error - context of the last failed iofd_invalidate() of a
+ * vIOMMU, for the caller's log line.
+ * @err:       its return value (0: no failure yet).
+ * @op:        static name of what failed ("IOMMU_HWPT_INVALIDATE", "sim").
+ * @first:     index (in the iofd_invalidate() array) of the first command
+ *             of the failing ioctl.
+ * @count:     commands in the failing ioctl.
+ * @entry_num: the entry_num it reported (kernel), or the failing index.
+ * @ioctls:    ioctls made by that iofd_invalidate() call.
+ */
+struct iofd_error {
+	int err;
+	const char *op;
+	uint32_t first;
+	uint32_t count;
+	uint32_t entry_num;
+	uint32_t ioctls;
+};
+
+/* iofd_viommu_last_error() - copy the last failure's context. Any thread. */
+void iofd_viommu_last_error(const struct iofd_viommu *v,
+			    struct iofd_error *out);
+
+/**
  * iofd_cerror() - the SMMUv3 command-queue error a ring reports for a
  * failed iofd_invalidate().
  * @err: its return value.

@@ -21,7 +21,8 @@
  *
  * invalidate() adds what it cost to @delta (ioctls, cmds, host_syncs,
  * charged_ns) whether it succeeds or fails; backend.c folds the delta into
- * the viommu and hsmmu counters and counts errors.
+ * the viommu and hsmmu counters and counts errors. On failure it may fill
+ * @err (op, first, count, entry_num); backend.c completes and keeps it.
  */
 struct iofd_ops {
 	const char *kind;
@@ -37,7 +38,7 @@ struct iofd_ops {
 	int (*vdev_destroy)(struct iofd_viommu *v, uint32_t vdev_id);
 	int (*invalidate)(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			  uint32_t n, uint32_t *ret_done,
-			  struct iofd_counters *delta);
+			  struct iofd_counters *delta, struct iofd_error *err);
 };
 
 extern const struct iofd_ops iofd_null_ops;
@@ -76,6 +77,7 @@ struct iofd_viommu {
 	struct iofd_hsmmu *h;
 	pthread_mutex_t lock;
 	struct iofd_counters ctr;
+	struct iofd_error last_err; /* lock */
 	void *priv;
 };
 

@@ -291,7 +291,8 @@ static uint32_t kernel_floor_chunk(uint32_t k)
  */
 static int kernel_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			     uint32_t n, uint32_t *ret_done,
-			     struct iofd_counters *delta)
+			     struct iofd_counters *delta,
+			     struct iofd_error *err)
 {
 	struct kernel_viommu *kv = v->priv;
 	uint32_t pos = 0, hi = n, bad_hi = 0, bad = UINT32_MAX, k, g, span, i;
@@ -318,6 +319,12 @@ static int kernel_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			goto out;
 		}
 		r = kernel_ioctl_inv(kv, pos, hi - pos, &k, delta);
+		if (r) {
+			err->op = "IOMMU_HWPT_INVALIDATE";
+			err->first = pos;
+			err->count = hi - pos;
+			err->entry_num = k;
+		}
 		if (!r) {
 			delta->cmds += hi - pos;
 			delta->host_syncs += iofd_host_syncs(hi - pos);

@@ -31,7 +31,7 @@ static int null_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id)
 
 static int null_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			   uint32_t n, uint32_t *ret_done,
-			   struct iofd_counters *delta)
+			   struct iofd_counters *delta, struct iofd_error *err)
 {
 	delta->ioctls = 1;
 	delta->cmds = n;

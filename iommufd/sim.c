@@ -384,7 +384,7 @@ static void sim_oracle_apply(struct sim_viommu *sv, const struct cmdq_cmd *c)
 
 static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			  uint32_t n, uint32_t *ret_done,
-			  struct iofd_counters *delta)
+			  struct iofd_counters *delta, struct iofd_error *err)
 {
 	const struct iofd_sim_config *cfg = &v->h->b->sim;
 	struct sim_viommu *sv = v->priv;

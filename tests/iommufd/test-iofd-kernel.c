@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -302,6 +303,9 @@ TEST_F(fake, ioas_and_hwpt_alloc)
 		   _hwpt_alloc(self->fd, 0, 9999, self->ioas, 0, NULL, 0, &id));
 	ASSERT_ERR(-EINVAL,
 		   _hwpt_alloc(self->fd, 0, self->dev, 9999, 0, NULL, 0, &id));
+	/* data_type NONE needs data_len 0, any other type a non-zero one */
+	ASSERT_ERR(-EINVAL, _hwpt_alloc(self->fd, 0, self->dev, self->ioas, 0,
+					ste, 16, &id));
 	/* nested on the vIOMMU */
 	ASSERT_ERR(-EINVAL,
 		   _hwpt_alloc(self->fd, 0, self->dev, self->viommu,
@@ -571,7 +575,52 @@ TEST_F(fake, invalidate_partial_raw)
 	invalidate_err(ETIMEDOUT, 125, self->fd, self->viommu, e, 16, 130);
 }
 
+/* The environment variables, read when /dev/iommu is opened. */
+TEST(fake_env)
+{
+	struct iofd_abi_smmuv3_inv e[3];
+	struct cmdq_cmd c[3];
+	uint32_t dev, ioas, s2, v, num, i;
+	int fd;
+
+	setenv("FAKE_IOMMU_GEN", "A", 1);
+	setenv("FAKE_IOMMU_FAULT", "EIO:2", 1);
+	fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	unsetenv("FAKE_IOMMU_GEN");
+	unsetenv("FAKE_IOMMU_FAULT");
+	ASSERT_GE(fd, 0);
+	EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+	dev = fake_add_dev(fd, 0, PSID, 1);
+	ASSERT_OK(_ioas_alloc(fd, 0, &ioas));
+	ASSERT_OK(_hwpt_alloc(fd, IOFD_ABI_HWPT_ALLOC_NEST_PARENT, dev, ioas, 0,
+			      NULL, 0, &s2));
+	ASSERT_OK(_viommu_alloc(fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3, dev, s2,
+				&v));
+	/* Gen A: an empty array is EINVAL */
+	invalidate_err(EINVAL, 0, fd, v, e, 16, 0);
+	for (i = 0; i < 3; i++)
+		c[i] = marker(i);
+	to_le(c, 3, e);
+	/* the second entry converted fails, once */
+	invalidate_err(EIO, 1, fd, v, e, 16, 3);
+	ASSERT_OK(_invalidate(fd, v, e, 16, 3, &num));
+	ASSERT_EQ(num, 3);
+	close(fd);
+}
+
 /* ---- the kernel backend on the fake ---- */
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void rm_tree(const char *root)
+{
+	if (root[0])
+		nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static void make_sysfs(char *root)
 {
@@ -629,6 +678,7 @@ FIXTURE_TEARDOWN(kb)
 	iofd_hsmmu_close(self->h);
 	iofd_backend_free(self->b);
 	t_teardown_fake(&self->f);
+	rm_tree(self->root);
 }
 
 TEST_F(kb, bind_checks_fd)
@@ -815,6 +865,7 @@ TEST_F(kb, timeout_not_retried)
 TEST_F(kb, other_errno_surfaced)
 {
 	struct cmdq_cmd c = marker(0);
+	struct iofd_error e;
 	uint32_t done = 99;
 
 	/* the VMM destroyed the vIOMMU behind our back */
@@ -823,6 +874,12 @@ TEST_F(kb, other_errno_surfaced)
 	destroy(self->f.fd, self->f.viommu);
 	ASSERT_ERR(-ENOENT, iofd_invalidate(self->v, &c, 1, &done));
 	ASSERT_EQ(done, 0);
+	iofd_viommu_last_error(self->v, &e);
+	EXPECT_EQ(e.err, -ENOENT);
+	ASSERT_STREQ(e.op, "IOMMU_HWPT_INVALIDATE");
+	EXPECT_EQ(e.first, 0);
+	EXPECT_EQ(e.count, 1);
+	EXPECT_EQ(e.ioctls, 1);
 }
 
 /*

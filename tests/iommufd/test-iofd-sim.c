@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -525,6 +526,12 @@ TEST(caps_from_idr)
 	EXPECT_TRUE(c.ds);
 }
 
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	return remove(path);
+}
+
 static void mkpath(const char *p)
 {
 	if (mkdir(p, 0700) && errno != EEXIST)
@@ -572,6 +579,7 @@ TEST(discover_fake_sysfs)
 	ASSERT_EQ(n, 3);
 	snprintf(p, sizeof(p), "%s/nonexistent", root);
 	ASSERT_ERR(-ENOENT, iofd_discover(p, names, 4, &n));
+	ASSERT_EQ(nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 TEST(cerror_mapping)
