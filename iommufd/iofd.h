@@ -98,6 +98,15 @@ const struct cmdq_caps *iofd_hsmmu_caps(const struct iofd_hsmmu *h);
 void iofd_hsmmu_counters(const struct iofd_hsmmu *h, struct iofd_counters *out);
 
 /**
+ * iofd_iommufd_check() - is @fd an iommufd?
+ * The check iofd_viommu_bind() applies (a character device whose number
+ * is the misc device "iommu"), including its documented test seam
+ * (docs/COST-MODEL.md "fake /dev/iommu"); for the control plane to refuse
+ * a wrong fd early. Return: 0, -EBADF. Any thread.
+ */
+int iofd_iommufd_check(int fd);
+
+/**
  * iofd_viommu_bind() - bind a guest vSMMU to host SMMU @h.
  * kernel: checks that spec->iommufd is /dev/iommu (or the test seam, see
  * docs/COST-MODEL.md "fake /dev/iommu"), dups it, and if spec->dev_id is

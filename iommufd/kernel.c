@@ -99,7 +99,7 @@ static int kernel_iommu_devt(dev_t *ret)
  */
 #define IOFD_TEST_SEAM_SYMBOL "iofd_test_seam_is_iommufd"
 
-static int kernel_check_fd(int fd)
+int iofd_iommufd_check(int fd)
 {
 	bool (*seam)(int fd);
 	struct stat st;
@@ -163,7 +163,7 @@ static int kernel_viommu_bind(struct iofd_viommu *v,
 
 	if (!spec)
 		return -EINVAL;
-	r = kernel_check_fd(spec->iommufd);
+	r = iofd_iommufd_check(spec->iommufd);
 	if (r < 0)
 		return r;
 	kv = calloc(1, sizeof(*kv));

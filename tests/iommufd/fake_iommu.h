@@ -76,7 +76,7 @@ struct fake_iommu_log_ent {
 
 /*
  * The test seam the kernel backend looks up with dlsym() (see
- * iommufd/kernel.c kernel_check_fd()): true if @fd is a fake iommufd.
+ * iommufd/kernel.c iofd_iommufd_check()): true if @fd is a fake iommufd.
  */
 bool iofd_test_seam_is_iommufd(int fd);
 

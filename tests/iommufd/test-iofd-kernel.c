@@ -710,7 +710,9 @@ TEST_F(kb, bind_checks_fd)
 	ASSERT_EQ(ftruncate(mfd, 1 << 20), 0);
 	spec.iommufd = mfd;
 	ASSERT_ERR(-EBADF, iofd_viommu_bind(self->h, &spec, &v));
+	ASSERT_ERR(-EBADF, iofd_iommufd_check(mfd));
 	close(mfd);
+	ASSERT_OK(iofd_iommufd_check(self->f.fd));
 	/* the right fd, an id that does not exist */
 	spec.iommufd = self->f.fd;
 	spec.viommu_id = 9999;
