@@ -55,12 +55,14 @@ static const char *daemon_bin(void)
 
 static void daemon_init(struct daemon *d)
 {
+	static const char tmpl[] = "/tmp/rpc-daemon-XXXXXX";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 	memset(d, 0, sizeof(*d));
 	d->pid = -1;
 	d->pidfd = -1;
-	snprintf(d->dir, sizeof(d->dir), "/tmp/rpc-daemon-XXXXXX");
+	_Static_assert(sizeof(tmpl) <= sizeof(d->dir), "dir");
+	memcpy(d->dir, tmpl, sizeof(tmpl));
 	ASSERT_NONNULL(mkdtemp(d->dir));
 	/* Others (the setuid test) must reach the socket inside. */
 	ASSERT_EQ(chmod(d->dir, 0711), 0);
@@ -980,6 +982,57 @@ TEST_F(d, startup_errors)
 	st = daemon_wait(daemon_spawn(&self->d, NULL));
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	ASSERT_EQ(access(self->d.sock, F_OK), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+TEST_F(d, config_file)
+{
+	char cfg[128], arg[140];
+	const char *const args[] = { arg, "--sim-smmus", "3", NULL };
+	const char *const bad[] = { arg, NULL };
+	struct smmu_client_hsmmu *hs;
+	struct smmu_client *c;
+	struct stat st;
+	uint32_t n, vs;
+	int status;
+
+	snprintf(cfg, sizeof(cfg), "%s/smmu-offloadd.conf", self->d.dir);
+	snprintf(arg, sizeof(arg), "--config=%s", cfg);
+	write_file(cfg, "# test configuration\n"
+			"sim-smmus = 4\n"
+			"\n"
+			"client-max-vsmmus=1\n"
+			"socket-mode = 0600\n"
+			"issue-mode = inline\n");
+	/* The command line (--sim-smmus 3) wins over the file (4). */
+	daemon_start(&self->d, args);
+	ASSERT_EQ(stat(self->d.sock, &st), 0);
+	ASSERT_EQ(st.st_mode & 0777, 0600);
+	c = connect_ok(&self->d, "cfg");
+	ASSERT_OK(smmu_client_list_hsmmus(c, &hs, &n));
+	ASSERT_EQ(n, 3);
+	ASSERT_STREQ(hs[0].issue_mode, "inline");
+	free(hs);
+	ASSERT_OK(smmu_client_vsmmu_create(c, "sim2", -1, 0, 0, &vs));
+	ASSERT_ERR(-EMFILE, smmu_client_vsmmu_create(c, "sim2", -1, 0, 0, &vs));
+	smmu_client_free(c);
+	daemon_stop(&self->d);
+
+	/* Unknown keys and bad values are usage errors. */
+	write_file(cfg, "no-such-key = 1\n");
+	status = daemon_wait(daemon_spawn(&self->d, bad));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	write_file(cfg, "loop = sometimes\n");
+	status = daemon_wait(daemon_spawn(&self->d, bad));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 
 /* Run smmu-offloadctl with @args; capture stdout into @out. */
