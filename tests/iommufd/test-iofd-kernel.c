@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -882,6 +883,62 @@ TEST_F(kb, other_errno_surfaced)
 	EXPECT_EQ(e.first, 0);
 	EXPECT_EQ(e.count, 1);
 	EXPECT_EQ(e.ioctls, 1);
+}
+
+/*
+ * Issuers of different vIOMMUs run concurrently (iofd.h thread context):
+ * two threads, one vIOMMU each, on one host SMMU and one fake iommufd.
+ */
+struct issuer_arg {
+	struct iofd_viommu *v;
+	uint32_t base;
+};
+
+static void *issuer(void *p)
+{
+	struct issuer_arg *a = p;
+	struct cmdq_cmd c[100];
+	uint32_t i, r, done;
+
+	for (i = 0; i < 100; i++)
+		c[i] = marker(a->base + i);
+	for (r = 0; r < 20; r++)
+		if (iofd_invalidate(a->v, c, 100, &done) || done != 100)
+			return (void *)1;
+	return NULL;
+}
+
+TEST_F(kb, concurrent_viommus)
+{
+	static struct fake_iommu_log_ent log[FAKE_IOMMU_LOG];
+	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
+	struct issuer_arg a[2] = { { self->v, 0 }, { NULL, 5000 } };
+	uint32_t v2, n[2] = { 0 }, from, got, i;
+	struct iofd_counters hc;
+	pthread_t t[2];
+	void *res;
+
+	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
+				self->f.dev2, self->f.s2, &v2));
+	spec.viommu_id = v2;
+	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &a[1].v));
+	fake_log(self->f.fd, 0, NULL, 0, &from);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&t[i], NULL, issuer, &a[i]), 0);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(pthread_join(t[i], &res), 0);
+		ASSERT_NULL(res);
+	}
+	got = fake_log(self->f.fd, from, log, FAKE_IOMMU_LOG, NULL);
+	ASSERT_EQ(got, 4000);
+	for (i = 0; i < got; i++)
+		n[log[i].viommu_id == v2]++;
+	EXPECT_EQ(n[0], 2000);
+	EXPECT_EQ(n[1], 2000);
+	iofd_hsmmu_counters(self->h, &hc);
+	EXPECT_EQ(hc.cmds, 4000);
+	EXPECT_EQ(hc.host_syncs, 40 * 2);
+	iofd_viommu_unbind(a[1].v);
 }
 
 /*
