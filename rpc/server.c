@@ -401,6 +401,10 @@ static int do_create_vsmmu(struct rpc_conn *c,
 		return fail(rp, EMFILE, "CreateVsmmu: limit of %u vSMMUs",
 			    srv->cfg.max_vsmmus);
 	if (kernel) {
+		if (iofd_iommufd_check(fds->fd[0]))
+			return fail(
+				rp, EBADF,
+				"CreateVsmmu: the fd is not an iommufd (/dev/iommu)");
 		spec.iommufd = fds->fd[0];
 		spec.viommu_id = m->viommu_id;
 		spec.dev_id = m->dev_id;
