@@ -97,6 +97,7 @@ struct core_vsmmu {
 	uint32_t id;
 	struct core_worker *w;
 	struct iofd_viommu *viommu; /* bound/unbound by the control thread */
+	struct cmdq_caps caps; /* host caps at bind time: the worker's copy */
 	struct core_ring *rings[CORE_MAX_VSMMU_RINGS];
 	uint32_t n_rings;
 	struct core_device *devs; /* [CORE_MAX_DEVICES] */

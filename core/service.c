@@ -195,6 +195,12 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	r = iofd_viommu_bind(w->hsmmu, spec, &vs->viommu);
 	if (r < 0)
 		goto err_free;
+	/*
+	 * The kernel backend learns the host caps at the first bind; the
+	 * worker validates against this copy, handed over with the message,
+	 * so it never reads caps the control thread may be writing.
+	 */
+	vs->caps = *iofd_hsmmu_caps(w->hsmmu);
 	r = reg_add((void ***)&svc->vsmmus, &svc->n_vsmmus, &svc->cap_vsmmus,
 		    vs);
 	if (r < 0)

@@ -420,7 +420,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	const struct core_config *cfg = wcfg(w);
 	struct core_vsmmu *vs = r->vs;
 	struct core_batch *b = vs->open;
-	const struct cmdq_caps *caps = iofd_hsmmu_caps(w->hsmmu);
+	const struct cmdq_caps *caps = &vs->caps;
 	uint32_t avail, budget = cfg->ring_budget, got, taken = 0, i;
 	bool new_seg = false;
 	struct core_seg *sg;

@@ -13,6 +13,7 @@ out=${BUILD_ROOT:-build-test}
 jobs=$(nproc)
 logs=()
 status=0
+build_failed=0
 
 step() { printf '\n==== %s\n' "$*"; }
 
@@ -53,6 +54,7 @@ if build plain; then
 	run plain
 else
 	status=1
+	build_failed=$((build_failed + 1))
 fi
 
 step "build: gcc, ASan+UBSan"
@@ -63,6 +65,7 @@ if build asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled; 
 		run asan --suite unit --suite integration
 else
 	status=1
+	build_failed=$((build_failed + 1))
 fi
 
 step "build: gcc, TSan"
@@ -72,16 +75,22 @@ if build tsan -Db_sanitize=thread -Db_lundef=false -Dbench=disabled; then
 		run tsan --suite concurrency
 else
 	status=1
+	build_failed=$((build_failed + 1))
 fi
 
 step "summary"
-python3 - "$fmt_ok" "${logs[@]}" <<'PY'
+python3 - "$fmt_ok" "$build_failed" "${logs[@]}" <<'PY'
 import json, sys
 fmt_ok = sys.argv[1] == "1"
-passed = failed = skipped = 0
+# A build that failed ran none of its tests: it counts as a failure.
+build_failed = int(sys.argv[2])
+passed = skipped = 0
+failed = build_failed
+if build_failed:
+    print(f"FAILED: {build_failed} build(s) did not compile")
 passed += fmt_ok
 failed += not fmt_ok
-for path in sys.argv[2:]:
+for path in sys.argv[3:]:
     build = path.rsplit("testlog-", 1)[-1][:-5]
     with open(path) as f:
         for line in f:
