@@ -31,9 +31,12 @@
 #define RPC_PROTOCOL_VERSION 1u
 /* Feature bits this server implements (none yet in version 1). */
 #define RPC_FEATURES 0u
-/* Objects of each kind one List reply carries at most: with names of up
- * to 63 bytes, 512 of each stay well inside RPC_FRAME_MAX. */
-#define RPC_LIST_MAX 512u
+/*
+ * Objects of each kind one List reply carries at most. Worst case per
+ * entry: vSMMU ~90 bytes (63-byte host SMMU name), ring ~25, device ~35;
+ * 256 of each is ~38 KiB, inside RPC_FRAME_MAX.
+ */
+#define RPC_LIST_MAX 256u
 
 struct owned_ring {
 	uint32_t id;
@@ -989,6 +992,17 @@ static bool conn_send(struct rpc_conn *c, struct reply *rp, int err)
 		rp->resp.message = rp->msg;
 	}
 	r = rpc_msg_send(c->sock, &rp->resp.base, NULL);
+	if (r == -EMSGSIZE) {
+		/* A result that outgrew the frame (a bug): say so, keep the
+		 * connection. */
+		SmmuOffload__Response small = SMMU_OFFLOAD__RESPONSE__INIT;
+
+		small.id = rp->resp.id;
+		small.has_error = true;
+		small.error = EMSGSIZE;
+		small.message = (char *)"reply larger than the frame limit";
+		r = rpc_msg_send(c->sock, &small.base, NULL);
+	}
 	if (r) {
 		/*
 		 * -EAGAIN: the peer does not read its replies and its

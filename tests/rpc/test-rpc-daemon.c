@@ -912,6 +912,8 @@ TEST_F(d, unauthorised_uid_refused)
 	const char *const open_mode[] = { "--socket-mode", "0666", NULL };
 	const char *const allowed[] = { "--socket-mode", "0666", "--allow-uid",
 					"65534", NULL };
+	const char *const allowed_gid[] = { "--socket-mode", "0666",
+					    "--allow-gid", "65534", NULL };
 	struct stat st;
 
 	if (getuid() != 0)
@@ -940,6 +942,11 @@ TEST_F(d, unauthorised_uid_refused)
 
 	/* Allowed by --allow-uid. */
 	daemon_start(&self->d, allowed);
+	ASSERT_OK(connect_as(&self->d, NOBODY));
+	daemon_stop(&self->d);
+
+	/* Allowed by --allow-gid (connect_as also sets the gid). */
+	daemon_start(&self->d, allowed_gid);
 	ASSERT_OK(connect_as(&self->d, NOBODY));
 	daemon_stop(&self->d);
 }
@@ -982,6 +989,75 @@ TEST_F(d, startup_errors)
 	st = daemon_wait(daemon_spawn(&self->d, NULL));
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	ASSERT_EQ(access(self->d.sock, F_OK), 0);
+}
+
+/*
+ * A peer that sends requests and never reads its replies: the server
+ * never queues for it, it drops the connection when a reply does not fit;
+ * the daemon and the other clients go on.
+ */
+TEST_F(d, peer_not_reading_replies_is_dropped)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__List lreq = SMMU_OFFLOAD__LIST__INIT;
+	struct smmu_client *other;
+	struct smmu_client_list *l;
+	uint8_t buf[64], *rbuf = malloc(RPC_FRAME_MAX);
+	unsigned int sent = 0, got = 0;
+	struct rpc_fds fds;
+	size_t len, rlen;
+	int s, r;
+
+	ASSERT_NONNULL(rbuf);
+	daemon_start(&self->d, NULL);
+	other = connect_ok(&self->d, "other");
+	s = raw_connect(&self->d);
+	ASSERT_OK(raw_hello(s, 1));
+	req.id = 1;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
+	req.list = &lreq;
+	len = pack_req(&req, buf);
+	/* Until the server hangs up on us (bounded: 100000 requests). */
+	while (sent < 100000 && !(r = rpc_frame_send(s, buf, len, NULL)))
+		sent++;
+	ASSERT_TRUE(r == -EPIPE || r == -ECONNRESET);
+	/* What it did send is still readable, then the end of the stream. */
+	for (;;) {
+		r = rpc_frame_recv(s, rbuf, &rlen, &fds);
+		if (r == -ECONNRESET)
+			continue;
+		if (r)
+			break;
+		got++;
+	}
+	ASSERT_ERR(-EPIPE, r);
+	ASSERT_LT(got, sent);
+	close(s);
+	ASSERT_OK(smmu_client_list(other, 0, &l));
+	smmu_client_list_free(l);
+	smmu_client_free(other);
+	free(rbuf);
+	daemon_stop(&self->d);
+}
+
+/* SIGTERM while VMMs are connected with busy rings: drain, exit 0. */
+TEST_F(d, sigterm_with_live_clients)
+{
+	struct smmu_client *c;
+	struct vring r;
+	struct cmdq_cmd cmd = cmdq_build_cfgi_cd(0x90, 0, true);
+	struct smmu_client_list *l;
+	int ret;
+
+	daemon_start(&self->d, NULL);
+	c = connect_ok(&self->d, "vmm");
+	setup_vmm(c, "sim0", 0x90, &r);
+	vring_run(&r, &cmd, 1);
+	daemon_stop(&self->d);
+	ret = smmu_client_list(c, 0, &l);
+	ASSERT_TRUE(ret == -EPIPE || ret == -ECONNRESET);
+	smmu_client_free(c);
+	vring_free(&r);
 }
 
 static void write_file(const char *path, const char *text)
