@@ -667,7 +667,8 @@ TEST(backend_eio_exact)
 struct flood {
 	struct vmring *r;
 	unsigned int stop; /* atomic */
-	uint64_t pushed;
+	uint64_t pushed; /* atomic */
+	int started_efd; /* written after the first push */
 };
 
 static void *flood_main(void *arg)
@@ -682,7 +683,13 @@ static void *flood_main(void *arg)
 		for (int i = 0; i < 16; i++)
 			cmdq_cmd_to_le(&c, &e[i]);
 		if (ring_prod_push(&f->r->p, e, 16, &idx) == 0) {
-			f->pushed += 16;
+			uint64_t one = 1;
+
+			if (!__atomic_fetch_add(&f->pushed, 16,
+						__ATOMIC_RELAXED) &&
+			    f->started_efd >= 0 &&
+			    write(f->started_efd, &one, sizeof(one)) < 0)
+				break;
 			ring_prod_publish(&f->r->p);
 		} else {
 			/* Full: wait for the service, then go on. */
@@ -703,6 +710,7 @@ static void run_fair(const struct variant *v)
 	struct core_hsmmu_stats a, b;
 	struct vmring fr, r;
 	struct flood f = { .r = &fr };
+	struct pollfd pfd;
 	pthread_t th;
 	uint32_t vs1, vs2;
 	uint64_t worst = 0;
@@ -713,8 +721,19 @@ static void run_fair(const struct variant *v)
 	vs2 = vsmmu_new(svc, "smmu0");
 	vmring_new(svc, vs1, &fr, 10);
 	vmring_new(svc, vs2, &r, 5);
+	f.started_efd = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(f.started_efd, 0);
 	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
-	for (int i = 0; i < 50; i++) {
+	/* Measure only while the flood is on. */
+	pfd = (struct pollfd){ .fd = f.started_efd, .events = POLLIN };
+	ASSERT_EQ(poll(&pfd, 1, WAIT_MS), 1);
+	/*
+	 * Keep measuring until the flooder has really pushed (on 2 cores it
+	 * may get little CPU at first), with the test timeout as backstop.
+	 */
+	for (int i = 0;
+	     i < 50 || __atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 4096;
+	     i++) {
 		uint32_t idx;
 
 		push(&r, cmdq_build_tlbi_nh_asid(1, 0));
@@ -727,7 +746,8 @@ static void run_fair(const struct variant *v)
 	}
 	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
-	EXPECT_GT(f.pushed, 0);
+	EXPECT_GE(__atomic_load_n(&f.pushed, __ATOMIC_RELAXED), 4096);
+	close(f.started_efd);
 	/*
 	 * Each pass takes at most the budget from the flooder, and our SYNC
 	 * needs: be seen (1 pass), be issued after the flooder's... no: a
@@ -796,7 +816,7 @@ static void run_detach_busy(const struct variant *v)
 	struct core_service *svc;
 	struct core_service_stats ss;
 	struct vmring fr, r;
-	struct flood f = { .r = &fr };
+	struct flood f = { .r = &fr, .started_efd = -1 };
 	pthread_t th;
 	uint32_t vs1, vs2, n = 0, ids[4];
 
