@@ -362,6 +362,10 @@ static int do_hello(struct rpc_conn *c, const SmmuOffload__Hello *h,
 		return r;
 	snprintf(c->name, sizeof(c->name), "%s",
 		 h->client_name ? h->client_name : "");
+	/* Peer-chosen text goes into one-line logs: no control bytes. */
+	for (char *p = c->name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	c->hello = true;
 	srv_log(srv, LOG_INFO, "client %" PRIu64 " (pid %d uid %u) is \"%s\"",
 		c->serial, (int)c->pid, (unsigned int)c->uid, c->name);

@@ -1111,6 +1111,42 @@ TEST_F(d, config_file)
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 
+/* The example VMM program, through the shared library, end to end. */
+TEST_F(d, example_vmm_program)
+{
+	const char *bin = getenv("SMMU_OFFLOAD_EXAMPLE");
+	const char *argv[] = { bin, "--socket", self->d.sock, NULL };
+	struct smmu_client_list *l;
+	struct smmu_client *c;
+	int st;
+	pid_t pid;
+
+	if (!bin)
+		SKIP("SMMU_OFFLOAD_EXAMPLE not set");
+	daemon_start(&self->d, NULL);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		dup2(devnull, 1);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	st = daemon_wait(pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+	/* It cleaned up after itself; the host SMMU saw its CFGI_CD and
+	 * TLBI_NH_ASID, not the illegal entry (replaced by a CMD_SYNC). */
+	c = connect_ok(&self->d, "check");
+	ASSERT_OK(smmu_client_list(c, 0, &l));
+	ASSERT_EQ(l->n_vsmmus + l->n_rings + l->n_devices, 0);
+	smmu_client_list_free(l);
+	ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_HSMMU, 0, "backend_cmds"), 2);
+	smmu_client_free(c);
+	daemon_stop(&self->d);
+}
+
 /* Run smmu-offloadctl with @args; capture stdout into @out. */
 static int run_ctl(const char *const *args, char *out, size_t size)
 {
