@@ -1201,10 +1201,10 @@ err_nomem:
 /* ---- listening socket ----------------------------------------------- */
 
 /*
- * Deal with an existing @path: a live server -> -EADDRINUSE; a stale
- * socket -> removed; not a socket -> -ENOTSOCK.
+ * Look at an existing @path: a live server -> -EADDRINUSE; not a socket
+ * -> -ENOTSOCK; nothing there -> 0; a stale socket -> 1.
  */
-static int clear_stale(const struct sockaddr_un *sa)
+static int probe(const struct sockaddr_un *sa)
 {
 	struct stat st;
 	int s, r;
@@ -1223,11 +1223,31 @@ static int clear_stale(const struct sockaddr_un *sa)
 	}
 	r = errno;
 	close(s);
-	if (r != ECONNREFUSED)
-		return -r;
+	return r == ECONNREFUSED ? 1 : -r;
+}
+
+/* probe(), and remove a stale socket. */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+	int r = probe(sa);
+
+	if (r <= 0)
+		return r;
 	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int rpc_socket_probe(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	r = probe(&sa);
+	return r > 0 ? 0 : r;
 }
 
 static int listen_socket(const char *path, mode_t mode, int *ret)

@@ -85,6 +85,15 @@ int rpc_server_new(struct event_base *base, struct core_service *svc,
 		   struct rpc_server **ret);
 
 /**
+ * rpc_socket_probe() - would rpc_server_new() find @path usable? Lets the
+ * daemon refuse to start before it starts the service.
+ * Return: 0 (free, or a stale socket that rpc_server_new() will remove);
+ * -EADDRINUSE (a live server answers on it), -ENOTSOCK (some other file),
+ * -ENAMETOOLONG, other stat/connect errnos.
+ */
+int rpc_socket_probe(const char *path);
+
+/**
  * rpc_server_free() - stop accepting, close every connection (tearing
  * down its objects: drains), close and unlink the socket. NULL is a no-op.
  */

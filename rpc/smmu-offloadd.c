@@ -612,6 +612,19 @@ int main(int argc, char **argv)
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
 
+	/* Refuse a busy socket before starting the service. */
+	r = rpc_socket_probe(o.socket);
+	if (r == -EADDRINUSE) {
+		log_msg(LOG_ERR,
+			"another smmu-offloadd is listening on %s: stop it or use --socket",
+			o.socket);
+		goto out;
+	} else if (r == -ENOTSOCK) {
+		log_msg(LOG_ERR, "%s exists and is not a socket: remove it",
+			o.socket);
+		goto out;
+	}
+
 	/* Replies use MSG_NOSIGNAL; this covers everything else. */
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(event_log);
