@@ -124,6 +124,7 @@ enum {
 	OPT_CLIENT_RINGS,
 	OPT_CLIENT_DEVICES,
 	OPT_LOG_LEVEL,
+	OPT_SYSFS_ROOT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -152,6 +153,7 @@ static const struct option long_opts[] = {
 	{ "client-max-rings", required_argument, NULL, OPT_CLIENT_RINGS },
 	{ "client-max-devices", required_argument, NULL, OPT_CLIENT_DEVICES },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -189,6 +191,8 @@ static void usage(FILE *f)
 		"  --client-max-rings N       rings per connection (default %u)\n"
 		"  --client-max-devices N     devices per connection (default %u)\n"
 		"  --log-level LEVEL          error|warning|notice|info|debug (default notice)\n"
+		"  --sysfs-root DIR           kernel: the iommu class directory to find host\n"
+		"                             SMMUs in (default /sys/class/iommu)\n"
 		"  --help, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM/SIGINT (everything drained), 1 on a start-up\n"
@@ -354,6 +358,9 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	case OPT_CLIENT_DEVICES:
 		r = parse_uint32(val, &o->max_devices);
 		break;
+	case OPT_SYSFS_ROOT:
+		o->core.backend.sysfs_root = val;
+		break;
 	case OPT_LOG_LEVEL:
 		if (!strcmp(val, "error"))
 			o->log_level = LOG_ERR;
@@ -371,9 +378,14 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	default:
 		r = -EINVAL;
 	}
-	if (r)
+	if (r) {
+		const struct option *opt = long_opts;
+
+		while (opt->name && opt->val != id)
+			opt++;
 		log_msg(LOG_ERR, "%s: invalid value \"%s\" for %s", src, val,
-			long_opts[id - OPT_CONFIG].name);
+			opt->name ? opt->name : "?");
+	}
 	return r;
 }
 
@@ -461,7 +473,8 @@ static int discover_smmus(struct daemon_opts *o, char names[][IOFD_NAME_MAX])
 	size_t n;
 	int r;
 
-	r = iofd_discover(NULL, names, CORE_MAX_HSMMU, &n);
+	r = iofd_discover(o->core.backend.sysfs_root, names, CORE_MAX_HSMMU,
+			  &n);
 	if (r)
 		return r == -ENOENT ? 0 : r;
 	if (n > CORE_MAX_HSMMU)
@@ -589,13 +602,19 @@ int main(int argc, char **argv)
 		if (!strcmp(o.backend, "kernel")) {
 			r = discover_smmus(&o, sys_names);
 			if (r < 0) {
-				log_msg(LOG_ERR, "reading /sys/class/iommu: %s",
+				log_msg(LOG_ERR, "reading %s: %s",
+					o.core.backend.sysfs_root ?
+						o.core.backend.sysfs_root :
+						"/sys/class/iommu",
 					strerror(-r));
 				goto out;
 			}
 			if (!r) {
 				log_msg(LOG_ERR,
-					"no SMMUv3 found in /sys/class/iommu: name one with --smmu NAME, or use --backend sim");
+					"no SMMUv3 found in %s: name one with --smmu NAME, or use --backend sim",
+					o.core.backend.sysfs_root ?
+						o.core.backend.sysfs_root :
+						"/sys/class/iommu");
 				goto out;
 			}
 		} else {

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,13 +26,22 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "cmdq/cmdq.h"
+#include "iommufd/iommufd_abi.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
 #include "tests/harness.h"
+#include "tests/iommufd/fake_iommu.h"
 
 #define READY_TIMEOUT_MS 20000
 #define WAIT_MS 10000
 #define NOBODY 65534
+
+/* Linked with the fake /dev/iommu: keep the library's DT_NEEDED. */
+__attribute__((constructor)) static void keep_fake(void)
+{
+	if (fake_iommu_linked() != FAKE_IOMMU_MAGIC)
+		abort();
+}
 
 /* ---- the daemon ----------------------------------------------------- */
 
@@ -42,6 +52,7 @@ struct daemon {
 	pid_t pid;
 	int pidfd;
 	int notify_fd;
+	const char *preload; /* LD_PRELOAD for the daemon, or NULL */
 };
 
 static const char *daemon_bin(void)
@@ -90,6 +101,8 @@ static pid_t daemon_spawn(struct daemon *d, const char *const *extra)
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
 		setenv("NOTIFY_SOCKET", d->notify, 1);
+		if (d->preload)
+			setenv("LD_PRELOAD", d->preload, 1);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -1058,6 +1071,176 @@ TEST_F(d, sigterm_with_live_clients)
 	ASSERT_TRUE(ret == -EPIPE || ret == -ECONNRESET);
 	smmu_client_free(c);
 	vring_free(&r);
+}
+
+/* ---- the kernel backend, on the fake /dev/iommu ---------------------- */
+
+#define FAKE_SMMU "smmu3.0x0000000009050000"
+#define FAKE_PSID 0x900
+
+static int do_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int fake_cmd(int fd, struct fake_iommu_cmd *c)
+{
+	c->size = sizeof(*c);
+	return do_ioctl(fd, IOFD_ABI_TEST_CMD, c);
+}
+
+static uint32_t alloc_obj(int fd, unsigned long nr, void *arg,
+			  const uint32_t *out)
+{
+	ASSERT_OK(do_ioctl(fd, nr, arg));
+	return *out;
+}
+
+/* A VMM's iommufd: device (pSID FAKE_PSID), IOAS, nest parent, vIOMMU. */
+static int fake_vmm(uint32_t *ret_dev, uint32_t *ret_viommu)
+{
+	struct fake_iommu_cmd add = { .op = FAKE_IOMMU_OP_ADD_DEV,
+				      .arg64 = FAKE_PSID };
+	struct iofd_abi_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct iofd_abi_hwpt_alloc hwpt = { .size = sizeof(hwpt) };
+	struct iofd_abi_viommu_alloc vi = { .size = sizeof(vi) };
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(fake_cmd(fd, &add));
+	alloc_obj(fd, IOFD_ABI_IOAS_ALLOC, &ioas, &ioas.out_ioas_id);
+	hwpt.flags = IOFD_ABI_HWPT_ALLOC_NEST_PARENT;
+	hwpt.dev_id = add.id;
+	hwpt.pt_id = ioas.out_ioas_id;
+	alloc_obj(fd, IOFD_ABI_HWPT_ALLOC, &hwpt, &hwpt.out_hwpt_id);
+	vi.type = IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3;
+	vi.dev_id = add.id;
+	vi.hwpt_id = hwpt.out_hwpt_id;
+	alloc_obj(fd, IOFD_ABI_VIOMMU_ALLOC, &vi, &vi.out_viommu_id);
+	*ret_dev = add.id;
+	*ret_viommu = vi.out_viommu_id;
+	return fd;
+}
+
+/* A fake sysfs iommu class directory with one SMMUv3. */
+static void fake_sysfs(const char *dir, char *root, size_t size)
+{
+	char p[256], q[256];
+
+	snprintf(root, size, "%s/sysfs", dir);
+	ASSERT_EQ(mkdir(root, 0700), 0);
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU, root);
+	ASSERT_EQ(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU "/device", root);
+	ASSERT_EQ(mkdir(p, 0700), 0);
+	snprintf(q, sizeof(q), "%s/arm-smmu-v3", root);
+	ASSERT_EQ(mkdir(q, 0700), 0);
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU "/device/driver", root);
+	ASSERT_EQ(symlink(q, p), 0);
+}
+
+static void fake_sysfs_remove(const char *root)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU "/device/driver", root);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU "/device", root);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/" FAKE_SMMU, root);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/arm-smmu-v3", root);
+	rmdir(p);
+	rmdir(root);
+}
+
+/*
+ * The production path: the VMM passes its iommufd by SCM_RIGHTS, the
+ * daemon allocates the vDEVICE in it and issues the ring's commands on
+ * it; when the VMM goes away the vDEVICE is gone from the iommufd.
+ */
+TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
+{
+	const char *lib = getenv("FAKE_IOMMU_LIB");
+	char root[128], arg[160];
+	const char *const args[] = { "--backend", "kernel", arg, NULL };
+	struct cmdq_cmd cmds[2] = { cmdq_build_cfgi_cd(0x10, 0, true),
+				    cmdq_build_tlbi_nh_asid(5, 0) };
+	struct fake_iommu_log_ent log[8];
+	struct fake_iommu_cmd lc = { .op = FAKE_IOMMU_OP_GET_LOG };
+	struct iofd_abi_vdevice_alloc vd = { .size = sizeof(vd) };
+	struct iofd_abi_destroy des = { .size = sizeof(des) };
+	struct smmu_client_hsmmu *hs;
+	struct smmu_client *c, *obs;
+	struct smmu_client_list *l;
+	uint32_t dev, viommu, vs, vdev, n;
+	struct vring r;
+	int fd, p[2];
+	bool found = false;
+	double deadline;
+
+	if (!lib)
+		SKIP("FAKE_IOMMU_LIB not set: sanitizer builds cannot preload the fake into the daemon");
+	self->d.preload = lib;
+	fake_sysfs(self->d.dir, root, sizeof(root));
+	snprintf(arg, sizeof(arg), "--sysfs-root=%s", root);
+	fd = fake_vmm(&dev, &viommu);
+	daemon_start(&self->d, args);
+
+	c = connect_ok(&self->d, "kvm");
+	ASSERT_STREQ(smmu_client_backend(c), "kernel");
+	ASSERT_OK(smmu_client_list_hsmmus(c, &hs, &n));
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(hs[0].name, FAKE_SMMU);
+	free(hs);
+	/* The kernel backend needs the iommufd, and a real one. */
+	ASSERT_ERR(-EINVAL, smmu_client_vsmmu_create(c, FAKE_SMMU, -1, viommu,
+						     dev, &vs));
+	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+	ASSERT_ERR(-EBADF, smmu_client_vsmmu_create(c, FAKE_SMMU, p[0], viommu,
+						    dev, &vs));
+	close(p[0]);
+	close(p[1]);
+	ASSERT_OK(smmu_client_vsmmu_create(c, FAKE_SMMU, fd, viommu, dev, &vs));
+	ASSERT_OK(smmu_client_device_attach(c, vs, dev, 0x10, &vdev));
+	/* The vDEVICE exists in the VMM's iommufd. */
+	vd.viommu_id = viommu;
+	vd.dev_id = dev;
+	vd.virt_id = 0x10;
+	ASSERT_ERR(-EEXIST, do_ioctl(fd, IOFD_ABI_VDEVICE_ALLOC, &vd));
+
+	vring_new(&r);
+	ASSERT_OK(smmu_client_ring_attach(c, vs, r.memfd, r.db, r.cq, &r.id));
+	vring_run(&r, cmds, 2);
+	/* The host saw CFGI_CD with the vSID rewritten to the pSID. */
+	lc.arg32 = 8;
+	lc.uptr = (uintptr_t)log;
+	ASSERT_OK(fake_cmd(fd, &lc));
+	for (uint32_t i = 0; i < lc.arg32; i++)
+		if ((log[i].cmd[0] & 0xff) == CMDQ_OP_CFGI_CD &&
+		    log[i].cmd[0] >> 32 == FAKE_PSID &&
+		    log[i].viommu_id == viommu)
+			found = true;
+	ASSERT_TRUE(found);
+
+	/* The VMM disconnects: its vDEVICE is destroyed in the iommufd. */
+	obs = connect_ok(&self->d, "observer");
+	smmu_client_free(c);
+	deadline = t_now() + 20;
+	do {
+		ASSERT_OK(smmu_client_list(obs, 0, &l));
+		n = l->n_vsmmus;
+		smmu_client_list_free(l);
+		ASSERT_LT(t_now(), deadline);
+	} while (n);
+	ASSERT_OK(do_ioctl(fd, IOFD_ABI_VDEVICE_ALLOC, &vd));
+	des.id = vd.out_vdevice_id;
+	ASSERT_OK(do_ioctl(fd, IOFD_ABI_DESTROY, &des));
+	smmu_client_free(obs);
+	vring_free(&r);
+	daemon_stop(&self->d);
+	close(fd);
+	fake_sysfs_remove(root);
 }
 
 static void write_file(const char *path, const char *text)
