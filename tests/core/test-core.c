@@ -44,6 +44,25 @@ static const struct variant variants[] = {
 	{ CORE_LOOP_EPOLL, CORE_ISSUE_INLINE },
 };
 
+/* Every scenario runs on each event loop and each issue mode. */
+#define TEST_VARIANTS(name)               \
+	TEST(name##_uring_async)          \
+	{                                 \
+		run_##name(&variants[0]); \
+	}                                 \
+	TEST(name##_uring_inline)         \
+	{                                 \
+		run_##name(&variants[1]); \
+	}                                 \
+	TEST(name##_epoll_async)          \
+	{                                 \
+		run_##name(&variants[2]); \
+	}                                 \
+	TEST(name##_epoll_inline)         \
+	{                                 \
+		run_##name(&variants[3]); \
+	}
+
 /* A VMM's view of one ring. */
 struct vmring {
 	int memfd, db, cq;
@@ -210,22 +229,7 @@ static void run_basic(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(basic_uring_async)
-{
-	run_basic(&variants[0]);
-}
-TEST(basic_uring_inline)
-{
-	run_basic(&variants[1]);
-}
-TEST(basic_epoll_async)
-{
-	run_basic(&variants[2]);
-}
-TEST(basic_epoll_inline)
-{
-	run_basic(&variants[3]);
-}
+TEST_VARIANTS(basic)
 
 /*
  * io_uring disabled by the operator (EPERM) or filtered by seccomp
@@ -328,14 +332,7 @@ static void run_order(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(order_uring_async)
-{
-	run_order(&variants[0]);
-}
-TEST(order_epoll_inline)
-{
-	run_order(&variants[3]);
-}
+TEST_VARIANTS(order)
 
 /* ---- random multi-VM workload with the oracle -------------------------------- */
 
@@ -483,22 +480,7 @@ static void run_random(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(random_uring_async)
-{
-	run_random(&variants[0]);
-}
-TEST(random_uring_inline)
-{
-	run_random(&variants[1]);
-}
-TEST(random_epoll_async)
-{
-	run_random(&variants[2]);
-}
-TEST(random_epoll_inline)
-{
-	run_random(&variants[3]);
-}
+TEST_VARIANTS(random)
 
 /* ---- group commit ------------------------------------------------------------------ */
 
@@ -660,14 +642,7 @@ static void run_proto(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(proto_uring)
-{
-	run_proto(&variants[0]);
-}
-TEST(proto_epoll)
-{
-	run_proto(&variants[3]);
-}
+TEST_VARIANTS(proto)
 
 /* Backend failure at an exact command: that ring halts there. */
 TEST(backend_eio_exact)
@@ -797,14 +772,7 @@ static void run_fair(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(fair_uring_async)
-{
-	run_fair(&variants[0]);
-}
-TEST(fair_epoll_inline)
-{
-	run_fair(&variants[3]);
-}
+TEST_VARIANTS(fair)
 
 /* ---- rate limit and detach under load ------------------------------------------ */
 
@@ -883,14 +851,7 @@ static void run_detach_busy(const struct variant *v)
 	core_service_free(svc);
 }
 
-TEST(detach_busy_uring_async)
-{
-	run_detach_busy(&variants[0]);
-}
-TEST(detach_busy_epoll_inline)
-{
-	run_detach_busy(&variants[3]);
-}
+TEST_VARIANTS(detach_busy)
 
 /* ---- device detach fence ------------------------------------------------------------ */
 
