@@ -6,8 +6,9 @@
  * Modes:  spin     no eventfds; both sides poll the header (yielding
  *                  the CPU between checks when there is nothing to do).
  *         eventfd  the consumer sleeps on the doorbell after NEED_WAKEUP,
- *                  the producer on the completion eventfd after WANT_SIGNAL
- *                  (ring_prod_wait with -s spin, default 0 ns).
+ *                  the producer on the completion eventfd after WANT_SIGNAL;
+ *                  both first poll for -s ns (default 0: sleep at once;
+ *                  the producer through ring_prod_wait's spin_ns).
  * Loads:  stream   push and publish batches; wait only when the ring is
  *                  full (throughput).
  *         sync     wait for each batch to complete before the next, like
@@ -136,6 +137,7 @@ static void *consumer(void *arg)
 	struct run *r = arg;
 	struct smmu_ring_entry buf[64];
 	uint64_t one = 1, v, idle = 0;
+	double idle_since = 0;
 	int ret = 0;
 
 	for (;;) {
@@ -145,6 +147,7 @@ static void *consumer(void *arg)
 		if (ret)
 			break;
 		if (avail) {
+			idle_since = 0;
 			n = ring_cons_fetch(&r->rc, buf, 64);
 			r->received += n;
 			ring_cons_complete(&r->rc, r->rc.fetch);
@@ -170,6 +173,18 @@ static void *consumer(void *arg)
 				cpu_relax();
 			continue;
 		}
+		/* Like the worker: poll a bounded time before sleeping. */
+		if (r->spin_ns) {
+			double t = now_s();
+
+			if (!idle_since)
+				idle_since = t;
+			if ((t - idle_since) * 1e9 < (double)r->spin_ns) {
+				cpu_relax();
+				continue;
+			}
+		}
+		idle_since = 0;
 		if (ring_cons_set_need_wakeup(&r->rc))
 			continue;
 		r->wakeups++;
