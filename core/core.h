@@ -215,6 +215,23 @@ struct core_service_stats {
 
 int core_service_stats(struct core_service *svc,
 		       struct core_service_stats *out);
+
+struct core_hist;
+/*
+ * Histograms per host SMMU, for the metrics endpoint:
+ * SYNC_NS:    service-side guest CMD_SYNC latency, from the moment the
+ *             worker took the first entry of its batch out of the ring to
+ *             the completion (the VMM-side latency adds its trap and wait).
+ * BATCH_CMDS: commands per backend call, after coalescing.
+ */
+enum core_hist_kind {
+	CORE_HIST_SYNC_NS,
+	CORE_HIST_BATCH_CMDS,
+};
+
+/* core_hsmmu_hist() - snapshot one histogram. Return: 0, -ENOENT. */
+int core_hsmmu_hist(struct core_service *svc, unsigned int idx,
+		    enum core_hist_kind kind, struct core_hist *out);
 /* @idx in [0, n_hsmmu). Return: 0, -ENOENT. */
 int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 		     struct core_hsmmu_stats *out);

@@ -13,6 +13,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/hist.h"
 #include "core/loop.h"
 #include "iommufd/iofd.h"
 #include "ring/ring_cons.h"
@@ -55,6 +56,7 @@ struct core_batch {
 	uint8_t *seg_of; /* [cap] segment of each original */
 	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
 	uint32_t n_issue;
+	uint64_t t_open; /* when its first entry was taken (ns) */
 	struct core_seg segs[CORE_MAX_VSMMU_RINGS];
 	uint32_t n_segs;
 	/* result, written by whoever executed it */
@@ -200,6 +202,8 @@ struct core_worker {
 
 	/* statistics (worker-written, relaxed) */
 	uint64_t st_passes, st_sleeps, st_ioctls, st_cmds, st_host_syncs;
+	struct core_hist *h_sync; /* core_hist_add_shared() by the worker */
+	struct core_hist *h_batch;
 };
 
 struct core_service {

@@ -91,6 +91,14 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 
 		w->svc = svc;
 		w->ctl_efd = -1;
+		w->h_sync = malloc(sizeof(*w->h_sync));
+		w->h_batch = malloc(sizeof(*w->h_batch));
+		if (!w->h_sync || !w->h_batch) {
+			r = -ENOMEM;
+			goto err;
+		}
+		core_hist_init(w->h_sync);
+		core_hist_init(w->h_batch);
 		snprintf(w->name, sizeof(w->name), "%s", cfg->hsmmu_names[i]);
 		r = iofd_hsmmu_open(svc->backend, w->name, &w->hsmmu);
 		if (r < 0)
@@ -470,6 +478,11 @@ void core_service_free(struct core_service *svc)
 		core_worker_stop(&svc->workers[i]);
 		iofd_hsmmu_close(svc->workers[i].hsmmu);
 	}
+	/* Histograms exist for workers that failed to open, too. */
+	for (unsigned int i = 0; svc->workers && i < svc->cfg.n_hsmmu; i++) {
+		free(svc->workers[i].h_sync);
+		free(svc->workers[i].h_batch);
+	}
 	free(svc->workers);
 	free(svc->vsmmus);
 	free(svc->rings);
@@ -537,6 +550,25 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	iofd_hsmmu_counters(w->hsmmu, &out->backend);
 	pthread_mutex_unlock(&svc->lock);
 	return 0;
+}
+
+int core_hsmmu_hist(struct core_service *svc, unsigned int idx,
+		    enum core_hist_kind kind, struct core_hist *out)
+{
+	struct core_worker *w;
+
+	if (idx >= svc->n_workers)
+		return -ENOENT;
+	w = &svc->workers[idx];
+	switch (kind) {
+	case CORE_HIST_SYNC_NS:
+		core_hist_snapshot(out, w->h_sync);
+		return 0;
+	case CORE_HIST_BATCH_CMDS:
+		core_hist_snapshot(out, w->h_batch);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int core_vsmmu_stats(struct core_service *svc, uint32_t id,

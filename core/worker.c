@@ -255,9 +255,15 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 			 (b->n_issue + IOFD_HOST_CHUNK - 1) / IOFD_HOST_CHUNK);
 	}
 
+	if (b->n)
+		core_hist_add_shared(w->h_batch, b->n_issue, 1);
 	if (b->rc == 0) {
-		for (uint32_t s = 0; s < b->n_segs; s++)
+		uint64_t lat = core_now_ns() - b->t_open;
+
+		for (uint32_t s = 0; s < b->n_segs; s++) {
 			seg_complete(&b->segs[s], b->segs[s].end);
+			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
+		}
 	} else {
 		/*
 		 * Commands before b->done completed; b->done is the culprit.
@@ -457,6 +463,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	r->blocked = false;
 
 	got = ring_cons_fetch(&r->rc, w->fetch_buf, budget);
+	if (!b->n_entries)
+		b->t_open = now;
 	if (r->open_seg < 0) {
 		r->open_seg = (int)b->n_segs++;
 		sg = &b->segs[r->open_seg];

@@ -111,14 +111,28 @@ const char *t_errname(long long e);
 #define TEST_F(fx, name) TEST_F_TIMEOUT(fx, name, T_DEFAULT_TIMEOUT)
 
 /*
- * Comparisons convert both sides to intmax_t/uintmax_t so that mixed types
- * compare by value; the values are printed in decimal and hex.
+ * Comparisons by value, whatever the two types: a negative value of a
+ * signed type compares as signed, everything else as uintmax_t (so a u64
+ * above INT64_MAX is not negative). Values are printed in decimal and hex.
  */
+static inline int t_neg(int is_signed, intmax_t v)
+{
+	return is_signed && v < 0;
+}
+
+#define T_SIGNED_(x) ((__typeof__(x))-1 < (__typeof__(x))1)
 #define T_CMP_(kind, op, a, b, fatal)                                         \
 	do {                                                                  \
 		__extension__ __auto_type t_a_ = (a);                         \
 		__extension__ __auto_type t_b_ = (b);                         \
-		if (!((intmax_t)t_a_ op(intmax_t) t_b_)) {                    \
+		int t_neg_ = t_neg(T_SIGNED_(t_a_), (intmax_t)t_a_) ||        \
+			     t_neg(T_SIGNED_(t_b_), (intmax_t)t_b_);          \
+		int t_c_ =                                                    \
+			t_neg_ ? ((intmax_t)t_a_ > (intmax_t)t_b_) -          \
+					 ((intmax_t)t_a_ < (intmax_t)t_b_) :  \
+				 ((uintmax_t)t_a_ > (uintmax_t)t_b_) -        \
+					 ((uintmax_t)t_a_ < (uintmax_t)t_b_); \
+		if (!(t_c_ op 0)) {                                           \
 			t_report(__FILE__, __LINE__,                          \
 				 kind "(%s, %s): %jd (0x%jx) vs %jd (0x%jx)", \
 				 #a, #b, (intmax_t)t_a_, (uintmax_t)t_a_,     \

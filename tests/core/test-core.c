@@ -27,6 +27,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/hist.h"
 #include "iommufd/sim.h"
 #include "tests/harness.h"
 
@@ -214,6 +215,17 @@ static void run_basic(const struct variant *v)
 	EXPECT_FALSE(iofd_sim_tlb_lookup(vi, 1, 0x10000));
 	EXPECT_FALSE(iofd_sim_cd_lookup(vi, 0x8, 0));
 
+	{
+		struct core_hist h;
+
+		ASSERT_OK(core_hsmmu_hist(svc, 0, CORE_HIST_SYNC_NS, &h));
+		EXPECT_EQ(h.count, 1);
+		ASSERT_OK(core_hsmmu_hist(svc, 0, CORE_HIST_BATCH_CMDS, &h));
+		EXPECT_EQ(h.count, 1);
+		EXPECT_EQ(h.max, 2);
+		ASSERT_ERR(-ENOENT,
+			   core_hsmmu_hist(svc, 1, CORE_HIST_SYNC_NS, &h));
+	}
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.entries, 3);
 	EXPECT_EQ(st.cmds_forwarded, 2);
