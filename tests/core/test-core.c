@@ -686,6 +686,46 @@ TEST(backend_eio_exact)
 	core_service_free(svc);
 }
 
+/*
+ * A coalesced batch that fails is issued again uncoalesced to learn the
+ * exact culprit; here the fault fires once (on the merged command), so
+ * the re-issue succeeds and everything completes, nothing is lost.
+ */
+TEST(backend_eio_coalesced_reissue)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st;
+	struct iofd_viommu *vi;
+	struct vmring r;
+	uint32_t vs, idx;
+
+	sim_cfg(&sim);
+	sim.fail_at_cmd = 1;
+	sim.fail_errno = EIO;
+	svc = svc_new_x(&variants[1], 1, &sim, 50);
+	vs = vsmmu_new(svc, "smmu0");
+	vmring_new(svc, vs, &r, 5);
+	vi = core_vsmmu_viommu(svc, vs);
+	/* Four adjacent pages of one ASID: coalesced into one range. */
+	for (uint64_t p = 0; p < 4; p++) {
+		ASSERT_OK(iofd_sim_tlb_fill(vi, 1, 0x10000 + (p << 12)));
+		push(&r, tlbi_va(1, 0x10000 + (p << 12), 1));
+	}
+	idx = push_sync(&r);
+	sync_wait(&r, idx);
+	for (uint64_t p = 0; p < 4; p++)
+		EXPECT_FALSE(iofd_sim_tlb_lookup(vi, 1, 0x10000 + (p << 12)));
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.cmds_forwarded, 4);
+	EXPECT_EQ(st.cmds_issued, 1);
+	EXPECT_EQ(st.ioctls, 2);
+	EXPECT_EQ(st.backend_errors, 0);
+	EXPECT_EQ(st.halts[0] + st.halts[3], 0);
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
 /* ---- fairness -------------------------------------------------------------------- */
 
 struct flood {
