@@ -113,7 +113,7 @@ out:
 }
 
 /* Blocking wait on the doorbell, bounded so a lost wakeup fails. */
-static int doorbell_sleep(int fd)
+static int doorbell_wait(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t v;
@@ -149,7 +149,7 @@ static void *consumer(void *arg)
 			if (ring_cons_set_need_wakeup(rc))
 				continue;
 			st->cons_sleeps++;
-			ret = doorbell_sleep(st->doorbell);
+			ret = doorbell_wait(st->doorbell);
 			ring_cons_clear_need_wakeup(rc);
 			if (ret)
 				goto out;
