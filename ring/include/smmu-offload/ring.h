@@ -139,28 +139,48 @@ struct smmu_ring_hdr {
 	uint32_t reserved3[16];
 };
 
+/* The layout checks work for C11 and C++11 VMMs alike. */
+#ifdef __cplusplus
+#define SMMU_RING_STATIC_ASSERT(e, msg) static_assert(e, msg)
+#else
+#define SMMU_RING_STATIC_ASSERT(e, msg) _Static_assert(e, msg)
+#endif
+
 /* One ring entry: a raw SMMUv3 command, two little-endian 64-bit words. */
 struct smmu_ring_entry {
 	uint64_t le[2];
 };
 
-_Static_assert(sizeof(struct smmu_ring_hdr) == SMMU_RING_HDR_SIZE, "hdr");
-_Static_assert(offsetof(struct smmu_ring_hdr, magic) == 0, "magic");
-_Static_assert(offsetof(struct smmu_ring_hdr, version_major) == 4, "vmaj");
-_Static_assert(offsetof(struct smmu_ring_hdr, version_minor) == 6, "vmin");
-_Static_assert(offsetof(struct smmu_ring_hdr, hdr_size) == 8, "hdr_size");
-_Static_assert(offsetof(struct smmu_ring_hdr, entry_size) == 12, "esize");
-_Static_assert(offsetof(struct smmu_ring_hdr, log2_entries) == 16, "log2");
-_Static_assert(offsetof(struct smmu_ring_hdr, features) == 20, "features");
-_Static_assert(offsetof(struct smmu_ring_hdr, prod) == 64, "prod");
-_Static_assert(offsetof(struct smmu_ring_hdr, prod_flags) == 68, "pflags");
-_Static_assert(offsetof(struct smmu_ring_hdr, resume_seq) == 72, "resume");
-_Static_assert(offsetof(struct smmu_ring_hdr, cons) == 128, "cons");
-_Static_assert(offsetof(struct smmu_ring_hdr, svc_flags) == 132, "sflags");
-_Static_assert(offsetof(struct smmu_ring_hdr, err) == 136, "err");
-_Static_assert(offsetof(struct smmu_ring_hdr, err_index) == 140, "eidx");
-_Static_assert(offsetof(struct smmu_ring_hdr, halt_seq) == 144, "hseq");
-_Static_assert(sizeof(struct smmu_ring_entry) == SMMU_RING_ENTRY_SIZE, "ent");
+SMMU_RING_STATIC_ASSERT(sizeof(struct smmu_ring_hdr) == SMMU_RING_HDR_SIZE,
+			"hdr");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, magic) == 0, "magic");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, version_major) == 4,
+			"vmaj");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, version_minor) == 6,
+			"vmin");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, hdr_size) == 8,
+			"hdr_size");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, entry_size) == 12,
+			"esize");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, log2_entries) == 16,
+			"log2");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, features) == 20,
+			"features");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, prod) == 64, "prod");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, prod_flags) == 68,
+			"pflags");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, resume_seq) == 72,
+			"resume");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, cons) == 128, "cons");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, svc_flags) == 132,
+			"sflags");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, err) == 136, "err");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, err_index) == 140,
+			"eidx");
+SMMU_RING_STATIC_ASSERT(offsetof(struct smmu_ring_hdr, halt_seq) == 144,
+			"hseq");
+SMMU_RING_STATIC_ASSERT(sizeof(struct smmu_ring_entry) == SMMU_RING_ENTRY_SIZE,
+			"ent");
 
 /*
  * Bytes of the memfd for a ring of 1 << @log2_entries entries behind a
