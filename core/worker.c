@@ -177,7 +177,7 @@ static void ring_set_error(struct core_ring *r, uint32_t idx, uint32_t err)
 	r->err_pending = true;
 	r->err_idx = idx;
 	r->err_code = err;
-	r->rc.fetch = idx;
+	ring_cons_rewind(&r->rc, idx);
 	ring_try_halt(r);
 }
 
@@ -186,10 +186,7 @@ static void ring_rewind(struct core_ring *r, uint32_t idx)
 {
 	if (r->rc.halted)
 		return;
-	if ((int32_t)(idx - r->rc.cons) < 0)
-		idx = r->rc.cons;
-	if ((int32_t)(r->rc.fetch - idx) > 0)
-		r->rc.fetch = idx;
+	ring_cons_rewind(&r->rc, idx);
 	/* A pending error past @idx is found again when refetched. */
 	r->err_pending = false;
 }
@@ -502,7 +499,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			/* A guest SYNC between classes is an ordering point:
 			 * this command goes in the next batch. */
 			if (sg->synced && (sg->mask & ~oc)) {
-				r->rc.fetch = idx;
+				ring_cons_rewind(&r->rc, idx);
 				r->blocked = true;
 				break;
 			}
@@ -522,7 +519,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		taken++;
 	}
 	if (i < got && !r->err_pending)
-		r->rc.fetch = sg->end;
+		ring_cons_rewind(&r->rc, sg->end);
 	if (new_seg && !taken) {
 		/* Nothing went in: an empty run would hold the ring. */
 		b->n_segs--;

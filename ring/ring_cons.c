@@ -311,3 +311,13 @@ void ring_cons_clear_need_wakeup(struct ring_cons *rc)
 	rc->svc_flags &= ~SMMU_RING_NEED_WAKEUP;
 	WRITE_ONCE(rc->hdr->svc_flags, rc->svc_flags);
 }
+
+void ring_cons_rewind(struct ring_cons *rc, uint32_t index)
+{
+	if (rc->halted)
+		return;
+	/* Wrap-safe: distances from cons, never indices compared. */
+	if (index - rc->cons > rc->fetch - rc->cons)
+		index = (int32_t)(index - rc->cons) < 0 ? rc->cons : rc->fetch;
+	rc->fetch = index;
+}

@@ -154,6 +154,14 @@ bool ring_cons_set_need_wakeup(struct ring_cons *rc);
 /* ring_cons_clear_need_wakeup() - clear NEED_WAKEUP (worker is awake). */
 void ring_cons_clear_need_wakeup(struct ring_cons *rc);
 
+/**
+ * ring_cons_rewind() - give back entries fetched but not completed:
+ * fetching restarts at @index (they are copied out again, and checked
+ * again, by the next ring_cons_fetch()). @index is clamped to
+ * [cons, fetch]; nothing happens while halted.
+ */
+void ring_cons_rewind(struct ring_cons *rc, uint32_t index);
+
 /* Number of entries fetched but not yet completed (fetch - cons). */
 static inline uint32_t ring_cons_inflight(const struct ring_cons *rc)
 {
