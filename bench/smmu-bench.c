@@ -1,0 +1,1735 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smmu-bench: today's VMM path against smmu-offload, side by side, in one
+ * run, on the same workload and the same (simulated) host SMMUs.
+ *
+ * Modes:
+ *   qemu          one iofd_invalidate() per guest command (entry_num = 1)
+ *                 on the vCPU thread, synchronously: QEMU's accel path.
+ *   qemu-batched  one iofd_invalidate() per guest PROD write, SYNCs left
+ *                 out, on the vCPU thread.
+ *   offload       the embedded service (core/core.h): the vCPU pushes the
+ *                 batch into its VM's ring, publishes, and the guest waits
+ *                 for its CMD_SYNC through ring_prod_done_upto().
+ *
+ * Thread layout (2-core machine, many simulated vCPUs): in the qemu modes
+ * every simulated vCPU is a thread that holds its VM's CMDQ lock around
+ * the ioctls, as QEMU serialises a vSMMU's queue, and the sim backend's
+ * BLOCK wait mode sleeps instead of spinning so that hundreds of vCPU
+ * threads fit on two cores. In offload mode a few producer threads each
+ * drive many VMs without blocking: push and publish every idle vCPU's next
+ * batch, then collect completions, sleeping on one ring's completion
+ * eventfd only when nothing completed for a while. Wall time on this
+ * machine and the time the sim charges (its cost model) therefore differ;
+ * both are reported.
+ *
+ * Every completed guest CMD_SYNC is checked against the sim's IOTLB
+ * oracle (unless --no-verify): the workload fills an entry each of its
+ * invalidations must remove, and after the SYNC it must be gone.
+ * JSON schema: bench/SCHEMA.md. Results: docs/PERFORMANCE.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smmu-offload/ring-prod.h>
+
+#include "bench/hist.h"
+#include "bench/workload.h"
+#include "config.h"
+#include "core/core.h"
+#include "iommufd/sim.h"
+
+enum mode { M_QEMU, M_QEMU_BATCHED, M_OFFLOAD, M_COUNT };
+static const char *const mode_names[M_COUNT] = { "qemu", "qemu-batched",
+						 "offload" };
+
+#define MAX_VMS 256
+#define STUCK_NS (UINT64_C(10) * 1000000000u)
+
+/* Command-line options; read-only once the runs start. */
+struct opts {
+	const char *workload;
+	bool modes[M_COUNT];
+	const char *backend;
+	unsigned int vms, vcpus, hsmmus, threads;
+	double duration;
+	uint64_t syncs; /* per vCPU; 0 = run for duration */
+	uint64_t seed;
+	bool verify, quiet;
+	enum iofd_sim_wait wait;
+	struct iofd_sim_config sim;
+	enum core_issue_mode issue;
+	unsigned int poll_us, max_inflight;
+	enum core_loop_kind loop;
+	unsigned int ring_log2;
+	uint64_t trace_batches;
+	uint64_t fault_drop; /* test hook: drop every Nth forwarded command */
+	const char *json, *plot;
+};
+
+/* Per producer thread; merged by the main thread after the join. */
+struct counters {
+	struct bench_hist lat; /* publish -> SYNC seen complete, ns */
+	uint64_t cmds, fwd, syncs, batches, waited;
+	uint64_t handler_ns; /* vCPU held by the VMM's trap handler */
+	uint64_t wait_ns; /* publish -> last SYNC seen complete */
+	uint64_t cpu_ns; /* the thread's own CPU time */
+	uint64_t checked, stale, errors;
+	uint64_t dropped; /* --fault-drop */
+	uint64_t fwd_seen; /* for --fault-drop */
+};
+
+/*
+ * --fault-drop: a deliberately broken VMM that loses every Nth forwarded
+ * command after the oracle was filled for it, so that a test can prove
+ * the oracle check catches a missing invalidation.
+ */
+static bool fault_drop(const struct opts *o, struct counters *c)
+{
+	if (!o->fault_drop || ++c->fwd_seen % o->fault_drop)
+		return false;
+	c->dropped++;
+	return true;
+}
+
+/* One simulated vCPU: a closed loop of batches. Owned by its thread. */
+struct slot {
+	struct wl_stream ws;
+	struct wl_batch b;
+	bool have_batch, busy;
+	uint32_t idx; /* ring index of the batch's last CMD_SYNC */
+	uint64_t t_pub;
+	uint64_t waited;
+};
+
+/* One VM: its vIOMMU, and in offload mode its ring. */
+struct vm {
+	struct iofd_viommu *vi;
+	pthread_mutex_t lock; /* qemu modes: the VMM's vSMMU CMDQ lock */
+	uint32_t vsmmu, ring_id;
+	int memfd, db, cq;
+	struct ring_prod p;
+	bool ring_ok;
+	struct slot *slot;
+};
+
+struct run;
+
+/* A producer thread. */
+struct worker {
+	struct run *run;
+	pthread_t th;
+	unsigned int id; /* qemu: vCPU index vm * vcpus + slot; offload: 0.. */
+	struct counters c;
+	uint64_t progress; /* waited batches, atomic (relaxed) for stderr */
+	char err[256];
+};
+
+struct run {
+	const struct opts *o;
+	const struct wl *w;
+	enum mode mode;
+	struct vm *vms;
+	struct worker *wk;
+	unsigned int nwk;
+	unsigned int stop; /* atomic */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate;
+	int go; /* under gate_lock: 1 start, -1 abort */
+};
+
+/* Producer threads start together, when the main thread says so. */
+static bool run_gate(struct run *run)
+{
+	int go;
+
+	pthread_mutex_lock(&run->gate_lock);
+	while (!run->go)
+		pthread_cond_wait(&run->gate, &run->gate_lock);
+	go = run->go;
+	pthread_mutex_unlock(&run->gate_lock);
+	return go > 0;
+}
+
+static void run_open(struct run *run, int go)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	run->go = go;
+	pthread_cond_broadcast(&run->gate);
+	pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* What a mode measured. */
+struct result {
+	bool ran;
+	int err;
+	char errmsg[256];
+	char layout[200];
+	unsigned int threads;
+	double wall_s;
+	struct counters c;
+	struct iofd_counters be; /* summed over the host SMMUs */
+	uint64_t caller_charged_ns; /* summed over the vIOMMUs */
+	bool has_svc;
+	uint64_t svc_cpu_ns, svc_ioctls, svc_sleeps;
+	const char *loop;
+	uint64_t proc_cpu_ns;
+	long nvcsw, nivcsw;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool stopping(struct run *run)
+{
+	return __atomic_load_n(&run->stop, __ATOMIC_ACQUIRE);
+}
+
+static bool slot_finished(const struct run *run, const struct slot *s)
+{
+	return run->o->syncs && s->waited >= run->o->syncs;
+}
+
+static bool verify_on(const struct opts *o)
+{
+	return o->verify && !strcmp(o->backend, "sim");
+}
+
+static bool verifying(const struct run *run)
+{
+	return verify_on(run->o);
+}
+
+/* Account a batch the guest wrote (both paths). */
+static void count_batch(struct counters *c, const struct wl_batch *b,
+			uint64_t handler_ns)
+{
+	c->batches++;
+	c->cmds += b->n;
+	c->fwd += b->nfwd;
+	c->syncs += b->n - b->nfwd;
+	c->handler_ns += handler_ns;
+}
+
+/* The guest saw its CMD_SYNC complete @lat ns after publishing it. */
+static void count_sync(struct worker *wk, struct slot *s, struct vm *vm,
+		       uint64_t lat)
+{
+	struct counters *c = &wk->c;
+	unsigned int checked = 0;
+
+	bench_hist_add(&c->lat, lat);
+	c->wait_ns += lat;
+	c->waited++;
+	s->waited++;
+	__atomic_fetch_add(&wk->progress, 1, __ATOMIC_RELAXED);
+	if (verifying(wk->run)) {
+		c->stale += wl_check(&s->ws, vm->vi, &checked);
+		c->checked += checked;
+	}
+}
+
+/* ---- qemu and qemu-batched: the vCPU thread issues the ioctls ---------- */
+
+static void *qemu_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct run *run = wk->run;
+	struct vm *vm = &run->vms[wk->id / run->o->vcpus];
+	struct slot *s = &vm->slot[wk->id % run->o->vcpus];
+	struct cmdq_cmd fwd[WL_MAX_BATCH];
+	uint64_t cpu0;
+
+	if (!run_gate(run))
+		return NULL;
+	cpu0 = thread_cpu_ns();
+	while (!stopping(run) && !slot_finished(run, s)) {
+		uint32_t nf = 0, done = 0;
+		uint64_t t0, t1;
+		int rc = 0;
+
+		wl_next(&s->ws, &s->b);
+		if (verifying(run) && wl_fill(&s->ws, vm->vi, &s->b)) {
+			snprintf(wk->err, sizeof(wk->err),
+				 "oracle fill failed");
+			wk->c.errors++;
+			break;
+		}
+		for (uint32_t i = 0; i < s->b.n; i++)
+			if (cmdq_classify(&s->b.cmd[i]) != CMDQ_CLASS_SYNC &&
+			    !fault_drop(run->o, &wk->c))
+				fwd[nf++] = s->b.cmd[i];
+		/* The trapped PROD write: QEMU holds the vSMMU's queue lock
+		 * while it walks the commands. */
+		t0 = now_ns();
+		pthread_mutex_lock(&vm->lock);
+		if (run->mode == M_QEMU) {
+			for (uint32_t i = 0; i < nf && !rc; i++)
+				rc = iofd_invalidate(vm->vi, &fwd[i], 1, &done);
+		} else if (nf) {
+			rc = iofd_invalidate(vm->vi, fwd, nf, &done);
+		}
+		pthread_mutex_unlock(&vm->lock);
+		t1 = now_ns();
+		if (rc) {
+			snprintf(wk->err, sizeof(wk->err),
+				 "iofd_invalidate: %s (done %u)", strerror(-rc),
+				 done);
+			wk->c.errors++;
+			break;
+		}
+		count_batch(&wk->c, &s->b, t1 - t0);
+		if (s->b.last_sync >= 0)
+			count_sync(wk, s, vm, t1 - t0);
+	}
+	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
+	return NULL;
+}
+
+/* ---- offload: producers push into rings, the service issues ------------ */
+
+/* Push @s's next batch (kept across -EAGAIN). Return: 0, 1 = ring full,
+ * or -errno. */
+static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
+{
+	struct smmu_ring_entry e[WL_MAX_BATCH];
+	uint32_t first = 0, n = 0, last = 0;
+	uint64_t t0;
+	int rc;
+
+	if (!s->have_batch) {
+		wl_next(&s->ws, &s->b);
+		if (verifying(wk->run) && wl_fill(&s->ws, vm->vi, &s->b))
+			return -ENOMEM;
+		s->have_batch = true;
+	}
+	t0 = now_ns();
+	for (uint32_t i = 0; i < s->b.n; i++) {
+		if (cmdq_classify(&s->b.cmd[i]) != CMDQ_CLASS_SYNC &&
+		    fault_drop(wk->run->o, &wk->c))
+			continue;
+		if ((int)i == s->b.last_sync)
+			last = n;
+		cmdq_cmd_to_le(&s->b.cmd[i], &e[n++]);
+	}
+	rc = ring_prod_push(&vm->p, e, n, &first);
+	if (rc == -EAGAIN)
+		return 1;
+	if (rc)
+		return rc;
+	s->have_batch = false;
+	count_batch(&wk->c, &s->b, now_ns() - t0);
+	if (s->b.last_sync >= 0) {
+		s->busy = true;
+		s->idx = first + last;
+	}
+	return 0;
+}
+
+static void offload_fail(struct worker *wk, struct vm *vm, const char *what,
+			 int rc)
+{
+	uint32_t err = 0, where = 0;
+
+	if (!ring_prod_halt_info(&vm->p, &err, &where))
+		snprintf(wk->err, sizeof(wk->err),
+			 "%s: ring %u halted, err %#x at %u", what, vm->ring_id,
+			 err, where);
+	else
+		snprintf(wk->err, sizeof(wk->err),
+			 "%s: %s (ring %u: prod %u cons %u svc_flags %#x "
+			 "prod_flags %#x)",
+			 what, strerror(rc < 0 ? -rc : rc), vm->ring_id,
+			 __atomic_load_n(&vm->p.hdr->prod, __ATOMIC_RELAXED),
+			 __atomic_load_n(&vm->p.hdr->cons, __ATOMIC_RELAXED),
+			 __atomic_load_n(&vm->p.hdr->svc_flags,
+					 __ATOMIC_RELAXED),
+			 __atomic_load_n(&vm->p.hdr->prod_flags,
+					 __ATOMIC_RELAXED));
+	wk->c.errors++;
+}
+
+static void *offload_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct run *run = wk->run;
+	const struct opts *o = run->o;
+	uint64_t cpu0, last_progress;
+	unsigned int idle = 0;
+
+	if (!run_gate(run))
+		return NULL;
+	cpu0 = thread_cpu_ns();
+	last_progress = now_ns();
+	for (;;) {
+		bool stop = stopping(run), any_busy = false, progress = false;
+		struct slot *oldest = NULL;
+		struct vm *oldest_vm = NULL;
+		int rc;
+
+		/* The trap handlers of every idle vCPU: push, then one
+		 * publish per VM (the guest's PROD write). */
+		for (unsigned int v = wk->id; v < o->vms; v += run->nwk) {
+			struct vm *vm = &run->vms[v];
+			bool pushed = false;
+			uint64_t t0, t1;
+
+			for (unsigned int k = 0; k < o->vcpus && !stop; k++) {
+				struct slot *s = &vm->slot[k];
+
+				/* A batch without a SYNC does not block the
+				 * vCPU: it goes on with the next one. */
+				while (!s->busy && !slot_finished(run, s)) {
+					rc = offload_push(wk, vm, s);
+					if (rc < 0) {
+						offload_fail(wk, vm, "push",
+							     rc);
+						goto out;
+					}
+					if (rc)
+						break;
+					pushed = true;
+				}
+			}
+			if (!pushed)
+				continue;
+			t0 = now_ns();
+			rc = ring_prod_publish(&vm->p);
+			t1 = now_ns();
+			if (rc) {
+				offload_fail(wk, vm, "publish", rc);
+				goto out;
+			}
+			wk->c.handler_ns += t1 - t0;
+			for (unsigned int k = 0; k < o->vcpus; k++)
+				if (vm->slot[k].busy && !vm->slot[k].t_pub)
+					vm->slot[k].t_pub = t0;
+		}
+		/* The guests polling for their CMD_SYNCs. */
+		for (unsigned int v = wk->id; v < o->vms; v += run->nwk) {
+			struct vm *vm = &run->vms[v];
+
+			for (unsigned int k = 0; k < o->vcpus; k++) {
+				struct slot *s = &vm->slot[k];
+
+				if (!s->busy)
+					continue;
+				if (ring_prod_done_upto(&vm->p, s->idx)) {
+					count_sync(wk, s, vm,
+						   now_ns() - s->t_pub);
+					s->busy = false;
+					s->t_pub = 0;
+					progress = true;
+					continue;
+				}
+				any_busy = true;
+				if (!oldest || s->t_pub < oldest->t_pub) {
+					oldest = s;
+					oldest_vm = vm;
+				}
+			}
+		}
+		if (progress) {
+			idle = 0;
+			last_progress = now_ns();
+			continue;
+		}
+		if (!any_busy) {
+			if (stop)
+				break;
+			/* Every vCPU finished its --syncs, or rings full. */
+			if (o->syncs) {
+				bool all = true;
+
+				for (unsigned int v = wk->id; v < o->vms && all;
+				     v += run->nwk)
+					for (unsigned int k = 0; k < o->vcpus;
+					     k++)
+						all &= slot_finished(
+							run,
+							&run->vms[v].slot[k]);
+				if (all)
+					break;
+			}
+			sched_yield();
+			continue;
+		}
+		if (now_ns() - last_progress > STUCK_NS) {
+			offload_fail(wk, oldest_vm, "no completion for 10 s",
+				     ETIMEDOUT);
+			goto out;
+		}
+		/* Spin a little (completions come within microseconds under
+		 * load), then sleep on the oldest SYNC's completion eventfd. */
+		if (++idle < 64) {
+			sched_yield();
+			continue;
+		}
+		idle = 0;
+		rc = ring_prod_wait(&oldest_vm->p, oldest->idx, 0, 1);
+		if (rc && rc != -ETIMEDOUT) {
+			offload_fail(wk, oldest_vm, "wait", rc);
+			goto out;
+		}
+	}
+out:
+	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
+	return NULL;
+}
+
+/* ---- setup and teardown of one mode ------------------------------------ */
+
+static const char *const hsmmu_names[] = {
+	"smmu0",  "smmu1",  "smmu2",  "smmu3",	"smmu4",  "smmu5",
+	"smmu6",  "smmu7",  "smmu8",  "smmu9",	"smmu10", "smmu11",
+	"smmu12", "smmu13", "smmu14", "smmu15",
+};
+#define MAX_HSMMU (sizeof(hsmmu_names) / sizeof(hsmmu_names[0]))
+
+static uint32_t vm_dev_id(unsigned int vm, unsigned int k)
+{
+	/* A sim device id is its pSID: unique over all VMs. */
+	return 0x10000u + vm * WL_MAX_SIDS + k;
+}
+
+static void sim_config(const struct opts *o, struct iofd_sim_config *sim)
+{
+	*sim = o->sim;
+	sim->wait = o->wait;
+}
+
+struct qemu_env {
+	struct iofd_backend *b;
+	struct iofd_hsmmu *h[MAX_HSMMU];
+	uint32_t vdev[MAX_VMS][WL_MAX_SIDS];
+};
+
+static int qemu_setup(struct run *run, struct qemu_env *env, char *err,
+		      size_t errlen)
+{
+	const struct opts *o = run->o;
+	struct iofd_sim_config sim;
+	struct iofd_config cfg = { .kind = o->backend, .sim = &sim };
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	int r;
+
+	sim_config(o, &sim);
+	r = iofd_backend_new(&cfg, &env->b);
+	if (r) {
+		snprintf(err, errlen, "iofd_backend_new: %s", strerror(-r));
+		return r;
+	}
+	for (unsigned int i = 0; i < o->hsmmus; i++) {
+		r = iofd_hsmmu_open(env->b, hsmmu_names[i], &env->h[i]);
+		if (r) {
+			snprintf(err, errlen, "iofd_hsmmu_open: %s",
+				 strerror(-r));
+			return r;
+		}
+	}
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct vm *vm = &run->vms[v];
+
+		r = iofd_viommu_bind(env->h[v % o->hsmmus], &spec, &vm->vi);
+		for (unsigned int k = 0; !r && k < run->w->nsids; k++)
+			r = iofd_vdev_alloc(vm->vi, vm_dev_id(v, k),
+					    run->w->sids[k], &env->vdev[v][k]);
+		if (r) {
+			snprintf(err, errlen, "vm %u: bind/vdev: %s", v,
+				 strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void qemu_teardown(struct run *run, struct qemu_env *env,
+			  struct result *res)
+{
+	const struct opts *o = run->o;
+
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct vm *vm = &run->vms[v];
+		struct iofd_counters vc;
+
+		if (!vm->vi)
+			continue;
+		iofd_viommu_counters(vm->vi, &vc);
+		res->caller_charged_ns += vc.charged_ns;
+		for (unsigned int k = 0; k < run->w->nsids; k++)
+			if (env->vdev[v][k])
+				iofd_vdev_destroy(vm->vi, env->vdev[v][k]);
+		iofd_viommu_unbind(vm->vi);
+		vm->vi = NULL;
+	}
+	for (unsigned int i = 0; i < o->hsmmus; i++) {
+		struct iofd_counters hc;
+
+		if (!env->h[i])
+			continue;
+		iofd_hsmmu_counters(env->h[i], &hc);
+		res->be.ioctls += hc.ioctls;
+		res->be.cmds += hc.cmds;
+		res->be.host_syncs += hc.host_syncs;
+		res->be.errors += hc.errors;
+		res->be.charged_ns += hc.charged_ns;
+		iofd_hsmmu_close(env->h[i]);
+	}
+	iofd_backend_free(env->b);
+}
+
+static int offload_setup(struct run *run, struct core_service **ret_svc,
+			 char *err, size_t errlen)
+{
+	const struct opts *o = run->o;
+	struct iofd_sim_config sim;
+	struct core_config cfg = {
+		.backend = { .kind = o->backend, .sim = &sim },
+		.hsmmu_names = hsmmu_names,
+		.n_hsmmu = o->hsmmus,
+		.issue_mode = o->issue,
+		.poll_us = o->poll_us,
+		.max_inflight = o->max_inflight,
+		.loop = o->loop,
+	};
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_service *svc = NULL;
+	int r;
+
+	sim_config(o, &sim);
+	r = core_service_new(&cfg, &svc);
+	if (r) {
+		snprintf(err, errlen, "core_service_new: %s", strerror(-r));
+		return r;
+	}
+	*ret_svc = svc;
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct vm *vm = &run->vms[v];
+		uint32_t vdev;
+
+		r = core_vsmmu_create(svc, hsmmu_names[v % o->hsmmus], &spec,
+				      &vm->vsmmu);
+		for (unsigned int k = 0; !r && k < run->w->nsids; k++)
+			r = core_device_attach(svc, vm->vsmmu, vm_dev_id(v, k),
+					       run->w->sids[k], &vdev);
+		if (r) {
+			snprintf(err, errlen, "vm %u: vsmmu/device: %s", v,
+				 strerror(-r));
+			return r;
+		}
+		vm->vi = core_vsmmu_viommu(svc, vm->vsmmu);
+		r = ring_memfd_create(o->ring_log2, &vm->memfd);
+		if (r) {
+			snprintf(err, errlen, "ring_memfd_create: %s",
+				 strerror(-r));
+			return r;
+		}
+		vm->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vm->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vm->db < 0 || vm->cq < 0) {
+			r = -errno;
+			snprintf(err, errlen, "eventfd: %s", strerror(-r));
+			return r;
+		}
+		r = ring_prod_init(&vm->p, vm->memfd, vm->db, vm->cq);
+		if (!r)
+			vm->ring_ok = true;
+		if (!r)
+			r = core_ring_attach(svc, vm->vsmmu, vm->memfd, vm->db,
+					     vm->cq, &vm->ring_id);
+		if (r) {
+			snprintf(err, errlen, "vm %u: ring: %s", v,
+				 strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void offload_teardown(struct run *run, struct core_service *svc,
+			     struct result *res)
+{
+	const struct opts *o = run->o;
+
+	if (svc) {
+		struct core_service_stats ss;
+
+		if (!core_service_stats(svc, &ss))
+			res->loop = ss.loop;
+		for (unsigned int i = 0; i < o->hsmmus; i++) {
+			struct core_hsmmu_stats hs;
+
+			if (core_hsmmu_stats(svc, i, &hs))
+				continue;
+			res->has_svc = true;
+			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
+			res->svc_ioctls += hs.ioctls;
+			res->svc_sleeps += hs.sleeps;
+			res->be.ioctls += hs.backend.ioctls;
+			res->be.cmds += hs.backend.cmds;
+			res->be.host_syncs += hs.backend.host_syncs;
+			res->be.errors += hs.backend.errors;
+			res->be.charged_ns += hs.backend.charged_ns;
+		}
+		for (unsigned int v = 0; v < o->vms; v++) {
+			struct iofd_counters vc;
+
+			if (!run->vms[v].vi)
+				continue;
+			iofd_viommu_counters(run->vms[v].vi, &vc);
+			res->caller_charged_ns += vc.charged_ns;
+		}
+		/* Drains the rings: nothing is left in flight. */
+		core_service_free(svc);
+	}
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct vm *vm = &run->vms[v];
+
+		if (vm->ring_ok)
+			ring_prod_done(&vm->p);
+		if (vm->memfd > 0)
+			close(vm->memfd);
+		if (vm->db > 0)
+			close(vm->db);
+		if (vm->cq > 0)
+			close(vm->cq);
+		vm->vi = NULL;
+	}
+}
+
+static uint64_t tv_ns(struct timeval tv)
+{
+	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+}
+
+static uint64_t progress_of(const struct run *run)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < run->nwk; i++)
+		n += __atomic_load_n(&run->wk[i].progress, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Wait for the measured window to end, with a progress line on stderr. */
+static void run_wait(struct run *run, uint64_t t0)
+{
+	const struct opts *o = run->o;
+	uint64_t end = t0 + (uint64_t)(o->duration * 1e9);
+	bool show = !o->quiet && !o->syncs && o->duration > 2.0;
+	uint64_t next = t0 + 1000000000u;
+
+	if (o->syncs)
+		return; /* the threads stop on their own */
+	for (;;) {
+		uint64_t t = now_ns();
+
+		if (t >= end)
+			break;
+		if (show && t >= next) {
+			fprintf(stderr,
+				"\r  %-12s %4.1f / %.1f s, %" PRIu64
+				" guest SYNCs",
+				mode_names[run->mode], (double)(t - t0) / 1e9,
+				o->duration, progress_of(run));
+			next += 1000000000u;
+		}
+		t = end - t < 200000000u ? end - t : 200000000u;
+		poll(NULL, 0, (int)(t / 1000000u) + 1);
+	}
+	if (show)
+		fprintf(stderr, "\r%*s\r", 60, "");
+}
+
+static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
+		    struct result *res)
+{
+	struct run run = { .o = o,
+			   .w = w,
+			   .mode = mode,
+			   .gate_lock = PTHREAD_MUTEX_INITIALIZER,
+			   .gate = PTHREAD_COND_INITIALIZER };
+	struct qemu_env *qenv = NULL;
+	struct core_service *svc = NULL;
+	struct rusage ru0, ru1;
+	pthread_attr_t attr;
+	unsigned int started = 0;
+	uint64_t t0, t1, nglobal = (uint64_t)o->vms * o->vcpus;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->ran = true;
+	bench_hist_init(&res->c.lat);
+	run.vms = calloc(o->vms, sizeof(*run.vms));
+	run.nwk = mode == M_OFFLOAD ? o->threads : o->vms * o->vcpus;
+	if (run.nwk > o->vms && mode == M_OFFLOAD)
+		run.nwk = o->vms;
+	run.wk = calloc(run.nwk, sizeof(*run.wk));
+	if (!run.vms || !run.wk) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct vm *vm = &run.vms[v];
+
+		vm->memfd = vm->db = vm->cq = -1;
+		pthread_mutex_init(&vm->lock, NULL);
+		vm->slot = calloc(o->vcpus, sizeof(*vm->slot));
+		if (!vm->slot) {
+			r = -ENOMEM;
+			goto out_free;
+		}
+		for (unsigned int k = 0; k < o->vcpus; k++)
+			wl_stream_init(&vm->slot[k].ws, w, o->seed, k,
+				       (uint64_t)v * o->vcpus + k, nglobal);
+	}
+	if (mode == M_OFFLOAD) {
+		r = offload_setup(&run, &svc, res->errmsg, sizeof(res->errmsg));
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u producer thread%s x %u VM%s each, %u worker%s "
+			 "(%s issue)",
+			 run.nwk, run.nwk > 1 ? "s" : "",
+			 (o->vms + run.nwk - 1) / run.nwk,
+			 o->vms > 1 ? "s" : "", o->hsmmus,
+			 o->hsmmus > 1 ? "s" : "",
+			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
+	} else {
+		qenv = calloc(1, sizeof(*qenv));
+		r = qenv ? qemu_setup(&run, qenv, res->errmsg,
+				      sizeof(res->errmsg)) :
+			   -ENOMEM;
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u vCPU threads (%u VMs x %u), ioctl on the vCPU",
+			 run.nwk, o->vms, o->vcpus);
+	}
+	res->threads = run.nwk;
+	if (r)
+		goto out_teardown;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (unsigned int i = 0; i < run.nwk; i++) {
+		struct worker *wk = &run.wk[i];
+
+		wk->run = &run;
+		wk->id = i;
+		bench_hist_init(&wk->c.lat);
+		if (pthread_create(&wk->th, &attr,
+				   mode == M_OFFLOAD ? offload_main : qemu_main,
+				   wk)) {
+			r = -EAGAIN;
+			snprintf(res->errmsg, sizeof(res->errmsg),
+				 "pthread_create failed after %u threads", i);
+			break;
+		}
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	if (started < run.nwk) {
+		run_open(&run, -1);
+		for (unsigned int i = 0; i < started; i++)
+			pthread_join(run.wk[i].th, NULL);
+		goto out_teardown;
+	}
+	getrusage(RUSAGE_SELF, &ru0);
+	run_open(&run, 1);
+	t0 = now_ns();
+	run_wait(&run, t0);
+	if (!o->syncs)
+		__atomic_store_n(&run.stop, 1, __ATOMIC_RELEASE);
+	for (unsigned int i = 0; i < run.nwk; i++)
+		pthread_join(run.wk[i].th, NULL);
+	t1 = now_ns();
+	getrusage(RUSAGE_SELF, &ru1);
+
+	res->wall_s = (double)(t1 - t0) / 1e9;
+	res->proc_cpu_ns = tv_ns(ru1.ru_utime) + tv_ns(ru1.ru_stime) -
+			   tv_ns(ru0.ru_utime) - tv_ns(ru0.ru_stime);
+	res->nvcsw = ru1.ru_nvcsw - ru0.ru_nvcsw;
+	res->nivcsw = ru1.ru_nivcsw - ru0.ru_nivcsw;
+	for (unsigned int i = 0; i < run.nwk; i++) {
+		struct counters *c = &run.wk[i].c;
+
+		bench_hist_merge(&res->c.lat, &c->lat);
+		res->c.cmds += c->cmds;
+		res->c.fwd += c->fwd;
+		res->c.syncs += c->syncs;
+		res->c.batches += c->batches;
+		res->c.waited += c->waited;
+		res->c.handler_ns += c->handler_ns;
+		res->c.wait_ns += c->wait_ns;
+		res->c.cpu_ns += c->cpu_ns;
+		res->c.checked += c->checked;
+		res->c.stale += c->stale;
+		res->c.errors += c->errors;
+		res->c.dropped += c->dropped;
+		if (run.wk[i].err[0] && !res->errmsg[0]) {
+			snprintf(res->errmsg, sizeof(res->errmsg), "%s",
+				 run.wk[i].err);
+			r = -EIO;
+		}
+	}
+out_teardown:
+	if (mode == M_OFFLOAD)
+		offload_teardown(&run, svc, res);
+	else if (qenv)
+		qemu_teardown(&run, qenv, res);
+	free(qenv);
+out_free:
+	if (run.vms)
+		for (unsigned int v = 0; v < o->vms; v++) {
+			pthread_mutex_destroy(&run.vms[v].lock);
+			free(run.vms[v].slot);
+		}
+	free(run.vms);
+	free(run.wk);
+	res->err = r;
+	if (r && !res->errmsg[0])
+		snprintf(res->errmsg, sizeof(res->errmsg), "%s", strerror(-r));
+	return r;
+}
+
+/* ---- derived metrics ------------------------------------------------------ */
+
+static double per_cmd(const struct result *r, double v)
+{
+	return r->c.cmds ? v / (double)r->c.cmds : 0;
+}
+
+static double per_1000(const struct result *r, uint64_t v)
+{
+	return r->c.cmds ? 1000.0 * (double)v / (double)r->c.cmds : 0;
+}
+
+static double tput(const struct opts *o, const struct result *r)
+{
+	return r->wall_s > 0 ? (double)r->c.cmds / r->wall_s / o->hsmmus : 0;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+struct row {
+	const char *name, *key;
+	int kind; /* 0 count, 1 float, 2 us (from ns), 3 percent */
+	bool lower_better;
+	double (*get)(const struct opts *o, const struct result *r);
+};
+
+#define GETTER(fn, expr)                                               \
+	static double fn(const struct opts *o, const struct result *r) \
+	{                                                              \
+		(void)o;                                               \
+		return (expr);                                         \
+	}
+
+GETTER(g_cmds, (double)r->c.cmds)
+GETTER(g_syncs, (double)r->c.syncs)
+GETTER(g_tput, tput(o, r))
+GETTER(g_handler, per_cmd(r, (double)r->c.handler_ns))
+/* The vCPU's stall as the cost model charges it: the qemu modes wait for
+ * the simulated host (queueing included); offload's vCPU never calls the
+ * backend, its push + publish is real work, so its wall time stands. */
+GETTER(g_handler_model, r->has_svc ? per_cmd(r, (double)r->c.handler_ns) :
+				     per_cmd(r, (double)r->caller_charged_ns))
+GETTER(g_wait, per_cmd(r, (double)r->c.wait_ns))
+GETTER(g_ioctls, per_1000(r, r->be.ioctls))
+GETTER(g_hsyncs, per_1000(r, r->be.host_syncs))
+GETTER(g_p50, (double)bench_hist_quantile(&r->c.lat, 0.5))
+GETTER(g_p90, (double)bench_hist_quantile(&r->c.lat, 0.9))
+GETTER(g_p99, (double)bench_hist_quantile(&r->c.lat, 0.99))
+GETTER(g_p999, (double)bench_hist_quantile(&r->c.lat, 0.999))
+GETTER(g_max, (double)r->c.lat.max)
+GETTER(g_charged, per_cmd(r, (double)r->caller_charged_ns))
+GETTER(g_busy, r->wall_s > 0 ? 100.0 * (double)r->be.charged_ns /
+				       (r->wall_s * 1e9 * o->hsmmus) :
+			       0)
+GETTER(g_prod_cpu, per_cmd(r, (double)r->c.cpu_ns))
+GETTER(g_svc_cpu, per_cmd(r, (double)r->svc_cpu_ns))
+GETTER(g_proc_cpu, per_cmd(r, (double)r->proc_cpu_ns))
+GETTER(g_nvcsw, (double)r->nvcsw)
+GETTER(g_nivcsw, (double)r->nivcsw)
+GETTER(g_stale, (double)r->c.stale)
+
+static const struct row rows[] = {
+	{ "guest commands", "guest_cmds", 0, false, g_cmds },
+	{ "guest CMD_SYNCs", "guest_syncs", 0, false, g_syncs },
+	{ "throughput, cmds/s per host SMMU", "cmds_per_s_per_hsmmu", 0, false,
+	  g_tput },
+	{ "vCPU held in VMM, ns/cmd", "handler_ns_per_cmd", 1, true,
+	  g_handler },
+	{ "vCPU held in VMM (cost model), ns/cmd", "handler_model_ns_per_cmd",
+	  1, true, g_handler_model },
+	{ "guest SYNC wait, ns/cmd", "sync_wait_ns_per_cmd", 1, true, g_wait },
+	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, true, g_ioctls },
+	{ "host CMD_SYNCs per 1000 cmds", "host_syncs_per_1000_cmds", 1, true,
+	  g_hsyncs },
+	{ "SYNC latency p50, us", "p50_ns", 2, true, g_p50 },
+	{ "SYNC latency p90, us", "p90_ns", 2, true, g_p90 },
+	{ "SYNC latency p99, us", "p99_ns", 2, true, g_p99 },
+	{ "SYNC latency p99.9, us", "p999_ns", 2, true, g_p999 },
+	{ "SYNC latency max, us", "max_ns", 2, true, g_max },
+	{ "sim time charged to callers, ns/cmd", "caller_charged_ns_per_cmd", 1,
+	  true, g_charged },
+	{ "host queue busy (sim charged), %", "host_queue_busy_pct", 3, false,
+	  g_busy },
+	{ "vCPU/producer CPU, ns/cmd", "producer_cpu_ns_per_cmd", 1, true,
+	  g_prod_cpu },
+	{ "service CPU (worker+issuer), ns/cmd", "service_cpu_ns_per_cmd", 1,
+	  true, g_svc_cpu },
+	{ "process CPU, ns/cmd", "process_cpu_ns_per_cmd", 1, true,
+	  g_proc_cpu },
+	{ "voluntary context switches", "ctx_voluntary", 0, true, g_nvcsw },
+	{ "involuntary context switches", "ctx_involuntary", 0, true,
+	  g_nivcsw },
+	{ "oracle: stale after SYNC", "stale", 0, true, g_stale },
+};
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+static void fmt_cell(char *buf, size_t len, int kind, double v)
+{
+	switch (kind) {
+	case 0:
+		snprintf(buf, len, "%.0f", v);
+		break;
+	case 2:
+		snprintf(buf, len, "%.2f", v / 1000.0);
+		break;
+	case 3:
+		snprintf(buf, len, "%.1f", v);
+		break;
+	default:
+		snprintf(buf, len, v >= 100 ? "%.0f" : "%.2f", v);
+		break;
+	}
+}
+
+static const char *wait_name(enum iofd_sim_wait w)
+{
+	return w == IOFD_SIM_WAIT_SPIN	? "spin" :
+	       w == IOFD_SIM_WAIT_BLOCK ? "block" :
+					  "none";
+}
+
+static const char *loop_opt_name(enum core_loop_kind l)
+{
+	return l == CORE_LOOP_URING ? "io_uring" :
+	       l == CORE_LOOP_EPOLL ? "epoll" :
+				      "auto";
+}
+
+static void print_table(const struct opts *o, const struct wl *w,
+			const struct result *res)
+{
+	char cell[32];
+	bool ratio_ok = res[M_OFFLOAD].ran && !res[M_OFFLOAD].err &&
+			res[M_QEMU].ran && !res[M_QEMU].err;
+
+	printf("smmu-bench %s: workload %s, %u VM%s x %u vCPU%s, %u host "
+	       "SMMU%s, backend %s",
+	       PACKAGE_VERSION, w->name, o->vms, o->vms > 1 ? "s" : "",
+	       o->vcpus, o->vcpus > 1 ? "s" : "", o->hsmmus,
+	       o->hsmmus > 1 ? "s" : "", o->backend);
+	if (!strcmp(o->backend, "sim"))
+		printf(" (wait %s, ioctl %u ns, cmd %u ns, sync %u ns)",
+		       wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
+		       o->sim.sync_ns);
+	if (o->syncs)
+		printf(", %" PRIu64 " SYNCs per vCPU per mode\n", o->syncs);
+	else
+		printf(", %.1f s per mode\n", o->duration);
+	if (w->kind == WL_TRACE)
+		printf("trace: %u batches, %" PRIu64 " commands kept, %" PRIu64
+		       " VMM-only/hint commands skipped\n",
+		       w->trace.nbatch, w->trace.ncmds, w->trace.skipped);
+	printf("oracle: %s; seed %" PRIu64
+	       "; offload: poll_us %u, loop %s, max_inflight %u\n",
+	       verify_on(o)		  ? "every waited SYNC checked" :
+	       !strcmp(o->backend, "sim") ? "off (--no-verify)" :
+					    "n/a (null backend)",
+	       o->seed, o->poll_us, loop_opt_name(o->loop),
+	       o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+	for (int m = 0; m < M_COUNT; m++)
+		if (res[m].ran)
+			printf("  %-13s %s, %.2f s wall%s%s\n", mode_names[m],
+			       res[m].layout, res[m].wall_s,
+			       m == M_OFFLOAD && res[m].loop ? ", loop " : "",
+			       m == M_OFFLOAD && res[m].loop ? res[m].loop :
+							       "");
+	printf("\n%-38s", "metric");
+	for (int m = 0; m < M_COUNT; m++)
+		if (res[m].ran)
+			printf(" %13s", mode_names[m]);
+	if (ratio_ok)
+		printf(" %13s", "qemu/offload");
+	printf("\n");
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct row *rw = &rows[i];
+
+		printf("%-38s", rw->name);
+		for (int m = 0; m < M_COUNT; m++) {
+			if (!res[m].ran)
+				continue;
+			if (res[m].err)
+				snprintf(cell, sizeof(cell), "error");
+			else if (rw->get == g_svc_cpu && !res[m].has_svc)
+				snprintf(cell, sizeof(cell), "-");
+			else if (rw->get == g_stale && !verify_on(o))
+				snprintf(cell, sizeof(cell), "n/a");
+			else
+				fmt_cell(cell, sizeof(cell), rw->kind,
+					 rw->get(o, &res[m]));
+			printf(" %13s", cell);
+		}
+		if (ratio_ok && i >= 2 && rw->get != g_stale &&
+		    rw->get != g_svc_cpu) {
+			double a = rw->get(o, &res[M_QEMU]);
+			double b = rw->get(o, &res[M_OFFLOAD]);
+
+			if (b > 0)
+				printf(" %12.2fx", a / b);
+		}
+		printf("\n");
+	}
+	for (int m = 0; m < M_COUNT; m++)
+		if (res[m].ran && res[m].err)
+			printf("%s: ERROR: %s\n", mode_names[m], res[m].errmsg);
+	printf("\nvCPU held in VMM: time the vCPU thread spends in the trapped "
+	       "PROD write (qemu: the ioctls;\noffload: push + publish). "
+	       "Guest SYNC wait: publish -> CMD_SYNC seen complete. Times "
+	       "are wall\nclock on this machine; 'sim time charged' is the "
+	       "cost model's time. Ratios: qemu / offload\n(for throughput "
+	       "and queue busy, > 1 means qemu is higher).\n");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int write_json(const char *path, const struct opts *o,
+		      const struct wl *w, const struct result *res)
+{
+	struct utsname u;
+	FILE *f = fopen(path, "we");
+	bool first = true;
+
+	if (!f)
+		return -errno;
+	uname(&u);
+	fprintf(f, "{\n  \"schema\": \"smmu-bench/1\",\n");
+	fprintf(f, "  \"version\": \"%s\",\n", PACKAGE_VERSION);
+	fprintf(f, "  \"machine\": {\"nproc\": %ld, \"sysname\": ",
+		sysconf(_SC_NPROCESSORS_ONLN));
+	json_str(f, u.sysname);
+	fprintf(f, ", \"release\": ");
+	json_str(f, u.release);
+	fprintf(f, ", \"kernel_version\": ");
+	json_str(f, u.version);
+	fprintf(f, ", \"arch\": ");
+	json_str(f, u.machine);
+	fprintf(f, "},\n  \"config\": {\"workload\": ");
+	json_str(f, w->name);
+	fprintf(f,
+		", \"vms\": %u, \"vcpus_per_vm\": %u, \"hsmmus\": %u, "
+		"\"producer_threads\": %u, \"duration_s\": %.3f, "
+		"\"syncs_per_vcpu\": %" PRIu64 ", \"seed\": %" PRIu64
+		", \"verify\": %s, \"backend\": \"%s\", "
+		"\"sim\": {\"wait\": \"%s\", \"ioctl_ns\": %u, \"cmd_ns\": %u, "
+		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"%s\", "
+		"\"poll_us\": %u, \"loop\": \"%s\", \"ring_log2\": %u, "
+		"\"max_inflight\": %u}, "
+		"\"timer_slack_ns\": 1},\n",
+		o->vms, o->vcpus, o->hsmmus, o->threads, o->duration, o->syncs,
+		o->seed, verify_on(o) ? "true" : "false", o->backend,
+		wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
+		o->sim.sync_ns,
+		o->issue == CORE_ISSUE_INLINE ? "inline" : "async", o->poll_us,
+		loop_opt_name(o->loop), o->ring_log2,
+		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+	fprintf(f, "  \"trace\": ");
+	if (w->kind == WL_TRACE)
+		fprintf(f,
+			"{\"batches\": %u, \"cmds\": %" PRIu64
+			", \"skipped\": %" PRIu64 "},\n",
+			w->trace.nbatch, w->trace.ncmds, w->trace.skipped);
+	else
+		fprintf(f, "null,\n");
+	fprintf(f, "  \"modes\": [");
+	for (int m = 0; m < M_COUNT; m++) {
+		const struct result *r = &res[m];
+
+		if (!r->ran)
+			continue;
+		fprintf(f, "%s\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
+			first ? "" : ",", mode_names[m],
+			r->err ? "false" : "true");
+		first = false;
+		if (r->err)
+			json_str(f, r->errmsg);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"layout\": ");
+		json_str(f, r->layout);
+		fprintf(f,
+			", \"threads\": %u, \"loop\": %s%s%s, \"wall_s\": %.6f,"
+			"\n     \"counts\": {\"guest_cmds\": %" PRIu64
+			", \"guest_syncs\": %" PRIu64
+			", \"forwarded\": %" PRIu64 ", \"batches\": %" PRIu64
+			", \"waited_syncs\": %" PRIu64 ", \"ioctls\": %" PRIu64
+			", \"host_cmds\": %" PRIu64 ", \"host_syncs\": %" PRIu64
+			", \"backend_errors\": %" PRIu64 "},",
+			r->threads, r->loop ? "\"" : "",
+			r->loop ? r->loop : "null", r->loop ? "\"" : "",
+			r->wall_s, r->c.cmds, r->c.syncs, r->c.fwd,
+			r->c.batches, r->c.waited, r->be.ioctls, r->be.cmds,
+			r->be.host_syncs, r->be.errors);
+		fprintf(f, "\n     \"metrics\": {");
+		for (size_t i = 2; i < NROWS; i++) {
+			const struct row *rw = &rows[i];
+
+			if (rw->get == g_stale)
+				continue;
+			fprintf(f, "%s\"%s\": ", i > 2 ? ", " : "", rw->key);
+			if (rw->get == g_svc_cpu && !r->has_svc)
+				fprintf(f, "null");
+			else
+				fprintf(f, "%.3f", rw->get(o, r));
+		}
+		fprintf(f,
+			"},\n     \"latency_ns\": {\"count\": %" PRIu64
+			", \"mean\": %.1f, \"min\": %" PRIu64,
+			r->c.lat.count,
+			r->c.lat.count ?
+				(double)r->c.lat.sum / (double)r->c.lat.count :
+				0.0,
+			r->c.lat.count ? r->c.lat.min : 0);
+		fprintf(f,
+			", \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
+			", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
+			", \"max\": %" PRIu64 "},",
+			bench_hist_quantile(&r->c.lat, 0.5),
+			bench_hist_quantile(&r->c.lat, 0.9),
+			bench_hist_quantile(&r->c.lat, 0.99),
+			bench_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
+		fprintf(f,
+			"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
+			"%" PRIu64 ", \"stale\": %" PRIu64
+			", \"dropped_by_fault_hook\": %" PRIu64 "}}",
+			verify_on(o) ? "true" : "false", r->c.checked,
+			r->c.stale, r->c.dropped);
+	}
+	fprintf(f, "\n  ],\n  \"ratios_qemu_over_offload\": ");
+	if (res[M_QEMU].ran && res[M_OFFLOAD].ran && !res[M_QEMU].err &&
+	    !res[M_OFFLOAD].err) {
+		first = true;
+		fprintf(f, "{");
+		for (size_t i = 2; i < NROWS; i++) {
+			const struct row *rw = &rows[i];
+			double b = rw->get(o, &res[M_OFFLOAD]);
+
+			if (rw->get == g_stale || rw->get == g_svc_cpu)
+				continue;
+			fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
+			first = false;
+			if (b > 0)
+				fprintf(f, "%.4f",
+					rw->get(o, &res[M_QEMU]) / b);
+			else
+				fprintf(f, "null");
+		}
+		fprintf(f, "}\n}\n");
+	} else {
+		fprintf(f, "null\n}\n");
+	}
+	if (fclose(f))
+		return -errno;
+	return 0;
+}
+
+/* Is @prog an executable somewhere in $PATH? */
+static bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	while (path && *path) {
+		const char *end = strchr(path, ':');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+
+		if (len && len + strlen(prog) + 2 < sizeof(buf)) {
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path,
+				 prog);
+			if (!access(buf, X_OK))
+				return true;
+		}
+		path = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* Latency CDF per mode and a per-command cost bar chart, as SVG. */
+static int write_plots(const char *dir, const struct opts *o,
+		       const struct wl *w, const struct result *res)
+{
+	char path[4096];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/latency-cdf.dat", dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	for (int m = 0; m < M_COUNT; m++) {
+		const struct bench_hist *h = &res[m].c.lat;
+		uint64_t seen = 0;
+
+		if (!res[m].ran || res[m].err)
+			continue;
+		/* The block's first line is its title (columnheader). */
+		fprintf(f, "%s\n", mode_names[m]);
+		for (unsigned int i = 0; i < BENCH_HIST_BUCKETS; i++) {
+			if (!h->b[i])
+				continue;
+			seen += h->b[i];
+			fprintf(f, "%.3f %.6f\n",
+				(double)bench_hist_upper(i) / 1000.0,
+				(double)seen / (double)h->count);
+		}
+		fprintf(f, "\n\n");
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/per-cmd.dat", dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "# mode held_ns_per_cmd sync_wait_ns_per_cmd "
+		   "host_syncs_per_1000 ioctls_per_1000\n");
+	for (int m = 0; m < M_COUNT; m++)
+		if (res[m].ran && !res[m].err)
+			fprintf(f, "%s %.2f %.2f %.2f %.2f\n", mode_names[m],
+				g_handler(o, &res[m]), g_wait(o, &res[m]),
+				g_hsyncs(o, &res[m]), g_ioctls(o, &res[m]));
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/plots.gp", dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"set terminal svg size 800,500 dynamic\n"
+		"set output '%s/latency-cdf.svg'\n"
+		"set title 'guest CMD_SYNC latency CDF (%s, %u VMs, %u host "
+		"SMMUs)' noenhanced\n"
+		"set xlabel 'latency, us (log)'\nset ylabel 'fraction'\n"
+		"set logscale x\nset key bottom right\nset grid\n"
+		"plot for [i=0:*] '%s/latency-cdf.dat' index i using 1:2 "
+		"with steps lw 2 title columnheader(1)\n",
+		dir, w->name, o->vms, o->hsmmus, dir);
+	fprintf(f,
+		"reset\nset terminal svg size 800,500 dynamic\n"
+		"set output '%s/per-cmd.svg'\n"
+		"set title 'per guest command (%s)' noenhanced\n"
+		"set style data histograms\nset style fill solid 0.8\n"
+		"set logscale y\nset ylabel 'ns per guest command (log)'\n"
+		"set grid ytics\n"
+		"plot '%s/per-cmd.dat' using 2:xtic(1) title 'vCPU held in "
+		"VMM', '' using 3 title 'guest SYNC wait'\n",
+		dir, w->name, dir);
+	fclose(f);
+	if (!in_path("gnuplot")) {
+		printf("plots: gnuplot not installed: wrote the data and "
+		       "%s/plots.gp only (apt-get install gnuplot-nox)\n",
+		       dir);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "gnuplot '%s/plots.gp'", dir);
+	rc = system(path);
+	if (rc) {
+		printf("plots: gnuplot failed (status %d)\n", rc);
+		return -EIO;
+	}
+	printf("plots: %s/latency-cdf.svg %s/per-cmd.svg\n", dir, dir);
+	return 0;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smmu-bench [options]\n"
+		"  -w, --workload W     strict-unmap (default), lazy-flush, "
+		"mixed, trace:FILE[.xz]\n"
+		"  -m, --modes LIST     comma list of qemu,qemu-batched,"
+		"offload (default all)\n"
+		"  -b, --backend B      sim (default) or null\n"
+		"  -n, --vms N          VMs, 1..256 (default 16)\n"
+		"      --vcpus N        vCPUs (closed loops) per VM (default 1;"
+		" traces <= 16)\n"
+		"  -H, --hsmmus N       host SMMUs, 1..16 (default 2)\n"
+		"  -T, --threads N      offload producer threads (default 1)\n"
+		"  -d, --duration S     seconds per mode (default 2)\n"
+		"  -k, --syncs K        instead: K waited SYNCs per vCPU\n"
+		"      --seed N         workload seed (default 1)\n"
+		"      --no-verify      do not check the sim oracle\n"
+		"      --wait W         sim wait mode block (default), spin, "
+		"none\n"
+		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
+		"      --issue M        offload issue mode async (default) or "
+		"inline\n"
+		"      --poll-us N      offload worker poll window (default "
+		"%u)\n"
+		"      --loop L         auto (default), uring, epoll\n"
+		"      --max-inflight N async: ioctls in flight per host SMMU "
+		"(default 4)\n"
+		"      --ring-log2 N    ring entries (default 10)\n"
+		"      --trace-batches N  load at most N batches of a trace\n"
+		"      --json FILE      write the results (bench/SCHEMA.md)\n"
+		"      --plot DIR       write SVG charts with gnuplot\n"
+		"      --fault-drop N   test hook: lose every Nth forwarded "
+		"command (the oracle\n"
+		"                       must then report stale entries)\n"
+		"  -q, --quiet          no progress line\n",
+		CORE_DEFAULT_POLL_US);
+}
+
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int parse_modes(const char *s, bool *modes)
+{
+	char buf[128], *save = NULL, *tok;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	memset(modes, 0, M_COUNT * sizeof(*modes));
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int m;
+
+		for (m = 0; m < M_COUNT; m++)
+			if (!strcmp(tok, mode_names[m]))
+				break;
+		if (m == M_COUNT)
+			return -EINVAL;
+		modes[m] = true;
+	}
+	return 0;
+}
+
+enum {
+	OPT_VCPUS = 256,
+	OPT_SEED,
+	OPT_NO_VERIFY,
+	OPT_WAIT,
+	OPT_IOCTL_NS,
+	OPT_CMD_NS,
+	OPT_SYNC_NS,
+	OPT_ISSUE,
+	OPT_POLL,
+	OPT_LOOP,
+	OPT_INFLIGHT,
+	OPT_RING,
+	OPT_TRACE_BATCHES,
+	OPT_JSON,
+	OPT_PLOT,
+	OPT_FAULT_DROP,
+};
+
+static const struct option long_opts[] = {
+	{ "workload", required_argument, NULL, 'w' },
+	{ "modes", required_argument, NULL, 'm' },
+	{ "backend", required_argument, NULL, 'b' },
+	{ "vms", required_argument, NULL, 'n' },
+	{ "vcpus", required_argument, NULL, OPT_VCPUS },
+	{ "hsmmus", required_argument, NULL, 'H' },
+	{ "threads", required_argument, NULL, 'T' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "syncs", required_argument, NULL, 'k' },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "ioctl-ns", required_argument, NULL, OPT_IOCTL_NS },
+	{ "cmd-ns", required_argument, NULL, OPT_CMD_NS },
+	{ "sync-ns", required_argument, NULL, OPT_SYNC_NS },
+	{ "issue", required_argument, NULL, OPT_ISSUE },
+	{ "poll-us", required_argument, NULL, OPT_POLL },
+	{ "loop", required_argument, NULL, OPT_LOOP },
+	{ "max-inflight", required_argument, NULL, OPT_INFLIGHT },
+	{ "ring-log2", required_argument, NULL, OPT_RING },
+	{ "trace-batches", required_argument, NULL, OPT_TRACE_BATCHES },
+	{ "json", required_argument, NULL, OPT_JSON },
+	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "fault-drop", required_argument, NULL, OPT_FAULT_DROP },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->workload = "strict-unmap";
+	o->modes[M_QEMU] = o->modes[M_QEMU_BATCHED] = o->modes[M_OFFLOAD] = 1;
+	o->backend = "sim";
+	o->vms = 16;
+	o->vcpus = 1;
+	o->hsmmus = 2;
+	o->threads = 1;
+	o->duration = 2.0;
+	o->seed = 1;
+	o->verify = true;
+	o->wait = IOFD_SIM_WAIT_BLOCK;
+	iofd_sim_config_default(&o->sim);
+	o->issue = CORE_ISSUE_ASYNC;
+	o->poll_us = CORE_DEFAULT_POLL_US;
+	o->loop = CORE_LOOP_AUTO;
+	o->ring_log2 = 10;
+
+	while ((c = getopt_long(argc, argv, "w:m:b:n:H:T:d:k:qh", long_opts,
+				NULL)) != -1) {
+		int r = 0;
+
+		switch (c) {
+		case 'w':
+			o->workload = optarg;
+			break;
+		case 'm':
+			r = parse_modes(optarg, o->modes);
+			break;
+		case 'b':
+			o->backend = optarg;
+			if (strcmp(optarg, "sim") && strcmp(optarg, "null"))
+				r = -EINVAL;
+			break;
+		case 'n':
+			r = parse_uint(optarg, 1, MAX_VMS, &v);
+			o->vms = (unsigned int)v;
+			break;
+		case OPT_VCPUS:
+			r = parse_uint(optarg, 1, WL_MAX_STREAMS, &v);
+			o->vcpus = (unsigned int)v;
+			break;
+		case 'H':
+			r = parse_uint(optarg, 1, MAX_HSMMU, &v);
+			o->hsmmus = (unsigned int)v;
+			break;
+		case 'T':
+			r = parse_uint(optarg, 1, 64, &v);
+			o->threads = (unsigned int)v;
+			break;
+		case 'd': {
+			char *end;
+
+			o->duration = strtod(optarg, &end);
+			if (*end || !(o->duration > 0 && o->duration <= 3600))
+				r = -EINVAL;
+			break;
+		}
+		case 'k':
+			r = parse_uint(optarg, 1, UINT64_C(1) << 40, &o->syncs);
+			break;
+		case OPT_SEED:
+			r = parse_uint(optarg, 0, UINT64_MAX, &o->seed);
+			break;
+		case OPT_NO_VERIFY:
+			o->verify = false;
+			break;
+		case OPT_WAIT:
+			if (!strcmp(optarg, "block"))
+				o->wait = IOFD_SIM_WAIT_BLOCK;
+			else if (!strcmp(optarg, "spin"))
+				o->wait = IOFD_SIM_WAIT_SPIN;
+			else if (!strcmp(optarg, "none"))
+				o->wait = IOFD_SIM_WAIT_NONE;
+			else
+				r = -EINVAL;
+			break;
+		case OPT_IOCTL_NS:
+			r = parse_uint(optarg, 0, 100000000, &v);
+			o->sim.ioctl_ns = (uint32_t)v;
+			break;
+		case OPT_CMD_NS:
+			r = parse_uint(optarg, 0, 100000000, &v);
+			o->sim.cmd_ns = (uint32_t)v;
+			break;
+		case OPT_SYNC_NS:
+			r = parse_uint(optarg, 0, 100000000, &v);
+			o->sim.sync_ns = (uint32_t)v;
+			break;
+		case OPT_ISSUE:
+			if (!strcmp(optarg, "async"))
+				o->issue = CORE_ISSUE_ASYNC;
+			else if (!strcmp(optarg, "inline"))
+				o->issue = CORE_ISSUE_INLINE;
+			else
+				r = -EINVAL;
+			break;
+		case OPT_POLL:
+			r = parse_uint(optarg, 0, 1000000, &v);
+			o->poll_us = (unsigned int)v;
+			break;
+		case OPT_LOOP:
+			if (!strcmp(optarg, "auto"))
+				o->loop = CORE_LOOP_AUTO;
+			else if (!strcmp(optarg, "uring"))
+				o->loop = CORE_LOOP_URING;
+			else if (!strcmp(optarg, "epoll"))
+				o->loop = CORE_LOOP_EPOLL;
+			else
+				r = -EINVAL;
+			break;
+		case OPT_INFLIGHT:
+			r = parse_uint(optarg, 1, 256, &v);
+			o->max_inflight = (unsigned int)v;
+			break;
+		case OPT_RING:
+			r = parse_uint(optarg, 7, 16, &v);
+			o->ring_log2 = (unsigned int)v;
+			break;
+		case OPT_TRACE_BATCHES:
+			r = parse_uint(optarg, 1, UINT64_MAX,
+				       &o->trace_batches);
+			break;
+		case OPT_JSON:
+			o->json = optarg;
+			break;
+		case OPT_PLOT:
+			o->plot = optarg;
+			break;
+		case OPT_FAULT_DROP:
+			r = parse_uint(optarg, 1, UINT64_MAX, &o->fault_drop);
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -EINVAL;
+		}
+		if (r) {
+			const char *name = "?";
+
+			for (const struct option *lo = long_opts; lo->name;
+			     lo++)
+				if (lo->val == c)
+					name = lo->name;
+			fprintf(stderr, "smmu-bench: bad value for --%s: %s\n",
+				name, optarg ? optarg : "");
+			return r;
+		}
+	}
+	if (optind != argc)
+		return -EINVAL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct result res[M_COUNT];
+	char errbuf[512];
+	struct opts o;
+	struct wl w;
+	bool fail = false;
+	int r;
+
+	if (parse_opts(argc, argv, &o)) {
+		usage(stderr);
+		return 2;
+	}
+	r = wl_init(&w, o.workload, o.trace_batches, errbuf, sizeof(errbuf));
+	if (r) {
+		fprintf(stderr, "smmu-bench: %s\n", errbuf);
+		return 2;
+	}
+	if (o.vcpus > wl_max_streams(&w)) {
+		fprintf(stderr, "smmu-bench: at most %u vCPUs per VM with %s\n",
+			wl_max_streams(&w), w.name);
+		wl_free(&w);
+		return 2;
+	}
+	/*
+	 * Sleeps in the sim (BLOCK) and in the service end at the simulated
+	 * completion, not 50 us later: every thread created from here on
+	 * inherits a 1 ns timer slack.
+	 */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	memset(res, 0, sizeof(res));
+	for (int m = 0; m < M_COUNT; m++) {
+		if (!o.modes[m])
+			continue;
+		if (run_mode(&o, &w, (enum mode)m, &res[m]))
+			fail = true;
+		if (res[m].c.stale || res[m].c.errors)
+			fail = true;
+	}
+	print_table(&o, &w, res);
+	if (o.json) {
+		r = write_json(o.json, &o, &w, res);
+		if (r) {
+			fprintf(stderr, "smmu-bench: %s: %s\n", o.json,
+				strerror(-r));
+			fail = true;
+		}
+	}
+	if (o.plot) {
+		r = write_plots(o.plot, &o, &w, res);
+		if (r) {
+			fprintf(stderr, "smmu-bench: plots in %s: %s\n", o.plot,
+				strerror(-r));
+			fail = true;
+		}
+	}
+	wl_free(&w);
+	return fail ? 1 : 0;
+}

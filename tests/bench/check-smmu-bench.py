@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Smoke runs of smmu-bench (correctness, not speed), as TAP: every mode
+# and workload for a fraction of a second with the sim oracle on, the JSON
+# checked against bench/SCHEMA.md and against what each mode must do
+# (exact SYNC counts in --syncs mode, one ioctl per forwarded command for
+# qemu, one per batch for qemu-batched, never more for offload), both repo
+# traces replayed, and the oracle proven live by the --fault-drop hook.
+# usage: check-smmu-bench.py SMMU_BENCH DATA_DIR
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+bench, data = sys.argv[1:3]
+results = []
+tmp = tempfile.mkdtemp(prefix='smmu-bench-test-')
+
+MODES = ['qemu', 'qemu-batched', 'offload']
+TOP_KEYS = {'schema', 'version', 'machine', 'config', 'trace', 'modes',
+            'ratios_qemu_over_offload'}
+MACHINE_KEYS = {'nproc', 'sysname', 'release', 'kernel_version', 'arch'}
+CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
+               'producer_threads', 'duration_s', 'syncs_per_vcpu', 'seed',
+               'verify', 'backend', 'sim', 'offload', 'timer_slack_ns'}
+MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'loop', 'wall_s',
+             'counts', 'metrics', 'latency_ns', 'oracle'}
+COUNT_KEYS = {'guest_cmds', 'guest_syncs', 'forwarded', 'batches',
+              'waited_syncs', 'ioctls', 'host_cmds', 'host_syncs',
+              'backend_errors'}
+METRIC_KEYS = {'cmds_per_s_per_hsmmu', 'handler_ns_per_cmd',
+               'handler_model_ns_per_cmd', 'sync_wait_ns_per_cmd',
+               'ioctls_per_1000_cmds', 'host_syncs_per_1000_cmds',
+               'p50_ns', 'p90_ns', 'p99_ns', 'p999_ns', 'max_ns',
+               'caller_charged_ns_per_cmd', 'host_queue_busy_pct',
+               'producer_cpu_ns_per_cmd', 'service_cpu_ns_per_cmd',
+               'process_cpu_ns_per_cmd', 'ctx_voluntary', 'ctx_involuntary'}
+LAT_KEYS = {'count', 'mean', 'min', 'p50', 'p90', 'p99', 'p999', 'max'}
+
+
+def check(name, ok, detail=''):
+    results.append((name, bool(ok), detail))
+    return ok
+
+
+def run(name, args, want_rc=0):
+    path = os.path.join(tmp, name + '.json')
+    p = subprocess.run([bench, '-q', '--json', path] + args,
+                       capture_output=True, text=True, timeout=120)
+    ok = check(f'{name}: exit {want_rc}', p.returncode == want_rc,
+               f'rc {p.returncode}\n{p.stdout}\n{p.stderr}')
+    if not ok:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        check(f'{name}: JSON parses', False, str(e))
+        return None
+
+
+def missing(d, keys):
+    return sorted(keys - set(d)) if isinstance(d, dict) else ['not a dict']
+
+
+def check_schema(name, j):
+    bad = missing(j, TOP_KEYS) + missing(j.get('machine'), MACHINE_KEYS) + \
+        missing(j.get('config'), CONFIG_KEYS)
+    for m in j.get('modes', []):
+        bad += missing(m, MODE_KEYS) + missing(m.get('counts'), COUNT_KEYS) \
+            + missing(m.get('metrics'), METRIC_KEYS) + \
+            missing(m.get('latency_ns'), LAT_KEYS)
+    check(f'{name}: schema keys present', not bad and
+          j.get('schema') == 'smmu-bench/1', f'missing {bad}')
+
+
+def check_modes(name, j, vms, vcpus, syncs, verify=True, modes=MODES,
+                checked_frac=1.0):
+    by = {m['mode']: m for m in j['modes']}
+    check(f'{name}: modes {modes} ran', sorted(by) == sorted(modes),
+          str(sorted(by)))
+    for mn in modes:
+        m = by.get(mn)
+        if not m:
+            continue
+        c, o, lat = m['counts'], m['oracle'], m['latency_ns']
+        check(f'{name}/{mn}: ok', m['ok'], str(m['error']))
+        check(f'{name}/{mn}: {vms * vcpus * syncs} SYNCs waited',
+              c['waited_syncs'] == vms * vcpus * syncs, str(c))
+        check(f'{name}/{mn}: one latency sample per waited SYNC',
+              lat['count'] == c['waited_syncs'] and
+              lat['p50'] <= lat['p99'] <= lat['max'], str(lat))
+        check(f'{name}/{mn}: every forwarded command reached the host',
+              c['host_cmds'] <= c['forwarded'] and c['host_cmds'] > 0 and
+              c['backend_errors'] == 0, str(c))
+        check(f'{name}/{mn}: a host CMD_SYNC per ioctl at least',
+              c['host_syncs'] >= c['ioctls'] > 0, str(c))
+        if mn == 'qemu':
+            check(f'{name}/qemu: one ioctl per forwarded command',
+                  c['ioctls'] == c['forwarded'], str(c))
+        elif mn == 'qemu-batched':
+            check(f'{name}/qemu-batched: at most one ioctl per batch',
+                  c['ioctls'] <= c['batches'], str(c))
+        else:
+            check(f'{name}/offload: no more ioctls than qemu-batched',
+                  c['ioctls'] <= c['batches'], str(c))
+            check(f'{name}/offload: service CPU measured',
+                  m['metrics']['service_cpu_ns_per_cmd'] is not None, '')
+        if verify:
+            check(f'{name}/{mn}: oracle checked, nothing stale',
+                  o['enabled'] and o['stale'] == 0 and o['checked'] > 0 and
+                  o['checked'] >= checked_frac * c['waited_syncs'], str(o))
+        else:
+            check(f'{name}/{mn}: oracle off', not o['enabled'], str(o))
+
+
+# 1. Every generated workload, every mode, sim with the oracle.
+for wl in ['strict-unmap', 'lazy-flush', 'mixed']:
+    j = run(wl, ['-w', wl, '-n', '4', '--vcpus', '2', '-H', '2', '-k', '40'])
+    if j:
+        check_schema(wl, j)
+        check_modes(wl, j, 4, 2, 40)
+        if wl == 'strict-unmap':
+            by = {m['mode']: m for m in j['modes']}
+            check('strict-unmap: 2 guest commands per batch',
+                  all(m['counts']['guest_cmds'] ==
+                      2 * m['counts']['batches'] for m in by.values()), '')
+            check('strict-unmap: ratios present',
+                  isinstance(j['ratios_qemu_over_offload'], dict), '')
+
+# 2. The service's other issue mode and event loop; the null backend.
+j = run('inline-epoll', ['-m', 'offload', '--issue', 'inline', '--loop',
+                         'epoll', '-n', '3', '--vcpus', '3', '-k', '50'])
+if j:
+    check_modes('inline-epoll', j, 3, 3, 50, modes=['offload'])
+    check('inline-epoll: loop reported', j['modes'][0]['loop'] == 'epoll',
+          str(j['modes'][0]['loop']))
+j = run('null', ['-b', 'null', '-n', '4', '-k', '100'])
+if j:
+    check_modes('null', j, 4, 1, 100, verify=False)
+
+# 3. Both recorded guest traces, replayed batch by batch over VMs.
+for t in ['strict', 'lazy']:
+    f = os.path.join(data, f'smmuv3-{t}-blk-nvme-net.trace.xz')
+    name = f'trace-{t}'
+    j = run(name, ['-w', 'trace:' + f, '--trace-batches', '3000', '-n', '3',
+                   '--vcpus', '2', '-k', '150'])
+    if j:
+        check_schema(name, j)
+        # A trace batch holding only a CMD_SYNC has nothing to check.
+        check_modes(name, j, 3, 2, 150, checked_frac=0.8)
+        tr = j['trace']
+        check(f'{name}: at most 3000 batches loaded, VMM-only skipped',
+              tr and 0 < tr['batches'] <= 3000 and tr['skipped'] > 0,
+              str(tr))
+
+# 4. Duration mode and plot files.
+plot = os.path.join(tmp, 'plots')
+os.mkdir(plot)
+j = run('duration', ['-d', '0.3', '-n', '2', '--plot', plot])
+if j:
+    check('duration: commands in every mode',
+          all(m['counts']['guest_cmds'] > 0 for m in j['modes']), '')
+    check('duration: plot data written',
+          os.path.exists(os.path.join(plot, 'latency-cdf.dat')) and
+          os.path.exists(os.path.join(plot, 'plots.gp')), '')
+
+# 5. The oracle is live: a VMM that loses commands is caught, exit 1.
+j = run('fault-drop', ['-n', '2', '--vcpus', '2', '-k', '50',
+                       '--fault-drop', '5'], want_rc=1)
+if j:
+    for m in j['modes']:
+        o = m['oracle']
+        check(f"fault-drop/{m['mode']}: lost commands found stale",
+              o['dropped_by_fault_hook'] > 0 and o['stale'] > 0, str(o))
+
+# 6. Usage errors.
+for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
+             ['-w', 'trace:/nonexistent.trace']):
+    p = subprocess.run([bench] + args, capture_output=True, timeout=30)
+    check(f'usage error {args}: exit 2', p.returncode == 2,
+          f'rc {p.returncode}')
+
+print(f'1..{len(results)}')
+for i, (name, ok, detail) in enumerate(results, 1):
+    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
+    if not ok and detail:
+        for line in str(detail).splitlines()[:40]:
+            print(f'# {line}')
