@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "core/core.h"
+#include "core/hist.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
 
@@ -621,6 +622,38 @@ static void put_backend(struct stats_out *o, const struct iofd_counters *b)
 	put_counter(o, "backend_charged_ns", b->charged_ns);
 }
 
+/*
+ * A histogram's summary, the same data as the metrics endpoint's
+ * histograms: count, sum, p50/p99 (bucket upper edges, within 3.2%),
+ * exact max. Missing (allocation failure) rather than wrong.
+ */
+static void put_hist(struct stats_out *o, struct core_service *svc,
+		     unsigned int idx, enum core_hist_kind kind,
+		     const char *const names[5])
+{
+	struct core_hist *h = malloc(sizeof(*h));
+
+	if (!h)
+		return;
+	if (!core_hsmmu_hist(svc, idx, kind, h)) {
+		put_counter(o, names[0], h->count);
+		put_counter(o, names[1], h->sum);
+		put_counter(o, names[2], core_hist_quantile(h, 0.5));
+		put_counter(o, names[3], core_hist_quantile(h, 0.99));
+		put_counter(o, names[4], h->count ? h->max : 0);
+	}
+	free(h);
+}
+
+static const char *const sync_hist_names[5] = {
+	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
+	"sync_latency_p99_ns", "sync_latency_max_ns",
+};
+static const char *const batch_hist_names[5] = {
+	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
+	"batch_cmds_p99", "batch_cmds_max",
+};
+
 static int do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 			struct reply *rp)
 {
@@ -684,6 +717,10 @@ static int do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 		put_counter(&o, "worker_cpu_ns", s.worker_cpu_ns);
 		put_counter(&o, "issuer_cpu_ns", s.issuer_cpu_ns);
 		put_backend(&o, &s.backend);
+		put_hist(&o, srv->svc, m->id, CORE_HIST_SYNC_NS,
+			 sync_hist_names);
+		put_hist(&o, srv->svc, m->id, CORE_HIST_BATCH_CMDS,
+			 batch_hist_names);
 		break;
 	}
 	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_VSMMU: {

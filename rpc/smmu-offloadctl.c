@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  list                  host SMMUs, vSMMUs, rings and devices\n"
-		"  stats                 service and host SMMU statistics\n"
+		"  stats                 service, every host SMMU and every vSMMU\n"
 		"  stats service         service statistics\n"
 		"  stats hsmmu INDEX     one host SMMU (index as in \"list\")\n"
 		"  stats vsmmu ID        one vSMMU\n"
@@ -238,17 +238,37 @@ static int cmd_stats(struct smmu_client *c, int argc, char **argv, bool json)
 	int r;
 
 	if (argc == 0) {
-		/* Service and every host SMMU. */
+		struct smmu_client_list *l;
+
+		/* Service, every host SMMU, every vSMMU: the numbers the
+		 * metrics endpoint exports. */
 		r = smmu_client_list_hsmmus(c, &h, &nh);
 		if (r)
 			return fail(c, "list host SMMUs", r);
 		free(h);
+		r = smmu_client_list(c, 0, &l);
+		if (r)
+			return fail(c, "list", r);
 		if (json)
 			printf("[");
 		r = print_stats(c, SMMU_CLIENT_SCOPE_SERVICE, 0, json, true);
 		for (uint32_t i = 0; !r && i < nh; i++)
 			r = print_stats(c, SMMU_CLIENT_SCOPE_HSMMU, i, json,
 					false);
+		/* A vSMMU destroyed since the list is not an error. */
+		for (uint32_t i = 0; !r && i < l->n_vsmmus; i++) {
+			struct smmu_client_stats *st;
+			int e = smmu_client_stats(c, SMMU_CLIENT_SCOPE_VSMMU,
+						  l->vsmmus[i].id, &st);
+
+			if (e == -ENOENT)
+				continue;
+			if (!e)
+				smmu_client_stats_free(st);
+			r = print_stats(c, SMMU_CLIENT_SCOPE_VSMMU,
+					l->vsmmus[i].id, json, false);
+		}
+		smmu_client_list_free(l);
 		if (json && !r)
 			printf("]\n");
 		return r;

@@ -20,12 +20,16 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "config.h"
 #include "core/core.h"
+#include "rpc/metrics.h"
+#include "rpc/ratelimit.h"
 #include "rpc/server.h"
 #include <smmu-offload/client.h>
 
@@ -51,6 +55,9 @@ struct daemon_opts {
 	unsigned int n_allow_gids;
 	unsigned int max_clients, max_vsmmus, max_rings, max_devices;
 	int log_level;
+	const char *metrics; /* listen address, NULL = no endpoint */
+	uint32_t log_burst; /* rate-limited classes: messages per interval */
+	uint64_t log_interval_ns;
 	char *owned[256]; /* strdup()ed config values to free */
 	unsigned int n_owned;
 };
@@ -87,10 +94,86 @@ static void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Messages a guest or a client can trigger at will go through one token
+ * bucket per class, so that a hostile guest cannot flood the journal; the
+ * next message of the class allowed (or the periodic flush) reports how
+ * many were dropped. Default: 10 per minute per class.
+ */
+enum log_class {
+	LOG_CLASS_HALT, /* guest command errors that halt a ring */
+	LOG_CLASS_BACKEND, /* invalidation ioctls that failed */
+	LOG_CLASS_THROTTLE, /* the per-vSMMU rate limit engaged */
+	LOG_CLASS_CLIENT, /* control-socket clients: bad requests, refusals */
+	LOG_CLASS_COUNT,
+};
+
+#define LOG_DEFAULT_BURST 10
+#define LOG_DEFAULT_INTERVAL_NS (60ull * 1000000000u)
+
+static const char *const log_class_names[LOG_CLASS_COUNT] = {
+	[LOG_CLASS_HALT] = "halt",
+	[LOG_CLASS_BACKEND] = "backend",
+	[LOG_CLASS_THROTTLE] = "throttle",
+	[LOG_CLASS_CLIENT] = "client",
+};
+
+/* Main thread only, like everything that logs here. */
+static struct rpc_ratelimit log_limits[LOG_CLASS_COUNT];
+
+static void log_suppressed(enum log_class cls, int level, uint64_t n)
+{
+	if (n)
+		log_msg(level, "%llu \"%s\" message(s) suppressed (rate limit)",
+			(unsigned long long)n, log_class_names[cls]);
+}
+
+static void log_limited(enum log_class cls, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void log_limited(enum log_class cls, int level, const char *fmt, ...)
+{
+	uint64_t suppressed;
+	va_list ap;
+
+	/* Below the log level nothing is printed: spend no token. */
+	if (level > log_level)
+		return;
+	if (!rpc_ratelimit_allow(&log_limits[cls], now_ns(), &suppressed))
+		return;
+	log_suppressed(cls, level, suppressed);
+	va_start(ap, fmt);
+	logv(level, fmt, ap);
+	va_end(ap);
+}
+
+/* Report drops even when the class went quiet afterwards. */
+static void log_flush_suppressed(void)
+{
+	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++) {
+		uint64_t n;
+
+		if (rpc_ratelimit_flush(&log_limits[i], now_ns(), &n))
+			log_suppressed(i, LOG_WARNING, n);
+	}
+}
+
 static void rpc_log(void *opaque, int level, const char *msg)
 {
 	(void)opaque;
-	log_msg(level, "%s", msg);
+	/* notice and above are what a client's mistakes produce. */
+	if (level <= LOG_NOTICE)
+		log_limited(LOG_CLASS_CLIENT, level, "%s", msg);
+	else
+		log_msg(level, "%s", msg);
 }
 
 /* libevent's own messages only at debug level: libraries stay quiet. */
@@ -125,6 +208,8 @@ enum {
 	OPT_CLIENT_DEVICES,
 	OPT_LOG_LEVEL,
 	OPT_SYSFS_ROOT,
+	OPT_METRICS,
+	OPT_LOG_RATE_LIMIT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -154,6 +239,8 @@ static const struct option long_opts[] = {
 	{ "client-max-devices", required_argument, NULL, OPT_CLIENT_DEVICES },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "log-rate-limit", required_argument, NULL, OPT_LOG_RATE_LIMIT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -191,6 +278,12 @@ static void usage(FILE *f)
 		"  --client-max-rings N       rings per connection (default %u)\n"
 		"  --client-max-devices N     devices per connection (default %u)\n"
 		"  --log-level LEVEL          error|warning|notice|info|debug (default notice)\n"
+		"  --log-rate-limit N/SECS    guest- and client-triggered messages: at most N\n"
+		"                             per SECS seconds per class (default 10/60)\n"
+		"  --metrics [ADDR:]PORT      serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+		"                             (ADDR default 127.0.0.1; [::1]:PORT for IPv6;\n"
+		"                             PORT 0 picks one, logged and sent as STATUS=);\n"
+		"                             off by default\n"
 		"  --sysfs-root DIR           kernel: the iommu class directory to find host\n"
 		"                             SMMUs in (default /sys/class/iommu)\n"
 		"  --help, --version\n"
@@ -361,6 +454,34 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	case OPT_SYSFS_ROOT:
 		o->core.backend.sysfs_root = val;
 		break;
+	case OPT_METRICS: {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		r = rpc_metrics_parse_addr(val, &ss, &sl);
+		o->metrics = val;
+		break;
+	}
+	case OPT_LOG_RATE_LIMIT: {
+		unsigned long long n = 0, secs = 0;
+		char buf[64], *slash;
+
+		snprintf(buf, sizeof(buf), "%s", val);
+		slash = strchr(buf, '/');
+		if (!slash) {
+			r = -EINVAL;
+			break;
+		}
+		*slash = '\0';
+		r = parse_uint(buf, UINT32_MAX, &n);
+		if (!r)
+			r = parse_uint(slash + 1, 86400, &secs);
+		if (!r && (!n || !secs || n > secs * 1000000000ull))
+			r = -EINVAL;
+		o->log_burst = (uint32_t)n;
+		o->log_interval_ns = secs * 1000000000ull;
+		break;
+	}
 	case OPT_LOG_LEVEL:
 		if (!strcmp(val, "error"))
 			o->log_level = LOG_ERR;
@@ -532,6 +653,135 @@ static int make_socket_dir(const char *path)
 	return 0;
 }
 
+/*
+ * Guest-triggered events the workers only count (core never logs): a
+ * timer on the main loop compares each vSMMU's counters with the last
+ * look and logs the differences, rate-limited per class.
+ */
+#define WATCH_INTERVAL_S 1
+
+struct vs_seen {
+	uint32_t id;
+	uint64_t halts[4];
+	uint64_t backend_errors, throttled;
+};
+
+/* Owned by the main thread. */
+struct watch {
+	struct core_service *svc;
+	struct event *ev;
+	struct vs_seen *seen; /* sorted by id */
+	uint32_t n_seen;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct vs_seen *seen_find(const struct watch *w, uint32_t id)
+{
+	struct vs_seen key = { .id = id };
+
+	return bsearch(&key, w->seen, w->n_seen, sizeof(*w->seen), cmp_u32);
+}
+
+static void watch_vsmmu(const struct core_vsmmu_stats *st,
+			const struct vs_seen *prev)
+{
+	static const struct vs_seen zero;
+	uint64_t d[4], dsum = 0, dbe, dth;
+
+	if (!prev)
+		prev = &zero;
+	for (unsigned int k = 0; k < 4; k++) {
+		d[k] = st->halts[k] - prev->halts[k];
+		dsum += d[k];
+	}
+	if (dsum)
+		log_limited(
+			LOG_CLASS_HALT, LOG_WARNING,
+			"vSMMU %u on %s: %llu ring halt(s) on guest command errors (ill %llu, abt %llu, atc_inv_sync %llu, other %llu)",
+			st->id, st->hsmmu, (unsigned long long)dsum,
+			(unsigned long long)d[0], (unsigned long long)d[1],
+			(unsigned long long)d[2], (unsigned long long)d[3]);
+	dbe = st->backend_errors - prev->backend_errors;
+	if (dbe)
+		log_limited(LOG_CLASS_BACKEND, LOG_WARNING,
+			    "vSMMU %u on %s: %llu invalidation ioctl(s) failed",
+			    st->id, st->hsmmu, (unsigned long long)dbe);
+	dth = st->throttled - prev->throttled;
+	if (dth)
+		log_limited(
+			LOG_CLASS_THROTTLE, LOG_INFO,
+			"vSMMU %u on %s: rate limit engaged in %llu pass(es)",
+			st->id, st->hsmmu, (unsigned long long)dth);
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch *w = arg;
+	struct vs_seen *next = NULL;
+	uint32_t *ids = NULL, n = 0, max = 0, k = 0;
+
+	(void)fd;
+	(void)what;
+	/* vSMMUs come and go between calls: retry until the list fits. */
+	for (;;) {
+		if (core_list_vsmmus(w->svc, ids, max, &n))
+			goto out;
+		if (n <= max)
+			break;
+		free(ids);
+		max = n + 16;
+		ids = calloc(max, sizeof(*ids));
+		if (!ids)
+			goto out;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_u32);
+	next = calloc(n ? n : 1, sizeof(*next));
+	if (!next)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		struct core_vsmmu_stats st;
+
+		if (core_vsmmu_stats(w->svc, ids[i], &st))
+			continue;
+		watch_vsmmu(&st, seen_find(w, ids[i]));
+		next[k] = (struct vs_seen){
+			.id = st.id,
+			.backend_errors = st.backend_errors,
+			.throttled = st.throttled,
+		};
+		memcpy(next[k].halts, st.halts, sizeof(st.halts));
+		k++;
+	}
+	free(w->seen);
+	w->seen = next;
+	w->n_seen = k;
+out:
+	free(ids);
+	log_flush_suppressed();
+}
+
+/* Metrics of the daemon itself, after the service's. */
+static void metrics_extra(void *opaque, struct evbuffer *out)
+{
+	(void)opaque;
+	evbuffer_add_printf(
+		out,
+		"# HELP smmu_offload_log_messages_suppressed_total Log messages dropped by the rate limit, by class.\n"
+		"# TYPE smmu_offload_log_messages_suppressed_total counter\n");
+	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
+		evbuffer_add_printf(
+			out,
+			"smmu_offload_log_messages_suppressed_total{class=\"%s\"} %llu\n",
+			log_class_names[i],
+			(unsigned long long)log_limits[i].suppressed_total);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
@@ -551,8 +801,15 @@ int main(int argc, char **argv)
 		.socket = SMMU_CLIENT_DEFAULT_SOCKET,
 		.socket_mode = RPC_DEFAULT_SOCKET_MODE,
 		.log_level = LOG_NOTICE,
+		.log_burst = LOG_DEFAULT_BURST,
+		.log_interval_ns = LOG_DEFAULT_INTERVAL_NS,
 	};
+	const struct timeval watch_tv = { WATCH_INTERVAL_S, 0 };
 	struct event *ev_term = NULL, *ev_int = NULL;
+	struct rpc_metrics_config mcfg = { 0 };
+	struct rpc_metrics *metrics = NULL;
+	struct watch watch = { 0 };
+	char ready[RPC_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
 	struct core_service *svc = NULL;
 	struct rpc_server *srv = NULL;
@@ -627,6 +884,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
+		rpc_ratelimit_init(&log_limits[i], o.log_burst,
+				   o.log_interval_ns, now_ns());
 	o.core.backend.kind = o.backend;
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
@@ -715,10 +975,45 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	watch.svc = svc;
+	watch.ev = event_new(base, -1, EV_PERSIST, on_watch, &watch);
+	if (!watch.ev || event_add(watch.ev, &watch_tv)) {
+		log_msg(LOG_ERR, "cannot start the halt watch timer");
+		goto out;
+	}
+
+	snprintf(ready, sizeof(ready), "STATUS=serving");
+	if (o.metrics) {
+		char addr[RPC_METRICS_ADDR_MAX];
+
+		mcfg.addr = o.metrics;
+		mcfg.srv = srv;
+		mcfg.extra = metrics_extra;
+		r = rpc_metrics_new(base, svc, &mcfg, &metrics);
+		if (r) {
+			log_msg(LOG_ERR, "cannot serve metrics on %s: %s",
+				o.metrics, strerror(-r));
+			goto out;
+		}
+		r = rpc_metrics_address(metrics, addr, sizeof(addr));
+		if (r) {
+			log_msg(LOG_ERR, "metrics address: %s", strerror(-r));
+			goto out;
+		}
+		log_msg(LOG_NOTICE, "metrics on http://%s/metrics", addr);
+		snprintf(ready, sizeof(ready),
+			 "STATUS=serving, metrics on http://%s/metrics", addr);
+	}
+
 	log_msg(LOG_NOTICE,
 		"ready: %s backend, %u host SMMU(s), %s workers, socket %s",
 		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket);
-	notify("READY=1");
+	{
+		char state[sizeof(ready) + 16];
+
+		snprintf(state, sizeof(state), "READY=1\n%s", ready);
+		notify(state);
+	}
 	if (event_base_dispatch(base) < 0) {
 		log_msg(LOG_ERR, "event loop failed");
 		goto out;
@@ -726,7 +1021,11 @@ int main(int argc, char **argv)
 	notify("STOPPING=1");
 	status = 0;
 out:
-	/* Connections first: their teardown calls into the service. */
+	/* Scrapes and connections first: they call into the service. */
+	rpc_metrics_free(metrics);
+	if (watch.ev)
+		event_free(watch.ev);
+	free(watch.seen);
 	rpc_server_free(srv);
 	core_service_free(svc);
 	if (ev_term)
