@@ -1,0 +1,770 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A malicious VMM against the service, in process (core + sim backend).
+ *
+ * Two VMs share one host SMMU: "good" behaves, "bad" attacks with what a
+ * VMM controls: producer indices, ring contents (also while they are
+ * consumed), commands the guest must not reach the host with, vSIDs of
+ * the other VM, floods, a saturated completion eventfd, fds that are not
+ * what they claim, and resource limits. Expected every time: the bad
+ * VM's own ring halts with the right SMMU_RING_ERR_* at the right index
+ * (or its request fails with the documented errno), nothing illegal
+ * reaches the emulated host (the sim validates exactly as the kernel and
+ * counts rejections), and the good VM keeps completing its SYNCs with
+ * the oracle clean. No crash; under ASan/LSan no leak; no fd left open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <smmu-offload/ring-prod.h>
+
+#include "cmdq/cmdq.h"
+#include "core/core.h"
+#include "iommufd/sim.h"
+#include "tests/harness.h"
+
+#define WAIT_MS 20000
+#define GOOD_VSID 0x8
+#define GOOD_PSID 0x100
+#define BAD_VSID 0x10
+#define BAD_PSID 0x200
+
+/* A VMM's view of one ring. */
+struct vmring {
+	int memfd, db, cq;
+	struct ring_prod p;
+	uint32_t id;
+};
+
+struct vm {
+	uint32_t vs;
+	struct iofd_viommu *vi;
+	struct vmring r;
+	uint16_t asid;
+	uint64_t next_iova;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int count_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ASSERT_NONNULL(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static struct core_service *svc_new(unsigned int max_rings)
+{
+	static const char *const names[] = { "smmu0" };
+	struct iofd_sim_config sim;
+	struct core_config cfg = {
+		.backend = { .kind = "sim", .sim = &sim },
+		.hsmmu_names = names,
+		.n_hsmmu = 1,
+		.poll_us = 50,
+		.max_rings = max_rings,
+	};
+	struct core_service *svc = NULL;
+
+	iofd_sim_config_default(&sim);
+	sim.caps = cmdq_caps_full; /* ATC_INV legal: vSID checks matter */
+	sim.wait = IOFD_SIM_WAIT_NONE;
+	ASSERT_OK(core_service_new(&cfg, &svc));
+	return svc;
+}
+
+static int _ring_attach(struct core_service *svc, uint32_t vs, struct vmring *r,
+			uint32_t log2)
+{
+	memset(r, 0, sizeof(*r));
+	r->memfd = r->db = r->cq = -1;
+	ASSERT_OK(ring_memfd_create(log2, &r->memfd));
+	r->db = eventfd(0, EFD_CLOEXEC);
+	/* Blocking, as a VMM may leave it: the service must cope. */
+	r->cq = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(r->db, 0);
+	ASSERT_GE(r->cq, 0);
+	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
+	return core_ring_attach(svc, vs, r->memfd, r->db, r->cq, &r->id);
+}
+
+static void ring_attach(struct core_service *svc, uint32_t vs, struct vmring *r,
+			uint32_t log2)
+{
+	ASSERT_OK(_ring_attach(svc, vs, r, log2));
+}
+
+static void vmring_free(struct vmring *r)
+{
+	ring_prod_done(&r->p);
+	if (r->memfd >= 0)
+		close(r->memfd);
+	if (r->db >= 0)
+		close(r->db);
+	if (r->cq >= 0)
+		close(r->cq);
+	r->memfd = r->db = r->cq = -1;
+}
+
+static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
+		   uint32_t psid, uint32_t log2)
+{
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	uint32_t vdev;
+
+	memset(vm, 0, sizeof(*vm));
+	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &vm->vs));
+	ASSERT_OK(core_device_attach(svc, vm->vs, psid, vsid, &vdev));
+	vm->vi = core_vsmmu_viommu(svc, vm->vs);
+	ASSERT_NONNULL(vm->vi);
+	ring_attach(svc, vm->vs, &vm->r, log2);
+	vm->asid = 1;
+	vm->next_iova = 0x100000;
+}
+
+static uint32_t push(struct vmring *r, struct cmdq_cmd c)
+{
+	struct smmu_ring_entry e;
+	uint32_t idx = 0;
+	int rc;
+
+	cmdq_cmd_to_le(&c, &e);
+	while ((rc = ring_prod_push(&r->p, &e, 1, &idx)) == -EAGAIN)
+		ASSERT_OK(ring_prod_wait(&r->p, r->p.prod - 1, 1000, WAIT_MS));
+	ASSERT_OK(rc);
+	return idx;
+}
+
+static struct cmdq_cmd sync_cmd(void)
+{
+	return cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
+			       CMDQ_SYNC_MSIATTR_OIWB, 0, 0);
+}
+
+static struct cmdq_cmd tlbi_page(uint16_t asid, uint64_t va)
+{
+	struct cmdq_tlbi_range rg = { .tg = CMDQ_TG_4K, .ttl = 3 };
+
+	return cmdq_build_tlbi_nh_va(asid, 0, va, true, &rg);
+}
+
+static void sync_wait(struct vmring *r, uint32_t idx)
+{
+	ASSERT_OK(ring_prod_publish(&r->p));
+	ASSERT_OK(ring_prod_wait(&r->p, idx, 20000, WAIT_MS));
+}
+
+/* The ring halts (not yet acknowledged) with @err at @where. */
+static void expect_halt(struct vmring *r, uint32_t wait_idx, uint32_t err,
+			uint32_t where)
+{
+	uint32_t e = 0, at = 0;
+
+	ASSERT_OK(ring_prod_publish(&r->p));
+	ASSERT_ERR(-EPIPE, ring_prod_wait(&r->p, wait_idx, 1000, WAIT_MS));
+	ASSERT_OK(ring_prod_halt_info(&r->p, &e, &at));
+	EXPECT_EQ(e, err);
+	EXPECT_EQ(at, where);
+}
+
+/*
+ * The good VM unmaps @n pages and changes a CD, one guest SYNC each; after
+ * every SYNC the oracle must miss everything it invalidated.
+ */
+static void good_vm_rounds(struct vm *g, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t va = g->next_iova;
+
+		g->next_iova += 0x1000;
+		ASSERT_OK(iofd_sim_tlb_fill(g->vi, g->asid, va));
+		ASSERT_OK(iofd_sim_cd_fill(g->vi, GOOD_VSID, 0));
+		push(&g->r, tlbi_page(g->asid, va));
+		push(&g->r, cmdq_build_cfgi_cd(GOOD_VSID, 0, true));
+		sync_wait(&g->r, push(&g->r, sync_cmd()));
+		ASSERT_FALSE(iofd_sim_tlb_lookup(g->vi, g->asid, va));
+		ASSERT_FALSE(iofd_sim_cd_lookup(g->vi, GOOD_VSID, 0));
+	}
+}
+
+/* What the emulated host saw of @vm: nothing it had to reject. */
+static void host_clean(struct vm *vm)
+{
+	struct iofd_counters c;
+
+	iofd_viommu_counters(vm->vi, &c);
+	EXPECT_EQ(c.errors, 0);
+}
+
+static void good_vm_healthy(struct core_service *svc, struct vm *g)
+{
+	struct core_ring_stats rs;
+
+	good_vm_rounds(g, 20);
+	host_clean(g);
+	ASSERT_OK(core_ring_stats(svc, g->r.id, &rs));
+	EXPECT_FALSE(rs.halted);
+}
+
+FIXTURE(h)
+{
+	int fds_before;
+	struct core_service *svc;
+	struct vm good, bad;
+};
+
+FIXTURE_SETUP(h)
+{
+	self->fds_before = count_fds();
+	self->svc = svc_new(0);
+	vm_new(self->svc, &self->good, GOOD_VSID, GOOD_PSID, 6);
+	vm_new(self->svc, &self->bad, BAD_VSID, BAD_PSID, 4);
+}
+
+FIXTURE_TEARDOWN(h)
+{
+	/* Freeing the service tears down both VMs (drains, detaches). */
+	core_service_free(self->svc);
+	vmring_free(&self->good.r);
+	vmring_free(&self->bad.r);
+	/* Every fd the service dup'd was closed. */
+	EXPECT_EQ(count_fds(), self->fds_before);
+}
+
+/* ---- producer indices -------------------------------------------------- */
+
+/* The VMM stores @prod and rings the doorbell, bypassing ring_prod. */
+static void raw_prod(struct vmring *r, uint32_t prod)
+{
+	uint64_t one = 1;
+
+	__atomic_store_n(&r->p.hdr->prod, prod, __ATOMIC_RELEASE);
+	ASSERT_EQ(write(r->db, &one, sizeof(one)), (ssize_t)sizeof(one));
+}
+
+static void expect_proto(struct core_service *svc, struct vmring *r,
+			 uint32_t at)
+{
+	struct core_ring_stats rs;
+	uint32_t e = 0, where = 0;
+	double deadline = t_now() + WAIT_MS / 1000.0;
+
+	/*
+	 * ring_prod's own indices are stale now (we bypassed it): wait for
+	 * HALTED in the header, on the completion eventfd.
+	 */
+	while (!(__atomic_load_n(&r->p.hdr->svc_flags, __ATOMIC_ACQUIRE) &
+		 SMMU_RING_HALTED)) {
+		int rc = ring_prod_wait(&r->p, r->p.prod, 100000, 100);
+
+		ASSERT_LT(t_now(), deadline);
+		ASSERT_TRUE(rc == -EPIPE || rc == -ETIMEDOUT);
+	}
+	e = __atomic_load_n(&r->p.hdr->err, __ATOMIC_RELAXED);
+	where = __atomic_load_n(&r->p.hdr->err_index, __ATOMIC_RELAXED);
+	EXPECT_EQ(e, SMMU_RING_ERR_PROTO);
+	EXPECT_EQ(where, at);
+	ASSERT_OK(core_ring_stats(svc, r->id, &rs));
+	EXPECT_TRUE(rs.halted);
+	EXPECT_EQ(rs.err, SMMU_RING_ERR_PROTO);
+}
+
+TEST_F(h, prod_beyond_ring)
+{
+	raw_prod(&self->bad.r, 16 + 1); /* 16-entry ring, cons 0 */
+	expect_proto(self->svc, &self->bad.r, 0);
+	good_vm_healthy(self->svc, &self->good);
+}
+
+TEST_F(h, prod_far_out)
+{
+	raw_prod(&self->bad.r, 0x80000000u);
+	expect_proto(self->svc, &self->bad.r, 0);
+	good_vm_healthy(self->svc, &self->good);
+}
+
+TEST_F(h, prod_backwards)
+{
+	struct vmring *r = &self->bad.r;
+	uint32_t last = 0;
+
+	/* 9 entries go through normally: cons = fetch = 9. */
+	for (int i = 0; i < 8; i++)
+		push(r, cmdq_build_tlbi_nh_asid(3, 0));
+	last = push(r, sync_cmd());
+	sync_wait(r, last);
+	/* Then prod moves back behind what the service already took. */
+	raw_prod(r, 3);
+	expect_proto(self->svc, r, last + 1);
+	good_vm_healthy(self->svc, &self->good);
+}
+
+/* ---- commands a guest must not get to the host with ------------------- */
+
+struct bad_cmd {
+	const char *what;
+	struct cmdq_cmd c;
+};
+
+static struct cmdq_cmd with_ssec(struct cmdq_cmd c)
+{
+	cmdq_set(&c, CMDQ_F_SSEC, 1);
+	return c;
+}
+
+static struct cmdq_cmd raw_cmd(uint64_t d0, uint64_t d1)
+{
+	return (struct cmdq_cmd){ { d0, d1 } };
+}
+
+/*
+ * Each bad command halts the ring with CERROR_ILL exactly at its index,
+ * after everything before it completed; the VMM then replaces it with a
+ * CMD_SYNC (as it would after reflecting GERROR to the guest) and resumes.
+ */
+TEST_F_TIMEOUT(h, illegal_commands_halt_at_index, 60)
+{
+	const struct cmdq_tlbi_range none = { 0 };
+	const struct bad_cmd bad[] = {
+		{ "TLBI_EL2_ALL", cmdq_build_tlbi_el2_all() },
+		{ "TLBI_EL2_ASID", cmdq_build_tlbi_el2_asid(1) },
+		{ "TLBI_EL2_VA",
+		  cmdq_build_tlbi_el2_va(1, 0x1000, true, NULL) },
+		{ "TLBI_EL2_VAA", cmdq_build_tlbi_el2_vaa(0x1000, true, NULL) },
+		{ "TLBI_EL3_ALL", raw_cmd(CMDQ_OP_TLBI_EL3_ALL, 0) },
+		{ "TLBI_S12_VMALL", cmdq_build_tlbi_s12_vmall(1) },
+		{ "TLBI_S2_IPA",
+		  cmdq_build_tlbi_s2_ipa(1, 0x40000, true, &none) },
+		{ "CFGI_STE", cmdq_build_cfgi_ste(BAD_VSID, true) },
+		{ "CFGI_STE_RANGE", cmdq_build_cfgi_ste_range(BAD_VSID, 3) },
+		{ "CFGI_ALL", cmdq_build_cfgi_all() },
+		{ "CFGI_VMS_PIDM", raw_cmd(CMDQ_OP_CFGI_VMS_PIDM, 0) },
+		{ "PRI_RESP", cmdq_build_pri_resp(BAD_VSID, false, 0, 1, 0) },
+		{ "RESUME", cmdq_build_resume(BAD_VSID, 0, 1) },
+		{ "STALL_TERM", cmdq_build_stall_term(BAD_VSID) },
+		{ "unknown 0x99", raw_cmd(0x99, 0) },
+		{ "unknown 0xff", raw_cmd(0xff, ~0ull) },
+		{ "opcode 0", raw_cmd(0, 0) },
+		{ "CFGI_CD SSEC",
+		  with_ssec(cmdq_build_cfgi_cd(BAD_VSID, 0, true)) },
+		{ "TLBI_NH_ASID SSEC",
+		  with_ssec(cmdq_build_tlbi_nh_asid(1, 0)) },
+		{ "SYNC CS=3", cmdq_build_sync(3, 3, 0xf, 0, 0) },
+		{ "TLBI_NH_ALL RES0", raw_cmd(CMDQ_OP_TLBI_NH_ALL, 1) },
+		/* Another VM's device, by its vSID and by its pSID. */
+		{ "CFGI_CD foreign vSID",
+		  cmdq_build_cfgi_cd(GOOD_VSID, 0, true) },
+		{ "CFGI_CD_ALL foreign vSID",
+		  cmdq_build_cfgi_cd_all(GOOD_VSID) },
+		{ "ATC_INV foreign vSID",
+		  cmdq_build_atc_inv(GOOD_VSID, false, 0, false, 0, 0) },
+		{ "CFGI_CD_ALL foreign pSID",
+		  cmdq_build_cfgi_cd_all(GOOD_PSID) },
+		{ "ATC_INV unattached vSID",
+		  cmdq_build_atc_inv(0x7777, false, 0, false, 0, 0) },
+	};
+	const unsigned int n_bad = sizeof(bad) / sizeof(bad[0]);
+	struct vm *b = &self->bad, *g = &self->good;
+	struct core_vsmmu_stats st;
+	struct smmu_ring_entry fix;
+	struct cmdq_cmd s = sync_cmd();
+
+	cmdq_cmd_to_le(&s, &fix);
+	/* The good VM's config cache must survive the foreign-vSID tries. */
+	ASSERT_OK(iofd_sim_cd_fill(g->vi, GOOD_VSID, 5));
+
+	for (unsigned int i = 0; i < n_bad; i++) {
+		uint32_t bad_idx, idx;
+		uint64_t va = 0x200000 + 0x1000 * i;
+
+		/* Precondition: the command model agrees it is illegal (or
+		 * names a vSID this vSMMU does not have). */
+		if (!strstr(bad[i].what, "SID"))
+			ASSERT_EQ(cmdq_validate(&cmdq_caps_full, &bad[i].c,
+						NULL),
+				  CMDQ_CERROR_ILL);
+		ASSERT_OK(iofd_sim_tlb_fill(b->vi, 1, va));
+		push(&b->r, tlbi_page(1, va));
+		push(&b->r, sync_cmd());
+		bad_idx = push(&b->r, bad[i].c);
+		idx = push(&b->r, sync_cmd());
+		expect_halt(&b->r, idx, SMMU_RING_ERR_CERROR_ILL, bad_idx);
+		if (t_failed)
+			fprintf(stderr, "# while testing %s\n", bad[i].what);
+		/* Everything before it completed, and for real. */
+		EXPECT_TRUE(ring_prod_done_upto(&b->r.p, bad_idx - 1));
+		EXPECT_FALSE(iofd_sim_tlb_lookup(b->vi, 1, va));
+
+		ASSERT_OK(ring_prod_rewrite(&b->r.p, bad_idx, &fix));
+		ASSERT_OK(ring_prod_resume(&b->r.p));
+		ASSERT_OK(ring_prod_wait(&b->r.p, idx, 1000, WAIT_MS));
+	}
+	ASSERT_OK(core_vsmmu_stats(self->svc, b->vs, &st));
+	EXPECT_EQ(st.halts[0], n_bad);
+	/* Nothing illegal reached the host: it rejected nothing. */
+	host_clean(b);
+	EXPECT_TRUE(iofd_sim_cd_lookup(g->vi, GOOD_VSID, 5));
+	good_vm_healthy(self->svc, g);
+}
+
+/* The control: the bad VM's own vSID is accepted. */
+TEST_F(h, own_vsid_accepted)
+{
+	struct vm *b = &self->bad;
+
+	ASSERT_OK(iofd_sim_cd_fill(b->vi, BAD_VSID, 0));
+	push(&b->r, cmdq_build_cfgi_cd(BAD_VSID, 0, true));
+	push(&b->r, cmdq_build_atc_inv(BAD_VSID, false, 0, false, 0, 0));
+	sync_wait(&b->r, push(&b->r, sync_cmd()));
+	EXPECT_FALSE(iofd_sim_cd_lookup(b->vi, BAD_VSID, 0));
+	host_clean(b);
+}
+
+/* ---- entries rewritten while the service consumes them ---------------- */
+
+struct scribbler {
+	struct vmring *r;
+	unsigned int stop; /* atomic */
+	uint64_t flips; /* atomic */
+};
+
+/*
+ * Flip every slot between a legal TLBI_NH_ASID and an illegal
+ * TLBI_EL2_ALL as fast as possible, behind ring_prod's back.
+ */
+static void *scribble_main(void *arg)
+{
+	struct scribbler *s = arg;
+	struct cmdq_cmd ok = cmdq_build_tlbi_nh_asid(5, 0);
+	struct cmdq_cmd evil = cmdq_build_tlbi_el2_all();
+	struct smmu_ring_entry e[2];
+	uint64_t n = 0;
+
+	cmdq_cmd_to_le(&ok, &e[0]);
+	cmdq_cmd_to_le(&evil, &e[1]);
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		for (uint32_t i = 0; i < s->r->p.size; i++) {
+			const struct smmu_ring_entry *src = &e[(n + i) & 1];
+
+			__atomic_store_n(&s->r->p.entries[i].le[0], src->le[0],
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&s->r->p.entries[i].le[1], src->le[1],
+					 __ATOMIC_RELAXED);
+		}
+		n++;
+		__atomic_store_n(&s->flips, n, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(h, entries_rewritten_while_consumed, 60)
+{
+	struct vm *b = &self->bad;
+	struct scribbler s = { .r = &b->r };
+	struct cmdq_cmd issued[IOFD_SIM_LOG];
+	uint32_t n, e = 0, at = 0, rounds = 0;
+	bool halted = false;
+	pthread_t th;
+
+	ASSERT_EQ(pthread_create(&th, NULL, scribble_main, &s), 0);
+	while (!halted && rounds < 2000) {
+		uint32_t idx;
+		int rc;
+
+		push(&b->r, cmdq_build_tlbi_nh_asid(5, 0));
+		idx = push(&b->r, sync_cmd());
+		ASSERT_OK(ring_prod_publish(&b->r.p));
+		rc = ring_prod_wait(&b->r.p, idx, 1000, WAIT_MS);
+		if (rc == -EPIPE)
+			halted = true;
+		else
+			ASSERT_OK(rc);
+		rounds++;
+	}
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	EXPECT_GT(__atomic_load_n(&s.flips, __ATOMIC_RELAXED), 0);
+	fprintf(stderr, "# %u rounds, halted: %d\n", rounds, halted);
+
+	/* Whatever the service saw, it judged its own copy: an illegal
+	 * entry halts the ring with ILL, never reaches the host. */
+	if (halted) {
+		ASSERT_OK(ring_prod_halt_info(&b->r.p, &e, &at));
+		EXPECT_EQ(e, SMMU_RING_ERR_CERROR_ILL);
+	}
+	host_clean(b);
+	n = iofd_sim_issued(b->vi, issued, IOFD_SIM_LOG);
+	for (uint32_t i = 0; i < n; i++)
+		EXPECT_NE(cmdq_cmd_opcode(&issued[i]), CMDQ_OP_TLBI_EL2_ALL);
+	good_vm_healthy(self->svc, &self->good);
+}
+
+/* ---- floods ------------------------------------------------------------ */
+
+struct flood {
+	struct vmring *r;
+	unsigned int stop; /* atomic */
+	uint64_t pushed; /* atomic */
+};
+
+/* A full-rate producer that also rings the doorbell on every push. */
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+	struct cmdq_cmd c = cmdq_build_tlbi_nh_all(0);
+	struct smmu_ring_entry e[64];
+	uint64_t one = 1;
+
+	for (int i = 0; i < 64; i++)
+		cmdq_cmd_to_le(&c, &e[i]);
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t idx;
+
+		if (ring_prod_push(&f->r->p, e, 64, &idx) == 0) {
+			__atomic_fetch_add(&f->pushed, 64, __ATOMIC_RELAXED);
+			ring_prod_publish(&f->r->p);
+		}
+		/* Doorbell storm, NEED_WAKEUP or not. */
+		if (write(f->r->db, &one, sizeof(one)) < 0)
+			break;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(h, flood_and_doorbell_storm, 90)
+{
+	struct vm *b = &self->bad;
+	struct vmring big;
+	struct flood f = { .r = &big };
+	pthread_t th;
+
+	/* The largest ring a VMM may hand over. */
+	ring_attach(self->svc, b->vs, &big, SMMU_RING_MAX_LOG2);
+	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
+	/* The good VM goes on while the flood runs (at least 64K pushed). */
+	for (int i = 0;
+	     i < 50 || __atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 65536;
+	     i++)
+		good_vm_rounds(&self->good, 1);
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	host_clean(&self->good);
+	host_clean(b);
+	ASSERT_OK(core_ring_detach(self->svc, big.id));
+	vmring_free(&big);
+}
+
+/*
+ * A completion eventfd whose counter is at its maximum: a write(2) to it
+ * would block. The worker must not block on it (it checks POLLOUT first):
+ * the bad VM loses its wake-ups, the good VM notices nothing.
+ */
+TEST_F_TIMEOUT(h, saturated_completion_eventfd, 60)
+{
+	struct vm *b = &self->bad;
+	struct core_ring_stats rs;
+	uint64_t max = 0xfffffffffffffffeull, sig = 0, signals;
+	uint32_t idx = 0;
+
+	/* "I am asleep, signal me", forever (ring_prod keeps its copy). */
+	b->r.p.prod_flags = SMMU_RING_WANT_SIGNAL;
+	__atomic_store_n(&b->r.p.hdr->prod_flags, SMMU_RING_WANT_SIGNAL,
+			 __ATOMIC_RELEASE);
+	/* The signal path is live: one completion, one signal. */
+	push(&b->r, cmdq_build_tlbi_nh_asid(2, 0));
+	idx = push(&b->r, sync_cmd());
+	ASSERT_OK(ring_prod_publish(&b->r.p));
+	while (!ring_prod_done_upto(&b->r.p, idx))
+		good_vm_rounds(&self->good, 1);
+	ASSERT_OK(core_ring_stats(self->svc, b->r.id, &rs));
+	ASSERT_GE(rs.signals, 1);
+	/* Now saturate the counter: the next write(2) would block. */
+	ASSERT_EQ(read(b->r.cq, &sig, sizeof(sig)), (ssize_t)sizeof(sig));
+	ASSERT_EQ(write(b->r.cq, &max, sizeof(max)), (ssize_t)sizeof(max));
+	signals = rs.signals;
+	/*
+	 * Never fill the ring: push() would then sleep in ring_prod_wait(),
+	 * which drains the eventfd. Poll cons instead, as a VMM that lost
+	 * its wake-ups can.
+	 */
+	for (int i = 0; i < 40; i++) {
+		push(&b->r, cmdq_build_tlbi_nh_asid(2, 0));
+		idx = push(&b->r, sync_cmd());
+		ASSERT_OK(ring_prod_publish(&b->r.p));
+		while (!ring_prod_done_upto(&b->r.p, idx))
+			good_vm_rounds(&self->good, 1);
+	}
+	ASSERT_OK(core_ring_stats(self->svc, b->r.id, &rs));
+	EXPECT_EQ(rs.signals, signals);
+	good_vm_healthy(self->svc, &self->good);
+}
+
+/* ---- fds that are not what they claim ---------------------------------- */
+
+TEST_F(h, attach_refuses_bad_fds)
+{
+	struct core_service *svc = self->svc;
+	uint32_t vs = self->bad.vs, id = 0;
+	int memfd, db, pipefd[2], unsealed, devnull, regular, r;
+	char tmpl[] = "/tmp/hostile-XXXXXX";
+
+	ASSERT_OK(ring_memfd_create(4, &memfd));
+	db = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(db, 0);
+	ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT_GE(devnull, 0);
+
+	/* Doorbell / completion must be eventfds. */
+	ASSERT_ERR(-EBADF,
+		   core_ring_attach(svc, vs, memfd, pipefd[0], -1, &id));
+	ASSERT_ERR(-EBADF,
+		   core_ring_attach(svc, vs, memfd, db, pipefd[1], &id));
+	ASSERT_ERR(-EBADF, core_ring_attach(svc, vs, memfd, 9999, -1, &id));
+	/* The ring must be a sealed memfd of the right size and header. */
+	ASSERT_ERR(-EBADF, core_ring_attach(svc, vs, devnull, db, -1, &id));
+	ASSERT_ERR(-EBADF, core_ring_attach(svc, vs, db, db, -1, &id));
+	unsealed = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_GE(unsealed, 0);
+	ASSERT_EQ(ftruncate(unsealed, (off_t)smmu_ring_bytes(4)), 0);
+	ASSERT_ERR(-EPERM, core_ring_attach(svc, vs, unsealed, db, -1, &id));
+	/* Sealed, right size, but no ring header (all zero). */
+	ASSERT_EQ(fcntl(unsealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	ASSERT_ERR(-EPROTO, core_ring_attach(svc, vs, unsealed, db, -1, &id));
+	/* A regular file has no seals (-EINVAL; a tmpfs file reports only
+	 * F_SEAL_SEAL: -EPERM). */
+	regular = mkstemp(tmpl);
+	ASSERT_GE(regular, 0);
+	unlink(tmpl);
+	ASSERT_EQ(ftruncate(regular, (off_t)smmu_ring_bytes(4)), 0);
+	r = core_ring_attach(svc, vs, regular, db, -1, &id);
+	EXPECT_TRUE(r == -EINVAL || r == -EPERM);
+	/* An unknown vSMMU. */
+	ASSERT_ERR(-ENOENT, core_ring_attach(svc, 0xdead, memfd, db, -1, &id));
+
+	close(regular);
+	close(unsealed);
+	close(devnull);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(db);
+	close(memfd);
+	good_vm_healthy(svc, &self->good);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* The service-wide ring budget: -EMFILE at the limit, room after detach. */
+TEST(ring_limit_emfile)
+{
+	int fds_before = count_fds();
+	struct core_service *svc = svc_new(4);
+	struct core_service_stats ss;
+	struct vm good, bad;
+	struct vmring r[4];
+	unsigned int n = 0;
+
+	vm_new(svc, &good, GOOD_VSID, GOOD_PSID, 5);
+	vm_new(svc, &bad, BAD_VSID, BAD_PSID, 4); /* rings 1 and 2 */
+	ASSERT_OK(core_service_stats(svc, &ss));
+	EXPECT_EQ(ss.max_rings, 4);
+	for (; n < 4; n++)
+		if (_ring_attach(svc, bad.vs, &r[n], 2))
+			break;
+	EXPECT_EQ(n, 2);
+	ASSERT_ERR(-EMFILE, core_ring_attach(svc, bad.vs, r[n].memfd, r[n].db,
+					     r[n].cq, &r[n].id));
+	/* The refused attach kept nothing. */
+	ASSERT_OK(core_service_stats(svc, &ss));
+	EXPECT_EQ(ss.n_rings, 4);
+	good_vm_healthy(svc, &good);
+	ASSERT_OK(core_ring_detach(svc, r[0].id));
+	ASSERT_OK(core_ring_attach(svc, bad.vs, r[n].memfd, r[n].db, r[n].cq,
+				   &r[n].id));
+	core_service_free(svc);
+	for (unsigned int i = 0; i <= n; i++)
+		vmring_free(&r[i]);
+	vmring_free(&good.r);
+	vmring_free(&bad.r);
+	EXPECT_EQ(count_fds(), fds_before);
+}
+
+/* Per vSMMU: rings, devices, vSIDs. */
+TEST_F(h, per_vsmmu_limits)
+{
+	struct core_service *svc = self->svc;
+	struct vm *b = &self->bad;
+	struct vmring r[8];
+	uint32_t vdev, n = 0;
+
+	/* A vSID is taken once per vSMMU; vSIDs are 32-bit. */
+	ASSERT_ERR(-EEXIST,
+		   core_device_attach(svc, b->vs, 0x300, BAD_VSID, &vdev));
+	ASSERT_ERR(-EINVAL, core_device_attach(svc, b->vs, 0x301,
+					       0x100000000ull, &vdev));
+	for (uint32_t i = 1; i < CORE_MAX_DEVICES; i++)
+		ASSERT_OK(core_device_attach(svc, b->vs, 0x10000 + i,
+					     0x20000 + i, &vdev));
+	ASSERT_ERR(-ENOSPC,
+		   core_device_attach(svc, b->vs, 0x30000, 0x30000, &vdev));
+	/* At most CORE_MAX_VSMMU_RINGS (8) rings feed one vSMMU; it has 1. */
+	for (; n < 8; n++)
+		if (_ring_attach(svc, b->vs, &r[n], 2))
+			break;
+	EXPECT_EQ(n, 7);
+	ASSERT_ERR(-ENOSPC, core_ring_attach(svc, b->vs, r[7].memfd, r[7].db,
+					     r[7].cq, &r[7].id));
+	for (uint32_t i = 0; i <= n && i < 8; i++)
+		vmring_free(&r[i]);
+	good_vm_healthy(svc, &self->good);
+}
+
+/* The same ring memory attached twice: only its owner gets confused. */
+TEST_F(h, same_memfd_twice)
+{
+	struct vm *b = &self->bad;
+	uint32_t id2 = 0;
+
+	ASSERT_OK(core_ring_attach(self->svc, b->vs, b->r.memfd, b->r.db,
+				   b->r.cq, &id2));
+	/*
+	 * Two consumers publish cons into one header: the producer's view
+	 * goes wrong and the ring may well halt (PROTO) or wedge; that is the
+	 * VMM's own problem. Push without waiting for space.
+	 */
+	for (int i = 0; i < 100; i++) {
+		struct smmu_ring_entry e[2];
+		struct cmdq_cmd c[2] = { cmdq_build_tlbi_nh_asid(4, 0),
+					 sync_cmd() };
+		uint32_t idx;
+		int rc;
+
+		cmdq_cmd_to_le(&c[0], &e[0]);
+		cmdq_cmd_to_le(&c[1], &e[1]);
+		rc = ring_prod_push(&b->r.p, e, 2, &idx);
+		if (rc == -EPIPE)
+			break;
+		ASSERT_TRUE(rc == 0 || rc == -EAGAIN);
+		ASSERT_OK(ring_prod_publish(&b->r.p));
+		if (i % 10 == 0)
+			good_vm_rounds(&self->good, 1);
+	}
+	good_vm_healthy(self->svc, &self->good);
+	host_clean(b);
+	ASSERT_OK(core_ring_detach(self->svc, id2));
+}
+
+TEST_HARNESS_MAIN
