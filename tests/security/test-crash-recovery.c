@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Crash recovery: smmu-offloadd is SIGKILLed at random points while
+ * several VMMs run a strict-unmap workload through it (sim backend), and
+ * restarted on the same socket. Each VMM notices the service is gone (its
+ * socket hangs up), reconnects when the service is back, re-creates its
+ * vSMMU, device and ring on the *same* memfd and eventfds, and goes on
+ * waiting for the guest SYNC it had published: the new service instance
+ * resumes the ring from the consumer index in shared memory
+ * (docs/RING-PROTOCOL.md, "Service restart").
+ *
+ * Checked: every SYNC completes, no ring ever halts, the new instance
+ * consumes exactly the entries the shared cons had not covered (nothing
+ * skipped: the entries counter of the re-attached ring reaches
+ * prod - cons of the moment of re-attach), and the daemon exits 0 at the
+ * end (ASan/LSan builds: no leak). The recovery time (SIGKILL to every
+ * VMM completing a new SYNC) is printed per crash as a TAP comment.
+ *
+ * The IOTLB oracle lives inside the daemon and dies with it, so it cannot
+ * judge across a crash; tests/core (in process) checks it for halts and
+ * resumes, and the completion rule above is what carries it over.
+ *
+ * The VMMs here wait for the restart event instead of backing off on a
+ * timer (tests wait on events); a real VMM retries with backoff.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <smmu-offload/client.h>
+#include <smmu-offload/ring-prod.h>
+
+#include "cmdq/cmdq.h"
+#include "tests/harness.h"
+
+#define READY_TIMEOUT_MS 20000
+#define N_VMS 3
+#define N_CRASHES 3
+#define WAIT_SLICE_MS 20
+
+/* ---- the daemon ----------------------------------------------------- */
+
+struct daemon {
+	char dir[64];
+	char sock[96];
+	char notify[96];
+	pid_t pid;
+	int notify_fd;
+};
+
+static const char *daemon_bin(void)
+{
+	const char *p = getenv("SMMU_OFFLOADD");
+
+	if (!p)
+		SKIP("SMMU_OFFLOADD not set (run through meson test)");
+	return p;
+}
+
+static void daemon_init(struct daemon *d)
+{
+	static const char tmpl[] = "/tmp/crash-recovery-XXXXXX";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memset(d, 0, sizeof(*d));
+	d->pid = -1;
+	memcpy(d->dir, tmpl, sizeof(tmpl));
+	ASSERT_NONNULL(mkdtemp(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/so.sock", d->dir);
+	snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
+	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(d->notify_fd, 0);
+	ASSERT_EQ(bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+/* fork+exec, then wait for READY=1 (NOTIFY_SOCKET) or the child's exit. */
+static void daemon_start(struct daemon *d)
+{
+	const char *argv[] = { daemon_bin(), "--backend", "sim",
+			       "--socket",   d->sock,	  "--log-level",
+			       "error",	     "--poll-us", "20",
+			       NULL };
+	double deadline = t_now() + READY_TIMEOUT_MS / 1000.0;
+	char buf[128];
+	int pidfd;
+
+	d->pid = fork();
+	ASSERT_GE(d->pid, 0);
+	if (d->pid == 0) {
+		setenv("NOTIFY_SOCKET", d->notify, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	ASSERT_GE(pidfd, 0);
+	for (;;) {
+		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
+				       { pidfd, POLLIN, 0 } };
+		int left = (int)((deadline - t_now()) * 1000);
+		ssize_t n;
+
+		ASSERT_GT(left, 0);
+		ASSERT_GE(poll(p, 2, left), 0);
+		if (p[1].revents)
+			FAIL("daemon exited during start-up");
+		if (!p[0].revents)
+			continue;
+		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
+		ASSERT_GT(n, 0);
+		buf[n] = '\0';
+		if (strstr(buf, "READY=1"))
+			break;
+	}
+	close(pidfd);
+}
+
+static void daemon_kill(struct daemon *d)
+{
+	int st;
+
+	ASSERT_EQ(kill(d->pid, SIGKILL), 0);
+	ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
+	ASSERT_TRUE(WIFSIGNALED(st));
+	d->pid = -1;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	int st;
+
+	ASSERT_EQ(kill(d->pid, SIGTERM), 0);
+	ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
+	d->pid = -1;
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+}
+
+static void daemon_cleanup(struct daemon *d)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+	}
+	close(d->notify_fd);
+	unlink(d->notify);
+	unlink(d->sock);
+	rmdir(d->dir);
+}
+
+/* ---- the VMMs ------------------------------------------------------- */
+
+/* Shared between the main thread and the VMM threads, under @lock. */
+struct world {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const char *sock;
+	unsigned int generation; /* daemon starts so far */
+	bool stop;
+	unsigned int failed; /* VMM threads that hit an error */
+};
+
+struct vmm {
+	struct world *w;
+	unsigned int n;
+	pthread_t th;
+	struct smmu_client *c;
+	unsigned int gen; /* the daemon generation we are attached to */
+	int memfd, db, cq;
+	struct ring_prod p;
+	uint32_t ring_id;
+	/* Under w->lock: */
+	uint64_t syncs; /* guest SYNCs completed */
+	unsigned int attached_gen;
+	uint32_t redo_from, redo_to; /* shared cons/prod at re-attach */
+	char why[160];
+};
+
+static void vmm_fail(struct vmm *v, const char *what, int err)
+{
+	pthread_mutex_lock(&v->w->lock);
+	snprintf(v->why, sizeof(v->why), "vmm %u: %s: %s", v->n, what,
+		 strerror(err < 0 ? -err : err));
+	v->w->failed++;
+	pthread_cond_broadcast(&v->w->cond);
+	pthread_mutex_unlock(&v->w->lock);
+}
+
+/*
+ * Wait for a daemon generation newer than the one we saw die, then
+ * create our objects again on the same ring memory. 0, or -errno if the
+ * daemon died again meanwhile (the caller waits for the next one).
+ */
+static int vmm_attach(struct vmm *v)
+{
+	uint32_t vs = 0, vdev = 0;
+	int r;
+
+	pthread_mutex_lock(&v->w->lock);
+	while (!v->w->stop && v->w->generation == v->gen)
+		pthread_cond_wait(&v->w->cond, &v->w->lock);
+	v->gen = v->w->generation;
+	pthread_mutex_unlock(&v->w->lock);
+	if (v->w->stop)
+		return -ECANCELED;
+
+	smmu_client_free(v->c);
+	v->c = NULL;
+	r = smmu_client_connect(v->w->sock, "crash-vmm", &v->c);
+	if (!r)
+		r = smmu_client_vsmmu_create(v->c, "sim0", -1, 0, 0, &vs);
+	if (!r)
+		r = smmu_client_device_attach(v->c, vs, 0x100 + v->n, 0x8,
+					      &vdev);
+	if (!r) {
+		uint32_t cons =
+			__atomic_load_n(&v->p.hdr->cons, __ATOMIC_ACQUIRE);
+		uint32_t prod =
+			__atomic_load_n(&v->p.hdr->prod, __ATOMIC_ACQUIRE);
+
+		r = smmu_client_ring_attach(v->c, vs, v->memfd, v->db, v->cq,
+					    &v->ring_id);
+		pthread_mutex_lock(&v->w->lock);
+		v->attached_gen = v->gen;
+		v->redo_from = cons;
+		v->redo_to = prod;
+		pthread_mutex_unlock(&v->w->lock);
+	}
+	return r;
+}
+
+static bool service_gone(struct vmm *v)
+{
+	struct pollfd p = { .fd = smmu_client_fd(v->c), .events = POLLIN };
+
+	/* The service never talks unasked: readable = EOF or reset. */
+	return poll(&p, 1, 0) == 1;
+}
+
+static void *vmm_main(void *arg)
+{
+	struct vmm *v = arg;
+	uint64_t va = 0x100000;
+	int r;
+
+	while ((r = vmm_attach(v)) && r != -ECANCELED)
+		;
+	while (!__atomic_load_n(&v->w->stop, __ATOMIC_ACQUIRE)) {
+		struct cmdq_tlbi_range rg = { .tg = CMDQ_TG_4K, .ttl = 3 };
+		struct cmdq_cmd c[2] = {
+			cmdq_build_tlbi_nh_va(1, 0, va, true, &rg),
+			cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
+					CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
+		};
+		struct smmu_ring_entry e[2];
+		uint32_t first;
+
+		va += 0x1000;
+		cmdq_cmd_to_le(&c[0], &e[0]);
+		cmdq_cmd_to_le(&c[1], &e[1]);
+		r = ring_prod_push(&v->p, e, 2, &first);
+		if (r) {
+			vmm_fail(v, "push", r);
+			return NULL;
+		}
+		ring_prod_publish(&v->p);
+		/* Wait for the SYNC, reattaching as often as needed. */
+		for (;;) {
+			r = ring_prod_wait(&v->p, first + 1, 10000,
+					   WAIT_SLICE_MS);
+			if (!r)
+				break;
+			if (r != -ETIMEDOUT) {
+				vmm_fail(v, "wait", r);
+				return NULL;
+			}
+			if (__atomic_load_n(&v->w->stop, __ATOMIC_ACQUIRE))
+				return NULL;
+			if (service_gone(v)) {
+				while ((r = vmm_attach(v)) && r != -ECANCELED)
+					;
+				if (r == -ECANCELED)
+					return NULL;
+			}
+		}
+		pthread_mutex_lock(&v->w->lock);
+		v->syncs++;
+		pthread_cond_broadcast(&v->w->cond);
+		pthread_mutex_unlock(&v->w->lock);
+	}
+	return NULL;
+}
+
+/* Wait (under w->lock) until every VMM has @min syncs, or one failed. */
+static void wait_all(struct world *w, struct vmm *v, const uint64_t *min)
+{
+	for (;;) {
+		unsigned int ok = 0;
+
+		for (unsigned int i = 0; i < N_VMS; i++)
+			ok += v[i].syncs >= min[i];
+		if (ok == N_VMS || w->failed)
+			return;
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+}
+
+TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
+{
+	struct world w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			   .cond = PTHREAD_COND_INITIALIZER };
+	uint64_t rs = t_seed(), min[N_VMS];
+	struct vmm v[N_VMS];
+	struct daemon d;
+	double worst = 0;
+
+	daemon_init(&d);
+	w.sock = d.sock;
+	memset(v, 0, sizeof(v));
+	for (unsigned int i = 0; i < N_VMS; i++) {
+		v[i].w = &w;
+		v[i].n = i;
+		ASSERT_OK(ring_memfd_create(6, &v[i].memfd));
+		v[i].db = eventfd(0, EFD_CLOEXEC);
+		v[i].cq = eventfd(0, EFD_CLOEXEC);
+		ASSERT_GE(v[i].db, 0);
+		ASSERT_GE(v[i].cq, 0);
+		ASSERT_OK(
+			ring_prod_init(&v[i].p, v[i].memfd, v[i].db, v[i].cq));
+	}
+	daemon_start(&d);
+	pthread_mutex_lock(&w.lock);
+	w.generation = 1;
+	pthread_mutex_unlock(&w.lock);
+	for (unsigned int i = 0; i < N_VMS; i++)
+		ASSERT_EQ(pthread_create(&v[i].th, NULL, vmm_main, &v[i]), 0);
+
+	for (unsigned int k = 0; k < N_CRASHES; k++) {
+		double t_kill, t_back;
+		uint32_t redo = 0;
+
+		/* Let a random amount of work happen, then crash. */
+		pthread_mutex_lock(&w.lock);
+		for (unsigned int i = 0; i < N_VMS; i++)
+			min[i] = v[i].syncs + 1 + t_rand(&rs) % 200;
+		wait_all(&w, v, min);
+		pthread_mutex_unlock(&w.lock);
+		ASSERT_EQ(w.failed, 0);
+		daemon_kill(&d);
+		t_kill = t_now();
+
+		daemon_start(&d);
+		pthread_mutex_lock(&w.lock);
+		w.generation++;
+		for (unsigned int i = 0; i < N_VMS; i++)
+			min[i] = v[i].syncs + 2; /* one may complete unseen */
+		pthread_cond_broadcast(&w.cond);
+		wait_all(&w, v, min);
+		pthread_mutex_unlock(&w.lock);
+		ASSERT_EQ(w.failed, 0);
+		t_back = t_now();
+		if (t_back - t_kill > worst)
+			worst = t_back - t_kill;
+		printf("# crash %u: every VMM completing SYNCs again %.1f ms "
+		       "after SIGKILL (daemon start-up included)\n",
+		       k + 1, (t_back - t_kill) * 1e3);
+		fflush(stdout);
+		/* Everyone is on the new instance, which redid exactly the
+		 * entries the shared cons had not covered. */
+		for (unsigned int i = 0; i < N_VMS; i++) {
+			struct smmu_client_stats *st = NULL;
+			uint64_t entries = 0;
+			uint32_t from, to, gen;
+
+			pthread_mutex_lock(&w.lock);
+			gen = v[i].attached_gen;
+			from = v[i].redo_from;
+			to = v[i].redo_to;
+			pthread_mutex_unlock(&w.lock);
+			ASSERT_EQ(gen, w.generation);
+			/* Our own connection: the VMM's may be mid-call. */
+			{
+				struct smmu_client *c = NULL;
+
+				ASSERT_OK(smmu_client_connect(d.sock, "check",
+							      &c));
+				ASSERT_OK(smmu_client_stats(
+					c, SMMU_CLIENT_SCOPE_RING, v[i].ring_id,
+					&st));
+				ASSERT_OK(smmu_client_stats_get(st, "entries",
+								&entries));
+				smmu_client_stats_free(st);
+				smmu_client_free(c);
+			}
+			EXPECT_GE(entries, (uint64_t)(to - from));
+			redo += to - from;
+		}
+		printf("# crash %u: %u entries were pending in shared memory "
+		       "and done by the new instance\n",
+		       k + 1, redo);
+		fflush(stdout);
+	}
+
+	pthread_mutex_lock(&w.lock);
+	w.stop = true;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.lock);
+	for (unsigned int i = 0; i < N_VMS; i++) {
+		uint32_t err = 0, where = 0;
+
+		pthread_join(v[i].th, NULL);
+		if (v[i].why[0])
+			fprintf(stderr, "# %s\n", v[i].why);
+		EXPECT_ERR(-ENOENT, ring_prod_halt_info(&v[i].p, &err, &where));
+		EXPECT_GT(v[i].syncs, 0);
+	}
+	ASSERT_EQ(w.failed, 0);
+	printf("# worst recovery %.1f ms over %u crashes\n", worst * 1e3,
+	       N_CRASHES);
+	fflush(stdout);
+	for (unsigned int i = 0; i < N_VMS; i++) {
+		smmu_client_free(v[i].c);
+		ring_prod_done(&v[i].p);
+		close(v[i].memfd);
+		close(v[i].db);
+		close(v[i].cq);
+	}
+	daemon_stop(&d);
+	daemon_cleanup(&d);
+}
+
+TEST_HARNESS_MAIN
