@@ -6,14 +6,20 @@
 # (exact SYNC counts in --syncs mode, one ioctl per forwarded command for
 # qemu, one per batch for qemu-batched, never more for offload), both repo
 # traces replayed, and the oracle proven live by the --fault-drop hook.
-# usage: check-smmu-bench.py SMMU_BENCH DATA_DIR
+# With SMMU_OFFLOADD, also the offload mode through the daemon
+# (--connect): real processes, the ring memfds and eventfds passed over
+# the control socket.
+# usage: check-smmu-bench.py SMMU_BENCH DATA_DIR [SMMU_OFFLOADD]
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 
 bench, data = sys.argv[1:3]
+daemon = sys.argv[3] if len(sys.argv) > 3 else None
 results = []
 tmp = tempfile.mkdtemp(prefix='smmu-bench-test-')
 
@@ -50,7 +56,7 @@ def run(name, args, want_rc=0):
                        capture_output=True, text=True, timeout=120)
     ok = check(f'{name}: exit {want_rc}', p.returncode == want_rc,
                f'rc {p.returncode}\n{p.stdout}\n{p.stderr}')
-    if not ok:
+    if not ok or not os.path.exists(path):
         return None
     try:
         with open(path) as f:
@@ -175,7 +181,51 @@ if j:
         check(f"fault-drop/{m['mode']}: lost commands found stale",
               o['dropped_by_fault_hook'] > 0 and o['stale'] > 0, str(o))
 
-# 6. Usage errors.
+# 6. Through smmu-offloadd: start it on a temp socket, wait for its
+# systemd-style READY=1, run offload with --connect, stop it.
+if daemon:
+    sock = os.path.join(tmp, 'd.sock')
+    notify = os.path.join(tmp, 'notify')
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(notify)
+    ns.settimeout(20)
+    env = dict(os.environ, NOTIFY_SOCKET=notify)
+    d = subprocess.Popen([daemon, '--backend', 'sim', '--sim-smmus', '2',
+                          '--socket', sock, '--log-level', 'warning'],
+                         env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        ready = ns.recv(4096).decode()
+    except socket.timeout:
+        ready = ''
+    if check('daemon: READY=1', 'READY=1' in ready, ready):
+        j = run('connect', ['-m', 'offload', '--connect', sock, '-n', '3',
+                            '--vcpus', '2', '-k', '50'])
+        if j:
+            m = j['modes'][0]
+            c = m['counts']
+            check('connect: offload ok through the daemon', m['ok'] and
+                  c['waited_syncs'] == 3 * 2 * 50 and
+                  'smmu-offloadd' in m['layout'], str(m))
+            check('connect: daemon counters read', c['ioctls'] > 0 and
+                  c['host_cmds'] > 0 and
+                  m['metrics']['service_cpu_ns_per_cmd'] is not None,
+                  str(c))
+            check('connect: oracle marked not reachable',
+                  not m['oracle']['enabled'], str(m['oracle']))
+        j = run('connect-backend-mismatch', ['-m', 'offload', '-b', 'null',
+                                             '--connect', sock, '-k', '5'],
+                want_rc=1)
+    d.send_signal(signal.SIGTERM)
+    try:
+        rc = d.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        d.kill()
+        rc = d.wait()
+    check('daemon: clean exit after SIGTERM', rc == 0, d.stderr.read())
+    ns.close()
+
+# 7. Usage errors.
 for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
              ['-w', 'trace:/nonexistent.trace']):
     p = subprocess.run([bench] + args, capture_output=True, timeout=30)
