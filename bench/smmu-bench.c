@@ -1312,6 +1312,9 @@ static void print_table(const struct opts *o, const struct wl *w,
 		       o->connect);
 	printf("oracle: %s; seed %" PRIu64
 	       "; offload: poll_us %u, loop %s, max_inflight %u\n",
+	       verify_on(o) && o->connect && o->modes[M_OFFLOAD] ?
+		       "every waited SYNC checked (offload through the daemon: "
+		       "not reachable)" :
 	       verify_on(o)		  ? "every waited SYNC checked" :
 	       !strcmp(o->backend, "sim") ? "off (--no-verify)" :
 					    "n/a (null backend)",

@@ -1,34 +1,80 @@
 #!/usr/bin/env bash
-# Interim demo: builds the SMMUv3 command model's trace tool (smmu-trace)
-# and runs it on the repo's copies of two real guest command-queue traces
-# (Linux arm-smmu-v3 on QEMU's emulated SMMUv3, see tests/data and
-# docs/TRACES.md): per-opcode counts, batch sizes, commands per SYNC,
-# ASIDs/SIDs, validation of every command against the QEMU caps, and what
-# cmdq_coalesce() makes of the forwarded commands.
-#
-# This is a stand-in: once the daemon exists, the daemon + bench demo
-# replaces it (issue 2). Works as root on a fresh Debian bookworm (installs
-# what is missing); as another user it needs the packages installed.
+# The demo: build smmu-bench and compare, side by side in one run, today's
+# QEMU path (one IOMMU_HWPT_INVALIDATE per guest command on the vCPU
+# thread), QEMU with per-PROD-write batching, and smmu-offload, on
+# simulated host SMMUs (iommufd sim backend, docs/COST-MODEL.md) with the
+# IOTLB oracle checking every completed guest CMD_SYNC:
+#   1. strict-unmap (every guest unmap is TLBI_NH_VA + CMD_SYNC), the
+#      service embedded in smmu-bench;
+#   2. a recorded guest trace (Linux arm-smmu-v3, lazy mode, tests/data)
+#      replayed over many VMs, the offload mode through a real
+#      smmu-offloadd daemon started on a private socket (--connect).
+# Takes about a minute after the build on 2 cores. Works as root on a
+# fresh Debian bookworm (installs what is missing, gnuplot-nox for the
+# charts if it can); as another user it needs the packages installed.
+# See docs/PERFORMANCE.md for how to read the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 install_deps
+# Charts only: the demo runs without gnuplot.
+install_deps gnuplot-nox 2>/dev/null || echo "(gnuplot-nox not installed: no charts)"
 
 build=${BUILD_DIR:-build-demo}
 if [ ! -f "$build/build.ninja" ]; then
-	meson setup "$build" -Dtests=disabled -Dbench=disabled >/dev/null
+	meson setup "$build" -Dtests=disabled -Dbench=enabled >/dev/null
+else
+	meson configure "$build" -Dbench=enabled >/dev/null
 fi
-# Only what the demo runs: the rest of the tree has its own tests.
-meson compile -C "$build" smmu-trace >/dev/null
-tool=$build/cmdq/smmu-trace
+meson compile -C "$build" bench/smmu-bench rpc/smmu-offloadd >/dev/null
+bench=$build/bench/smmu-bench
+daemon=$build/rpc/smmu-offloadd
 
-for mode in lazy strict; do
-	trace=tests/data/smmuv3-$mode-blk-nvme-net.trace.xz
-	printf '\n==== %s (iommu.strict=%d)\n' "$mode" "$([ $mode = strict ] && echo 1 || echo 0)"
-	"$tool" stats "$trace"
-	printf -- '---- validate --caps qemu\n'
-	"$tool" validate --caps qemu "$trace"
-	printf -- '---- coalesce (cmdq_coalesce as a worker draining 16 guest batches at a time)\n'
-	"$tool" coalesce --window 16 "$trace"
+vms=${DEMO_VMS:-32}
+secs=${DEMO_SECONDS:-4}
+out=${DEMO_OUT:-$build/demo}
+mkdir -p "$out"
+tmp=$(mktemp -d)
+dpid=
+cleanup() {
+	if [ -n "$dpid" ]; then
+		kill "$dpid" 2>/dev/null || true
+		wait "$dpid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Issue mode inline everywhere: docs/PERFORMANCE.md ("Service defaults")
+# has the data, and the known async stall with more busy vSMMUs than
+# max_inflight per host SMMU.
+
+printf '\n==== 1. strict-unmap: %s VMs, 2 simulated host SMMUs, %s s per mode\n' "$vms" "$secs"
+printf '==== offload: the service EMBEDDED in smmu-bench; sim oracle on for every mode\n\n'
+"$bench" -w strict-unmap -n "$vms" -H 2 -d "$secs" --issue inline \
+	--json "$out/strict.json" --plot "$out"
+
+# 2. The same service as a daemon: smmu-offloadd with two simulated host
+# SMMUs on a private socket; smmu-bench hands it the rings (memfds and
+# eventfds over the control socket) and drives them from its own process.
+sock=$tmp/smmu-offload.sock
+"$daemon" --backend sim --sim-smmus 2 --issue-mode inline --socket "$sock" \
+	--client-max-vsmmus 256 --client-max-rings 256 \
+	--client-max-devices 1024 --log-level warning &
+dpid=$!
+for _ in $(seq 100); do
+	[ -S "$sock" ] && break
+	kill -0 "$dpid" 2>/dev/null || { echo "smmu-offloadd failed to start" >&2; exit 1; }
+	sleep 0.05
 done
-printf '\nsmmu-trace: see docs/TRACES.md for the format and the other options.\n'
+[ -S "$sock" ] || { echo "smmu-offloadd: no socket at $sock" >&2; exit 1; }
+
+trace=tests/data/smmuv3-lazy-blk-nvme-net.trace.xz
+printf '\n==== 2. recorded guest trace %s over %s VMs, %s s per mode\n' "$trace" "$vms" "$secs"
+printf '==== offload: THROUGH smmu-offloadd (pid %s, %s); its sim spins, so the\n' "$dpid" "$sock"
+printf '==== baselines spin too; the oracle lives in the daemon: offload not verified here\n\n'
+"$bench" -w "trace:$trace" -n "$vms" -H 2 -d "$secs" --wait spin \
+	--connect "$sock" --json "$out/lazy-trace-daemon.json"
+
+printf '\nJSON results (schema bench/SCHEMA.md) and charts (if gnuplot) in %s/.\n' "$out"
+printf 'How to read the tables, and this machine'"'"'s limits: docs/PERFORMANCE.md.\n'

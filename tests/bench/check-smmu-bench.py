@@ -29,7 +29,8 @@ TOP_KEYS = {'schema', 'version', 'machine', 'config', 'trace', 'modes',
 MACHINE_KEYS = {'nproc', 'sysname', 'release', 'kernel_version', 'arch'}
 CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
                'producer_threads', 'duration_s', 'syncs_per_vcpu', 'seed',
-               'verify', 'backend', 'sim', 'offload', 'timer_slack_ns'}
+               'verify', 'backend', 'sim', 'offload', 'timer_slack_ns',
+               'connect'}
 MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'loop', 'wall_s',
              'counts', 'metrics', 'latency_ns', 'oracle'}
 COUNT_KEYS = {'guest_cmds', 'guest_syncs', 'forwarded', 'batches',
@@ -213,6 +214,8 @@ if daemon:
                   str(c))
             check('connect: oracle marked not reachable',
                   not m['oracle']['enabled'], str(m['oracle']))
+            check('connect: socket in the config',
+                  j['config']['connect'] == sock, str(j['config']))
         j = run('connect-backend-mismatch', ['-m', 'offload', '-b', 'null',
                                              '--connect', sock, '-k', '5'],
                 want_rc=1)
