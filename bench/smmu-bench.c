@@ -10,7 +10,11 @@
  *                 out, on the vCPU thread.
  *   offload       the embedded service (core/core.h): the vCPU pushes the
  *                 batch into its VM's ring, publishes, and the guest waits
- *                 for its CMD_SYNC through ring_prod_done_upto().
+ *                 for its CMD_SYNC through ring_prod_done_upto(). With
+ *                 --connect SOCKET the service is a running smmu-offloadd
+ *                 instead (rings handed over with the client library);
+ *                 its sim oracle is then out of reach.
+ * --idle MS measures the service CPU of idle rings instead.
  *
  * Thread layout (2-core machine, many simulated vCPUs): in the qemu modes
  * every simulated vCPU is a thread that holds its VM's CMDQ lock around
