@@ -111,7 +111,8 @@ struct core_vsmmu {
 	/* rate limit (token bucket, in commands) */
 	double tokens;
 	uint64_t tokens_ns;
-	bool queued; /* on the worker's issue-ready consideration */
+	bool waiting; /* queued for an issuer slot (async) */
+	struct core_vsmmu *next_wait;
 	struct core_msg *fences; /* device detaches waiting for done_seq */
 	struct core_msg *destroy_msg;
 	/* statistics: written by the worker (relaxed), read by control */
@@ -173,6 +174,7 @@ struct core_worker {
 	struct core_vsmmu **vsmmus;
 	uint32_t n_vsmmus, cap_vsmmus;
 	unsigned int inflight; /* batches in flight (async) */
+	struct core_vsmmu *wait_head, **wait_tail; /* for an issuer slot */
 	bool stopping;
 	bool throttled; /* a rate limit held back work this pass */
 	unsigned int polling; /* active rings inside their poll window */

@@ -314,8 +314,40 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 }
 
 /*
- * Issues the open batch if nothing of this vSMMU is in flight. Returns
- * whether it did: that is progress, even when no entry was taken.
+ * vSMMUs whose open batch waits for an issuer slot, oldest first: a
+ * completion that frees a slot serves them in order, so no vSMMU waits on
+ * its own (possibly idle) rings to be retried.
+ */
+static void wait_enqueue(struct core_worker *w, struct core_vsmmu *vs)
+{
+	if (vs->waiting)
+		return;
+	vs->waiting = true;
+	vs->next_wait = NULL;
+	*w->wait_tail = vs;
+	w->wait_tail = &vs->next_wait;
+}
+
+static struct core_vsmmu *wait_pop(struct core_worker *w)
+{
+	struct core_vsmmu *vs = w->wait_head;
+
+	if (!vs)
+		return NULL;
+	w->wait_head = vs->next_wait;
+	if (!w->wait_head)
+		w->wait_tail = &w->wait_head;
+	vs->waiting = false;
+	return vs;
+}
+
+static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
+
+/*
+ * Issues the open batch if nothing of this vSMMU is in flight and, in
+ * async mode, an issuer is free and no other vSMMU waits for one before
+ * it. Returns whether it issued: that is progress even when no entry was
+ * taken.
  */
 static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 {
@@ -324,8 +356,40 @@ static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 	if (vs->inflight || !b->n_entries)
 		return false;
 	if (wcfg(w)->issue_mode == CORE_ISSUE_ASYNC && b->n &&
-	    w->inflight >= w->n_issuers)
+	    (w->inflight >= w->n_issuers || (w->wait_head && !vs->waiting))) {
+		wait_enqueue(w, vs);
 		return false;
+	}
+	if (vs->waiting) {
+		/* Its turn may come before the queue reaches it: fine, the
+		 * slot is free; leave the queue. */
+		struct core_vsmmu **pp = &w->wait_head;
+
+		while (*pp != vs)
+			pp = &(*pp)->next_wait;
+		*pp = vs->next_wait;
+		if (w->wait_tail == &vs->next_wait)
+			w->wait_tail = pp;
+		vs->waiting = false;
+	}
+	vsmmu_issue(w, vs);
+	return true;
+}
+
+/* Serves waiting vSMMUs while issuer slots are free. */
+static void issue_waiting(struct core_worker *w)
+{
+	while (w->wait_head && w->inflight < w->n_issuers) {
+		struct core_vsmmu *vs = wait_pop(w);
+
+		if (!vs->inflight && vs->open->n_entries)
+			vsmmu_issue(w, vs);
+	}
+}
+
+static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
+{
+	struct core_batch *b = vs->open;
 
 	/* Swap in a fresh open batch; this one goes out. */
 	vs->open = vs->spare;
@@ -338,7 +402,7 @@ static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 		/* Only CMD_SYNCs and NOPs: complete in order, no ioctl. */
 		vs->inflight = b;
 		batch_complete(w, b);
-		return true;
+		return;
 	}
 	memcpy(b->issue, b->cmds, b->n * sizeof(*b->cmds));
 	b->n_issue = (uint32_t)cmdq_coalesce(b->issue, b->n);
@@ -352,7 +416,6 @@ static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 		WRITE_ONCE(w->inflight, w->inflight + 1);
 		core_issuer_queue(w, b);
 	}
-	return true;
 }
 
 static int process_completions(struct core_worker *w)
@@ -365,6 +428,8 @@ static int process_completions(struct core_worker *w)
 
 		WRITE_ONCE(w->inflight, w->inflight - 1);
 		batch_complete(w, b);
+		/* A freed slot goes to the oldest waiter first. */
+		issue_waiting(w);
 		vsmmu_try_issue(w, b->vs);
 		b = next;
 		n++;
@@ -745,7 +810,9 @@ static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
 {
 	struct core_msg *m = vs->destroy_msg;
 
-	if (!m || vs->n_rings || vs->inflight || vs->fences)
+	/* A vSMMU waiting for an issuer still has entries: its rings hold
+	 * them (n_rings), so it cannot be on the wait queue here. */
+	if (!m || vs->n_rings || vs->inflight || vs->fences || vs->waiting)
 		return;
 	vs->destroy_msg = NULL;
 	while (vs->n_devs) {
@@ -1112,6 +1179,7 @@ int core_worker_start(struct core_worker *w)
 			return r;
 	}
 	w->mbox_tail = &w->mbox_head;
+	w->wait_tail = &w->wait_head;
 	pthread_mutex_init(&w->mbox_lock, NULL);
 	pthread_mutex_init(&w->iq_lock, NULL);
 	pthread_cond_init(&w->iq_cond, NULL);

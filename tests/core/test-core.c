@@ -531,6 +531,53 @@ TEST(group_commit_async)
 	core_service_free(svc);
 }
 
+/*
+ * More busy vSMMUs than issuer slots: a vSMMU whose batch finds no free
+ * issuer must be served when one frees up, even though its own ring is
+ * idle by then (it used to wait for a pass over its ring that never came).
+ */
+TEST(async_more_vsmmus_than_issuers)
+{
+	static const char *const names[] = { "smmu0" };
+	struct iofd_sim_config sim;
+	struct core_config cfg = {
+		.backend = { .kind = "sim", .sim = &sim },
+		.hsmmu_names = names,
+		.n_hsmmu = 1,
+		.issue_mode = CORE_ISSUE_ASYNC,
+		.max_inflight = 1,
+		.poll_us = 1,
+	};
+	struct core_service *svc = NULL;
+	struct vmring r[6];
+	uint32_t idx[6];
+
+	sim_cfg(&sim);
+	sim.wait = IOFD_SIM_WAIT_BLOCK;
+	sim.sync_ns = 2000000;
+	ASSERT_OK(core_service_new(&cfg, &svc));
+	for (int i = 0; i < 6; i++)
+		vmring_new(svc, vsmmu_new(svc, "smmu0"), &r[i], 4);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 6; i++) {
+			push(&r[i],
+			     cmdq_build_tlbi_nh_asid((uint16_t)(i + 1), 0));
+			idx[i] = push_sync(&r[i]);
+			ASSERT_OK(ring_prod_publish(&r[i].p));
+		}
+		for (int i = 0; i < 6; i++) {
+			int rc = ring_prod_wait(&r[i].p, idx[i], 1000, 5000);
+
+			if (rc)
+				ring_dump(&r[i], t_errname(rc));
+			ASSERT_OK(rc);
+		}
+	}
+	for (int i = 0; i < 6; i++)
+		vmring_free(&r[i]);
+	core_service_free(svc);
+}
+
 /* ---- halts ----------------------------------------------------------------------- */
 
 /*
