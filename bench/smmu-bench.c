@@ -1664,8 +1664,8 @@ static void usage(FILE *f)
 		"      --wait W         sim wait mode block (default), spin, "
 		"none\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
-		"      --issue M        offload issue mode async (default) or "
-		"inline\n"
+		"      --issue M        offload issue mode inline (default) or "
+		"async\n"
 		"      --poll-us N      offload worker poll window (default "
 		"%u)\n"
 		"      --loop L         auto (default), uring, epoll\n"
@@ -1794,7 +1794,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->verify = true;
 	o->wait = IOFD_SIM_WAIT_BLOCK;
 	iofd_sim_config_default(&o->sim);
-	o->issue = CORE_ISSUE_ASYNC;
+	o->issue = CORE_ISSUE_INLINE;
 	o->poll_us = CORE_DEFAULT_POLL_US;
 	o->loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;

@@ -29,9 +29,15 @@
 
 struct core_service;
 
+/*
+ * Inline is the default: smmu-bench measured it ahead of async at light
+ * and heavy load on the hosts we have (docs/PERFORMANCE.md, "Service
+ * defaults"); async overlaps the host syncs of different vSMMUs and is
+ * there to be re-measured on hosts with idle cores and slow syncs.
+ */
 enum core_issue_mode {
-	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
 	CORE_ISSUE_INLINE, /* the ioctl runs on the worker thread */
+	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
 };
 
 enum core_loop_kind {
@@ -45,7 +51,7 @@ enum core_loop_kind {
  * @backend:        backend selection and its configuration.
  * @hsmmu_names:    names of the host SMMUs to serve.
  * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).
- * @issue_mode:     async (default) or inline.
+ * @issue_mode:     inline (default) or async.
  * @max_inflight:   async: ioctls in flight per host SMMU (default 4);
  *                  never more than one per vSMMU.
  * @poll_us:        how long a worker keeps polling an active ring after
