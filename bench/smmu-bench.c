@@ -51,7 +51,7 @@
 #include <smmu-offload/client.h>
 #include <smmu-offload/ring-prod.h>
 
-#include "bench/hist.h"
+#include "core/hist.h"
 #include "bench/workload.h"
 #include "config.h"
 #include "core/core.h"
@@ -91,7 +91,7 @@ struct opts {
 
 /* Per producer thread; merged by the main thread after the join. */
 struct counters {
-	struct bench_hist lat; /* publish -> SYNC seen complete, ns */
+	struct core_hist lat; /* publish -> SYNC seen complete, ns */
 	uint64_t cmds, fwd, syncs, batches, waited;
 	uint64_t handler_ns; /* vCPU held by the VMM's trap handler */
 	uint64_t wait_ns; /* publish -> last SYNC seen complete */
@@ -256,7 +256,7 @@ static void count_sync(struct worker *wk, struct slot *s, struct vm *vm,
 	struct counters *c = &wk->c;
 	unsigned int checked = 0;
 
-	bench_hist_add(&c->lat, lat);
+	core_hist_add(&c->lat, lat);
 	c->wait_ns += lat;
 	c->waited++;
 	s->waited++;
@@ -929,7 +929,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
-	bench_hist_init(&res->c.lat);
+	core_hist_init(&res->c.lat);
 	run.vms = calloc(o->vms, sizeof(*run.vms));
 	run.nwk = mode == M_OFFLOAD ? o->threads : o->vms * o->vcpus;
 	if (run.nwk > o->vms && mode == M_OFFLOAD)
@@ -992,7 +992,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 
 		wk->run = &run;
 		wk->id = i;
-		bench_hist_init(&wk->c.lat);
+		core_hist_init(&wk->c.lat);
 		if (pthread_create(&wk->th, &attr,
 				   mode == M_OFFLOAD ? offload_main : qemu_main,
 				   wk)) {
@@ -1030,7 +1030,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	for (unsigned int i = 0; i < run.nwk; i++) {
 		struct counters *c = &run.wk[i].c;
 
-		bench_hist_merge(&res->c.lat, &c->lat);
+		core_hist_merge(&res->c.lat, &c->lat);
 		res->c.cmds += c->cmds;
 		res->c.fwd += c->fwd;
 		res->c.syncs += c->syncs;
@@ -1200,10 +1200,10 @@ GETTER(g_handler_model, r->has_svc ? per_cmd(r, (double)r->c.handler_ns) :
 GETTER(g_wait, per_cmd(r, (double)r->c.wait_ns))
 GETTER(g_ioctls, per_1000(r, r->be.ioctls))
 GETTER(g_hsyncs, per_1000(r, r->be.host_syncs))
-GETTER(g_p50, (double)bench_hist_quantile(&r->c.lat, 0.5))
-GETTER(g_p90, (double)bench_hist_quantile(&r->c.lat, 0.9))
-GETTER(g_p99, (double)bench_hist_quantile(&r->c.lat, 0.99))
-GETTER(g_p999, (double)bench_hist_quantile(&r->c.lat, 0.999))
+GETTER(g_p50, (double)core_hist_quantile(&r->c.lat, 0.5))
+GETTER(g_p90, (double)core_hist_quantile(&r->c.lat, 0.9))
+GETTER(g_p99, (double)core_hist_quantile(&r->c.lat, 0.99))
+GETTER(g_p999, (double)core_hist_quantile(&r->c.lat, 0.999))
 GETTER(g_max, (double)r->c.lat.max)
 GETTER(g_charged, per_cmd(r, (double)r->caller_charged_ns))
 GETTER(g_busy, r->wall_s > 0 ? 100.0 * (double)r->be.charged_ns /
@@ -1497,10 +1497,10 @@ static int write_json(const char *path, const struct opts *o,
 			", \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
 			", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
 			", \"max\": %" PRIu64 "},",
-			bench_hist_quantile(&r->c.lat, 0.5),
-			bench_hist_quantile(&r->c.lat, 0.9),
-			bench_hist_quantile(&r->c.lat, 0.99),
-			bench_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
+			core_hist_quantile(&r->c.lat, 0.5),
+			core_hist_quantile(&r->c.lat, 0.9),
+			core_hist_quantile(&r->c.lat, 0.99),
+			core_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
 		fprintf(f,
 			"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
 			"%" PRIu64 ", \"stale\": %" PRIu64
@@ -1570,19 +1570,19 @@ static int write_plots(const char *dir, const struct opts *o,
 	if (!f)
 		return -errno;
 	for (int m = 0; m < M_COUNT; m++) {
-		const struct bench_hist *h = &res[m].c.lat;
+		const struct core_hist *h = &res[m].c.lat;
 		uint64_t seen = 0;
 
 		if (!res[m].ran || res[m].err)
 			continue;
 		/* The block's first line is its title (columnheader). */
 		fprintf(f, "%s\n", mode_names[m]);
-		for (unsigned int i = 0; i < BENCH_HIST_BUCKETS; i++) {
+		for (unsigned int i = 0; i < CORE_HIST_BUCKETS; i++) {
 			if (!h->b[i])
 				continue;
 			seen += h->b[i];
 			fprintf(f, "%.3f %.6f\n",
-				(double)bench_hist_upper(i) / 1000.0,
+				(double)core_hist_upper(i) / 1000.0,
 				(double)seen / (double)h->count);
 		}
 		fprintf(f, "\n\n");
