@@ -24,18 +24,11 @@
  * timer (tests wait on events); a real VMM retries with backoff.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <smmu-offload/client.h>
@@ -43,121 +36,11 @@
 
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
+#include "tests/security/daemon.h"
 
-#define READY_TIMEOUT_MS 20000
 #define N_VMS 3
 #define N_CRASHES 3
 #define WAIT_SLICE_MS 20
-
-/* ---- the daemon ----------------------------------------------------- */
-
-struct daemon {
-	char dir[64];
-	char sock[96];
-	char notify[96];
-	pid_t pid;
-	int notify_fd;
-};
-
-static const char *daemon_bin(void)
-{
-	const char *p = getenv("SMMU_OFFLOADD");
-
-	if (!p)
-		SKIP("SMMU_OFFLOADD not set (run through meson test)");
-	return p;
-}
-
-static void daemon_init(struct daemon *d)
-{
-	static const char tmpl[] = "/tmp/crash-recovery-XXXXXX";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	memset(d, 0, sizeof(*d));
-	d->pid = -1;
-	memcpy(d->dir, tmpl, sizeof(tmpl));
-	ASSERT_NONNULL(mkdtemp(d->dir));
-	snprintf(d->sock, sizeof(d->sock), "%s/so.sock", d->dir);
-	snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
-	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ASSERT_GE(d->notify_fd, 0);
-	ASSERT_EQ(bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-}
-
-/* fork+exec, then wait for READY=1 (NOTIFY_SOCKET) or the child's exit. */
-static void daemon_start(struct daemon *d)
-{
-	const char *argv[] = { daemon_bin(), "--backend", "sim",
-			       "--socket",   d->sock,	  "--log-level",
-			       "error",	     "--poll-us", "20",
-			       NULL };
-	double deadline = t_now() + READY_TIMEOUT_MS / 1000.0;
-	char buf[128];
-	int pidfd;
-
-	d->pid = fork();
-	ASSERT_GE(d->pid, 0);
-	if (d->pid == 0) {
-		setenv("NOTIFY_SOCKET", d->notify, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-	ASSERT_GE(pidfd, 0);
-	for (;;) {
-		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
-				       { pidfd, POLLIN, 0 } };
-		int left = (int)((deadline - t_now()) * 1000);
-		ssize_t n;
-
-		ASSERT_GT(left, 0);
-		ASSERT_GE(poll(p, 2, left), 0);
-		if (p[1].revents)
-			FAIL("daemon exited during start-up");
-		if (!p[0].revents)
-			continue;
-		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		ASSERT_GT(n, 0);
-		buf[n] = '\0';
-		if (strstr(buf, "READY=1"))
-			break;
-	}
-	close(pidfd);
-}
-
-static void daemon_kill(struct daemon *d)
-{
-	int st;
-
-	ASSERT_EQ(kill(d->pid, SIGKILL), 0);
-	ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
-	ASSERT_TRUE(WIFSIGNALED(st));
-	d->pid = -1;
-}
-
-static void daemon_stop(struct daemon *d)
-{
-	int st;
-
-	ASSERT_EQ(kill(d->pid, SIGTERM), 0);
-	ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
-	d->pid = -1;
-	ASSERT_TRUE(WIFEXITED(st));
-	ASSERT_EQ(WEXITSTATUS(st), 0);
-}
-
-static void daemon_cleanup(struct daemon *d)
-{
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-	}
-	close(d->notify_fd);
-	unlink(d->notify);
-	unlink(d->sock);
-	rmdir(d->dir);
-}
 
 /* ---- the VMMs ------------------------------------------------------- */
 
@@ -316,17 +199,33 @@ static void wait_all(struct world *w, struct vmm *v, const uint64_t *min)
 	}
 }
 
-TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
+FIXTURE(crash)
 {
+	struct daemon d;
+};
+
+FIXTURE_SETUP(crash)
+{
+	daemon_init(&self->d);
+}
+
+/* Also after a failed ASSERT: no daemon outlives the test. */
+FIXTURE_TEARDOWN(crash)
+{
+	daemon_cleanup(&self->d);
+}
+
+TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
+{
+	struct daemon *dp = &self->d;
 	struct world w = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .cond = PTHREAD_COND_INITIALIZER };
 	uint64_t rs = t_seed(), min[N_VMS];
 	struct vmm v[N_VMS];
-	struct daemon d;
+	static const char *const extra[] = { "--poll-us", "20", NULL };
 	double worst = 0;
 
-	daemon_init(&d);
-	w.sock = d.sock;
+	w.sock = dp->sock;
 	memset(v, 0, sizeof(v));
 	for (unsigned int i = 0; i < N_VMS; i++) {
 		v[i].w = &w;
@@ -339,7 +238,7 @@ TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
 		ASSERT_OK(
 			ring_prod_init(&v[i].p, v[i].memfd, v[i].db, v[i].cq));
 	}
-	daemon_start(&d);
+	daemon_start(dp, extra);
 	pthread_mutex_lock(&w.lock);
 	w.generation = 1;
 	pthread_mutex_unlock(&w.lock);
@@ -357,10 +256,10 @@ TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
 		wait_all(&w, v, min);
 		pthread_mutex_unlock(&w.lock);
 		ASSERT_EQ(w.failed, 0);
-		daemon_kill(&d);
+		daemon_kill(dp);
 		t_kill = t_now();
 
-		daemon_start(&d);
+		daemon_start(dp, extra);
 		pthread_mutex_lock(&w.lock);
 		w.generation++;
 		for (unsigned int i = 0; i < N_VMS; i++)
@@ -393,7 +292,7 @@ TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
 			{
 				struct smmu_client *c = NULL;
 
-				ASSERT_OK(smmu_client_connect(d.sock, "check",
+				ASSERT_OK(smmu_client_connect(dp->sock, "check",
 							      &c));
 				ASSERT_OK(smmu_client_stats(
 					c, SMMU_CLIENT_SCOPE_RING, v[i].ring_id,
@@ -436,8 +335,7 @@ TEST_TIMEOUT(sigkill_restart_every_sync_completes, 120)
 		close(v[i].db);
 		close(v[i].cq);
 	}
-	daemon_stop(&d);
-	daemon_cleanup(&d);
+	daemon_stop(dp);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A malicious VMM on the control socket of a real smmu-offloadd (sim
+ * backend), while a well-behaved VMM keeps completing guest SYNCs through
+ * the same daemon: oversized datagrams, requests before Hello, fd floods
+ * (fds on requests that take none, more fds than a message may carry),
+ * garbage, a connection flood past --max-clients, another connection's
+ * object ids, and illegal commands on its own ring.
+ *
+ * Expected: every abusive datagram gets an error reply (or the refused
+ * connection an EMFILE one), limits hold, the good VMM makes progress
+ * during and after each phase, the daemon ends with exactly the fds it
+ * had before the attacker came (nothing leaked through SCM_RIGHTS), and
+ * it exits 0 on SIGTERM (ASan/LSan builds: no leak).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <smmu-offload/client.h>
+#include <smmu-offload/ring-prod.h>
+
+#include "cmdq/cmdq.h"
+#include "rpc/frame.h"
+#include "rpc/smmu_offload.pb-c.h"
+#include "tests/harness.h"
+#include "tests/security/daemon.h"
+
+#define WAIT_MS 20000
+#define MAX_CLIENTS 8
+
+/* ---- a VMM through the client library -------------------------------- */
+
+struct vmm {
+	struct smmu_client *c;
+	uint32_t vs, ring;
+	int memfd, db, cq;
+	struct ring_prod p;
+};
+
+static void vmm_new(struct daemon *d, struct vmm *v, uint64_t vsid,
+		    uint32_t dev)
+{
+	uint32_t vdev;
+
+	memset(v, 0, sizeof(*v));
+	ASSERT_OK(smmu_client_connect(d->sock, "sec", &v->c));
+	ASSERT_OK(smmu_client_vsmmu_create(v->c, "sim0", -1, 0, 0, &v->vs));
+	ASSERT_OK(smmu_client_device_attach(v->c, v->vs, dev, vsid, &vdev));
+	ASSERT_OK(ring_memfd_create(6, &v->memfd));
+	v->db = eventfd(0, EFD_CLOEXEC);
+	v->cq = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(v->db, 0);
+	ASSERT_GE(v->cq, 0);
+	ASSERT_OK(ring_prod_init(&v->p, v->memfd, v->db, v->cq));
+	ASSERT_OK(smmu_client_ring_attach(v->c, v->vs, v->memfd, v->db, v->cq,
+					  &v->ring));
+}
+
+static void vmm_free(struct vmm *v)
+{
+	smmu_client_free(v->c);
+	ring_prod_done(&v->p);
+	close(v->memfd);
+	close(v->db);
+	close(v->cq);
+}
+
+static struct cmdq_cmd sync_cmd(void)
+{
+	return cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
+			       CMDQ_SYNC_MSIATTR_OIWB, 0, 0);
+}
+
+/* Push @a then a SYNC; returns the SYNC's index. */
+static int push2(struct vmm *v, struct cmdq_cmd a, uint32_t *ret_sync)
+{
+	struct cmdq_cmd c[2] = { a, sync_cmd() };
+	struct smmu_ring_entry e[2];
+	uint32_t first;
+	int r;
+
+	cmdq_cmd_to_le(&c[0], &e[0]);
+	cmdq_cmd_to_le(&c[1], &e[1]);
+	r = ring_prod_push(&v->p, e, 2, &first);
+	if (r)
+		return r;
+	*ret_sync = first + 1;
+	return ring_prod_publish(&v->p);
+}
+
+/* The good VMM's data path, on its own thread. */
+struct good {
+	struct vmm *v;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t syncs; /* under lock */
+	int err; /* under lock: first error */
+	bool stop; /* under lock */
+};
+
+static void *good_main(void *arg)
+{
+	struct good *g = arg;
+	uint64_t va = 0x100000;
+
+	for (;;) {
+		struct cmdq_tlbi_range rg = { .tg = CMDQ_TG_4K, .ttl = 3 };
+		uint32_t idx = 0;
+		int r;
+
+		pthread_mutex_lock(&g->lock);
+		if (g->stop) {
+			pthread_mutex_unlock(&g->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&g->lock);
+		r = push2(g->v, cmdq_build_tlbi_nh_va(1, 0, va, true, &rg),
+			  &idx);
+		if (!r)
+			r = ring_prod_wait(&g->v->p, idx, 20000, WAIT_MS);
+		va += 0x1000;
+		pthread_mutex_lock(&g->lock);
+		if (r && !g->err)
+			g->err = r;
+		if (!r)
+			g->syncs++;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		if (r)
+			return NULL;
+	}
+}
+
+/* The good VMM completes @n more SYNCs (it is not starved or broken). */
+static void good_progress(struct good *g, uint64_t n)
+{
+	uint64_t want;
+
+	pthread_mutex_lock(&g->lock);
+	want = g->syncs + n;
+	while (g->syncs < want && !g->err)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	ASSERT_OK(g->err);
+}
+
+static uint64_t service_counter(struct smmu_client *c, const char *name)
+{
+	struct smmu_client_stats *st = NULL;
+	uint64_t v = 0;
+
+	ASSERT_OK(smmu_client_stats(c, SMMU_CLIENT_SCOPE_SERVICE, 0, &st));
+	ASSERT_OK(smmu_client_stats_get(st, name, &v));
+	smmu_client_stats_free(st);
+	return v;
+}
+
+/*
+ * Round trips on @c until the daemon counts @n clients: each request is
+ * served after the hang-ups queued before it were seen (one thread),
+ * bounded as a backstop.
+ */
+static void wait_clients(struct smmu_client *c, uint64_t n)
+{
+	for (int i = 0; i < 10000; i++)
+		if (service_counter(c, "clients") == n)
+			return;
+	FAIL("daemon still counts %" PRIu64 " clients, want %" PRIu64,
+	     service_counter(c, "clients"), n);
+}
+
+/* ---- raw protocol access ------------------------------------------- */
+
+static int raw_connect(const struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	/* Room for datagrams beyond the frame limit (the default send
+	 * buffer limits a datagram to about 64 KiB here). */
+	int sz = 8 * RPC_FRAME_MAX;
+
+	ASSERT_GE(s, 0);
+	ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+	ASSERT_EQ(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return s;
+}
+
+static int raw_sendmsg(int s, const void *buf, size_t len, const int *fds,
+		       unsigned int n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n) {
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	}
+	return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Send, then read the one reply; return its errno as -errno. */
+static int raw_call(int s, const void *buf, size_t len, const int *fds,
+		    unsigned int n)
+{
+	static uint8_t rbuf[RPC_FRAME_MAX];
+	ProtobufCMessage *m = NULL;
+	SmmuOffload__Response *resp;
+	struct rpc_fds rf;
+	size_t rlen;
+	int err;
+
+	ASSERT_OK(raw_sendmsg(s, buf, len, fds, n));
+	ASSERT_OK(rpc_frame_recv(s, rbuf, &rlen, &rf));
+	ASSERT_EQ(rf.n, 0);
+	ASSERT_OK(rpc_msg_decode(&smmu_offload__response__descriptor, NULL,
+				 rbuf, rlen, &m));
+	resp = (SmmuOffload__Response *)m;
+	err = resp->has_error ? resp->error : 0;
+	rpc_msg_free(m, NULL);
+	return -err;
+}
+
+static size_t pack_req(SmmuOffload__Request *req, uint8_t *buf, size_t size)
+{
+	ASSERT_LE(smmu_offload__request__get_packed_size(req), size);
+	return smmu_offload__request__pack(req, buf);
+}
+
+static int raw_hello(int s)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
+	uint8_t buf[256];
+
+	h.protocol_version = SMMU_CLIENT_PROTOCOL_VERSION;
+	req.id = 1;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	return raw_call(s, buf, pack_req(&req, buf, sizeof(buf)), NULL, 0);
+}
+
+static int raw_list(int s, const int *fds, unsigned int n)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__List l = SMMU_OFFLOAD__LIST__INIT;
+	uint8_t buf[256];
+
+	req.id = 2;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
+	req.list = &l;
+	return raw_call(s, buf, pack_req(&req, buf, sizeof(buf)), fds, n);
+}
+
+/* ---- the test -------------------------------------------------------- */
+
+FIXTURE(sock)
+{
+	struct daemon d;
+};
+
+FIXTURE_SETUP(sock)
+{
+	daemon_init(&self->d);
+}
+
+/* Also after a failed ASSERT: no daemon outlives the test. */
+FIXTURE_TEARDOWN(sock)
+{
+	daemon_cleanup(&self->d);
+}
+
+TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
+{
+	static const char *const extra[] = { "--max-clients", "8", NULL };
+	struct daemon *dp = &self->d;
+	struct vmm good, bad;
+	struct good g = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			  .cond = PTHREAD_COND_INITIALIZER };
+	struct smmu_client *flood[2 * MAX_CLIENTS];
+	uint64_t rs = t_seed();
+	unsigned int accepted = 0;
+	int base_fds, s, efd[16];
+	uint8_t *big;
+	pthread_t th;
+
+	daemon_start(dp, extra);
+	vmm_new(dp, &good, 0x8, 0x100);
+	base_fds = daemon_fds(dp);
+	g.v = &good;
+	ASSERT_EQ(pthread_create(&th, NULL, good_main, &g), 0);
+	good_progress(&g, 10);
+
+	/* Oversized datagrams: refused before decoding, connection kept. */
+	s = raw_connect(dp);
+	big = calloc(1, 4 * RPC_FRAME_MAX);
+	ASSERT_NONNULL(big);
+	for (int i = 0; i < 20; i++)
+		ASSERT_ERR(-EMSGSIZE,
+			   raw_call(s, big,
+				    RPC_FRAME_MAX + 1 + 9000 * (size_t)i, NULL,
+				    0));
+	free(big);
+	/* Before Hello nothing else is served. */
+	ASSERT_ERR(-EPROTO, raw_list(s, NULL, 0));
+	ASSERT_OK(raw_hello(s));
+	good_progress(&g, 5);
+
+	/* fd flood: fds on a request that takes none, and too many fds. */
+	for (int i = 0; i < 16; i++) {
+		efd[i] = eventfd(0, EFD_CLOEXEC);
+		ASSERT_GE(efd[i], 0);
+	}
+	for (int i = 0; i < 500; i++)
+		ASSERT_ERR(-EINVAL, raw_list(s, efd, RPC_FDS_MAX));
+	for (int i = 0; i < 50; i++)
+		ASSERT_ERR(-EPROTO, raw_list(s, efd, 16));
+	for (int i = 0; i < 16; i++)
+		close(efd[i]);
+	good_progress(&g, 5);
+
+	/* Garbage: every datagram gets an error reply. */
+	for (int i = 0; i < 300; i++) {
+		uint8_t junk[64];
+		size_t len = 1 + (size_t)(t_rand(&rs) % sizeof(junk));
+
+		for (size_t k = 0; k < len; k++)
+			junk[k] = (uint8_t)t_rand(&rs);
+		junk[0] = 0xff; /* never a valid first tag */
+		EXPECT_NE(raw_call(s, junk, len, NULL, 0), 0);
+	}
+	close(s);
+	good_progress(&g, 5);
+
+	/* Connection flood: the good VMM holds one of MAX_CLIENTS. */
+	for (unsigned int i = 0; i < 2 * MAX_CLIENTS; i++) {
+		int r = smmu_client_connect(dp->sock, "flood",
+					    &flood[accepted]);
+
+		if (!r)
+			accepted++;
+		else
+			ASSERT_ERR(-EMFILE, r);
+	}
+	/* The closed raw socket may still count until the daemon saw it. */
+	EXPECT_GE(accepted, MAX_CLIENTS - 2);
+	EXPECT_LE(accepted, MAX_CLIENTS - 1);
+	good_progress(&g, 5);
+	for (unsigned int i = 0; i < accepted; i++)
+		smmu_client_free(flood[i]);
+
+	/* Another connection's objects; illegal commands on its own ring. */
+	vmm_new(dp, &bad, 0x8, 0x200);
+	ASSERT_ERR(-EPERM, smmu_client_vsmmu_destroy(bad.c, good.vs));
+	ASSERT_ERR(-EPERM, smmu_client_ring_detach(bad.c, good.ring));
+	ASSERT_ERR(-EPERM, smmu_client_ring_resume(bad.c, good.ring));
+	ASSERT_ERR(-EPERM, smmu_client_device_detach(bad.c, good.vs, 0x8));
+	{
+		uint32_t idx = 0, err = 0, at = 0;
+
+		ASSERT_OK(push2(&bad, cmdq_build_tlbi_el2_all(), &idx));
+		ASSERT_ERR(-EPIPE, ring_prod_wait(&bad.p, idx, 1000, WAIT_MS));
+		ASSERT_OK(ring_prod_halt_info(&bad.p, &err, &at));
+		EXPECT_EQ(err, SMMU_RING_ERR_CERROR_ILL);
+		EXPECT_EQ(at, idx - 1);
+	}
+	good_progress(&g, 5);
+	vmm_free(&bad);
+
+	/* Everything the attacker brought in is gone again. */
+	wait_clients(good.c, 1);
+	EXPECT_EQ(daemon_fds(dp), base_fds);
+
+	pthread_mutex_lock(&g.lock);
+	g.stop = true;
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(th, NULL);
+	ASSERT_OK(g.err);
+	vmm_free(&good);
+	daemon_stop(dp);
+}
+
+TEST_HARNESS_MAIN
