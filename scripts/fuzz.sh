@@ -11,7 +11,9 @@
 # -fsanitize=fuzzer,address,undefined. Build directory: $FUZZ_BUILD
 # (default build-fuzz). A crash leaves crash-* files in $FUZZ_OUT
 # (default build-fuzz/out/<target>) and fails the script. Ends with
-# "N passed, N failed".
+# "N passed, N failed". With $FUZZ_TESTLOG set, also writes one line per
+# target (and one for a failed build) in meson's testlog.json format, so
+# scripts/test.sh counts them with the other tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,12 +32,23 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cmdq trace ring-cons rpc)
 
 if [ ! -f "$build/build.ninja" ]; then
+	mkdir -p "$(dirname "$build")"
 	CC=clang meson setup "$build" -Dwerror=true -Dfuzz=enabled \
 		-Dbench=disabled -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link \
 		>"$build.setup.log" 2>&1 || { cat "$build.setup.log"; exit 1; }
 fi
-ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") || exit 1
+testlog=${FUZZ_TESTLOG:-}
+[ -z "$testlog" ] || : >"$testlog"
+record() { # NAME OK|FAIL
+	[ -z "$testlog" ] || printf '{"name": "%s", "result": "%s"}\n' "$1" "$2" >>"$testlog"
+}
+
+if ! ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}"); then
+	record "fuzz build (clang)" FAIL
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 
 passed=0
 failed=0
@@ -55,11 +68,13 @@ for t in "${targets[@]}"; do
 		grep -E '^stat::number_of_executed_units|DONE' "$out/fuzz.log" |
 			tail -2
 		passed=$((passed + 1))
+		record "libfuzzer: fuzz-$t (${secs}s)" OK
 	else
 		echo "FAILED: fuzz-$t (log: $out/fuzz.log)"
 		grep -E 'ERROR|SUMMARY|fuzz-' "$out/fuzz.log" | head -20
 		ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* 2>/dev/null
 		failed=$((failed + 1))
+		record "libfuzzer: fuzz-$t (${secs}s)" FAIL
 	fi
 done
 echo "$passed passed, $failed failed"

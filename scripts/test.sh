@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: installs missing packages, builds with warnings as errors,
 # runs all suites on a normal build, the unit and integration suites under
-# ASan+UBSan, and the concurrency suite under TSan (clang). Ends with one line
+# ASan+UBSan, the concurrency suite under TSan (clang), and each libFuzzer
+# target for $FUZZ_SECONDS (default 15; scripts/fuzz.sh). Ends with one line
 # "N passed, N failed[, N skipped]" computed from meson's testlog.json files,
 # and exits non-zero on any failure or when no test ran.
 set -uo pipefail
@@ -79,6 +80,11 @@ else
 	status=1
 	build_failed=$((build_failed + 1))
 fi
+
+step "fuzz: libFuzzer (clang), ${FUZZ_SECONDS:-15}s per target"
+FUZZ_BUILD=$out/fuzz FUZZ_TESTLOG=$out/testlog-fuzz.json \
+	scripts/fuzz.sh -t "${FUZZ_SECONDS:-15}" || status=1
+[ -s "$out/testlog-fuzz.json" ] && logs+=("$out/testlog-fuzz.json")
 
 step "summary"
 python3 - "$fmt_ok" "$build_failed" "${logs[@]}" <<'PY'
