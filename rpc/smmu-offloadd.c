@@ -71,6 +71,10 @@ static const char *const level_names[] = {
 	[LOG_INFO] = "info",	   [LOG_DEBUG] = "debug",
 };
 
+/* stderr is the journal's stream: prefix "<N>" so journald keeps the
+ * priority (journalctl -p warning). Set once in main(). */
+static bool log_to_journal;
+
 /* One line per event on stderr: "smmu-offloadd: <level>: <message>". */
 static void logv(int level, const char *fmt, va_list ap)
 {
@@ -79,7 +83,29 @@ static void logv(int level, const char *fmt, va_list ap)
 	if (level > log_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "smmu-offloadd: %s: %s\n", level_names[level], line);
+	if (log_to_journal)
+		fprintf(stderr, "<%d>smmu-offloadd: %s: %s\n", level,
+			level_names[level], line);
+	else
+		fprintf(stderr, "smmu-offloadd: %s: %s\n", level_names[level],
+			line);
+}
+
+/*
+ * systemd sets JOURNAL_STREAM=DEV:INODE when stdout/stderr go to the
+ * journal; it is inherited, so compare with what stderr really is.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
 static void log_msg(int level, const char *fmt, ...)
@@ -817,6 +843,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	int c, r, status = 1;
 
+	log_to_journal = stderr_is_journal();
 	/* The config file first, so that the command line overrides it. */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)

@@ -45,6 +45,7 @@ struct daemon {
 	int pidfd;
 	int notify_fd;
 	int err_fd; /* read end of the daemon's stderr */
+	bool journal; /* set JOURNAL_STREAM to the stderr pipe */
 	char *log; /* stderr so far, NUL-terminated */
 	size_t log_len, log_cap;
 };
@@ -96,11 +97,31 @@ static void daemon_spawn(struct daemon *d, const char *const *extra)
 	while (extra && *extra && n < 31)
 		argv[n++] = *extra++;
 	argv[n] = NULL;
+	/* A restart reuses @d: forget the previous process. */
+	if (d->err_fd >= 0)
+		close(d->err_fd);
+	if (d->pidfd >= 0)
+		close(d->pidfd);
+	d->err_fd = d->pidfd = -1;
+	d->log_len = 0;
+	d->log[0] = '\0';
+	d->metrics[0] = '\0';
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	d->pid = fork();
 	ASSERT_GE(d->pid, 0);
 	if (d->pid == 0) {
 		setenv("NOTIFY_SOCKET", d->notify, 1);
+		if (d->journal) {
+			struct stat st;
+			char js[64];
+
+			if (fstat(p[1], &st) < 0)
+				_exit(126);
+			snprintf(js, sizeof(js), "%llu:%llu",
+				 (unsigned long long)st.st_dev,
+				 (unsigned long long)st.st_ino);
+			setenv("JOURNAL_STREAM", js, 1);
+		}
 		dup2(p[1], 2);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
@@ -721,19 +742,13 @@ static uint32_t setup_vmm(struct smmu_client *c, const char *hsmmu,
 
 /* ---- smmu-offloadctl ------------------------------------------------ */
 
-/* Run smmu-offloadctl with @args; its stdout into @out; exit status. */
-static int ctl_run(struct daemon *d, const char *const *args, char *out,
-		   size_t len)
+/* Run @argv; its stdout into @out; the exit status. */
+static int run_capture(const char *const *argv, char *out, size_t len)
 {
-	const char *argv[16] = { env_or_skip("SMMU_OFFLOADCTL"), "--socket",
-				 d->sock };
-	size_t n = 3, got = 0;
+	size_t got = 0;
 	int p[2], st;
 	pid_t pid;
 
-	while (*args && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	pid = fork();
 	ASSERT_GE(pid, 0);
@@ -757,6 +772,20 @@ static int ctl_run(struct daemon *d, const char *const *args, char *out,
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	return WEXITSTATUS(st);
+}
+
+/* Run smmu-offloadctl with @args; its stdout into @out; exit status. */
+static int ctl_run(struct daemon *d, const char *const *args, char *out,
+		   size_t len)
+{
+	const char *argv[16] = { env_or_skip("SMMU_OFFLOADCTL"), "--socket",
+				 d->sock };
+	size_t n = 3;
+
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	return run_capture(argv, out, len);
 }
 
 /* The number after "\"@name\":" in @json, after the text @after. */
@@ -1069,9 +1098,6 @@ TEST_F_TIMEOUT(m, bad_or_busy_metrics_address_refused, 30)
 		st = daemon_wait(&self->d);
 		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 2);
-		close(self->d.err_fd);
-		close(self->d.pidfd);
-		self->d.err_fd = self->d.pidfd = -1;
 	}
 
 	/* A port another daemon holds: a start-up error, exit 1. */
@@ -1163,6 +1189,172 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 	for (int i = 0; i < N; i++)
 		vring_free(&rings[i]);
 	daemon_stop(&self->d);
+}
+
+/*
+ * Restart/upgrade: the ring's state is in the VMM's memfd. Commands the
+ * VMM publishes while no service runs are issued once a new daemon has
+ * the same memfd re-attached, from the cons in shared memory (nothing
+ * before it is issued again), and their CMD_SYNC completes.
+ */
+TEST_F_TIMEOUT(m, restart_reattach_resumes_from_cons, 60)
+{
+	const struct cmdq_cmd before[2] = { cmdq_build_cfgi_cd(0x8, 0, true),
+					    cmdq_build_tlbi_nh_asid(3, 0) };
+	const struct cmdq_cmd during[3] = { cmdq_build_tlbi_nh_asid(5, 0),
+					    cmdq_build_tlbi_nh_asid(6, 0),
+					    cmdq_build_tlbi_nh_asid(7, 0) };
+	const char *const extra[] = { "--metrics", "127.0.0.1:0", NULL };
+	uint32_t vs, vdev, sync, cons_before;
+	struct smmu_client *c;
+	struct vring ring;
+	char series[160], *t;
+	struct expo e;
+
+	daemon_start(&self->d, extra);
+	ASSERT_OK(smmu_client_connect(self->d.sock, "vmm", &c));
+	vs = setup_vmm(c, "sim0", 0x8, &ring);
+	vring_run(&ring, before, 2);
+	cons_before = __atomic_load_n(&ring.p.hdr->cons, __ATOMIC_ACQUIRE);
+	ASSERT_EQ(cons_before, 3);
+	/* The service goes away (upgrade): it drains and exits 0. */
+	daemon_stop(&self->d);
+	smmu_client_free(c);
+	/* The detach left the ring as it was: not halted, cons kept. */
+	ASSERT_ERR(-ENOENT, ring_prod_halt_info(&ring.p, &sync, &vdev));
+	ASSERT_EQ(__atomic_load_n(&ring.p.hdr->cons, __ATOMIC_ACQUIRE),
+		  cons_before);
+
+	/* The guest goes on: published, nobody consumes yet. */
+	vring_push(&ring, during, 3, &sync);
+	ASSERT_FALSE(ring_prod_done_upto(&ring.p, sync));
+
+	/* The new daemon; the VMM re-creates its objects and re-attaches
+	 * the same memfd and eventfds. */
+	daemon_start(&self->d, extra);
+	ASSERT_OK(smmu_client_connect(self->d.sock, "vmm", &c));
+	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
+	ASSERT_OK(smmu_client_device_attach(c, vs, 0x108, 0x8, &vdev));
+	ASSERT_OK(smmu_client_ring_attach(c, vs, ring.memfd, ring.db, ring.cq,
+					  &ring.id));
+	ASSERT_OK(ring_prod_wait(&ring.p, sync, 10000, WAIT_MS));
+	/* Exactly the three published during the restart were issued. */
+	t = scrape(&self->d, &e);
+	snprintf(
+		series, sizeof(series),
+		"smmu_offload_vsmmu_commands_forwarded_total{vsmmu=\"%u\",hsmmu=\"sim0\"}",
+		vs);
+	ASSERT_EQ(expo_value(t, series), 3);
+	snprintf(
+		series, sizeof(series),
+		"smmu_offload_vsmmu_ring_entries_total{vsmmu=\"%u\",hsmmu=\"sim0\"}",
+		vs);
+	ASSERT_EQ(expo_value(t, series), 4);
+	free(t);
+	smmu_client_free(c);
+	vring_free(&ring);
+	daemon_stop(&self->d);
+}
+
+/* Under journald, each line carries its syslog priority as "<N>". */
+TEST_F_TIMEOUT(m, journal_stream_gets_priority_prefixes, 30)
+{
+	const char *const extra[] = { "--log-level", "notice", NULL };
+
+	self->d.journal = true;
+	daemon_start(&self->d, extra);
+	ASSERT_TRUE(log_wait(&self->d,
+			     "<5>smmu-offloadd: notice: ready: ", WAIT_MS));
+	daemon_stop(&self->d);
+	ASSERT_FALSE(log_wait(&self->d, "\nsmmu-offloadd:", 0));
+}
+
+/* Without JOURNAL_STREAM (or when it names another file): no prefix. */
+TEST_F_TIMEOUT(m, plain_stderr_has_no_prefix, 30)
+{
+	const char *const extra[] = { "--log-level", "notice", NULL };
+
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	daemon_start(&self->d, extra);
+	ASSERT_TRUE(
+		log_wait(&self->d, "smmu-offloadd: notice: ready: ", WAIT_MS));
+	ASSERT_EQ(strncmp(self->d.log, "smmu-offloadd: ", 15), 0);
+	daemon_stop(&self->d);
+}
+
+/*
+ * The installed default config lists every option of --help as a
+ * commented "#key = value" line; uncommented, every line parses (user and
+ * group names replaced by numbers: they need not exist here); as
+ * installed (all commented) the daemon starts with it.
+ */
+TEST_F_TIMEOUT(m, default_config_lists_every_key, 30)
+{
+	const char *conf = env_or_skip("SMMU_OFFLOADD_CONF");
+	const char *help_argv[] = { env_or_skip("SMMU_OFFLOADD"), "--help",
+				    NULL };
+	static char help[1 << 15], text[1 << 15];
+	char tmp[128], key[64];
+	const char *p;
+	unsigned int keys = 0;
+	FILE *f;
+	size_t n;
+
+	f = fopen(conf, "re");
+	ASSERT_NONNULL(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	ASSERT_EQ(run_capture(help_argv, help, sizeof(help)), 0);
+	for (p = help; (p = strstr(p, "\n  --")); p++) {
+		size_t kl = strcspn(p + 5, " ,\n");
+		char want[80];
+
+		ASSERT_LT(kl, sizeof(key));
+		memcpy(key, p + 5, kl);
+		key[kl] = '\0';
+		if (!strcmp(key, "config") || !strcmp(key, "help"))
+			continue;
+		snprintf(want, sizeof(want), "\n#%s = ", key);
+		if (!strstr(text, want))
+			FAIL("%s: no \"#%s = \" line", conf, key);
+		keys++;
+	}
+	ASSERT_GE(keys, 24);
+
+	/* Every key uncommented parses (--help exits after the config). */
+	snprintf(tmp, sizeof(tmp), "%s/all.conf", self->d.dir);
+	f = fopen(tmp, "we");
+	ASSERT_NONNULL(f);
+	for (p = text; *p;) {
+		size_t ll = strcspn(p, "\n");
+
+		if (p[0] == '#' && p[1] >= 'a' && p[1] <= 'z') {
+			if (!strncmp(p, "#allow-uid", 10))
+				fprintf(f, "allow-uid = 0\n");
+			else if (!strncmp(p, "#allow-gid", 10))
+				fprintf(f, "allow-gid = 0\n");
+			else
+				fprintf(f, "%.*s\n", (int)(ll - 1), p + 1);
+		}
+		p += ll + (p[ll] == '\n');
+	}
+	fclose(f);
+	{
+		const char *argv[] = { help_argv[0], "--config", tmp, "--help",
+				       NULL };
+
+		ASSERT_EQ(run_capture(argv, help, sizeof(help)), 0);
+	}
+	unlink(tmp);
+
+	/* As installed: starts (the command line supplies sim and socket). */
+	{
+		const char *const extra[] = { "--config", conf, NULL };
+
+		daemon_start(&self->d, extra);
+		daemon_stop(&self->d);
+	}
 }
 
 TEST_HARNESS_MAIN
