@@ -517,9 +517,28 @@ static void render_service(struct out *o, const struct snapshot *s,
 	outf(o, "smmu_offload_fd_limit %llu\n",
 	     (unsigned long long)s->ss.fd_limit);
 	if (srv) {
+		struct rpc_server_counters sc;
+
+		rpc_server_counters(srv, &sc);
 		family(o, "smmu_offload_clients", "gauge",
 		       "Control connections (VMMs, smmu-offloadctl) open.");
 		outf(o, "smmu_offload_clients %u\n", rpc_server_clients(srv));
+		family(o, "smmu_offload_clients_accepted_total", "counter",
+		       "Control connections accepted.");
+		outf(o, "smmu_offload_clients_accepted_total %llu\n",
+		     (unsigned long long)sc.clients_total);
+		family(o, "smmu_offload_clients_refused_total", "counter",
+		       "Control connections refused (connection limit, uid/gid check).");
+		outf(o, "smmu_offload_clients_refused_total %llu\n",
+		     (unsigned long long)sc.clients_refused);
+		family(o, "smmu_offload_requests_total", "counter",
+		       "Control requests answered.");
+		outf(o, "smmu_offload_requests_total %llu\n",
+		     (unsigned long long)sc.requests);
+		family(o, "smmu_offload_bad_requests_total", "counter",
+		       "Control datagrams that were not a valid request.");
+		outf(o, "smmu_offload_bad_requests_total %llu\n",
+		     (unsigned long long)sc.bad_requests);
 	}
 }
 

@@ -1407,3 +1407,14 @@ unsigned int rpc_server_clients(const struct rpc_server *srv)
 {
 	return srv->n_conns;
 }
+
+void rpc_server_counters(const struct rpc_server *srv,
+			 struct rpc_server_counters *out)
+{
+	*out = (struct rpc_server_counters){
+		.clients_total = srv->conns_total,
+		.clients_refused = srv->conns_refused,
+		.requests = srv->requests,
+		.bad_requests = srv->bad_requests,
+	};
+}

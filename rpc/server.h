@@ -102,4 +102,19 @@ void rpc_server_free(struct rpc_server *srv);
 /* Number of live connections (tests, stats). */
 unsigned int rpc_server_clients(const struct rpc_server *srv);
 
+/**
+ * struct rpc_server_counters - monotonic counters of the control server.
+ * @clients_total:   connections accepted.
+ * @clients_refused: connections refused (limit, uid/gid check).
+ * @requests:        requests answered.
+ * @bad_requests:    datagrams that were not a valid request.
+ */
+struct rpc_server_counters {
+	uint64_t clients_total, clients_refused, requests, bad_requests;
+};
+
+/* rpc_server_counters() - a copy; same thread as the event loop. */
+void rpc_server_counters(const struct rpc_server *srv,
+			 struct rpc_server_counters *out);
+
 #endif

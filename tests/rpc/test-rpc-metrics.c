@@ -853,6 +853,12 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 	ASSERT_EQ(expo_value(t1, "smmu_offload_rings"), 1);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_devices"), 1);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_clients"), 1);
+	/* Hello, vSMMU, device, ring: at least four requests more. */
+	ASSERT_GE(expo_value(t1, "smmu_offload_requests_total"),
+		  expo_value(t0, "smmu_offload_requests_total") + 4);
+	ASSERT_EQ(expo_value(t1, "smmu_offload_clients_accepted_total"),
+		  expo_value(t0, "smmu_offload_clients_accepted_total") + 1);
+	ASSERT_EQ(expo_value(t1, "smmu_offload_bad_requests_total"), 0);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_hsmmu_rings{hsmmu=\"sim1\"}"),
 		  1);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_hsmmu_rings{hsmmu=\"sim0\"}"),
