@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -565,6 +566,125 @@ TEST_F_TIMEOUT(h, flood_and_doorbell_storm, 90)
 	host_clean(b);
 	ASSERT_OK(core_ring_detach(self->svc, big.id));
 	vmring_free(&big);
+}
+
+/*
+ * Noisy neighbour (issue 8): one VM floods at maximum rate while 63 VMs
+ * run strict-unmap (one TLBI + SYNC per unmap) on the same host SMMU. The
+ * latency target (p99 within 2x of the run without the flood) is a
+ * benchmark's job; here the worker's fairness is asserted in passes: a
+ * round in which each of the 63 VMs completes one SYNC takes a bounded
+ * number of worker passes with the flood on, as without it (round robin
+ * with a per-ring budget: the flood gets at most one budget per pass).
+ */
+#define NOISY_VMS 63
+#define NOISY_ROUNDS 30
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * @rounds rounds of one unmap + SYNC per VM; the worker passes each round
+ * took, sorted, in @passes. The producer is this one thread: when the
+ * scheduler puts it off the CPU (2 cores, a spinning worker and a
+ * flooder), the worker runs thousands of flood-only passes meanwhile, so
+ * single rounds can be long for reasons that are not the worker's: the
+ * median is what tells fairness.
+ */
+static void noisy_rounds(struct core_service *svc, struct vm *vms,
+			 unsigned int rounds, uint32_t flood_ring,
+			 uint64_t *passes, uint64_t *flooded)
+{
+	for (unsigned int k = 0; k < rounds; k++) {
+		struct core_hsmmu_stats a, b;
+		struct core_ring_stats fa = { 0 }, fb = { 0 };
+		uint32_t idx[NOISY_VMS];
+
+		if (flood_ring)
+			ASSERT_OK(core_ring_stats(svc, flood_ring, &fa));
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &a));
+		for (unsigned int i = 0; i < NOISY_VMS; i++) {
+			uint64_t va = vms[i].next_iova;
+
+			vms[i].next_iova += 0x1000;
+			ASSERT_OK(iofd_sim_tlb_fill(vms[i].vi, 1, va));
+			push(&vms[i].r, tlbi_page(1, va));
+			idx[i] = push(&vms[i].r, sync_cmd());
+			ASSERT_OK(ring_prod_publish(&vms[i].r.p));
+		}
+		for (unsigned int i = 0; i < NOISY_VMS; i++) {
+			ASSERT_OK(ring_prod_wait(&vms[i].r.p, idx[i], 20000,
+						 WAIT_MS));
+			ASSERT_FALSE(iofd_sim_tlb_lookup(
+				vms[i].vi, 1, vms[i].next_iova - 0x1000));
+		}
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &b));
+		if (flood_ring)
+			ASSERT_OK(core_ring_stats(svc, flood_ring, &fb));
+		passes[k] = b.passes - a.passes;
+		flooded[k] = fb.entries - fa.entries;
+		/*
+		 * Per pass the flood gets at most its budget, whatever the
+		 * scheduler did (+2 passes: the stats reads straddle them).
+		 */
+		EXPECT_LE(flooded[k], (passes[k] + 2) * CORE_DEFAULT_BUDGET);
+	}
+	qsort(passes, rounds, sizeof(passes[0]), u64_cmp);
+	qsort(flooded, rounds, sizeof(flooded[0]), u64_cmp);
+}
+
+TEST_TIMEOUT(noisy_neighbour_fairness, 120)
+{
+	int fds_before = count_fds();
+	struct core_service *svc = svc_new(0);
+	struct vm *vms = calloc(NOISY_VMS, sizeof(*vms));
+	struct vm flooder;
+	struct flood f = { .r = &flooder.r };
+	uint64_t quiet[NOISY_ROUNDS], noisy[NOISY_ROUNDS];
+	uint64_t none[NOISY_ROUNDS], flooded[NOISY_ROUNDS];
+	pthread_t th;
+
+	ASSERT_NONNULL(vms);
+	for (unsigned int i = 0; i < NOISY_VMS; i++)
+		vm_new(svc, &vms[i], 0x8, 0x1000 + i, 5);
+	vm_new(svc, &flooder, 0x8, 0x2000, SMMU_RING_MAX_LOG2);
+
+	noisy_rounds(svc, vms, NOISY_ROUNDS, 0, quiet, none);
+	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
+	/* Measure only once the flood is really on. */
+	while (__atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 4096)
+		good_vm_rounds(&vms[0], 1);
+	noisy_rounds(svc, vms, NOISY_ROUNDS, flooder.r.id, noisy, flooded);
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	printf("# worker passes per round of %d SYNCs, median / worst: %" PRIu64
+	       " / %" PRIu64 " quiet, %" PRIu64 " / %" PRIu64
+	       " with the flood (%" PRIu64 " commands flooded; flood "
+	       "entries taken per round, median %" PRIu64 ")\n",
+	       NOISY_VMS, quiet[NOISY_ROUNDS / 2], quiet[NOISY_ROUNDS - 1],
+	       noisy[NOISY_ROUNDS / 2], noisy[NOISY_ROUNDS - 1],
+	       __atomic_load_n(&f.pushed, __ATOMIC_RELAXED),
+	       flooded[NOISY_ROUNDS / 2]);
+	fflush(stdout);
+	/*
+	 * Each VM's two entries are taken in the first pass that sees them
+	 * and issued in that pass or the next, flood or not: the bound does
+	 * not depend on the flood's ring size (64K entries here).
+	 */
+	EXPECT_LE(quiet[NOISY_ROUNDS / 2], 16);
+	EXPECT_LE(noisy[NOISY_ROUNDS / 2], 16);
+	for (unsigned int i = 0; i < NOISY_VMS; i++)
+		host_clean(&vms[i]);
+	core_service_free(svc);
+	for (unsigned int i = 0; i < NOISY_VMS; i++)
+		vmring_free(&vms[i].r);
+	vmring_free(&flooder.r);
+	free(vms);
+	EXPECT_EQ(count_fds(), fds_before);
 }
 
 /*
