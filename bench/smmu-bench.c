@@ -16,6 +16,14 @@
  *                 its sim oracle is then out of reach.
  * --idle MS measures the service CPU of idle rings instead.
  *
+ * Load: closed loop by default (each simulated vCPU waits for its SYNC
+ * before writing the next batch, like a guest driver); --rate R makes it
+ * open: batches arrive on a seeded Poisson (or fixed) schedule, R per
+ * second per VM, and latency counts from the scheduled time.
+ * Topology: --vms VMs x --vsmmus-per-vm vSMMUs (each one struct vm below:
+ * a vIOMMU and, in offload mode, a ring) x --vcpus vCPUs, --devices vSIDs
+ * per vSMMU, --hsmmus host SMMUs.
+ *
  * Thread layout (2-core machine, many simulated vCPUs): in the qemu modes
  * every simulated vCPU is a thread that holds its VM's CMDQ lock around
  * the ioctls, as QEMU serialises a vSMMU's queue, and the sim backend's
@@ -35,6 +43,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -71,6 +80,11 @@ struct opts {
 	bool modes[M_COUNT];
 	const char *backend;
 	unsigned int vms, vcpus, hsmmus, threads;
+	unsigned int vsmmus; /* per VM */
+	unsigned int devices; /* per vSMMU; 0 = the workload's own */
+	unsigned int nvs; /* vms * vsmmus: the vSMMUs (struct vm) */
+	double rate; /* open loop: SYNC groups per second per VM; 0 = closed */
+	bool poisson; /* open loop: exponential gaps, else fixed */
 	double duration;
 	uint64_t syncs; /* per vCPU; 0 = run for duration */
 	uint64_t seed;
@@ -98,6 +112,8 @@ struct counters {
 	uint64_t cpu_ns; /* the thread's own CPU time */
 	uint64_t checked, stale, errors;
 	uint64_t dropped; /* --fault-drop */
+	uint64_t scheduled; /* open loop: batches started on a schedule */
+	uint64_t lag_ns; /* open loop: start - scheduled time, summed */
 	uint64_t fwd_seen; /* for --fault-drop */
 };
 
@@ -114,17 +130,26 @@ static bool fault_drop(const struct opts *o, struct counters *c)
 	return true;
 }
 
-/* One simulated vCPU: a closed loop of batches. Owned by its thread. */
+/*
+ * One simulated vCPU: a closed loop of batches, or with --rate an open
+ * loop: batch i is due at t_sched, whether or not batch i - 1 completed,
+ * and its latency counts from t_sched, so queueing behind a slow SYNC is
+ * measured instead of hidden (coordinated omission). Owned by its thread.
+ */
 struct slot {
 	struct wl_stream ws;
 	struct wl_batch b;
 	bool have_batch, busy;
 	uint32_t idx; /* ring index of the batch's last CMD_SYNC */
-	uint64_t t_pub;
+	uint64_t t_pub; /* latency start: publish, or open loop t_lat0 */
 	uint64_t waited;
+	uint64_t t_sched; /* open loop: when the next batch is due */
+	uint64_t t_lat0; /* open loop: when the pushed batch was due */
+	uint64_t arng; /* open loop: arrival process state */
 };
 
-/* One VM: its vIOMMU, and in offload mode its ring. */
+/* One vSMMU of a VM (the VM itself unless --vsmmus-per-vm): its vIOMMU,
+ * and in offload mode its ring. */
 struct vm {
 	struct iofd_viommu *vi;
 	pthread_mutex_t lock; /* qemu modes: the VMM's vSMMU CMDQ lock */
@@ -226,6 +251,12 @@ static bool slot_finished(const struct run *run, const struct slot *s)
 	return run->o->syncs && s->waited >= run->o->syncs;
 }
 
+/* What one struct vm is: a VM, or one of a VM's vSMMUs. */
+static const char *unit_name(const struct opts *o)
+{
+	return o->vsmmus > 1 ? "vSMMU" : "VM";
+}
+
 static bool verify_on(const struct opts *o)
 {
 	return o->verify && !strcmp(o->backend, "sim");
@@ -267,7 +298,106 @@ static void count_sync(struct worker *wk, struct slot *s, struct vm *vm,
 	}
 }
 
+/* ---- open loop --------------------------------------------------------- */
+
+static double slot_rate(const struct opts *o)
+{
+	return o->rate / (double)(o->vsmmus * o->vcpus);
+}
+
+/* The gap to a slot's next arrival: fixed, or exponential (Poisson). */
+static uint64_t arrival_gap(const struct opts *o, struct slot *s)
+{
+	double mean = 1e9 / slot_rate(o);
+	double u;
+
+	if (!o->poisson)
+		return (uint64_t)mean;
+	/* splitmix64 -> uniform (0, 1] */
+	s->arng += UINT64_C(0x9e3779b97f4a7c15);
+	u = (double)((wl_mix64(s->arng) >> 11) + 1) * 0x1p-53;
+	return (uint64_t)(-log(u) * mean);
+}
+
+/* The first arrival: a random phase, so that slots do not march in step. */
+static void slot_schedule(const struct opts *o, struct slot *s, uint64_t seed,
+			  uint64_t t0)
+{
+	s->arng = seed * UINT64_C(0xd1342543de82ef95) + 1;
+	if (o->poisson) {
+		s->t_sched = t0 + arrival_gap(o, s);
+	} else {
+		s->arng += UINT64_C(0x9e3779b97f4a7c15);
+		s->t_sched = t0 + wl_mix64(s->arng) %
+					  ((uint64_t)(1e9 / slot_rate(o)) + 1);
+	}
+}
+
+/* A batch starts: take its due time, schedule the next one. */
+static void slot_start(const struct opts *o, struct counters *c, struct slot *s,
+		       uint64_t now)
+{
+	s->t_lat0 = s->t_sched;
+	c->scheduled++;
+	c->lag_ns += now > s->t_sched ? now - s->t_sched : 0;
+	s->t_sched += arrival_gap(o, s);
+}
+
+/* Sleep until @t, at most 100 ms (the caller re-checks stop). */
+static void sleep_until(uint64_t t)
+{
+	uint64_t now = now_ns();
+	struct timespec ts;
+
+	if (t <= now)
+		return;
+	if (t - now > 100000000u)
+		t = now + 100000000u;
+	ts.tv_sec = (time_t)(t / 1000000000u);
+	ts.tv_nsec = (long)(t % 1000000000u);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
 /* ---- qemu and qemu-batched: the vCPU thread issues the ioctls ---------- */
+
+/*
+ * The forwardable commands of @b into @fwd (SYNCs left out), cut into
+ * ioctls at every guest CMD_SYNC that separates two ordering classes
+ * (enum cmdq_order_class): a correct batching VMM must keep that SYNC a
+ * host sync, exactly as the service does. Chunk k is fwd[chunk[k] ..
+ * chunk[k + 1]). Return: the number of chunks.
+ */
+static uint32_t batch_chunks(const struct opts *o, struct counters *c,
+			     const struct wl_batch *b, struct cmdq_cmd *fwd,
+			     uint32_t *ret_nf, uint32_t *chunk)
+{
+	unsigned int pending = 0, before = 0; /* classes in the chunk; of
+						* those before its last SYNC */
+	uint32_t nf = 0, n = 0;
+
+	chunk[0] = 0;
+	for (uint32_t i = 0; i < b->n; i++) {
+		unsigned int cls;
+
+		if (cmdq_classify(&b->cmd[i]) == CMDQ_CLASS_SYNC) {
+			before = pending;
+			continue;
+		}
+		if (fault_drop(o, c))
+			continue;
+		cls = cmdq_order_class(&b->cmd[i]);
+		if (before & ~cls) {
+			chunk[++n] = nf;
+			pending = before = 0;
+		}
+		pending |= cls;
+		fwd[nf++] = b->cmd[i];
+	}
+	if (nf)
+		chunk[++n] = nf;
+	*ret_nf = nf;
+	return n;
+}
 
 static void *qemu_main(void *arg)
 {
@@ -276,16 +406,27 @@ static void *qemu_main(void *arg)
 	struct vm *vm = &run->vms[wk->id / run->o->vcpus];
 	struct slot *s = &vm->slot[wk->id % run->o->vcpus];
 	struct cmdq_cmd fwd[WL_MAX_BATCH];
+	uint32_t chunk[WL_MAX_BATCH + 1];
 	uint64_t cpu0;
 
 	if (!run_gate(run))
 		return NULL;
 	cpu0 = thread_cpu_ns();
+	if (run->o->rate)
+		slot_schedule(run->o, s, run->o->seed ^ wk->id, now_ns());
 	while (!stopping(run) && !slot_finished(run, s)) {
-		uint32_t nf = 0, done = 0;
-		uint64_t t0, t1;
+		uint32_t nf = 0, nchunk, done = 0;
+		uint64_t t0, t1, lat0;
 		int rc = 0;
 
+		if (run->o->rate) {
+			t0 = now_ns();
+			if (t0 < s->t_sched) {
+				sleep_until(s->t_sched);
+				continue; /* re-check stop */
+			}
+			slot_start(run->o, &wk->c, s, t0);
+		}
 		wl_next(&s->ws, &s->b);
 		if (verifying(run) && wl_fill(&s->ws, vm->vi, &s->b)) {
 			snprintf(wk->err, sizeof(wk->err),
@@ -293,10 +434,7 @@ static void *qemu_main(void *arg)
 			wk->c.errors++;
 			break;
 		}
-		for (uint32_t i = 0; i < s->b.n; i++)
-			if (cmdq_classify(&s->b.cmd[i]) != CMDQ_CLASS_SYNC &&
-			    !fault_drop(run->o, &wk->c))
-				fwd[nf++] = s->b.cmd[i];
+		nchunk = batch_chunks(run->o, &wk->c, &s->b, fwd, &nf, chunk);
 		/* The trapped PROD write: QEMU holds the vSMMU's queue lock
 		 * while it walks the commands. */
 		t0 = now_ns();
@@ -304,8 +442,11 @@ static void *qemu_main(void *arg)
 		if (run->mode == M_QEMU) {
 			for (uint32_t i = 0; i < nf && !rc; i++)
 				rc = iofd_invalidate(vm->vi, &fwd[i], 1, &done);
-		} else if (nf) {
-			rc = iofd_invalidate(vm->vi, fwd, nf, &done);
+		} else {
+			for (uint32_t k = 0; k < nchunk && !rc; k++)
+				rc = iofd_invalidate(vm->vi, &fwd[chunk[k]],
+						     chunk[k + 1] - chunk[k],
+						     &done);
 		}
 		pthread_mutex_unlock(&vm->lock);
 		t1 = now_ns();
@@ -317,8 +458,9 @@ static void *qemu_main(void *arg)
 			break;
 		}
 		count_batch(&wk->c, &s->b, t1 - t0);
+		lat0 = run->o->rate ? s->t_lat0 : t0;
 		if (s->b.last_sync >= 0)
-			count_sync(wk, s, vm, t1 - t0);
+			count_sync(wk, s, vm, t1 - lat0);
 	}
 	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
@@ -336,6 +478,8 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 	int rc;
 
 	if (!s->have_batch) {
+		if (wk->run->o->rate)
+			slot_start(wk->run->o, &wk->c, s, now_ns());
 		wl_next(&s->ws, &s->b);
 		if (verifying(wk->run) && wl_fill(&s->ws, vm->vi, &s->b))
 			return -ENOMEM;
@@ -399,15 +543,23 @@ static void *offload_main(void *arg)
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	last_progress = now_ns();
+	if (o->rate)
+		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk)
+			for (unsigned int k = 0; k < o->vcpus; k++)
+				slot_schedule(
+					o, &run->vms[v].slot[k],
+					o->seed ^ ((uint64_t)v * o->vcpus + k),
+					last_progress);
 	for (;;) {
 		bool stop = stopping(run), any_busy = false, progress = false;
+		uint64_t now = now_ns(), next_due = UINT64_MAX;
 		struct slot *oldest = NULL;
 		struct vm *oldest_vm = NULL;
 		int rc;
 
 		/* The trap handlers of every idle vCPU: push, then one
 		 * publish per VM (the guest's PROD write). */
-		for (unsigned int v = wk->id; v < o->vms; v += run->nwk) {
+		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk) {
 			struct vm *vm = &run->vms[v];
 			bool pushed = false;
 			uint64_t t0, t1;
@@ -418,6 +570,12 @@ static void *offload_main(void *arg)
 				/* A batch without a SYNC does not block the
 				 * vCPU: it goes on with the next one. */
 				while (!s->busy && !slot_finished(run, s)) {
+					if (o->rate && !s->have_batch &&
+					    s->t_sched > now) {
+						if (s->t_sched < next_due)
+							next_due = s->t_sched;
+						break;
+					}
 					rc = offload_push(wk, vm, s);
 					if (rc < 0) {
 						offload_fail(wk, vm, "push",
@@ -441,10 +599,12 @@ static void *offload_main(void *arg)
 			wk->c.handler_ns += t1 - t0;
 			for (unsigned int k = 0; k < o->vcpus; k++)
 				if (vm->slot[k].busy && !vm->slot[k].t_pub)
-					vm->slot[k].t_pub = t0;
+					vm->slot[k].t_pub =
+						o->rate ? vm->slot[k].t_lat0 :
+							  t0;
 		}
 		/* The guests polling for their CMD_SYNCs. */
-		for (unsigned int v = wk->id; v < o->vms; v += run->nwk) {
+		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk) {
 			struct vm *vm = &run->vms[v];
 
 			for (unsigned int k = 0; k < o->vcpus; k++) {
@@ -479,7 +639,7 @@ static void *offload_main(void *arg)
 			if (o->syncs) {
 				bool all = true;
 
-				for (unsigned int v = wk->id; v < o->vms && all;
+				for (unsigned int v = wk->id; v < o->nvs && all;
 				     v += run->nwk)
 					for (unsigned int k = 0; k < o->vcpus;
 					     k++)
@@ -489,7 +649,12 @@ static void *offload_main(void *arg)
 				if (all)
 					break;
 			}
-			sched_yield();
+			/* Open loop: nothing in flight until the next
+			 * arrival. */
+			if (o->rate && next_due != UINT64_MAX)
+				sleep_until(next_due);
+			else
+				sched_yield();
 			continue;
 		}
 		if (now_ns() - last_progress > STUCK_NS) {
@@ -499,7 +664,8 @@ static void *offload_main(void *arg)
 		}
 		/* Spin a little (completions come within microseconds under
 		 * load), then sleep on the oldest SYNC's completion eventfd. */
-		if (++idle < 64) {
+		if (++idle < 64 ||
+		    (o->rate && next_due < now_ns() + 1500000u)) {
 			sched_yield();
 			continue;
 		}
@@ -565,7 +731,7 @@ static int qemu_setup(struct run *run, struct qemu_env *env, char *err,
 			return r;
 		}
 	}
-	for (unsigned int v = 0; v < o->vms; v++) {
+	for (unsigned int v = 0; v < o->nvs; v++) {
 		struct vm *vm = &run->vms[v];
 
 		r = iofd_viommu_bind(env->h[v % o->hsmmus], &spec, &vm->vi);
@@ -586,7 +752,7 @@ static void qemu_teardown(struct run *run, struct qemu_env *env,
 {
 	const struct opts *o = run->o;
 
-	for (unsigned int v = 0; v < o->vms; v++) {
+	for (unsigned int v = 0; v < o->nvs; v++) {
 		struct vm *vm = &run->vms[v];
 		struct iofd_counters vc;
 
@@ -673,7 +839,7 @@ static int offload_setup(struct run *run, struct core_service **ret_svc,
 		return r;
 	}
 	*ret_svc = svc;
-	for (unsigned int v = 0; v < o->vms; v++) {
+	for (unsigned int v = 0; v < o->nvs; v++) {
 		struct vm *vm = &run->vms[v];
 		uint32_t vdev;
 
@@ -726,7 +892,7 @@ static void offload_teardown(struct run *run, struct core_service *svc,
 			res->be.errors += hs.backend.errors;
 			res->be.charged_ns += hs.backend.charged_ns;
 		}
-		for (unsigned int v = 0; v < o->vms; v++) {
+		for (unsigned int v = 0; v < o->nvs; v++) {
 			struct iofd_counters vc;
 
 			if (!run->vms[v].vi)
@@ -737,7 +903,7 @@ static void offload_teardown(struct run *run, struct core_service *svc,
 		/* Drains the rings: nothing is left in flight. */
 		core_service_free(svc);
 	}
-	for (unsigned int v = 0; v < o->vms; v++)
+	for (unsigned int v = 0; v < o->nvs; v++)
 		vm_ring_free(&run->vms[v]);
 }
 
@@ -815,7 +981,7 @@ static int connect_setup(struct run *run, struct smmu_client **ret_c,
 		free(hs);
 		return -ENOENT;
 	}
-	for (unsigned int v = 0; !r && v < o->vms; v++) {
+	for (unsigned int v = 0; !r && v < o->nvs; v++) {
 		struct vm *vm = &run->vms[v];
 		uint32_t vdev;
 
@@ -860,7 +1026,7 @@ static void connect_teardown(struct run *run, struct smmu_client *c,
 	}
 	/* Closing the connection drains and frees everything it made. */
 	smmu_client_free(c);
-	for (unsigned int v = 0; v < run->o->vms; v++)
+	for (unsigned int v = 0; v < run->o->nvs; v++)
 		vm_ring_free(&run->vms[v]);
 }
 
@@ -924,22 +1090,22 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	struct rusage ru0, ru1;
 	pthread_attr_t attr;
 	unsigned int started = 0;
-	uint64_t t0, t1, nglobal = (uint64_t)o->vms * o->vcpus;
+	uint64_t t0, t1, nglobal = (uint64_t)o->nvs * o->vcpus;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
 	core_hist_init(&res->c.lat);
-	run.vms = calloc(o->vms, sizeof(*run.vms));
-	run.nwk = mode == M_OFFLOAD ? o->threads : o->vms * o->vcpus;
-	if (run.nwk > o->vms && mode == M_OFFLOAD)
-		run.nwk = o->vms;
+	run.vms = calloc(o->nvs, sizeof(*run.vms));
+	run.nwk = mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
+	if (run.nwk > o->nvs && mode == M_OFFLOAD)
+		run.nwk = o->nvs;
 	run.wk = calloc(run.nwk, sizeof(*run.wk));
 	if (!run.vms || !run.wk) {
 		r = -ENOMEM;
 		goto out_free;
 	}
-	for (unsigned int v = 0; v < o->vms; v++) {
+	for (unsigned int v = 0; v < o->nvs; v++) {
 		struct vm *vm = &run.vms[v];
 
 		vm->memfd = vm->db = vm->cq = -1;
@@ -956,19 +1122,19 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	if (mode == M_OFFLOAD && o->connect) {
 		r = connect_setup(&run, &client, &dbefore, res);
 		snprintf(res->layout, sizeof(res->layout),
-			 "%u producer thread%s x %u VM%s each; the service is "
+			 "%u producer thread%s x %u %s%s each; the service is "
 			 "smmu-offloadd at %s (another process)",
 			 run.nwk, run.nwk > 1 ? "s" : "",
-			 (o->vms + run.nwk - 1) / run.nwk,
-			 o->vms > 1 ? "s" : "", o->connect);
+			 (o->nvs + run.nwk - 1) / run.nwk, unit_name(o),
+			 o->nvs > 1 ? "s" : "", o->connect);
 	} else if (mode == M_OFFLOAD) {
 		r = offload_setup(&run, &svc, res->errmsg, sizeof(res->errmsg));
 		snprintf(res->layout, sizeof(res->layout),
-			 "%u producer thread%s x %u VM%s each, %u worker%s "
+			 "%u producer thread%s x %u %s%s each, %u worker%s "
 			 "(%s issue), embedded",
 			 run.nwk, run.nwk > 1 ? "s" : "",
-			 (o->vms + run.nwk - 1) / run.nwk,
-			 o->vms > 1 ? "s" : "", o->hsmmus,
+			 (o->nvs + run.nwk - 1) / run.nwk, unit_name(o),
+			 o->nvs > 1 ? "s" : "", o->hsmmus,
 			 o->hsmmus > 1 ? "s" : "",
 			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
 	} else {
@@ -977,8 +1143,8 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 				      sizeof(res->errmsg)) :
 			   -ENOMEM;
 		snprintf(res->layout, sizeof(res->layout),
-			 "%u vCPU threads (%u VMs x %u), ioctl on the vCPU",
-			 run.nwk, o->vms, o->vcpus);
+			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",
+			 run.nwk, o->nvs, unit_name(o), o->vcpus);
 	}
 	res->threads = run.nwk;
 	res->verified = verifying(&run);
@@ -1043,6 +1209,8 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		res->c.stale += c->stale;
 		res->c.errors += c->errors;
 		res->c.dropped += c->dropped;
+		res->c.scheduled += c->scheduled;
+		res->c.lag_ns += c->lag_ns;
 		if (run.wk[i].err[0] && !res->errmsg[0]) {
 			snprintf(res->errmsg, sizeof(res->errmsg), "%s",
 				 run.wk[i].err);
@@ -1059,7 +1227,7 @@ out_teardown:
 	free(qenv);
 out_free:
 	if (run.vms)
-		for (unsigned int v = 0; v < o->vms; v++) {
+		for (unsigned int v = 0; v < o->nvs; v++) {
 			pthread_mutex_destroy(&run.vms[v].lock);
 			free(run.vms[v].slot);
 		}
@@ -1103,13 +1271,13 @@ static int run_idle(const struct opts *o, const struct wl *w)
 	uint64_t c0, c1, s0, s1, t0, t1;
 	int r;
 
-	run.vms = calloc(o->vms, sizeof(*run.vms));
+	run.vms = calloc(o->nvs, sizeof(*run.vms));
 	if (!run.vms)
 		return -ENOMEM;
-	for (unsigned int v = 0; v < o->vms; v++)
+	for (unsigned int v = 0; v < o->nvs; v++)
 		run.vms[v].memfd = run.vms[v].db = run.vms[v].cq = -1;
 	r = offload_setup(&run, &svc, err, sizeof(err));
-	for (unsigned int v = 0; !r && v < o->vms; v++) {
+	for (unsigned int v = 0; !r && v < o->nvs; v++) {
 		struct cmdq_cmd c = cmdq_build_sync(2, 3, 0xf, 0, 0);
 		struct smmu_ring_entry e;
 		uint32_t idx;
@@ -1136,7 +1304,7 @@ static int run_idle(const struct opts *o, const struct wl *w)
 		       "%.3f s: service CPU %.3f ms = %.4f%% of one CPU; "
 		       "worker sleeps %" PRIu64 "; process context switches "
 		       "%ld voluntary, %ld involuntary\n",
-		       o->vms, o->hsmmus, o->hsmmus > 1 ? "s" : "",
+		       o->nvs, o->hsmmus, o->hsmmus > 1 ? "s" : "",
 		       core_service_loop_name(svc), o->poll_us,
 		       (double)(t1 - t0) / 1e9, (double)(c1 - c0) / 1e6,
 		       100.0 * (double)(c1 - c0) / (double)(t1 - t0), s1 - s0,
@@ -1165,6 +1333,19 @@ static double per_cmd(const struct result *r, double v)
 static double per_1000(const struct result *r, uint64_t v)
 {
 	return r->c.cmds ? 1000.0 * (double)v / (double)r->c.cmds : 0;
+}
+
+/* Open loop: waited SYNC groups per second, over all VMs. */
+static double achieved(const struct result *r)
+{
+	return r->wall_s > 0 ? (double)r->c.waited / r->wall_s : 0;
+}
+
+static double lag_us(const struct result *r)
+{
+	return r->c.scheduled ?
+		       (double)r->c.lag_ns / (double)r->c.scheduled / 1000.0 :
+		       0;
 }
 
 static double tput(const struct opts *o, const struct result *r)
@@ -1290,11 +1471,12 @@ static void print_table(const struct opts *o, const struct wl *w,
 	bool ratio_ok = res[M_OFFLOAD].ran && !res[M_OFFLOAD].err &&
 			res[M_QEMU].ran && !res[M_QEMU].err;
 
-	printf("smmu-bench %s: workload %s, %u VM%s x %u vCPU%s, %u host "
-	       "SMMU%s, backend %s",
+	printf("smmu-bench %s: workload %s, %u VM%s x %u vSMMU%s x %u "
+	       "vCPU%s, %u device%s per vSMMU, %u host SMMU%s, backend %s",
 	       PACKAGE_VERSION, w->name, o->vms, o->vms > 1 ? "s" : "",
-	       o->vcpus, o->vcpus > 1 ? "s" : "", o->hsmmus,
-	       o->hsmmus > 1 ? "s" : "", o->backend);
+	       o->vsmmus, o->vsmmus > 1 ? "s" : "", o->vcpus,
+	       o->vcpus > 1 ? "s" : "", w->nsids, w->nsids > 1 ? "s" : "",
+	       o->hsmmus, o->hsmmus > 1 ? "s" : "", o->backend);
 	if (!strcmp(o->backend, "sim"))
 		printf(" (wait %s, ioctl %u ns, cmd %u ns, sync %u ns)",
 		       wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
@@ -1303,6 +1485,15 @@ static void print_table(const struct opts *o, const struct wl *w,
 		printf(", %" PRIu64 " SYNCs per vCPU per mode\n", o->syncs);
 	else
 		printf(", %.1f s per mode\n", o->duration);
+	if (o->rate)
+		printf("open loop: %.1f guest SYNC groups/s per VM (%s "
+		       "arrivals), offered %.0f/s in total; latency from the "
+		       "scheduled time\n",
+		       o->rate, o->poisson ? "Poisson" : "fixed-interval",
+		       o->rate * o->vms);
+	else
+		printf("closed loop: each vCPU waits for its SYNC before the "
+		       "next batch\n");
 	if (w->kind == WL_TRACE)
 		printf("trace: %u batches, %" PRIu64 " commands kept, %" PRIu64
 		       " VMM-only/hint commands skipped\n",
@@ -1331,6 +1522,15 @@ static void print_table(const struct opts *o, const struct wl *w,
 			       m == M_OFFLOAD && res[m].loop ? ", loop " : "",
 			       m == M_OFFLOAD && res[m].loop ? res[m].loop :
 							       "");
+	for (int m = 0; m < M_COUNT && o->rate; m++)
+		if (res[m].ran && !res[m].err)
+			printf("  %-13s open loop: achieved %.0f of %.0f SYNC "
+			       "groups/s offered (%.1f%%), mean start lag "
+			       "%.1f us\n",
+			       mode_names[m], achieved(&res[m]),
+			       o->rate * o->vms,
+			       100.0 * achieved(&res[m]) / (o->rate * o->vms),
+			       lag_us(&res[m]));
 	printf("\n%-38s", "metric");
 	for (int m = 0; m < M_COUNT; m++)
 		if (res[m].ran)
@@ -1423,14 +1623,21 @@ static int write_json(const char *path, const struct opts *o,
 		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"%s\", "
 		"\"poll_us\": %u, \"loop\": \"%s\", \"ring_log2\": %u, "
 		"\"max_inflight\": %u}, "
-		"\"timer_slack_ns\": 1, \"connect\": ",
+		"\"timer_slack_ns\": 1, \"vsmmus_per_vm\": %u, "
+		"\"devices_per_vsmmu\": %u, \"load\": \"%s\", "
+		"\"rate_per_vm\": %.3f, \"connect\": ",
 		o->vms, o->vcpus, o->hsmmus, o->threads, o->duration, o->syncs,
 		o->seed, verify_on(o) ? "true" : "false", o->backend,
 		wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
 		o->issue == CORE_ISSUE_INLINE ? "inline" : "async", o->poll_us,
 		loop_opt_name(o->loop), o->ring_log2,
-		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
+		o->vsmmus, w->nsids,
+		!o->rate   ? "closed" :
+		o->poisson ? "open-poisson" :
+			     "open-fixed",
+		o->rate);
 	if (o->connect)
 		json_str(f, o->connect);
 	else
@@ -1504,9 +1711,18 @@ static int write_json(const char *path, const struct opts *o,
 		fprintf(f,
 			"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
 			"%" PRIu64 ", \"stale\": %" PRIu64
-			", \"dropped_by_fault_hook\": %" PRIu64 "}}",
+			", \"dropped_by_fault_hook\": %" PRIu64 "},",
 			r->verified ? "true" : "false", r->c.checked,
 			r->c.stale, r->c.dropped);
+		if (o->rate)
+			fprintf(f,
+				"\n     \"open_loop\": {\"offered_per_s\": %.3f, "
+				"\"achieved_per_s\": %.3f, \"scheduled\": "
+				"%" PRIu64 ", \"start_lag_ns_mean\": %.1f}}",
+				o->rate * o->vms, achieved(r), r->c.scheduled,
+				lag_us(r) * 1000.0);
+		else
+			fprintf(f, "\n     \"open_loop\": null}");
 	}
 	fprintf(f, "\n  ],\n  \"ratios_qemu_over_offload\": ");
 	if (res[M_QEMU].ran && res[M_OFFLOAD].ran && !res[M_QEMU].err &&
@@ -1648,13 +1864,25 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: smmu-bench [options]\n"
 		"  -w, --workload W     strict-unmap (default), lazy-flush, "
-		"mixed, trace:FILE[.xz]\n"
+		"mixed, storm,\n"
+		"                       trace:FILE[.xz]\n"
 		"  -m, --modes LIST     comma list of qemu,qemu-batched,"
 		"offload (default all)\n"
 		"  -b, --backend B      sim (default) or null\n"
 		"  -n, --vms N          VMs, 1..256 (default 16)\n"
-		"      --vcpus N        vCPUs (closed loops) per VM (default 1;"
+		"      --vcpus N        vCPUs (closed loops) per vSMMU (default 1;"
 		" traces <= 16)\n"
+		"      --vsmmus-per-vm N  vSMMUs per VM, each its own ring and "
+		"vIOMMU, on\n"
+		"                       consecutive host SMMUs (default 1)\n"
+		"      --devices N      generators: devices (vSIDs) per vSMMU, "
+		"1..16 (default 1)\n"
+		"      --rate R         open loop: R guest SYNC groups per second"
+		" per VM, spread\n"
+		"                       over its vCPUs; latency counts from the "
+		"scheduled time\n"
+		"      --arrival A      open loop: poisson (default) or fixed "
+		"gaps\n"
 		"  -H, --hsmmus N       host SMMUs, 1..16 (default 2)\n"
 		"  -T, --threads N      offload producer threads (default 1)\n"
 		"  -d, --duration S     seconds per mode (default 2)\n"
@@ -1742,6 +1970,10 @@ enum {
 	OPT_FAULT_DROP,
 	OPT_CONNECT,
 	OPT_IDLE,
+	OPT_VSMMUS,
+	OPT_DEVICES,
+	OPT_RATE,
+	OPT_ARRIVAL,
 };
 
 static const struct option long_opts[] = {
@@ -1771,6 +2003,10 @@ static const struct option long_opts[] = {
 	{ "fault-drop", required_argument, NULL, OPT_FAULT_DROP },
 	{ "connect", required_argument, NULL, OPT_CONNECT },
 	{ "idle", required_argument, NULL, OPT_IDLE },
+	{ "vsmmus-per-vm", required_argument, NULL, OPT_VSMMUS },
+	{ "devices", required_argument, NULL, OPT_DEVICES },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -1787,6 +2023,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->backend = "sim";
 	o->vms = 16;
 	o->vcpus = 1;
+	o->vsmmus = 1;
+	o->poisson = true;
 	o->hsmmus = 2;
 	o->threads = 1;
 	o->duration = 2.0;
@@ -1911,6 +2149,30 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_PLOT:
 			o->plot = optarg;
 			break;
+		case OPT_VSMMUS:
+			r = parse_uint(optarg, 1, MAX_HSMMU, &v);
+			o->vsmmus = (unsigned int)v;
+			break;
+		case OPT_DEVICES:
+			r = parse_uint(optarg, 1, WL_MAX_SIDS, &v);
+			o->devices = (unsigned int)v;
+			break;
+		case OPT_RATE: {
+			char *end;
+
+			o->rate = strtod(optarg, &end);
+			if (*end || !(o->rate > 0 && o->rate <= 1e7))
+				r = -EINVAL;
+			break;
+		}
+		case OPT_ARRIVAL:
+			if (!strcmp(optarg, "poisson"))
+				o->poisson = true;
+			else if (!strcmp(optarg, "fixed"))
+				o->poisson = false;
+			else
+				r = -EINVAL;
+			break;
 		case OPT_IDLE:
 			r = parse_uint(optarg, 1, 600000, &v);
 			o->idle_ms = (unsigned int)v;
@@ -1944,6 +2206,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind != argc)
 		return -EINVAL;
+	o->nvs = o->vms * o->vsmmus;
 	return 0;
 }
 
@@ -1965,13 +2228,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "smmu-bench: %s\n", errbuf);
 		return 2;
 	}
+	if (o.devices && wl_set_devices(&w, o.devices)) {
+		fprintf(stderr, "smmu-bench: --devices: a trace attaches the "
+				"devices it names\n");
+		wl_free(&w);
+		return 2;
+	}
+	if (o.nvs > MAX_IDLE_RINGS) {
+		fprintf(stderr, "smmu-bench: at most %u rings\n",
+			MAX_IDLE_RINGS);
+		wl_free(&w);
+		return 2;
+	}
 	if (o.idle_ms) {
 		r = run_idle(&o, &w);
 		wl_free(&w);
 		return r ? 1 : 0;
 	}
-	if (o.vms > MAX_VMS) {
-		fprintf(stderr, "smmu-bench: at most %u VMs (%u with --idle)\n",
+	if (o.nvs > MAX_VMS) {
+		fprintf(stderr,
+			"smmu-bench: at most %u vSMMUs (VMs x --vsmmus-per-vm; "
+			"%u with --idle)\n",
 			MAX_VMS, MAX_IDLE_RINGS);
 		wl_free(&w);
 		return 2;

@@ -12,14 +12,19 @@
 #include "cmdq/trace.h"
 #include "iommufd/sim.h"
 
+uint64_t wl_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
 /* splitmix64: small, seedable, good enough to pick pages. */
 static uint64_t wl_rand(uint64_t *s)
 {
 	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
 
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return wl_mix64(z);
 }
 
 /* The CMD_SYNC the Linux driver writes (CS=SEV, MSH=ISH, MSIATTR=OIWB). */
@@ -230,6 +235,8 @@ int wl_init(struct wl *w, const char *spec, uint64_t max_batches, char *errbuf,
 		w->kind = WL_LAZY;
 	else if (!strcmp(spec, "mixed"))
 		w->kind = WL_MIXED;
+	else if (!strcmp(spec, "storm"))
+		w->kind = WL_STORM;
 	else if (!strncmp(spec, "trace:", 6))
 		w->kind = WL_TRACE;
 	else {
@@ -247,6 +254,16 @@ int wl_init(struct wl *w, const char *spec, uint64_t max_batches, char *errbuf,
 		w->sids[0] = WL_GEN_VSID;
 		w->nsids = 1;
 	}
+	return 0;
+}
+
+int wl_set_devices(struct wl *w, unsigned int n)
+{
+	if (w->kind == WL_TRACE || !n || n > WL_MAX_SIDS)
+		return -EINVAL;
+	for (unsigned int k = 0; k < n; k++)
+		w->sids[k] = WL_GEN_VSID + k;
+	w->nsids = n;
 	return 0;
 }
 
@@ -318,6 +335,23 @@ static void gen_flush(struct wl_stream *s, struct wl_batch *b)
 	batch_add(b, wl_sync());
 }
 
+/*
+ * One process exit in the guest: the driver clears the context descriptor
+ * and syncs, so the SMMU can no longer walk with it, then invalidates the
+ * ASID's TLB entries and syncs. Both classes in one PROD write.
+ */
+static void gen_teardown(struct wl_stream *s, struct wl_batch *b)
+{
+	uint32_t i = s->pos++;
+	uint32_t space = s->stream << 10 | (1 + i % WL_STORM_SPACES);
+	uint32_t vsid = s->w->sids[i % s->w->nsids];
+
+	batch_add(b, cmdq_build_cfgi_cd(vsid, space, true));
+	batch_add(b, wl_sync());
+	batch_add(b, cmdq_build_tlbi_nh_asid((uint16_t)space, 0));
+	batch_add(b, wl_sync());
+}
+
 static void trace_next(struct wl_stream *s, struct wl_batch *b)
 {
 	const struct wl_trace *t = &s->w->trace;
@@ -375,6 +409,9 @@ void wl_next(struct wl_stream *s, struct wl_batch *b)
 			batch_add(b, wl_sync());
 			gen_flush(s, b);
 		}
+		break;
+	case WL_STORM:
+		gen_teardown(s, b);
 		break;
 	case WL_TRACE:
 		trace_next(s, b);

@@ -9,6 +9,12 @@
  *   lazy-flush    the flush queue: TLBI_NH_ASID + SYNC
  *   mixed         70% strict-unmap, 20% lazy-flush, 10% a context switch
  *                 (CFGI_CD; SYNC; TLBI_NH_ASID; SYNC in one batch)
+ *   storm         process teardown: every batch tears down one address
+ *                 space, CFGI_CD(vSID, SSID); SYNC; TLBI_NH_ASID; SYNC,
+ *                 cycling over 1023 ASIDs/SSIDs per stream and over the
+ *                 VM's devices. The guest SYNC between the CFG and the
+ *                 TLB class is an ordering point: neither the service nor
+ *                 qemu-batched may put both under one host sync.
  *   trace:FILE    a recorded guest trace (docs/TRACES.md; .xz is read
  *                 through `xz -dc`), batch by batch, looped. Commands the
  *                 VMM keeps (CFGI_STE, CFGI_STE_RANGE/CFGI_ALL) and hints
@@ -19,7 +25,8 @@
  * own ASID space and its own SSID: generators use ASID 1 + stream and
  * SSID = stream; traces keep the low 12 ASID bits and put the stream in
  * the top 4 (hence at most WL_MAX_STREAMS_TRACE streams per VM) and the
- * stream into the low 4 SSID bits. VMs need no remapping: each has its own
+ * stream into the low 4 SSID bits. storm uses ASID = SSID = stream << 10 |
+ * (1 + teardown % 1023), within the sim's 16 ASID and 20 SSID bits. VMs need no remapping: each has its own
  * vIOMMU (VMID) and its own vSID namespace.
  *
  * Thread context: a struct wl and its trace are read-only after
@@ -39,12 +46,14 @@
 #define WL_MAX_STREAMS_TRACE 16 /* per VM, traces */
 #define WL_MAX_FILLS 64 /* oracle entries pending per stream */
 #define WL_MAX_SIDS 16 /* distinct vSIDs a trace may name */
-#define WL_GEN_VSID 0x8 /* the generators' device */
+#define WL_GEN_VSID 0x8 /* the generators' first device (vSID) */
+#define WL_STORM_SPACES 1023 /* address spaces per storm stream */
 
 enum wl_kind {
 	WL_STRICT,
 	WL_LAZY,
 	WL_MIXED,
+	WL_STORM,
 	WL_TRACE,
 };
 
@@ -84,15 +93,16 @@ struct wl_fill {
 struct wl_stream {
 	const struct wl *w;
 	uint64_t rng;
-	uint32_t pos; /* next trace batch */
+	uint32_t pos; /* next trace batch; storm: teardowns so far */
 	unsigned int stream;
 	struct wl_fill fill[WL_MAX_FILLS];
 	unsigned int nfill;
 };
 
 /**
- * wl_init() - parse @spec ("strict-unmap", "lazy-flush", "mixed",
- * "trace:FILE") and load the trace.
+ * wl_init() - parse @spec ("strict-unmap", "lazy-flush", "mixed", "storm",
+ * "trace:FILE") and load the trace. Generators get one device (vSID
+ * WL_GEN_VSID) per VM; see wl_set_devices().
  * @max_batches: traces: load at most this many batches (0 = all).
  * @err:         on failure, a static or @errbuf message.
  * Return: 0, -EINVAL (unknown workload, malformed trace, empty trace),
@@ -101,6 +111,18 @@ struct wl_stream {
 int wl_init(struct wl *w, const char *spec, uint64_t max_batches, char *errbuf,
 	    size_t errlen);
 void wl_free(struct wl *w);
+
+/**
+ * wl_set_devices() - generators: attach @n devices per VM, vSIDs
+ * WL_GEN_VSID .. WL_GEN_VSID + @n - 1 (storm spreads its CFGI_CDs over
+ * them; the other generators use the first).
+ * Return: 0, -EINVAL (@n is 0 or > WL_MAX_SIDS, or @w is a trace, whose
+ * devices are the ones it names).
+ */
+int wl_set_devices(struct wl *w, unsigned int n);
+
+/* wl_mix64() - splitmix64's finaliser: a well-mixed hash of @z. Pure. */
+uint64_t wl_mix64(uint64_t z);
 
 /* Streams per VM the workload supports. */
 unsigned int wl_max_streams(const struct wl *w);

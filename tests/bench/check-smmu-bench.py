@@ -30,9 +30,12 @@ MACHINE_KEYS = {'nproc', 'sysname', 'release', 'kernel_version', 'arch'}
 CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
                'producer_threads', 'duration_s', 'syncs_per_vcpu', 'seed',
                'verify', 'backend', 'sim', 'offload', 'timer_slack_ns',
+               'vsmmus_per_vm', 'devices_per_vsmmu', 'load', 'rate_per_vm',
                'connect'}
 MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'loop', 'wall_s',
-             'counts', 'metrics', 'latency_ns', 'oracle'}
+             'counts', 'metrics', 'latency_ns', 'oracle', 'open_loop'}
+OPEN_KEYS = {'offered_per_s', 'achieved_per_s', 'scheduled',
+             'start_lag_ns_mean'}
 COUNT_KEYS = {'guest_cmds', 'guest_syncs', 'forwarded', 'batches',
               'waited_syncs', 'ioctls', 'host_cmds', 'host_syncs',
               'backend_errors'}
@@ -74,16 +77,23 @@ def missing(d, keys):
 def check_schema(name, j):
     bad = missing(j, TOP_KEYS) + missing(j.get('machine'), MACHINE_KEYS) + \
         missing(j.get('config'), CONFIG_KEYS)
+    open_loop = j.get('config', {}).get('load') != 'closed'
     for m in j.get('modes', []):
         bad += missing(m, MODE_KEYS) + missing(m.get('counts'), COUNT_KEYS) \
             + missing(m.get('metrics'), METRIC_KEYS) + \
             missing(m.get('latency_ns'), LAT_KEYS)
+        if open_loop:
+            bad += missing(m.get('open_loop'), OPEN_KEYS)
+        elif m.get('open_loop') is not None:
+            bad += ['open_loop not null in closed loop']
     check(f'{name}: schema keys present', not bad and
           j.get('schema') == 'smmu-bench/1', f'missing {bad}')
 
 
 def check_modes(name, j, vms, vcpus, syncs, verify=True, modes=MODES,
-                checked_frac=1.0):
+                checked_frac=1.0, ordered=False):
+    # ordered: batches hold CFGI_CD; SYNC; TLBI; SYNC, an ordering point
+    # that splits an ioctl, so the bound is one ioctl per SYNC.
     by = {m['mode']: m for m in j['modes']}
     check(f'{name}: modes {modes} ran', sorted(by) == sorted(modes),
           str(sorted(by)))
@@ -107,11 +117,14 @@ def check_modes(name, j, vms, vcpus, syncs, verify=True, modes=MODES,
             check(f'{name}/qemu: one ioctl per forwarded command',
                   c['ioctls'] == c['forwarded'], str(c))
         elif mn == 'qemu-batched':
-            check(f'{name}/qemu-batched: at most one ioctl per batch',
-                  c['ioctls'] <= c['batches'], str(c))
+            bound = c['guest_syncs'] if ordered else c['batches']
+            check(f'{name}/qemu-batched: at most one ioctl per '
+                  f'{"SYNC" if ordered else "batch"}',
+                  c['ioctls'] <= bound, str(c))
         else:
+            bound = c['guest_syncs'] if ordered else c['batches']
             check(f'{name}/offload: no more ioctls than qemu-batched',
-                  c['ioctls'] <= c['batches'], str(c))
+                  c['ioctls'] <= bound, str(c))
             check(f'{name}/offload: service CPU measured',
                   m['metrics']['service_cpu_ns_per_cmd'] is not None, '')
         if verify:
@@ -123,11 +136,36 @@ def check_modes(name, j, vms, vcpus, syncs, verify=True, modes=MODES,
 
 
 # 1. Every generated workload, every mode, sim with the oracle.
-for wl in ['strict-unmap', 'lazy-flush', 'mixed']:
-    j = run(wl, ['-w', wl, '-n', '4', '--vcpus', '2', '-H', '2', '-k', '40'])
+for wl in ['strict-unmap', 'lazy-flush', 'mixed', 'storm']:
+    extra = ['--devices', '3'] if wl == 'storm' else []
+    j = run(wl, ['-w', wl, '-n', '4', '--vcpus', '2', '-H', '2', '-k', '40']
+            + extra)
     if j:
         check_schema(wl, j)
-        check_modes(wl, j, 4, 2, 40)
+        check_modes(wl, j, 4, 2, 40, ordered=wl in ('mixed', 'storm'))
+        if wl == 'storm':
+            by = {m['mode']: m for m in j['modes']}
+            c = by['qemu-batched']['counts']
+            # Per teardown: CFGI_CD; SYNC; TLBI_NH_ASID; SYNC.
+            check('storm: 4 commands, 2 forwarded per batch',
+                  all(m['counts']['guest_cmds'] ==
+                      4 * m['counts']['batches'] and
+                      m['counts']['forwarded'] ==
+                      2 * m['counts']['batches'] for m in by.values()), '')
+            check('storm: qemu-batched keeps the CFG/TLB ordering point '
+                  '(2 ioctls per teardown)',
+                  c['ioctls'] == 2 * c['batches'], str(c))
+            c = by['offload']['counts']
+            check('storm: offload keeps the CFG/TLB ordering point '
+                  '(no ioctl holds both classes of one teardown)',
+                  c['ioctls'] >= c['batches'], str(c))
+            check('storm: CD and TLB entries checked (2 per SYNC group)',
+                  all(m['oracle']['checked'] ==
+                      2 * m['counts']['waited_syncs']
+                      for m in by.values()),
+                  str([m['oracle'] for m in by.values()]))
+            check('storm: devices in the config',
+                  j['config']['devices_per_vsmmu'] == 3, str(j['config']))
         if wl == 'strict-unmap':
             by = {m['mode']: m for m in j['modes']}
             check('strict-unmap: 2 guest commands per batch',
@@ -161,6 +199,40 @@ for t in ['strict', 'lazy']:
         check(f'{name}: at most 3000 batches loaded, VMM-only skipped',
               tr and 0 < tr['batches'] <= 3000 and tr['skipped'] > 0,
               str(tr))
+
+# 3b. Open loop: a fixed schedule with --syncs (exact counts), a Poisson
+# one for a duration; topology: two vSMMUs per VM.
+j = run('open-storm', ['-w', 'storm', '--rate', '400', '--arrival', 'fixed',
+                       '-n', '3', '--vcpus', '2', '--devices', '2', '-k',
+                       '20'])
+if j:
+    check_schema('open-storm', j)
+    check_modes('open-storm', j, 3, 2, 20, ordered=True)
+    check('open-storm: load open-fixed, rate in the config',
+          j['config']['load'] == 'open-fixed' and
+          j['config']['rate_per_vm'] == 400, str(j['config']))
+    check('open-storm: every batch started on its schedule',
+          all(m['open_loop']['scheduled'] == m['counts']['batches']
+              for m in j['modes']), str([m['open_loop'] for m in j['modes']]))
+j = run('open-poisson', ['--rate', '1000', '-d', '0.4', '-n', '4',
+                         '--vcpus', '2'])
+if j:
+    check_schema('open-poisson', j)
+    for m in j['modes']:
+        ol, c, o = m['open_loop'], m['counts'], m['oracle']
+        check(f"open-poisson/{m['mode']}: offered 4000/s, achieved > 0 "
+              f"and not above it", ol['offered_per_s'] == 4000 and
+              0 < ol['achieved_per_s'] <= 1.25 * ol['offered_per_s'],
+              str(ol))
+        check(f"open-poisson/{m['mode']}: oracle clean",
+              m['ok'] and o['enabled'] and o['stale'] == 0 and
+              o['checked'] > 0, str(o))
+j = run('vsmmus', ['-n', '2', '--vsmmus-per-vm', '2', '--vcpus', '2',
+                   '-k', '20'])
+if j:
+    check_modes('vsmmus', j, 4, 2, 20)
+    check('vsmmus: 2 vSMMUs per VM in the config',
+          j['config']['vsmmus_per_vm'] == 2, str(j['config']))
 
 # 4. Duration mode and plot files.
 plot = os.path.join(tmp, 'plots')
@@ -230,7 +302,12 @@ if daemon:
 
 # 7. Usage errors.
 for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
-             ['-w', 'trace:/nonexistent.trace']):
+             ['-w', 'trace:/nonexistent.trace'], ['--rate', '0'],
+             ['--arrival', 'bursty'], ['--devices', '17'],
+             ['-n', '200', '--vsmmus-per-vm', '2'],
+             ['-w', 'trace:' + os.path.join(
+                 data, 'smmuv3-strict-blk-nvme-net.trace.xz'),
+              '--devices', '2']):
     p = subprocess.run([bench] + args, capture_output=True, timeout=30)
     check(f'usage error {args}: exit 2', p.returncode == 2,
           f'rc {p.returncode}')
