@@ -284,7 +284,7 @@ static void usage(FILE *f)
 		"  --smmu NAME                serve this host SMMU (repeatable; kernel default:\n"
 		"                             every SMMUv3 in /sys/class/iommu)\n"
 		"  --sim-smmus N              sim/null: N host SMMUs named sim0..simN-1 (default 1)\n"
-		"  --issue-mode async|inline  where the invalidation ioctl runs (default async)\n"
+		"  --issue-mode inline|async  where the invalidation ioctl runs (default inline)\n"
 		"  --max-inflight N           async ioctls in flight per host SMMU (default %u)\n"
 		"  --poll-us N                busy-poll time before sleeping (default %u)\n"
 		"  --ring-budget N            entries per ring per pass (default %u)\n"
