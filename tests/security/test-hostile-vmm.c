@@ -513,6 +513,60 @@ TEST_F_TIMEOUT(h, entries_rewritten_while_consumed, 60)
 	good_vm_healthy(self->svc, &self->good);
 }
 
+/*
+ * A VMM that acknowledges every halt at once without fixing the entry:
+ * halt, resume, the same illegal entry, halt again, as fast as the worker
+ * goes. That VM only burns its own share of worker passes.
+ */
+struct acker {
+	struct vmring *r;
+	unsigned int stop; /* atomic */
+};
+
+static void *ack_main(void *arg)
+{
+	struct acker *a = arg;
+	uint64_t one = 1;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t seq = __atomic_load_n(&a->r->p.hdr->halt_seq,
+					       __ATOMIC_ACQUIRE);
+
+		__atomic_store_n(&a->r->p.hdr->resume_seq, seq,
+				 __ATOMIC_RELEASE);
+		if (write(a->r->db, &one, sizeof(one)) < 0)
+			break;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(h, halt_resume_storm, 60)
+{
+	struct vm *b = &self->bad;
+	struct acker a = { .r = &b->r };
+	struct core_vsmmu_stats st;
+	uint32_t bad_idx;
+	pthread_t th;
+
+	bad_idx = push(&b->r, cmdq_build_tlbi_el2_all());
+	push(&b->r, sync_cmd());
+	expect_halt(&b->r, bad_idx + 1, SMMU_RING_ERR_CERROR_ILL, bad_idx);
+	ASSERT_EQ(pthread_create(&th, NULL, ack_main, &a), 0);
+	/* Run until the storm is real: many halts of the same entry. */
+	do {
+		good_vm_rounds(&self->good, 5);
+		ASSERT_OK(core_vsmmu_stats(self->svc, b->vs, &st));
+	} while (st.halts[0] < 1000);
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	fprintf(stderr, "# %" PRIu64 " halts of one entry\n", st.halts[0]);
+	/* Never past the bad entry. */
+	EXPECT_EQ(__atomic_load_n(&b->r.p.hdr->cons, __ATOMIC_ACQUIRE),
+		  bad_idx);
+	host_clean(b);
+	good_vm_healthy(self->svc, &self->good);
+}
+
 /* ---- floods ------------------------------------------------------------ */
 
 struct flood {
