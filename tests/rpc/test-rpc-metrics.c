@@ -1174,7 +1174,14 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 		}
 		if (logged + suppressed >= N)
 			break;
-		ASSERT_TRUE(log_more(&self->d, deadline));
+		if (!log_more(&self->d, deadline)) {
+			struct pollfd pf = { self->d.pidfd, POLLIN, 0 };
+
+			FAIL("%llu logged + %llu suppressed of %d halts, daemon %s; log:\n%s",
+			     logged, suppressed, N,
+			     poll(&pf, 1, 0) == 1 ? "exited" : "alive",
+			     self->d.log);
+		}
 	}
 	if (logged + suppressed != N)
 		fprintf(stderr, "%s", self->d.log);
