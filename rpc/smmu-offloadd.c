@@ -711,6 +711,9 @@ static const struct vs_seen *seen_find(const struct watch *w, uint32_t id)
 {
 	struct vs_seen key = { .id = id };
 
+	/* bsearch()'s base must not be NULL, even for 0 elements. */
+	if (!w->n_seen)
+		return NULL;
 	return bsearch(&key, w->seen, w->n_seen, sizeof(*w->seen), cmp_u32);
 }
 
@@ -766,7 +769,8 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 		if (!ids)
 			goto out;
 	}
-	qsort(ids, n, sizeof(*ids), cmp_u32);
+	if (n)
+		qsort(ids, n, sizeof(*ids), cmp_u32);
 	next = calloc(n ? n : 1, sizeof(*next));
 	if (!next)
 		goto out;
