@@ -182,6 +182,8 @@ struct core_hsmmu_stats {
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */
 	uint64_t ioctls, cmds_issued, host_syncs, inflight;
+	uint64_t halts[4]; /* by error, over every vSMMU, gone ones too */
+	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
 	struct iofd_counters backend;
@@ -193,6 +195,7 @@ struct core_vsmmu_stats {
 	uint32_t n_rings, n_devices;
 	uint64_t entries; /* ring entries consumed (all classes) */
 	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */
+	uint64_t cmds_by_class[3]; /* of them: TLB, CFG, ATC (cmdq order) */
 	uint64_t cmds_issued; /* after coalescing */
 	uint64_t coalesced; /* cmds_forwarded - cmds_issued, so far */
 	uint64_t syncs; /* guest CMD_SYNCs completed */
@@ -215,6 +218,7 @@ struct core_service_stats {
 	uint32_t n_hsmmu, n_vsmmus, n_rings, n_devices;
 	uint64_t fd_limit; /* RLIMIT_NOFILE soft limit after raising it */
 	uint32_t max_rings; /* rings accepted before -EMFILE */
+	uint64_t rings_refused; /* attaches refused at that limit */
 	const char *loop;
 	const char *backend;
 };

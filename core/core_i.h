@@ -119,6 +119,7 @@ struct core_vsmmu {
 	uint64_t st_entries, st_fwd, st_issued, st_syncs, st_ioctls,
 		st_host_syncs, st_backend_errors, st_throttled;
 	uint64_t st_halts[4];
+	uint64_t st_class[3]; /* forwarded, by ordering class */
 };
 
 enum core_msg_type {
@@ -204,6 +205,7 @@ struct core_worker {
 
 	/* statistics (worker-written, relaxed) */
 	uint64_t st_passes, st_sleeps, st_ioctls, st_cmds, st_host_syncs;
+	uint64_t st_halts[4], st_backend_errors; /* outlive their vSMMUs */
 	struct core_hist *h_sync; /* core_hist_add_shared() by the worker */
 	struct core_hist *h_batch;
 };
@@ -222,6 +224,7 @@ struct core_service {
 	uint32_t next_id;
 	uint64_t fd_limit;
 	uint32_t max_rings;
+	uint64_t rings_refused; /* lock */
 };
 
 /* worker.c */

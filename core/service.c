@@ -378,6 +378,7 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		goto err;
 	}
 	if (svc->n_rings >= svc->max_rings) {
+		svc->rings_refused++;
 		rc = -EMFILE;
 		goto err;
 	}
@@ -514,6 +515,7 @@ int core_service_stats(struct core_service *svc, struct core_service_stats *out)
 		out->n_devices += READ_ONCE(svc->vsmmus[i]->n_devs);
 	out->fd_limit = svc->fd_limit;
 	out->max_rings = svc->max_rings;
+	out->rings_refused = svc->rings_refused;
 	out->loop = core_service_loop_name(svc);
 	out->backend = iofd_backend_kind(svc->backend);
 	pthread_mutex_unlock(&svc->lock);
@@ -544,6 +546,9 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->cmds_issued = READ_ONCE(w->st_cmds);
 	out->host_syncs = READ_ONCE(w->st_host_syncs);
 	out->inflight = READ_ONCE(w->inflight);
+	for (int i = 0; i < 4; i++)
+		out->halts[i] = READ_ONCE(w->st_halts[i]);
+	out->backend_errors = READ_ONCE(w->st_backend_errors);
 	out->worker_cpu_ns = thread_cpu_ns(w->thread);
 	for (unsigned int i = 0; i < w->n_issuers; i++)
 		out->issuer_cpu_ns += thread_cpu_ns(w->issuers[i].thread);
@@ -599,6 +604,8 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	for (int i = 0; i < 4; i++)
 		out->halts[i] = READ_ONCE(vs->st_halts[i]);
 	out->cmds_forwarded = READ_ONCE(vs->st_fwd);
+	for (int i = 0; i < 3; i++)
+		out->cmds_by_class[i] = READ_ONCE(vs->st_class[i]);
 	out->coalesced = out->cmds_forwarded > out->cmds_issued ?
 				 out->cmds_forwarded - out->cmds_issued :
 				 0;

@@ -160,6 +160,7 @@ static void ring_try_halt(struct core_ring *r)
 	r->err_pending = false;
 	r->epoch++;
 	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_signal(r);
 }
 
@@ -274,6 +275,7 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 		uint32_t err;
 
 		STAT_ADD(vs->st_backend_errors, 1);
+		STAT_ADD(w->st_backend_errors, 1);
 		if (b->rc == -EIO)
 			err = SMMU_RING_ERR_CERROR_ILL;
 		else if (b->rc == -ETIMEDOUT && b->segs[cs].has_atc)
@@ -506,6 +508,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	if (rc == -EPROTO) {
 		r->epoch++;
 		STAT_ADD(vs->st_halts[3], 1);
+		STAT_ADD(w->st_halts[3], 1);
 		ring_signal(r);
 		return 0;
 	}
@@ -575,6 +578,10 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			b->seg_of[b->n] = (uint8_t)r->open_seg;
 			b->n++;
 			STAT_ADD(vs->st_fwd, 1);
+			STAT_ADD(vs->st_class[oc == CMDQ_ORDER_TLB ? 0 :
+					      oc == CMDQ_ORDER_CFG ? 1 :
+								     2],
+				 1);
 		} else if (cls != CMDQ_CLASS_NOP) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;

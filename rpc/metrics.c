@@ -286,6 +286,8 @@ static const struct u64_field vsmmu_fields[] = {
 /* Index i of core_vsmmu_stats.halts[] as the "error" label. */
 static const char *const halt_names[4] = { "ill", "abt", "atc_inv_sync",
 					   "other" };
+/* Index i of core_vsmmu_stats.cmds_by_class[] as the "class" label. */
+static const char *const class_names[3] = { "tlb", "cfg", "atc" };
 
 static uint64_t field_u64(const void *base, const struct u64_field *f)
 {
@@ -512,6 +514,10 @@ static void render_service(struct out *o, const struct snapshot *s,
 	family(o, "smmu_offload_rings_max", "gauge",
 	       "Rings accepted in total before new attaches fail (fd budget).");
 	outf(o, "smmu_offload_rings_max %u\n", s->ss.max_rings);
+	family(o, "smmu_offload_ring_attach_refused_total", "counter",
+	       "Ring attaches refused at the ring limit (fd budget).");
+	outf(o, "smmu_offload_ring_attach_refused_total %llu\n",
+	     (unsigned long long)s->ss.rings_refused);
 	family(o, "smmu_offload_fd_limit", "gauge",
 	       "RLIMIT_NOFILE soft limit of the daemon.");
 	outf(o, "smmu_offload_fd_limit %llu\n",
@@ -572,6 +578,16 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 			sample_u64(o, &hsmmu_fields[f], s->hs_labels[i],
 				   field_u64(&s->hs[i], &hsmmu_fields[f]));
 	}
+	/* Unlike the vSMMU family, these survive the vSMMUs they count. */
+	family(o, "smmu_offload_hsmmu_halts_total", "counter",
+	       "Ring halts of every vSMMU of the host SMMU, destroyed ones "
+	       "included, by CMDQ error code.");
+	for (unsigned int i = 0; i < s->n_hs; i++)
+		for (unsigned int k = 0; k < 4; k++)
+			outf(o,
+			     "smmu_offload_hsmmu_halts_total{%s,error=\"%s\"} %llu\n",
+			     s->hs_labels[i], halt_names[k],
+			     (unsigned long long)s->hs[i].halts[k]);
 
 	/* 15 KiB each: on the heap, one at a time. */
 	h = malloc(sizeof(*h));
@@ -621,6 +637,15 @@ static void render_vsmmus(struct out *o, const struct snapshot *s)
 			     "smmu_offload_vsmmu_halts_total{%s,error=\"%s\"} %llu\n",
 			     s->vs_labels[i], halt_names[k],
 			     (unsigned long long)s->vs[i].halts[k]);
+	family(o, "smmu_offload_vsmmu_commands_by_class_total", "counter",
+	       "Forwarded commands by class: tlb (TLBI_NH_*, TLBI_NSNH_ALL), "
+	       "cfg (CFGI_CD*), atc (ATC_INV).");
+	for (uint32_t i = 0; i < s->n_vs; i++)
+		for (unsigned int k = 0; k < 3; k++)
+			outf(o,
+			     "smmu_offload_vsmmu_commands_by_class_total{%s,class=\"%s\"} %llu\n",
+			     s->vs_labels[i], class_names[k],
+			     (unsigned long long)s->vs[i].cmds_by_class[k]);
 }
 
 int rpc_metrics_render(struct core_service *svc, const struct rpc_server *srv,

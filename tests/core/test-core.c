@@ -229,6 +229,9 @@ static void run_basic(const struct variant *v)
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.entries, 3);
 	EXPECT_EQ(st.cmds_forwarded, 2);
+	EXPECT_EQ(st.cmds_by_class[0], 1); /* TLBI_NH_VA */
+	EXPECT_EQ(st.cmds_by_class[1], 1); /* CFGI_CD */
+	EXPECT_EQ(st.cmds_by_class[2], 0);
 	EXPECT_EQ(st.syncs, 1);
 	/* TLBI and CFGI_CD of one SYNC group: one ioctl, one host sync. */
 	EXPECT_EQ(st.ioctls, 1);
@@ -637,6 +640,14 @@ static void run_halt(const struct variant *v, struct cmdq_cmd bad,
 	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 	sync_wait(&r, push_sync(&r));
 
+	/* The host SMMU's halt count outlives the vSMMU. */
+	ASSERT_OK(core_vsmmu_destroy(svc, vs));
+	{
+		struct core_hsmmu_stats hs;
+
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+		EXPECT_EQ(hs.halts[want_err <= 3 ? want_err - 1 : 3], 1);
+	}
 	vmring_free(&r);
 	vmring_free(&other);
 	core_service_free(svc);
@@ -1023,6 +1034,36 @@ TEST(control_errors)
 	close(efd);
 	close(pfd[0]);
 	close(pfd[1]);
+	core_service_free(svc);
+}
+
+/* The ring limit (fd budget) refuses with -EMFILE and counts it. */
+TEST(ring_limit_refused_and_counted)
+{
+	static const char *const names[] = { "smmu0" };
+	struct iofd_sim_config sim;
+	struct core_config cfg = {
+		.backend = { .kind = "sim", .sim = &sim },
+		.hsmmu_names = names,
+		.n_hsmmu = 1,
+		.max_rings = 1,
+	};
+	struct core_service *svc = NULL;
+	struct core_service_stats ss;
+	struct vmring r;
+	uint32_t vs, id;
+
+	sim_cfg(&sim);
+	ASSERT_OK(core_service_new(&cfg, &svc));
+	vs = vsmmu_new(svc, "smmu0");
+	vmring_new(svc, vs, &r, 4);
+	ASSERT_ERR(-EMFILE,
+		   core_ring_attach(svc, vs, r.memfd, r.db, r.cq, &id));
+	ASSERT_OK(core_service_stats(svc, &ss));
+	EXPECT_EQ(ss.max_rings, 1);
+	EXPECT_EQ(ss.rings_refused, 1);
+	EXPECT_EQ(ss.n_rings, 1);
+	vmring_free(&r);
 	core_service_free(svc);
 }
 
