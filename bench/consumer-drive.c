@@ -208,25 +208,22 @@ static int guest_fill(struct drive *d, struct wl_stream *ws, uint64_t *left,
 
 int main(int argc, char **argv)
 {
-	struct drive *d = calloc(1, sizeof(*d));
+	struct drive *d;
 	uint64_t n = 200000, seed = 1, left, want_syncs = 0, t0, t1;
+	unsigned long budget = 64; /* CORE_DEFAULT_BUDGET */
 	struct iofd_counters vc;
 	struct wl_stream ws;
 	struct wl w;
 	char errbuf[128];
 	int c, r;
 
-	if (!d)
-		return 1;
-	d->memfd = -1;
-	d->budget = 64; /* CORE_DEFAULT_BUDGET */
 	while ((c = getopt(argc, argv, "n:b:s:h")) != -1) {
 		switch (c) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
 			break;
 		case 'b':
-			d->budget = (uint32_t)strtoul(optarg, NULL, 0);
+			budget = strtoul(optarg, NULL, 0);
 			break;
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
@@ -237,16 +234,23 @@ int main(int argc, char **argv)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (n < 2 || !d->budget || d->budget > MAX_BUDGET) {
+	if (n < 2 || !budget || budget > MAX_BUDGET) {
 		fprintf(stderr, "consumer-drive: bad -n or -b\n");
 		return 2;
 	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	d->memfd = -1;
+	d->budget = (uint32_t)budget;
 	r = wl_init(&w, "strict-unmap", 0, errbuf, sizeof(errbuf));
 	if (!r)
 		r = drive_setup(d);
 	if (r) {
 		fprintf(stderr, "consumer-drive: setup: %s\n", strerror(-r));
 		drive_teardown(d);
+		wl_free(&w);
+		free(d);
 		return 1;
 	}
 	wl_stream_init(&ws, &w, seed, 0, 0, 1);
