@@ -288,6 +288,20 @@ if daemon:
                   not m['oracle']['enabled'], str(m['oracle']))
             check('connect: socket in the config',
                   j['config']['connect'] == sock, str(j['config']))
+        # storm through the daemon: its CFGI_CDs name devices attached
+        # over the control socket; open loop, fixed arrivals.
+        j = run('connect-storm', ['-m', 'offload', '--connect', sock,
+                                  '-w', 'storm', '--devices', '3',
+                                  '--rate', '300', '--arrival', 'fixed',
+                                  '-n', '2', '--vcpus', '2', '-k', '20'])
+        if j:
+            m = j['modes'][0]
+            c = m['counts']
+            check('connect-storm: every teardown completed, CFG and TLB '
+                  'in separate ioctls', m['ok'] and
+                  c['waited_syncs'] == 2 * 2 * 20 and
+                  c['ioctls'] >= c['batches'] and
+                  c['backend_errors'] == 0, str(m))
         j = run('connect-backend-mismatch', ['-m', 'offload', '-b', 'null',
                                              '--connect', sock, '-k', '5'],
                 want_rc=1)
