@@ -2,7 +2,7 @@
 /*
  * cmdq_coalesce(): the rules of cmdq.h, as passes over an index array.
  *
- * Complexity: O(n log n) time (each pass is one qsort() of the candidate
+ * Complexity: O(n log n) time (each pass is one sort of the candidate
  * commands plus a linear sweep), no heap, about 12 KiB of stack. Commands
  * are handled in windows of COALESCE_WINDOW; each window is coalesced on
  * its own, so nothing is lost for correctness beyond a window, only some
@@ -35,6 +35,39 @@ static int ent_cmp(const void *pa, const void *pb)
 	if (a->k2 != b->k2)
 		return a->k2 < b->k2 ? -1 : 1;
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static bool ent_less(const struct ent *a, const struct ent *b)
+{
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1;
+	if (a->k2 != b->k2)
+		return a->k2 < b->k2;
+	return a->idx < b->idx;
+}
+
+/*
+ * The worker coalesces every batch, most of a few dozen commands: there
+ * glibc's qsort (a merge sort calling ent_cmp through a pointer) was most
+ * of the service's instructions per command (docs/PERFORMANCE.md,
+ * callgrind). Insertion sort, inline, up to ENT_SMALL entries.
+ */
+#define ENT_SMALL 48
+
+static void ent_sort(struct ent *e, size_t m)
+{
+	if (m > ENT_SMALL) {
+		qsort(e, m, sizeof(*e), ent_cmp);
+		return;
+	}
+	for (size_t i = 1; i < m; i++) {
+		struct ent x = e[i];
+		size_t j = i;
+
+		for (; j > 0 && ent_less(&x, &e[j - 1]); j--)
+			e[j] = e[j - 1];
+		e[j] = x;
+	}
 }
 
 /* The opcode of a live FORWARD command, else 0 (left alone). */
@@ -90,7 +123,7 @@ static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
 			e[m++] =
 				(struct ent){ 2, cmdq_sid(&c[i]), (uint32_t)i };
 	}
-	qsort(e, m, sizeof(*e), ent_cmp);
+	ent_sort(e, m);
 	for (size_t j = m; j-- > 0;) {
 		bool superseded = false;
 		size_t k = j;
@@ -127,7 +160,7 @@ static void pass_dups(struct cmdq_cmd *c, size_t n, struct ent *e)
 			d0 &= ~cmdq_field_mask(CMDQ_F_VMID);
 		e[m++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
 	}
-	qsort(e, m, sizeof(*e), ent_cmp);
+	ent_sort(e, m);
 	for (size_t j = 1; j < m; j++)
 		if (e[j].k1 == e[j - 1].k1 && e[j].k2 == e[j - 1].k2)
 			drop(&c[e[j].idx]);
@@ -213,7 +246,7 @@ static void pass_ranges(struct cmdq_cmd *c, size_t n, struct ent *e)
 		e[m++] = (struct ent){ (uint64_t)op << 32 | asid << 8 | tg,
 				       range_start(&c[i]), (uint32_t)i };
 	}
-	qsort(e, m, sizeof(*e), ent_cmp);
+	ent_sort(e, m);
 	for (size_t j = 0, cur = 0; j < m; j++) {
 		if (j == 0 || e[j].k1 != e[cur].k1 ||
 		    !merge_range(&c[e[cur].idx], &c[e[j].idx]))
