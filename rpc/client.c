@@ -7,11 +7,13 @@
 #include <smmu-offload/client.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -26,6 +28,24 @@
  * @error:    message of the last refused request.
  * @server_version, @backend: from the handshake.
  */
+/*
+ * What the client created, so smmu_client_reconnect() can create it again
+ * on a restarted service. @id is the id the caller holds (the first one
+ * the service gave), @cur the id in the current service instance; fds are
+ * dups owned by the client.
+ */
+enum client_obj_kind { OBJ_VSMMU, OBJ_DEVICE, OBJ_RING };
+
+struct client_obj {
+	enum client_obj_kind kind;
+	uint32_t id, cur;
+	uint32_t vsmmu; /* devices, rings: the caller's vSMMU id */
+	char hsmmu[64];
+	uint32_t viommu_id, dev_id;
+	uint64_t vsid;
+	int fd[3]; /* vSMMU: iommufd; ring: memfd, doorbell, completion */
+};
+
 struct smmu_client {
 	int sock;
 	uint64_t next_id;
@@ -33,7 +53,96 @@ struct smmu_client {
 	char error[256];
 	char server_version[64];
 	char backend[16];
+	char path[108];
+	char name[64];
+	struct client_obj *objs; /* creation order: parents first */
+	size_t n_objs, cap_objs;
 };
+
+static void obj_close(struct client_obj *o)
+{
+	for (int i = 0; i < 3; i++)
+		if (o->fd[i] >= 0)
+			close(o->fd[i]);
+}
+
+/* Record a created object; -ENOMEM, or a dup errno. fds may be -1. */
+static int obj_add(struct smmu_client *c, const struct client_obj *tmpl,
+		   const int *fds, int nfds)
+{
+	struct client_obj *o;
+
+	if (c->n_objs == c->cap_objs) {
+		size_t cap = c->cap_objs ? c->cap_objs * 2 : 8;
+		struct client_obj *n = realloc(c->objs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->objs = n;
+		c->cap_objs = cap;
+	}
+	o = &c->objs[c->n_objs];
+	*o = *tmpl;
+	for (int i = 0; i < 3; i++)
+		o->fd[i] = -1;
+	for (int i = 0; i < nfds; i++) {
+		if (fds[i] < 0)
+			continue;
+		o->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (o->fd[i] < 0) {
+			int r = -errno;
+
+			obj_close(o);
+			return r;
+		}
+	}
+	c->n_objs++;
+	return 0;
+}
+
+static struct client_obj *obj_find(struct smmu_client *c,
+				   enum client_obj_kind kind, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_objs; i++)
+		if (c->objs[i].kind == kind && c->objs[i].id == id)
+			return &c->objs[i];
+	return NULL;
+}
+
+/* The current service's id for the caller's @id (unknown ids pass). */
+static uint32_t cur_id(struct smmu_client *c, enum client_obj_kind kind,
+		       uint32_t id)
+{
+	struct client_obj *o = obj_find(c, kind, id);
+
+	return o ? o->cur : id;
+}
+
+/* Forget objects: those matching, keeping creation order. */
+static void obj_forget(struct smmu_client *c, enum client_obj_kind kind,
+		       uint32_t id, uint64_t vsid)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < c->n_objs; i++) {
+		struct client_obj *o = &c->objs[i];
+		bool gone;
+
+		if (kind == OBJ_VSMMU)
+			gone = (o->kind == OBJ_VSMMU && o->id == id) ||
+			       (o->kind != OBJ_VSMMU && o->vsmmu == id);
+		else if (kind == OBJ_DEVICE)
+			gone = o->kind == OBJ_DEVICE && o->vsmmu == id &&
+			       o->vsid == vsid;
+		else
+			gone = o->kind == OBJ_RING && o->id == id;
+		if (gone)
+			obj_close(o);
+		else
+			c->objs[out++] = *o;
+	}
+	c->n_objs = out;
+}
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -183,45 +292,58 @@ out:
 	return r;
 }
 
+/* Open c->sock to c->path and shake hands; c->sock is -1 on failure. */
+static int client_open(struct smmu_client *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int r;
+
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0)
+		return -errno;
+	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		goto err_close;
+	}
+	r = handshake(c, c->name);
+	if (r)
+		goto err_close;
+	return 0;
+
+err_close:
+	close(c->sock);
+	c->sock = -1;
+	return r;
+}
+
 int smmu_client_connect(const char *path, const char *name,
 			struct smmu_client **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct smmu_client *c;
 	int r;
 
 	if (!path)
 		path = SMMU_CLIENT_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->next_id = 1;
+	copy_str(c->path, sizeof(c->path), path);
+	copy_str(c->name, sizeof(c->name), name);
 	c->buf = malloc(RPC_FRAME_MAX);
 	if (!c->buf) {
 		r = -ENOMEM;
 		goto err_free;
 	}
-	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->sock < 0) {
-		r = -errno;
-		goto err_free_buf;
-	}
-	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		goto err_close;
-	}
-	r = handshake(c, name);
+	r = client_open(c);
 	if (r)
-		goto err_close;
+		goto err_free_buf;
 	*ret = c;
 	return 0;
 
-err_close:
-	close(c->sock);
 err_free_buf:
 	free(c->buf);
 err_free:
@@ -233,7 +355,11 @@ void smmu_client_free(struct smmu_client *c)
 {
 	if (!c)
 		return;
-	close(c->sock);
+	if (c->sock >= 0)
+		close(c->sock);
+	for (size_t i = 0; i < c->n_objs; i++)
+		obj_close(&c->objs[i]);
+	free(c->objs);
 	free(c->buf);
 	free(c);
 }
@@ -292,9 +418,9 @@ out:
 	return r;
 }
 
-int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
-			     int iommufd, uint32_t viommu_id, uint32_t dev_id,
-			     uint32_t *ret_id)
+static int vsmmu_create_raw(struct smmu_client *c, const char *hsmmu,
+			    int iommufd, uint32_t viommu_id, uint32_t dev_id,
+			    uint32_t *ret_id)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__CreateVsmmu body = SMMU_OFFLOAD__CREATE_VSMMU__INIT;
@@ -337,7 +463,34 @@ static int call_done(struct smmu_client *c, SmmuOffload__Request *req,
 	return 0;
 }
 
-int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
+static int vsmmu_destroy_raw(struct smmu_client *c, uint32_t vsmmu_id);
+
+int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
+			     int iommufd, uint32_t viommu_id, uint32_t dev_id,
+			     uint32_t *ret_id)
+{
+	struct client_obj o = { .kind = OBJ_VSMMU,
+				.viommu_id = viommu_id,
+				.dev_id = dev_id };
+	uint32_t id;
+	int r;
+
+	r = vsmmu_create_raw(c, hsmmu, iommufd, viommu_id, dev_id, &id);
+	if (r)
+		return r;
+	o.id = o.cur = id;
+	copy_str(o.hsmmu, sizeof(o.hsmmu), hsmmu);
+	r = obj_add(c, &o, &iommufd, 1);
+	if (r) {
+		/* Unrecorded, it could not be restored: do not keep it. */
+		(void)vsmmu_destroy_raw(c, id);
+		return r;
+	}
+	*ret_id = id;
+	return 0;
+}
+
+static int vsmmu_destroy_raw(struct smmu_client *c, uint32_t vsmmu_id)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__DestroyVsmmu body = SMMU_OFFLOAD__DESTROY_VSMMU__INIT;
@@ -348,9 +501,18 @@ int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
 	return call_done(c, &req, NULL);
 }
 
-int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
-			      uint32_t dev_id, uint64_t vsid,
-			      uint32_t *ret_vdev_id)
+int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
+{
+	int r = vsmmu_destroy_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id));
+
+	if (!r)
+		obj_forget(c, OBJ_VSMMU, vsmmu_id, 0);
+	return r;
+}
+
+static int device_attach_raw(struct smmu_client *c, uint32_t vsmmu_id,
+			     uint32_t dev_id, uint64_t vsid,
+			     uint32_t *ret_vdev_id)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__AttachDevice body = SMMU_OFFLOAD__ATTACH_DEVICE__INIT;
@@ -371,21 +533,46 @@ int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
 	return 0;
 }
 
+int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
+			      uint32_t dev_id, uint64_t vsid,
+			      uint32_t *ret_vdev_id)
+{
+	struct client_obj o = { .kind = OBJ_DEVICE,
+				.vsmmu = vsmmu_id,
+				.dev_id = dev_id,
+				.vsid = vsid };
+	int r;
+
+	r = device_attach_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id), dev_id, vsid,
+			      ret_vdev_id);
+	if (r)
+		return r;
+	o.id = o.cur = *ret_vdev_id;
+	r = obj_add(c, &o, NULL, 0);
+	if (r)
+		(void)smmu_client_device_detach(c, vsmmu_id, vsid);
+	return r;
+}
+
 int smmu_client_device_detach(struct smmu_client *c, uint32_t vsmmu_id,
 			      uint64_t vsid)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__DetachDevice body = SMMU_OFFLOAD__DETACH_DEVICE__INIT;
+	int r;
 
-	body.vsmmu_id = vsmmu_id;
+	body.vsmmu_id = cur_id(c, OBJ_VSMMU, vsmmu_id);
 	body.vsid = vsid;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_DEVICE;
 	req.detach_device = &body;
-	return call_done(c, &req, NULL);
+	r = call_done(c, &req, NULL);
+	if (!r)
+		obj_forget(c, OBJ_DEVICE, vsmmu_id, vsid);
+	return r;
 }
 
-int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
-			    int doorbell_fd, int complete_fd, uint32_t *ret_id)
+static int ring_attach_raw(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
+			   int doorbell_fd, int complete_fd, uint32_t *ret_id)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__AttachRing body = SMMU_OFFLOAD__ATTACH_RING__INIT;
@@ -412,15 +599,37 @@ int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 	return 0;
 }
 
+int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
+			    int doorbell_fd, int complete_fd, uint32_t *ret_id)
+{
+	struct client_obj o = { .kind = OBJ_RING, .vsmmu = vsmmu_id };
+	int fds[3] = { memfd, doorbell_fd, complete_fd };
+	int r;
+
+	r = ring_attach_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id), memfd,
+			    doorbell_fd, complete_fd, ret_id);
+	if (r)
+		return r;
+	o.id = o.cur = *ret_id;
+	r = obj_add(c, &o, fds, 3);
+	if (r)
+		(void)smmu_client_ring_detach(c, *ret_id);
+	return r;
+}
+
 int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__DetachRing body = SMMU_OFFLOAD__DETACH_RING__INIT;
+	int r;
 
-	body.ring_id = ring_id;
+	body.ring_id = cur_id(c, OBJ_RING, ring_id);
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_RING;
 	req.detach_ring = &body;
-	return call_done(c, &req, NULL);
+	r = call_done(c, &req, NULL);
+	if (!r)
+		obj_forget(c, OBJ_RING, ring_id, 0);
+	return r;
 }
 
 int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id)
@@ -428,10 +637,98 @@ int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id)
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__ResumeRing body = SMMU_OFFLOAD__RESUME_RING__INIT;
 
-	body.ring_id = ring_id;
+	body.ring_id = cur_id(c, OBJ_RING, ring_id);
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_RESUME_RING;
 	req.resume_ring = &body;
 	return call_done(c, &req, NULL);
+}
+
+/*
+ * Create every recorded object again, in creation order (a vSMMU before
+ * its devices and rings), on the current connection.
+ */
+static int replay(struct smmu_client *c)
+{
+	for (size_t i = 0; i < c->n_objs; i++) {
+		struct client_obj *o = &c->objs[i];
+		uint32_t vs = o->kind == OBJ_VSMMU ?
+				      0 :
+				      cur_id(c, OBJ_VSMMU, o->vsmmu);
+		int r;
+
+		switch (o->kind) {
+		case OBJ_VSMMU:
+			r = vsmmu_create_raw(c, o->hsmmu, o->fd[0],
+					     o->viommu_id, o->dev_id, &o->cur);
+			break;
+		case OBJ_DEVICE:
+			r = device_attach_raw(c, vs, o->dev_id, o->vsid,
+					      &o->cur);
+			break;
+		default:
+			r = ring_attach_raw(c, vs, o->fd[0], o->fd[1], o->fd[2],
+					    &o->cur);
+			break;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int smmu_client_reconnect(struct smmu_client *c, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
+					     now_ms() + (uint64_t)timeout_ms;
+	unsigned int backoff_ms = SMMU_CLIENT_BACKOFF_MIN_MS;
+	int r;
+
+	if (c->sock >= 0) {
+		close(c->sock);
+		c->sock = -1;
+	}
+	for (;;) {
+		uint64_t now;
+
+		r = client_open(c);
+		if (!r) {
+			r = replay(c);
+			if (!r)
+				return 0;
+			/* A half-restored session is no use: start over. */
+			close(c->sock);
+			c->sock = -1;
+		}
+		/* Only "nobody listens (yet)" is worth waiting for. */
+		if (r != -ENOENT && r != -ECONNREFUSED && r != -ECONNRESET &&
+		    r != -EPIPE && r != -EAGAIN)
+			return r;
+		now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		{
+			uint64_t ms = backoff_ms;
+			struct timespec ts;
+
+			if (ms > deadline - now)
+				ms = deadline - now;
+			ts.tv_sec = (time_t)(ms / 1000);
+			ts.tv_nsec = (long)(ms % 1000) * 1000000;
+			while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) ==
+			       EINTR)
+				;
+		}
+		if (backoff_ms < SMMU_CLIENT_BACKOFF_MAX_MS)
+			backoff_ms *= 2;
+	}
 }
 
 int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
@@ -448,7 +745,9 @@ int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
 		return -EINVAL;
 	body.scope = (SmmuOffload__StatsScope)scope;
 	body.has_id = true;
-	body.id = id;
+	body.id = scope == SMMU_CLIENT_SCOPE_VSMMU ? cur_id(c, OBJ_VSMMU, id) :
+		  scope == SMMU_CLIENT_SCOPE_RING  ? cur_id(c, OBJ_RING, id) :
+						     id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_GET_STATS;
 	req.get_stats = &body;
 	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_GET_STATS,
@@ -535,7 +834,7 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 	int r;
 
 	body.has_vsmmu_id = true;
-	body.vsmmu_id = vsmmu_id;
+	body.vsmmu_id = vsmmu_id ? cur_id(c, OBJ_VSMMU, vsmmu_id) : 0;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
 	req.list = &body;
 	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_LIST,

@@ -133,6 +133,29 @@ int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 
 /* Drain and detach. */
 int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id);
+
+/*
+ * Service restart (docs/RING-PROTOCOL.md, "Service restart"). The client
+ * remembers the vSMMUs, devices and rings it created (with dups of their
+ * fds). When the service is gone (smmu_client_fd() reads EOF, or a request
+ * fails with EPIPE/ECONNRESET), smmu_client_reconnect() connects again,
+ * retrying with exponential backoff (SMMU_CLIENT_BACKOFF_MIN_MS doubling
+ * up to _MAX_MS) while nobody listens, and re-creates every object in
+ * creation order, rings on the same memfds: the new service resumes each
+ * ring from the consumer index in shared memory, so nothing published is
+ * lost. The ids the caller holds stay valid (the client maps them to the
+ * new service's ids); smmu_client_list() and stats report the service's
+ * own ids.
+ * @timeout_ms: give up after this long; < 0 never gives up.
+ * Return: 0; -ETIMEDOUT; the errno of a refused handshake or of an object
+ * the new service refused (e.g. -EEXIST for a device whose vDEVICE still
+ * exists in the VMM's iommufd after a kernel-backend crash: see
+ * docs/OPERATIONS.md), after which the connection is closed and the call
+ * may be repeated. Blocks; call it from a thread that may sleep.
+ */
+#define SMMU_CLIENT_BACKOFF_MIN_MS 10
+#define SMMU_CLIENT_BACKOFF_MAX_MS 1000
+int smmu_client_reconnect(struct smmu_client *c, int timeout_ms);
 /* Restart a halted ring; -EALREADY if it is not halted. */
 int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id);
 
