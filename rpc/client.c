@@ -31,8 +31,8 @@
 /*
  * What the client created, so smmu_client_reconnect() can create it again
  * on a restarted service. @id is the id the caller holds (the first one
- * the service gave), @cur the id in the current service instance; fds are
- * dups owned by the client.
+ * the service gave, or an alias: caller_id()), @cur the id in the current
+ * service instance; fds are dups owned by the client.
  */
 enum client_obj_kind { OBJ_VSMMU, OBJ_DEVICE, OBJ_RING };
 
@@ -57,6 +57,7 @@ struct smmu_client {
 	char name[64];
 	struct client_obj *objs; /* creation order: parents first */
 	size_t n_objs, cap_objs;
+	uint32_t next_alias; /* see caller_id() */
 };
 
 static void obj_close(struct client_obj *o)
@@ -116,6 +117,24 @@ static uint32_t cur_id(struct smmu_client *c, enum client_obj_kind kind,
 	struct client_obj *o = obj_find(c, kind, id);
 
 	return o ? o->cur : id;
+}
+
+/*
+ * The id to give the caller for a new object the service calls @cur:
+ * @cur itself, unless the caller already holds that id for another object
+ * of that kind (a restarted service counts from 1 again, so after a
+ * reconnect its new ids can repeat the old ones the caller keeps); then an
+ * alias with the top bit set, which no service id reaches.
+ */
+static uint32_t caller_id(struct smmu_client *c, enum client_obj_kind kind,
+			  uint32_t cur)
+{
+	if (!obj_find(c, kind, cur))
+		return cur;
+	do
+		cur = 0x80000000u | ++c->next_alias;
+	while (obj_find(c, kind, cur));
+	return cur;
 }
 
 /* Forget objects: those matching, keeping creation order. */
@@ -478,7 +497,8 @@ int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
 	r = vsmmu_create_raw(c, hsmmu, iommufd, viommu_id, dev_id, &id);
 	if (r)
 		return r;
-	o.id = o.cur = id;
+	o.id = caller_id(c, OBJ_VSMMU, id);
+	o.cur = id;
 	copy_str(o.hsmmu, sizeof(o.hsmmu), hsmmu);
 	r = obj_add(c, &o, &iommufd, 1);
 	if (r) {
@@ -486,7 +506,7 @@ int smmu_client_vsmmu_create(struct smmu_client *c, const char *hsmmu,
 		(void)vsmmu_destroy_raw(c, id);
 		return r;
 	}
-	*ret_id = id;
+	*ret_id = o.id;
 	return 0;
 }
 
@@ -599,34 +619,45 @@ static int ring_attach_raw(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 	return 0;
 }
 
+/* DetachRing by the service's own id. */
+static int ring_detach_raw(struct smmu_client *c, uint32_t ring_id)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__DetachRing body = SMMU_OFFLOAD__DETACH_RING__INIT;
+
+	body.ring_id = ring_id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_RING;
+	req.detach_ring = &body;
+	return call_done(c, &req, NULL);
+}
+
 int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 			    int doorbell_fd, int complete_fd, uint32_t *ret_id)
 {
 	struct client_obj o = { .kind = OBJ_RING, .vsmmu = vsmmu_id };
 	int fds[3] = { memfd, doorbell_fd, complete_fd };
+	uint32_t id;
 	int r;
 
 	r = ring_attach_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id), memfd,
-			    doorbell_fd, complete_fd, ret_id);
+			    doorbell_fd, complete_fd, &id);
 	if (r)
 		return r;
-	o.id = o.cur = *ret_id;
+	o.id = caller_id(c, OBJ_RING, id);
+	o.cur = id;
 	r = obj_add(c, &o, fds, 3);
-	if (r)
-		(void)smmu_client_ring_detach(c, *ret_id);
-	return r;
+	if (r) {
+		(void)ring_detach_raw(c, id);
+		return r;
+	}
+	*ret_id = o.id;
+	return 0;
 }
 
 int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id)
 {
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__DetachRing body = SMMU_OFFLOAD__DETACH_RING__INIT;
-	int r;
+	int r = ring_detach_raw(c, cur_id(c, OBJ_RING, ring_id));
 
-	body.ring_id = cur_id(c, OBJ_RING, ring_id);
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_RING;
-	req.detach_ring = &body;
-	r = call_done(c, &req, NULL);
 	if (!r)
 		obj_forget(c, OBJ_RING, ring_id, 0);
 	return r;

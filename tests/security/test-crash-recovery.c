@@ -20,9 +20,14 @@
  * judge across a crash; tests/core (in process) checks it for halts and
  * resumes, and the completion rule above is what carries it over.
  *
- * The VMMs here wait for the restart event instead of backing off on a
- * timer (tests wait on events); a real VMM retries with backoff.
+ * Two ways to recover: the VMM re-creates its objects itself when the
+ * test announces the restart (sigkill_restart_every_sync_completes), or
+ * the client library does it (library_reconnect): smmu_client_reconnect()
+ * retries with backoff while the daemon is down, replays every vSMMU,
+ * device and ring on the same fds, and the ids the VMM got the first
+ * time keep working (checked at the end: stats, detach, destroy by them).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -49,6 +54,7 @@ struct world {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	const char *sock;
+	bool lib; /* VMMs use smmu_client_reconnect() */
 	unsigned int generation; /* daemon starts so far */
 	bool stop;
 	unsigned int failed; /* VMM threads that hit an error */
@@ -62,7 +68,7 @@ struct vmm {
 	unsigned int gen; /* the daemon generation we are attached to */
 	int memfd, db, cq;
 	struct ring_prod p;
-	uint32_t ring_id;
+	uint32_t vsmmu_id, ring_id; /* lib: the ids the library gave us */
 	/* Under w->lock: */
 	uint64_t syncs; /* guest SYNCs completed */
 	unsigned int attached_gen;
@@ -103,9 +109,11 @@ static int vmm_attach(struct vmm *v)
 	r = smmu_client_connect(v->w->sock, "crash-vmm", &v->c);
 	if (!r)
 		r = smmu_client_vsmmu_create(v->c, "sim0", -1, 0, 0, &vs);
-	if (!r)
+	if (!r) {
+		v->vsmmu_id = vs;
 		r = smmu_client_device_attach(v->c, vs, 0x100 + v->n, 0x8,
 					      &vdev);
+	}
 	if (!r) {
 		uint32_t cons =
 			__atomic_load_n(&v->p.hdr->cons, __ATOMIC_ACQUIRE);
@@ -121,6 +129,30 @@ static int vmm_attach(struct vmm *v)
 		pthread_mutex_unlock(&v->w->lock);
 	}
 	return r;
+}
+
+/*
+ * The library way: smmu_client_reconnect() retries with backoff until the
+ * service is back and has our objects again. No timeout: the test always
+ * restarts the daemon (its own timeout is the backstop).
+ */
+static int vmm_reconnect(struct vmm *v)
+{
+	uint32_t cons = __atomic_load_n(&v->p.hdr->cons, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(&v->p.hdr->prod, __ATOMIC_ACQUIRE);
+	int r;
+
+	/* Nobody consumes while the service is down: these are the values
+	 * the new instance attaches with. */
+	r = smmu_client_reconnect(v->c, -1);
+	if (r)
+		return r;
+	pthread_mutex_lock(&v->w->lock);
+	v->attached_gen = v->w->generation;
+	v->redo_from = cons;
+	v->redo_to = prod;
+	pthread_mutex_unlock(&v->w->lock);
+	return 0;
 }
 
 static bool service_gone(struct vmm *v)
@@ -170,12 +202,20 @@ static void *vmm_main(void *arg)
 			}
 			if (__atomic_load_n(&v->w->stop, __ATOMIC_ACQUIRE))
 				return NULL;
-			if (service_gone(v)) {
-				while ((r = vmm_attach(v)) && r != -ECANCELED)
-					;
-				if (r == -ECANCELED)
+			if (!service_gone(v))
+				continue;
+			if (v->w->lib) {
+				r = vmm_reconnect(v);
+				if (r) {
+					vmm_fail(v, "reconnect", r);
 					return NULL;
+				}
+				continue;
 			}
+			while ((r = vmm_attach(v)) && r != -ECANCELED)
+				;
+			if (r == -ECANCELED)
+				return NULL;
 		}
 		pthread_mutex_lock(&v->w->lock);
 		v->syncs++;
@@ -215,11 +255,30 @@ FIXTURE_TEARDOWN(crash)
 	daemon_cleanup(&self->d);
 }
 
-TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
+static int count_fds(void)
 {
-	struct daemon *dp = &self->d;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ASSERT_NONNULL(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * @lib: the VMMs recover with smmu_client_reconnect() (backoff, replay
+ * of their objects, stable ids) instead of re-creating by hand when the
+ * test announces the restart.
+ */
+static void run_crashes(struct daemon *dp, bool lib)
+{
 	struct world w = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			   .cond = PTHREAD_COND_INITIALIZER };
+			   .cond = PTHREAD_COND_INITIALIZER,
+			   .lib = lib };
+	int fds_before = count_fds();
 	uint64_t rs = t_seed(), min[N_VMS];
 	struct vmm v[N_VMS];
 	static const char *const extra[] = { "--poll-us", "20", NULL };
@@ -288,6 +347,9 @@ TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
 			to = v[i].redo_to;
 			pthread_mutex_unlock(&w.lock);
 			ASSERT_EQ(gen, w.generation);
+			redo += to - from;
+			if (lib)
+				continue; /* ids are the library's: below */
 			/* Our own connection: the VMM's may be mid-call. */
 			{
 				struct smmu_client *c = NULL;
@@ -303,7 +365,6 @@ TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
 				smmu_client_free(c);
 			}
 			EXPECT_GE(entries, (uint64_t)(to - from));
-			redo += to - from;
 		}
 		printf("# crash %u: %u entries were pending in shared memory "
 		       "and done by the new instance\n",
@@ -329,12 +390,91 @@ TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
 	       N_CRASHES);
 	fflush(stdout);
 	for (unsigned int i = 0; i < N_VMS; i++) {
+		if (lib) {
+			struct smmu_client_stats *st = NULL;
+			uint64_t entries = 0;
+
+			/* The first ids still name the re-created objects. */
+			ASSERT_OK(smmu_client_stats(v[i].c,
+						    SMMU_CLIENT_SCOPE_RING,
+						    v[i].ring_id, &st));
+			ASSERT_OK(
+				smmu_client_stats_get(st, "entries", &entries));
+			smmu_client_stats_free(st);
+			EXPECT_GT(entries, 0);
+			ASSERT_OK(
+				smmu_client_ring_detach(v[i].c, v[i].ring_id));
+			ASSERT_OK(smmu_client_vsmmu_destroy(v[i].c,
+							    v[i].vsmmu_id));
+		}
 		smmu_client_free(v[i].c);
 		ring_prod_done(&v[i].p);
 		close(v[i].memfd);
 		close(v[i].db);
 		close(v[i].cq);
 	}
+	daemon_stop(dp);
+	/* The library's dups of our fds are closed again. */
+	EXPECT_EQ(count_fds(), fds_before);
+}
+
+TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
+{
+	run_crashes(&self->d, false);
+}
+
+TEST_F_TIMEOUT(crash, library_reconnect, 120)
+{
+	run_crashes(&self->d, true);
+}
+
+/*
+ * smmu_client_reconnect() while no daemon runs gives up at its timeout;
+ * once the daemon is back it restores the objects, and ids stay unique
+ * for the caller even when the new service instance hands out an id the
+ * caller already holds for another object.
+ */
+TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
+{
+	struct daemon *dp = &self->d;
+	struct smmu_client *c = NULL;
+	struct smmu_client_list *l = NULL;
+	uint32_t gone = 0, vs = 0, vs2 = 0;
+	double t0;
+
+	daemon_start(dp, NULL);
+	ASSERT_OK(smmu_client_connect(dp->sock, "giveup", &c));
+	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &gone));
+	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
+	ASSERT_OK(smmu_client_vsmmu_destroy(c, gone));
+	daemon_kill(dp);
+
+	/* No service: a deadline, then -ETIMEDOUT (not before it). */
+	t0 = t_now();
+	ASSERT_ERR(-ETIMEDOUT, smmu_client_reconnect(c, 30));
+	EXPECT_GE(t_now() - t0, 0.030 - 0.002);
+
+	/*
+	 * The service is back: the one vSMMU left is re-created; the new
+	 * instance counts from 1, so it gets the id of the destroyed one.
+	 */
+	daemon_start(dp, NULL);
+	ASSERT_OK(smmu_client_reconnect(c, -1));
+	ASSERT_OK(smmu_client_list(c, 0, &l));
+	ASSERT_EQ(l->n_vsmmus, 1);
+	EXPECT_TRUE(l->vsmmus[0].owned);
+	EXPECT_EQ(l->vsmmus[0].id, gone); /* the service's id in replies */
+	smmu_client_list_free(l);
+	/*
+	 * The next new vSMMU gets from the service the id @vs already stands
+	 * for in the caller's hands: the two must stay distinguishable.
+	 */
+	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs2));
+	EXPECT_NE(vs2, vs);
+	ASSERT_OK(smmu_client_vsmmu_destroy(c, vs));
+	ASSERT_OK(smmu_client_vsmmu_destroy(c, vs2));
+	ASSERT_ERR(-ENOENT, smmu_client_vsmmu_destroy(c, vs));
+	smmu_client_free(c);
 	daemon_stop(dp);
 }
 
