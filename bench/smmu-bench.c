@@ -16,6 +16,14 @@
  *                 its sim oracle is then out of reach.
  * --idle MS measures the service CPU of idle rings instead.
  *
+ * Noisy neighbour (--flood N, or -w noisy): N more VMs, each its own
+ * vSMMU (vIOMMU, ring) on the same host SMMUs, publish TLBI_NH_ASID
+ * commands as fast as they can, one thread per flooding VM that never
+ * waits for a SYNC (offload: keeps its ring full, a SYNC every few
+ * batches; qemu modes: invalidates on its own vIOMMU back to back). The
+ * flooders' commands and latencies are counted apart (flood cmds/s) and
+ * never in the measured VMs' metrics.
+ *
  * Load: closed loop by default (each simulated vCPU waits for its SYNC
  * before writing the next batch, like a guest driver); --rate R makes it
  * open: batches arrive on a seeded Poisson (or fixed) schedule, R per
@@ -83,6 +91,8 @@ struct opts {
 	unsigned int vsmmus; /* per VM */
 	unsigned int devices; /* per vSMMU; 0 = the workload's own */
 	unsigned int nvs; /* vms * vsmmus: the vSMMUs (struct vm) */
+	unsigned int flood; /* --flood: flooding VMs (one vSMMU each) */
+	unsigned int nall; /* nvs + flood: flooders are vms[nvs ..] */
 	double rate; /* open loop: SYNC groups per second per VM; 0 = closed */
 	bool poisson; /* open loop: exponential gaps, else fixed */
 	double duration;
@@ -179,6 +189,7 @@ struct run {
 	struct vm *vms;
 	struct worker *wk;
 	unsigned int nwk;
+	struct worker *fl; /* --flood: one per flooding VM */
 	unsigned int stop; /* atomic */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate;
@@ -223,6 +234,7 @@ struct result {
 	char loop_buf[16];
 	uint64_t proc_cpu_ns;
 	long nvcsw, nivcsw;
+	uint64_t flood_cmds, flood_syncs; /* --flood: never in c */
 };
 
 static uint64_t now_ns(void)
@@ -681,6 +693,79 @@ out:
 	return NULL;
 }
 
+/* ---- noisy neighbour (--flood) ----------------------------------------- */
+
+#define FLOOD_BATCH 32 /* TLBI_NH_ASIDs per PROD write / ioctl */
+#define FLOOD_SYNC_EVERY 8 /* batches between the flooder's SYNCs */
+
+/*
+ * A flooding VM's commands: distinct ASIDs, so that coalescing cannot fold
+ * a batch into one command. The ASIDs are the flooder's own (its own
+ * VMID), nothing in the oracle is filled for them.
+ */
+static void flood_cmds(struct cmdq_cmd *c, uint64_t round)
+{
+	for (unsigned int i = 0; i < FLOOD_BATCH; i++)
+		c[i] = cmdq_build_tlbi_nh_asid(
+			(uint16_t)(1 + (round * FLOOD_BATCH + i) % 4096), 0);
+}
+
+static void *flood_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct run *run = wk->run;
+	struct vm *vm = &run->vms[wk->id];
+	struct cmdq_cmd c[FLOOD_BATCH + 1];
+	struct smmu_ring_entry e[FLOOD_BATCH + 1];
+	uint64_t cpu0, round = 0;
+	uint32_t first, done = 0;
+	int rc = 0;
+
+	if (!run_gate(run))
+		return NULL;
+	cpu0 = thread_cpu_ns();
+	while (!stopping(run)) {
+		bool sync = round % FLOOD_SYNC_EVERY == FLOOD_SYNC_EVERY - 1;
+		uint32_t n = FLOOD_BATCH;
+
+		flood_cmds(c, round);
+		if (run->mode == M_OFFLOAD) {
+			if (sync)
+				c[n++] = cmdq_build_sync(0, 3, 0xf, 0, 0);
+			for (uint32_t i = 0; i < n; i++)
+				cmdq_cmd_to_le(&c[i], &e[i]);
+			rc = ring_prod_push(&vm->p, e, n, &first);
+			if (rc == -EAGAIN) {
+				/* Ring full: keep it full, never wait. */
+				sched_yield();
+				continue;
+			}
+			if (!rc)
+				rc = ring_prod_publish(&vm->p);
+			if (rc) {
+				offload_fail(wk, vm, "flood", rc);
+				break;
+			}
+		} else if (run->mode == M_QEMU) {
+			for (uint32_t i = 0; i < n && !rc; i++)
+				rc = iofd_invalidate(vm->vi, &c[i], 1, &done);
+		} else {
+			rc = iofd_invalidate(vm->vi, c, n, &done);
+		}
+		if (rc) {
+			snprintf(wk->err, sizeof(wk->err),
+				 "flood: iofd_invalidate: %s", strerror(-rc));
+			wk->c.errors++;
+			break;
+		}
+		wk->c.cmds += n;
+		wk->c.syncs += n - FLOOD_BATCH;
+		round++;
+	}
+	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
+	return NULL;
+}
+
 /* ---- setup and teardown of one mode ------------------------------------ */
 
 static const char *const hsmmu_names[] = {
@@ -731,7 +816,7 @@ static int qemu_setup(struct run *run, struct qemu_env *env, char *err,
 			return r;
 		}
 	}
-	for (unsigned int v = 0; v < o->nvs; v++) {
+	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
 
 		r = iofd_viommu_bind(env->h[v % o->hsmmus], &spec, &vm->vi);
@@ -752,7 +837,7 @@ static void qemu_teardown(struct run *run, struct qemu_env *env,
 {
 	const struct opts *o = run->o;
 
-	for (unsigned int v = 0; v < o->nvs; v++) {
+	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
 		struct iofd_counters vc;
 
@@ -839,7 +924,7 @@ static int offload_setup(struct run *run, struct core_service **ret_svc,
 		return r;
 	}
 	*ret_svc = svc;
-	for (unsigned int v = 0; v < o->nvs; v++) {
+	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
 		uint32_t vdev;
 
@@ -892,7 +977,7 @@ static void offload_teardown(struct run *run, struct core_service *svc,
 			res->be.errors += hs.backend.errors;
 			res->be.charged_ns += hs.backend.charged_ns;
 		}
-		for (unsigned int v = 0; v < o->nvs; v++) {
+		for (unsigned int v = 0; v < o->nall; v++) {
 			struct iofd_counters vc;
 
 			if (!run->vms[v].vi)
@@ -903,7 +988,7 @@ static void offload_teardown(struct run *run, struct core_service *svc,
 		/* Drains the rings: nothing is left in flight. */
 		core_service_free(svc);
 	}
-	for (unsigned int v = 0; v < o->nvs; v++)
+	for (unsigned int v = 0; v < o->nall; v++)
 		vm_ring_free(&run->vms[v]);
 }
 
@@ -1089,23 +1174,24 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	bool measured = false;
 	struct rusage ru0, ru1;
 	pthread_attr_t attr;
-	unsigned int started = 0;
+	unsigned int started = 0, nfl = 0;
 	uint64_t t0, t1, nglobal = (uint64_t)o->nvs * o->vcpus;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
 	core_hist_init(&res->c.lat);
-	run.vms = calloc(o->nvs, sizeof(*run.vms));
+	run.vms = calloc(o->nall, sizeof(*run.vms));
 	run.nwk = mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
 	if (run.nwk > o->nvs && mode == M_OFFLOAD)
 		run.nwk = o->nvs;
 	run.wk = calloc(run.nwk, sizeof(*run.wk));
-	if (!run.vms || !run.wk) {
+	run.fl = calloc(o->flood ? o->flood : 1, sizeof(*run.fl));
+	if (!run.vms || !run.wk || !run.fl) {
 		r = -ENOMEM;
 		goto out_free;
 	}
-	for (unsigned int v = 0; v < o->nvs; v++) {
+	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run.vms[v];
 
 		vm->memfd = vm->db = vm->cq = -1;
@@ -1115,7 +1201,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 			r = -ENOMEM;
 			goto out_free;
 		}
-		for (unsigned int k = 0; k < o->vcpus; k++)
+		for (unsigned int k = 0; k < o->vcpus && v < o->nvs; k++)
 			wl_stream_init(&vm->slot[k].ws, w, o->seed, k,
 				       (uint64_t)v * o->vcpus + k, nglobal);
 	}
@@ -1169,11 +1255,26 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		}
 		started++;
 	}
+	for (unsigned int i = 0; i < o->flood && started == run.nwk; i++) {
+		struct worker *wk = &run.fl[i];
+
+		wk->run = &run;
+		wk->id = o->nvs + i;
+		if (pthread_create(&wk->th, &attr, flood_main, wk)) {
+			r = -EAGAIN;
+			snprintf(res->errmsg, sizeof(res->errmsg),
+				 "pthread_create failed after %u flooders", i);
+			break;
+		}
+		nfl++;
+	}
 	pthread_attr_destroy(&attr);
-	if (started < run.nwk) {
+	if (started < run.nwk || nfl < o->flood) {
 		run_open(&run, -1);
 		for (unsigned int i = 0; i < started; i++)
 			pthread_join(run.wk[i].th, NULL);
+		for (unsigned int i = 0; i < nfl; i++)
+			pthread_join(run.fl[i].th, NULL);
 		goto out_teardown;
 	}
 	getrusage(RUSAGE_SELF, &ru0);
@@ -1185,6 +1286,20 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	for (unsigned int i = 0; i < run.nwk; i++)
 		pthread_join(run.wk[i].th, NULL);
 	t1 = now_ns();
+	/* The flood lasts as long as the measured window, then stops. */
+	__atomic_store_n(&run.stop, 1, __ATOMIC_RELEASE);
+	for (unsigned int i = 0; i < nfl; i++) {
+		struct worker *fw = &run.fl[i];
+
+		pthread_join(fw->th, NULL);
+		res->flood_cmds += fw->c.cmds;
+		res->flood_syncs += fw->c.syncs;
+		if (fw->err[0] && !res->errmsg[0]) {
+			snprintf(res->errmsg, sizeof(res->errmsg), "%s",
+				 fw->err);
+			r = -EIO;
+		}
+	}
 	getrusage(RUSAGE_SELF, &ru1);
 	measured = true;
 
@@ -1227,12 +1342,13 @@ out_teardown:
 	free(qenv);
 out_free:
 	if (run.vms)
-		for (unsigned int v = 0; v < o->nvs; v++) {
+		for (unsigned int v = 0; v < o->nall; v++) {
 			pthread_mutex_destroy(&run.vms[v].lock);
 			free(run.vms[v].slot);
 		}
 	free(run.vms);
 	free(run.wk);
+	free(run.fl);
 	res->err = r;
 	if (r && !res->errmsg[0])
 		snprintf(res->errmsg, sizeof(res->errmsg), "%s", strerror(-r));
@@ -1566,6 +1682,12 @@ static void print_table(const struct opts *o, const struct wl *w,
 		}
 		printf("\n");
 	}
+	for (int m = 0; m < M_COUNT && o->flood; m++)
+		if (res[m].ran && res[m].wall_s > 0)
+			printf("%s: flood: %u VM%s, %.0f cmds/s (not in the "
+			       "metrics above)\n",
+			       mode_names[m], o->flood, o->flood > 1 ? "s" : "",
+			       (double)res[m].flood_cmds / res[m].wall_s);
 	for (int m = 0; m < M_COUNT; m++)
 		if (res[m].ran && res[m].err)
 			printf("%s: ERROR: %s\n", mode_names[m], res[m].errmsg);
@@ -1642,7 +1764,7 @@ static int write_json(const char *path, const struct opts *o,
 		json_str(f, o->connect);
 	else
 		fprintf(f, "null");
-	fprintf(f, "},\n");
+	fprintf(f, ", \"flood_vms\": %u},\n", o->flood);
 	fprintf(f, "  \"trace\": ");
 	if (w->kind == WL_TRACE)
 		fprintf(f,
@@ -1718,11 +1840,22 @@ static int write_json(const char *path, const struct opts *o,
 			fprintf(f,
 				"\n     \"open_loop\": {\"offered_per_s\": %.3f, "
 				"\"achieved_per_s\": %.3f, \"scheduled\": "
-				"%" PRIu64 ", \"start_lag_ns_mean\": %.1f}}",
+				"%" PRIu64 ", \"start_lag_ns_mean\": %.1f}",
 				o->rate * o->vms, achieved(r), r->c.scheduled,
 				lag_us(r) * 1000.0);
 		else
-			fprintf(f, "\n     \"open_loop\": null}");
+			fprintf(f, "\n     \"open_loop\": null");
+		if (o->flood)
+			fprintf(f,
+				",\n     \"flood\": {\"vms\": %u, \"cmds\": "
+				"%" PRIu64 ", \"syncs\": %" PRIu64
+				", \"cmds_per_s\": %.1f}}",
+				o->flood, r->flood_cmds, r->flood_syncs,
+				r->wall_s > 0 ?
+					(double)r->flood_cmds / r->wall_s :
+					0.0);
+		else
+			fprintf(f, ",\n     \"flood\": null}");
 	}
 	fprintf(f, "\n  ],\n  \"ratios_qemu_over_offload\": ");
 	if (res[M_QEMU].ran && res[M_OFFLOAD].ran && !res[M_QEMU].err &&
@@ -1865,7 +1998,7 @@ static void usage(FILE *f)
 		"usage: smmu-bench [options]\n"
 		"  -w, --workload W     strict-unmap (default), lazy-flush, "
 		"mixed, storm,\n"
-		"                       trace:FILE[.xz]\n"
+		"                       trace:FILE[.xz], noisy (see --flood)\n"
 		"  -m, --modes LIST     comma list of qemu,qemu-batched,"
 		"offload (default all)\n"
 		"  -b, --backend B      sim (default) or null\n"
@@ -1881,6 +2014,12 @@ static void usage(FILE *f)
 		" per VM, spread\n"
 		"                       over its vCPUs; latency counts from the "
 		"scheduled time\n"
+		"      --flood N        noisy neighbour: N more VMs (one vSMMU "
+		"each) flood\n"
+		"                       TLBI_NH_ASID without waiting; counted "
+		"apart (flood cmds/s)\n"
+		"                       -w noisy = -w strict-unmap -n 63 -H 1 "
+		"--flood 1\n"
 		"      --arrival A      open loop: poisson (default) or fixed "
 		"gaps\n"
 		"  -H, --hsmmus N       host SMMUs, 1..16 (default 2)\n"
@@ -1974,6 +2113,7 @@ enum {
 	OPT_DEVICES,
 	OPT_RATE,
 	OPT_ARRIVAL,
+	OPT_FLOOD,
 };
 
 static const struct option long_opts[] = {
@@ -2007,6 +2147,7 @@ static const struct option long_opts[] = {
 	{ "devices", required_argument, NULL, OPT_DEVICES },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
+	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -2014,6 +2155,7 @@ static const struct option long_opts[] = {
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	bool vms_set = false, hsmmus_set = false, flood_set = false;
 	uint64_t v;
 	int c;
 
@@ -2056,6 +2198,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n':
 			r = parse_uint(optarg, 1, MAX_IDLE_RINGS, &v);
 			o->vms = (unsigned int)v;
+			vms_set = true;
 			break;
 		case OPT_VCPUS:
 			r = parse_uint(optarg, 1, WL_MAX_STREAMS, &v);
@@ -2064,6 +2207,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'H':
 			r = parse_uint(optarg, 1, MAX_HSMMU, &v);
 			o->hsmmus = (unsigned int)v;
+			hsmmus_set = true;
 			break;
 		case 'T':
 			r = parse_uint(optarg, 1, 64, &v);
@@ -2173,6 +2317,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			else
 				r = -EINVAL;
 			break;
+		case OPT_FLOOD:
+			r = parse_uint(optarg, 0, MAX_VMS, &v);
+			o->flood = (unsigned int)v;
+			flood_set = true;
+			break;
 		case OPT_IDLE:
 			r = parse_uint(optarg, 1, 600000, &v);
 			o->idle_ms = (unsigned int)v;
@@ -2206,7 +2355,23 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind != argc)
 		return -EINVAL;
+	/* The issue 8 scenario; explicit options still win. */
+	if (!strcmp(o->workload, "noisy")) {
+		o->workload = "strict-unmap";
+		if (!vms_set)
+			o->vms = 63;
+		if (!hsmmus_set)
+			o->hsmmus = 1;
+		if (!flood_set)
+			o->flood = 1;
+	}
+	if (o->flood && (o->connect || o->idle_ms)) {
+		fprintf(stderr, "smmu-bench: --flood runs with the embedded "
+				"service only, not with --connect or --idle\n");
+		return -EINVAL;
+	}
 	o->nvs = o->vms * o->vsmmus;
+	o->nall = o->nvs + o->flood;
 	return 0;
 }
 
@@ -2245,10 +2410,10 @@ int main(int argc, char **argv)
 		wl_free(&w);
 		return r ? 1 : 0;
 	}
-	if (o.nvs > MAX_VMS) {
+	if (o.nall > MAX_VMS) {
 		fprintf(stderr,
-			"smmu-bench: at most %u vSMMUs (VMs x --vsmmus-per-vm; "
-			"%u with --idle)\n",
+			"smmu-bench: at most %u vSMMUs (VMs x --vsmmus-per-vm "
+			"+ --flood; %u with --idle)\n",
 			MAX_VMS, MAX_IDLE_RINGS);
 		wl_free(&w);
 		return 2;
