@@ -502,7 +502,7 @@ TEST_VARIANTS(random)
 /*
  * Guest SYNC groups published while the vSMMU's previous batch is in
  * flight wait in the open batch and go out together: a host that takes
- * 5 ms per sync sees far fewer ioctls than guest SYNCs.
+ * 20 ms per sync sees far fewer ioctls than guest SYNCs.
  */
 TEST(group_commit_async)
 {
@@ -514,7 +514,7 @@ TEST(group_commit_async)
 
 	sim_cfg(&sim);
 	sim.wait = IOFD_SIM_WAIT_BLOCK;
-	sim.sync_ns = 5000000;
+	sim.sync_ns = 20000000; /* longer than a scheduler tick or two */
 	svc = svc_new_x(&variants[0], 1, &sim, 50);
 	vs = vsmmu_new(svc, "smmu0");
 	vmring_new(svc, vs, &r, 6);
