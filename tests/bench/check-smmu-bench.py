@@ -31,9 +31,11 @@ CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
                'producer_threads', 'duration_s', 'syncs_per_vcpu', 'seed',
                'verify', 'backend', 'sim', 'offload', 'timer_slack_ns',
                'vsmmus_per_vm', 'devices_per_vsmmu', 'load', 'rate_per_vm',
-               'connect'}
+               'connect', 'flood_vms'}
 MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'loop', 'wall_s',
-             'counts', 'metrics', 'latency_ns', 'oracle', 'open_loop'}
+             'counts', 'metrics', 'latency_ns', 'oracle', 'open_loop',
+             'flood'}
+FLOOD_KEYS = {'vms', 'cmds', 'syncs', 'cmds_per_s'}
 OPEN_KEYS = {'offered_per_s', 'achieved_per_s', 'scheduled',
              'start_lag_ns_mean'}
 COUNT_KEYS = {'guest_cmds', 'guest_syncs', 'forwarded', 'batches',
@@ -86,6 +88,10 @@ def check_schema(name, j):
             bad += missing(m.get('open_loop'), OPEN_KEYS)
         elif m.get('open_loop') is not None:
             bad += ['open_loop not null in closed loop']
+        if j.get('config', {}).get('flood_vms'):
+            bad += missing(m.get('flood'), FLOOD_KEYS)
+        elif m.get('flood') is not None:
+            bad += ['flood not null without --flood']
     check(f'{name}: schema keys present', not bad and
           j.get('schema') == 'smmu-bench/1', f'missing {bad}')
 
@@ -233,6 +239,42 @@ if j:
     check_modes('vsmmus', j, 4, 2, 20)
     check('vsmmus: 2 vSMMUs per VM in the config',
           j['config']['vsmmus_per_vm'] == 2, str(j['config']))
+
+# 3c. Noisy neighbour: a flooding VM on the same host SMMU. The measured
+# VMs' counts and latencies must not include the flood (exact SYNC
+# counts, 2 commands per strict-unmap batch), the oracle stays clean, and
+# the flood itself ran in every mode (offload: batches of 32 TLBI_NH_ASID,
+# a SYNC after every 8th; qemu modes: no SYNC).
+j = run('flood', ['-n', '3', '-H', '1', '--flood', '1', '-k', '30'])
+if j:
+    check_schema('flood', j)
+    check('flood: flood_vms in the config', j['config']['flood_vms'] == 1,
+          str(j['config']))
+    check('flood: every mode ran', sorted(m['mode'] for m in j['modes']) ==
+          sorted(MODES), '')
+    for m in j['modes']:
+        c, o, f = m['counts'], m['oracle'], m['flood']
+        check(f"flood/{m['mode']}: ok, 90 SYNCs waited, flood not counted",
+              m['ok'] and c['waited_syncs'] == 90 and
+              m['latency_ns']['count'] == 90 and c['batches'] == 90 and
+              c['guest_cmds'] == 180, f"{m['error']} {c}")
+        check(f"flood/{m['mode']}: oracle on, nothing stale",
+              o['enabled'] and o['checked'] > 0 and o['stale'] == 0, str(o))
+        check(f"flood/{m['mode']}: the flooder published",
+              f['vms'] == 1 and f['cmds'] > 0 and f['cmds_per_s'] > 0 and
+              f['syncs'] == (f['cmds'] // (8 * 32 + 1)
+                             if m['mode'] == 'offload' else 0), str(f))
+j = run('noisy', ['-w', 'noisy', '-m', 'offload', '-k', '3'])
+if j:
+    check_schema('noisy', j)
+    cf, m = j['config'], j['modes'][0]
+    check('noisy: 63 strict-unmap VMs + 1 flooder on one host SMMU',
+          cf['workload'] == 'strict-unmap' and cf['vms'] == 63 and
+          cf['hsmmus'] == 1 and cf['flood_vms'] == 1, str(cf))
+    check('noisy/offload: ok, 189 SYNCs, oracle clean',
+          m['ok'] and m['counts']['waited_syncs'] == 189 and
+          m['oracle']['stale'] == 0 and m['oracle']['checked'] > 0,
+          f"{m['error']} {m['oracle']}")
 
 # 4. Duration mode and plot files.
 plot = os.path.join(tmp, 'plots')
