@@ -104,6 +104,7 @@ struct opts {
 	struct iofd_sim_config sim;
 	enum core_issue_mode issue;
 	unsigned int poll_us, max_inflight;
+	uint64_t rate_cmds; /* offload: per-vSMMU limit, commands/s; 0 = off */
 	enum core_loop_kind loop;
 	unsigned int ring_log2;
 	uint64_t trace_batches;
@@ -911,6 +912,7 @@ static int offload_setup(struct run *run, struct core_service **ret_svc,
 		.issue_mode = o->issue,
 		.poll_us = o->poll_us,
 		.max_inflight = o->max_inflight,
+		.rate_cmds = o->rate_cmds,
 		.loop = o->loop,
 	};
 	struct iofd_viommu_spec spec = { .iommufd = -1 };
@@ -1744,7 +1746,7 @@ static int write_json(const char *path, const struct opts *o,
 		"\"sim\": {\"wait\": \"%s\", \"ioctl_ns\": %u, \"cmd_ns\": %u, "
 		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"%s\", "
 		"\"poll_us\": %u, \"loop\": \"%s\", \"ring_log2\": %u, "
-		"\"max_inflight\": %u}, "
+		"\"max_inflight\": %u, \"rate_cmds\": %" PRIu64 "}, "
 		"\"timer_slack_ns\": 1, \"vsmmus_per_vm\": %u, "
 		"\"devices_per_vsmmu\": %u, \"load\": \"%s\", "
 		"\"rate_per_vm\": %.3f, \"connect\": ",
@@ -1755,7 +1757,7 @@ static int write_json(const char *path, const struct opts *o,
 		o->issue == CORE_ISSUE_INLINE ? "inline" : "async", o->poll_us,
 		loop_opt_name(o->loop), o->ring_log2,
 		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
-		o->vsmmus, w->nsids,
+		o->rate_cmds, o->vsmmus, w->nsids,
 		!o->rate   ? "closed" :
 		o->poisson ? "open-poisson" :
 			     "open-fixed",
@@ -2039,6 +2041,8 @@ static void usage(FILE *f)
 		"      --max-inflight N async: ioctls in flight per host SMMU "
 		"(default 4)\n"
 		"      --ring-log2 N    ring entries (default 10)\n"
+		"      --rate-cmds N    offload: per-vSMMU rate limit, "
+		"commands/s (default 0 = off)\n"
 		"      --trace-batches N  load at most N batches of a trace\n"
 		"      --connect SOCKET offload through a running smmu-offloadd "
 		"(its own backend\n"
@@ -2114,6 +2118,7 @@ enum {
 	OPT_RATE,
 	OPT_ARRIVAL,
 	OPT_FLOOD,
+	OPT_RATE_CMDS,
 };
 
 static const struct option long_opts[] = {
@@ -2148,6 +2153,7 @@ static const struct option long_opts[] = {
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
+	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -2316,6 +2322,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				o->poisson = false;
 			else
 				r = -EINVAL;
+			break;
+		case OPT_RATE_CMDS:
+			r = parse_uint(optarg, 0, UINT64_C(1) << 40,
+				       &o->rate_cmds);
 			break;
 		case OPT_FLOOD:
 			r = parse_uint(optarg, 0, MAX_VMS, &v);
