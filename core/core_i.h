@@ -18,8 +18,6 @@
 #include "iommufd/iofd.h"
 #include "ring/ring_cons.h"
 
-#define CORE_MAX_VSMMU_RINGS 8
-
 struct core_worker;
 struct core_vsmmu;
 
