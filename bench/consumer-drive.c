@@ -91,7 +91,8 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 		enum cmdq_class cls = cmdq_classify(&c);
 		unsigned int oc;
 
-		if (cmdq_validate(&d->caps, &c, NULL) != CMDQ_CERROR_NONE) {
+		if (cmdq_validate_class(&d->caps, &c, cls, NULL) !=
+		    CMDQ_CERROR_NONE) {
 			d->err = -EINVAL;
 			return 0;
 		}

@@ -291,11 +291,19 @@ enum cmdq_cerror cmdq_validate(const struct cmdq_caps *caps,
 			       const struct cmdq_cmd *c,
 			       const char **ret_reason)
 {
+	return cmdq_validate_class(caps, c, cmdq_classify(c), ret_reason);
+}
+
+enum cmdq_cerror cmdq_validate_class(const struct cmdq_caps *caps,
+				     const struct cmdq_cmd *c,
+				     enum cmdq_class cls,
+				     const char **ret_reason)
+{
 	uint8_t op = cmdq_cmd_opcode(c);
 	const struct op_info *oi = &op_table[op];
 	struct vstate v = { .c = c, .allowed = { cmdq_field_mask(CMDQ_F_OP) } };
 
-	switch (cmdq_classify(c)) {
+	switch (cls) {
 	case CMDQ_CLASS_ILLEGAL:
 		if (!oi->name)
 			v.why = "unknown opcode";

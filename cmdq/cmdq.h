@@ -330,6 +330,16 @@ enum cmdq_cerror cmdq_validate(const struct cmdq_caps *caps,
 			       const char **ret_reason);
 
 /*
+ * cmdq_validate_class() - cmdq_validate() for a caller that already has
+ * @cls = cmdq_classify(@c) (the worker needs the class anyway: this saves
+ * classifying every command twice). Passing another class is a bug.
+ */
+enum cmdq_cerror cmdq_validate_class(const struct cmdq_caps *caps,
+				     const struct cmdq_cmd *c,
+				     enum cmdq_class cls,
+				     const char **ret_reason);
+
+/*
  * Ordering classes of forwarded commands. Within one guest SYNC group the
  * SMMU gives no completion order, so any mix may share one host sync. A
  * guest CMD_SYNC between two commands of *different* classes is a real

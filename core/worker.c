@@ -548,7 +548,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		enum cmdq_class cls = cmdq_classify(&c);
 		unsigned int oc;
 
-		if (cmdq_validate(caps, &c, NULL) != CMDQ_CERROR_NONE) {
+		if (cmdq_validate_class(caps, &c, cls, NULL) !=
+		    CMDQ_CERROR_NONE) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;
 		}
