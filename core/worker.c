@@ -118,19 +118,15 @@ void core_batch_execute(struct core_batch *b)
 
 static void ring_signal(struct core_ring *r)
 {
-	struct pollfd pfd = { .fd = r->complete_fd, .events = POLLOUT };
-	uint64_t one = 1;
-
 	if (r->complete_fd < 0 || !ring_cons_want_signal(&r->rc))
 		return;
 	/*
-	 * An eventfd write blocks when the counter is saturated, which only
-	 * a hostile VMM can cause; never let it block the worker (RWF_NOWAIT
-	 * is not supported on eventfds). A lost signal only costs that VMM.
+	 * Never write(2) the VMM's eventfd: it blocks on a full counter
+	 * unless O_NONBLOCK, which the VMM can clear on the file description
+	 * we share at any time. The kernel's eventfd_signal(), reached
+	 * through an AIO completion, never blocks (signal.c).
 	 */
-	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
-		return;
-	if (write(r->complete_fd, &one, sizeof(one)) == sizeof(one))
+	if (core_signal_post(&r->vs->w->sig, r->complete_fd) == 0)
 		STAT_ADD(r->st_signals, 1);
 }
 
@@ -653,11 +649,7 @@ static uint32_t pump_active(struct core_worker *w)
 
 /* ---- control messages ------------------------------------------------------ */
 
-static void msg_reply(struct core_msg *m, int result)
-{
-	m->result = result;
-	sem_post(&m->sem);
-}
+static void msg_reply(struct core_worker *w, struct core_msg *m, int result);
 
 static int worker_add_ring(struct core_worker *w, struct core_ring *r)
 {
@@ -665,6 +657,9 @@ static int worker_add_ring(struct core_worker *w, struct core_ring *r)
 	uint32_t slot;
 	int rc;
 
+	/* A destroy posted before this attach got here first. */
+	if (vs->dead || vs->destroy_msg)
+		return -ENOENT;
 	if (vs->n_rings == CORE_MAX_VSMMU_RINGS)
 		return -ENOSPC;
 	for (slot = 0; slot < w->n_slots; slot++)
@@ -687,6 +682,7 @@ static int worker_add_ring(struct core_worker *w, struct core_ring *r)
 		return rc;
 	w->slots[slot] = r;
 	r->linked = true;
+	core_ring_get(r); /* the worker's, dropped by ring_unlink() */
 	if (slot == w->n_slots)
 		w->n_slots++;
 	vs->rings[vs->n_rings++] = r;
@@ -714,6 +710,8 @@ static void ring_unlink(struct core_worker *w, struct core_ring *r)
 			vs->rings[i] = vs->rings[--vs->n_rings];
 			break;
 		}
+	/* The last use of @r by this thread: it may be freed now. */
+	core_ring_put(r);
 }
 
 /* A detaching ring leaves once no batch holds its entries. */
@@ -726,7 +724,7 @@ static void ring_check_detach(struct core_worker *w, struct core_ring *r)
 	r->detach_msg = NULL;
 	ring_unlink(w, r);
 	if (m)
-		msg_reply(m, 0);
+		msg_reply(w, m, 0);
 }
 
 static void ring_start_detach(struct core_worker *w, struct core_ring *r,
@@ -749,8 +747,9 @@ static void vsmmu_check_fences(struct core_vsmmu *vs)
 	while ((m = *pp)) {
 		if (vs->done_seq >= m->fence_seq) {
 			*pp = m->next;
-			msg_reply(m, iofd_vdev_destroy(vs->viommu,
-						       m->ret_vdev_id));
+			msg_reply(vs->w, m,
+				  iofd_vdev_destroy(vs->viommu,
+						    m->ret_vdev_id));
 			continue;
 		}
 		pp = &m->next;
@@ -766,12 +765,14 @@ static void worker_del_device(struct core_worker *w, struct core_msg *m)
 	for (i = 0; i < vs->n_devs; i++)
 		if (vs->devs[i].vsid == m->vsid)
 			break;
-	if (i == vs->n_devs) {
-		msg_reply(m, -ENOENT);
+	if (vs->dead || vs->destroy_msg || i == vs->n_devs) {
+		msg_reply(w, m, -ENOENT);
 		return;
 	}
 	m->ret_vdev_id = vs->devs[i].vdev_id;
+	pthread_mutex_lock(&vs->devs_lock);
 	vs->devs[i] = vs->devs[--vs->n_devs];
+	pthread_mutex_unlock(&vs->devs_lock);
 	/*
 	 * The fence: commands already taken from the rings (in flight or in
 	 * the open batch) were validated while the vSID existed and must
@@ -789,28 +790,69 @@ static void worker_del_device(struct core_worker *w, struct core_msg *m)
 	vsmmu_check_fences(vs);
 }
 
-static void worker_add_device(struct core_vsmmu *vs, struct core_msg *m)
+static int worker_add_device(struct core_vsmmu *vs, struct core_msg *m)
 {
 	uint32_t vdev;
 	int rc;
 
-	if (vsmmu_has_vsid(vs, m->vsid)) {
-		msg_reply(m, -EEXIST);
-		return;
-	}
-	if (vs->n_devs == CORE_MAX_DEVICES) {
-		msg_reply(m, -ENOSPC);
-		return;
-	}
+	if (vs->dead || vs->destroy_msg)
+		return -ENOENT;
+	if (vsmmu_has_vsid(vs, m->vsid))
+		return -EEXIST;
+	if (vs->n_devs == CORE_MAX_DEVICES)
+		return -ENOSPC;
 	rc = iofd_vdev_alloc(vs->viommu, m->dev_id, m->vsid, &vdev);
 	if (rc == 0) {
+		pthread_mutex_lock(&vs->devs_lock);
 		vs->devs[vs->n_devs].vsid = m->vsid;
 		vs->devs[vs->n_devs].dev_id = m->dev_id;
 		vs->devs[vs->n_devs].vdev_id = vdev;
 		vs->n_devs++;
+		pthread_mutex_unlock(&vs->devs_lock);
 		m->ret_vdev_id = vdev;
 	}
-	msg_reply(m, rc);
+	return rc;
+}
+
+/* Undoes worker_add_device() for a caller that gave up: nothing can have
+ * named the vSID since (the same pass). */
+static void worker_undo_device(struct core_vsmmu *vs, uint64_t vsid)
+{
+	for (uint32_t i = 0; i < vs->n_devs; i++) {
+		if (vs->devs[i].vsid != vsid)
+			continue;
+		iofd_vdev_destroy(vs->viommu, vs->devs[i].vdev_id);
+		pthread_mutex_lock(&vs->devs_lock);
+		vs->devs[i] = vs->devs[--vs->n_devs];
+		pthread_mutex_unlock(&vs->devs_lock);
+		return;
+	}
+}
+
+/* Takes @vs off the worker: vDEVICEs, batches, device table. */
+static void vsmmu_remove(struct core_worker *w, struct core_vsmmu *vs)
+{
+	struct core_device *devs = vs->devs;
+
+	while (vs->n_devs) {
+		iofd_vdev_destroy(vs->viommu, vs->devs[vs->n_devs - 1].vdev_id);
+		pthread_mutex_lock(&vs->devs_lock);
+		vs->n_devs--;
+		pthread_mutex_unlock(&vs->devs_lock);
+	}
+	for (uint32_t i = 0; i < w->n_vsmmus; i++)
+		if (w->vsmmus[i] == vs) {
+			w->vsmmus[i] = w->vsmmus[--w->n_vsmmus];
+			break;
+		}
+	batch_free(vs->open);
+	batch_free(vs->spare);
+	vs->open = vs->spare = NULL;
+	pthread_mutex_lock(&vs->devs_lock);
+	vs->devs = NULL;
+	pthread_mutex_unlock(&vs->devs_lock);
+	free(devs);
+	vs->dead = true;
 }
 
 /* A destroyed vSMMU leaves once its rings are gone and fences done. */
@@ -823,21 +865,11 @@ static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
 	if (!m || vs->n_rings || vs->inflight || vs->fences || vs->waiting)
 		return;
 	vs->destroy_msg = NULL;
-	while (vs->n_devs) {
-		vs->n_devs--;
-		iofd_vdev_destroy(vs->viommu, vs->devs[vs->n_devs].vdev_id);
-	}
-	for (uint32_t i = 0; i < w->n_vsmmus; i++)
-		if (w->vsmmus[i] == vs) {
-			w->vsmmus[i] = w->vsmmus[--w->n_vsmmus];
-			break;
-		}
-	batch_free(vs->open);
-	batch_free(vs->spare);
-	free(vs->devs);
-	vs->open = vs->spare = NULL;
-	vs->devs = NULL;
-	msg_reply(m, 0);
+	vsmmu_remove(w, vs);
+	/* Before the answer: the message's reference is the last then, and
+	 * the caller releases the vSMMU before it returns. */
+	core_vsmmu_put(vs); /* the worker's */
+	msg_reply(w, m, 0);
 }
 
 /* Finish destroys whose drain completed. */
@@ -891,39 +923,94 @@ static int worker_add_vsmmu(struct core_worker *w, struct core_vsmmu *vs)
 	vs->tokens = wcfg(w)->rate_burst;
 	vs->tokens_ns = core_now_ns();
 	w->vsmmus[w->n_vsmmus++] = vs;
+	core_vsmmu_get(vs); /* the worker's, dropped when it leaves */
 	return 0;
+}
+
+/* An ADD whose caller gave up before the answer: take it back. */
+static void msg_undo(struct core_worker *w, struct core_msg *m)
+{
+	switch (m->type) {
+	case CORE_MSG_ADD_VSMMU:
+		/* Fresh: no ring, no device, nothing in flight. */
+		vsmmu_remove(w, m->vs);
+		core_vsmmu_put(m->vs);
+		break;
+	case CORE_MSG_ADD_RING:
+		/* Linked this pass: no batch holds its entries yet. */
+		m->ring->detaching = true;
+		ring_unlink(w, m->ring);
+		break;
+	case CORE_MSG_ADD_DEVICE:
+		worker_undo_device(m->vs, m->vsid);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Answers @m and drops the worker's reference to it. */
+static void msg_reply(struct core_worker *w, struct core_msg *m, int result)
+{
+	if (!core_msg_answer(w, m, result) && result == 0)
+		msg_undo(w, m);
+	core_msg_put(m);
+}
+
+static bool msg_is_add(const struct core_msg *m)
+{
+	return m->type == CORE_MSG_ADD_VSMMU || m->type == CORE_MSG_ADD_RING ||
+	       m->type == CORE_MSG_ADD_DEVICE ||
+	       m->type == CORE_MSG_RESUME_RING;
 }
 
 static void handle_msg(struct core_worker *w, struct core_msg *m)
 {
+	/* Its caller gave up before we got here: an ADD is not wanted any
+	 * more (a DEL still is: it releases what the caller let go of). */
+	if (msg_is_add(m) && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) ==
+				     CORE_MSG_ABANDONED) {
+		msg_reply(w, m, -ETIMEDOUT);
+		return;
+	}
 	switch (m->type) {
 	case CORE_MSG_ADD_VSMMU:
-		msg_reply(m, worker_add_vsmmu(w, m->vs));
+		msg_reply(w, m, worker_add_vsmmu(w, m->vs));
 		break;
 	case CORE_MSG_DEL_VSMMU:
-		vsmmu_start_destroy(w, m->vs, m);
+		if (m->vs->dead || m->vs->destroy_msg)
+			msg_reply(w, m, -ENOENT);
+		else
+			vsmmu_start_destroy(w, m->vs, m);
 		break;
 	case CORE_MSG_ADD_DEVICE:
-		worker_add_device(m->vs, m);
+		msg_reply(w, m, worker_add_device(m->vs, m));
 		break;
 	case CORE_MSG_DEL_DEVICE:
 		worker_del_device(w, m);
 		break;
 	case CORE_MSG_ADD_RING:
-		msg_reply(m, worker_add_ring(w, m->ring));
+		msg_reply(w, m, worker_add_ring(w, m->ring));
 		break;
 	case CORE_MSG_DEL_RING:
-		ring_start_detach(w, m->ring, m);
+		if (!m->ring->linked || m->ring->detaching)
+			msg_reply(w, m, -ENOENT);
+		else
+			ring_start_detach(w, m->ring, m);
 		break;
 	case CORE_MSG_RESUME_RING:
+		if (!m->ring->linked || m->ring->detaching) {
+			msg_reply(w, m, -ENOENT);
+			break;
+		}
 		if (!m->ring->rc.halted) {
-			msg_reply(m, -EALREADY);
+			msg_reply(w, m, -EALREADY);
 			break;
 		}
 		ring_cons_resume(&m->ring->rc);
 		m->ring->epoch++;
 		ring_activate(w, m->ring);
-		msg_reply(m, 0);
+		msg_reply(w, m, 0);
 		break;
 	case CORE_MSG_STOP:
 		w->stopping = true;
@@ -953,27 +1040,6 @@ static int process_mailbox(struct core_worker *w)
 		n++;
 	}
 	return n;
-}
-
-int core_worker_call(struct core_worker *w, struct core_msg *m)
-{
-	uint64_t one = 1;
-	ssize_t wr;
-
-	sem_init(&m->sem, 0, 0);
-	m->next = NULL;
-	pthread_mutex_lock(&w->mbox_lock);
-	*w->mbox_tail = m;
-	w->mbox_tail = &m->next;
-	/* R_MBOX: the message is linked before the flag is seen. */
-	smp_store_release(&w->mbox_pending, 1);
-	pthread_mutex_unlock(&w->mbox_lock);
-	wr = write(w->ctl_efd, &one, sizeof(one));
-	(void)wr;
-	while (sem_wait(&m->sem) < 0 && errno == EINTR)
-		;
-	sem_destroy(&m->sem);
-	return m->result;
 }
 
 /* ---- the loop --------------------------------------------------------------- */
@@ -1080,7 +1146,7 @@ static void *worker_main(void *arg)
 		worker_sleep(w);
 	}
 	if (w->stop_msg)
-		msg_reply(w->stop_msg, 0);
+		msg_reply(w, w->stop_msg, 0);
 	return NULL;
 }
 
@@ -1194,10 +1260,14 @@ int core_worker_start(struct core_worker *w)
 	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_efd < 0)
 		return -errno;
+	/* Without AIO, completion eventfds are refused (core_ring_attach). */
+	if (core_signal_init(&w->sig) < 0)
+		w->svc->signal_ok = false;
 	sem_init(&boot.ready, 0, 0);
 	r = -pthread_create(&w->thread, NULL, worker_boot_main, &boot);
 	if (r < 0) {
 		sem_destroy(&boot.ready);
+		core_signal_fini(&w->sig);
 		close(w->ctl_efd);
 		w->ctl_efd = -1;
 		return r;
@@ -1209,6 +1279,7 @@ int core_worker_start(struct core_worker *w)
 	sem_destroy(&boot.ready);
 	if (boot.result < 0) {
 		pthread_join(w->thread, NULL);
+		core_signal_fini(&w->sig);
 		close(w->ctl_efd);
 		w->ctl_efd = -1;
 		return boot.result;
@@ -1217,15 +1288,57 @@ int core_worker_start(struct core_worker *w)
 	return 0;
 }
 
-void core_worker_stop(struct core_worker *w)
+void core_worker_post_stop(struct core_worker *w)
 {
-	struct core_msg m = { .type = CORE_MSG_STOP };
+	if (!w->started || w->stop_posted)
+		return;
+	w->stop_posted = core_msg_new(CORE_MSG_STOP);
+	/* Out of memory: nothing to wait for; join() gives up at once. */
+	if (w->stop_posted)
+		core_worker_post(w, w->stop_posted);
+}
 
+/*
+ * The call above returned at once or after a deadline; the answer may
+ * come later: wait for it here, against the caller's overall deadline.
+ */
+static int stop_wait(struct core_worker *w, uint64_t deadline_ns)
+{
+	struct core_msg *m = w->stop_posted;
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline_ns / 1000000000),
+		.tv_nsec = (long)(deadline_ns % 1000000000),
+	};
+	int r;
+
+	if (!m)
+		return -ETIMEDOUT;
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == CORE_MSG_ANSWERED)
+		return 0;
+	do
+		r = sem_clockwait(&m->sem, CLOCK_MONOTONIC, &ts);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -ETIMEDOUT : 0;
+}
+
+int core_worker_join(struct core_worker *w, uint64_t deadline_ns)
+{
 	if (w->started) {
-		core_worker_call(w, &m);
+		/*
+		 * A worker that does not stop in time is left running on its
+		 * own: its memory, and the service's, stay allocated so it
+		 * never touches freed memory (the caller leaks them).
+		 */
+		if (stop_wait(w, deadline_ns) < 0) {
+			pthread_detach(w->thread);
+			return -ETIMEDOUT;
+		}
 		pthread_join(w->thread, NULL);
 		w->started = false;
+		core_msg_put(w->stop_posted);
+		w->stop_posted = NULL;
 	}
+	core_signal_fini(&w->sig);
 	if (w->ctl_efd >= 0)
 		close(w->ctl_efd);
 	w->ctl_efd = -1;
@@ -1236,4 +1349,5 @@ void core_worker_stop(struct core_worker *w)
 	pthread_mutex_destroy(&w->mbox_lock);
 	pthread_mutex_destroy(&w->iq_lock);
 	pthread_cond_destroy(&w->iq_cond);
+	return 0;
 }
