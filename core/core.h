@@ -220,7 +220,7 @@ struct core_hsmmu_stats {
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
 	/* Control calls: the worker missed a deadline and has not answered
 	 * since (calls to it fail fast); calls that failed with -ETIMEDOUT. */
-	bool stuck;
+	uint32_t stuck; /* 0 or 1 */
 	uint64_t ctl_timeouts;
 	struct iofd_counters backend;
 };
@@ -259,6 +259,7 @@ struct core_service_stats {
 			       * worker still holds included */
 	uint32_t workers_stuck; /* host SMMUs whose worker is stuck */
 	uint64_t ctl_timeouts; /* over every host SMMU */
+	uint32_t ctl_timeout_ms; /* the deadline in use */
 	const char *loop;
 	const char *backend;
 	const char *signal; /* completion signals: "aio" or "none" */

@@ -624,6 +624,7 @@ int core_service_stats(struct core_service *svc, struct core_service_stats *out)
 			__atomic_load_n(&w->st_ctl_timeouts, __ATOMIC_RELAXED);
 	}
 	out->signal = svc->signal_ok ? "aio" : "none";
+	out->ctl_timeout_ms = svc->cfg.ctl_timeout_ms;
 	out->loop = core_service_loop_name(svc);
 	out->backend = iofd_backend_kind(svc->backend);
 	pthread_mutex_unlock(&svc->lock);

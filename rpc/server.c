@@ -716,6 +716,8 @@ static int do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 		put_counter(&o, "inflight", s.inflight);
 		put_counter(&o, "worker_cpu_ns", s.worker_cpu_ns);
 		put_counter(&o, "issuer_cpu_ns", s.issuer_cpu_ns);
+		put_counter(&o, "worker_stuck", s.stuck);
+		put_counter(&o, "ctl_timeouts", s.ctl_timeouts);
 		put_backend(&o, &s.backend);
 		put_hist(&o, srv->svc, m->id, CORE_HIST_SYNC_NS,
 			 sync_hist_names);

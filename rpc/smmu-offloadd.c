@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -224,6 +225,7 @@ enum {
 	OPT_LOOP,
 	OPT_CPUS,
 	OPT_MAX_RINGS_TOTAL,
+	OPT_CTL_TIMEOUT,
 	OPT_SOCKET,
 	OPT_SOCKET_MODE,
 	OPT_ALLOW_UID,
@@ -255,6 +257,7 @@ static const struct option long_opts[] = {
 	{ "loop", required_argument, NULL, OPT_LOOP },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS_TOTAL },
+	{ "ctl-timeout-ms", required_argument, NULL, OPT_CTL_TIMEOUT },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
@@ -271,6 +274,14 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/*
+ * Shutdown bound: the connections' teardown waits at most one ctl-timeout
+ * per stuck worker (then calls to it fail fast) and core_service_free()
+ * one more; a watchdog ends the process at twice the timeout plus this
+ * slack whatever happens, so SIGTERM always completes (docs/OPERATIONS.md).
+ */
+#define SHUTDOWN_SLACK_S 5
 
 static void usage(FILE *f)
 {
@@ -294,6 +305,9 @@ static void usage(FILE *f)
 		"  --loop auto|io_uring|epoll worker event loop (default auto)\n"
 		"  --cpus LIST                pin workers to these CPUs (e.g. 0-1,3)\n"
 		"  --max-rings N              rings in total (default: from the fd limit)\n"
+		"  --ctl-timeout-ms N         how long a control request waits for a worker\n"
+		"                             (default %u); shutdown takes at most twice\n"
+		"                             this plus %u s\n"
 		"  --socket PATH              control socket (default %s)\n"
 		"  --socket-mode MODE         octal, at most 0666 (default 0660)\n"
 		"  --allow-uid UID|USER       allow this uid (repeatable; root and our own\n"
@@ -315,9 +329,11 @@ static void usage(FILE *f)
 		"  --help, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM/SIGINT (everything drained), 1 on a start-up\n"
-		"error, 2 on a usage error.\n",
+		"error, 2 on a usage error, 3 when a shutdown overran its bound (a stuck\n"
+		"worker; see docs/OPERATIONS.md).\n",
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
 		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
+		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
 		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
 		RPC_DEFAULT_MAX_VSMMUS, RPC_DEFAULT_MAX_RINGS,
 		RPC_DEFAULT_MAX_DEVICES);
@@ -419,6 +435,12 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		break;
 	case OPT_MAX_RINGS_TOTAL:
 		r = parse_uint32(val, &o->core.max_rings);
+		break;
+	case OPT_CTL_TIMEOUT:
+		r = parse_uint32(val, &o->core.ctl_timeout_ms);
+		if (!r && (o->core.ctl_timeout_ms < 10 ||
+			   o->core.ctl_timeout_ms > 3600000))
+			r = -ERANGE;
 		break;
 	case OPT_SOCKET:
 		if (!*val ||
@@ -698,7 +720,38 @@ struct watch {
 	struct event *ev;
 	struct vs_seen *seen; /* sorted by id */
 	uint32_t n_seen;
+	uint32_t stuck[CORE_MAX_HSMMU]; /* as last logged */
+	uint64_t ctl_timeouts[CORE_MAX_HSMMU];
 };
+
+/* A worker that stops answering control calls degrades its host SMMU:
+ * say so once when it happens and once when it is over. */
+static void watch_hsmmus(struct watch *w)
+{
+	struct core_service_stats ss;
+
+	if (core_service_stats(w->svc, &ss))
+		return;
+	for (unsigned int i = 0; i < ss.n_hsmmu && i < CORE_MAX_HSMMU; i++) {
+		struct core_hsmmu_stats hs;
+
+		if (core_hsmmu_stats(w->svc, i, &hs))
+			continue;
+		if (hs.stuck && !w->stuck[i])
+			log_msg(LOG_ERR,
+				"host SMMU %.*s: worker not answering control requests within %u ms (stuck in a backend call?); requests for its VMs fail with ETIMEDOUT until it answers",
+				IOFD_NAME_MAX, hs.name, ss.ctl_timeout_ms);
+		else if (!hs.stuck && w->stuck[i])
+			log_msg(LOG_NOTICE,
+				"host SMMU %.*s: worker answering again (%llu control request(s) timed out)",
+				IOFD_NAME_MAX, hs.name,
+				(unsigned long long)(hs.ctl_timeouts -
+						     w->ctl_timeouts[i]));
+		if (hs.stuck != w->stuck[i])
+			w->ctl_timeouts[i] = hs.ctl_timeouts;
+		w->stuck[i] = hs.stuck;
+	}
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -757,6 +810,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	watch_hsmmus(w);
 	/* vSMMUs come and go between calls: retry until the list fits. */
 	for (;;) {
 		if (core_list_vsmmus(w->svc, ids, max, &n))
@@ -812,14 +866,53 @@ static void metrics_extra(void *opaque, struct evbuffer *out)
 			(unsigned long long)log_limits[i].suppressed_total);
 }
 
+struct shutdown {
+	struct event_base *base;
+	unsigned int bound_ms;
+	bool armed;
+};
+
+static void *shutdown_watchdog(void *arg)
+{
+	const struct shutdown *sd = arg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += sd->bound_ms / 1000;
+	ts.tv_nsec += (long)(sd->bound_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+		;
+	log_msg(LOG_ERR,
+		"shutdown not finished after %u ms (a worker is stuck): exiting without draining it",
+		sd->bound_ms);
+	_exit(3);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct event_base *base = arg;
+	struct shutdown *sd = arg;
+	pthread_attr_t attr;
+	pthread_t t;
 
 	(void)what;
 	log_msg(LOG_NOTICE, "%s: draining and exiting",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopbreak(base);
+	/* Draining waits on workers, each call within a deadline; the
+	 * watchdog bounds the sum, whatever the workers do. */
+	if (!sd->armed && !pthread_attr_init(&attr)) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, shutdown_watchdog, sd) == 0)
+			sd->armed = true;
+		else
+			log_msg(LOG_WARNING,
+				"cannot start the shutdown watchdog");
+		pthread_attr_destroy(&attr);
+	}
+	event_base_loopbreak(sd->base);
 }
 
 int main(int argc, char **argv)
@@ -839,6 +932,7 @@ int main(int argc, char **argv)
 	struct rpc_metrics_config mcfg = { 0 };
 	struct rpc_metrics *metrics = NULL;
 	struct watch watch = { 0 };
+	struct shutdown sd = { 0 };
 	char ready[RPC_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
 	struct core_service *svc = NULL;
@@ -965,8 +1059,13 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot create the event loop");
 		goto out;
 	}
-	ev_term = evsignal_new(base, SIGTERM, on_signal, base);
-	ev_int = evsignal_new(base, SIGINT, on_signal, base);
+	sd.base = base;
+	sd.bound_ms = 2 * (o.core.ctl_timeout_ms ?
+				   o.core.ctl_timeout_ms :
+				   CORE_DEFAULT_CTL_TIMEOUT_MS) +
+		      SHUTDOWN_SLACK_S * 1000;
+	ev_term = evsignal_new(base, SIGTERM, on_signal, &sd);
+	ev_int = evsignal_new(base, SIGINT, on_signal, &sd);
 	if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) ||
 	    evsignal_add(ev_int, NULL)) {
 		log_msg(LOG_ERR, "cannot install signal handlers");
