@@ -685,6 +685,8 @@ static int do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 		put_counter(&o, "n_devices", s.n_devices);
 		put_counter(&o, "fd_limit", s.fd_limit);
 		put_counter(&o, "max_rings", s.max_rings);
+		put_counter(&o, "rings_alloc", s.rings_alloc);
+		put_label(&o, "signal", s.signal);
 		put_counter(&o, "clients", srv->n_conns);
 		put_counter(&o, "clients_total", srv->conns_total);
 		put_counter(&o, "clients_refused", srv->conns_refused);
