@@ -277,6 +277,14 @@ struct core_service {
 	 * ring a stuck worker still holds keeps its fds counted. */
 	uint32_t rings_alloc;
 	bool signal_ok; /* completion eventfds can be signalled (AIO) */
+	/*
+	 * Serialises iofd_viommu_bind()/unbind() (the backend keeps per-host
+	 * state for them: caps learned at the first bind, a count). Held
+	 * around those calls only, never across a wait; the worker takes it
+	 * only when it drops the last reference of a vSMMU whose destroy
+	 * timed out.
+	 */
+	pthread_mutex_t bind_lock;
 };
 
 /* worker.c */

@@ -96,8 +96,13 @@ void core_vsmmu_put(struct core_vsmmu *vs)
 					     memory_order_acq_rel) != 1)
 		return;
 	/* The worker destroyed its vDEVICEs before it let go of it. */
-	if (vs->viommu)
+	if (vs->viommu) {
+		struct core_service *svc = vs->w->svc;
+
+		pthread_mutex_lock(&svc->bind_lock);
 		iofd_viommu_unbind(vs->viommu);
+		pthread_mutex_unlock(&svc->bind_lock);
+	}
 	pthread_mutex_destroy(&vs->devs_lock);
 	free(vs);
 }

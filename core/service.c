@@ -2,7 +2,8 @@
 /*
  * The control side of the service: configuration, the object registry,
  * and the calls that hand objects to their worker. Everything here runs
- * on control threads under svc->lock; the workers never take that lock.
+ * on control threads; svc->lock guards the registry and is never held
+ * while waiting for a worker (core/ctl.c); the workers never take it.
  */
 #include "core/core_i.h"
 
@@ -67,6 +68,7 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 	svc->cfg = *cfg;
 	apply_defaults(&svc->cfg);
 	pthread_mutex_init(&svc->lock, NULL);
+	pthread_mutex_init(&svc->bind_lock, NULL);
 	svc->next_id = 1;
 	svc->signal_ok = true; /* until a worker cannot set up AIO */
 
@@ -210,16 +212,19 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	vs->refs = 1; /* ours, then the registry's */
 	vs->w = w;
 	pthread_mutex_init(&vs->devs_lock, NULL);
-	/* Binding is the backend's business (no worker): no svc->lock. */
+	/* Binding is the backend's business (no worker, no svc->lock). */
+	pthread_mutex_lock(&svc->bind_lock);
 	r = iofd_viommu_bind(w->hsmmu, spec, &vs->viommu);
-	if (r < 0)
-		goto out;
 	/*
 	 * The kernel backend learns the host caps at the first bind; the
 	 * worker validates against this copy, handed over with the message,
-	 * so it never reads caps the control thread may be writing.
+	 * so it never reads caps another bind may be writing.
 	 */
-	vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+	if (r == 0)
+		vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+	pthread_mutex_unlock(&svc->bind_lock);
+	if (r < 0)
+		goto out;
 	m = core_msg_new(CORE_MSG_ADD_VSMMU);
 	if (!m) {
 		r = -ENOMEM;
@@ -586,6 +591,7 @@ void core_service_free(struct core_service *svc)
 	free(svc->vsmmus);
 	free(svc->rings);
 	iofd_backend_free(svc->backend);
+	pthread_mutex_destroy(&svc->bind_lock);
 	pthread_mutex_destroy(&svc->lock);
 	free(svc);
 }
