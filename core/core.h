@@ -189,7 +189,11 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  * The fds are dup'd; the caller keeps and closes its own.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
  * should be), -EMFILE (ring limit / fd budget), -ENOSPC (the vSMMU already
- * has CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
+ * has CORE_MAX_VSMMU_RINGS rings), -EOPNOTSUPP (@complete_fd given but the
+ * service cannot signal eventfds: no AIO, see core_service_stats().signal),
+ * -ETIMEDOUT, ring_cons_map() errnos. The completion eventfd is signalled
+ * by the kernel (eventfd_signal), never written: nothing the VMM does to
+ * it can block the worker.
  */
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id);
