@@ -535,8 +535,8 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 		s->busy = true;
 		s->idx = first + last;
 	} else {
-		/* No SYNC: the guest goes on once its PROD write returns,
-		 * the push now and the publish (offload_publish()). */
+		/* No SYNC: the guest goes on once its PROD write returns:
+		 * the push now, the publish in offload_trap(). */
 		wk->c.blocked_ns += t1 - s->t_prod;
 		s->t_prod = 0;
 		vm->nosync_pending++;
@@ -2381,7 +2381,9 @@ static void usage(FILE *f)
 		"      --seed N         workload seed (default 1)\n"
 		"      --no-verify      do not check the sim oracle\n"
 		"      --wait W         sim wait mode block (default), spin, "
-		"none\n"
+		"none; block's sleeps\n"
+		"                       overshoot: wall clock then not "
+		"comparable between modes\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
 		"      --issue M        offload issue mode inline (default) or "
 		"async\n"
