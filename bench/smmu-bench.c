@@ -1605,9 +1605,10 @@ static double tput(const struct opts *o, const struct result *r)
  * Are wall-clock times comparable between the modes? Not with the sim's
  * block wait: each simulated call sleeps twice, and a sleep overshoots
  * here by several times the modelled cost. Every mode carries that
- * (qemu modes on the vCPU thread, offload in the worker before it
- * completes the guest's SYNC), so it dilutes real differences and the
- * qemu modes' wall figures are not their modelled ones.
+ * (qemu modes on the vCPU thread, offload in the service's worker or
+ * issuer before it completes the guest's SYNC), so it dilutes real
+ * differences and the qemu modes' wall figures are not their modelled
+ * ones.
  */
 static bool wall_fair(const struct opts *o)
 {
@@ -1867,7 +1868,7 @@ static void print_basis(const struct opts *o)
 	       "simulated call sleeps twice and a sleep overshoots by "
 	       "%.1f us here\n(measured at start) against %u ns modelled per "
 	       "one-command ioctl, in every mode\n(qemu: on the vCPU thread; "
-	       "offload: in the worker before the SYNC completes).\nCompare "
+	       "offload: in the service before the SYNC completes).\nCompare "
 	       "the modes with --wait spin; the qemu modes' cost model rows "
 	       "give their\nmodelled time.\n",
 	       (double)o->sleep_over_ns / 1000.0,
