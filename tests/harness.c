@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -234,15 +235,14 @@ int t_main(int argc, char **argv)
  * read. A malformed value is a usage error: exit rather than test with a
  * seed nobody asked for.
  */
-uint64_t t_seed_fresh(void)
+static uint64_t t_seed_value;
+
+static void t_seed_draw(void)
 {
-	static uint64_t seed;
-	static bool have;
 	const char *name = "SMMU_TEST_SEED", *env;
+	uint64_t seed;
 	char *end;
 
-	if (have)
-		return seed;
 	env = getenv(name);
 	if (!env || !*env) {
 		name = "T_SEED";
@@ -259,10 +259,18 @@ uint64_t t_seed_fresh(void)
 		/* No entropy source (very old kernel, seccomp): still vary. */
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	}
-	have = true;
+	t_seed_value = seed;
 	printf("# seed=0x%016" PRIx64 " (SMMU_TEST_SEED=0x%016" PRIx64
 	       " reproduces)\n",
 	       seed, seed);
 	fflush(stdout);
-	return seed;
+}
+
+uint64_t t_seed_fresh(void)
+{
+	/* Producer threads of the ring tests ask too: draw exactly once. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, t_seed_draw);
+	return t_seed_value;
 }

@@ -231,7 +231,8 @@ uint64_t t_rand(uint64_t *state);
  * t_seed_fresh() - the seed of this process: $SMMU_TEST_SEED (or the old
  * $T_SEED) if set, else a fresh one from getrandom(). Printed once, as
  * "# seed=0x..." on stdout (a TAP comment), when first drawn; the same
- * value is returned afterwards. Call it from the test's own thread.
+ * value is returned afterwards (per test process: each test is a fork).
+ * Any thread.
  */
 uint64_t t_seed_fresh(void);
 
