@@ -71,10 +71,17 @@ void iofd_sim_config_default(struct iofd_sim_config *cfg);
 #define IOFD_SIM_NO_SSID UINT32_MAX
 
 int iofd_sim_tlb_fill(struct iofd_viommu *v, uint16_t asid, uint64_t iova);
+/*
+ * A global (nG = 0) translation of @iova: every ASID hits it. TLBI_NH_VA
+ * (any ASID), TLBI_NH_VAA, TLBI_NH_ALL and TLBI_NSNH_ALL remove it;
+ * TLBI_NH_ASID does not (SMMUv3 4.4.2).
+ */
+int iofd_sim_tlb_fill_global(struct iofd_viommu *v, uint64_t iova);
 int iofd_sim_cd_fill(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid);
 /* @ssid: IOFD_SIM_NO_SSID for a translation without PASID. */
 int iofd_sim_atc_fill(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid,
 		      uint64_t addr);
+/* A translation of @iova by @asid: hits its own entries and global ones. */
 bool iofd_sim_tlb_lookup(struct iofd_viommu *v, uint16_t asid, uint64_t iova);
 bool iofd_sim_cd_lookup(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid);
 bool iofd_sim_atc_lookup(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid,

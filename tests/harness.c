@@ -5,10 +5,13 @@
  */
 #include "tests/harness.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,9 +87,7 @@ double t_now(void)
 
 uint64_t t_seed(void)
 {
-	const char *s = getenv("T_SEED");
-
-	return s ? strtoull(s, NULL, 0) : 0x5eed5eed12345678ull;
+	return t_seed_fresh();
 }
 
 uint64_t t_rand(uint64_t *state)
@@ -225,4 +226,51 @@ int t_main(int argc, char **argv)
 		}
 	}
 	return nfail ? T_EXIT_FAIL : T_EXIT_PASS;
+}
+
+/*
+ * Seeds (t_seed(), t_seed_fresh()): fresh from getrandom() on every run so
+ * that CI explores new cases each time, printed so that a failure can be
+ * replayed with SMMU_TEST_SEED. T_SEED, the variable's old name, is still
+ * read. A malformed value is a usage error: exit rather than test with a
+ * seed nobody asked for.
+ */
+static uint64_t t_seed_value;
+
+static void t_seed_draw(void)
+{
+	const char *name = "SMMU_TEST_SEED", *env;
+	uint64_t seed;
+	char *end;
+
+	env = getenv(name);
+	if (!env || !*env) {
+		name = "T_SEED";
+		env = getenv(name);
+	}
+	if (env && *env) {
+		errno = 0;
+		seed = strtoull(env, &end, 0);
+		if (errno || *end) {
+			fprintf(stderr, "%s=%s: not a number\n", name, env);
+			exit(2);
+		}
+	} else if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+		/* No entropy source (very old kernel, seccomp): still vary. */
+		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	}
+	t_seed_value = seed;
+	printf("# seed=0x%016" PRIx64 " (SMMU_TEST_SEED=0x%016" PRIx64
+	       " reproduces)\n",
+	       seed, seed);
+	fflush(stdout);
+}
+
+uint64_t t_seed_fresh(void)
+{
+	/* Producer threads of the ring tests ask too: draw exactly once. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, t_seed_draw);
+	return t_seed_value;
 }

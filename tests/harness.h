@@ -222,9 +222,18 @@ static inline int t_neg(int is_signed, intmax_t v)
 
 /* Seconds since an arbitrary point, for deadlines in event waits. */
 double t_now(void);
-/* A seed for property tests: $T_SEED if set, else a fixed default. */
+/* A seed for property tests and random generators: t_seed_fresh(). */
 uint64_t t_seed(void);
 /* splitmix64: deterministic, seedable pseudo-random numbers. */
 uint64_t t_rand(uint64_t *state);
+
+/*
+ * t_seed_fresh() - the seed of this process: $SMMU_TEST_SEED (or the old
+ * $T_SEED) if set, else a fresh one from getrandom(). Printed once, as
+ * "# seed=0x..." on stdout (a TAP comment), when first drawn; the same
+ * value is returned afterwards (per test process: each test is a fork).
+ * Any thread.
+ */
+uint64_t t_seed_fresh(void);
 
 #endif

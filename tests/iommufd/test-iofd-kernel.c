@@ -549,6 +549,53 @@ TEST_F(fake, invalidate_rewrites)
 	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
 }
 
+/*
+ * Gen B's masks come from the fake's own table (iommufd/accept.c), not
+ * from cmdq_validate(), the code under test: the default fake SMMU has no
+ * 16K granule, yet a 16K-granule TLBI is accepted (the kernel does not
+ * check granules; only the service refuses it), while a RES0 bit, a
+ * SCALE bit 5 without DS and an ATC_INV SIZE of 53 are rejected. Gen A
+ * forwards all of them unchecked (facts 4.2).
+ */
+TEST_F(fake, gen_b_masks_are_the_kernels)
+{
+	const struct cmdq_caps caps = { .asid_bits = 16,
+					.ssid_bits = 20,
+					.range_inv = true,
+					.ats = true,
+					.gran4k = true,
+					.gran64k = true };
+	struct iofd_abi_smmuv3_inv e[1];
+	struct cmdq_cmd c[1];
+	uint32_t num, vdev;
+
+	vdevice_alloc(self->fd, self->viommu, self->dev, VSID, &vdev);
+	c[0] = cmdq_build_tlbi_nh_va(
+		1, 0, 0x10000, true,
+		&(struct cmdq_tlbi_range){
+			.num = 1, .tg = CMDQ_TG_16K, .ttl = 2 });
+	ASSERT_EQ(cmdq_validate(&caps, &c[0], NULL), CMDQ_CERROR_ILL);
+	to_le(c, 1, e);
+	ASSERT_OK(_invalidate(self->fd, self->viommu, e, 16, 1, &num));
+	ASSERT_EQ(num, 1);
+
+	c[0].d[0] |= 1ull << 26; /* RES0 */
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	c[0] = cmdq_build_tlbi_nh_vaa(
+		0, 0x10000, true,
+		&(struct cmdq_tlbi_range){
+			.num = 1, .scale = 32, .tg = CMDQ_TG_4K, .ttl = 3 });
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	c[0] = cmdq_build_atc_inv(VSID, false, 0, false, 0, 53);
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	fake_set_gen(self->fd, 'A');
+	ASSERT_OK(_invalidate(self->fd, self->viommu, e, 16, 1, &num));
+	ASSERT_EQ(num, 1);
+}
+
 /* Facts 4.2/4.3: entry_num after EIO at k for both generations. */
 TEST_F(fake, invalidate_partial_raw)
 {
