@@ -154,7 +154,8 @@ int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
  * complete, later ones were not issued; nothing is retried (see
  * docs/COST-MODEL.md "Errors"); other -errno from the host (-ENOENT: the
  * vIOMMU is gone, -EINVAL, -EOPNOTSUPP, -ENOMEM, -EFAULT), nothing from
- * *ret_done on was issued.
+ * *ret_done on was issued. What a ring reports for each is the caller's
+ * business (core: core_ring_err()); this layer only reports errnos.
  */
 int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
@@ -182,20 +183,6 @@ struct iofd_error {
 /* iofd_viommu_last_error() - copy the last failure's context. Any thread. */
 void iofd_viommu_last_error(const struct iofd_viommu *v,
 			    struct iofd_error *out);
-
-/**
- * iofd_cerror() - the SMMUv3 command-queue error a ring reports for a
- * failed iofd_invalidate().
- * @err: its return value.
- *
- * -EIO -> CMDQ_CERROR_ILL, at command *ret_done (illegal, unknown vSID);
- * -ETIMEDOUT -> CMDQ_CERROR_ATC_INV_SYNC, at the guest CMD_SYNC after
- * *ret_done (what hardware reports when a sync's ATC invalidation does
- * not complete, the usual cause of a host sync timeout); 0 ->
- * CMDQ_CERROR_NONE; any other error -> CMDQ_CERROR_ILL (as QEMU does for a
- * failed forwarding ioctl). Any thread.
- */
-enum cmdq_cerror iofd_cerror(int err);
 
 /**
  * iofd_caps_from_idr() - decode SMMU_IDR0..5 (GET_HW_INFO) into cmdq caps.
