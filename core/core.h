@@ -162,8 +162,10 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  *               for a VMM that only polls.
  * The fds are dup'd; the caller keeps and closes its own.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
- * should be), -EMFILE (ring limit / fd budget), -ENOSPC (the vSMMU already
- * has CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
+ * should be), -EEXIST (that memfd's file is already a ring of the
+ * service, attached through any fd: one ring, one consumer), -EMFILE
+ * (ring limit / fd budget), -ENOSPC (the vSMMU already has
+ * CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
  */
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id);

@@ -81,6 +81,7 @@ struct core_ring {
 	struct core_vsmmu *vs;
 	struct ring_cons rc;
 	int memfd, doorbell_fd, complete_fd;
+	uint64_t file_dev, file_ino; /* the memfd's identity (control) */
 	uint32_t slot; /* index in the worker's ring table */
 	uint32_t epoch;
 	int open_seg; /* its segment in vs->open, or -1 */

@@ -4,7 +4,7 @@
  * injection: where a ring halts and with which error, what completes
  * before it, that a timeout is not issued twice, that every other ring of
  * the vSMMU goes on (several rings per vSMMU, each event loop and issue
- * mode).
+ * mode), and that one ring memfd cannot be attached twice.
  *
  * Interleavings are arranged with the sim's hold hook (a batch is kept in
  * flight until the test has seen the state it wants), never with sleeps;
@@ -539,6 +539,53 @@ TEST(ring_err_mapping)
 	EXPECT_EQ(core_ring_err(-ENOENT, false), SMMU_RING_ERR_DETACHED);
 	EXPECT_EQ(core_ring_err(-EINVAL, false), SMMU_RING_ERR_BACKEND);
 	EXPECT_EQ(core_ring_err(-ENOMEM, true), SMMU_RING_ERR_BACKEND);
+}
+
+/* ---- one memfd, one ring ----------------------------------------------- */
+
+/*
+ * The same ring memfd (or another fd of the same file) attached twice
+ * would give one ring two consumers: refused, on the same vSMMU or any
+ * other; after a detach the file may be attached again.
+ */
+TEST(memfd_attached_twice_refused)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct vmring r;
+	uint32_t vs, vs2, id = 0;
+	char path[64];
+	int fd2, fd3;
+
+	sim_cfg(&sim);
+	svc = svc_new(&variants[1], &sim, 50);
+	vs = vsmmu_new(svc);
+	vs2 = vsmmu_new(svc);
+	vmring_new(svc, vs, &r);
+
+	EXPECT_ERR(-EEXIST,
+		   core_ring_attach(svc, vs, r.memfd, r.db, r.cq, &id));
+	EXPECT_ERR(-EEXIST,
+		   core_ring_attach(svc, vs2, r.memfd, r.db, r.cq, &id));
+	fd2 = dup(r.memfd);
+	ASSERT_GE(fd2, 0);
+	EXPECT_ERR(-EEXIST, core_ring_attach(svc, vs, fd2, r.db, r.cq, &id));
+	/* A new open file description of the same memfd. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r.memfd);
+	fd3 = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(fd3, 0);
+	EXPECT_ERR(-EEXIST, core_ring_attach(svc, vs2, fd3, r.db, r.cq, &id));
+
+	/* The ring still works, and once detached the file is free. */
+	sync_wait(&r, push_sync(&r));
+	ASSERT_OK(core_ring_detach(svc, r.id));
+	ASSERT_OK(core_ring_attach(svc, vs2, fd3, r.db, r.cq, &r.id));
+	sync_wait(&r, push_sync(&r));
+
+	close(fd2);
+	close(fd3);
+	vmring_free(&r);
+	core_service_free(svc);
 }
 
 TEST_HARNESS_MAIN
