@@ -111,11 +111,16 @@ int iofd_iommufd_check(int fd);
  * kernel: checks that spec->iommufd is /dev/iommu (or the test seam, see
  * docs/COST-MODEL.md "fake /dev/iommu"), dups it, and if spec->dev_id is
  * set reads GET_HW_INFO and refuses a device that is not an SMMUv3.
- * The first vIOMMU bound with a dev_id sets the host SMMU's caps (control
- * thread; bind before handing the caps to workers); a later one whose
- * IDRs differ is refused with -EINVAL.
+ * The iommufd uAPI names no SMMU instance; what identifies the SMMU a
+ * device sits behind is its registers (IDR0..5, IIDR, AIDR). The first
+ * vIOMMU bound with a dev_id sets the host SMMU's registers and caps
+ * (control thread; bind before handing the caps to workers); a later
+ * dev_id whose SMMU shows other registers is behind another SMMU and is
+ * refused with -EXDEV. Without a dev_id the check waits for the vIOMMU's
+ * first vDEVICE (iofd_vdev_alloc()).
  * Return: 0, -EBADF (fd is not an iommufd), -ENOENT (no such vIOMMU or
- * device), -EINVAL, -ENOMEM, other -errno of GET_HW_INFO.
+ * device), -EXDEV (the device is behind another SMMU), -EINVAL (not an
+ * SMMUv3), -ENOMEM, other -errno of GET_HW_INFO.
  */
 int iofd_viommu_bind(struct iofd_hsmmu *h, const struct iofd_viommu_spec *spec,
 		     struct iofd_viommu **ret);
@@ -126,8 +131,14 @@ void iofd_viommu_counters(const struct iofd_viommu *v,
 
 /**
  * iofd_vdev_alloc() - create the vDEVICE binding @vsid to device @dev_id.
+ * kernel: a device whose SMMU's registers differ from the host SMMU's
+ * (once known, see iofd_viommu_bind()) is refused before the kernel is
+ * asked; the kernel itself refuses a device that is not behind the
+ * vIOMMU's SMMU (-EINVAL). Together they tie a vIOMMU with a device to
+ * the host SMMU it was bound to. Any thread (the worker calls it).
  * Return: 0 with *@ret_vdev_id set; -EEXIST (device or vSID already bound),
- * -ENOENT (no such device), -EINVAL, -EOPNOTSUPP, -ENOMEM.
+ * -ENOENT (no such device), -EXDEV (the device is behind another SMMU),
+ * -EINVAL, -EOPNOTSUPP, -ENOMEM.
  */
 int iofd_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id, uint64_t vsid,
 		    uint32_t *ret_vdev_id);
