@@ -239,27 +239,26 @@ static bool cmd_is_atc(const struct cmdq_cmd *c)
  * host sync covering them timed out. That needs the CMD_SYNC in the batch
  * and every command of the ring before it issued; otherwise the ring
  * halts at its first command not known complete, which is taken again
- * after the resume. Returns the ring index; *@f is the batch position of
- * that first command.
+ * after the resume. Returns the ring index.
  */
 static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
-				 uint32_t err, uint32_t *f)
+				 uint32_t err)
 {
 	uint8_t cs = b->seg_of[cul];
-	uint32_t sync = b->sync_at[cul], i;
+	uint32_t sync = b->sync_at[cul], f, i;
 
-	for (i = b->done; b->seg_of[i] != cs; i++)
+	/* The ring's first command not known complete (at most cul). */
+	for (f = b->done; b->seg_of[f] != cs; f++)
 		;
-	*f = i;
 	if (err != SMMU_RING_ERR_CERROR_ATC_INV_SYNC || sync == b->idx[cul])
-		return b->idx[i];
-	for (; i < b->n; i++) {
+		return b->idx[f];
+	for (i = f; i < b->n; i++) {
 		if (b->seg_of[i] != cs)
 			continue;
 		if ((int32_t)(b->idx[i] - sync) > 0)
 			break;
 		if (i >= b->issued)
-			return b->idx[*f];
+			return b->idx[f];
 	}
 	return sync;
 }
@@ -274,7 +273,7 @@ static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
 static void batch_fail(struct core_worker *w, struct core_batch *b)
 {
 	struct core_vsmmu *vs = b->vs;
-	uint32_t k = b->done, cul = k, halt, f, i;
+	uint32_t k = b->done, cul = k, halt, i;
 	bool atc = false;
 	uint32_t err;
 	uint8_t cs;
@@ -297,7 +296,7 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 	}
 	err = core_ring_err(b->rc, atc);
 	cs = b->seg_of[cul];
-	halt = batch_halt_index(b, cul, err, &f);
+	halt = batch_halt_index(b, cul, err);
 	vsmmu_drop_open(w, vs);
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_seg *sg = &b->segs[s];

@@ -395,6 +395,45 @@ static void run_atc_timeout_sync(const struct variant *v)
 TEST_VARIANTS(atc_timeout_sync)
 
 /*
+ * When the CMD_SYNC after the timed-out ATC_INV is not in the same host
+ * call (here the ring budget, 64 entries, ends the batch before it), the
+ * ring halts at its first command not known complete, and resuming
+ * issues from there again.
+ */
+TEST(atc_timeout_sync_not_in_batch)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct vmring r;
+	uint32_t vs, vdev, first = 0, s, err, where = 0;
+
+	sim_cfg(&sim);
+	sim.fail_at_cmd = 1;
+	sim.fail_errno = ETIMEDOUT;
+	svc = svc_new(&variants[1], &sim, 50);
+	vs = vsmmu_new(svc);
+	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
+	vmring_new(svc, vs, &r);
+	for (uint32_t i = 0; i < CORE_DEFAULT_BUDGET; i++) {
+		uint32_t idx =
+			push(&r, cmdq_build_atc_inv(0x8, false, 0, false,
+						    (uint64_t)i << 12, 0));
+
+		if (!i)
+			first = idx;
+	}
+	s = push_sync(&r);
+	ASSERT_OK(ring_prod_publish(&r.p));
+	err = halt_wait(&r, s, &where);
+	EXPECT_EQ(err, SMMU_RING_ERR_CERROR_ATC_INV_SYNC);
+	EXPECT_EQ(where, first);
+	ASSERT_OK(ring_prod_resume(&r.p));
+	sync_wait(&r, s);
+	vmring_free(&r);
+	core_service_free(svc);
+}
+
+/*
  * A coalesced batch whose host sync times out is not issued again: one
  * ioctl, one timeout for the guest. Nothing is known complete, the ring
  * halts at its first command (no ATC_INV: BACKEND).
