@@ -220,18 +220,19 @@ static void wait_taken_idle(struct core_service *svc, struct vmring *r,
 /* ---- a rewound ring is polled again ---------------------------------- */
 
 /*
- * Ring A's batch is in flight (held); ring B of the same vSMMU publishes,
- * its entries go into the open batch (async: the worker is free) and B
- * goes idle. A's batch then times out: the open batch is given back, and
- * B must be polled again although its VMM rings no doorbell.
+ * Ring A's batch is in flight (held); rings B and C of the same vSMMU
+ * publish, their entries go into the open batch (async: the worker is
+ * free) and they go idle. A's batch then times out: the open batch is
+ * given back, and B and C must be polled again although their VMMs ring
+ * no doorbell.
  */
 static void run_rewound_open(const struct variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct vmring a, b;
+	struct vmring a, b, c;
 	struct gate g;
-	uint32_t vs, a0, as, bs, err, where = 0;
+	uint32_t vs, a0, as, bs, cs, err, where = 0;
 	bool async = v->mode == CORE_ISSUE_ASYNC;
 
 	sim_cfg(&sim);
@@ -245,6 +246,7 @@ static void run_rewound_open(const struct variant *v)
 	vs = vsmmu_new(svc);
 	vmring_new(svc, vs, &a);
 	vmring_new(svc, vs, &b);
+	vmring_new(svc, vs, &c);
 
 	a0 = push(&a, cmdq_build_tlbi_nh_asid(1, 0));
 	as = push_sync(&a);
@@ -254,20 +256,28 @@ static void run_rewound_open(const struct variant *v)
 	push(&b, cmdq_build_tlbi_nh_asid(2, 0));
 	bs = push_sync(&b);
 	ASSERT_OK(ring_prod_publish(&b.p));
-	/* Inline: the worker itself is held; B waits for it in the ring. */
-	if (async)
+	push(&c, cmdq_build_tlbi_nh_asid(3, 0));
+	cs = push_sync(&c);
+	ASSERT_OK(ring_prod_publish(&c.p));
+	/* Inline: the worker itself is held; B and C wait in their rings. */
+	if (async) {
 		wait_taken_idle(svc, &b, 2);
+		wait_taken_idle(svc, &c, 2);
+	}
 	sem_post(&g.go);
 
 	err = halt_wait(&a, as, &where);
 	EXPECT_EQ(err, SMMU_RING_ERR_BACKEND);
 	EXPECT_EQ(where, a0);
 	sync_wait(&b, bs);
-	/* Async: B's entries were given back and taken again. */
+	sync_wait(&c, cs);
+	/* Async: their entries were given back and taken again. */
 	EXPECT_EQ(ring_entries(svc, b.id), async ? 4u : 2u);
+	EXPECT_EQ(ring_entries(svc, c.id), async ? 4u : 2u);
 
 	vmring_free(&a);
 	vmring_free(&b);
+	vmring_free(&c);
 	core_service_free(svc);
 	sem_destroy(&g.entered);
 	sem_destroy(&g.go);
