@@ -117,7 +117,8 @@ int iofd_iommufd_check(int fd);
  * (control thread; bind before handing the caps to workers); a later
  * dev_id whose SMMU shows other registers is behind another SMMU and is
  * refused with -EXDEV. Without a dev_id the check waits for the vIOMMU's
- * first vDEVICE (iofd_vdev_alloc()).
+ * first vDEVICE (iofd_vdev_alloc()). When the last vIOMMU of the host
+ * SMMU is unbound, its registers and caps are forgotten (as at a restart).
  * Return: 0, -EBADF (fd is not an iommufd), -ENOENT (no such vIOMMU or
  * device), -EXDEV (the device is behind another SMMU), -EINVAL (not an
  * SMMUv3), -ENOMEM, other -errno of GET_HW_INFO.

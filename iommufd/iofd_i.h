@@ -70,7 +70,7 @@ struct iofd_hsmmu {
 	/* kernel: its registers as GET_HW_INFO reports them (IDR0..5, IIDR,
 	 * AIDR), once caps_from_hw: what a device behind it must show */
 	uint32_t hw_regs[8];
-	unsigned int nviommus; /* control thread */
+	unsigned int nviommus; /* control thread; counts the one unbinding */
 	pthread_mutex_t lock;
 	struct iofd_counters ctr;
 	void *priv;

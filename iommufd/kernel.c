@@ -241,10 +241,23 @@ err_free:
 static void kernel_viommu_unbind(struct iofd_viommu *v)
 {
 	struct kernel_viommu *kv = v->priv;
+	struct iofd_hsmmu *h = v->h;
 
 	close(kv->fd);
 	free(kv->buf);
 	free(kv);
+	/*
+	 * The last vIOMMU leaves: forget the registers it (or an earlier
+	 * one) set, as a restart would, so that a binder that named the
+	 * wrong SMMU does not lock others out after it is gone.
+	 */
+	if (h->nviommus == 1) {
+		h->caps = kernel_min_caps;
+		pthread_mutex_lock(&h->lock);
+		h->caps_from_hw = false;
+		memset(h->hw_regs, 0, sizeof(h->hw_regs));
+		pthread_mutex_unlock(&h->lock);
+	}
 }
 
 static int kernel_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id,

@@ -777,6 +777,47 @@ TEST_F(kb, other_smmu_refused)
 	ASSERT_OK(iofd_vdev_destroy(self->v, id));
 }
 
+/*
+ * The first binder's registers hold only while a vIOMMU is bound: once
+ * the last one is gone, the next binder sets them (a binder that named
+ * the wrong SMMU does not lock others out after it left).
+ */
+TEST_F(kb, registers_forgotten_with_last_viommu)
+{
+	static const uint32_t idr[6] = { (1u << 1) | 1u,
+					 (20u << 6) | 32u,
+					 0,
+					 1u << 10,
+					 0,
+					 (1u << 4) | (1u << 6) | 5u };
+	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
+	struct iofd_viommu *v = NULL;
+	uint32_t d1, s2b, v1;
+
+	ASSERT_OK(iofd_vdev_destroy(self->v, self->vdev));
+	self->vdev = 0;
+	iofd_viommu_unbind(self->v);
+	self->v = NULL;
+	EXPECT_EQ(iofd_hsmmu_caps(self->h)->asid_bits, 8);
+
+	fake_set_idr(self->f.fd, 1, idr);
+	d1 = fake_add_dev(self->f.fd, 1, PSID + 10, 1);
+	ASSERT_OK(_hwpt_alloc(self->f.fd, IOFD_ABI_HWPT_ALLOC_NEST_PARENT, d1,
+			      self->f.ioas, 0, NULL, 0, &s2b));
+	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
+				d1, s2b, &v1));
+	spec.viommu_id = v1;
+	spec.dev_id = d1;
+	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &v));
+	EXPECT_FALSE(iofd_hsmmu_caps(self->h)->ats);
+	/* Now the SMMU 0 device is the one behind another SMMU. */
+	spec.viommu_id = self->f.viommu;
+	spec.dev_id = self->f.dev;
+	ASSERT_ERR(-EXDEV, iofd_viommu_bind(self->h, &spec, &self->v));
+	self->v = NULL;
+	iofd_viommu_unbind(v);
+}
+
 TEST_F(kb, vdev)
 {
 	uint32_t id;
