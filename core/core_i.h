@@ -57,6 +57,7 @@ struct core_batch {
 	/* [cap] ring index of the first guest CMD_SYNC after each original
 	 * in its run, or its own index while no CMD_SYNC followed it */
 	uint32_t *sync_at;
+	uint32_t *syncs_before; /* [cap] CMD_SYNCs of its run before each */
 	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
 	uint32_t n_issue;
 	uint64_t t_open; /* when its first entry was taken (ns) */

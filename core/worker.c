@@ -57,12 +57,15 @@ static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
 	b->idx = calloc(cap, sizeof(*b->idx));
 	b->seg_of = calloc(cap, sizeof(*b->seg_of));
 	b->sync_at = calloc(cap, sizeof(*b->sync_at));
-	if (!b->cmds || !b->issue || !b->idx || !b->seg_of || !b->sync_at) {
+	b->syncs_before = calloc(cap, sizeof(*b->syncs_before));
+	if (!b->cmds || !b->issue || !b->idx || !b->seg_of || !b->sync_at ||
+	    !b->syncs_before) {
 		free(b->cmds);
 		free(b->issue);
 		free(b->idx);
 		free(b->seg_of);
 		free(b->sync_at);
+		free(b->syncs_before);
 		free(b);
 		return NULL;
 	}
@@ -78,6 +81,7 @@ static void batch_free(struct core_batch *b)
 	free(b->idx);
 	free(b->seg_of);
 	free(b->sync_at);
+	free(b->syncs_before);
 	free(b);
 }
 
@@ -209,7 +213,8 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	batch_reset(b, b->seq);
 }
 
-static void seg_complete(struct core_seg *sg, uint32_t upto)
+/* Complete @sg's ring up to @upto, which passes @syncs guest CMD_SYNCs. */
+static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 {
 	struct core_ring *r = sg->ring;
 
@@ -222,8 +227,8 @@ static void seg_complete(struct core_seg *sg, uint32_t upto)
 	if ((int32_t)(upto - r->rc.cons) > 0 &&
 	    (int32_t)(r->rc.fetch - upto) >= 0) {
 		ring_cons_complete(&r->rc, upto);
-		STAT_ADD(r->st_syncs, sg->syncs);
-		STAT_ADD(r->vs->st_syncs, sg->syncs);
+		STAT_ADD(r->st_syncs, syncs);
+		STAT_ADD(r->vs->st_syncs, syncs);
 	}
 }
 
@@ -239,10 +244,11 @@ static bool cmd_is_atc(const struct cmdq_cmd *c)
  * host sync covering them timed out. That needs the CMD_SYNC in the batch
  * and every command of the ring before it issued; otherwise the ring
  * halts at its first command not known complete, which is taken again
- * after the resume. Returns the ring index.
+ * after the resume. Returns the ring index; *@ret_syncs: the guest
+ * CMD_SYNCs of the run before it.
  */
 static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
-				 uint32_t err)
+				 uint32_t err, uint32_t *ret_syncs)
 {
 	uint8_t cs = b->seg_of[cul];
 	uint32_t sync = b->sync_at[cul], f, i;
@@ -250,6 +256,7 @@ static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
 	/* The ring's first command not known complete (at most cul). */
 	for (f = b->done; b->seg_of[f] != cs; f++)
 		;
+	*ret_syncs = b->syncs_before[f];
 	if (err != SMMU_RING_ERR_CERROR_ATC_INV_SYNC || sync == b->idx[cul])
 		return b->idx[f];
 	for (i = f; i < b->n; i++) {
@@ -260,6 +267,8 @@ static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
 		if (i >= b->issued)
 			return b->idx[f];
 	}
+	/* No CMD_SYNC between f and cul (one would end the run's class). */
+	*ret_syncs = b->syncs_before[cul];
 	return sync;
 }
 
@@ -273,7 +282,7 @@ static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
 static void batch_fail(struct core_worker *w, struct core_batch *b)
 {
 	struct core_vsmmu *vs = b->vs;
-	uint32_t k = b->done, cul = k, halt, i;
+	uint32_t k = b->done, cul = k, halt, syncs, i;
 	bool atc = false;
 	uint32_t err;
 	uint8_t cs;
@@ -296,24 +305,25 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 	}
 	err = core_ring_err(b->rc, atc);
 	cs = b->seg_of[cul];
-	halt = batch_halt_index(b, cul, err);
+	halt = batch_halt_index(b, cul, err, &syncs);
 	vsmmu_drop_open(w, vs);
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_seg *sg = &b->segs[s];
-		uint32_t upto = sg->end;
+		uint32_t upto = sg->end, n_sync = sg->syncs;
 
 		if (s == cs && sg->epoch == sg->ring->epoch) {
-			seg_complete(sg, halt);
+			seg_complete(sg, halt, syncs);
 			ring_set_error(sg->ring, halt, err);
 			continue;
 		}
 		for (i = k; i < b->n; i++) {
 			if (b->seg_of[i] == s) {
 				upto = b->idx[i];
+				n_sync = b->syncs_before[i];
 				break;
 			}
 		}
-		seg_complete(sg, upto);
+		seg_complete(sg, upto, n_sync);
 		ring_rewind(w, sg->ring, upto);
 	}
 }
@@ -337,7 +347,8 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 		uint64_t lat = core_now_ns() - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
-			seg_complete(&b->segs[s], b->segs[s].end);
+			seg_complete(&b->segs[s], b->segs[s].end,
+				     b->segs[s].syncs);
 			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
 		}
 	} else {
@@ -626,6 +637,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			b->cmds[b->n] = c;
 			b->idx[b->n] = idx;
 			b->sync_at[b->n] = idx; /* none yet */
+			b->syncs_before[b->n] = sg->syncs;
 			b->seg_of[b->n] = (uint8_t)r->open_seg;
 			b->n++;
 			STAT_ADD(vs->st_fwd, 1);

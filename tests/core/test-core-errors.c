@@ -394,10 +394,13 @@ static void run_atc_timeout_sync(const struct variant *v)
 	EXPECT_FALSE(ring_prod_done_upto(&r.p, s2));
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.halts[2], 1);
+	EXPECT_EQ(st.syncs, 1); /* s1; s2 did not complete */
 
 	/* The guest retries the CMD_SYNC (Linux does): it completes. */
 	ASSERT_OK(ring_prod_resume(&r.p));
 	sync_wait(&r, s2);
+	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+	EXPECT_EQ(st.syncs, 2);
 	vmring_free(&r);
 	core_service_free(svc);
 }
