@@ -426,6 +426,8 @@ static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 	bool timed_out;
 	int r = 0;
 
+	if (cfg->hold)
+		cfg->hold(cfg->hold_arg);
 	delta->ioctls = 1;
 	/* ioctl entry and exit: the caller's own CPU, not the queue. */
 	tc = t0 + cfg->ioctl_ns;
@@ -460,7 +462,8 @@ static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 				/* The injected command counts as consumed so
 				 * that the fault fires once. */
 				ok = f;
-				r = -EIO;
+				r = cfg->fail_errno > 0 ? -cfg->fail_errno :
+							  -EIO;
 				sh->ncmds += ok + 1;
 			}
 		} else {

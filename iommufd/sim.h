@@ -41,8 +41,14 @@ enum iofd_sim_wait {
  * @wait:        enum iofd_sim_wait.
  * @fail_at_cmd: fault injection: the @fail_at_cmd-th command (1-based,
  *               counted per host SMMU over all its viommus) fails; 0 = off.
- * @fail_errno:  EIO (that command is rejected like an illegal one) or
- *               ETIMEDOUT (the host CMD_SYNC of its chunk times out).
+ * @fail_errno:  EIO (that command is rejected like an illegal one),
+ *               ETIMEDOUT (the host CMD_SYNC of its chunk times out), or
+ *               any other errno (returned at that command, which and
+ *               what follows are not issued; ENOENT: the vIOMMU is gone).
+ * @hold:        tests: if set, called with @hold_arg on the issuing
+ *               thread at the start of every invalidation, before
+ *               anything is issued; a test blocks in it to keep a batch
+ *               in flight while it arranges the rings.
  */
 struct iofd_sim_config {
 	struct cmdq_caps caps;
@@ -52,6 +58,8 @@ struct iofd_sim_config {
 	enum iofd_sim_wait wait;
 	uint64_t fail_at_cmd;
 	int fail_errno;
+	void (*hold)(void *arg);
+	void *hold_arg;
 };
 
 /* iofd_sim_config_default() - the documented defaults (COST-MODEL.md). */

@@ -668,12 +668,4 @@ TEST(discover_fake_sysfs)
 	ASSERT_EQ(nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
-TEST(cerror_mapping)
-{
-	EXPECT_EQ(iofd_cerror(0), CMDQ_CERROR_NONE);
-	EXPECT_EQ(iofd_cerror(-EIO), CMDQ_CERROR_ILL);
-	EXPECT_EQ(iofd_cerror(-ETIMEDOUT), CMDQ_CERROR_ATC_INV_SYNC);
-	EXPECT_EQ(iofd_cerror(-ENOENT), CMDQ_CERROR_ILL);
-}
-
 TEST_HARNESS_MAIN
