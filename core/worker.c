@@ -234,9 +234,12 @@ static void seg_complete(struct core_seg *sg, uint32_t upto)
 		return;
 	if ((int32_t)(upto - r->rc.cons) > 0 &&
 	    (int32_t)(r->rc.fetch - upto) >= 0) {
-		ring_cons_complete(&r->rc, upto);
+		/* Counted before the completion is visible (release in
+		 * ring_cons_complete()): a VMM that saw its SYNC complete
+		 * finds it in the stats. */
 		STAT_ADD(r->st_syncs, sg->syncs);
 		STAT_ADD(r->vs->st_syncs, sg->syncs);
+		ring_cons_complete(&r->rc, upto);
 	}
 }
 
@@ -259,8 +262,9 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 		uint64_t lat = core_now_ns() - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
-			seg_complete(&b->segs[s], b->segs[s].end);
+			/* Sampled before the completion, as in seg_complete(). */
 			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
+			seg_complete(&b->segs[s], b->segs[s].end);
 		}
 	} else {
 		/*
