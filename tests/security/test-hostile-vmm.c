@@ -704,6 +704,7 @@ TEST_TIMEOUT(noisy_neighbour_fairness, 120)
 	struct flood f = { .r = &flooder.r };
 	uint64_t quiet[NOISY_ROUNDS], noisy[NOISY_ROUNDS];
 	uint64_t none[NOISY_ROUNDS], flooded[NOISY_ROUNDS];
+	unsigned int sets = 0;
 	pthread_t th;
 
 	ASSERT_NONNULL(vms);
@@ -716,21 +717,30 @@ TEST_TIMEOUT(noisy_neighbour_fairness, 120)
 	/* Measure only once the flood is really on. */
 	while (__atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 4096)
 		good_vm_rounds(&vms[0], 1);
-	noisy_rounds(svc, vms, NOISY_ROUNDS, flooder.r.id, noisy, flooded);
+	/*
+	 * On a loaded machine the flooder may fill its ring and then get no
+	 * CPU for all the rounds: measure again until the flood was taken
+	 * inside them (sorted: the largest is last), the test timeout as
+	 * the backstop.
+	 */
+	do {
+		noisy_rounds(svc, vms, NOISY_ROUNDS, flooder.r.id, noisy,
+			     flooded);
+		sets++;
+	} while (!flooded[NOISY_ROUNDS - 1]);
 	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	printf("# worker passes per round of %d SYNCs, median / worst: %" PRIu64
 	       " / %" PRIu64 " quiet, %" PRIu64 " / %" PRIu64
 	       " with the flood (%" PRIu64 " commands flooded; flood "
-	       "entries taken per round, median %" PRIu64 ")\n",
+	       "entries taken per round, median %" PRIu64 ", %u set%s of %d "
+	       "rounds)\n",
 	       NOISY_VMS, quiet[NOISY_ROUNDS / 2], quiet[NOISY_ROUNDS - 1],
 	       noisy[NOISY_ROUNDS / 2], noisy[NOISY_ROUNDS - 1],
 	       __atomic_load_n(&f.pushed, __ATOMIC_RELAXED),
-	       flooded[NOISY_ROUNDS / 2]);
+	       flooded[NOISY_ROUNDS / 2], sets, sets > 1 ? "s" : "",
+	       NOISY_ROUNDS);
 	fflush(stdout);
-	/* The flood really ran during the measured rounds (sorted: the
-	 * largest is last). */
-	EXPECT_GT(flooded[NOISY_ROUNDS - 1], 0);
 	for (unsigned int i = 0; i < NOISY_VMS; i++)
 		host_clean(&vms[i]);
 	core_service_free(svc);
