@@ -156,11 +156,12 @@ static void ring_try_halt(struct core_ring *r)
 {
 	if (!r->err_pending || r->rc.cons != r->err_idx)
 		return;
+	/* Counted before the halt is visible, as in seg_complete(). */
+	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
 	r->err_pending = false;
 	r->epoch++;
-	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
-	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_signal(r);
 }
 
