@@ -15,10 +15,13 @@
 # Prints the failures, skips and expected failures, and then, alone on
 # the last line, "N passed, N failed, N skipped".
 # usage: test-summary.py FMT_OK BUILDS_FAILED TESTLOG...
+#   e.g. after meson test -C build:
+#   scripts/test-summary.py 1 0 build/meson-logs/testlog.json
 #   FMT_OK: 1 if the format check passed (counts as one check), else 0
 #   BUILDS_FAILED: builds that did not compile (one failure each)
 # Exit: 1 if anything failed or no test ran, else 0.
 import json
+import os
 import re
 import sys
 
@@ -64,7 +67,12 @@ def main(argv):
         failed += 1
         fails.append('format check')
     for path in argv[3:]:
-        build = path.rsplit('testlog-', 1)[-1].rsplit('.json', 1)[0]
+        base = os.path.basename(path)
+        if base.startswith('testlog-'):
+            build = base[len('testlog-'):].rsplit('.json', 1)[0]
+        else:  # BUILDDIR/meson-logs/testlog.json
+            build = os.path.basename(os.path.dirname(os.path.dirname(
+                os.path.abspath(path))))
         with open(path) as f:
             for line in f:
                 if not line.strip():
