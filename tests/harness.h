@@ -32,8 +32,9 @@
  * not fail the program (meson: EXPECTEDFAIL; scripts/test.sh lists it
  * apart). Passing, it prints "ok N name # TODO unexpectedly passed ...",
  * which meson counts as UNEXPECTEDPASS and the program exits 1: the bug
- * is fixed, remove the marker. Do not use meson's should_fail for this:
- * it turns every failure of the whole program into a pass.
+ * is fixed, remove the marker. Skipping is still a skip. Do not use
+ * meson's should_fail for this: it turns every failure of the whole
+ * program into a pass.
  */
 #ifndef SMMU_OFFLOAD_TESTS_HARNESS_H
 #define SMMU_OFFLOAD_TESTS_HARNESS_H
