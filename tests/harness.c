@@ -169,11 +169,15 @@ static void t_env_xfail(const char *name, char *why, size_t n)
 	const char *s = getenv("T_XFAIL"), *nm, *w;
 	int nl, wl;
 
-	while (t_xfail_next(&s, &nm, &nl, &w, &wl))
-		if ((size_t)nl == strlen(name) &&
-		    !strncmp(nm, name, (size_t)nl))
-			snprintf(why, n, "%.*s", wl ? wl : 17,
-				 wl ? w : "marked by T_XFAIL");
+	while (t_xfail_next(&s, &nm, &nl, &w, &wl)) {
+		if ((size_t)nl != strlen(name) || strncmp(nm, name, (size_t)nl))
+			continue;
+		if (!wl) {
+			w = "marked by T_XFAIL";
+			wl = (int)strlen(w);
+		}
+		snprintf(why, n, "%.*s", wl, w);
+	}
 }
 
 /* Every name in T_XFAIL must be a test here: a stale marker is an error. */
@@ -200,9 +204,9 @@ static int t_check_env_xfail(void)
 
 /*
  * One TAP line for a finished test; returns whether it counts as a
- * failure of the program. An expected failure (@xfail set) inverts
- * nothing silently: failing is "not ok # TODO" (not a failure of the
- * program), passing is "ok # TODO" (a failure: remove the marker).
+ * failure of the program. An expected failure (@xfail set) failing is
+ * "not ok # TODO" (not a failure of the program); passing, it is
+ * "ok # TODO" and a failure (remove the marker).
  */
 static bool t_print_result(int idx, const struct t_case *tc, int code,
 			   const char *reason, const char *xfail)
