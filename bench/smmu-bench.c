@@ -22,7 +22,10 @@
  * waits for a SYNC (offload: keeps its ring full, a SYNC every few
  * batches; qemu modes: invalidates on its own vIOMMU back to back). The
  * flooders' commands and latencies are counted apart (flood cmds/s) and
- * never in the measured VMs' metrics.
+ * never in the measured VMs' metrics. The measured VMs start only once
+ * every flooder has published its first batch (a start barrier), so the
+ * flood is on for the whole measured window, however the threads are
+ * scheduled.
  *
  * Load: closed loop by default (each simulated vCPU waits for its SYNC
  * before writing the next batch, like a guest driver); --rate R makes it
@@ -200,20 +203,44 @@ struct run {
 	unsigned int stop; /* atomic */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate;
-	int go; /* under gate_lock: 1 start, -1 abort */
+	int go; /* under gate_lock: enum gate_go */
+	unsigned int flood_ready; /* under gate_lock: flooders that published */
 };
 
-/* Producer threads start together, when the main thread says so. */
-static bool run_gate(struct run *run)
+enum gate_go { GO_ABORT = -1, GO_CLOSED, GO_FLOOD, GO_ALL };
+
+/*
+ * Producer threads start together, when the main thread says so: the
+ * flooders at GO_FLOOD, the measured threads (@level GO_ALL) after them.
+ */
+static bool run_gate(struct run *run, int level)
 {
 	int go;
 
 	pthread_mutex_lock(&run->gate_lock);
-	while (!run->go)
+	while (run->go != GO_ABORT && run->go < level)
 		pthread_cond_wait(&run->gate, &run->gate_lock);
 	go = run->go;
 	pthread_mutex_unlock(&run->gate_lock);
 	return go > 0;
+}
+
+/* A flooder has published its first batch (or given up before it). */
+static void flood_published(struct run *run)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	run->flood_ready++;
+	pthread_cond_broadcast(&run->gate);
+	pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* The start barrier: wait until each of @n flooders has published. */
+static void flood_wait_published(struct run *run, unsigned int n)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	while (run->flood_ready < n)
+		pthread_cond_wait(&run->gate, &run->gate_lock);
+	pthread_mutex_unlock(&run->gate_lock);
 }
 
 static void run_open(struct run *run, int go)
@@ -430,7 +457,7 @@ static void *qemu_main(void *arg)
 	uint32_t chunk[WL_MAX_BATCH + 1];
 	uint64_t cpu0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_ALL))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	if (run->o->rate)
@@ -684,7 +711,7 @@ static void *offload_main(void *arg)
 	uint64_t cpu0, last_progress;
 	unsigned int idle = 0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_ALL))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	last_progress = now_ns();
@@ -775,7 +802,7 @@ static void *flood_main(void *arg)
 	uint32_t first, done = 0;
 	int rc = 0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_FLOOD))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	while (!stopping(run)) {
@@ -814,8 +841,11 @@ static void *flood_main(void *arg)
 		}
 		wk->c.cmds += n;
 		wk->c.syncs += n - FLOOD_BATCH;
-		round++;
+		if (!round++)
+			flood_published(run);
 	}
+	if (!round)
+		flood_published(run); /* failed: the error ends the run */
 	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
 }
@@ -1382,7 +1412,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	}
 	pthread_attr_destroy(&attr);
 	if (started < run.nwk || nfl < o->flood) {
-		run_open(&run, -1);
+		run_open(&run, GO_ABORT);
 		for (unsigned int i = 0; i < started; i++)
 			pthread_join(run.wk[i].th, NULL);
 		for (unsigned int i = 0; i < nfl; i++)
@@ -1390,7 +1420,10 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		goto out_teardown;
 	}
 	getrusage(RUSAGE_SELF, &ru0);
-	run_open(&run, 1);
+	/* The start barrier: the flood is on before the measured VMs start. */
+	run_open(&run, GO_FLOOD);
+	flood_wait_published(&run, nfl);
+	run_open(&run, GO_ALL);
 	t0 = now_ns();
 	run_wait(&run, t0);
 	if (!o->syncs)

@@ -141,11 +141,12 @@ static void ring_try_halt(struct core_ring *r)
 {
 	if (!r->err_pending || r->rc.cons != r->err_idx)
 		return;
+	/* Counted before the halt is visible, as in seg_complete(). */
+	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
 	r->err_pending = false;
 	r->epoch++;
-	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
-	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_signal(r);
 }
 
@@ -226,9 +227,12 @@ static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 		return;
 	if ((int32_t)(upto - r->rc.cons) > 0 &&
 	    (int32_t)(r->rc.fetch - upto) >= 0) {
-		ring_cons_complete(&r->rc, upto);
+		/* Counted before the completion is visible (release in
+		 * ring_cons_complete()): a VMM that saw its SYNC complete
+		 * finds it in the stats. */
 		STAT_ADD(r->st_syncs, syncs);
 		STAT_ADD(r->vs->st_syncs, syncs);
+		ring_cons_complete(&r->rc, upto);
 	}
 }
 
@@ -347,9 +351,10 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 		uint64_t lat = core_now_ns() - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
+			/* Sampled before the completion, as in seg_complete(). */
+			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
 			seg_complete(&b->segs[s], b->segs[s].end,
 				     b->segs[s].syncs);
-			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
 		}
 	} else {
 		batch_fail(w, b);
