@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,7 +169,7 @@ static struct core_vsmmu *find_vsmmu(struct core_service *svc, uint32_t id)
 static struct core_ring *find_ring(struct core_service *svc, uint32_t id)
 {
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		if (svc->rings[i]->id == id)
+		if (svc->rings[i]->id == id && !svc->rings[i]->attaching)
 			return svc->rings[i];
 	return NULL;
 }
@@ -399,7 +400,7 @@ static int dup_fd(int fd, int *ret)
 }
 
 /* Takes a place in the ring budget for @r, which then counts it until
- * it is released (core_ring_put()). */
+ * it is released (core_ring_put()). Caller holds svc->lock. */
 static int ring_reserve(struct core_service *svc, struct core_ring *r,
 			struct core_vsmmu *vs)
 {
@@ -414,12 +415,49 @@ static int ring_reserve(struct core_service *svc, struct core_ring *r,
 	return 0;
 }
 
+/*
+ * Is the ring file behind @fd (our own dup) already a ring of the service?
+ * Two consumers of one ring would each publish cons and complete the
+ * other's CMD_SYNCs early: whichever fds name it, one file is one ring.
+ * Rings being attached are in the registry too, so two concurrent
+ * attaches of one file cannot both pass. Caller holds svc->lock.
+ */
+static int ring_file_check(struct core_service *svc, int fd,
+			   struct core_ring *r)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		if (svc->rings[i]->file_dev == st.st_dev &&
+		    svc->rings[i]->file_ino == st.st_ino)
+			return -EEXIST;
+	r->file_dev = st.st_dev;
+	r->file_ino = st.st_ino;
+	return 0;
+}
+
+/* Takes an attaching ring out of the registry again, if a destroy of its
+ * vSMMU did not already. Caller holds svc->lock. */
+static void ring_unregister_attaching_locked(struct core_service *svc,
+					     struct core_ring *r)
+{
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		if (svc->rings[i] == r) {
+			reg_del((void **)svc->rings, &svc->n_rings, r);
+			core_ring_put(r); /* the registry's */
+			return;
+		}
+}
+
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id)
 {
 	struct core_msg *m = NULL;
 	struct core_vsmmu *vs;
 	struct core_ring *r;
+	bool registered = false;
 	int rc;
 
 	rc = core_check_eventfd(doorbell_fd);
@@ -435,18 +473,32 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->refs = 1; /* ours, then the registry's */
+	r->refs = 1; /* ours */
 	r->memfd = r->doorbell_fd = r->complete_fd = -1;
+	rc = dup_fd(memfd, &r->memfd);
+	if (rc < 0)
+		goto out;
 
+	/*
+	 * Into the registry at once, marked attaching (lookups by id skip
+	 * it), so the budget and the one-file-one-ring check see it; the
+	 * worker call below runs unlocked.
+	 */
 	pthread_mutex_lock(&svc->lock);
 	vs = find_vsmmu(svc, vsmmu_id);
 	rc = vs ? ring_reserve(svc, r, vs) : -ENOENT;
 	if (rc == 0)
+		rc = ring_file_check(svc, r->memfd, r);
+	if (rc == 0)
+		rc = reg_add((void ***)&svc->rings, &svc->n_rings,
+			     &svc->cap_rings, r);
+	if (rc == 0) {
+		core_ring_get(r); /* the registry's */
+		r->attaching = true;
 		r->id = svc->next_id++;
+		registered = true;
+	}
 	pthread_mutex_unlock(&svc->lock);
-	if (rc < 0)
-		goto out;
-	rc = dup_fd(memfd, &r->memfd);
 	if (rc < 0)
 		goto out;
 	rc = dup_fd(doorbell_fd, &r->doorbell_fd);
@@ -471,27 +523,23 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&svc->lock);
-	/* A destroy of its vSMMU started meanwhile: that destroy (on the
-	 * worker, after our attach) detaches the ring. */
-	rc = vs->registered ? reg_add((void ***)&svc->rings, &svc->n_rings,
-				      &svc->cap_rings, r) :
-			      -ENOENT;
-	if (rc == 0) {
+	/* A destroy of its vSMMU started meanwhile took it out of the
+	 * registry: that destroy (on the worker, after our attach) detaches
+	 * the ring. */
+	if (vs->registered) {
+		r->attaching = false;
 		*ret_id = r->id;
-		r = NULL; /* our reference is the registry's now */
+	} else {
+		rc = -ENOENT;
 	}
+	registered = false;
 	pthread_mutex_unlock(&svc->lock);
-	if (rc == -ENOMEM) {
-		struct core_msg *d = core_msg_new(CORE_MSG_DEL_RING);
-
-		if (d) {
-			core_ring_get(r);
-			d->ring = r;
-			(void)core_worker_call(vs->w, d, true);
-			core_msg_put(d);
-		}
-	}
 out:
+	if (registered) {
+		pthread_mutex_lock(&svc->lock);
+		ring_unregister_attaching_locked(svc, r);
+		pthread_mutex_unlock(&svc->lock);
+	}
 	core_msg_put(m);
 	core_ring_put(r);
 	return rc;
@@ -614,7 +662,8 @@ int core_service_stats(struct core_service *svc, struct core_service_stats *out)
 	pthread_mutex_lock(&svc->lock);
 	out->n_hsmmu = svc->n_workers;
 	out->n_vsmmus = svc->n_vsmmus;
-	out->n_rings = svc->n_rings;
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		out->n_rings += !svc->rings[i]->attaching;
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_devices += READ_ONCE(svc->vsmmus[i]->n_devs);
 	out->fd_limit = svc->fd_limit;
@@ -654,7 +703,8 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_vsmmus += svc->vsmmus[i]->w == w;
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		out->n_rings += svc->rings[i]->vs->w == w;
+		out->n_rings += svc->rings[i]->vs->w == w &&
+				!svc->rings[i]->attaching;
 	out->passes = READ_ONCE(w->st_passes);
 	out->sleeps = READ_ONCE(w->st_sleeps);
 	out->ioctls = READ_ONCE(w->st_ioctls);
@@ -710,7 +760,8 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	out->id = vs->id;
 	snprintf(out->hsmmu, sizeof(out->hsmmu), "%s", vs->w->name);
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		out->n_rings += svc->rings[i]->vs == vs;
+		out->n_rings += svc->rings[i]->vs == vs &&
+				!svc->rings[i]->attaching;
 	out->n_devices = READ_ONCE(vs->n_devs);
 	out->entries = READ_ONCE(vs->st_entries);
 	out->cmds_issued = READ_ONCE(vs->st_issued);
@@ -782,7 +833,7 @@ int core_list_rings(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 	for (uint32_t i = 0; i < svc->n_rings; i++) {
 		struct core_ring *r = svc->rings[i];
 
-		if (vsmmu_id && r->vs->id != vsmmu_id)
+		if (r->attaching || (vsmmu_id && r->vs->id != vsmmu_id))
 			continue;
 		if (n < max)
 			ids[n] = r->id;
