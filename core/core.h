@@ -127,10 +127,12 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret);
  * core_service_free() - drain every ring (in-flight invalidations
  * complete), detach everything, stop the workers, free. NULL is a no-op.
  * Returns within ctl_timeout_ms (plus the time of the frees) even if a
- * worker is stuck: such a worker is left running, detached, and the
- * service's memory is then not freed (the process is expected to exit).
+ * worker is stuck: such a worker is left running, detached, its rings not
+ * drained, and the service's memory is then not freed (the process is
+ * expected to exit).
+ * Return: 0, or -ETIMEDOUT if a worker was left so.
  */
-void core_service_free(struct core_service *svc);
+int core_service_free(struct core_service *svc);
 
 /* The backend, e.g. for the sim oracle in tests and the bench. */
 struct iofd_backend *core_service_backend(struct core_service *svc);

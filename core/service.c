@@ -592,13 +592,13 @@ int core_ring_resume(struct core_service *svc, uint32_t ring_id)
 
 /* ---- teardown ------------------------------------------------------------------ */
 
-void core_service_free(struct core_service *svc)
+int core_service_free(struct core_service *svc)
 {
 	uint64_t deadline;
 	bool abandoned = false;
 
 	if (!svc)
-		return;
+		return 0;
 	/* Post every destroy and every stop, then wait for all of them
 	 * against one deadline: shutdown takes at most one ctl_timeout. */
 	pthread_mutex_lock(&svc->lock);
@@ -627,7 +627,7 @@ void core_service_free(struct core_service *svc)
 	 * to exit; the stats said which worker was stuck).
 	 */
 	if (abandoned)
-		return;
+		return -ETIMEDOUT;
 	for (unsigned int i = 0; i < svc->n_workers; i++)
 		iofd_hsmmu_close(svc->workers[i].hsmmu);
 	/* Histograms exist for workers that failed to open, too. */
@@ -642,6 +642,7 @@ void core_service_free(struct core_service *svc)
 	pthread_mutex_destroy(&svc->bind_lock);
 	pthread_mutex_destroy(&svc->lock);
 	free(svc);
+	return 0;
 }
 
 /* ---- statistics and listings ------------------------------------------------- */

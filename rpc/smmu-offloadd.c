@@ -329,8 +329,8 @@ static void usage(FILE *f)
 		"  --help, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM/SIGINT (everything drained), 1 on a start-up\n"
-		"error, 2 on a usage error, 3 when a shutdown overran its bound (a stuck\n"
-		"worker; see docs/OPERATIONS.md).\n",
+		"error, 2 on a usage error, 3 when a worker was stuck (its rings were not\n"
+		"drained) or the shutdown overran its bound (docs/OPERATIONS.md).\n",
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
 		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
 		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
@@ -1157,7 +1157,12 @@ out:
 		event_free(watch.ev);
 	free(watch.seen);
 	rpc_server_free(srv);
-	core_service_free(svc);
+	/* A stuck worker is abandoned, not drained: say so. */
+	if (core_service_free(svc) == -ETIMEDOUT && !status) {
+		log_msg(LOG_ERR,
+			"a host SMMU worker did not stop: its rings were not drained (VMMs resume them from cons after a restart)");
+		status = 3;
+	}
 	if (ev_term)
 		event_free(ev_term);
 	if (ev_int)
