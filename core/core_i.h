@@ -309,6 +309,27 @@ int core_worker_start(struct core_worker *w);
  * and nothing of it is freed. */
 void core_worker_post_stop(struct core_worker *w);
 int core_worker_join(struct core_worker *w, uint64_t deadline_ns);
+/* Between worker.c and worker_ctl.c; worker thread only. */
+struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap);
+void core_batch_free(struct core_batch *b);
+void core_batch_reset(struct core_batch *b, uint64_t seq);
+uint64_t core_ring_token(const struct core_ring *r);
+/* Put an idle ring back on the active list (it is polled again). */
+void core_ring_activate(struct core_worker *w, struct core_ring *r);
+bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid);
+/* Issue the open batch if the vSMMU may; true if it did. */
+bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs);
+
+/* worker_ctl.c: control messages on the worker thread. */
+int core_process_mailbox(struct core_worker *w);
+/* A detaching ring leaves once no batch holds its entries. */
+void core_ring_check_detach(struct core_worker *w, struct core_ring *r);
+/* Answer the device detaches whose fence has passed. */
+void core_vsmmu_check_fences(struct core_vsmmu *vs);
+/* Finish the vSMMU destroys whose drain completed. */
+void core_sweep_destroys(struct core_worker *w);
+/* Answer @m (undoing an abandoned ADD) and drop the worker's reference. */
+void core_msg_reply(struct core_worker *w, struct core_msg *m, int result);
 
 /* batch.c */
 /*

@@ -7,8 +7,9 @@
  * and sleeps in the kernel when nothing is pending.
  *
  * Everything in this file runs on the worker thread, except
- * core_worker_call() (control threads). The backend call itself is in
- * batch.c.
+ * core_worker_start/post_stop/join() (control threads). The backend call
+ * itself is in batch.c, control messages in worker_ctl.c (worker side)
+ * and ctl.c (caller side), completion signals in signal.c.
  */
 #include "core/core_i.h"
 
@@ -29,7 +30,7 @@
 #define TOKEN_RING (UINT64_C(2) << 56)
 #define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
 
-static uint64_t ring_token(const struct core_ring *r)
+uint64_t core_ring_token(const struct core_ring *r)
 {
 	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
 }
@@ -44,7 +45,7 @@ static const struct core_config *wcfg(const struct core_worker *w)
 
 /* ---- batches ---------------------------------------------------------- */
 
-static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
+struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap)
 {
 	struct core_batch *b = calloc(1, sizeof(*b));
 
@@ -72,7 +73,7 @@ static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
 	return b;
 }
 
-static void batch_free(struct core_batch *b)
+void core_batch_free(struct core_batch *b)
 {
 	if (!b)
 		return;
@@ -85,7 +86,7 @@ static void batch_free(struct core_batch *b)
 	free(b);
 }
 
-static void batch_reset(struct core_batch *b, uint64_t seq)
+void core_batch_reset(struct core_batch *b, uint64_t seq)
 {
 	b->seq = seq;
 	b->n = 0;
@@ -115,7 +116,7 @@ static void ring_signal(struct core_ring *r)
 		STAT_ADD(r->st_signals, 1);
 }
 
-static void ring_activate(struct core_worker *w, struct core_ring *r)
+void core_ring_activate(struct core_worker *w, struct core_ring *r)
 {
 	if (r->active || r->detaching)
 		return;
@@ -177,14 +178,10 @@ static void ring_rewind(struct core_worker *w, struct core_ring *r,
 	ring_cons_rewind(&r->rc, idx);
 	/* A pending error past @idx is found again when refetched. */
 	r->err_pending = false;
-	ring_activate(w, r);
+	core_ring_activate(w, r);
 }
 
 /* ---- vSMMU batch lifecycle ---------------------------------------------- */
-
-static void vsmmu_check_fences(struct core_vsmmu *vs);
-static void ring_check_detach(struct core_worker *w, struct core_ring *r);
-static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs);
 
 /* Last use of the batch's rings: a detached ring may be freed after. */
 static void batch_release_segs(struct core_worker *w, struct core_batch *b)
@@ -195,7 +192,7 @@ static void batch_release_segs(struct core_worker *w, struct core_batch *b)
 		r->batches--;
 		if (b == r->vs->open)
 			r->open_seg = -1;
-		ring_check_detach(w, r);
+		core_ring_check_detach(w, r);
 	}
 }
 
@@ -207,7 +204,7 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	for (uint32_t s = 0; s < b->n_segs; s++)
 		ring_rewind(w, b->segs[s].ring, b->segs[s].start);
 	batch_release_segs(w, b);
-	batch_reset(b, b->seq);
+	core_batch_reset(b, b->seq);
 }
 
 /* Complete @sg's ring up to @upto, which passes @syncs guest CMD_SYNCs. */
@@ -365,7 +362,7 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 	vs->done_seq = b->seq;
 	vs->inflight = NULL;
 	vs->spare = b;
-	vsmmu_check_fences(vs);
+	core_vsmmu_check_fences(vs);
 	/* vsmmu_check_destroy() runs from the loop, never from here: the
 	 * vSMMU must outlive every caller on this stack. */
 }
@@ -406,7 +403,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
  * it. Returns whether it issued: that is progress even when no entry was
  * taken.
  */
-static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
+bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 {
 	struct core_batch *b = vs->open;
 
@@ -451,7 +448,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	/* Swap in a fresh open batch; this one goes out. */
 	vs->open = vs->spare;
 	vs->spare = NULL;
-	batch_reset(vs->open, ++vs->next_seq);
+	core_batch_reset(vs->open, ++vs->next_seq);
 	for (uint32_t s = 0; s < b->n_segs; s++)
 		b->segs[s].ring->open_seg = -1;
 
@@ -487,7 +484,7 @@ static int process_completions(struct core_worker *w)
 		batch_complete(w, b);
 		/* A freed slot goes to the oldest waiter first. */
 		issue_waiting(w);
-		vsmmu_try_issue(w, b->vs);
+		core_vsmmu_try_issue(w, b->vs);
 		b = next;
 		n++;
 	}
@@ -496,7 +493,7 @@ static int process_completions(struct core_worker *w)
 
 /* ---- consuming a ring ----------------------------------------------------- */
 
-static bool vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
+bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
 {
 	for (uint32_t i = 0; i < vs->n_devs; i++)
 		if (vs->devs[i].vsid == vsid)
@@ -620,7 +617,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			sg->unsynced = b->n;
 		} else if (cls == CMDQ_CLASS_FORWARD) {
 			if (cmd_names_sid(&c) &&
-			    !vsmmu_has_vsid(vs, c.d[0] >> 32)) {
+			    !core_vsmmu_has_vsid(vs, c.d[0] >> 32)) {
 				ring_set_error(r, idx,
 					       SMMU_RING_ERR_CERROR_ILL);
 				break;
@@ -688,7 +685,7 @@ static uint32_t pump_active(struct core_worker *w)
 
 		r->blocked = false;
 		n = ring_pump(w, r, now);
-		total += vsmmu_try_issue(w, r->vs);
+		total += core_vsmmu_try_issue(w, r->vs);
 		if (n) {
 			r->last_work_ns = now;
 			total += n;
@@ -716,401 +713,6 @@ static uint32_t pump_active(struct core_worker *w)
 		pp = &r->next_active;
 	}
 	return total;
-}
-
-/* ---- control messages ------------------------------------------------------ */
-
-static void msg_reply(struct core_worker *w, struct core_msg *m, int result);
-
-static int worker_add_ring(struct core_worker *w, struct core_ring *r)
-{
-	struct core_vsmmu *vs = r->vs;
-	uint32_t slot;
-	int rc;
-
-	/* A destroy posted before this attach got here first. */
-	if (vs->dead || vs->destroy_msg)
-		return -ENOENT;
-	if (vs->n_rings == CORE_MAX_VSMMU_RINGS)
-		return -ENOSPC;
-	for (slot = 0; slot < w->n_slots; slot++)
-		if (!w->slots[slot])
-			break;
-	if (slot == w->cap_slots) {
-		uint32_t cap = w->cap_slots ? w->cap_slots * 2 : 64;
-		struct core_ring **n = realloc(w->slots, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		memset(n + w->cap_slots, 0, (cap - w->cap_slots) * sizeof(*n));
-		w->slots = n;
-		w->cap_slots = cap;
-	}
-	r->slot = slot;
-	r->open_seg = -1;
-	rc = core_loop_watch(&w->loop, r->doorbell_fd, ring_token(r));
-	if (rc < 0)
-		return rc;
-	w->slots[slot] = r;
-	r->linked = true;
-	core_ring_get(r); /* the worker's, dropped by ring_unlink() */
-	if (slot == w->n_slots)
-		w->n_slots++;
-	vs->rings[vs->n_rings++] = r;
-	/* Entries may already be waiting (re-attach after a restart). */
-	ring_activate(w, r);
-	return 0;
-}
-
-static void ring_unlink(struct core_worker *w, struct core_ring *r)
-{
-	struct core_vsmmu *vs = r->vs;
-	struct core_ring **pp;
-
-	for (pp = &w->active; *pp; pp = &(*pp)->next_active)
-		if (*pp == r) {
-			*pp = r->next_active;
-			break;
-		}
-	r->active = false;
-	r->linked = false;
-	core_loop_unwatch(&w->loop, r->doorbell_fd, ring_token(r));
-	w->slots[r->slot] = NULL;
-	for (uint32_t i = 0; i < vs->n_rings; i++)
-		if (vs->rings[i] == r) {
-			vs->rings[i] = vs->rings[--vs->n_rings];
-			break;
-		}
-	/* The last use of @r by this thread: it may be freed now. */
-	core_ring_put(r);
-}
-
-/* A detaching ring leaves once no batch holds its entries. */
-static void ring_check_detach(struct core_worker *w, struct core_ring *r)
-{
-	struct core_msg *m = r->detach_msg;
-
-	if (!r->detaching || r->batches || !r->linked)
-		return;
-	r->detach_msg = NULL;
-	ring_unlink(w, r);
-	if (m)
-		msg_reply(w, m, 0);
-}
-
-static void ring_start_detach(struct core_worker *w, struct core_ring *r,
-			      struct core_msg *m)
-{
-	struct core_vsmmu *vs = r->vs;
-
-	r->detaching = true;
-	r->detach_msg = m;
-	/* What it has in the open batch still goes out: issue now. */
-	if (r->open_seg >= 0)
-		vsmmu_try_issue(w, vs);
-	ring_check_detach(w, r);
-}
-
-static void vsmmu_check_fences(struct core_vsmmu *vs)
-{
-	struct core_msg **pp = &vs->fences, *m;
-
-	while ((m = *pp)) {
-		if (vs->done_seq >= m->fence_seq) {
-			*pp = m->next;
-			msg_reply(vs->w, m,
-				  iofd_vdev_destroy(vs->viommu,
-						    m->ret_vdev_id));
-			continue;
-		}
-		pp = &m->next;
-	}
-}
-
-static void worker_del_device(struct core_worker *w, struct core_msg *m)
-{
-	struct core_vsmmu *vs = m->vs;
-	struct core_batch *b = vs->open;
-	uint32_t i;
-
-	for (i = 0; i < vs->n_devs; i++)
-		if (vs->devs[i].vsid == m->vsid)
-			break;
-	if (vs->dead || vs->destroy_msg || i == vs->n_devs) {
-		msg_reply(w, m, -ENOENT);
-		return;
-	}
-	m->ret_vdev_id = vs->devs[i].vdev_id;
-	pthread_mutex_lock(&vs->devs_lock);
-	vs->devs[i] = vs->devs[--vs->n_devs];
-	pthread_mutex_unlock(&vs->devs_lock);
-	/*
-	 * The fence: commands already taken from the rings (in flight or in
-	 * the open batch) were validated while the vSID existed and must
-	 * complete before the vDEVICE goes; new ones are refused from now.
-	 */
-	if (b->n_entries)
-		m->fence_seq = b->seq;
-	else if (vs->inflight)
-		m->fence_seq = vs->inflight->seq;
-	else
-		m->fence_seq = 0;
-	m->next = vs->fences;
-	vs->fences = m;
-	vsmmu_try_issue(w, vs);
-	vsmmu_check_fences(vs);
-}
-
-static int worker_add_device(struct core_vsmmu *vs, struct core_msg *m)
-{
-	uint32_t vdev;
-	int rc;
-
-	if (vs->dead || vs->destroy_msg)
-		return -ENOENT;
-	if (vsmmu_has_vsid(vs, m->vsid))
-		return -EEXIST;
-	if (vs->n_devs == CORE_MAX_DEVICES)
-		return -ENOSPC;
-	rc = iofd_vdev_alloc(vs->viommu, m->dev_id, m->vsid, &vdev);
-	if (rc == 0) {
-		pthread_mutex_lock(&vs->devs_lock);
-		vs->devs[vs->n_devs].vsid = m->vsid;
-		vs->devs[vs->n_devs].dev_id = m->dev_id;
-		vs->devs[vs->n_devs].vdev_id = vdev;
-		vs->n_devs++;
-		pthread_mutex_unlock(&vs->devs_lock);
-		m->ret_vdev_id = vdev;
-	}
-	return rc;
-}
-
-/* Undoes worker_add_device() for a caller that gave up: nothing can have
- * named the vSID since (the same pass). */
-static void worker_undo_device(struct core_vsmmu *vs, uint64_t vsid)
-{
-	for (uint32_t i = 0; i < vs->n_devs; i++) {
-		if (vs->devs[i].vsid != vsid)
-			continue;
-		iofd_vdev_destroy(vs->viommu, vs->devs[i].vdev_id);
-		pthread_mutex_lock(&vs->devs_lock);
-		vs->devs[i] = vs->devs[--vs->n_devs];
-		pthread_mutex_unlock(&vs->devs_lock);
-		return;
-	}
-}
-
-/* Takes @vs off the worker: vDEVICEs, batches, device table. */
-static void vsmmu_remove(struct core_worker *w, struct core_vsmmu *vs)
-{
-	struct core_device *devs = vs->devs;
-
-	while (vs->n_devs) {
-		iofd_vdev_destroy(vs->viommu, vs->devs[vs->n_devs - 1].vdev_id);
-		pthread_mutex_lock(&vs->devs_lock);
-		vs->n_devs--;
-		pthread_mutex_unlock(&vs->devs_lock);
-	}
-	for (uint32_t i = 0; i < w->n_vsmmus; i++)
-		if (w->vsmmus[i] == vs) {
-			w->vsmmus[i] = w->vsmmus[--w->n_vsmmus];
-			break;
-		}
-	batch_free(vs->open);
-	batch_free(vs->spare);
-	vs->open = vs->spare = NULL;
-	pthread_mutex_lock(&vs->devs_lock);
-	vs->devs = NULL;
-	pthread_mutex_unlock(&vs->devs_lock);
-	free(devs);
-	vs->dead = true;
-}
-
-/* A destroyed vSMMU leaves once its rings are gone and fences done. */
-static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
-{
-	struct core_msg *m = vs->destroy_msg;
-
-	/* A vSMMU waiting for an issuer still has entries: its rings hold
-	 * them (n_rings), so it cannot be on the wait queue here. */
-	if (!m || vs->n_rings || vs->inflight || vs->fences || vs->waiting)
-		return;
-	vs->destroy_msg = NULL;
-	vsmmu_remove(w, vs);
-	/* Before the answer: the message's reference is the last then, and
-	 * the caller releases the vSMMU before it returns. */
-	core_vsmmu_put(vs); /* the worker's */
-	msg_reply(w, m, 0);
-}
-
-/* Finish destroys whose drain completed. */
-static void sweep_destroys(struct core_worker *w)
-{
-	for (uint32_t i = w->n_vsmmus; i-- > 0;)
-		if (w->vsmmus[i]->destroy_msg)
-			vsmmu_check_destroy(w, w->vsmmus[i]);
-}
-
-static void vsmmu_start_destroy(struct core_worker *w, struct core_vsmmu *vs,
-				struct core_msg *m)
-{
-	vs->destroy_msg = m;
-	vsmmu_try_issue(w, vs);
-	/* Rings drain and leave as their batches complete. */
-	for (uint32_t i = vs->n_rings; i-- > 0;) {
-		struct core_ring *r = vs->rings[i];
-
-		r->detaching = true;
-		ring_check_detach(w, r);
-	}
-	vsmmu_check_destroy(w, vs);
-}
-
-static int worker_add_vsmmu(struct core_worker *w, struct core_vsmmu *vs)
-{
-	uint32_t cap = wcfg(w)->max_batch;
-
-	if (w->n_vsmmus == w->cap_vsmmus) {
-		uint32_t n = w->cap_vsmmus ? w->cap_vsmmus * 2 : 16;
-		struct core_vsmmu **p = realloc(w->vsmmus, n * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		w->vsmmus = p;
-		w->cap_vsmmus = n;
-	}
-	vs->open = batch_new(vs, cap);
-	vs->spare = batch_new(vs, cap);
-	vs->devs = calloc(CORE_MAX_DEVICES, sizeof(*vs->devs));
-	if (!vs->open || !vs->spare || !vs->devs) {
-		batch_free(vs->open);
-		batch_free(vs->spare);
-		free(vs->devs);
-		vs->open = vs->spare = NULL;
-		vs->devs = NULL;
-		return -ENOMEM;
-	}
-	batch_reset(vs->open, ++vs->next_seq);
-	vs->tokens = wcfg(w)->rate_burst;
-	vs->tokens_ns = core_now_ns();
-	w->vsmmus[w->n_vsmmus++] = vs;
-	core_vsmmu_get(vs); /* the worker's, dropped when it leaves */
-	return 0;
-}
-
-/* An ADD whose caller gave up before the answer: take it back. */
-static void msg_undo(struct core_worker *w, struct core_msg *m)
-{
-	switch (m->type) {
-	case CORE_MSG_ADD_VSMMU:
-		/* Fresh: no ring, no device, nothing in flight. */
-		vsmmu_remove(w, m->vs);
-		core_vsmmu_put(m->vs);
-		break;
-	case CORE_MSG_ADD_RING:
-		/* Linked this pass: no batch holds its entries yet. */
-		m->ring->detaching = true;
-		ring_unlink(w, m->ring);
-		break;
-	case CORE_MSG_ADD_DEVICE:
-		worker_undo_device(m->vs, m->vsid);
-		break;
-	default:
-		break;
-	}
-}
-
-/* Answers @m and drops the worker's reference to it. */
-static void msg_reply(struct core_worker *w, struct core_msg *m, int result)
-{
-	if (!core_msg_answer(w, m, result) && result == 0)
-		msg_undo(w, m);
-	core_msg_put(m);
-}
-
-static bool msg_is_add(const struct core_msg *m)
-{
-	return m->type == CORE_MSG_ADD_VSMMU || m->type == CORE_MSG_ADD_RING ||
-	       m->type == CORE_MSG_ADD_DEVICE ||
-	       m->type == CORE_MSG_RESUME_RING;
-}
-
-static void handle_msg(struct core_worker *w, struct core_msg *m)
-{
-	/* Its caller gave up before we got here: an ADD is not wanted any
-	 * more (a DEL still is: it releases what the caller let go of). */
-	if (msg_is_add(m) && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) ==
-				     CORE_MSG_ABANDONED) {
-		msg_reply(w, m, -ETIMEDOUT);
-		return;
-	}
-	switch (m->type) {
-	case CORE_MSG_ADD_VSMMU:
-		msg_reply(w, m, worker_add_vsmmu(w, m->vs));
-		break;
-	case CORE_MSG_DEL_VSMMU:
-		if (m->vs->dead || m->vs->destroy_msg)
-			msg_reply(w, m, -ENOENT);
-		else
-			vsmmu_start_destroy(w, m->vs, m);
-		break;
-	case CORE_MSG_ADD_DEVICE:
-		msg_reply(w, m, worker_add_device(m->vs, m));
-		break;
-	case CORE_MSG_DEL_DEVICE:
-		worker_del_device(w, m);
-		break;
-	case CORE_MSG_ADD_RING:
-		msg_reply(w, m, worker_add_ring(w, m->ring));
-		break;
-	case CORE_MSG_DEL_RING:
-		if (!m->ring->linked || m->ring->detaching)
-			msg_reply(w, m, -ENOENT);
-		else
-			ring_start_detach(w, m->ring, m);
-		break;
-	case CORE_MSG_RESUME_RING:
-		if (!m->ring->linked || m->ring->detaching) {
-			msg_reply(w, m, -ENOENT);
-			break;
-		}
-		if (!m->ring->rc.halted) {
-			msg_reply(w, m, -EALREADY);
-			break;
-		}
-		ring_cons_resume(&m->ring->rc);
-		m->ring->epoch++;
-		ring_activate(w, m->ring);
-		msg_reply(w, m, 0);
-		break;
-	case CORE_MSG_STOP:
-		w->stopping = true;
-		w->stop_msg = m;
-		break;
-	}
-}
-
-static int process_mailbox(struct core_worker *w)
-{
-	struct core_msg *list, *m;
-	int n = 0;
-
-	/* A_MBOX: pairs with R_MBOX in core_worker_call(). */
-	if (!smp_load_acquire(&w->mbox_pending))
-		return 0;
-	pthread_mutex_lock(&w->mbox_lock);
-	list = w->mbox_head;
-	w->mbox_head = NULL;
-	w->mbox_tail = &w->mbox_head;
-	WRITE_ONCE(w->mbox_pending, 0);
-	pthread_mutex_unlock(&w->mbox_lock);
-	while ((m = list)) {
-		list = m->next;
-		m->next = NULL;
-		handle_msg(w, m);
-		n++;
-	}
-	return n;
 }
 
 /* ---- the loop --------------------------------------------------------------- */
@@ -1142,7 +744,7 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 		if (ev->res == -ECANCELED)
 			core_loop_watch(&w->loop, r->doorbell_fd, ev->token);
 		STAT_ADD(r->st_wakeups, 1);
-		ring_activate(w, r);
+		core_ring_activate(w, r);
 	}
 }
 
@@ -1199,10 +801,10 @@ static void *worker_main(void *arg)
 	while (!(w->stopping && !w->inflight && !w->n_vsmmus)) {
 		int did = 0;
 
-		did += process_mailbox(w);
+		did += core_process_mailbox(w);
 		did += process_completions(w);
 		did += (int)pump_active(w);
-		sweep_destroys(w);
+		core_sweep_destroys(w);
 		if (did) {
 			STAT_ADD(w->st_passes, 1);
 			worker_check_events(w);
@@ -1217,7 +819,7 @@ static void *worker_main(void *arg)
 		worker_sleep(w);
 	}
 	if (w->stop_msg)
-		msg_reply(w, w->stop_msg, 0);
+		core_msg_reply(w, w->stop_msg, 0);
 	return NULL;
 }
 
