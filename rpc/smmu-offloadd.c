@@ -48,12 +48,16 @@ struct daemon_opts {
 	unsigned int n_smmus;
 	struct core_config core;
 	const char *socket;
+	const char *admin_socket; /* NULL: <socket>.admin; "none": no socket */
 	mode_t socket_mode;
 	uid_t allow_uids[RPC_MAX_ALLOW];
 	unsigned int n_allow_uids;
 	gid_t allow_gids[RPC_MAX_ALLOW];
 	unsigned int n_allow_gids;
-	unsigned int max_clients, max_vsmmus, max_rings, max_devices;
+	bool allow_overflow_ids;
+	bool overflow_by_name; /* an allow-uid/gid name resolved to it */
+	unsigned int max_clients, max_clients_per_uid, hello_timeout_s;
+	unsigned int max_vsmmus, max_rings, max_devices;
 	int log_level;
 	const char *metrics; /* listen address, NULL = no endpoint */
 	uint32_t log_burst; /* rate-limited classes: messages per interval */
@@ -63,6 +67,9 @@ struct daemon_opts {
 };
 
 static int log_level = LOG_NOTICE;
+/* The kernel's ids for unmapped ones (rpc_overflow_ids()), read first. */
+static uid_t overflow_uid = 65534;
+static gid_t overflow_gid = 65534;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg",	   [LOG_ALERT] = "alert",
@@ -226,9 +233,13 @@ enum {
 	OPT_MAX_RINGS_TOTAL,
 	OPT_SOCKET,
 	OPT_SOCKET_MODE,
+	OPT_ADMIN_SOCKET,
 	OPT_ALLOW_UID,
 	OPT_ALLOW_GID,
+	OPT_ALLOW_OVERFLOW_ID,
 	OPT_MAX_CLIENTS,
+	OPT_MAX_CLIENTS_PER_UID,
+	OPT_HELLO_TIMEOUT,
 	OPT_CLIENT_VSMMUS,
 	OPT_CLIENT_RINGS,
 	OPT_CLIENT_DEVICES,
@@ -257,9 +268,14 @@ static const struct option long_opts[] = {
 	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS_TOTAL },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
+	{ "allow-overflow-id", required_argument, NULL, OPT_ALLOW_OVERFLOW_ID },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-clients-per-uid", required_argument, NULL,
+	  OPT_MAX_CLIENTS_PER_UID },
+	{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
 	{ "client-max-vsmmus", required_argument, NULL, OPT_CLIENT_VSMMUS },
 	{ "client-max-rings", required_argument, NULL, OPT_CLIENT_RINGS },
 	{ "client-max-devices", required_argument, NULL, OPT_CLIENT_DEVICES },
@@ -296,10 +312,19 @@ static void usage(FILE *f)
 		"  --max-rings N              rings in total (default: from the fd limit)\n"
 		"  --socket PATH              control socket (default %s)\n"
 		"  --socket-mode MODE         octal, at most 0666 (default 0660)\n"
+		"  --admin-socket PATH|none   socket for smmu-offloadctl: mode 0600, root and\n"
+		"                             our own uid only (default SOCKET.admin)\n"
 		"  --allow-uid UID|USER       allow this uid (repeatable; root and our own\n"
 		"                             uid are always allowed)\n"
-		"  --allow-gid GID|GROUP      allow this primary gid (repeatable)\n"
+		"  --allow-gid GID|GROUP      allow this gid, primary or supplementary\n"
+		"                             (repeatable)\n"
+		"  --allow-overflow-id yes|no let the kernel's overflow uid (65534: an id\n"
+		"                             unmapped in our user namespace) in when it is\n"
+		"                             given by number to --allow-uid (default no)\n"
 		"  --max-clients N            connections at once (default %u)\n"
+		"  --max-clients-per-uid N    of those, from one uid (default half)\n"
+		"  --hello-timeout SECS       close connections without a Hello by then\n"
+		"                             (default %u)\n"
 		"  --client-max-vsmmus N      vSMMUs per connection (default %u)\n"
 		"  --client-max-rings N       rings per connection (default %u)\n"
 		"  --client-max-devices N     devices per connection (default %u)\n"
@@ -319,8 +344,8 @@ static void usage(FILE *f)
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
 		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
 		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
-		RPC_DEFAULT_MAX_VSMMUS, RPC_DEFAULT_MAX_RINGS,
-		RPC_DEFAULT_MAX_DEVICES);
+		RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000, RPC_DEFAULT_MAX_VSMMUS,
+		RPC_DEFAULT_MAX_RINGS, RPC_DEFAULT_MAX_DEVICES);
 }
 
 static int parse_uint(const char *s, unsigned long long max,
@@ -445,6 +470,7 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 			o->allow_uids[o->n_allow_uids++] = u;
 		} else if ((pw = getpwnam(val))) {
 			o->allow_uids[o->n_allow_uids++] = pw->pw_uid;
+			o->overflow_by_name |= pw->pw_uid == overflow_uid;
 		} else {
 			r = -ENOENT;
 		}
@@ -460,13 +486,38 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 			o->allow_gids[o->n_allow_gids++] = g;
 		} else if ((gr = getgrnam(val))) {
 			o->allow_gids[o->n_allow_gids++] = gr->gr_gid;
+			o->overflow_by_name |= gr->gr_gid == overflow_gid;
 		} else {
 			r = -ENOENT;
 		}
 		break;
 	}
+	case OPT_ADMIN_SOCKET:
+		if (!*val ||
+		    strlen(val) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			r = -EINVAL;
+		o->admin_socket = val;
+		break;
+	case OPT_ALLOW_OVERFLOW_ID:
+		if (!strcmp(val, "yes"))
+			o->allow_overflow_ids = true;
+		else if (!strcmp(val, "no"))
+			o->allow_overflow_ids = false;
+		else
+			r = -EINVAL;
+		break;
 	case OPT_MAX_CLIENTS:
 		r = parse_uint32(val, &o->max_clients);
+		break;
+	case OPT_MAX_CLIENTS_PER_UID:
+		r = parse_uint32(val, &o->max_clients_per_uid);
+		if (!r && !o->max_clients_per_uid)
+			r = -EINVAL;
+		break;
+	case OPT_HELLO_TIMEOUT:
+		r = parse_uint32(val, &o->hello_timeout_s);
+		if (!r && (!o->hello_timeout_s || o->hello_timeout_s > 3600))
+			r = -EINVAL;
 		break;
 	case OPT_CLIENT_VSMMUS:
 		r = parse_uint32(val, &o->max_vsmmus);
@@ -822,6 +873,62 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
+/*
+ * Consistency of the client options, and the admin socket's path into
+ * @buf. The overflow uid/gid is what an id unmapped in our user namespace
+ * reads as: allowing it allows every such peer, so it takes the opt-in
+ * and a number (a name like "nobody" resolving to it is refused).
+ * Return: 0, or -EINVAL after logging why.
+ */
+static int check_client_opts(struct daemon_opts *o, char *buf, size_t size)
+{
+	bool listed = false;
+	unsigned int max = o->max_clients ? o->max_clients :
+					    RPC_DEFAULT_MAX_CLIENTS;
+
+	for (unsigned int i = 0; i < o->n_allow_uids; i++)
+		listed |= o->allow_uids[i] == overflow_uid;
+	for (unsigned int i = 0; i < o->n_allow_gids; i++)
+		listed |= o->allow_gids[i] == overflow_gid;
+	if (o->overflow_by_name) {
+		log_msg(LOG_ERR,
+			"an allow-uid/allow-gid name is the overflow id (%u/%u, what ids unmapped in this user namespace read as): give it by number with allow-overflow-id = yes, or not at all",
+			(unsigned int)overflow_uid, (unsigned int)overflow_gid);
+		return -EINVAL;
+	}
+	if (listed && !o->allow_overflow_ids) {
+		log_msg(LOG_ERR,
+			"allow-uid/allow-gid names the overflow id (%u/%u, what ids unmapped in this user namespace read as): add allow-overflow-id = yes to mean it",
+			(unsigned int)overflow_uid, (unsigned int)overflow_gid);
+		return -EINVAL;
+	}
+	if (o->max_clients_per_uid > max) {
+		log_msg(LOG_ERR,
+			"max-clients-per-uid %u exceeds max-clients %u",
+			o->max_clients_per_uid, max);
+		return -EINVAL;
+	}
+	if (o->admin_socket && !strcmp(o->admin_socket, "none")) {
+		o->admin_socket = NULL;
+		return 0;
+	}
+	if (!o->admin_socket) {
+		if ((size_t)snprintf(buf, size, "%s.admin", o->socket) >=
+		    size) {
+			log_msg(LOG_ERR,
+				"%s.admin is too long for a socket: set admin-socket",
+				o->socket);
+			return -EINVAL;
+		}
+		o->admin_socket = buf;
+	}
+	if (!strcmp(o->admin_socket, o->socket)) {
+		log_msg(LOG_ERR, "admin-socket and socket are the same path");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char sim_names[MAX_SIM_SMMUS][SIM_NAME_LEN];
@@ -841,6 +948,7 @@ int main(int argc, char **argv)
 	struct watch watch = { 0 };
 	char ready[RPC_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
+	char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct core_service *svc = NULL;
 	struct rpc_server *srv = NULL;
 	struct event_base *base = NULL;
@@ -848,6 +956,7 @@ int main(int argc, char **argv)
 	int c, r, status = 1;
 
 	log_to_journal = stderr_is_journal();
+	rpc_overflow_ids(&overflow_uid, &overflow_gid);
 	/* The config file first, so that the command line overrides it. */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -882,6 +991,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		log_msg(LOG_ERR, "unexpected argument \"%s\"", argv[optind]);
+		free_opts(&o);
+		return 2;
+	}
+	if (check_client_opts(&o, admin_path, sizeof(admin_path))) {
 		free_opts(&o);
 		return 2;
 	}
@@ -924,14 +1037,18 @@ int main(int argc, char **argv)
 
 	/* Refuse a busy socket before starting the service. */
 	r = rpc_socket_probe(o.socket);
+	if (!r && o.admin_socket)
+		r = rpc_socket_probe(o.admin_socket);
 	if (r == -EADDRINUSE) {
 		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s: stop it or use --socket",
-			o.socket);
+			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s exists and is not a socket: remove it",
-			o.socket);
+		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	}
 
@@ -980,12 +1097,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scfg.path = o.socket;
+	scfg.admin_path = o.admin_socket;
 	scfg.mode = o.socket_mode;
 	scfg.allow_uids = o.allow_uids;
 	scfg.n_allow_uids = o.n_allow_uids;
 	scfg.allow_gids = o.allow_gids;
 	scfg.n_allow_gids = o.n_allow_gids;
+	scfg.allow_overflow_ids = o.allow_overflow_ids;
 	scfg.max_clients = o.max_clients;
+	scfg.max_clients_per_uid = o.max_clients_per_uid;
+	scfg.hello_timeout_ms = o.hello_timeout_s * 1000;
 	scfg.max_vsmmus = o.max_vsmmus;
 	scfg.max_rings = o.max_rings;
 	scfg.max_devices = o.max_devices;
@@ -993,15 +1114,18 @@ int main(int argc, char **argv)
 	r = rpc_server_new(base, svc, &scfg, &srv);
 	if (r == -EADDRINUSE) {
 		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s: stop it or use --socket",
-			o.socket);
+			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s exists and is not a socket: remove it",
-			o.socket);
+		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r) {
-		log_msg(LOG_ERR, "cannot listen on %s: %s", o.socket,
+		log_msg(LOG_ERR, "cannot listen on %s (admin: %s): %s",
+			o.socket, o.admin_socket ? o.admin_socket : "none",
 			strerror(-r));
 		goto out;
 	}
@@ -1037,8 +1161,9 @@ int main(int argc, char **argv)
 	}
 
 	log_msg(LOG_NOTICE,
-		"ready: %s backend, %u host SMMU(s), %s workers, socket %s",
-		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket);
+		"ready: %s backend, %u host SMMU(s), %s workers, socket %s, admin socket %s",
+		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket,
+		o.admin_socket ? o.admin_socket : "none");
 	{
 		char state[sizeof(ready) + 16];
 

@@ -296,7 +296,10 @@ FIXTURE_TEARDOWN(sock)
 
 TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 {
-	static const char *const extra[] = { "--max-clients", "8", NULL };
+	/* One uid (ours) may take every slot: the global limit is tested. */
+	static const char *const extra[] = { "--max-clients", "8",
+					     "--max-clients-per-uid", "8",
+					     NULL };
 	struct daemon *dp = &self->d;
 	struct vmm good, bad;
 	struct good g = { .lock = PTHREAD_MUTEX_INITIALIZER,
