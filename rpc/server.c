@@ -752,13 +752,14 @@ int srv_conn_add(struct rpc_server *srv, int sock, const struct rpc_peer *peer,
 int rpc_server_new(struct event_base *base, struct core_service *svc,
 		   const struct rpc_server_config *cfg, struct rpc_server **ret)
 {
+	unsigned int max_clients = cfg->max_clients ? cfg->max_clients :
+						      RPC_DEFAULT_MAX_CLIENTS;
 	struct rpc_server *srv;
 	int r;
 
 	if (!cfg->path || cfg->n_allow_uids > RPC_MAX_ALLOW ||
 	    cfg->n_allow_gids > RPC_MAX_ALLOW || (cfg->mode & ~0666u) ||
-	    (cfg->max_clients_per_uid && cfg->max_clients &&
-	     cfg->max_clients_per_uid > cfg->max_clients))
+	    cfg->max_clients_per_uid > max_clients)
 		return -EINVAL;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
