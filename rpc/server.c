@@ -685,10 +685,26 @@ static void on_conn_read(evutil_socket_t fd, short what, void *arg)
 static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct rpc_conn *c = arg;
+	struct timeval tv = {
+		.tv_sec = c->srv->cfg.hello_timeout_ms / 1000,
+		.tv_usec = (c->srv->cfg.hello_timeout_ms % 1000) * 1000,
+	};
 	struct reply rp;
+	char b;
 
 	(void)fd;
 	(void)what;
+	/*
+	 * The timer and the peer's datagram can become ready in the same
+	 * loop iteration (a loaded daemon): a Hello already queued is not
+	 * late. Give it one more period, once; the read callback runs first.
+	 */
+	if (!c->hello_extended &&
+	    recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 &&
+	    !evtimer_add(c->hello_ev, &tv)) {
+		c->hello_extended = true;
+		return;
+	}
 	c->srv->hello_timeouts++;
 	srv_log(c->srv, LOG_NOTICE,
 		"client %" PRIu64 " (pid %d uid %u): no Hello within %u ms: "

@@ -58,6 +58,8 @@ struct rpc_peer {
  *            socket's limits).
  * @serial:   connection number for logs.
  * @hello:    the handshake happened.
+ * @hello_extended: the deadline found a datagram queued and waited once
+ *            more (server.c, on_hello_timeout()).
  * @name:     client name from Hello.
  * @vsmmus, @rings, @devs: objects this connection created (arrays of the
  *            per-connection limits' size), with their counts.
@@ -71,6 +73,7 @@ struct rpc_conn {
 	bool on_admin;
 	uint64_t serial;
 	bool hello;
+	bool hello_extended;
 	char name[64];
 	uint32_t *vsmmus;
 	unsigned int n_vsmmus;
