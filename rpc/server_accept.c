@@ -291,7 +291,11 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	};
 	err = admission(srv, sock, &peer, on_admin, msg, sizeof(msg));
 	if (!err && spent && !on_admin) {
-		/* Served on the reserve: keep it for the admin socket. */
+		/*
+		 * Taken with the reserve fd: a VMM is told why and closed, so
+		 * the reserve comes back (an admin keeps it until an fd is
+		 * free: srv_refill_reserve() on every close).
+		 */
 		snprintf(msg, sizeof(msg), "the service is out of fds");
 		err = EMFILE;
 	}
