@@ -69,6 +69,7 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "core/hist.h"
+#include "bench/kvm/kvm-bench.h"
 #include "bench/workload.h"
 #include "config.h"
 #include "core/core.h"
@@ -112,6 +113,7 @@ struct opts {
 	const char *connect; /* offload through smmu-offloadd at this socket */
 	unsigned int idle_ms; /* --idle: measure idle rings instead */
 	const char *json, *plot;
+	bool kvm; /* --vcpu kvm: bench/kvm/kvm-bench.h */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -2055,6 +2057,9 @@ static void usage(FILE *f)
 		"      --fault-drop N   test hook: lose every Nth forwarded "
 		"command (the oracle\n"
 		"                       must then report stale entries)\n"
+		"      --vcpu V         thread (default) or kvm: real vCPUs "
+		"(bench/kvm/; exit 77\n"
+		"                       without a usable /dev/kvm)\n"
 		"  -q, --quiet          no progress line\n",
 		CORE_DEFAULT_POLL_US);
 }
@@ -2119,6 +2124,7 @@ enum {
 	OPT_ARRIVAL,
 	OPT_FLOOD,
 	OPT_RATE_CMDS,
+	OPT_VCPU,
 };
 
 static const struct option long_opts[] = {
@@ -2154,6 +2160,7 @@ static const struct option long_opts[] = {
 	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
+	{ "vcpu", required_argument, NULL, OPT_VCPU },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -2342,6 +2349,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_FAULT_DROP:
 			r = parse_uint(optarg, 1, UINT64_MAX, &o->fault_drop);
 			break;
+		case OPT_VCPU:
+			o->kvm = !strcmp(optarg, "kvm");
+			if (!o->kvm && strcmp(optarg, "thread"))
+				r = -EINVAL;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -2383,6 +2395,33 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->nvs = o->vms * o->vsmmus;
 	o->nall = o->nvs + o->flood;
 	return 0;
+}
+
+/* --vcpu kvm: the modes on real vCPUs (bench/kvm/kvm-bench.h). */
+static int run_kvm(const struct opts *o, const struct wl *w)
+{
+	struct kvmb_opts k = { .vms = o->vms,
+			       .vcpus = o->vcpus,
+			       .hsmmus = o->hsmmus,
+			       .duration = o->duration,
+			       .syncs = o->syncs,
+			       .seed = o->seed,
+			       .verify = o->verify,
+			       .quiet = o->quiet,
+			       .sim = o->sim,
+			       .poll_us = o->poll_us,
+			       .json = o->json };
+
+	if (strcmp(o->backend, "sim") || o->connect || o->flood || o->rate ||
+	    o->vsmmus > 1 || o->plot || o->fault_drop) {
+		fprintf(stderr, "smmu-bench: --vcpu kvm runs the sim backend, "
+				"closed loop, one vSMMU per VM, without "
+				"--connect, --flood, --plot, --fault-drop\n");
+		return 2;
+	}
+	memcpy(k.modes, o->modes, sizeof(k.modes));
+	k.sim.wait = o->wait;
+	return kvmb_run(&k, w);
 }
 
 int main(int argc, char **argv)
@@ -2445,6 +2484,11 @@ int main(int argc, char **argv)
 	 * inherits a 1 ns timer slack.
 	 */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	if (o.kvm) {
+		r = run_kvm(&o, &w);
+		wl_free(&w);
+		return r;
+	}
 	memset(res, 0, sizeof(res));
 	for (int m = 0; m < M_COUNT; m++) {
 		if (!o.modes[m])

@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smmu-bench --vcpu kvm: the three modes with the guest on real vCPUs.
+ *
+ * Each VM is a KVM VM (bench/kvm/vmm.h) running guest-<arch>.S: its vCPUs
+ * share one command queue in guest RAM, take the guest's lock, copy a
+ * batch in, write CMDQ_PROD once and poll CMDQ_CONS for their CMD_SYNC.
+ * Both registers trap (KVM_EXIT_MMIO) to the vCPU's own host thread,
+ * where the VMM side of the mode runs, under the vSMMU's lock as in QEMU:
+ *   qemu          PROD exit: one iofd_invalidate() per forwarded command,
+ *                 then CONS = PROD; the CONS read just answers.
+ *   qemu-batched  PROD exit: one iofd_invalidate() per PROD write (cut only
+ *                 at a SYNC between two ordering classes, as smmu-bench's
+ *                 thread mode does), then CONS = PROD.
+ *   offload       PROD exit: push the forwardable commands and SYNCs into
+ *                 the VM's ring (ring-prod.h) and publish; CONS read exit
+ *                 with anything pending: spin KVMB_SPIN_NS on the ring,
+ *                 then ring_prod_wait(), and answer once the last SYNC
+ *                 pushed (and every PROD write before it) completed: one
+ *                 CONS exit per SYNC.
+ * The harness around the VMM: the host prepares each vCPU's batches
+ * (bench/workload.h) in KG_NSLOTS slots of guest RAM and refills a slot on
+ * the PROD exit that submitted it; the sim oracle is filled for a batch on
+ * its PROD exit, before anything is forwarded, and checked on the CONS
+ * read that shows the guest its SYNC complete. The guest measures with
+ * rdtsc (the TSC runs at the host's rate here) and leaves its last SYNC
+ * round trip in its block, which the host picks up on the next exit.
+ */
+#include "bench/kvm/kvm-bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smmu-offload/ring-prod.h>
+
+#include "bench/kvm/guest.h"
+#include "bench/kvm/kvm-bench_i.h"
+#include "core/core.h"
+
+const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
+						   "offload" };
+
+#define KVMB_MAX_VMS 64
+#define KVMB_STUCK_NS (UINT64_C(10) * 1000000000u)
+#define KVMB_RING_LOG2 10 /* > KG_CMDQ_LOG2: a push never finds it full */
+
+static const char *const hsmmu_names[] = {
+	"smmu0",  "smmu1",  "smmu2",  "smmu3",	"smmu4",  "smmu5",
+	"smmu6",  "smmu7",  "smmu8",  "smmu9",	"smmu10", "smmu11",
+	"smmu12", "smmu13", "smmu14", "smmu15",
+};
+#define KVMB_MAX_HSMMU (sizeof(hsmmu_names) / sizeof(hsmmu_names[0]))
+
+struct kvmb_run;
+struct kvmb_vm;
+
+/* One vCPU: owned by its vCPU thread from the gate to the join. */
+struct kvmb_vcpu {
+	struct kvmh_vcpu c;
+	struct kvmb_vm *vm;
+	pthread_t th;
+	struct wl_stream ws;
+	struct wl_batch *hb; /* host copies of the KG_NSLOTS slots */
+	uint64_t submitted; /* PROD writes seen: the next slot's number */
+	bool sync_pending; /* its last batch's SYNC not yet seen complete */
+	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
+	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
+	struct core_hist lat;
+	uint64_t cmds, fwd, syncs, batches, checked, stale;
+	uint64_t handler_ns, cpu_ns;
+	int rc;
+	char err[256];
+};
+
+/* The entries of one PROD write: done when the ring consumed ring_last. */
+struct kvmb_seg {
+	uint32_t end; /* linear queue index after the write */
+	uint32_t ring_last;
+	bool ring; /* anything pushed (else done at once) */
+};
+
+/* One VM and its vSMMU. The lock is the VMM's vSMMU lock: it guards
+ * every field after it; the vCPU threads of the VM take it. */
+struct kvmb_vm {
+	struct kvmb_run *run;
+	struct kvmh_vm kvm;
+	bool kvm_ok, lock_ok;
+	pthread_mutex_t lock;
+	struct iofd_viommu *vi;
+	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
+	uint32_t prod, cons; /* linear queue indexes */
+	uint32_t vsmmu, ring_id;
+	int memfd, db, cq;
+	bool ring_ok;
+	struct ring_prod p;
+	struct kvmb_seg seg[KG_CMDQ_ENTS];
+	uint32_t seg_head, seg_tail;
+	bool sync_out; /* a pushed SYNC not yet seen complete */
+	uint32_t sync_ring; /* the last one's ring index */
+	struct kvmb_vcpu *vc;
+	unsigned int nvc;
+};
+
+struct kvmb_run {
+	const struct kvmb_opts *o;
+	const struct wl *w;
+	enum kvmb_mode mode;
+	int kvm_fd;
+	uint64_t tsc_hz;
+	struct kvmb_vm *vms;
+	struct iofd_backend *be; /* qemu modes */
+	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
+	struct core_service *svc; /* offload */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate;
+	int go; /* under gate_lock: 1 start, -1 abort */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool verifying(const struct kvmb_run *run)
+{
+	return run->o->verify;
+}
+
+static uint64_t *ram64(struct kvmh_vm *vm, uint64_t addr)
+{
+	return (uint64_t *)(void *)(vm->ram + addr);
+}
+
+static uint64_t ticks_ns(const struct kvmb_run *run, uint64_t ticks)
+{
+	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
+}
+
+/* SMMUv3 queue_consumed(): has CONS passed the entry at @idx? Both in
+ * the PROD/CONS encoding (index + wrap bit). */
+static bool consumed(uint32_t cons, uint32_t idx)
+{
+	return ((cons - idx - 1) & KG_CMDQ_PMASK) < KG_CMDQ_ENTS;
+}
+
+/* Write batch @b into slot @k of @vc's block. */
+static void slot_write(struct kvmb_vcpu *vc, unsigned int k,
+		       const struct wl_batch *b)
+{
+	uint8_t *s = vc->vm->kvm.ram + KG_VCPU(vc->c.idx) + KG_SLOTS +
+		     (size_t)k * KG_SLOT_SIZE;
+	uint32_t sync = (uint32_t)(b->last_sync + 1);
+
+	memcpy(s + KG_S_N, &b->n, sizeof(b->n));
+	memcpy(s + KG_S_SYNC, &sync, sizeof(sync));
+	for (uint32_t i = 0; i < b->n; i++)
+		cmdq_cmd_to_le(&b->cmd[i], s + KG_S_CMDS + 16 * i);
+}
+
+/* The guest's last SYNC round trip, if it measured a new one. */
+static void lat_take(struct kvmb_vcpu *vc)
+{
+	struct kvmh_vm *vm = &vc->vm->kvm;
+	uint64_t base = KG_VCPU(vc->c.idx);
+	uint64_t seq = *ram64(vm, base + KG_V_LAT_SEQ);
+
+	if (seq != vc->lat_seen) {
+		vc->lat_seen = seq;
+		core_hist_add(&vc->lat, ticks_ns(vc->vm->run,
+						 *ram64(vm, base + KG_V_LAT)));
+	}
+}
+
+/* The new entries of a PROD write of @reg: [*ret_old, *ret_new). Under
+ * the vSMMU lock. A value that would put more than a queue's worth
+ * between CONS and PROD is the guest's error. */
+static int prod_span(struct kvmb_vm *vm, uint32_t reg, uint32_t *ret_old,
+		     uint32_t *ret_new)
+{
+	uint32_t n = (reg - vm->prod) & KG_CMDQ_PMASK;
+
+	if (vm->prod + n - vm->cons > KG_CMDQ_ENTS)
+		return -EPROTO;
+	*ret_old = vm->prod;
+	*ret_new = vm->prod + n;
+	return 0;
+}
+
+/* Copy the queue entry at linear index @i out of guest RAM. */
+static struct cmdq_cmd queue_cmd(struct kvmb_vm *vm, uint32_t i)
+{
+	return cmdq_cmd_from_le(vm->kvm.ram + KG_CMDQ +
+				16 * (i & (KG_CMDQ_ENTS - 1)));
+}
+
+/* qemu / qemu-batched on the PROD exit: the backend calls, inline. */
+static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
+{
+	struct cmdq_cmd fwd[KG_CMDQ_ENTS];
+	uint32_t chunk[KG_CMDQ_ENTS + 1], nf = 0, n = 0, done = 0;
+	unsigned int pending = 0, before = 0;
+	int rc = 0;
+
+	chunk[0] = 0;
+	for (uint32_t i = old; i != new; i++) {
+		struct cmdq_cmd c = queue_cmd(vm, i);
+		enum cmdq_class cls = cmdq_classify(&c);
+		unsigned int oc;
+
+		if (cls == CMDQ_CLASS_SYNC) {
+			before = pending;
+			continue;
+		}
+		if (cls != CMDQ_CLASS_FORWARD)
+			continue; /* the VMM's own, or a NOP */
+		/* A SYNC between two ordering classes stays a host sync. */
+		oc = cmdq_order_class(&c);
+		if (before & ~oc) {
+			chunk[++n] = nf;
+			pending = before = 0;
+		}
+		pending |= oc;
+		fwd[nf++] = c;
+	}
+	if (nf)
+		chunk[++n] = nf;
+	if (vm->run->mode == KVMB_QEMU) {
+		for (uint32_t i = 0; i < nf && !rc; i++)
+			rc = iofd_invalidate(vm->vi, &fwd[i], 1, &done);
+	} else {
+		for (uint32_t k = 0; k < n && !rc; k++)
+			rc = iofd_invalidate(vm->vi, &fwd[chunk[k]],
+					     chunk[k + 1] - chunk[k], &done);
+	}
+	vm->cons = new;
+	return rc;
+}
+
+/* offload on the PROD exit: push and publish, remember the segment. */
+static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
+{
+	struct smmu_ring_entry e[KG_CMDQ_ENTS];
+	struct kvmb_seg *s;
+	uint32_t m = 0, first = 0;
+	int last_sync = -1, rc;
+
+	for (uint32_t i = old; i != new; i++) {
+		struct cmdq_cmd c = queue_cmd(vm, i);
+		enum cmdq_class cls = cmdq_classify(&c);
+
+		if (cls != CMDQ_CLASS_FORWARD && cls != CMDQ_CLASS_SYNC)
+			continue;
+		if (cls == CMDQ_CLASS_SYNC)
+			last_sync = (int)m;
+		cmdq_cmd_to_le(&c, &e[m++]);
+	}
+	if (m) {
+		/* The ring holds more than the guest queue: never full. */
+		rc = ring_prod_push(&vm->p, e, m, &first);
+		if (!rc)
+			rc = ring_prod_publish(&vm->p);
+		if (rc)
+			return rc;
+	}
+	s = &vm->seg[vm->seg_tail++ % KG_CMDQ_ENTS];
+	s->end = new;
+	s->ring = m > 0;
+	s->ring_last = first + m - 1;
+	if (last_sync >= 0) {
+		vm->sync_out = true;
+		vm->sync_ring = first + (uint32_t)last_sync;
+	}
+	return 0;
+}
+
+/* offload: retire the PROD writes the service completed (CONS moves). */
+static void seg_retire(struct kvmb_vm *vm)
+{
+	while (vm->seg_head != vm->seg_tail) {
+		struct kvmb_seg *s = &vm->seg[vm->seg_head % KG_CMDQ_ENTS];
+
+		if (s->ring && !ring_prod_done_upto(&vm->p, s->ring_last))
+			break;
+		vm->cons = s->end;
+		vm->seg_head++;
+	}
+	if (vm->sync_out && ring_prod_done_upto(&vm->p, vm->sync_ring))
+		vm->sync_out = false;
+}
+
+/*
+ * offload on the CONS read exit: with anything pending, wait until every
+ * PROD write completed (a bounded spin, then the ring's wait in slices of
+ * 1 ms so that the vSMMU lock is dropped between them), then answer.
+ */
+static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
+{
+	uint64_t start = now_ns();
+
+	for (;;) {
+		uint64_t now = now_ns();
+		uint32_t idx;
+		int rc = 0;
+
+		pthread_mutex_lock(&vm->lock);
+		seg_retire(vm);
+		if (!vm->sync_out && vm->seg_head == vm->seg_tail) {
+			*ret_cons = vm->cons;
+			pthread_mutex_unlock(&vm->lock);
+			return 0;
+		}
+		idx = vm->sync_out ?
+			      vm->sync_ring :
+			      vm->seg[vm->seg_head % KG_CMDQ_ENTS].ring_last;
+		if (now - start >= KVMB_SPIN_NS)
+			rc = ring_prod_wait(&vm->p, idx, 0, 1);
+		pthread_mutex_unlock(&vm->lock);
+		if (rc && rc != -ETIMEDOUT)
+			return rc;
+		if (now - start > KVMB_STUCK_NS)
+			return -ETIMEDOUT;
+		if (now - start < KVMB_SPIN_NS)
+			__builtin_ia32_pause();
+	}
+}
+
+/* The guest wrote CMDQ_PROD: the harness part, around the VMM's. */
+static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
+{
+	struct kvmb_vm *vm = vc->vm;
+	struct kvmb_run *run = vm->run;
+	unsigned int k = (unsigned int)(vc->submitted % KG_NSLOTS);
+	struct wl_batch *b = &vc->hb[k];
+	uint32_t old, new;
+	int rc;
+
+	lat_take(vc);
+	if (verifying(run) && wl_fill(&vc->ws, vm->vi, b)) {
+		snprintf(vc->err, sizeof(vc->err), "oracle fill failed");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&vm->lock);
+	rc = prod_span(vm, reg, &old, &new);
+	if (!rc && new - old != b->n)
+		rc = -EPROTO; /* not the batch the host put in the slot */
+	if (!rc)
+		rc = run->mode == KVMB_OFFLOAD ? prod_offload(vm, old, new) :
+						 prod_qemu(vm, old, new);
+	if (!rc)
+		vm->prod = new;
+	pthread_mutex_unlock(&vm->lock);
+	if (rc) {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: PROD write %#x (batch of %u): %s", vc->c.idx,
+			 reg, b->n, strerror(-rc));
+		return rc;
+	}
+	vc->batches++;
+	vc->cmds += b->n;
+	vc->fwd += b->nfwd;
+	vc->syncs += b->n - b->nfwd;
+	if (b->last_sync >= 0) {
+		vc->sync_pending = true;
+		vc->sync_reg = (old + (uint32_t)b->last_sync) & KG_CMDQ_PMASK;
+	}
+	/* The guest copied the slot into the queue: refill it. */
+	vc->submitted++;
+	wl_next(&vc->ws, b);
+	slot_write(vc, k, b);
+	return 0;
+}
+
+/* The guest reads CMDQ_CONS. */
+static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
+{
+	struct kvmb_vm *vm = vc->vm;
+	uint32_t cons, reg;
+	int rc = 0;
+
+	if (len != 4)
+		return -EPROTO;
+	if (vm->run->mode == KVMB_OFFLOAD) {
+		rc = cons_offload(vm, &cons);
+	} else {
+		pthread_mutex_lock(&vm->lock);
+		cons = vm->cons;
+		pthread_mutex_unlock(&vm->lock);
+	}
+	if (rc) {
+		snprintf(vc->err, sizeof(vc->err), "vCPU %u: CONS read: %s",
+			 vc->c.idx, strerror(-rc));
+		return rc;
+	}
+	reg = cons & KG_CMDQ_PMASK;
+	memcpy(data, &reg, sizeof(reg)); /* x86: little-endian, as MMIO */
+	if (vc->sync_pending && consumed(reg, vc->sync_reg)) {
+		unsigned int checked = 0;
+
+		vc->sync_pending = false;
+		if (verifying(vm->run)) {
+			vc->stale += wl_check(&vc->ws, vm->vi, &checked);
+			vc->checked += checked;
+		}
+	}
+	return 0;
+}
+
+static int on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
+		   uint32_t len, bool is_write)
+{
+	struct kvmb_vcpu *vc = ctx;
+	uint64_t t0 = now_ns();
+	uint32_t reg = 0;
+	int rc;
+
+	(void)c;
+	if (addr == KG_MMIO + KG_MMIO_DONE) {
+		lat_take(vc);
+		return KVMH_DONE;
+	}
+	if (is_write && len == 4 && addr == KG_MMIO + KG_REG_CMDQ_PROD) {
+		memcpy(&reg, data, sizeof(reg));
+		rc = on_prod(vc, reg);
+	} else if (!is_write && addr == KG_MMIO + KG_REG_CMDQ_CONS) {
+		rc = on_cons(vc, data, len);
+	} else {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: unexpected MMIO %s at %#llx", vc->c.idx,
+			 is_write ? "write" : "read", (unsigned long long)addr);
+		rc = -EIO;
+	}
+	vc->handler_ns += now_ns() - t0;
+	return rc;
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct kvmb_vcpu *vc = arg;
+	struct kvmb_run *run = vc->vm->run;
+	uint64_t cpu0;
+	int go;
+
+	pthread_mutex_lock(&run->gate_lock);
+	while (!run->go)
+		pthread_cond_wait(&run->gate, &run->gate_lock);
+	go = run->go;
+	pthread_mutex_unlock(&run->gate_lock);
+	if (go < 0)
+		return NULL;
+	cpu0 = thread_cpu_ns();
+	vc->rc = kvmh_vcpu_run(&vc->c, on_mmio, vc, vc->err, sizeof(vc->err));
+	vc->cpu_ns = thread_cpu_ns() - cpu0;
+	return NULL;
+}
+
+/* ---- setup and teardown of one mode ------------------------------------ */
+
+static uint32_t vm_dev_id(unsigned int vm, unsigned int k)
+{
+	/* A sim device id is its pSID: unique over all VMs. */
+	return 0x10000u + vm * WL_MAX_SIDS + k;
+}
+
+static int setup_qemu(struct kvmb_run *run, char *err, size_t errlen)
+{
+	const struct kvmb_opts *o = run->o;
+	struct iofd_sim_config sim = o->sim;
+	struct iofd_config cfg = { .kind = "sim", .sim = &sim };
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	int r;
+
+	r = iofd_backend_new(&cfg, &run->be);
+	for (unsigned int i = 0; !r && i < o->hsmmus; i++)
+		r = iofd_hsmmu_open(run->be, hsmmu_names[i], &run->h[i]);
+	for (unsigned int v = 0; !r && v < o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		r = iofd_viommu_bind(run->h[v % o->hsmmus], &spec, &vm->vi);
+		for (unsigned int k = 0; !r && k < run->w->nsids; k++)
+			r = iofd_vdev_alloc(vm->vi, vm_dev_id(v, k),
+					    run->w->sids[k], &vm->vdev[k]);
+	}
+	if (r)
+		snprintf(err, errlen, "sim backend setup: %s", strerror(-r));
+	return r;
+}
+
+static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
+{
+	const struct kvmb_opts *o = run->o;
+	struct iofd_sim_config sim = o->sim;
+	struct core_config cfg = {
+		.backend = { .kind = "sim", .sim = &sim },
+		.hsmmu_names = hsmmu_names,
+		.n_hsmmu = o->hsmmus,
+		.issue_mode = CORE_ISSUE_INLINE,
+		.poll_us = o->poll_us,
+	};
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	uint32_t vdev;
+	int r;
+
+	r = core_service_new(&cfg, &run->svc);
+	for (unsigned int v = 0; !r && v < o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		r = core_vsmmu_create(run->svc, hsmmu_names[v % o->hsmmus],
+				      &spec, &vm->vsmmu);
+		for (unsigned int k = 0; !r && k < run->w->nsids; k++)
+			r = core_device_attach(run->svc, vm->vsmmu,
+					       vm_dev_id(v, k), run->w->sids[k],
+					       &vdev);
+		if (r)
+			break;
+		vm->vi = core_vsmmu_viommu(run->svc, vm->vsmmu);
+		r = ring_memfd_create(KVMB_RING_LOG2, &vm->memfd);
+		if (r)
+			break;
+		vm->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vm->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vm->db < 0 || vm->cq < 0) {
+			r = -errno;
+			break;
+		}
+		r = ring_prod_init(&vm->p, vm->memfd, vm->db, vm->cq);
+		if (r)
+			break;
+		vm->ring_ok = true;
+		r = core_ring_attach(run->svc, vm->vsmmu, vm->memfd, vm->db,
+				     vm->cq, &vm->ring_id);
+	}
+	if (r)
+		snprintf(err, errlen, "service setup: %s", strerror(-r));
+	return r;
+}
+
+/* A VM's guest: KVM VM, vCPUs, each vCPU's stream and filled slots. */
+static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
+		       size_t errlen)
+{
+	const struct kvmb_opts *o = run->o;
+	struct kvmb_vm *vm = &run->vms[v];
+	uint64_t nglobal = (uint64_t)o->vms * o->vcpus;
+	int r;
+
+	r = kvmh_vm_new(&vm->kvm, run->kvm_fd, KG_RAM_SIZE, err, errlen);
+	if (r)
+		return r;
+	vm->kvm_ok = true;
+	vm->vc = calloc(o->vcpus, sizeof(*vm->vc));
+	if (!vm->vc)
+		return -ENOMEM;
+	for (unsigned int k = 0; k < o->vcpus; k++) {
+		struct kvmb_vcpu *vc = &vm->vc[k];
+		uint64_t base = KG_VCPU(k);
+
+		vc->vm = vm;
+		vc->c.fd = -1;
+		core_hist_init(&vc->lat);
+		r = kvmh_vcpu_new(&vm->kvm, k, &vc->c, err, errlen);
+		if (r)
+			return r;
+		vm->nvc++;
+		vc->hb = calloc(KG_NSLOTS, sizeof(*vc->hb));
+		if (!vc->hb)
+			return -ENOMEM;
+		wl_stream_init(&vc->ws, run->w, o->seed, k,
+			       (uint64_t)v * o->vcpus + k, nglobal);
+		for (unsigned int s = 0; s < KG_NSLOTS; s++) {
+			wl_next(&vc->ws, &vc->hb[s]);
+			slot_write(vc, s, &vc->hb[s]);
+		}
+		*ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
+		*ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
+	}
+	return 0;
+}
+
+static void teardown(struct kvmb_run *run, struct kvmb_result *res)
+{
+	const struct kvmb_opts *o = run->o;
+
+	for (unsigned int v = 0; run->vms && v < o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		for (unsigned int k = 0; vm->vc && k < o->vcpus; k++) {
+			if (k < vm->nvc)
+				kvmh_vcpu_free(&vm->vc[k].c);
+			free(vm->vc[k].hb);
+		}
+		free(vm->vc);
+		if (vm->kvm_ok)
+			kvmh_vm_free(&vm->kvm);
+		if (vm->vi && run->be) {
+			for (unsigned int k = 0; k < run->w->nsids; k++)
+				if (vm->vdev[k])
+					iofd_vdev_destroy(vm->vi, vm->vdev[k]);
+			iofd_viommu_unbind(vm->vi);
+		}
+	}
+	for (unsigned int i = 0; run->be && i < o->hsmmus; i++) {
+		struct iofd_counters hc;
+
+		if (!run->h[i])
+			continue;
+		iofd_hsmmu_counters(run->h[i], &hc);
+		res->ioctls += hc.ioctls;
+		res->host_syncs += hc.host_syncs;
+		iofd_hsmmu_close(run->h[i]);
+	}
+	iofd_backend_free(run->be);
+	for (unsigned int i = 0; run->svc && i < o->hsmmus; i++) {
+		struct core_hsmmu_stats hs;
+
+		if (core_hsmmu_stats(run->svc, i, &hs))
+			continue;
+		res->ioctls += hs.backend.ioctls;
+		res->host_syncs += hs.backend.host_syncs;
+	}
+	/* Drains the rings: nothing is left in flight. */
+	core_service_free(run->svc);
+	for (unsigned int v = 0; run->vms && v < o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		if (vm->ring_ok)
+			ring_prod_done(&vm->p);
+		if (vm->memfd >= 0)
+			close(vm->memfd);
+		if (vm->db >= 0)
+			close(vm->db);
+		if (vm->cq >= 0)
+			close(vm->cq);
+		if (vm->lock_ok)
+			pthread_mutex_destroy(&vm->lock);
+	}
+	free(run->vms);
+}
+
+static uint64_t svc_cpu(struct kvmb_run *run)
+{
+	uint64_t cpu = 0;
+
+	for (unsigned int i = 0; run->svc && i < run->o->hsmmus; i++) {
+		struct core_hsmmu_stats hs;
+
+		if (!core_hsmmu_stats(run->svc, i, &hs))
+			cpu += hs.worker_cpu_ns + hs.issuer_cpu_ns;
+	}
+	return cpu;
+}
+
+static void gate_open(struct kvmb_run *run, int go)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	run->go = go;
+	pthread_cond_broadcast(&run->gate);
+	pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* Join every started vCPU thread; kick the stragglers after 10 s. */
+static void join_all(struct kvmb_run *run, unsigned int started)
+{
+	const struct kvmb_opts *o = run->o;
+	struct timespec dl;
+	unsigned int n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += KVMB_STUCK_NS / 1000000000u;
+	if (o->syncs)
+		dl.tv_sec += 50; /* the guests stop on their own */
+	for (unsigned int v = 0; v < o->vms; v++)
+		for (unsigned int k = 0; k < o->vcpus && n < started;
+		     k++, n++) {
+			struct kvmb_vcpu *vc = &run->vms[v].vc[k];
+
+			if (pthread_timedjoin_np(vc->th, NULL, &dl)) {
+				for (unsigned int w = 0; w < o->vms; w++)
+					for (unsigned int j = 0; j < o->vcpus;
+					     j++)
+						kvmh_vcpu_kick(
+							&run->vms[w].vc[j].c);
+				pthread_join(vc->th, NULL);
+			}
+		}
+}
+
+/* Sum the vCPUs into @res (after the join). */
+static void collect(struct kvmb_run *run, struct kvmb_result *res)
+{
+	const struct kvmb_opts *o = run->o;
+
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		for (unsigned int k = 0; k < o->vcpus; k++) {
+			struct kvmb_vcpu *vc = &vm->vc[k];
+			uint64_t base = KG_VCPU(k);
+
+			core_hist_merge(&res->lat, &vc->lat);
+			res->cmds += vc->cmds;
+			res->fwd += vc->fwd;
+			res->syncs += vc->syncs;
+			res->batches += vc->batches;
+			res->checked += vc->checked;
+			res->stale += vc->stale;
+			res->handler_ns += vc->handler_ns;
+			res->vcpu_cpu_ns += vc->cpu_ns;
+			res->exits.mmio_write += vc->c.exits.mmio_write;
+			res->exits.mmio_read += vc->c.exits.mmio_read;
+			res->exits.other += vc->c.exits.other;
+			res->exits.intr += vc->c.exits.intr;
+			res->exits.runs += vc->c.exits.runs;
+			if (!vc->rc && res->exits.mmio_write)
+				res->exits.mmio_write--; /* the DONE store */
+			res->guest_cmds += *ram64(&vm->kvm, base + KG_V_CMDS);
+			res->guest_batches +=
+				*ram64(&vm->kvm, base + KG_V_BATCHES);
+			res->busy_ns += ticks_ns(run, *ram64(&vm->kvm,
+							     base + KG_V_BUSY));
+			res->spin_ns += ticks_ns(run, *ram64(&vm->kvm,
+							     base + KG_V_SPIN));
+			if ((vc->rc || vc->err[0]) && !res->errmsg[0]) {
+				snprintf(res->errmsg, sizeof(res->errmsg), "%s",
+					 vc->err[0] ? vc->err : "failed");
+				res->err = vc->rc ? vc->rc : -EIO;
+			}
+		}
+	}
+}
+
+/* Start the vCPU threads, run the measured window, stop, join. */
+static int measure(struct kvmb_run *run, struct kvmb_result *res)
+{
+	const struct kvmb_opts *o = run->o;
+	unsigned int started = 0, total = o->vms * o->vcpus;
+	uint64_t t0, t1, s0;
+	int r = 0;
+
+	for (unsigned int v = 0; v < o->vms && !r; v++)
+		for (unsigned int k = 0; k < o->vcpus && !r; k++) {
+			r = -pthread_create(&run->vms[v].vc[k].th, NULL,
+					    vcpu_main, &run->vms[v].vc[k]);
+			if (!r)
+				started++;
+		}
+	if (r) {
+		gate_open(run, -1);
+		join_all(run, started);
+		snprintf(res->errmsg, sizeof(res->errmsg),
+			 "pthread_create failed after %u vCPU threads",
+			 started);
+		return r;
+	}
+	s0 = svc_cpu(run);
+	t0 = now_ns();
+	gate_open(run, 1);
+	if (!o->syncs) {
+		struct timespec ts = {
+			.tv_sec = (time_t)o->duration,
+			.tv_nsec = (long)((o->duration -
+					   (double)(time_t)o->duration) *
+					  1e9),
+		};
+
+		nanosleep(&ts, NULL);
+		/* R_STOP: the guests poll KG_VM_STOP before each batch. */
+		for (unsigned int v = 0; v < o->vms; v++)
+			__atomic_store_n(ram64(&run->vms[v].kvm,
+					       KG_VM + KG_VM_STOP),
+					 1, __ATOMIC_RELEASE);
+	}
+	join_all(run, total);
+	t1 = now_ns();
+	res->wall_s = (double)(t1 - t0) / 1e9;
+	res->svc_cpu_ns = svc_cpu(run) - s0;
+	res->has_svc = run->svc != NULL;
+	collect(run, res);
+	return res->err;
+}
+
+static int run_mode(const struct kvmb_opts *o, const struct wl *w,
+		    enum kvmb_mode mode, int kvm_fd, uint64_t hz,
+		    struct kvmb_result *res)
+{
+	struct kvmb_run run = { .o = o,
+				.w = w,
+				.mode = mode,
+				.kvm_fd = kvm_fd,
+				.tsc_hz = hz,
+				.gate_lock = PTHREAD_MUTEX_INITIALIZER,
+				.gate = PTHREAD_COND_INITIALIZER };
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->ran = true;
+	res->verified = o->verify;
+	res->hsmmus_used = o->vms < o->hsmmus ? o->vms : o->hsmmus;
+	core_hist_init(&res->lat);
+	run.vms = calloc(o->vms, sizeof(*run.vms));
+	if (!run.vms) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned int v = 0; v < o->vms; v++) {
+		struct kvmb_vm *vm = &run.vms[v];
+
+		vm->run = &run;
+		vm->memfd = vm->db = vm->cq = -1;
+		pthread_mutex_init(&vm->lock, NULL);
+		vm->lock_ok = true;
+	}
+	r = mode == KVMB_OFFLOAD ?
+		    setup_offload(&run, res->errmsg, sizeof(res->errmsg)) :
+		    setup_qemu(&run, res->errmsg, sizeof(res->errmsg));
+	for (unsigned int v = 0; !r && v < o->vms; v++)
+		r = setup_guest(&run, v, res->errmsg, sizeof(res->errmsg));
+	if (!r)
+		r = measure(&run, res);
+out:
+	teardown(&run, res);
+	res->err = r;
+	if (r && !res->errmsg[0])
+		snprintf(res->errmsg, sizeof(res->errmsg), "%s", strerror(-r));
+	return r;
+}
+
+int kvmb_run(const struct kvmb_opts *o, const struct wl *w)
+{
+	struct kvmb_result res[KVMB_NMODES];
+	char err[256] = "";
+	bool fail = false;
+	uint64_t hz;
+	int kvm_fd, r;
+
+	if (o->vms > KVMB_MAX_VMS || o->vcpus > KG_MAX_VCPUS ||
+	    o->hsmmus > KVMB_MAX_HSMMU || o->vcpus > wl_max_streams(w)) {
+		fprintf(stderr,
+			"smmu-bench: --vcpu kvm: at most %u VMs, %u vCPUs "
+			"per VM (%u with %s), %zu host SMMUs\n",
+			KVMB_MAX_VMS, KG_MAX_VCPUS, wl_max_streams(w), w->name,
+			KVMB_MAX_HSMMU);
+		return 2;
+	}
+	r = kvmh_open(&kvm_fd, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "smmu-bench: --vcpu kvm: no usable KVM: %s\n",
+			err);
+		return KVMB_EXIT_NO_KVM;
+	}
+	hz = kvmh_tsc_hz();
+	memset(res, 0, sizeof(res));
+	for (int m = 0; m < KVMB_NMODES; m++) {
+		if (!o->modes[m])
+			continue;
+		if (run_mode(o, w, (enum kvmb_mode)m, kvm_fd, hz, &res[m]) ||
+		    res[m].stale)
+			fail = true;
+	}
+	close(kvm_fd);
+	kvmb_print(o, w, hz, res);
+	if (o->json) {
+		r = kvmb_write_json(o->json, o, w, hz, res);
+		if (r) {
+			fprintf(stderr, "smmu-bench: %s: %s\n", o->json,
+				strerror(-r));
+			fail = true;
+		}
+	}
+	return fail ? 1 : 0;
+}
