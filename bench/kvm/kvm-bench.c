@@ -138,6 +138,15 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static bool verifying(const struct kvmb_run *run)
 {
 	return run->o->verify;
@@ -337,7 +346,7 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 		if (now - start > KVMB_STUCK_NS)
 			return -ETIMEDOUT;
 		if (now - start < KVMB_SPIN_NS)
-			__builtin_ia32_pause();
+			cpu_relax();
 	}
 }
 
