@@ -570,9 +570,9 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 	int r;
 
 	r = kvmh_vm_new(&vm->kvm, run->kvm_fd, KG_RAM_SIZE, err, errlen);
+	vm->kvm_ok = true; /* kvmh_vm_free() undoes a partial one too */
 	if (r)
 		return r;
-	vm->kvm_ok = true;
 	vm->vc = calloc(o->vcpus, sizeof(*vm->vc));
 	if (!vm->vc)
 		return -ENOMEM;
@@ -584,9 +584,9 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 		vc->c.fd = -1;
 		core_hist_init(&vc->lat);
 		r = kvmh_vcpu_new(&vm->kvm, k, &vc->c, err, errlen);
+		vm->nvc++; /* kvmh_vcpu_free() undoes a partial one too */
 		if (r)
 			return r;
-		vm->nvc++;
 		vc->hb = calloc(KG_NSLOTS, sizeof(*vc->hb));
 		if (!vc->hb)
 			return -ENOMEM;

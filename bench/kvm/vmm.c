@@ -64,10 +64,9 @@ int kvmh_open(int *ret_fd, char *err, size_t errlen)
 	r = kvmh_vm_new(&vm, fd, KG_RAM_SIZE, err, errlen);
 	if (!r) {
 		r = kvmh_vcpu_new(&vm, 0, &c, err, errlen);
-		if (!r)
-			kvmh_vcpu_free(&c);
-		kvmh_vm_free(&vm);
+		kvmh_vcpu_free(&c);
 	}
+	kvmh_vm_free(&vm);
 	if (r) {
 		close(fd);
 		return r;

@@ -72,6 +72,7 @@ int kvmh_open(int *ret_fd, char *err, size_t errlen);
  */
 int kvmh_vm_new(struct kvmh_vm *vm, int kvm_fd, size_t ram_size, char *err,
 		size_t errlen);
+/* kvmh_vm_free() - also after a failed kvmh_vm_new(). */
 void kvmh_vm_free(struct kvmh_vm *vm);
 
 /**
@@ -80,6 +81,7 @@ void kvmh_vm_free(struct kvmh_vm *vm);
  */
 int kvmh_vcpu_new(struct kvmh_vm *vm, unsigned int idx, struct kvmh_vcpu *c,
 		  char *err, size_t errlen);
+/* kvmh_vcpu_free() - also after a failed kvmh_vcpu_new(). */
 void kvmh_vcpu_free(struct kvmh_vcpu *c);
 
 /**
