@@ -72,8 +72,9 @@ struct kvmb_vcpu {
 	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
 	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
 	struct core_hist lat;
+	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
 	uint64_t cmds, fwd, syncs, batches, checked, stale;
-	uint64_t handler_ns, cpu_ns;
+	uint64_t handler_ns, prod_ns, cons_ns, cpu_ns;
 	int rc;
 	char err[256];
 };
@@ -447,8 +448,12 @@ static int on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 	if (is_write && len == 4 && addr == KG_MMIO + KG_REG_CMDQ_PROD) {
 		memcpy(&reg, data, sizeof(reg));
 		rc = on_prod(vc, reg);
+		vc->prod_ns += now_ns() - t0;
+		core_hist_add(&vc->prod_h, now_ns() - t0);
 	} else if (!is_write && addr == KG_MMIO + KG_REG_CMDQ_CONS) {
 		rc = on_cons(vc, data, len);
+		vc->cons_ns += now_ns() - t0;
+		core_hist_add(&vc->cons_h, now_ns() - t0);
 	} else {
 		snprintf(vc->err, sizeof(vc->err),
 			 "vCPU %u: unexpected MMIO %s at %#llx", vc->c.idx,
@@ -583,6 +588,8 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 		vc->vm = vm;
 		vc->c.fd = -1;
 		core_hist_init(&vc->lat);
+		core_hist_init(&vc->prod_h);
+		core_hist_init(&vc->cons_h);
 		r = kvmh_vcpu_new(&vm->kvm, k, &vc->c, err, errlen);
 		vm->nvc++; /* kvmh_vcpu_free() undoes a partial one too */
 		if (r)
@@ -723,6 +730,8 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 			uint64_t base = KG_VCPU(k);
 
 			core_hist_merge(&res->lat, &vc->lat);
+			core_hist_merge(&res->prod_h, &vc->prod_h);
+			core_hist_merge(&res->cons_h, &vc->cons_h);
 			res->cmds += vc->cmds;
 			res->fwd += vc->fwd;
 			res->syncs += vc->syncs;
@@ -730,6 +739,8 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 			res->checked += vc->checked;
 			res->stale += vc->stale;
 			res->handler_ns += vc->handler_ns;
+			res->prod_ns += vc->prod_ns;
+			res->cons_ns += vc->cons_ns;
 			res->vcpu_cpu_ns += vc->cpu_ns;
 			res->exits.mmio_write += vc->c.exits.mmio_write;
 			res->exits.mmio_read += vc->c.exits.mmio_read;
@@ -822,6 +833,8 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 	res->verified = o->verify;
 	res->hsmmus_used = o->vms < o->hsmmus ? o->vms : o->hsmmus;
 	core_hist_init(&res->lat);
+	core_hist_init(&res->prod_h);
+	core_hist_init(&res->cons_h);
 	run.vms = calloc(o->vms, sizeof(*run.vms));
 	if (!run.vms) {
 		r = -ENOMEM;

@@ -30,6 +30,8 @@ struct kvmb_result {
 	struct core_hist lat; /* guest rdtsc: PROD write -> SYNC seen, ns */
 	struct kvmh_exits exits; /* the DONE exit of each vCPU excluded */
 	uint64_t handler_ns; /* vCPU threads in MMIO exit handlers */
+	uint64_t prod_ns, cons_ns; /* of which in PROD writes, CONS reads */
+	struct core_hist prod_h, cons_h; /* the same per exit */
 	uint64_t vcpu_cpu_ns, svc_cpu_ns;
 	uint64_t ioctls, host_syncs;
 	uint64_t checked, stale;

@@ -52,6 +52,10 @@ KGET(k_exits_batch, per(exits_total(r), r->batches))
 KGET(k_wr, per(r->exits.mmio_write, r->cmds))
 KGET(k_rd, per(r->exits.mmio_read, r->cmds))
 KGET(k_handler, per(r->handler_ns, r->cmds))
+KGET(k_prod_exit, per(r->prod_ns, r->exits.mmio_write))
+KGET(k_cons_exit, per(r->cons_ns, r->exits.mmio_read))
+KGET(k_prod_p50, (double)core_hist_quantile(&r->prod_h, 0.5))
+KGET(k_cons_p50, (double)core_hist_quantile(&r->cons_h, 0.5))
 KGET(k_vcpu_cpu, per(r->vcpu_cpu_ns, r->cmds))
 KGET(k_svc_cpu, per(r->svc_cpu_ns, r->cmds))
 KGET(k_host_cpu, per(r->vcpu_cpu_ns + r->svc_cpu_ns, r->cmds))
@@ -78,6 +82,14 @@ static const struct krow krows[] = {
 	{ "  MMIO write exits per command", "mmio_write_per_cmd", 1, k_wr },
 	{ "  MMIO read exits per command", "mmio_read_per_cmd", 1, k_rd },
 	{ "VMM in exit handlers, ns/cmd", "handler_ns_per_cmd", 1, k_handler },
+	{ "  VMM per PROD write exit p50, us", "prod_exit_handler_p50_ns", 2,
+	  k_prod_p50 },
+	{ "  VMM per PROD write exit mean, us", "prod_exit_handler_ns", 2,
+	  k_prod_exit },
+	{ "  VMM per CONS read exit p50, us", "cons_exit_handler_p50_ns", 2,
+	  k_cons_p50 },
+	{ "  VMM per CONS read exit mean, us", "cons_exit_handler_ns", 2,
+	  k_cons_exit },
 	{ "vCPU threads CPU, ns/cmd", "vcpu_cpu_ns_per_cmd", 1, k_vcpu_cpu },
 	{ "service CPU (worker+issuer), ns/cmd", "service_cpu_ns_per_cmd", 1,
 	  k_svc_cpu },

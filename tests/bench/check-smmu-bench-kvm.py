@@ -23,7 +23,10 @@ MODES = ['qemu', 'qemu-batched', 'offload']
 MODE_KEYS = {'mode', 'ok', 'error', 'wall_s', 'counts', 'exits_per_cmd',
              'exits_by_reason', 'guest_sync_ns', 'metrics', 'oracle'}
 METRIC_KEYS = {'guest_blocked_ns_per_cmd', 'guest_lock_wait_ns_per_cmd',
-               'exits_per_batch', 'handler_ns_per_cmd', 'vcpu_cpu_ns_per_cmd',
+               'exits_per_batch', 'handler_ns_per_cmd',
+               'prod_exit_handler_ns', 'cons_exit_handler_ns',
+               'prod_exit_handler_p50_ns', 'cons_exit_handler_p50_ns',
+               'vcpu_cpu_ns_per_cmd',
                'service_cpu_ns_per_cmd', 'host_cpu_ns_per_cmd',
                'cmds_per_s_per_hsmmu', 'ioctls_per_1000_cmds'}
 
