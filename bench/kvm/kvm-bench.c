@@ -669,15 +669,19 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 	free(run->vms);
 }
 
-static uint64_t svc_cpu(struct kvmb_run *run)
+/* Service CPU time and worker sleeps so far, over the host SMMUs. */
+static uint64_t svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps)
 {
 	uint64_t cpu = 0;
 
+	*ret_sleeps = 0;
 	for (unsigned int i = 0; run->svc && i < run->o->hsmmus; i++) {
 		struct core_hsmmu_stats hs;
 
-		if (!core_hsmmu_stats(run->svc, i, &hs))
+		if (!core_hsmmu_stats(run->svc, i, &hs)) {
 			cpu += hs.worker_cpu_ns + hs.issuer_cpu_ns;
+			*ret_sleeps += hs.sleeps;
+		}
 	}
 	return cpu;
 }
@@ -770,7 +774,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 {
 	const struct kvmb_opts *o = run->o;
 	unsigned int started = 0, total = o->vms * o->vcpus;
-	uint64_t t0, t1, s0;
+	uint64_t t0, t1, s0, z0, z1;
 	int r = 0;
 
 	for (unsigned int v = 0; v < o->vms && !r; v++)
@@ -788,7 +792,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 			 started);
 		return r;
 	}
-	s0 = svc_cpu(run);
+	s0 = svc_cpu(run, &z0);
 	t0 = now_ns();
 	gate_open(run, 1);
 	if (!o->syncs) {
@@ -809,7 +813,8 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	join_all(run, total);
 	t1 = now_ns();
 	res->wall_s = (double)(t1 - t0) / 1e9;
-	res->svc_cpu_ns = svc_cpu(run) - s0;
+	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
+	res->svc_sleeps = z1 - z0;
 	res->has_svc = run->svc != NULL;
 	collect(run, res);
 	return res->err;

@@ -33,6 +33,7 @@ struct kvmb_result {
 	uint64_t prod_ns, cons_ns; /* of which in PROD writes, CONS reads */
 	struct core_hist prod_h, cons_h; /* the same per exit */
 	uint64_t vcpu_cpu_ns, svc_cpu_ns;
+	uint64_t svc_sleeps; /* offload: worker sleeps in the kernel */
 	uint64_t ioctls, host_syncs;
 	uint64_t checked, stale;
 	bool verified, has_svc;

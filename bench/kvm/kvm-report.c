@@ -58,6 +58,7 @@ KGET(k_prod_p50, (double)core_hist_quantile(&r->prod_h, 0.5))
 KGET(k_cons_p50, (double)core_hist_quantile(&r->cons_h, 0.5))
 KGET(k_vcpu_cpu, per(r->vcpu_cpu_ns, r->cmds))
 KGET(k_svc_cpu, per(r->svc_cpu_ns, r->cmds))
+KGET(k_sleeps, per(r->svc_sleeps, r->batches))
 KGET(k_host_cpu, per(r->vcpu_cpu_ns + r->svc_cpu_ns, r->cmds))
 KGET(k_tput, r->wall_s > 0 && r->hsmmus_used ?
 		     (double)r->cmds / r->wall_s / r->hsmmus_used :
@@ -93,6 +94,8 @@ static const struct krow krows[] = {
 	{ "vCPU threads CPU, ns/cmd", "vcpu_cpu_ns_per_cmd", 1, k_vcpu_cpu },
 	{ "service CPU (worker+issuer), ns/cmd", "service_cpu_ns_per_cmd", 1,
 	  k_svc_cpu },
+	{ "service worker sleeps per PROD write", "worker_sleeps_per_batch", 1,
+	  k_sleeps },
 	{ "host CPU (vCPUs + service), ns/cmd", "host_cpu_ns_per_cmd", 1,
 	  k_host_cpu },
 	{ "throughput, cmds/s per host SMMU used", "cmds_per_s_per_hsmmu", 0,
@@ -167,7 +170,9 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 			v = rw->get(o, &res[m]);
 			if (res[m].err)
 				snprintf(cell, sizeof(cell), "error");
-			else if (rw->get == k_svc_cpu && !res[m].has_svc)
+			else if ((rw->get == k_svc_cpu ||
+				  rw->get == k_sleeps) &&
+				 !res[m].has_svc)
 				snprintf(cell, sizeof(cell), "-");
 			else if (rw->get == k_stale && !res[m].verified)
 				snprintf(cell, sizeof(cell), "n/a");
@@ -251,7 +256,8 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 			continue;
 		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
 		first = false;
-		if (rw->get == k_svc_cpu && !r->has_svc)
+		if ((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
+		    !r->has_svc)
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));

@@ -28,6 +28,7 @@ METRIC_KEYS = {'guest_blocked_ns_per_cmd', 'guest_lock_wait_ns_per_cmd',
                'prod_exit_handler_p50_ns', 'cons_exit_handler_p50_ns',
                'vcpu_cpu_ns_per_cmd',
                'service_cpu_ns_per_cmd', 'host_cpu_ns_per_cmd',
+               'worker_sleeps_per_batch',
                'cmds_per_s_per_hsmmu', 'ioctls_per_1000_cmds'}
 
 
@@ -85,8 +86,10 @@ def check_run(name, j, vms, vcpus, k):
                   c['ioctls'] == c['forwarded'], str(c))
         check(f'{name}/{mn}: oracle checked, nothing stale',
               o['enabled'] and o['stale'] == 0 and o['checked'] > 0, str(o))
-        check(f'{name}/{mn}: service CPU only for offload',
+        check(f'{name}/{mn}: service CPU and sleeps only for offload',
               (m['metrics']['service_cpu_ns_per_cmd'] is None) ==
+              (mn != 'offload') and
+              (m['metrics']['worker_sleeps_per_batch'] is None) ==
               (mn != 'offload'), str(m['metrics']))
 
 
