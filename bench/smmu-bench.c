@@ -113,7 +113,7 @@ struct opts {
 	const char *connect; /* offload through smmu-offloadd at this socket */
 	unsigned int idle_ms; /* --idle: measure idle rings instead */
 	const char *json, *plot;
-	bool kvm; /* --vcpu kvm: bench/kvm/kvm-bench.h */
+	bool kvm, kvm_pin; /* --vcpu kvm, --kvm-pin: bench/kvm/kvm-bench.h */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -2060,6 +2060,9 @@ static void usage(FILE *f)
 		"      --vcpu V         thread (default) or kvm: real vCPUs "
 		"(bench/kvm/; exit 77\n"
 		"                       without a usable /dev/kvm)\n"
+		"      --kvm-pin        --vcpu kvm, offload: vCPU threads and "
+		"service workers\n"
+		"                       on separate halves of the CPUs\n"
 		"  -q, --quiet          no progress line\n",
 		CORE_DEFAULT_POLL_US);
 }
@@ -2125,6 +2128,7 @@ enum {
 	OPT_FLOOD,
 	OPT_RATE_CMDS,
 	OPT_VCPU,
+	OPT_KVM_PIN,
 };
 
 static const struct option long_opts[] = {
@@ -2161,6 +2165,7 @@ static const struct option long_opts[] = {
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
 	{ "vcpu", required_argument, NULL, OPT_VCPU },
+	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -2354,6 +2359,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!o->kvm && strcmp(optarg, "thread"))
 				r = -EINVAL;
 			break;
+		case OPT_KVM_PIN:
+			o->kvm_pin = true;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -2387,6 +2395,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		if (!flood_set)
 			o->flood = 1;
 	}
+	if (o->kvm_pin && !o->kvm) {
+		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
+		return -EINVAL;
+	}
 	if (o->flood && (o->connect || o->idle_ms)) {
 		fprintf(stderr, "smmu-bench: --flood runs with the embedded "
 				"service only, not with --connect or --idle\n");
@@ -2410,6 +2422,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			       .quiet = o->quiet,
 			       .sim = o->sim,
 			       .poll_us = o->poll_us,
+			       .pin = o->kvm_pin,
 			       .json = o->json };
 
 	if (strcmp(o->backend, "sim") || o->connect || o->flood || o->rate ||

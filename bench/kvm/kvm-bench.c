@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,9 @@ struct kvmb_run {
 	struct iofd_backend *be; /* qemu modes */
 	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
 	struct core_service *svc; /* offload */
+	bool pin; /* --kvm-pin, offload: vcpu_cpus / svc_cpus */
+	cpu_set_t vcpu_cpus;
+	char svc_cpus[512];
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate;
 	int go; /* under gate_lock: 1 start, -1 abort */
@@ -478,6 +482,9 @@ static void *vcpu_main(void *arg)
 	pthread_mutex_unlock(&run->gate_lock);
 	if (go < 0)
 		return NULL;
+	if (run->pin)
+		pthread_setaffinity_np(pthread_self(), sizeof(run->vcpu_cpus),
+				       &run->vcpu_cpus);
 	cpu0 = thread_cpu_ns();
 	vc->rc = kvmh_vcpu_run(&vc->c, on_mmio, vc, vc->err, sizeof(vc->err));
 	vc->cpu_ns = thread_cpu_ns() - cpu0;
@@ -526,6 +533,7 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		.n_hsmmu = o->hsmmus,
 		.issue_mode = CORE_ISSUE_INLINE,
 		.poll_us = o->poll_us,
+		.cpus = run->pin ? run->svc_cpus : NULL,
 	};
 	struct iofd_viommu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
@@ -820,6 +828,37 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	return res->err;
 }
 
+/*
+ * --kvm-pin: the first half of the CPUs this process may use for the vCPU
+ * threads, the rest (a CPU list for core_config.cpus) for the workers.
+ */
+static int pin_split(struct kvmb_run *run)
+{
+	cpu_set_t all;
+	int n, k = 0;
+	size_t len = 0;
+
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return -errno;
+	n = CPU_COUNT(&all);
+	if (n < 2)
+		return -EINVAL;
+	CPU_ZERO(&run->vcpu_cpus);
+	run->svc_cpus[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &all))
+			continue;
+		if (k++ < n / 2)
+			CPU_SET(c, &run->vcpu_cpus);
+		else if (len + 12 < sizeof(run->svc_cpus))
+			len += (size_t)snprintf(run->svc_cpus + len,
+						sizeof(run->svc_cpus) - len,
+						"%s%d", len ? "," : "", c);
+	}
+	run->pin = true;
+	return 0;
+}
+
 static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		    enum kvmb_mode mode, int kvm_fd, uint64_t hz,
 		    struct kvmb_result *res)
@@ -837,6 +876,14 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 	res->ran = true;
 	res->verified = o->verify;
 	res->hsmmus_used = o->vms < o->hsmmus ? o->vms : o->hsmmus;
+	if (o->pin && mode == KVMB_OFFLOAD) {
+		r = pin_split(&run);
+		if (r) {
+			snprintf(res->errmsg, sizeof(res->errmsg),
+				 "--kvm-pin: needs 2 CPUs or more");
+			goto out;
+		}
+	}
 	core_hist_init(&res->lat);
 	core_hist_init(&res->prod_h);
 	core_hist_init(&res->cons_h);

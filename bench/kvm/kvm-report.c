@@ -141,10 +141,13 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		printf("%.1f s per mode\n", o->duration);
 	printf("guest: Linux arm-smmu-v3 submission (lock, copy, one PROD "
 	       "write, poll CONS), queue of %u entries; TSC %.3f GHz; oracle "
-	       "%s; offload: poll_us %u, CONS exit spins %u us then sleeps\n",
+	       "%s; offload: poll_us %u, CONS exit spins %u us then sleeps%s\n",
 	       KG_CMDQ_ENTS, (double)tsc_hz / 1e9,
 	       o->verify ? "on" : "off (--no-verify)", o->poll_us,
-	       KVMB_SPIN_NS / 1000);
+	       KVMB_SPIN_NS / 1000,
+	       o->pin ? ", vCPU threads and service workers pinned apart "
+			"(--kvm-pin)" :
+			"");
 	for (int m = 0; m < KVMB_NMODES; m++)
 		if (res[m].ran)
 			printf("  %-13s %.2f s wall, exits: %" PRIu64
@@ -297,12 +300,14 @@ int kvmb_write_json(const char *path, const struct kvmb_opts *o,
 		", \"verify\": %s, \"backend\": \"sim\", "
 		"\"sim\": {\"wait\": \"%s\", \"ioctl_ns\": %u, \"cmd_ns\": %u, "
 		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"inline\", "
-		"\"poll_us\": %u, \"cons_spin_ns\": %u}, \"guest\": "
+		"\"poll_us\": %u, \"cons_spin_ns\": %u, \"pinned\": %s}, "
+		"\"guest\": "
 		"{\"cpl\": 3, \"cmdq_entries\": %u, \"slots\": %u}},\n",
 		o->vms, o->vcpus, o->hsmmus, o->duration, o->syncs, o->seed,
 		o->verify ? "true" : "false", wait_name(o->sim.wait),
 		o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns, o->poll_us,
-		KVMB_SPIN_NS, KG_CMDQ_ENTS, KG_NSLOTS);
+		KVMB_SPIN_NS, o->pin ? "true" : "false", KG_CMDQ_ENTS,
+		KG_NSLOTS);
 	fprintf(f, "  \"modes\": [");
 	for (int m = 0; m < KVMB_NMODES; m++) {
 		if (!res[m].ran)

@@ -103,6 +103,9 @@ cases = [
     ('trace', ['-w', 'trace:' + trace, '-n', '1', '--vcpus', '2',
                '--trace-batches', '400', '-k', '60'], 1, 2, 60),
 ]
+if len(os.sched_getaffinity(0)) >= 2:
+    cases.append(('strict-pinned', ['-w', 'strict-unmap', '-n', '2', '-k',
+                                    '40', '--kvm-pin'], 2, 1, 40))
 for name, args, vms, vcpus, k in cases:
     j, why = run(name, args + ['-H', '2'])
     if j == 'skip':
@@ -113,6 +116,9 @@ for name, args, vms, vcpus, k in cases:
 
 p = subprocess.run([bench, '--vcpu', 'bogus'], capture_output=True)
 check('--vcpu bogus: usage error', p.returncode == 2, str(p.returncode))
+p = subprocess.run([bench, '--kvm-pin', '-k', '1'], capture_output=True)
+check('--kvm-pin without --vcpu kvm: usage error', p.returncode == 2,
+      str(p.returncode))
 
 print(f'1..{len(results)}')
 for i, (name, ok, detail) in enumerate(results, 1):
