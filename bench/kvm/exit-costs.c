@@ -30,6 +30,8 @@
 #include "bench/kvm/kvm-bench.h"
 #include "bench/kvm/vmm.h"
 
+/* One measurement: the main thread runs the vCPU; the helper thread (drain
+ * or echo) owns only its ring or doorbell side and reads @stop. */
 struct ec {
 	struct kvmh_vm vm;
 	struct kvmh_vcpu c;
@@ -68,6 +70,7 @@ static void *ec_drain(void *arg)
 {
 	struct ec *e = arg;
 
+	/* A_ECSTOP: pairs with R_ECSTOP in ec_run(). */
 	while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
 		/* A_LAST: pairs with the kernel's smp_wmb before it
 		 * advances ring->last. */
@@ -95,12 +98,15 @@ static void *ec_echo(void *arg)
 	struct ec *e = arg;
 	uint64_t seen = 0;
 
+	/* A_ECSTOP: pairs with R_ECSTOP in ec_run(). */
 	while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
+		/* A_BELL: pairs with the guest's store (x86: in order). */
 		uint64_t v =
 			__atomic_load_n(blk64(e, KG_V_BELL), __ATOMIC_ACQUIRE);
 
 		if (v != seen) {
 			seen = v;
+			/* R_ANSWER: the guest spins on it. */
 			__atomic_store_n(blk64(e, KG_V_ANSWER), v,
 					 __ATOMIC_RELEASE);
 		} else {
@@ -167,6 +173,7 @@ static int ec_run(int kvm_fd, unsigned int prog, uint64_t iters,
 			(double)iters;
 out:
 	if (helper) {
+		/* R_ECSTOP: pairs with the helpers' A_ECSTOP. */
 		__atomic_store_n(&e.stop, true, __ATOMIC_RELEASE);
 		pthread_join(th, NULL);
 	}

@@ -109,6 +109,8 @@ struct kvmb_vm {
 	unsigned int nvc;
 };
 
+/* One mode's run: owned by the main thread; vCPU threads read it (the
+ * gate under gate_lock). */
 struct kvmb_run {
 	const struct kvmb_opts *o;
 	const struct wl *w;

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A VM: owned by the control thread that made it; its vCPU threads only
+ * read it and use @ram. */
 struct kvmh_vm {
 	int kvm_fd, vm_fd, mem_fd;
 	uint8_t *ram;
@@ -35,6 +37,8 @@ struct kvmh_exits {
 	uint64_t runs; /* KVM_RUN calls */
 };
 
+/* A vCPU: owned by the thread in kvmh_vcpu_run(); kvmh_vcpu_kick() only
+ * touches @stop, @running and kvm_run.immediate_exit. */
 struct kvmh_vcpu {
 	struct kvmh_vm *vm;
 	int fd;
