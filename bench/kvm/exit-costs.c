@@ -167,6 +167,11 @@ static int ec_run(int kvm_fd, unsigned int prog, uint64_t iters,
 		goto out;
 	}
 	r = kvmh_vcpu_run(&e.c, ec_mmio, &e, err, errlen);
+	if (!r && (*blk64(&e, KG_V_CS) & 3) != 3) {
+		snprintf(err, errlen, "the guest ran at CPL %u, not 3",
+			 (unsigned int)(*blk64(&e, KG_V_CS) & 3));
+		r = -EPERM;
+	}
 	if (!r)
 		*ret_ticks =
 			(double)(*blk64(&e, KG_V_T1) - *blk64(&e, KG_V_T0)) /

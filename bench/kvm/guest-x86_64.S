@@ -38,6 +38,8 @@
 	.globl	kvm_guest_start
 	.globl	kvm_guest_end
 kvm_guest_start:
+	mov	%cs, %eax
+	mov	%rax, KG_V_CS(%rdi)
 	mov	KG_V_PROG(%rdi), %rax
 	cmp	$KG_PROG_BENCH, %rax
 	je	bench

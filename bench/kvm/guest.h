@@ -67,6 +67,7 @@
 #define KG_V_SPIN 0x40 /* bench: TSC ticks spent waiting for the lock */
 #define KG_V_T0 0x48 /* exit-cost: TSC at start */
 #define KG_V_T1 0x50 /* exit-cost: TSC at end */
+#define KG_V_CS 0x58 /* the guest's %cs at entry (x86: CPL = low 2 bits) */
 #define KG_V_BELL 0x80 /* exit-cost doorbell: guest writes (own line) */
 #define KG_V_ANSWER 0xc0 /* exit-cost doorbell: host answers (own line) */
 

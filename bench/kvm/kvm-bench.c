@@ -770,6 +770,17 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 							     base + KG_V_BUSY));
 			res->spin_ns += ticks_ns(run, *ram64(&vm->kvm,
 							     base + KG_V_SPIN));
+			/* CPL0 would run emulated, ~1000x slower here: a
+			 * setup that lost CPL3 must not pass as a result. */
+			if (!vc->rc &&
+			    (*ram64(&vm->kvm, base + KG_V_CS) & 3) != 3) {
+				vc->rc = -EPERM;
+				snprintf(vc->err, sizeof(vc->err),
+					 "vCPU %u ran at CPL %u, not 3", k,
+					 (unsigned int)(*ram64(&vm->kvm,
+							       base + KG_V_CS) &
+							3));
+			}
 			if ((vc->rc || vc->err[0]) && !res->errmsg[0]) {
 				snprintf(res->errmsg, sizeof(res->errmsg), "%s",
 					 vc->err[0] ? vc->err : "failed");
