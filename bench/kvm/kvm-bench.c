@@ -48,7 +48,6 @@ const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
 						   "offload" };
 
 #define KVMB_MAX_VMS 64
-#define KVMB_STUCK_NS (UINT64_C(10) * 1000000000u)
 #define KVMB_RING_LOG2 10 /* > KG_CMDQ_LOG2: a push never finds it full */
 
 static const char *const hsmmu_names[] = {
@@ -56,86 +55,8 @@ static const char *const hsmmu_names[] = {
 	"smmu6",  "smmu7",  "smmu8",  "smmu9",	"smmu10", "smmu11",
 	"smmu12", "smmu13", "smmu14", "smmu15",
 };
-#define KVMB_MAX_HSMMU (sizeof(hsmmu_names) / sizeof(hsmmu_names[0]))
-
-struct kvmb_run;
-struct kvmb_vm;
-
-/* One vCPU: owned by its vCPU thread from the gate to the join. */
-struct kvmb_vcpu {
-	struct kvmh_vcpu c;
-	struct kvmb_vm *vm;
-	pthread_t th;
-	struct wl_stream ws;
-	struct wl_batch *hb; /* host copies of the KG_NSLOTS slots */
-	uint64_t submitted; /* PROD writes seen: the next slot's number */
-	bool sync_pending; /* its last batch's SYNC not yet seen complete */
-	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
-	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
-	struct core_hist lat;
-	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
-	uint64_t cmds, fwd, syncs, batches, checked, stale;
-	uint64_t handler_ns, prod_ns, cons_ns, cpu_ns;
-	int rc;
-	char err[256];
-};
-
-/* The entries of one PROD write: done when the ring consumed ring_last. */
-struct kvmb_seg {
-	uint32_t end; /* linear queue index after the write */
-	uint32_t ring_last;
-	bool ring; /* anything pushed (else done at once) */
-};
-
-/* One VM and its vSMMU. The lock is the VMM's vSMMU lock: it guards
- * every field after it; the vCPU threads of the VM take it. */
-struct kvmb_vm {
-	struct kvmb_run *run;
-	struct kvmh_vm kvm;
-	bool kvm_ok, lock_ok;
-	pthread_mutex_t lock;
-	struct iofd_viommu *vi;
-	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
-	uint32_t prod, cons; /* linear queue indexes */
-	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	bool ring_ok;
-	struct ring_prod p;
-	struct kvmb_seg seg[KG_CMDQ_ENTS];
-	uint32_t seg_head, seg_tail;
-	bool sync_out; /* a pushed SYNC not yet seen complete */
-	uint32_t sync_ring; /* the last one's ring index */
-	struct kvmb_vcpu *vc;
-	unsigned int nvc;
-};
-
-/* One mode's run: owned by the main thread; vCPU threads read it (the
- * gate under gate_lock). */
-struct kvmb_run {
-	const struct kvmb_opts *o;
-	const struct wl *w;
-	enum kvmb_mode mode;
-	int kvm_fd;
-	uint64_t tsc_hz;
-	struct kvmb_vm *vms;
-	struct iofd_backend *be; /* qemu modes */
-	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
-	struct core_service *svc; /* offload */
-	bool pin; /* --kvm-pin, offload: vcpu_cpus / svc_cpus */
-	cpu_set_t vcpu_cpus;
-	char svc_cpus[512];
-	pthread_mutex_t gate_lock;
-	pthread_cond_t gate;
-	int go; /* under gate_lock: 1 start, -1 abort */
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+_Static_assert(sizeof(hsmmu_names) / sizeof(hsmmu_names[0]) == KVMB_MAX_HSMMU,
+	       "host SMMU names");
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -143,331 +64,6 @@ static uint64_t thread_cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static bool verifying(const struct kvmb_run *run)
-{
-	return run->o->verify;
-}
-
-static uint64_t *ram64(struct kvmh_vm *vm, uint64_t addr)
-{
-	return (uint64_t *)(void *)(vm->ram + addr);
-}
-
-static uint64_t ticks_ns(const struct kvmb_run *run, uint64_t ticks)
-{
-	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
-}
-
-/* SMMUv3 queue_consumed(): has CONS passed the entry at @idx? Both in
- * the PROD/CONS encoding (index + wrap bit). */
-static bool consumed(uint32_t cons, uint32_t idx)
-{
-	return ((cons - idx - 1) & KG_CMDQ_PMASK) < KG_CMDQ_ENTS;
-}
-
-/* Write batch @b into slot @k of @vc's block. */
-static void slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		       const struct wl_batch *b)
-{
-	uint8_t *s = vc->vm->kvm.ram + KG_VCPU(vc->c.idx) + KG_SLOTS +
-		     (size_t)k * KG_SLOT_SIZE;
-	uint32_t sync = (uint32_t)(b->last_sync + 1);
-
-	memcpy(s + KG_S_N, &b->n, sizeof(b->n));
-	memcpy(s + KG_S_SYNC, &sync, sizeof(sync));
-	for (uint32_t i = 0; i < b->n; i++)
-		cmdq_cmd_to_le(&b->cmd[i], s + KG_S_CMDS + 16 * i);
-}
-
-/* The guest's last SYNC round trip, if it measured a new one. */
-static void lat_take(struct kvmb_vcpu *vc)
-{
-	struct kvmh_vm *vm = &vc->vm->kvm;
-	uint64_t base = KG_VCPU(vc->c.idx);
-	uint64_t seq = *ram64(vm, base + KG_V_LAT_SEQ);
-
-	if (seq != vc->lat_seen) {
-		vc->lat_seen = seq;
-		core_hist_add(&vc->lat, ticks_ns(vc->vm->run,
-						 *ram64(vm, base + KG_V_LAT)));
-	}
-}
-
-/* The new entries of a PROD write of @reg: [*ret_old, *ret_new). Under
- * the vSMMU lock. A value that would put more than a queue's worth
- * between CONS and PROD is the guest's error. */
-static int prod_span(struct kvmb_vm *vm, uint32_t reg, uint32_t *ret_old,
-		     uint32_t *ret_new)
-{
-	uint32_t n = (reg - vm->prod) & KG_CMDQ_PMASK;
-
-	if (vm->prod + n - vm->cons > KG_CMDQ_ENTS)
-		return -EPROTO;
-	*ret_old = vm->prod;
-	*ret_new = vm->prod + n;
-	return 0;
-}
-
-/* Copy the queue entry at linear index @i out of guest RAM. */
-static struct cmdq_cmd queue_cmd(struct kvmb_vm *vm, uint32_t i)
-{
-	return cmdq_cmd_from_le(vm->kvm.ram + KG_CMDQ +
-				16 * (i & (KG_CMDQ_ENTS - 1)));
-}
-
-/* qemu / qemu-batched on the PROD exit: the backend calls, inline. */
-static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
-{
-	struct cmdq_cmd fwd[KG_CMDQ_ENTS];
-	uint32_t chunk[KG_CMDQ_ENTS + 1], nf = 0, n = 0, done = 0;
-	unsigned int pending = 0, before = 0;
-	int rc = 0;
-
-	chunk[0] = 0;
-	for (uint32_t i = old; i != new; i++) {
-		struct cmdq_cmd c = queue_cmd(vm, i);
-		enum cmdq_class cls = cmdq_classify(&c);
-		unsigned int oc;
-
-		if (cls == CMDQ_CLASS_SYNC) {
-			before = pending;
-			continue;
-		}
-		if (cls != CMDQ_CLASS_FORWARD)
-			continue; /* the VMM's own, or a NOP */
-		/* A SYNC between two ordering classes stays a host sync. */
-		oc = cmdq_order_class(&c);
-		if (before & ~oc) {
-			chunk[++n] = nf;
-			pending = before = 0;
-		}
-		pending |= oc;
-		fwd[nf++] = c;
-	}
-	if (nf)
-		chunk[++n] = nf;
-	if (vm->run->mode == KVMB_QEMU) {
-		for (uint32_t i = 0; i < nf && !rc; i++)
-			rc = iofd_invalidate(vm->vi, &fwd[i], 1, &done);
-	} else {
-		for (uint32_t k = 0; k < n && !rc; k++)
-			rc = iofd_invalidate(vm->vi, &fwd[chunk[k]],
-					     chunk[k + 1] - chunk[k], &done);
-	}
-	vm->cons = new;
-	return rc;
-}
-
-/* offload on the PROD exit: push and publish, remember the segment. */
-static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
-{
-	struct smmu_ring_entry e[KG_CMDQ_ENTS];
-	struct kvmb_seg *s;
-	uint32_t m = 0, first = 0;
-	int last_sync = -1, rc;
-
-	for (uint32_t i = old; i != new; i++) {
-		struct cmdq_cmd c = queue_cmd(vm, i);
-		enum cmdq_class cls = cmdq_classify(&c);
-
-		if (cls != CMDQ_CLASS_FORWARD && cls != CMDQ_CLASS_SYNC)
-			continue;
-		if (cls == CMDQ_CLASS_SYNC)
-			last_sync = (int)m;
-		cmdq_cmd_to_le(&c, &e[m++]);
-	}
-	if (m) {
-		/* The ring holds more than the guest queue: never full. */
-		rc = ring_prod_push(&vm->p, e, m, &first);
-		if (!rc)
-			rc = ring_prod_publish(&vm->p);
-		if (rc)
-			return rc;
-	}
-	s = &vm->seg[vm->seg_tail++ % KG_CMDQ_ENTS];
-	s->end = new;
-	s->ring = m > 0;
-	s->ring_last = first + m - 1;
-	if (last_sync >= 0) {
-		vm->sync_out = true;
-		vm->sync_ring = first + (uint32_t)last_sync;
-	}
-	return 0;
-}
-
-/* offload: retire the PROD writes the service completed (CONS moves). */
-static void seg_retire(struct kvmb_vm *vm)
-{
-	while (vm->seg_head != vm->seg_tail) {
-		struct kvmb_seg *s = &vm->seg[vm->seg_head % KG_CMDQ_ENTS];
-
-		if (s->ring && !ring_prod_done_upto(&vm->p, s->ring_last))
-			break;
-		vm->cons = s->end;
-		vm->seg_head++;
-	}
-	if (vm->sync_out && ring_prod_done_upto(&vm->p, vm->sync_ring))
-		vm->sync_out = false;
-}
-
-/*
- * offload on the CONS read exit: with anything pending, wait until every
- * PROD write completed (a bounded spin, then the ring's wait in slices of
- * 1 ms so that the vSMMU lock is dropped between them), then answer.
- */
-static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
-{
-	uint64_t start = now_ns();
-
-	for (;;) {
-		uint64_t now = now_ns();
-		uint32_t idx;
-		int rc = 0;
-
-		pthread_mutex_lock(&vm->lock);
-		seg_retire(vm);
-		if (!vm->sync_out && vm->seg_head == vm->seg_tail) {
-			*ret_cons = vm->cons;
-			pthread_mutex_unlock(&vm->lock);
-			return 0;
-		}
-		idx = vm->sync_out ?
-			      vm->sync_ring :
-			      vm->seg[vm->seg_head % KG_CMDQ_ENTS].ring_last;
-		if (now - start >= KVMB_SPIN_NS)
-			rc = ring_prod_wait(&vm->p, idx, 0, 1);
-		pthread_mutex_unlock(&vm->lock);
-		if (rc && rc != -ETIMEDOUT)
-			return rc;
-		if (now - start > KVMB_STUCK_NS)
-			return -ETIMEDOUT;
-		if (now - start < KVMB_SPIN_NS)
-			cpu_relax();
-	}
-}
-
-/* The guest wrote CMDQ_PROD: the harness part, around the VMM's. */
-static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
-{
-	struct kvmb_vm *vm = vc->vm;
-	struct kvmb_run *run = vm->run;
-	unsigned int k = (unsigned int)(vc->submitted % KG_NSLOTS);
-	struct wl_batch *b = &vc->hb[k];
-	uint32_t old, new;
-	int rc;
-
-	lat_take(vc);
-	if (verifying(run) && wl_fill(&vc->ws, vm->vi, b)) {
-		snprintf(vc->err, sizeof(vc->err), "oracle fill failed");
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&vm->lock);
-	rc = prod_span(vm, reg, &old, &new);
-	if (!rc && new - old != b->n)
-		rc = -EPROTO; /* not the batch the host put in the slot */
-	if (!rc)
-		rc = run->mode == KVMB_OFFLOAD ? prod_offload(vm, old, new) :
-						 prod_qemu(vm, old, new);
-	if (!rc)
-		vm->prod = new;
-	pthread_mutex_unlock(&vm->lock);
-	if (rc) {
-		snprintf(vc->err, sizeof(vc->err),
-			 "vCPU %u: PROD write %#x (batch of %u): %s", vc->c.idx,
-			 reg, b->n, strerror(-rc));
-		return rc;
-	}
-	vc->batches++;
-	vc->cmds += b->n;
-	vc->fwd += b->nfwd;
-	vc->syncs += b->n - b->nfwd;
-	if (b->last_sync >= 0) {
-		vc->sync_pending = true;
-		vc->sync_reg = (old + (uint32_t)b->last_sync) & KG_CMDQ_PMASK;
-	}
-	/* The guest copied the slot into the queue: refill it. */
-	vc->submitted++;
-	wl_next(&vc->ws, b);
-	slot_write(vc, k, b);
-	return 0;
-}
-
-/* The guest reads CMDQ_CONS. */
-static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
-{
-	struct kvmb_vm *vm = vc->vm;
-	uint32_t cons, reg;
-	int rc = 0;
-
-	if (len != 4)
-		return -EPROTO;
-	if (vm->run->mode == KVMB_OFFLOAD) {
-		rc = cons_offload(vm, &cons);
-	} else {
-		pthread_mutex_lock(&vm->lock);
-		cons = vm->cons;
-		pthread_mutex_unlock(&vm->lock);
-	}
-	if (rc) {
-		snprintf(vc->err, sizeof(vc->err), "vCPU %u: CONS read: %s",
-			 vc->c.idx, strerror(-rc));
-		return rc;
-	}
-	reg = cons & KG_CMDQ_PMASK;
-	memcpy(data, &reg, sizeof(reg)); /* x86: little-endian, as MMIO */
-	if (vc->sync_pending && consumed(reg, vc->sync_reg)) {
-		unsigned int checked = 0;
-
-		vc->sync_pending = false;
-		if (verifying(vm->run)) {
-			vc->stale += wl_check(&vc->ws, vm->vi, &checked);
-			vc->checked += checked;
-		}
-	}
-	return 0;
-}
-
-static int on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
-		   uint32_t len, bool is_write)
-{
-	struct kvmb_vcpu *vc = ctx;
-	uint64_t t0 = now_ns();
-	uint32_t reg = 0;
-	int rc;
-
-	(void)c;
-	if (addr == KG_MMIO + KG_MMIO_DONE) {
-		lat_take(vc);
-		return KVMH_DONE;
-	}
-	if (is_write && len == 4 && addr == KG_MMIO + KG_REG_CMDQ_PROD) {
-		memcpy(&reg, data, sizeof(reg));
-		rc = on_prod(vc, reg);
-		vc->prod_ns += now_ns() - t0;
-		core_hist_add(&vc->prod_h, now_ns() - t0);
-	} else if (!is_write && addr == KG_MMIO + KG_REG_CMDQ_CONS) {
-		rc = on_cons(vc, data, len);
-		vc->cons_ns += now_ns() - t0;
-		core_hist_add(&vc->cons_h, now_ns() - t0);
-	} else {
-		snprintf(vc->err, sizeof(vc->err),
-			 "vCPU %u: unexpected MMIO %s at %#llx", vc->c.idx,
-			 is_write ? "write" : "read", (unsigned long long)addr);
-		rc = -EIO;
-	}
-	vc->handler_ns += now_ns() - t0;
-	return rc;
 }
 
 static void *vcpu_main(void *arg)
@@ -488,7 +84,8 @@ static void *vcpu_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(run->vcpu_cpus),
 				       &run->vcpu_cpus);
 	cpu0 = thread_cpu_ns();
-	vc->rc = kvmh_vcpu_run(&vc->c, on_mmio, vc, vc->err, sizeof(vc->err));
+	vc->rc = kvmh_vcpu_run(&vc->c, kvmb_on_mmio, vc, vc->err,
+			       sizeof(vc->err));
 	vc->cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
 }
@@ -611,10 +208,10 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 			       (uint64_t)v * o->vcpus + k, nglobal);
 		for (unsigned int s = 0; s < KG_NSLOTS; s++) {
 			wl_next(&vc->ws, &vc->hb[s]);
-			slot_write(vc, s, &vc->hb[s]);
+			kvmb_slot_write(vc, s, &vc->hb[s]);
 		}
-		*ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
-		*ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
+		*kvmb_ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
+		*kvmb_ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
 	}
 	return 0;
 }
@@ -763,23 +360,26 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 			res->exits.runs += vc->c.exits.runs;
 			if (!vc->rc && res->exits.mmio_write)
 				res->exits.mmio_write--; /* the DONE store */
-			res->guest_cmds += *ram64(&vm->kvm, base + KG_V_CMDS);
+			res->guest_cmds +=
+				*kvmb_ram64(&vm->kvm, base + KG_V_CMDS);
 			res->guest_batches +=
-				*ram64(&vm->kvm, base + KG_V_BATCHES);
-			res->busy_ns += ticks_ns(run, *ram64(&vm->kvm,
-							     base + KG_V_BUSY));
-			res->spin_ns += ticks_ns(run, *ram64(&vm->kvm,
-							     base + KG_V_SPIN));
+				*kvmb_ram64(&vm->kvm, base + KG_V_BATCHES);
+			res->busy_ns += kvmb_ticks_ns(
+				run, *kvmb_ram64(&vm->kvm, base + KG_V_BUSY));
+			res->spin_ns += kvmb_ticks_ns(
+				run, *kvmb_ram64(&vm->kvm, base + KG_V_SPIN));
 			/* CPL0 would run emulated, ~1000x slower here: a
 			 * setup that lost CPL3 must not pass as a result. */
 			if (!vc->rc &&
-			    (*ram64(&vm->kvm, base + KG_V_CS) & 3) != 3) {
+			    (*kvmb_ram64(&vm->kvm, base + KG_V_CS) & 3) != 3) {
 				vc->rc = -EPERM;
-				snprintf(vc->err, sizeof(vc->err),
-					 "vCPU %u ran at CPL %u, not 3", k,
-					 (unsigned int)(*ram64(&vm->kvm,
+				snprintf(
+					vc->err, sizeof(vc->err),
+					"vCPU %u ran at CPL %u, not 3", k,
+					(unsigned int)(*kvmb_ram64(
+							       &vm->kvm,
 							       base + KG_V_CS) &
-							3));
+						       3));
 			}
 			if ((vc->rc || vc->err[0]) && !res->errmsg[0]) {
 				snprintf(res->errmsg, sizeof(res->errmsg), "%s",
@@ -814,7 +414,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 		return r;
 	}
 	s0 = svc_cpu(run, &z0);
-	t0 = now_ns();
+	t0 = kvmb_now_ns();
 	gate_open(run, 1);
 	if (!o->syncs) {
 		struct timespec ts = {
@@ -827,12 +427,12 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 		nanosleep(&ts, NULL);
 		/* R_STOP: the guests poll KG_VM_STOP before each batch. */
 		for (unsigned int v = 0; v < o->vms; v++)
-			__atomic_store_n(ram64(&run->vms[v].kvm,
-					       KG_VM + KG_VM_STOP),
+			__atomic_store_n(kvmb_ram64(&run->vms[v].kvm,
+						    KG_VM + KG_VM_STOP),
 					 1, __ATOMIC_RELEASE);
 	}
 	join_all(run, total);
-	t1 = now_ns();
+	t1 = kvmb_now_ns();
 	res->wall_s = (double)(t1 - t0) / 1e9;
 	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
 	res->svc_sleeps = z1 - z0;
@@ -940,7 +540,7 @@ int kvmb_run(const struct kvmb_opts *o, const struct wl *w)
 	    o->hsmmus > KVMB_MAX_HSMMU || o->vcpus > wl_max_streams(w)) {
 		fprintf(stderr,
 			"smmu-bench: --vcpu kvm: at most %u VMs, %u vCPUs "
-			"per VM (%u with %s), %zu host SMMUs\n",
+			"per VM (%u with %s), %u host SMMUs\n",
 			KVMB_MAX_VMS, KG_MAX_VCPUS, wl_max_streams(w), w->name,
 			KVMB_MAX_HSMMU);
 		return 2;
