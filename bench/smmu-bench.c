@@ -113,7 +113,8 @@ struct opts {
 	const char *connect; /* offload through smmu-offloadd at this socket */
 	unsigned int idle_ms; /* --idle: measure idle rings instead */
 	const char *json, *plot;
-	bool kvm, kvm_pin; /* --vcpu kvm, --kvm-pin: bench/kvm/kvm-bench.h */
+	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
+				     * bench/kvm/kvm-bench.h */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -2057,9 +2058,11 @@ static void usage(FILE *f)
 		"      --fault-drop N   test hook: lose every Nth forwarded "
 		"command (the oracle\n"
 		"                       must then report stale entries)\n"
-		"      --vcpu V         thread (default) or kvm: real vCPUs "
+		"      --vcpu V         thread (default), kvm: real vCPUs "
 		"(bench/kvm/; exit 77\n"
-		"                       without a usable /dev/kvm)\n"
+		"                       without a usable /dev/kvm), kvm-msipoll: "
+		"the same, SYNCs\n"
+		"                       waited for by MSI write (Linux MSIPOLL)\n"
 		"      --kvm-pin        --vcpu kvm, offload: vCPU threads and "
 		"service workers\n"
 		"                       on separate halves of the CPUs\n"
@@ -2355,7 +2358,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			r = parse_uint(optarg, 1, UINT64_MAX, &o->fault_drop);
 			break;
 		case OPT_VCPU:
-			o->kvm = !strcmp(optarg, "kvm");
+			o->kvm_msi = !strcmp(optarg, "kvm-msipoll");
+			o->kvm = o->kvm_msi || !strcmp(optarg, "kvm");
 			if (!o->kvm && strcmp(optarg, "thread"))
 				r = -EINVAL;
 			break;
@@ -2423,6 +2427,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			       .sim = o->sim,
 			       .poll_us = o->poll_us,
 			       .pin = o->kvm_pin,
+			       .msipoll = o->kvm_msi,
 			       .json = o->json };
 
 	if (strcmp(o->backend, "sim") || o->connect || o->flood || o->rate ||

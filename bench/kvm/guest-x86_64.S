@@ -17,7 +17,9 @@
  *   (an exit); copy the batch into the queue; write CMDQ_PROD once (an
  *   exit); drop the lock; if the batch has a CMD_SYNC, poll CMDQ_CONS
  *   (an exit per read) until it has passed the SYNC, the test of Linux's
- *   queue_consumed() on index + wrap-bit values.
+ *   queue_consumed() on index + wrap-bit values. With KG_V_MSIPOLL set
+ *   the last SYNC asks for an MSI write of 0 into its own queue slot and
+ *   the guest polls that word in RAM instead (Linux's MSIPOLL): no exit.
  * It stops when the host sets KG_VM_STOP or after KG_V_LIMIT batches, and
  * ends with a store to KG_MMIO_DONE (an exit the host ends the run on).
  */
@@ -121,7 +123,23 @@ write:
 	jb	1b
 	mov	KG_S_SYNC(%r13), %r10d
 	lea	-1(%rbx, %r10), %r11
-	add	%rcx, %rbx
+	/* MSIPOLL: the last SYNC signals with CS=SIG_IRQ, MSIData 0, into
+	 * its own queue slot (%rbp), as arm_smmu_cmdq_build_sync_cmd() does. */
+	xor	%ebp, %ebp
+	cmpq	$0, KG_V_MSIPOLL(%r15)
+	je	1f
+	test	%r10, %r10
+	jz	1f
+	mov	%r11, %rax
+	and	$(KG_CMDQ_ENTS - 1), %eax
+	shl	$4, %rax
+	lea	ABS(KG_CMDQ)(%rax), %rbp
+	mov	(%rbp), %edx		/* 32-bit: MSIData (63:32) = 0 */
+	and	$~KG_SYNC_CS_MASK, %edx
+	or	$KG_SYNC_CS_IRQ, %edx
+	mov	%rdx, (%rbp)
+	mov	%rbp, 8(%rbp)		/* MSIAddr (51:2) = the slot */
+1:	add	%rcx, %rbx
 	mov	%rbx, ABS(KG_VM + KG_VM_PROD)
 	add	%rcx, KG_V_CMDS(%r15)
 	TSC
@@ -132,6 +150,8 @@ write:
 	movq	$0, ABS(KG_VM + KG_VM_LOCK)
 	test	%r10, %r10
 	jz	nosync
+	test	%rbp, %rbp
+	jnz	msipoll
 poll:
 	mov	ABS(KG_MMIO + KG_REG_CMDQ_CONS), %eax
 	and	$KG_CMDQ_PMASK, %eax
@@ -142,6 +162,13 @@ poll:
 	and	$KG_CMDQ_PMASK, %eax
 	cmp	$KG_CMDQ_ENTS, %eax
 	jae	poll
+	jmp	synced
+msipoll:
+	/* Linux's __arm_smmu_cmdq_poll_until_msi(): RAM only, no exit. */
+	pause
+	cmpl	$0, (%rbp)
+	jne	msipoll
+synced:
 	TSC
 	sub	%r9, %rax
 	mov	%rax, KG_V_LAT(%r15)

@@ -68,6 +68,11 @@
 #define KG_V_T0 0x48 /* exit-cost: TSC at start */
 #define KG_V_T1 0x50 /* exit-cost: TSC at end */
 #define KG_V_CS 0x58 /* the guest's %cs at entry (x86: CPL = low 2 bits) */
+#define KG_V_MSIPOLL 0x60 /* bench: wait for SYNCs by MSI write, not CONS */
+
+/* CMD_SYNC d0 fields the guest sets for MSIPOLL (SMMUv3: CS = d0[13:12]). */
+#define KG_SYNC_CS_MASK 0x3000
+#define KG_SYNC_CS_IRQ 0x1000
 #define KG_V_BELL 0x80 /* exit-cost doorbell: guest writes (own line) */
 #define KG_V_ANSWER 0xc0 /* exit-cost doorbell: host answers (own line) */
 

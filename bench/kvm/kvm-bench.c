@@ -212,6 +212,7 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 		}
 		*kvmb_ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
 		*kvmb_ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
+		*kvmb_ram64(&vm->kvm, base + KG_V_MSIPOLL) = o->msipoll;
 	}
 	return 0;
 }
@@ -272,6 +273,8 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 			close(vm->cq);
 		if (vm->lock_ok)
 			pthread_mutex_destroy(&vm->lock);
+		if (vm->msi_cv_ok)
+			pthread_cond_destroy(&vm->msi_cv);
 	}
 	free(run->vms);
 }
@@ -336,6 +339,14 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 	for (unsigned int v = 0; v < o->vms; v++) {
 		struct kvmb_vm *vm = &run->vms[v];
 
+		res->msi_writes += vm->msi_writes;
+		res->msi_cpu_ns += vm->msi_cpu_ns;
+		if (vm->msi_rc && !res->errmsg[0]) {
+			snprintf(res->errmsg, sizeof(res->errmsg),
+				 "VM %u: MSI completion thread: %s", v,
+				 strerror(-vm->msi_rc));
+			res->err = vm->msi_rc;
+		}
 		for (unsigned int k = 0; k < o->vcpus; k++) {
 			struct kvmb_vcpu *vc = &vm->vc[k];
 			uint64_t base = KG_VCPU(k);
@@ -390,6 +401,23 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 	}
 }
 
+/* Stop and join the MSI completion threads (after the vCPUs stopped). */
+static void msi_stop_all(struct kvmb_run *run)
+{
+	for (unsigned int v = 0; v < run->o->vms; v++) {
+		struct kvmb_vm *vm = &run->vms[v];
+
+		if (!vm->msi_started)
+			continue;
+		pthread_mutex_lock(&vm->lock);
+		vm->msi_stop = true;
+		pthread_cond_broadcast(&vm->msi_cv);
+		pthread_mutex_unlock(&vm->lock);
+		pthread_join(vm->msi_th, NULL);
+		vm->msi_started = false;
+	}
+}
+
 /* Start the vCPU threads, run the measured window, stop, join. */
 static int measure(struct kvmb_run *run, struct kvmb_result *res)
 {
@@ -405,9 +433,17 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 			if (!r)
 				started++;
 		}
+	/* offload + MSIPOLL: a completion thread per VM writes the MSIs. */
+	for (unsigned int v = 0;
+	     v < o->vms && !r && o->msipoll && run->mode == KVMB_OFFLOAD; v++) {
+		r = -pthread_create(&run->vms[v].msi_th, NULL, kvmb_msi_main,
+				    &run->vms[v]);
+		run->vms[v].msi_started = !r;
+	}
 	if (r) {
 		gate_open(run, -1);
 		join_all(run, started);
+		msi_stop_all(run);
 		snprintf(res->errmsg, sizeof(res->errmsg),
 			 "pthread_create failed after %u vCPU threads",
 			 started);
@@ -433,6 +469,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	}
 	join_all(run, total);
 	t1 = kvmb_now_ns();
+	msi_stop_all(run);
 	res->wall_s = (double)(t1 - t0) / 1e9;
 	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
 	res->svc_sleeps = z1 - z0;
@@ -512,6 +549,8 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		vm->memfd = vm->db = vm->cq = -1;
 		pthread_mutex_init(&vm->lock, NULL);
 		vm->lock_ok = true;
+		pthread_cond_init(&vm->msi_cv, NULL);
+		vm->msi_cv_ok = true;
 	}
 	r = mode == KVMB_OFFLOAD ?
 		    setup_offload(&run, res->errmsg, sizeof(res->errmsg)) :

@@ -32,6 +32,8 @@ struct kvmb_opts {
 	bool verify, quiet;
 	struct iofd_sim_config sim; /* with its wait mode */
 	unsigned int poll_us;
+	bool msipoll; /* guests wait for SYNCs by MSI write (Linux's
+		       * MSIPOLL), not by reading CMDQ_CONS */
 	bool pin; /* offload: vCPU threads and service workers on disjoint
 		   * halves of the CPUs this process may use */
 	const char *json;

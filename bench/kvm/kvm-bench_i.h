@@ -41,6 +41,7 @@ struct kvmb_result {
 	struct core_hist prod_h, cons_h; /* the same per exit */
 	uint64_t vcpu_cpu_ns, svc_cpu_ns;
 	uint64_t svc_sleeps; /* offload: worker sleeps in the kernel */
+	uint64_t msi_writes, msi_cpu_ns; /* MSIPOLL: MSIs, completion CPU */
 	uint64_t ioctls, host_syncs;
 	uint64_t checked, stale;
 	bool verified, has_svc;
@@ -81,6 +82,13 @@ struct kvmb_seg {
 
 /* One VM and its vSMMU. The lock is the VMM's vSMMU lock: it guards
  * every field after it; the vCPU threads of the VM take it. */
+/* offload: a CMD_SYNC with CS=SIG_IRQ waiting for its MSI write. */
+struct kvmb_msi {
+	uint32_t ring; /* its ring index */
+	uint32_t data; /* MSIData */
+	uint64_t addr; /* MSIAddr */
+};
+
 struct kvmb_vm {
 	struct kvmb_run *run;
 	struct kvmh_vm kvm;
@@ -97,6 +105,16 @@ struct kvmb_vm {
 	uint32_t seg_head, seg_tail;
 	bool sync_out; /* a pushed SYNC not yet seen complete */
 	uint32_t sync_ring; /* the last one's ring index */
+	/* offload + MSIPOLL: the VMM's completion thread (kvmb_msi_main())
+	 * performs the MSI writes of completed SYNCs, oldest first. */
+	struct kvmb_msi msi[KG_CMDQ_ENTS];
+	uint32_t msi_head, msi_tail;
+	pthread_cond_t msi_cv; /* signalled when a SYNC is queued or on stop */
+	bool msi_cv_ok, msi_stop, msi_started;
+	pthread_t msi_th;
+	int msi_rc;
+	uint64_t msi_writes; /* MSI writes performed (every mode) */
+	uint64_t msi_cpu_ns; /* the completion thread's CPU time */
 	struct kvmb_vcpu *vc;
 	unsigned int nvc;
 };
@@ -156,6 +174,8 @@ static inline uint64_t kvmb_ticks_ns(const struct kvmb_run *run, uint64_t ticks)
 /* Write batch @b into slot @k of @vc's block (guest RAM). */
 void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
 		     const struct wl_batch *b);
+/* offload + MSIPOLL: a VM's completion thread (arg: struct kvmb_vm). */
+void *kvmb_msi_main(void *arg);
 /* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */
 int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 		 uint32_t len, bool is_write);

@@ -59,7 +59,8 @@ KGET(k_cons_p50, (double)core_hist_quantile(&r->cons_h, 0.5))
 KGET(k_vcpu_cpu, per(r->vcpu_cpu_ns, r->cmds))
 KGET(k_svc_cpu, per(r->svc_cpu_ns, r->cmds))
 KGET(k_sleeps, per(r->svc_sleeps, r->batches))
-KGET(k_host_cpu, per(r->vcpu_cpu_ns + r->svc_cpu_ns, r->cmds))
+KGET(k_msi_cpu, per(r->msi_cpu_ns, r->cmds))
+KGET(k_host_cpu, per(r->vcpu_cpu_ns + r->svc_cpu_ns + r->msi_cpu_ns, r->cmds))
 KGET(k_tput, r->wall_s > 0 && r->hsmmus_used ?
 		     (double)r->cmds / r->wall_s / r->hsmmus_used :
 		     0)
@@ -96,7 +97,9 @@ static const struct krow krows[] = {
 	  k_svc_cpu },
 	{ "service worker sleeps per PROD write", "worker_sleeps_per_batch", 1,
 	  k_sleeps },
-	{ "host CPU (vCPUs + service), ns/cmd", "host_cpu_ns_per_cmd", 1,
+	{ "VMM MSI completion thread CPU, ns/cmd", "completion_cpu_ns_per_cmd",
+	  1, k_msi_cpu },
+	{ "host CPU (all of the above), ns/cmd", "host_cpu_ns_per_cmd", 1,
 	  k_host_cpu },
 	{ "throughput, cmds/s per host SMMU used", "cmds_per_s_per_hsmmu", 0,
 	  k_tput },
@@ -140,8 +143,10 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	else
 		printf("%.1f s per mode\n", o->duration);
 	printf("guest: Linux arm-smmu-v3 submission (lock, copy, one PROD "
-	       "write, poll CONS), queue of %u entries; TSC %.3f GHz; oracle "
+	       "write, %s), queue of %u entries; TSC %.3f GHz; oracle "
 	       "%s; offload: poll_us %u, CONS exit spins %u us then sleeps%s\n",
+	       o->msipoll ? "SYNC by MSI write polled in RAM (MSIPOLL)" :
+			    "poll CONS",
 	       KG_CMDQ_ENTS, (double)tsc_hz / 1e9,
 	       o->verify ? "on" : "off (--no-verify)", o->poll_us,
 	       KVMB_SPIN_NS / 1000,
@@ -173,9 +178,11 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 			v = rw->get(o, &res[m]);
 			if (res[m].err)
 				snprintf(cell, sizeof(cell), "error");
-			else if ((rw->get == k_svc_cpu ||
-				  rw->get == k_sleeps) &&
-				 !res[m].has_svc)
+			else if (((rw->get == k_svc_cpu ||
+				   rw->get == k_sleeps) &&
+				  !res[m].has_svc) ||
+				 (rw->get == k_msi_cpu &&
+				  !(o->msipoll && m == KVMB_OFFLOAD)))
 				snprintf(cell, sizeof(cell), "-");
 			else if (rw->get == k_stale && !res[m].verified)
 				snprintf(cell, sizeof(cell), "n/a");
@@ -232,9 +239,9 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		", \"guest_syncs\": %" PRIu64 ", \"forwarded\": %" PRIu64
 		", \"batches\": %" PRIu64 ", \"guest_counted_cmds\": %" PRIu64
 		", \"guest_counted_batches\": %" PRIu64 ", \"ioctls\": %" PRIu64
-		", \"host_syncs\": %" PRIu64 "},",
+		", \"host_syncs\": %" PRIu64 ", \"msi_writes\": %" PRIu64 "},",
 		r->wall_s, r->cmds, r->syncs, r->fwd, r->batches, r->guest_cmds,
-		r->guest_batches, r->ioctls, r->host_syncs);
+		r->guest_batches, r->ioctls, r->host_syncs, r->msi_writes);
 	fprintf(f,
 		"\n     \"exits_per_cmd\": %.4f, \"exits_by_reason\": "
 		"{\"mmio_write\": %" PRIu64 ", \"mmio_read\": %" PRIu64
@@ -259,8 +266,10 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 			continue;
 		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
 		first = false;
-		if ((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
-		    !r->has_svc)
+		if (((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
+		     !r->has_svc) ||
+		    (rw->get == k_msi_cpu &&
+		     !(o->msipoll && m == KVMB_OFFLOAD)))
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));
@@ -302,12 +311,13 @@ int kvmb_write_json(const char *path, const struct kvmb_opts *o,
 		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"inline\", "
 		"\"poll_us\": %u, \"cons_spin_ns\": %u, \"pinned\": %s}, "
 		"\"guest\": "
-		"{\"cpl\": 3, \"cmdq_entries\": %u, \"slots\": %u}},\n",
+		"{\"cpl\": 3, \"cmdq_entries\": %u, \"slots\": %u, "
+		"\"sync_wait\": \"%s\"}},\n",
 		o->vms, o->vcpus, o->hsmmus, o->duration, o->syncs, o->seed,
 		o->verify ? "true" : "false", wait_name(o->sim.wait),
 		o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns, o->poll_us,
 		KVMB_SPIN_NS, o->pin ? "true" : "false", KG_CMDQ_ENTS,
-		KG_NSLOTS);
+		KG_NSLOTS, o->msipoll ? "msipoll" : "cons");
 	fprintf(f, "  \"modes\": [");
 	for (int m = 0; m < KVMB_NMODES; m++) {
 		if (!res[m].ran)

@@ -72,10 +72,33 @@ static struct cmdq_cmd queue_cmd(struct kvmb_vm *vm, uint32_t i)
 }
 
 /* qemu / qemu-batched on the PROD exit: the backend calls, inline. */
+/*
+ * A completed CMD_SYNC with CS=SIG_IRQ: its MSI write, 32 bits of MSIData
+ * at MSIAddr in guest RAM (Linux's MSIPOLL polls that word). An address
+ * outside RAM or not 4-byte aligned is dropped, as an SMMU's write to
+ * nowhere would be. Under the vSMMU lock.
+ */
+static void sync_msi(struct kvmb_vm *vm, uint64_t addr, uint32_t data)
+{
+	if (addr & 3 || addr >= vm->kvm.ram_size || vm->kvm.ram_size - addr < 4)
+		return;
+	/* R_MSI: the completion (the backend call, or the ring's cons read
+	 * with acquire) happens before the guest can see the word. */
+	__atomic_store_n((uint32_t *)(void *)(vm->kvm.ram + addr), data,
+			 __ATOMIC_RELEASE);
+	vm->msi_writes++;
+}
+
+static bool sync_is_msi(const struct cmdq_cmd *c)
+{
+	return cmdq_classify(c) == CMDQ_CLASS_SYNC &&
+	       cmdq_sync_cs(c) == CMDQ_SYNC_CS_IRQ;
+}
+
 static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 {
-	struct cmdq_cmd fwd[KG_CMDQ_ENTS];
-	uint32_t chunk[KG_CMDQ_ENTS + 1], nf = 0, n = 0, done = 0;
+	struct cmdq_cmd fwd[KG_CMDQ_ENTS], msi[KG_CMDQ_ENTS];
+	uint32_t chunk[KG_CMDQ_ENTS + 1], nf = 0, n = 0, done = 0, nmsi = 0;
 	unsigned int pending = 0, before = 0;
 	int rc = 0;
 
@@ -87,6 +110,8 @@ static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 
 		if (cls == CMDQ_CLASS_SYNC) {
 			before = pending;
+			if (sync_is_msi(&c))
+				msi[nmsi++] = c;
 			continue;
 		}
 		if (cls != CMDQ_CLASS_FORWARD)
@@ -111,6 +136,10 @@ static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 					     chunk[k + 1] - chunk[k], &done);
 	}
 	vm->cons = new;
+	/* Everything completed inline: signal the SYNCs that asked for it. */
+	for (uint32_t i = 0; i < nmsi && !rc; i++)
+		sync_msi(vm, cmdq_sync_msiaddr(&msi[i]),
+			 (uint32_t)cmdq_sync_msidata(&msi[i]));
 	return rc;
 }
 
@@ -118,8 +147,9 @@ static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 {
 	struct smmu_ring_entry e[KG_CMDQ_ENTS];
+	struct kvmb_msi msi[KG_CMDQ_ENTS];
 	struct kvmb_seg *s;
-	uint32_t m = 0, first = 0;
+	uint32_t m = 0, first = 0, nmsi = 0;
 	int last_sync = -1, rc;
 
 	for (uint32_t i = old; i != new; i++) {
@@ -130,6 +160,12 @@ static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 			continue;
 		if (cls == CMDQ_CLASS_SYNC)
 			last_sync = (int)m;
+		if (sync_is_msi(&c))
+			msi[nmsi++] = (struct kvmb_msi){
+				.ring = m,
+				.data = (uint32_t)cmdq_sync_msidata(&c),
+				.addr = cmdq_sync_msiaddr(&c),
+			};
 		cmdq_cmd_to_le(&c, &e[m++]);
 	}
 	if (m) {
@@ -148,7 +184,78 @@ static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 		vm->sync_out = true;
 		vm->sync_ring = first + (uint32_t)last_sync;
 	}
+	/* At most one per queue entry in flight: the FIFO cannot overflow. */
+	for (uint32_t k = 0; k < nmsi; k++) {
+		msi[k].ring += first;
+		vm->msi[vm->msi_tail++ % KG_CMDQ_ENTS] = msi[k];
+	}
+	if (nmsi)
+		pthread_cond_signal(&vm->msi_cv);
 	return 0;
+}
+
+static void seg_retire(struct kvmb_vm *vm);
+
+/*
+ * offload + MSIPOLL: the VMM's completion thread of one VM. The guest
+ * polls guest RAM and never exits for its SYNC, so somebody must see the
+ * ring complete and write the MSI: spin KVMB_SPIN_NS on the oldest SYNC,
+ * then ring_prod_wait() in 1 ms slices (the lock is dropped between
+ * them), write, retire. Sleeps on msi_cv while nothing is queued.
+ */
+void *kvmb_msi_main(void *arg)
+{
+	struct kvmb_vm *vm = arg;
+	struct timespec ts;
+	uint64_t since = 0;
+
+	if (vm->run->pin)
+		pthread_setaffinity_np(pthread_self(),
+				       sizeof(vm->run->vcpu_cpus),
+				       &vm->run->vcpu_cpus);
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->msi_stop) {
+		struct kvmb_msi *e = &vm->msi[vm->msi_head % KG_CMDQ_ENTS];
+		uint64_t now;
+		int rc;
+
+		if (vm->msi_head == vm->msi_tail) {
+			pthread_cond_wait(&vm->msi_cv, &vm->lock);
+			since = 0;
+			continue;
+		}
+		if (ring_prod_done_upto(&vm->p, e->ring)) {
+			sync_msi(vm, e->addr, e->data);
+			vm->msi_head++;
+			seg_retire(vm);
+			since = 0;
+			continue;
+		}
+		now = kvmb_now_ns();
+		if (!since)
+			since = now;
+		if (now - since < KVMB_SPIN_NS) {
+			pthread_mutex_unlock(&vm->lock);
+			kvmb_cpu_relax();
+			pthread_mutex_lock(&vm->lock);
+			continue;
+		}
+		rc = ring_prod_wait(&vm->p, e->ring, 0, 1);
+		if ((rc && rc != -ETIMEDOUT) || now - since > KVMB_STUCK_NS) {
+			vm->msi_rc = rc ? rc : -ETIMEDOUT;
+			break;
+		}
+		if (rc == -ETIMEDOUT) {
+			/* Let PROD exits of this VM in between. */
+			pthread_mutex_unlock(&vm->lock);
+			pthread_mutex_lock(&vm->lock);
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	vm->msi_cpu_ns =
+		(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return NULL;
 }
 
 /* offload: retire the PROD writes the service completed (CONS moves). */
@@ -203,6 +310,18 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 }
 
 /* The guest wrote CMDQ_PROD: the harness part, around the VMM's. */
+/* The guest saw its pending SYNC complete: check the oracle. */
+static void sync_seen(struct kvmb_vcpu *vc)
+{
+	unsigned int checked = 0;
+
+	vc->sync_pending = false;
+	if (kvmb_verifying(vc->vm->run)) {
+		vc->stale += wl_check(&vc->ws, vc->vm->vi, &checked);
+		vc->checked += checked;
+	}
+}
+
 static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 {
 	struct kvmb_vm *vm = vc->vm;
@@ -213,6 +332,9 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 	int rc;
 
 	lat_take(vc);
+	/* MSIPOLL: the guest got past its last SYNC without an exit. */
+	if (vc->sync_pending && run->o->msipoll)
+		sync_seen(vc);
 	if (kvmb_verifying(run) && wl_fill(&vc->ws, vm->vi, b)) {
 		snprintf(vc->err, sizeof(vc->err), "oracle fill failed");
 		return -ENOMEM;
@@ -271,15 +393,9 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 	}
 	reg = cons & KG_CMDQ_PMASK;
 	memcpy(data, &reg, sizeof(reg)); /* x86: little-endian, as MMIO */
-	if (vc->sync_pending && consumed(reg, vc->sync_reg)) {
-		unsigned int checked = 0;
-
-		vc->sync_pending = false;
-		if (kvmb_verifying(vm->run)) {
-			vc->stale += wl_check(&vc->ws, vm->vi, &checked);
-			vc->checked += checked;
-		}
-	}
+	if (vc->sync_pending && !vm->run->o->msipoll &&
+	    consumed(reg, vc->sync_reg))
+		sync_seen(vc);
 	return 0;
 }
 
@@ -294,6 +410,8 @@ int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 	(void)c;
 	if (addr == KG_MMIO + KG_MMIO_DONE) {
 		lat_take(vc);
+		if (vc->sync_pending && vc->vm->run->o->msipoll)
+			sync_seen(vc);
 		return KVMH_DONE;
 	}
 	if (is_write && len == 4 && addr == KG_MMIO + KG_REG_CMDQ_PROD) {
