@@ -18,11 +18,16 @@
  *                 then ring_prod_wait(), and answer once the last SYNC
  *                 pushed (and every PROD write before it) completed: one
  *                 CONS exit per SYNC.
+ * --vcpu kvm-msipoll (msipoll): the guest's last SYNC asks for an MSI
+ * write into its own queue slot and the guest polls RAM, as Linux's
+ * MSIPOLL; the qemu modes write the MSI at the end of the PROD exit,
+ * offload from a completion thread per VM (kvmb_msi_main()).
  * The harness around the VMM: the host prepares each vCPU's batches
  * (bench/workload.h) in KG_NSLOTS slots of guest RAM and refills a slot on
  * the PROD exit that submitted it; the sim oracle is filled for a batch on
  * its PROD exit, before anything is forwarded, and checked on the CONS
- * read that shows the guest its SYNC complete. The guest measures with
+ * read that shows the guest its SYNC complete (msipoll: on its next PROD
+ * write or its end, which come after it saw the MSI). The guest measures with
  * rdtsc (the TSC runs at the host's rate here) and leaves its last SYNC
  * round trip in its block, which the host picks up on the next exit.
  */
