@@ -22,7 +22,10 @@
  * waits for a SYNC (offload: keeps its ring full, a SYNC every few
  * batches; qemu modes: invalidates on its own vIOMMU back to back). The
  * flooders' commands and latencies are counted apart (flood cmds/s) and
- * never in the measured VMs' metrics.
+ * never in the measured VMs' metrics. The measured VMs start only once
+ * every flooder has published its first batch (a start barrier), so the
+ * flood is on for the whole measured window, however the threads are
+ * scheduled.
  *
  * Load: closed loop by default (each simulated vCPU waits for its SYNC
  * before writing the next batch, like a guest driver); --rate R makes it
@@ -102,6 +105,7 @@ struct opts {
 	bool verify, quiet;
 	enum iofd_sim_wait wait;
 	bool wait_set;
+	uint64_t sleep_over_ns; /* sim block: a sleep's overshoot here */
 	struct iofd_sim_config sim;
 	enum core_issue_mode issue;
 	unsigned int poll_us, max_inflight;
@@ -122,6 +126,7 @@ struct counters {
 	struct core_hist lat; /* publish -> SYNC seen complete, ns */
 	uint64_t cmds, fwd, syncs, batches, waited;
 	uint64_t handler_ns; /* vCPU held by the VMM's trap handler */
+	uint64_t blocked_ns; /* PROD write -> guest may pass its CMD_SYNC */
 	uint64_t wait_ns; /* publish -> last SYNC seen complete */
 	uint64_t cpu_ns; /* the thread's own CPU time */
 	uint64_t checked, stale, errors;
@@ -160,6 +165,8 @@ struct slot {
 	uint64_t t_sched; /* open loop: when the next batch is due */
 	uint64_t t_lat0; /* open loop: when the pushed batch was due */
 	uint64_t arng; /* open loop: arrival process state */
+	uint64_t t_prod; /* offload: first push attempt of the pending batch
+			  * (the guest's PROD write); 0 = none */
 };
 
 /* One vSMMU of a VM (the VM itself unless --vsmmus-per-vm): its vIOMMU,
@@ -172,6 +179,8 @@ struct vm {
 	struct ring_prod p;
 	bool ring_ok;
 	struct slot *slot;
+	uint32_t nosync_pending; /* offload: batches without a SYNC pushed
+				  * since the last publish */
 };
 
 struct run;
@@ -197,20 +206,44 @@ struct run {
 	unsigned int stop; /* atomic */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate;
-	int go; /* under gate_lock: 1 start, -1 abort */
+	int go; /* under gate_lock: enum gate_go */
+	unsigned int flood_ready; /* under gate_lock: flooders that published */
 };
 
-/* Producer threads start together, when the main thread says so. */
-static bool run_gate(struct run *run)
+enum gate_go { GO_ABORT = -1, GO_CLOSED, GO_FLOOD, GO_ALL };
+
+/*
+ * Producer threads start together, when the main thread says so: the
+ * flooders at GO_FLOOD, the measured threads (@level GO_ALL) after them.
+ */
+static bool run_gate(struct run *run, int level)
 {
 	int go;
 
 	pthread_mutex_lock(&run->gate_lock);
-	while (!run->go)
+	while (run->go != GO_ABORT && run->go < level)
 		pthread_cond_wait(&run->gate, &run->gate_lock);
 	go = run->go;
 	pthread_mutex_unlock(&run->gate_lock);
 	return go > 0;
+}
+
+/* A flooder has published its first batch (or given up before it). */
+static void flood_published(struct run *run)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	run->flood_ready++;
+	pthread_cond_broadcast(&run->gate);
+	pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* The start barrier: wait until each of @n flooders has published. */
+static void flood_wait_published(struct run *run, unsigned int n)
+{
+	pthread_mutex_lock(&run->gate_lock);
+	while (run->flood_ready < n)
+		pthread_cond_wait(&run->gate, &run->gate_lock);
+	pthread_mutex_unlock(&run->gate_lock);
 }
 
 static void run_open(struct run *run, int go)
@@ -239,6 +272,8 @@ struct result {
 	uint64_t proc_cpu_ns;
 	long nvcsw, nivcsw;
 	uint64_t flood_cmds, flood_syncs; /* --flood: never in c */
+	enum mode mode;
+	uint32_t hsmmu_mask; /* host SMMUs that carried measured traffic */
 };
 
 static uint64_t now_ns(void)
@@ -425,7 +460,7 @@ static void *qemu_main(void *arg)
 	uint32_t chunk[WL_MAX_BATCH + 1];
 	uint64_t cpu0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_ALL))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	if (run->o->rate)
@@ -474,6 +509,9 @@ static void *qemu_main(void *arg)
 			break;
 		}
 		count_batch(&wk->c, &s->b, t1 - t0);
+		/* The SYNC completed inside the trap: the guest was blocked
+		 * exactly as long as its vCPU thread was held. */
+		wk->c.blocked_ns += t1 - t0;
 		lat0 = run->o->rate ? s->t_lat0 : t0;
 		if (s->b.last_sync >= 0)
 			count_sync(wk, s, vm, t1 - lat0);
@@ -490,7 +528,7 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 {
 	struct smmu_ring_entry e[WL_MAX_BATCH];
 	uint32_t first = 0, n = 0, last = 0;
-	uint64_t t0;
+	uint64_t t0, t1;
 	int rc;
 
 	if (!s->have_batch) {
@@ -502,6 +540,10 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 		s->have_batch = true;
 	}
 	t0 = now_ns();
+	/* The guest's PROD write began at the first attempt: a full ring
+	 * keeps it blocked until a retry succeeds. */
+	if (!s->t_prod)
+		s->t_prod = t0;
 	for (uint32_t i = 0; i < s->b.n; i++) {
 		if (cmdq_classify(&s->b.cmd[i]) != CMDQ_CLASS_SYNC &&
 		    fault_drop(wk->run->o, &wk->c))
@@ -516,10 +558,18 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 	if (rc)
 		return rc;
 	s->have_batch = false;
-	count_batch(&wk->c, &s->b, now_ns() - t0);
+	t1 = now_ns();
+	count_batch(&wk->c, &s->b, t1 - t0);
 	if (s->b.last_sync >= 0) {
+		/* Blocked until the SYNC is seen complete: count_sync(). */
 		s->busy = true;
 		s->idx = first + last;
+	} else {
+		/* No SYNC: the guest goes on once its PROD write returns:
+		 * the push now, the publish in offload_trap(). */
+		wk->c.blocked_ns += t1 - s->t_prod;
+		s->t_prod = 0;
+		vm->nosync_pending++;
 	}
 	return 0;
 }
@@ -547,6 +597,115 @@ static void offload_fail(struct worker *wk, struct vm *vm, const char *what,
 	wk->c.errors++;
 }
 
+/*
+ * The trap handlers of @vm's idle vCPUs: push each one's next batch, then
+ * one publish (the guests' PROD write). A batch without a SYNC does not
+ * block its vCPU: it goes on with the next one. Open loop: *@next_due is
+ * lowered to the earliest arrival not due yet. Return: 0, or -errno with
+ * wk->err set.
+ */
+static int offload_trap(struct worker *wk, struct vm *vm, bool stop,
+			uint64_t now, uint64_t *next_due)
+{
+	struct run *run = wk->run;
+	const struct opts *o = run->o;
+	bool pushed = false;
+	uint64_t t0, t1;
+	int rc;
+
+	for (unsigned int k = 0; k < o->vcpus && !stop; k++) {
+		struct slot *s = &vm->slot[k];
+
+		while (!s->busy && !slot_finished(run, s)) {
+			if (o->rate && !s->have_batch && s->t_sched > now) {
+				if (s->t_sched < *next_due)
+					*next_due = s->t_sched;
+				break;
+			}
+			rc = offload_push(wk, vm, s);
+			if (rc < 0) {
+				offload_fail(wk, vm, "push", rc);
+				return rc;
+			}
+			if (rc)
+				break;
+			pushed = true;
+		}
+	}
+	if (!pushed)
+		return 0;
+	t0 = now_ns();
+	rc = ring_prod_publish(&vm->p);
+	t1 = now_ns();
+	if (rc) {
+		offload_fail(wk, vm, "publish", rc);
+		return rc;
+	}
+	wk->c.handler_ns += t1 - t0;
+	/* Every batch without a SYNC waited for this publish; those with
+	 * one count it in their PROD write -> SYNC complete span. */
+	wk->c.blocked_ns += (t1 - t0) * vm->nosync_pending;
+	vm->nosync_pending = 0;
+	for (unsigned int k = 0; k < o->vcpus; k++)
+		if (vm->slot[k].busy && !vm->slot[k].t_pub)
+			vm->slot[k].t_pub = o->rate ? vm->slot[k].t_lat0 : t0;
+	return 0;
+}
+
+/* The guests' side of a SYNC in flight. */
+struct offload_poll {
+	bool progress, any_busy;
+	struct slot *oldest; /* the oldest SYNC still in flight */
+	struct vm *oldest_vm;
+};
+
+/* The guests polling for their CMD_SYNCs: count the completed ones. */
+static void offload_collect(struct worker *wk, struct offload_poll *p)
+{
+	struct run *run = wk->run;
+	const struct opts *o = run->o;
+
+	memset(p, 0, sizeof(*p));
+	for (unsigned int v = wk->id; v < o->nvs; v += run->nwk) {
+		struct vm *vm = &run->vms[v];
+
+		for (unsigned int k = 0; k < o->vcpus; k++) {
+			struct slot *s = &vm->slot[k];
+			uint64_t t;
+
+			if (!s->busy)
+				continue;
+			if (ring_prod_done_upto(&vm->p, s->idx)) {
+				t = now_ns();
+				count_sync(wk, s, vm, t - s->t_pub);
+				wk->c.blocked_ns += t - s->t_prod;
+				s->busy = false;
+				s->t_pub = s->t_prod = 0;
+				p->progress = true;
+				continue;
+			}
+			p->any_busy = true;
+			if (!p->oldest || s->t_pub < p->oldest->t_pub) {
+				p->oldest = s;
+				p->oldest_vm = vm;
+			}
+		}
+	}
+}
+
+/* --syncs: has every vCPU of this producer finished? */
+static bool offload_all_finished(struct worker *wk)
+{
+	struct run *run = wk->run;
+	const struct opts *o = run->o;
+
+	for (unsigned int v = wk->id; v < o->nvs; v += run->nwk)
+		for (unsigned int k = 0; k < o->vcpus; k++)
+			if (!slot_finished(run, &run->vms[v].slot[k]))
+				return false;
+	return true;
+}
+
 static void *offload_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -555,7 +714,7 @@ static void *offload_main(void *arg)
 	uint64_t cpu0, last_progress;
 	unsigned int idle = 0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_ALL))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	last_progress = now_ns();
@@ -567,106 +726,27 @@ static void *offload_main(void *arg)
 					o->seed ^ ((uint64_t)v * o->vcpus + k),
 					last_progress);
 	for (;;) {
-		bool stop = stopping(run), any_busy = false, progress = false;
+		bool stop = stopping(run);
 		uint64_t now = now_ns(), next_due = UINT64_MAX;
-		struct slot *oldest = NULL;
-		struct vm *oldest_vm = NULL;
+		struct offload_poll p;
 		int rc;
 
-		/* The trap handlers of every idle vCPU: push, then one
-		 * publish per VM (the guest's PROD write). */
-		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk) {
-			struct vm *vm = &run->vms[v];
-			bool pushed = false;
-			uint64_t t0, t1;
-
-			for (unsigned int k = 0; k < o->vcpus && !stop; k++) {
-				struct slot *s = &vm->slot[k];
-
-				/* A batch without a SYNC does not block the
-				 * vCPU: it goes on with the next one. */
-				while (!s->busy && !slot_finished(run, s)) {
-					if (o->rate && !s->have_batch &&
-					    s->t_sched > now) {
-						if (s->t_sched < next_due)
-							next_due = s->t_sched;
-						break;
-					}
-					rc = offload_push(wk, vm, s);
-					if (rc < 0) {
-						offload_fail(wk, vm, "push",
-							     rc);
-						goto out;
-					}
-					if (rc)
-						break;
-					pushed = true;
-				}
-			}
-			if (!pushed)
-				continue;
-			t0 = now_ns();
-			rc = ring_prod_publish(&vm->p);
-			t1 = now_ns();
-			if (rc) {
-				offload_fail(wk, vm, "publish", rc);
+		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk)
+			if (offload_trap(wk, &run->vms[v], stop, now,
+					 &next_due))
 				goto out;
-			}
-			wk->c.handler_ns += t1 - t0;
-			for (unsigned int k = 0; k < o->vcpus; k++)
-				if (vm->slot[k].busy && !vm->slot[k].t_pub)
-					vm->slot[k].t_pub =
-						o->rate ? vm->slot[k].t_lat0 :
-							  t0;
-		}
-		/* The guests polling for their CMD_SYNCs. */
-		for (unsigned int v = wk->id; v < o->nvs; v += run->nwk) {
-			struct vm *vm = &run->vms[v];
-
-			for (unsigned int k = 0; k < o->vcpus; k++) {
-				struct slot *s = &vm->slot[k];
-
-				if (!s->busy)
-					continue;
-				if (ring_prod_done_upto(&vm->p, s->idx)) {
-					count_sync(wk, s, vm,
-						   now_ns() - s->t_pub);
-					s->busy = false;
-					s->t_pub = 0;
-					progress = true;
-					continue;
-				}
-				any_busy = true;
-				if (!oldest || s->t_pub < oldest->t_pub) {
-					oldest = s;
-					oldest_vm = vm;
-				}
-			}
-		}
-		if (progress) {
+		offload_collect(wk, &p);
+		if (p.progress) {
 			idle = 0;
 			last_progress = now_ns();
 			continue;
 		}
-		if (!any_busy) {
-			if (stop)
+		if (!p.any_busy) {
+			/* Stopped, or every vCPU finished its --syncs. */
+			if (stop || (o->syncs && offload_all_finished(wk)))
 				break;
-			/* Every vCPU finished its --syncs, or rings full. */
-			if (o->syncs) {
-				bool all = true;
-
-				for (unsigned int v = wk->id; v < o->nvs && all;
-				     v += run->nwk)
-					for (unsigned int k = 0; k < o->vcpus;
-					     k++)
-						all &= slot_finished(
-							run,
-							&run->vms[v].slot[k]);
-				if (all)
-					break;
-			}
 			/* Open loop: nothing in flight until the next
-			 * arrival. */
+			 * arrival; else the rings are full. */
 			if (o->rate && next_due != UINT64_MAX)
 				sleep_until(next_due);
 			else
@@ -674,7 +754,7 @@ static void *offload_main(void *arg)
 			continue;
 		}
 		if (now_ns() - last_progress > STUCK_NS) {
-			offload_fail(wk, oldest_vm, "no completion for 10 s",
+			offload_fail(wk, p.oldest_vm, "no completion for 10 s",
 				     ETIMEDOUT);
 			goto out;
 		}
@@ -686,9 +766,9 @@ static void *offload_main(void *arg)
 			continue;
 		}
 		idle = 0;
-		rc = ring_prod_wait(&oldest_vm->p, oldest->idx, 0, 1);
+		rc = ring_prod_wait(&p.oldest_vm->p, p.oldest->idx, 0, 1);
 		if (rc && rc != -ETIMEDOUT) {
-			offload_fail(wk, oldest_vm, "wait", rc);
+			offload_fail(wk, p.oldest_vm, "wait", rc);
 			goto out;
 		}
 	}
@@ -725,7 +805,7 @@ static void *flood_main(void *arg)
 	uint32_t first, done = 0;
 	int rc = 0;
 
-	if (!run_gate(run))
+	if (!run_gate(run, GO_FLOOD))
 		return NULL;
 	cpu0 = thread_cpu_ns();
 	while (!stopping(run)) {
@@ -764,8 +844,11 @@ static void *flood_main(void *arg)
 		}
 		wk->c.cmds += n;
 		wk->c.syncs += n - FLOOD_BATCH;
-		round++;
+		if (!round++)
+			flood_published(run);
 	}
+	if (!round)
+		flood_published(run); /* failed: the error ends the run */
 	wk->c.cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
 }
@@ -789,6 +872,14 @@ static void sim_config(const struct opts *o, struct iofd_sim_config *sim)
 {
 	*sim = o->sim;
 	sim->wait = o->wait;
+}
+
+/* vSMMU @v's host SMMU carried measured traffic (flooders do not count). */
+static void hsmmu_mark(const struct opts *o, struct result *res, unsigned int v,
+		       const struct iofd_counters *vc)
+{
+	if (v < o->nvs && vc->ioctls)
+		res->hsmmu_mask |= 1u << (v % o->hsmmus);
 }
 
 struct qemu_env {
@@ -849,6 +940,7 @@ static void qemu_teardown(struct run *run, struct qemu_env *env,
 			continue;
 		iofd_viommu_counters(vm->vi, &vc);
 		res->caller_charged_ns += vc.charged_ns;
+		hsmmu_mark(o, res, v, &vc);
 		for (unsigned int k = 0; k < run->w->nsids; k++)
 			if (env->vdev[v][k])
 				iofd_vdev_destroy(vm->vi, env->vdev[v][k]);
@@ -989,6 +1081,7 @@ static void offload_teardown(struct run *run, struct core_service *svc,
 				continue;
 			iofd_viommu_counters(run->vms[v].vi, &vc);
 			res->caller_charged_ns += vc.charged_ns;
+			hsmmu_mark(o, res, v, &vc);
 		}
 		/* Drains the rings: nothing is left in flight. */
 		core_service_free(svc);
@@ -1113,6 +1206,10 @@ static void connect_teardown(struct run *run, struct smmu_client *c,
 		res->be.charged_ns = after.charged - before->charged;
 		res->svc_cpu_ns = after.cpu - before->cpu;
 		res->svc_sleeps = after.sleeps - before->sleeps;
+		/* The daemon's per-vSMMU counters are not read: every vSMMU
+		 * carried traffic when its guests issued commands. */
+		for (unsigned int v = 0; v < run->o->nvs && res->c.fwd; v++)
+			res->hsmmu_mask |= 1u << (v % run->o->hsmmus);
 	}
 	/* Closing the connection drains and frees everything it made. */
 	smmu_client_free(c);
@@ -1164,6 +1261,66 @@ static void run_wait(struct run *run, uint64_t t0)
 		fprintf(stderr, "\r%*s\r", 60, "");
 }
 
+/* How @run's mode is laid out on threads, for the table and JSON. */
+static void mode_layout(const struct run *run, struct result *res)
+{
+	const struct opts *o = run->o;
+	unsigned int per = (o->nvs + run->nwk - 1) / run->nwk;
+
+	if (run->mode == M_OFFLOAD && o->connect)
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u producer thread%s x %u %s%s each; the service is "
+			 "smmu-offloadd at %s (another process)",
+			 run->nwk, run->nwk > 1 ? "s" : "", per, unit_name(o),
+			 o->nvs > 1 ? "s" : "", o->connect);
+	else if (run->mode == M_OFFLOAD)
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u producer thread%s x %u %s%s each, %u worker%s "
+			 "(%s issue), embedded",
+			 run->nwk, run->nwk > 1 ? "s" : "", per, unit_name(o),
+			 o->nvs > 1 ? "s" : "", o->hsmmus,
+			 o->hsmmus > 1 ? "s" : "",
+			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
+	else
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",
+			 run->nwk, o->nvs, unit_name(o), o->vcpus);
+}
+
+/* Sum the producer threads' counters into @res. Return: -EIO if one of
+ * them failed (its message in res->errmsg), else 0. */
+static int counters_merge(const struct run *run, struct result *res)
+{
+	int r = 0;
+
+	for (unsigned int i = 0; i < run->nwk; i++) {
+		const struct counters *c = &run->wk[i].c;
+
+		core_hist_merge(&res->c.lat, &c->lat);
+		res->c.cmds += c->cmds;
+		res->c.fwd += c->fwd;
+		res->c.syncs += c->syncs;
+		res->c.batches += c->batches;
+		res->c.waited += c->waited;
+		res->c.handler_ns += c->handler_ns;
+		res->c.blocked_ns += c->blocked_ns;
+		res->c.wait_ns += c->wait_ns;
+		res->c.cpu_ns += c->cpu_ns;
+		res->c.checked += c->checked;
+		res->c.stale += c->stale;
+		res->c.errors += c->errors;
+		res->c.dropped += c->dropped;
+		res->c.scheduled += c->scheduled;
+		res->c.lag_ns += c->lag_ns;
+		if (run->wk[i].err[0] && !res->errmsg[0]) {
+			snprintf(res->errmsg, sizeof(res->errmsg), "%s",
+				 run->wk[i].err);
+			r = -EIO;
+		}
+	}
+	return r;
+}
+
 static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		    struct result *res)
 {
@@ -1185,6 +1342,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
+	res->mode = mode;
 	core_hist_init(&res->c.lat);
 	run.vms = calloc(o->nall, sizeof(*run.vms));
 	run.nwk = mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
@@ -1210,33 +1368,15 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 			wl_stream_init(&vm->slot[k].ws, w, o->seed, k,
 				       (uint64_t)v * o->vcpus + k, nglobal);
 	}
-	if (mode == M_OFFLOAD && o->connect) {
+	if (mode == M_OFFLOAD && o->connect)
 		r = connect_setup(&run, &client, &dbefore, res);
-		snprintf(res->layout, sizeof(res->layout),
-			 "%u producer thread%s x %u %s%s each; the service is "
-			 "smmu-offloadd at %s (another process)",
-			 run.nwk, run.nwk > 1 ? "s" : "",
-			 (o->nvs + run.nwk - 1) / run.nwk, unit_name(o),
-			 o->nvs > 1 ? "s" : "", o->connect);
-	} else if (mode == M_OFFLOAD) {
+	else if (mode == M_OFFLOAD)
 		r = offload_setup(&run, &svc, res->errmsg, sizeof(res->errmsg));
-		snprintf(res->layout, sizeof(res->layout),
-			 "%u producer thread%s x %u %s%s each, %u worker%s "
-			 "(%s issue), embedded",
-			 run.nwk, run.nwk > 1 ? "s" : "",
-			 (o->nvs + run.nwk - 1) / run.nwk, unit_name(o),
-			 o->nvs > 1 ? "s" : "", o->hsmmus,
-			 o->hsmmus > 1 ? "s" : "",
-			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
-	} else {
-		qenv = calloc(1, sizeof(*qenv));
-		r = qenv ? qemu_setup(&run, qenv, res->errmsg,
-				      sizeof(res->errmsg)) :
-			   -ENOMEM;
-		snprintf(res->layout, sizeof(res->layout),
-			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",
-			 run.nwk, o->nvs, unit_name(o), o->vcpus);
-	}
+	else if ((qenv = calloc(1, sizeof(*qenv))))
+		r = qemu_setup(&run, qenv, res->errmsg, sizeof(res->errmsg));
+	else
+		r = -ENOMEM;
+	mode_layout(&run, res);
 	res->threads = run.nwk;
 	res->verified = verifying(&run);
 	if (r)
@@ -1275,7 +1415,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	}
 	pthread_attr_destroy(&attr);
 	if (started < run.nwk || nfl < o->flood) {
-		run_open(&run, -1);
+		run_open(&run, GO_ABORT);
 		for (unsigned int i = 0; i < started; i++)
 			pthread_join(run.wk[i].th, NULL);
 		for (unsigned int i = 0; i < nfl; i++)
@@ -1283,7 +1423,10 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		goto out_teardown;
 	}
 	getrusage(RUSAGE_SELF, &ru0);
-	run_open(&run, 1);
+	/* The start barrier: the flood is on before the measured VMs start. */
+	run_open(&run, GO_FLOOD);
+	flood_wait_published(&run, nfl);
+	run_open(&run, GO_ALL);
 	t0 = now_ns();
 	run_wait(&run, t0);
 	if (!o->syncs)
@@ -1313,30 +1456,8 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 			   tv_ns(ru0.ru_utime) - tv_ns(ru0.ru_stime);
 	res->nvcsw = ru1.ru_nvcsw - ru0.ru_nvcsw;
 	res->nivcsw = ru1.ru_nivcsw - ru0.ru_nivcsw;
-	for (unsigned int i = 0; i < run.nwk; i++) {
-		struct counters *c = &run.wk[i].c;
-
-		core_hist_merge(&res->c.lat, &c->lat);
-		res->c.cmds += c->cmds;
-		res->c.fwd += c->fwd;
-		res->c.syncs += c->syncs;
-		res->c.batches += c->batches;
-		res->c.waited += c->waited;
-		res->c.handler_ns += c->handler_ns;
-		res->c.wait_ns += c->wait_ns;
-		res->c.cpu_ns += c->cpu_ns;
-		res->c.checked += c->checked;
-		res->c.stale += c->stale;
-		res->c.errors += c->errors;
-		res->c.dropped += c->dropped;
-		res->c.scheduled += c->scheduled;
-		res->c.lag_ns += c->lag_ns;
-		if (run.wk[i].err[0] && !res->errmsg[0]) {
-			snprintf(res->errmsg, sizeof(res->errmsg), "%s",
-				 run.wk[i].err);
-			r = -EIO;
-		}
-	}
+	if (counters_merge(&run, res))
+		r = -EIO;
 out_teardown:
 	if (mode == M_OFFLOAD && o->connect)
 		connect_teardown(&run, client, &dbefore, measured, res);
@@ -1446,6 +1567,36 @@ static int run_idle(const struct opts *o, const struct wl *w)
 
 /* ---- derived metrics ------------------------------------------------------ */
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The median overshoot of a 300 ns absolute clock_nanosleep() here, timer
+ * slack 1 ns: what each sleep of the sim's block wait adds to the wall
+ * clock on top of the modelled time (SCHEMA.md sim_sleep_overshoot_ns).
+ */
+static uint64_t sleep_overshoot_ns(void)
+{
+	uint64_t d[101];
+
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		uint64_t t = now_ns() + 300;
+		struct timespec ts = { .tv_sec = (time_t)(t / 1000000000u),
+				       .tv_nsec = (long)(t % 1000000000u) };
+
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+				       NULL) == EINTR)
+			;
+		d[i] = now_ns() - t;
+	}
+	qsort(d, sizeof(d) / sizeof(d[0]), sizeof(d[0]), cmp_u64);
+	return d[50];
+}
+
 static double per_cmd(const struct result *r, double v)
 {
 	return r->c.cmds ? v / (double)r->c.cmds : 0;
@@ -1469,19 +1620,67 @@ static double lag_us(const struct result *r)
 		       0;
 }
 
+/* The host SMMUs that carried the measured VMs' traffic: fewer than
+ * configured when there are fewer vSMMUs (a -n 1 ceiling run uses one);
+ * the configured number if none did. */
+static unsigned int hsmmus_used(const struct opts *o, const struct result *r)
+{
+	unsigned int n = (unsigned int)__builtin_popcount(r->hsmmu_mask);
+
+	return n ? n : o->hsmmus;
+}
+
 static double tput(const struct opts *o, const struct result *r)
 {
-	return r->wall_s > 0 ? (double)r->c.cmds / r->wall_s / o->hsmmus : 0;
+	return r->wall_s > 0 ?
+		       (double)r->c.cmds / r->wall_s / hsmmus_used(o, r) :
+		       0;
+}
+
+/*
+ * Are wall-clock times comparable between the modes? Not with the sim's
+ * block wait: each simulated call sleeps twice, and a sleep overshoots
+ * here by several times the modelled cost. Every mode carries that
+ * (qemu modes on the vCPU thread, offload in the service's worker or
+ * issuer before it completes the guest's SYNC), so it dilutes real
+ * differences and the qemu modes' wall figures are not their modelled
+ * ones.
+ */
+static bool wall_fair(const struct opts *o)
+{
+	return strcmp(o->backend, "sim") || o->wait != IOFD_SIM_WAIT_BLOCK;
 }
 
 /* ---- output ------------------------------------------------------------------ */
 
+#define ROW_COUNT 1u /* a count: in "counts", not "metrics"; no ratio */
+#define ROW_SVC 2u /* service only: "-" / null without one; no ratio */
+#define ROW_ORACLE 4u /* the oracle's: "n/a" when off; not a metric */
+#define ROW_QEMU 8u /* qemu modes only: "-" / null for offload; no ratio */
+
 struct row {
 	const char *name, *key;
 	int kind; /* 0 count, 1 float, 2 us (from ns), 3 percent */
-	bool lower_better;
+	unsigned int flags; /* ROW_* */
 	double (*get)(const struct opts *o, const struct result *r);
 };
+
+static bool row_metric(const struct row *rw)
+{
+	return !(rw->flags & (ROW_COUNT | ROW_ORACLE));
+}
+
+static bool row_ratio(const struct row *rw)
+{
+	return !(rw->flags & (ROW_COUNT | ROW_ORACLE | ROW_SVC | ROW_QEMU));
+}
+
+/* Has row @rw a value for mode result @r? (null / "-" if not) */
+static bool row_has(const struct row *rw, const struct result *r)
+{
+	return !((rw->flags & ROW_SVC) && !r->has_svc) &&
+	       !((rw->flags & ROW_QEMU) && r->mode == M_OFFLOAD);
+}
 
 #define GETTER(fn, expr)                                               \
 	static double fn(const struct opts *o, const struct result *r) \
@@ -1490,6 +1689,14 @@ struct row {
 		return (expr);                                         \
 	}
 
+/* The headline: the guest's PROD write until it may pass its CMD_SYNC
+ * (qemu modes: the trap, the SYNC completes in it; offload: push,
+ * publish and the wait for the SYNC; a batch without a SYNC: its trap). */
+GETTER(g_blocked, per_cmd(r, (double)r->c.blocked_ns))
+/* The same by the cost model, qemu modes only: their trap is the sim's
+ * time charged to the vCPU (host queueing included). Offload's path (ring,
+ * worker, the sim in the worker, completion) has no model. */
+GETTER(g_blocked_model, per_cmd(r, (double)r->caller_charged_ns))
 GETTER(g_cmds, (double)r->c.cmds)
 GETTER(g_syncs, (double)r->c.syncs)
 GETTER(g_tput, tput(o, r))
@@ -1497,8 +1704,9 @@ GETTER(g_handler, per_cmd(r, (double)r->c.handler_ns))
 /* The vCPU's stall as the cost model charges it: the qemu modes wait for
  * the simulated host (queueing included); offload's vCPU never calls the
  * backend, its push + publish is real work, so its wall time stands. */
-GETTER(g_handler_model, r->has_svc ? per_cmd(r, (double)r->c.handler_ns) :
-				     per_cmd(r, (double)r->caller_charged_ns))
+GETTER(g_handler_model, r->mode == M_OFFLOAD ?
+				per_cmd(r, (double)r->c.handler_ns) :
+				per_cmd(r, (double)r->caller_charged_ns))
 GETTER(g_wait, per_cmd(r, (double)r->c.wait_ns))
 GETTER(g_ioctls, per_1000(r, r->be.ioctls))
 GETTER(g_hsyncs, per_1000(r, r->be.host_syncs))
@@ -1518,40 +1726,54 @@ GETTER(g_nvcsw, (double)r->nvcsw)
 GETTER(g_nivcsw, (double)r->nivcsw)
 GETTER(g_stale, (double)r->c.stale)
 
+/* Table rows and JSON "metrics" keys, in this order: the headline first. */
 static const struct row rows[] = {
-	{ "guest commands", "guest_cmds", 0, false, g_cmds },
-	{ "guest CMD_SYNCs", "guest_syncs", 0, false, g_syncs },
-	{ "throughput, cmds/s per host SMMU", "cmds_per_s_per_hsmmu", 0, false,
+	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1, 0,
+	  g_blocked },
+	{ "guest blocked (cost model), ns/cmd",
+	  "guest_blocked_model_ns_per_cmd", 1, ROW_QEMU, g_blocked_model },
+	{ "guest commands", "guest_cmds", 0, ROW_COUNT, g_cmds },
+	{ "guest CMD_SYNCs", "guest_syncs", 0, ROW_COUNT, g_syncs },
+	{ "throughput, cmds/s per host SMMU", "cmds_per_s_per_hsmmu", 0, 0,
 	  g_tput },
-	{ "vCPU held in VMM, ns/cmd", "handler_ns_per_cmd", 1, true,
+	{ "vCPU thread held (secondary), ns/cmd", "handler_ns_per_cmd", 1, 0,
 	  g_handler },
-	{ "vCPU held in VMM (cost model), ns/cmd", "handler_model_ns_per_cmd",
-	  1, true, g_handler_model },
-	{ "guest SYNC wait, ns/cmd", "sync_wait_ns_per_cmd", 1, true, g_wait },
-	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, true, g_ioctls },
-	{ "host CMD_SYNCs per 1000 cmds", "host_syncs_per_1000_cmds", 1, true,
+	{ "vCPU thread held (cost model), ns/cmd", "handler_model_ns_per_cmd",
+	  1, 0, g_handler_model },
+	{ "guest SYNC wait, ns/cmd", "sync_wait_ns_per_cmd", 1, 0, g_wait },
+	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, 0, g_ioctls },
+	{ "host CMD_SYNCs per 1000 cmds", "host_syncs_per_1000_cmds", 1, 0,
 	  g_hsyncs },
-	{ "SYNC latency p50, us", "p50_ns", 2, true, g_p50 },
-	{ "SYNC latency p90, us", "p90_ns", 2, true, g_p90 },
-	{ "SYNC latency p99, us", "p99_ns", 2, true, g_p99 },
-	{ "SYNC latency p99.9, us", "p999_ns", 2, true, g_p999 },
-	{ "SYNC latency max, us", "max_ns", 2, true, g_max },
+	{ "SYNC latency p50, us", "p50_ns", 2, 0, g_p50 },
+	{ "SYNC latency p90, us", "p90_ns", 2, 0, g_p90 },
+	{ "SYNC latency p99, us", "p99_ns", 2, 0, g_p99 },
+	{ "SYNC latency p99.9, us", "p999_ns", 2, 0, g_p999 },
+	{ "SYNC latency max, us", "max_ns", 2, 0, g_max },
 	{ "sim time charged to callers, ns/cmd", "caller_charged_ns_per_cmd", 1,
-	  true, g_charged },
-	{ "host queue busy (sim charged), %", "host_queue_busy_pct", 3, false,
+	  0, g_charged },
+	{ "host queue busy (sim charged), %", "host_queue_busy_pct", 3, 0,
 	  g_busy },
-	{ "vCPU/producer CPU, ns/cmd", "producer_cpu_ns_per_cmd", 1, true,
+	{ "vCPU/producer CPU, ns/cmd", "producer_cpu_ns_per_cmd", 1, 0,
 	  g_prod_cpu },
 	{ "service CPU (worker+issuer), ns/cmd", "service_cpu_ns_per_cmd", 1,
-	  true, g_svc_cpu },
-	{ "process CPU, ns/cmd", "process_cpu_ns_per_cmd", 1, true,
-	  g_proc_cpu },
-	{ "voluntary context switches", "ctx_voluntary", 0, true, g_nvcsw },
-	{ "involuntary context switches", "ctx_involuntary", 0, true,
-	  g_nivcsw },
-	{ "oracle: stale after SYNC", "stale", 0, true, g_stale },
+	  ROW_SVC, g_svc_cpu },
+	{ "process CPU, ns/cmd", "process_cpu_ns_per_cmd", 1, 0, g_proc_cpu },
+	{ "voluntary context switches", "ctx_voluntary", 0, 0, g_nvcsw },
+	{ "involuntary context switches", "ctx_involuntary", 0, 0, g_nivcsw },
+	{ "oracle: stale after SYNC", "stale", 0, ROW_ORACLE, g_stale },
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+/* The row of getter @get (one of rows[]). */
+static const struct row *row_of(double (*get)(const struct opts *,
+					      const struct result *))
+{
+	size_t i = 0;
+
+	while (i < NROWS - 1 && rows[i].get != get)
+		i++;
+	return &rows[i];
+}
 
 static void fmt_cell(char *buf, size_t len, int kind, double v)
 {
@@ -1585,13 +1807,14 @@ static const char *loop_opt_name(enum core_loop_kind l)
 				      "auto";
 }
 
-static void print_table(const struct opts *o, const struct wl *w,
-			const struct result *res)
+static bool mode_ok(const struct result *res, int m)
 {
-	char cell[32];
-	bool ratio_ok = res[M_OFFLOAD].ran && !res[M_OFFLOAD].err &&
-			res[M_QEMU].ran && !res[M_QEMU].err;
+	return res[m].ran && !res[m].err;
+}
 
+/* The run's configuration, above the table. */
+static void print_config(const struct opts *o, const struct wl *w)
+{
 	printf("smmu-bench %s: workload %s, %u VM%s x %u vSMMU%s x %u "
 	       "vCPU%s, %u device%s per vSMMU, %u host SMMU%s, backend %s",
 	       PACKAGE_VERSION, w->name, o->vms, o->vms > 1 ? "s" : "",
@@ -1636,6 +1859,11 @@ static void print_table(const struct opts *o, const struct wl *w,
 					    "n/a (null backend)",
 	       o->seed, o->poll_us, loop_opt_name(o->loop),
 	       o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+}
+
+/* Each mode's layout and wall time, and the open loop's rates. */
+static void print_layouts(const struct opts *o, const struct result *res)
+{
 	for (int m = 0; m < M_COUNT; m++)
 		if (res[m].ran)
 			printf("  %-13s %s, %.2f s wall%s%s\n", mode_names[m],
@@ -1644,7 +1872,7 @@ static void print_table(const struct opts *o, const struct wl *w,
 			       m == M_OFFLOAD && res[m].loop ? res[m].loop :
 							       "");
 	for (int m = 0; m < M_COUNT && o->rate; m++)
-		if (res[m].ran && !res[m].err)
+		if (mode_ok(res, m))
 			printf("  %-13s open loop: achieved %.0f of %.0f SYNC "
 			       "groups/s offered (%.1f%%), mean start lag "
 			       "%.1f us\n",
@@ -1652,6 +1880,56 @@ static void print_table(const struct opts *o, const struct wl *w,
 			       o->rate * o->vms,
 			       100.0 * achieved(&res[m]) / (o->rate * o->vms),
 			       lag_us(&res[m]));
+}
+
+/* What the headline row measures, and on which clock: said above it. */
+static void print_basis(const struct opts *o)
+{
+	printf("\nHeadline (first row): guest blocked per command, from the "
+	       "guest's PROD write until\nit may pass its CMD_SYNC; wall "
+	       "clock in every mode. ");
+	if (wall_fair(o)) {
+		printf("Basis: wall clock, comparable\nbetween the modes%s.\n",
+		       strcmp(o->backend, "sim") ?
+			       "" :
+		       o->wait == IOFD_SIM_WAIT_SPIN ?
+			       " (sim wait spin: the "
+			       "modelled host time is spent, "
+			       "not slept)" :
+			       " (sim wait none: no host time "
+			       "in any mode)");
+		return;
+	}
+	printf("Basis: NOT comparable under sim\nwait block: each "
+	       "simulated call sleeps twice and a sleep overshoots by "
+	       "%.1f us here\n(measured at start) against %u ns modelled per "
+	       "one-command ioctl, in every mode\n(qemu: on the vCPU thread; "
+	       "offload: in the service before the SYNC completes).\nCompare "
+	       "the modes with --wait spin; the qemu modes' cost model rows "
+	       "give their\nmodelled time.\n",
+	       (double)o->sleep_over_ns / 1000.0,
+	       o->sim.ioctl_ns + o->sim.sync_ns + o->sim.cmd_ns);
+}
+
+/* One table cell: a value, or why there is none. */
+static void fmt_row_cell(char *cell, size_t len, const struct opts *o,
+			 const struct row *rw, const struct result *r)
+{
+	if (r->err)
+		snprintf(cell, len, "error");
+	else if (!row_has(rw, r))
+		snprintf(cell, len, "-");
+	else if ((rw->flags & ROW_ORACLE) && !r->verified)
+		snprintf(cell, len, "n/a");
+	else
+		fmt_cell(cell, len, rw->kind, rw->get(o, r));
+}
+
+static void print_rows(const struct opts *o, const struct result *res)
+{
+	bool ratio_ok = mode_ok(res, M_OFFLOAD) && mode_ok(res, M_QEMU);
+	char cell[32];
+
 	printf("\n%-38s", "metric");
 	for (int m = 0; m < M_COUNT; m++)
 		if (res[m].ran)
@@ -1666,19 +1944,10 @@ static void print_table(const struct opts *o, const struct wl *w,
 		for (int m = 0; m < M_COUNT; m++) {
 			if (!res[m].ran)
 				continue;
-			if (res[m].err)
-				snprintf(cell, sizeof(cell), "error");
-			else if (rw->get == g_svc_cpu && !res[m].has_svc)
-				snprintf(cell, sizeof(cell), "-");
-			else if (rw->get == g_stale && !res[m].verified)
-				snprintf(cell, sizeof(cell), "n/a");
-			else
-				fmt_cell(cell, sizeof(cell), rw->kind,
-					 rw->get(o, &res[m]));
+			fmt_row_cell(cell, sizeof(cell), o, rw, &res[m]);
 			printf(" %13s", cell);
 		}
-		if (ratio_ok && i >= 2 && rw->get != g_stale &&
-		    rw->get != g_svc_cpu) {
+		if (ratio_ok && row_ratio(rw)) {
 			double a = rw->get(o, &res[M_QEMU]);
 			double b = rw->get(o, &res[M_OFFLOAD]);
 
@@ -1687,6 +1956,11 @@ static void print_table(const struct opts *o, const struct wl *w,
 		}
 		printf("\n");
 	}
+}
+
+/* Below the table: the flood, errors, and how to read the rows. */
+static void print_notes(const struct opts *o, const struct result *res)
+{
 	for (int m = 0; m < M_COUNT && o->flood; m++)
 		if (res[m].ran && res[m].wall_s > 0)
 			printf("%s: flood: %u VM%s, %.0f cmds/s (not in the "
@@ -1696,12 +1970,28 @@ static void print_table(const struct opts *o, const struct wl *w,
 	for (int m = 0; m < M_COUNT; m++)
 		if (res[m].ran && res[m].err)
 			printf("%s: ERROR: %s\n", mode_names[m], res[m].errmsg);
-	printf("\nvCPU held in VMM: time the vCPU thread spends in the trapped "
-	       "PROD write (qemu: the ioctls;\noffload: push + publish). "
-	       "Guest SYNC wait: publish -> CMD_SYNC seen complete. Times "
-	       "are wall\nclock on this machine; 'sim time charged' is the "
-	       "cost model's time. Ratios: qemu / offload\n(for throughput "
-	       "and queue busy, > 1 means qemu is higher).\n");
+	printf("\nGuest blocked: the guest's PROD write until it may pass its "
+	       "CMD_SYNC (qemu modes:\nthe trapped write, the SYNC completes "
+	       "in it; offload: push + publish + the wait for\nthe SYNC). "
+	       "vCPU thread held (secondary): the trapped write alone "
+	       "(offload: push +\npublish; the guest still waits for its "
+	       "SYNC after it). Guest SYNC wait: publish ->\nCMD_SYNC seen "
+	       "complete. Cost model: the sim's charged time for the qemu "
+	       "modes' trap;\noffload has no model of its ring path (wall). "
+	       "Throughput: per host SMMU that carried\ntraffic. Ratios: "
+	       "qemu / offload (> 1: offload lower, i.e. better, for "
+	       "times; for\nthroughput and queue busy, > 1 means qemu is "
+	       "higher).\n");
+}
+
+static void print_table(const struct opts *o, const struct wl *w,
+			const struct result *res)
+{
+	print_config(o, w);
+	print_layouts(o, res);
+	print_basis(o);
+	print_rows(o, res);
+	print_notes(o, res);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -1718,18 +2008,58 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static int write_json(const char *path, const struct opts *o,
-		      const struct wl *w, const struct result *res)
+/* {"qemu": v, "qemu-batched": v, "offload": v} of row @rw, null where
+ * not measured. */
+static void json_by_mode(FILE *f, const struct opts *o,
+			 const struct result *res, const struct row *rw)
+{
+	for (int m = 0; m < M_COUNT; m++) {
+		fprintf(f, "%s\"%s\": ", m ? ", " : "{", mode_names[m]);
+		if (mode_ok(res, m) && row_has(rw, &res[m]))
+			fprintf(f, "%.3f", rw->get(o, &res[m]));
+		else
+			fprintf(f, "null");
+	}
+	fprintf(f, "}");
+}
+
+/* The summary: the headline metric first, on which clock, side by side. */
+static void json_summary(FILE *f, const struct opts *o,
+			 const struct result *res)
+{
+	double b = mode_ok(res, M_OFFLOAD) ? g_blocked(o, &res[M_OFFLOAD]) : 0;
+
+	fprintf(f, "  \"summary\": {\"guest_blocked_ns_per_cmd\": ");
+	json_by_mode(f, o, res, row_of(g_blocked));
+	fprintf(f,
+		",\n    \"headline\": \"guest_blocked_ns_per_cmd\", "
+		"\"basis\": \"wall\", \"comparable\": %s, \"basis_note\": ",
+		wall_fair(o) ? "true" : "false");
+	json_str(f,
+		 wall_fair(o) ?
+			 "wall clock in every mode" :
+			 "sim wait block: every mode's wall clock includes "
+			 "the simulator's sleep overshoot (config."
+			 "sim_sleep_overshoot_ns, two sleeps per host call); "
+			 "compare with --wait spin, or the qemu modes' cost "
+			 "model");
+	fprintf(f, ",\n    \"guest_blocked_qemu_over_offload\": ");
+	if (mode_ok(res, M_QEMU) && b > 0)
+		fprintf(f, "%.4f", g_blocked(o, &res[M_QEMU]) / b);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n    \"guest_blocked_model_ns_per_cmd\": ");
+	json_by_mode(f, o, res, row_of(g_blocked_model));
+	fprintf(f, ",\n    \"vcpu_thread_held_ns_per_cmd\": ");
+	json_by_mode(f, o, res, row_of(g_handler));
+	fprintf(f, "},\n");
+}
+
+static void json_machine(FILE *f)
 {
 	struct utsname u;
-	FILE *f = fopen(path, "we");
-	bool first = true;
 
-	if (!f)
-		return -errno;
 	uname(&u);
-	fprintf(f, "{\n  \"schema\": \"smmu-bench/1\",\n");
-	fprintf(f, "  \"version\": \"%s\",\n", PACKAGE_VERSION);
 	fprintf(f, "  \"machine\": {\"nproc\": %ld, \"sysname\": ",
 		sysconf(_SC_NPROCESSORS_ONLN));
 	json_str(f, u.sysname);
@@ -1739,7 +2069,12 @@ static int write_json(const char *path, const struct opts *o,
 	json_str(f, u.version);
 	fprintf(f, ", \"arch\": ");
 	json_str(f, u.machine);
-	fprintf(f, "},\n  \"config\": {\"workload\": ");
+	fprintf(f, "},\n");
+}
+
+static void json_config(FILE *f, const struct opts *o, const struct wl *w)
+{
+	fprintf(f, "  \"config\": {\"workload\": ");
 	json_str(f, w->name);
 	fprintf(f,
 		", \"vms\": %u, \"vcpus_per_vm\": %u, \"hsmmus\": %u, "
@@ -1769,7 +2104,12 @@ static int write_json(const char *path, const struct opts *o,
 		json_str(f, o->connect);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"flood_vms\": %u},\n", o->flood);
+	fprintf(f,
+		", \"flood_vms\": %u, \"sim_sleep_overshoot_ns\": ", o->flood);
+	if (wall_fair(o))
+		fprintf(f, "null},\n");
+	else
+		fprintf(f, "%" PRIu64 "},\n", o->sleep_over_ns);
 	fprintf(f, "  \"trace\": ");
 	if (w->kind == WL_TRACE)
 		fprintf(f,
@@ -1778,113 +2118,151 @@ static int write_json(const char *path, const struct opts *o,
 			w->trace.nbatch, w->trace.ncmds, w->trace.skipped);
 	else
 		fprintf(f, "null,\n");
-	fprintf(f, "  \"modes\": [");
-	for (int m = 0; m < M_COUNT; m++) {
-		const struct result *r = &res[m];
+}
 
-		if (!r->ran)
+/* A mode's "metrics": every metric row, the headline first. */
+static void json_metrics(FILE *f, const struct opts *o, const struct result *r)
+{
+	bool first = true;
+
+	fprintf(f, "\n     \"metrics\": {");
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct row *rw = &rows[i];
+
+		if (!row_metric(rw))
 			continue;
-		fprintf(f, "%s\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
-			first ? "" : ",", mode_names[m],
-			r->err ? "false" : "true");
+		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
 		first = false;
-		if (r->err)
-			json_str(f, r->errmsg);
+		if (!row_has(rw, r))
+			fprintf(f, "null");
+		else
+			fprintf(f, "%.3f", rw->get(o, r));
+	}
+	fprintf(f, "},");
+}
+
+/* The rest of a mode's object: latency, oracle, open loop, flood. */
+static void json_mode_tail(FILE *f, const struct opts *o,
+			   const struct result *r)
+{
+	fprintf(f,
+		"\n     \"latency_ns\": {\"count\": %" PRIu64
+		", \"mean\": %.1f, \"min\": %" PRIu64,
+		r->c.lat.count,
+		r->c.lat.count ? (double)r->c.lat.sum / (double)r->c.lat.count :
+				 0.0,
+		r->c.lat.count ? r->c.lat.min : 0);
+	fprintf(f,
+		", \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
+		", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
+		", \"max\": %" PRIu64 "},",
+		core_hist_quantile(&r->c.lat, 0.5),
+		core_hist_quantile(&r->c.lat, 0.9),
+		core_hist_quantile(&r->c.lat, 0.99),
+		core_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
+	fprintf(f,
+		"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
+		"%" PRIu64 ", \"stale\": %" PRIu64
+		", \"dropped_by_fault_hook\": %" PRIu64 "},",
+		r->verified ? "true" : "false", r->c.checked, r->c.stale,
+		r->c.dropped);
+	if (o->rate)
+		fprintf(f,
+			"\n     \"open_loop\": {\"offered_per_s\": %.3f, "
+			"\"achieved_per_s\": %.3f, \"scheduled\": "
+			"%" PRIu64 ", \"start_lag_ns_mean\": %.1f}",
+			o->rate * o->vms, achieved(r), r->c.scheduled,
+			lag_us(r) * 1000.0);
+	else
+		fprintf(f, "\n     \"open_loop\": null");
+	if (o->flood)
+		fprintf(f,
+			",\n     \"flood\": {\"vms\": %u, \"cmds\": "
+			"%" PRIu64 ", \"syncs\": %" PRIu64
+			", \"cmds_per_s\": %.1f}}",
+			o->flood, r->flood_cmds, r->flood_syncs,
+			r->wall_s > 0 ? (double)r->flood_cmds / r->wall_s :
+					0.0);
+	else
+		fprintf(f, ",\n     \"flood\": null}");
+}
+
+static void json_mode(FILE *f, const struct opts *o, int m,
+		      const struct result *r)
+{
+	fprintf(f, "\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
+		mode_names[m], r->err ? "false" : "true");
+	if (r->err)
+		json_str(f, r->errmsg);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"layout\": ");
+	json_str(f, r->layout);
+	fprintf(f,
+		", \"threads\": %u, \"hsmmus_used\": %u, \"loop\": %s%s%s, "
+		"\"wall_s\": %.6f,"
+		"\n     \"counts\": {\"guest_cmds\": %" PRIu64
+		", \"guest_syncs\": %" PRIu64 ", \"forwarded\": %" PRIu64
+		", \"batches\": %" PRIu64 ", \"waited_syncs\": %" PRIu64
+		", \"ioctls\": %" PRIu64 ", \"host_cmds\": %" PRIu64
+		", \"host_syncs\": %" PRIu64 ", \"backend_errors\": %" PRIu64
+		"},",
+		r->threads, hsmmus_used(o, r), r->loop ? "\"" : "",
+		r->loop ? r->loop : "null", r->loop ? "\"" : "", r->wall_s,
+		r->c.cmds, r->c.syncs, r->c.fwd, r->c.batches, r->c.waited,
+		r->be.ioctls, r->be.cmds, r->be.host_syncs, r->be.errors);
+	json_metrics(f, o, r);
+	json_mode_tail(f, o, r);
+}
+
+static void json_ratios(FILE *f, const struct opts *o, const struct result *res)
+{
+	bool first = true;
+
+	fprintf(f, "\n  ],\n  \"ratios_qemu_over_offload\": ");
+	if (!mode_ok(res, M_QEMU) || !mode_ok(res, M_OFFLOAD)) {
+		fprintf(f, "null\n}\n");
+		return;
+	}
+	fprintf(f, "{");
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct row *rw = &rows[i];
+		double b = rw->get(o, &res[M_OFFLOAD]);
+
+		if (!row_ratio(rw))
+			continue;
+		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
+		first = false;
+		if (b > 0)
+			fprintf(f, "%.4f", rw->get(o, &res[M_QEMU]) / b);
 		else
 			fprintf(f, "null");
-		fprintf(f, ", \"layout\": ");
-		json_str(f, r->layout);
-		fprintf(f,
-			", \"threads\": %u, \"loop\": %s%s%s, \"wall_s\": %.6f,"
-			"\n     \"counts\": {\"guest_cmds\": %" PRIu64
-			", \"guest_syncs\": %" PRIu64
-			", \"forwarded\": %" PRIu64 ", \"batches\": %" PRIu64
-			", \"waited_syncs\": %" PRIu64 ", \"ioctls\": %" PRIu64
-			", \"host_cmds\": %" PRIu64 ", \"host_syncs\": %" PRIu64
-			", \"backend_errors\": %" PRIu64 "},",
-			r->threads, r->loop ? "\"" : "",
-			r->loop ? r->loop : "null", r->loop ? "\"" : "",
-			r->wall_s, r->c.cmds, r->c.syncs, r->c.fwd,
-			r->c.batches, r->c.waited, r->be.ioctls, r->be.cmds,
-			r->be.host_syncs, r->be.errors);
-		fprintf(f, "\n     \"metrics\": {");
-		for (size_t i = 2; i < NROWS; i++) {
-			const struct row *rw = &rows[i];
-
-			if (rw->get == g_stale)
-				continue;
-			fprintf(f, "%s\"%s\": ", i > 2 ? ", " : "", rw->key);
-			if (rw->get == g_svc_cpu && !r->has_svc)
-				fprintf(f, "null");
-			else
-				fprintf(f, "%.3f", rw->get(o, r));
-		}
-		fprintf(f,
-			"},\n     \"latency_ns\": {\"count\": %" PRIu64
-			", \"mean\": %.1f, \"min\": %" PRIu64,
-			r->c.lat.count,
-			r->c.lat.count ?
-				(double)r->c.lat.sum / (double)r->c.lat.count :
-				0.0,
-			r->c.lat.count ? r->c.lat.min : 0);
-		fprintf(f,
-			", \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
-			", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
-			", \"max\": %" PRIu64 "},",
-			core_hist_quantile(&r->c.lat, 0.5),
-			core_hist_quantile(&r->c.lat, 0.9),
-			core_hist_quantile(&r->c.lat, 0.99),
-			core_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
-		fprintf(f,
-			"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
-			"%" PRIu64 ", \"stale\": %" PRIu64
-			", \"dropped_by_fault_hook\": %" PRIu64 "},",
-			r->verified ? "true" : "false", r->c.checked,
-			r->c.stale, r->c.dropped);
-		if (o->rate)
-			fprintf(f,
-				"\n     \"open_loop\": {\"offered_per_s\": %.3f, "
-				"\"achieved_per_s\": %.3f, \"scheduled\": "
-				"%" PRIu64 ", \"start_lag_ns_mean\": %.1f}",
-				o->rate * o->vms, achieved(r), r->c.scheduled,
-				lag_us(r) * 1000.0);
-		else
-			fprintf(f, "\n     \"open_loop\": null");
-		if (o->flood)
-			fprintf(f,
-				",\n     \"flood\": {\"vms\": %u, \"cmds\": "
-				"%" PRIu64 ", \"syncs\": %" PRIu64
-				", \"cmds_per_s\": %.1f}}",
-				o->flood, r->flood_cmds, r->flood_syncs,
-				r->wall_s > 0 ?
-					(double)r->flood_cmds / r->wall_s :
-					0.0);
-		else
-			fprintf(f, ",\n     \"flood\": null}");
 	}
-	fprintf(f, "\n  ],\n  \"ratios_qemu_over_offload\": ");
-	if (res[M_QEMU].ran && res[M_OFFLOAD].ran && !res[M_QEMU].err &&
-	    !res[M_OFFLOAD].err) {
-		first = true;
-		fprintf(f, "{");
-		for (size_t i = 2; i < NROWS; i++) {
-			const struct row *rw = &rows[i];
-			double b = rw->get(o, &res[M_OFFLOAD]);
+	fprintf(f, "}\n}\n");
+}
 
-			if (rw->get == g_stale || rw->get == g_svc_cpu)
-				continue;
-			fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
-			first = false;
-			if (b > 0)
-				fprintf(f, "%.4f",
-					rw->get(o, &res[M_QEMU]) / b);
-			else
-				fprintf(f, "null");
-		}
-		fprintf(f, "}\n}\n");
-	} else {
-		fprintf(f, "null\n}\n");
+static int write_json(const char *path, const struct opts *o,
+		      const struct wl *w, const struct result *res)
+{
+	FILE *f = fopen(path, "we");
+	bool first = true;
+
+	if (!f)
+		return -errno;
+	fprintf(f, "{\n  \"schema\": \"smmu-bench/1\",\n");
+	fprintf(f, "  \"version\": \"%s\",\n", PACKAGE_VERSION);
+	json_summary(f, o, res);
+	json_machine(f);
+	json_config(f, o, w);
+	fprintf(f, "  \"modes\": [");
+	for (int m = 0; m < M_COUNT; m++) {
+		if (!res[m].ran)
+			continue;
+		fprintf(f, "%s", first ? "" : ",");
+		first = false;
+		json_mode(f, o, m, &res[m]);
 	}
+	json_ratios(f, o, res);
 	if (fclose(f))
 		return -errno;
 	return 0;
@@ -1946,11 +2324,13 @@ static int write_plots(const char *dir, const struct opts *o,
 	f = fopen(path, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "# mode held_ns_per_cmd sync_wait_ns_per_cmd "
-		   "host_syncs_per_1000 ioctls_per_1000\n");
+	fprintf(f,
+		"# mode guest_blocked_ns_per_cmd held_ns_per_cmd "
+		"sync_wait_ns_per_cmd host_syncs_per_1000 ioctls_per_1000\n");
 	for (int m = 0; m < M_COUNT; m++)
-		if (res[m].ran && !res[m].err)
-			fprintf(f, "%s %.2f %.2f %.2f %.2f\n", mode_names[m],
+		if (mode_ok(res, m))
+			fprintf(f, "%s %.2f %.2f %.2f %.2f %.2f\n",
+				mode_names[m], g_blocked(o, &res[m]),
 				g_handler(o, &res[m]), g_wait(o, &res[m]),
 				g_hsyncs(o, &res[m]), g_ioctls(o, &res[m]));
 	fclose(f);
@@ -1971,13 +2351,17 @@ static int write_plots(const char *dir, const struct opts *o,
 	fprintf(f,
 		"reset\nset terminal svg size 800,500 dynamic\n"
 		"set output '%s/per-cmd.svg'\n"
-		"set title 'per guest command (%s)' noenhanced\n"
+		"set title 'per guest command (%s, %s)' noenhanced\n"
 		"set style data histograms\nset style fill solid 0.8\n"
 		"set logscale y\nset ylabel 'ns per guest command (log)'\n"
 		"set grid ytics\n"
-		"plot '%s/per-cmd.dat' using 2:xtic(1) title 'vCPU held in "
-		"VMM', '' using 3 title 'guest SYNC wait'\n",
-		dir, w->name, dir);
+		"plot '%s/per-cmd.dat' using 2:xtic(1) title 'guest blocked "
+		"(PROD write to SYNC passed)', '' using 3 title 'vCPU thread "
+		"held (secondary)'\n",
+		dir, w->name,
+		wall_fair(o) ? "wall clock" :
+			       "wall clock incl. sim sleep overshoot",
+		dir);
 	fclose(f);
 	if (!in_path("gnuplot")) {
 		printf("plots: gnuplot not installed: wrote the data and "
@@ -2034,7 +2418,9 @@ static void usage(FILE *f)
 		"      --seed N         workload seed (default 1)\n"
 		"      --no-verify      do not check the sim oracle\n"
 		"      --wait W         sim wait mode block (default), spin, "
-		"none\n"
+		"none; block's sleeps\n"
+		"                       overshoot: wall clock then not "
+		"comparable between modes\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
 		"      --issue M        offload issue mode inline (default) or "
 		"async\n"
@@ -2507,6 +2893,8 @@ int main(int argc, char **argv)
 		wl_free(&w);
 		return r;
 	}
+	if (!wall_fair(&o))
+		o.sleep_over_ns = sleep_overshoot_ns();
 	memset(res, 0, sizeof(res));
 	for (int m = 0; m < M_COUNT; m++) {
 		if (!o.modes[m])

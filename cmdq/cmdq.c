@@ -35,7 +35,7 @@ const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = {
 	[CMDQ_F_SSID] = F_("ssid", 0, 12, 20, false),
 	[CMDQ_F_SID] = F_("sid", 0, 32, 32, false),
 	[CMDQ_F_NUM] = F_("num", 0, 12, 5, false),
-	[CMDQ_F_SCALE] = F_("scale", 0, 20, 5, false),
+	[CMDQ_F_SCALE] = F_("scale", 0, 20, 6, false),
 	[CMDQ_F_VMID] = F_("vmid", 0, 32, 16, false),
 	[CMDQ_F_ASID] = F_("asid", 0, 48, 16, false),
 	[CMDQ_F_CS] = F_("cs", 0, 12, 2, false),
@@ -209,8 +209,11 @@ static bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
 static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
 {
 	const char *no_ril = "TLBI: range fields (NUM/SCALE/TG/TTL) need RIL";
-	/* The top SCALE bit (d0 bit 24, SCALE >= 16) needs DS. */
-	uint64_t scale_top = 1ull << 24;
+	/*
+	 * SCALE is d0[24:20] (0..31) with RIL; its sixth bit, d0[25]
+	 * (SCALE >= 32), exists only with DS (SMMUv3 4.4.1.1, facts 4.3).
+	 */
+	uint64_t scale_top = 1ull << 25;
 	struct cmdq_tlbi_range r = cmdq_tlbi_range_get(v->c);
 
 	allow(v, CMDQ_F_LEAF, true, NULL);
@@ -219,7 +222,7 @@ static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
 	allow_bits(v, 0, cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top,
 		   caps->range_inv, no_ril);
 	allow_bits(v, 0, scale_top, caps->range_inv && caps->ds,
-		   caps->range_inv ? "TLBI: SCALE >= 16 needs DS" : no_ril);
+		   caps->range_inv ? "TLBI: SCALE >= 32 needs DS" : no_ril);
 	allow(v, CMDQ_F_TG, caps->range_inv, no_ril);
 	allow(v, CMDQ_F_TTL, caps->range_inv, no_ril);
 

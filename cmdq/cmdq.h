@@ -124,7 +124,7 @@ enum cmdq_field {
 	CMDQ_F_SSID, /* d0[31:12], CFGI_*, ATC_INV, PRI_RESP, PREFETCH_* */
 	CMDQ_F_SID, /* d0[63:32], CFGI_*, ATC_INV, PRI_RESP, RESUME, ... */
 	CMDQ_F_NUM, /* d0[16:12], TLBI_* range */
-	CMDQ_F_SCALE, /* d0[24:20], TLBI_* range */
+	CMDQ_F_SCALE, /* d0[25:20], TLBI_* range (d0[25] only with DS) */
 	CMDQ_F_VMID, /* d0[47:32], TLBI_* */
 	CMDQ_F_ASID, /* d0[63:48], TLBI_* */
 	CMDQ_F_CS, /* d0[13:12], CMD_SYNC */
@@ -318,8 +318,9 @@ enum cmdq_class cmdq_classify(const struct cmdq_cmd *c);
  * reserved bits; VMM_ONLY and ILLEGAL commands always fail.
  * Like the kernel, it limits the ASID to caps->asid_bits but does not check
  * other values against the host's ranges (SID, SSID, address: CONSTRAINED
- * UNPREDICTABLE and scoped to the guest, facts 4.3). The top SCALE bit
- * (SCALE >= 16) needs caps->ds; a TG naming a granule the host lacks fails.
+ * UNPREDICTABLE and scoped to the guest, facts 4.3). SCALE's sixth bit,
+ * d0[25] (SCALE >= 32), needs caps->ds; a TG naming a granule the host
+ * lacks fails (a service rule beyond the kernel's, docs/ARCHITECTURE.md).
  * Thread context: any; pure.
  *
  * Return: CMDQ_CERROR_NONE (0) if the command is acceptable, else
@@ -365,18 +366,20 @@ unsigned int cmdq_order_class(const struct cmdq_cmd *c);
  * The batch is completed as a whole (every guest CMD_SYNC it covers is
  * signalled only after the whole batch completed), so commands may be
  * dropped or merged across guest SYNCs that the caller allowed into one
- * batch (see enum cmdq_order_class). Rules: exact duplicates dropped;
- * TLBI_NH_ALL and TLBI_NSNH_ALL supersede every earlier TLBI_NH_*;
- * TLBI_NH_ASID(a) supersedes earlier TLBI_NH_VA(a, ...); CFGI_CD_ALL(sid)
- * supersedes earlier CFGI_CD(sid, ...); VA ranges of one ASID merged only
- * when the merged range covers exactly their union or a correct superset.
+ * batch (see enum cmdq_order_class). Rules (the complete list, with the
+ * reasoning, in docs/ARCHITECTURE.md "Coalescing rules"): exact duplicates
+ * dropped; TLBI_NH_ALL and TLBI_NSNH_ALL supersede every earlier TLBI_NH_*;
+ * CFGI_CD_ALL(sid) supersedes earlier CFGI_CD(sid, ...); VA ranges of one
+ * opcode, ASID and TG merged only when the merged range covers exactly
+ * their union. TLBI_NH_ASID supersedes no TLBI_NH_VA: by-VA invalidation
+ * also removes global (nG = 0) entries, by-ASID invalidation does not.
  * The result invalidates a superset of the input.
  *
  * Details: VMIDs are ignored when comparing TLBIs (the kernel overwrites
  * them with the vSMMU's, facts 4.1). Range merges: only range-form
- * TLBI_NH_VA/VAA (TG != 0, granule-aligned address) of one opcode, ASID and
- * TG, whose union is one range of exactly (NUM + 1) << SCALE granules,
- * NUM <= 31, without needing a wider SCALE than the inputs (>= 16 needs DS);
+ * TLBI_NH_VA/VAA (TG != 0, granule-aligned address, SCALE <= 31) of one
+ * opcode, ASID and TG, whose union is one range of exactly
+ * (NUM + 1) << SCALE granules, NUM <= 31, SCALE <= 31 (>= 32 needs DS);
  * Leaf of the result is the AND, TTL kept if equal else 0, and a merge that
  * would produce the reserved NUM = SCALE = TTL = 0 is skipped. Survivors
  * keep their ring order; a merged command takes the place of the one with

@@ -104,10 +104,17 @@ static void pass_all(struct cmdq_cmd *c, size_t n)
 }
 
 /*
- * TLBI_NH_ASID(a) drops earlier TLBI_NH_VA(a) and TLBI_NH_ASID(a);
- * CFGI_CD_ALL(s) drops earlier CFGI_CD(s) and CFGI_CD_ALL(s). Sorted by
- * (family, id, position), each group is swept backwards from its last
+ * CFGI_CD_ALL(s) drops earlier CFGI_CD(s, any SSID, any Leaf) and
+ * CFGI_CD_ALL(s): it invalidates every CD and every L1CD descriptor cached
+ * through StreamID s (SMMUv3 4.3.4), a superset of any CFGI_CD(s). Sorted
+ * by (SID, position), each group is swept backwards from its last
  * superseder.
+ *
+ * There is deliberately no TLBI counterpart: TLBI_NH_ASID(a) does not
+ * supersede TLBI_NH_VA(a, va), because by-VA invalidation also removes
+ * global (nG = 0) entries for va, of any ASID, and by-ASID invalidation
+ * removes only non-global ones (SMMUv3 4.4.2.2, 4.4.2.4). Only
+ * TLBI_NH_ALL / TLBI_NSNH_ALL cover a by-VA invalidation (pass_all).
  */
 static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
 {
@@ -116,30 +123,26 @@ static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t op = fwd_op(&c[i]);
 
-		if (op == CMDQ_OP_TLBI_NH_ASID || op == CMDQ_OP_TLBI_NH_VA)
-			e[m++] = (struct ent){ 1, cmdq_tlbi_asid(&c[i]),
-					       (uint32_t)i };
-		else if (op == CMDQ_OP_CFGI_CD || op == CMDQ_OP_CFGI_CD_ALL)
+		if (op == CMDQ_OP_CFGI_CD || op == CMDQ_OP_CFGI_CD_ALL)
 			e[m++] =
-				(struct ent){ 2, cmdq_sid(&c[i]), (uint32_t)i };
+				(struct ent){ cmdq_sid(&c[i]), 0, (uint32_t)i };
 	}
+	if (m < 2)
+		return;
 	ent_sort(e, m);
 	for (size_t j = m; j-- > 0;) {
 		bool superseded = false;
 		size_t k = j;
 
-		/* One group: e[first..j] share (k1, k2). */
+		/* One group: e[first..j] share the SID. */
 		for (;; k--) {
 			struct cmdq_cmd *ci = &c[e[k].idx];
-			uint8_t op = cmdq_cmd_opcode(ci);
 
 			if (superseded)
 				drop(ci);
-			else if (op == CMDQ_OP_TLBI_NH_ASID ||
-				 op == CMDQ_OP_CFGI_CD_ALL)
+			else if (cmdq_cmd_opcode(ci) == CMDQ_OP_CFGI_CD_ALL)
 				superseded = true;
-			if (k == 0 || e[k - 1].k1 != e[j].k1 ||
-			    e[k - 1].k2 != e[j].k2)
+			if (k == 0 || e[k - 1].k1 != e[j].k1)
 				break;
 		}
 		j = k;
@@ -166,6 +169,9 @@ static void pass_dups(struct cmdq_cmd *c, size_t n, struct ent *e)
 			drop(&c[e[j].idx]);
 }
 
+/* SCALE d0[24:20] without DS; d0[25] (SCALE >= 32) needs DS. */
+#define MERGE_SCALE_MAX 31
+
 static unsigned int granule_shift(unsigned int tg)
 {
 	return 12 + 2 * (tg - 1); /* 4K, 16K, 64K */
@@ -184,16 +190,20 @@ static uint64_t range_len(const struct cmdq_cmd *c)
 
 /*
  * Rewrite @a to cover the union of @a and @b if that union is one range
- * exactly representable as (NUM + 1) << SCALE, without a SCALE wider than
- * the inputs already needed (SCALE >= 16 needs DS, which we cannot see).
- * Leaf is the AND (non-leaf invalidates more), TTL kept only if equal.
+ * exactly representable as (NUM + 1) << SCALE with SCALE <= 31 (SCALE >= 32
+ * needs DS, which we cannot see; pass_ranges leaves such inputs alone).
+ * Leaf is the AND: a Leaf = 1 invalidation need not remove walk-cache
+ * (table) entries, so only a non-leaf one covers a non-leaf one. TTL is
+ * kept only if equal, else 0 (any level): a TTL hint limits what must be
+ * invalidated to leaf entries of that level (SMMUv3 4.4.1.1). Both inputs
+ * share the TG, and only entries of that granule need be invalidated.
  */
 static bool merge_range(struct cmdq_cmd *a, const struct cmdq_cmd *b)
 {
 	uint64_t s = range_start(a), e = s + range_len(a);
 	uint64_t bs = range_start(b), be = bs + range_len(b);
 	uint64_t len, odd;
-	unsigned int scale, max_scale;
+	unsigned int scale;
 	uint64_t ttl = cmdq_tlbi_ttl(a) == cmdq_tlbi_ttl(b) ? cmdq_tlbi_ttl(a) :
 							      0;
 
@@ -206,11 +216,7 @@ static bool merge_range(struct cmdq_cmd *a, const struct cmdq_cmd *b)
 	len = e - s;
 	scale = (unsigned int)__builtin_ctzll(len);
 	odd = len >> scale;
-	max_scale = (unsigned int)cmdq_tlbi_scale(a);
-	if (cmdq_tlbi_scale(b) > max_scale)
-		max_scale = (unsigned int)cmdq_tlbi_scale(b);
-	if (odd - 1 > CMDQ_TLBI_RANGE_NUM_MAX ||
-	    (scale >= 16 && scale > max_scale))
+	if (odd - 1 > CMDQ_TLBI_RANGE_NUM_MAX || scale > MERGE_SCALE_MAX)
 		return false;
 	if (odd == 1 && scale == 0 && ttl == 0)
 		return false; /* NUM = SCALE = TTL = 0 with TG set: reserved */
@@ -226,7 +232,10 @@ static bool merge_range(struct cmdq_cmd *a, const struct cmdq_cmd *b)
 /*
  * Range-form (TG != 0) TLBI_NH_VA/VAA of one (opcode, ASID, TG), sorted by
  * start, merged greedily with their successor while the union is
- * representable. Only granule-aligned addresses take part.
+ * representable. Only granule-aligned addresses and SCALE <= 31 take part
+ * (so no range length or end overflows). Range-form and non-range (TG = 0)
+ * commands never merge: TG != 0 limits the invalidation to entries of that
+ * granule, TG = 0 does not.
  */
 static void pass_ranges(struct cmdq_cmd *c, size_t n, struct ent *e)
 {
@@ -240,7 +249,8 @@ static void pass_ranges(struct cmdq_cmd *c, size_t n, struct ent *e)
 		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
 		    !tg)
 			continue;
-		if (cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1))
+		if (cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
+		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX)
 			continue;
 		asid = op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0;
 		e[m++] = (struct ent){ (uint64_t)op << 32 | asid << 8 | tg,

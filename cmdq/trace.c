@@ -496,6 +496,17 @@ static void format_cmd(const struct cmdq_cmd *c, char *buf, size_t size,
 			(cmdq_tlbi_num(c) + 1) << cmdq_tlbi_scale(c));
 }
 
+/*
+ * Free text a line can carry back unchanged: the parser ends a line at
+ * '\n' and drops one '\r' before it (CRLF files), so text holding a
+ * '\n' or ending in '\r' would come back different.
+ */
+static bool text_is_line(const struct cmdq_trace_rec *rec)
+{
+	return !memchr(rec->text, '\n', rec->text_len) &&
+	       !(rec->text_len && rec->text[rec->text_len - 1] == '\r');
+}
+
 int cmdq_trace_format(const struct cmdq_trace_rec *rec, char *buf, size_t size)
 {
 	const struct cmdq_trace_batch *b = &rec->batch;
@@ -503,6 +514,9 @@ int cmdq_trace_format(const struct cmdq_trace_rec *rec, char *buf, size_t size)
 
 	if (size)
 		buf[0] = '\0';
+	if ((rec->kind == CMDQ_TRACE_COMMENT || rec->kind == CMDQ_TRACE_MARK) &&
+	    !text_is_line(rec))
+		return -EINVAL;
 	switch (rec->kind) {
 	case CMDQ_TRACE_BLANK:
 		break;

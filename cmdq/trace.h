@@ -94,9 +94,11 @@ int cmdq_trace_parser_finish(const struct cmdq_trace_parser *p,
  * cmdq_trace_format() - print @rec as one line, without '\n'.
  * @buf, @size: the output; NUL-terminated if @size > 0.
  *
- * Return: the line length (like snprintf, excluding the NUL), or -ENOSPC
+ * Return: the line length (like snprintf, excluding the NUL), -ENOSPC
  * if it did not fit (CMDQ_TRACE_LINE_MAX always fits, except COMMENT and
- * MARK records whose text is longer).
+ * MARK records whose text is longer), or -EINVAL for COMMENT or MARK text
+ * that holds a '\n' or ends in '\r' (cmdq_trace_parse_line() would not
+ * give it back unchanged).
  */
 #define CMDQ_TRACE_LINE_MAX 256
 int cmdq_trace_format(const struct cmdq_trace_rec *rec, char *buf, size_t size);

@@ -117,7 +117,10 @@ const char *core_service_loop_name(const struct core_service *svc);
  * core_vsmmu_create() - bind a guest vSMMU to host SMMU @hsmmu.
  * @spec: kernel backend: the VMM's iommufd (dup'd, caller keeps its fd)
  *        and vIOMMU id; sim/null: iommufd = -1.
- * Return: 0 with *@ret_id; -ENOENT (no such host SMMU), -EBADF, -ENOMEM.
+ * Return: 0 with *@ret_id; -ENOENT (no such host SMMU, vIOMMU or device),
+ * -EBADF, -EXDEV (kernel: @spec's device is behind another SMMU than
+ * @hsmmu, see iofd_viommu_bind()), -ENOMEM, other iofd_viommu_bind()
+ * errnos.
  */
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
@@ -136,7 +139,8 @@ struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
  * core_device_attach() - allocate the vDEVICE for @vsid -> @dev_id. From
  * then on commands naming @vsid are forwarded.
  * Return: 0 with *@ret_vdev_id; -ENOENT (vSMMU), -EEXIST (vSID taken),
- * -ENOSPC (CORE_MAX_DEVICES), backend errno.
+ * -ENOSPC (CORE_MAX_DEVICES), -EXDEV (kernel: the device is behind
+ * another SMMU than the vSMMU's host SMMU), backend errno.
  */
 int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint32_t dev_id, uint64_t vsid, uint32_t *ret_vdev_id);
@@ -162,8 +166,10 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  *               for a VMM that only polls.
  * The fds are dup'd; the caller keeps and closes its own.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
- * should be), -EMFILE (ring limit / fd budget), -ENOSPC (the vSMMU already
- * has CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
+ * should be), -EEXIST (that memfd's file is already a ring of the
+ * service, attached through any fd: one ring, one consumer), -EMFILE
+ * (ring limit / fd budget), -ENOSPC (the vSMMU already has
+ * CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
  */
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id);

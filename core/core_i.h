@@ -35,6 +35,8 @@ struct core_seg {
 	unsigned int mask; /* enum cmdq_order_class of its commands */
 	bool synced; /* a CMD_SYNC follows a command of the run */
 	bool has_atc;
+	uint32_t unsynced; /* batch position from which its commands have
+			    * no CMD_SYNC after them yet (see sync_at) */
 };
 
 /*
@@ -52,14 +54,24 @@ struct core_batch {
 	struct cmdq_cmd *cmds; /* [cap] originals, ring order per ring */
 	uint32_t *idx; /* [cap] ring index of each original */
 	uint8_t *seg_of; /* [cap] segment of each original */
+	/* [cap] ring index of the first guest CMD_SYNC after each original
+	 * in its run, or its own index while no CMD_SYNC followed it */
+	uint32_t *sync_at;
+	uint32_t *syncs_before; /* [cap] CMD_SYNCs of its run before each */
 	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
 	uint32_t n_issue;
 	uint64_t t_open; /* when its first entry was taken (ns) */
 	struct core_seg segs[CORE_MAX_VSMMU_RINGS];
 	uint32_t n_segs;
-	/* result, written by whoever executed it */
+	/*
+	 * Result, written by whoever executed it. On failure, originals
+	 * [0, done) completed and [done, issued) were issued but are not
+	 * known complete (a host sync timed out); nothing from issued on
+	 * was issued. issued == done for every error but ETIMEDOUT.
+	 */
 	int rc;
 	uint32_t done;
+	uint32_t issued;
 	bool reissued; /* the coalesced call failed; originals re-issued */
 	struct core_batch *next_done; /* completion stack link */
 };
@@ -70,6 +82,7 @@ struct core_ring {
 	struct core_vsmmu *vs;
 	struct ring_cons rc;
 	int memfd, doorbell_fd, complete_fd;
+	uint64_t file_dev, file_ino; /* the memfd's identity (control) */
 	uint32_t slot; /* index in the worker's ring table */
 	uint32_t epoch;
 	int open_seg; /* its segment in vs->open, or -1 */
@@ -230,7 +243,21 @@ int core_worker_start(struct core_worker *w);
 void core_worker_stop(struct core_worker *w);
 /* Post @m to @w and wait for its answer; returns m->result. */
 int core_worker_call(struct core_worker *w, struct core_msg *m);
+
+/* batch.c */
+/*
+ * Run the batch's backend call (issuer thread, or the worker inline) and
+ * set rc, done, issued, reissued (see struct core_batch).
+ */
 void core_batch_execute(struct core_batch *b);
+/*
+ * The one mapping from a failed backend call to the error its ring halts
+ * with (docs/RING-PROTOCOL.md section 8): -EIO -> CERROR_ILL; -ETIMEDOUT
+ * -> CERROR_ATC_INV_SYNC if @atc (an ATC_INV was among the commands whose
+ * host sync timed out), else BACKEND; -ENOENT -> DETACHED (the vIOMMU
+ * behind the vSMMU is gone); anything else -> BACKEND. Any thread.
+ */
+uint32_t core_ring_err(int rc, bool atc);
 
 /* issuer.c */
 int core_issuers_start(struct core_worker *w, unsigned int n);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,6 +351,28 @@ static int dup_fd(int fd, int *ret)
 	return 0;
 }
 
+/*
+ * Is the ring file behind @fd (our own dup) already a ring of the service?
+ * Two consumers of one ring would each publish cons and complete the
+ * other's CMD_SYNCs early: whichever fds name it, one file is one ring.
+ * Caller holds svc->lock.
+ */
+static int ring_file_check(struct core_service *svc, int fd,
+			   struct core_ring *r)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		if (svc->rings[i]->file_dev == st.st_dev &&
+		    svc->rings[i]->file_ino == st.st_ino)
+			return -EEXIST;
+	r->file_dev = st.st_dev;
+	r->file_ino = st.st_ino;
+	return 0;
+}
+
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id)
 {
@@ -383,6 +406,9 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		goto err;
 	}
 	rc = dup_fd(memfd, &r->memfd);
+	if (rc < 0)
+		goto err;
+	rc = ring_file_check(svc, r->memfd, r);
 	if (rc < 0)
 		goto err;
 	rc = dup_fd(doorbell_fd, &r->doorbell_fd);

@@ -7,8 +7,8 @@
  * and sleeps in the kernel when nothing is pending.
  *
  * Everything in this file runs on the worker thread, except
- * core_worker_call() (control threads) and core_batch_execute() (issuer
- * threads, or the worker itself in inline mode).
+ * core_worker_call() (control threads). The backend call itself is in
+ * batch.c.
  */
 #include "core/core_i.h"
 
@@ -56,11 +56,16 @@ static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
 	b->issue = calloc(cap, sizeof(*b->issue));
 	b->idx = calloc(cap, sizeof(*b->idx));
 	b->seg_of = calloc(cap, sizeof(*b->seg_of));
-	if (!b->cmds || !b->issue || !b->idx || !b->seg_of) {
+	b->sync_at = calloc(cap, sizeof(*b->sync_at));
+	b->syncs_before = calloc(cap, sizeof(*b->syncs_before));
+	if (!b->cmds || !b->issue || !b->idx || !b->seg_of || !b->sync_at ||
+	    !b->syncs_before) {
 		free(b->cmds);
 		free(b->issue);
 		free(b->idx);
 		free(b->seg_of);
+		free(b->sync_at);
+		free(b->syncs_before);
 		free(b);
 		return NULL;
 	}
@@ -75,6 +80,8 @@ static void batch_free(struct core_batch *b)
 	free(b->issue);
 	free(b->idx);
 	free(b->seg_of);
+	free(b->sync_at);
+	free(b->syncs_before);
 	free(b);
 }
 
@@ -87,31 +94,9 @@ static void batch_reset(struct core_batch *b, uint64_t seq)
 	b->n_segs = 0;
 	b->rc = 0;
 	b->done = 0;
+	b->issued = 0;
 	b->reissued = false;
 	b->next_done = NULL;
-}
-
-/*
- * Runs the backend call for a batch. The coalesced list is issued; if it
- * fails, the position of the failure in it says nothing exact about the
- * originals, so the originals are issued again in full (invalidations are
- * idempotent) to learn exactly which command failed and what completed.
- */
-void core_batch_execute(struct core_batch *b)
-{
-	struct iofd_viommu *v = b->vs->viommu;
-	uint32_t done = 0;
-	int rc;
-
-	rc = iofd_invalidate(v, b->issue, b->n_issue, &done);
-	if (rc && (b->n_issue != b->n ||
-		   memcmp(b->issue, b->cmds, b->n * sizeof(*b->cmds)))) {
-		b->reissued = true;
-		done = 0;
-		rc = iofd_invalidate(v, b->cmds, b->n, &done);
-	}
-	b->rc = rc;
-	b->done = rc ? (done < b->n ? done : b->n - 1) : b->n;
 }
 
 /* ---- rings: completion, signalling, halting ----------------------------- */
@@ -156,11 +141,12 @@ static void ring_try_halt(struct core_ring *r)
 {
 	if (!r->err_pending || r->rc.cons != r->err_idx)
 		return;
+	/* Counted before the halt is visible, as in seg_complete(). */
+	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
 	r->err_pending = false;
 	r->epoch++;
-	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
-	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
 	ring_signal(r);
 }
 
@@ -182,14 +168,20 @@ static void ring_set_error(struct core_ring *r, uint32_t idx, uint32_t err)
 	ring_try_halt(r);
 }
 
-/* Give back entries fetched but not completed, from @idx on. */
-static void ring_rewind(struct core_ring *r, uint32_t idx)
+/*
+ * Give back entries fetched but not completed, from @idx on. The ring
+ * must be polled again: it may have gone idle (NEED_WAKEUP) since they
+ * were taken, and its VMM, having published them, rings no doorbell.
+ */
+static void ring_rewind(struct core_worker *w, struct core_ring *r,
+			uint32_t idx)
 {
 	if (r->rc.halted)
 		return;
 	ring_cons_rewind(&r->rc, idx);
 	/* A pending error past @idx is found again when refetched. */
 	r->err_pending = false;
+	ring_activate(w, r);
 }
 
 /* ---- vSMMU batch lifecycle ---------------------------------------------- */
@@ -217,12 +209,13 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	struct core_batch *b = vs->open;
 
 	for (uint32_t s = 0; s < b->n_segs; s++)
-		ring_rewind(b->segs[s].ring, b->segs[s].start);
+		ring_rewind(w, b->segs[s].ring, b->segs[s].start);
 	batch_release_segs(w, b);
 	batch_reset(b, b->seq);
 }
 
-static void seg_complete(struct core_seg *sg, uint32_t upto)
+/* Complete @sg's ring up to @upto, which passes @syncs guest CMD_SYNCs. */
+static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 {
 	struct core_ring *r = sg->ring;
 
@@ -234,9 +227,108 @@ static void seg_complete(struct core_seg *sg, uint32_t upto)
 		return;
 	if ((int32_t)(upto - r->rc.cons) > 0 &&
 	    (int32_t)(r->rc.fetch - upto) >= 0) {
+		/* Counted before the completion is visible (release in
+		 * ring_cons_complete()): a VMM that saw its SYNC complete
+		 * finds it in the stats. */
+		STAT_ADD(r->st_syncs, syncs);
+		STAT_ADD(r->vs->st_syncs, syncs);
 		ring_cons_complete(&r->rc, upto);
-		STAT_ADD(r->st_syncs, sg->syncs);
-		STAT_ADD(r->vs->st_syncs, sg->syncs);
+	}
+}
+
+static bool cmd_is_atc(const struct cmdq_cmd *c)
+{
+	return cmdq_cmd_opcode(c) == CMDQ_OP_ATC_INV;
+}
+
+/*
+ * Where the culprit's ring halts. A timed-out ATC invalidation halts at
+ * the guest CMD_SYNC that follows it, as SMMU_CMDQ_CONS does (facts 5),
+ * with the commands before that CMD_SYNC consumed: they were issued, the
+ * host sync covering them timed out. That needs the CMD_SYNC in the batch
+ * and every command of the ring before it issued; otherwise the ring
+ * halts at its first command not known complete, which is taken again
+ * after the resume. Returns the ring index; *@ret_syncs: the guest
+ * CMD_SYNCs of the run before it.
+ */
+static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
+				 uint32_t err, uint32_t *ret_syncs)
+{
+	uint8_t cs = b->seg_of[cul];
+	uint32_t sync = b->sync_at[cul], f, i;
+
+	/* The ring's first command not known complete (at most cul). */
+	for (f = b->done; b->seg_of[f] != cs; f++)
+		;
+	*ret_syncs = b->syncs_before[f];
+	if (err != SMMU_RING_ERR_CERROR_ATC_INV_SYNC || sync == b->idx[cul])
+		return b->idx[f];
+	for (i = f; i < b->n; i++) {
+		if (b->seg_of[i] != cs)
+			continue;
+		if ((int32_t)(b->idx[i] - sync) > 0)
+			break;
+		if (i >= b->issued)
+			return b->idx[f];
+	}
+	/* No CMD_SYNC between f and cul (one would end the run's class). */
+	*ret_syncs = b->syncs_before[cul];
+	return sync;
+}
+
+/*
+ * The batch failed: originals before b->done completed, [done, issued)
+ * were issued but are not known complete. One culprit's ring halts; every
+ * other ring completes up to its first command not known complete and
+ * gets the rest back, as does everything in the open batch, which was
+ * built on the assumption that this batch succeeds.
+ */
+static void batch_fail(struct core_worker *w, struct core_batch *b)
+{
+	struct core_vsmmu *vs = b->vs;
+	uint32_t k = b->done, cul = k, halt, syncs, i;
+	bool atc = false;
+	uint32_t err;
+	uint8_t cs;
+
+	STAT_ADD(vs->st_backend_errors, 1);
+	STAT_ADD(w->st_backend_errors, 1);
+	/*
+	 * A host sync times out on an ATC invalidation that does not
+	 * complete: the culprit is the first ATC_INV among the commands it
+	 * covered (any from k on when that is not known).
+	 */
+	if (b->rc == -ETIMEDOUT) {
+		uint32_t end = b->issued > k ? b->issued : b->n;
+
+		for (i = k; i < end && !atc; i++)
+			if (cmd_is_atc(&b->cmds[i])) {
+				cul = i;
+				atc = true;
+			}
+	}
+	err = core_ring_err(b->rc, atc);
+	cs = b->seg_of[cul];
+	halt = batch_halt_index(b, cul, err, &syncs);
+	vsmmu_drop_open(w, vs);
+	for (uint32_t s = 0; s < b->n_segs; s++) {
+		struct core_seg *sg = &b->segs[s];
+		uint32_t upto = sg->end, n_sync = sg->syncs;
+
+		if (s == cs && sg->epoch == sg->ring->epoch) {
+			seg_complete(sg, halt, syncs);
+			ring_set_error(sg->ring, halt, err);
+			continue;
+		}
+		for (i = k; i < b->n; i++) {
+			if (b->seg_of[i] == s) {
+				upto = b->idx[i];
+				n_sync = b->syncs_before[i];
+				break;
+			}
+		}
+		seg_complete(sg, upto, n_sync);
+		ring_rewind(w, sg->ring, upto);
 	}
 }
 
@@ -259,46 +351,13 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 		uint64_t lat = core_now_ns() - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
-			seg_complete(&b->segs[s], b->segs[s].end);
+			/* Sampled before the completion, as in seg_complete(). */
 			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
+			seg_complete(&b->segs[s], b->segs[s].end,
+				     b->segs[s].syncs);
 		}
 	} else {
-		/*
-		 * Commands before b->done completed; b->done is the culprit.
-		 * Its ring halts there (after what precedes it); every other
-		 * ring completes up to its first unissued command and gets
-		 * the rest back, as does everything in the open batch, which
-		 * was built on the assumption that this batch succeeds.
-		 */
-		uint32_t k = b->done;
-		uint8_t cs = b->seg_of[k];
-		uint32_t err;
-
-		STAT_ADD(vs->st_backend_errors, 1);
-		STAT_ADD(w->st_backend_errors, 1);
-		if (b->rc == -EIO)
-			err = SMMU_RING_ERR_CERROR_ILL;
-		else if (b->rc == -ETIMEDOUT && b->segs[cs].has_atc)
-			err = SMMU_RING_ERR_CERROR_ATC_INV_SYNC;
-		else
-			err = SMMU_RING_ERR_BACKEND;
-		vsmmu_drop_open(w, vs);
-		for (uint32_t s = 0; s < b->n_segs; s++) {
-			struct core_seg *sg = &b->segs[s];
-			uint32_t upto = sg->end;
-
-			for (uint32_t i = k; i < b->n; i++) {
-				if (b->seg_of[i] == s) {
-					upto = b->idx[i];
-					break;
-				}
-			}
-			seg_complete(sg, upto);
-			if (s == cs && sg->epoch == sg->ring->epoch)
-				ring_set_error(sg->ring, b->idx[k], err);
-			else
-				ring_rewind(sg->ring, upto);
-		}
+		batch_fail(w, b);
 	}
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;
@@ -537,6 +596,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		sg->ring = r;
 		sg->start = sg->end = r->rc.fetch - got;
 		sg->epoch = r->epoch;
+		sg->unsynced = b->n;
 		r->batches++;
 		new_seg = true;
 	}
@@ -557,6 +617,11 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			sg->syncs++;
 			if (sg->mask)
 				sg->synced = true;
+			/* Where a failure of the commands before it halts. */
+			for (uint32_t j = sg->unsynced; j < b->n; j++)
+				if (b->seg_of[j] == r->open_seg)
+					b->sync_at[j] = idx;
+			sg->unsynced = b->n;
 		} else if (cls == CMDQ_CLASS_FORWARD) {
 			if (cmd_names_sid(&c) &&
 			    !vsmmu_has_vsid(vs, c.d[0] >> 32)) {
@@ -576,6 +641,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			sg->has_atc |= oc == CMDQ_ORDER_ATC;
 			b->cmds[b->n] = c;
 			b->idx[b->n] = idx;
+			b->sync_at[b->n] = idx; /* none yet */
+			b->syncs_before[b->n] = sg->syncs;
 			b->seg_of[b->n] = (uint8_t)r->open_seg;
 			b->n++;
 			STAT_ADD(vs->st_fwd, 1);
@@ -636,6 +703,10 @@ static uint32_t pump_active(struct core_worker *w)
 			 * race with a producer that did not see the flag.
 			 */
 			if (!ring_cons_set_need_wakeup(&r->rc)) {
+				/* A completion above may have put a rewound ring
+				 * at the head of the list: unlink r where it is. */
+				while (*pp != r)
+					pp = &(*pp)->next_active;
 				r->active = false;
 				*pp = r->next_active;
 				continue;

@@ -284,15 +284,3 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 	pthread_mutex_unlock(&v->h->lock);
 	return r;
 }
-
-enum cmdq_cerror iofd_cerror(int err)
-{
-	switch (err) {
-	case 0:
-		return CMDQ_CERROR_NONE;
-	case -ETIMEDOUT:
-		return CMDQ_CERROR_ATC_INV_SYNC;
-	default:
-		return CMDQ_CERROR_ILL;
-	}
-}

@@ -111,11 +111,17 @@ int iofd_iommufd_check(int fd);
  * kernel: checks that spec->iommufd is /dev/iommu (or the test seam, see
  * docs/COST-MODEL.md "fake /dev/iommu"), dups it, and if spec->dev_id is
  * set reads GET_HW_INFO and refuses a device that is not an SMMUv3.
- * The first vIOMMU bound with a dev_id sets the host SMMU's caps (control
- * thread; bind before handing the caps to workers); a later one whose
- * IDRs differ is refused with -EINVAL.
+ * The iommufd uAPI names no SMMU instance; what identifies the SMMU a
+ * device sits behind is its registers (IDR0..5, IIDR, AIDR). The first
+ * vIOMMU bound with a dev_id sets the host SMMU's registers and caps
+ * (control thread; bind before handing the caps to workers); a later
+ * dev_id whose SMMU shows other registers is behind another SMMU and is
+ * refused with -EXDEV. Without a dev_id the check waits for the vIOMMU's
+ * first vDEVICE (iofd_vdev_alloc()). When the last vIOMMU of the host
+ * SMMU is unbound, its registers and caps are forgotten (as at a restart).
  * Return: 0, -EBADF (fd is not an iommufd), -ENOENT (no such vIOMMU or
- * device), -EINVAL, -ENOMEM, other -errno of GET_HW_INFO.
+ * device), -EXDEV (the device is behind another SMMU), -EINVAL (not an
+ * SMMUv3), -ENOMEM, other -errno of GET_HW_INFO.
  */
 int iofd_viommu_bind(struct iofd_hsmmu *h, const struct iofd_viommu_spec *spec,
 		     struct iofd_viommu **ret);
@@ -126,8 +132,14 @@ void iofd_viommu_counters(const struct iofd_viommu *v,
 
 /**
  * iofd_vdev_alloc() - create the vDEVICE binding @vsid to device @dev_id.
+ * kernel: a device whose SMMU's registers differ from the host SMMU's
+ * (once known, see iofd_viommu_bind()) is refused before the kernel is
+ * asked; the kernel itself refuses a device that is not behind the
+ * vIOMMU's SMMU (-EINVAL). Together they tie a vIOMMU with a device to
+ * the host SMMU it was bound to. Any thread (the worker calls it).
  * Return: 0 with *@ret_vdev_id set; -EEXIST (device or vSID already bound),
- * -ENOENT (no such device), -EINVAL, -EOPNOTSUPP, -ENOMEM.
+ * -ENOENT (no such device), -EXDEV (the device is behind another SMMU),
+ * -EINVAL, -EOPNOTSUPP, -ENOMEM.
  */
 int iofd_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id, uint64_t vsid,
 		    uint32_t *ret_vdev_id);
@@ -154,7 +166,8 @@ int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
  * complete, later ones were not issued; nothing is retried (see
  * docs/COST-MODEL.md "Errors"); other -errno from the host (-ENOENT: the
  * vIOMMU is gone, -EINVAL, -EOPNOTSUPP, -ENOMEM, -EFAULT), nothing from
- * *ret_done on was issued.
+ * *ret_done on was issued. What a ring reports for each is the caller's
+ * business (core: core_ring_err()); this layer only reports errnos.
  */
 int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
@@ -182,20 +195,6 @@ struct iofd_error {
 /* iofd_viommu_last_error() - copy the last failure's context. Any thread. */
 void iofd_viommu_last_error(const struct iofd_viommu *v,
 			    struct iofd_error *out);
-
-/**
- * iofd_cerror() - the SMMUv3 command-queue error a ring reports for a
- * failed iofd_invalidate().
- * @err: its return value.
- *
- * -EIO -> CMDQ_CERROR_ILL, at command *ret_done (illegal, unknown vSID);
- * -ETIMEDOUT -> CMDQ_CERROR_ATC_INV_SYNC, at the guest CMD_SYNC after
- * *ret_done (what hardware reports when a sync's ATC invalidation does
- * not complete, the usual cause of a host sync timeout); 0 ->
- * CMDQ_CERROR_NONE; any other error -> CMDQ_CERROR_ILL (as QEMU does for a
- * failed forwarding ioctl). Any thread.
- */
-enum cmdq_cerror iofd_cerror(int err);
 
 /**
  * iofd_caps_from_idr() - decode SMMU_IDR0..5 (GET_HW_INFO) into cmdq caps.

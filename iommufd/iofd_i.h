@@ -58,15 +58,19 @@ struct iofd_backend {
 /*
  * Created and closed by the control thread. @caps is written only by the
  * control thread (open, first kernel bind); @lock protects @ctr, which
- * issuer threads of different viommus update concurrently.
+ * issuer threads of different viommus update concurrently, and @hw_regs,
+ * which workers read when they allocate a vDEVICE.
  */
 struct iofd_hsmmu {
 	struct iofd_backend *b;
 	struct iofd_hsmmu *next; /* b->lock */
 	char name[IOFD_NAME_MAX];
 	struct cmdq_caps caps;
-	bool caps_from_hw; /* kernel: caps read from GET_HW_INFO */
-	unsigned int nviommus; /* control thread */
+	bool caps_from_hw; /* kernel: caps read from GET_HW_INFO (lock) */
+	/* kernel: its registers as GET_HW_INFO reports them (IDR0..5, IIDR,
+	 * AIDR), once caps_from_hw: what a device behind it must show */
+	uint32_t hw_regs[8];
+	unsigned int nviommus; /* control thread; counts the one unbinding */
 	pthread_mutex_t lock;
 	struct iofd_counters ctr;
 	void *priv;

@@ -120,7 +120,15 @@ int iofd_iommufd_check(int fd)
 	return -EBADF;
 }
 
-static int kernel_hw_info(int fd, uint32_t dev_id, struct cmdq_caps *ret)
+/* Registers of a host SMMU as GET_HW_INFO shows them: IDR0..5, IIDR, AIDR. */
+#define KERNEL_HW_REGS 8
+
+/*
+ * GET_HW_INFO of device @dev_id: the registers of the SMMU it sits behind
+ * (raw, into @regs) and the caps they give. -EINVAL: not an SMMUv3.
+ */
+static int kernel_hw_info(int fd, uint32_t dev_id, struct cmdq_caps *ret,
+			  uint32_t regs[KERNEL_HW_REGS])
 {
 	struct iofd_abi_hw_info_smmuv3 data = { 0 };
 	struct iofd_abi_hw_info info = {
@@ -134,7 +142,33 @@ static int kernel_hw_info(int fd, uint32_t dev_id, struct cmdq_caps *ret)
 		return -errno;
 	if (info.in_data_type != IOFD_ABI_HW_INFO_TYPE_ARM_SMMUV3)
 		return -EINVAL;
+	memcpy(regs, data.idr, sizeof(data.idr));
+	regs[6] = data.iidr;
+	regs[7] = data.aidr;
 	return iofd_caps_from_idr(data.idr, ret) ? -EINVAL : 0;
+}
+
+/*
+ * Is device @dev_id behind host SMMU @h, as far as registers tell? The
+ * iommufd uAPI names no SMMU instance: GET_HW_INFO gives the registers of
+ * the device's SMMU. Once @h's are known (first bind with a dev_id), a
+ * device whose SMMU shows others is behind another SMMU: -EXDEV. Returns
+ * the device's caps and whether @h's registers were known.
+ */
+static int kernel_check_dev(struct iofd_hsmmu *h, int fd, uint32_t dev_id,
+			    struct cmdq_caps *caps,
+			    uint32_t regs[KERNEL_HW_REGS], bool *known)
+{
+	int r = kernel_hw_info(fd, dev_id, caps, regs);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&h->lock);
+	*known = h->caps_from_hw;
+	if (*known && memcmp(regs, h->hw_regs, sizeof(h->hw_regs)))
+		r = -EXDEV;
+	pthread_mutex_unlock(&h->lock);
+	return r;
 }
 
 /* Invalidate with entry_num = 0: only to learn whether the id exists. */
@@ -157,8 +191,10 @@ static int kernel_probe_viommu(int fd, uint32_t viommu_id)
 static int kernel_viommu_bind(struct iofd_viommu *v,
 			      const struct iofd_viommu_spec *spec)
 {
+	uint32_t regs[KERNEL_HW_REGS];
 	struct kernel_viommu *kv;
 	struct cmdq_caps caps;
+	bool known;
 	int r;
 
 	if (!spec)
@@ -179,17 +215,18 @@ static int kernel_viommu_bind(struct iofd_viommu *v,
 	if (r < 0)
 		goto err_close;
 	if (spec->dev_id) {
-		r = kernel_hw_info(kv->fd, spec->dev_id, &caps);
+		r = kernel_check_dev(v->h, kv->fd, spec->dev_id, &caps, regs,
+				     &known);
 		if (r < 0)
 			goto err_close;
-		/* All vIOMMUs of one host SMMU see the same registers. */
-		if (v->h->caps_from_hw &&
-		    memcmp(&caps, &v->h->caps, sizeof(caps))) {
-			r = -EINVAL;
-			goto err_close;
+		if (!known) {
+			/* Control thread: the only writer of caps. */
+			v->h->caps = caps;
+			pthread_mutex_lock(&v->h->lock);
+			memcpy(v->h->hw_regs, regs, sizeof(regs));
+			v->h->caps_from_hw = true;
+			pthread_mutex_unlock(&v->h->lock);
 		}
-		v->h->caps = caps;
-		v->h->caps_from_hw = true;
 	}
 	v->priv = kv;
 	return 0;
@@ -204,10 +241,23 @@ err_free:
 static void kernel_viommu_unbind(struct iofd_viommu *v)
 {
 	struct kernel_viommu *kv = v->priv;
+	struct iofd_hsmmu *h = v->h;
 
 	close(kv->fd);
 	free(kv->buf);
 	free(kv);
+	/*
+	 * The last vIOMMU leaves: forget the registers it (or an earlier
+	 * one) set, as a restart would, so that a binder that named the
+	 * wrong SMMU does not lock others out after it is gone.
+	 */
+	if (h->nviommus == 1) {
+		h->caps = kernel_min_caps;
+		pthread_mutex_lock(&h->lock);
+		h->caps_from_hw = false;
+		memset(h->hw_regs, 0, sizeof(h->hw_regs));
+		pthread_mutex_unlock(&h->lock);
+	}
 }
 
 static int kernel_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id,
@@ -220,10 +270,23 @@ static int kernel_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id,
 		.dev_id = dev_id,
 		.virt_id = vsid,
 	};
+	uint32_t regs[KERNEL_HW_REGS];
+	struct cmdq_caps caps;
+	bool known;
+	int r;
 
 	/* Commands carry a 32-bit SID: a larger vSID is unreachable. */
 	if (vsid > UINT32_MAX)
 		return -EINVAL;
+	/*
+	 * The kernel refuses a device that is not behind the vIOMMU's SMMU;
+	 * this refuses one whose SMMU is not the host SMMU the vSMMU was
+	 * bound to. Together: a vSMMU with a device is behind that host SMMU,
+	 * whatever dev_id (or none) it was bound with.
+	 */
+	r = kernel_check_dev(v->h, kv->fd, dev_id, &caps, regs, &known);
+	if (r < 0)
+		return r;
 	if (ioctl(kv->fd, IOFD_ABI_VDEVICE_ALLOC, &a))
 		return -errno;
 	*ret_vdev_id = a.out_vdevice_id;

@@ -3,13 +3,16 @@
  * The sim backend: an emulated host SMMU. See sim.h for the interface and
  * docs/COST-MODEL.md for the cost model, its defaults and the oracle.
  *
- * Validation follows the newer kernel (facts doc 4.3) but reports exactly:
+ * Validation follows the newer kernel (facts doc 4.3) through its own
+ * table (accept.h), not cmdq_validate(): the sim is a check on the service,
+ * so it must not share the service's code. It reports exactly:
  * the commands of a chunk before a rejected one are issued (as the kernel
  * backend's re-issue makes them on a real kernel) and ret_done is the
  * index of the rejected command.
  */
 #define SMMU_OFFLOAD_IOFD_INTERNAL
 #include "iommufd/iofd_i.h"
+#include "iommufd/accept.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -53,8 +56,10 @@ struct sim_vdev {
 	uint32_t vsid;
 };
 
+/* @global: an nG = 0 translation: hit by every ASID, @asid unused. */
 struct sim_tlb {
 	uint16_t asid;
+	bool global;
 	uint64_t page;
 };
 
@@ -261,8 +266,15 @@ static int sim_convert(const struct cmdq_caps *caps, struct sim_viommu *sv,
 	const uint64_t sid_mask = 0xffffffffull << 32;
 	uint32_t psid;
 
-	if (cmdq_classify(in) != CMDQ_CLASS_FORWARD ||
-	    cmdq_validate(caps, in, NULL) != CMDQ_CERROR_NONE)
+	const struct iofd_accept_caps ac = {
+		.asid_bits = caps->asid_bits,
+		.ssid_bits = caps->ssid_bits,
+		.range_inv = caps->range_inv,
+		.ats = caps->ats,
+		.ds = caps->ds,
+	};
+
+	if (iofd_accept_cmd(&ac, in->d[0], in->d[1], NULL))
 		return -EIO;
 	*out = *in;
 	switch (cmdq_cmd_opcode(in)) {
@@ -295,7 +307,7 @@ static void sim_tlbi_range(const struct cmdq_cmd *c, uint64_t *lo, uint64_t *hi)
 	uint64_t va = c->d[1] & ~0xfffull;
 	unsigned int tg = (unsigned int)(c->d[1] >> 10) & 3;
 	unsigned int num = (unsigned int)(c->d[0] >> 12) & 0x1f;
-	unsigned int scale = (unsigned int)(c->d[0] >> 20) & 0x1f;
+	unsigned int scale = (unsigned int)(c->d[0] >> 20) & 0x3f;
 	uint64_t gran, pages;
 
 	if (!tg) {
@@ -305,11 +317,16 @@ static void sim_tlbi_range(const struct cmdq_cmd *c, uint64_t *lo, uint64_t *hi)
 		return;
 	}
 	gran = 1ull << (12 + 2 * (tg - 1));
-	pages = (uint64_t)(num + 1) << scale;
 	*lo = va & ~(gran - 1);
-	*hi = *lo + pages * gran;
-	if (*hi < *lo)
+	/* (NUM + 1) << SCALE granules; SCALE > 39 acts as 39 (SMMUv3
+	 * 4.4.1.1), and anything past 2^64 is the whole space. */
+	if (scale > 39)
+		scale = 39;
+	pages = (uint64_t)(num + 1) << scale;
+	if (pages > (UINT64_MAX - *lo) / gran)
 		*hi = UINT64_MAX;
+	else
+		*hi = *lo + pages * gran;
 }
 
 /* Remove what @c (guest view) invalidates from the oracle. sv->lock held. */
@@ -336,9 +353,16 @@ static void sim_oracle_apply(struct sim_viommu *sv, const struct cmdq_cmd *c)
 			sim_tlbi_range(c, &lo, &hi);
 		for (i = 0; i < sv->ntlb;) {
 			struct sim_tlb *e = &sv->tlb[i];
+			/* By ASID: non-global entries of that ASID only. By
+			 * VA: that ASID's and every global entry. By VAA:
+			 * all (SMMUv3 4.4.2.2-4). */
+			bool match = op == CMDQ_OP_TLBI_NH_ASID ?
+					     !e->global && e->asid == asid :
+				     op == CMDQ_OP_TLBI_NH_VA ?
+					     e->global || e->asid == asid :
+					     true;
 
-			if ((op == CMDQ_OP_TLBI_NH_VAA || e->asid == asid) &&
-			    e->page >= lo && e->page < hi)
+			if (match && e->page >= lo && e->page < hi)
 				*e = sv->tlb[--sv->ntlb];
 			else
 				i++;
@@ -367,8 +391,15 @@ static void sim_oracle_apply(struct sim_viommu *sv, const struct cmdq_cmd *c)
 		}
 		for (i = 0; i < sv->natc;) {
 			struct sim_atc *e = &sv->atc[i];
-			bool match_ssid = ssv ? (global || e->ssid == ssid) :
-						e->ssid == IOFD_SIM_NO_SSID;
+			/* What the invalidation must remove: SSV = 0 the
+			 * entries without PASID; SSV = 1 those of SSID, or
+			 * with Global those of every PASID. (Devices may drop
+			 * more, e.g. PASID entries on SSV = 0; the oracle
+			 * does not count on it.) */
+			bool match_ssid =
+				ssv ? e->ssid != IOFD_SIM_NO_SSID &&
+						(global || e->ssid == ssid) :
+				      e->ssid == IOFD_SIM_NO_SSID;
 
 			if (e->vsid == sid && match_ssid && e->page >= lo &&
 			    e->page < hi)
@@ -395,6 +426,8 @@ static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 	bool timed_out;
 	int r = 0;
 
+	if (cfg->hold)
+		cfg->hold(cfg->hold_arg);
 	delta->ioctls = 1;
 	/* ioctl entry and exit: the caller's own CPU, not the queue. */
 	tc = t0 + cfg->ioctl_ns;
@@ -429,7 +462,8 @@ static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 				/* The injected command counts as consumed so
 				 * that the fault fires once. */
 				ok = f;
-				r = -EIO;
+				r = cfg->fail_errno > 0 ? -cfg->fail_errno :
+							  -EIO;
 				sh->ncmds += ok + 1;
 			}
 		} else {
@@ -482,7 +516,7 @@ static struct sim_viommu *sim_of(struct iofd_viommu *v)
 	return v->priv;
 }
 
-int iofd_sim_tlb_fill(struct iofd_viommu *v, uint16_t asid, uint64_t iova)
+static int sim_tlb_add(struct iofd_viommu *v, struct sim_tlb e)
 {
 	struct sim_viommu *sv = sim_of(v);
 	int r;
@@ -493,11 +527,21 @@ int iofd_sim_tlb_fill(struct iofd_viommu *v, uint16_t asid, uint64_t iova)
 	r = sim_grow((void **)&sv->tlb, &sv->captlb, sv->ntlb,
 		     sizeof(*sv->tlb));
 	if (!r)
-		sv->tlb[sv->ntlb++] =
-			(struct sim_tlb){ .asid = asid,
-					  .page = iova & ~0xfffull };
+		sv->tlb[sv->ntlb++] = e;
 	pthread_mutex_unlock(&sv->lock);
 	return r;
+}
+
+int iofd_sim_tlb_fill(struct iofd_viommu *v, uint16_t asid, uint64_t iova)
+{
+	return sim_tlb_add(v, (struct sim_tlb){ .asid = asid,
+						.page = iova & ~0xfffull });
+}
+
+int iofd_sim_tlb_fill_global(struct iofd_viommu *v, uint64_t iova)
+{
+	return sim_tlb_add(v, (struct sim_tlb){ .global = true,
+						.page = iova & ~0xfffull });
 }
 
 int iofd_sim_cd_fill(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid)
@@ -545,7 +589,7 @@ bool iofd_sim_tlb_lookup(struct iofd_viommu *v, uint16_t asid, uint64_t iova)
 		return false;
 	pthread_mutex_lock(&sv->lock);
 	for (i = 0; i < sv->ntlb && !hit; i++)
-		hit = sv->tlb[i].asid == asid &&
+		hit = (sv->tlb[i].global || sv->tlb[i].asid == asid) &&
 		      sv->tlb[i].page == (iova & ~0xfffull);
 	pthread_mutex_unlock(&sv->lock);
 	return hit;

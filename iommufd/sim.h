@@ -41,8 +41,14 @@ enum iofd_sim_wait {
  * @wait:        enum iofd_sim_wait.
  * @fail_at_cmd: fault injection: the @fail_at_cmd-th command (1-based,
  *               counted per host SMMU over all its viommus) fails; 0 = off.
- * @fail_errno:  EIO (that command is rejected like an illegal one) or
- *               ETIMEDOUT (the host CMD_SYNC of its chunk times out).
+ * @fail_errno:  EIO (that command is rejected like an illegal one),
+ *               ETIMEDOUT (the host CMD_SYNC of its chunk times out), or
+ *               any other errno (returned at that command, which and
+ *               what follows are not issued; ENOENT: the vIOMMU is gone).
+ * @hold:        tests: if set, called with @hold_arg on the issuing
+ *               thread at the start of every invalidation, before
+ *               anything is issued; a test blocks in it to keep a batch
+ *               in flight while it arranges the rings.
  */
 struct iofd_sim_config {
 	struct cmdq_caps caps;
@@ -52,6 +58,8 @@ struct iofd_sim_config {
 	enum iofd_sim_wait wait;
 	uint64_t fail_at_cmd;
 	int fail_errno;
+	void (*hold)(void *arg);
+	void *hold_arg;
 };
 
 /* iofd_sim_config_default() - the documented defaults (COST-MODEL.md). */
@@ -71,10 +79,17 @@ void iofd_sim_config_default(struct iofd_sim_config *cfg);
 #define IOFD_SIM_NO_SSID UINT32_MAX
 
 int iofd_sim_tlb_fill(struct iofd_viommu *v, uint16_t asid, uint64_t iova);
+/*
+ * A global (nG = 0) translation of @iova: every ASID hits it. TLBI_NH_VA
+ * (any ASID), TLBI_NH_VAA, TLBI_NH_ALL and TLBI_NSNH_ALL remove it;
+ * TLBI_NH_ASID does not (SMMUv3 4.4.2).
+ */
+int iofd_sim_tlb_fill_global(struct iofd_viommu *v, uint64_t iova);
 int iofd_sim_cd_fill(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid);
 /* @ssid: IOFD_SIM_NO_SSID for a translation without PASID. */
 int iofd_sim_atc_fill(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid,
 		      uint64_t addr);
+/* A translation of @iova by @asid: hits its own entries and global ones. */
 bool iofd_sim_tlb_lookup(struct iofd_viommu *v, uint16_t asid, uint64_t iova);
 bool iofd_sim_cd_lookup(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid);
 bool iofd_sim_atc_lookup(struct iofd_viommu *v, uint32_t vsid, uint32_t ssid,

@@ -3,8 +3,10 @@
 # runs all suites on a normal build, the unit and integration suites under
 # ASan+UBSan, the concurrency suite under TSan (clang), and each libFuzzer
 # target for $FUZZ_SECONDS (default 15; scripts/fuzz.sh). Ends with one line
-# "N passed, N failed[, N skipped]" computed from meson's testlog.json files,
-# and exits non-zero on any failure or when no test ran.
+# "N passed, N failed, N skipped" computed from meson's testlog.json files by
+# scripts/test-summary.py (one count per check: each TAP subtest; skips and
+# expected failures listed above it), and exits non-zero on any failure or
+# when no test ran.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -87,38 +89,7 @@ FUZZ_BUILD=$out/fuzz FUZZ_TESTLOG=$out/testlog-fuzz.json \
 [ -s "$out/testlog-fuzz.json" ] && logs+=("$out/testlog-fuzz.json")
 
 step "summary"
-python3 - "$fmt_ok" "$build_failed" "${logs[@]}" <<'PY'
-import json, sys
-fmt_ok = sys.argv[1] == "1"
-# A build that failed ran none of its tests: it counts as a failure.
-build_failed = int(sys.argv[2])
-passed = skipped = 0
-failed = build_failed
-if build_failed:
-    print(f"FAILED: {build_failed} build(s) did not compile")
-passed += fmt_ok
-failed += not fmt_ok
-for path in sys.argv[3:]:
-    build = path.rsplit("testlog-", 1)[-1][:-5]
-    with open(path) as f:
-        for line in f:
-            t = json.loads(line)
-            r = t.get("result")
-            if r in ("OK", "EXPECTEDFAIL"):
-                passed += 1
-            elif r == "SKIP":
-                skipped += 1
-                print(f"skipped: {build}: {t['name']}")
-            else:
-                failed += 1
-                print(f"FAILED: {build}: {t['name']} ({r})")
-tests_ran = passed - fmt_ok
-with open("/dev/stderr", "w") as e:
-    if tests_ran == 0:
-        e.write("no test ran\n")
-print(f"{passed} passed, {failed + (tests_ran == 0)} failed, {skipped} skipped")
-sys.exit(1 if failed or tests_ran == 0 else 0)
-PY
+python3 scripts/test-summary.py "$fmt_ok" "$build_failed" "${logs[@]}"
 rc=$?
 [ $status -eq 0 ] || rc=1
 exit $rc

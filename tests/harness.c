@@ -5,10 +5,13 @@
  */
 #include "tests/harness.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,9 +87,7 @@ double t_now(void)
 
 uint64_t t_seed(void)
 {
-	const char *s = getenv("T_SEED");
-
-	return s ? strtoull(s, NULL, 0) : 0x5eed5eed12345678ull;
+	return t_seed_fresh();
 }
 
 uint64_t t_rand(uint64_t *state)
@@ -136,6 +137,108 @@ static int t_run_one(struct t_case *tc)
 	return t_failed ? T_EXIT_FAIL : T_EXIT_PASS;
 }
 
+/*
+ * T_XFAIL from meson.build: "name: why; name: why" (why optional). Takes
+ * the next entry of *@s, trimmed, and moves *@s past it; false at the end.
+ */
+static bool t_xfail_next(const char **s, const char **name, int *nlen,
+			 const char **why, int *wlen)
+{
+	const char *e, *colon;
+
+	while (*s && (**s == ' ' || **s == ';'))
+		(*s)++;
+	if (!*s || !**s)
+		return false;
+	e = *s + strcspn(*s, ";");
+	colon = memchr(*s, ':', (size_t)(e - *s));
+	*name = *s;
+	*nlen = (int)((colon ? colon : e) - *s);
+	while (*nlen && (*name)[*nlen - 1] == ' ')
+		(*nlen)--;
+	*why = colon ? colon + 1 : e;
+	while (*why < e && **why == ' ')
+		(*why)++;
+	*wlen = (int)(e - *why);
+	*s = e;
+	return true;
+}
+
+/* Copies @name's T_XFAIL reason into @why (size @n) if listed there. */
+static void t_env_xfail(const char *name, char *why, size_t n)
+{
+	const char *s = getenv("T_XFAIL"), *nm, *w;
+	int nl, wl;
+
+	while (t_xfail_next(&s, &nm, &nl, &w, &wl)) {
+		if ((size_t)nl != strlen(name) || strncmp(nm, name, (size_t)nl))
+			continue;
+		if (!wl) {
+			w = "marked by T_XFAIL";
+			wl = (int)strlen(w);
+		}
+		snprintf(why, n, "%.*s", wl, w);
+	}
+}
+
+/* Every name in T_XFAIL must be a test here: a stale marker is an error. */
+static int t_check_env_xfail(void)
+{
+	const char *s = getenv("T_XFAIL"), *nm, *w;
+	int nl, wl, bad = 0;
+
+	while (t_xfail_next(&s, &nm, &nl, &w, &wl)) {
+		const struct t_case *tc;
+
+		for (tc = t_head; tc; tc = tc->next)
+			if (strlen(tc->name) == (size_t)nl &&
+			    !strncmp(tc->name, nm, (size_t)nl))
+				break;
+		if (!tc) {
+			fprintf(stderr, "# T_XFAIL names no test here: %.*s\n",
+				nl, nm);
+			bad = 1;
+		}
+	}
+	return bad;
+}
+
+/*
+ * One TAP line for a finished test; returns whether it counts as a
+ * failure of the program. An expected failure (@xfail set) failing is
+ * "not ok # TODO" (not a failure of the program); passing, it is
+ * "ok # TODO" and a failure (remove the marker).
+ */
+static bool t_print_result(int idx, const struct t_case *tc, int code,
+			   const char *reason, const char *xfail)
+{
+	if (code == T_EXIT_SKIP) {
+		printf("ok %d %s # SKIP %s\n", idx, tc->name, reason);
+		return false;
+	}
+	if (xfail && code == T_EXIT_PASS) {
+		fprintf(stderr,
+			"# %s: marked as an expected failure (%s) but passed: "
+			"if the bug is fixed, remove the marker\n",
+			tc->name, xfail);
+		printf("ok %d %s # TODO unexpectedly passed, expected to fail: "
+		       "%s\n",
+		       idx, tc->name, xfail);
+		return true;
+	}
+	if (xfail) {
+		printf("not ok %d %s # TODO known bug: %s\n", idx, tc->name,
+		       xfail);
+		return false;
+	}
+	if (code == T_EXIT_PASS) {
+		printf("ok %d %s\n", idx, tc->name);
+		return false;
+	}
+	printf("not ok %d %s\n", idx, tc->name);
+	return true;
+}
+
 static bool t_selected(const struct t_case *tc, int argc, char **argv)
 {
 	if (argc <= 1)
@@ -153,16 +256,24 @@ int t_main(int argc, char **argv)
 	struct t_case *tc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (t_check_env_xfail()) {
+		printf("Bail out! T_XFAIL names a test that does not exist\n");
+		return T_EXIT_FAIL;
+	}
 	for (tc = t_head; tc; tc = tc->next)
 		n += t_selected(tc, argc, argv);
 	printf("TAP version 13\n1..%d\n", n);
 
 	for (tc = t_head; tc; tc = tc->next) {
-		char reason[256] = "";
+		char reason[256] = "", xf[256] = "";
 		int code, pfd[2] = { -1, -1 };
 
 		if (!t_selected(tc, argc, argv))
 			continue;
+		if (tc->xfail)
+			snprintf(xf, sizeof(xf), "%s", tc->xfail);
+		else
+			t_env_xfail(tc->name, xf, sizeof(xf));
 		idx++;
 		fflush(NULL);
 		if (nofork) {
@@ -215,14 +326,55 @@ int t_main(int argc, char **argv)
 			}
 			close(pfd[0]);
 		}
-		if (code == T_EXIT_PASS) {
-			printf("ok %d %s\n", idx, tc->name);
-		} else if (code == T_EXIT_SKIP) {
-			printf("ok %d %s # SKIP %s\n", idx, tc->name, reason);
-		} else {
-			printf("not ok %d %s\n", idx, tc->name);
-			nfail++;
-		}
+		nfail += t_print_result(idx, tc, code, reason,
+					xf[0] ? xf : NULL);
 	}
 	return nfail ? T_EXIT_FAIL : T_EXIT_PASS;
+}
+
+/*
+ * Seeds (t_seed(), t_seed_fresh()): fresh from getrandom() on every run so
+ * that CI explores new cases each time, printed so that a failure can be
+ * replayed with SMMU_TEST_SEED. T_SEED, the variable's old name, is still
+ * read. A malformed value is a usage error: exit rather than test with a
+ * seed nobody asked for.
+ */
+static uint64_t t_seed_value;
+
+static void t_seed_draw(void)
+{
+	const char *name = "SMMU_TEST_SEED", *env;
+	uint64_t seed;
+	char *end;
+
+	env = getenv(name);
+	if (!env || !*env) {
+		name = "T_SEED";
+		env = getenv(name);
+	}
+	if (env && *env) {
+		errno = 0;
+		seed = strtoull(env, &end, 0);
+		if (errno || *end) {
+			fprintf(stderr, "%s=%s: not a number\n", name, env);
+			exit(2);
+		}
+	} else if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+		/* No entropy source (very old kernel, seccomp): still vary. */
+		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	}
+	t_seed_value = seed;
+	printf("# seed=0x%016" PRIx64 " (SMMU_TEST_SEED=0x%016" PRIx64
+	       " reproduces)\n",
+	       seed, seed);
+	fflush(stdout);
+}
+
+uint64_t t_seed_fresh(void)
+{
+	/* Producer threads of the ring tests ask too: draw exactly once. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, t_seed_draw);
+	return t_seed_value;
 }

@@ -13,10 +13,28 @@
  *   FIXTURE_TEARDOWN(fx) { ... }               runs after, even on ASSERT
  *   TEST_F(fx, name) { self->... }             a test with a fixture
  *   TEST_F_TIMEOUT(fx, name, secs)             ... with its own timeout
+ *   TEST_XFAIL(name, why), TEST_F_XFAIL(fx, name, why),
+ *   TEST_XFAIL_TIMEOUT(name, secs, why), TEST_F_XFAIL_TIMEOUT(...)
+ *                                              an expected failure
  *
  * ASSERT_* stop the test (the teardown still runs), EXPECT_* record a
  * failure and go on. SKIP(reason) ends the test as skipped: use it only
- * for a path that truly cannot run here, never to hide a failure.
+ * for a path that truly cannot run here, never to hide a failure. Skips
+ * are "ok N name # SKIP reason" lines, counted one by one by
+ * scripts/test.sh.
+ *
+ * Expected failures: a test that shows a known bug nobody has fixed yet
+ * is marked with @why naming the bug (e.g. "issue 12 item 3: ..."), here
+ * or from meson.build with T_XFAIL="name: why[; name: why]" in the test's
+ * environment (for a failure only some builds have). It never counts as a
+ * pass: failing in any way (a check, a crash, its timeout) it prints
+ * "not ok N name # TODO known bug: why", an expected failure that does
+ * not fail the program (meson: EXPECTEDFAIL; scripts/test.sh lists it
+ * apart). Passing, it prints "ok N name # TODO unexpectedly passed ...",
+ * which meson counts as UNEXPECTEDPASS and the program exits 1: the bug
+ * is fixed, remove the marker. Skipping is still a skip. Do not use
+ * meson's should_fail for this: it turns every failure of the whole
+ * program into a pass.
  */
 #ifndef SMMU_OFFLOAD_TESTS_HARNESS_H
 #define SMMU_OFFLOAD_TESTS_HARNESS_H
@@ -39,6 +57,7 @@ struct t_case {
 	void (*teardown)(void *self);
 	size_t self_size;
 	unsigned int timeout_s;
+	const char *xfail; /* NULL, or why this test is expected to fail */
 	struct t_case *next;
 };
 
@@ -55,31 +74,35 @@ _Noreturn void t_abort(void);
 _Noreturn void t_skip(const char *reason);
 const char *t_errname(long long e);
 
-#define T_REGISTER_(id, tname, runfn, setupfn, teardownfn, size, tmo) \
-	static struct t_case t_case_##id = {                          \
-		.name = tname,                                        \
-		.run = runfn,                                         \
-		.setup = setupfn,                                     \
-		.teardown = teardownfn,                               \
-		.self_size = size,                                    \
-		.timeout_s = tmo,                                     \
-	};                                                            \
-	__attribute__((constructor)) static void t_ctor_##id(void)    \
-	{                                                             \
-		t_register(&t_case_##id);                             \
+#define T_REGISTER_(id, tname, runfn, setupfn, teardownfn, size, tmo, xf) \
+	static struct t_case t_case_##id = {                              \
+		.name = tname,                                            \
+		.run = runfn,                                             \
+		.setup = setupfn,                                         \
+		.teardown = teardownfn,                                   \
+		.self_size = size,                                        \
+		.timeout_s = tmo,                                         \
+		.xfail = xf,                                              \
+	};                                                                \
+	__attribute__((constructor)) static void t_ctor_##id(void)        \
+	{                                                                 \
+		t_register(&t_case_##id);                                 \
 	}
 
-#define TEST_TIMEOUT(name, secs)                                    \
-	static void t_body_##name(void);                            \
-	static void t_run_##name(void *self)                        \
-	{                                                           \
-		(void)self;                                         \
-		t_body_##name();                                    \
-	}                                                           \
-	T_REGISTER_(name, #name, t_run_##name, NULL, NULL, 0, secs) \
+#define T_TEST_(name, secs, xf)                                         \
+	static void t_body_##name(void);                                \
+	static void t_run_##name(void *self)                            \
+	{                                                               \
+		(void)self;                                             \
+		t_body_##name();                                        \
+	}                                                               \
+	T_REGISTER_(name, #name, t_run_##name, NULL, NULL, 0, secs, xf) \
 	static void t_body_##name(void)
 
+#define TEST_TIMEOUT(name, secs) T_TEST_(name, secs, NULL)
 #define TEST(name) TEST_TIMEOUT(name, T_DEFAULT_TIMEOUT)
+#define TEST_XFAIL_TIMEOUT(name, secs, why) T_TEST_(name, secs, why)
+#define TEST_XFAIL(name, why) T_TEST_(name, T_DEFAULT_TIMEOUT, why)
 
 #define FIXTURE(fx) struct t_fixture_##fx
 #define FIXTURE_SETUP(fx)                                      \
@@ -97,7 +120,7 @@ const char *t_errname(long long e);
 	}                                                         \
 	static void t_teardown_##fx(struct t_fixture_##fx *self)
 
-#define TEST_F_TIMEOUT(fx, name, secs)                                 \
+#define T_TEST_F_(fx, name, secs, xf)                                  \
 	static void t_body_##fx##_##name(struct t_fixture_##fx *self); \
 	static void t_run_##fx##_##name(void *self)                    \
 	{                                                              \
@@ -105,10 +128,13 @@ const char *t_errname(long long e);
 	}                                                              \
 	T_REGISTER_(fx##_##name, #fx "." #name, t_run_##fx##_##name,   \
 		    t_setup_void_##fx, t_teardown_void_##fx,           \
-		    sizeof(struct t_fixture_##fx), secs)               \
+		    sizeof(struct t_fixture_##fx), secs, xf)           \
 	static void t_body_##fx##_##name(struct t_fixture_##fx *self)
 
+#define TEST_F_TIMEOUT(fx, name, secs) T_TEST_F_(fx, name, secs, NULL)
 #define TEST_F(fx, name) TEST_F_TIMEOUT(fx, name, T_DEFAULT_TIMEOUT)
+#define TEST_F_XFAIL_TIMEOUT(fx, name, secs, why) T_TEST_F_(fx, name, secs, why)
+#define TEST_F_XFAIL(fx, name, why) T_TEST_F_(fx, name, T_DEFAULT_TIMEOUT, why)
 
 /*
  * Comparisons by value, whatever the two types: a negative value of a
@@ -222,9 +248,18 @@ static inline int t_neg(int is_signed, intmax_t v)
 
 /* Seconds since an arbitrary point, for deadlines in event waits. */
 double t_now(void);
-/* A seed for property tests: $T_SEED if set, else a fixed default. */
+/* A seed for property tests and random generators: t_seed_fresh(). */
 uint64_t t_seed(void);
 /* splitmix64: deterministic, seedable pseudo-random numbers. */
 uint64_t t_rand(uint64_t *state);
+
+/*
+ * t_seed_fresh() - the seed of this process: $SMMU_TEST_SEED (or the old
+ * $T_SEED) if set, else a fresh one from getrandom(). Printed once, as
+ * "# seed=0x..." on stdout (a TAP comment), when first drawn; the same
+ * value is returned afterwards (per test process: each test is a fork).
+ * Any thread.
+ */
+uint64_t t_seed_fresh(void);
 
 #endif

@@ -3,6 +3,11 @@
  * cmdq_coalesce(): a property test against an independent model of what a
  * list of commands invalidates, plus hand-made cases that show it really
  * shortens. The model ignores VMIDs (the kernel overwrites them, facts 4.1).
+ *
+ * The model records what each command is *required* to invalidate (SMMUv3
+ * sections 4.3, 4.4, 4.5): the coalesced batch must be required to
+ * invalidate everything the original batch was. Where a command may
+ * invalidate more than required, the model does not count it.
  */
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
@@ -10,39 +15,113 @@
 #include <stdlib.h>
 
 #define N_ASID 4
+#define GLOBAL N_ASID /* the "ASID" index of global (nG = 0) entries */
 #define N_SID 4
 #define N_SSID 4
+#define N_LVL 4 /* walk levels 0..3 */
+#define N_GRAN 3 /* 4K, 16K, 64K */
 #define PAGES 2048 /* 4 KiB pages modelled */
 
 /*
- * What is invalidated. TLB: (ASID, level 1..3, leaf/table entry, 4K page);
- * CD: (SID, SSID, leaf CD / CD table descriptor); ATC: (SID, no-PASID or
- * SSID, 4K page).
+ * What is invalidated. TLB: (ASID or GLOBAL, walk level, leaf/table entry,
+ * granule the entry was inserted with, 4K page); only leaf entries can be
+ * global (nG is a leaf descriptor bit), so tlb[GLOBAL][.][1] stays 0. CD:
+ * (SID, SSID, CD / L1CD descriptor); ATC: (SID, no-PASID or SSID, 4K page).
  */
 struct model {
-	uint8_t tlb[N_ASID][3][2][PAGES];
+	uint8_t tlb[N_ASID + 1][N_LVL][2][N_GRAN][PAGES];
 	uint8_t cd[N_SID][N_SSID][2];
 	uint8_t atc[N_SID][N_SSID + 1][PAGES];
 };
 
-static void tlb_mark(struct model *m, int asid, uint64_t p0, uint64_t np,
-		     unsigned int ttl, bool leaf)
+/*
+ * A TLBI by VA (or everything, @all): @asid is the ASID, or -1 for all
+ * ASIDs (TLBI_NH_VAA); @tg 0 = any granule (no range), else only entries
+ * inserted with that granule; @ttl 0 = any level, else leaf entries at
+ * level @ttl and, if !@leaf, table entries at the levels above it.
+ * By-VA invalidation includes global entries (SMMUv3 4.4.2.3-4).
+ */
+static void tlb_mark_va(struct model *m, int asid, uint64_t p0, uint64_t np,
+			unsigned int tg, unsigned int ttl, bool leaf)
 {
-	for (int a = 0; a < N_ASID; a++) {
-		if (asid >= 0 && a != asid)
+	for (int a = 0; a <= N_ASID; a++) {
+		if (asid >= 0 && a != asid && a != GLOBAL)
 			continue;
-		for (unsigned int lvl = 1; lvl <= 3; lvl++) {
-			if (ttl && ttl != lvl)
-				continue;
+		for (unsigned int lvl = 0; lvl < N_LVL; lvl++) {
 			for (int kind = 0; kind < 2; kind++) {
 				/* kind 0 = leaf entry, 1 = table entry */
-				if (leaf && kind)
+				if (kind && (leaf || a == GLOBAL))
 					continue;
-				for (uint64_t p = p0; p < p0 + np && p < PAGES;
-				     p++)
-					m->tlb[a][lvl - 1][kind][p] = 1;
+				if (ttl && !kind && lvl != ttl)
+					continue;
+				if (ttl && kind && lvl >= ttl)
+					continue;
+				for (unsigned int g = 0; g < N_GRAN; g++) {
+					if (tg && g != tg - 1)
+						continue;
+					for (uint64_t p = p0;
+					     p < p0 + np && p < PAGES; p++)
+						m->tlb[a][lvl][kind][g][p] = 1;
+				}
 			}
 		}
+	}
+}
+
+/* TLBI_NH_ASID: every non-global entry of @asid (SMMUv3 4.4.2.2). */
+static void tlb_mark_asid(struct model *m, int asid)
+{
+	memset(m->tlb[asid], 1, sizeof(m->tlb[asid]));
+}
+
+/* TLBI_NH_ALL / TLBI_NSNH_ALL: everything, global entries included. */
+static void tlb_mark_all(struct model *m)
+{
+	memset(m->tlb, 1, sizeof(m->tlb));
+	/* Keep the "no global table entries" invariant of struct model. */
+	for (unsigned int l = 0; l < N_LVL; l++)
+		memset(m->tlb[GLOBAL][l][1], 0, sizeof(m->tlb[GLOBAL][l][1]));
+}
+
+static void model_tlbi_va(struct model *m, uint64_t d0, uint64_t d1, int asid)
+{
+	unsigned int tg = (d1 >> 10) & 3, ttl = (d1 >> 8) & 3;
+	unsigned int num = (d0 >> 12) & 31, scale = (d0 >> 20) & 63;
+	bool leaf = d1 & 1;
+	uint64_t page = (d1 & ~0xfffull) >> 12;
+
+	if (!tg) {
+		tlb_mark_va(m, asid, page, 1, 0, 0, leaf);
+		return;
+	}
+	/* Range: (NUM + 1) << SCALE granules from the granule-aligned
+	 * address; granule in 4K pages: 1, 4, 16. */
+	unsigned int gs = 2 * (tg - 1);
+	uint64_t np = scale >= 32 ? PAGES : ((uint64_t)num + 1) << scale << gs;
+
+	tlb_mark_va(m, asid, page >> gs << gs, np, tg, ttl, leaf);
+}
+
+/*
+ * ATC_INV (PCIe ATS invalidation, SMMUv3 4.5): SSV = 0 is required to
+ * remove the entries without PASID; SSV = 1 those of SSID, and with
+ * Global = 1 those of every PASID. (An SSV = 0 invalidation also removes
+ * PASID-tagged entries on real devices; the model does not count on it.)
+ */
+static void model_atc(struct model *m, uint64_t d0, uint64_t d1)
+{
+	uint32_t sid = (uint32_t)(d0 >> 32), ssid = (d0 >> 12) & 0xfffff;
+	bool ssv = (d0 >> 11) & 1, global = (d0 >> 9) & 1;
+	unsigned int size = d1 & 63;
+	uint64_t np = size >= 52 ? PAGES : 1ull << size;
+	uint64_t p0 = size >= 52 ? 0 : ((d1 >> 12) & ~(np - 1));
+
+	for (unsigned int sub = 0; sub <= N_SSID; sub++) {
+		if (!ssv ? sub != 0 :
+			   (sub == 0 || (!global && sub != ssid + 1)))
+			continue;
+		for (uint64_t p = p0; p < p0 + np && p < PAGES; p++)
+			m->atc[sid][sub][p] = 1;
 	}
 }
 
@@ -52,32 +131,21 @@ static void model_apply(struct model *m, const struct cmdq_cmd *c)
 	uint64_t d0 = c->d[0], d1 = c->d[1];
 	int asid = (int)(d0 >> 48);
 	uint32_t sid = (uint32_t)(d0 >> 32), ssid = (d0 >> 12) & 0xfffff;
-	unsigned int tg = (d1 >> 10) & 3, ttl = (d1 >> 8) & 3;
-	unsigned int num = (d0 >> 12) & 31, scale = (d0 >> 20) & 31;
 	bool leaf = d1 & 1;
-	uint64_t addr = d1 & ~0xfffull;
 
 	switch (d0 & 0xff) {
 	case 0x10:
 	case 0x30:
-		tlb_mark(m, -1, 0, PAGES, 0, false);
+		tlb_mark_all(m);
 		break;
 	case 0x11:
-		tlb_mark(m, asid, 0, PAGES, 0, false);
+		tlb_mark_asid(m, asid);
 		break;
 	case 0x12:
+		model_tlbi_va(m, d0, d1, asid);
+		break;
 	case 0x13:
-		if ((d0 & 0xff) == 0x13)
-			asid = -1;
-		if (!tg) {
-			tlb_mark(m, asid, addr >> 12, 1, 0, leaf);
-		} else {
-			unsigned int gs = tg == 1 ? 0 : tg == 2 ? 2 : 4;
-			uint64_t np = ((uint64_t)num + 1) << scale << gs;
-
-			tlb_mark(m, asid, (addr >> 12) >> gs << gs, np, ttl,
-				 leaf);
-		}
+		model_tlbi_va(m, d0, d1, -1);
 		break;
 	case 0x05:
 		m->cd[sid][ssid][0] = 1;
@@ -85,17 +153,12 @@ static void model_apply(struct model *m, const struct cmdq_cmd *c)
 			m->cd[sid][ssid][1] = 1;
 		break;
 	case 0x06:
+		/* All CDs and L1CDs of the StreamID (SMMUv3 4.3.4). */
 		memset(m->cd[sid], 1, sizeof(m->cd[sid]));
 		break;
-	case 0x40: {
-		unsigned int size = d1 & 63;
-		uint64_t p0 = (addr >> 12) & ~((1ull << size) - 1);
-		unsigned int sub = (d0 >> 11) & 1 ? ssid + 1 : 0;
-
-		for (uint64_t p = p0; p < p0 + (1ull << size) && p < PAGES; p++)
-			m->atc[sid][sub][p] = 1;
+	case 0x40:
+		model_atc(m, d0, d1);
 		break;
-	}
 	default:
 		t_report(__FILE__, __LINE__, "unexpected command %#" PRIx64,
 			 d0);
@@ -126,8 +189,17 @@ static unsigned int rnd(uint64_t *s, unsigned int n)
 	return (unsigned int)(t_rand(s) % n);
 }
 
+/*
+ * TLBI_NH_VA/VAA: one in five without range; else any granule (4K, 16K,
+ * 64K), SCALE mostly small (so neighbours merge) but up to 39 (SCALE >= 32
+ * needs DS, which cmdq_caps_full has), TTL any level with the address
+ * aligned as that level needs (SMMUv3 4.4.1.1 makes other addresses
+ * UNPREDICTABLE).
+ */
 static struct cmdq_cmd gen_tlbi_va(uint64_t *s, bool vaa)
 {
+	static const uint8_t tgs[] = { CMDQ_TG_4K, CMDQ_TG_4K, CMDQ_TG_16K,
+				       CMDQ_TG_64K };
 	uint16_t asid = (uint16_t)rnd(s, N_ASID), vmid = (uint16_t)rnd(s, 2);
 	bool leaf = rnd(s, 4) != 0;
 	struct cmdq_tlbi_range r = { 0 };
@@ -136,17 +208,39 @@ static struct cmdq_cmd gen_tlbi_va(uint64_t *s, bool vaa)
 	if (rnd(s, 5) == 0) {
 		page = rnd(s, 64);
 	} else {
-		r.tg = rnd(s, 4) ? CMDQ_TG_4K : CMDQ_TG_64K;
+		unsigned int gs, k = rnd(s, 16);
+
+		r.tg = tgs[rnd(s, 4)];
+		gs = 2 * (r.tg - 1u);
 		r.num = (uint8_t)(rnd(s, 3) ? rnd(s, 4) : rnd(s, 32));
-		r.scale = (uint8_t)rnd(s, 3);
+		r.scale = (uint8_t)(k < 10 ? rnd(s, 3) :
+				    k < 15 ? rnd(s, 12) :
+					     rnd(s, 40));
 		r.ttl = (uint8_t)(rnd(s, 2) ? 3 : rnd(s, 4));
 		if (!r.num && !r.scale && !r.ttl)
 			r.ttl = 3;
-		page = r.tg == CMDQ_TG_4K ? rnd(s, 96) : rnd(s, 6) * 16;
+		/* Levels 1 and 2 hold blocks: align the address to one (in
+		 * 4K pages; 16K TTL 1 is 64 GiB: page 0). */
+		page = (uint64_t)rnd(s, 96 >> gs) << gs;
+		if (r.ttl == 2)
+			page &= ~((1ull << (gs + 9 + gs / 2 * 2)) - 1);
+		if (r.ttl == 1)
+			page = 0;
 	}
 	if (vaa)
 		return cmdq_build_tlbi_nh_vaa(vmid, page << 12, leaf, &r);
 	return cmdq_build_tlbi_nh_va(asid, vmid, page << 12, leaf, &r);
+}
+
+/* ATC_INV: with and without PASID, Global, sizes up to "all" (52). */
+static struct cmdq_cmd gen_atc(uint64_t *s, uint32_t sid, uint32_t ssid)
+{
+	bool ssv = rnd(s, 2), global = ssv && rnd(s, 4) == 0;
+	unsigned int k = rnd(s, 10);
+	uint8_t size = (uint8_t)(k < 8 ? rnd(s, 5) : k < 9 ? rnd(s, 12) : 52);
+
+	return cmdq_build_atc_inv(sid, ssv, ssid, global,
+				  (uint64_t)rnd(s, 64) << 12, size);
 }
 
 static struct cmdq_cmd gen_cmd(uint64_t *s)
@@ -169,9 +263,7 @@ static struct cmdq_cmd gen_cmd(uint64_t *s)
 		return cmdq_build_cfgi_cd(sid, ssid, rnd(s, 2));
 	if (k < 85)
 		return cmdq_build_cfgi_cd_all(sid);
-	return cmdq_build_atc_inv(sid, rnd(s, 2), ssid, false,
-				  (uint64_t)rnd(s, 64) << 12,
-				  (uint8_t)rnd(s, 5));
+	return gen_atc(s, sid, ssid);
 }
 
 /* Ordering class from the opcode alone (facts 4.1), not cmdq_order_class. */
@@ -315,10 +407,14 @@ TEST(coalesce_rules)
 	ASSERT_EQ(cmdq_cmd_opcode(&all[0]), CMDQ_OP_CFGI_CD);
 	ASSERT_EQ(cmdq_cmd_opcode(&all[1]), CMDQ_OP_ATC_INV);
 	ASSERT_EQ(cmdq_cmd_opcode(&all[2]), CMDQ_OP_TLBI_NH_ALL);
-	ASSERT_EQ(coalesce(asid, N(asid)), 3);
-	ASSERT_EQ(cmdq_cmd_opcode(&asid[0]), CMDQ_OP_TLBI_NH_VAA);
-	ASSERT_EQ(cmdq_tlbi_asid(&asid[1]), 2);
-	ASSERT_EQ(cmdq_cmd_opcode(&asid[2]), CMDQ_OP_TLBI_NH_ASID);
+	/* TLBI_NH_ASID(1) does not cover TLBI_NH_VA(1, ...): the by-VA one
+	 * also removes global entries for its VA. Nothing goes. */
+	ASSERT_EQ(coalesce(asid, N(asid)), 4);
+	ASSERT_EQ(cmdq_cmd_opcode(&asid[0]), CMDQ_OP_TLBI_NH_VA);
+	ASSERT_EQ(cmdq_tlbi_asid(&asid[0]), 1);
+	ASSERT_EQ(cmdq_cmd_opcode(&asid[1]), CMDQ_OP_TLBI_NH_VAA);
+	ASSERT_EQ(cmdq_tlbi_asid(&asid[2]), 2);
+	ASSERT_EQ(cmdq_cmd_opcode(&asid[3]), CMDQ_OP_TLBI_NH_ASID);
 	ASSERT_EQ(coalesce(later, N(later)), 2);
 	ASSERT_EQ(coalesce(cd, N(cd)), 2);
 	ASSERT_EQ(cmdq_sid(&cd[0]), 9);
@@ -326,6 +422,58 @@ TEST(coalesce_rules)
 	/* Single commands and empty lists are left alone. */
 	ASSERT_EQ(coalesce(dup, 1), 1);
 	ASSERT_EQ(coalesce(dup, 0), 0);
+}
+
+/*
+ * Regressions for issue 12 item 2: each batch must come back whole, in
+ * order. The by-ASID and leaf-only commands cover less than what they
+ * follow.
+ */
+TEST(coalesce_keeps_what_is_not_covered)
+{
+	struct cmdq_cmd nonleaf = va(1, 0, 0, 0);
+	struct cmdq_cmd cases[][2] = {
+		/* Global entries at the VA: only the by-VA one removes them. */
+		{ va(1, 0, 0, 0), cmdq_build_tlbi_nh_asid(1, 0) },
+		{ cmdq_build_tlbi_nh_va(1, 0, 0x5000, true, NULL),
+		  cmdq_build_tlbi_nh_asid(1, 0) },
+		{ cmdq_build_tlbi_nh_asid(1, 0),
+		  cmdq_build_tlbi_nh_va(1, 0, 0x5000, false, NULL) },
+		/* A non-leaf TLBI (walk-cache entries too) is not covered by
+		 * a leaf-only one on a neighbouring page's range with
+		 * another TTL (the merge would be reserved, see below). */
+		{ nonleaf, va(1, 0, 0, 0) },
+		/* TG limits the entries to one granule: 4K and 64K ranges
+		 * of the same pages never merge. */
+		{ va(1, 0, 15, 0),
+		  cmdq_build_tlbi_nh_va(1, 0, 0, true,
+					&(struct cmdq_tlbi_range){
+						.tg = CMDQ_TG_64K, .ttl = 3 }) },
+		/* ATC: without PASID, with PASID 1, Global: all different. */
+		{ cmdq_build_atc_inv(1, false, 0, false, 0, 52),
+		  cmdq_build_atc_inv(1, true, 1, true, 0, 52) },
+		/* CFGI_CD Leaf = 0 also drops the L1CD: not covered by a
+		 * Leaf = 1 one. */
+		{ cmdq_build_cfgi_cd(1, 2, false),
+		  cmdq_build_cfgi_cd(1, 2, true) },
+	};
+
+	struct cmdq_cmd lnl[] = { va(1, 0, 0, 0), va(1, 0, 0, 0) };
+
+	cmdq_set(&cases[3][0], CMDQ_F_LEAF, 0);
+	cmdq_set(&cases[3][1], CMDQ_F_TTL, 2);
+	for (size_t i = 0; i < N(cases); i++) {
+		struct cmdq_cmd want[2] = { cases[i][0], cases[i][1] };
+
+		if (coalesce(cases[i], 2) != 2 ||
+		    memcmp(cases[i], want, sizeof(want)))
+			FAIL("case %zu: changed", i);
+	}
+	/* Leaf-only then non-leaf on the same page: one non-leaf survives
+	 * (it covers the leaf one), never a leaf-only one. */
+	cmdq_set(&lnl[1], CMDQ_F_LEAF, 0);
+	ASSERT_EQ(coalesce(lnl, N(lnl)), 1);
+	ASSERT_EQ(cmdq_leaf(&lnl[0]), 0);
 }
 
 TEST(coalesce_ranges)

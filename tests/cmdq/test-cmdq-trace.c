@@ -352,4 +352,34 @@ TEST(format_nospace)
 	ASSERT_EQ(cmdq_trace_format(&rec, NULL, 0), -ENOSPC);
 }
 
+/* A CR-LF file's "# x\r\r\n" parses to text "x\r": no line carries that
+ * back (the parser would drop the '\r'), so formatting refuses it. */
+TEST(format_refuses_text_no_line_carries)
+{
+	static const char *const lines[] = { "# x\r\r\n", "# MARK y\r\r\n" };
+	struct cmdq_trace_parser p;
+	struct cmdq_trace_rec rec;
+	struct cmdq_trace_error err;
+	char buf[64];
+
+	cmdq_trace_parser_init(&p);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		ASSERT_EQ(cmdq_trace_parse_line(&p, lines[i], strlen(lines[i]),
+						&rec, &err),
+			  0);
+		ASSERT_EQ(rec.text[rec.text_len - 1], '\r');
+		ASSERT_ERR(-EINVAL, cmdq_trace_format(&rec, buf, sizeof(buf)));
+	}
+	rec = (struct cmdq_trace_rec){ .kind = CMDQ_TRACE_COMMENT,
+				       .text = "a\nb",
+				       .text_len = 3 };
+	ASSERT_ERR(-EINVAL, cmdq_trace_format(&rec, buf, sizeof(buf)));
+	/* A '\r' inside the text is kept and comes back. */
+	rec.text = "a\rb";
+	ASSERT_EQ(cmdq_trace_format(&rec, buf, sizeof(buf)), 4);
+	ASSERT_EQ(cmdq_trace_parse_line(&p, buf, 4, &rec, &err), 0);
+	ASSERT_EQ(rec.text_len, 3);
+	ASSERT_EQ(memcmp(rec.text, "a\rb", 3), 0);
+}
+
 TEST_HARNESS_MAIN

@@ -178,17 +178,18 @@ static const struct bitcase bitcases[] = {
 	  &caps_small,
 	  { 0x11, 0 },
 	  { 0x00ffffff000000ffull, 0 } },
-	/* + NUM d0[16:12], SCALE d0[24:20]; d1 LEAF, TTL, TG, VA[63:12].
-	 * Base: TG=4K NUM=1 (a valid range). */
+	/* + NUM d0[16:12], SCALE d0[25:20] (DS); d1 LEAF, TTL, TG,
+	 * VA[63:12]. Base: TG=4K NUM=1 (a valid range). */
 	{ "NH_VA full",
 	  &cmdq_caps_full,
 	  { 0x0001000000001012ull, 0x400 },
-	  { 0xffffffff01f1f0ffull, 0xffffffffffffff01ull } },
-	/* No DS: SCALE bit 4 (d0 bit 24) not allowed. */
+	  { 0xffffffff03f1f0ffull, 0xffffffffffffff01ull } },
+	/* No DS: SCALE is d0[24:20]; its sixth bit (d0 bit 25) not allowed
+	 * (SMMUv3 4.4.1.1, facts 4.3 "SCALE bit5 only with DS"). */
 	{ "NH_VA qemu",
 	  &cmdq_caps_qemu,
 	  { 0x0001000000001012ull, 0x400 },
-	  { 0xffffffff00f1f0ffull, 0xffffffffffffff01ull } },
+	  { 0xffffffff01f1f0ffull, 0xffffffffffffff01ull } },
 	/* No RIL: no NUM/SCALE/TG/TTL; 8-bit ASID. */
 	{ "NH_VA small",
 	  &caps_small,
@@ -197,7 +198,7 @@ static const struct bitcase bitcases[] = {
 	{ "NH_VAA full",
 	  &cmdq_caps_full,
 	  { 0x1013, 0x400 },
-	  { 0x0000ffff01f1f0ffull, 0xffffffffffffff01ull } },
+	  { 0x0000ffff03f1f0ffull, 0xffffffffffffff01ull } },
 	{ "NH_VAA small",
 	  &caps_small,
 	  { 0x13, 0 },
@@ -315,10 +316,12 @@ TEST(validate_range_rules)
 	validate_err(q, va | (1 << 12), tg16k | (2 << 8));
 	validate(q, va | (1 << 12), tg64k | (2 << 8));
 	validate_err(&caps_small, va, 0x1000 | tg4k | (3 << 8));
-	/* SCALE >= 16 needs DS. */
-	validate(f, va | (16u << 20), tg4k);
-	validate_err(q, va | (16u << 20), tg4k);
-	validate(q, va | (15u << 20), tg4k);
+	/* SCALE >= 32 (d0 bit 25) needs DS; 16..31 do not. */
+	validate(f, va | (32u << 20), tg4k);
+	validate(f, va | (39u << 20), tg4k);
+	validate_err(q, va | (32u << 20), tg4k);
+	validate(q, va | (16u << 20), tg4k);
+	validate(q, va | (31u << 20), tg4k);
 }
 
 TEST(validate_reason_strings)

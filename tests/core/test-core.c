@@ -503,14 +503,25 @@ TEST_VARIANTS(random)
  * Guest SYNC groups published while the vSMMU's previous batch is in
  * flight wait in the open batch and go out together: a host that takes
  * 20 ms per sync sees far fewer ioctls than guest SYNCs.
+ *
+ * Judged only on a round where the premise held, checked rather than
+ * assumed: the first group's SYNC had not completed when the last group
+ * was published. Then the other ten go out in one ioctl, or two if the
+ * first completion lands between two passes that take them: at most 3 in
+ * all. A round whose premise failed (this thread lost the CPU for 20 ms)
+ * proves nothing and is run again.
  */
+#define GROUP_ATTEMPTS 20
+
 TEST(group_commit_async)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct core_vsmmu_stats st;
+	struct core_vsmmu_stats st0, st;
 	struct vmring r;
-	uint32_t vs, idx = 0;
+	uint32_t vs, first, idx = 0;
+	bool premise = false;
+	int attempt;
 
 	sim_cfg(&sim);
 	sim.wait = IOFD_SIM_WAIT_BLOCK;
@@ -518,18 +529,29 @@ TEST(group_commit_async)
 	svc = svc_new_x(&variants[0], 1, &sim, 50);
 	vs = vsmmu_new(svc, "smmu0");
 	vmring_new(svc, vs, &r, 6);
-	for (int i = 0; i < 11; i++) {
-		push(&r, tlbi_va((uint16_t)(1 + i), 0x1000, 1));
-		idx = push_sync(&r);
-		/* Each group is its own PROD write, as a guest vCPU does. */
-		ASSERT_OK(ring_prod_publish(&r.p));
+	for (attempt = 0; attempt < GROUP_ATTEMPTS && !premise; attempt++) {
+		ASSERT_OK(core_vsmmu_stats(svc, vs, &st0));
+		for (int i = 0; i < 11; i++) {
+			push(&r, tlbi_va((uint16_t)(1 + i), 0x1000, 1));
+			idx = push_sync(&r);
+			if (!i)
+				first = idx;
+			/* Each group is its own PROD write, as a guest vCPU
+			 * does. */
+			ASSERT_OK(ring_prod_publish(&r.p));
+		}
+		premise = !ring_prod_done_upto(&r.p, first);
+		ASSERT_OK(ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
+		ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
+		EXPECT_EQ(st.syncs - st0.syncs, 11);
+		if (premise)
+			EXPECT_LE(st.ioctls - st0.ioctls, 3);
+		else
+			printf("# round %d: the first SYNC completed before the "
+			       "last group was published; again\n",
+			       attempt + 1);
 	}
-	ASSERT_OK(ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
-	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
-	EXPECT_EQ(st.syncs, 11);
-	/* The first goes alone, the rest join while it is in flight; a
-	 * preempted test thread may split them once or twice more. */
-	EXPECT_LE(st.ioctls, 4);
+	EXPECT_TRUE(premise);
 	vmring_free(&r);
 	core_service_free(svc);
 }
@@ -832,21 +854,28 @@ static void *flood_main(void *arg)
 
 /*
  * One ring floods at maximum rate; a second VM's SYNCs on the same host
- * SMMU still complete within a bounded number of worker passes.
+ * SMMU still complete, and in every round the flood got at most one
+ * budget per worker pass (round robin with a per-ring budget). Both hold
+ * however the threads are scheduled. How many passes a round spans is
+ * printed, not asserted: it includes passes the worker ran while this
+ * thread was off the CPU, which a loaded 2-CPU machine multiplies.
  */
 static void run_fair(const struct variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_hsmmu_stats a, b;
+	struct core_ring_stats fa, fb;
 	struct vmring fr, r;
 	struct flood f = { .r = &fr };
 	struct pollfd pfd;
 	pthread_t th;
 	uint32_t vs1, vs2;
 	uint64_t *passes = calloc(FAIR_MAX_ROUNDS, sizeof(*passes));
+	uint64_t flooded = 0;
 	unsigned int rounds = 0;
 
+	ASSERT_NONNULL(passes);
 	sim_cfg(&sim);
 	/* Rings stay active (polled) for the whole test. */
 	svc = svc_new_x(v, 1, &sim, 1000000);
@@ -862,18 +891,28 @@ static void run_fair(const struct variant *v)
 	ASSERT_EQ(poll(&pfd, 1, WAIT_MS), 1);
 	/*
 	 * Keep measuring until the flooder has really pushed (on 2 cores it
-	 * may get little CPU at first), with the test timeout as backstop.
+	 * may get little CPU at first) and the flood was taken inside the
+	 * measured rounds, with the test timeout as backstop.
 	 */
 	for (int i = 0;
-	     i < 50 || __atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 4096;
+	     i < 50 || __atomic_load_n(&f.pushed, __ATOMIC_RELAXED) < 4096 ||
+	     !flooded;
 	     i++) {
 		uint32_t idx;
 
+		/* Passes are read outside the entry counts (a before fa, fb
+		 * before b): every flood entry counted was taken in a pass
+		 * counted or in the one running at the last read. */
+		ASSERT_OK(core_hsmmu_stats(svc, 0, &a));
+		ASSERT_OK(core_ring_stats(svc, fr.id, &fa));
 		push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 		idx = push_sync(&r);
-		ASSERT_OK(core_hsmmu_stats(svc, 0, &a));
 		sync_wait(&r, idx);
+		ASSERT_OK(core_ring_stats(svc, fr.id, &fb));
 		ASSERT_OK(core_hsmmu_stats(svc, 0, &b));
+		EXPECT_LE(fb.entries - fa.entries,
+			  (b.passes - a.passes + 2) * CORE_DEFAULT_BUDGET);
+		flooded += fb.entries - fa.entries;
 		if (rounds < FAIR_MAX_ROUNDS)
 			passes[rounds++] = b.passes - a.passes;
 	}
@@ -881,16 +920,11 @@ static void run_fair(const struct variant *v)
 	pthread_join(th, NULL);
 	EXPECT_GE(__atomic_load_n(&f.pushed, __ATOMIC_RELAXED), 4096);
 	close(f.started_efd);
-	/*
-	 * Round-robin with a per-ring budget: the flooder takes at most its
-	 * budget per pass and our ring, kept active, is served every pass, so
-	 * a SYNC round trip spans a handful of passes. The count also covers
-	 * the test thread's own wake-up and stats calls, and on 2 CPUs with a
-	 * spinning flooder that thread can lose its CPU for a scheduler tick
-	 * (thousands of passes): judge the median round, not the worst.
-	 */
 	qsort(passes, rounds, sizeof(*passes), cmp_u64);
-	EXPECT_LE(passes[rounds / 2], 16);
+	printf("# %u rounds, worker passes per SYNC round trip median %" PRIu64
+	       ", worst %" PRIu64 "; %" PRIu64 " flood entries taken\n",
+	       rounds, passes[rounds / 2], passes[rounds - 1], flooded);
+	fflush(stdout);
 	free(passes);
 	vmring_free(&fr);
 	vmring_free(&r);
@@ -1084,26 +1118,28 @@ TEST(ring_limit_refused_and_counted)
 
 /* ---- idle cost --------------------------------------------------------------------------- */
 
-static uint64_t worker_cpu(struct core_service *svc)
+static void worker_stats(struct core_service *svc, struct core_hsmmu_stats *hs)
 {
-	struct core_hsmmu_stats hs;
-
-	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
-	return hs.worker_cpu_ns + hs.issuer_cpu_ns;
+	ASSERT_OK(core_hsmmu_stats(svc, 0, hs));
 }
 
 /*
  * 1000 attached idle rings: once they are past their poll window the
- * worker sleeps in the kernel and uses (almost) no CPU over a second.
+ * worker sleeps in the kernel and stays there: over a second it runs no
+ * pass and uses (almost) no CPU. Waits for the event (the worker went to
+ * sleep after the last SYNC) rather than for a time, and judges CPU time,
+ * not wall time, so a loaded machine changes neither.
  */
 TEST_TIMEOUT(idle_1000_rings, 120)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_service_stats ss;
+	struct core_hsmmu_stats h0, before, after;
 	struct vmring *r;
 	uint32_t vs[125];
-	uint64_t before, after;
+	double deadline;
+	uint64_t one = 1;
 	const int n = 1000;
 
 	sim_cfg(&sim);
@@ -1117,17 +1153,37 @@ TEST_TIMEOUT(idle_1000_rings, 120)
 		vs[i] = vsmmu_new(svc, "smmu0");
 	for (int i = 0; i < n; i++)
 		vmring_new(svc, vs[i / 8], &r[i], 2);
-	/* Let every ring leave its poll window: one SYNC round trip on the
-	 * last ring guarantees the worker ran a pass after attaching. */
+	/* One SYNC round trip on the last ring: the worker ran a pass after
+	 * attaching them all. */
 	push(&r[n - 1], cmdq_build_tlbi_nh_asid(1, 0));
 	sync_wait(&r[n - 1], push_sync(&r[n - 1]));
+	/*
+	 * Then wait for it to sleep: a doorbell with nothing behind it wakes
+	 * it (or finds it still polling) without work, and it sleeps again,
+	 * so its sleep count moves after this read in every case; the pass
+	 * that completed the SYNC was counted before any later sleep.
+	 */
+	worker_stats(svc, &h0);
+	ASSERT_EQ(write(r[n - 1].db, &one, sizeof(one)), (ssize_t)sizeof(one));
+	deadline = t_now() + WAIT_MS / 1000.0;
+	do {
+		ASSERT_LT(t_now(), deadline);
+		poll(NULL, 0, 1);
+		worker_stats(svc, &before);
+	} while (before.sleeps == h0.sleeps);
 	/* The measurement window itself: a second of wall time. */
-	poll(NULL, 0, 50);
-	before = worker_cpu(svc);
 	poll(NULL, 0, 1000);
-	after = worker_cpu(svc);
+	worker_stats(svc, &after);
+	printf("# idle second: %" PRIu64 " passes, %" PRIu64 " sleeps, %" PRIu64
+	       " ns worker + issuer CPU\n",
+	       after.passes - before.passes, after.sleeps - before.sleeps,
+	       after.worker_cpu_ns + after.issuer_cpu_ns -
+		       before.worker_cpu_ns - before.issuer_cpu_ns);
+	EXPECT_EQ(after.passes, before.passes);
 	/* 0.1% of a CPU over one second is 1 ms. */
-	EXPECT_LT(after - before, 1000000);
+	EXPECT_LT(after.worker_cpu_ns + after.issuer_cpu_ns -
+			  before.worker_cpu_ns - before.issuer_cpu_ns,
+		  1000000);
 	for (int i = 0; i < n; i++)
 		vmring_free(&r[i]);
 	free(r);

@@ -23,7 +23,10 @@
  *     never grows, is deterministic, every output is FORWARD and still
  *     validates, the set of ordering classes is unchanged, and every
  *     input command is covered by an output command (the result
- *     invalidates a superset of the input).
+ *     invalidates a superset of the input). "Covered" is written from
+ *     the SMMUv3 spec, not from the coalescer: a TLBI_NH_VA only by an
+ *     equal command, a wider range of the same kind, or TLBI_NH_ALL /
+ *     TLBI_NSNH_ALL (never TLBI_NH_ASID: global entries).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +110,9 @@ static bool range_covers(const struct cmdq_cmd *o, const struct cmdq_cmd *c)
 	if (cmdq_cmd_opcode(o) != cmdq_cmd_opcode(c) || !tg ||
 	    cmdq_tlbi_tg(o) != tg)
 		return false;
+	/* SCALE >= 32 (DS): lengths past 2^32 granules, never merged. */
+	if (cmdq_tlbi_scale(c) > 31 || cmdq_tlbi_scale(o) > 31)
+		return false;
 	if (cmdq_cmd_opcode(c) == CMDQ_OP_TLBI_NH_VA &&
 	    cmdq_tlbi_asid(o) != cmdq_tlbi_asid(c))
 		return false;
@@ -144,13 +150,16 @@ static bool covered(const struct cmdq_cmd *c, const struct cmdq_cmd *out,
 				return true;
 			break;
 		case CMDQ_OP_TLBI_NH_ASID:
-		case CMDQ_OP_TLBI_NH_VA:
 			if (is_tlb_all(oop))
 				return true;
-			if (oop == CMDQ_OP_TLBI_NH_ASID &&
-			    cmdq_tlbi_asid(o) == cmdq_tlbi_asid(c))
+			break;
+		case CMDQ_OP_TLBI_NH_VA:
+			/* Not TLBI_NH_ASID: a by-VA TLBI also removes global
+			 * (nG = 0) entries of any ASID, by-ASID ones do not
+			 * (SMMUv3 4.4.2.2, 4.4.2.4). */
+			if (is_tlb_all(oop))
 				return true;
-			if (op == CMDQ_OP_TLBI_NH_VA && range_covers(o, c))
+			if (range_covers(o, c))
 				return true;
 			break;
 		case CMDQ_OP_CFGI_CD:

@@ -65,15 +65,15 @@ static void check_roundtrip(const struct cmdq_trace_parser *before,
 	struct cmdq_trace_error err;
 	int len;
 
-	/*
-	 * Known gap in cmdq/trace.c (reported, not fixed here): free text
-	 * ending in '\r' ("# x\r\r\n" gives text "x\r") does not survive
-	 * format + parse, which strips one more trailing '\r'.
-	 */
-	if ((rec->kind == CMDQ_TRACE_COMMENT || rec->kind == CMDQ_TRACE_MARK) &&
-	    rec->text_len && rec->text[rec->text_len - 1] == '\r')
-		return;
 	len = cmdq_trace_format(rec, line, sizeof(line));
+	/* Free text that no line can carry back is refused, not mangled. */
+	if ((rec->kind == CMDQ_TRACE_COMMENT || rec->kind == CMDQ_TRACE_MARK) &&
+	    rec->text_len &&
+	    (memchr(rec->text, '\n', rec->text_len) ||
+	     rec->text[rec->text_len - 1] == '\r')) {
+		CHECK(len == -EINVAL);
+		return;
+	}
 	if (len == -ENOSPC) {
 		/* Only free text may be too long for a line. */
 		CHECK(rec->kind == CMDQ_TRACE_COMMENT ||

@@ -42,8 +42,9 @@ def cfgi_cd_all(sid):
     return cmd(0x06 | sid << 32)
 
 
-def atc_inv(sid, addr, size=0, ssid=0, ssv=0):
-    return cmd(0x40 | ssv << 11 | ssid << 12 | sid << 32, size | (addr & ~0xFFF))
+def atc_inv(sid, addr, size=0, ssid=0, ssv=0, glob=0):
+    return cmd(0x40 | glob << 9 | ssv << 11 | ssid << 12 | sid << 32,
+               size | (addr & ~0xFFF))
 
 
 SYNC = cmd(0x46 | 2 << 12 | 3 << 22 | 0xF << 24)
@@ -66,6 +67,22 @@ put("cmdq", "illegal", b"\x02\x55\x20\x3f" + cmd(0x03 | 8 << 32, 1) +
 put("cmdq", "vaa-and-64k", b"\x03\x00\x10\x28" +
     tlbi_va(0, 0x10000, tg=3, op=0x13) + tlbi_va(0, 0x20000, tg=3, op=0x13) +
     tlbi_va(7, 0x100000, tg=3, num=31, scale=1, ttl=0, leaf=0) + SYNC)
+# 16K and 64K granules, SCALE > 2 and SCALE >= 32 (DS: full caps), a
+# by-VA TLBI followed by a by-ASID one of the same ASID (must stay).
+put("cmdq", "granules", b"\x01" +
+    tlbi_va(4, 0x0, tg=2, num=1, scale=3, ttl=2) +
+    tlbi_va(4, 0x40000, tg=2, num=1, scale=3, ttl=2) +
+    tlbi_va(4, 0x0, tg=3, num=0, scale=5, ttl=3, leaf=0) +
+    tlbi_va(4, 0x200000, tg=3, num=0, scale=5, ttl=3) +
+    tlbi_va(4, 0x0, tg=1, num=3, scale=17) +
+    tlbi_va(4, 0x0, tg=1, num=0, scale=33, op=0x13) +
+    tlbi_va(4, 0x8000, tg=2, num=0, scale=0, ttl=1) +
+    tlbi_asid(4) + SYNC)
+# ATC_INV: Global with PASID, without PASID, size 52 (all) and 53 (bad).
+put("cmdq", "atc-global", b"\x01" +
+    atc_inv(3, 0x0, 52, ssid=5, ssv=1, glob=1) + atc_inv(3, 0x0, 52) +
+    atc_inv(3, 0x4000, 2, ssid=5, ssv=1) + atc_inv(3, 0x4000, 2, ssid=5, ssv=1) +
+    atc_inv(3, 0x4000, 53) + SYNC)
 put("cmdq", "window", b"\x01" + b"".join(
     tlbi_va(i % 7, 0x1000 * (i % 13)) for i in range(600)))
 

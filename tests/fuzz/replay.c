@@ -3,8 +3,9 @@
  * Replay driver for the fuzz targets in the normal (gcc) test suite: no
  * libFuzzer needed. Runs LLVMFuzzerTestOneInput() on every file of a
  * corpus directory, then on a bounded number of pseudo-random mutations of
- * those files (seeded by t_seed(): $T_SEED), so every CI run exercises the
- * targets beyond their seeds, reproducibly. A target reports a broken
+ * those files, seeded by t_seed(): a fresh seed each run, printed as
+ * "# seed=0x...", so every CI run explores new mutations; set
+ * SMMU_TEST_SEED to that value to replay a failure exactly. A target reports a broken
  * invariant by aborting; the sanitizers (ASan/UBSan in CI) catch the rest.
  *
  *   replay CORPUS_DIR [ITERATIONS]      (default 20000; $FUZZ_ITERS wins)
@@ -220,7 +221,7 @@ int main(int argc, char **argv)
 {
 	unsigned long iters = REPLAY_DEFAULT_ITERS;
 	const char *env = getenv("FUZZ_ITERS");
-	uint64_t seed = t_seed(), rs = seed;
+	uint64_t seed, rs;
 	uint8_t *buf;
 	int r;
 
@@ -236,6 +237,9 @@ int main(int argc, char **argv)
 		LLVMFuzzerInitialize(&argc, &argv);
 
 	printf("1..2\n");
+	/* Printed now ("# seed=0x..."): a crash below must be replayable. */
+	seed = t_seed();
+	rs = seed;
 	fflush(stdout);
 	r = load_corpus(argv[1]);
 	if (r || !n_seeds) {
@@ -263,8 +267,8 @@ int main(int argc, char **argv)
 		run_one(buf, len);
 	}
 	free(buf);
-	printf("ok 2 - %lu mutated inputs (T_SEED=0x%" PRIx64 ")\n", iters,
-	       seed);
+	printf("ok 2 - %lu mutated inputs (SMMU_TEST_SEED=0x%" PRIx64 ")\n",
+	       iters, seed);
 	for (unsigned int i = 0; i < n_seeds; i++)
 		free(seeds[i].data);
 	return 0;

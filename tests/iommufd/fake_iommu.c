@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmdq/cmdq.h"
+#include "iommufd/accept.h"
 #include "iommufd/iommufd_abi.h"
 
 enum fobj_type {
@@ -536,20 +537,19 @@ static int h_veventq_alloc(struct fake_state *st, void *p)
 	return 0;
 }
 
-/* Caps of fake SMMU @smmu for Gen B's per-opcode masks (facts 2.2). */
-static struct cmdq_caps fake_caps(const uint32_t *idr)
+/*
+ * Gen B's features of fake SMMU @smmu (facts 2.2): for iofd_accept_cmd(),
+ * the kernel's rules written independently of cmdq/ (the code under test).
+ */
+static struct iofd_accept_caps fake_caps(const uint32_t *idr)
 {
-	struct cmdq_caps c = { 0 };
+	struct iofd_accept_caps c = { 0 };
 
 	c.asid_bits = idr[0] & (1u << 12) ? 16 : 8;
 	c.ats = idr[0] & (1u << 10);
 	c.ssid_bits = (uint8_t)((idr[1] >> 6) & 0x1f);
-	c.sid_bits = (uint8_t)(idr[1] & 0x3f);
 	c.range_inv = idr[3] & (1u << 10);
 	c.ds = idr[5] & (1u << 3);
-	c.gran4k = idr[5] & (1u << 4);
-	c.gran16k = idr[5] & (1u << 5);
-	c.gran64k = idr[5] & (1u << 6);
 	return c;
 }
 
@@ -559,7 +559,7 @@ static int fake_convert(struct fake_state *st, struct fobj *v,
 {
 	const uint64_t vmid_mask = 0xffffull << 32;
 	const uint64_t sid_mask = 0xffffffffull << 32;
-	struct cmdq_caps caps;
+	struct iofd_accept_caps caps;
 	struct fobj *vd, *dev;
 	uint32_t vsid;
 	unsigned int i;
@@ -573,8 +573,7 @@ static int fake_convert(struct fake_state *st, struct fobj *v,
 	}
 	if (st->gen == 'B') {
 		caps = fake_caps(st->idr[v->smmu]);
-		if (cmdq_classify(in) != CMDQ_CLASS_FORWARD ||
-		    cmdq_validate(&caps, in, NULL) != CMDQ_CERROR_NONE)
+		if (iofd_accept_cmd(&caps, in->d[0], in->d[1], NULL))
 			return -EIO;
 	}
 	*out = *in;

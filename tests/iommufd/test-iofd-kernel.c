@@ -72,6 +72,16 @@ static void fake_set_fault(int fd, int e, uint64_t at)
 	ASSERT_OK(_fake_cmd(fd, &c));
 }
 
+/* Raw IDR0..5 of fake SMMU @smmu (GET_HW_INFO of its devices). */
+static void fake_set_idr(int fd, uint32_t smmu, const uint32_t idr[6])
+{
+	struct fake_iommu_cmd c = { .op = FAKE_IOMMU_OP_SET_IDR,
+				    .smmu = smmu,
+				    .uptr = (uintptr_t)idr };
+
+	ASSERT_OK(_fake_cmd(fd, &c));
+}
+
 /* Log entries from @from; returns how many (<= max). */
 static uint32_t fake_log(int fd, uint64_t from, struct fake_iommu_log_ent *out,
 			 uint32_t max, uint32_t *total)
@@ -549,6 +559,53 @@ TEST_F(fake, invalidate_rewrites)
 	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
 }
 
+/*
+ * Gen B's masks come from the fake's own table (iommufd/accept.c), not
+ * from cmdq_validate(), the code under test: the default fake SMMU has no
+ * 16K granule, yet a 16K-granule TLBI is accepted (the kernel does not
+ * check granules; only the service refuses it), while a RES0 bit, a
+ * SCALE bit 5 without DS and an ATC_INV SIZE of 53 are rejected. Gen A
+ * forwards all of them unchecked (facts 4.2).
+ */
+TEST_F(fake, gen_b_masks_are_the_kernels)
+{
+	const struct cmdq_caps caps = { .asid_bits = 16,
+					.ssid_bits = 20,
+					.range_inv = true,
+					.ats = true,
+					.gran4k = true,
+					.gran64k = true };
+	struct iofd_abi_smmuv3_inv e[1];
+	struct cmdq_cmd c[1];
+	uint32_t num, vdev;
+
+	vdevice_alloc(self->fd, self->viommu, self->dev, VSID, &vdev);
+	c[0] = cmdq_build_tlbi_nh_va(
+		1, 0, 0x10000, true,
+		&(struct cmdq_tlbi_range){
+			.num = 1, .tg = CMDQ_TG_16K, .ttl = 2 });
+	ASSERT_EQ(cmdq_validate(&caps, &c[0], NULL), CMDQ_CERROR_ILL);
+	to_le(c, 1, e);
+	ASSERT_OK(_invalidate(self->fd, self->viommu, e, 16, 1, &num));
+	ASSERT_EQ(num, 1);
+
+	c[0].d[0] |= 1ull << 26; /* RES0 */
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	c[0] = cmdq_build_tlbi_nh_vaa(
+		0, 0x10000, true,
+		&(struct cmdq_tlbi_range){
+			.num = 1, .scale = 32, .tg = CMDQ_TG_4K, .ttl = 3 });
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	c[0] = cmdq_build_atc_inv(VSID, false, 0, false, 0, 53);
+	to_le(c, 1, e);
+	invalidate_err(EIO, 0, self->fd, self->viommu, e, 16, 1);
+	fake_set_gen(self->fd, 'A');
+	ASSERT_OK(_invalidate(self->fd, self->viommu, e, 16, 1, &num));
+	ASSERT_EQ(num, 1);
+}
+
 /* Facts 4.2/4.3: entry_num after EIO at k for both generations. */
 TEST_F(fake, invalidate_partial_raw)
 {
@@ -722,6 +779,90 @@ TEST_F(kb, bind_checks_fd)
 	spec.viommu_id = self->f.viommu;
 	spec.dev_id = 9999;
 	ASSERT_ERR(-ENOENT, iofd_viommu_bind(self->h, &spec, &v));
+}
+
+/*
+ * A vIOMMU behind another SMMU than the host SMMU it is bound to: the
+ * registers of its device's SMMU differ from the host's (known from the
+ * first bind with a dev_id): -EXDEV at bind, and, for a vIOMMU bound
+ * without a dev_id, at its first vDEVICE. The refused binder changes
+ * nothing of the host's caps.
+ */
+TEST_F(kb, other_smmu_refused)
+{
+	/* fake SMMU 1: 8-bit ASIDs, no ATS; else as SMMU 0 */
+	static const uint32_t idr[6] = { (1u << 1) | 1u,
+					 (20u << 6) | 32u,
+					 0,
+					 1u << 10,
+					 0,
+					 (1u << 4) | (1u << 6) | 5u };
+	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
+	struct iofd_viommu *v = NULL;
+	uint32_t d1, s2b, v1, id;
+
+	fake_set_idr(self->f.fd, 1, idr);
+	d1 = fake_add_dev(self->f.fd, 1, PSID + 10, 1);
+	ASSERT_OK(_hwpt_alloc(self->f.fd, IOFD_ABI_HWPT_ALLOC_NEST_PARENT, d1,
+			      self->f.ioas, 0, NULL, 0, &s2b));
+	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
+				d1, s2b, &v1));
+	spec.viommu_id = v1;
+	spec.dev_id = d1;
+	ASSERT_ERR(-EXDEV, iofd_viommu_bind(self->h, &spec, &v));
+	EXPECT_EQ(iofd_hsmmu_caps(self->h)->asid_bits, 16);
+	EXPECT_TRUE(iofd_hsmmu_caps(self->h)->ats);
+
+	/* Bound without a dev_id: its first device tells. */
+	spec.dev_id = 0;
+	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &v));
+	ASSERT_ERR(-EXDEV, iofd_vdev_alloc(v, d1, 0x30, &id));
+	iofd_viommu_unbind(v);
+
+	/* A device behind the host SMMU is still accepted. */
+	ASSERT_OK(iofd_vdev_alloc(self->v, self->f.dev2, 0x31, &id));
+	ASSERT_OK(iofd_vdev_destroy(self->v, id));
+}
+
+/*
+ * The first binder's registers hold only while a vIOMMU is bound: once
+ * the last one is gone, the next binder sets them (a binder that named
+ * the wrong SMMU does not lock others out after it left).
+ */
+TEST_F(kb, registers_forgotten_with_last_viommu)
+{
+	static const uint32_t idr[6] = { (1u << 1) | 1u,
+					 (20u << 6) | 32u,
+					 0,
+					 1u << 10,
+					 0,
+					 (1u << 4) | (1u << 6) | 5u };
+	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
+	struct iofd_viommu *v = NULL;
+	uint32_t d1, s2b, v1;
+
+	ASSERT_OK(iofd_vdev_destroy(self->v, self->vdev));
+	self->vdev = 0;
+	iofd_viommu_unbind(self->v);
+	self->v = NULL;
+	EXPECT_EQ(iofd_hsmmu_caps(self->h)->asid_bits, 8);
+
+	fake_set_idr(self->f.fd, 1, idr);
+	d1 = fake_add_dev(self->f.fd, 1, PSID + 10, 1);
+	ASSERT_OK(_hwpt_alloc(self->f.fd, IOFD_ABI_HWPT_ALLOC_NEST_PARENT, d1,
+			      self->f.ioas, 0, NULL, 0, &s2b));
+	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
+				d1, s2b, &v1));
+	spec.viommu_id = v1;
+	spec.dev_id = d1;
+	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &v));
+	EXPECT_FALSE(iofd_hsmmu_caps(self->h)->ats);
+	/* Now the SMMU 0 device is the one behind another SMMU. */
+	spec.viommu_id = self->f.viommu;
+	spec.dev_id = self->f.dev;
+	ASSERT_ERR(-EXDEV, iofd_viommu_bind(self->h, &spec, &self->v));
+	self->v = NULL;
+	iofd_viommu_unbind(v);
 }
 
 TEST_F(kb, vdev)

@@ -65,7 +65,7 @@ extern "C" {
 #define SMMU_RING_ERR_CERROR_ATC_INV_SYNC 3u
 #define SMMU_RING_ERR_PROTO 0x100u /* bad index or header from the VMM */
 #define SMMU_RING_ERR_BACKEND 0x101u /* host error other than the above */
-#define SMMU_RING_ERR_DETACHED 0x102u /* vSID detached while in flight */
+#define SMMU_RING_ERR_DETACHED 0x102u /* host vIOMMU gone (backend ENOENT) */
 
 /**
  * struct smmu_ring_hdr - the shared header (256 bytes).
