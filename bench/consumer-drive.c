@@ -12,10 +12,11 @@
  * or statistics:
  *
  *   ring_cons_poll, ring_cons_fetch (<= budget entries, the worker's
- *   ring_budget), then per entry cmdq_cmd_from_le, cmdq_validate against
- *   the caps, cmdq_classify, SYNC bookkeeping and the ordering-class cut
- *   (cmdq_order_class); per pass cmdq_coalesce of the batch,
- *   iofd_invalidate on the null backend, ring_cons_complete.
+ *   ring_budget), then per entry cmdq_decode against the caps (straight
+ *   into the batch's next slot), the vSID check, SYNC bookkeeping and the
+ *   ordering-class cut, all from the decoded struct cmdq_info; per pass
+ *   cmdq_coalesce_info of the batch, iofd_invalidate on the null backend,
+ *   ring_cons_complete.
  *
  * The worker's side is drive_pass() (never inlined), so that
  *   valgrind --tool=callgrind --toggle-collect=drive_pass \
@@ -59,6 +60,7 @@ struct drive {
 	uint32_t budget;
 	struct smmu_ring_entry fetch[MAX_BUDGET];
 	struct cmdq_cmd cmds[MAX_BUDGET]; /* forwarded, ring order */
+	struct cmdq_info info[MAX_BUDGET]; /* cmdq_decode() of each */
 	struct cmdq_cmd issue[MAX_BUDGET]; /* the coalesced copy */
 	uint64_t passes, ioctls, issued, syncs, cut;
 	int err;
@@ -87,29 +89,31 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 			      avail < d->budget ? avail : d->budget);
 	start = end = d->rc.fetch - got;
 	for (i = 0; i < got; i++) {
-		struct cmdq_cmd c = cmdq_cmd_from_le(&d->fetch[i]);
-		enum cmdq_class cls = cmdq_classify(&c);
-		unsigned int oc;
+		const struct cmdq_info *inf = &d->info[n];
 
-		if (cmdq_validate_class(&d->caps, &c, cls, NULL) !=
-		    CMDQ_CERROR_NONE) {
+		if (cmdq_decode(&d->caps, &d->fetch[i], &d->cmds[n],
+				&d->info[n]) != CMDQ_CERROR_NONE) {
 			d->err = -EINVAL;
 			return 0;
 		}
-		if (cls == CMDQ_CLASS_SYNC) {
+		if (inf->cls == CMDQ_CLASS_SYNC) {
 			d->syncs++;
 			if (mask)
 				synced = true;
-		} else if (cls == CMDQ_CLASS_FORWARD) {
-			oc = cmdq_order_class(&c);
-			if (synced && (mask & ~oc)) {
+		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
+			/* The worker's vSID check; no vDEVICE is bound here. */
+			if (inf->flags & CMDQ_INFO_SID) {
+				d->err = -EINVAL;
+				return 0;
+			}
+			if (synced && (mask & ~(unsigned int)inf->order)) {
 				ring_cons_rewind(&d->rc, end);
 				d->cut++;
 				break;
 			}
-			mask |= oc;
-			d->cmds[n++] = c;
-		} else if (cls != CMDQ_CLASS_NOP) {
+			mask |= inf->order;
+			n++;
+		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			d->err = -EINVAL;
 			return 0;
 		}
@@ -119,7 +123,7 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 		size_t k;
 
 		memcpy(d->issue, d->cmds, n * sizeof(*d->cmds));
-		k = cmdq_coalesce(d->issue, n);
+		k = cmdq_coalesce_info(d->issue, d->info, n);
 		r = iofd_invalidate(d->vi, d->issue, (uint32_t)k, &done);
 		if (r) {
 			d->err = r;

@@ -72,6 +72,7 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "core/hist.h"
+#include "bench/kvm/kvm-bench.h"
 #include "bench/workload.h"
 #include "config.h"
 #include "core/core.h"
@@ -116,6 +117,8 @@ struct opts {
 	const char *connect; /* offload through smmu-offloadd at this socket */
 	unsigned int idle_ms; /* --idle: measure idle rings instead */
 	const char *json, *plot;
+	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
+				     * bench/kvm/kvm-bench.h */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -2441,6 +2444,14 @@ static void usage(FILE *f)
 		"      --fault-drop N   test hook: lose every Nth forwarded "
 		"command (the oracle\n"
 		"                       must then report stale entries)\n"
+		"      --vcpu V         thread (default), kvm: real vCPUs "
+		"(bench/kvm/; exit 77\n"
+		"                       without a usable /dev/kvm), kvm-msipoll: "
+		"the same, SYNCs\n"
+		"                       waited for by MSI write (Linux MSIPOLL)\n"
+		"      --kvm-pin        --vcpu kvm, offload: vCPU threads and "
+		"service workers\n"
+		"                       on separate halves of the CPUs\n"
 		"  -q, --quiet          no progress line\n",
 		CORE_DEFAULT_POLL_US);
 }
@@ -2505,6 +2516,8 @@ enum {
 	OPT_ARRIVAL,
 	OPT_FLOOD,
 	OPT_RATE_CMDS,
+	OPT_VCPU,
+	OPT_KVM_PIN,
 };
 
 static const struct option long_opts[] = {
@@ -2540,6 +2553,8 @@ static const struct option long_opts[] = {
 	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
+	{ "vcpu", required_argument, NULL, OPT_VCPU },
+	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -2728,6 +2743,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_FAULT_DROP:
 			r = parse_uint(optarg, 1, UINT64_MAX, &o->fault_drop);
 			break;
+		case OPT_VCPU:
+			o->kvm_msi = !strcmp(optarg, "kvm-msipoll");
+			o->kvm = o->kvm_msi || !strcmp(optarg, "kvm");
+			if (!o->kvm && strcmp(optarg, "thread"))
+				r = -EINVAL;
+			break;
+		case OPT_KVM_PIN:
+			o->kvm_pin = true;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -2761,6 +2785,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		if (!flood_set)
 			o->flood = 1;
 	}
+	if (o->kvm_pin && !o->kvm) {
+		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
+		return -EINVAL;
+	}
 	if (o->flood && (o->connect || o->idle_ms)) {
 		fprintf(stderr, "smmu-bench: --flood runs with the embedded "
 				"service only, not with --connect or --idle\n");
@@ -2769,6 +2797,35 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->nvs = o->vms * o->vsmmus;
 	o->nall = o->nvs + o->flood;
 	return 0;
+}
+
+/* --vcpu kvm: the modes on real vCPUs (bench/kvm/kvm-bench.h). */
+static int run_kvm(const struct opts *o, const struct wl *w)
+{
+	struct kvmb_opts k = { .vms = o->vms,
+			       .vcpus = o->vcpus,
+			       .hsmmus = o->hsmmus,
+			       .duration = o->duration,
+			       .syncs = o->syncs,
+			       .seed = o->seed,
+			       .verify = o->verify,
+			       .quiet = o->quiet,
+			       .sim = o->sim,
+			       .poll_us = o->poll_us,
+			       .pin = o->kvm_pin,
+			       .msipoll = o->kvm_msi,
+			       .json = o->json };
+
+	if (strcmp(o->backend, "sim") || o->connect || o->flood || o->rate ||
+	    o->vsmmus > 1 || o->plot || o->fault_drop) {
+		fprintf(stderr, "smmu-bench: --vcpu kvm runs the sim backend, "
+				"closed loop, one vSMMU per VM, without "
+				"--connect, --flood, --plot, --fault-drop\n");
+		return 2;
+	}
+	memcpy(k.modes, o->modes, sizeof(k.modes));
+	k.sim.wait = o->wait;
+	return kvmb_run(&k, w);
 }
 
 int main(int argc, char **argv)
@@ -2831,6 +2888,11 @@ int main(int argc, char **argv)
 	 * inherits a 1 ns timer slack.
 	 */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	if (o.kvm) {
+		r = run_kvm(&o, &w);
+		wl_free(&w);
+		return r;
+	}
 	if (!wall_fair(&o))
 		o.sleep_over_ns = sleep_overshoot_ns();
 	memset(res, 0, sizeof(res));

@@ -5,7 +5,11 @@
  *
  * A command is one 16-byte SMMUv3 command-queue entry: two 64-bit words.
  * struct cmdq_cmd holds them in CPU byte order; the ring and the kernel ABI
- * carry them little-endian, converted only by cmdq_cmd_from_le() and
+ * carry them little-endian. That is the one representation from the ring
+ * copy to the ioctl array: on a little-endian host (CMDQ_CMD_IS_LE) it is
+ * the entry's own layout, so cmdq_decode() and cmdq_cmd_from_le() are
+ * plain copies and the kernel backend hands the array to the ioctl as it
+ * is; only a big-endian host swaps, in cmdq_decode()/cmdq_cmd_from_le() and
  * cmdq_cmd_to_le().
  *
  * Field positions: ../shared/docs/iommufd-smmuv3-facts.md section 5 (SMMUv3
@@ -25,6 +29,9 @@ struct cmdq_cmd {
 };
 
 _Static_assert(sizeof(struct cmdq_cmd) == CMDQ_ENT_SIZE, "cmdq entry size");
+
+/* True when struct cmdq_cmd's memory is the little-endian queue entry. */
+#define CMDQ_CMD_IS_LE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 
 /* Opcodes, dword0[7:0]. */
 enum cmdq_op {
@@ -331,16 +338,6 @@ enum cmdq_cerror cmdq_validate(const struct cmdq_caps *caps,
 			       const char **ret_reason);
 
 /*
- * cmdq_validate_class() - cmdq_validate() for a caller that already has
- * @cls = cmdq_classify(@c) (the worker needs the class anyway: this saves
- * classifying every command twice). Passing another class is a bug.
- */
-enum cmdq_cerror cmdq_validate_class(const struct cmdq_caps *caps,
-				     const struct cmdq_cmd *c,
-				     enum cmdq_class cls,
-				     const char **ret_reason);
-
-/*
  * Ordering classes of forwarded commands. Within one guest SYNC group the
  * SMMU gives no completion order, so any mix may share one host sync. A
  * guest CMD_SYNC between two commands of *different* classes is a real
@@ -356,6 +353,52 @@ enum cmdq_order_class {
 
 /* cmdq_order_class() - the ordering class of a FORWARD command, else 0. */
 unsigned int cmdq_order_class(const struct cmdq_cmd *c);
+
+/*
+ * What the service needs to know about a command, learnt once by
+ * cmdq_decode(): everything downstream of the ring copy (the ordering cut,
+ * the vSID check, batch building, coalescing, failure handling) reads this
+ * and never decodes the command's bits again.
+ */
+struct cmdq_info {
+	uint8_t op; /* opcode, dword0[7:0] */
+	uint8_t cls; /* enum cmdq_class */
+	uint8_t order; /* enum cmdq_order_class if FORWARD, else 0 */
+	uint8_t cerror; /* enum cmdq_cerror: NONE or ILL */
+	uint8_t flags; /* CMDQ_INFO_* */
+	uint32_t sid; /* StreamID if CMDQ_INFO_SID, else 0 */
+	uint32_t ssid; /* SubstreamID if CMDQ_INFO_SSID, else 0 */
+};
+
+enum {
+	/* The opcode has a StreamID field (CFGI_*, ATC_INV, PRI_RESP,
+	 * RESUME, STALL_TERM, PREFETCH_*): @sid is dword0[63:32]. */
+	CMDQ_INFO_SID = 1 << 0,
+	/* A SubstreamID applies: CFGI_CD always, ATC_INV / PRI_RESP /
+	 * PREFETCH_* when SSV is set. @ssid is dword0[31:12]. */
+	CMDQ_INFO_SSID = 1 << 1,
+};
+
+/*
+ * cmdq_decode() - the one decode step of a queue entry.
+ * @caps:     the host SMMU's capabilities (for the CERROR code).
+ * @le_entry: the 16-byte little-endian entry, at any alignment; a private
+ *            copy (the caller copies shared memory before it validates).
+ * @ret_cmd:  the command in the representation of struct cmdq_cmd.
+ * @ret_info: opcode, class (cmdq_classify()), ordering class
+ *            (cmdq_order_class()), SID/SSID where the opcode has them, and
+ *            the CERROR code (cmdq_validate(), without the reason).
+ *
+ * Both outputs are always written, whatever the command. Thread context:
+ * any; pure.
+ *
+ * Return: @ret_info->cerror: CMDQ_CERROR_NONE if the service may act on
+ * the command (forward it, complete it as a SYNC or NOP), else
+ * CMDQ_CERROR_ILL.
+ */
+enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
+			     struct cmdq_cmd *ret_cmd,
+			     struct cmdq_info *ret_info);
 
 /*
  * cmdq_coalesce() - shorten the commands of one batch (one vSMMU, one
@@ -386,12 +429,23 @@ unsigned int cmdq_order_class(const struct cmdq_cmd *c);
  * the lowest address. Entries that are not FORWARD are left alone, and a
  * batch containing an opcode-0 entry is returned unchanged.
  *
- * Complexity: O(n log n) time, no allocation, ~12 KiB of stack; batches
+ * Complexity: O(n log n) time, no allocation, ~21 KiB of stack; batches
  * longer than 512 are coalesced in independent windows of 512.
  * Thread context: any; @cmds is owned by the caller.
  *
  * Return: the new count (<= @n).
  */
 size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n);
+
+/*
+ * cmdq_coalesce_info() - cmdq_coalesce() for a caller that has decoded the
+ * commands: @info[i] is what cmdq_decode() said of @cmds[i] as passed in.
+ * The passes read opcode, class, ordering class and SID from @info instead
+ * of decoding each command again. @info is not changed: it still describes
+ * the commands as they were passed (the caller's originals). Same rules,
+ * result and thread context as cmdq_coalesce(), ~13 KiB of stack.
+ */
+size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
+			  size_t n);
 
 #endif

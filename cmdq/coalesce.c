@@ -3,23 +3,26 @@
  * cmdq_coalesce(): the rules of cmdq.h, as passes over an index array.
  *
  * Complexity: O(n log n) time (each pass is one sort of the candidate
- * commands plus a linear sweep), no heap, about 12 KiB of stack. Commands
+ * commands plus a linear sweep), no heap, about 13 KiB of stack (21 KiB
+ * for cmdq_coalesce(), which decodes a window into its own array). Commands
  * are handled in windows of COALESCE_WINDOW; each window is coalesced on
  * its own, so nothing is lost for correctness beyond a window, only some
  * shortening. For the common batch (1..8 commands) the passes touch a
- * handful of entries each.
+ * handful of entries each. The passes read opcode, class and SID from the
+ * caller's struct cmdq_info; only the fields they compare or merge
+ * (addresses, ranges, ASID) are read from the commands.
  *
  * VMIDs are ignored when comparing TLBI commands: one batch belongs to one
  * vSMMU and the kernel overwrites the VMID of every TLBI_NH_* with that
  * vSMMU's (facts 4.1), and rewrites TLBI_NSNH_ALL to TLBI_NH_ALL.
  */
 #include "cmdq/cmdq.h"
+#include "cmdq/cmdq_i.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define COALESCE_WINDOW 512
-/* Opcode 0 is no command: a dropped entry, removed by the final compaction. */
-#define TOMBSTONE 0
 
 struct ent {
 	uint64_t k1, k2;
@@ -70,37 +73,50 @@ static void ent_sort(struct ent *e, size_t m)
 	}
 }
 
+/*
+ * One window of a batch: its commands, what the caller decoded of each
+ * (as passed in: merges change addresses and ranges, never the opcode or
+ * SID), and which ones a pass dropped.
+ */
+struct win {
+	struct cmdq_cmd *c;
+	const struct cmdq_info *inf;
+	bool *dead;
+	size_t n;
+	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
+};
+
 /* The opcode of a live FORWARD command, else 0 (left alone). */
-static uint8_t fwd_op(const struct cmdq_cmd *c)
+static uint8_t fwd_op(const struct win *w, size_t i)
 {
-	if (cmdq_cmd_opcode(c) == TOMBSTONE ||
-	    cmdq_classify(c) != CMDQ_CLASS_FORWARD)
+	if (w->dead[i] || w->inf[i].cls != CMDQ_CLASS_FORWARD)
 		return 0;
-	return cmdq_cmd_opcode(c);
+	return w->inf[i].op;
 }
 
-static void drop(struct cmdq_cmd *c)
+/* A live command of ordering class @order (FORWARD commands only). */
+static bool live_order(const struct win *w, size_t i, unsigned int order)
 {
-	c->d[0] = TOMBSTONE;
-	c->d[1] = 0;
+	return !w->dead[i] && w->inf[i].cls == CMDQ_CLASS_FORWARD &&
+	       w->inf[i].order == order;
 }
 
 /* TLBI_NH_ALL / TLBI_NSNH_ALL drop every earlier TLBI_NH_* and NSNH_ALL. */
-static void pass_all(struct cmdq_cmd *c, size_t n)
+static void pass_all(struct win *w)
 {
-	size_t last = n;
+	size_t last = w->n;
 
-	for (size_t i = n; i-- > 0;) {
-		uint8_t op = fwd_op(&c[i]);
+	for (size_t i = w->n; i-- > 0;) {
+		uint8_t op = fwd_op(w, i);
 
 		if (op == CMDQ_OP_TLBI_NH_ALL || op == CMDQ_OP_TLBI_NSNH_ALL) {
 			last = i;
 			break;
 		}
 	}
-	for (size_t i = 0; i < last && last < n; i++)
-		if (cmdq_order_class(&c[i]) == CMDQ_ORDER_TLB)
-			drop(&c[i]);
+	for (size_t i = 0; i < last && last < w->n; i++)
+		if (live_order(w, i, CMDQ_ORDER_TLB))
+			w->dead[i] = true;
 }
 
 /*
@@ -116,16 +132,16 @@ static void pass_all(struct cmdq_cmd *c, size_t n)
  * removes only non-global ones (SMMUv3 4.4.2.2, 4.4.2.4). Only
  * TLBI_NH_ALL / TLBI_NSNH_ALL cover a by-VA invalidation (pass_all).
  */
-static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
+static void pass_supersede(struct win *w)
 {
+	struct ent *e = w->e;
 	size_t m = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t op = fwd_op(&c[i]);
+	for (size_t i = 0; i < w->n; i++) {
+		uint8_t op = fwd_op(w, i);
 
 		if (op == CMDQ_OP_CFGI_CD || op == CMDQ_OP_CFGI_CD_ALL)
-			e[m++] =
-				(struct ent){ cmdq_sid(&c[i]), 0, (uint32_t)i };
+			e[m++] = (struct ent){ w->inf[i].sid, 0, (uint32_t)i };
 	}
 	if (m < 2)
 		return;
@@ -136,11 +152,11 @@ static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
 
 		/* One group: e[first..j] share the SID. */
 		for (;; k--) {
-			struct cmdq_cmd *ci = &c[e[k].idx];
+			uint32_t ci = e[k].idx;
 
 			if (superseded)
-				drop(ci);
-			else if (cmdq_cmd_opcode(ci) == CMDQ_OP_CFGI_CD_ALL)
+				w->dead[ci] = true;
+			else if (w->inf[ci].op == CMDQ_OP_CFGI_CD_ALL)
 				superseded = true;
 			if (k == 0 || e[k - 1].k1 != e[j].k1)
 				break;
@@ -150,23 +166,24 @@ static void pass_supersede(struct cmdq_cmd *c, size_t n, struct ent *e)
 }
 
 /* Exact duplicates (VMID ignored for TLBIs): keep the first. */
-static void pass_dups(struct cmdq_cmd *c, size_t n, struct ent *e)
+static void pass_dups(struct win *w)
 {
+	struct ent *e = w->e;
 	size_t m = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		uint64_t d0 = c[i].d[0];
+	for (size_t i = 0; i < w->n; i++) {
+		uint64_t d0 = w->c[i].d[0];
 
-		if (!fwd_op(&c[i]))
+		if (!fwd_op(w, i))
 			continue;
-		if (cmdq_order_class(&c[i]) == CMDQ_ORDER_TLB)
+		if (w->inf[i].order == CMDQ_ORDER_TLB)
 			d0 &= ~cmdq_field_mask(CMDQ_F_VMID);
-		e[m++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
+		e[m++] = (struct ent){ d0, w->c[i].d[1], (uint32_t)i };
 	}
 	ent_sort(e, m);
 	for (size_t j = 1; j < m; j++)
 		if (e[j].k1 == e[j - 1].k1 && e[j].k2 == e[j - 1].k2)
-			drop(&c[e[j].idx]);
+			w->dead[e[j].idx] = true;
 }
 
 /* SCALE d0[24:20] without DS; d0[25] (SCALE >= 32) needs DS. */
@@ -237,19 +254,22 @@ static bool merge_range(struct cmdq_cmd *a, const struct cmdq_cmd *b)
  * commands never merge: TG != 0 limits the invalidation to entries of that
  * granule, TG = 0 does not.
  */
-static void pass_ranges(struct cmdq_cmd *c, size_t n, struct ent *e)
+static void pass_ranges(struct win *w)
 {
+	struct cmdq_cmd *c = w->c;
+	struct ent *e = w->e;
 	size_t m = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t op = fwd_op(&c[i]);
-		unsigned int tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+	for (size_t i = 0; i < w->n; i++) {
+		uint8_t op = fwd_op(w, i);
+		unsigned int tg;
 		uint64_t asid;
 
-		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
-		    !tg)
+		if (op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA)
 			continue;
-		if (cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
+		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+		if (!tg ||
+		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
 		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX)
 			continue;
 		asid = op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0;
@@ -262,33 +282,70 @@ static void pass_ranges(struct cmdq_cmd *c, size_t n, struct ent *e)
 		    !merge_range(&c[e[cur].idx], &c[e[j].idx]))
 			cur = j;
 		else
-			drop(&c[e[j].idx]);
+			w->dead[e[j].idx] = true;
 	}
 }
 
-size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
+/*
+ * Coalesces cmds[at, at + m) (m <= COALESCE_WINDOW), described by inf[0,
+ * m), and moves its survivors down to cmds[out, ...), in order; out <= at,
+ * so later windows are untouched. Returns the new out.
+ */
+static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
+			      const struct cmdq_info *inf, size_t out,
+			      struct ent *e)
+{
+	bool dead[COALESCE_WINDOW];
+	struct win w = { cmds + at, inf, dead, m, e };
+
+	memset(dead, 0, m * sizeof(*dead));
+	if (m >= 2) {
+		pass_all(&w);
+		pass_supersede(&w);
+		pass_dups(&w);
+		pass_ranges(&w);
+	}
+	/* Stable compaction keeps ring order among the survivors. */
+	for (size_t i = 0; i < m; i++)
+		if (!dead[i])
+			cmds[out++] = cmds[at + i];
+	return out;
+}
+
+size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
+			  size_t n)
 {
 	struct ent e[COALESCE_WINDOW];
 	size_t out = 0;
 
-	/* Opcode 0 is our tombstone; such an entry is no FORWARD command
-	 * (contract violation): leave the batch as it is. */
+	/* Opcode 0 is no command (contract violation): leave the batch. */
 	for (size_t i = 0; i < n; i++)
-		if (cmdq_cmd_opcode(&cmds[i]) == TOMBSTONE)
+		if (info[i].op == 0)
 			return n;
-	for (size_t w = 0; w < n; w += COALESCE_WINDOW) {
-		size_t m = n - w < COALESCE_WINDOW ? n - w : COALESCE_WINDOW;
+	for (size_t at = 0; at < n; at += COALESCE_WINDOW) {
+		size_t m = n - at < COALESCE_WINDOW ? n - at : COALESCE_WINDOW;
 
-		if (m < 2)
-			continue;
-		pass_all(cmds + w, m);
-		pass_supersede(cmds + w, m, e);
-		pass_dups(cmds + w, m, e);
-		pass_ranges(cmds + w, m, e);
+		out = coalesce_window(cmds, at, m, info + at, out, e);
 	}
-	/* Stable compaction keeps ring order among the survivors. */
+	return out;
+}
+
+/* For callers that did not decode: the decoding is done once, here. */
+size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
+{
+	struct cmdq_info inf[COALESCE_WINDOW];
+	struct ent e[COALESCE_WINDOW];
+	size_t out = 0;
+
 	for (size_t i = 0; i < n; i++)
-		if (cmdq_cmd_opcode(&cmds[i]) != TOMBSTONE)
-			cmds[out++] = cmds[i];
+		if (cmdq_cmd_opcode(&cmds[i]) == 0)
+			return n;
+	for (size_t at = 0; at < n; at += COALESCE_WINDOW) {
+		size_t m = n - at < COALESCE_WINDOW ? n - at : COALESCE_WINDOW;
+
+		for (size_t i = 0; i < m; i++)
+			cmdq_info_unvalidated(&cmds[at + i], &inf[i]);
+		out = coalesce_window(cmds, at, m, inf, out, e);
+	}
 	return out;
 }

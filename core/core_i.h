@@ -52,6 +52,7 @@ struct core_batch {
 	uint32_t n; /* original FORWARD commands */
 	uint32_t n_entries; /* ring entries accounted (all classes) */
 	struct cmdq_cmd *cmds; /* [cap] originals, ring order per ring */
+	struct cmdq_info *info; /* [cap] cmdq_decode() of each original */
 	uint32_t *idx; /* [cap] ring index of each original */
 	uint8_t *seg_of; /* [cap] segment of each original */
 	/* [cap] ring index of the first guest CMD_SYNC after each original

@@ -54,14 +54,16 @@ struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap)
 	b->vs = vs;
 	b->cap = cap;
 	b->cmds = calloc(cap, sizeof(*b->cmds));
+	b->info = calloc(cap, sizeof(*b->info));
 	b->issue = calloc(cap, sizeof(*b->issue));
 	b->idx = calloc(cap, sizeof(*b->idx));
 	b->seg_of = calloc(cap, sizeof(*b->seg_of));
 	b->sync_at = calloc(cap, sizeof(*b->sync_at));
 	b->syncs_before = calloc(cap, sizeof(*b->syncs_before));
-	if (!b->cmds || !b->issue || !b->idx || !b->seg_of || !b->sync_at ||
-	    !b->syncs_before) {
+	if (!b->cmds || !b->info || !b->issue || !b->idx || !b->seg_of ||
+	    !b->sync_at || !b->syncs_before) {
 		free(b->cmds);
+		free(b->info);
 		free(b->issue);
 		free(b->idx);
 		free(b->seg_of);
@@ -78,6 +80,7 @@ void core_batch_free(struct core_batch *b)
 	if (!b)
 		return;
 	free(b->cmds);
+	free(b->info);
 	free(b->issue);
 	free(b->idx);
 	free(b->seg_of);
@@ -229,11 +232,6 @@ static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 	}
 }
 
-static bool cmd_is_atc(const struct cmdq_cmd *c)
-{
-	return cmdq_cmd_opcode(c) == CMDQ_OP_ATC_INV;
-}
-
 /*
  * Where the culprit's ring halts. A timed-out ATC invalidation halts at
  * the guest CMD_SYNC that follows it, as SMMU_CMDQ_CONS does (facts 5),
@@ -295,7 +293,7 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 		uint32_t end = b->issued > k ? b->issued : b->n;
 
 		for (i = k; i < end && !atc; i++)
-			if (cmd_is_atc(&b->cmds[i])) {
+			if (b->info[i].op == CMDQ_OP_ATC_INV) {
 				cul = i;
 				atc = true;
 			}
@@ -459,7 +457,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 		return;
 	}
 	memcpy(b->issue, b->cmds, b->n * sizeof(*b->cmds));
-	b->n_issue = (uint32_t)cmdq_coalesce(b->issue, b->n);
+	b->n_issue = (uint32_t)cmdq_coalesce_info(b->issue, b->info, b->n);
 	STAT_ADD(vs->st_issued, b->n_issue);
 	STAT_ADD(w->st_cmds, b->n_issue);
 	vs->inflight = b;
@@ -501,14 +499,6 @@ bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
 	return false;
 }
 
-static bool cmd_names_sid(const struct cmdq_cmd *c)
-{
-	uint8_t op = cmdq_cmd_opcode(c);
-
-	return op == CMDQ_OP_CFGI_CD || op == CMDQ_OP_CFGI_CD_ALL ||
-	       op == CMDQ_OP_ATC_INV;
-}
-
 static bool vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
 			      uint64_t now, uint32_t *budget)
 {
@@ -532,6 +522,60 @@ static bool vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
 	return true;
 }
 
+/* Opens @r's run in the open batch @b; its entries start at @start. */
+static struct core_seg *seg_open(struct core_batch *b, struct core_ring *r,
+				 uint32_t start)
+{
+	struct core_seg *sg;
+
+	r->open_seg = (int)b->n_segs++;
+	sg = &b->segs[r->open_seg];
+	memset(sg, 0, sizeof(*sg));
+	sg->ring = r;
+	sg->start = sg->end = start;
+	sg->epoch = r->epoch;
+	sg->unsynced = b->n;
+	r->batches++;
+	return sg;
+}
+
+/* A guest CMD_SYNC at ring index @idx of run @seg (= sg's index). */
+static void seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
+		     uint32_t idx)
+{
+	sg->syncs++;
+	if (sg->mask)
+		sg->synced = true;
+	/* Where a failure of the commands before it halts. */
+	for (uint32_t j = sg->unsynced; j < b->n; j++)
+		if (b->seg_of[j] == seg)
+			b->sync_at[j] = idx;
+	sg->unsynced = b->n;
+}
+
+/*
+ * Admits the FORWARD command that cmdq_decode() wrote into b->cmds[b->n]
+ * and b->info[b->n], taken from ring index @idx of run @seg.
+ */
+static void batch_admit(struct core_vsmmu *vs, struct core_batch *b,
+			struct core_seg *sg, int seg, uint32_t idx)
+{
+	unsigned int oc = b->info[b->n].order;
+
+	sg->mask |= oc;
+	sg->has_atc |= oc == CMDQ_ORDER_ATC;
+	b->idx[b->n] = idx;
+	b->sync_at[b->n] = idx; /* none yet */
+	b->syncs_before[b->n] = sg->syncs;
+	b->seg_of[b->n] = (uint8_t)seg;
+	b->n++;
+	STAT_ADD(vs->st_fwd, 1);
+	STAT_ADD(vs->st_class[oc == CMDQ_ORDER_TLB ? 0 :
+			      oc == CMDQ_ORDER_CFG ? 1 :
+						     2],
+		 1);
+}
+
 /*
  * Takes up to the per-ring budget of entries from @r into its vSMMU's open
  * batch. Returns the number of entries taken.
@@ -542,7 +586,6 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	const struct core_config *cfg = wcfg(w);
 	struct core_vsmmu *vs = r->vs;
 	struct core_batch *b = vs->open;
-	const struct cmdq_caps *caps = &vs->caps;
 	uint32_t avail, budget = cfg->ring_budget, got, taken = 0, i;
 	bool new_seg = false;
 	struct core_seg *sg;
@@ -583,67 +626,44 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	if (!b->n_entries)
 		b->t_open = now;
 	if (r->open_seg < 0) {
-		r->open_seg = (int)b->n_segs++;
-		sg = &b->segs[r->open_seg];
-		memset(sg, 0, sizeof(*sg));
-		sg->ring = r;
-		sg->start = sg->end = r->rc.fetch - got;
-		sg->epoch = r->epoch;
-		sg->unsynced = b->n;
-		r->batches++;
+		seg_open(b, r, r->rc.fetch - got);
 		new_seg = true;
 	}
 	sg = &b->segs[r->open_seg];
 
 	for (i = 0; i < got; i++) {
 		uint32_t idx = sg->end;
-		struct cmdq_cmd c = cmdq_cmd_from_le(&w->fetch_buf[i]);
-		enum cmdq_class cls = cmdq_classify(&c);
-		unsigned int oc;
+		const struct cmdq_info *inf = &b->info[b->n];
 
-		if (cmdq_validate_class(caps, &c, cls, NULL) !=
-		    CMDQ_CERROR_NONE) {
+		/*
+		 * Decoded once, straight into the batch's next slot (budget
+		 * <= cap - n keeps it in bounds): forwarding it is then
+		 * batch_admit(); any other class leaves the slot free.
+		 */
+		if (cmdq_decode(&vs->caps, &w->fetch_buf[i], &b->cmds[b->n],
+				&b->info[b->n]) != CMDQ_CERROR_NONE) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;
 		}
-		if (cls == CMDQ_CLASS_SYNC) {
-			sg->syncs++;
-			if (sg->mask)
-				sg->synced = true;
-			/* Where a failure of the commands before it halts. */
-			for (uint32_t j = sg->unsynced; j < b->n; j++)
-				if (b->seg_of[j] == r->open_seg)
-					b->sync_at[j] = idx;
-			sg->unsynced = b->n;
-		} else if (cls == CMDQ_CLASS_FORWARD) {
-			if (cmd_names_sid(&c) &&
-			    !core_vsmmu_has_vsid(vs, c.d[0] >> 32)) {
+		if (inf->cls == CMDQ_CLASS_SYNC) {
+			seg_sync(b, sg, r->open_seg, idx);
+		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
+			if ((inf->flags & CMDQ_INFO_SID) &&
+			    !core_vsmmu_has_vsid(vs, inf->sid)) {
 				ring_set_error(r, idx,
 					       SMMU_RING_ERR_CERROR_ILL);
 				break;
 			}
-			oc = cmdq_order_class(&c);
 			/* A guest SYNC between classes is an ordering point:
 			 * this command goes in the next batch. */
-			if (sg->synced && (sg->mask & ~oc)) {
+			if (sg->synced &&
+			    (sg->mask & ~(unsigned int)inf->order)) {
 				ring_cons_rewind(&r->rc, idx);
 				r->blocked = true;
 				break;
 			}
-			sg->mask |= oc;
-			sg->has_atc |= oc == CMDQ_ORDER_ATC;
-			b->cmds[b->n] = c;
-			b->idx[b->n] = idx;
-			b->sync_at[b->n] = idx; /* none yet */
-			b->syncs_before[b->n] = sg->syncs;
-			b->seg_of[b->n] = (uint8_t)r->open_seg;
-			b->n++;
-			STAT_ADD(vs->st_fwd, 1);
-			STAT_ADD(vs->st_class[oc == CMDQ_ORDER_TLB ? 0 :
-					      oc == CMDQ_ORDER_CFG ? 1 :
-								     2],
-				 1);
-		} else if (cls != CMDQ_CLASS_NOP) {
+			batch_admit(vs, b, sg, r->open_seg, idx);
+		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;
 		}

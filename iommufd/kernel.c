@@ -33,7 +33,8 @@ static const struct cmdq_caps kernel_min_caps = {
 struct kernel_viommu {
 	int fd; /* our dup of the VMM's iommufd */
 	uint32_t viommu_id;
-	struct iofd_abi_smmuv3_inv *buf; /* little-endian copy of the array */
+	/* little-endian copy of the array, big-endian hosts only */
+	struct iofd_abi_smmuv3_inv *buf;
 	uint32_t cap;
 };
 
@@ -303,15 +304,48 @@ static int kernel_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id)
 	return 0;
 }
 
-/* One HWPT_INVALIDATE of buf[first, first + count); *ret_num = entry_num. */
-static int kernel_ioctl_inv(struct kernel_viommu *kv, uint32_t first,
-			    uint32_t count, uint32_t *ret_num,
+_Static_assert(sizeof(struct iofd_abi_smmuv3_inv) == sizeof(struct cmdq_cmd),
+	       "a command is one ABI entry");
+
+/*
+ * The ioctl's entry array for @cmds. On a little-endian host the array of
+ * struct cmdq_cmd is already the ABI's (cmdq.h: one representation from
+ * the ring copy to the ioctl): it is passed as it is, no copy, no swap.
+ * A big-endian host converts into kv->buf.
+ */
+static int kernel_entries(struct kernel_viommu *kv, const struct cmdq_cmd *cmds,
+			  uint32_t n, const struct iofd_abi_smmuv3_inv **ret)
+{
+	if (CMDQ_CMD_IS_LE) {
+		/* Only the kernel reads it through this type. */
+		*ret = (const struct iofd_abi_smmuv3_inv *)(const void *)cmds;
+		return 0;
+	}
+	if (n > kv->cap) {
+		struct iofd_abi_smmuv3_inv *nb;
+
+		nb = realloc(kv->buf, (size_t)n * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		kv->buf = nb;
+		kv->cap = n;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		cmdq_cmd_to_le(&cmds[i], &kv->buf[i]);
+	*ret = kv->buf;
+	return 0;
+}
+
+/* One HWPT_INVALIDATE of ent[first, first + count); *ret_num = entry_num. */
+static int kernel_ioctl_inv(struct kernel_viommu *kv,
+			    const struct iofd_abi_smmuv3_inv *ent,
+			    uint32_t first, uint32_t count, uint32_t *ret_num,
 			    struct iofd_counters *delta)
 {
 	struct iofd_abi_hwpt_invalidate a = {
 		.size = sizeof(a),
 		.hwpt_id = kv->viommu_id,
-		.data_uptr = (uintptr_t)(kv->buf + first),
+		.data_uptr = (uintptr_t)(ent + first),
 		.data_type = IOFD_ABI_INVALIDATE_DATA_ARM_SMMUV3,
 		.entry_len = sizeof(struct iofd_abi_smmuv3_inv),
 		.entry_num = count,
@@ -358,30 +392,23 @@ static int kernel_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 			     struct iofd_error *err)
 {
 	struct kernel_viommu *kv = v->priv;
-	uint32_t pos = 0, hi = n, bad_hi = 0, bad = UINT32_MAX, k, g, span, i;
+	const struct iofd_abi_smmuv3_inv *ent;
+	uint32_t pos = 0, hi = n, bad_hi = 0, bad = UINT32_MAX, k, g, span;
 	unsigned int tries = 0;
 	int r;
 
-	if (n > kv->cap) {
-		struct iofd_abi_smmuv3_inv *nb;
-
-		nb = realloc(kv->buf, (size_t)n * sizeof(*nb));
-		if (!nb) {
-			*ret_done = 0;
-			return -ENOMEM;
-		}
-		kv->buf = nb;
-		kv->cap = n;
+	r = kernel_entries(kv, cmds, n, &ent);
+	if (r) {
+		*ret_done = 0;
+		return r;
 	}
-	for (i = 0; i < n; i++)
-		cmdq_cmd_to_le(&cmds[i], &kv->buf[i]);
 
 	while (pos < n) {
 		if (++tries > KERNEL_MAX_IOCTLS) {
 			r = -EIO;
 			goto out;
 		}
-		r = kernel_ioctl_inv(kv, pos, hi - pos, &k, delta);
+		r = kernel_ioctl_inv(kv, ent, pos, hi - pos, &k, delta);
 		if (r) {
 			err->op = "IOMMU_HWPT_INVALIDATE";
 			err->first = pos;

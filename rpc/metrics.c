@@ -540,9 +540,17 @@ static void render_service(struct out *o, const struct snapshot *s,
 		outf(o, "smmu_offload_clients_accepted_total %llu\n",
 		     (unsigned long long)sc.clients_total);
 		family(o, "smmu_offload_clients_refused_total", "counter",
-		       "Control connections refused (connection limit, uid/gid check).");
+		       "Control connections refused (connection limits, uid/gid check, no fd).");
 		outf(o, "smmu_offload_clients_refused_total %llu\n",
 		     (unsigned long long)sc.clients_refused);
+		family(o, "smmu_offload_hello_timeouts_total", "counter",
+		       "Control connections closed for want of a Hello in time.");
+		outf(o, "smmu_offload_hello_timeouts_total %llu\n",
+		     (unsigned long long)sc.hello_timeouts);
+		family(o, "smmu_offload_fd_exhausted_total", "counter",
+		       "Times accept() found the daemon out of file descriptors.");
+		outf(o, "smmu_offload_fd_exhausted_total %llu\n",
+		     (unsigned long long)sc.fd_exhausted);
 		family(o, "smmu_offload_requests_total", "counter",
 		       "Control requests answered.");
 		outf(o, "smmu_offload_requests_total %llu\n",

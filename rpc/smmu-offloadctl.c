@@ -35,7 +35,9 @@ static void usage(FILE *f)
 		"  stats ring ID         one ring\n"
 		"\n"
 		"Options:\n"
-		"  --socket PATH  control socket (default %s)\n"
+		"  --socket PATH  control socket (default %s); the admin socket\n"
+		"                 PATH.admin is tried first (root and the service's\n"
+		"                 uid may use it; it has its own connection slots)\n"
 		"  --json         one JSON object on stdout\n"
 		"  --help, --version\n"
 		"\n"
@@ -252,9 +254,19 @@ static int cmd_stats(struct smmu_client *c, int argc, char **argv, bool json)
 		if (json)
 			printf("[");
 		r = print_stats(c, SMMU_CLIENT_SCOPE_SERVICE, 0, json, true);
-		for (uint32_t i = 0; !r && i < nh; i++)
+		for (uint32_t i = 0; !r && i < nh; i++) {
+			struct smmu_client_stats *st;
+			int e = smmu_client_stats(c, SMMU_CLIENT_SCOPE_HSMMU, i,
+						  &st);
+
+			/* Not an admin: host SMMU counters are not ours. */
+			if (e == -EPERM)
+				break;
+			if (!e)
+				smmu_client_stats_free(st);
 			r = print_stats(c, SMMU_CLIENT_SCOPE_HSMMU, i, json,
 					false);
+		}
 		/* A vSMMU destroyed since the list is not an error. */
 		for (uint32_t i = 0; !r && i < l->n_vsmmus; i++) {
 			struct smmu_client_stats *st;
@@ -288,6 +300,26 @@ static int cmd_stats(struct smmu_client *c, int argc, char **argv, bool json)
 		return r;
 	}
 	return EXIT_USAGE;
+}
+
+/*
+ * The admin socket beside @path first: it never competes with VMMs for a
+ * slot. Not there, not ours (not root, not the service's uid) or full:
+ * @path.
+ */
+static int ctl_connect(const char *path, struct smmu_client **ret)
+{
+	const char *base = path ? path : SMMU_CLIENT_DEFAULT_SOCKET;
+	char admin[256];
+	int r = -ENAMETOOLONG;
+
+	if ((size_t)snprintf(admin, sizeof(admin), "%s.admin", base) <
+	    sizeof(admin))
+		r = smmu_client_connect(admin, "smmu-offloadctl", ret);
+	if (r == -ENOENT || r == -EACCES || r == -ECONNREFUSED ||
+	    r == -EMFILE || r == -ENAMETOOLONG)
+		r = smmu_client_connect(base, "smmu-offloadctl", ret);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -332,7 +364,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	r = smmu_client_connect(path, "smmu-offloadctl", &c);
+	r = ctl_connect(path, &c);
 	if (r) {
 		fprintf(stderr, "smmu-offloadctl: cannot connect to %s: %s\n",
 			path ? path : SMMU_CLIENT_DEFAULT_SOCKET, strerror(-r));

@@ -32,36 +32,8 @@
 #include "rpc/metrics.h"
 #include "rpc/ratelimit.h"
 #include "rpc/server.h"
+#include "rpc/smmu-offloadd.h"
 #include <smmu-offload/client.h>
-
-#define MAX_SIM_SMMUS CORE_MAX_HSMMU
-#define SIM_NAME_LEN 16
-
-/**
- * struct daemon_opts - everything the options set. Owned by main().
- * Strings point into argv or into strdup()ed config file values (kept
- * until exit: the daemon never frees them, see free_opts()).
- */
-struct daemon_opts {
-	const char *backend;
-	unsigned int sim_smmus;
-	const char *smmus[CORE_MAX_HSMMU];
-	unsigned int n_smmus;
-	struct core_config core;
-	const char *socket;
-	mode_t socket_mode;
-	uid_t allow_uids[RPC_MAX_ALLOW];
-	unsigned int n_allow_uids;
-	gid_t allow_gids[RPC_MAX_ALLOW];
-	unsigned int n_allow_gids;
-	unsigned int max_clients, max_vsmmus, max_rings, max_devices;
-	int log_level;
-	const char *metrics; /* listen address, NULL = no endpoint */
-	uint32_t log_burst; /* rate-limited classes: messages per interval */
-	uint64_t log_interval_ns;
-	char *owned[256]; /* strdup()ed config values to free */
-	unsigned int n_owned;
-};
 
 static int log_level = LOG_NOTICE;
 
@@ -109,10 +81,12 @@ static bool stderr_is_journal(void)
 	       (unsigned long long)st.st_ino == ino;
 }
 
-static void log_msg(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_set_level(int level)
+{
+	log_level = level;
+}
 
-static void log_msg(int level, const char *fmt, ...)
+void log_msg(int level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -208,432 +182,6 @@ static void event_log(int severity, const char *msg)
 {
 	if (severity >= EVENT_LOG_WARN)
 		log_msg(LOG_DEBUG, "libevent: %s", msg);
-}
-
-enum {
-	OPT_CONFIG = 0x100,
-	OPT_BACKEND,
-	OPT_SIM_SMMUS,
-	OPT_SMMU,
-	OPT_ISSUE_MODE,
-	OPT_MAX_INFLIGHT,
-	OPT_POLL_US,
-	OPT_RING_BUDGET,
-	OPT_MAX_BATCH,
-	OPT_RATE_LIMIT,
-	OPT_RATE_BURST,
-	OPT_LOOP,
-	OPT_CPUS,
-	OPT_MAX_RINGS_TOTAL,
-	OPT_CTL_TIMEOUT,
-	OPT_SOCKET,
-	OPT_SOCKET_MODE,
-	OPT_ALLOW_UID,
-	OPT_ALLOW_GID,
-	OPT_MAX_CLIENTS,
-	OPT_CLIENT_VSMMUS,
-	OPT_CLIENT_RINGS,
-	OPT_CLIENT_DEVICES,
-	OPT_LOG_LEVEL,
-	OPT_SYSFS_ROOT,
-	OPT_METRICS,
-	OPT_LOG_RATE_LIMIT,
-	OPT_HELP,
-	OPT_VERSION,
-};
-
-static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "backend", required_argument, NULL, OPT_BACKEND },
-	{ "sim-smmus", required_argument, NULL, OPT_SIM_SMMUS },
-	{ "smmu", required_argument, NULL, OPT_SMMU },
-	{ "issue-mode", required_argument, NULL, OPT_ISSUE_MODE },
-	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
-	{ "poll-us", required_argument, NULL, OPT_POLL_US },
-	{ "ring-budget", required_argument, NULL, OPT_RING_BUDGET },
-	{ "max-batch", required_argument, NULL, OPT_MAX_BATCH },
-	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
-	{ "rate-burst", required_argument, NULL, OPT_RATE_BURST },
-	{ "loop", required_argument, NULL, OPT_LOOP },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS_TOTAL },
-	{ "ctl-timeout-ms", required_argument, NULL, OPT_CTL_TIMEOUT },
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
-	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
-	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-	{ "client-max-vsmmus", required_argument, NULL, OPT_CLIENT_VSMMUS },
-	{ "client-max-rings", required_argument, NULL, OPT_CLIENT_RINGS },
-	{ "client-max-devices", required_argument, NULL, OPT_CLIENT_DEVICES },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
-	{ "metrics", required_argument, NULL, OPT_METRICS },
-	{ "log-rate-limit", required_argument, NULL, OPT_LOG_RATE_LIMIT },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
-};
-
-/*
- * Shutdown bound: the connections' teardown waits at most one ctl-timeout
- * per stuck worker (then calls to it fail fast) and core_service_free()
- * one more; a watchdog ends the process at twice the timeout plus this
- * slack whatever happens, so SIGTERM always completes (docs/OPERATIONS.md).
- */
-#define SHUTDOWN_SLACK_S 5
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: smmu-offloadd [OPTION]...\n"
-		"Offload guest SMMUv3 command queues to per-host-SMMU worker threads.\n"
-		"\n"
-		"  --config FILE              read KEY=VALUE lines (keys: the long options\n"
-		"                             below without \"--\"); the command line wins\n"
-		"  --backend kernel|sim|null  iommufd backend (default kernel)\n"
-		"  --smmu NAME                serve this host SMMU (repeatable; kernel default:\n"
-		"                             every SMMUv3 in /sys/class/iommu)\n"
-		"  --sim-smmus N              sim/null: N host SMMUs named sim0..simN-1 (default 1)\n"
-		"  --issue-mode inline|async  where the invalidation ioctl runs (default inline)\n"
-		"  --max-inflight N           async ioctls in flight per host SMMU (default %u)\n"
-		"  --poll-us N                busy-poll time before sleeping (default %u)\n"
-		"  --ring-budget N            entries per ring per pass (default %u)\n"
-		"  --max-batch N              commands per ioctl (default %u)\n"
-		"  --rate-limit N             commands/s per vSMMU, 0 = off (default 0)\n"
-		"  --rate-burst N             token bucket depth\n"
-		"  --loop auto|io_uring|epoll worker event loop (default auto)\n"
-		"  --cpus LIST                pin workers to these CPUs (e.g. 0-1,3)\n"
-		"  --max-rings N              rings in total (default: from the fd limit)\n"
-		"  --ctl-timeout-ms N         how long a control request waits for a worker\n"
-		"                             (default %u); shutdown takes at most twice\n"
-		"                             this plus %u s\n"
-		"  --socket PATH              control socket (default %s)\n"
-		"  --socket-mode MODE         octal, at most 0666 (default 0660)\n"
-		"  --allow-uid UID|USER       allow this uid (repeatable; root and our own\n"
-		"                             uid are always allowed)\n"
-		"  --allow-gid GID|GROUP      allow this primary gid (repeatable)\n"
-		"  --max-clients N            connections at once (default %u)\n"
-		"  --client-max-vsmmus N      vSMMUs per connection (default %u)\n"
-		"  --client-max-rings N       rings per connection (default %u)\n"
-		"  --client-max-devices N     devices per connection (default %u)\n"
-		"  --log-level LEVEL          error|warning|notice|info|debug (default notice)\n"
-		"  --log-rate-limit N/SECS    guest- and client-triggered messages: at most N\n"
-		"                             per SECS seconds per class (default 10/60)\n"
-		"  --metrics [ADDR:]PORT      serve Prometheus metrics on http://ADDR:PORT/metrics\n"
-		"                             (ADDR default 127.0.0.1; [::1]:PORT for IPv6;\n"
-		"                             PORT 0 picks one, logged and sent as STATUS=);\n"
-		"                             off by default\n"
-		"  --sysfs-root DIR           kernel: the iommu class directory to find host\n"
-		"                             SMMUs in (default /sys/class/iommu)\n"
-		"  --help, --version\n"
-		"\n"
-		"Exit status: 0 after SIGTERM/SIGINT (everything drained), 1 on a start-up\n"
-		"error, 2 on a usage error, 3 when a worker was stuck (its rings were not\n"
-		"drained) or the shutdown overran its bound (docs/OPERATIONS.md).\n",
-		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
-		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
-		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
-		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
-		RPC_DEFAULT_MAX_VSMMUS, RPC_DEFAULT_MAX_RINGS,
-		RPC_DEFAULT_MAX_DEVICES);
-}
-
-static int parse_uint(const char *s, unsigned long long max,
-		      unsigned long long *ret)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-static int parse_uint32(const char *s, unsigned int *ret)
-{
-	unsigned long long v;
-	int r = parse_uint(s, UINT_MAX, &v);
-
-	if (r)
-		return r;
-	*ret = (unsigned int)v;
-	return 0;
-}
-
-/* Apply one option; @src names where it came from, for messages. */
-static int apply_opt(struct daemon_opts *o, int id, const char *val,
-		     const char *src)
-{
-	unsigned long long v;
-	int r = 0;
-
-	switch (id) {
-	case OPT_BACKEND:
-		if (strcmp(val, "kernel") && strcmp(val, "sim") &&
-		    strcmp(val, "null"))
-			r = -EINVAL;
-		o->backend = val;
-		break;
-	case OPT_SIM_SMMUS:
-		r = parse_uint(val, MAX_SIM_SMMUS, &v);
-		if (!r && v == 0)
-			r = -EINVAL;
-		o->sim_smmus = (unsigned int)v;
-		break;
-	case OPT_SMMU:
-		if (o->n_smmus == CORE_MAX_HSMMU || !*val ||
-		    strlen(val) >= IOFD_NAME_MAX)
-			r = -EINVAL;
-		else
-			o->smmus[o->n_smmus++] = val;
-		break;
-	case OPT_ISSUE_MODE:
-		if (!strcmp(val, "async"))
-			o->core.issue_mode = CORE_ISSUE_ASYNC;
-		else if (!strcmp(val, "inline"))
-			o->core.issue_mode = CORE_ISSUE_INLINE;
-		else
-			r = -EINVAL;
-		break;
-	case OPT_MAX_INFLIGHT:
-		r = parse_uint32(val, &o->core.max_inflight);
-		break;
-	case OPT_POLL_US:
-		r = parse_uint32(val, &o->core.poll_us);
-		break;
-	case OPT_RING_BUDGET:
-		r = parse_uint32(val, &o->core.ring_budget);
-		break;
-	case OPT_MAX_BATCH:
-		r = parse_uint32(val, &o->core.max_batch);
-		break;
-	case OPT_RATE_LIMIT:
-		r = parse_uint(val, UINT64_MAX, &v);
-		o->core.rate_cmds = v;
-		break;
-	case OPT_RATE_BURST:
-		r = parse_uint32(val, &o->core.rate_burst);
-		break;
-	case OPT_LOOP:
-		if (!strcmp(val, "auto"))
-			o->core.loop = CORE_LOOP_AUTO;
-		else if (!strcmp(val, "io_uring"))
-			o->core.loop = CORE_LOOP_URING;
-		else if (!strcmp(val, "epoll"))
-			o->core.loop = CORE_LOOP_EPOLL;
-		else
-			r = -EINVAL;
-		break;
-	case OPT_CPUS:
-		o->core.cpus = val;
-		break;
-	case OPT_MAX_RINGS_TOTAL:
-		r = parse_uint32(val, &o->core.max_rings);
-		break;
-	case OPT_CTL_TIMEOUT:
-		r = parse_uint32(val, &o->core.ctl_timeout_ms);
-		if (!r && (o->core.ctl_timeout_ms < 10 ||
-			   o->core.ctl_timeout_ms > 3600000))
-			r = -ERANGE;
-		break;
-	case OPT_SOCKET:
-		if (!*val ||
-		    strlen(val) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			r = -EINVAL;
-		o->socket = val;
-		break;
-	case OPT_SOCKET_MODE:
-		r = parse_uint(val, 07777, &v);
-		/* No execute or special bits; at most rw for everyone. */
-		if (!r && (v & ~0666ull))
-			r = -EINVAL;
-		if (!r && v == 0)
-			r = -EINVAL;
-		o->socket_mode = (mode_t)v;
-		break;
-	case OPT_ALLOW_UID: {
-		struct passwd *pw;
-		unsigned int u;
-
-		if (o->n_allow_uids == RPC_MAX_ALLOW) {
-			r = -E2BIG;
-		} else if (!parse_uint32(val, &u)) {
-			o->allow_uids[o->n_allow_uids++] = u;
-		} else if ((pw = getpwnam(val))) {
-			o->allow_uids[o->n_allow_uids++] = pw->pw_uid;
-		} else {
-			r = -ENOENT;
-		}
-		break;
-	}
-	case OPT_ALLOW_GID: {
-		struct group *gr;
-		unsigned int g;
-
-		if (o->n_allow_gids == RPC_MAX_ALLOW) {
-			r = -E2BIG;
-		} else if (!parse_uint32(val, &g)) {
-			o->allow_gids[o->n_allow_gids++] = g;
-		} else if ((gr = getgrnam(val))) {
-			o->allow_gids[o->n_allow_gids++] = gr->gr_gid;
-		} else {
-			r = -ENOENT;
-		}
-		break;
-	}
-	case OPT_MAX_CLIENTS:
-		r = parse_uint32(val, &o->max_clients);
-		break;
-	case OPT_CLIENT_VSMMUS:
-		r = parse_uint32(val, &o->max_vsmmus);
-		break;
-	case OPT_CLIENT_RINGS:
-		r = parse_uint32(val, &o->max_rings);
-		break;
-	case OPT_CLIENT_DEVICES:
-		r = parse_uint32(val, &o->max_devices);
-		break;
-	case OPT_SYSFS_ROOT:
-		o->core.backend.sysfs_root = val;
-		break;
-	case OPT_METRICS: {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-
-		r = rpc_metrics_parse_addr(val, &ss, &sl);
-		o->metrics = val;
-		break;
-	}
-	case OPT_LOG_RATE_LIMIT: {
-		unsigned long long n = 0, secs = 0;
-		char buf[64], *slash;
-
-		snprintf(buf, sizeof(buf), "%s", val);
-		slash = strchr(buf, '/');
-		if (!slash) {
-			r = -EINVAL;
-			break;
-		}
-		*slash = '\0';
-		r = parse_uint(buf, UINT32_MAX, &n);
-		if (!r)
-			r = parse_uint(slash + 1, 86400, &secs);
-		if (!r && (!n || !secs || n > secs * 1000000000ull))
-			r = -EINVAL;
-		o->log_burst = (uint32_t)n;
-		o->log_interval_ns = secs * 1000000000ull;
-		break;
-	}
-	case OPT_LOG_LEVEL:
-		if (!strcmp(val, "error"))
-			o->log_level = LOG_ERR;
-		else if (!strcmp(val, "warning"))
-			o->log_level = LOG_WARNING;
-		else if (!strcmp(val, "notice"))
-			o->log_level = LOG_NOTICE;
-		else if (!strcmp(val, "info"))
-			o->log_level = LOG_INFO;
-		else if (!strcmp(val, "debug"))
-			o->log_level = LOG_DEBUG;
-		else
-			r = -EINVAL;
-		break;
-	default:
-		r = -EINVAL;
-	}
-	if (r) {
-		const struct option *opt = long_opts;
-
-		while (opt->name && opt->val != id)
-			opt++;
-		log_msg(LOG_ERR, "%s: invalid value \"%s\" for %s", src, val,
-			opt->name ? opt->name : "?");
-	}
-	return r;
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-			 e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-/* KEY=VALUE lines; '#' starts a comment line; blank lines ignored. */
-static int read_config(struct daemon_opts *o, const char *path)
-{
-	char line[512], where[PATH_MAX + 32];
-	unsigned int lineno = 0;
-	FILE *f;
-	int r = 0;
-
-	f = fopen(path, "re");
-	if (!f) {
-		log_msg(LOG_ERR, "cannot open config file %s: %s", path,
-			strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		const struct option *opt;
-		char *key, *val, *eq;
-
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", path, lineno);
-		key = trim(line);
-		if (!*key || *key == '#')
-			continue;
-		eq = strchr(key, '=');
-		if (!eq) {
-			log_msg(LOG_ERR, "%s: expected KEY=VALUE", where);
-			r = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		key = trim(key);
-		val = trim(eq + 1);
-		for (opt = long_opts; opt->name; opt++)
-			if (!strcmp(opt->name, key))
-				break;
-		if (!opt->name || opt->has_arg != required_argument ||
-		    opt->val == OPT_CONFIG) {
-			log_msg(LOG_ERR, "%s: unknown key \"%s\"", where, key);
-			r = -EINVAL;
-			break;
-		}
-		if (o->n_owned == sizeof(o->owned) / sizeof(o->owned[0])) {
-			log_msg(LOG_ERR, "%s: too many lines", where);
-			r = -E2BIG;
-			break;
-		}
-		o->owned[o->n_owned] = strdup(val);
-		if (!o->owned[o->n_owned]) {
-			r = -ENOMEM;
-			break;
-		}
-		r = apply_opt(o, opt->val, o->owned[o->n_owned++], where);
-		if (r)
-			break;
-	}
-	fclose(f);
-	return r;
-}
-
-static void free_opts(struct daemon_opts *o)
-{
-	for (unsigned int i = 0; i < o->n_owned; i++)
-		free(o->owned[i]);
 }
 
 /* Kernel backend without --smmu: every SMMUv3 in /sys/class/iommu. */
@@ -935,49 +483,17 @@ int main(int argc, char **argv)
 	struct shutdown sd = { 0 };
 	char ready[RPC_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
+	char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct core_service *svc = NULL;
 	struct rpc_server *srv = NULL;
 	struct event_base *base = NULL;
-	const char *config = NULL;
-	int c, r, status = 1;
+	int r, status = 1;
 
 	log_to_journal = stderr_is_journal();
-	/* The config file first, so that the command line overrides it. */
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
-			config = argv[i + 1];
-		else if (!strncmp(argv[i], "--config=", 9))
-			config = argv[i] + 9;
-	}
-	if (config && read_config(&o, config)) {
-		free_opts(&o);
-		return 2;
-	}
-	log_level = o.log_level;
-	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-		if (c == OPT_HELP) {
-			usage(stdout);
-			free_opts(&o);
-			return 0;
-		}
-		if (c == OPT_VERSION) {
-			printf("smmu-offloadd %s\n", PACKAGE_VERSION);
-			free_opts(&o);
-			return 0;
-		}
-		if (c == OPT_CONFIG)
-			continue;
-		if (c == '?' || apply_opt(&o, c, optarg, "command line")) {
-			usage(stderr);
-			free_opts(&o);
-			return 2;
-		}
-		log_level = o.log_level;
-	}
-	if (optind < argc) {
-		log_msg(LOG_ERR, "unexpected argument \"%s\"", argv[optind]);
-		free_opts(&o);
-		return 2;
+	r = opts_parse(&o, argc, argv, admin_path, sizeof(admin_path));
+	if (r) {
+		opts_free(&o);
+		return r > 0 ? 0 : 2;
 	}
 
 	if (!o.n_smmus) {
@@ -1018,14 +534,18 @@ int main(int argc, char **argv)
 
 	/* Refuse a busy socket before starting the service. */
 	r = rpc_socket_probe(o.socket);
+	if (!r && o.admin_socket)
+		r = rpc_socket_probe(o.admin_socket);
 	if (r == -EADDRINUSE) {
 		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s: stop it or use --socket",
-			o.socket);
+			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s exists and is not a socket: remove it",
-			o.socket);
+		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	}
 
@@ -1079,12 +599,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scfg.path = o.socket;
+	scfg.admin_path = o.admin_socket;
 	scfg.mode = o.socket_mode;
 	scfg.allow_uids = o.allow_uids;
 	scfg.n_allow_uids = o.n_allow_uids;
 	scfg.allow_gids = o.allow_gids;
 	scfg.n_allow_gids = o.n_allow_gids;
+	scfg.allow_overflow_ids = o.allow_overflow_ids;
 	scfg.max_clients = o.max_clients;
+	scfg.max_clients_per_uid = o.max_clients_per_uid;
+	scfg.hello_timeout_ms = o.hello_timeout_s * 1000;
 	scfg.max_vsmmus = o.max_vsmmus;
 	scfg.max_rings = o.max_rings;
 	scfg.max_devices = o.max_devices;
@@ -1092,15 +616,18 @@ int main(int argc, char **argv)
 	r = rpc_server_new(base, svc, &scfg, &srv);
 	if (r == -EADDRINUSE) {
 		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s: stop it or use --socket",
-			o.socket);
+			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s exists and is not a socket: remove it",
-			o.socket);
+		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
+			o.socket, o.admin_socket ? " or " : "",
+			o.admin_socket ? o.admin_socket : "");
 		goto out;
 	} else if (r) {
-		log_msg(LOG_ERR, "cannot listen on %s: %s", o.socket,
+		log_msg(LOG_ERR, "cannot listen on %s (admin: %s): %s",
+			o.socket, o.admin_socket ? o.admin_socket : "none",
 			strerror(-r));
 		goto out;
 	}
@@ -1136,8 +663,9 @@ int main(int argc, char **argv)
 	}
 
 	log_msg(LOG_NOTICE,
-		"ready: %s backend, %u host SMMU(s), %s workers, socket %s",
-		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket);
+		"ready: %s backend, %u host SMMU(s), %s workers, socket %s, admin socket %s",
+		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket,
+		o.admin_socket ? o.admin_socket : "none");
 	{
 		char state[sizeof(ready) + 16];
 
@@ -1171,6 +699,6 @@ out:
 		event_base_free(base);
 	if (!status)
 		log_msg(LOG_NOTICE, "stopped");
-	free_opts(&o);
+	opts_free(&o);
 	return status;
 }

@@ -15,6 +15,8 @@
 #   3. a recorded guest trace (Linux arm-smmu-v3, lazy mode, tests/data)
 #      replayed over many VMs, the offload mode through a real
 #      smmu-offloadd daemon started on a private socket (--connect).
+#   4. the same modes with real vCPUs (KVM guests, VM exits measured),
+#      when /dev/kvm works.
 # Takes about a minute and a half after the build on 2 cores. Works as root on a
 # fresh Debian bookworm (installs what is missing, gnuplot-nox for the
 # charts if it can); as another user it needs the packages installed.
@@ -33,6 +35,8 @@ else
 	meson configure "$build" -Dbench=enabled >/dev/null
 fi
 meson compile -C "$build" bench/smmu-bench rpc/smmu-offloadd >/dev/null
+# Real vCPUs (part 4): kvm-exit-costs is built on x86-64 only.
+meson compile -C "$build" bench/kvm/kvm-exit-costs >/dev/null 2>&1 || true
 bench=$build/bench/smmu-bench
 daemon=$build/rpc/smmu-offloadd
 
@@ -87,6 +91,22 @@ printf '==== offload: THROUGH smmu-offloadd (pid %s, %s); its sim spins, so the\
 printf '==== baselines spin too; the oracle lives in the daemon: offload not verified here\n\n'
 "$bench" -w "trace:$trace" -n "$vms" -H 2 -d "$secs" --wait spin \
 	--connect "$sock" --json "$out/lazy-trace-daemon.json"
+
+# 4. Real vCPUs: the guest is a KVM guest submitting as Linux's
+# arm-smmu-v3 driver does, the VMM side of each mode runs on its MMIO
+# exits (bench/kvm/). Skipped, with the reason, without a usable /dev/kvm.
+printf '\n==== 4. real vCPUs: 2 KVM VMs, strict-unmap, 1 s per mode; the VM exits are measured\n\n'
+rc=0
+"$bench" --vcpu kvm -w strict-unmap -n 2 -H 2 -d 1 \
+	--json "$out/strict-kvm.json" || rc=$?
+if [ "$rc" = 77 ]; then
+	echo "(no usable /dev/kvm: real-vCPU comparison skipped)"
+elif [ "$rc" != 0 ]; then
+	exit "$rc"
+elif [ -x "$build/bench/kvm/kvm-exit-costs" ]; then
+	printf '\n==== what one guest notification costs on this host\n\n'
+	"$build/bench/kvm/kvm-exit-costs" -n 1000 -r 3
+fi
 
 printf '\nJSON results (schema bench/SCHEMA.md) and charts (if gnuplot) in %s/.\n' "$out"
 printf 'How to read the tables, and this machine'"'"'s limits: docs/PERFORMANCE.md.\n'

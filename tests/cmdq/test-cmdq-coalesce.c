@@ -307,7 +307,8 @@ static bool class_order_kept(const struct cmdq_cmd *in, size_t n,
 
 TEST_TIMEOUT(coalesce_property, 60)
 {
-	static struct cmdq_cmd in[MAX_N], out[MAX_N];
+	static struct cmdq_cmd in[MAX_N], out[MAX_N], out2[MAX_N];
+	static struct cmdq_info info[MAX_N], info0[MAX_N];
 	static struct model before, after;
 	uint64_t seed = t_seed(), s = seed;
 	size_t total_in = 0, total_out = 0;
@@ -324,6 +325,17 @@ TEST_TIMEOUT(coalesce_property, 60)
 		memcpy(out, in, n * sizeof(in[0]));
 		m = cmdq_coalesce(out, n);
 		ASSERT_LE(m, n);
+		/* The worker's path: decoded once, coalesced from the info. */
+		for (size_t j = 0; j < n; j++) {
+			uint8_t le[CMDQ_ENT_SIZE];
+
+			cmdq_cmd_to_le(&in[j], le);
+			cmdq_decode(&cmdq_caps_full, le, &out2[j], &info[j]);
+		}
+		memcpy(info0, info, n * sizeof(info[0]));
+		ASSERT_EQ(cmdq_coalesce_info(out2, info, n), m);
+		ASSERT_EQ(memcmp(out2, out, m * sizeof(out[0])), 0);
+		ASSERT_EQ(memcmp(info0, info, n * sizeof(info[0])), 0);
 		model_build(&before, in, n);
 		model_build(&after, out, m);
 		if (model_missing(&before, &after)) {

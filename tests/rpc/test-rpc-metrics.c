@@ -859,6 +859,9 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 	ASSERT_EQ(expo_value(t1, "smmu_offload_clients_accepted_total"),
 		  expo_value(t0, "smmu_offload_clients_accepted_total") + 1);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_bad_requests_total"), 0);
+	/* Counted in hostile-socket's deadline and fd tests; here: exported. */
+	ASSERT_EQ(expo_value(t1, "smmu_offload_hello_timeouts_total"), 0);
+	ASSERT_EQ(expo_value(t1, "smmu_offload_fd_exhausted_total"), 0);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_hsmmu_rings{hsmmu=\"sim1\"}"),
 		  1);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_hsmmu_rings{hsmmu=\"sim0\"}"),

@@ -14,11 +14,15 @@
  * it exits 0 on SIGTERM (ASan/LSan builds: no leak).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -245,6 +249,33 @@ static int raw_call(int s, const void *buf, size_t len, const int *fds,
 	return -err;
 }
 
+/*
+ * Read the one reply to a request already sent; its errno as -errno. A
+ * server that refuses us closes with our request unread: the kernel then
+ * reports ECONNRESET once, before the reply it queued (as in client.c).
+ */
+static int raw_call_reply(int s)
+{
+	static uint8_t rbuf[RPC_FRAME_MAX];
+	ProtobufCMessage *m = NULL;
+	SmmuOffload__Response *resp;
+	struct rpc_fds rf;
+	size_t rlen;
+	int err;
+
+	err = rpc_frame_recv(s, rbuf, &rlen, &rf);
+	if (err == -ECONNRESET)
+		err = rpc_frame_recv(s, rbuf, &rlen, &rf);
+	ASSERT_OK(err);
+	ASSERT_EQ(rf.n, 0);
+	ASSERT_OK(rpc_msg_decode(&smmu_offload__response__descriptor, NULL,
+				 rbuf, rlen, &m));
+	resp = (SmmuOffload__Response *)m;
+	err = resp->has_error ? resp->error : 0;
+	rpc_msg_free(m, NULL);
+	return -err;
+}
+
 static size_t pack_req(SmmuOffload__Request *req, uint8_t *buf, size_t size)
 {
 	ASSERT_LE(smmu_offload__request__get_packed_size(req), size);
@@ -296,7 +327,10 @@ FIXTURE_TEARDOWN(sock)
 
 TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 {
-	static const char *const extra[] = { "--max-clients", "8", NULL };
+	/* One uid (ours) may take every slot: the global limit is tested. */
+	static const char *const extra[] = { "--max-clients", "8",
+					     "--max-clients-per-uid", "8",
+					     NULL };
 	struct daemon *dp = &self->d;
 	struct vmm good, bad;
 	struct good g = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -498,6 +532,334 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 	pthread_join(th, NULL);
 	ASSERT_OK(g.err);
 	vmm_free(&good);
+	daemon_stop(dp);
+}
+
+/* ---- slots, the Hello deadline, the admin socket --------------------- */
+
+#define UID_A 4321
+#define UID_B 4322
+#define UID_C 4323
+/* Only against a hang: every wait below is on an event. */
+#define HANG_GUARD_MS 30000
+
+/* A raw connection as @uid (effective ids switched around connect()). */
+static int raw_connect_as(const struct daemon *d, uid_t uid)
+{
+	int s;
+
+	ASSERT_EQ(setegid(uid), 0);
+	ASSERT_EQ(seteuid(uid), 0);
+	s = raw_connect(d);
+	ASSERT_EQ(seteuid(0), 0);
+	ASSERT_EQ(setegid(0), 0);
+	return s;
+}
+
+static int client_as(const struct daemon *d, uid_t uid, const char *name,
+		     struct smmu_client **ret)
+{
+	int r;
+
+	ASSERT_EQ(setegid(uid), 0);
+	ASSERT_EQ(seteuid(uid), 0);
+	r = smmu_client_connect(d->sock, name, ret);
+	ASSERT_EQ(seteuid(0), 0);
+	ASSERT_EQ(setegid(0), 0);
+	return r;
+}
+
+/* Hello on connection @n; its reply's errno (waited for on the socket). */
+static int hello_reply(int s, int n)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
+	struct pollfd p = { s, POLLIN, 0 };
+	uint8_t buf[256];
+
+	h.protocol_version = SMMU_CLIENT_PROTOCOL_VERSION;
+	req.id = 1;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	ASSERT_OK(
+		raw_sendmsg(s, buf, pack_req(&req, buf, sizeof(buf)), NULL, 0));
+	if (poll(&p, 1, HANG_GUARD_MS) != 1)
+		FAIL("connection %d: no answer (the daemon cannot accept and does not say so)",
+		     n);
+	return raw_call_reply(s);
+}
+
+/*
+ * Hello on *@s; while the daemon refuses with EMFILE because it has not
+ * yet seen a hang-up we made (an event on another socket), connect again
+ * as @uid and retry: each try is answered, no sleeping.
+ */
+static int raw_hello_retry(const struct daemon *d, uid_t uid, int *s)
+{
+	for (int i = 0; i < 10000; i++) {
+		int r = hello_reply(*s, i);
+
+		if (r != -EMFILE)
+			return r;
+		close(*s);
+		*s = raw_connect_as(d, uid);
+	}
+	FAIL("still refused with EMFILE");
+}
+
+/*
+ * Wait (on the socket, bounded only against a hang) until the daemon
+ * hangs up on @s; returns the error of the reply it sent first (as
+ * -errno), 0 if it sent none.
+ */
+static int wait_hangup(int s)
+{
+	static uint8_t rbuf[RPC_FRAME_MAX];
+	int err = 0;
+
+	for (;;) {
+		struct pollfd p = { s, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, HANG_GUARD_MS) != 1)
+			FAIL("the daemon neither answered nor hung up");
+		n = recv(s, rbuf, sizeof(rbuf), 0);
+		if (n == 0)
+			return err;
+		if (n < 0) {
+			ASSERT_TRUE(errno == ECONNRESET);
+			return err;
+		}
+		if (!err) {
+			SmmuOffload__Response *resp =
+				smmu_offload__response__unpack(NULL, (size_t)n,
+							       rbuf);
+
+			ASSERT_NONNULL(resp);
+			err = resp->has_error ? -resp->error : 0;
+			smmu_offload__response__free_unpacked(resp, NULL);
+		}
+	}
+}
+
+/* smmu-offloadctl @args; its exit status, stdout in @out. */
+static int run_ctl(const char *const *args, char *out, size_t size)
+{
+	const char *argv[16] = { getenv("SMMU_OFFLOADCTL") };
+	unsigned int n = 1;
+	size_t got = 0;
+	int pfd[2], st;
+	pid_t pid;
+
+	if (!argv[0])
+		SKIP("SMMU_OFFLOADCTL not set (run through meson test)");
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	ASSERT_EQ(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t r = read(pfd[0], out + got, size - 1 - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	out[got] = '\0';
+	close(pfd[0]);
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/*
+ * One uid holds every slot it may (silent connections, never a Hello):
+ * another uid still connects, works, disconnects and reconnects; with the
+ * VMM socket full, smmu-offloadctl still gets in (the admin socket). The
+ * Hello deadline is an hour here, so that nothing depends on how fast
+ * this test runs; hello_deadline_closes_silent_connections tests it.
+ */
+TEST_F_TIMEOUT(sock, one_uid_cannot_lock_others_out, 120)
+{
+	static const char *const extra[] = { "--socket-mode",
+					     "0666",
+					     "--allow-uid",
+					     "4321",
+					     "--allow-uid",
+					     "4322",
+					     "--allow-uid",
+					     "4323",
+					     "--max-clients",
+					     "6",
+					     "--max-clients-per-uid",
+					     "3",
+					     "--hello-timeout",
+					     "3600",
+					     NULL };
+	struct daemon *dp = &self->d;
+	struct smmu_client *b[3], *c = NULL;
+	struct smmu_client_list *l;
+	int silent[3], s;
+	char ctl_sock[128], out[8192];
+	const char *const ctl_args[] = { "--socket", dp->sock,	"--json",
+					 "stats",    "service", NULL };
+	const char *const ctl_admin[] = { "--socket", ctl_sock,	 "--json",
+					  "stats",    "service", NULL };
+
+	if (geteuid() != 0)
+		SKIP("needs root to connect as other uids");
+	ASSERT_EQ(chmod(dp->dir, 0711), 0);
+	daemon_start(dp, extra);
+	snprintf(ctl_sock, sizeof(ctl_sock), "%s.admin", dp->sock);
+
+	/* A takes its three slots and says nothing; a fourth is refused. */
+	for (int i = 0; i < 3; i++)
+		silent[i] = raw_connect_as(dp, UID_A);
+	s = raw_connect_as(dp, UID_A);
+	ASSERT_ERR(-EMFILE, wait_hangup(s));
+	close(s);
+
+	/* B connects, works, disconnects, reconnects. */
+	ASSERT_OK(client_as(dp, UID_B, "b", &b[0]));
+	ASSERT_OK(smmu_client_list(b[0], 0, &l));
+	smmu_client_list_free(l);
+	smmu_client_free(b[0]);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(client_as(dp, UID_B, "b", &b[i]));
+		ASSERT_OK(smmu_client_list(b[i], 0, &l));
+		smmu_client_list_free(l);
+	}
+
+	/* The VMM socket is full (3 + 3): C is refused, the admin is not. */
+	ASSERT_ERR(-EMFILE, client_as(dp, UID_C, "c", &c));
+	ASSERT_EQ(run_ctl(ctl_args, out, sizeof(out)), 0);
+	ASSERT_NONNULL(strstr(out, "\"admin_clients\":1"));
+	ASSERT_EQ(run_ctl(ctl_admin, out, sizeof(out)), 0);
+	ASSERT_NONNULL(strstr(out, "\"clients\":7"));
+
+	/* A hangs up: its slots are free again for C. */
+	for (int i = 0; i < 3; i++) {
+		close(silent[i]);
+		s = raw_connect_as(dp, UID_C);
+		ASSERT_OK(raw_hello_retry(dp, UID_C, &s));
+		close(s);
+	}
+	for (int i = 0; i < 3; i++)
+		smmu_client_free(b[i]);
+	daemon_stop(dp);
+}
+
+/*
+ * Connections that have not said Hello are closed at the deadline (an
+ * ETIMEDOUT reply, then EOF, waited for on the socket); a connection that
+ * said Hello earlier, whose deadline has passed too, stays. (3 s: the
+ * well-behaved clients here send Hello right after connect(); the
+ * deadline must not catch them even on a loaded machine.)
+ */
+TEST_F_TIMEOUT(sock, hello_deadline_closes_silent_connections, 120)
+{
+	static const char *const extra[] = {
+		"--socket-mode",   "0666", "--allow-uid", "4321",
+		"--hello-timeout", "3",	   NULL
+	};
+	struct daemon *dp = &self->d;
+	struct smmu_client *b, *root;
+	struct smmu_client_list *l;
+	int silent[3];
+
+	if (geteuid() != 0)
+		SKIP("needs root to connect as other uids");
+	ASSERT_EQ(chmod(dp->dir, 0711), 0);
+	daemon_start(dp, extra);
+	ASSERT_OK(smmu_client_connect(dp->sock, "b", &b));
+	for (int i = 0; i < 3; i++)
+		silent[i] = raw_connect_as(dp, UID_A);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_ERR(-ETIMEDOUT, wait_hangup(silent[i]));
+		close(silent[i]);
+	}
+	/* Accepted before the silent ones: its deadline is past too. */
+	ASSERT_OK(smmu_client_list(b, 0, &l));
+	smmu_client_list_free(l);
+	/* The slots are free again: A can connect (and say Hello). */
+	ASSERT_OK(client_as(dp, UID_A, "a", &root));
+	smmu_client_free(root);
+	ASSERT_OK(smmu_client_connect(dp->sock, "root", &root));
+	ASSERT_EQ(service_counter(root, "hello_timeouts"), 3);
+	smmu_client_free(root);
+	smmu_client_free(b);
+	daemon_stop(dp);
+}
+
+/*
+ * The daemon out of fds: accept() fails with EMFILE. A VMM that connects
+ * then is told so (an EMFILE reply and a hang-up; not left in the
+ * backlog while the daemon spins on a readable listening socket), the
+ * admin socket still serves smmu-offloadctl, and once an fd is free
+ * again connections work.
+ */
+#define FD_LIMIT 64
+
+TEST_F_TIMEOUT(sock, accept_out_of_fds, 120)
+{
+	static const char *const extra[] = { "--max-clients", "1000",
+					     "--max-clients-per-uid", "1000",
+					     NULL };
+	struct daemon *dp = &self->d;
+	struct rlimit rl = { FD_LIMIT, FD_LIMIT };
+	int conns[FD_LIMIT], n = 0, r = 0, s;
+	char ctl_sock[128], out[8192];
+	const char *const ctl_admin[] = { "--socket", ctl_sock,	 "--json",
+					  "stats",    "service", NULL };
+
+	/* The daemon inherits the limit (and cannot raise it). */
+	ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	daemon_start(dp, extra);
+	snprintf(ctl_sock, sizeof(ctl_sock), "%s.admin", dp->sock);
+	/* We hold fewer fds than the daemon: it runs out first. */
+	while (n < FD_LIMIT) {
+		s = raw_connect(dp);
+		r = hello_reply(s, n);
+		if (r) {
+			ASSERT_ERR(-EMFILE, r);
+			ASSERT_ERR(0, wait_hangup(s));
+			close(s);
+			break;
+		}
+		conns[n++] = s;
+	}
+	ASSERT_ERR(-EMFILE, r);
+	printf("# the daemon ran out of fds after %d connections\n", n);
+
+	/* The admin socket serves smmu-offloadctl all the same (twice). */
+	ASSERT_EQ(run_ctl(ctl_admin, out, sizeof(out)), 0);
+	ASSERT_NONNULL(strstr(out, "\"admin_clients\":1"));
+	ASSERT_NONNULL(strstr(out, "\"fd_exhausted\":"));
+	ASSERT_TRUE(!strstr(out, "\"fd_exhausted\":0,"));
+	ASSERT_EQ(run_ctl(ctl_admin, out, sizeof(out)), 0);
+
+	/* An fd comes free: a VMM gets in again. */
+	close(conns[--n]);
+	for (;;) {
+		s = raw_connect(dp);
+		r = hello_reply(s, n);
+		if (r != -EMFILE)
+			break;
+		/* The daemon had not seen the hang-up yet: it is an event
+		 * on another socket; ask again (each try is answered). */
+		ASSERT_ERR(0, wait_hangup(s));
+		close(s);
+	}
+	ASSERT_OK(r);
+	close(s);
+	while (n)
+		close(conns[--n]);
 	daemon_stop(dp);
 }
 

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The x86-64 guest program of the KVM harness (bench/kvm/guest.h has the
+ * layout). It runs at CPL3 in 64-bit long mode, identity-mapped, with
+ * interrupts off, and is data to the host: the bytes between
+ * kvm_guest_start and kvm_guest_end are copied to KG_CODE. Every memory
+ * reference is an absolute guest address or relative to the vCPU block
+ * in %rdi, and every jump is relative, so the copy runs anywhere.
+ * An arm64 guest is a guest-aarch64.S beside this one, with the same
+ * guest.h layout and programs.
+ *
+ * Entry: %rdi = this vCPU's block (KG_VCPU(i)), %rsp = its end.
+ *
+ * KG_PROG_BENCH replays the host's batches as Linux's arm-smmu-v3 driver
+ * submits them (arm_smmu_cmdq_issue_cmdlist, simplified to one lock):
+ *   take the VM's CMDQ lock; while the queue lacks room, read CMDQ_CONS
+ *   (an exit); copy the batch into the queue; write CMDQ_PROD once (an
+ *   exit); drop the lock; if the batch has a CMD_SYNC, poll CMDQ_CONS
+ *   (an exit per read) until it has passed the SYNC, the test of Linux's
+ *   queue_consumed() on index + wrap-bit values. With KG_V_MSIPOLL set
+ *   the last SYNC asks for an MSI write of 0 into its own queue slot and
+ *   the guest polls that word in RAM instead (Linux's MSIPOLL): no exit.
+ * It stops when the host sets KG_VM_STOP or after KG_V_LIMIT batches, and
+ * ends with a store to KG_MMIO_DONE (an exit the host ends the run on).
+ */
+#include "bench/kvm/guest.h"
+
+#define ABS(a) (a)
+
+/* %rax = TSC; clobbers %rdx. lfence: do not let it run early. */
+.macro TSC
+	lfence
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+.endm
+
+	.section .rodata.kvm_guest, "a"
+	.balign 16
+	.globl	kvm_guest_start
+	.globl	kvm_guest_end
+kvm_guest_start:
+	mov	%cs, %eax
+	mov	%rax, KG_V_CS(%rdi)
+	mov	KG_V_PROG(%rdi), %rax
+	cmp	$KG_PROG_BENCH, %rax
+	je	bench
+	cmp	$KG_PROG_MMIO_WRITE, %rax
+	je	prog_mmio
+	cmp	$KG_PROG_IOEVENTFD, %rax
+	je	prog_ioeventfd
+	cmp	$KG_PROG_COALESCED, %rax
+	je	prog_coalesced
+	cmp	$KG_PROG_DOORBELL, %rax
+	je	prog_doorbell
+done:
+	movl	$1, ABS(KG_MMIO + KG_MMIO_DONE)
+1:	pause
+	jmp	1b
+
+/* ---- the driver's submission loop --------------------------------------
+ * %r15 vCPU block, %r14 slot number, %r13 slot address, %r12 TSC at start
+ * of the batch, %rbx linear producer index, %rcx commands, %r10 last SYNC
+ * + 1 (0: none), %r11 the SYNC's linear index, %r9 TSC at the PROD write.
+ */
+bench:
+	mov	%rdi, %r15
+	xor	%r14d, %r14d
+next:
+	mov	ABS(KG_VM + KG_VM_STOP), %rax
+	test	%rax, %rax
+	jnz	done
+	mov	KG_V_LIMIT(%r15), %rax
+	test	%rax, %rax
+	jz	1f
+	cmp	KG_V_BATCHES(%r15), %rax
+	jbe	done
+1:	imul	$KG_SLOT_SIZE, %r14, %r13
+	lea	KG_SLOTS(%r15, %r13), %r13
+	TSC
+	mov	%rax, %r12
+lock:
+	mov	$1, %eax
+	xchg	%rax, ABS(KG_VM + KG_VM_LOCK)
+	test	%rax, %rax
+	jz	locked
+1:	pause
+	cmpq	$0, ABS(KG_VM + KG_VM_LOCK)
+	jne	1b
+	jmp	lock
+locked:
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_SPIN(%r15)
+	mov	KG_S_N(%r13), %ecx
+space:
+	/* used = (prod - cons) mod 2Q; room while used + n <= Q */
+	mov	ABS(KG_VM + KG_VM_PROD), %rax
+	sub	ABS(KG_VM + KG_VM_CONS), %rax
+	and	$KG_CMDQ_PMASK, %rax
+	mov	$KG_CMDQ_ENTS, %edx
+	sub	%rax, %rdx
+	cmp	%rcx, %rdx
+	jae	write
+	mov	ABS(KG_MMIO + KG_REG_CMDQ_CONS), %eax
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%rax, ABS(KG_VM + KG_VM_CONS)
+	jmp	space
+write:
+	mov	ABS(KG_VM + KG_VM_PROD), %rbx
+	lea	KG_S_CMDS(%r13), %rsi
+	xor	%edx, %edx
+1:	lea	(%rbx, %rdx), %rax
+	and	$(KG_CMDQ_ENTS - 1), %eax
+	shl	$4, %rax
+	mov	(%rsi), %r8
+	mov	%r8, ABS(KG_CMDQ)(%rax)
+	mov	8(%rsi), %r8
+	mov	%r8, ABS(KG_CMDQ + 8)(%rax)
+	add	$16, %rsi
+	inc	%rdx
+	cmp	%rcx, %rdx
+	jb	1b
+	mov	KG_S_SYNC(%r13), %r10d
+	lea	-1(%rbx, %r10), %r11
+	/* MSIPOLL: the last SYNC signals with CS=SIG_IRQ, MSIData 0, into
+	 * its own queue slot (%rbp), as arm_smmu_cmdq_build_sync_cmd() does. */
+	xor	%ebp, %ebp
+	cmpq	$0, KG_V_MSIPOLL(%r15)
+	je	1f
+	test	%r10, %r10
+	jz	1f
+	mov	%r11, %rax
+	and	$(KG_CMDQ_ENTS - 1), %eax
+	shl	$4, %rax
+	lea	ABS(KG_CMDQ)(%rax), %rbp
+	mov	(%rbp), %edx		/* 32-bit: MSIData (63:32) = 0 */
+	and	$~KG_SYNC_CS_MASK, %edx
+	or	$KG_SYNC_CS_IRQ, %edx
+	mov	%rdx, (%rbp)
+	mov	%rbp, 8(%rbp)		/* MSIAddr (51:2) = the slot */
+1:	add	%rcx, %rbx
+	mov	%rbx, ABS(KG_VM + KG_VM_PROD)
+	add	%rcx, KG_V_CMDS(%r15)
+	TSC
+	mov	%rax, %r9
+	mov	%ebx, %eax
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%eax, ABS(KG_MMIO + KG_REG_CMDQ_PROD)
+	movq	$0, ABS(KG_VM + KG_VM_LOCK)
+	test	%r10, %r10
+	jz	nosync
+	test	%rbp, %rbp
+	jnz	msipoll
+poll:
+	mov	ABS(KG_MMIO + KG_REG_CMDQ_CONS), %eax
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%rax, ABS(KG_VM + KG_VM_CONS)
+	/* consumed iff (cons - sync - 1) mod 2Q < Q */
+	sub	%r11, %rax
+	dec	%rax
+	and	$KG_CMDQ_PMASK, %eax
+	cmp	$KG_CMDQ_ENTS, %eax
+	jae	poll
+	jmp	synced
+msipoll:
+	/* Linux's __arm_smmu_cmdq_poll_until_msi(): RAM only, no exit. */
+	pause
+	cmpl	$0, (%rbp)
+	jne	msipoll
+synced:
+	TSC
+	sub	%r9, %rax
+	mov	%rax, KG_V_LAT(%r15)
+	incq	KG_V_LAT_SEQ(%r15)
+nosync:
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_BUSY(%r15)
+	incq	KG_V_BATCHES(%r15)
+	inc	%r14
+	cmp	$KG_NSLOTS, %r14
+	jb	next
+	xor	%r14d, %r14d
+	jmp	next
+
+/* ---- exit-cost programs: ITERS operations between two TSC reads -------- */
+.macro STORE_LOOP addr
+	mov	%rdi, %r15
+	mov	KG_V_ITERS(%r15), %rcx
+	TSC
+	mov	%rax, KG_V_T0(%r15)
+1:	movl	%ecx, ABS(\addr)
+	dec	%rcx
+	jnz	1b
+	TSC
+	mov	%rax, KG_V_T1(%r15)
+	jmp	done
+.endm
+
+prog_mmio:
+	STORE_LOOP (KG_MMIO + KG_MMIO_PLAIN)
+prog_ioeventfd:
+	STORE_LOOP (KG_MMIO + KG_MMIO_IOEVENTFD)
+prog_coalesced:
+	STORE_LOOP (KG_MMIO + KG_MMIO_COALESCED)
+
+/* Store a sequence number, spin until the host echoes it back. */
+prog_doorbell:
+	mov	%rdi, %r15
+	mov	KG_V_ITERS(%r15), %rcx
+	TSC
+	mov	%rax, KG_V_T0(%r15)
+	xor	%ebx, %ebx
+1:	inc	%rbx
+	mov	%rbx, KG_V_BELL(%r15)
+2:	pause
+	cmp	KG_V_ANSWER(%r15), %rbx
+	jne	2b
+	cmp	%rcx, %rbx
+	jb	1b
+	TSC
+	mov	%rax, KG_V_T1(%r15)
+	jmp	done
+kvm_guest_end:
+
+	.section .note.GNU-stack, "", @progbits

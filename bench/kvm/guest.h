@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest ABI of the KVM harness: guest-physical layout, the vSMMU
+ * register window and the fields the host and the guest program share.
+ * Included by the guest program (guest-<arch>.S, assembler: #defines
+ * only) and by the host side (vmm.c, kvm-bench.c, exit-costs.c).
+ *
+ * Guest memory is identity-mapped (virtual == physical). One VM:
+ *   KG_GDT .. KG_PT_END   descriptor table and page tables (x86-64)
+ *   KG_CODE               the guest program (copied by the host)
+ *   KG_VM                 struct kg_vm: the VM's shared state: the guest's
+ *                         CMDQ lock and producer index, the host's stop flag
+ *   KG_CMDQ               the command queue (SMMUv3 layout: 16-byte
+ *                         entries, 1 << KG_CMDQ_LOG2 of them)
+ *   KG_VCPU(i)            vCPU i's block: its fields (KG_V_*), KG_NSLOTS
+ *                         batch slots the host fills, its stack at the end
+ *   KG_MMIO               the vSMMU register window: no memory slot, every
+ *                         access is a KVM_EXIT_MMIO (or an in-kernel
+ *                         ioeventfd / coalesced-MMIO write for the
+ *                         exit-cost programs)
+ *
+ * Ownership: KG_VM's lock and producer fields belong to the guest (vCPUs
+ * of the VM take the lock); KG_V_STOP and the batch slots are written by
+ * the host only while the vCPU that reads them is in an exit (slots) or
+ * as a single store the guest polls (stop); KG_V_* statistics are written
+ * by the vCPU and read by the host on that vCPU's exits.
+ */
+#ifndef SMMU_OFFLOAD_BENCH_KVM_GUEST_H
+#define SMMU_OFFLOAD_BENCH_KVM_GUEST_H
+
+#define KG_GDT 0x1000
+#define KG_TSS 0x1800
+#define KG_PML4 0x2000
+#define KG_PDPT 0x3000
+#define KG_PD 0x4000 /* two pages: 0..1 GiB, 1..2 GiB in 2 MiB pages */
+#define KG_PT_END 0x6000
+#define KG_CODE 0x10000
+#define KG_CODE_MAX 0x10000
+
+#define KG_VM 0x100000
+#define KG_VM_LOCK 0x00 /* u64: 0 free, 1 taken (xchg) */
+#define KG_VM_PROD 0x08 /* u64: guest's linear producer index */
+#define KG_VM_CONS 0x10 /* u64: last CONS register value read */
+#define KG_VM_STOP 0x40 /* u64: host sets 1 to end the run */
+
+#define KG_CMDQ 0x110000
+#define KG_CMDQ_LOG2 8
+#define KG_CMDQ_ENTS (1 << KG_CMDQ_LOG2)
+/* PROD/CONS register values: index + wrap bit = linear index mod 2Q. */
+#define KG_CMDQ_PMASK ((2 << KG_CMDQ_LOG2) - 1)
+
+#define KG_VCPU_BASE 0x200000
+#define KG_VCPU_SIZE 0x40000
+#define KG_VCPU(i) (KG_VCPU_BASE + (i)*KG_VCPU_SIZE)
+#define KG_MAX_VCPUS 16
+#define KG_RAM_SIZE (KG_VCPU_BASE + KG_MAX_VCPUS * KG_VCPU_SIZE)
+
+/* vCPU block fields (u64 each). */
+#define KG_V_PROG 0x00 /* which program: KG_PROG_* */
+#define KG_V_ITERS 0x08 /* exit-cost programs: iterations */
+#define KG_V_LIMIT 0x10 /* bench: stop after this many batches, 0 = none */
+#define KG_V_BATCHES 0x18 /* bench: batches submitted and completed */
+#define KG_V_CMDS 0x20 /* bench: commands submitted */
+#define KG_V_BUSY 0x28 /* bench: TSC ticks in the driver, summed */
+#define KG_V_LAT_SEQ 0x30 /* bench: SYNC round trips measured */
+#define KG_V_LAT 0x38 /* bench: the last one, TSC ticks */
+#define KG_V_SPIN 0x40 /* bench: TSC ticks spent waiting for the lock */
+#define KG_V_T0 0x48 /* exit-cost: TSC at start */
+#define KG_V_T1 0x50 /* exit-cost: TSC at end */
+#define KG_V_CS 0x58 /* the guest's %cs at entry (x86: CPL = low 2 bits) */
+#define KG_V_MSIPOLL 0x60 /* bench: wait for SYNCs by MSI write, not CONS */
+
+/* CMD_SYNC d0 fields the guest sets for MSIPOLL (SMMUv3: CS = d0[13:12]). */
+#define KG_SYNC_CS_MASK 0x3000
+#define KG_SYNC_CS_IRQ 0x1000
+#define KG_V_BELL 0x80 /* exit-cost doorbell: guest writes (own line) */
+#define KG_V_ANSWER 0xc0 /* exit-cost doorbell: host answers (own line) */
+
+/* Batch slots: slot k at KG_VCPU(i) + KG_SLOTS + k * KG_SLOT_SIZE. */
+#define KG_SLOTS 0x1000
+#define KG_NSLOTS 64
+#define KG_SLOT_SIZE 0x500 /* header + 64 16-byte commands, rounded up */
+#define KG_S_N 0x00 /* u32: commands (1..64) */
+#define KG_S_SYNC 0x04 /* u32: index of the last CMD_SYNC + 1, 0 = none */
+#define KG_S_CMDS 0x10
+
+/* Programs. */
+#define KG_PROG_BENCH 0
+#define KG_PROG_MMIO_WRITE 1 /* ITERS stores to KG_MMIO_PLAIN */
+#define KG_PROG_IOEVENTFD 2 /* ITERS stores to KG_MMIO_IOEVENTFD */
+#define KG_PROG_COALESCED 3 /* ITERS stores to KG_MMIO_COALESCED */
+#define KG_PROG_DOORBELL 4 /* ITERS RAM doorbell round trips */
+
+/* The vSMMU register window (SMMUv3 page 0 offsets) and harness pages. */
+#define KG_MMIO 0x40000000
+#define KG_MMIO_SIZE 0x10000
+#define KG_REG_CMDQ_PROD 0x98
+#define KG_REG_CMDQ_CONS 0x9c
+#define KG_MMIO_DONE 0x1000 /* any store: the vCPU's run is over */
+#define KG_MMIO_PLAIN 0x2000
+#define KG_MMIO_IOEVENTFD 0x3000
+#define KG_MMIO_COALESCED 0x4000
+
+#endif

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by kvm-bench.c (the runs) and kvm-report.c (output). */
+#ifndef SMMU_OFFLOAD_BENCH_KVM_BENCH_I_H
+#define SMMU_OFFLOAD_BENCH_KVM_BENCH_I_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <smmu-offload/ring-prod.h>
+
+#include "bench/kvm/kvm-bench.h"
+#include "bench/kvm/vmm.h"
+#include "core/core.h"
+#include "core/hist.h"
+#include "bench/kvm/guest.h"
+
+enum kvmb_mode { KVMB_QEMU, KVMB_QEMU_BATCHED, KVMB_OFFLOAD, KVMB_NMODES };
+extern const char *const kvmb_mode_names[KVMB_NMODES];
+
+/* Offload: how long a CONS read exit spins on the ring before it sleeps
+ * on the completion eventfd. */
+#define KVMB_SPIN_NS 50000u
+
+/* What one mode measured, summed over vCPUs; written by the main thread
+ * after the join. */
+struct kvmb_result {
+	bool ran;
+	int err;
+	char errmsg[256];
+	double wall_s;
+	uint64_t cmds, fwd, syncs, batches; /* guest side, from the VMM */
+	uint64_t guest_cmds, guest_batches; /* as the guest counted */
+	uint64_t busy_ns, spin_ns; /* guest rdtsc: in the driver, lock wait */
+	struct core_hist lat; /* guest rdtsc: PROD write -> SYNC seen, ns */
+	struct kvmh_exits exits; /* the DONE exit of each vCPU excluded */
+	uint64_t handler_ns; /* vCPU threads in MMIO exit handlers */
+	uint64_t prod_ns, cons_ns; /* of which in PROD writes, CONS reads */
+	struct core_hist prod_h, cons_h; /* the same per exit */
+	uint64_t vcpu_cpu_ns, svc_cpu_ns;
+	uint64_t svc_sleeps; /* offload: worker sleeps in the kernel */
+	uint64_t msi_writes, msi_cpu_ns; /* MSIPOLL: MSIs, completion CPU */
+	uint64_t ioctls, host_syncs;
+	uint64_t checked, stale;
+	bool verified, has_svc;
+	unsigned int hsmmus_used;
+};
+
+#define KVMB_MAX_HSMMU 16u
+#define KVMB_STUCK_NS (UINT64_C(10) * 1000000000u)
+
+struct kvmb_run;
+struct kvmb_vm;
+
+/* One vCPU: owned by its vCPU thread from the gate to the join. */
+struct kvmb_vcpu {
+	struct kvmh_vcpu c;
+	struct kvmb_vm *vm;
+	pthread_t th;
+	struct wl_stream ws;
+	struct wl_batch *hb; /* host copies of the KG_NSLOTS slots */
+	uint64_t submitted; /* PROD writes seen: the next slot's number */
+	bool sync_pending; /* its last batch's SYNC not yet seen complete */
+	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
+	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
+	struct core_hist lat;
+	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
+	uint64_t cmds, fwd, syncs, batches, checked, stale;
+	uint64_t handler_ns, prod_ns, cons_ns, cpu_ns;
+	int rc;
+	char err[256];
+};
+
+/* The entries of one PROD write: done when the ring consumed ring_last. */
+struct kvmb_seg {
+	uint32_t end; /* linear queue index after the write */
+	uint32_t ring_last;
+	bool ring; /* anything pushed (else done at once) */
+};
+
+/* One VM and its vSMMU. The lock is the VMM's vSMMU lock: it guards
+ * every field after it; the vCPU threads of the VM take it. */
+/* offload: a CMD_SYNC with CS=SIG_IRQ waiting for its MSI write. */
+struct kvmb_msi {
+	uint32_t ring; /* its ring index */
+	uint32_t data; /* MSIData */
+	uint64_t addr; /* MSIAddr */
+};
+
+struct kvmb_vm {
+	struct kvmb_run *run;
+	struct kvmh_vm kvm;
+	bool kvm_ok, lock_ok;
+	pthread_mutex_t lock;
+	struct iofd_viommu *vi;
+	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
+	uint32_t prod, cons; /* linear queue indexes */
+	uint32_t vsmmu, ring_id;
+	int memfd, db, cq;
+	bool ring_ok;
+	struct ring_prod p;
+	struct kvmb_seg seg[KG_CMDQ_ENTS];
+	uint32_t seg_head, seg_tail;
+	bool sync_out; /* a pushed SYNC not yet seen complete */
+	uint32_t sync_ring; /* the last one's ring index */
+	/* offload + MSIPOLL: the VMM's completion thread (kvmb_msi_main())
+	 * performs the MSI writes of completed SYNCs, oldest first. */
+	struct kvmb_msi msi[KG_CMDQ_ENTS];
+	uint32_t msi_head, msi_tail;
+	pthread_cond_t msi_cv; /* signalled when a SYNC is queued or on stop */
+	bool msi_cv_ok, msi_stop, msi_started;
+	pthread_t msi_th;
+	int msi_rc;
+	uint64_t msi_writes; /* MSI writes performed (every mode) */
+	uint64_t msi_cpu_ns; /* the completion thread's CPU time */
+	struct kvmb_vcpu *vc;
+	unsigned int nvc;
+};
+
+/* One mode's run: owned by the main thread; vCPU threads read it (the
+ * gate under gate_lock). */
+struct kvmb_run {
+	const struct kvmb_opts *o;
+	const struct wl *w;
+	enum kvmb_mode mode;
+	int kvm_fd;
+	uint64_t tsc_hz;
+	struct kvmb_vm *vms;
+	struct iofd_backend *be; /* qemu modes */
+	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
+	struct core_service *svc; /* offload */
+	bool pin; /* --kvm-pin, offload: vcpu_cpus / svc_cpus */
+	cpu_set_t vcpu_cpus;
+	char svc_cpus[512];
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate;
+	int go; /* under gate_lock: 1 start, -1 abort */
+};
+
+static inline uint64_t kvmb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void kvmb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static inline bool kvmb_verifying(const struct kvmb_run *run)
+{
+	return run->o->verify;
+}
+
+static inline uint64_t *kvmb_ram64(struct kvmh_vm *vm, uint64_t addr)
+{
+	return (uint64_t *)(void *)(vm->ram + addr);
+}
+
+static inline uint64_t kvmb_ticks_ns(const struct kvmb_run *run, uint64_t ticks)
+{
+	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
+}
+
+/* Write batch @b into slot @k of @vc's block (guest RAM). */
+void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
+		     const struct wl_batch *b);
+/* offload + MSIPOLL: a VM's completion thread (arg: struct kvmb_vm). */
+void *kvmb_msi_main(void *arg);
+/* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */
+int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
+		 uint32_t len, bool is_write);
+
+void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
+		const struct kvmb_result *res);
+int kvmb_write_json(const char *path, const struct kvmb_opts *o,
+		    const struct wl *w, uint64_t tsc_hz,
+		    const struct kvmb_result *res);
+
+#endif

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smmu-bench --vcpu kvm output: the table and the JSON (schema
+ * "smmu-bench-kvm/1", bench/SCHEMA.md). Every time in the guest comes from
+ * rdtsc in the guest, converted with the host's TSC rate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bench/kvm/guest.h"
+#include "bench/kvm/kvm-bench_i.h"
+#include "config.h"
+
+static double per(uint64_t v, uint64_t n)
+{
+	return n ? (double)v / (double)n : 0;
+}
+
+static uint64_t exits_total(const struct kvmb_result *r)
+{
+	return r->exits.mmio_write + r->exits.mmio_read + r->exits.other +
+	       r->exits.intr;
+}
+
+struct krow {
+	const char *name, *key;
+	int kind; /* 0 count, 1 float, 2 us from ns */
+	double (*get)(const struct kvmb_opts *o, const struct kvmb_result *r);
+};
+
+#define KGET(fn, expr)                                \
+	static double fn(const struct kvmb_opts *o,   \
+			 const struct kvmb_result *r) \
+	{                                             \
+		(void)o;                              \
+		return (expr);                        \
+	}
+
+KGET(k_blocked, per(r->busy_ns, r->guest_cmds))
+KGET(k_lockwait, per(r->spin_ns, r->guest_cmds))
+KGET(k_p50, (double)core_hist_quantile(&r->lat, 0.5))
+KGET(k_p90, (double)core_hist_quantile(&r->lat, 0.9))
+KGET(k_p99, (double)core_hist_quantile(&r->lat, 0.99))
+KGET(k_p999, (double)core_hist_quantile(&r->lat, 0.999))
+KGET(k_max, (double)r->lat.max)
+KGET(k_exits, per(exits_total(r), r->cmds))
+KGET(k_exits_batch, per(exits_total(r), r->batches))
+KGET(k_wr, per(r->exits.mmio_write, r->cmds))
+KGET(k_rd, per(r->exits.mmio_read, r->cmds))
+KGET(k_handler, per(r->handler_ns, r->cmds))
+KGET(k_prod_exit, per(r->prod_ns, r->exits.mmio_write))
+KGET(k_cons_exit, per(r->cons_ns, r->exits.mmio_read))
+KGET(k_prod_p50, (double)core_hist_quantile(&r->prod_h, 0.5))
+KGET(k_cons_p50, (double)core_hist_quantile(&r->cons_h, 0.5))
+KGET(k_vcpu_cpu, per(r->vcpu_cpu_ns, r->cmds))
+KGET(k_svc_cpu, per(r->svc_cpu_ns, r->cmds))
+KGET(k_sleeps, per(r->svc_sleeps, r->batches))
+KGET(k_msi_cpu, per(r->msi_cpu_ns, r->cmds))
+KGET(k_host_cpu, per(r->vcpu_cpu_ns + r->svc_cpu_ns + r->msi_cpu_ns, r->cmds))
+KGET(k_tput, r->wall_s > 0 && r->hsmmus_used ?
+		     (double)r->cmds / r->wall_s / r->hsmmus_used :
+		     0)
+KGET(k_ioctls, 1000.0 * per(r->ioctls, r->cmds))
+KGET(k_cmds, (double)r->cmds)
+KGET(k_batches, (double)r->batches)
+KGET(k_stale, (double)r->stale)
+
+static const struct krow krows[] = {
+	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
+	  k_blocked },
+	{ "  of which guest lock wait, ns", "guest_lock_wait_ns_per_cmd", 1,
+	  k_lockwait },
+	{ "guest SYNC round trip p50, us", "p50", 2, k_p50 },
+	{ "guest SYNC round trip p90, us", "p90", 2, k_p90 },
+	{ "guest SYNC round trip p99, us", "p99", 2, k_p99 },
+	{ "guest SYNC round trip p99.9, us", "p999", 2, k_p999 },
+	{ "guest SYNC round trip max, us", "max", 2, k_max },
+	{ "VM exits per command", "exits_per_cmd", 1, k_exits },
+	{ "VM exits per PROD write", "exits_per_batch", 1, k_exits_batch },
+	{ "  MMIO write exits per command", "mmio_write_per_cmd", 1, k_wr },
+	{ "  MMIO read exits per command", "mmio_read_per_cmd", 1, k_rd },
+	{ "VMM in exit handlers, ns/cmd", "handler_ns_per_cmd", 1, k_handler },
+	{ "  VMM per PROD write exit p50, us", "prod_exit_handler_p50_ns", 2,
+	  k_prod_p50 },
+	{ "  VMM per PROD write exit mean, us", "prod_exit_handler_ns", 2,
+	  k_prod_exit },
+	{ "  VMM per CONS read exit p50, us", "cons_exit_handler_p50_ns", 2,
+	  k_cons_p50 },
+	{ "  VMM per CONS read exit mean, us", "cons_exit_handler_ns", 2,
+	  k_cons_exit },
+	{ "vCPU threads CPU, ns/cmd", "vcpu_cpu_ns_per_cmd", 1, k_vcpu_cpu },
+	{ "service CPU (worker+issuer), ns/cmd", "service_cpu_ns_per_cmd", 1,
+	  k_svc_cpu },
+	{ "service worker sleeps per PROD write", "worker_sleeps_per_batch", 1,
+	  k_sleeps },
+	{ "VMM MSI completion thread CPU, ns/cmd", "completion_cpu_ns_per_cmd",
+	  1, k_msi_cpu },
+	{ "host CPU (all of the above), ns/cmd", "host_cpu_ns_per_cmd", 1,
+	  k_host_cpu },
+	{ "throughput, cmds/s per host SMMU used", "cmds_per_s_per_hsmmu", 0,
+	  k_tput },
+	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, k_ioctls },
+	{ "guest commands", "guest_cmds", 0, k_cmds },
+	{ "guest PROD writes (batches)", "batches", 0, k_batches },
+	{ "oracle: stale after SYNC", "stale", 0, k_stale },
+};
+#define NKROWS (sizeof(krows) / sizeof(krows[0]))
+
+/* JSON "metrics": the rows not reported elsewhere in the mode object. */
+static bool in_metrics(const struct krow *rw)
+{
+	return rw->get != k_p50 && rw->get != k_p90 && rw->get != k_p99 &&
+	       rw->get != k_p999 && rw->get != k_max && rw->get != k_cmds &&
+	       rw->get != k_batches && rw->get != k_stale &&
+	       rw->get != k_exits && rw->get != k_wr && rw->get != k_rd;
+}
+
+static const char *wait_name(enum iofd_sim_wait w)
+{
+	return w == IOFD_SIM_WAIT_SPIN	? "spin" :
+	       w == IOFD_SIM_WAIT_BLOCK ? "block" :
+					  "none";
+}
+
+void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
+		const struct kvmb_result *res)
+{
+	char cell[32];
+
+	printf("smmu-bench %s --vcpu kvm: workload %s, %u VM%s x %u vCPU%s "
+	       "(KVM, guest at CPL3), %u host SMMU%s, sim (wait %s, ioctl %u "
+	       "ns, cmd %u ns, sync %u ns), ",
+	       PACKAGE_VERSION, w->name, o->vms, o->vms > 1 ? "s" : "",
+	       o->vcpus, o->vcpus > 1 ? "s" : "", o->hsmmus,
+	       o->hsmmus > 1 ? "s" : "", wait_name(o->sim.wait),
+	       o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns);
+	if (o->syncs)
+		printf("%" PRIu64 " PROD writes per vCPU per mode\n", o->syncs);
+	else
+		printf("%.1f s per mode\n", o->duration);
+	printf("guest: Linux arm-smmu-v3 submission (lock, copy, one PROD "
+	       "write, %s), queue of %u entries; TSC %.3f GHz; oracle "
+	       "%s; offload: poll_us %u, CONS exit spins %u us then sleeps%s\n",
+	       o->msipoll ? "SYNC by MSI write polled in RAM (MSIPOLL)" :
+			    "poll CONS",
+	       KG_CMDQ_ENTS, (double)tsc_hz / 1e9,
+	       o->verify ? "on" : "off (--no-verify)", o->poll_us,
+	       KVMB_SPIN_NS / 1000,
+	       o->pin ? ", vCPU threads and service workers pinned apart "
+			"(--kvm-pin)" :
+			"");
+	for (int m = 0; m < KVMB_NMODES; m++)
+		if (res[m].ran)
+			printf("  %-13s %.2f s wall, exits: %" PRIu64
+			       " MMIO write, %" PRIu64 " MMIO read, %" PRIu64
+			       " other\n",
+			       kvmb_mode_names[m], res[m].wall_s,
+			       res[m].exits.mmio_write, res[m].exits.mmio_read,
+			       res[m].exits.other + res[m].exits.intr);
+	printf("\n%-40s", "metric (real vCPUs)");
+	for (int m = 0; m < KVMB_NMODES; m++)
+		if (res[m].ran)
+			printf(" %13s", kvmb_mode_names[m]);
+	printf("\n");
+	for (size_t i = 0; i < NKROWS; i++) {
+		const struct krow *rw = &krows[i];
+
+		printf("%-40s", rw->name);
+		for (int m = 0; m < KVMB_NMODES; m++) {
+			double v;
+
+			if (!res[m].ran)
+				continue;
+			v = rw->get(o, &res[m]);
+			if (res[m].err)
+				snprintf(cell, sizeof(cell), "error");
+			else if (((rw->get == k_svc_cpu ||
+				   rw->get == k_sleeps) &&
+				  !res[m].has_svc) ||
+				 (rw->get == k_msi_cpu &&
+				  !(o->msipoll && m == KVMB_OFFLOAD)))
+				snprintf(cell, sizeof(cell), "-");
+			else if (rw->get == k_stale && !res[m].verified)
+				snprintf(cell, sizeof(cell), "n/a");
+			else if (rw->kind == 0)
+				snprintf(cell, sizeof(cell), "%.0f", v);
+			else if (rw->kind == 2)
+				snprintf(cell, sizeof(cell), "%.2f",
+					 v / 1000.0);
+			else
+				snprintf(cell, sizeof(cell),
+					 v >= 100 ? "%.0f" : "%.2f", v);
+			printf(" %13s", cell);
+		}
+		printf("\n");
+	}
+	for (int m = 0; m < KVMB_NMODES; m++)
+		if (res[m].ran && res[m].err)
+			printf("%s: ERROR: %s\n", kvmb_mode_names[m],
+			       res[m].errmsg);
+	printf("\nGuest blocked: rdtsc in the guest from taking the CMDQ lock "
+	       "to seeing its CMD_SYNC\ncomplete (no SYNC: to after the PROD "
+	       "write), per command. SYNC round trip: PROD write\nto CONS "
+	       "showing the SYNC consumed. Exits counted from KVM_RUN returns "
+	       "(the final DONE\nstore excluded).\n");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
+		      const struct kvmb_result *r)
+{
+	bool first = true;
+
+	fprintf(f, "\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
+		kvmb_mode_names[m], r->err ? "false" : "true");
+	if (r->err)
+		json_str(f, r->errmsg);
+	else
+		fprintf(f, "null");
+	fprintf(f,
+		", \"wall_s\": %.6f,\n     \"counts\": {\"guest_cmds\": %" PRIu64
+		", \"guest_syncs\": %" PRIu64 ", \"forwarded\": %" PRIu64
+		", \"batches\": %" PRIu64 ", \"guest_counted_cmds\": %" PRIu64
+		", \"guest_counted_batches\": %" PRIu64 ", \"ioctls\": %" PRIu64
+		", \"host_syncs\": %" PRIu64 ", \"msi_writes\": %" PRIu64 "},",
+		r->wall_s, r->cmds, r->syncs, r->fwd, r->batches, r->guest_cmds,
+		r->guest_batches, r->ioctls, r->host_syncs, r->msi_writes);
+	fprintf(f,
+		"\n     \"exits_per_cmd\": %.4f, \"exits_by_reason\": "
+		"{\"mmio_write\": %" PRIu64 ", \"mmio_read\": %" PRIu64
+		", \"other\": %" PRIu64 "},",
+		k_exits(o, r), r->exits.mmio_write, r->exits.mmio_read,
+		r->exits.other + r->exits.intr);
+	fprintf(f,
+		"\n     \"guest_sync_ns\": {\"count\": %" PRIu64
+		", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
+		", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
+		", \"max\": %" PRIu64 "},",
+		r->lat.count, per(r->lat.sum, r->lat.count),
+		core_hist_quantile(&r->lat, 0.5),
+		core_hist_quantile(&r->lat, 0.9),
+		core_hist_quantile(&r->lat, 0.99),
+		core_hist_quantile(&r->lat, 0.999), r->lat.max);
+	fprintf(f, "\n     \"metrics\": {");
+	for (size_t i = 0; i < NKROWS; i++) {
+		const struct krow *rw = &krows[i];
+
+		if (!in_metrics(rw))
+			continue;
+		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
+		first = false;
+		if (((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
+		     !r->has_svc) ||
+		    (rw->get == k_msi_cpu &&
+		     !(o->msipoll && m == KVMB_OFFLOAD)))
+			fprintf(f, "null");
+		else
+			fprintf(f, "%.3f", rw->get(o, r));
+	}
+	fprintf(f,
+		"},\n     \"oracle\": {\"enabled\": %s, \"checked\": %" PRIu64
+		", \"stale\": %" PRIu64 "}}",
+		r->verified ? "true" : "false", r->checked, r->stale);
+}
+
+int kvmb_write_json(const char *path, const struct kvmb_opts *o,
+		    const struct wl *w, uint64_t tsc_hz,
+		    const struct kvmb_result *res)
+{
+	struct utsname u;
+	FILE *f = fopen(path, "we");
+	bool first = true;
+
+	if (!f)
+		return -errno;
+	uname(&u);
+	fprintf(f, "{\n  \"schema\": \"smmu-bench-kvm/1\",\n");
+	fprintf(f, "  \"version\": \"%s\",\n  \"vcpu\": \"kvm\",\n",
+		PACKAGE_VERSION);
+	fprintf(f, "  \"machine\": {\"nproc\": %ld, \"release\": ",
+		sysconf(_SC_NPROCESSORS_ONLN));
+	json_str(f, u.release);
+	fprintf(f, ", \"arch\": ");
+	json_str(f, u.machine);
+	fprintf(f, ", \"tsc_hz\": %" PRIu64 "},\n  \"config\": {\"workload\": ",
+		tsc_hz);
+	json_str(f, w->name);
+	fprintf(f,
+		", \"vms\": %u, \"vcpus_per_vm\": %u, \"hsmmus\": %u, "
+		"\"duration_s\": %.3f, \"batches_per_vcpu\": %" PRIu64
+		", \"seed\": %" PRIu64
+		", \"verify\": %s, \"backend\": \"sim\", "
+		"\"sim\": {\"wait\": \"%s\", \"ioctl_ns\": %u, \"cmd_ns\": %u, "
+		"\"sync_ns\": %u}, \"offload\": {\"issue_mode\": \"inline\", "
+		"\"poll_us\": %u, \"cons_spin_ns\": %u, \"pinned\": %s}, "
+		"\"guest\": "
+		"{\"cpl\": 3, \"cmdq_entries\": %u, \"slots\": %u, "
+		"\"sync_wait\": \"%s\"}},\n",
+		o->vms, o->vcpus, o->hsmmus, o->duration, o->syncs, o->seed,
+		o->verify ? "true" : "false", wait_name(o->sim.wait),
+		o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns, o->poll_us,
+		KVMB_SPIN_NS, o->pin ? "true" : "false", KG_CMDQ_ENTS,
+		KG_NSLOTS, o->msipoll ? "msipoll" : "cons");
+	fprintf(f, "  \"modes\": [");
+	for (int m = 0; m < KVMB_NMODES; m++) {
+		if (!res[m].ran)
+			continue;
+		if (!first)
+			fputc(',', f);
+		first = false;
+		json_mode(f, o, m, &res[m]);
+	}
+	fprintf(f, "\n  ]\n}\n");
+	if (fclose(f))
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc server: what a caller may see. Hello's host SMMU list, GetStats and
+ * List. An admin (root, the daemon's own uid) sees everything; any other
+ * peer sees only the objects its own connection created, and of the
+ * shared numbers only those that do not add up other VMs' activity (the
+ * table is in docs/RPC.md, "Who sees what"). The connection, not the uid,
+ * is the unit: several VMMs often run under one uid (libvirt's qemu user),
+ * and one VM must not read another's vSIDs or counters.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core/core.h"
+#include "core/hist.h"
+#include "rpc/server_i.h"
+
+/*
+ * The host SMMUs: names and modes for everyone (a VMM needs them to
+ * create a vSMMU); how many vSMMUs and rings each carries (other VMs)
+ * only for an admin.
+ */
+int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
+			SmmuOffload__HostSmmu ***ret_arr, size_t *ret_n)
+{
+	struct rpc_server *srv = c->srv;
+	struct core_service_stats ss;
+	SmmuOffload__HostSmmu **ptrs, *hs;
+	char *names;
+	int r;
+
+	r = core_service_stats(srv->svc, &ss);
+	if (r)
+		return srv_fail(rp, -r, "service stats");
+	ptrs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*ptrs));
+	hs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*hs));
+	names = srv_reply_alloc(rp, (size_t)ss.n_hsmmu * IOFD_NAME_MAX);
+	if (!ptrs || !hs || !names)
+		return srv_fail(rp, ENOMEM, "host SMMU list");
+	for (unsigned int i = 0; i < ss.n_hsmmu; i++) {
+		struct core_hsmmu_stats hst;
+
+		r = core_hsmmu_stats(srv->svc, i, &hst);
+		if (r)
+			return srv_fail(rp, -r, "host SMMU %u stats", i);
+		memcpy(names + (size_t)i * IOFD_NAME_MAX, hst.name,
+		       IOFD_NAME_MAX);
+		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
+		hs[i] = (SmmuOffload__HostSmmu)SMMU_OFFLOAD__HOST_SMMU__INIT;
+		hs[i].name = names + (size_t)i * IOFD_NAME_MAX;
+		hs[i].loop = (char *)(hst.loop ? hst.loop : "");
+		hs[i].issue_mode =
+			(char *)(hst.issue_mode ? hst.issue_mode : "");
+		hs[i].has_n_vsmmus = hs[i].has_n_rings = c->peer.admin;
+		hs[i].n_vsmmus = hst.n_vsmmus;
+		hs[i].n_rings = hst.n_rings;
+		ptrs[i] = &hs[i];
+	}
+	*ret_arr = ptrs;
+	*ret_n = ss.n_hsmmu;
+	return 0;
+}
+
+/* Counter/label accumulation for GetStats. */
+struct stats_out {
+	struct reply *rp;
+	SmmuOffload__Counter *c;
+	SmmuOffload__Counter **cp;
+	size_t nc, maxc;
+	SmmuOffload__Label *l;
+	SmmuOffload__Label **lp;
+	size_t nl, maxl;
+};
+
+#define STATS_MAX_COUNTERS 48
+#define STATS_MAX_LABELS 8
+
+static void put_counter(struct stats_out *o, const char *name, uint64_t v)
+{
+	if (o->nc == o->maxc)
+		return;
+	o->c[o->nc] = (SmmuOffload__Counter)SMMU_OFFLOAD__COUNTER__INIT;
+	o->c[o->nc].name = (char *)name;
+	o->c[o->nc].value = v;
+	o->cp[o->nc] = &o->c[o->nc];
+	o->nc++;
+}
+
+static void put_label(struct stats_out *o, const char *name, const char *v)
+{
+	if (o->nl == o->maxl || !v)
+		return;
+	o->l[o->nl] = (SmmuOffload__Label)SMMU_OFFLOAD__LABEL__INIT;
+	o->l[o->nl].name = (char *)name;
+	o->l[o->nl].value = (char *)v;
+	o->lp[o->nl] = &o->l[o->nl];
+	o->nl++;
+}
+
+static void put_backend(struct stats_out *o, const struct iofd_counters *b)
+{
+	put_counter(o, "backend_ioctls", b->ioctls);
+	put_counter(o, "backend_cmds", b->cmds);
+	put_counter(o, "backend_host_syncs", b->host_syncs);
+	put_counter(o, "backend_errors", b->errors);
+	put_counter(o, "backend_charged_ns", b->charged_ns);
+}
+
+/*
+ * A histogram's summary, the same data as the metrics endpoint's
+ * histograms: count, sum, p50/p99 (bucket upper edges, within 3.2%),
+ * exact max. Missing (allocation failure) rather than wrong.
+ */
+static void put_hist(struct stats_out *o, struct core_service *svc,
+		     unsigned int idx, enum core_hist_kind kind,
+		     const char *const names[5])
+{
+	struct core_hist *h = malloc(sizeof(*h));
+
+	if (!h)
+		return;
+	if (!core_hsmmu_hist(svc, idx, kind, h)) {
+		put_counter(o, names[0], h->count);
+		put_counter(o, names[1], h->sum);
+		put_counter(o, names[2], core_hist_quantile(h, 0.5));
+		put_counter(o, names[3], core_hist_quantile(h, 0.99));
+		put_counter(o, names[4], h->count ? h->max : 0);
+	}
+	free(h);
+}
+
+static const char *const sync_hist_names[5] = {
+	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
+	"sync_latency_p99_ns", "sync_latency_max_ns",
+};
+static const char *const batch_hist_names[5] = {
+	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
+	"batch_cmds_p99", "batch_cmds_max",
+};
+
+/* Service-wide: the caller's own object counts unless it is an admin. */
+static int stats_service(struct rpc_conn *c, struct stats_out *o)
+{
+	struct rpc_server *srv = c->srv;
+	struct core_service_stats s;
+	int r = core_service_stats(srv->svc, &s);
+
+	if (r)
+		return r;
+	put_counter(o, "n_hsmmu", s.n_hsmmu);
+	if (c->peer.admin) {
+		put_counter(o, "n_vsmmus", s.n_vsmmus);
+		put_counter(o, "n_rings", s.n_rings);
+		put_counter(o, "n_devices", s.n_devices);
+	} else {
+		put_counter(o, "n_vsmmus", c->n_vsmmus);
+		put_counter(o, "n_rings", c->n_rings);
+		put_counter(o, "n_devices", c->n_devs);
+	}
+	put_counter(o, "fd_limit", s.fd_limit);
+	put_counter(o, "max_rings", s.max_rings);
+	if (c->peer.admin) {
+		put_counter(o, "rings_alloc", s.rings_alloc);
+		put_counter(o, "workers_stuck", s.workers_stuck);
+		put_counter(o, "clients", srv->n_conns + srv->n_admin);
+		put_counter(o, "admin_clients", srv->n_admin);
+		put_counter(o, "clients_total", srv->conns_total);
+		put_counter(o, "clients_refused", srv->conns_refused);
+		put_counter(o, "hello_timeouts", srv->hello_timeouts);
+		put_counter(o, "fd_exhausted", srv->fd_exhausted);
+		put_counter(o, "requests", srv->requests);
+		put_counter(o, "bad_requests", srv->bad_requests);
+	}
+	put_label(o, "version", PACKAGE_VERSION);
+	put_label(o, "loop", s.loop);
+	put_label(o, "backend", s.backend);
+	put_label(o, "signal", s.signal);
+	return 0;
+}
+
+/* One host SMMU: every number on it adds up every VM on it. */
+static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
+		       struct stats_out *o)
+{
+	struct rpc_server *srv = c->srv;
+	struct core_hsmmu_stats s;
+	int r;
+
+	if (!c->peer.admin)
+		return -EPERM;
+	r = core_hsmmu_stats(srv->svc, idx, &s);
+	if (r)
+		return r;
+	memcpy(name, s.name, IOFD_NAME_MAX);
+	name[IOFD_NAME_MAX - 1] = '\0';
+	put_label(o, "name", name);
+	put_label(o, "loop", s.loop);
+	put_label(o, "issue_mode", s.issue_mode);
+	put_counter(o, "n_vsmmus", s.n_vsmmus);
+	put_counter(o, "n_rings", s.n_rings);
+	put_counter(o, "passes", s.passes);
+	put_counter(o, "sleeps", s.sleeps);
+	put_counter(o, "ioctls", s.ioctls);
+	put_counter(o, "cmds_issued", s.cmds_issued);
+	put_counter(o, "host_syncs", s.host_syncs);
+	put_counter(o, "inflight", s.inflight);
+	put_counter(o, "worker_cpu_ns", s.worker_cpu_ns);
+	put_counter(o, "issuer_cpu_ns", s.issuer_cpu_ns);
+	put_counter(o, "worker_stuck", s.stuck);
+	put_counter(o, "ctl_timeouts", s.ctl_timeouts);
+	put_backend(o, &s.backend);
+	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
+	put_hist(o, srv->svc, idx, CORE_HIST_BATCH_CMDS, batch_hist_names);
+	return 0;
+}
+
+static int stats_vsmmu(struct rpc_conn *c, uint32_t id, char *name,
+		       struct stats_out *o)
+{
+	struct core_vsmmu_stats s;
+	int r = core_vsmmu_stats(c->srv->svc, id, &s);
+
+	if (r)
+		return r;
+	memcpy(name, s.hsmmu, IOFD_NAME_MAX);
+	name[IOFD_NAME_MAX - 1] = '\0';
+	put_label(o, "hsmmu", name);
+	put_counter(o, "n_rings", s.n_rings);
+	put_counter(o, "n_devices", s.n_devices);
+	put_counter(o, "entries", s.entries);
+	put_counter(o, "cmds_forwarded", s.cmds_forwarded);
+	put_counter(o, "cmds_issued", s.cmds_issued);
+	put_counter(o, "coalesced", s.coalesced);
+	put_counter(o, "syncs", s.syncs);
+	put_counter(o, "ioctls", s.ioctls);
+	put_counter(o, "host_syncs", s.host_syncs);
+	put_counter(o, "halts_ill", s.halts[0]);
+	put_counter(o, "halts_abt", s.halts[1]);
+	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
+	put_counter(o, "halts_other", s.halts[3]);
+	put_counter(o, "backend_errors", s.backend_errors);
+	put_counter(o, "throttled", s.throttled);
+	return 0;
+}
+
+static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
+{
+	struct core_ring_stats s;
+	int r = core_ring_stats(c->srv->svc, id, &s);
+
+	if (r)
+		return r;
+	put_counter(o, "vsmmu_id", s.vsmmu_id);
+	put_counter(o, "prod", s.prod);
+	put_counter(o, "cons", s.cons);
+	put_counter(o, "halted", s.halted);
+	put_counter(o, "err", s.err);
+	put_counter(o, "err_index", s.err_index);
+	put_counter(o, "entries", s.entries);
+	put_counter(o, "syncs", s.syncs);
+	put_counter(o, "signals", s.signals);
+	put_counter(o, "wakeups", s.wakeups);
+	return 0;
+}
+
+int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
+		     struct reply *rp)
+{
+	struct stats_out o = { .rp = rp };
+	char *name;
+	int r;
+
+	o.maxc = STATS_MAX_COUNTERS;
+	o.maxl = STATS_MAX_LABELS;
+	o.c = srv_reply_alloc(rp, o.maxc * sizeof(*o.c));
+	o.cp = srv_reply_alloc(rp, o.maxc * sizeof(*o.cp));
+	o.l = srv_reply_alloc(rp, o.maxl * sizeof(*o.l));
+	o.lp = srv_reply_alloc(rp, o.maxl * sizeof(*o.lp));
+	name = srv_reply_alloc(rp, IOFD_NAME_MAX);
+	if (!o.c || !o.cp || !o.l || !o.lp || !name)
+		return srv_fail(rp, ENOMEM, "GetStats");
+
+	switch (m->scope) {
+	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_SERVICE:
+		r = stats_service(c, &o);
+		break;
+	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_HOST_SMMU:
+		r = stats_hsmmu(c, m->id, name, &o);
+		if (r == -EPERM)
+			return srv_fail(
+				rp, EPERM,
+				"GetStats host SMMU %u: its counters add up every VM on it (admin only)",
+				m->id);
+		break;
+	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_VSMMU:
+		/* Another connection's vSMMU: EPERM (admins see all). */
+		if (!c->peer.admin) {
+			r = srv_check_vsmmu(c, rp, m->id);
+			if (r)
+				return r;
+		}
+		r = stats_vsmmu(c, m->id, name, &o);
+		break;
+	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_RING:
+		if (!c->peer.admin) {
+			r = srv_check_ring(c, rp, m->id);
+			if (r)
+				return r;
+		}
+		r = stats_ring(c, m->id, &o);
+		break;
+	default:
+		return srv_fail(rp, EOPNOTSUPP, "GetStats scope %d",
+				(int)m->scope);
+	}
+	if (r)
+		return srv_fail(rp, -r, "GetStats scope %d id %u",
+				(int)m->scope, m->id);
+	rp->stats.scope = m->scope;
+	rp->stats.has_id = true;
+	rp->stats.id = m->id;
+	rp->stats.counters = o.cp;
+	rp->stats.n_counters = o.nc;
+	rp->stats.labels = o.lp;
+	rp->stats.n_labels = o.nl;
+	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_GET_STATS;
+	rp->resp.get_stats = &rp->stats;
+	return 0;
+}
+
+/*
+ * The vSMMU ids List reports: every one (or @filter) for an admin, the
+ * connection's own (or @filter if it is one of them) for anyone else.
+ */
+static int list_vsmmu_ids(struct rpc_conn *c, uint32_t filter, struct reply *rp,
+			  uint32_t *vids, uint32_t *ret_n)
+{
+	struct core_vsmmu_stats vs;
+	uint32_t total, n = 0;
+	int r;
+
+	if (filter) {
+		if (!c->peer.admin)
+			return srv_check_vsmmu(c, rp, filter);
+		r = core_vsmmu_stats(c->srv->svc, filter, &vs);
+		if (r)
+			return srv_fail(rp, -r, "List vSMMU %u", filter);
+		vids[0] = filter;
+		*ret_n = 1;
+		return 0;
+	}
+	if (!c->peer.admin) {
+		for (unsigned int i = 0; i < c->n_vsmmus && n < RPC_LIST_MAX;
+		     i++)
+			vids[n++] = c->vsmmus[i];
+		rp->list.truncated = c->n_vsmmus > n;
+		*ret_n = n;
+		return 0;
+	}
+	r = core_list_vsmmus(c->srv->svc, vids, RPC_LIST_MAX, &total);
+	if (r)
+		return srv_fail(rp, -r, "List");
+	*ret_n = total < RPC_LIST_MAX ? total : RPC_LIST_MAX;
+	rp->list.truncated = total > RPC_LIST_MAX;
+	return 0;
+}
+
+/* The ring ids: every one (on @filter) for an admin, else the caller's. */
+static int list_ring_ids(struct rpc_conn *c, uint32_t filter, struct reply *rp,
+			 uint32_t *rids, uint32_t *ret_n)
+{
+	uint32_t total, n = 0;
+	int r;
+
+	if (!c->peer.admin) {
+		for (unsigned int i = 0; i < c->n_rings; i++) {
+			if (filter && c->rings[i].vsmmu_id != filter)
+				continue;
+			if (n == RPC_LIST_MAX) {
+				rp->list.truncated = true;
+				break;
+			}
+			rids[n++] = c->rings[i].id;
+		}
+		*ret_n = n;
+		return 0;
+	}
+	r = core_list_rings(c->srv->svc, filter, rids, RPC_LIST_MAX, &total);
+	if (r)
+		return srv_fail(rp, -r, "List rings");
+	*ret_n = total < RPC_LIST_MAX ? total : RPC_LIST_MAX;
+	if (total > RPC_LIST_MAX)
+		rp->list.truncated = true;
+	return 0;
+}
+
+int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
+		struct reply *rp)
+{
+	struct core_service *svc = c->srv->svc;
+	uint32_t filter = m->has_vsmmu_id ? m->vsmmu_id : 0;
+	uint32_t *vids, *rids, nv = 0, nr = 0, nd = 0;
+	SmmuOffload__VsmmuInfo *vi, **vp;
+	SmmuOffload__RingInfo *ri, **rpp;
+	SmmuOffload__DeviceInfo *di, **dp;
+	struct core_device_info *devs;
+	char *names;
+	int r;
+
+	vids = srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*vids));
+	rids = srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*rids));
+	/* One block for the three info arrays and the pointer arrays. */
+	vi = srv_reply_alloc(rp, RPC_LIST_MAX * (sizeof(*vi) + sizeof(*vp) +
+						 sizeof(*ri) + sizeof(*rpp) +
+						 sizeof(*di) + sizeof(*dp) +
+						 sizeof(*devs)));
+	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * IOFD_NAME_MAX);
+	if (!vids || !rids || !vi || !names)
+		return srv_fail(rp, ENOMEM, "List");
+	vp = (SmmuOffload__VsmmuInfo **)(vi + RPC_LIST_MAX);
+	ri = (SmmuOffload__RingInfo *)(vp + RPC_LIST_MAX);
+	rpp = (SmmuOffload__RingInfo **)(ri + RPC_LIST_MAX);
+	di = (SmmuOffload__DeviceInfo *)(rpp + RPC_LIST_MAX);
+	dp = (SmmuOffload__DeviceInfo **)(di + RPC_LIST_MAX);
+	devs = (struct core_device_info *)(dp + RPC_LIST_MAX);
+
+	r = list_vsmmu_ids(c, filter, rp, vids, &nv);
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < nv; i++) {
+		struct core_vsmmu_stats vs;
+		uint32_t n;
+
+		/* Gone between the listing and now: skip it. */
+		if (core_vsmmu_stats(svc, vids[i], &vs))
+			continue;
+		vi[i] = (SmmuOffload__VsmmuInfo)SMMU_OFFLOAD__VSMMU_INFO__INIT;
+		vi[i].id = vids[i];
+		memcpy(names + (size_t)i * IOFD_NAME_MAX, vs.hsmmu,
+		       IOFD_NAME_MAX);
+		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
+		vi[i].host_smmu = names + (size_t)i * IOFD_NAME_MAX;
+		vi[i].has_n_rings = vi[i].has_n_devices = vi[i].has_owned =
+			true;
+		vi[i].n_rings = vs.n_rings;
+		vi[i].n_devices = vs.n_devices;
+		vi[i].owned = srv_conn_has_vsmmu(c, vids[i]);
+		vp[rp->list.n_vsmmus++] = &vi[i];
+
+		if (nd < RPC_LIST_MAX &&
+		    !core_list_devices(svc, vids[i], devs + nd,
+				       RPC_LIST_MAX - nd, &n)) {
+			uint32_t got =
+				n < RPC_LIST_MAX - nd ? n : RPC_LIST_MAX - nd;
+
+			if (n > got)
+				rp->list.truncated = true;
+			for (uint32_t k = nd; k < nd + got; k++) {
+				di[k] = (SmmuOffload__DeviceInfo)
+					SMMU_OFFLOAD__DEVICE_INFO__INIT;
+				di[k].vsmmu_id = vids[i];
+				di[k].vsid = devs[k].vsid;
+				di[k].has_dev_id = di[k].has_vdev_id =
+					di[k].has_owned = true;
+				di[k].dev_id = devs[k].dev_id;
+				di[k].vdev_id = devs[k].vdev_id;
+				di[k].owned = vi[i].owned;
+				dp[k] = &di[k];
+			}
+			nd += got;
+		}
+	}
+	r = list_ring_ids(c, filter, rp, rids, &nr);
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < nr; i++) {
+		struct core_ring_stats rs;
+		size_t k = rp->list.n_rings;
+
+		if (core_ring_stats(svc, rids[i], &rs))
+			continue;
+		ri[k] = (SmmuOffload__RingInfo)SMMU_OFFLOAD__RING_INFO__INIT;
+		ri[k].id = rids[i];
+		ri[k].has_vsmmu_id = ri[k].has_halted = ri[k].has_err =
+			ri[k].has_owned = true;
+		ri[k].vsmmu_id = rs.vsmmu_id;
+		ri[k].halted = rs.halted;
+		ri[k].err = rs.err;
+		ri[k].owned = srv_conn_find_ring(c, rids[i]) >= 0;
+		rpp[k] = &ri[k];
+		rp->list.n_rings++;
+	}
+	rp->list.vsmmus = vp;
+	rp->list.rings = rpp;
+	rp->list.devices = dp;
+	rp->list.n_devices = nd;
+	rp->list.has_truncated = true;
+	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_LIST;
+	rp->resp.list = &rp->list;
+	return 0;
+}
