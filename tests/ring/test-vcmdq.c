@@ -1,0 +1,901 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The software vCMDQ consumer (ring/vcmdq_cons.h) against a software
+ * guest that follows the Linux tegra241-cmdqv driver (facts 2.3 enable
+ * handshake, 2.5 submission, 2.6 CONS polling, 2.8 ISR and ILL skip
+ * routine), a test "worker" that fetches, records and completes, and a
+ * hostile guest. Every wait is a bounded loop of "service pass, then
+ * guest re-reads the register": no sleeps, no clocks.
+ *
+ * Oracles are the test's own: the guest's completion predicate is the
+ * driver's (facts 2.6) on raw register values; the worker's log of
+ * issued commands is compared with what the guest wrote; the opcode
+ * policy is checked against cmdq's opcode constants.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cmdq/cmdq.h"
+#include "ring/barrier.h"
+#include "ring/vcmdq_cons.h"
+#include "tests/harness.h"
+
+#define RAM_GPA 0x40000000ULL
+/* Two adjacent regions: [0, 12 MiB) and [12 MiB, 32 MiB) of guest RAM. */
+#define RAM_A (12ULL << 20)
+#define RAM_TOTAL (32ULL << 20)
+#define POLL_MAX 64 /* service passes a guest waits at most */
+#define LOG_MAX (1u << 20)
+
+/* The guest's own view: its mappings of the page and of its RAM. */
+struct env {
+	struct ring_gmem g;
+	struct ring_vcmdq v;
+	int ram_fd, page_fd;
+	uint8_t *ram; /* guest RAM at RAM_GPA, RAM_TOTAL bytes */
+	uint8_t *page; /* the register-page memfd, as the guest/VMM map it */
+	/* the test worker */
+	uint32_t budget;
+	bool defer; /* do not complete: the test does it */
+	struct ring_vcmdq_span last[2];
+	uint32_t events;
+	struct smmu_ring_entry *log[2]; /* issued commands, in order */
+	uint32_t nlog[2];
+	/* the guest driver: shadow PROD per queue, and queue geometry */
+	uint32_t prod[2];
+	uint32_t log2[2];
+	uint64_t qgpa[2];
+};
+
+static struct smmu_vcmdq_regs *regs(struct env *e, unsigned int l)
+{
+	return smmu_vcmdq_regs(e->page, l);
+}
+
+static struct smmu_ring_entry *gq(struct env *e, unsigned int l)
+{
+	return (struct smmu_ring_entry *)(e->ram + (e->qgpa[l] - RAM_GPA));
+}
+
+static struct smmu_ring_entry cmd(uint64_t w0, uint64_t w1)
+{
+	struct smmu_ring_entry c = { { htole64(w0), htole64(w1) } };
+
+	return c;
+}
+
+static struct smmu_ring_entry tlbi_va(uint32_t asid, uint64_t va)
+{
+	return cmd(CMDQ_OP_TLBI_NH_VA | (uint64_t)asid << 48,
+		   (va & ~0xfffULL) | 1);
+}
+
+static struct smmu_ring_entry sync_none(void)
+{
+	/* CS = NONE, MSH = IS, MSIATTR = OIWB (facts 2.4). */
+	return cmd(CMDQ_OP_SYNC | 3ULL << 22 | 0xfULL << 24, 0);
+}
+
+static int env_init(struct env *e, unsigned int nq)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	e->budget = 16;
+	ring_gmem_init(&e->g, 1ULL << 30);
+	e->ram_fd = memfd_create("ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	e->page_fd = memfd_create("page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (e->ram_fd < 0 || e->page_fd < 0)
+		return -errno;
+	if (ftruncate(e->ram_fd, (off_t)RAM_TOTAL) ||
+	    ftruncate(e->page_fd, SMMU_VCMDQ_FILE_SIZE))
+		return -errno;
+	if (fcntl(e->ram_fd, F_ADD_SEALS, F_SEAL_SHRINK) ||
+	    fcntl(e->page_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		return -errno;
+	e->ram = mmap(NULL, RAM_TOTAL, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      e->ram_fd, 0);
+	e->page = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, e->page_fd, 0);
+	if (e->ram == MAP_FAILED || e->page == MAP_FAILED)
+		return -ENOMEM;
+	/* Two adjacent regions: a queue may not straddle them. */
+	r = ring_gmem_add(&e->g, e->ram_fd, 0, RAM_GPA, RAM_A);
+	if (!r)
+		r = ring_gmem_add(&e->g, e->ram_fd, RAM_A, RAM_GPA + RAM_A,
+				  RAM_TOTAL - RAM_A);
+	if (!r)
+		r = ring_vcmdq_map(e->page_fd, nq, &e->g, &e->v);
+	for (int l = 0; l < 2 && !r; l++) {
+		e->log[l] = calloc(LOG_MAX, sizeof(struct smmu_ring_entry));
+		if (!e->log[l])
+			r = -ENOMEM;
+		if (!r && (unsigned int)l < nq)
+			r = ring_vcmdq_set_ready(&e->v, (unsigned int)l, true);
+	}
+	return r;
+}
+
+static void env_done(struct env *e)
+{
+	ring_vcmdq_unmap(&e->v);
+	ring_gmem_done(&e->g);
+	if (e->ram && e->ram != MAP_FAILED)
+		munmap(e->ram, RAM_TOTAL);
+	if (e->page && e->page != MAP_FAILED)
+		munmap(e->page, SMMU_VCMDQ_FILE_SIZE);
+	close(e->ram_fd);
+	close(e->page_fd);
+	free(e->log[0]);
+	free(e->log[1]);
+}
+
+/* One worker pass over every queue: poll, fetch, log, complete. */
+static void service_pass(struct env *e)
+{
+	struct smmu_ring_entry buf[64];
+
+	for (unsigned int l = 0; l < e->v.nq; l++) {
+		struct ring_vcmdq_span sp;
+		uint32_t avail, n;
+
+		if (ring_vcmdq_poll(&e->v, l, &avail))
+			abort();
+		n = ring_vcmdq_fetch(&e->v, l, buf,
+				     e->budget < 64 ? e->budget : 64, &sp);
+		if (n > avail || sp.n != n)
+			abort();
+		for (uint32_t i = 0; i < n && l < 2; i++)
+			if (e->nlog[l] < LOG_MAX)
+				e->log[l][e->nlog[l]++] = buf[i];
+		if (l < 2 && n)
+			e->last[l] = sp;
+		if (n && !e->defer &&
+		    ring_vcmdq_complete(&e->v, l, sp.gen, sp.first + n))
+			abort();
+	}
+	e->events |= ring_vcmdq_take_events(&e->v);
+}
+
+/* ---- the software guest driver ------------------------------------ */
+
+/* G_CONFIG: writel() = barrier, then store. */
+static void guest_writel(uint32_t *reg, uint32_t val)
+{
+	smp_store_release(reg, val);
+}
+
+/* readl() = load, then barrier (A_CONS and the STATUS poll). */
+static uint32_t guest_readl(uint32_t *reg)
+{
+	return smp_load_acquire(reg);
+}
+
+/* Write CONFIG and poll STATUS until it equals EN (facts 2.3). */
+static int guest_config(struct env *e, unsigned int l, uint32_t en)
+{
+	guest_writel(&regs(e, l)->config, en);
+	for (int i = 0; i < POLL_MAX; i++) {
+		if ((guest_readl(&regs(e, l)->status) &
+		     SMMU_VCMDQ_STATUS_ENABLED) == en)
+			return 0;
+		service_pass(e);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * Queue init (facts 2.3 step 6): deinit, reset PROD/CONS/BASE, ack a
+ * stale GERROR, write BASE (trapped: the VMM forwards it), enable.
+ */
+static int guest_queue_init(struct env *e, unsigned int l, uint64_t qgpa,
+			    uint32_t log2)
+{
+	struct smmu_vcmdq_regs *r = regs(e, l);
+	uint32_t gerror, gerrorn;
+	int ret;
+
+	ret = guest_config(e, l, 0);
+	if (ret)
+		return ret;
+	WRITE_ONCE(r->prod, 0);
+	WRITE_ONCE(r->cons, 0);
+	ring_vcmdq_set_base(&e->v, l, 0);
+	gerrorn = guest_readl(&r->gerrorn);
+	gerror = guest_readl(&r->gerror);
+	if (gerror != gerrorn)
+		guest_writel(&r->gerrorn, gerror);
+	ring_vcmdq_set_base(&e->v, l, smmu_vcmdq_base(qgpa, log2));
+	e->qgpa[l] = qgpa;
+	e->log2[l] = log2;
+	e->prod[l] = 0;
+	return guest_config(e, l, SMMU_VCMDQ_CONFIG_EN);
+}
+
+/* Free slots as the driver computes them from a CONS read. */
+static uint32_t guest_space(struct env *e, unsigned int l)
+{
+	uint32_t wm = (2u << e->log2[l]) - 1;
+	uint32_t cons = guest_readl(&regs(e, l)->cons) & wm;
+
+	return (1u << e->log2[l]) - ((e->prod[l] - cons) & wm);
+}
+
+/*
+ * Write @n commands and store PROD (dma_wmb + relaxed store: G_PROD).
+ * Waits for space first, as the driver's queue-full path does.
+ * Returns the hardware position of the last command.
+ */
+static int guest_submit(struct env *e, unsigned int l,
+			const struct smmu_ring_entry *c, uint32_t n,
+			uint32_t *ret_last)
+{
+	uint32_t mask = (1u << e->log2[l]) - 1;
+	uint32_t wm = 2 * mask + 1;
+	int i;
+
+	for (i = 0; i < POLL_MAX && guest_space(e, l) < n; i++)
+		service_pass(e);
+	if (guest_space(e, l) < n)
+		return -ETIMEDOUT;
+	for (uint32_t k = 0; k < n; k++)
+		gq(e, l)[(e->prod[l] + k) & mask] = c[k];
+	*ret_last = (e->prod[l] + n - 1) & wm;
+	e->prod[l] = (e->prod[l] + n) & wm;
+	smp_store_release(&regs(e, l)->prod, e->prod[l]); /* G_PROD */
+	return 0;
+}
+
+/* The driver's "CONS has passed the SYNC" (facts 2.6), raw values. */
+static bool guest_sync_done(uint32_t cons, uint32_t sync, uint32_t log2)
+{
+	uint32_t mask = (1u << log2) - 1, wrap = 1u << log2;
+
+	if ((cons & wrap) == (sync & wrap))
+		return (cons & mask) > (sync & mask);
+	return (cons & mask) <= (sync & mask);
+}
+
+static int guest_wait_sync(struct env *e, unsigned int l, uint32_t sync)
+{
+	for (int i = 0; i < POLL_MAX; i++) {
+		if (guest_sync_done(guest_readl(&regs(e, l)->cons), sync,
+				    e->log2[l]))
+			return 0;
+		service_pass(e);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * The ISR (facts 2.8): for each queue in the error map, read GERROR,
+ * run the skip routine (ILL or unknown: replace the entry at CONS with a
+ * CMD_SYNC), then write the GERROR read before into GERRORN (G_ACK).
+ * Returns the number of queues handled.
+ */
+static int guest_isr(struct env *e)
+{
+	struct smmu_vcmdq_svc *svc = smmu_vcmdq_svc(e->page);
+	int handled = 0;
+
+	for (unsigned int l = 0; l < 2; l++) {
+		struct smmu_vcmdq_regs *r = regs(e, l);
+		uint32_t gerror, cons, err;
+
+		if (!(READ_ONCE(svc->err_map[0]) & (1u << l)))
+			continue;
+		gerror = guest_readl(&r->gerror);
+		cons = guest_readl(&r->cons);
+		err = (cons & SMMU_VCMDQ_CONS_ERR_MASK) >>
+		      SMMU_VCMDQ_CONS_ERR_SHIFT;
+		if (err != SMMU_VCMDQ_CERROR_NONE &&
+		    err != SMMU_VCMDQ_CERROR_ABT &&
+		    err != SMMU_VCMDQ_CERROR_ATC_INV_SYNC)
+			gq(e, l)[cons & ((1u << e->log2[l]) - 1)] = sync_none();
+		guest_writel(&r->gerrorn, gerror);
+		handled++;
+	}
+	return handled;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+FIXTURE(vq)
+{
+	struct env e;
+};
+
+FIXTURE_SETUP(vq)
+{
+	ASSERT_OK(env_init(&self->e, 2));
+}
+
+FIXTURE_TEARDOWN(vq)
+{
+	env_done(&self->e);
+}
+
+TEST(opcode_policy_and_mode)
+{
+	/* Our constants against cmdq's (an independent table). */
+	EXPECT_EQ(SMMU_VCMDQ_OP_TLBI_NH_ASID, CMDQ_OP_TLBI_NH_ASID);
+	EXPECT_EQ(SMMU_VCMDQ_OP_TLBI_NH_VA, CMDQ_OP_TLBI_NH_VA);
+	EXPECT_EQ(SMMU_VCMDQ_OP_ATC_INV, CMDQ_OP_ATC_INV);
+	EXPECT_EQ(SMMU_VCMDQ_OP_CMD_SYNC, CMDQ_OP_SYNC);
+	EXPECT_EQ(SMMU_VCMDQ_CERROR_ILL, CMDQ_CERROR_ILL);
+	EXPECT_EQ(SMMU_VCMDQ_CERROR_ABT, CMDQ_CERROR_ABT);
+	EXPECT_EQ(SMMU_VCMDQ_CERROR_ATC_INV_SYNC, CMDQ_CERROR_ATC_INV_SYNC);
+	for (uint64_t op = 0; op < 256; op++) {
+		bool want = op == CMDQ_OP_TLBI_NH_ASID ||
+			    op == CMDQ_OP_TLBI_NH_VA || op == CMDQ_OP_ATC_INV ||
+			    op == CMDQ_OP_SYNC;
+
+		EXPECT_EQ(ring_vcmdq_cmd_allowed(op | 0xabcd0000ULL << 32),
+			  want);
+	}
+	for (uint64_t cs = 1; cs < 4; cs++)
+		EXPECT_FALSE(ring_vcmdq_cmd_allowed(CMDQ_OP_SYNC | cs << 12));
+	EXPECT_TRUE(ring_vcmdq_cmd_allowed(le64toh(sync_none().le[0])));
+
+	EXPECT_OK(ring_vcmdq_mode_check(SMMU_VCMDQ_VERSION, 0));
+	EXPECT_OK(ring_vcmdq_mode_check(SMMU_VCMDQ_VERSION_WORD(1, 9), 0));
+	EXPECT_ERR(-EPROTONOSUPPORT,
+		   ring_vcmdq_mode_check(SMMU_VCMDQ_VERSION_WORD(2, 0), 0));
+	EXPECT_ERR(-EPROTONOSUPPORT, ring_vcmdq_mode_check(0, 0));
+	EXPECT_ERR(-EOPNOTSUPP, ring_vcmdq_mode_check(SMMU_VCMDQ_VERSION, 1));
+	EXPECT_EQ(smmu_vcmdq_base(0x12345000ULL | 0x7, 8), 0x12345008ULL);
+}
+
+TEST(map_refusals)
+{
+	struct ring_gmem g;
+	struct ring_vcmdq v;
+	int fd, p[2];
+
+	ring_gmem_init(&g, 1ULL << 30);
+	fd = memfd_create("page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(ftruncate(fd, SMMU_VCMDQ_FILE_SIZE));
+	EXPECT_ERR(-EPERM, ring_vcmdq_map(fd, 2, &g, &v));
+	ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
+	EXPECT_ERR(-EPERM, ring_vcmdq_map(fd, 2, &g, &v));
+	ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_map(fd, 0, &g, &v));
+	EXPECT_ERR(-EINVAL,
+		   ring_vcmdq_map(fd, SMMU_VCMDQ_MAX_QUEUES + 1, &g, &v));
+	ASSERT_OK(ring_vcmdq_map(fd, SMMU_VCMDQ_MAX_QUEUES, &g, &v));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_set_base(&v, SMMU_VCMDQ_MAX_QUEUES, 0));
+	ring_vcmdq_unmap(&v);
+	close(fd);
+
+	fd = memfd_create("page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(ftruncate(fd, SMMU_VCMDQ_PAGE0_SIZE));
+	ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW));
+	EXPECT_ERR(-EMSGSIZE, ring_vcmdq_map(fd, 2, &g, &v));
+	close(fd);
+
+	ASSERT_OK(pipe2(p, O_CLOEXEC));
+	EXPECT_ERR(-EBADF, ring_vcmdq_map(p[0], 2, &g, &v));
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Facts 2.3 + 2.5 + 2.6 on both queues of the VINTF. */
+TEST_F(vq, linux_enable_submit_sync)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[6];
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 8));
+	ASSERT_OK(guest_queue_init(e, 1, RAM_GPA + 0x10000, 4));
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	EXPECT_EQ(READ_ONCE(regs(e, 1)->status), SMMU_VCMDQ_STATUS_ENABLED);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->gerror), 0);
+
+	for (unsigned int l = 0; l < 2; l++) {
+		for (int i = 0; i < 5; i++)
+			c[i] = tlbi_va(l + 1, 0x1000 * (uint64_t)i);
+		c[5] = sync_none();
+		ASSERT_OK(guest_submit(e, l, c, 6, &last));
+		EXPECT_EQ(last, 5);
+		ASSERT_OK(guest_wait_sync(e, l, last));
+		EXPECT_EQ(READ_ONCE(regs(e, l)->cons), 6);
+		ASSERT_EQ(e->nlog[l], 6);
+		EXPECT_TRUE(!memcmp(e->log[l], c, sizeof(c)));
+	}
+	EXPECT_EQ(e->events & RING_VCMDQ_EV_ERROR, 0);
+	EXPECT_EQ(READ_ONCE(smmu_vcmdq_svc(e->page)->err_seq), 0);
+}
+
+/* Small queue, many wraps, the guest waiting on a full queue. */
+TEST_F(vq, wrap_and_full)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[8];
+	uint64_t rs = t_seed();
+	uint32_t sent = 0, last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA + 0x4000, 3));
+	e->budget = 3;
+	for (int b = 0; b < 400; b++) {
+		uint32_t n = 1 + (uint32_t)(t_rand(&rs) % 8);
+		bool sync = t_rand(&rs) % 2;
+
+		for (uint32_t i = 0; i < n; i++)
+			c[i] = tlbi_va(1, 0x1000ULL * (sent + i));
+		if (sync)
+			c[n - 1] = sync_none();
+		ASSERT_OK(guest_submit(e, 0, c, n, &last));
+		for (uint32_t i = 0; i < n; i++)
+			ASSERT_TRUE(
+				!memcmp(&c[i], &gq(e, 0)[(sent + i) & 7], 16));
+		sent += n;
+		if (sync)
+			ASSERT_OK(guest_wait_sync(e, 0, last));
+	}
+	for (int i = 0; i < POLL_MAX && e->nlog[0] < sent; i++)
+		service_pass(e);
+	ASSERT_EQ(e->nlog[0], sent);
+	for (uint32_t i = 0; i < sent; i++)
+		if ((le64toh(e->log[0][i].le[0]) & 0xff) != CMDQ_OP_SYNC)
+			ASSERT_EQ(le64toh(e->log[0][i].le[1]) & ~0xfffULL,
+				  0x1000ULL * i);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), sent & 15);
+}
+
+/* The largest queue (2^19 entries, 8 MiB), all the way round. */
+TEST_F(vq, max_queue_wraps)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[64];
+	const uint32_t total = (1u << 19) + 640;
+	uint32_t last;
+
+	e->budget = 64;
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA + (16ULL << 20), 19));
+	for (uint32_t sent = 0; sent < total; sent += 64) {
+		for (int i = 0; i < 63; i++)
+			c[i] = tlbi_va(2, 0x1000ULL * (sent + (uint32_t)i));
+		c[63] = sync_none();
+		ASSERT_OK(guest_submit(e, 0, c, 64, &last));
+		ASSERT_OK(guest_wait_sync(e, 0, last));
+	}
+	EXPECT_EQ(e->nlog[0], total);
+	/* Wrapped once: wrap bit set, index 640. */
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), (1u << 19) | 640);
+	EXPECT_EQ(le64toh(e->log[0][total - 2].le[1]) & ~0xfffULL,
+		  0x1000ULL * (total - 2));
+}
+
+/* Facts 2.8: ILL halt, ISR, skip routine, resume. */
+TEST_F(vq, ill_skip_routine)
+{
+	struct env *e = &self->e;
+	struct smmu_vcmdq_svc *svc = smmu_vcmdq_svc(e->page);
+	struct smmu_ring_entry c[5];
+	uint32_t last, cons;
+
+	ASSERT_OK(guest_queue_init(e, 1, RAM_GPA + 0x20000, 5));
+	c[0] = tlbi_va(1, 0x1000);
+	c[1] = tlbi_va(1, 0x2000);
+	c[2] = cmd(CMDQ_OP_CFGI_STE | 8ULL << 32, 1); /* not for a VCMDQ */
+	c[3] = tlbi_va(1, 0x3000);
+	c[4] = sync_none();
+	ASSERT_OK(guest_submit(e, 1, c, 5, &last));
+	for (int i = 0; i < 4; i++)
+		service_pass(e);
+
+	/* Halted on the bad entry, everything before it complete. */
+	cons = READ_ONCE(regs(e, 1)->cons);
+	EXPECT_EQ(cons, 2u | SMMU_VCMDQ_CERROR_ILL << 24);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 1), RING_VCMDQ_HALTED);
+	EXPECT_NE(READ_ONCE(regs(e, 1)->gerror) & 1,
+		  READ_ONCE(regs(e, 1)->gerrorn) & 1);
+	EXPECT_EQ(READ_ONCE(svc->err_map[0]), 1u << 1);
+	EXPECT_EQ(READ_ONCE(svc->err_seq), 1);
+	EXPECT_TRUE(e->events & RING_VCMDQ_EV_ERROR);
+	EXPECT_EQ(READ_ONCE(regs(e, 1)->status), SMMU_VCMDQ_STATUS_ENABLED);
+	ASSERT_EQ(e->nlog[1], 2);
+	EXPECT_FALSE(guest_sync_done(cons, last, 5));
+
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 1, last));
+	/* ERR cleared by the acknowledgement; map bit gone. */
+	EXPECT_EQ(READ_ONCE(regs(e, 1)->cons), 5);
+	EXPECT_EQ(READ_ONCE(svc->err_map[0]), 0);
+	EXPECT_EQ(READ_ONCE(svc->err_seq), 1);
+	ASSERT_EQ(e->nlog[1], 5);
+	EXPECT_TRUE(!memcmp(&e->log[1][2], &c[4], 16)); /* the replacement */
+	EXPECT_TRUE(!memcmp(&e->log[1][3], &c[3], 16));
+	/* A second ISR run finds nothing to do (ERR = NONE). */
+	EXPECT_EQ(guest_isr(e), 0);
+}
+
+TEST_F(vq, sync_with_completion_signal_is_ill)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[2] = { tlbi_va(1, 0),
+					cmd(CMDQ_OP_SYNC | 1ULL << 12, 0) };
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	ASSERT_OK(guest_submit(e, 0, c, 2, &last));
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1u | 1u << 24);
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 2);
+}
+
+/* An ILL behind entries in flight is published only once they complete. */
+TEST_F(vq, ill_waits_for_inflight)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[4] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					cmd(0x99, 0), sync_none() };
+	struct ring_vcmdq_span sp;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 4, &last));
+	service_pass(e);
+	sp = e->last[0];
+	EXPECT_EQ(sp.n, 2);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 0);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->gerror), 0);
+	/* Completing more than fetched is refused; part of it is fine. */
+	EXPECT_ERR(-EINVAL, ring_vcmdq_complete(&e->v, 0, sp.gen, 3));
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 1));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 2));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 2u | 1u << 24);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	EXPECT_ERR(-ESTALE, ring_vcmdq_complete(&e->v, 0, sp.gen, 2));
+	e->defer = false;
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+}
+
+/* Errors found after the fetch: backend failure, ATC timeout. */
+TEST_F(vq, late_halts)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[4] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					tlbi_va(1, 0x2000), sync_none() };
+	struct ring_vcmdq_span sp;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 4, &last));
+	service_pass(e);
+	sp = e->last[0];
+	ASSERT_EQ(sp.n, 4);
+	EXPECT_ERR(-EINVAL, ring_vcmdq_halt(&e->v, 0, sp.gen, 4, 1));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_halt(&e->v, 0, sp.gen, 1, 0));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_halt(&e->v, 0, sp.gen, 1, 4));
+	EXPECT_ERR(-ESTALE, ring_vcmdq_halt(&e->v, 0, sp.gen + 1, 1, 1));
+	/* Backend failed command 2; then (later) an earlier one, 1: wins. */
+	EXPECT_OK(ring_vcmdq_halt(&e->v, 0, sp.gen, 2, SMMU_VCMDQ_CERROR_ILL));
+	EXPECT_OK(ring_vcmdq_halt(&e->v, 0, sp.gen, 1,
+				  SMMU_VCMDQ_CERROR_ATC_INV_SYNC));
+	EXPECT_OK(ring_vcmdq_halt(&e->v, 0, sp.gen, 3,
+				  SMMU_VCMDQ_CERROR_ILL)); /* after: ignored */
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 0);
+	/* The whole batch completes on the host: clamped to the halt. */
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 4));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons),
+		  1u | SMMU_VCMDQ_CERROR_ATC_INV_SYNC << 24);
+	/* ATC_INV_SYNC: the skip routine changes nothing, acks; retried. */
+	e->defer = false;
+	e->nlog[0] = 0;
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+	ASSERT_EQ(e->nlog[0], 3);
+	EXPECT_TRUE(!memcmp(e->log[0], &c[1], 3 * 16));
+}
+
+/* PROD garbage: ABT at CONS, halting only this queue. */
+TEST_F(vq, bad_prod_is_abt)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[2] = { tlbi_va(3, 0), sync_none() };
+	static const uint32_t bad[] = { 1u << 5 | 1, 0x80000001, 17, 22 };
+	uint32_t last, ok_last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4)); /* 16 entries */
+	ASSERT_OK(guest_queue_init(e, 1, RAM_GPA + 0x1000, 4));
+	ASSERT_OK(guest_submit(e, 0, c, 2, &last));
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint32_t gerror = READ_ONCE(regs(e, 0)->gerror);
+
+		/* Bits above the wrap bit; ERR-field games; a legal value
+		 * over unwritten slots; 20 ahead of CONS 2 in a 16-entry
+		 * queue. */
+		WRITE_ONCE(regs(e, 0)->prod, bad[i]);
+		service_pass(e);
+		if (bad[i] == 17) {
+			/* 17 = wrap|1: 15 entries ahead of cons 2: legal,
+			 * but it claims slots the guest never wrote... they
+			 * hold zeros: opcode 0 is ILL at cons. */
+			EXPECT_EQ(READ_ONCE(regs(e, 0)->cons) >> 24,
+				  SMMU_VCMDQ_CERROR_ILL);
+		} else {
+			EXPECT_EQ(READ_ONCE(regs(e, 0)->cons),
+				  2u | SMMU_VCMDQ_CERROR_ABT << 24);
+		}
+		EXPECT_NE(READ_ONCE(regs(e, 0)->gerror), gerror);
+		EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+		/* The other queue still works. */
+		ASSERT_OK(guest_submit(e, 1, c, 2, &ok_last));
+		ASSERT_OK(guest_wait_sync(e, 1, ok_last));
+		/* The guest fixes PROD and acks (ILL: it also rewrites). */
+		WRITE_ONCE(regs(e, 0)->prod, 2);
+		guest_isr(e);
+		service_pass(e);
+		EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+		EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 2);
+	}
+	/* PROD behind what was fetched: ABT. */
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 2, &last));
+	service_pass(e);
+	EXPECT_EQ(ring_vcmdq_inflight(&e->v, 0), 2);
+	WRITE_ONCE(regs(e, 0)->prod, 3);
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons),
+		  2u | SMMU_VCMDQ_CERROR_ABT << 24);
+	EXPECT_ERR(-ESTALE, ring_vcmdq_complete(&e->v, 0, e->last[0].gen, 4));
+	e->defer = false;
+	WRITE_ONCE(regs(e, 0)->prod, 4);
+	guest_isr(e);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+}
+
+/* Enable failures: CMDQ_INIT_ERR, STATUS stays 0; a later good BASE works. */
+TEST_F(vq, enable_failures_init_err)
+{
+	struct env *e = &self->e;
+	struct smmu_vcmdq_regs *r = regs(e, 0);
+	const uint64_t bad[] = {
+		smmu_vcmdq_base(0x1000, 4), /* not guest RAM */
+		smmu_vcmdq_base(RAM_GPA + (8ULL << 20), 19), /* straddles */
+		smmu_vcmdq_base(RAM_GPA + RAM_TOTAL, 4), /* past the end */
+		smmu_vcmdq_base(RAM_GPA - 0x100, 4), /* just before */
+		smmu_vcmdq_base(RAM_GPA + 0x100, 5), /* misaligned */
+		smmu_vcmdq_base(RAM_GPA, 20), /* too large */
+		smmu_vcmdq_base(RAM_GPA, 4) | 1ULL << 48, /* reserved bit */
+	};
+	uint32_t gerror = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ring_vcmdq_set_base(&e->v, 0, bad[i]);
+		WRITE_ONCE(r->config, SMMU_VCMDQ_CONFIG_EN);
+		for (int k = 0; k < 3; k++)
+			service_pass(e);
+		EXPECT_EQ(READ_ONCE(r->status), 0);
+		EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_OFF);
+		/* Toggled once, not once per pass. */
+		gerror ^= SMMU_VCMDQ_GERROR_CMDQ_INIT_ERR;
+		EXPECT_EQ(READ_ONCE(r->gerror), gerror);
+		/* The guest acks and retries (EN 0, EN 1). */
+		WRITE_ONCE(r->gerrorn, gerror);
+		WRITE_ONCE(r->config, 0);
+		service_pass(e);
+	}
+	/* No BASE at all. */
+	ring_vcmdq_unmap(&e->v);
+	ASSERT_OK(ring_vcmdq_map(e->page_fd, 2, &e->g, &e->v));
+	ring_vcmdq_set_ready(&e->v, 0, true);
+	WRITE_ONCE(r->config, SMMU_VCMDQ_CONFIG_EN);
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(r->status), 0);
+	EXPECT_NE(READ_ONCE(r->gerror), gerror);
+	/* The VMM's gate closed: no attempt, no error. */
+	gerror = READ_ONCE(r->gerror);
+	WRITE_ONCE(r->gerrorn, gerror);
+	ring_vcmdq_set_ready(&e->v, 0, false);
+	ring_vcmdq_set_base(&e->v, 0, smmu_vcmdq_base(RAM_GPA, 4));
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(r->status), 0);
+	EXPECT_EQ(READ_ONCE(r->gerror), gerror);
+	/* Gate opens with EN still 1: enabled (as QEMU retries). */
+	ring_vcmdq_set_ready(&e->v, 0, true);
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(r->status), SMMU_VCMDQ_STATUS_ENABLED);
+	/* The Linux sequence works after all that. */
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA + RAM_A, 4));
+}
+
+/* EN 0 with work in flight: STATUS 1 until it drains; nothing reset. */
+TEST_F(vq, disable_drains_and_keeps_registers)
+{
+	struct env *e = &self->e;
+	struct smmu_vcmdq_regs *r = regs(e, 0);
+	struct smmu_ring_entry c[3] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					sync_none() };
+	struct ring_vcmdq_span sp;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 3, &last));
+	service_pass(e);
+	sp = e->last[0];
+	WRITE_ONCE(r->config, 0);
+	service_pass(e);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_DRAINING);
+	EXPECT_EQ(READ_ONCE(r->status), SMMU_VCMDQ_STATUS_ENABLED);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, sp.first + 1));
+	EXPECT_EQ(READ_ONCE(r->status), SMMU_VCMDQ_STATUS_ENABLED);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, sp.first + 3));
+	EXPECT_EQ(READ_ONCE(r->status), 0);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_OFF);
+	EXPECT_EQ(READ_ONCE(r->cons), 3);
+	EXPECT_EQ(READ_ONCE(r->prod), 3);
+	EXPECT_ERR(-ESTALE, ring_vcmdq_complete(&e->v, 0, sp.gen, 3));
+
+	/* Re-enable without the driver's reset: continues at CONS 3. */
+	e->defer = false;
+	WRITE_ONCE(r->config, SMMU_VCMDQ_CONFIG_EN);
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(r->status), SMMU_VCMDQ_STATUS_ENABLED);
+	e->prod[0] = 3;
+	ASSERT_OK(guest_submit(e, 0, c, 3, &last));
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+	EXPECT_EQ(READ_ONCE(r->cons), 6);
+
+	/* Gate closes while enabled: off at once, STATUS 0. */
+	ring_vcmdq_set_ready(&e->v, 0, false);
+	EXPECT_EQ(READ_ONCE(r->status), 0);
+	EXPECT_EQ(READ_ONCE(r->cons), 6);
+}
+
+/* GERRORN written ahead of an error: GERROR is not toggled, still halts. */
+TEST_F(vq, gerrorn_games)
+{
+	struct env *e = &self->e;
+	struct smmu_vcmdq_regs *r = regs(e, 0);
+	struct smmu_ring_entry c[2] = { cmd(0x03, 0), sync_none() };
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	/* Spam while running: nothing happens. */
+	for (uint32_t i = 0; i < 50; i++) {
+		WRITE_ONCE(r->gerrorn, i * 0x9e3779b9u);
+		service_pass(e);
+		EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	}
+	WRITE_ONCE(r->gerrorn, SMMU_VCMDQ_GERROR_CMDQ_ERR); /* pre-toggled */
+	ASSERT_OK(guest_submit(e, 0, c, 2, &last));
+	service_pass(e);
+	EXPECT_EQ(READ_ONCE(r->gerror), 0); /* already "active" */
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	/* Values that keep bit0 different do not resume. */
+	for (uint32_t i = 0; i < 50; i++) {
+		WRITE_ONCE(r->gerrorn, (i << 1) | 1);
+		service_pass(e);
+		ASSERT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	}
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
+}
+
+/* A service restart: the page is attached again. */
+TEST_F(vq, reattach_continues)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[3] = { tlbi_va(1, 0), cmd(0x30, 0),
+					sync_none() };
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	ASSERT_OK(guest_queue_init(e, 1, RAM_GPA + 0x1000, 4));
+	ASSERT_OK(guest_submit(e, 0, c, 3, &last));
+	service_pass(e); /* queue 0 halts at 1 */
+	ASSERT_OK(guest_submit(e, 1, c, 1, &last));
+	/* Died before fetching queue 1's entry; a new instance attaches. */
+	ring_vcmdq_unmap(&e->v);
+	ASSERT_OK(ring_vcmdq_map(e->page_fd, 2, &e->g, &e->v));
+	EXPECT_EQ(READ_ONCE(smmu_vcmdq_svc(e->page)->err_map[0]), 1);
+	for (unsigned int l = 0; l < 2; l++) {
+		ring_vcmdq_set_base(&e->v, l, smmu_vcmdq_base(e->qgpa[l], 4));
+		ring_vcmdq_set_ready(&e->v, l, true);
+	}
+	service_pass(e);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1u | 1u << 24);
+	EXPECT_EQ(READ_ONCE(regs(e, 1)->cons), 1);
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, 2));
+}
+
+/*
+ * Hostile guest on queue 0 (random stores to every register and to its
+ * queue, BASE changes through the VMM) while a correct guest drives queue
+ * 1 of the same page. Queue 1 must deliver every command; queue 0 must
+ * keep its invariants and only ever fetch accepted opcodes.
+ */
+TEST_F(vq, hostile_scribbler)
+{
+	struct env *e = &self->e;
+	uint64_t rs = t_seed() ^ 0x7e57ULL;
+	struct smmu_ring_entry c[4];
+	uint32_t sent = 0, last;
+	uint32_t *w0 = (uint32_t *)regs(e, 0);
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 5));
+	ASSERT_OK(guest_queue_init(e, 1, RAM_GPA + 0x8000, 6));
+	for (int step = 0; step < 20000; step++) {
+		uint64_t x = t_rand(&rs);
+		uint32_t val = (uint32_t)(x >> 32);
+		struct ring_vcmdq_q *q = &e->v.q[0];
+
+		switch (x % 8) {
+		case 0: /* any register word of queue 0 (and beyond) */
+			WRITE_ONCE(w0[(x >> 8) % 32], val);
+			break;
+		case 1: /* PROD near cons, the likely-legal kind */
+			WRITE_ONCE(regs(e, 0)->prod,
+				   (READ_ONCE(regs(e, 0)->cons) + (val % 40)) &
+					   (val & 1 ? 63 : 0xffffffff));
+			break;
+		case 2: /* entries: random or accepted */
+			gq(e, 0)[(x >> 8) % 32] = val & 1 ? cmd(x, val) :
+							    tlbi_va(1, val);
+			break;
+		case 3:
+			WRITE_ONCE(regs(e, 0)->config, val & 3);
+			break;
+		case 4: /* GERRORN: spam or a real ack */
+			WRITE_ONCE(regs(e, 0)->gerrorn,
+				   val & 1 ? READ_ONCE(regs(e, 0)->gerror) :
+					     val);
+			break;
+		case 5: /* the VMM forwards a BASE write */
+			ring_vcmdq_set_base(
+				&e->v, 0,
+				val & 1 ? smmu_vcmdq_base(RAM_GPA + ((x >> 8) &
+								     0xfff000),
+							  (val >> 1) % 21) :
+					  x);
+			break;
+		case 6:
+			e->budget = 1 + val % 20;
+			break;
+		default: /* queue 1: a correct guest */
+			for (int i = 0; i < 3; i++)
+				c[i] = tlbi_va(9, 0x1000ULL * (sent + 1));
+			c[3] = sync_none();
+			ASSERT_OK(guest_submit(e, 1, c, 4, &last));
+			ASSERT_OK(guest_wait_sync(e, 1, last));
+			sent += 4;
+			break;
+		}
+		service_pass(e);
+		/* Queue 0's private state stays inside its queue. */
+		if (q->state != RING_VCMDQ_OFF) {
+			ASSERT_TRUE(q->ents != NULL);
+			ASSERT_LE(q->fetch - q->cons, q->size);
+			ASSERT_LE(q->prod - q->cons, q->size);
+			ASSERT_LE(q->fetch - q->cons, q->prod - q->cons);
+		}
+		if (q->state == RING_VCMDQ_HALTED)
+			ASSERT_TRUE(e->v.err_map[0] & 1);
+	}
+	ASSERT_EQ(e->nlog[1], sent);
+	for (uint32_t i = 0; i < e->nlog[0]; i++)
+		ASSERT_TRUE(
+			ring_vcmdq_cmd_allowed(le64toh(e->log[0][i].le[0])));
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 1), RING_VCMDQ_ON);
+}
+
+TEST_HARNESS_MAIN
