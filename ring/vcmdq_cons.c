@@ -138,13 +138,10 @@ int ring_vcmdq_map(int memfd, unsigned int nq, struct ring_gmem *gmem,
 		q->gerror = READ_ONCE(q->regs->gerror) &
 			    (SMMU_VCMDQ_GERROR_CMDQ_ERR |
 			     SMMU_VCMDQ_GERROR_CMDQ_INIT_ERR);
-		WRITE_ONCE(q->regs->gerror, q->gerror);
 		/* An error the guest has not acknowledged is still in error. */
 		if ((q->gerror ^ READ_ONCE(q->regs->gerrorn)) &
 		    SMMU_VCMDQ_GERROR_CMDQ_ERR)
 			vcmdq_map_bit(v, l, true);
-		/* STATUS follows our state: OFF until the next poll. */
-		WRITE_ONCE(q->regs->status, 0);
 	}
 	return 0;
 }
@@ -348,6 +345,28 @@ static void vcmdq_read_prod(struct ring_vcmdq *v, unsigned int l)
 	q->prod = prod;
 }
 
+/*
+ * The registers the service owns are read-only on hardware, but the page
+ * is RAM: a guest may have stored over them. Put our values back (each
+ * word is compared, and stored only if it differs), so a guest that
+ * scribbled and then runs its init sequence sees real STATUS, GERROR and
+ * CONS again. CONS belongs to the guest while the queue is OFF.
+ */
+static void vcmdq_repair(struct ring_vcmdq_q *q)
+{
+	uint32_t status =
+		q->state == RING_VCMDQ_OFF ? 0 : SMMU_VCMDQ_STATUS_ENABLED;
+
+	if (READ_ONCE(q->regs->gerror) != q->gerror)
+		smp_store_release(&q->regs->gerror, q->gerror); /* R_GERROR */
+	if (q->state != RING_VCMDQ_OFF &&
+	    READ_ONCE(q->regs->cons) != (vcmdq_hw(q, q->cons) |
+					 q->err << SMMU_VCMDQ_CONS_ERR_SHIFT))
+		vcmdq_store_cons(q); /* R_CONS */
+	if (READ_ONCE(q->regs->status) != status)
+		smp_store_release(&q->regs->status, status); /* R_STATUS */
+}
+
 int ring_vcmdq_poll(struct ring_vcmdq *v, unsigned int l, uint32_t *ret_avail)
 {
 	struct ring_vcmdq_q *q;
@@ -364,6 +383,7 @@ int ring_vcmdq_poll(struct ring_vcmdq *v, unsigned int l, uint32_t *ret_avail)
 	gerrorn = smp_load_acquire(&q->regs->gerrorn);
 	en = config & SMMU_VCMDQ_CONFIG_EN;
 	acked = !((q->gerror ^ gerrorn) & SMMU_VCMDQ_GERROR_CMDQ_ERR);
+	vcmdq_repair(q);
 
 	switch (q->state) {
 	case RING_VCMDQ_OFF:

@@ -175,7 +175,8 @@ int ring_vcmdq_set_ready(struct ring_vcmdq *v, unsigned int l, bool ready);
 /**
  * ring_vcmdq_poll() - one pass of queue @l's state machine: read CONFIG,
  * GERRORN and (when ON) PROD once each, act on them, and report how many
- * entries are ready to fetch.
+ * entries are ready to fetch. Also puts back STATUS, GERROR and (unless
+ * OFF) CONS where the guest stored over them.
  * @ret_avail: entries ready (0 unless ON).
  * Return: 0 or -EINVAL (@l). Guest errors are not errors of the call:
  * they halt the queue (see ring_vcmdq_state(), ring_vcmdq_take_events()).

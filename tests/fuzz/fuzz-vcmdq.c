@@ -18,6 +18,8 @@
  *     the error map (private and shared);
  *   - fetch: never more than poll's avail or the budget, copies equal
  *     the guest's slots, every copy has an accepted opcode;
+ *   - after a poll, STATUS and GERROR show the service's values (it
+ *     repairs what the guest stored over them);
  *   - complete/halt: -ESTALE exactly for a stale generation or a queue
  *     that is not running, -EINVAL exactly for a position out of range;
  *     after a successful complete CONS shows cons (and ERR when halted).
@@ -296,6 +298,10 @@ static void run_script(struct fz *f, struct input *in)
 			CHECK(ring_vcmdq_poll(&f->v, l, &f->avail[l]) == 0);
 			CHECK(f->avail[l] == 0 ||
 			      f->v.q[l].state == RING_VCMDQ_ON);
+			/* The registers the service owns show its values. */
+			CHECK(READ_ONCE(r->status) ==
+			      (f->v.q[l].state != RING_VCMDQ_OFF));
+			CHECK(READ_ONCE(r->gerror) == f->v.q[l].gerror);
 			break;
 		case OP_FETCH:
 			do_fetch(f, l, in_u8(in));

@@ -34,8 +34,10 @@
  *   BASE     page1, trapped by the VMM, which forwards every write to the
  *            service (ring_vcmdq_set_base()); not in this page.
  * The service keeps private copies of every value it writes and never
- * trusts what it reads back; every value the guest writes is read once
- * per pass and checked.
+ * trusts what it reads back (it only compares STATUS, GERROR and CONS
+ * with its copies each pass, and stores its value again where the guest
+ * wrote over it: they are read-only on hardware); every value the guest
+ * writes is read once per pass and checked.
  */
 #ifndef SMMU_OFFLOAD_VCMDQ_H
 #define SMMU_OFFLOAD_VCMDQ_H
