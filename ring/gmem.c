@@ -5,13 +5,15 @@
  */
 #include "ring/gmem.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Largest file page size honoured for alignment (a 1 GiB huge page). */
+#define GMEM_MAX_ALIGN (1ULL << 30)
 
 void ring_gmem_init(struct ring_gmem *g, uint64_t max_total)
 {
@@ -22,10 +24,10 @@ void ring_gmem_init(struct ring_gmem *g, uint64_t max_total)
 	g->page = ps > 0 ? (uint64_t)ps : 4096;
 }
 
-static void gmem_unmap(const struct ring_gmem *g, struct ring_gmem_region *r)
+static void gmem_unmap(struct ring_gmem_region *r)
 {
-	/* The reservation starts one guard page before the region. */
-	munmap(r->host - g->page, (size_t)(r->size + 2 * g->page));
+	/* The whole reservation: guards, alignment slack and the region. */
+	munmap(r->res, r->res_len);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -33,7 +35,7 @@ void ring_gmem_done(struct ring_gmem *g)
 {
 	for (unsigned int i = 0; i < RING_GMEM_MAX_REGIONS; i++)
 		if (g->r[i].used)
-			gmem_unmap(g, &g->r[i]);
+			gmem_unmap(&g->r[i]);
 	g->total = 0;
 }
 
@@ -54,14 +56,31 @@ static int gmem_check_args(const struct ring_gmem *g, uint64_t offset,
 	 * offset an off_t); the two guard pages must fit a size_t. */
 	if (gpa > UINT64_MAX - size || offset > (uint64_t)INT64_MAX - size)
 		return -EINVAL;
-	if (size > (uint64_t)SIZE_MAX - 2 * g->page)
+	if (size > (uint64_t)SIZE_MAX - 2 * g->page - GMEM_MAX_ALIGN)
 		return -EINVAL;
 	return 0;
 }
 
-static int gmem_check_fd(int memfd, uint64_t end)
+/*
+ * The file's own page size: st_blksize is the huge page size on
+ * hugetlbfs (where mmap needs addresses, offsets and lengths aligned to
+ * it), the base page size on tmpfs.
+ */
+static uint64_t gmem_file_align(const struct ring_gmem *g,
+				const struct stat *st)
+{
+	uint64_t b = (uint64_t)st->st_blksize;
+
+	if (b > g->page && b <= GMEM_MAX_ALIGN && !(b & (b - 1)))
+		return b;
+	return g->page;
+}
+
+static int gmem_check_fd(const struct ring_gmem *g, int memfd, uint64_t offset,
+			 uint64_t size, uint64_t *ret_align)
 {
 	struct stat st;
+	uint64_t align;
 	int seals;
 
 	if (fstat(memfd, &st) < 0)
@@ -79,22 +98,34 @@ static int gmem_check_fd(int memfd, uint64_t end)
 	 */
 	if (fstat(memfd, &st) < 0)
 		return -errno;
-	if ((uint64_t)st.st_size < end)
+	if ((uint64_t)st.st_size < offset + size)
 		return -EMSGSIZE;
+	align = gmem_file_align(g, &st);
+	if ((offset | size) & (align - 1))
+		return -EINVAL;
+	*ret_align = align;
 	return 0;
 }
 
-/* Reserve guard + size + guard, then map the file over the middle. */
+/*
+ * Reserve guard + (alignment slack) + size + guard as PROT_NONE, then map
+ * the file over an @align-aligned address in the middle: at least one
+ * inaccessible page on each side.
+ */
 static int gmem_map(const struct ring_gmem *g, int memfd, uint64_t offset,
-		    uint64_t size, uint8_t **ret_host)
+		    uint64_t size, uint64_t align, struct ring_gmem_region *r)
 {
-	size_t len = (size_t)(size + 2 * g->page);
-	uint8_t *res, *host;
+	size_t slack = align > g->page ? (size_t)align : 0;
+	size_t len = (size_t)(size + 2 * g->page) + slack;
+	uint8_t *res, *want, *host;
 
-	res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	res = mmap(NULL, len, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		return -errno;
-	host = mmap(res + g->page, (size_t)size, PROT_READ | PROT_WRITE,
+	want = (uint8_t *)(((uintptr_t)res + g->page + align - 1) &
+			   ~(uintptr_t)(align - 1));
+	host = mmap(want, (size_t)size, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_FIXED, memfd, (off_t)offset);
 	if (host == MAP_FAILED) {
 		int ret = -errno;
@@ -102,7 +133,9 @@ static int gmem_map(const struct ring_gmem *g, int memfd, uint64_t offset,
 		munmap(res, len);
 		return ret;
 	}
-	*ret_host = host;
+	r->host = host;
+	r->res = res;
+	r->res_len = len;
 	return 0;
 }
 
@@ -110,7 +143,7 @@ int ring_gmem_add(struct ring_gmem *g, int memfd, uint64_t offset, uint64_t gpa,
 		  uint64_t size)
 {
 	struct ring_gmem_region *slot = NULL;
-	uint8_t *host = NULL;
+	uint64_t align = 0;
 	int ret;
 
 	ret = gmem_check_args(g, offset, gpa, size);
@@ -129,15 +162,14 @@ int ring_gmem_add(struct ring_gmem *g, int memfd, uint64_t offset, uint64_t gpa,
 	}
 	if (!slot || size > g->max_total - g->total)
 		return -ENOSPC;
-	ret = gmem_check_fd(memfd, offset + size);
+	ret = gmem_check_fd(g, memfd, offset, size, &align);
 	if (ret)
 		return ret;
-	ret = gmem_map(g, memfd, offset, size, &host);
+	ret = gmem_map(g, memfd, offset, size, align, slot);
 	if (ret)
 		return ret;
 	slot->gpa = gpa;
 	slot->size = size;
-	slot->host = host;
 	slot->pins = 0;
 	slot->used = true;
 	g->total += size;
@@ -154,7 +186,7 @@ int ring_gmem_remove(struct ring_gmem *g, uint64_t gpa, uint64_t size)
 		if (r->pins)
 			return -EBUSY;
 		g->total -= r->size;
-		gmem_unmap(g, r);
+		gmem_unmap(r);
 		return 0;
 	}
 	return -ENOENT;
@@ -207,9 +239,9 @@ int ring_gmem_pin(struct ring_gmem *g, uint64_t gpa, uint64_t len,
 
 void ring_gmem_unpin(struct ring_gmem *g, int handle)
 {
-	if (handle < 0 || handle >= (int)RING_GMEM_MAX_REGIONS)
+	/* A stale handle (table already torn down) is ignored. */
+	if (handle < 0 || handle >= (int)RING_GMEM_MAX_REGIONS ||
+	    !g->r[handle].used || !g->r[handle].pins)
 		return;
-	assert(g->r[handle].used && g->r[handle].pins);
-	if (g->r[handle].pins)
-		g->r[handle].pins--;
+	g->r[handle].pins--;
 }

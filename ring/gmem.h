@@ -15,7 +15,9 @@
  *    (growing is harmless). No SIGBUS handler anywhere.
  *  - Each region is mapped with a PROT_NONE guard page on both sides, so
  *    a bounds bug faults at once instead of reading a neighbouring
- *    mapping.
+ *    mapping. A hugetlbfs memfd is mapped at an address aligned to its
+ *    huge page size (its st_blksize), and its offset and size must be
+ *    multiples of it (untested here: no huge pages on the test machine).
  *  - A range is valid only inside one region: two regions adjacent in
  *    guest-physical space are unrelated host mappings.
  *  - A region that a user pinned (a queue latched in it) cannot be
@@ -38,6 +40,7 @@
  * @gpa:   guest-physical base (page aligned).
  * @size:  bytes (page aligned, > 0).
  * @host:  host address of @gpa (between the guard pages).
+ * @res, @res_len: the whole reservation (guards, alignment slack, region).
  * @pins:  users that hold pointers into the region.
  * @used:  the slot holds a region.
  */
@@ -45,6 +48,8 @@ struct ring_gmem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
+	uint8_t *res;
+	size_t res_len;
 	uint32_t pins;
 	bool used;
 };
@@ -81,8 +86,9 @@ void ring_gmem_done(struct ring_gmem *g);
  * @size:   bytes.
  *
  * Return: 0, or
- *   -EINVAL  size 0, gpa/offset/size not page aligned, gpa + size or
- *            offset + size overflows, or the fd is not a memfd (no seals);
+ *   -EINVAL  size 0, gpa/offset/size not page aligned (offset/size:
+ *            not aligned to a hugetlbfs file's huge page), gpa + size
+ *            or offset + size overflows, or the fd is not a memfd;
  *   -EBADF   not a regular file;
  *   -EPERM   F_SEAL_SHRINK missing;
  *   -EMSGSIZE the file is shorter than offset + size;
@@ -118,7 +124,7 @@ int ring_gmem_translate(const struct ring_gmem *g, uint64_t gpa, uint64_t len,
 int ring_gmem_pin(struct ring_gmem *g, uint64_t gpa, uint64_t len,
 		  void **ret_host);
 
-/* ring_gmem_unpin() - drop a pin; @handle < 0 is ignored. */
+/* ring_gmem_unpin() - drop a pin; @handle < 0 (or stale) is ignored. */
 void ring_gmem_unpin(struct ring_gmem *g, int handle);
 
 #endif

@@ -94,7 +94,7 @@ int ring_vcmdq_map(int memfd, unsigned int nq, struct ring_gmem *gmem,
 	void *map;
 	int seals;
 
-	if (!nq || nq > SMMU_VCMDQ_MAX_QUEUES)
+	if (!nq || nq > SMMU_VCMDQ_MAX_QUEUES || !gmem)
 		return -EINVAL;
 	if (fstat(memfd, &st) < 0)
 		return -errno;

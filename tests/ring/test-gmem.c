@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -245,27 +246,67 @@ TEST_F(gmem, pin_blocks_remove)
 	EXPECT_OK(ring_gmem_add(&self->g, self->fd, 0, GIB, 4 * pg));
 }
 
-/* A read one byte past a region faults on the guard page. */
-TEST_F(gmem, guard_page_after_region)
+/* Does reading @p kill a child with SIGSEGV? */
+static bool read_faults(const volatile uint8_t *p)
 {
-	uint64_t pg = self->pg;
 	int status;
-	pid_t pid;
-	void *h;
+	pid_t pid = fork();
 
-	ASSERT_OK(ring_gmem_add(&self->g, self->fd, 0, GIB, 2 * pg));
-	ASSERT_OK(ring_gmem_translate(&self->g, GIB + 2 * pg - 1, 1, &h));
-	pid = fork();
-	ASSERT_GE(pid, 0);
+	if (pid < 0)
+		return false;
 	if (pid == 0) {
-		volatile uint8_t *p = (uint8_t *)h + 1;
-
 		signal(SIGSEGV, SIG_DFL);
 		(void)*p;
 		_exit(0);
 	}
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	if (waitpid(pid, &status, 0) != pid)
+		return false;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+/* One byte past either end of a region faults on a guard page. */
+TEST_F(gmem, guard_pages_around_region)
+{
+	uint64_t pg = self->pg;
+	uint8_t *first, *last;
+	void *h;
+
+	ASSERT_OK(ring_gmem_add(&self->g, self->fd, 0, GIB, 2 * pg));
+	ASSERT_OK(ring_gmem_translate(&self->g, GIB, 1, &h));
+	first = h;
+	ASSERT_OK(ring_gmem_translate(&self->g, GIB + 2 * pg - 1, 1, &h));
+	last = h;
+	EXPECT_FALSE(read_faults(first));
+	EXPECT_FALSE(read_faults(last));
+	EXPECT_TRUE(read_faults(last + 1));
+	EXPECT_TRUE(read_faults(first - 1));
+}
+
+/* A hugetlbfs memfd: mapped huge-aligned; offset/size must be huge. */
+TEST_F(gmem, hugetlb_region)
+{
+	const uint64_t huge = 2ULL << 20;
+	void *h;
+	int fd, r;
+
+	fd = memfd_create("gmem-huge",
+			  MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+	if (fd < 0)
+		SKIP("no hugetlbfs memfd here");
+	if (ftruncate(fd, (off_t)(2 * huge)) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		close(fd);
+		SKIP("hugetlbfs memfd cannot be sized or sealed here");
+	}
+	EXPECT_ERR(-EINVAL, ring_gmem_add(&self->g, fd, self->pg, GIB, huge));
+	EXPECT_ERR(-EINVAL, ring_gmem_add(&self->g, fd, 0, GIB, self->pg));
+	r = ring_gmem_add(&self->g, fd, 0, GIB, huge);
+	close(fd);
+	if (r == -ENOMEM)
+		SKIP("no huge pages reserved (HugePages_Total = 0)");
+	ASSERT_OK(r);
+	ASSERT_OK(ring_gmem_translate(&self->g, GIB, 1, &h));
+	EXPECT_EQ((uintptr_t)h % huge, 0);
 }
 
 TEST_HARNESS_MAIN

@@ -87,6 +87,7 @@ TEST(map_refusals)
 	EXPECT_ERR(-EPERM, ring_vcmdq_map(fd, 2, &g, &v));
 	ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW));
 	EXPECT_ERR(-EINVAL, ring_vcmdq_map(fd, 0, &g, &v));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_map(fd, 2, NULL, &v));
 	EXPECT_ERR(-EINVAL,
 		   ring_vcmdq_map(fd, SMMU_VCMDQ_MAX_QUEUES + 1, &g, &v));
 	ASSERT_OK(ring_vcmdq_map(fd, SMMU_VCMDQ_MAX_QUEUES, &g, &v));
