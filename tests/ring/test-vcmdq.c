@@ -326,6 +326,41 @@ TEST_F(vq, late_halts)
 	EXPECT_TRUE(!memcmp(e->log[0], &c[1], 3 * 16));
 }
 
+/*
+ * Completions of work fetched before a halt must not complete what is
+ * fetched again after the acknowledgement.
+ */
+TEST_F(vq, stale_completion_after_resume)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[4] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					tlbi_va(1, 0x2000), sync_none() };
+	struct ring_vcmdq_span old;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 4, &last));
+	service_pass(e);
+	old = e->last[0];
+	ASSERT_EQ(old.n, 4);
+	/* Command 1 failed on the host; command 0 completed. */
+	ASSERT_OK(ring_vcmdq_halt(&e->v, 0, old.gen, 1, SMMU_VCMDQ_CERROR_ILL));
+	ASSERT_OK(ring_vcmdq_complete(&e->v, 0, old.gen, 1));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1u | 1u << 24);
+	ASSERT_EQ(guest_isr(e), 1); /* replaces command 1 with a SYNC */
+	service_pass(e); /* resumes, fetches 1..3 again, not completed */
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	EXPECT_EQ(ring_vcmdq_inflight(&e->v, 0), 3);
+	EXPECT_NE(e->last[0].gen, old.gen);
+	/* The old batch's completion arrives late: ignored. */
+	EXPECT_ERR(-ESTALE, ring_vcmdq_complete(&e->v, 0, old.gen, 4));
+	EXPECT_ERR(-ESTALE, ring_vcmdq_halt(&e->v, 0, old.gen, 2, 1));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, e->last[0].gen, 4));
+	EXPECT_TRUE(guest_sync_done(READ_ONCE(regs(e, 0)->cons), last, 4));
+}
+
 /* PROD garbage: ABT at CONS, halting only this queue. */
 TEST_F(vq, bad_prod_is_abt)
 {
