@@ -165,10 +165,18 @@ static void add(struct samples *s, double v)
 static int transition(struct kwk *w, struct opts *o, struct result *res,
 		      uint64_t i, bool last)
 {
-	bool trap = w->path == KWK_UFFD || w->path == KWK_SLOT;
+	bool trap = w->path == KWK_UFFD || w->path == KWK_SLOT ||
+		    w->path == KWK_SLOT_DEFER;
 	uint64_t arm_ns = 0, go, ev0 = kwk_events(w), cpu0 = 0, t0 = 0;
 	int r;
 
+	/* A deferred flip still pending would disarm this arm: finish it
+	 * first (a no-op when the flip thread already ran). */
+	if (w->path == KWK_SLOT_DEFER) {
+		r = kwk_disarm(w);
+		if (r)
+			return r;
+	}
 	if (trap) {
 		r = kwk_arm(w, &arm_ns);
 		if (r)
@@ -176,6 +184,12 @@ static int transition(struct kwk *w, struct opts *o, struct result *res,
 	}
 	if (kwk_prod(w) != (uint32_t)(i - 1))
 		return -EPROTO;
+	/* Drop the wakes of the last store's disarms: the guest waits for
+	 * GO, nothing else can wake the worker now. */
+	while ((r = kwk_sleep(w, 0)) == 1)
+		;
+	if (r)
+		return r;
 	if (last) {
 		cpu0 = service_cpu_ns(w);
 		t0 = kwk_now_ns();
@@ -218,7 +232,7 @@ static int transition(struct kwk *w, struct opts *o, struct result *res,
 		add(&res->s[S_DIS], (double)__atomic_load_n(&w->ev_disarm_ns,
 							    __ATOMIC_RELAXED) /
 					    1e3);
-		if (w->path == KWK_SLOT) {
+		if (w->path != KWK_UFFD) {
 			add(&res->s[S_DEL], (double)w->ev_del_ns / 1e3);
 			add(&res->s[S_ADD], (double)w->ev_add_ns / 1e3);
 		}
@@ -355,9 +369,8 @@ int main(int argc, char **argv)
 		const char *name;
 		enum kwk_path path;
 	} paths[] = {
-		{ "uffd-wp", KWK_UFFD },
-		{ "ro-slot", KWK_SLOT },
-		{ "ioeventfd", KWK_BELL },
+		{ "uffd-wp", KWK_UFFD },	{ "ro-slot", KWK_SLOT },
+		{ "ro-defer", KWK_SLOT_DEFER }, { "ioeventfd", KWK_BELL },
 		{ "poll", KWK_POLL },
 	};
 	struct opts o = {
@@ -387,7 +400,7 @@ int main(int argc, char **argv)
 			fprintf(c == 'h' ? stdout : stderr,
 				"usage: kvm-wake-paths [-n TRANSITIONS (2000)] "
 				"[-g GAP_US (100)] [-i IDLE_S (1)] "
-				"[-p uffd-wp|ro-slot|ioeventfd|poll] [-a]\n"
+				"[-p uffd-wp|ro-slot|ro-defer|ioeventfd|poll] [-a]\n"
 				"  -a: no pinning (default: the vCPU thread on "
 				"CPU 1, the service threads on CPU 0)\n");
 			return c == 'h' ? 0 : 2;

@@ -141,7 +141,7 @@ int kwk_arm(struct kwk *w, uint64_t *ret_ns)
 	pthread_mutex_lock(&w->lock);
 	if (w->path == KWK_UFFD)
 		r = uffd_wp(w, true);
-	else if (w->path == KWK_SLOT)
+	else if (w->path == KWK_SLOT || w->path == KWK_SLOT_DEFER)
 		r = slot_flip(w, KVM_MEM_READONLY);
 	if (!r)
 		w->armed = true;
@@ -159,10 +159,11 @@ static int disarm_locked(struct kwk *w)
 
 	if (w->path == KWK_UFFD)
 		r = uffd_wp(w, false); /* also wakes a stalled store */
-	else if (w->path == KWK_SLOT && w->armed)
+	else if ((w->path == KWK_SLOT || w->path == KWK_SLOT_DEFER) && w->armed)
 		r = slot_flip(w, 0);
 	if (!r)
 		w->armed = false;
+	w->flip_req = false; /* any disarm answers a pending request */
 	__atomic_store_n(&w->ev_disarm_ns, kwk_now_ns() - t0, __ATOMIC_RELAXED);
 	return r;
 }
@@ -244,6 +245,63 @@ fail:
 	}
 }
 
+static void apply_store(struct kwk *w, uint64_t off, const uint8_t *data,
+			uint32_t len)
+{
+	if (len == 4 && !(off & 3))
+		/* R_APPLY: pairs with A_PROD in kwk_prod(). */
+		__atomic_store_n((uint32_t *)(void *)(w->svc_page + off),
+				 *(const uint32_t *)(const void *)data,
+				 __ATOMIC_RELEASE);
+	else
+		memcpy(w->svc_page + off, data, len);
+}
+
+/* KWK_SLOT_DEFER: apply, wake the worker, ask the flip thread to make
+ * the slot writable; the vCPU resumes without waiting for it. */
+static int defer_store(struct kwk *w, uint64_t off, const uint8_t *data,
+		       uint32_t len)
+{
+	event_begin(w);
+	apply_store(w, off, data, len);
+	kwk_wake(w);
+	pthread_mutex_lock(&w->lock);
+	w->flip_req = true;
+	pthread_cond_signal(&w->flip_cond);
+	pthread_mutex_unlock(&w->lock);
+	return KVMH_CONTINUE;
+}
+
+/* The VMM's flip thread of KWK_SLOT_DEFER. A request may be stale (the
+ * worker armed again since): disarming then is harmless because the
+ * worker is told (an event and a wake), and it re-arms when idle. */
+static void *flip_main(void *arg)
+{
+	struct kwk *w = arg;
+	int r = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (!r) {
+		while (!w->flip_req && !w->flip_stop)
+			pthread_cond_wait(&w->flip_cond, &w->lock);
+		if (w->flip_stop)
+			break;
+		w->flip_req = false;
+		if (!w->armed)
+			continue;
+		/* R_EVENTS (bare): pairs with A_EVENTS in kwk_events(). */
+		__atomic_fetch_add(&w->events, 1, __ATOMIC_SEQ_CST);
+		r = disarm_locked(w);
+		kwk_wake(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (r) {
+		__atomic_store_n(&w->thread_err, r, __ATOMIC_RELAXED);
+		kvmh_vcpu_kick(&w->c);
+	}
+	return NULL;
+}
+
 /*
  * The VMM's MMIO handler. KWK_SLOT: a store to the read-only page is
  * applied here (the guest's store is otherwise dropped), then the worker
@@ -268,14 +326,11 @@ int kwk_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 		memcpy(data, w->svc_page + off, len);
 		return KVMH_CONTINUE;
 	}
+	if (w->path == KWK_SLOT_DEFER)
+		return defer_store(w, off, data, len);
 	pthread_mutex_lock(&w->lock);
 	event_begin(w);
-	if (len == 4 && !(off & 3))
-		/* R_APPLY: pairs with A_PROD in kwk_prod(). */
-		__atomic_store_n((uint32_t *)(void *)(w->svc_page + off),
-				 *(uint32_t *)(void *)data, __ATOMIC_RELEASE);
-	else
-		memcpy(w->svc_page + off, data, len);
+	apply_store(w, off, data, len);
 	kwk_wake(w);
 	r = disarm_locked(w);
 	pthread_mutex_unlock(&w->lock);
@@ -365,6 +420,14 @@ int kwk_new(struct kwk *w, int kvm_fd, enum kwk_path path,
 	}
 	if (path == KWK_UFFD)
 		return uffd_setup(w, uffd_flags, err, errlen);
+	if (path == KWK_SLOT_DEFER) {
+		if (pthread_cond_init(&w->flip_cond, NULL))
+			return fail(err, errlen, -ENOMEM, "cond");
+		w->flip_cond_on = true;
+		if (pthread_create(&w->flip_thread, NULL, flip_main, w))
+			return fail(err, errlen, -EAGAIN, "pthread_create");
+		w->flip_thread_on = true;
+	}
 	return 0;
 }
 
@@ -377,6 +440,17 @@ void kwk_free(struct kwk *w)
 			pthread_join(w->uffd_thread, NULL);
 		w->uffd_thread_on = false;
 	}
+	if (w->flip_thread_on) {
+		pthread_mutex_lock(&w->lock);
+		w->flip_stop = true;
+		pthread_cond_signal(&w->flip_cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->flip_thread, NULL);
+		w->flip_thread_on = false;
+	}
+	if (w->flip_cond_on)
+		pthread_cond_destroy(&w->flip_cond);
+	w->flip_cond_on = false;
 	kvmh_vcpu_free(&w->c);
 	kvmh_vm_free(&w->vm);
 	if (w->uffd >= 0)

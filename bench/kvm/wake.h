@@ -21,6 +21,9 @@
  *   KWK_SLOT  the slot re-added with KVM_MEM_READONLY; the store exits
  *             (KVM_EXIT_MMIO) to the vCPU thread, which applies it to the
  *             page itself, wakes the worker and re-adds the slot writable.
+ *   KWK_SLOT_DEFER  as KWK_SLOT, but the vCPU resumes at once and a VMM
+ *             thread re-adds the slot writable; until then every access
+ *             to the page exits and is completed by the vCPU thread.
  *   KWK_BELL  reference: nothing armed; the guest also stores PROD to a
  *             KVM_IOEVENTFD doorbell (a modified driver) the worker
  *             sleeps on.
@@ -28,7 +31,10 @@
  *
  * Every path counts the wake events it delivers in @events, incremented
  * before the trapped store can complete, so a caller can check that no
- * store completed while armed without an event (a missed wake-up).
+ * store completed while armed without an event (a missed wake-up). A
+ * disarm not asked for by the worker (the uffd thread's, the flip
+ * thread's) also counts and wakes the worker: it may be asleep on a page
+ * that no longer traps.
  *
  * Threads: kwk_new/kwk_free and the worker side (kwk_arm, kwk_disarm,
  * kwk_sleep, kwk_prod, kwk_set_cons) on one worker thread; kwk_mmio on
@@ -46,7 +52,7 @@
 #include "bench/kvm/guest.h"
 #include "bench/kvm/vmm.h"
 
-enum kwk_path { KWK_POLL, KWK_UFFD, KWK_SLOT, KWK_BELL };
+enum kwk_path { KWK_POLL, KWK_UFFD, KWK_SLOT, KWK_SLOT_DEFER, KWK_BELL };
 
 /* The doorbell address of KWK_BELL (an ioeventfd, 4-byte stores). */
 #define KWK_BELL_ADDR (KG_MMIO + KG_MMIO_IOEVENTFD)
@@ -59,8 +65,12 @@ struct kwk {
 	uint8_t *vmm_page; /* KVM's view: slot 1, uffd-registered */
 	uint8_t *svc_page; /* the service's view */
 	int uffd, wake_fd, stop_fd;
-	pthread_t uffd_thread;
+	pthread_t uffd_thread; /* KWK_UFFD: the fault thread */
 	bool uffd_thread_on;
+	pthread_t flip_thread; /* KWK_SLOT_DEFER: the VMM's flip thread */
+	bool flip_thread_on;
+	pthread_cond_t flip_cond; /* under @lock: @flip_req or @flip_stop */
+	bool flip_cond_on, flip_req, flip_stop;
 	pthread_mutex_t lock; /* guards @armed and the slot/WP state */
 	bool lock_on;
 	bool armed; /* under @lock */
