@@ -21,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -345,6 +349,107 @@ static void probe_user_mode_only(int kvm_fd)
 	kwk_free(&w);
 }
 
+/* The service half of KWK_UFFD in a child process (what a daemon gets
+ * from the VMM over SCM_RIGHTS: the same open uffd): arm, take the
+ * guest's WP fault, un-protect. Exit 0 on success. */
+static int child_service(struct kwk *w, int ready_fd, bool die)
+{
+	struct uffdio_writeprotect wp;
+	struct pollfd p = { .fd = w->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	char c = 1;
+
+	memset(&wp, 0, sizeof(wp));
+	wp.range.start = (uint64_t)(uintptr_t)w->vmm_page;
+	wp.range.len = 4096;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	if (ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp))
+		return 2;
+	if (write(ready_fd, &c, 1) != 1)
+		return 3;
+	for (;;) {
+		if (poll(&p, 1, 10000) != 1)
+			return 4;
+		if (read(w->uffd, &msg, sizeof(msg)) == sizeof(msg))
+			break;
+		if (errno != EAGAIN)
+			return 5;
+	}
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
+		return 6;
+	/* The store must not have landed before we un-protect. */
+	if (kwk_prod(w) != 0)
+		return 7;
+	if (die)
+		return 0; /* exit with the fault pending */
+	wp.mode = 0;
+	if (ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp))
+		return 8;
+	return 0;
+}
+
+/* @die: the child exits with the guest's fault pending; this process
+ * closed its copy of the uffd, so the child held the last one. */
+static void probe_cross_process(int kvm_fd, bool die)
+{
+	struct vcpu_arg va;
+	int pfd[2], st = -1;
+	uint64_t one = 1;
+	char err[256], c;
+	struct kwk w;
+	pthread_t th;
+	pid_t pid;
+
+	memset(&va, 0, sizeof(va));
+	va.cpu = -1;
+	if (kwk_new(&w, kvm_fd, KWK_UFFD, 0, err, sizeof(err))) {
+		printf("uffd from another process: setup fails: %s\n", err);
+		kwk_free(&w);
+		return;
+	}
+	/* This process keeps no fault thread: the child is the service. */
+	if (write(w.stop_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(w.uffd_thread, NULL);
+	w.uffd_thread_on = false;
+	*kwk_field(&w, KG_V_ITERS) = 1;
+	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE | KG_WF_CHECK;
+	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
+	va.w = &w;
+	if (pipe2(pfd, O_CLOEXEC) ||
+	    pthread_create(&th, NULL, vcpu_main, &va)) {
+		printf("uffd from another process: pipe or thread failed\n");
+		kwk_free(&w);
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		_exit(child_service(&w, pfd[1], die));
+	close(pfd[1]);
+	if (die && pid > 0) {
+		close(w.uffd);
+		w.uffd = -1;
+	}
+	if (pid > 0 && read(pfd[0], &c, 1) == 1)
+		*kwk_field(&w, KG_W_GO) = 1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	if (!run_done(&w))
+		kwk_sleep(&w, 10000);
+	if (!run_done(&w))
+		kvmh_vcpu_kick(&w.c);
+	pthread_join(th, NULL);
+	close(pfd[0]);
+	printf("uffd from another process (a child holding the fd arms, "
+	       "reads the fault and %s): child exit %d, vCPU run: %s, "
+	       "PROD %u, read back %s\n",
+	       die ? "exits holding the last fd" : "un-protects",
+	       pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+	       va.r ? va.err : "ok", kwk_prod(&w),
+	       *kwk_field(&w, KG_W_BAD) ? "WRONG" : "ok");
+	kwk_free(&w);
+}
+
 static void print_env(void)
 {
 	struct stat st;
@@ -477,8 +582,11 @@ int main(int argc, char **argv)
 		for (int s = 0; s < S_N; s++)
 			free(res.s[s].v);
 	}
-	if (!only || !strcmp(only, "uffd-wp"))
+	if (!only || !strcmp(only, "uffd-wp")) {
 		probe_user_mode_only(kvm_fd);
+		probe_cross_process(kvm_fd, false);
+		probe_cross_process(kvm_fd, true);
+	}
 	close(kvm_fd);
 	return status;
 }
