@@ -7,9 +7,21 @@
  * polls: poll), answers in CONS; the guest measures its store and the
  * round trip to CONS with rdtsc. The last transition comes after --idle
  * seconds idle, over which the service threads' CPU time is measured.
- * Reported: medians (and p90/p99) per path; per-path checks that every
- * store landed (guest read-back, final PROD) and that no trapped store
- * was visible before the service saw its event.
+ * Columns (us): arm50 the worker's arm call; store50..storemax the
+ * guest's PROD store (guest rdtsc around it, with the doorbell store for
+ * ioeventfd); rt50 the guest's store until it saw CONS; seen50 GO until
+ * the service saw the trap (uffd thread read the fault / VMM exit);
+ * awake50 GO until the worker returned from its sleep; disarm50 the
+ * un-protect (slot: delete + re-add, del50 and add50); idle-st/idle-rt
+ * the store and round trip after --idle seconds idle; idle-cpu% the
+ * service threads' CPU time over that idle time.
+ * Checked per path: every store landed (guest read-back, final PROD) and
+ * no trapped store was visible before the service saw its event. Then
+ * probes: a UFFD_USER_MODE_ONLY uffd under KVM, the service half of
+ * uffd-wp in another process (and that process dying with a fault
+ * pending), an ioeventfd at PROD inside the read-only slot.
+ * By default the vCPU thread runs on CPU 1 and the service threads on
+ * CPU 0 (-a: not pinned), so a spinning worker does not delay the vCPU.
  * Exit status 77 without a usable /dev/kvm, 1 on failure.
  */
 #include <errno.h>
