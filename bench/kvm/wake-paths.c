@@ -34,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -371,6 +373,11 @@ static int child_service(struct kwk *w, int ready_fd, bool die)
 	struct uffd_msg msg;
 	char c = 1;
 
+	/* A daemon without privileges: drop root (and with it every
+	 * capability) before touching the fd. */
+	if (getuid() == 0 &&
+	    (setgroups(0, NULL) || setgid(65534) || setuid(65534)))
+		return 9;
 	memset(&wp, 0, sizeof(wp));
 	wp.range.start = (uint64_t)(uintptr_t)w->vmm_page;
 	wp.range.len = 4096;
@@ -452,8 +459,8 @@ static void probe_cross_process(int kvm_fd, bool die)
 		kvmh_vcpu_kick(&w.c);
 	pthread_join(th, NULL);
 	close(pfd[0]);
-	printf("uffd from another process (a child holding the fd arms, "
-	       "reads the fault and %s): child exit %d, vCPU run: %s, "
+	printf("uffd from another process (a child holding the fd, uid "
+	       "65534, arms, reads the fault and %s): child exit %d, vCPU run: %s, "
 	       "PROD %u, read back %s\n",
 	       die ? "exits holding the last fd" : "un-protects",
 	       pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
@@ -503,6 +510,52 @@ static void probe_slot_ioeventfd(int kvm_fd, double tick_ns)
 	       r == 1 ? "signalled" : "silent", w.c.exits.mmio_write - 1,
 	       (double)*kwk_field(&w, KG_W_TSTORE) * tick_ns / 1e3,
 	       kwk_prod(&w), *kwk_field(&w, KG_W_BAD) ? "WRONG" : "ok");
+	kwk_free(&w);
+}
+
+/*
+ * The VMM replaces its mapping of the page (munmap + mmap MAP_FIXED of
+ * the same memfd page at the same address) while the page is armed:
+ * the registration belonged to the old VMA. Report whether the guest's
+ * store still wakes the service.
+ */
+static void probe_vmm_remap(int kvm_fd)
+{
+	struct vcpu_arg va;
+	char err[256];
+	struct kwk w;
+	pthread_t th;
+	void *p;
+	int r;
+
+	memset(&va, 0, sizeof(va));
+	va.cpu = -1;
+	r = kwk_new(&w, kvm_fd, KWK_UFFD, 0, err, sizeof(err));
+	if (!r)
+		r = kwk_arm(&w, NULL);
+	if (!r) {
+		p = mmap(w.vmm_page, 4096, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, w.page_fd, 0);
+		r = p == (void *)w.vmm_page ? 0 : -errno;
+	}
+	*kwk_field(&w, KG_V_ITERS) = 1;
+	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE | KG_WF_CHECK;
+	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
+	va.w = &w;
+	if (r || pthread_create(&th, NULL, vcpu_main, &va)) {
+		printf("VMM remaps the armed page: setup failed\n");
+		kwk_free(&w);
+		return;
+	}
+	*kwk_field(&w, KG_W_GO) = 1;
+	while (!run_done(&w))
+		__builtin_ia32_pause();
+	pthread_join(th, NULL);
+	printf("VMM remaps the armed page (mmap MAP_FIXED over it): vCPU run: "
+	       "%s, PROD %u, faults %" PRIu64 ": %s\n",
+	       va.r ? va.err : "ok", kwk_prod(&w), kwk_events(&w),
+	       kwk_events(&w) ? "the service was woken" :
+				"the store landed unseen (a missed wake-up)");
 	kwk_free(&w);
 }
 
@@ -642,6 +695,7 @@ int main(int argc, char **argv)
 		probe_user_mode_only(kvm_fd);
 		probe_cross_process(kvm_fd, false);
 		probe_cross_process(kvm_fd, true);
+		probe_vmm_remap(kvm_fd);
 	}
 	if (!only || !strcmp(only, "ioeventfd"))
 		probe_slot_ioeventfd(kvm_fd, o.tick_ns);
