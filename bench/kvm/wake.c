@@ -55,19 +55,31 @@ volatile uint64_t *kwk_field(struct kwk *w, unsigned int off)
 	return (volatile uint64_t *)(void *)(w->vm.ram + KG_VCPU(0) + off);
 }
 
+uint32_t kwk_prod_q(struct kwk *w, unsigned int q)
+{
+	uint8_t *p = w->svc_page + (size_t)(q & 1) * KWK_QSTRIDE + KG_W_PROD;
+
+	/* A_PROD: pairs with the guest's store (x86: TSO) or with
+	 * R_APPLY in apply_store(). */
+	return __atomic_load_n((uint32_t *)(void *)p, __ATOMIC_ACQUIRE);
+}
+
+void kwk_set_cons_q(struct kwk *w, unsigned int q, uint32_t v)
+{
+	uint8_t *p = w->svc_page + (size_t)(q & 1) * KWK_QSTRIDE + KG_W_CONS;
+
+	/* R_CONS: pairs with the guest's CONS poll (x86: TSO). */
+	__atomic_store_n((uint32_t *)(void *)p, v, __ATOMIC_RELEASE);
+}
+
 uint32_t kwk_prod(struct kwk *w)
 {
-	/* A_PROD: pairs with the guest's store (x86: TSO) or with
-	 * R_APPLY in kwk_mmio(). */
-	return __atomic_load_n((uint32_t *)(void *)(w->svc_page + KG_W_PROD),
-			       __ATOMIC_ACQUIRE);
+	return kwk_prod_q(w, 0);
 }
 
 void kwk_set_cons(struct kwk *w, uint32_t v)
 {
-	/* R_CONS: pairs with the guest's CONS poll (x86: TSO). */
-	__atomic_store_n((uint32_t *)(void *)(w->svc_page + KG_W_CONS), v,
-			 __ATOMIC_RELEASE);
+	kwk_set_cons_q(w, 0, v);
 }
 
 uint64_t kwk_events(struct kwk *w)
@@ -205,6 +217,7 @@ int kwk_sleep(struct kwk *w, int timeout_ms)
 static void *uffd_main(void *arg)
 {
 	struct kwk *w = arg;
+	unsigned int held = 0;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = w->uffd, .events = POLLIN },
@@ -230,7 +243,12 @@ static void *uffd_main(void *arg)
 			goto fail;
 		}
 		event_begin(w);
+		if (++held < w->fault_batch)
+			continue; /* tests: let more vCPUs stall first */
+		held = 0;
 		pthread_mutex_lock(&w->lock);
+		if (!w->armed)
+			w->stale_faults++;
 		r = disarm_locked(w);
 		pthread_mutex_unlock(&w->lock);
 		if (r)

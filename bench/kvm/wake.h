@@ -83,6 +83,12 @@ struct kwk {
 	uint32_t ev_prod;
 	uint64_t ev_disarm_ns, ev_del_ns, ev_add_ns;
 	int thread_err; /* atomic: first error of the uffd/vCPU side */
+	/* Faults the uffd thread read with the page already un-protected
+	 * (another vCPU's fault or a disarm resolved them first). */
+	uint64_t stale_faults; /* under @lock */
+	/* KWK_UFFD, for tests: the uffd thread reads this many faults
+	 * before it un-protects (0 or 1: each). Set before arming. */
+	unsigned int fault_batch;
 };
 
 /**
@@ -114,9 +120,13 @@ int kwk_sleep(struct kwk *w, int timeout_ms);
 /* Wake the worker (e.g. when the run ended). */
 void kwk_wake(struct kwk *w);
 
-/* The service's loads and stores of the register page. */
+/* The service's loads and stores of the register page: queue @q's PROD
+ * and CONS are KWK_QSTRIDE * @q further (Tegra241 page0: 0x80 apart). */
+#define KWK_QSTRIDE 0x80
 uint32_t kwk_prod(struct kwk *w);
 void kwk_set_cons(struct kwk *w, uint32_t v);
+uint32_t kwk_prod_q(struct kwk *w, unsigned int q);
+void kwk_set_cons_q(struct kwk *w, unsigned int q, uint32_t v);
 
 uint64_t kwk_now_ns(void);
 uint64_t kwk_events(struct kwk *w);
