@@ -408,10 +408,14 @@ static int child_service(struct kwk *w, int ready_fd, bool die)
 	return 0;
 }
 
-/* @die: the child exits with the guest's fault pending; this process
- * closed its copy of the uffd, so the child held the last one. */
-static void probe_cross_process(int kvm_fd, bool die)
+/* @mode 0: the child un-protects; 1: the child exits with the guest's
+ * fault pending, holding the last reference to the uffd (this process
+ * closed its copy); 2: the same, but this process kept its copy: look
+ * again after 1 s, then un-protect from here. */
+static void probe_cross_process(int kvm_fd, int mode)
 {
+	bool die = mode > 0, stalled = false;
+	uint32_t prod_1s = 0;
 	struct vcpu_arg va;
 	int pfd[2], st = -1;
 	uint64_t one = 1;
@@ -445,7 +449,7 @@ static void probe_cross_process(int kvm_fd, bool die)
 	if (pid == 0)
 		_exit(child_service(&w, pfd[1], die));
 	close(pfd[1]);
-	if (die && pid > 0) {
+	if (mode == 1 && pid > 0) {
 		close(w.uffd);
 		w.uffd = -1;
 	}
@@ -453,16 +457,35 @@ static void probe_cross_process(int kvm_fd, bool die)
 		*kwk_field(&w, KG_W_GO) = 1;
 	if (pid > 0)
 		waitpid(pid, &st, 0);
+	if (mode == 2) {
+		struct uffdio_writeprotect wp;
+
+		kwk_sleep(&w, 1000);
+		stalled = !run_done(&w);
+		prod_1s = kwk_prod(&w);
+		memset(&wp, 0, sizeof(wp));
+		wp.range.start = (uint64_t)(uintptr_t)w.vmm_page;
+		wp.range.len = 4096;
+		if (ioctl(w.uffd, UFFDIO_WRITEPROTECT, &wp))
+			printf("un-protect from the VMM failed\n");
+	}
 	if (!run_done(&w))
 		kwk_sleep(&w, 10000);
 	if (!run_done(&w))
 		kvmh_vcpu_kick(&w.c);
 	pthread_join(th, NULL);
 	close(pfd[0]);
+	if (mode == 2)
+		printf("uffd: the service exits with a fault pending while the "
+		       "VMM keeps its copy of the fd: after 1 s the vCPU is "
+		       "%s, PROD %u; then the VMM un-protects:\n",
+		       stalled ? "still stalled" : "NOT stalled", prod_1s);
 	printf("uffd from another process (a child holding the fd, uid "
 	       "65534, arms, reads the fault and %s): child exit %d, vCPU run: %s, "
 	       "PROD %u, read back %s\n",
-	       die ? "exits holding the last fd" : "un-protects",
+	       !die	 ? "un-protects" :
+	       mode == 1 ? "exits holding the last fd" :
+			   "exits; the VMM holds a copy",
 	       pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 	       va.r ? va.err : "ok", kwk_prod(&w),
 	       *kwk_field(&w, KG_W_BAD) ? "WRONG" : "ok");
@@ -693,8 +716,9 @@ int main(int argc, char **argv)
 	}
 	if (!only || !strcmp(only, "uffd-wp")) {
 		probe_user_mode_only(kvm_fd);
-		probe_cross_process(kvm_fd, false);
-		probe_cross_process(kvm_fd, true);
+		probe_cross_process(kvm_fd, 0);
+		probe_cross_process(kvm_fd, 1);
+		probe_cross_process(kvm_fd, 2);
 		probe_vmm_remap(kvm_fd);
 	}
 	if (!only || !strcmp(only, "ioeventfd"))
