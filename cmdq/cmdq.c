@@ -30,39 +30,12 @@ void cmdq_cmd_to_le(const struct cmdq_cmd *c, void *le)
 	memcpy(le, w, sizeof(w));
 }
 
-#define F_(n, w, s, b, a)                                               \
-	{                                                               \
+#define F_(e, n, w, s, b, a)                                            \
+	[CMDQ_F_##e] = {                                                \
 		.name = n, .word = w, .shift = s, .width = b, .addr = a \
-	}
-const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = {
-	[CMDQ_F_OP] = F_("op", 0, 0, 8, false),
-	[CMDQ_F_GLOBAL] = F_("global", 0, 9, 1, false),
-	[CMDQ_F_SSEC] = F_("ssec", 0, 10, 1, false),
-	[CMDQ_F_SSV] = F_("ssv", 0, 11, 1, false),
-	[CMDQ_F_SSID] = F_("ssid", 0, 12, 20, false),
-	[CMDQ_F_SID] = F_("sid", 0, 32, 32, false),
-	[CMDQ_F_NUM] = F_("num", 0, 12, 5, false),
-	[CMDQ_F_SCALE] = F_("scale", 0, 20, 6, false),
-	[CMDQ_F_VMID] = F_("vmid", 0, 32, 16, false),
-	[CMDQ_F_ASID] = F_("asid", 0, 48, 16, false),
-	[CMDQ_F_CS] = F_("cs", 0, 12, 2, false),
-	[CMDQ_F_MSH] = F_("msh", 0, 22, 2, false),
-	[CMDQ_F_MSIATTR] = F_("msiattr", 0, 24, 4, false),
-	[CMDQ_F_MSIDATA] = F_("msidata", 0, 32, 32, false),
-	[CMDQ_F_RESUME_RESP] = F_("resp", 0, 12, 2, false),
-	[CMDQ_F_LEAF] = F_("leaf", 1, 0, 1, false),
-	[CMDQ_F_RANGE] = F_("range", 1, 0, 5, false),
-	[CMDQ_F_TTL] = F_("ttl", 1, 8, 2, false),
-	[CMDQ_F_TG] = F_("tg", 1, 10, 2, false),
-	[CMDQ_F_ADDR] = F_("addr", 1, 12, 52, true),
-	[CMDQ_F_IPA] = F_("ipa", 1, 12, 40, true),
-	[CMDQ_F_ATC_SIZE] = F_("size", 1, 0, 6, false),
-	[CMDQ_F_PREFETCH_SIZE] = F_("size", 1, 0, 5, false),
-	[CMDQ_F_PRI_GRPID] = F_("grpid", 1, 0, 9, false),
-	[CMDQ_F_PRI_RESP] = F_("resp", 1, 12, 2, false),
-	[CMDQ_F_STAG] = F_("stag", 1, 0, 16, false),
-	[CMDQ_F_MSIADDR] = F_("msiaddr", 1, 2, 50, true),
-};
+	},
+const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = { CMDQ_FIELD_LIST_(
+	F_) };
 #undef F_
 
 /*
@@ -205,7 +178,7 @@ allow_bits(struct vstate *v, unsigned int word, uint64_t mask, bool gate,
 static inline __attribute__((always_inline)) void
 allow(struct vstate *v, enum cmdq_field f, bool gate, const char *why_if_used)
 {
-	allow_bits(v, cmdq_fields[f].word, cmdq_field_mask(f), gate,
+	allow_bits(v, cmdq_field_pos_[f].word, cmdq_field_mask(f), gate,
 		   why_if_used);
 }
 

@@ -113,46 +113,51 @@ static inline uint8_t cmdq_cmd_opcode(const struct cmdq_cmd *c)
 }
 
 /*
- * Fields. One table (cmdq_fields[], facts section 5) describes where each
- * field lives; cmdq_get()/cmdq_set() and the named accessors below read it,
- * so no field position is written twice. Which fields a given opcode has is
- * the business of the builders and of cmdq_validate(): the accessors do not
- * check the opcode.
+ * Fields. One list (CMDQ_FIELD_LIST_, facts section 5) says where each
+ * field lives; the enum, the position table below, cmdq_fields[] and the
+ * named accessors are all generated from it, so no field position is
+ * written twice. Which fields a given opcode has is the business of the
+ * builders and of cmdq_validate(): the accessors do not check the opcode.
  *
  * Address fields (CMDQ_F_ADDR, CMDQ_F_IPA, CMDQ_F_MSIADDR) are read and
  * written as addresses: the value is the bits in place (an aligned address),
  * not shifted down. All other fields are plain unsigned numbers.
+ *
+ * X(enum suffix, text name, dword, lowest bit, width, address?)
  */
-enum cmdq_field {
-	CMDQ_F_OP, /* d0[7:0] */
-	CMDQ_F_GLOBAL, /* d0[9], ATC_INV */
-	CMDQ_F_SSEC, /* d0[10] */
-	CMDQ_F_SSV, /* d0[11] */
-	CMDQ_F_SSID, /* d0[31:12], CFGI_*, ATC_INV, PRI_RESP, PREFETCH_* */
-	CMDQ_F_SID, /* d0[63:32], CFGI_*, ATC_INV, PRI_RESP, RESUME, ... */
-	CMDQ_F_NUM, /* d0[16:12], TLBI_* range */
-	CMDQ_F_SCALE, /* d0[25:20], TLBI_* range (d0[25] only with DS) */
-	CMDQ_F_VMID, /* d0[47:32], TLBI_* */
-	CMDQ_F_ASID, /* d0[63:48], TLBI_* */
-	CMDQ_F_CS, /* d0[13:12], CMD_SYNC */
-	CMDQ_F_MSH, /* d0[23:22], CMD_SYNC */
-	CMDQ_F_MSIATTR, /* d0[27:24], CMD_SYNC */
-	CMDQ_F_MSIDATA, /* d0[63:32], CMD_SYNC */
-	CMDQ_F_RESUME_RESP, /* d0[13:12], RESUME */
-	CMDQ_F_LEAF, /* d1[0], CFGI_STE/CD, TLBI_* */
-	CMDQ_F_RANGE, /* d1[4:0], CFGI_STE_RANGE */
-	CMDQ_F_TTL, /* d1[9:8], TLBI_* */
-	CMDQ_F_TG, /* d1[11:10], TLBI_* */
-	CMDQ_F_ADDR, /* d1[63:12], TLBI VA, ATC_INV, PREFETCH_ADDR (address) */
-	CMDQ_F_IPA, /* d1[51:12], TLBI_S2_IPA (address) */
-	CMDQ_F_ATC_SIZE, /* d1[5:0], ATC_INV */
-	CMDQ_F_PREFETCH_SIZE, /* d1[4:0], PREFETCH_ADDR */
-	CMDQ_F_PRI_GRPID, /* d1[8:0], PRI_RESP */
-	CMDQ_F_PRI_RESP, /* d1[13:12], PRI_RESP */
-	CMDQ_F_STAG, /* d1[15:0], RESUME */
-	CMDQ_F_MSIADDR, /* d1[51:2], CMD_SYNC (address) */
-	CMDQ_F_COUNT
-};
+#define CMDQ_FIELD_LIST_(X)                                                   \
+	X(OP, "op", 0, 0, 8, false) /* d0[7:0] */                             \
+	X(GLOBAL, "global", 0, 9, 1, false) /* d0[9], ATC_INV */              \
+	X(SSEC, "ssec", 0, 10, 1, false) /* d0[10] */                         \
+	X(SSV, "ssv", 0, 11, 1, false) /* d0[11] */                           \
+	X(SSID, "ssid", 0, 12, 20, false) /* d0[31:12], CFGI_*, ATC_INV */    \
+	X(SID, "sid", 0, 32, 32, false) /* d0[63:32], CFGI_*, ATC_INV, ... */ \
+	X(NUM, "num", 0, 12, 5, false) /* d0[16:12], TLBI_* range */          \
+	X(SCALE, "scale", 0, 20, 6, false) /* d0[25:20], d0[25] needs DS */   \
+	X(VMID, "vmid", 0, 32, 16, false) /* d0[47:32], TLBI_* */             \
+	X(ASID, "asid", 0, 48, 16, false) /* d0[63:48], TLBI_* */             \
+	X(CS, "cs", 0, 12, 2, false) /* d0[13:12], CMD_SYNC */                \
+	X(MSH, "msh", 0, 22, 2, false) /* d0[23:22], CMD_SYNC */              \
+	X(MSIATTR, "msiattr", 0, 24, 4, false) /* d0[27:24], CMD_SYNC */      \
+	X(MSIDATA, "msidata", 0, 32, 32, false) /* d0[63:32], CMD_SYNC */     \
+	X(RESUME_RESP, "resp", 0, 12, 2, false) /* d0[13:12], RESUME */       \
+	X(LEAF, "leaf", 1, 0, 1, false) /* d1[0], CFGI_STE/CD, TLBI_* */      \
+	X(RANGE, "range", 1, 0, 5, false) /* d1[4:0], CFGI_STE_RANGE */       \
+	X(TTL, "ttl", 1, 8, 2, false) /* d1[9:8], TLBI_* */                   \
+	X(TG, "tg", 1, 10, 2, false) /* d1[11:10], TLBI_* */                  \
+	X(ADDR, "addr", 1, 12, 52,                                            \
+	  true) /* d1[63:12], TLBI VA, ATC_INV, ... */                        \
+	X(IPA, "ipa", 1, 12, 40, true) /* d1[51:12], TLBI_S2_IPA */           \
+	X(ATC_SIZE, "size", 1, 0, 6, false) /* d1[5:0], ATC_INV */            \
+	X(PREFETCH_SIZE, "size", 1, 0, 5, false) /* d1[4:0], PREFETCH_ADDR */ \
+	X(PRI_GRPID, "grpid", 1, 0, 9, false) /* d1[8:0], PRI_RESP */         \
+	X(PRI_RESP, "resp", 1, 12, 2, false) /* d1[13:12], PRI_RESP */        \
+	X(STAG, "stag", 1, 0, 16, false) /* d1[15:0], RESUME */               \
+	X(MSIADDR, "msiaddr", 1, 2, 50, true) /* d1[51:2], CMD_SYNC */
+
+#define CMDQ_FIELD_ENUM_(e, n, w, s, b, a) CMDQ_F_##e,
+enum cmdq_field { CMDQ_FIELD_LIST_(CMDQ_FIELD_ENUM_) CMDQ_F_COUNT };
+#undef CMDQ_FIELD_ENUM_
 
 struct cmdq_field_desc {
 	const char *name; /* lower case, as in the text trace format */
@@ -165,10 +170,28 @@ struct cmdq_field_desc {
 /* Read-only after load; indexed by enum cmdq_field. */
 extern const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT];
 
+/*
+ * The positions again, as a static table in every user: with a constant
+ * field, gcc folds cmdq_get()/cmdq_set() to a mask and a shift. Through
+ * the extern cmdq_fields[] it cannot (another unit defines it), and the
+ * loads were ~12 M instructions of coalescing at budget 64
+ * (docs/PERFORMANCE.md).
+ */
+struct cmdq_field_pos_ {
+	uint8_t word, shift, width;
+	bool addr;
+};
+#define CMDQ_FIELD_POS_(e, n, w, s, b, a) \
+	[CMDQ_F_##e] = { .word = w, .shift = s, .width = b, .addr = a },
+static const struct cmdq_field_pos_ cmdq_field_pos_[CMDQ_F_COUNT] = {
+	CMDQ_FIELD_LIST_(CMDQ_FIELD_POS_)
+};
+#undef CMDQ_FIELD_POS_
+
 /* cmdq_field_mask() - the bits of @f within its dword. */
 static inline uint64_t cmdq_field_mask(enum cmdq_field f)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 
 	return (~0ull >> (64 - d->width)) << d->shift;
 }
@@ -176,7 +199,7 @@ static inline uint64_t cmdq_field_mask(enum cmdq_field f)
 /* cmdq_get() - the value of field @f of @c (see "Address fields"). */
 static inline uint64_t cmdq_get(const struct cmdq_cmd *c, enum cmdq_field f)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 	uint64_t v = c->d[d->word] & cmdq_field_mask(f);
 
 	return d->addr ? v : v >> d->shift;
@@ -189,7 +212,7 @@ static inline uint64_t cmdq_get(const struct cmdq_cmd *c, enum cmdq_field f)
  */
 static inline void cmdq_set(struct cmdq_cmd *c, enum cmdq_field f, uint64_t v)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 	uint64_t m = cmdq_field_mask(f);
 
 	c->d[d->word] = (c->d[d->word] & ~m) |
