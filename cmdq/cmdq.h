@@ -452,7 +452,7 @@ enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
  * the lowest address. Entries that are not FORWARD are left alone, and a
  * batch containing an opcode-0 entry is returned unchanged.
  *
- * Complexity: O(n log n) time, no allocation, ~21 KiB of stack; batches
+ * Complexity: O(n log n) time, no allocation, ~29 KiB of stack; batches
  * longer than 512 are coalesced in independent windows of 512.
  * Thread context: any; @cmds is owned by the caller.
  *
@@ -466,7 +466,7 @@ size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n);
  * The passes read opcode, class, ordering class and SID from @info instead
  * of decoding each command again. @info is not changed: it still describes
  * the commands as they were passed (the caller's originals). Same rules,
- * result and thread context as cmdq_coalesce(), ~13 KiB of stack.
+ * result and thread context as cmdq_coalesce(), ~21 KiB of stack.
  */
 size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 			  size_t n);

@@ -3,14 +3,19 @@
  * cmdq_coalesce(): the rules of cmdq.h, as passes over an index array.
  *
  * Complexity: O(n log n) time (each pass is one sort of the candidate
- * commands plus a linear sweep), no heap, about 13 KiB of stack (21 KiB
+ * commands plus a linear sweep), no heap, about 21 KiB of stack (29 KiB
  * for cmdq_coalesce(), which decodes a window into its own array). Commands
  * are handled in windows of COALESCE_WINDOW; each window is coalesced on
  * its own, so nothing is lost for correctness beyond a window, only some
- * shortening. For the common batch (1..8 commands) the passes touch a
- * handful of entries each. The passes read opcode, class and SID from the
- * caller's struct cmdq_info; only the fields they compare or merge
- * (addresses, ranges, ASID) are read from the commands.
+ * shortening. The passes read opcode, class and SID from the caller's
+ * struct cmdq_info; only the fields they compare or merge (addresses,
+ * ranges, ASID) are read from the commands.
+ *
+ * The common batch (TLBI_NH_VA of one or a few ASIDs, nothing to merge)
+ * costs one linear scan, one sort of 64-bit keys and one sweep: the
+ * superseding passes run only when a superseder is in the window, and
+ * duplicates and range merges share one sort (pass_tlbi_va). The general
+ * passes (pass_dups, pass_ranges) remain for windows with more groups.
  *
  * VMIDs are ignored when comparing TLBI commands: one batch belongs to one
  * vSMMU and the kernel overwrites the VMID of every TLBI_NH_* with that
@@ -19,6 +24,7 @@
 #include "cmdq/cmdq.h"
 #include "cmdq/cmdq_i.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +90,13 @@ struct win {
 	bool *dead;
 	size_t n;
 	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
+	uint64_t *key, *tmp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
+};
+
+/* The sort scratch of one coalescing call, reused by every window. */
+struct scratch {
+	struct ent e[COALESCE_WINDOW];
+	uint64_t key[COALESCE_WINDOW], tmp[COALESCE_WINDOW];
 };
 
 /* The opcode of a live FORWARD command, else 0 (left alone). */
@@ -287,26 +300,202 @@ static void pass_ranges(struct win *w)
 }
 
 /*
+ * The key sort of pass_tlbi_va: insertion sort for short runs, else a
+ * bottom-up merge sort through @tmp. Keys are distinct (the low bits are
+ * the index), so stability does not matter.
+ */
+#define KEY_SMALL 16
+
+static void key_isort(uint64_t *k, size_t m)
+{
+	for (size_t i = 1; i < m; i++) {
+		uint64_t x = k[i];
+		size_t j = i;
+
+		for (; j > 0 && x < k[j - 1]; j--)
+			k[j] = k[j - 1];
+		k[j] = x;
+	}
+}
+
+static void key_sort(uint64_t *k, uint64_t *tmp, size_t m)
+{
+	uint64_t *src = k, *dst = tmp;
+
+	if (m <= KEY_SMALL) {
+		key_isort(k, m);
+		return;
+	}
+	for (size_t i = 0; i < m; i += KEY_SMALL)
+		key_isort(k + i, m - i < KEY_SMALL ? m - i : KEY_SMALL);
+	for (size_t w = KEY_SMALL; w < m; w *= 2) {
+		for (size_t lo = 0; lo < m; lo += 2 * w) {
+			size_t mid = lo + w < m ? lo + w : m;
+			size_t hi = lo + 2 * w < m ? lo + 2 * w : m;
+			size_t a = lo, b = mid, o = lo;
+
+			while (a < mid && b < hi)
+				dst[o++] = src[a] < src[b] ? src[a++] :
+							     src[b++];
+			while (a < mid)
+				dst[o++] = src[a++];
+			while (b < hi)
+				dst[o++] = src[b++];
+		}
+		uint64_t *t = src;
+
+		src = dst;
+		dst = t;
+	}
+	if (src != k)
+		memcpy(k, src, m * sizeof(*k));
+}
+
+/*
+ * pass_dups() and pass_ranges() in one sort, for the common batch: every
+ * range candidate of pass_ranges() in at most KEY_GROUPS (opcode, ASID,
+ * TG) groups (usually one: a guest unmapping in one address space). A
+ * candidate is one 64-bit key, group << 61 | start << 9 | index (start <
+ * 2^52: the address is 52 bits above 4 KiB; index < 512), so the sort
+ * moves 8 bytes and compares once, and sorted keys are in pass_ranges()'s
+ * (group, start, index) order. Exact duplicates of a candidate are
+ * candidates with the same group and start: the lowest index of each
+ * equal set survives, as in pass_dups(). The other FORWARD commands go
+ * through pass_dups()'s sort. Same result as pass_dups() then
+ * pass_ranges(); returns false (nothing done) when the candidates need more
+ * groups, and the caller runs those two passes instead.
+ */
+#define KEY_GROUPS 8
+#define KEY_IDX_BITS 9
+#define KEY_GROUP_SHIFT 61
+
+_Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
+
+static bool pass_tlbi_va(struct win *w)
+{
+	const uint64_t vmid = cmdq_field_mask(CMDQ_F_VMID);
+	uint64_t group[KEY_GROUPS];
+	struct cmdq_cmd *c = w->c;
+	unsigned int ng = 0;
+	size_t m = 0, mo = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		uint8_t op = fwd_op(w, i);
+		unsigned int tg, g;
+		uint64_t k1, d0;
+
+		if (!op)
+			continue;
+		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
+		    !tg ||
+		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
+		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX) {
+			d0 = c[i].d[0];
+			if (w->inf[i].order == CMDQ_ORDER_TLB)
+				d0 &= ~vmid;
+			w->e[mo++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
+			continue;
+		}
+		k1 = (uint64_t)op << 32 |
+		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0)
+			     << 8 |
+		     tg;
+		for (g = 0; g < ng && group[g] != k1; g++)
+			;
+		if (g == ng) {
+			if (ng == KEY_GROUPS)
+				return false;
+			group[ng++] = k1;
+		}
+		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
+			      range_start(&c[i]) << KEY_IDX_BITS | i;
+	}
+	/* Exact duplicates among the others (pass_dups()). */
+	if (mo >= 2) {
+		ent_sort(w->e, mo);
+		for (size_t j = 1; j < mo; j++)
+			if (w->e[j].k1 == w->e[j - 1].k1 &&
+			    w->e[j].k2 == w->e[j - 1].k2)
+				w->dead[w->e[j].idx] = true;
+	}
+	if (m < 2)
+		return true;
+	key_sort(w->key, w->tmp, m);
+	/* Duplicates: same group and start, then equal bits (VMID aside). */
+	for (size_t j = 1; j < m; j++) {
+		size_t ci = w->key[j] & ((1u << KEY_IDX_BITS) - 1);
+
+		for (size_t k = j;
+		     k-- > 0 &&
+		     w->key[k] >> KEY_IDX_BITS == w->key[j] >> KEY_IDX_BITS;) {
+			size_t ck = w->key[k] & ((1u << KEY_IDX_BITS) - 1);
+
+			if (!w->dead[ck] &&
+			    !((c[ck].d[0] ^ c[ci].d[0]) & ~vmid) &&
+			    c[ck].d[1] == c[ci].d[1]) {
+				w->dead[ci] = true;
+				break;
+			}
+		}
+	}
+	/* Range merges of the survivors (pass_ranges()). */
+	for (size_t j = 0, cur = SIZE_MAX; j < m; j++) {
+		size_t ci = w->key[j] & ((1u << KEY_IDX_BITS) - 1);
+
+		if (w->dead[ci])
+			continue;
+		if (cur == SIZE_MAX ||
+		    w->key[j] >> KEY_GROUP_SHIFT !=
+			    w->key[cur] >> KEY_GROUP_SHIFT ||
+		    !merge_range(&c[w->key[cur] & ((1u << KEY_IDX_BITS) - 1)],
+				 &c[ci]))
+			cur = j;
+		else
+			w->dead[ci] = true;
+	}
+	return true;
+}
+
+/*
  * Coalesces cmds[at, at + m) (m <= COALESCE_WINDOW), described by inf[0,
  * m), and moves its survivors down to cmds[out, ...), in order; out <= at,
  * so later windows are untouched. Returns the new out.
  */
 static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			      const struct cmdq_info *inf, size_t out,
-			      struct ent *e)
+			      struct scratch *sc)
 {
 	bool dead[COALESCE_WINDOW];
-	struct win w = { cmds + at, inf, dead, m, e };
+	struct win w = { cmds + at, inf, dead, m, sc->e, sc->key, sc->tmp };
+	bool all = false, cd_all = false;
+	size_t i = 0;
 
 	memset(dead, 0, m * sizeof(*dead));
 	if (m >= 2) {
-		pass_all(&w);
-		pass_supersede(&w);
-		pass_dups(&w);
-		pass_ranges(&w);
+		/* The superseding passes only where a superseder is. */
+		for (size_t j = 0; j < m; j++) {
+			uint8_t op = fwd_op(&w, j);
+
+			all |= op == CMDQ_OP_TLBI_NH_ALL ||
+			       op == CMDQ_OP_TLBI_NSNH_ALL;
+			cd_all |= op == CMDQ_OP_CFGI_CD_ALL;
+		}
+		if (all)
+			pass_all(&w);
+		if (cd_all)
+			pass_supersede(&w);
+		if (!pass_tlbi_va(&w)) {
+			pass_dups(&w);
+			pass_ranges(&w);
+		}
 	}
-	/* Stable compaction keeps ring order among the survivors. */
-	for (size_t i = 0; i < m; i++)
+	/* Stable compaction keeps ring order among the survivors; nothing
+	 * moves before the first dropped command. */
+	if (out == at)
+		for (; i < m && !dead[i]; i++)
+			out++;
+	for (; i < m; i++)
 		if (!dead[i])
 			cmds[out++] = cmds[at + i];
 	return out;
@@ -315,7 +504,7 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 			  size_t n)
 {
-	struct ent e[COALESCE_WINDOW];
+	struct scratch sc;
 	size_t out = 0;
 
 	/* Opcode 0 is no command (contract violation): leave the batch. */
@@ -325,7 +514,7 @@ size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 	for (size_t at = 0; at < n; at += COALESCE_WINDOW) {
 		size_t m = n - at < COALESCE_WINDOW ? n - at : COALESCE_WINDOW;
 
-		out = coalesce_window(cmds, at, m, info + at, out, e);
+		out = coalesce_window(cmds, at, m, info + at, out, &sc);
 	}
 	return out;
 }
@@ -334,7 +523,7 @@ size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
 {
 	struct cmdq_info inf[COALESCE_WINDOW];
-	struct ent e[COALESCE_WINDOW];
+	struct scratch sc;
 	size_t out = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -345,7 +534,7 @@ size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
 
 		for (size_t i = 0; i < m; i++)
 			cmdq_info_unvalidated(&cmds[at + i], &inf[i]);
-		out = coalesce_window(cmds, at, m, inf, out, e);
+		out = coalesce_window(cmds, at, m, inf, out, &sc);
 	}
 	return out;
 }
