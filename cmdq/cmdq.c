@@ -189,7 +189,7 @@ check(struct vstate *v, bool bad, const char *why)
 		v->why = why;
 }
 
-static bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
+static inline bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
 {
 	switch (tg) {
 	case CMDQ_TG_4K:
@@ -377,21 +377,113 @@ void cmdq_info_unvalidated(const struct cmdq_cmd *c, struct cmdq_info *ret)
 	*ret = info_of(c, oi, classify(oi, c));
 }
 
+/* The ASID bits a host with @caps accepts (allow_asid()). */
+static inline uint64_t asid_ok(const struct cmdq_caps *caps)
+{
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
+
+	return caps->asid_bits >= 16 ?
+		       m :
+		       (((1ull << caps->asid_bits) - 1) << 48) & m;
+}
+
+/*
+ * The fast path of cmdq_decode() for the commands nearly every guest batch
+ * is made of (CMD_SYNC, TLBI_NH_*, TLBI_NSNH_ALL): their whole validation
+ * is "no bit outside the opcode's allowed masks" (which also rules out
+ * SSEC) plus the range rules of allow_tlbi_va(), with the same caps gates.
+ * Returns true only if validate() accepts @c and classify() gives the
+ * op_table class; false means "ask validate()", never "invalid", so any
+ * command this does not know takes the full path with its reasons.
+ */
+static inline bool fast_valid(const struct cmdq_caps *caps,
+			      const struct cmdq_cmd *c, uint8_t op)
+{
+	const uint64_t scale_top = 1ull << 25; /* see allow_tlbi_va() */
+	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP), a1 = 0;
+	unsigned int tg, num, scale, ttl;
+	bool va = false;
+
+	switch (op) {
+	case CMDQ_OP_SYNC:
+		if (cmdq_sync_cs(c) == 3)
+			return false;
+		a0 |= cmdq_field_mask(CMDQ_F_CS) | cmdq_field_mask(CMDQ_F_MSH) |
+		      cmdq_field_mask(CMDQ_F_MSIATTR) |
+		      cmdq_field_mask(CMDQ_F_MSIDATA);
+		a1 = cmdq_field_mask(CMDQ_F_MSIADDR);
+		break;
+	case CMDQ_OP_TLBI_NSNH_ALL:
+		break;
+	case CMDQ_OP_TLBI_NH_ALL:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID);
+		break;
+	case CMDQ_OP_TLBI_NH_ASID:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID) | asid_ok(caps);
+		break;
+	case CMDQ_OP_TLBI_NH_VA:
+		a0 |= asid_ok(caps);
+		/* fall through */
+	case CMDQ_OP_TLBI_NH_VAA:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID);
+		a1 = cmdq_field_mask(CMDQ_F_LEAF) |
+		     cmdq_field_mask(CMDQ_F_ADDR);
+		if (caps->range_inv) {
+			a0 |= cmdq_field_mask(CMDQ_F_NUM) |
+			      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
+			      (caps->ds ? scale_top : 0);
+			a1 |= cmdq_field_mask(CMDQ_F_TG) |
+			      cmdq_field_mask(CMDQ_F_TTL);
+		}
+		va = true;
+		break;
+	default:
+		return false;
+	}
+	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+		return false;
+	if (!va)
+		return true;
+	/* allow_tlbi_va()'s checks; all zero without RIL (masked above). */
+	tg = (unsigned int)cmdq_tlbi_tg(c);
+	ttl = (unsigned int)cmdq_tlbi_ttl(c);
+	num = (unsigned int)cmdq_tlbi_num(c);
+	scale = (unsigned int)cmdq_tlbi_scale(c);
+	if (!tg)
+		return !(num | scale | ttl);
+	return (num | scale | ttl) &&
+	       !(tg == CMDQ_TG_16K && ttl == 1 && !caps->ds) &&
+	       granule_ok(caps, tg);
+}
+
 /*
  * One table lookup gives class, ordering class and which identifiers the
  * opcode has; validation reuses the class instead of classifying again.
+ * The common commands take fast_valid() and carry no identifiers.
  */
 enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
 			     struct cmdq_cmd *ret_cmd,
 			     struct cmdq_info *ret_info)
 {
 	struct cmdq_cmd c = cmd_from_le(le_entry);
-	const struct op_info *oi = &op_table[cmdq_cmd_opcode(&c)];
-	enum cmdq_class cls = classify(oi, &c);
-	struct cmdq_info info = info_of(&c, oi, cls);
+	uint8_t op = cmdq_cmd_opcode(&c);
+	const struct op_info *oi = &op_table[op];
+	enum cmdq_class cls;
+	struct cmdq_info info;
+
+	*ret_cmd = c;
+	if (fast_valid(caps, &c, op)) {
+		*ret_info = (struct cmdq_info){
+			.op = op,
+			.cls = (uint8_t)oi->cls,
+			.order = oi->order,
+		};
+		return CMDQ_CERROR_NONE;
+	}
+	cls = classify(oi, &c);
+	info = info_of(&c, oi, cls);
 
 	info.cerror = (uint8_t)validate(caps, &c, oi, cls, NULL);
-	*ret_cmd = c;
 	*ret_info = info;
 	return (enum cmdq_cerror)info.cerror;
 }
