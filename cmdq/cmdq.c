@@ -461,31 +461,39 @@ static inline bool fast_valid(const struct cmdq_caps *caps,
  * opcode has; validation reuses the class instead of classifying again.
  * The common commands take fast_valid() and carry no identifiers.
  */
+/*
+ * Out of line, so that the fast path of cmdq_decode() saves no registers
+ * for it (the prologue was a quarter of its instructions).
+ */
+static __attribute__((noinline)) enum cmdq_cerror
+decode_slow(const struct cmdq_caps *caps, const struct cmdq_cmd *c,
+	    struct cmdq_info *ret_info)
+{
+	const struct op_info *oi = &op_table[cmdq_cmd_opcode(c)];
+	enum cmdq_class cls = classify(oi, c);
+	struct cmdq_info info = info_of(c, oi, cls);
+
+	info.cerror = (uint8_t)validate(caps, c, oi, cls, NULL);
+	*ret_info = info;
+	return (enum cmdq_cerror)info.cerror;
+}
+
 enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
 			     struct cmdq_cmd *ret_cmd,
 			     struct cmdq_info *ret_info)
 {
 	struct cmdq_cmd c = cmd_from_le(le_entry);
 	uint8_t op = cmdq_cmd_opcode(&c);
-	const struct op_info *oi = &op_table[op];
-	enum cmdq_class cls;
-	struct cmdq_info info;
 
 	*ret_cmd = c;
-	if (fast_valid(caps, &c, op)) {
-		*ret_info = (struct cmdq_info){
-			.op = op,
-			.cls = (uint8_t)oi->cls,
-			.order = oi->order,
-		};
-		return CMDQ_CERROR_NONE;
-	}
-	cls = classify(oi, &c);
-	info = info_of(&c, oi, cls);
-
-	info.cerror = (uint8_t)validate(caps, &c, oi, cls, NULL);
-	*ret_info = info;
-	return (enum cmdq_cerror)info.cerror;
+	if (!fast_valid(caps, &c, op))
+		return decode_slow(caps, ret_cmd, ret_info);
+	*ret_info = (struct cmdq_info){
+		.op = op,
+		.cls = (uint8_t)op_table[op].cls,
+		.order = op_table[op].order,
+	};
+	return CMDQ_CERROR_NONE;
 }
 
 struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c)

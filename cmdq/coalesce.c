@@ -378,6 +378,7 @@ static bool pass_tlbi_va(struct win *w)
 	struct cmdq_cmd *c = w->c;
 	unsigned int ng = 0;
 	size_t m = 0, mo = 0;
+	uint64_t cur_end = 0;
 
 	for (size_t i = 0; i < w->n; i++) {
 		uint8_t op = fwd_op(w, i);
@@ -439,20 +440,33 @@ static bool pass_tlbi_va(struct win *w)
 			}
 		}
 	}
-	/* Range merges of the survivors (pass_ranges()). */
+	/*
+	 * Range merges of the survivors (pass_ranges()). Sorted by start, a
+	 * candidate that starts after the current range's end leaves a gap,
+	 * which merge_range() would refuse: skip the call.
+	 */
 	for (size_t j = 0, cur = SIZE_MAX; j < m; j++) {
 		size_t ci = w->key[j] & ((1u << KEY_IDX_BITS) - 1);
+		uint64_t start =
+			(w->key[j] & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
+			KEY_IDX_BITS;
+		struct cmdq_cmd *a;
 
 		if (w->dead[ci])
 			continue;
-		if (cur == SIZE_MAX ||
-		    w->key[j] >> KEY_GROUP_SHIFT !=
-			    w->key[cur] >> KEY_GROUP_SHIFT ||
-		    !merge_range(&c[w->key[cur] & ((1u << KEY_IDX_BITS) - 1)],
-				 &c[ci]))
-			cur = j;
-		else
-			w->dead[ci] = true;
+		if (cur != SIZE_MAX &&
+		    w->key[j] >> KEY_GROUP_SHIFT ==
+			    w->key[cur] >> KEY_GROUP_SHIFT &&
+		    start <= cur_end) {
+			a = &c[w->key[cur] & ((1u << KEY_IDX_BITS) - 1)];
+			if (merge_range(a, &c[ci])) {
+				w->dead[ci] = true;
+				cur_end = range_start(a) + range_len(a);
+				continue;
+			}
+		}
+		cur = j;
+		cur_end = start + range_len(&c[ci]);
 	}
 	return true;
 }
