@@ -91,12 +91,14 @@ struct win {
 	size_t n;
 	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
 	uint64_t *key, *tmp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
+	uint64_t *ht; /* [2 * COALESCE_WINDOW] */
 };
 
 /* The sort scratch of one coalescing call, reused by every window. */
 struct scratch {
 	struct ent e[COALESCE_WINDOW];
 	uint64_t key[COALESCE_WINDOW], tmp[COALESCE_WINDOW];
+	uint64_t ht[2 * COALESCE_WINDOW]; /* drop_isolated()'s bitmaps */
 };
 
 /* The opcode of a live FORWARD command, else 0 (left alone). */
@@ -202,18 +204,18 @@ static void pass_dups(struct win *w)
 /* SCALE d0[24:20] without DS; d0[25] (SCALE >= 32) needs DS. */
 #define MERGE_SCALE_MAX 31
 
-static unsigned int granule_shift(unsigned int tg)
+static inline unsigned int granule_shift(unsigned int tg)
 {
 	return 12 + 2 * (tg - 1); /* 4K, 16K, 64K */
 }
 
 /* First granule and count of a range-form TLBI_NH_VA/VAA. */
-static uint64_t range_start(const struct cmdq_cmd *c)
+static inline uint64_t range_start(const struct cmdq_cmd *c)
 {
 	return cmdq_addr(c) >> granule_shift((unsigned int)cmdq_tlbi_tg(c));
 }
 
-static uint64_t range_len(const struct cmdq_cmd *c)
+static inline uint64_t range_len(const struct cmdq_cmd *c)
 {
 	return (cmdq_tlbi_num(c) + 1) << cmdq_tlbi_scale(c);
 }
@@ -351,6 +353,82 @@ static void key_sort(uint64_t *k, uint64_t *tmp, size_t m)
 		memcpy(k, src, m * sizeof(*k));
 }
 
+/* pass_tlbi_va()'s keys: group << 61 | start << 9 | index. */
+#define KEY_GROUPS 8
+#define KEY_IDX_BITS 9
+#define KEY_GROUP_SHIFT 61
+
+_Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
+
+/*
+ * Detecting the batch with nothing to merge before sorting. Two candidates
+ * of one group that touch or overlap (s1 <= s2 <= s1 + len1) lie at most
+ * one bucket apart when a bucket is 2^B granules and every length is at
+ * most 2^B; so do duplicates (same start). A candidate whose bucket holds
+ * no other candidate of its group, and whose neighbouring buckets hold
+ * none, is isolated: it touches no candidate, nor any union of candidates
+ * (a union that reaches it contains a member that starts or ends within
+ * one length of it), so it takes part in no merge and no duplicate, and
+ * leaving it out of the sort changes no merge of the others: no range
+ * that reaches past it without touching it could have merged across it.
+ * Two bitmaps say which (group, bucket) slots hold one candidate or more,
+ * and which hold two or more.
+ */
+/* One bit per slot: (bucket + group * odd) mod 64 * m, so neighbouring
+ * buckets are neighbouring bits. Slots may collide: a collision only
+ * makes a candidate look non-isolated, and it is then sorted. */
+#define SLOTS_PER_CAND 64
+
+static inline bool bit_get(const uint64_t *bm, size_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+static inline void bit_set(uint64_t *bm, size_t i)
+{
+	bm[i / 64] |= 1ull << (i % 64);
+}
+
+/* Drops the isolated candidates from @key[0, m); returns how many remain. */
+static size_t drop_isolated(struct win *w, size_t m, uint64_t maxlen)
+{
+	unsigned int b = maxlen <= 1 ?
+				 0 :
+				 64 - (unsigned int)__builtin_clzll(maxlen - 1);
+	size_t words = 1, mask, out = 0;
+	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+
+	/* A power of two of words (<= COALESCE_WINDOW), so slots wrap. */
+	while (words * 64 < m * SLOTS_PER_CAND)
+		words *= 2;
+	mask = words * 64 - 1;
+	memset(seen, 0, words * sizeof(*seen));
+	memset(twice, 0, words * sizeof(*twice));
+	for (size_t j = 0; j < m; j++) {
+		uint64_t k = w->key[j];
+		size_t sl = (size_t)(((k & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
+				      (KEY_IDX_BITS + b)) +
+				     (k >> KEY_GROUP_SHIFT) * 0x9e3779b9u) &
+			    mask;
+
+		if (bit_get(seen, sl))
+			bit_set(twice, sl);
+		bit_set(seen, sl);
+	}
+	for (size_t j = 0; j < m; j++) {
+		uint64_t k = w->key[j];
+		size_t sl = (size_t)(((k & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
+				      (KEY_IDX_BITS + b)) +
+				     (k >> KEY_GROUP_SHIFT) * 0x9e3779b9u) &
+			    mask;
+
+		if (bit_get(twice, sl) || bit_get(seen, (sl - 1) & mask) ||
+		    bit_get(seen, (sl + 1) & mask))
+			w->key[out++] = k;
+	}
+	return out;
+}
+
 /*
  * pass_dups() and pass_ranges() in one sort, for the common batch: every
  * range candidate of pass_ranges() in at most KEY_GROUPS (opcode, ASID,
@@ -365,12 +443,6 @@ static void key_sort(uint64_t *k, uint64_t *tmp, size_t m)
  * pass_ranges(); returns false (nothing done) when the candidates need more
  * groups, and the caller runs those two passes instead.
  */
-#define KEY_GROUPS 8
-#define KEY_IDX_BITS 9
-#define KEY_GROUP_SHIFT 61
-
-_Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
-
 static bool pass_tlbi_va(struct win *w)
 {
 	const uint64_t vmid = cmdq_field_mask(CMDQ_F_VMID);
@@ -378,7 +450,7 @@ static bool pass_tlbi_va(struct win *w)
 	struct cmdq_cmd *c = w->c;
 	unsigned int ng = 0;
 	size_t m = 0, mo = 0;
-	uint64_t cur_end = 0;
+	uint64_t cur_end = 0, maxlen = 0;
 
 	for (size_t i = 0; i < w->n; i++) {
 		uint8_t op = fwd_op(w, i);
@@ -411,6 +483,8 @@ static bool pass_tlbi_va(struct win *w)
 		}
 		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
 			      range_start(&c[i]) << KEY_IDX_BITS | i;
+		if (range_len(&c[i]) > maxlen)
+			maxlen = range_len(&c[i]);
 	}
 	/* Exact duplicates among the others (pass_dups()). */
 	if (mo >= 2) {
@@ -420,6 +494,8 @@ static bool pass_tlbi_va(struct win *w)
 			    w->e[j].k2 == w->e[j - 1].k2)
 				w->dead[w->e[j].idx] = true;
 	}
+	if (m >= 2)
+		m = drop_isolated(w, m, maxlen);
 	if (m < 2)
 		return true;
 	key_sort(w->key, w->tmp, m);
@@ -481,7 +557,8 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			      struct scratch *sc)
 {
 	bool dead[COALESCE_WINDOW];
-	struct win w = { cmds + at, inf, dead, m, sc->e, sc->key, sc->tmp };
+	struct win w = { cmds + at, inf,     dead,    m,
+			 sc->e,	    sc->key, sc->tmp, sc->ht };
 	bool all = false, cd_all = false;
 	size_t i = 0;
 
