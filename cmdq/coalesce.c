@@ -92,6 +92,7 @@ struct win {
 	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
 	uint64_t *key, *tmp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
 	uint64_t *ht; /* [2 * COALESCE_WINDOW] */
+	bool superseded; /* pass_all() and pass_supersede() have run */
 };
 
 /* The sort scratch of one coalescing call, reused by every window. */
@@ -414,13 +415,11 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t maxlen)
 		if (bit_get(seen, sl))
 			bit_set(twice, sl);
 		bit_set(seen, sl);
+		w->tmp[j] = sl;
 	}
 	for (size_t j = 0; j < m; j++) {
 		uint64_t k = w->key[j];
-		size_t sl = (size_t)(((k & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
-				      (KEY_IDX_BITS + b)) +
-				     (k >> KEY_GROUP_SHIFT) * 0x9e3779b9u) &
-			    mask;
+		size_t sl = (size_t)w->tmp[j];
 
 		if (bit_get(twice, sl) || bit_get(seen, (sl - 1) & mask) ||
 		    bit_get(seen, (sl + 1) & mask))
@@ -443,7 +442,14 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t maxlen)
  * pass_ranges(); returns false (nothing done) when the candidates need more
  * groups, and the caller runs those two passes instead.
  */
-static bool pass_tlbi_va(struct win *w)
+enum tv_result {
+	TV_DONE, /* duplicates and merges done */
+	TV_GROUPS, /* too many groups: nothing done, use the general passes */
+	TV_SUPERSEDER, /* a superseder, and w->superseded is not set */
+	TV_OPCODE0, /* an opcode-0 entry: leave the batch alone */
+};
+
+static enum tv_result pass_tlbi_va(struct win *w)
 {
 	const uint64_t vmid = cmdq_field_mask(CMDQ_F_VMID);
 	uint64_t group[KEY_GROUPS];
@@ -457,13 +463,22 @@ static bool pass_tlbi_va(struct win *w)
 		unsigned int tg, g;
 		uint64_t k1, d0;
 
-		if (!op)
+		if (!op) {
+			if (!w->inf[i].op)
+				return TV_OPCODE0;
 			continue;
+		}
 		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
 		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
 		    !tg ||
 		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
 		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX) {
+			/* Superseders are never range candidates: looking
+			 * for them costs the common batch nothing. */
+			if (!w->superseded && (op == CMDQ_OP_TLBI_NH_ALL ||
+					       op == CMDQ_OP_TLBI_NSNH_ALL ||
+					       op == CMDQ_OP_CFGI_CD_ALL))
+				return TV_SUPERSEDER;
 			d0 = c[i].d[0];
 			if (w->inf[i].order == CMDQ_ORDER_TLB)
 				d0 &= ~vmid;
@@ -478,7 +493,7 @@ static bool pass_tlbi_va(struct win *w)
 			;
 		if (g == ng) {
 			if (ng == KEY_GROUPS)
-				return false;
+				return TV_GROUPS;
 			group[ng++] = k1;
 		}
 		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
@@ -497,7 +512,7 @@ static bool pass_tlbi_va(struct win *w)
 	if (m >= 2)
 		m = drop_isolated(w, m, maxlen);
 	if (m < 2)
-		return true;
+		return TV_DONE;
 	key_sort(w->key, w->tmp, m);
 	/* Duplicates: same group and start, then equal bits (VMID aside). */
 	for (size_t j = 1; j < m; j++) {
@@ -544,39 +559,54 @@ static bool pass_tlbi_va(struct win *w)
 		cur = j;
 		cur_end = start + range_len(&c[ci]);
 	}
-	return true;
+	return TV_DONE;
 }
 
 /*
  * Coalesces cmds[at, at + m) (m <= COALESCE_WINDOW), described by inf[0,
  * m), and moves its survivors down to cmds[out, ...), in order; out <= at,
- * so later windows are untouched. Returns the new out.
+ * so later windows are untouched. Returns the new out, or SIZE_MAX (and
+ * nothing changed) if the window holds an opcode-0 entry.
  */
 static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			      const struct cmdq_info *inf, size_t out,
 			      struct scratch *sc)
 {
 	bool dead[COALESCE_WINDOW];
-	struct win w = { cmds + at, inf,     dead,    m,
-			 sc->e,	    sc->key, sc->tmp, sc->ht };
-	bool all = false, cd_all = false;
+	struct win w = { .c = cmds + at,
+			 .inf = inf,
+			 .dead = dead,
+			 .n = m,
+			 .e = sc->e,
+			 .key = sc->key,
+			 .tmp = sc->tmp,
+			 .ht = sc->ht };
+	enum tv_result r = TV_DONE;
 	size_t i = 0;
 
 	memset(dead, 0, m * sizeof(*dead));
 	if (m >= 2) {
-		/* The superseding passes only where a superseder is. */
-		for (size_t j = 0; j < m; j++) {
-			uint8_t op = fwd_op(&w, j);
-
-			all |= op == CMDQ_OP_TLBI_NH_ALL ||
-			       op == CMDQ_OP_TLBI_NSNH_ALL;
-			cd_all |= op == CMDQ_OP_CFGI_CD_ALL;
-		}
-		if (all)
+		r = pass_tlbi_va(&w);
+		if (r == TV_SUPERSEDER) {
+			/* Only marks so far: the commands are untouched. */
+			w.superseded = true;
 			pass_all(&w);
-		if (cd_all)
 			pass_supersede(&w);
-		if (!pass_tlbi_va(&w)) {
+			r = pass_tlbi_va(&w);
+		}
+		if (r == TV_GROUPS)
+			/* It stopped early: the rest may hold an opcode 0. */
+			for (size_t j = 0; j < m && r == TV_GROUPS; j++)
+				if (!inf[j].op)
+					r = TV_OPCODE0;
+		if (r == TV_OPCODE0)
+			return SIZE_MAX;
+		if (r == TV_GROUPS) {
+			/* It may have stopped before a superseder. */
+			if (!w.superseded) {
+				pass_all(&w);
+				pass_supersede(&w);
+			}
 			pass_dups(&w);
 			pass_ranges(&w);
 		}
@@ -598,14 +628,21 @@ size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 	struct scratch sc;
 	size_t out = 0;
 
-	/* Opcode 0 is no command (contract violation): leave the batch. */
-	for (size_t i = 0; i < n; i++)
-		if (info[i].op == 0)
-			return n;
+	/*
+	 * Opcode 0 is no command (contract violation): leave the batch. One
+	 * window finds it before it changes anything; with more, an earlier
+	 * window would already be coalesced.
+	 */
+	if (n > COALESCE_WINDOW)
+		for (size_t i = 0; i < n; i++)
+			if (info[i].op == 0)
+				return n;
 	for (size_t at = 0; at < n; at += COALESCE_WINDOW) {
 		size_t m = n - at < COALESCE_WINDOW ? n - at : COALESCE_WINDOW;
 
 		out = coalesce_window(cmds, at, m, info + at, out, &sc);
+		if (out == SIZE_MAX)
+			return n;
 	}
 	return out;
 }
@@ -626,6 +663,8 @@ size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
 		for (size_t i = 0; i < m; i++)
 			cmdq_info_unvalidated(&cmds[at + i], &inf[i]);
 		out = coalesce_window(cmds, at, m, inf, out, &sc);
+		if (out == SIZE_MAX)
+			return n; /* not reached: checked above */
 	}
 	return out;
 }
