@@ -189,19 +189,6 @@ check(struct vstate *v, bool bad, const char *why)
 		v->why = why;
 }
 
-static inline bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
-{
-	switch (tg) {
-	case CMDQ_TG_4K:
-		return caps->gran4k;
-	case CMDQ_TG_16K:
-		return caps->gran16k;
-	case CMDQ_TG_64K:
-		return caps->gran64k;
-	}
-	return true; /* TG 0: no range */
-}
-
 /* TLBI_NH_VA / TLBI_NH_VAA: address, leaf, and the range fields. */
 static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
 {
@@ -229,16 +216,13 @@ static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
 	      "TLBI: TG != 0 with NUM = SCALE = TTL = 0 is reserved");
 	check(v, r.tg == CMDQ_TG_16K && r.ttl == 1 && !caps->ds,
 	      "TLBI: TG = 16K with TTL = 1 needs DS");
-	check(v, !granule_ok(caps, r.tg),
+	check(v, !cmdq_granule_ok_(caps, r.tg),
 	      "TLBI: TG names a granule the host does not support");
 }
 
 static void allow_asid(struct vstate *v, const struct cmdq_caps *caps)
 {
-	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
-	uint64_t ok = caps->asid_bits >= 16 ?
-			      m :
-			      (((1ull << caps->asid_bits) - 1) << 48) & m;
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID), ok = cmdq_asid_ok_(caps);
 
 	allow_bits(v, 0, ok, true, NULL);
 	allow_bits(v, 0, m & ~ok, false,
@@ -377,89 +361,11 @@ void cmdq_info_unvalidated(const struct cmdq_cmd *c, struct cmdq_info *ret)
 	*ret = info_of(c, oi, classify(oi, c));
 }
 
-/* The ASID bits a host with @caps accepts (allow_asid()). */
-static inline uint64_t asid_ok(const struct cmdq_caps *caps)
-{
-	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
-
-	return caps->asid_bits >= 16 ?
-		       m :
-		       (((1ull << caps->asid_bits) - 1) << 48) & m;
-}
-
-/*
- * The fast path of cmdq_decode() for the commands nearly every guest batch
- * is made of (CMD_SYNC, TLBI_NH_*, TLBI_NSNH_ALL): their whole validation
- * is "no bit outside the opcode's allowed masks" (which also rules out
- * SSEC) plus the range rules of allow_tlbi_va(), with the same caps gates.
- * Returns true only if validate() accepts @c and classify() gives the
- * op_table class; false means "ask validate()", never "invalid", so any
- * command this does not know takes the full path with its reasons.
- */
-static inline bool fast_valid(const struct cmdq_caps *caps,
-			      const struct cmdq_cmd *c, uint8_t op)
-{
-	const uint64_t scale_top = 1ull << 25; /* see allow_tlbi_va() */
-	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP), a1 = 0;
-	unsigned int tg, num, scale, ttl;
-	bool va = false;
-
-	switch (op) {
-	case CMDQ_OP_SYNC:
-		if (cmdq_sync_cs(c) == 3)
-			return false;
-		a0 |= cmdq_field_mask(CMDQ_F_CS) | cmdq_field_mask(CMDQ_F_MSH) |
-		      cmdq_field_mask(CMDQ_F_MSIATTR) |
-		      cmdq_field_mask(CMDQ_F_MSIDATA);
-		a1 = cmdq_field_mask(CMDQ_F_MSIADDR);
-		break;
-	case CMDQ_OP_TLBI_NSNH_ALL:
-		break;
-	case CMDQ_OP_TLBI_NH_ALL:
-		a0 |= cmdq_field_mask(CMDQ_F_VMID);
-		break;
-	case CMDQ_OP_TLBI_NH_ASID:
-		a0 |= cmdq_field_mask(CMDQ_F_VMID) | asid_ok(caps);
-		break;
-	case CMDQ_OP_TLBI_NH_VA:
-		a0 |= asid_ok(caps);
-		/* fall through */
-	case CMDQ_OP_TLBI_NH_VAA:
-		a0 |= cmdq_field_mask(CMDQ_F_VMID);
-		a1 = cmdq_field_mask(CMDQ_F_LEAF) |
-		     cmdq_field_mask(CMDQ_F_ADDR);
-		if (caps->range_inv) {
-			a0 |= cmdq_field_mask(CMDQ_F_NUM) |
-			      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
-			      (caps->ds ? scale_top : 0);
-			a1 |= cmdq_field_mask(CMDQ_F_TG) |
-			      cmdq_field_mask(CMDQ_F_TTL);
-		}
-		va = true;
-		break;
-	default:
-		return false;
-	}
-	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
-		return false;
-	if (!va)
-		return true;
-	/* allow_tlbi_va()'s checks; all zero without RIL (masked above). */
-	tg = (unsigned int)cmdq_tlbi_tg(c);
-	ttl = (unsigned int)cmdq_tlbi_ttl(c);
-	num = (unsigned int)cmdq_tlbi_num(c);
-	scale = (unsigned int)cmdq_tlbi_scale(c);
-	if (!tg)
-		return !(num | scale | ttl);
-	return (num | scale | ttl) &&
-	       !(tg == CMDQ_TG_16K && ttl == 1 && !caps->ds) &&
-	       granule_ok(caps, tg);
-}
-
 /*
  * One table lookup gives class, ordering class and which identifiers the
  * opcode has; validation reuses the class instead of classifying again.
- * The common commands take fast_valid() and carry no identifiers.
+ * The common commands take cmdq_decode_fast_() (cmdq.h) and carry no
+ * identifiers.
  */
 /*
  * Out of line, so that the fast path of cmdq_decode() saves no registers
@@ -478,20 +384,21 @@ decode_slow(const struct cmdq_caps *caps, const struct cmdq_cmd *c,
 	return (enum cmdq_cerror)info.cerror;
 }
 
-enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
-			     struct cmdq_cmd *ret_cmd,
-			     struct cmdq_info *ret_info)
+enum cmdq_cerror cmdq_decode_full_(const struct cmdq_caps *caps,
+				   const void *le_entry,
+				   struct cmdq_cmd *ret_cmd,
+				   struct cmdq_info *ret_info)
 {
 	struct cmdq_cmd c = cmd_from_le(le_entry);
-	uint8_t op = cmdq_cmd_opcode(&c);
+	int cls = cmdq_decode_fast_(caps, &c);
 
 	*ret_cmd = c;
-	if (!fast_valid(caps, &c, op))
+	if (cls < 0)
 		return decode_slow(caps, ret_cmd, ret_info);
 	*ret_info = (struct cmdq_info){
-		.op = op,
-		.cls = (uint8_t)op_table[op].cls,
-		.order = op_table[op].order,
+		.op = cmdq_cmd_opcode(&c),
+		.cls = (uint8_t)cls,
+		.order = cls == CMDQ_CLASS_FORWARD ? CMDQ_ORDER_TLB : 0,
 	};
 	return CMDQ_CERROR_NONE;
 }

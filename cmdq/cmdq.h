@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CMDQ_ENT_SIZE 16
 
@@ -419,9 +420,146 @@ enum {
  * the command (forward it, complete it as a SYNC or NOP), else
  * CMDQ_CERROR_ILL.
  */
-enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
-			     struct cmdq_cmd *ret_cmd,
-			     struct cmdq_info *ret_info);
+static inline enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps,
+					   const void *le_entry,
+					   struct cmdq_cmd *ret_cmd,
+					   struct cmdq_info *ret_info);
+
+/*
+ * Below: cmdq_decode()'s inline fast path, so the worker's per-entry loop
+ * pays no call for the commands nearly every guest batch is made of
+ * (CMD_SYNC, TLBI_NH_*, TLBI_NSNH_ALL). Internal (trailing underscore):
+ * use cmdq_decode().
+ */
+
+/* Whether TG @tg names a granule the host has (TG 0: no range, fine). */
+static inline bool cmdq_granule_ok_(const struct cmdq_caps *caps,
+				    unsigned int tg)
+{
+	switch (tg) {
+	case CMDQ_TG_4K:
+		return caps->gran4k;
+	case CMDQ_TG_16K:
+		return caps->gran16k;
+	case CMDQ_TG_64K:
+		return caps->gran64k;
+	}
+	return true;
+}
+
+/* The ASID bits a host with @caps accepts. */
+static inline uint64_t cmdq_asid_ok_(const struct cmdq_caps *caps)
+{
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
+
+	return caps->asid_bits >= 16 ?
+		       m :
+		       (((1ull << caps->asid_bits) - 1) << 48) & m;
+}
+
+/*
+ * For CMD_SYNC, TLBI_NH_* and TLBI_NSNH_ALL, validation is "no bit outside
+ * the opcode's allowed masks" (which also rules out SSEC) plus the TLBI
+ * range rules, with cmdq_validate()'s caps gates. Returns the class
+ * (CMDQ_CLASS_SYNC or CMDQ_CLASS_FORWARD, ordering class TLB) only if
+ * cmdq_validate() accepts @c; -1 means "take the full path", never
+ * "invalid", so every other command keeps cmdq_validate()'s exact rules.
+ * cmdq tests check the two agree.
+ */
+static inline int cmdq_decode_fast_(const struct cmdq_caps *caps,
+				    const struct cmdq_cmd *c)
+{
+	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
+	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP), a1 = 0;
+	unsigned int tg, num, scale, ttl;
+
+	switch (cmdq_cmd_opcode(c)) {
+	case CMDQ_OP_SYNC:
+		if (cmdq_sync_cs(c) == 3)
+			return -1;
+		a0 |= cmdq_field_mask(CMDQ_F_CS) | cmdq_field_mask(CMDQ_F_MSH) |
+		      cmdq_field_mask(CMDQ_F_MSIATTR) |
+		      cmdq_field_mask(CMDQ_F_MSIDATA);
+		a1 = cmdq_field_mask(CMDQ_F_MSIADDR);
+		if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+			return -1;
+		return CMDQ_CLASS_SYNC;
+	case CMDQ_OP_TLBI_NSNH_ALL:
+		break;
+	case CMDQ_OP_TLBI_NH_ALL:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID);
+		break;
+	case CMDQ_OP_TLBI_NH_ASID:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID) | cmdq_asid_ok_(caps);
+		break;
+	case CMDQ_OP_TLBI_NH_VA:
+		a0 |= cmdq_asid_ok_(caps);
+		/* fall through */
+	case CMDQ_OP_TLBI_NH_VAA:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID);
+		a1 = cmdq_field_mask(CMDQ_F_LEAF) |
+		     cmdq_field_mask(CMDQ_F_ADDR);
+		if (caps->range_inv) {
+			a0 |= cmdq_field_mask(CMDQ_F_NUM) |
+			      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
+			      (caps->ds ? scale_top : 0);
+			a1 |= cmdq_field_mask(CMDQ_F_TG) |
+			      cmdq_field_mask(CMDQ_F_TTL);
+		}
+		if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+			return -1;
+		/* The range rules; all zero without RIL (masked above). */
+		tg = (unsigned int)cmdq_tlbi_tg(c);
+		ttl = (unsigned int)cmdq_tlbi_ttl(c);
+		num = (unsigned int)cmdq_tlbi_num(c);
+		scale = (unsigned int)cmdq_tlbi_scale(c);
+		if (!tg ? (num | scale | ttl) != 0 :
+			  !(num | scale | ttl) ||
+				    (tg == CMDQ_TG_16K && ttl == 1 &&
+				     !caps->ds) ||
+				    !cmdq_granule_ok_(caps, tg))
+			return -1;
+		return CMDQ_CLASS_FORWARD;
+	default:
+		return -1;
+	}
+	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+		return -1;
+	return CMDQ_CLASS_FORWARD;
+}
+
+/* The whole of cmdq_decode(), out of line (and on a big-endian host). */
+enum cmdq_cerror cmdq_decode_full_(const struct cmdq_caps *caps,
+				   const void *le_entry,
+				   struct cmdq_cmd *ret_cmd,
+				   struct cmdq_info *ret_info);
+
+static inline enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps,
+					   const void *le_entry,
+					   struct cmdq_cmd *ret_cmd,
+					   struct cmdq_info *ret_info)
+{
+#if CMDQ_CMD_IS_LE
+	struct cmdq_cmd c;
+	int cls;
+
+	memcpy(&c, le_entry, sizeof(c)); /* the one read of @le_entry */
+	cls = cmdq_decode_fast_(caps, &c);
+	if (cls >= 0) {
+		*ret_cmd = c;
+		*ret_info = (struct cmdq_info){
+			.op = cmdq_cmd_opcode(&c),
+			.cls = (uint8_t)cls,
+			.order = cls == CMDQ_CLASS_FORWARD ? CMDQ_ORDER_TLB : 0,
+		};
+		return CMDQ_CERROR_NONE;
+	}
+	/* The copy is the little-endian entry: never read @le_entry twice. */
+	return cmdq_decode_full_(caps, &c, ret_cmd, ret_info);
+#else
+	return cmdq_decode_full_(caps, le_entry, ret_cmd, ret_info);
+#endif
+}
 
 /*
  * cmdq_coalesce() - shorten the commands of one batch (one vSMMU, one
