@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /* fds kept back from the ring budget: sockets, logs, backend, loops. */
 #define CORE_FD_RESERVE 64

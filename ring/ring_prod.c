@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_i.h"
 
 static inline void cpu_relax(void)

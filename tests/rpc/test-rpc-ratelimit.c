@@ -3,7 +3,7 @@
  * rpc_ratelimit: the token bucket of the daemon's guest-triggered log
  * messages. Pure logic on a fake clock.
  */
-#include "rpc/ratelimit.h"
+#include "daemon/ratelimit.h"
 #include "tests/harness.h"
 
 #define SEC 1000000000ull

@@ -19,7 +19,7 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
-#include "rpc/metrics.h"
+#include "daemon/metrics.h"
 #include "rpc/server.h"
 
 /* Owned by the thread dispatching the event base. */

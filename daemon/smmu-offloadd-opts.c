@@ -17,8 +17,8 @@
 #include <syslog.h>
 
 #include "config.h"
-#include "rpc/metrics.h"
-#include "rpc/smmu-offloadd.h"
+#include "daemon/metrics.h"
+#include "daemon/smmu-offloadd.h"
 #include <smmu-offload/client.h>
 
 /* The kernel's ids for unmapped ones (rpc_overflow_ids()), read first. */

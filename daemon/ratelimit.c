@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 
-#include "rpc/ratelimit.h"
+#include "daemon/ratelimit.h"
 
 int rpc_ratelimit_init(struct rpc_ratelimit *rl, uint32_t burst,
 		       uint64_t interval_ns, uint64_t now_ns)

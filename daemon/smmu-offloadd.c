@@ -29,10 +29,10 @@
 
 #include "config.h"
 #include "core/core.h"
-#include "rpc/metrics.h"
-#include "rpc/ratelimit.h"
+#include "daemon/metrics.h"
+#include "daemon/ratelimit.h"
 #include "rpc/server.h"
-#include "rpc/smmu-offloadd.h"
+#include "daemon/smmu-offloadd.h"
 #include <smmu-offload/client.h>
 
 static int log_level = LOG_NOTICE;
