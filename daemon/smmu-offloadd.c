@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "common/clock.h"
 #include "core/core.h"
 #include "daemon/metrics.h"
 #include "daemon/ratelimit.h"
@@ -95,14 +96,6 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Messages a guest or a client can trigger at will go through one token
  * bucket per class, so that a hostile guest cannot flood the journal; the
@@ -148,7 +141,8 @@ static void log_limited(enum log_class cls, int level, const char *fmt, ...)
 	/* Below the log level nothing is printed: spend no token. */
 	if (level > log_level)
 		return;
-	if (!rpc_ratelimit_allow(&log_limits[cls], now_ns(), &suppressed))
+	if (!rpc_ratelimit_allow(&log_limits[cls], common_now_ns(),
+				 &suppressed))
 		return;
 	log_suppressed(cls, level, suppressed);
 	va_start(ap, fmt);
@@ -162,7 +156,7 @@ static void log_flush_suppressed(void)
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++) {
 		uint64_t n;
 
-		if (rpc_ratelimit_flush(&log_limits[i], now_ns(), &n))
+		if (rpc_ratelimit_flush(&log_limits[i], common_now_ns(), &n))
 			log_suppressed(i, LOG_WARNING, n);
 	}
 }
@@ -527,7 +521,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
 		rpc_ratelimit_init(&log_limits[i], o.log_burst,
-				   o.log_interval_ns, now_ns());
+				   o.log_interval_ns, common_now_ns());
 	o.core.backend.kind = o.backend;
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
