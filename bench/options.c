@@ -3,6 +3,7 @@
  * smmu-bench's command line: usage, parsing, the option defaults.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <stdlib.h>
 
@@ -189,12 +190,108 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-int sb_parse_opts(int argc, char **argv, struct opts *o)
-{
-	bool vms_set = false, hsmmus_set = false, flood_set = false;
-	uint64_t v;
-	int c;
+/* The numeric options: their range and the field of struct opts they set
+ * (unsigned int, uint32_t or uint64_t). */
+struct uint_opt {
+	int val;
+	uint64_t min, max;
+	size_t off, size;
+};
 
+#define FIELD(f) offsetof(struct opts, f), sizeof(((struct opts *)0)->f)
+
+static const struct uint_opt uint_opts[] = {
+	{ 'n', 1, MAX_IDLE_RINGS, FIELD(vms) },
+	{ OPT_VCPUS, 1, WL_MAX_STREAMS, FIELD(vcpus) },
+	{ 'H', 1, MAX_HSMMU, FIELD(hsmmus) },
+	{ 'T', 1, 64, FIELD(threads) },
+	{ 'k', 1, UINT64_C(1) << 40, FIELD(syncs) },
+	{ OPT_SEED, 0, UINT64_MAX, FIELD(seed) },
+	{ OPT_IOCTL_NS, 0, 100000000, FIELD(sim.ioctl_ns) },
+	{ OPT_CMD_NS, 0, 100000000, FIELD(sim.cmd_ns) },
+	{ OPT_SYNC_NS, 0, 100000000, FIELD(sim.sync_ns) },
+	{ OPT_POLL, 0, 1000000, FIELD(poll_us) },
+	{ OPT_INFLIGHT, 1, 256, FIELD(max_inflight) },
+	{ OPT_RING, 7, 16, FIELD(ring_log2) },
+	{ OPT_TRACE_BATCHES, 1, UINT64_MAX, FIELD(trace_batches) },
+	{ OPT_VSMMUS, 1, MAX_HSMMU, FIELD(vsmmus) },
+	{ OPT_DEVICES, 1, WL_MAX_SIDS, FIELD(devices) },
+	{ OPT_RATE_CMDS, 0, UINT64_C(1) << 40, FIELD(rate_cmds) },
+	{ OPT_FLOOD, 0, MAX_VMS, FIELD(flood) },
+	{ OPT_IDLE, 1, 600000, FIELD(idle_ms) },
+	{ OPT_FAULT_DROP, 1, UINT64_MAX, FIELD(fault_drop) },
+};
+
+_Static_assert(sizeof(unsigned int) == sizeof(uint32_t),
+	       "uint_opts stores unsigned int fields as uint32_t");
+
+/* Numeric option @c: parse @arg into its field. Return: 0, -EINVAL, or
+ * 1 if @c is not a numeric option. */
+static int parse_uint_opt(struct opts *o, int c, const char *arg)
+{
+	for (size_t i = 0; i < sizeof(uint_opts) / sizeof(uint_opts[0]); i++) {
+		const struct uint_opt *u = &uint_opts[i];
+		uint64_t v;
+		uint32_t v32;
+
+		if (u->val != c)
+			continue;
+		if (parse_uint(arg, u->min, u->max, &v))
+			return -EINVAL;
+		v32 = (uint32_t)v;
+		memcpy((char *)o + u->off,
+		       u->size == sizeof(v32) ? (void *)&v32 : (void *)&v,
+		       u->size);
+		return 0;
+	}
+	return 1;
+}
+
+/* A keyword option's words and the value each stands for. */
+struct kw {
+	const char *name;
+	int value;
+};
+
+static const struct kw wait_kw[] = { { "block", IOFD_SIM_WAIT_BLOCK },
+				     { "spin", IOFD_SIM_WAIT_SPIN },
+				     { "none", IOFD_SIM_WAIT_NONE },
+				     { NULL, 0 } };
+static const struct kw issue_kw[] = { { "async", CORE_ISSUE_ASYNC },
+				      { "inline", CORE_ISSUE_INLINE },
+				      { NULL, 0 } };
+static const struct kw loop_kw[] = { { "auto", CORE_LOOP_AUTO },
+				     { "uring", CORE_LOOP_URING },
+				     { "epoll", CORE_LOOP_EPOLL },
+				     { NULL, 0 } };
+static const struct kw arrival_kw[] = { { "poisson", 1 },
+					{ "fixed", 0 },
+					{ NULL, 0 } };
+
+static int parse_kw(const char *s, const struct kw *kw, int *ret)
+{
+	for (; kw->name; kw++)
+		if (!strcmp(s, kw->name)) {
+			*ret = kw->value;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* A real number in (@min, @max]. */
+static int parse_double(const char *s, double min, double max, double *ret)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*end || !(v > min && v <= max))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void opts_default(struct opts *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->workload = "strict-unmap";
 	o->modes[M_QEMU] = o->modes[M_QEMU_BATCHED] = o->modes[M_OFFLOAD] = 1;
@@ -214,204 +311,95 @@ int sb_parse_opts(int argc, char **argv, struct opts *o)
 	o->poll_us = CORE_DEFAULT_POLL_US;
 	o->loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;
+}
 
-	while ((c = getopt_long(argc, argv, "w:m:b:n:H:T:d:k:qh", long_opts,
-				NULL)) != -1) {
-		int r = 0;
+/* Every option but the numeric ones. Return: 0 or -EINVAL. */
+static int parse_other_opt(struct opts *o, int c, const char *arg)
+{
+	int k = 0, r = 0;
 
-		switch (c) {
-		case 'w':
-			o->workload = optarg;
-			break;
-		case 'm':
-			r = parse_modes(optarg, o->modes);
-			break;
-		case 'b':
-			o->backend = optarg;
-			if (strcmp(optarg, "sim") && strcmp(optarg, "null"))
-				r = -EINVAL;
-			break;
-		case 'n':
-			r = parse_uint(optarg, 1, MAX_IDLE_RINGS, &v);
-			o->vms = (unsigned int)v;
-			vms_set = true;
-			break;
-		case OPT_VCPUS:
-			r = parse_uint(optarg, 1, WL_MAX_STREAMS, &v);
-			o->vcpus = (unsigned int)v;
-			break;
-		case 'H':
-			r = parse_uint(optarg, 1, MAX_HSMMU, &v);
-			o->hsmmus = (unsigned int)v;
-			hsmmus_set = true;
-			break;
-		case 'T':
-			r = parse_uint(optarg, 1, 64, &v);
-			o->threads = (unsigned int)v;
-			break;
-		case 'd': {
-			char *end;
-
-			o->duration = strtod(optarg, &end);
-			if (*end || !(o->duration > 0 && o->duration <= 3600))
-				r = -EINVAL;
-			break;
-		}
-		case 'k':
-			r = parse_uint(optarg, 1, UINT64_C(1) << 40, &o->syncs);
-			break;
-		case OPT_SEED:
-			r = parse_uint(optarg, 0, UINT64_MAX, &o->seed);
-			break;
-		case OPT_NO_VERIFY:
-			o->verify = false;
-			break;
-		case OPT_WAIT:
-			o->wait_set = true;
-			if (!strcmp(optarg, "block"))
-				o->wait = IOFD_SIM_WAIT_BLOCK;
-			else if (!strcmp(optarg, "spin"))
-				o->wait = IOFD_SIM_WAIT_SPIN;
-			else if (!strcmp(optarg, "none"))
-				o->wait = IOFD_SIM_WAIT_NONE;
-			else
-				r = -EINVAL;
-			break;
-		case OPT_IOCTL_NS:
-			r = parse_uint(optarg, 0, 100000000, &v);
-			o->sim.ioctl_ns = (uint32_t)v;
-			break;
-		case OPT_CMD_NS:
-			r = parse_uint(optarg, 0, 100000000, &v);
-			o->sim.cmd_ns = (uint32_t)v;
-			break;
-		case OPT_SYNC_NS:
-			r = parse_uint(optarg, 0, 100000000, &v);
-			o->sim.sync_ns = (uint32_t)v;
-			break;
-		case OPT_ISSUE:
-			if (!strcmp(optarg, "async"))
-				o->issue = CORE_ISSUE_ASYNC;
-			else if (!strcmp(optarg, "inline"))
-				o->issue = CORE_ISSUE_INLINE;
-			else
-				r = -EINVAL;
-			break;
-		case OPT_POLL:
-			r = parse_uint(optarg, 0, 1000000, &v);
-			o->poll_us = (unsigned int)v;
-			break;
-		case OPT_LOOP:
-			if (!strcmp(optarg, "auto"))
-				o->loop = CORE_LOOP_AUTO;
-			else if (!strcmp(optarg, "uring"))
-				o->loop = CORE_LOOP_URING;
-			else if (!strcmp(optarg, "epoll"))
-				o->loop = CORE_LOOP_EPOLL;
-			else
-				r = -EINVAL;
-			break;
-		case OPT_INFLIGHT:
-			r = parse_uint(optarg, 1, 256, &v);
-			o->max_inflight = (unsigned int)v;
-			break;
-		case OPT_RING:
-			r = parse_uint(optarg, 7, 16, &v);
-			o->ring_log2 = (unsigned int)v;
-			break;
-		case OPT_TRACE_BATCHES:
-			r = parse_uint(optarg, 1, UINT64_MAX,
-				       &o->trace_batches);
-			break;
-		case OPT_JSON:
-			o->json = optarg;
-			break;
-		case OPT_PLOT:
-			o->plot = optarg;
-			break;
-		case OPT_VSMMUS:
-			r = parse_uint(optarg, 1, MAX_HSMMU, &v);
-			o->vsmmus = (unsigned int)v;
-			break;
-		case OPT_DEVICES:
-			r = parse_uint(optarg, 1, WL_MAX_SIDS, &v);
-			o->devices = (unsigned int)v;
-			break;
-		case OPT_RATE: {
-			char *end;
-
-			o->rate = strtod(optarg, &end);
-			if (*end || !(o->rate > 0 && o->rate <= 1e7))
-				r = -EINVAL;
-			break;
-		}
-		case OPT_ARRIVAL:
-			if (!strcmp(optarg, "poisson"))
-				o->poisson = true;
-			else if (!strcmp(optarg, "fixed"))
-				o->poisson = false;
-			else
-				r = -EINVAL;
-			break;
-		case OPT_RATE_CMDS:
-			r = parse_uint(optarg, 0, UINT64_C(1) << 40,
-				       &o->rate_cmds);
-			break;
-		case OPT_FLOOD:
-			r = parse_uint(optarg, 0, MAX_VMS, &v);
-			o->flood = (unsigned int)v;
-			flood_set = true;
-			break;
-		case OPT_IDLE:
-			r = parse_uint(optarg, 1, 600000, &v);
-			o->idle_ms = (unsigned int)v;
-			break;
-		case OPT_CONNECT:
-			o->connect = optarg;
-			break;
-		case OPT_FAULT_DROP:
-			r = parse_uint(optarg, 1, UINT64_MAX, &o->fault_drop);
-			break;
-		case OPT_VCPU:
-			o->kvm_msi = !strcmp(optarg, "kvm-msipoll");
-			o->kvm = o->kvm_msi || !strcmp(optarg, "kvm");
-			if (!o->kvm && strcmp(optarg, "thread"))
-				r = -EINVAL;
-			break;
-		case OPT_KVM_PIN:
-			o->kvm_pin = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			sb_usage(stdout);
-			exit(0);
-		default:
-			return -EINVAL;
-		}
-		if (r) {
-			const char *name = "?";
-
-			for (const struct option *lo = long_opts; lo->name;
-			     lo++)
-				if (lo->val == c)
-					name = lo->name;
-			fprintf(stderr, "smmu-bench: bad value for --%s: %s\n",
-				name, optarg ? optarg : "");
-			return r;
-		}
-	}
-	if (optind != argc)
+	switch (c) {
+	case 'w':
+		o->workload = arg;
+		break;
+	case 'm':
+		r = parse_modes(arg, o->modes);
+		break;
+	case 'b':
+		o->backend = arg;
+		if (strcmp(arg, "sim") && strcmp(arg, "null"))
+			r = -EINVAL;
+		break;
+	case 'd':
+		r = parse_double(arg, 0, 3600, &o->duration);
+		break;
+	case OPT_RATE:
+		r = parse_double(arg, 0, 1e7, &o->rate);
+		break;
+	case OPT_NO_VERIFY:
+		o->verify = false;
+		break;
+	case OPT_WAIT:
+		o->wait_set = true;
+		r = parse_kw(arg, wait_kw, &k);
+		o->wait = r ? o->wait : (enum iofd_sim_wait)k;
+		break;
+	case OPT_ISSUE:
+		r = parse_kw(arg, issue_kw, &k);
+		o->issue = r ? o->issue : (enum core_issue_mode)k;
+		break;
+	case OPT_LOOP:
+		r = parse_kw(arg, loop_kw, &k);
+		o->loop = r ? o->loop : (enum core_loop_kind)k;
+		break;
+	case OPT_ARRIVAL:
+		r = parse_kw(arg, arrival_kw, &k);
+		o->poisson = r ? o->poisson : k;
+		break;
+	case OPT_JSON:
+		o->json = arg;
+		break;
+	case OPT_PLOT:
+		o->plot = arg;
+		break;
+	case OPT_CONNECT:
+		o->connect = arg;
+		break;
+	case OPT_VCPU:
+		o->kvm_msi = !strcmp(arg, "kvm-msipoll");
+		o->kvm = o->kvm_msi || !strcmp(arg, "kvm");
+		if (!o->kvm && strcmp(arg, "thread"))
+			r = -EINVAL;
+		break;
+	case OPT_KVM_PIN:
+		o->kvm_pin = true;
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	default:
 		return -EINVAL;
+	}
+	return r;
+}
+
+/* The options given explicitly, for -w noisy's defaults. */
+struct opts_seen {
+	bool vms, hsmmus, flood;
+};
+
+/* After the last option: -w noisy, the combinations that cannot run, the
+ * derived counts. */
+static int opts_finish(struct opts *o, const struct opts_seen *seen)
+{
 	/* The issue 8 scenario; explicit options still win. */
 	if (!strcmp(o->workload, "noisy")) {
 		o->workload = "strict-unmap";
-		if (!vms_set)
+		if (!seen->vms)
 			o->vms = 63;
-		if (!hsmmus_set)
+		if (!seen->hsmmus)
 			o->hsmmus = 1;
-		if (!flood_set)
+		if (!seen->flood)
 			o->flood = 1;
 	}
 	if (o->kvm_pin && !o->kvm) {
@@ -426,4 +414,46 @@ int sb_parse_opts(int argc, char **argv, struct opts *o)
 	o->nvs = o->vms * o->vsmmus;
 	o->nall = o->nvs + o->flood;
 	return 0;
+}
+
+/* The long name of option @c, for the error message. */
+static const char *opt_name(int c)
+{
+	for (const struct option *lo = long_opts; lo->name; lo++)
+		if (lo->val == c)
+			return lo->name;
+	return "?";
+}
+
+int sb_parse_opts(int argc, char **argv, struct opts *o)
+{
+	struct opts_seen seen = { false, false, false };
+	int c;
+
+	opts_default(o);
+	while ((c = getopt_long(argc, argv, "w:m:b:n:H:T:d:k:qh", long_opts,
+				NULL)) != -1) {
+		int r;
+
+		if (c == 'h') {
+			sb_usage(stdout);
+			exit(0);
+		}
+		if (c == '?')
+			return -EINVAL;
+		seen.vms |= c == 'n';
+		seen.hsmmus |= c == 'H';
+		seen.flood |= c == OPT_FLOOD;
+		r = parse_uint_opt(o, c, optarg);
+		if (r > 0)
+			r = parse_other_opt(o, c, optarg);
+		if (r) {
+			fprintf(stderr, "smmu-bench: bad value for --%s: %s\n",
+				opt_name(c), optarg ? optarg : "");
+			return r;
+		}
+	}
+	if (optind != argc)
+		return -EINVAL;
+	return opts_finish(o, &seen);
 }
