@@ -239,78 +239,97 @@ static int counters_merge(const struct run *run, struct result *res)
 	return r;
 }
 
-static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
-		    struct result *res)
+/* The VMs, their vCPU slots and workload streams, the thread arrays. */
+static int run_alloc(struct run *run)
 {
-	struct run run = { .o = o,
-			   .w = w,
-			   .mode = mode,
-			   .gate_lock = PTHREAD_MUTEX_INITIALIZER,
-			   .gate = PTHREAD_COND_INITIALIZER };
-	struct qemu_env *qenv = NULL;
-	struct core_service *svc = NULL;
-	struct smmu_client *client = NULL;
-	struct daemon_ctr dbefore;
-	bool measured = false;
-	struct rusage ru0, ru1;
-	pthread_attr_t attr;
-	unsigned int started = 0, nfl = 0;
-	uint64_t t0, t1, nglobal = (uint64_t)o->nvs * o->vcpus;
-	int r;
+	const struct opts *o = run->o;
+	uint64_t nglobal = (uint64_t)o->nvs * o->vcpus;
 
-	memset(res, 0, sizeof(*res));
-	res->ran = true;
-	res->mode = mode;
-	core_hist_init(&res->c.lat);
-	run.vms = calloc(o->nall, sizeof(*run.vms));
-	run.nwk = mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
-	if (run.nwk > o->nvs && mode == M_OFFLOAD)
-		run.nwk = o->nvs;
-	run.wk = calloc(run.nwk, sizeof(*run.wk));
-	run.fl = calloc(o->flood ? o->flood : 1, sizeof(*run.fl));
-	if (!run.vms || !run.wk || !run.fl) {
-		r = -ENOMEM;
-		goto out_free;
-	}
+	run->vms = calloc(o->nall, sizeof(*run->vms));
+	run->nwk = run->mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
+	if (run->nwk > o->nvs && run->mode == M_OFFLOAD)
+		run->nwk = o->nvs;
+	run->wk = calloc(run->nwk, sizeof(*run->wk));
+	run->fl = calloc(o->flood ? o->flood : 1, sizeof(*run->fl));
+	if (!run->vms || !run->wk || !run->fl)
+		return -ENOMEM;
 	for (unsigned int v = 0; v < o->nall; v++) {
-		struct vm *vm = &run.vms[v];
+		struct vm *vm = &run->vms[v];
 
 		vm->memfd = vm->db = vm->cq = -1;
 		pthread_mutex_init(&vm->lock, NULL);
 		vm->slot = calloc(o->vcpus, sizeof(*vm->slot));
-		if (!vm->slot) {
-			r = -ENOMEM;
-			goto out_free;
-		}
+		if (!vm->slot)
+			return -ENOMEM;
 		for (unsigned int k = 0; k < o->vcpus && v < o->nvs; k++)
-			wl_stream_init(&vm->slot[k].ws, w, o->seed, k,
+			wl_stream_init(&vm->slot[k].ws, run->w, o->seed, k,
 				       (uint64_t)v * o->vcpus + k, nglobal);
 	}
-	if (mode == M_OFFLOAD && o->connect)
-		r = sb_connect_setup(&run, &client, &dbefore, res);
-	else if (mode == M_OFFLOAD)
-		r = sb_offload_setup(&run, &svc, res->errmsg,
-				     sizeof(res->errmsg));
-	else
-		r = sb_qemu_setup(&run, &qenv, res->errmsg,
-				  sizeof(res->errmsg));
-	mode_layout(&run, res);
-	res->threads = run.nwk;
-	res->verified = sb_verifying(&run);
-	if (r)
-		goto out_teardown;
+	return 0;
+}
+
+static void run_free(struct run *run)
+{
+	if (run->vms)
+		for (unsigned int v = 0; v < run->o->nall; v++) {
+			pthread_mutex_destroy(&run->vms[v].lock);
+			free(run->vms[v].slot);
+		}
+	free(run->vms);
+	free(run->wk);
+	free(run->fl);
+}
+
+/* What one mode sets up besides the VMs: one of the three is used. */
+struct mode_env {
+	struct qemu_env *qenv; /* qemu modes */
+	struct core_service *svc; /* offload, embedded */
+	struct smmu_client *client; /* offload --connect */
+	struct daemon_ctr before; /* --connect: the daemon's counters */
+};
+
+static int mode_setup(struct run *run, struct mode_env *env, struct result *res)
+{
+	if (run->mode == M_OFFLOAD && run->o->connect)
+		return sb_connect_setup(run, &env->client, &env->before, res);
+	if (run->mode == M_OFFLOAD)
+		return sb_offload_setup(run, &env->svc, res->errmsg,
+					sizeof(res->errmsg));
+	return sb_qemu_setup(run, &env->qenv, res->errmsg, sizeof(res->errmsg));
+}
+
+static void mode_teardown(struct run *run, struct mode_env *env, bool measured,
+			  struct result *res)
+{
+	if (run->mode == M_OFFLOAD && run->o->connect)
+		sb_connect_teardown(run, env->client, &env->before, measured,
+				    res);
+	else if (run->mode == M_OFFLOAD)
+		sb_offload_teardown(run, env->svc, res);
+	else if (env->qenv)
+		sb_qemu_teardown(run, env->qenv, res);
+}
+
+/* Start the producer threads, then the flooders; they wait at the gate.
+ * On failure the started ones are let go and joined. Return: 0 or
+ * -EAGAIN (res->errmsg says how far it got). */
+static int run_start(struct run *run, unsigned int *ret_nfl, struct result *res)
+{
+	unsigned int started = 0, nfl = 0;
+	pthread_attr_t attr;
+	int r = 0;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (unsigned int i = 0; i < run.nwk; i++) {
-		struct worker *wk = &run.wk[i];
+	for (unsigned int i = 0; i < run->nwk; i++) {
+		struct worker *wk = &run->wk[i];
 
-		wk->run = &run;
+		wk->run = run;
 		wk->id = i;
 		core_hist_init(&wk->c.lat);
 		if (pthread_create(&wk->th, &attr,
-				   mode == M_OFFLOAD ? sb_offload_main :
-						       sb_qemu_main,
+				   run->mode == M_OFFLOAD ? sb_offload_main :
+							    sb_qemu_main,
 				   wk)) {
 			r = -EAGAIN;
 			snprintf(res->errmsg, sizeof(res->errmsg),
@@ -319,11 +338,11 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		}
 		started++;
 	}
-	for (unsigned int i = 0; i < o->flood && started == run.nwk; i++) {
-		struct worker *wk = &run.fl[i];
+	for (unsigned int i = 0; i < run->o->flood && !r; i++) {
+		struct worker *wk = &run->fl[i];
 
-		wk->run = &run;
-		wk->id = o->nvs + i;
+		wk->run = run;
+		wk->id = run->o->nvs + i;
 		if (pthread_create(&wk->th, &attr, sb_flood_main, wk)) {
 			r = -EAGAIN;
 			snprintf(res->errmsg, sizeof(res->errmsg),
@@ -333,30 +352,24 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 		nfl++;
 	}
 	pthread_attr_destroy(&attr);
-	if (started < run.nwk || nfl < o->flood) {
-		run_open(&run, GO_ABORT);
+	if (r) {
+		run_open(run, GO_ABORT);
 		for (unsigned int i = 0; i < started; i++)
-			pthread_join(run.wk[i].th, NULL);
+			pthread_join(run->wk[i].th, NULL);
 		for (unsigned int i = 0; i < nfl; i++)
-			pthread_join(run.fl[i].th, NULL);
-		goto out_teardown;
+			pthread_join(run->fl[i].th, NULL);
 	}
-	getrusage(RUSAGE_SELF, &ru0);
-	/* The start barrier: the flood is on before the measured VMs start. */
-	run_open(&run, GO_FLOOD);
-	flood_wait_published(&run, nfl);
-	run_open(&run, GO_ALL);
-	t0 = sb_now_ns();
-	run_wait(&run, t0);
-	if (!o->syncs)
-		__atomic_store_n(&run.stop, 1, __ATOMIC_RELEASE);
-	for (unsigned int i = 0; i < run.nwk; i++)
-		pthread_join(run.wk[i].th, NULL);
-	t1 = sb_now_ns();
-	/* The flood lasts as long as the measured window, then stops. */
-	__atomic_store_n(&run.stop, 1, __ATOMIC_RELEASE);
+	*ret_nfl = nfl;
+	return r;
+}
+
+/* Join the flooders into @res. Return: -EIO if one failed, else 0. */
+static int flood_join(struct run *run, unsigned int nfl, struct result *res)
+{
+	int r = 0;
+
 	for (unsigned int i = 0; i < nfl; i++) {
-		struct worker *fw = &run.fl[i];
+		struct worker *fw = &run->fl[i];
 
 		pthread_join(fw->th, NULL);
 		res->flood_cmds += fw->c.cmds;
@@ -367,32 +380,80 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 			r = -EIO;
 		}
 	}
+	return r;
+}
+
+/* Open the gate, wait out the measured window, join every thread and
+ * merge what they counted into @res. Return: 0, or -EIO if a thread
+ * failed. */
+static int run_measure(struct run *run, unsigned int nfl, struct result *res)
+{
+	struct rusage ru0, ru1;
+	uint64_t t0, t1;
+	int r;
+
+	getrusage(RUSAGE_SELF, &ru0);
+	/* The start barrier: the flood is on before the measured VMs start. */
+	run_open(run, GO_FLOOD);
+	flood_wait_published(run, nfl);
+	run_open(run, GO_ALL);
+	t0 = sb_now_ns();
+	run_wait(run, t0);
+	if (!run->o->syncs)
+		__atomic_store_n(&run->stop, 1, __ATOMIC_RELEASE);
+	for (unsigned int i = 0; i < run->nwk; i++)
+		pthread_join(run->wk[i].th, NULL);
+	t1 = sb_now_ns();
+	/* The flood lasts as long as the measured window, then stops. */
+	__atomic_store_n(&run->stop, 1, __ATOMIC_RELEASE);
+	r = flood_join(run, nfl, res);
 	getrusage(RUSAGE_SELF, &ru1);
-	measured = true;
 
 	res->wall_s = (double)(t1 - t0) / 1e9;
 	res->proc_cpu_ns = tv_ns(ru1.ru_utime) + tv_ns(ru1.ru_stime) -
 			   tv_ns(ru0.ru_utime) - tv_ns(ru0.ru_stime);
 	res->nvcsw = ru1.ru_nvcsw - ru0.ru_nvcsw;
 	res->nivcsw = ru1.ru_nivcsw - ru0.ru_nivcsw;
-	if (counters_merge(&run, res))
+	if (counters_merge(run, res))
 		r = -EIO;
-out_teardown:
-	if (mode == M_OFFLOAD && o->connect)
-		sb_connect_teardown(&run, client, &dbefore, measured, res);
-	else if (mode == M_OFFLOAD)
-		sb_offload_teardown(&run, svc, res);
-	else if (qenv)
-		sb_qemu_teardown(&run, qenv, res);
+	return r;
+}
+
+/* Run mode @mode once and fill @res. Return: 0 or -errno (res->errmsg
+ * says why). */
+static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
+		    struct result *res)
+{
+	struct run run = { .o = o,
+			   .w = w,
+			   .mode = mode,
+			   .gate_lock = PTHREAD_MUTEX_INITIALIZER,
+			   .gate = PTHREAD_COND_INITIALIZER };
+	struct mode_env env = { NULL, NULL, NULL, { 0 } };
+	bool measured = false;
+	unsigned int nfl = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->ran = true;
+	res->mode = mode;
+	core_hist_init(&res->c.lat);
+	r = run_alloc(&run);
+	if (r)
+		goto out_free;
+	r = mode_setup(&run, &env, res);
+	mode_layout(&run, res);
+	res->threads = run.nwk;
+	res->verified = sb_verifying(&run);
+	if (!r)
+		r = run_start(&run, &nfl, res);
+	if (!r) {
+		r = run_measure(&run, nfl, res);
+		measured = true;
+	}
+	mode_teardown(&run, &env, measured, res);
 out_free:
-	if (run.vms)
-		for (unsigned int v = 0; v < o->nall; v++) {
-			pthread_mutex_destroy(&run.vms[v].lock);
-			free(run.vms[v].slot);
-		}
-	free(run.vms);
-	free(run.wk);
-	free(run.fl);
+	run_free(&run);
 	res->err = r;
 	if (r && !res->errmsg[0])
 		snprintf(res->errmsg, sizeof(res->errmsg), "%s", strerror(-r));
