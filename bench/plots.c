@@ -30,18 +30,18 @@ static bool in_path(const char *prog)
 	return false;
 }
 
-/* Latency CDF per mode and a per-command cost bar chart, as SVG. */
-int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
-		   const struct result *res)
+/* Create @dir/@name for writing. Return: the stream, or NULL (errno). */
+static FILE *plot_open(const char *dir, const char *name)
 {
 	char path[4096];
-	FILE *f;
-	int rc;
 
-	snprintf(path, sizeof(path), "%s/latency-cdf.dat", dir);
-	f = fopen(path, "we");
-	if (!f)
-		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return fopen(path, "we");
+}
+
+/* latency-cdf.dat: one block per mode, titled by the mode's name. */
+static void write_cdf(FILE *f, const struct result *res)
+{
 	for (int m = 0; m < M_COUNT; m++) {
 		const struct core_hist *h = &res[m].c.lat;
 		uint64_t seen = 0;
@@ -60,11 +60,12 @@ int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
 		}
 		fprintf(f, "\n\n");
 	}
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/per-cmd.dat", dir);
-	f = fopen(path, "we");
-	if (!f)
-		return -errno;
+}
+
+/* per-cmd.dat: a line per mode that ran. */
+static void write_per_cmd(FILE *f, const struct opts *o,
+			  const struct result *res)
+{
 	fprintf(f,
 		"# mode guest_blocked_ns_per_cmd held_ns_per_cmd "
 		"sync_wait_ns_per_cmd host_syncs_per_1000 ioctls_per_1000\n");
@@ -79,11 +80,12 @@ int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
 				sb_metric(o, &res[m],
 					  "host_syncs_per_1000_cmds"),
 				sb_metric(o, &res[m], "ioctls_per_1000_cmds"));
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/plots.gp", dir);
-	f = fopen(path, "we");
-	if (!f)
-		return -errno;
+}
+
+/* plots.gp: both charts from the two data files. */
+static void write_script(FILE *f, const char *dir, const struct opts *o,
+			 const struct wl *w)
+{
 	fprintf(f,
 		"set terminal svg size 800,500 dynamic\n"
 		"set output '%s/latency-cdf.svg'\n"
@@ -108,6 +110,27 @@ int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
 		sb_wall_fair(o) ? "wall clock" :
 				  "wall clock incl. sim sleep overshoot",
 		dir);
+}
+
+/* Latency CDF per mode and a per-command cost bar chart, as SVG. */
+int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
+		   const struct result *res)
+{
+	char cmd[4096];
+	FILE *f;
+	int rc;
+
+	if (!(f = plot_open(dir, "latency-cdf.dat")))
+		return -errno;
+	write_cdf(f, res);
+	fclose(f);
+	if (!(f = plot_open(dir, "per-cmd.dat")))
+		return -errno;
+	write_per_cmd(f, o, res);
+	fclose(f);
+	if (!(f = plot_open(dir, "plots.gp")))
+		return -errno;
+	write_script(f, dir, o, w);
 	fclose(f);
 	if (!in_path("gnuplot")) {
 		printf("plots: gnuplot not installed: wrote the data and "
@@ -115,8 +138,8 @@ int sb_write_plots(const char *dir, const struct opts *o, const struct wl *w,
 		       dir);
 		return 0;
 	}
-	snprintf(path, sizeof(path), "gnuplot '%s/plots.gp'", dir);
-	rc = system(path);
+	snprintf(cmd, sizeof(cmd), "gnuplot '%s/plots.gp'", dir);
+	rc = system(cmd);
 	if (rc) {
 		printf("plots: gnuplot failed (status %d)\n", rc);
 		return -EIO;
