@@ -521,13 +521,95 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 	return kvmb_run(&k, w);
 }
 
-int main(int argc, char **argv)
+/* Say on stderr that writing @what failed with @r (if it did). */
+static bool write_failed(int r, const char *what)
+{
+	if (!r)
+		return false;
+	fprintf(stderr, "smmu-bench: %s: %s\n", what, strerror(-r));
+	return true;
+}
+
+/* Every selected mode in turn, then the table, JSON and plots. Return:
+ * the exit status, 1 if a mode failed, found stale entries, or an output
+ * could not be written. */
+static int run_modes(struct opts *o, const struct wl *w)
 {
 	struct result res[M_COUNT];
+	char what[4200];
+	bool fail = false;
+
+	if (!sb_wall_fair(o))
+		o->sleep_over_ns = sleep_overshoot_ns();
+	memset(res, 0, sizeof(res));
+	for (int m = 0; m < M_COUNT; m++) {
+		if (!o->modes[m])
+			continue;
+		if (run_mode(o, w, (enum mode)m, &res[m]))
+			fail = true;
+		if (res[m].c.stale || res[m].c.errors)
+			fail = true;
+	}
+	sb_print_table(o, w, res);
+	if (o->json && write_failed(sb_write_json(o->json, o, w, res), o->json))
+		fail = true;
+	if (o->plot) {
+		snprintf(what, sizeof(what), "plots in %s", o->plot);
+		if (write_failed(sb_write_plots(o->plot, o, w, res), what))
+			fail = true;
+	}
+	return fail ? 1 : 0;
+}
+
+/* The checks that need the workload, then --idle, --vcpu kvm or the
+ * modes. Return: the exit status. */
+static int run_checked(struct opts *o, struct wl *w)
+{
+	if (o->devices && wl_set_devices(w, o->devices)) {
+		fprintf(stderr, "smmu-bench: --devices: a trace attaches the "
+				"devices it names\n");
+		return 2;
+	}
+	if (o->nvs > MAX_IDLE_RINGS) {
+		fprintf(stderr, "smmu-bench: at most %u rings\n",
+			MAX_IDLE_RINGS);
+		return 2;
+	}
+	if (o->idle_ms)
+		return sb_run_idle(o, w) ? 1 : 0;
+	if (o->nall > MAX_VMS) {
+		fprintf(stderr,
+			"smmu-bench: at most %u vSMMUs (VMs x --vsmmus-per-vm "
+			"+ --flood; %u with --idle)\n",
+			MAX_VMS, MAX_IDLE_RINGS);
+		return 2;
+	}
+	if (o->connect && !o->wait_set) {
+		/* smmu-offloadd runs the sim with its documented defaults,
+		 * which spin: the local baselines must match. */
+		o->wait = IOFD_SIM_WAIT_SPIN;
+	}
+	if (o->vcpus > wl_max_streams(w)) {
+		fprintf(stderr, "smmu-bench: at most %u vCPUs per VM with %s\n",
+			wl_max_streams(w), w->name);
+		return 2;
+	}
+	/*
+	 * Sleeps in the sim (BLOCK) and in the service end at the simulated
+	 * completion, not 50 us later: every thread created from here on
+	 * inherits a 1 ns timer slack.
+	 */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	if (o->kvm)
+		return run_kvm(o, w);
+	return run_modes(o, w);
+}
+
+int main(int argc, char **argv)
+{
 	char errbuf[512];
 	struct opts o;
 	struct wl w;
-	bool fail = false;
 	int r;
 
 	if (sb_parse_opts(argc, argv, &o)) {
@@ -539,81 +621,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "smmu-bench: %s\n", errbuf);
 		return 2;
 	}
-	if (o.devices && wl_set_devices(&w, o.devices)) {
-		fprintf(stderr, "smmu-bench: --devices: a trace attaches the "
-				"devices it names\n");
-		wl_free(&w);
-		return 2;
-	}
-	if (o.nvs > MAX_IDLE_RINGS) {
-		fprintf(stderr, "smmu-bench: at most %u rings\n",
-			MAX_IDLE_RINGS);
-		wl_free(&w);
-		return 2;
-	}
-	if (o.idle_ms) {
-		r = sb_run_idle(&o, &w);
-		wl_free(&w);
-		return r ? 1 : 0;
-	}
-	if (o.nall > MAX_VMS) {
-		fprintf(stderr,
-			"smmu-bench: at most %u vSMMUs (VMs x --vsmmus-per-vm "
-			"+ --flood; %u with --idle)\n",
-			MAX_VMS, MAX_IDLE_RINGS);
-		wl_free(&w);
-		return 2;
-	}
-	if (o.connect && !o.wait_set) {
-		/* smmu-offloadd runs the sim with its documented defaults,
-		 * which spin: the local baselines must match. */
-		o.wait = IOFD_SIM_WAIT_SPIN;
-	}
-	if (o.vcpus > wl_max_streams(&w)) {
-		fprintf(stderr, "smmu-bench: at most %u vCPUs per VM with %s\n",
-			wl_max_streams(&w), w.name);
-		wl_free(&w);
-		return 2;
-	}
-	/*
-	 * Sleeps in the sim (BLOCK) and in the service end at the simulated
-	 * completion, not 50 us later: every thread created from here on
-	 * inherits a 1 ns timer slack.
-	 */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-	if (o.kvm) {
-		r = run_kvm(&o, &w);
-		wl_free(&w);
-		return r;
-	}
-	if (!sb_wall_fair(&o))
-		o.sleep_over_ns = sleep_overshoot_ns();
-	memset(res, 0, sizeof(res));
-	for (int m = 0; m < M_COUNT; m++) {
-		if (!o.modes[m])
-			continue;
-		if (run_mode(&o, &w, (enum mode)m, &res[m]))
-			fail = true;
-		if (res[m].c.stale || res[m].c.errors)
-			fail = true;
-	}
-	sb_print_table(&o, &w, res);
-	if (o.json) {
-		r = sb_write_json(o.json, &o, &w, res);
-		if (r) {
-			fprintf(stderr, "smmu-bench: %s: %s\n", o.json,
-				strerror(-r));
-			fail = true;
-		}
-	}
-	if (o.plot) {
-		r = sb_write_plots(o.plot, &o, &w, res);
-		if (r) {
-			fprintf(stderr, "smmu-bench: plots in %s: %s\n", o.plot,
-				strerror(-r));
-			fail = true;
-		}
-	}
+	r = run_checked(&o, &w);
 	wl_free(&w);
-	return fail ? 1 : 0;
+	return r;
 }
