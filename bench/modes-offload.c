@@ -378,21 +378,11 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			res->svc_ioctls += hs.ioctls;
 			res->svc_sleeps += hs.sleeps;
-			res->be.ioctls += hs.backend.ioctls;
-			res->be.cmds += hs.backend.cmds;
-			res->be.host_syncs += hs.backend.host_syncs;
-			res->be.errors += hs.backend.errors;
-			res->be.charged_ns += hs.backend.charged_ns;
+			sb_backend_add(res, &hs.backend);
 		}
-		for (unsigned int v = 0; v < o->nall; v++) {
-			struct iofd_counters vc;
-
-			if (!run->vms[v].vi)
-				continue;
-			iofd_viommu_counters(run->vms[v].vi, &vc);
-			res->caller_charged_ns += vc.charged_ns;
-			sb_hsmmu_mark(o, res, v, &vc);
-		}
+		for (unsigned int v = 0; v < o->nall; v++)
+			if (run->vms[v].vi)
+				sb_viommu_add(o, res, v, run->vms[v].vi);
 		/* Drains the rings: nothing is left in flight. */
 		core_service_free(svc);
 	}

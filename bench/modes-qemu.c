@@ -175,13 +175,10 @@ void sb_qemu_teardown(struct run *run, struct qemu_env *env, struct result *res)
 
 	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
-		struct iofd_counters vc;
 
 		if (!vm->vi)
 			continue;
-		iofd_viommu_counters(vm->vi, &vc);
-		res->caller_charged_ns += vc.charged_ns;
-		sb_hsmmu_mark(o, res, v, &vc);
+		sb_viommu_add(o, res, v, vm->vi);
 		for (unsigned int k = 0; k < run->w->nsids; k++)
 			if (env->vdev[v][k])
 				iofd_vdev_destroy(vm->vi, env->vdev[v][k]);
@@ -194,11 +191,7 @@ void sb_qemu_teardown(struct run *run, struct qemu_env *env, struct result *res)
 		if (!env->h[i])
 			continue;
 		iofd_hsmmu_counters(env->h[i], &hc);
-		res->be.ioctls += hc.ioctls;
-		res->be.cmds += hc.cmds;
-		res->be.host_syncs += hc.host_syncs;
-		res->be.errors += hc.errors;
-		res->be.charged_ns += hc.charged_ns;
+		sb_backend_add(res, &hc);
 		iofd_hsmmu_close(env->h[i]);
 	}
 	iofd_backend_free(env->b);

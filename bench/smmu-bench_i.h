@@ -240,11 +240,28 @@ static inline void sb_sim_config(const struct opts *o,
 	sim->wait = o->wait;
 }
 
-/* vSMMU @v's host SMMU carried measured traffic (flooders do not count). */
-static inline void sb_hsmmu_mark(const struct opts *o, struct result *res,
-				 unsigned int v, const struct iofd_counters *vc)
+/* A host SMMU's backend counters into res->be (both in-process modes). */
+static inline void sb_backend_add(struct result *res,
+				  const struct iofd_counters *hc)
 {
-	if (v < o->nvs && vc->ioctls)
+	res->be.ioctls += hc->ioctls;
+	res->be.cmds += hc->cmds;
+	res->be.host_syncs += hc->host_syncs;
+	res->be.errors += hc->errors;
+	res->be.charged_ns += hc->charged_ns;
+}
+
+/* vSMMU @v's vIOMMU @vi into @res: the sim time charged to its callers,
+ * and whether its host SMMU carried measured traffic (flooders do not
+ * count). */
+static inline void sb_viommu_add(const struct opts *o, struct result *res,
+				 unsigned int v, struct iofd_viommu *vi)
+{
+	struct iofd_counters vc;
+
+	iofd_viommu_counters(vi, &vc);
+	res->caller_charged_ns += vc.charged_ns;
+	if (v < o->nvs && vc.ioctls)
 		res->hsmmu_mask |= 1u << (v % o->hsmmus);
 }
 
