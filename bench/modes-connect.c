@@ -10,8 +10,6 @@
 
 #include "bench/smmu-bench_i.h"
 
-/* ---- offload through smmu-offloadd (--connect) --------------------------- */
-
 static uint64_t stat_u64(const struct smmu_client_stats *st, const char *name)
 {
 	uint64_t v = 0;

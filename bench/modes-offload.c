@@ -16,7 +16,8 @@
 
 #include "bench/smmu-bench_i.h"
 
-/* ---- offload: producers push into rings, the service issues ------------ */
+/* No completion for this long: the run fails instead of hanging. */
+#define STUCK_NS (UINT64_C(10) * 1000000000u)
 
 /* Push @s's next batch (kept across -EAGAIN). Return: 0, 1 = ring full,
  * or -errno. */

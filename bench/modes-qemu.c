@@ -9,8 +9,6 @@
 
 #include "bench/smmu-bench_i.h"
 
-/* ---- qemu and qemu-batched: the vCPU thread issues the ioctls ---------- */
-
 /*
  * The forwardable commands of @b into @fwd (SYNCs left out), cut into
  * ioctls at every guest CMD_SYNC that separates two ordering classes

@@ -9,8 +9,6 @@
 
 #include "bench/smmu-bench_i.h"
 
-/* ---- options ------------------------------------------------------------------ */
-
 void sb_usage(FILE *f)
 {
 	fprintf(f,

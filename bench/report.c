@@ -12,6 +12,8 @@
 #include "bench/smmu-bench_i.h"
 #include "config.h"
 
+/* ---- derived metrics ------------------------------------------------------ */
+
 static double per_cmd(const struct result *r, double v)
 {
 	return r->c.cmds ? v / (double)r->c.cmds : 0;

@@ -37,7 +37,6 @@ extern const char *const sb_hsmmu_names[];
 
 #define MAX_VMS 256
 #define MAX_IDLE_RINGS 1024
-#define STUCK_NS (UINT64_C(10) * 1000000000u)
 
 /* Command-line options; read-only once the runs start. */
 struct opts {
@@ -110,7 +109,10 @@ struct slot {
 };
 
 /* One vSMMU of a VM (the VM itself unless --vsmmus-per-vm): its vIOMMU,
- * and in offload mode its ring. */
+ * and in offload mode its ring. Set up and torn down by the main thread;
+ * while the threads run, qemu modes share it among its vCPU threads under
+ * @lock, offload gives it to one producer thread (vms[v] to wk[v % nwk])
+ * and a flooder's to that flooder. */
 struct vm {
 	struct iofd_viommu *vi;
 	pthread_mutex_t lock; /* qemu modes: the VMM's vSMMU CMDQ lock */
@@ -155,7 +157,8 @@ struct run {
 	unsigned int flood_ready; /* under gate_lock: flooders that published */
 };
 
-/* What a mode measured. */
+/* What a mode measured; written by the main thread only (the producer
+ * threads' counters are merged in after the join). */
 struct result {
 	bool ran;
 	int err;
@@ -178,7 +181,7 @@ struct result {
 };
 
 /* Another process's host SMMU counters (--connect), summed over the ones
- * we use. */
+ * we use; the main thread's, read before and after the measured window. */
 struct daemon_ctr {
 	uint64_t ioctls, cmds, host_syncs, errors, charged, cpu, sleeps;
 };
@@ -199,6 +202,7 @@ static inline uint64_t sb_thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The measured window is over (run->stop, set by the main thread). */
 static inline bool sb_stopping(struct run *run)
 {
 	return __atomic_load_n(&run->stop, __ATOMIC_ACQUIRE);
