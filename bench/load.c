@@ -1,38 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * smmu-bench: what the simulated guests do the same in every mode: account
- * their batches and SYNCs, check the oracle, arrive on the open loop's
- * schedule, drop commands for --fault-drop, and flood (--flood).
+ * their SYNCs and check the oracle, arrive on the open loop's schedule,
+ * and flood (--flood). The per-command and per-batch steps (--fault-drop,
+ * sb_count_batch()) are inline in smmu-bench_i.h.
  */
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
 
 #include "bench/smmu-bench_i.h"
-
-/*
- * --fault-drop: a deliberately broken VMM that loses every Nth forwarded
- * command after the oracle was filled for it, so that a test can prove
- * the oracle check catches a missing invalidation.
- */
-bool sb_fault_drop(const struct opts *o, struct counters *c)
-{
-	if (!o->fault_drop || ++c->fwd_seen % o->fault_drop)
-		return false;
-	c->dropped++;
-	return true;
-}
-
-/* Account a batch the guest wrote (both paths). */
-void sb_count_batch(struct counters *c, const struct wl_batch *b,
-		    uint64_t handler_ns)
-{
-	c->batches++;
-	c->cmds += b->n;
-	c->fwd += b->nfwd;
-	c->syncs += b->n - b->nfwd;
-	c->handler_ns += handler_ns;
-}
 
 /* The guest saw its CMD_SYNC complete @lat ns after publishing it. */
 void sb_count_sync(struct worker *wk, struct slot *s, struct vm *vm,

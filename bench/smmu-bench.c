@@ -56,9 +56,9 @@
  *   smmu-bench.c      main, the start gate, one mode's run (threads, the
  *                     measured window, merging the counters), --vcpu kvm
  *   options.c         the command line: usage, defaults, parsing
- *   load.c            the simulated guests in every mode: accounting, the
- *                     oracle check, open-loop arrivals, --fault-drop,
- *                     --flood's flooding VMs
+ *   load.c            the simulated guests in every mode: SYNC accounting,
+ *                     the oracle check, open-loop arrivals, --flood's
+ *                     flooding VMs
  *   modes-qemu.c      qemu and qemu-batched: vCPU threads, their setup
  *   modes-offload.c   offload with the embedded service; --idle
  *   modes-connect.c   offload through smmu-offloadd (--connect)

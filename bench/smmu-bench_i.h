@@ -269,6 +269,31 @@ static inline void sb_viommu_add(const struct opts *o, struct result *res,
 		res->hsmmu_mask |= 1u << (v % o->hsmmus);
 }
 
+/* Per command and per batch on every mode's hot path: inline. */
+/*
+ * --fault-drop: a deliberately broken VMM that loses every Nth forwarded
+ * command after the oracle was filled for it, so that a test can prove
+ * the oracle check catches a missing invalidation.
+ */
+static inline bool sb_fault_drop(const struct opts *o, struct counters *c)
+{
+	if (!o->fault_drop || ++c->fwd_seen % o->fault_drop)
+		return false;
+	c->dropped++;
+	return true;
+}
+
+/* Account a batch the guest wrote (both paths). */
+static inline void sb_count_batch(struct counters *c, const struct wl_batch *b,
+				  uint64_t handler_ns)
+{
+	c->batches++;
+	c->cmds += b->n;
+	c->fwd += b->nfwd;
+	c->syncs += b->n - b->nfwd;
+	c->handler_ns += handler_ns;
+}
+
 /* ---- smmu-bench.c: the run ------------------------------------------- */
 
 /* Producer threads wait here until the main thread opens @level (enum
@@ -279,9 +304,6 @@ void sb_flood_published(struct run *run);
 
 /* ---- load.c: the simulated guests ------------------------------------ */
 
-bool sb_fault_drop(const struct opts *o, struct counters *c);
-void sb_count_batch(struct counters *c, const struct wl_batch *b,
-		    uint64_t handler_ns);
 void sb_count_sync(struct worker *wk, struct slot *s, struct vm *vm,
 		   uint64_t lat);
 void sb_slot_schedule(const struct opts *o, struct slot *s, uint64_t seed,
