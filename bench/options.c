@@ -189,7 +189,7 @@ static const struct option long_opts[] = {
 };
 
 /* The numeric options: their range and the field of struct opts they set
- * (unsigned int, uint32_t or uint64_t). */
+ * (unsigned int, uint32_t or uint64_t; a 4-byte field's max fits in it). */
 struct uint_opt {
 	int val;
 	uint64_t min, max;
