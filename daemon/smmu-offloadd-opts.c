@@ -384,7 +384,7 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		struct sockaddr_storage ss;
 		socklen_t sl;
 
-		r = rpc_metrics_parse_addr(val, &ss, &sl);
+		r = daemon_metrics_parse_addr(val, &ss, &sl);
 		o->metrics = val;
 		break;
 	}
