@@ -466,24 +466,57 @@ static inline uint64_t cmdq_asid_ok_(const struct cmdq_caps *caps)
  * "invalid", so every other command keeps cmdq_validate()'s exact rules.
  * cmdq tests check the two agree.
  */
+static inline int cmdq_decode_va_(const struct cmdq_caps *caps,
+				  const struct cmdq_cmd *c, uint64_t a0)
+{
+	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
+	uint64_t a1 = cmdq_field_mask(CMDQ_F_LEAF) |
+		      cmdq_field_mask(CMDQ_F_ADDR);
+	unsigned int tg, num, scale, ttl;
+
+	a0 |= cmdq_field_mask(CMDQ_F_OP) | cmdq_field_mask(CMDQ_F_VMID);
+	if (caps->range_inv) {
+		a0 |= cmdq_field_mask(CMDQ_F_NUM) |
+		      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
+		      (caps->ds ? scale_top : 0);
+		a1 |= cmdq_field_mask(CMDQ_F_TG) | cmdq_field_mask(CMDQ_F_TTL);
+	}
+	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+		return -1;
+	/* The range rules; all zero without RIL (masked above). */
+	tg = (unsigned int)cmdq_tlbi_tg(c);
+	ttl = (unsigned int)cmdq_tlbi_ttl(c);
+	num = (unsigned int)cmdq_tlbi_num(c);
+	scale = (unsigned int)cmdq_tlbi_scale(c);
+	if (!tg ? (num | scale | ttl) != 0 :
+		  !(num | scale | ttl) ||
+			    (tg == CMDQ_TG_16K && ttl == 1 && !caps->ds) ||
+			    !cmdq_granule_ok_(caps, tg))
+		return -1;
+	return CMDQ_CLASS_FORWARD;
+}
+
 static inline int cmdq_decode_fast_(const struct cmdq_caps *caps,
 				    const struct cmdq_cmd *c)
 {
-	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
-	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP), a1 = 0;
-	unsigned int tg, num, scale, ttl;
+	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP);
+	uint8_t op = cmdq_cmd_opcode(c);
 
-	switch (cmdq_cmd_opcode(c)) {
-	case CMDQ_OP_SYNC:
-		if (cmdq_sync_cs(c) == 3)
-			return -1;
+	/* The two commands of a strict unmap first, without a jump table. */
+	if (op == CMDQ_OP_SYNC) {
 		a0 |= cmdq_field_mask(CMDQ_F_CS) | cmdq_field_mask(CMDQ_F_MSH) |
 		      cmdq_field_mask(CMDQ_F_MSIATTR) |
 		      cmdq_field_mask(CMDQ_F_MSIDATA);
-		a1 = cmdq_field_mask(CMDQ_F_MSIADDR);
-		if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+		if (cmdq_sync_cs(c) == 3 || (c->d[0] & ~a0) ||
+		    (c->d[1] & ~cmdq_field_mask(CMDQ_F_MSIADDR)))
 			return -1;
 		return CMDQ_CLASS_SYNC;
+	}
+	if (op == CMDQ_OP_TLBI_NH_VA)
+		return cmdq_decode_va_(caps, c, cmdq_asid_ok_(caps));
+	switch (op) {
+	case CMDQ_OP_TLBI_NH_VAA:
+		return cmdq_decode_va_(caps, c, 0);
 	case CMDQ_OP_TLBI_NSNH_ALL:
 		break;
 	case CMDQ_OP_TLBI_NH_ALL:
@@ -492,38 +525,10 @@ static inline int cmdq_decode_fast_(const struct cmdq_caps *caps,
 	case CMDQ_OP_TLBI_NH_ASID:
 		a0 |= cmdq_field_mask(CMDQ_F_VMID) | cmdq_asid_ok_(caps);
 		break;
-	case CMDQ_OP_TLBI_NH_VA:
-		a0 |= cmdq_asid_ok_(caps);
-		/* fall through */
-	case CMDQ_OP_TLBI_NH_VAA:
-		a0 |= cmdq_field_mask(CMDQ_F_VMID);
-		a1 = cmdq_field_mask(CMDQ_F_LEAF) |
-		     cmdq_field_mask(CMDQ_F_ADDR);
-		if (caps->range_inv) {
-			a0 |= cmdq_field_mask(CMDQ_F_NUM) |
-			      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
-			      (caps->ds ? scale_top : 0);
-			a1 |= cmdq_field_mask(CMDQ_F_TG) |
-			      cmdq_field_mask(CMDQ_F_TTL);
-		}
-		if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
-			return -1;
-		/* The range rules; all zero without RIL (masked above). */
-		tg = (unsigned int)cmdq_tlbi_tg(c);
-		ttl = (unsigned int)cmdq_tlbi_ttl(c);
-		num = (unsigned int)cmdq_tlbi_num(c);
-		scale = (unsigned int)cmdq_tlbi_scale(c);
-		if (!tg ? (num | scale | ttl) != 0 :
-			  !(num | scale | ttl) ||
-				    (tg == CMDQ_TG_16K && ttl == 1 &&
-				     !caps->ds) ||
-				    !cmdq_granule_ok_(caps, tg))
-			return -1;
-		return CMDQ_CLASS_FORWARD;
 	default:
 		return -1;
 	}
-	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+	if (c->d[0] & ~a0 || c->d[1])
 		return -1;
 	return CMDQ_CLASS_FORWARD;
 }

@@ -391,11 +391,10 @@ static inline void bit_set(uint64_t *bm, size_t i)
 }
 
 /* Drops the isolated candidates from @key[0, m); returns how many remain. */
-static size_t drop_isolated(struct win *w, size_t m, uint64_t maxlen)
+static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
 {
-	unsigned int b = maxlen <= 1 ?
-				 0 :
-				 64 - (unsigned int)__builtin_clzll(maxlen - 1);
+	/* 2^b >= every length: lenor is the OR of (length - 1). */
+	unsigned int b = lenor ? 64 - (unsigned int)__builtin_clzll(lenor) : 0;
 	size_t words = 1, mask, out = 0;
 	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
 
@@ -421,8 +420,18 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t maxlen)
 		uint64_t k = w->key[j];
 		size_t sl = (size_t)w->tmp[j];
 
-		if (bit_get(twice, sl) || bit_get(seen, (sl - 1) & mask) ||
-		    bit_get(seen, (sl + 1) & mask))
+		size_t bit = sl % 64;
+		bool near;
+
+		/* Both neighbours in sl's word, one shift; else bit by bit. */
+		if (bit - 1 < 62)
+			near = (seen[sl / 64] >> (bit - 1) & 5) ||
+			       (twice[sl / 64] >> bit & 1);
+		else
+			near = bit_get(twice, sl) ||
+			       bit_get(seen, (sl - 1) & mask) ||
+			       bit_get(seen, (sl + 1) & mask);
+		if (near)
 			w->key[out++] = k;
 	}
 	return out;
@@ -456,10 +465,14 @@ static enum tv_result pass_tlbi_va(struct win *w)
 	struct cmdq_cmd *c = w->c;
 	unsigned int ng = 0;
 	size_t m = 0, mo = 0;
-	uint64_t cur_end = 0, maxlen = 0;
+	uint64_t cur_end = 0, lenor = 0;
 
 	for (size_t i = 0; i < w->n; i++) {
-		uint8_t op = fwd_op(w, i);
+		/* Nothing is dead before the superseding passes. */
+		uint8_t op = w->inf[i].cls != CMDQ_CLASS_FORWARD ||
+					     (w->superseded && w->dead[i]) ?
+				     0 :
+				     w->inf[i].op;
 		unsigned int tg, g;
 		uint64_t k1, d0;
 
@@ -498,8 +511,7 @@ static enum tv_result pass_tlbi_va(struct win *w)
 		}
 		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
 			      range_start(&c[i]) << KEY_IDX_BITS | i;
-		if (range_len(&c[i]) > maxlen)
-			maxlen = range_len(&c[i]);
+		lenor |= range_len(&c[i]) - 1;
 	}
 	/* Exact duplicates among the others (pass_dups()). */
 	if (mo >= 2) {
@@ -510,7 +522,7 @@ static enum tv_result pass_tlbi_va(struct win *w)
 				w->dead[w->e[j].idx] = true;
 	}
 	if (m >= 2)
-		m = drop_isolated(w, m, maxlen);
+		m = drop_isolated(w, m, lenor);
 	if (m < 2)
 		return TV_DONE;
 	key_sort(w->key, w->tmp, m);
