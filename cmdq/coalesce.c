@@ -373,11 +373,11 @@ _Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
  * leaving it out of the sort changes no merge of the others: no range
  * that reaches past it without touching it could have merged across it.
  * Two bitmaps say which (group, bucket) slots hold one candidate or more,
- * and which hold two or more.
+ * and which hold two or more. One bit per slot, slot = (bucket + group *
+ * odd) mod (64 m rounded up to a power of two), so neighbouring buckets
+ * are neighbouring bits. Slots may collide: a collision only makes a
+ * candidate look non-isolated, and it is then sorted.
  */
-/* One bit per slot: (bucket + group * odd) mod 64 * m, so neighbouring
- * buckets are neighbouring bits. Slots may collide: a collision only
- * makes a candidate look non-isolated, and it is then sorted. */
 #define SLOTS_PER_CAND 64
 
 static inline bool bit_get(const uint64_t *bm, size_t i)
@@ -418,9 +418,7 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
 	}
 	for (size_t j = 0; j < m; j++) {
 		uint64_t k = w->key[j];
-		size_t sl = (size_t)w->tmp[j];
-
-		size_t bit = sl % 64;
+		size_t sl = (size_t)w->tmp[j], bit = sl % 64;
 		bool near;
 
 		/* Both neighbours in sl's word, one shift; else bit by bit. */
@@ -448,8 +446,10 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
  * candidates with the same group and start: the lowest index of each
  * equal set survives, as in pass_dups(). The other FORWARD commands go
  * through pass_dups()'s sort. Same result as pass_dups() then
- * pass_ranges(); returns false (nothing done) when the candidates need more
- * groups, and the caller runs those two passes instead.
+ * pass_ranges(); returns TV_GROUPS (nothing done) when the candidates need
+ * more groups, and the caller runs those two passes instead. The scan also
+ * stops at the first superseder until the superseding passes have run
+ * (TV_SUPERSEDER), and at an opcode-0 entry (TV_OPCODE0).
  */
 enum tv_result {
 	TV_DONE, /* duplicates and merges done */
