@@ -336,8 +336,8 @@ struct core_vcmdq_stats {
 int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 		     struct core_vcmdq_stats *out);
 /* Ids of live vCMDQs (@vsmmu_id 0: all), as core_list_rings(). */
-int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id,
-		     uint32_t *ids, uint32_t max, uint32_t *ret_n);
+int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
+		     uint32_t max, uint32_t *ret_n);
 
 /* Statistics. Counters are monotonic; readers see relaxed snapshots. */
 struct core_hsmmu_stats {

@@ -121,8 +121,8 @@ int core_gmem_remove(struct core_service *svc, uint32_t vsmmu_id, uint64_t gpa,
 
 /* Reserve @vc's place: the vCMDQ budget, the one-page-one-consumer rule.
  * Caller holds svc->lock. */
-static int vcmdq_reserve_locked(struct core_service *svc,
-				struct core_vcmdq *vc, struct core_vsmmu *vs)
+static int vcmdq_reserve_locked(struct core_service *svc, struct core_vcmdq *vc,
+				struct core_vsmmu *vs)
 {
 	struct core_vcmdq **a;
 
@@ -358,8 +358,8 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 	return vc ? 0 : -ENOENT;
 }
 
-int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id,
-		     uint32_t *ids, uint32_t max, uint32_t *ret_n)
+int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
+		     uint32_t max, uint32_t *ret_n)
 {
 	uint32_t n = 0;
 

@@ -81,8 +81,7 @@ void core_vq_seg_rewind(struct core_worker *w, struct core_seg *sg,
  * the queue shows as ILL: the queue has no BACKEND/DETACHED code). */
 void core_vq_seg_halt(struct core_seg *sg, uint32_t idx, uint32_t ring_err);
 void core_vq_seg_done(struct core_worker *w, struct core_seg *sg);
-void core_vq_seg_release(struct core_worker *w, struct core_seg *sg,
-			 bool open);
+void core_vq_seg_release(struct core_worker *w, struct core_seg *sg, bool open);
 
 /* Control messages CORE_MSG_ADD_GMEM..CORE_MSG_VCMDQ_READY. */
 void core_vcmdq_handle_msg(struct core_worker *w, struct core_msg *m);

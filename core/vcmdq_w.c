@@ -94,8 +94,8 @@ void core_vq_seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 	struct core_vcmdq *vc = q->vc;
 
 	if (!core_vq_seg_current(sg) ||
-	    upto - vc->v.q[q->l].cons > vc->v.q[q->l].fetch_hi -
-						vc->v.q[q->l].cons)
+	    upto - vc->v.q[q->l].cons >
+		    vc->v.q[q->l].fetch_hi - vc->v.q[q->l].cons)
 		return;
 	/* Counted before CONS moves (R_CONS), as for rings. */
 	STAT_ADD(vc->st_syncs, syncs);
@@ -135,8 +135,7 @@ void core_vq_seg_done(struct core_worker *w, struct core_seg *sg)
 
 static void vcmdq_check_detach(struct core_worker *w, struct core_vcmdq *vc);
 
-void core_vq_seg_release(struct core_worker *w, struct core_seg *sg,
-			 bool open)
+void core_vq_seg_release(struct core_worker *w, struct core_seg *sg, bool open)
 {
 	struct core_vq *q = sg->vq;
 
@@ -242,7 +241,8 @@ static uint32_t vq_pump(struct core_worker *w, struct core_vq *q, uint64_t now)
 			}
 			/* A guest SYNC between classes is an ordering point:
 			 * this command goes in the next batch. */
-			if (sg->synced && (sg->mask & ~(unsigned int)inf->order)) {
+			if (sg->synced &&
+			    (sg->mask & ~(unsigned int)inf->order)) {
 				ring_vcmdq_rewind(&vc->v, q->l, sp.gen, idx);
 				q->blocked = true;
 				break;

@@ -199,8 +199,8 @@ static uint32_t guest_wait(struct guest *g, unsigned int l, uint32_t pos)
 	uint32_t size = 1u << g->log2[l];
 
 	for (int i = 0; i < WAIT_MS * 20; i++) {
-		uint32_t c = __atomic_load_n(&regs(g, l)->cons,
-					     __ATOMIC_ACQUIRE);
+		uint32_t c =
+			__atomic_load_n(&regs(g, l)->cons, __ATOMIC_ACQUIRE);
 		uint32_t err = (c & SMMU_VCMDQ_CONS_ERR_MASK) >>
 			       SMMU_VCMDQ_CONS_ERR_SHIFT;
 		uint32_t idx = c & (size - 1), wrp = c & size;
@@ -275,7 +275,8 @@ static void run_oracle(enum core_issue_mode mode)
 		uint32_t s;
 
 		ASSERT_OK(iofd_sim_tlb_fill(v, asid, va));
-		guest_put(&g, l, cmdq_build_tlbi_nh_va(asid, 0, va, true, NULL));
+		guest_put(&g, l,
+			  cmdq_build_tlbi_nh_va(asid, 0, va, true, NULL));
 		s = guest_put(&g, l, sync_none());
 		ASSERT_EQ(guest_wait(&g, l, s), 0u);
 		stale += iofd_sim_tlb_lookup(v, asid, va);
@@ -463,15 +464,15 @@ TEST(refusals)
 		   core_vcmdq_attach(svc, vs, g.page_fd, 1,
 				     SMMU_VCMDQ_VERSION_WORD(2, 0), 0, -1,
 				     &id));
-	ASSERT_ERR(-EOPNOTSUPP, core_vcmdq_attach(svc, vs, g.page_fd, 1,
-						  SMMU_VCMDQ_VERSION, 1, -1,
-						  &id));
+	ASSERT_ERR(-EOPNOTSUPP,
+		   core_vcmdq_attach(svc, vs, g.page_fd, 1, SMMU_VCMDQ_VERSION,
+				     1, -1, &id));
 	ASSERT_ERR(-EINVAL, core_vcmdq_attach(svc, vs, g.page_fd, 0,
 					      SMMU_VCMDQ_VERSION, 0, -1, &id));
 	efd = eventfd(0, EFD_CLOEXEC);
-	ASSERT_ERR(-EBADF, core_vcmdq_attach(svc, vs, g.page_fd, 1,
-					     SMMU_VCMDQ_VERSION, 0,
-					     unsealed, &id));
+	ASSERT_ERR(-EBADF,
+		   core_vcmdq_attach(svc, vs, g.page_fd, 1, SMMU_VCMDQ_VERSION,
+				     0, unsealed, &id));
 	ASSERT_ERR(-ENOENT, core_vcmdq_attach(svc, 999, g.page_fd, 1,
 					      SMMU_VCMDQ_VERSION, 0, efd, &id));
 	ASSERT_ERR(-EINVAL, core_vcmdq_set_base(svc, g.id, 4, 0));
@@ -480,12 +481,12 @@ TEST(refusals)
 	guest_enable(svc, &g, 0, RAM_GPA, 4);
 	ASSERT_ERR(-EBUSY, core_gmem_remove(svc, vs, RAM_GPA, RAM_SIZE));
 	__atomic_store_n(&regs(&g, 0)->config, 0, __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_reg(&regs(&g, 0)->status, SMMU_VCMDQ_STATUS_ENABLED,
-			     0));
+	ASSERT_TRUE(
+		wait_reg(&regs(&g, 0)->status, SMMU_VCMDQ_STATUS_ENABLED, 0));
 	ASSERT_OK(core_gmem_remove(svc, vs, RAM_GPA, RAM_SIZE));
 	/* A BASE outside guest RAM: CMDQ_INIT_ERR, the queue stays off. */
-	ASSERT_OK(core_vcmdq_set_base(svc, g.id, 1,
-				      smmu_vcmdq_base(RAM_GPA, 4)));
+	ASSERT_OK(
+		core_vcmdq_set_base(svc, g.id, 1, smmu_vcmdq_base(RAM_GPA, 4)));
 	ASSERT_OK(core_vcmdq_set_ready(svc, g.id, 1, true));
 	__atomic_store_n(&regs(&g, 1)->config, 1, __ATOMIC_RELEASE);
 	ASSERT_TRUE(wait_reg(&regs(&g, 1)->gerror,
@@ -518,8 +519,9 @@ static void *busy_main(void *arg)
 		uint32_t used = (g->prod[0] - c) & (2 * size - 1);
 
 		if (used < size) {
-			guest_put(g, 0, cmdq_build_tlbi_nh_asid(
-						(uint16_t)(g->prod[0] & 0xff), 0));
+			guest_put(g, 0,
+				  cmdq_build_tlbi_nh_asid(
+					  (uint16_t)(g->prod[0] & 0xff), 0));
 			b->done++;
 		} else {
 			sched_yield();
@@ -594,8 +596,8 @@ static void *scribble_main(void *arg)
 		uint64_t r = rnd(&sc->seed);
 
 		if (r & 1)
-			__atomic_store_n(&page[(r >> 8) % 64], (uint32_t)(r >> 32),
-					 __ATOMIC_RELEASE);
+			__atomic_store_n(&page[(r >> 8) % 64],
+					 (uint32_t)(r >> 32), __ATOMIC_RELEASE);
 		else
 			__atomic_store_n(&q[(r >> 8) % 4096],
 					 rnd(&sc->seed) & 0xffffffffff0000ffULL,
@@ -626,15 +628,18 @@ TEST(hostile_guest_beside_good_one)
 		uint64_t va = 0x200000 + ((uint64_t)i << 12);
 
 		ASSERT_OK(iofd_sim_tlb_fill(v, 7, va));
-		guest_put(&good, 0, cmdq_build_tlbi_nh_va(7, 0, va, true, NULL));
-		ASSERT_EQ(guest_wait(&good, 0, guest_put(&good, 0, sync_none())),
+		guest_put(&good, 0,
+			  cmdq_build_tlbi_nh_va(7, 0, va, true, NULL));
+		ASSERT_EQ(guest_wait(&good, 0,
+				     guest_put(&good, 0, sync_none())),
 			  0u);
 		stale += iofd_sim_tlb_lookup(v, 7, va);
 		/* The scribbled gate and base too, now and then. */
 		if (!(i % 100)) {
 			ASSERT_OK(core_vcmdq_set_base(svc, bad.id, i / 100 % 2,
 						      rnd(&sc.seed)));
-			ASSERT_OK(core_vcmdq_set_ready(svc, bad.id, 0, i & 256));
+			ASSERT_OK(
+				core_vcmdq_set_ready(svc, bad.id, 0, i & 256));
 		}
 	}
 	__atomic_store_n(&sc.stop, 1, __ATOMIC_RELEASE);
@@ -701,8 +706,7 @@ TEST_TIMEOUT(idle_queues_cost_no_pass, 120)
 	       (unsigned long long)(h1.vcmdq_idle_checks -
 				    h0.vcmdq_idle_checks));
 	/* The next command on any of them is seen and completes. */
-	ASSERT_EQ(guest_wait(&g[5], 77, guest_put(&g[5], 77, sync_none())),
-		  0u);
+	ASSERT_EQ(guest_wait(&g[5], 77, guest_put(&g[5], 77, sync_none())), 0u);
 	core_service_free(svc);
 	for (int i = 0; i < 8; i++)
 		guest_free(&g[i]);
