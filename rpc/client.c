@@ -781,6 +781,24 @@ int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
 	return call_done(c, &req, NULL);
 }
 
+int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
+			       int uffd, uint64_t vmm_addr)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__SetVcmdqUffd body = SMMU_OFFLOAD__SET_VCMDQ_UFFD__INIT;
+	struct rpc_fds fds;
+
+	if (uffd < 0)
+		return -EBADF;
+	rpc_fds_init(&fds);
+	fds.fd[fds.n++] = uffd;
+	body.vcmdq_id = vcmdq_id;
+	body.vmm_addr = vmm_addr;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD;
+	req.set_vcmdq_uffd = &body;
+	return call_done(c, &req, &fds);
+}
+
 /*
  * Create every recorded object again, in creation order (a vSMMU before
  * its devices and rings), on the current connection.

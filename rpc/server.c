@@ -604,6 +604,27 @@ static int do_set_vcmdq(struct rpc_conn *c, const SmmuOffload__Request *req,
 	return 0;
 }
 
+static int do_set_vcmdq_uffd(struct rpc_conn *c,
+			     const SmmuOffload__SetVcmdqUffd *m,
+			     struct rpc_fds *fds, struct reply *rp)
+{
+	int r = srv_check_vcmdq(c, rp, m->vcmdq_id);
+
+	if (r)
+		return r;
+	if (fds->n != 1)
+		return srv_fail(rp, EINVAL,
+				"SetVcmdqUffd needs 1 fd (userfaultfd), got %u",
+				fds->n);
+	/* The fd kind (a userfaultfd) and the address: core. */
+	r = core_vcmdq_set_uffd(c->srv->svc, m->vcmdq_id, fds->fd[0],
+				m->vmm_addr);
+	if (r)
+		return srv_fail(rp, -r, "SetVcmdqUffd %u", m->vcmdq_id);
+	set_done(rp);
+	return 0;
+}
+
 static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 		    struct rpc_fds *fds, struct reply *rp)
 {
@@ -613,7 +634,8 @@ static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING ||
 		req->body_case ==
 			SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY ||
-		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ;
+		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ ||
+		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD;
 
 	if (fds->n && !takes_fds)
 		return srv_fail(rp, EINVAL, "request %d takes no fds (got %u)",
@@ -655,6 +677,8 @@ static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE:
 	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_READY:
 		return do_set_vcmdq(c, req, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD:
+		return do_set_vcmdq_uffd(c, req->set_vcmdq_uffd, fds, rp);
 	default:
 		/* A newer client's request: its oneof member is unknown. */
 		return srv_fail(rp, EOPNOTSUPP, "unknown request");

@@ -291,6 +291,9 @@ static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 	put_counter(o, "halts_ill", s.halts[0]);
 	put_counter(o, "halts_abt", s.halts[1]);
 	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
+	put_counter(o, "uffd_armed", s.armed);
+	put_counter(o, "uffd_arms", s.arms);
+	put_counter(o, "uffd_faults", s.faults);
 	return 0;
 }
 

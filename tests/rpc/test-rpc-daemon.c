@@ -8,6 +8,7 @@
  * test there.
  */
 #include <dirent.h>
+#include <linux/userfaultfd.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -661,8 +662,58 @@ TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
 		}
 		ASSERT_LT(i, WAIT_MS * 10);
 	}
-	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "entries"), 200);
-	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "syncs"), 100);
+	/* Idle wake-up by userfaultfd: the daemon (another process) arms
+	 * the protection on our mapping and un-protects on our store. */
+	{
+		int uffd = (int)syscall(SYS_userfaultfd,
+					O_CLOEXEC | O_NONBLOCK |
+						UFFD_USER_MODE_ONLY);
+		struct uffdio_api api = {
+			.api = UFFD_API,
+			.features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+		};
+		struct uffdio_register reg = {
+			.range = { .start = (uint64_t)(uintptr_t)pm,
+				   .len = SMMU_VCMDQ_PAGE0_SIZE },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		int i;
+
+		ASSERT_GE(uffd, 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		ASSERT_ERR(-EBADF,
+			   smmu_client_vcmdq_set_uffd(a, id, irq,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_ERR(-EPERM,
+			   smmu_client_vcmdq_set_uffd(b, id, uffd,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_OK(smmu_client_vcmdq_set_uffd(a, id, uffd,
+						     (uint64_t)(uintptr_t)pm));
+		for (i = 0; i < WAIT_MS * 10; i++) {
+			if (stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
+				    "uffd_armed"))
+				break;
+			usleep(100);
+		}
+		ASSERT_LT(i, WAIT_MS * 10);
+		ents[prod % 64] = entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
+		prod++;
+		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
+		for (i = 0; i < WAIT_MS * 10; i++) {
+			if ((__atomic_load_n(&q->cons, __ATOMIC_ACQUIRE) &
+			     127) == (prod & 127))
+				break;
+			usleep(100);
+		}
+		ASSERT_LT(i, WAIT_MS * 10);
+		ASSERT_GE(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
+				  "uffd_faults"),
+			  1);
+		close(uffd);
+	}
+	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "entries"), 201);
+	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "syncs"), 101);
 	/* Both peers are root here (admins read everything); the scoping
 	 * for other uids is the same code path as rings' (test-rpc-access). */
 	ASSERT_ERR(-EBUSY, smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));

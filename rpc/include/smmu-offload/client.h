@@ -195,6 +195,17 @@ int smmu_client_vcmdq_set_base(struct smmu_client *c, uint32_t vcmdq_id,
 /* The gate: CMDQ_ALLOC.ALLOCATED && VINTF0 EN && CMDQV EN. */
 int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
 				unsigned int lidx, bool ready);
+/*
+ * Wake idle queues by userfaultfd write-protect instead of the service's
+ * idle timer: @uffd (UFFD_FEATURE_WP_HUGETLBFS_SHMEM; not
+ * UFFD_USER_MODE_ONLY, whose faults KVM's accesses do not raise) has the
+ * VMM's mapping of page0 at @vmm_addr registered with
+ * UFFDIO_REGISTER_MODE_WP. Afterwards the VMM must not read or use its
+ * copy of the uffd, nor map the page again over @vmm_addr.
+ * -EBADF: not a userfaultfd; -EALREADY: set already.
+ */
+int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
+			       int uffd, uint64_t vmm_addr);
 
 enum smmu_client_scope {
 	SMMU_CLIENT_SCOPE_SERVICE = 1,
