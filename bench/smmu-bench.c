@@ -119,6 +119,8 @@ struct opts {
 	const char *json, *plot;
 	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
 				     * bench/kvm/kvm-bench.h */
+	int vcmdq; /* -m vcmdq (--vcpu kvm only): 1 asked, 0 not, -1
+		    * default (-m not given) */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -2389,7 +2391,10 @@ static void usage(FILE *f)
 		"mixed, storm,\n"
 		"                       trace:FILE[.xz], noisy (see --flood)\n"
 		"  -m, --modes LIST     comma list of qemu,qemu-batched,"
-		"offload (default all)\n"
+		"offload (default all),\n"
+		"                       vcmdq (--vcpu kvm only; default there "
+		"for strict-unmap\n"
+		"                       and lazy-flush)\n"
 		"  -b, --backend B      sim (default) or null\n"
 		"  -n, --vms N          VMs, 1..256 (default 16)\n"
 		"      --vcpus N        vCPUs (closed loops) per vSMMU (default 1;"
@@ -2469,7 +2474,7 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-static int parse_modes(const char *s, bool *modes)
+static int parse_modes(const char *s, bool *modes, int *vcmdq)
 {
 	char buf[128], *save = NULL, *tok;
 
@@ -2477,10 +2482,15 @@ static int parse_modes(const char *s, bool *modes)
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", s);
 	memset(modes, 0, M_COUNT * sizeof(*modes));
+	*vcmdq = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		int m;
 
+		if (!strcmp(tok, "vcmdq")) { /* bench/kvm/kvm-vcmdq.c */
+			*vcmdq = 1;
+			continue;
+		}
 		for (m = 0; m < M_COUNT; m++)
 			if (!strcmp(tok, mode_names[m]))
 				break;
@@ -2569,6 +2579,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->workload = "strict-unmap";
 	o->modes[M_QEMU] = o->modes[M_QEMU_BATCHED] = o->modes[M_OFFLOAD] = 1;
+	o->vcmdq = -1;
 	o->backend = "sim";
 	o->vms = 16;
 	o->vcpus = 1;
@@ -2595,7 +2606,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->workload = optarg;
 			break;
 		case 'm':
-			r = parse_modes(optarg, o->modes);
+			r = parse_modes(optarg, o->modes, &o->vcmdq);
 			break;
 		case 'b':
 			o->backend = optarg;
@@ -2789,6 +2800,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
 		return -EINVAL;
 	}
+	if (o->vcmdq == 1 && (!o->kvm || o->kvm_msi)) {
+		fprintf(stderr, "smmu-bench: mode vcmdq needs --vcpu kvm\n");
+		return -EINVAL;
+	}
 	if (o->flood && (o->connect || o->idle_ms)) {
 		fprintf(stderr, "smmu-bench: --flood runs with the embedded "
 				"service only, not with --connect or --idle\n");
@@ -2823,7 +2838,11 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 				"--connect, --flood, --plot, --fault-drop\n");
 		return 2;
 	}
-	memcpy(k.modes, o->modes, sizeof(k.modes));
+	memcpy(k.modes, o->modes, M_COUNT * sizeof(*o->modes));
+	/* vcmdq by default where its guest can run the workload. */
+	k.modes[M_COUNT] = o->vcmdq == 1 ||
+			   (o->vcmdq < 0 && !o->kvm_msi &&
+			    (w->kind == WL_STRICT || w->kind == WL_LAZY));
 	k.sim.wait = o->wait;
 	return kvmb_run(&k, w);
 }

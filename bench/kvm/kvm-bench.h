@@ -24,7 +24,7 @@
 
 /* The options smmu-bench passes on; read-only during the run. */
 struct kvmb_opts {
-	bool modes[3]; /* qemu, qemu-batched, offload */
+	bool modes[4]; /* qemu, qemu-batched, offload, vcmdq */
 	unsigned int vms, vcpus, hsmmus;
 	double duration; /* seconds per mode */
 	uint64_t syncs; /* batches per vCPU instead of duration; 0 = off */
