@@ -13,11 +13,25 @@
  * Objects are named by 32-bit ids, unique in the service and never reused.
  *
  * Thread context: every function here is called from control threads
- * (any number; they serialise internally) and never from a worker. Calls
- * that change a worker's objects post a message to that worker (mailbox +
- * control eventfd) and wait for its answer; the data path never takes a
- * lock the control plane holds. All functions return 0 or -errno and log
- * nothing: the caller logs once.
+ * (any number, concurrently) and never from a worker. Calls that change a
+ * worker's objects post a message to that worker (mailbox + control
+ * eventfd) and wait for its answer; the data path never takes a lock the
+ * control plane holds. All functions return 0 or -errno and log nothing:
+ * the caller logs once.
+ *
+ * Control calls and deadlines: no call waits for a worker longer than
+ * ctl_timeout_ms, and none holds a lock while it waits, so a slow or stuck
+ * worker delays only calls about its own host SMMU; statistics and
+ * listings never wait for a worker. A call whose deadline passes returns
+ * -ETIMEDOUT and marks that worker stuck (core_hsmmu_stats().stuck, and
+ * ctl_timeouts counts); while it is stuck, calls to it return -ETIMEDOUT
+ * at once, until it answers any message again. What -ETIMEDOUT means:
+ *   create/attach/resume: not done (undone if the worker gets to it);
+ *   vSMMU destroy, ring detach: the id is gone at once; the worker drains
+ *     and the service releases the objects (fds, mappings, vIOMMU) when
+ *     it answers;
+ *   device detach: the worker still fences and destroys the vDEVICE when
+ *     it recovers.
  */
 #ifndef SMMU_OFFLOAD_CORE_H
 #define SMMU_OFFLOAD_CORE_H
@@ -66,6 +80,17 @@ enum core_loop_kind {
  *                  pinned to (round-robin over the list's CPUs).
  * @max_rings:      rings the service accepts in total (default: from the
  *                  fd budget, see core_service_new()).
+ * @ctl_timeout_ms: how long a control call waits for a worker's answer
+ *                  (default CORE_DEFAULT_CTL_TIMEOUT_MS). A drain waits
+ *                  for the invalidations in flight, which take seconds
+ *                  only when the host is in trouble; past the deadline
+ *                  the call fails with -ETIMEDOUT and the worker counts
+ *                  as stuck (see "Control calls and deadlines" below).
+ * @vcmdq_idle_us:  how often a worker looks at its idle vCMDQ queues
+ *                  (default CORE_DEFAULT_VCMDQ_IDLE_US): the bound on how
+ *                  long an idle queue's next guest write waits to be seen.
+ * @gmem_max:       guest RAM bytes one vSMMU may register (default
+ *                  CORE_DEFAULT_GMEM_MAX; mappings, not memory).
  */
 struct core_config {
 	struct iofd_config backend;
@@ -81,6 +106,9 @@ struct core_config {
 	enum core_loop_kind loop;
 	const char *cpus;
 	unsigned int max_rings;
+	unsigned int ctl_timeout_ms;
+	unsigned int vcmdq_idle_us;
+	uint64_t gmem_max;
 };
 
 #define CORE_MAX_HSMMU 64
@@ -88,6 +116,9 @@ struct core_config {
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
 #define CORE_DEFAULT_INFLIGHT 4
+#define CORE_DEFAULT_CTL_TIMEOUT_MS 5000
+#define CORE_DEFAULT_VCMDQ_IDLE_US 1000
+#define CORE_DEFAULT_GMEM_MAX (UINT64_C(1) << 40)
 /* fds one ring costs the service: memfd, doorbell, completion eventfd. */
 #define CORE_FDS_PER_RING 3
 
@@ -104,8 +135,13 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret);
 /**
  * core_service_free() - drain every ring (in-flight invalidations
  * complete), detach everything, stop the workers, free. NULL is a no-op.
+ * Returns within ctl_timeout_ms (plus the time of the frees) even if a
+ * worker is stuck: such a worker is left running, detached, its rings not
+ * drained, and the service's memory is then not freed (the process is
+ * expected to exit).
+ * Return: 0, or -ETIMEDOUT if a worker was left so.
  */
-void core_service_free(struct core_service *svc);
+int core_service_free(struct core_service *svc);
 
 /* The backend, e.g. for the sim oracle in tests and the bench. */
 struct iofd_backend *core_service_backend(struct core_service *svc);
@@ -127,7 +163,8 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 
 /**
  * core_vsmmu_destroy() - detach its rings (draining them) and devices,
- * unbind. Return: 0, -ENOENT.
+ * unbind. Return: 0, -ENOENT, -ETIMEDOUT (the id is gone at once; the
+ * worker finishes the destroy when it recovers).
  */
 int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id);
 
@@ -169,12 +206,18 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  * should be), -EEXIST (that memfd's file is already a ring of the
  * service, attached through any fd: one ring, one consumer), -EMFILE
  * (ring limit / fd budget), -ENOSPC (the vSMMU already has
- * CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
+ * CORE_MAX_VSMMU_RINGS rings), -EOPNOTSUPP (@complete_fd given but the
+ * service cannot signal eventfds: no AIO, see core_service_stats().signal),
+ * -ETIMEDOUT, ring_cons_map() errnos. The completion eventfd is signalled
+ * by the kernel (eventfd_signal), never written: nothing the VMM does to
+ * it can block the worker.
  */
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id);
 
-/* core_ring_detach() - drain and detach. Return: 0, -ENOENT. */
+/* core_ring_detach() - drain and detach. Return: 0, -ENOENT, -ETIMEDOUT
+ * (the ring is gone from the service at once and released when its
+ * worker answers; see below). */
 int core_ring_detach(struct core_service *svc, uint32_t ring_id);
 
 /**
@@ -182,6 +225,119 @@ int core_ring_detach(struct core_service *svc, uint32_t ring_id);
  * VMM fixed the entry). Return: 0, -ENOENT, -EALREADY (not halted).
  */
 int core_ring_resume(struct core_service *svc, uint32_t ring_id);
+
+/*
+ * Software vCMDQ (protocol mode 2, docs/RING-PROTOCOL.md section 12): the
+ * service acts as an NVIDIA Tegra241 CMDQV for an unmodified guest. The
+ * VMM registers the vSMMU's guest RAM, attaches the VINTF register page
+ * (the memfd it maps into the guest at VINTF0 page0) and forwards what it
+ * traps: each queue's page1 BASE write and its gate. The worker of the
+ * vSMMU's host SMMU owns the page and the guest RAM table; commands of
+ * the vCMDQ queues go into the same batches as the vSMMU's rings (one
+ * backend call in flight per vSMMU, guest order per queue), validated as
+ * ring commands are (fields against the host's caps, the vSID of an
+ * ATC_INV attached) and restricted to TLBI_NH_ASID, TLBI_NH_VA, ATC_INV
+ * and CMD_SYNC (CS = NONE); anything else halts that queue only, with
+ * CONS.ERR = ILL at the entry. A failed backend call halts the queue of
+ * the culprit: ILL at it, or ATC_INV_SYNC at the CMD_SYNC after a timed
+ * out ATC invalidation (core_ring_err() mapping; BACKEND and DETACHED
+ * show as ILL, the queue has no code for them).
+ *
+ * Idle queues (nothing fetched for poll_us, nothing in flight) are looked
+ * at every vcmdq_idle_us; active ones every worker pass.
+ */
+
+/**
+ * core_gmem_add() - register guest RAM [@gpa, @gpa + @size) of vSMMU
+ * @vsmmu_id: @size bytes of @memfd from @offset. The memfd must be sealed
+ * with F_SEAL_SHRINK (ring/gmem.h); it is not kept (the mapping holds the
+ * file). Return: 0; -ENOENT (vSMMU); -EBADF; ring_gmem_add() errnos
+ * (-EINVAL, -EPERM, -EMSGSIZE, -EEXIST overlap, -ENOSPC: 32 regions or
+ * gmem_max); -ETIMEDOUT.
+ */
+int core_gmem_add(struct core_service *svc, uint32_t vsmmu_id, int memfd,
+		  uint64_t offset, uint64_t gpa, uint64_t size);
+
+/**
+ * core_gmem_remove() - unregister the region added as exactly [@gpa,
+ * @gpa + @size). Return: 0; -ENOENT; -EBUSY (an enabled queue lies in
+ * it: disable the queue first); -ETIMEDOUT.
+ */
+int core_gmem_remove(struct core_service *svc, uint32_t vsmmu_id, uint64_t gpa,
+		     uint64_t size);
+
+/* vCMDQs per vSMMU: one VINTF, as QEMU exposes. */
+#define CORE_MAX_VSMMU_VCMDQS 1
+
+/**
+ * core_vcmdq_attach() - attach a Tegra241 VINTF register page.
+ * @page_memfd: SMMU_VCMDQ_FILE_SIZE bytes, sealed against shrinking and
+ *              growing (smmu-offload/vcmdq.h); not kept.
+ * @nq:         logical queues exposed (1..SMMU_VCMDQ_MAX_QUEUES).
+ * @version, @features: SMMU_VCMDQ_VERSION and feature bits.
+ * @irq_fd:     eventfd signalled (never blocking, as ring completion
+ *              eventfds are) each time err_seq moves, or -1. Dup'd.
+ * Every queue starts with its gate closed.
+ * Return: 0 with *@ret_id; -ENOENT (vSMMU); -EBADF (an fd);
+ * -EPROTONOSUPPORT/-EOPNOTSUPP (version, features; -EOPNOTSUPP also
+ * for an @irq_fd without AIO); -EINVAL (@nq, not a memfd); -EPERM
+ * (seals); -EMSGSIZE (size); -EEXIST (that page is attached already);
+ * -ENOSPC (CORE_MAX_VSMMU_VCMDQS); -EMFILE (max_rings vCMDQs in the
+ * service); -ETIMEDOUT.
+ */
+int core_vcmdq_attach(struct core_service *svc, uint32_t vsmmu_id,
+		      int page_memfd, unsigned int nq, uint32_t version,
+		      uint32_t features, int irq_fd, uint32_t *ret_id);
+
+/**
+ * core_vcmdq_detach() - stop serving the page: commands already taken
+ * complete first (the drain), then the queues are left as they are.
+ * Return: 0, -ENOENT, -ETIMEDOUT (the worker detaches it when it can).
+ */
+int core_vcmdq_detach(struct core_service *svc, uint32_t vcmdq_id);
+
+/**
+ * core_vcmdq_set_base() - the guest wrote page1 BASE of queue @lidx (the
+ * VMM traps page1). Latched when the queue is next enabled. The VMM must
+ * return from this call before it resumes the vCPU.
+ * Return: 0, -ENOENT, -EINVAL (@lidx), -ETIMEDOUT.
+ */
+int core_vcmdq_set_base(struct core_service *svc, uint32_t vcmdq_id,
+			unsigned int lidx, uint64_t base);
+
+/**
+ * core_vcmdq_set_ready() - the VMM's gate for queue @lidx: open while
+ * CMDQ_ALLOC.ALLOCATED, VINTF0 EN and CMDQV EN are all set. Closing it
+ * turns the queue off at once (in-flight commands are not waited for).
+ * Return: 0, -ENOENT, -EINVAL (@lidx), -ETIMEDOUT.
+ */
+int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
+			 unsigned int lidx, bool ready);
+
+/* Queue states in struct core_vcmdq_stats (= enum ring_vcmdq_state). */
+enum core_vq_state {
+	CORE_VQ_OFF,
+	CORE_VQ_ON,
+	CORE_VQ_DRAINING,
+	CORE_VQ_HALTED,
+};
+
+#define CORE_VCMDQ_MAX_QUEUES 128
+
+struct core_vcmdq_stats {
+	uint32_t id, vsmmu_id, nq;
+	uint8_t state[CORE_VCMDQ_MAX_QUEUES]; /* enum core_vq_state */
+	uint32_t err[CORE_VCMDQ_MAX_QUEUES]; /* CONS.ERR of a halted queue */
+	uint32_t err_seq;
+	uint64_t entries, syncs, signals, wakeups;
+	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+};
+
+int core_vcmdq_stats(struct core_service *svc, uint32_t id,
+		     struct core_vcmdq_stats *out);
+/* Ids of live vCMDQs (@vsmmu_id 0: all), as core_list_rings(). */
+int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
+		     uint32_t max, uint32_t *ret_n);
 
 /* Statistics. Counters are monotonic; readers see relaxed snapshots. */
 struct core_hsmmu_stats {
@@ -196,6 +352,11 @@ struct core_hsmmu_stats {
 	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
+	/* Control calls: the worker missed a deadline and has not answered
+	 * since (calls to it fail fast); calls that failed with -ETIMEDOUT. */
+	uint32_t stuck; /* 0 or 1 */
+	uint64_t ctl_timeouts;
+	uint64_t vcmdq_idle_checks; /* idle-queue timer passes */
 	struct iofd_counters backend;
 };
 
@@ -229,8 +390,14 @@ struct core_service_stats {
 	uint64_t fd_limit; /* RLIMIT_NOFILE soft limit after raising it */
 	uint32_t max_rings; /* rings accepted before -EMFILE */
 	uint64_t rings_refused; /* attaches refused at that limit */
+	uint32_t rings_alloc; /* rings holding fds, detached ones a stuck
+			       * worker still holds included */
+	uint32_t workers_stuck; /* host SMMUs whose worker is stuck */
+	uint64_t ctl_timeouts; /* over every host SMMU */
+	uint32_t ctl_timeout_ms; /* the deadline in use */
 	const char *loop;
 	const char *backend;
+	const char *signal; /* completion signals: "aio" or "none" */
 };
 
 int core_service_stats(struct core_service *svc,
