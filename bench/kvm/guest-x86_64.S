@@ -573,6 +573,7 @@ vpoll:
 vsynced:
 	TSC
 	sub	%r9, %rax
+	mov	%rax, KG_S_LAT(%r13)		/* per batch: the host may lag */
 	mov	%rax, KG_V_LAT(%r15)
 	incq	KG_V_LAT_SEQ(%r15)
 vnosync:

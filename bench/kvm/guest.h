@@ -82,6 +82,7 @@
 #define KG_SLOT_SIZE 0x500 /* header + 64 16-byte commands, rounded up */
 #define KG_S_N 0x00 /* u32: commands (1..64) */
 #define KG_S_SYNC 0x04 /* u32: index of the last CMD_SYNC + 1, 0 = none */
+#define KG_S_LAT 0x08 /* u64, vcmdq: the guest's round trip of its SYNC */
 #define KG_S_CMDS 0x10
 
 /* Programs. */
@@ -151,12 +152,13 @@
  * for it. Then every vCPU stores to KG_MMIO_SETUP once (the host counts
  * the exits before it as setup) and loops: wait until the host has made
  * batch KG_V_BATCHES ready (KG_V_READY > KG_V_BATCHES; the host fills the
- * oracle and the slot, lock-step, as the other modes do on the PROD
- * exit), take its queue's lock (queue KG_V_QUEUE), wait for room by
+ * oracle and the slot first, as the other modes do on the PROD exit),
+ * take its queue's lock (queue KG_V_QUEUE), wait for room by
  * reading CONS in the page, copy the batch into the queue in guest RAM at
  * KG_VQMEM(queue), store PROD (32 bits) in the page, drop the lock and
  * poll CONS in the page until it passed the CMD_SYNC (whose CS the
- * guest sets to NONE while copying, as Linux does on every VCMDQ). A CONS.ERR, or a STATUS or SYNC wait
+ * guest sets to NONE while copying, as Linux does on every VCMDQ), leave
+ * the round trip in the slot (KG_S_LAT), count the batch. A CONS.ERR, or a STATUS or SYNC wait
  * longer than KG_V_VTIMEOUT TSC ticks, ends the run with KG_V_VERR (a
  * KG_VE_* code) and KG_V_VERRVAL, and sets KG_VM_STOP for the others.
  * Not modelled (no effect on the submission path): SID_MATCH/REPLACE

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smmu-bench --vcpu kvm: the three modes with the guest on real vCPUs.
+ * smmu-bench --vcpu kvm: the modes with the guest on real vCPUs.
  *
  * Each VM is a KVM VM (bench/kvm/vmm.h) running guest-<arch>.S: its vCPUs
  * share one command queue in guest RAM, take the guest's lock, copy a
@@ -18,6 +18,11 @@
  *                 then ring_prod_wait(), and answer once the last SYNC
  *                 pushed (and every PROD write before it) completed: one
  *                 CONS exit per SYNC.
+ *   vcmdq         the software Tegra241 CMDQV (kvm-vcmdq.c): the guest runs
+ *                 the tegra241-cmdqv driver's protocol against a register
+ *                 page mapped as RAM; the service consumes its queue in
+ *                 guest RAM; no exit after setup (workloads of TLBI_NH_*,
+ *                 ATC_INV and SYNC only).
  * --vcpu kvm-msipoll (msipoll): the guest's last SYNC asks for an MSI
  * write into its own queue slot and the guest polls RAM, as Linux's
  * MSIPOLL; the qemu modes write the MSI at the end of the PROD exit,
@@ -158,6 +163,8 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		if (r)
 			break;
 		vm->vi = core_vsmmu_viommu(run->svc, vm->vsmmu);
+		if (run->mode == KVMB_VCMDQ)
+			continue; /* kvmv_setup() attaches its page instead */
 		r = ring_memfd_create(KVMB_RING_LOG2, &vm->memfd);
 		if (r)
 			break;
@@ -396,6 +403,8 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 				*kvmb_ram64(&vm->kvm, base + KG_V_CMDS);
 			res->guest_batches +=
 				*kvmb_ram64(&vm->kvm, base + KG_V_BATCHES);
+			res->guest_syncs_seen +=
+				*kvmb_ram64(&vm->kvm, base + KG_V_LAT_SEQ);
 			res->busy_ns += kvmb_ticks_ns(
 				run, *kvmb_ram64(&vm->kvm, base + KG_V_BUSY));
 			res->spin_ns += kvmb_ticks_ns(
@@ -554,7 +563,7 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 	res->ran = true;
 	res->verified = o->verify;
 	res->hsmmus_used = o->vms < o->hsmmus ? o->vms : o->hsmmus;
-	if (o->pin && mode == KVMB_OFFLOAD) {
+	if (o->pin && (mode == KVMB_OFFLOAD || mode == KVMB_VCMDQ)) {
 		r = pin_split(&run);
 		if (r) {
 			snprintf(res->errmsg, sizeof(res->errmsg),
@@ -590,7 +599,7 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		r = -EOPNOTSUPP;
 		goto out;
 	}
-	r = mode == KVMB_OFFLOAD ?
+	r = mode == KVMB_OFFLOAD || mode == KVMB_VCMDQ ?
 		    setup_offload(&run, res->errmsg, sizeof(res->errmsg)) :
 		    setup_qemu(&run, res->errmsg, sizeof(res->errmsg));
 	for (unsigned int v = 0; !r && v < o->vms; v++)

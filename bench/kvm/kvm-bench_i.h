@@ -39,6 +39,7 @@ struct kvmb_result {
 	double wall_s;
 	uint64_t cmds, fwd, syncs, batches; /* guest side, from the VMM */
 	uint64_t guest_cmds, guest_batches; /* as the guest counted */
+	uint64_t guest_syncs_seen; /* SYNC waits the guest saw end */
 	uint64_t busy_ns, spin_ns; /* guest rdtsc: in the driver, lock wait */
 	struct core_hist lat; /* guest rdtsc: PROD write -> SYNC seen, ns */
 	struct kvmh_exits exits; /* the DONE exit of each vCPU excluded;

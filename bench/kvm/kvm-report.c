@@ -264,10 +264,12 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		", \"wall_s\": %.6f,\n     \"counts\": {\"guest_cmds\": %" PRIu64
 		", \"guest_syncs\": %" PRIu64 ", \"forwarded\": %" PRIu64
 		", \"batches\": %" PRIu64 ", \"guest_counted_cmds\": %" PRIu64
-		", \"guest_counted_batches\": %" PRIu64 ", \"ioctls\": %" PRIu64
+		", \"guest_counted_batches\": %" PRIu64
+		", \"guest_seen_syncs\": %" PRIu64 ", \"ioctls\": %" PRIu64
 		", \"host_syncs\": %" PRIu64 ", \"msi_writes\": %" PRIu64 "},",
 		r->wall_s, r->cmds, r->syncs, r->fwd, r->batches, r->guest_cmds,
-		r->guest_batches, r->ioctls, r->host_syncs, r->msi_writes);
+		r->guest_batches, r->guest_syncs_seen, r->ioctls, r->host_syncs,
+		r->msi_writes);
 	fprintf(f,
 		"\n     \"exits_per_cmd\": %.4f, \"exits_by_reason\": "
 		"{\"mmio_write\": %" PRIu64 ", \"mmio_read\": %" PRIu64

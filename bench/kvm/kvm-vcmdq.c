@@ -7,40 +7,39 @@
  * CONS poll there, neither of which exits.
  *
  * The VMM side, as a real VMM does it (docs/VMM-INTEGRATION.md):
- *  - the register page is a memfd of SMMU_VCMDQ_FILE_SIZE bytes; its
+ *  - guest RAM is registered with the service as one memory table region
+ *    (core_gmem_add() of the RAM memfd, sealed against shrinking);
+ *  - the register page is a memfd of SMMU_VCMDQ_FILE_SIZE bytes attached
+ *    with core_vcmdq_attach() (two logical queues, an error eventfd); its
  *    first 64 KiB are a RAM memory slot at the VINTF0 page0 address of the
  *    CMDQV window (KG_CMDQV + KG_CV_PAGE0);
  *  - the rest of the window traps (kvmv_mmio()): the config page (CMDQV
  *    CONFIG/STATUS/PARAM, the error maps, CMDQ_ALLOC, VINTF0 CONFIG/STATUS
  *    and SID slots) is served from a register cache; page1 BASE writes are
- *    forwarded to the consumer (set_base) before the vCPU resumes; the
- *    consumer's gate (set_ready) follows CMDQ_ALLOC.ALLOCATED && VINTF0 EN
- *    && CMDQV EN;
- *  - guest RAM is registered with the consumer as a memory table region
- *    (the RAM memfd, sealed against shrinking).
- *
- * The consumer here is a CONSUMER STAND-IN, not the service worker: one
- * host thread per host SMMU drives ring/vcmdq_cons.h (the consumer library
- * the service's worker will run) over its VMs' queues and issues each
- * fetched run with one iofd_invalidate() on the sim backend (the qemu
- * modes' backend objects). It polls while any queue had work in the last
- * poll_us and then re-checks every KVMV_IDLE_NS. The service's API
- * (core_vcmdq_attach() and friends, branch vcmdq-core) replaces it.
+ *    forwarded with core_vcmdq_set_base() before the vCPU resumes; the
+ *    gate (core_vcmdq_set_ready()) follows CMDQ_ALLOC.ALLOCATED && VINTF0
+ *    EN && CMDQV EN.
+ * The service's worker of the vSMMU's host SMMU consumes the queues in
+ * place and issues to the sim backend, as in mode offload.
  *
  * The harness around it: no exit per batch means no PROD exit to hang the
- * oracle and the slot refill on, so a harness thread does both lock-step
- * with each vCPU: when the guest has completed batch j (KG_V_BATCHES), it
- * takes the guest's round-trip sample, checks the oracle if batch j had a
- * SYNC (the guest saw it complete), refills batch j's slot, fills the
- * oracle for batch j + 1 and only then makes it ready (R_READY). The
- * guest waits for that before it takes the lock, outside its measured
- * round trip.
+ * oracle and the slot refill on, so a harness thread does both. When the
+ * guest has completed batch j (KG_V_BATCHES, after its CONS poll saw the
+ * SYNC), it takes the round trip the guest left in the slot, checks the
+ * oracle entries of the batches up to j, refills batch j's slot; it fills
+ * the oracle for a batch before it makes it ready (R_READY), at most
+ * kvmv_run.ahead batches beyond the completed ones: 2 for strict-unmap (so
+ * the guest rarely waits for this thread), 1 (lock-step) where a batch
+ * invalidates a whole ASID and would remove the next batch's fills before
+ * that batch ran. Fills are kept per batch and a check looks only at
+ * batches the completed SYNC covers. The guest waits for READY before it
+ * takes the lock, outside its measured round trip.
  *
- * Threads: kvmv_mmio() on vCPU threads under the VM's vSMMU lock; the
- * consumer threads take each VM's kvmv_vm.lock around a pass, and
- * kvmv_mmio() takes it around set_base/set_ready; the harness thread owns
- * the vCPUs' ready/done_seen, streams, slots and oracle counters from
- * kvmv_start() to kvmv_stop().
+ * Threads: kvmv_mmio() on vCPU threads under the VM's vSMMU lock (the
+ * core calls from there are control calls, which any thread may make);
+ * the harness thread owns the vCPUs' ready/done_seen, streams, slots,
+ * fills and oracle counters from kvmv_start() to kvmv_stop(), the main
+ * thread before and after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,49 +57,42 @@
 
 #include "bench/kvm/guest.h"
 #include "bench/kvm/kvm-bench_i.h"
-#include "ring/gmem.h"
-#include "ring/vcmdq_cons.h"
+#include "core/core.h"
 
 #define KVMV_SLOT 1 /* memory slot of the register page */
-#define KVMV_IDLE_NS 50000u /* stand-in: idle re-check period */
-#define KVMV_BUDGET 64u /* entries per fetch */
 #define KVMV_NSID 16u /* VINTF SID_MATCH/REPLACE slots (PARAM) */
 
+/* The oracle entries filled for one batch, kept apart until a SYNC at or
+ * after that batch was seen complete (harness thread). */
+struct kvmv_fills {
+	struct wl_fill f[WL_MAX_FILLS];
+	unsigned int n;
+};
+
 /* One VM's CMDQV. The register cache is guarded by the VM's vSMMU lock
- * (kvmb_vm.lock); @lock guards @rv and @gmem (the consumer's state). */
+ * (kvmb_vm.lock). */
 struct kvmv_vm {
-	int page_fd;
+	int page_fd, irq_fd;
 	uint8_t *page; /* the VMM's mapping of the whole memfd */
 	bool slot_ok;
+	uint32_t id; /* the service's vCMDQ, 0 = none */
 	uint32_t cmdqv_config, vintf_config;
 	uint32_t int_mask[2];
 	uint32_t alloc[KG_VCMDQ_NQ];
 	uint64_t base[KG_VCMDQ_NQ], cons_indx_base[KG_VCMDQ_NQ];
 	uint32_t sid_match[KVMV_NSID], sid_replace[KVMV_NSID];
 	bool ready[KG_VCMDQ_NQ];
-	/* The stand-in consumer. */
-	pthread_mutex_t lock;
-	bool lock_ok, gmem_ok, rv_ok;
-	struct ring_gmem gmem;
-	struct ring_vcmdq *rv;
-	uint64_t idle_since; /* consumer thread: last pass with work */
-	uint64_t halts; /* queue errors seen (consumer thread) */
-};
-
-/* One consumer thread: the VMs v with v % hsmmus == @i. */
-struct kvmv_cons {
-	struct kvmb_run *run;
-	unsigned int i;
-	pthread_t th;
-	bool started;
-	uint64_t cpu_ns, sleeps; /* its own, read after the join */
+	/* Harness thread: per vCPU, the fills of batch b at [b % KG_NSLOTS];
+	 * checked[k]: batches of vCPU k whose fills were checked. */
+	struct kvmv_fills (*fills)[KG_NSLOTS];
+	uint64_t *checked;
 };
 
 struct kvmv_run {
-	struct kvmv_cons cons[KVMB_MAX_HSMMU];
 	pthread_t harness;
 	bool harness_started;
 	bool stop; /* atomic: kvmv_stop() */
+	uint64_t ahead; /* batches the guest may be ready beyond done */
 	uint64_t harness_cpu_ns;
 	int harness_rc; /* harness thread, read after the join */
 	char harness_err[128];
@@ -130,32 +123,10 @@ bool kvmv_workload_ok(const struct wl *w)
 	return true;
 }
 
-/* ---- the consumer's calls (the service's core_vcmdq_* later) ---------- */
-
-static int cons_set_base(struct kvmv_vm *q, unsigned int l, uint64_t base)
-{
-	int r;
-
-	pthread_mutex_lock(&q->lock);
-	r = ring_vcmdq_set_base(q->rv, l, base);
-	pthread_mutex_unlock(&q->lock);
-	return r;
-}
-
-static int cons_set_ready(struct kvmv_vm *q, unsigned int l, bool ready)
-{
-	int r;
-
-	pthread_mutex_lock(&q->lock);
-	r = ring_vcmdq_set_ready(q->rv, l, ready);
-	pthread_mutex_unlock(&q->lock);
-	return r;
-}
-
 /* ---- the trapped window ------------------------------------------------ */
 
 /* Recompute every queue's gate; forward the changes. Under vm->lock. */
-static int gates_update(struct kvmv_vm *q)
+static int gates_update(struct kvmb_run *run, struct kvmv_vm *q)
 {
 	bool on = (q->cmdqv_config & 1) && (q->vintf_config & 1);
 	int r = 0;
@@ -166,7 +137,7 @@ static int gates_update(struct kvmv_vm *q)
 		if (ready == q->ready[l])
 			continue;
 		q->ready[l] = ready;
-		r = cons_set_ready(q, l, ready);
+		r = core_vcmdq_set_ready(run->svc, q->id, l, ready);
 	}
 	return r;
 }
@@ -225,7 +196,8 @@ static int cfg_read(struct kvmv_vm *q, uint64_t off, uint64_t *v)
 	return 0;
 }
 
-static int cfg_write(struct kvmv_vm *q, uint64_t off, uint64_t v)
+static int cfg_write(struct kvmb_run *run, struct kvmv_vm *q, uint64_t off,
+		     uint64_t v)
 {
 	uint32_t w = (uint32_t)v;
 
@@ -245,12 +217,12 @@ static int cfg_write(struct kvmv_vm *q, uint64_t off, uint64_t v)
 		q->sid_replace[(off - KG_CV_VINTF_SID_REPLACE) / 4] = w;
 	else
 		return -EIO;
-	return gates_update(q);
+	return gates_update(run, q);
 }
 
 /* Page1 of queue @l: BASE (64 bits, or two halves) and CONS_INDX_BASE. */
-static int page1_access(struct kvmv_vm *q, unsigned int l, uint64_t off,
-			uint32_t len, uint64_t *v, bool is_write)
+static int page1_access(struct kvmb_run *run, struct kvmv_vm *q, unsigned int l,
+			uint64_t off, uint32_t len, uint64_t *v, bool is_write)
 {
 	uint64_t *reg = off < KG_CV_CONS_INDX_BASE ? &q->base[l] :
 						     &q->cons_indx_base[l];
@@ -269,7 +241,9 @@ static int page1_access(struct kvmv_vm *q, unsigned int l, uint64_t off,
 								 << sh;
 	/* Forwarded before the vCPU resumes: its CONFIG.EN store cannot
 	 * overtake it (ring_vcmdq_set_base()). */
-	return reg == &q->base[l] ? cons_set_base(q, l, q->base[l]) : 0;
+	return reg == &q->base[l] ?
+		       core_vcmdq_set_base(run->svc, q->id, l, q->base[l]) :
+		       0;
 }
 
 int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
@@ -290,10 +264,11 @@ int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
 		unsigned int l = (unsigned int)((off - KG_CV_PAGE1) /
 						SMMU_VCMDQ_QUEUE_STRIDE);
 
-		rc = page1_access(q, l, (off - KG_CV_PAGE1) % 0x80, len, &v,
-				  is_write);
+		rc = page1_access(vm->run, q, l, (off - KG_CV_PAGE1) % 0x80,
+				  len, &v, is_write);
 	} else if (off < 0x10000 && len == 4) {
-		rc = is_write ? cfg_write(q, off, v) : cfg_read(q, off, &v);
+		rc = is_write ? cfg_write(vm->run, q, off, v) :
+				cfg_read(q, off, &v);
 	} else if (off == KG_CV_VINTF_LVCMDQ_ERR_MAP ||
 		   off == KG_CV_VINTF_LVCMDQ_ERR_MAP + 8) {
 		rc = is_write ? -EIO : cfg_read(q, off, &v);
@@ -313,81 +288,30 @@ int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
 	return 0;
 }
 
-/* ---- the consumer stand-in --------------------------------------------- */
-
-/* One fetch of queue @l, issued with one backend call, then completed.
- * Under q->lock. Return: entries consumed. */
-static uint32_t cons_queue(struct kvmb_vm *vm, unsigned int l)
-{
-	struct kvmv_vm *q = vm->vq;
-	struct smmu_ring_entry e[KVMV_BUDGET];
-	struct cmdq_cmd fwd[KVMV_BUDGET];
-	uint32_t pos[KVMV_BUDGET];
-	struct ring_vcmdq_span sp;
-	uint32_t avail = 0, n, nf = 0, done = 0;
-	int r;
-
-	if (ring_vcmdq_poll(q->rv, l, &avail) || !avail)
-		return 0;
-	n = ring_vcmdq_fetch(q->rv, l, e, KVMV_BUDGET, &sp);
-	for (uint32_t i = 0; i < n; i++) {
-		struct cmdq_cmd c = cmdq_cmd_from_le(&e[i]);
-
-		if (cmdq_classify(&c) != CMDQ_CLASS_FORWARD)
-			continue; /* CMD_SYNC: completion is CONS passing it */
-		pos[nf] = sp.first + i;
-		fwd[nf++] = c;
-	}
-	r = nf ? iofd_invalidate(vm->vi, fwd, nf, &done) : 0;
-	if (r && done < nf) {
-		/* Command pos[done] failed: everything before it completed. */
-		ring_vcmdq_complete(q->rv, l, sp.gen, pos[done]);
-		ring_vcmdq_halt(q->rv, l, sp.gen, pos[done],
-				SMMU_VCMDQ_CERROR_ILL);
-	} else if (n) {
-		ring_vcmdq_complete(q->rv, l, sp.gen, sp.first + n);
-	}
-	if (ring_vcmdq_take_events(q->rv) & RING_VCMDQ_EV_ERROR)
-		q->halts++;
-	return n;
-}
-
-static void *cons_main(void *arg)
-{
-	struct kvmv_cons *c = arg;
-	struct kvmb_run *run = c->run;
-	const struct kvmb_opts *o = run->o;
-	uint64_t busy = kvmb_now_ns(), cpu0 = thread_cpu_ns();
-
-	while (!__atomic_load_n(&run->vq->stop, __ATOMIC_ACQUIRE)) {
-		uint32_t got = 0;
-		uint64_t now;
-
-		for (unsigned int v = c->i; v < o->vms; v += o->hsmmus) {
-			struct kvmv_vm *q = run->vms[v].vq;
-
-			pthread_mutex_lock(&q->lock);
-			for (unsigned int l = 0; l < KG_VCMDQ_NQ; l++)
-				got += cons_queue(&run->vms[v], l);
-			pthread_mutex_unlock(&q->lock);
-		}
-		now = kvmb_now_ns();
-		if (got) {
-			busy = now;
-		} else if (now - busy > (uint64_t)o->poll_us * 1000u) {
-			struct timespec ts = { 0, KVMV_IDLE_NS };
-
-			nanosleep(&ts, NULL);
-			c->sleeps++;
-		} else {
-			kvmb_cpu_relax();
-		}
-	}
-	c->cpu_ns = thread_cpu_ns() - cpu0;
-	return NULL;
-}
-
 /* ---- the harness thread: slots and oracle, lock-step per vCPU ---------- */
+
+/*
+ * The guest saw the SYNC of batch done_seen complete: check the fills of
+ * every batch up to it (not those of batches made ready after it, which
+ * nothing has invalidated yet).
+ */
+static void oracle_check(struct kvmb_vcpu *vc)
+{
+	struct kvmv_vm *q = vc->vm->vq;
+	unsigned int k = vc->c.idx, checked = 0;
+
+	vc->ws.nfill = 0;
+	for (; q->checked[k] <= vc->done_seen; q->checked[k]++) {
+		struct kvmv_fills *bf = &q->fills[k][q->checked[k] % KG_NSLOTS];
+
+		for (unsigned int i = 0;
+		     i < bf->n && vc->ws.nfill < WL_MAX_FILLS; i++)
+			vc->ws.fill[vc->ws.nfill++] = bf->f[i];
+		bf->n = 0;
+	}
+	vc->stale += wl_check(&vc->ws, vc->vm->vi, &checked);
+	vc->checked += checked;
+}
 
 static void take_done(struct kvmb_vcpu *vc)
 {
@@ -396,27 +320,24 @@ static void take_done(struct kvmb_vcpu *vc)
 	uint64_t base = KG_VCPU(vc->c.idx);
 	unsigned int k = (unsigned int)(vc->done_seen % KG_NSLOTS);
 	struct wl_batch *b = &vc->hb[k];
-	uint64_t seq;
 
-	/* A_BATCHES was the caller's acquire: LAT_SEQ and LAT are final. */
-	seq = __atomic_load_n(kvmb_ram64(kvm, base + KG_V_LAT_SEQ),
-			      __ATOMIC_RELAXED);
-	if (seq != vc->lat_seen) {
-		vc->lat_seen = seq;
-		core_hist_add(&vc->lat,
-			      kvmb_ticks_ns(run,
-					    *kvmb_ram64(kvm, base + KG_V_LAT)));
+	/* A_BATCHES was the caller's acquire: the slot's LAT is final (the
+	 * guest may be a batch further, so KG_V_LAT may be a later one). */
+	if (b->last_sync >= 0) {
+		uint64_t lat;
+
+		memcpy(&lat,
+		       kvm->ram + base + KG_SLOTS + (size_t)k * KG_SLOT_SIZE +
+			       KG_S_LAT,
+		       sizeof(lat));
+		core_hist_add(&vc->lat, kvmb_ticks_ns(run, lat));
 	}
 	vc->batches++;
 	vc->cmds += b->n;
 	vc->fwd += b->nfwd;
 	vc->syncs += b->n - b->nfwd;
-	if (b->last_sync >= 0 && kvmb_verifying(run)) {
-		unsigned int checked = 0;
-
-		vc->stale += wl_check(&vc->ws, vc->vm->vi, &checked);
-		vc->checked += checked;
-	}
+	if (b->last_sync >= 0 && kvmb_verifying(run))
+		oracle_check(vc);
 	wl_next(&vc->ws, b);
 	kvmb_slot_write(vc, k, b);
 	vc->done_seen++;
@@ -440,16 +361,25 @@ static bool harness_step(struct kvmb_vcpu *vc, bool feed)
 		take_done(vc);
 		moved = true;
 	}
-	if (feed && vc->ready == vc->done_seen && !vr->harness_rc &&
-	    (!run->o->syncs || vc->ready < run->o->syncs)) {
+	while (feed && vc->ready < vc->done_seen + vr->ahead &&
+	       !vr->harness_rc &&
+	       (!run->o->syncs || vc->ready < run->o->syncs)) {
 		struct wl_batch *b = &vc->hb[vc->ready % KG_NSLOTS];
+		struct kvmv_fills *bf =
+			&vc->vm->vq->fills[vc->c.idx][vc->ready % KG_NSLOTS];
 
+		/* Its fills go apart: a check after an earlier SYNC must
+		 * not look at them. */
+		vc->ws.nfill = 0;
 		if (kvmb_verifying(run) && wl_fill(&vc->ws, vc->vm->vi, b)) {
 			snprintf(vr->harness_err, sizeof(vr->harness_err),
 				 "VM vCPU %u: oracle fill failed", vc->c.idx);
 			vr->harness_rc = -ENOMEM;
 			return moved;
 		}
+		memcpy(bf->f, vc->ws.fill, vc->ws.nfill * sizeof(bf->f[0]));
+		bf->n = vc->ws.nfill;
+		vc->ws.nfill = 0;
 		vc->ready++;
 		/* R_READY: the slot and the oracle before the guest sees it. */
 		__atomic_store_n(kvmb_ram64(kvm, base + KG_V_READY), vc->ready,
@@ -511,46 +441,45 @@ static int vm_setup(struct kvmb_run *run, struct kvmb_vm *vm, char *err,
 		    size_t errlen)
 {
 	struct kvmv_vm *q;
+	const char *what;
 	int r;
 
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	vm->vq = q;
-	q->page_fd = -1;
+	q->page_fd = q->irq_fd = -1;
 	q->cmdqv_config = 1; /* reset: EN = 1, as QEMU */
-	if (pthread_mutex_init(&q->lock, NULL))
+	q->fills = calloc(run->o->vcpus, sizeof(*q->fills));
+	q->checked = calloc(run->o->vcpus, sizeof(*q->checked));
+	if (!q->fills || !q->checked)
 		return -ENOMEM;
-	q->lock_ok = true;
+	what = "register page";
 	r = page_create(q);
-	if (r) {
-		snprintf(err, errlen, "register page: %s", strerror(-r));
-		return r;
-	}
+	if (r)
+		goto fail;
+	what = "register page slot";
 	r = kvmh_slot_set(&vm->kvm, KVMV_SLOT, KG_CMDQV + KG_CV_PAGE0,
 			  SMMU_VCMDQ_PAGE0_SIZE, q->page);
-	if (r) {
-		snprintf(err, errlen, "register page slot: %s", strerror(-r));
-		return r;
-	}
+	if (r)
+		goto fail;
 	q->slot_ok = true;
-	/* The consumer's view: the memory table and the register page. */
-	ring_gmem_init(&q->gmem, KG_RAM_SIZE);
-	q->gmem_ok = true;
-	r = ring_gmem_add(&q->gmem, vm->kvm.mem_fd, 0, 0, vm->kvm.ram_size);
-	if (r) {
-		snprintf(err, errlen, "guest memory table: %s", strerror(-r));
-		return r;
+	what = "core_gmem_add";
+	r = core_gmem_add(run->svc, vm->vsmmu, vm->kvm.mem_fd, 0, 0,
+			  vm->kvm.ram_size);
+	if (r)
+		goto fail;
+	what = "error eventfd";
+	q->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->irq_fd < 0) {
+		r = -errno;
+		goto fail;
 	}
-	q->rv = calloc(1, sizeof(*q->rv));
-	if (!q->rv)
-		return -ENOMEM;
-	r = ring_vcmdq_map(q->page_fd, KG_VCMDQ_NQ, &q->gmem, q->rv);
-	if (r) {
-		snprintf(err, errlen, "vcmdq attach: %s", strerror(-r));
-		return r;
-	}
-	q->rv_ok = true;
+	what = "core_vcmdq_attach";
+	r = core_vcmdq_attach(run->svc, vm->vsmmu, q->page_fd, KG_VCMDQ_NQ,
+			      SMMU_VCMDQ_VERSION, 0, q->irq_fd, &q->id);
+	if (r)
+		goto fail;
 	for (unsigned int k = 0; k < run->o->vcpus; k++) {
 		uint64_t base = KG_VCPU(k);
 
@@ -560,6 +489,9 @@ static int vm_setup(struct kvmb_run *run, struct kvmb_vm *vm, char *err,
 		*kvmb_ram64(&vm->kvm, base + KG_V_VTIMEOUT) = run->tsc_hz;
 	}
 	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", what, strerror(-r));
+	return r;
 }
 
 int kvmv_setup(struct kvmb_run *run, char *err, size_t errlen)
@@ -569,6 +501,10 @@ int kvmv_setup(struct kvmb_run *run, char *err, size_t errlen)
 	run->vq = calloc(1, sizeof(*run->vq));
 	if (!run->vq)
 		return -ENOMEM;
+	/* One batch ahead only where no batch invalidates a whole address
+	 * space (a TLBI_NH_ASID would remove the next batch's fills before
+	 * its own commands ran, and the oracle could not see them lost). */
+	run->vq->ahead = run->w->kind == WL_STRICT ? 2 : 1;
 	for (unsigned int v = 0; v < run->o->vms && !r; v++)
 		r = vm_setup(run, &run->vms[v], err, errlen);
 	return r;
@@ -579,15 +515,6 @@ int kvmv_start(struct kvmb_run *run)
 	struct kvmv_run *vr = run->vq;
 	int r;
 
-	for (unsigned int i = 0; i < run->o->hsmmus && i < run->o->vms; i++) {
-		vr->cons[i].run = run;
-		vr->cons[i].i = i;
-		r = -pthread_create(&vr->cons[i].th, NULL, cons_main,
-				    &vr->cons[i]);
-		if (r)
-			return r;
-		vr->cons[i].started = true;
-	}
 	r = -pthread_create(&vr->harness, NULL, harness_main, run);
 	vr->harness_started = !r;
 	return r;
@@ -601,11 +528,6 @@ void kvmv_stop(struct kvmb_run *run)
 	if (!vr)
 		return;
 	__atomic_store_n(&vr->stop, true, __ATOMIC_RELEASE);
-	for (unsigned int i = 0; i < KVMB_MAX_HSMMU; i++)
-		if (vr->cons[i].started) {
-			pthread_join(vr->cons[i].th, NULL);
-			vr->cons[i].started = false;
-		}
 	if (vr->harness_started) {
 		pthread_join(vr->harness, NULL);
 		vr->harness_started = false;
@@ -616,17 +538,10 @@ void kvmv_stop(struct kvmb_run *run)
 
 void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 {
-	res->consumer = "stand-in (ring/vcmdq_cons on a bench thread, "
-			"not the service worker)";
+	res->consumer = "service";
 	if (!run->vq)
 		return;
 	res->harness_cpu_ns = run->vq->harness_cpu_ns;
-	/* The consumer stands for the service: its CPU is the service's. */
-	res->has_svc = true;
-	for (unsigned int i = 0; i < KVMB_MAX_HSMMU; i++) {
-		res->svc_cpu_ns += run->vq->cons[i].cpu_ns;
-		res->svc_sleeps += run->vq->cons[i].sleeps;
-	}
 	if (run->vq->harness_rc && !res->errmsg[0]) {
 		snprintf(res->errmsg, sizeof(res->errmsg), "%s",
 			 run->vq->harness_err);
@@ -634,9 +549,12 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 	}
 	for (unsigned int v = 0; v < run->o->vms; v++) {
 		struct kvmb_vm *vm = &run->vms[v];
+		struct core_vcmdq_stats st;
 
-		if (vm->vq)
-			res->vcmdq_halts += vm->vq->halts;
+		if (vm->vq && vm->vq->id &&
+		    !core_vcmdq_stats(run->svc, vm->vq->id, &st))
+			for (unsigned int e = 0; e < 4; e++)
+				res->vcmdq_halts += st.halts[e];
 		for (unsigned int k = 0; k < vm->nvc; k++) {
 			uint64_t base = KG_VCPU(k);
 			uint64_t e = *kvmb_ram64(&vm->kvm, base + KG_V_VERR);
@@ -661,6 +579,7 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 	}
 }
 
+/* Before the service goes: detach (drains what the worker took). */
 void kvmv_teardown(struct kvmb_run *run)
 {
 	kvmv_stop(run);
@@ -669,11 +588,8 @@ void kvmv_teardown(struct kvmb_run *run)
 
 		if (!q)
 			continue;
-		if (q->rv_ok)
-			ring_vcmdq_unmap(q->rv);
-		free(q->rv);
-		if (q->gmem_ok)
-			ring_gmem_done(&q->gmem);
+		if (q->id && run->svc)
+			core_vcmdq_detach(run->svc, q->id);
 		if (q->slot_ok && run->vms[v].kvm_ok)
 			kvmh_slot_set(&run->vms[v].kvm, KVMV_SLOT,
 				      KG_CMDQV + KG_CV_PAGE0, 0, q->page);
@@ -681,8 +597,10 @@ void kvmv_teardown(struct kvmb_run *run)
 			munmap(q->page, SMMU_VCMDQ_FILE_SIZE);
 		if (q->page_fd >= 0)
 			close(q->page_fd);
-		if (q->lock_ok)
-			pthread_mutex_destroy(&q->lock);
+		if (q->irq_fd >= 0)
+			close(q->irq_fd);
+		free(q->fills);
+		free(q->checked);
 		free(q);
 		run->vms[v].vq = NULL;
 	}

@@ -69,7 +69,9 @@ def check_vcmdq(name, m, vms, vcpus):
           s['mmio_write'] > vms * vcpus and s['mmio_read'] > 0 and
           s['other'] == 0, str(s))
     # Every batch of these workloads ends with a SYNC the guest saw done.
+    # (the guest counts a SYNC when its CONS poll saw it passed).
     check(f'{name}/vcmdq: every SYNC seen complete',
+          c['guest_seen_syncs'] == c['batches'] and
           lat['count'] == c['batches'] and c['guest_syncs'] >= c['batches'],
           f'{lat} {c}')
     check(f'{name}/vcmdq: consumer named', bool(m['consumer']),
