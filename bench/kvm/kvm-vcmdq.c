@@ -6,7 +6,8 @@
  * its own queue in guest RAM, one PROD store into the register page and a
  * CONS poll there, neither of which exits.
  *
- * The VMM side, as a real VMM does it (docs/VMM-INTEGRATION.md):
+ * The VMM side, as a real VMM does it (docs/RING-PROTOCOL.md section 12,
+ * ../shared/docs/tegra241-cmdqv-facts.md section 4):
  *  - guest RAM is registered with the service as one memory table region
  *    (core_gmem_add() of the RAM memfd, sealed against shrinking);
  *  - the register page is a memfd of SMMU_VCMDQ_FILE_SIZE bytes attached
