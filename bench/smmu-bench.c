@@ -2454,7 +2454,8 @@ static void usage(FILE *f)
 		"                       without a usable /dev/kvm), kvm-msipoll: "
 		"the same, SYNCs\n"
 		"                       waited for by MSI write (Linux MSIPOLL)\n"
-		"      --kvm-pin        --vcpu kvm, offload: vCPU threads and "
+		"      --kvm-pin        --vcpu kvm, offload and vcmdq: vCPU "
+		"threads and "
 		"service workers\n"
 		"                       on separate halves of the CPUs\n"
 		"  -q, --quiet          no progress line\n",

@@ -34,7 +34,7 @@ struct kvmb_opts {
 	unsigned int poll_us;
 	bool msipoll; /* guests wait for SYNCs by MSI write (Linux's
 		       * MSIPOLL), not by reading CMDQ_CONS */
-	bool pin; /* offload: vCPU threads and service workers on disjoint
+	bool pin; /* offload, vcmdq: vCPU threads and service workers on disjoint
 		   * halves of the CPUs this process may use */
 	const char *json;
 };

@@ -414,6 +414,7 @@ int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 		    !vc->setup_seen) {
 			vc->setup_exits = vc->c.exits;
 			vc->setup_seen = true;
+			vc->handler_ns = 0; /* the reset's traps are setup */
 			return KVMH_CONTINUE;
 		}
 		if (addr == KG_MMIO + KG_MMIO_DONE)
