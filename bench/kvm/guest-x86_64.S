@@ -471,19 +471,31 @@ prog_vcmdq:
 	shl	$6, %rax
 	lea	KG_VQ(0)(%rax), %rdi
 vnext:
+	xor	%r12d, %r12d			/* TSC when it began to wait */
+vwait:
 	cmpq	$0, ABS(KG_VM + KG_VM_STOP)
 	jne	done
-	mov	KG_V_BATCHES(%r15), %rax
+	mov	KG_V_BATCHES(%r15), %r8
 	mov	KG_V_LIMIT(%r15), %rdx
 	test	%rdx, %rdx
 	jz	1f
-	cmp	%rax, %rdx
+	cmp	%r8, %rdx
 	jbe	done
-1:	cmp	KG_V_READY(%r15), %rax		/* A_READY: x86 loads are ordered */
+1:	cmp	KG_V_READY(%r15), %r8		/* A_READY: x86 loads are ordered */
 	jb	2f
-	pause
-	jmp	vnext
-2:	and	$(KG_NSLOTS - 1), %eax
+	test	%r12, %r12
+	jnz	3f
+	TSC
+	mov	%rax, %r12
+3:	pause
+	jmp	vwait
+2:	test	%r12, %r12
+	jz	4f
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_HWAIT(%r15)
+4:	mov	%r8, %rax
+	and	$(KG_NSLOTS - 1), %eax
 	imul	$KG_SLOT_SIZE, %rax, %r13
 	lea	KG_SLOTS(%r15, %r13), %r13
 	TSC

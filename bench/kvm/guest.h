@@ -182,6 +182,7 @@
 #define KG_V_VINIT 0x100 /* host: 1 = this vCPU runs the reset sequence */
 #define KG_V_VTIMEOUT 0x108 /* host: poll timeout, TSC ticks (1 s) */
 #define KG_V_VERRVAL 0x110 /* guest: the CONS value or queue of the error */
+#define KG_V_HWAIT 0x118 /* guest: TSC ticks waiting for KG_V_READY */
 #define KG_VE_CMDQV 1 /* CMDQV STATUS did not follow CONFIG.EN */
 #define KG_VE_VINTF 2 /* VINTF0 STATUS did not follow CONFIG.EN */
 #define KG_VE_QOFF 3 /* queue STATUS did not drop to 0 */

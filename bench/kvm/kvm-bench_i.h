@@ -47,6 +47,7 @@ struct kvmb_result {
 	struct kvmh_exits setup_exits; /* vcmdq: up to KG_MMIO_SETUP */
 	uint64_t backend_ns; /* sim: host time charged to the calls */
 	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
+	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
 	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
 	const char *consumer; /* vcmdq: who consumed the queues */
 	uint64_t handler_ns; /* vCPU threads in MMIO exit handlers */

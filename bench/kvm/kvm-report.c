@@ -73,6 +73,7 @@ KGET(k_setup_exits,
 	      r->setup_exits.other + r->setup_exits.intr))
 KGET(k_backend_call, per(r->backend_ns, r->ioctls))
 KGET(k_harness_cpu, per(r->harness_cpu_ns, r->cmds))
+KGET(k_harness_wait, per(r->harness_wait_ns, r->batches))
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -115,6 +116,8 @@ static const struct krow krows[] = {
 	  k_backend_call },
 	{ "vcmdq harness thread CPU, ns/cmd", "harness_cpu_ns_per_cmd", 1,
 	  k_harness_cpu },
+	{ "vcmdq guest wait for the harness, ns/batch",
+	  "harness_wait_ns_per_batch", 1, k_harness_wait },
 	{ "guest commands", "guest_cmds", 0, k_cmds },
 	{ "guest PROD writes (batches)", "batches", 0, k_batches },
 	{ "oracle: stale after SYNC", "stale", 0, k_stale },
@@ -205,6 +208,7 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 				  !(o->msipoll && m == KVMB_OFFLOAD)))
 				snprintf(cell, sizeof(cell), "-");
 			else if ((rw->get == k_harness_cpu ||
+				  rw->get == k_harness_wait ||
 				  rw->get == k_setup_exits) &&
 				 m != KVMB_VCMDQ)
 				snprintf(cell, sizeof(cell), "-");
@@ -309,7 +313,8 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		     !r->has_svc) ||
 		    (rw->get == k_msi_cpu &&
 		     !(o->msipoll && m == KVMB_OFFLOAD)) ||
-		    (rw->get == k_harness_cpu && m != KVMB_VCMDQ))
+		    ((rw->get == k_harness_cpu || rw->get == k_harness_wait) &&
+		     m != KVMB_VCMDQ))
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));
