@@ -314,6 +314,24 @@ int core_vcmdq_set_base(struct core_service *svc, uint32_t vcmdq_id,
 int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
 			 unsigned int lidx, bool ready);
 
+/**
+ * core_vcmdq_set_uffd() - wake idle queues by userfaultfd write-protect
+ * instead of the idle timer. @uffd: the VMM's userfaultfd (dup'd; opened
+ * with UFFD_FEATURE_WP_HUGETLBFS_SHMEM, and without UFFD_USER_MODE_ONLY
+ * when KVM's faults must reach it) on which the VMM registered its
+ * mapping of page0 (the one KVM uses) with UFFDIO_REGISTER_MODE_WP;
+ * @vmm_addr: that mapping's address in the VMM. When every queue of the
+ * page is idle the worker write-protects the queues' registers there and
+ * stops looking at them; the guest's next store faults, the worker reads
+ * the fault from its event loop (never blocking), un-protects (which
+ * completes the store) and polls the queues again. The VMM must not use
+ * its copy of the uffd meanwhile nor map the page again over itself.
+ * Return: 0, -ENOENT, -EBADF (not a userfaultfd), -EINVAL (@vmm_addr not
+ * page aligned), -EALREADY (set already), -ETIMEDOUT.
+ */
+int core_vcmdq_set_uffd(struct core_service *svc, uint32_t vcmdq_id, int uffd,
+			uint64_t vmm_addr);
+
 /* Queue states in struct core_vcmdq_stats (= enum ring_vcmdq_state). */
 enum core_vq_state {
 	CORE_VQ_OFF,
@@ -331,6 +349,8 @@ struct core_vcmdq_stats {
 	uint32_t err_seq;
 	uint64_t entries, syncs, signals, wakeups;
 	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t arms, faults; /* uffd: protections armed, faults taken */
+	bool armed; /* uffd: the page is write-protected now */
 };
 
 int core_vcmdq_stats(struct core_service *svc, uint32_t id,

@@ -176,6 +176,7 @@ enum core_msg_type {
 	CORE_MSG_DEL_VCMDQ,
 	CORE_MSG_VCMDQ_BASE,
 	CORE_MSG_VCMDQ_READY,
+	CORE_MSG_VCMDQ_UFFD,
 	CORE_MSG_STOP,
 };
 
@@ -432,6 +433,7 @@ struct core_batch *core_done_pop_all(struct core_worker *w);
 
 /* fdcheck.c */
 int core_check_eventfd(int fd);
+int core_check_uffd(int fd);
 uint64_t core_now_ns(void);
 
 #endif

@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int core_check_eventfd(int fd)
+/* Is @fd an anonymous inode named @name (as procfs shows it)? */
+static int check_anon(int fd, const char *name)
 {
 	char path[64], link[64];
 	struct stat st;
@@ -26,7 +27,17 @@ int core_check_eventfd(int fd)
 	if (n < 0)
 		return -errno;
 	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") ? -EBADF : 0;
+	return strcmp(link, name) ? -EBADF : 0;
+}
+
+int core_check_eventfd(int fd)
+{
+	return check_anon(fd, "anon_inode:[eventfd]");
+}
+
+int core_check_uffd(int fd)
+{
+	return check_anon(fd, "anon_inode:[userfaultfd]");
 }
 
 uint64_t core_now_ns(void)

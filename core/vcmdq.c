@@ -37,6 +37,8 @@ void core_vcmdq_put(struct core_vcmdq *vc)
 	ring_vcmdq_unmap(&vc->v);
 	if (vc->irq_fd >= 0)
 		close(vc->irq_fd);
+	if (vc->uffd >= 0)
+		close(vc->uffd);
 	core_vsmmu_put(vc->vs);
 	free(vc);
 }
@@ -191,6 +193,7 @@ int core_vcmdq_attach(struct core_service *svc, uint32_t vsmmu_id,
 		return -ENOMEM;
 	vc->refs = 1; /* ours */
 	vc->irq_fd = -1;
+	vc->uffd = -1;
 	vc->nq = nq;
 	vc->file_dev = st.st_dev;
 	vc->file_ino = st.st_ino;
@@ -326,6 +329,32 @@ int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
 	return r;
 }
 
+int core_vcmdq_set_uffd(struct core_service *svc, uint32_t vcmdq_id, int uffd,
+			uint64_t vmm_addr)
+{
+	struct core_msg *m;
+	int r;
+
+	r = core_check_uffd(uffd);
+	if (r < 0)
+		return r;
+	if (vmm_addr & ((uint64_t)sysconf(_SC_PAGESIZE) - 1))
+		return -EINVAL;
+	r = vcmdq_msg(svc, vcmdq_id, CORE_MSG_VCMDQ_UFFD, false, &m);
+	if (r < 0)
+		return r;
+	m->fd = fcntl(uffd, F_DUPFD_CLOEXEC, 3);
+	if (m->fd < 0) {
+		r = -errno;
+		core_msg_put(m);
+		return r;
+	}
+	m->base = vmm_addr;
+	r = core_worker_call(m->vcmdq->vs->w, m, false);
+	core_msg_put(m);
+	return r;
+}
+
 /* ---- statistics ------------------------------------------------------------- */
 
 int core_vcmdq_stats(struct core_service *svc, uint32_t id,
@@ -353,6 +382,9 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 		out->wakeups = READ_ONCE(vc->st_wakeups);
 		for (unsigned int k = 0; k < 4; k++)
 			out->halts[k] = READ_ONCE(vc->st_halts[k]);
+		out->arms = READ_ONCE(vc->st_arms);
+		out->faults = READ_ONCE(vc->st_faults);
+		out->armed = READ_ONCE(vc->st_armed);
 	}
 	pthread_mutex_unlock(&svc->lock);
 	return vc ? 0 : -ENOENT;

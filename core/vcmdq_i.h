@@ -43,6 +43,15 @@ struct core_vcmdq {
 	struct core_vsmmu *vs; /* holds a reference */
 	struct ring_vcmdq v; /* worker, once linked */
 	int irq_fd; /* -1: none */
+	/*
+	 * Wake-up by userfaultfd write-protect (core_vcmdq_set_uffd()): the
+	 * VMM's uffd (-1: none; closed at the last put), the address of the
+	 * VMM's mapping of page0 in the VMM, the bytes protected (the
+	 * queues' registers), and whether they are protected now (worker).
+	 */
+	int uffd;
+	uint64_t uffd_addr, uffd_len;
+	bool uffd_watched, armed;
 	uint64_t file_dev, file_ino; /* the page's identity (control) */
 	bool attaching; /* registered, worker not yet answered (svc->lock) */
 	/* worker */
@@ -52,6 +61,8 @@ struct core_vcmdq {
 	struct core_vcmdq *next_w, *next_vs;
 	/* statistics: worker-written (relaxed) */
 	uint64_t st_entries, st_syncs, st_signals, st_wakeups, st_halts[4];
+	uint64_t st_arms, st_faults;
+	bool st_armed;
 	uint32_t st_err_seq;
 	unsigned int nq;
 	struct core_vq q[]; /* [nq] */
@@ -83,7 +94,11 @@ void core_vq_seg_halt(struct core_seg *sg, uint32_t idx, uint32_t ring_err);
 void core_vq_seg_done(struct core_worker *w, struct core_seg *sg);
 void core_vq_seg_release(struct core_worker *w, struct core_seg *sg, bool open);
 
-/* Control messages CORE_MSG_ADD_GMEM..CORE_MSG_VCMDQ_READY. */
+/* An event on the uffd of vCMDQ @id (worker.c's loop token). */
+void core_vcmdq_uffd_event(struct core_worker *w, uint32_t id, int res);
+uint64_t core_vcmdq_token(const struct core_vcmdq *vc);
+
+/* Control messages CORE_MSG_ADD_GMEM..CORE_MSG_VCMDQ_UFFD. */
 void core_vcmdq_handle_msg(struct core_worker *w, struct core_msg *m);
 void core_vcmdq_msg_undo(struct core_worker *w, struct core_msg *m);
 /* vSMMU destroy: detach (drain) its vCMDQs; true while any is left. */

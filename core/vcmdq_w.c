@@ -4,21 +4,27 @@
  * taking their commands into the vSMMU's batches, completing and halting
  * them, the idle timer, and the control messages about them.
  *
- * Wake-up, first cut: a queue that fetched nothing for the poll window
- * (and has nothing in flight) leaves the active set; every idle queue is
+ * Wake-up: a queue that fetched nothing for the poll window (and has
+ * nothing in flight) leaves the active set; every idle queue is
  * re-checked (CONFIG, GERRORN, PROD: one ring_vcmdq_poll()) when the
  * idle timer (config vcmdq_idle_us) is due, so the guest's next command
  * is seen within that period, and an idle queue costs one poll per
- * period. The userfaultfd write-protect path measured in
- * docs/PERFORMANCE.md would replace the timer (docs/RING-PROTOCOL.md
- * section 12.9).
+ * period. With a userfaultfd (core_vcmdq_set_uffd(), the path measured
+ * in docs/PERFORMANCE.md), a page whose queues are all idle is
+ * write-protected in the VMM's mapping at the next timer pass and then
+ * costs nothing: the guest's next store faults, the uffd becomes
+ * readable, the worker's loop reports it and the worker un-protects,
+ * which completes the store.
  *
  * Everything here runs on the worker thread.
  */
 #include "core/vcmdq_i.h"
 
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "ring/barrier.h"
 
@@ -310,6 +316,8 @@ uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 	return total;
 }
 
+static void vcmdq_try_arm(struct core_worker *w, struct core_vcmdq *vc);
+
 bool core_vcmdq_idle_check(struct core_worker *w, uint64_t now)
 {
 	bool woke = false;
@@ -319,7 +327,7 @@ bool core_vcmdq_idle_check(struct core_worker *w, uint64_t now)
 	w->vq_idle_next_ns = now + (uint64_t)wcfg(w)->vcmdq_idle_us * 1000;
 	STAT_ADD(w->st_vq_idle_checks, 1);
 	for (struct core_vcmdq *vc = w->vcmdqs; vc; vc = vc->next_w) {
-		if (vc->detaching)
+		if (vc->detaching || vc->armed)
 			continue;
 		for (unsigned int l = 0; l < vc->nq; l++) {
 			struct core_vq *q = &vc->q[l];
@@ -337,16 +345,128 @@ bool core_vcmdq_idle_check(struct core_worker *w, uint64_t now)
 			}
 		}
 		vcmdq_events(w, vc);
+		vcmdq_try_arm(w, vc);
 	}
 	return woke;
 }
 
 int64_t core_vcmdq_sleep_ns(const struct core_worker *w, uint64_t now)
 {
-	if (!w->vcmdqs)
+	const struct core_vcmdq *vc;
+
+	/* Armed pages need no timer: their next store wakes the worker. */
+	for (vc = w->vcmdqs; vc && vc->armed; vc = vc->next_w)
+		;
+	if (!vc)
 		return -1;
 	return w->vq_idle_next_ns > now ? (int64_t)(w->vq_idle_next_ns - now) :
 					  0;
+}
+
+/* ---- userfaultfd write-protect ------------------------------------------ */
+
+static int uffd_protect(struct core_vcmdq *vc, bool on)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = vc->uffd_addr, .len = vc->uffd_len },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(vc->uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+}
+
+/* Un-protect (this also wakes every store stalled on the range) and poll
+ * the queues again. */
+static void vcmdq_disarm(struct core_worker *w, struct core_vcmdq *vc)
+{
+	uint64_t now;
+
+	if (!vc->armed)
+		return;
+	uffd_protect(vc, false);
+	vc->armed = false;
+	WRITE_ONCE(vc->st_armed, false);
+	now = core_now_ns();
+	for (unsigned int l = 0; l < vc->nq; l++)
+		vq_activate(w, &vc->q[l], now);
+}
+
+/*
+ * Every queue of @vc is idle: protect the page, then look at every queue
+ * once more, so that a store that landed between the last look and the
+ * protection is seen here (after the protection, every store faults).
+ * If the protection fails the timer goes on looking.
+ */
+static void vcmdq_try_arm(struct core_worker *w, struct core_vcmdq *vc)
+{
+	if (vc->uffd < 0 || vc->armed || vc->detaching)
+		return;
+	for (unsigned int l = 0; l < vc->nq; l++)
+		if (vc->q[l].active)
+			return;
+	if (uffd_protect(vc, true) < 0)
+		return;
+	vc->armed = true;
+	WRITE_ONCE(vc->st_armed, true);
+	STAT_ADD(vc->st_arms, 1);
+	for (unsigned int l = 0; l < vc->nq; l++) {
+		enum ring_vcmdq_state s = ring_vcmdq_state(&vc->v, l);
+		uint32_t avail = 0;
+
+		ring_vcmdq_poll(&vc->v, l, &avail);
+		if (avail || s != ring_vcmdq_state(&vc->v, l)) {
+			vcmdq_disarm(w, vc);
+			break;
+		}
+	}
+	vcmdq_events(w, vc);
+}
+
+/*
+ * The uffd became readable: a store faulted on the protected page (or
+ * the VMM's uffd reports something else: un-protecting is harmless).
+ * The uffd is never read: it is the VMM's file description, whose
+ * O_NONBLOCK the VMM controls, and a read that found the message taken by
+ * another reader would block the worker. Un-protecting wakes the faulting
+ * thread and removes its unread message.
+ */
+void core_vcmdq_uffd_event(struct core_worker *w, uint32_t id, int res)
+{
+	struct core_vcmdq *vc;
+
+	for (vc = w->vcmdqs; vc && vc->id != id; vc = vc->next_w)
+		;
+	if (!vc || !vc->uffd_watched)
+		return;
+	if (res == -ECANCELED)
+		core_loop_watch(&w->loop, vc->uffd, core_vcmdq_token(vc));
+	if (!vc->armed)
+		return;
+	STAT_ADD(vc->st_faults, 1);
+	STAT_ADD(vc->st_wakeups, 1);
+	vcmdq_disarm(w, vc);
+}
+
+static int vcmdq_set_uffd(struct core_worker *w, struct core_vcmdq *vc,
+			  struct core_msg *m)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t len = (uint64_t)vc->nq * SMMU_VCMDQ_QUEUE_STRIDE;
+	int r;
+
+	if (vc->uffd >= 0)
+		return -EALREADY;
+	vc->uffd_addr = m->base;
+	vc->uffd_len = (len + page - 1) & ~(page - 1);
+	vc->uffd = m->fd;
+	r = core_loop_watch(&w->loop, vc->uffd, core_vcmdq_token(vc));
+	if (r < 0) {
+		vc->uffd = -1;
+		return r;
+	}
+	m->fd = -1; /* ours now, closed at the last put */
+	vc->uffd_watched = true;
+	return 0;
 }
 
 /* ---- control messages ----------------------------------------------------- */
@@ -377,6 +497,14 @@ static void vcmdq_unlink(struct core_worker *w, struct core_vcmdq *vc)
 		}
 	vs->n_vcmdqs--;
 	vc->linked = false;
+	if (vc->uffd_watched) {
+		/* A store stalled on the page must not wait for ever. */
+		if (vc->armed)
+			uffd_protect(vc, false);
+		vc->armed = false;
+		core_loop_unwatch(&w->loop, vc->uffd, core_vcmdq_token(vc));
+		vc->uffd_watched = false;
+	}
 	/* Here, not at the last put: the gmem pins are this thread's. */
 	ring_vcmdq_unmap(&vc->v);
 	core_vcmdq_put(vc); /* the worker's */
@@ -469,6 +597,9 @@ void core_vcmdq_handle_msg(struct core_worker *w, struct core_msg *m)
 		}
 		vcmdq_start_detach(w, vc, m);
 		return;
+	case CORE_MSG_VCMDQ_UFFD:
+		rc = vcmdq_usable(vc) ? vcmdq_set_uffd(w, vc, m) : -ENOENT;
+		break;
 	case CORE_MSG_VCMDQ_BASE:
 	case CORE_MSG_VCMDQ_READY:
 		if (!vcmdq_usable(vc)) {

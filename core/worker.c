@@ -28,11 +28,17 @@
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)
 #define TOKEN_RING (UINT64_C(2) << 56)
+#define TOKEN_VCMDQ (UINT64_C(3) << 56)
 #define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
 
 uint64_t core_ring_token(const struct core_ring *r)
 {
 	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
+}
+
+uint64_t core_vcmdq_token(const struct core_vcmdq *vc)
+{
+	return TOKEN_VCMDQ | vc->id;
 }
 
 /* Statistics counters: one writer (this thread), relaxed readers. */
@@ -781,6 +787,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 		(void)rr;
 		if (ev->res == -ECANCELED && w->loop.uring)
 			core_loop_watch(&w->loop, w->ctl_efd, TOKEN_CTL);
+		return;
+	}
+	if (tag == TOKEN_VCMDQ) {
+		core_vcmdq_uffd_event(w, (uint32_t)ev->token, ev->res);
 		return;
 	}
 	if (tag == TOKEN_RING) {

@@ -338,7 +338,8 @@ static bool msg_is_add(const struct core_msg *m)
 	       m->type == CORE_MSG_RESUME_RING ||
 	       m->type == CORE_MSG_ADD_GMEM || m->type == CORE_MSG_ADD_VCMDQ ||
 	       m->type == CORE_MSG_VCMDQ_BASE ||
-	       m->type == CORE_MSG_VCMDQ_READY;
+	       m->type == CORE_MSG_VCMDQ_READY ||
+	       m->type == CORE_MSG_VCMDQ_UFFD;
 }
 
 static void handle_msg(struct core_worker *w, struct core_msg *m)
