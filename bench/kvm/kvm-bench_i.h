@@ -49,6 +49,10 @@ struct kvmb_result {
 	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
 	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
 	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
+	/* vcmdq: the service's idle wake-up ("uffd-wp" or "idle timer"), its
+	 * protections armed and write faults taken over the whole mode. */
+	const char *vcmdq_wake;
+	uint64_t vcmdq_arms, vcmdq_faults;
 	const char *consumer; /* vcmdq: who consumed the queues */
 	uint64_t handler_ns; /* vCPU threads in MMIO exit handlers */
 	uint64_t prod_ns, cons_ns; /* of which in PROD writes, CONS reads */

@@ -74,6 +74,7 @@ KGET(k_setup_exits,
 KGET(k_backend_call, per(r->backend_ns, r->ioctls))
 KGET(k_harness_cpu, per(r->harness_cpu_ns, r->cmds))
 KGET(k_harness_wait, per(r->harness_wait_ns, r->batches))
+KGET(k_wake_faults, per(r->vcmdq_faults, r->cmds))
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -89,6 +90,8 @@ static const struct krow krows[] = {
 	{ "VM exits per PROD write", "exits_per_batch", 1, k_exits_batch },
 	{ "  setup exits (vcmdq: before the run)", "setup_exits", 0,
 	  k_setup_exits },
+	{ "  vcmdq idle wake faults per command", "wake_faults_per_cmd", 1,
+	  k_wake_faults },
 	{ "  MMIO write exits per command", "mmio_write_per_cmd", 1, k_wr },
 	{ "  MMIO read exits per command", "mmio_read_per_cmd", 1, k_rd },
 	{ "VMM in exit handlers, ns/cmd", "handler_ns_per_cmd", 1, k_handler },
@@ -179,11 +182,16 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	if (res[KVMB_VCMDQ].ran)
 		printf("  vcmdq: setup (CMDQV reset, before the run) %" PRIu64
 		       " MMIO write, %" PRIu64 " MMIO read exits, not counted "
-		       "above; consumer: %s\n",
+		       "above; consumer: %s; idle wake-up: %s (%" PRIu64
+		       " protections armed, %" PRIu64 " guest write faults)\n",
 		       res[KVMB_VCMDQ].setup_exits.mmio_write,
 		       res[KVMB_VCMDQ].setup_exits.mmio_read,
 		       res[KVMB_VCMDQ].consumer ? res[KVMB_VCMDQ].consumer :
-						  "-");
+						  "-",
+		       res[KVMB_VCMDQ].vcmdq_wake ? res[KVMB_VCMDQ].vcmdq_wake :
+						    "-",
+		       res[KVMB_VCMDQ].vcmdq_arms,
+		       res[KVMB_VCMDQ].vcmdq_faults);
 	printf("\n%-40s", "metric (real vCPUs)");
 	for (int m = 0; m < KVMB_NMODES; m++)
 		if (res[m].ran)
@@ -209,6 +217,7 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 				snprintf(cell, sizeof(cell), "-");
 			else if ((rw->get == k_harness_cpu ||
 				  rw->get == k_harness_wait ||
+				  rw->get == k_wake_faults ||
 				  rw->get == k_setup_exits) &&
 				 m != KVMB_VCMDQ)
 				snprintf(cell, sizeof(cell), "-");
@@ -290,7 +299,15 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		json_str(f, r->consumer);
 	else
 		fprintf(f, "null");
-	fprintf(f, ",");
+	fprintf(f, ", \"vcmdq_wake\": ");
+	if (r->vcmdq_wake)
+		json_str(f, r->vcmdq_wake);
+	else
+		fprintf(f, "null");
+	fprintf(f,
+		", \"vcmdq_wake_arms\": %" PRIu64
+		", \"vcmdq_wake_faults\": %" PRIu64 ",",
+		r->vcmdq_arms, r->vcmdq_faults);
 	fprintf(f,
 		"\n     \"guest_sync_ns\": {\"count\": %" PRIu64
 		", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
@@ -313,7 +330,8 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		     !r->has_svc) ||
 		    (rw->get == k_msi_cpu &&
 		     !(o->msipoll && m == KVMB_OFFLOAD)) ||
-		    ((rw->get == k_harness_cpu || rw->get == k_harness_wait) &&
+		    ((rw->get == k_harness_cpu || rw->get == k_harness_wait ||
+		      rw->get == k_wake_faults) &&
 		     m != KVMB_VCMDQ))
 			fprintf(f, "null");
 		else

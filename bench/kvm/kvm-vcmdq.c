@@ -45,12 +45,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +83,7 @@ struct kvmv_vm {
 	uint8_t *page; /* the VMM's mapping of the whole memfd */
 	bool slot_ok;
 	uint32_t id; /* the service's vCMDQ, 0 = none */
+	bool uffd; /* idle queues wake by uffd-wp, not the idle timer */
 	uint32_t cmdqv_config, vintf_config;
 	uint32_t int_mask[2];
 	uint32_t alloc[KG_VCMDQ_NQ];
@@ -443,6 +447,39 @@ static int page_create(struct kvmv_vm *q)
 	return 0;
 }
 
+/*
+ * The idle wake-up of docs/PERFORMANCE.md "vCMDQ wake-up paths": a
+ * userfaultfd with page0's mapping (the memory slot's) registered for
+ * write-protect, handed to the service, which arms it when every queue is
+ * idle and un-protects on the guest's first store. Our copy is closed at
+ * once: the VMM never uses it, and the service's copy alone keeps the
+ * registration. Return: 0, or -errno (the caller keeps the idle timer).
+ */
+static int uffd_attach(struct kvmb_run *run, struct kvmv_vm *q)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)q->page,
+			   .len = SMMU_VCMDQ_PAGE0_SIZE },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int fd, r = 0;
+
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg))
+		r = -errno;
+	else if (!(reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT)))
+		r = -EOPNOTSUPP;
+	if (!r)
+		r = core_vcmdq_set_uffd(run->svc, q->id, fd,
+					(uint64_t)(uintptr_t)q->page);
+	close(fd);
+	return r;
+}
+
 static int vm_setup(struct kvmb_run *run, struct kvmb_vm *vm, char *err,
 		    size_t errlen)
 {
@@ -486,6 +523,8 @@ static int vm_setup(struct kvmb_run *run, struct kvmb_vm *vm, char *err,
 			      SMMU_VCMDQ_VERSION, 0, q->irq_fd, &q->id);
 	if (r)
 		goto fail;
+	/* Without userfaultfd (no permission, old kernel): the idle timer. */
+	q->uffd = !uffd_attach(run, q);
 	for (unsigned int k = 0; k < run->o->vcpus; k++) {
 		uint64_t base = KG_VCPU(k);
 
@@ -560,9 +599,15 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 		struct core_vcmdq_stats st;
 
 		if (vm->vq && vm->vq->id &&
-		    !core_vcmdq_stats(run->svc, vm->vq->id, &st))
+		    !core_vcmdq_stats(run->svc, vm->vq->id, &st)) {
 			for (unsigned int e = 0; e < 4; e++)
 				res->vcmdq_halts += st.halts[e];
+			res->vcmdq_faults += st.faults;
+			res->vcmdq_arms += st.arms;
+		}
+		if (vm->vq)
+			res->vcmdq_wake = vm->vq->uffd ? "uffd-wp" :
+							 "idle timer";
 		for (unsigned int k = 0; k < vm->nvc; k++) {
 			uint64_t base = KG_VCPU(k);
 			uint64_t e = *kvmb_ram64(&vm->kvm, base + KG_V_VERR);

@@ -76,6 +76,13 @@ def check_vcmdq(name, m, vms, vcpus):
           f'{lat} {c}')
     check(f'{name}/vcmdq: consumer named', bool(m['consumer']),
           str(m['consumer']))
+    # uffd-wp: every guest write fault on an armed page was an arming.
+    check(f'{name}/vcmdq: idle wake-up named, faults <= arms',
+          m['vcmdq_wake'] in ('uffd-wp', 'idle timer') and
+          m['vcmdq_wake_faults'] <= m['vcmdq_wake_arms'] and
+          (m['vcmdq_wake'] == 'uffd-wp' or m['vcmdq_wake_arms'] == 0),
+          f"{m['vcmdq_wake']} {m['vcmdq_wake_arms']} "
+          f"{m['vcmdq_wake_faults']}")
 
 
 def check_run(name, j, vms, vcpus, k, msipoll=False):
