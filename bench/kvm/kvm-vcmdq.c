@@ -13,7 +13,10 @@
  *  - the register page is a memfd of SMMU_VCMDQ_FILE_SIZE bytes attached
  *    with core_vcmdq_attach() (two logical queues, an error eventfd); its
  *    first 64 KiB are a RAM memory slot at the VINTF0 page0 address of the
- *    CMDQV window (KG_CMDQV + KG_CV_PAGE0);
+ *    CMDQV window (KG_CMDQV + KG_CV_PAGE0), from setup on (a VMM following
+ *    QEMU maps it only while VINTF0 CONFIG.EN = 1 and traps it otherwise;
+ *    the reset's page0 stores while the gate is closed change nothing the
+ *    service acts on, so the harness keeps it simple);
  *  - the rest of the window traps (kvmv_mmio()): the config page (CMDQV
  *    CONFIG/STATUS/PARAM, the error maps, CMDQ_ALLOC, VINTF0 CONFIG/STATUS
  *    and SID slots) is served from a register cache; page1 BASE writes are
