@@ -10,9 +10,10 @@
  * idle timer (config vcmdq_idle_us) is due, so the guest's next command
  * is seen within that period, and an idle queue costs one poll per
  * period. With a userfaultfd (core_vcmdq_set_uffd(), the path measured
- * in docs/PERFORMANCE.md), a page whose queues are all idle is
- * write-protected in the VMM's mapping at the next timer pass and then
- * costs nothing: the guest's next store faults, the uffd becomes
+ * in docs/PERFORMANCE.md), a page is write-protected in the VMM's
+ * mapping when its last active queue goes idle (or at the next timer
+ * pass, if protecting failed or the uffd came later) and then costs
+ * nothing: the guest's next store faults, the uffd becomes
  * readable, the worker's loop reports it and the worker un-protects,
  * which completes the store.
  *
@@ -281,6 +282,8 @@ static bool vq_may_idle(const struct core_vq *q)
 	return q->open_seg < 0 && !ring_vcmdq_inflight(&q->vc->v, q->l);
 }
 
+static void vcmdq_try_arm(struct core_worker *w, struct core_vcmdq *vc);
+
 uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 			 unsigned int *polling)
 {
@@ -307,6 +310,8 @@ uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 				pp = &(*pp)->next_active;
 			q->active = false;
 			*pp = q->next_active;
+			/* The page's last active queue: protect it now. */
+			vcmdq_try_arm(w, q->vc);
 			continue;
 		} else if (!q->blocked) {
 			(*polling)++;
@@ -315,8 +320,6 @@ uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 	}
 	return total;
 }
-
-static void vcmdq_try_arm(struct core_worker *w, struct core_vcmdq *vc);
 
 bool core_vcmdq_idle_check(struct core_worker *w, uint64_t now)
 {

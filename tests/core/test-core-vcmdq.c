@@ -66,6 +66,9 @@ static void *map_fd(int fd, uint64_t size)
 	return p;
 }
 
+/* The event loop of the next svc_new() (the uffd tests run both). */
+static enum core_loop_kind test_loop = CORE_LOOP_AUTO;
+
 static struct core_service *svc_new(struct iofd_sim_config *sim,
 				    enum core_issue_mode mode)
 {
@@ -75,6 +78,7 @@ static struct core_service *svc_new(struct iofd_sim_config *sim,
 		.hsmmu_names = names,
 		.n_hsmmu = 1,
 		.issue_mode = mode,
+		.loop = test_loop,
 	};
 	struct core_service *svc = NULL;
 
@@ -675,7 +679,20 @@ static void wait_armed(struct core_service *svc, uint32_t id,
 	ASSERT_TRUE(st->armed);
 }
 
+static void run_uffd_wakes(void);
+
 TEST_TIMEOUT(uffd_wp_wakes_idle_queue, 120)
+{
+	run_uffd_wakes();
+}
+
+TEST_TIMEOUT(uffd_wp_wakes_idle_queue_epoll, 120)
+{
+	test_loop = CORE_LOOP_EPOLL;
+	run_uffd_wakes();
+}
+
+static void run_uffd_wakes(void)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc = svc_new(&sim, CORE_ISSUE_INLINE);
@@ -724,6 +741,27 @@ TEST_TIMEOUT(uffd_wp_wakes_idle_queue, 120)
 	EXPECT_GE(st.faults, 100u);
 	EXPECT_GE(st.arms, 100u);
 	EXPECT_EQ(st.syncs, 100u);
+	/*
+	 * Stores at random moments around the arming (the queue goes idle
+	 * 50 us after its last command): a store between the worker's last
+	 * look and the protection must be seen by the look after arming.
+	 */
+	{
+		uint64_t seed = 0x2545f4914f6cdd1dULL;
+
+		for (unsigned int i = 0; i < 2000; i++) {
+			unsigned int l = i & 1;
+			uint32_t s;
+
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			if (seed & 1)
+				pause_us((long)(seed >> 8) % 150);
+			s = guest_put(&g, l, sync_none());
+			ASSERT_EQ(guest_wait(&g, l, s), 0u);
+		}
+	}
 	/* Detached while armed: nothing stays protected (the store below
 	 * would stall for ever otherwise). */
 	wait_armed(svc, g.id, &st);
