@@ -29,7 +29,7 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 #define UID_A 4321
 #define UID_B 4322
@@ -67,7 +67,7 @@ static unsigned int overflow_id(const char *which)
  * ids (the saved uid stays 0 so we can switch back), connect, switch
  * back. Returns smmu_client_connect()'s result.
  */
-static int connect_as(const struct daemon *d, uid_t uid, gid_t gid,
+static int connect_as(const struct tlib_daemon *d, uid_t uid, gid_t gid,
 		      const gid_t *groups, size_t n_groups,
 		      struct smmu_client **ret)
 {
@@ -83,7 +83,7 @@ static int connect_as(const struct daemon *d, uid_t uid, gid_t gid,
 	return r;
 }
 
-static struct smmu_client *connect_uid(const struct daemon *d, uid_t uid)
+static struct smmu_client *connect_uid(const struct tlib_daemon *d, uid_t uid)
 {
 	struct smmu_client *c = NULL;
 
@@ -92,10 +92,10 @@ static struct smmu_client *connect_uid(const struct daemon *d, uid_t uid)
 }
 
 /* The daemon with @extra; every peer may reach the socket file. */
-static void start(struct daemon *d, const char *const *extra)
+static void start(struct tlib_daemon *d, const char *const *extra)
 {
 	ASSERT_EQ(chmod(d->dir, 0711), 0);
-	daemon_start(d, extra);
+	tlib_daemon_start(d, extra);
 }
 
 /*
@@ -103,7 +103,7 @@ static void start(struct daemon *d, const char *const *extra)
  * starts instead says READY=1 on the notify socket: that fails the test
  * at once (no waiting for a daemon that will not exit).
  */
-static void start_refused(const struct daemon *d, const char *const *extra)
+static void start_refused(const struct tlib_daemon *d, const char *const *extra)
 {
 	const char *argv[24] = { getenv("SMMU_OFFLOADD"),
 				 "--backend",
@@ -156,17 +156,17 @@ static void start_refused(const struct daemon *d, const char *const *extra)
 
 FIXTURE(acc)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 };
 
 FIXTURE_SETUP(acc)
 {
-	daemon_init(&self->d);
+	tlib_daemon_init(&self->d, tlib_daemon_quiet);
 }
 
 FIXTURE_TEARDOWN(acc)
 {
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 /* ---- scoping -------------------------------------------------------- */
@@ -318,7 +318,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	smmu_client_free(a);
 	smmu_client_free(b);
 	vring_close(&ra);
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 /* ---- the overflow uid/gid ------------------------------------------- */
@@ -372,7 +372,7 @@ TEST_F(acc, overflow_uid_never_admitted_without_opt_in)
 		/* The same group on a mapped uid is fine. */
 		ASSERT_OK(connect_as(&self->d, UID_A, 4321, NULL, 0, &c));
 		smmu_client_free(c);
-		daemon_stop(&self->d);
+		tlib_daemon_stop(&self->d);
 	}
 
 	/* The opt-in plus the number: admitted. */
@@ -385,7 +385,7 @@ TEST_F(acc, overflow_uid_never_admitted_without_opt_in)
 		start(&self->d, opt_in);
 		ASSERT_OK(connect_as(&self->d, ou, ou, NULL, 0, &c));
 		smmu_client_free(c);
-		daemon_stop(&self->d);
+		tlib_daemon_stop(&self->d);
 	}
 }
 
@@ -416,7 +416,7 @@ TEST_F(acc, supplementary_group_allowed)
 	/* Neither primary nor supplementary: refused. */
 	ASSERT_ERR(-EACCES, connect_as(&self->d, UID_A, UID_A, &other, 1, &c));
 	ASSERT_ERR(-EACCES, connect_as(&self->d, UID_A, UID_A, NULL, 0, &c));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_HARNESS_MAIN

@@ -19,11 +19,11 @@
 
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 FIXTURE(rc)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 	struct smmu_client *c;
 	struct ring_prod p;
 	int memfd, db, cq;
@@ -31,7 +31,7 @@ FIXTURE(rc)
 
 FIXTURE_SETUP(rc)
 {
-	daemon_init(&self->d);
+	tlib_daemon_init(&self->d, tlib_daemon_quiet);
 	self->memfd = self->db = self->cq = -1;
 }
 
@@ -45,7 +45,7 @@ FIXTURE_TEARDOWN(rc)
 		close(self->db);
 	if (self->cq >= 0)
 		close(self->cq);
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 /* Push TLBI_NH_ASID + CMD_SYNC and publish; returns the SYNC's index. */
@@ -70,7 +70,7 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 {
 	uint32_t vs = 0, vdev = 0, rid = 0, idx;
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	struct smmu_client_hsmmu *hs = NULL;
 	uint32_t n = 0;
 
@@ -90,10 +90,10 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
 
 	/* The service dies; the guest goes on publishing meanwhile. */
-	daemon_kill(&self->d);
+	tlib_daemon_kill(&self->d);
 	idx = push_pair(&self->p, 2);
 	ASSERT_FALSE(ring_prod_done_upto(&self->p, idx));
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
 	/* The new instance resumes the ring where the old one stopped. */
@@ -107,20 +107,20 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	ASSERT_OK(smmu_client_device_detach(self->c, vs, 0x8));
 	ASSERT_OK(smmu_client_vsmmu_destroy(self->c, vs));
 	ASSERT_ERR(-ENOENT, smmu_client_vsmmu_destroy(self->c, vs));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 /* Nobody listening: retries with backoff, then gives up at the timeout. */
 TEST_F_TIMEOUT(rc, no_service_times_out, 30)
 {
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "reconnect", &self->c));
-	daemon_kill(&self->d);
+	tlib_daemon_kill(&self->d);
 	ASSERT_ERR(-ETIMEDOUT, smmu_client_reconnect(self->c, 200));
 	/* And it recovers once the service is back. */
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_HARNESS_MAIN

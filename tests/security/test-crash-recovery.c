@@ -41,7 +41,7 @@
 
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 #define N_VMS 3
 #define N_CRASHES 3
@@ -241,18 +241,18 @@ static void wait_all(struct world *w, struct vmm *v, const uint64_t *min)
 
 FIXTURE(crash)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 };
 
 FIXTURE_SETUP(crash)
 {
-	daemon_init(&self->d);
+	tlib_daemon_init(&self->d, tlib_daemon_quiet);
 }
 
 /* Also after a failed ASSERT: no daemon outlives the test. */
 FIXTURE_TEARDOWN(crash)
 {
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 static int count_fds(void)
@@ -273,7 +273,7 @@ static int count_fds(void)
  * of their objects, stable ids) instead of re-creating by hand when the
  * test announces the restart.
  */
-static void run_crashes(struct daemon *dp, bool lib)
+static void run_crashes(struct tlib_daemon *dp, bool lib)
 {
 	struct world w = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .cond = PTHREAD_COND_INITIALIZER,
@@ -297,7 +297,7 @@ static void run_crashes(struct daemon *dp, bool lib)
 		ASSERT_OK(
 			ring_prod_init(&v[i].p, v[i].memfd, v[i].db, v[i].cq));
 	}
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	pthread_mutex_lock(&w.lock);
 	w.generation = 1;
 	pthread_mutex_unlock(&w.lock);
@@ -315,10 +315,10 @@ static void run_crashes(struct daemon *dp, bool lib)
 		wait_all(&w, v, min);
 		pthread_mutex_unlock(&w.lock);
 		ASSERT_EQ(w.failed, 0);
-		daemon_kill(dp);
+		tlib_daemon_kill(dp);
 		t_kill = t_now();
 
-		daemon_start(dp, extra);
+		tlib_daemon_start(dp, extra);
 		pthread_mutex_lock(&w.lock);
 		w.generation++;
 		for (unsigned int i = 0; i < N_VMS; i++)
@@ -413,7 +413,7 @@ static void run_crashes(struct daemon *dp, bool lib)
 		close(v[i].db);
 		close(v[i].cq);
 	}
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 	/* The library's dups of our fds are closed again. */
 	EXPECT_EQ(count_fds(), fds_before);
 }
@@ -436,18 +436,18 @@ TEST_F_TIMEOUT(crash, library_reconnect, 120)
  */
 TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 {
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct smmu_client *c = NULL;
 	struct smmu_client_list *l = NULL;
 	uint32_t gone = 0, vs = 0, vs2 = 0;
 	double t0;
 
-	daemon_start(dp, NULL);
+	tlib_daemon_start(dp, NULL);
 	ASSERT_OK(smmu_client_connect(dp->sock, "giveup", &c));
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &gone));
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
 	ASSERT_OK(smmu_client_vsmmu_destroy(c, gone));
-	daemon_kill(dp);
+	tlib_daemon_kill(dp);
 
 	/* No service: a deadline, then -ETIMEDOUT (not before it). */
 	t0 = t_now();
@@ -458,7 +458,7 @@ TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 	 * The service is back: the one vSMMU left is re-created; the new
 	 * instance counts from 1, so it gets the id of the destroyed one.
 	 */
-	daemon_start(dp, NULL);
+	tlib_daemon_start(dp, NULL);
 	ASSERT_OK(smmu_client_reconnect(c, -1));
 	ASSERT_OK(smmu_client_list(c, 0, &l));
 	ASSERT_EQ(l->n_vsmmus, 1);
@@ -475,7 +475,7 @@ TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 	ASSERT_OK(smmu_client_vsmmu_destroy(c, vs2));
 	ASSERT_ERR(-ENOENT, smmu_client_vsmmu_destroy(c, vs));
 	smmu_client_free(c);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 TEST_HARNESS_MAIN

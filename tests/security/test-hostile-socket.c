@@ -35,7 +35,7 @@
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 #define WAIT_MS 20000
 #define MAX_CLIENTS 8
@@ -49,7 +49,7 @@ struct vmm {
 	struct ring_prod p;
 };
 
-static void vmm_new(struct daemon *d, struct vmm *v, uint64_t vsid,
+static void vmm_new(struct tlib_daemon *d, struct vmm *v, uint64_t vsid,
 		    uint32_t dev)
 {
 	uint32_t vdev;
@@ -189,7 +189,7 @@ static void wait_clients(struct smmu_client *c, uint64_t n)
 
 /* ---- raw protocol access ------------------------------------------- */
 
-static int raw_connect(const struct daemon *d)
+static int raw_connect(const struct tlib_daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -311,18 +311,18 @@ static int raw_list(int s, const int *fds, unsigned int n)
 
 FIXTURE(sock)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 };
 
 FIXTURE_SETUP(sock)
 {
-	daemon_init(&self->d);
+	tlib_daemon_init(&self->d, tlib_daemon_quiet);
 }
 
 /* Also after a failed ASSERT: no daemon outlives the test. */
 FIXTURE_TEARDOWN(sock)
 {
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
@@ -331,7 +331,7 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 	static const char *const extra[] = { "--max-clients", "8",
 					     "--max-clients-per-uid", "8",
 					     NULL };
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct vmm good, bad;
 	struct good g = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			  .cond = PTHREAD_COND_INITIALIZER };
@@ -342,9 +342,9 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 	uint8_t *big;
 	pthread_t th;
 
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	vmm_new(dp, &good, 0x8, 0x100);
-	base_fds = daemon_fds(dp);
+	base_fds = tlib_daemon_fds(dp);
 	g.v = &good;
 	ASSERT_EQ(pthread_create(&th, NULL, good_main, &g), 0);
 	good_progress(&g, 10);
@@ -427,7 +427,7 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 
 	/* Everything the attacker brought in is gone again. */
 	wait_clients(good.c, 1);
-	EXPECT_EQ(daemon_fds(dp), base_fds);
+	EXPECT_EQ(tlib_daemon_fds(dp), base_fds);
 
 	pthread_mutex_lock(&g.lock);
 	g.stop = true;
@@ -435,7 +435,7 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 	pthread_join(th, NULL);
 	ASSERT_OK(g.err);
 	vmm_free(&good);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 /*
@@ -450,7 +450,7 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 
 static void flood_child(const char *sock, int ready_fd)
 {
-	struct daemon fake = { 0 };
+	struct tlib_daemon fake = { 0 };
 	struct vmm v;
 	struct smmu_ring_entry e[64];
 	struct cmdq_cmd c = cmdq_build_tlbi_nh_all(0);
@@ -477,7 +477,7 @@ static void flood_child(const char *sock, int ready_fd)
 
 TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 {
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct good g = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			  .cond = PTHREAD_COND_INITIALIZER };
 	struct smmu_client_list *l = NULL;
@@ -487,9 +487,9 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 	pthread_t th;
 	pid_t pid;
 
-	daemon_start(dp, NULL);
+	tlib_daemon_start(dp, NULL);
 	vmm_new(dp, &good, 0x8, 0x100);
-	base_fds = daemon_fds(dp);
+	base_fds = tlib_daemon_fds(dp);
 	g.v = &good;
 
 	/* Fork while single-threaded; the good VMM's thread comes after. */
@@ -516,7 +516,7 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 	/* The daemon tears the dead VMM down; the good one goes on. */
 	wait_clients(good.c, 1);
 	good_progress(&g, 20);
-	EXPECT_EQ(daemon_fds(dp), base_fds);
+	EXPECT_EQ(tlib_daemon_fds(dp), base_fds);
 	ASSERT_OK(smmu_client_list(good.c, 0, &l));
 	EXPECT_EQ(l->n_vsmmus, 1);
 	EXPECT_EQ(l->n_rings, 1);
@@ -532,7 +532,7 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 	pthread_join(th, NULL);
 	ASSERT_OK(g.err);
 	vmm_free(&good);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 /* ---- slots, the Hello deadline, the admin socket --------------------- */
@@ -544,7 +544,7 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 #define HANG_GUARD_MS 30000
 
 /* A raw connection as @uid (effective ids switched around connect()). */
-static int raw_connect_as(const struct daemon *d, uid_t uid)
+static int raw_connect_as(const struct tlib_daemon *d, uid_t uid)
 {
 	int s;
 
@@ -556,7 +556,7 @@ static int raw_connect_as(const struct daemon *d, uid_t uid)
 	return s;
 }
 
-static int client_as(const struct daemon *d, uid_t uid, const char *name,
+static int client_as(const struct tlib_daemon *d, uid_t uid, const char *name,
 		     struct smmu_client **ret)
 {
 	int r;
@@ -594,7 +594,7 @@ static int hello_reply(int s, int n)
  * yet seen a hang-up we made (an event on another socket), connect again
  * as @uid and retry: each try is answered, no sleeping.
  */
-static int raw_hello_retry(const struct daemon *d, uid_t uid, int *s)
+static int raw_hello_retry(const struct tlib_daemon *d, uid_t uid, int *s)
 {
 	for (int i = 0; i < 10000; i++) {
 		int r = hello_reply(*s, i);
@@ -702,7 +702,7 @@ TEST_F_TIMEOUT(sock, one_uid_cannot_lock_others_out, 120)
 					     "--hello-timeout",
 					     "3600",
 					     NULL };
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct smmu_client *b[3], *c = NULL;
 	struct smmu_client_list *l;
 	int silent[3], s;
@@ -715,7 +715,7 @@ TEST_F_TIMEOUT(sock, one_uid_cannot_lock_others_out, 120)
 	if (geteuid() != 0)
 		SKIP("needs root to connect as other uids");
 	ASSERT_EQ(chmod(dp->dir, 0711), 0);
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	snprintf(ctl_sock, sizeof(ctl_sock), "%s.admin", dp->sock);
 
 	/* A takes its three slots and says nothing; a fourth is refused. */
@@ -752,7 +752,7 @@ TEST_F_TIMEOUT(sock, one_uid_cannot_lock_others_out, 120)
 	}
 	for (int i = 0; i < 3; i++)
 		smmu_client_free(b[i]);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 /*
@@ -768,7 +768,7 @@ TEST_F_TIMEOUT(sock, hello_deadline_closes_silent_connections, 120)
 		"--socket-mode",   "0666", "--allow-uid", "4321",
 		"--hello-timeout", "3",	   NULL
 	};
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct smmu_client *b, *root;
 	struct smmu_client_list *l;
 	int silent[3];
@@ -776,7 +776,7 @@ TEST_F_TIMEOUT(sock, hello_deadline_closes_silent_connections, 120)
 	if (geteuid() != 0)
 		SKIP("needs root to connect as other uids");
 	ASSERT_EQ(chmod(dp->dir, 0711), 0);
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	ASSERT_OK(smmu_client_connect(dp->sock, "b", &b));
 	for (int i = 0; i < 3; i++)
 		silent[i] = raw_connect_as(dp, UID_A);
@@ -794,7 +794,7 @@ TEST_F_TIMEOUT(sock, hello_deadline_closes_silent_connections, 120)
 	ASSERT_EQ(service_counter(root, "hello_timeouts"), 3);
 	smmu_client_free(root);
 	smmu_client_free(b);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 /*
@@ -811,7 +811,7 @@ TEST_F_TIMEOUT(sock, accept_out_of_fds, 120)
 	static const char *const extra[] = { "--max-clients", "1000",
 					     "--max-clients-per-uid", "1000",
 					     NULL };
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct rlimit rl = { FD_LIMIT, FD_LIMIT };
 	int conns[FD_LIMIT], n = 0, r = 0, s;
 	char ctl_sock[128], out[8192];
@@ -820,7 +820,7 @@ TEST_F_TIMEOUT(sock, accept_out_of_fds, 120)
 
 	/* The daemon inherits the limit (and cannot raise it). */
 	ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	snprintf(ctl_sock, sizeof(ctl_sock), "%s.admin", dp->sock);
 	/* We hold fewer fds than the daemon: it runs out first. */
 	while (n < FD_LIMIT) {
@@ -860,7 +860,7 @@ TEST_F_TIMEOUT(sock, accept_out_of_fds, 120)
 	close(s);
 	while (n)
 		close(conns[--n]);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* The service in process; see tlib-core.h. */
+#include <string.h>
+
+#include "tests/lib/tlib-core.h"
+
+const struct tlib_variant tlib_variants[4] = {
+	{ CORE_LOOP_URING, CORE_ISSUE_ASYNC },
+	{ CORE_LOOP_URING, CORE_ISSUE_INLINE },
+	{ CORE_LOOP_EPOLL, CORE_ISSUE_ASYNC },
+	{ CORE_LOOP_EPOLL, CORE_ISSUE_INLINE },
+};
+
+void tlib_sim_cfg(struct iofd_sim_config *sim)
+{
+	iofd_sim_config_default(sim);
+	sim->wait = IOFD_SIM_WAIT_NONE;
+}
+
+void tlib_core_cfg(struct core_config *cfg, struct iofd_sim_config *sim,
+		   unsigned int n_hsmmu)
+{
+	static const char *const names[] = { "smmu0", "smmu1", "smmu2" };
+
+	ASSERT_LE(n_hsmmu, 3);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend.kind = "sim";
+	cfg->backend.sim = sim;
+	cfg->hsmmu_names = names;
+	cfg->n_hsmmu = n_hsmmu;
+}
+
+struct core_service *tlib_svc_new(const struct core_config *cfg)
+{
+	struct core_service *svc = NULL;
+
+	ASSERT_OK(core_service_new(cfg, &svc));
+	return svc;
+}
+
+struct core_service *tlib_svc_variant(const struct tlib_variant *v,
+				      unsigned int n_hsmmu,
+				      struct iofd_sim_config *sim,
+				      unsigned int poll_us)
+{
+	struct core_config cfg;
+
+	tlib_core_cfg(&cfg, sim, n_hsmmu);
+	cfg.issue_mode = v->mode;
+	cfg.loop = v->loop;
+	cfg.poll_us = poll_us;
+	return tlib_svc_new(&cfg);
+}
+
+uint32_t tlib_vsmmu_new(struct core_service *svc, const char *hsmmu)
+{
+	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	uint32_t id = 0;
+
+	ASSERT_OK(core_vsmmu_create(svc, hsmmu, &spec, &id));
+	return id;
+}
+
+int _tlib_core_ring_attach(struct core_service *svc, uint32_t vs,
+			   struct tlib_ring *r)
+{
+	r->vsmmu = vs;
+	return core_ring_attach(svc, vs, r->memfd, r->db, r->cq, &r->id);
+}
+
+void tlib_core_ring(struct core_service *svc, uint32_t vs, struct tlib_ring *r,
+		    uint32_t log2)
+{
+	tlib_ring_new(r, log2, 0);
+	ASSERT_OK(_tlib_core_ring_attach(svc, vs, r));
+}
