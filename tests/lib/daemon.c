@@ -51,7 +51,7 @@ int tlib_fds(pid_t pid)
 
 const char *const tlib_daemon_quiet[] = { "--log-level", "error", NULL };
 
-static const char *env_or_skip(const char *name)
+const char *tlib_env(const char *name)
 {
 	const char *p = getenv(name);
 
@@ -109,9 +109,8 @@ static _Noreturn void daemon_exec(const struct tlib_daemon *d,
 
 pid_t tlib_daemon_spawn(struct tlib_daemon *d, const char *const *extra)
 {
-	const char *argv[ARGV_MAX] = { env_or_skip("SMMU_OFFLOADD"),
-				       "--backend", "sim", "--socket",
-				       d->sock };
+	const char *argv[ARGV_MAX] = { tlib_env("SMMU_OFFLOADD"), "--backend",
+				       "sim", "--socket", d->sock };
 	unsigned int n = 5;
 	int p[2] = { -1, -1 };
 	pid_t pid;
@@ -375,7 +374,7 @@ int tlib_run(const char *const *argv, char *out, size_t size)
 
 int tlib_ctl(const char *sock, const char *const *args, char *out, size_t size)
 {
-	const char *argv[ARGV_MAX] = { env_or_skip("SMMU_OFFLOADCTL") };
+	const char *argv[ARGV_MAX] = { tlib_env("SMMU_OFFLOADCTL") };
 	unsigned int n = 1;
 
 	if (sock) {

@@ -84,34 +84,11 @@ uint32_t tlib_ring_push_wait(struct tlib_ring *r, struct cmdq_cmd c,
 	return idx;
 }
 
-int _tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a,
-			 uint32_t *ret_sync)
-{
-	struct smmu_ring_entry e[2] = { tlib_entry(a),
-					tlib_entry(tlib_sync_cmd()) };
-	uint32_t first = 0;
-	int ret;
-
-	ret = ring_prod_push(&r->p, e, 2, &first);
-	if (ret)
-		return ret;
-	*ret_sync = first + 1;
-	return ring_prod_publish(&r->p);
-}
-
-uint32_t tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a)
-{
-	uint32_t sync = 0;
-
-	ASSERT_OK(_tlib_ring_push_pair(r, a, &sync));
-	return sync;
-}
-
-int _tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,
-		   int wait_ms, uint32_t *ret_sync)
+int _tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
+			 uint32_t n, uint32_t *ret_sync)
 {
 	struct smmu_ring_entry e[16];
-	uint32_t first;
+	uint32_t first = 0;
 	int ret;
 
 	ASSERT_LT(n, 16);
@@ -123,10 +100,29 @@ int _tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,
 		return ret;
 	if (ret_sync)
 		*ret_sync = first + n;
-	ret = ring_prod_publish(&r->p);
+	return ring_prod_publish(&r->p);
+}
+
+uint32_t tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
+			     uint32_t n)
+{
+	uint32_t sync = 0;
+
+	ASSERT_OK(_tlib_ring_push_sync(r, cmds, n, &sync));
+	return sync;
+}
+
+int _tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,
+		   int wait_ms, uint32_t *ret_sync)
+{
+	uint32_t sync = 0;
+	int ret = _tlib_ring_push_sync(r, cmds, n, &sync);
+
 	if (ret)
 		return ret;
-	return ring_prod_wait(&r->p, first + n, 10000, wait_ms);
+	if (ret_sync)
+		*ret_sync = sync;
+	return ring_prod_wait(&r->p, sync, 10000, wait_ms);
 }
 
 void tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,

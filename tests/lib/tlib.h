@@ -109,6 +109,9 @@ bool tlib_daemon_log_more(struct tlib_daemon *d, double deadline);
 
 /* ---- programs --------------------------------------------------------- */
 
+/* getenv(@name); SKIPs when it is not set (not run through meson test). */
+const char *tlib_env(const char *name);
+
 /* Wait for child @pid: its wait status. */
 int tlib_wait_status(pid_t pid);
 /* Run @argv (argv[0] a path); its stdout into @out (NUL-terminated; it
@@ -150,17 +153,17 @@ uint32_t tlib_ring_push(struct tlib_ring *r, struct cmdq_cmd c);
 uint32_t tlib_ring_push_wait(struct tlib_ring *r, struct cmdq_cmd c,
 			     int wait_ms);
 /*
- * Push @a and a tlib_sync_cmd() and publish: the SYNC's index to
- * *ret_sync. ring_prod_push()'s or _publish()'s result.
+ * Push @n (< 16) commands and a tlib_sync_cmd() and publish: the SYNC's
+ * index to *ret_sync (if not NULL). ring_prod_push()'s or _publish()'s
+ * result.
  */
-int _tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a,
-			 uint32_t *ret_sync);
-uint32_t tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a);
+int _tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
+			 uint32_t n, uint32_t *ret_sync);
+uint32_t tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
+			     uint32_t n);
 /*
- * Push @n (< 16) commands and a tlib_sync_cmd(), publish and wait for
- * the SYNC (up to @wait_ms): the wait's result (0, -EPIPE on a halt,
- * ...); the SYNC's index to *ret_sync if not NULL. A failed push or
- * publish is returned as is.
+ * The same, then wait for the SYNC (up to @wait_ms): the wait's result
+ * (0, -EPIPE on a halt, ...), or the failed push's or publish's.
  */
 int _tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,
 		   int wait_ms, uint32_t *ret_sync);
