@@ -78,8 +78,12 @@ int _tlib_raw_reply(int s, struct tlib_reply *ret)
 
 int tlib_raw_reply(int s, struct tlib_reply *ret)
 {
-	ASSERT_OK(_tlib_raw_reply(s, ret));
-	return -ret->err;
+	struct tlib_reply rep;
+
+	ASSERT_OK(_tlib_raw_reply(s, &rep));
+	if (ret)
+		*ret = rep;
+	return -rep.err;
 }
 
 int tlib_raw_call(int s, const void *buf, size_t len, const int *fds,
@@ -89,7 +93,7 @@ int tlib_raw_call(int s, const void *buf, size_t len, const int *fds,
 	return tlib_raw_reply(s, ret);
 }
 
-int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret)
+int tlib_raw_send_hello(int s, uint32_t version)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
@@ -99,8 +103,14 @@ int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret)
 	req.id = 1;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	return tlib_raw_call(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)),
-			     NULL, 0, ret);
+	return tlib_raw_send(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)),
+			     NULL, 0);
+}
+
+int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret)
+{
+	ASSERT_OK(tlib_raw_send_hello(s, version));
+	return tlib_raw_reply(s, ret);
 }
 
 int tlib_raw_list(int s, uint64_t id, const int *fds, unsigned int n,

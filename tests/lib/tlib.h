@@ -218,12 +218,15 @@ struct tlib_reply {
  * must carry no fds and decode as a Response, filled into *ret (0).
  */
 int _tlib_raw_reply(int s, struct tlib_reply *ret);
-/* The frame must arrive: the reply's error as -errno. */
+/* The frame must arrive: the reply's error as -errno; *ret filled if
+ * @ret is not NULL (the same for the calls below). */
 int tlib_raw_reply(int s, struct tlib_reply *ret);
 /* tlib_raw_send() (must succeed), then tlib_raw_reply(). */
 int tlib_raw_call(int s, const void *buf, size_t len, const int *fds,
 		  unsigned int n, struct tlib_reply *ret);
-/* Hello (request id 1) with protocol @version: the reply's -errno. */
+/* Send Hello (request id 1) with protocol @version: 0 or -errno. */
+int tlib_raw_send_hello(int s, uint32_t version);
+/* Hello, and its reply's -errno. */
 int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret);
 /* List (request id @id) with @n fds attached: the reply's -errno. */
 int tlib_raw_list(int s, uint64_t id, const int *fds, unsigned int n,
