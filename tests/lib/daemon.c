@@ -209,6 +209,35 @@ void tlib_daemon_start(struct tlib_daemon *d, const char *const *extra)
 	}
 }
 
+int tlib_daemon_exit(struct tlib_daemon *d, const char *const *extra)
+{
+	pid_t pid = tlib_daemon_spawn(d, extra);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	ASSERT_GE(pidfd, 0);
+	for (;;) {
+		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
+				       { pidfd, POLLIN, 0 } };
+		char buf[512];
+		ssize_t got;
+
+		ASSERT_GT(poll(p, 2, READY_TIMEOUT_MS), 0);
+		if (p[1].revents)
+			break;
+		got = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
+		ASSERT_GT(got, 0);
+		buf[got] = '\0';
+		if (strstr(buf, "READY=1")) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(pidfd);
+			FAIL("the daemon started where it must refuse to");
+		}
+	}
+	close(pidfd);
+	return tlib_wait_status(pid);
+}
+
 int tlib_wait_status(pid_t pid)
 {
 	int st;

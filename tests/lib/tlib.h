@@ -88,6 +88,12 @@ pid_t tlib_daemon_spawn(struct tlib_daemon *d, const char *const *extra);
 /* Spawn, then wait for READY=1 (fail if the daemon exits first); keep
  * STATUS= in d->status and the metrics address in d->metrics. */
 void tlib_daemon_start(struct tlib_daemon *d, const char *const *extra);
+/*
+ * Spawn a daemon that must not start (a usage or start-up error): its
+ * wait status once it exits; READY=1 from it fails the test at once
+ * (no waiting for a daemon that will not exit).
+ */
+int tlib_daemon_exit(struct tlib_daemon *d, const char *const *extra);
 /* Wait for the started daemon to exit on its own: its wait status; the
  * pidfd is closed. */
 int tlib_daemon_wait(struct tlib_daemon *d);
@@ -106,6 +112,25 @@ bool tlib_daemon_log_read(struct tlib_daemon *d);
 bool tlib_daemon_log_wait(struct tlib_daemon *d, const char *s, int timeout_ms);
 /* capture_log: wait for more log until @deadline; false on timeout/EOF. */
 bool tlib_daemon_log_more(struct tlib_daemon *d, double deadline);
+
+/*
+ * Fixture @fx with one daemon, self->d: tlib_daemon_init(@args) before
+ * each test, tlib_daemon_cleanup() after it (also after a failed ASSERT:
+ * no daemon outlives its test).
+ */
+#define TLIB_DAEMON_FIXTURE(fx, args)             \
+	FIXTURE(fx)                               \
+	{                                         \
+		struct tlib_daemon d;             \
+	};                                        \
+	FIXTURE_SETUP(fx)                         \
+	{                                         \
+		tlib_daemon_init(&self->d, args); \
+	}                                         \
+	FIXTURE_TEARDOWN(fx)                      \
+	{                                         \
+		tlib_daemon_cleanup(&self->d);    \
+	}
 
 /* ---- programs --------------------------------------------------------- */
 

@@ -98,113 +98,34 @@ static void start(struct tlib_daemon *d, const char *const *extra)
 	tlib_daemon_start(d, extra);
 }
 
-/*
- * Start-up with @extra must fail as a usage error (exit 2). A daemon that
- * starts instead says READY=1 on the notify socket: that fails the test
- * at once (no waiting for a daemon that will not exit).
- */
-static void start_refused(const struct tlib_daemon *d, const char *const *extra)
+/* Start-up with @extra must fail as a usage error (exit 2). */
+static void start_refused(struct tlib_daemon *d, const char *const *extra)
 {
-	const char *argv[24] = { getenv("SMMU_OFFLOADD"),
-				 "--backend",
-				 "sim",
-				 "--socket",
-				 d->sock,
-				 "--log-level",
-				 "error" };
-	unsigned int n = 7;
-	int st, pidfd;
-	pid_t pid;
+	int st = tlib_daemon_exit(d, extra);
 
-	if (!argv[0])
-		SKIP("SMMU_OFFLOADD not set (run through meson test)");
-	while (*extra && n < 23)
-		argv[n++] = *extra++;
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		setenv("NOTIFY_SOCKET", d->notify, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	ASSERT_GE(pidfd, 0);
-	for (;;) {
-		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
-				       { pidfd, POLLIN, 0 } };
-		char buf[128];
-		ssize_t got;
-
-		ASSERT_GT(poll(p, 2, HANG_GUARD_MS), 0);
-		if (p[1].revents)
-			break;
-		got = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		ASSERT_GT(got, 0);
-		buf[got] = '\0';
-		if (strstr(buf, "READY=1")) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			close(pidfd);
-			FAIL("the daemon started with a configuration it must refuse");
-		}
-	}
-	close(pidfd);
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 2);
 }
 
-FIXTURE(acc)
-{
-	struct tlib_daemon d;
-};
-
-FIXTURE_SETUP(acc)
-{
-	tlib_daemon_init(&self->d, tlib_daemon_quiet);
-}
-
-FIXTURE_TEARDOWN(acc)
-{
-	tlib_daemon_cleanup(&self->d);
-}
+TLIB_DAEMON_FIXTURE(acc, tlib_daemon_quiet)
 
 /* ---- scoping -------------------------------------------------------- */
 
-struct vring {
-	int memfd, db, cq;
-	uint32_t id;
-};
-
-static void vring_attach(struct smmu_client *c, uint32_t vs, struct vring *r)
+static void vring_attach(struct smmu_client *c, uint32_t vs,
+			 struct tlib_ring *r)
 {
-	ASSERT_OK(ring_memfd_create(6, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(
-		smmu_client_ring_attach(c, vs, r->memfd, r->db, r->cq, &r->id));
-}
-
-static void vring_close(struct vring *r)
-{
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
+	tlib_ring_new(r, 6, 0);
+	tlib_client_ring_attach(c, vs, r);
 }
 
 /* A counter's value; -ENOENT (absent) as UINT64_MAX. */
 static uint64_t stat_of(struct smmu_client *c, enum smmu_client_scope s,
 			uint32_t id, const char *name)
 {
-	struct smmu_client_stats *st;
 	uint64_t v = UINT64_MAX;
 
-	ASSERT_OK(smmu_client_stats(c, s, id, &st));
-	if (smmu_client_stats_get(st, name, &v))
+	if (_tlib_stat(c, s, id, name, &v))
 		v = UINT64_MAX;
-	smmu_client_stats_free(st);
 	return v;
 }
 
@@ -233,7 +154,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	struct smmu_client_list *l;
 	struct smmu_client_hsmmu *h;
 	uint32_t vs_a, vs_b, vdev, nh;
-	struct vring ra;
+	struct tlib_ring ra;
 
 	need_root();
 	start(&self->d, args);
@@ -317,7 +238,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	smmu_client_free(root);
 	smmu_client_free(a);
 	smmu_client_free(b);
-	vring_close(&ra);
+	tlib_ring_free(&ra);
 	tlib_daemon_stop(&self->d);
 }
 

@@ -712,9 +712,9 @@ TEST_F(d, startup_errors)
 	int st, s, fd;
 
 	/* Usage errors: exit 2. */
-	st = tlib_wait_status(tlib_daemon_spawn(&self->d, bad_opt));
+	st = tlib_daemon_exit(&self->d, bad_opt);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-	st = tlib_wait_status(tlib_daemon_spawn(&self->d, bad_mode));
+	st = tlib_daemon_exit(&self->d, bad_mode);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 
 	/* A stale socket file is replaced. */
@@ -725,7 +725,7 @@ TEST_F(d, startup_errors)
 	tlib_daemon_start(&self->d, NULL);
 
 	/* A second daemon on a live socket: exit 1, the first unharmed. */
-	st = tlib_wait_status(tlib_daemon_spawn(&self->d, NULL));
+	st = tlib_daemon_exit(&self->d, NULL);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	smmu_client_free(connect_ok(&self->d, "still-there"));
 
@@ -738,7 +738,7 @@ TEST_F(d, startup_errors)
 	fd = open(self->d.sock, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	st = tlib_wait_status(tlib_daemon_spawn(&self->d, NULL));
+	st = tlib_daemon_exit(&self->d, NULL);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	ASSERT_EQ(access(self->d.sock, F_OK), 0);
 }
@@ -1026,10 +1026,10 @@ TEST_F(d, config_file)
 
 	/* Unknown keys and bad values are usage errors. */
 	write_file(cfg, "no-such-key = 1\n");
-	status = tlib_wait_status(tlib_daemon_spawn(&self->d, bad));
+	status = tlib_daemon_exit(&self->d, bad);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 	write_file(cfg, "loop = sometimes\n");
-	status = tlib_wait_status(tlib_daemon_spawn(&self->d, bad));
+	status = tlib_daemon_exit(&self->d, bad);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 

@@ -756,7 +756,7 @@ TEST_F_TIMEOUT(m, bad_or_busy_metrics_address_refused, 30)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *const extra[] = { "--metrics", bad[i], NULL };
 
-		st = tlib_wait_status(tlib_daemon_spawn(&self->d, extra));
+		st = tlib_daemon_exit(&self->d, extra);
 		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 2);
 	}
@@ -768,7 +768,7 @@ TEST_F_TIMEOUT(m, bad_or_busy_metrics_address_refused, 30)
 	{
 		const char *const extra[] = { "--metrics", busy, NULL };
 
-		st = tlib_wait_status(tlib_daemon_spawn(&other, extra));
+		st = tlib_daemon_exit(&other, extra);
 		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 1);
 		ASSERT_TRUE(tlib_daemon_log_wait(&other, "cannot serve metrics",

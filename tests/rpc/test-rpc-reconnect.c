@@ -25,45 +25,28 @@ FIXTURE(rc)
 {
 	struct tlib_daemon d;
 	struct smmu_client *c;
-	struct ring_prod p;
-	int memfd, db, cq;
+	struct tlib_ring r;
 };
 
 FIXTURE_SETUP(rc)
 {
 	tlib_daemon_init(&self->d, tlib_daemon_quiet);
-	self->memfd = self->db = self->cq = -1;
+	self->r.memfd = self->r.db = self->r.cq = -1;
 }
 
 FIXTURE_TEARDOWN(rc)
 {
 	smmu_client_free(self->c);
-	ring_prod_done(&self->p);
-	if (self->memfd >= 0)
-		close(self->memfd);
-	if (self->db >= 0)
-		close(self->db);
-	if (self->cq >= 0)
-		close(self->cq);
+	tlib_ring_free(&self->r);
 	tlib_daemon_cleanup(&self->d);
 }
 
 /* Push TLBI_NH_ASID + CMD_SYNC and publish; returns the SYNC's index. */
-static uint32_t push_pair(struct ring_prod *p, uint16_t asid)
+static uint32_t push_pair(struct tlib_ring *r, uint16_t asid)
 {
-	struct cmdq_cmd c[2] = {
-		cmdq_build_tlbi_nh_asid(asid, 0),
-		cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-				CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
-	};
-	struct smmu_ring_entry e[2];
-	uint32_t first = 0;
+	struct cmdq_cmd c = cmdq_build_tlbi_nh_asid(asid, 0);
 
-	cmdq_cmd_to_le(&c[0], &e[0]);
-	cmdq_cmd_to_le(&c[1], &e[1]);
-	ASSERT_OK(ring_prod_push(p, e, 2, &first));
-	ASSERT_OK(ring_prod_publish(p));
-	return first + 1;
+	return tlib_ring_push_sync(r, &c, 1);
 }
 
 TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
@@ -80,26 +63,23 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	ASSERT_OK(smmu_client_vsmmu_create(self->c, hs[0].name, -1, 0, 0, &vs));
 	free(hs);
 	ASSERT_OK(smmu_client_device_attach(self->c, vs, 0x100, 0x8, &vdev));
-	ASSERT_OK(ring_memfd_create(6, &self->memfd));
-	self->db = eventfd(0, EFD_CLOEXEC);
-	self->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_OK(ring_prod_init(&self->p, self->memfd, self->db, self->cq));
-	ASSERT_OK(smmu_client_ring_attach(self->c, vs, self->memfd, self->db,
-					  self->cq, &rid));
-	idx = push_pair(&self->p, 1);
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
+	tlib_ring_new(&self->r, 6, 0);
+	tlib_client_ring_attach(self->c, vs, &self->r);
+	rid = self->r.id;
+	idx = push_pair(&self->r, 1);
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The service dies; the guest goes on publishing meanwhile. */
 	tlib_daemon_kill(&self->d);
-	idx = push_pair(&self->p, 2);
-	ASSERT_FALSE(ring_prod_done_upto(&self->p, idx));
+	idx = push_pair(&self->r, 2);
+	ASSERT_FALSE(ring_prod_done_upto(&self->r.p, idx));
 	tlib_daemon_start(&self->d, NULL);
 
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
 	/* The new instance resumes the ring where the old one stopped. */
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
-	idx = push_pair(&self->p, 3);
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
+	idx = push_pair(&self->r, 3);
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The VMM's ids still name its objects on the new service. */
 	ASSERT_ERR(-EALREADY, smmu_client_ring_resume(self->c, rid));

@@ -179,21 +179,7 @@ static int raw_call_reply(int s)
 
 /* ---- the test -------------------------------------------------------- */
 
-FIXTURE(sock)
-{
-	struct tlib_daemon d;
-};
-
-FIXTURE_SETUP(sock)
-{
-	tlib_daemon_init(&self->d, tlib_daemon_quiet);
-}
-
-/* Also after a failed ASSERT: no daemon outlives the test. */
-FIXTURE_TEARDOWN(sock)
-{
-	tlib_daemon_cleanup(&self->d);
-}
+TLIB_DAEMON_FIXTURE(sock, tlib_daemon_quiet)
 
 TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 {
