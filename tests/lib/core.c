@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The service in process; see tlib-core.h. */
-#include <string.h>
-
 #include "tests/lib/tlib-core.h"
+
+const char *const tlib_hsmmu_names[3] = { "smmu0", "smmu1", "smmu2" };
 
 const struct tlib_variant tlib_variants[4] = {
 	{ CORE_LOOP_URING, CORE_ISSUE_ASYNC },
@@ -15,19 +15,6 @@ void tlib_sim_cfg(struct iofd_sim_config *sim)
 {
 	iofd_sim_config_default(sim);
 	sim->wait = IOFD_SIM_WAIT_NONE;
-}
-
-void tlib_core_cfg(struct core_config *cfg, struct iofd_sim_config *sim,
-		   unsigned int n_hsmmu)
-{
-	static const char *const names[] = { "smmu0", "smmu1", "smmu2" };
-
-	ASSERT_LE(n_hsmmu, 3);
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->backend.kind = "sim";
-	cfg->backend.sim = sim;
-	cfg->hsmmu_names = names;
-	cfg->n_hsmmu = n_hsmmu;
 }
 
 struct core_service *tlib_svc_new(const struct core_config *cfg)
@@ -43,12 +30,14 @@ struct core_service *tlib_svc_variant(const struct tlib_variant *v,
 				      struct iofd_sim_config *sim,
 				      unsigned int poll_us)
 {
-	struct core_config cfg;
+	struct core_config cfg = {
+		TLIB_CORE_CFG(sim, n_hsmmu),
+		.issue_mode = v->mode,
+		.loop = v->loop,
+		.poll_us = poll_us,
+	};
 
-	tlib_core_cfg(&cfg, sim, n_hsmmu);
-	cfg.issue_mode = v->mode;
-	cfg.loop = v->loop;
-	cfg.poll_us = poll_us;
+	ASSERT_LE(n_hsmmu, 3);
 	return tlib_svc_new(&cfg);
 }
 

@@ -44,13 +44,20 @@ extern const struct tlib_variant tlib_variants[4];
 /* The sim's defaults, accounting only (no waiting): tests check counts
  * and the oracle, not time. */
 void tlib_sim_cfg(struct iofd_sim_config *sim);
-/* A zeroed config on the sim backend (@sim) with @n_hsmmu (<= 3) host
- * SMMUs named smmu0, smmu1, ... */
-void tlib_core_cfg(struct core_config *cfg, struct iofd_sim_config *sim,
-		   unsigned int n_hsmmu);
+/* Host SMMU names: smmu0, smmu1, smmu2. */
+extern const char *const tlib_hsmmu_names[3];
+
+/*
+ * The first fields of a core_config initializer: the sim backend with
+ * @sim_cfg (a struct iofd_sim_config *) and @n (<= 3) host SMMUs named
+ * as above. struct core_config cfg = { TLIB_CORE_CFG(&sim, 1), ... };
+ */
+#define TLIB_CORE_CFG(sim_cfg, n)                       \
+	.backend = { .kind = "sim", .sim = (sim_cfg) }, \
+	.hsmmu_names = tlib_hsmmu_names, .n_hsmmu = (n)
 /* core_service_new() must succeed. */
 struct core_service *tlib_svc_new(const struct core_config *cfg);
-/* tlib_core_cfg() with @v's loop and issue mode and @poll_us. */
+/* TLIB_CORE_CFG() with @v's loop and issue mode and @poll_us. */
 struct core_service *tlib_svc_variant(const struct tlib_variant *v,
 				      unsigned int n_hsmmu,
 				      struct iofd_sim_config *sim,
