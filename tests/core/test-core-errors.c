@@ -133,9 +133,7 @@ static void run_rewound_open(const struct tlib_variant *v)
 	uint32_t vs, a0, as, bs, cs, err, where = 0;
 	bool async = v->mode == CORE_ISSUE_ASYNC;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
 	sim.hold = gate_hook;
 	sim.hold_arg = &g;
 	gate_init(&g);
@@ -199,9 +197,7 @@ static void run_rewound_inflight(const struct tlib_variant *v)
 	uint32_t vs, a1s, a2, a2s, bs, err, where = 0;
 	bool async = v->mode == CORE_ISSUE_ASYNC;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 2; /* A2's command */
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 2, ETIMEDOUT); /* A2's command */
 	sim.hold = gate_hook;
 	sim.hold_arg = &g;
 	gate_init(&g);
@@ -269,9 +265,7 @@ static void run_atc_timeout_sync(const struct tlib_variant *v)
 	struct tlib_ring r;
 	uint32_t vs, vdev, s1, atc, s2, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 2;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 2, ETIMEDOUT);
 	svc = tlib_svc_variant(v, 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
@@ -319,9 +313,7 @@ TEST(atc_timeout_sync_not_in_batch)
 	struct tlib_ring r;
 	uint32_t vs, vdev, first = 0, s, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
 	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
@@ -359,9 +351,7 @@ TEST(timeout_coalesced_not_reissued)
 	struct tlib_ring r;
 	uint32_t vs, first = 0, s, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
 	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	tlib_core_ring(svc, vs, &r, 7);
@@ -393,9 +383,7 @@ TEST(timeout_coalesced_atc_halts_at_sync)
 	struct tlib_ring r;
 	uint32_t vs, vdev, s, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
 	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
@@ -427,9 +415,7 @@ TEST(timeout_second_chunk_exact)
 	struct tlib_ring r;
 	uint32_t vs, idx[70], s, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = IOFD_HOST_CHUNK + 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, IOFD_HOST_CHUNK + 1, ETIMEDOUT);
 	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	tlib_core_ring(svc, vs, &r, 7);
@@ -462,9 +448,7 @@ TEST(backend_enoent_detached)
 	struct tlib_ring r;
 	uint32_t vs, first, s, err, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ENOENT;
+	tlib_sim_fail(&sim, 1, ENOENT);
 	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	tlib_core_ring(svc, vs, &r, 7);

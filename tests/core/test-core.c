@@ -635,9 +635,7 @@ TEST(backend_eio_exact)
 	struct tlib_ring r;
 	uint32_t vs, idx, first = 0, err = 0, where = 0;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 3; /* the third command the host consumes */
-	sim.fail_errno = EIO;
+	tlib_sim_fail(&sim, 3, EIO); /* the third command the host consumes */
 	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	tlib_core_ring(svc, vs, &r, 5);
@@ -671,9 +669,7 @@ TEST(backend_eio_coalesced_reissue)
 	struct tlib_ring r;
 	uint32_t vs, idx;
 
-	tlib_sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = EIO;
+	tlib_sim_fail(&sim, 1, EIO);
 	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
 	vs = tlib_vsmmu_new(svc, "smmu0");
 	tlib_core_ring(svc, vs, &r, 5);

@@ -17,6 +17,13 @@ void tlib_sim_cfg(struct iofd_sim_config *sim)
 	sim->wait = IOFD_SIM_WAIT_NONE;
 }
 
+void tlib_sim_fail(struct iofd_sim_config *sim, uint64_t at_cmd, int err)
+{
+	tlib_sim_cfg(sim);
+	sim->fail_at_cmd = at_cmd;
+	sim->fail_errno = err;
+}
+
 struct core_service *tlib_svc_new(const struct core_config *cfg)
 {
 	struct core_service *svc = NULL;

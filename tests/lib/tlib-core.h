@@ -44,6 +44,9 @@ extern const struct tlib_variant tlib_variants[4];
 /* The sim's defaults, accounting only (no waiting): tests check counts
  * and the oracle, not time. */
 void tlib_sim_cfg(struct iofd_sim_config *sim);
+/* tlib_sim_cfg(), and the @at_cmd-th command the host consumes fails
+ * with @err (a positive errno). */
+void tlib_sim_fail(struct iofd_sim_config *sim, uint64_t at_cmd, int err);
 /* Host SMMU names: smmu0, smmu1, smmu2. */
 extern const char *const tlib_hsmmu_names[3];
 
