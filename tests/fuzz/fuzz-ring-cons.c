@@ -41,20 +41,10 @@
 
 #include "ring/barrier.h"
 #include "ring/ring_cons.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/lib/fuzz.h"
 
 #define FUZZ_MAX_STEPS 512
 #define FUZZ_MAX_LOG2 10
-
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			fprintf(stderr, "fuzz-ring-cons: %s:%d: %s\n", \
-				__FILE__, __LINE__, #cond);            \
-			abort();                                       \
-		}                                                      \
-	} while (0)
 
 enum op {
 	OP_PROD_ABS, /* u32: VMM stores prod */
@@ -110,13 +100,13 @@ struct vmm {
 
 static void check_state(const struct ring_cons *rc)
 {
-	CHECK(rc->size && !(rc->size & (rc->size - 1)));
-	CHECK(rc->mask == rc->size - 1);
-	CHECK(rc->fetch - rc->cons <= rc->size);
-	CHECK(rc->prod - rc->fetch <= rc->size - (rc->fetch - rc->cons));
+	FUZZ_CHECK(rc->size && !(rc->size & (rc->size - 1)));
+	FUZZ_CHECK(rc->mask == rc->size - 1);
+	FUZZ_CHECK(rc->fetch - rc->cons <= rc->size);
+	FUZZ_CHECK(rc->prod - rc->fetch <= rc->size - (rc->fetch - rc->cons));
 	if (rc->halted) {
-		CHECK(rc->fetch == rc->cons && rc->prod == rc->cons);
-		CHECK(rc->svc_flags & SMMU_RING_HALTED);
+		FUZZ_CHECK(rc->fetch == rc->cons && rc->prod == rc->cons);
+		FUZZ_CHECK(rc->svc_flags & SMMU_RING_HALTED);
 	}
 }
 
@@ -153,15 +143,16 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			x = 0xdeadbeef;
 			r = ring_cons_poll(rc, &x);
 			if (r == -EPIPE) {
-				CHECK(rc->halted && x == 0xdeadbeef);
+				FUZZ_CHECK(rc->halted && x == 0xdeadbeef);
 			} else if (r == -EPROTO) {
-				CHECK(rc->halted && x == 0xdeadbeef);
-				CHECK(READ_ONCE(v->hdr->err) ==
-				      SMMU_RING_ERR_PROTO);
-				CHECK(READ_ONCE(v->hdr->err_index) == rc->cons);
+				FUZZ_CHECK(rc->halted && x == 0xdeadbeef);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err) ==
+					   SMMU_RING_ERR_PROTO);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err_index) ==
+					   rc->cons);
 			} else {
-				CHECK(r == 0 && !rc->halted);
-				CHECK(x == rc->prod - rc->fetch);
+				FUZZ_CHECK(r == 0 && !rc->halted);
+				FUZZ_CHECK(x == rc->prod - rc->fetch);
 				last_avail = x;
 				polled = true;
 			}
@@ -169,21 +160,21 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 		case OP_FETCH:
 			x = in_u8(in);
 			dst = malloc((x ? x : 1) * sizeof(*dst));
-			CHECK(dst);
+			FUZZ_CHECK(dst);
 			before = rc->fetch;
 			got = ring_cons_fetch(rc, dst, x);
-			CHECK(got <= x);
+			FUZZ_CHECK(got <= x);
 			if (rc->halted)
-				CHECK(got == 0);
+				FUZZ_CHECK(got == 0);
 			else if (polled)
-				CHECK(got <= last_avail);
-			CHECK(rc->fetch == before + got);
+				FUZZ_CHECK(got <= last_avail);
+			FUZZ_CHECK(rc->fetch == before + got);
 			for (uint32_t i = 0; i < got; i++)
-				CHECK(!memcmp(&dst[i],
-					      v->map + v->hdr_size +
-						      16 * ((before + i) &
-							    (v->size - 1)),
-					      16));
+				FUZZ_CHECK(!memcmp(&dst[i],
+						   v->map + v->hdr_size +
+							   16 * ((before + i) &
+								 (v->size - 1)),
+						   16));
 			if (!rc->halted)
 				last_avail -= got;
 			free(dst);
@@ -192,8 +183,8 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			x = rc->cons + in_u8(in) % (ring_cons_inflight(rc) + 1);
 			ring_cons_complete(rc, x);
 			if (!rc->halted) {
-				CHECK(rc->cons == x);
-				CHECK(READ_ONCE(v->hdr->cons) == x);
+				FUZZ_CHECK(rc->cons == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->cons) == x);
 			}
 			break;
 		case OP_HALT:
@@ -201,14 +192,14 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			y = in_u8(in);
 			before = rc->halted;
 			ring_cons_halt(rc, x, y);
-			CHECK(rc->halted);
+			FUZZ_CHECK(rc->halted);
 			if (!before) {
-				CHECK(rc->cons == x);
-				CHECK(READ_ONCE(v->hdr->err) == y);
-				CHECK(READ_ONCE(v->hdr->err_index) == x);
-				CHECK(READ_ONCE(v->hdr->cons) == x);
-				CHECK(READ_ONCE(v->hdr->svc_flags) &
-				      SMMU_RING_HALTED);
+				FUZZ_CHECK(rc->cons == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err) == y);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err_index) == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->cons) == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->svc_flags) &
+					   SMMU_RING_HALTED);
 			}
 			break;
 		case OP_ACK:
@@ -220,27 +211,30 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			break;
 		case OP_RESUME:
 			if (ring_cons_resume_requested(rc)) {
-				CHECK(rc->halted);
+				FUZZ_CHECK(rc->halted);
 				ring_cons_resume(rc);
-				CHECK(!rc->halted && rc->fetch == rc->cons);
+				FUZZ_CHECK(!rc->halted &&
+					   rc->fetch == rc->cons);
 				polled = false;
 			}
 			break;
 		case OP_NEED_WAKEUP:
 			if (ring_cons_set_need_wakeup(rc))
-				CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
+				FUZZ_CHECK(!(rc->svc_flags &
+					     SMMU_RING_NEED_WAKEUP));
 			else
-				CHECK(rc->svc_flags & SMMU_RING_NEED_WAKEUP);
+				FUZZ_CHECK(rc->svc_flags &
+					   SMMU_RING_NEED_WAKEUP);
 			break;
 		case OP_CLEAR_WAKEUP:
 			ring_cons_clear_need_wakeup(rc);
-			CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
+			FUZZ_CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
 			break;
 		case OP_WANT_SIGNAL:
 			x = in_u8(in);
 			WRITE_ONCE(v->hdr->prod_flags, x);
-			CHECK(ring_cons_want_signal(rc) ==
-			      !!(x & SMMU_RING_WANT_SIGNAL));
+			FUZZ_CHECK(ring_cons_want_signal(rc) ==
+				   !!(x & SMMU_RING_WANT_SIGNAL));
 			break;
 		case OP_SCRIBBLE:
 			x = in_u8(in) % (SMMU_RING_HDR_SIZE / 4);
@@ -253,8 +247,9 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			if (r) {
 				/* Line 0 was scribbled on: a restarted
 				 * service refuses the ring. */
-				CHECK(r == -EPROTO || r == -EPROTONOSUPPORT ||
-				      r == -EOPNOTSUPP || r == -EMSGSIZE);
+				FUZZ_CHECK(r == -EPROTO ||
+					   r == -EPROTONOSUPPORT ||
+					   r == -EOPNOTSUPP || r == -EMSGSIZE);
 				return;
 			}
 			/* Line 0 may now describe another (same-sized)
@@ -275,10 +270,11 @@ static int memfd_make(size_t len, bool seal)
 {
 	int fd = memfd_create("fuzz-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	CHECK(fd >= 0);
-	CHECK(ftruncate(fd, (off_t)len) == 0);
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(ftruncate(fd, (off_t)len) == 0);
 	if (seal)
-		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+		FUZZ_CHECK(fcntl(fd, F_ADD_SEALS,
+				 F_SEAL_SHRINK | F_SEAL_GROW) == 0);
 	return fd;
 }
 
@@ -325,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = memfd_make(len, seal);
 	v.len = len;
 	v.map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CHECK(v.map != MAP_FAILED);
+	FUZZ_CHECK(v.map != MAP_FAILED);
 	v.hdr = (struct smmu_ring_hdr *)v.map;
 	memcpy(v.map, &h, len < sizeof(h) ? len : sizeof(h));
 	/* Entries (and, for a larger hdr_size, the header's tail). */
@@ -334,32 +330,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = ring_cons_map(fd, &rc);
 	if (!seal)
-		CHECK(r == -EPERM);
+		FUZZ_CHECK(r == -EPERM);
 	if (r) {
-		CHECK(r == -EPERM || r == -EPROTO || r == -EPROTONOSUPPORT ||
-		      r == -EOPNOTSUPP || r == -EMSGSIZE);
+		FUZZ_CHECK(r == -EPERM || r == -EPROTO ||
+			   r == -EPROTONOSUPPORT || r == -EOPNOTSUPP ||
+			   r == -EMSGSIZE);
 		goto out;
 	}
 	/* Only a header that passed the checks gets here. */
-	CHECK(h.magic == SMMU_RING_MAGIC && h.entry_size == 16 &&
-	      len == smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries));
+	FUZZ_CHECK(h.magic == SMMU_RING_MAGIC && h.entry_size == 16 &&
+		   len == smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries));
 	v.hdr_size = h.hdr_size;
 	v.size = 1u << h.log2_entries;
-	CHECK(rc.size == v.size && rc.cons == h.cons);
+	FUZZ_CHECK(rc.size == v.size && rc.cons == h.cons);
 	/*
 	 * Resumed from the shared cons and halt state; a prod too far ahead
 	 * halts a ring that was running (a halted one keeps its first
 	 * error).
 	 */
-	CHECK(rc.halt_seq == h.halt_seq ||
-	      (rc.halted && rc.halt_seq == h.halt_seq + 1));
+	FUZZ_CHECK(rc.halt_seq == h.halt_seq ||
+		   (rc.halted && rc.halt_seq == h.halt_seq + 1));
 	if (h.svc_flags & SMMU_RING_HALTED)
-		CHECK(rc.halted && rc.halt_seq == h.halt_seq);
+		FUZZ_CHECK(rc.halted && rc.halt_seq == h.halt_seq);
 	else if (h.prod - h.cons > v.size)
-		CHECK(rc.halted &&
-		      READ_ONCE(v.hdr->err) == SMMU_RING_ERR_PROTO);
+		FUZZ_CHECK(rc.halted &&
+			   READ_ONCE(v.hdr->err) == SMMU_RING_ERR_PROTO);
 	else
-		CHECK(!rc.halted);
+		FUZZ_CHECK(!rc.halted);
 	check_state(&rc);
 	run_script(fd, &v, &rc, &in);
 	ring_cons_unmap(&rc);
