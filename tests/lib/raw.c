@@ -93,18 +93,27 @@ int tlib_raw_call(int s, const void *buf, size_t len, const int *fds,
 	return tlib_raw_reply(s, ret);
 }
 
-int tlib_raw_send_hello(int s, uint32_t version)
+size_t tlib_raw_pack_hello(uint8_t *buf, size_t size, uint64_t id,
+			   uint32_t version, const char *name)
 {
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
-	uint8_t buf[256];
 
 	h.protocol_version = version;
-	req.id = 1;
+	h.client_name = (char *)name;
+	req.id = id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	return tlib_raw_send(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)),
-			     NULL, 0);
+	return tlib_raw_pack(&req, buf, size);
+}
+
+int tlib_raw_send_hello(int s, uint32_t version)
+{
+	uint8_t buf[256];
+
+	return tlib_raw_send(
+		s, buf, tlib_raw_pack_hello(buf, sizeof(buf), 1, version, NULL),
+		NULL, 0);
 }
 
 int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret)
@@ -123,6 +132,21 @@ int tlib_raw_list(int s, uint64_t id, const int *fds, unsigned int n,
 	req.id = id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
 	req.list = &l;
+	return tlib_raw_call(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)), fds,
+			     n, ret);
+}
+
+int tlib_raw_attach_ring(int s, uint64_t id, uint32_t vsmmu, const int *fds,
+			 unsigned int n, struct tlib_reply *ret)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__AttachRing ar = SMMU_OFFLOAD__ATTACH_RING__INIT;
+	uint8_t buf[256];
+
+	ar.vsmmu_id = vsmmu;
+	req.id = id;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
+	req.attach_ring = &ar;
 	return tlib_raw_call(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)), fds,
 			     n, ret);
 }

@@ -249,6 +249,9 @@ int tlib_raw_reply(int s, struct tlib_reply *ret);
 /* tlib_raw_send() (must succeed), then tlib_raw_reply(). */
 int tlib_raw_call(int s, const void *buf, size_t len, const int *fds,
 		  unsigned int n, struct tlib_reply *ret);
+/* A Hello request (@name may be NULL) packed into @buf: the length. */
+size_t tlib_raw_pack_hello(uint8_t *buf, size_t size, uint64_t id,
+			   uint32_t version, const char *name);
 /* Send Hello (request id 1) with protocol @version: 0 or -errno. */
 int tlib_raw_send_hello(int s, uint32_t version);
 /* Hello, and its reply's -errno. */
@@ -256,5 +259,9 @@ int tlib_raw_hello(int s, uint32_t version, struct tlib_reply *ret);
 /* List (request id @id) with @n fds attached: the reply's -errno. */
 int tlib_raw_list(int s, uint64_t id, const int *fds, unsigned int n,
 		  struct tlib_reply *ret);
+/* AttachRing of vSMMU @vsmmu (request id @id) with @n fds attached: the
+ * reply's -errno. */
+int tlib_raw_attach_ring(int s, uint64_t id, uint32_t vsmmu, const int *fds,
+			 unsigned int n, struct tlib_reply *ret);
 
 #endif

@@ -161,16 +161,9 @@ static int raw_list(int s, uint64_t id, const int *fds, unsigned int n,
 static int raw_attach_ring(int s, uint32_t vsmmu, const int *fds,
 			   unsigned int n)
 {
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__AttachRing ar = SMMU_OFFLOAD__ATTACH_RING__INIT;
-	uint8_t buf[4096];
+	struct tlib_reply rep;
 
-	ar.vsmmu_id = vsmmu;
-	req.id = 77;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
-	req.attach_ring = &ar;
-	return raw_call(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)), fds, n,
-			NULL);
+	return checked(tlib_raw_attach_ring(s, 77, vsmmu, fds, n, &rep), &rep);
 }
 
 /* ---- tests ---------------------------------------------------------- */
@@ -276,17 +269,8 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	memcpy(buf, "\xff\xff\xff\xff\x0f garbage", 14);
 	ASSERT_ERR(-EBADMSG, raw_call(s, buf, 14, NULL, 0, &id));
 	ASSERT_EQ(id, 0);
-	{
-		SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
-
-		h.protocol_version = 1;
-		h.client_name = (char *)"truncated";
-		req.id = 5;
-		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
-		req.hello = &h;
-		len = tlib_raw_pack(&req, buf, 4096);
-		ASSERT_ERR(-EBADMSG, raw_call(s, buf, len - 3, NULL, 0, NULL));
-	}
+	len = tlib_raw_pack_hello(buf, 4096, 5, 1, "truncated");
+	ASSERT_ERR(-EBADMSG, raw_call(s, buf, len - 3, NULL, 0, NULL));
 	ASSERT_ERR(-EMSGSIZE,
 		   raw_call(s, buf, RPC_FRAME_MAX + 1, NULL, 0, NULL));
 	for (int i = 0; i < 6; i++) {
