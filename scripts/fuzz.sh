@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [TARGET...]
 #
-# Targets: cmdq trace ring-cons rpc (default: all). Each runs for SECONDS
+# Targets: cmdq trace ring-cons vcmdq rpc (default: all). Each runs for SECONDS
 # (default 30; $FUZZ_SECONDS) on a scratch copy of tests/corpus/<target>
 # (new inputs do not touch the committed seeds; add interesting ones by
 # hand). The whole tree is instrumented (-fsanitize=fuzzer-no-link, ASan,
@@ -29,7 +29,7 @@ while getopts "t:" o; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(cmdq trace ring-cons rpc)
+[ ${#targets[@]} -gt 0 ] || targets=(cmdq trace ring-cons vcmdq rpc)
 
 if [ ! -f "$build/build.ninja" ]; then
 	mkdir -p "$(dirname "$build")"

@@ -219,3 +219,64 @@ put("rpc", "limits", b"\x00" + b"".join(frame(create) for _ in range(6)) +
     b"".join(frame(request(20 + i, 6, fld(1, 1) + fld(2, i) + fld(3, i)))
              for i in range(10)) +
     frame(request(40, 11, fld(1, 0))) + frame(request(41, 11, fld(1, 2))))
+
+# ---- vcmdq: nq byte, then ops (enum op in tests/fuzz/fuzz-vcmdq.c) ----------
+(V_REG, V_PROD_REL, V_CONFIG, V_ACK, V_ENTRY, V_BASE, V_READY, V_POLL,
+ V_FETCH, V_COMPLETE, V_HALT, V_PASS, V_REMAP) = range(13)
+
+
+def v_base(q, log2, off32=0):
+    """VMM forwards BASE = GPA + off32 * 32 | log2."""
+    return bytes([V_BASE, q, 1 | log2 << 1]) + struct.pack("<H", off32)
+
+
+def v_entry(slot, kind, lo=0, hi=0):
+    """kind 0..3: TLBI_NH_ASID, TLBI_NH_VA, ATC_INV, CMD_SYNC."""
+    return bytes([V_ENTRY]) + struct.pack("<HBHH", slot, kind, lo, hi)
+
+
+def v_raw(slot, w0, w1=0):
+    return bytes([V_ENTRY]) + struct.pack("<HBQQ", slot, 4, w0, w1)
+
+
+def v_reg(q, word, val):
+    return bytes([V_REG, q, word]) + struct.pack("<I", val & 0xFFFFFFFF)
+
+
+def v_enable(q, log2, off32=0):
+    return bytes([V_READY, q, 1]) + v_base(q, log2, off32) + \
+        bytes([V_CONFIG, q, 1, V_PASS])
+
+
+PASS = bytes([V_PASS])
+put("vcmdq", "linux-flow", b"\x01" + v_enable(0, 4) + v_enable(1, 3, 64) +
+    v_entry(0, 1, 5, 7) + v_entry(1, 0, 5) + v_entry(2, 3) +
+    v_reg(0, 1, 3) + PASS + PASS +
+    b"".join(v_entry(64 + i, i % 4, i) for i in range(8)) +
+    v_reg(1, 1, 8) + PASS + bytes([V_PROD_REL, 1, 3]) + PASS + PASS)
+put("vcmdq", "ill-skip", b"\x00" + v_enable(0, 2) + v_entry(0, 1) +
+    v_raw(1, 0x03 | 8 << 32, 1) + v_entry(2, 3) + v_reg(0, 1, 3) + PASS +
+    PASS + v_entry(1, 3) + bytes([V_ACK, 0]) + PASS + PASS +
+    v_raw(3, 0x46 | 1 << 12) + v_reg(0, 1, 4) + PASS + bytes([V_ACK, 0]) +
+    PASS)
+put("vcmdq", "bad-base", b"\x01" + v_enable(0, 19) + v_enable(1, 5, 3) +
+    bytes([V_BASE, 0, 0]) + struct.pack("<Q", 0xFFFF_0000_8000_0004) +
+    bytes([V_CONFIG, 0, 0, V_POLL, 0, V_CONFIG, 0, 1, V_POLL, 0,
+           V_ACK, 0, V_CONFIG, 0, 0, V_POLL, 0]) + v_enable(0, 4, 2048) +
+    v_enable(0, 11) + v_enable(1, 12) + PASS)
+put("vcmdq", "prod-games", b"\x00" + v_enable(0, 3) +
+    b"".join(v_entry(i, i % 4) for i in range(8)) +
+    v_reg(0, 1, 0x20) + PASS + bytes([V_ACK, 0]) + v_reg(0, 1, 5) + PASS +
+    bytes([V_PROD_REL, 0, 0xFF]) + PASS + bytes([V_ACK, 0]) +
+    v_reg(0, 1, 0x0A00_0005) + PASS + bytes([V_ACK, 0]) +
+    bytes([V_PROD_REL, 0, 9]) + PASS + bytes([V_ACK, 0]) +
+    v_reg(0, 5, 1) + PASS + v_reg(0, 5, 0) + PASS)
+put("vcmdq", "drain-halt", b"\x02" + v_enable(0, 3) + v_enable(2, 4, 8) +
+    b"".join(v_entry(i, 1, i) for i in range(6)) + v_reg(0, 1, 6) +
+    bytes([V_POLL, 0, V_FETCH, 0, 4, V_CONFIG, 0, 0, V_POLL, 0, V_POLL, 0,
+           V_CONFIG, 0, 1, V_POLL, 0, V_CONFIG, 0, 0, V_POLL, 0,
+           V_COMPLETE, 0, 2, 0, V_HALT, 0, 3, 1, 0, V_COMPLETE, 0, 9, 0,
+           V_HALT, 0, 1, 3, 0, V_COMPLETE, 0, 1, 1, V_POLL, 0]) +
+    bytes([V_REMAP, V_READY, 2, 1, V_POLL, 2, V_ACK, 0, V_POLL, 0,
+           V_READY, 0, 1]) + v_base(0, 3) + bytes([V_CONFIG, 0, 1]) + PASS +
+    bytes([V_READY, 2, 0, V_POLL, 2]) + PASS)
