@@ -65,31 +65,6 @@ enum op {
 	OP_COUNT
 };
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->left) {
-		v = *in->p++;
-		in->left--;
-	}
-	return v;
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)in_u8(in) << (8 * i);
-	return v;
-}
-
 /* The VMM's mapping: plain stores, as hostile as it likes. */
 struct vmm {
 	uint8_t *map;
@@ -111,33 +86,33 @@ static void check_state(const struct ring_cons *rc)
 }
 
 static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
-		       struct input *in)
+		       struct fuzz_input *in)
 {
 	uint32_t last_avail = 0;
 	bool polled = false;
 
 	for (int step = 0; step < FUZZ_MAX_STEPS && in->left; step++) {
-		enum op op = (enum op)(in_u8(in) % OP_COUNT);
+		enum op op = (enum op)(fuzz_u8(in) % OP_COUNT);
 		uint32_t x, y, got, before;
 		struct smmu_ring_entry *dst;
 		int r;
 
 		switch (op) {
 		case OP_PROD_ABS:
-			WRITE_ONCE(v->hdr->prod, in_u32(in));
+			WRITE_ONCE(v->hdr->prod, fuzz_u32(in));
 			break;
 		case OP_PROD_REL:
 			x = READ_ONCE(v->hdr->cons);
 			WRITE_ONCE(v->hdr->prod,
-				   x + (uint32_t)(int8_t)in_u8(in));
+				   x + (uint32_t)(int8_t)fuzz_u8(in));
 			break;
 		case OP_ENTRY:
-			x = in_u8(in);
-			x |= (uint32_t)in_u8(in) << 8;
+			x = fuzz_u8(in);
+			x |= (uint32_t)fuzz_u8(in) << 8;
 			x &= v->size - 1;
 			for (int i = 0; i < 16; i++)
 				v->map[v->hdr_size + 16 * x + (uint32_t)i] =
-					in_u8(in);
+					fuzz_u8(in);
 			break;
 		case OP_POLL:
 			x = 0xdeadbeef;
@@ -158,7 +133,7 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			}
 			break;
 		case OP_FETCH:
-			x = in_u8(in);
+			x = fuzz_u8(in);
 			dst = malloc((x ? x : 1) * sizeof(*dst));
 			FUZZ_CHECK(dst);
 			before = rc->fetch;
@@ -180,7 +155,8 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			free(dst);
 			break;
 		case OP_COMPLETE:
-			x = rc->cons + in_u8(in) % (ring_cons_inflight(rc) + 1);
+			x = rc->cons +
+			    fuzz_u8(in) % (ring_cons_inflight(rc) + 1);
 			ring_cons_complete(rc, x);
 			if (!rc->halted) {
 				FUZZ_CHECK(rc->cons == x);
@@ -188,8 +164,9 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			}
 			break;
 		case OP_HALT:
-			x = rc->cons + in_u8(in) % (ring_cons_inflight(rc) + 1);
-			y = in_u8(in);
+			x = rc->cons +
+			    fuzz_u8(in) % (ring_cons_inflight(rc) + 1);
+			y = fuzz_u8(in);
 			before = rc->halted;
 			ring_cons_halt(rc, x, y);
 			FUZZ_CHECK(rc->halted);
@@ -207,7 +184,7 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 				   READ_ONCE(v->hdr->halt_seq));
 			break;
 		case OP_RESUME_SEQ:
-			WRITE_ONCE(v->hdr->resume_seq, in_u32(in));
+			WRITE_ONCE(v->hdr->resume_seq, fuzz_u32(in));
 			break;
 		case OP_RESUME:
 			if (ring_cons_resume_requested(rc)) {
@@ -231,14 +208,14 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			FUZZ_CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
 			break;
 		case OP_WANT_SIGNAL:
-			x = in_u8(in);
+			x = fuzz_u8(in);
 			WRITE_ONCE(v->hdr->prod_flags, x);
 			FUZZ_CHECK(ring_cons_want_signal(rc) ==
 				   !!(x & SMMU_RING_WANT_SIGNAL));
 			break;
 		case OP_SCRIBBLE:
-			x = in_u8(in) % (SMMU_RING_HDR_SIZE / 4);
-			y = in_u32(in);
+			x = fuzz_u8(in) % (SMMU_RING_HDR_SIZE / 4);
+			y = fuzz_u32(in);
 			WRITE_ONCE(((uint32_t *)v->map)[x], y);
 			break;
 		case OP_REMAP:
@@ -281,7 +258,7 @@ static int memfd_make(size_t len, bool seal)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t hdr_sizes[] = { 256, 320, 1024, 4096 };
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct smmu_ring_hdr h;
 	struct ring_cons rc;
 	struct vmm v = { 0 };
@@ -290,14 +267,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool raw, seal;
 	int fd, r;
 
-	mode = in_u8(&in);
-	b1 = in_u8(&in);
+	mode = fuzz_u8(&in);
+	b1 = fuzz_u8(&in);
 	raw = mode & 1;
 	seal = !(mode & 2);
 	memset(&h, 0, sizeof(h));
 	if (raw) {
 		for (size_t i = 0; i < sizeof(h); i++)
-			((uint8_t *)&h)[i] = in_u8(&in);
+			((uint8_t *)&h)[i] = fuzz_u8(&in);
 		if ((b1 & 1) && h.hdr_size <= SMMU_RING_HDR_SIZE_MAX &&
 		    h.log2_entries <= FUZZ_MAX_LOG2)
 			len = smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries);
@@ -310,11 +287,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h.hdr_size = hdr_sizes[(mode >> 2) & 3];
 		h.entry_size = SMMU_RING_ENTRY_SIZE;
 		h.log2_entries = SMMU_RING_MIN_LOG2 + b1 % (FUZZ_MAX_LOG2 - 1);
-		h.prod = in_u32(&in);
-		h.cons = in_u32(&in);
-		h.svc_flags = in_u32(&in);
-		h.halt_seq = in_u32(&in);
-		h.resume_seq = in_u32(&in);
+		h.prod = fuzz_u32(&in);
+		h.cons = fuzz_u32(&in);
+		h.svc_flags = fuzz_u32(&in);
+		h.halt_seq = fuzz_u32(&in);
+		h.resume_seq = fuzz_u32(&in);
 		len = smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries);
 	}
 
@@ -326,7 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(v.map, &h, len < sizeof(h) ? len : sizeof(h));
 	/* Entries (and, for a larger hdr_size, the header's tail). */
 	for (size_t off = sizeof(h); off < len && in.left; off++)
-		v.map[off] = in_u8(&in);
+		v.map[off] = fuzz_u8(&in);
 
 	r = ring_cons_map(fd, &rc);
 	if (!seal)
