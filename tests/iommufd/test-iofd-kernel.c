@@ -18,7 +18,7 @@
 
 #include "iommufd/iofd.h"
 #include "iommufd/iommufd_abi.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib.h"
 #include "tests/iommufd/fake_iommu.h"
 
 #ifdef FAKE_IOMMU_LINKED
@@ -1056,20 +1056,13 @@ TEST_F(kb, concurrent_viommus)
 	struct issuer_arg a[2] = { { self->v, 0 }, { NULL, 5000 } };
 	uint32_t v2, n[2] = { 0 }, from, got, i;
 	struct iofd_counters hc;
-	pthread_t t[2];
-	void *res;
 
 	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
 				self->f.dev2, self->f.s2, &v2));
 	spec.viommu_id = v2;
 	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &a[1].v));
 	fake_log(self->f.fd, 0, NULL, 0, &from);
-	for (i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, issuer, &a[i]), 0);
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(pthread_join(t[i], &res), 0);
-		ASSERT_NULL(res);
-	}
+	tlib_threads(issuer, a, sizeof(a[0]), 2);
 	got = fake_log(self->f.fd, from, log, FAKE_IOMMU_LOG, NULL);
 	ASSERT_EQ(got, 4000);
 	for (i = 0; i < got; i++)

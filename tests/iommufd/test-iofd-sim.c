@@ -15,7 +15,7 @@
 
 #include "iommufd/iofd.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib.h"
 
 /* Selftest-style helper trio around iofd_invalidate(). */
 static int _inv(struct iofd_viommu *v, const struct cmdq_cmd *c, uint32_t n,
@@ -508,9 +508,7 @@ TEST_TIMEOUT(sim_shared_queue, 30)
 	struct queue_arg a[2];
 	struct iofd_backend *b;
 	struct iofd_hsmmu *h;
-	pthread_t t[2];
 	uint64_t work;
-	void *res;
 	int i;
 
 	iofd_sim_config_default(&cfg);
@@ -522,12 +520,7 @@ TEST_TIMEOUT(sim_shared_queue, 30)
 		a[i].rounds = 50;
 		ASSERT_OK(iofd_viommu_bind(h, &spec, &a[i].v));
 	}
-	for (i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, queue_thread, &a[i]), 0);
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(pthread_join(t[i], &res), 0);
-		ASSERT_NULL(res);
-	}
+	tlib_threads(queue_thread, a, sizeof(a[0]), 2);
 	work = 50 * (63 * (uint64_t)cfg.cmd_ns + cfg.sync_ns);
 	iofd_hsmmu_counters(h, &hc);
 	EXPECT_EQ(hc.ioctls, 100);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* smmu-offloadd as a child process, and other programs; see tlib.h. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,36 +17,6 @@
 
 #define READY_TIMEOUT_MS 20000
 #define ARGV_MAX 32
-
-double tlib_deadline(int ms)
-{
-	return t_now() + ms / 1000.0;
-}
-
-int tlib_left_ms(double deadline)
-{
-	return (int)((deadline - t_now()) * 1000);
-}
-
-int tlib_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *dir;
-	int n = 0;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/fd");
-	dir = opendir(path);
-	ASSERT_NONNULL(dir);
-	while ((de = readdir(dir)))
-		n += de->d_name[0] != '.';
-	closedir(dir);
-	/* Our own listing holds one fd of its own. */
-	return pid ? n : n - 1;
-}
 
 const char *const tlib_daemon_quiet[] = { "--log-level", "error", NULL };
 

@@ -4,6 +4,7 @@
  *
  *   clock      deadlines for event waits (never a sleep, never a threshold)
  *   fds        counting a process's open fds (leak checks)
+ *   threads    running one function on several threads, joined
  *   daemon     smmu-offloadd as a child process (NOTIFY_SOCKET readiness)
  *   programs   running smmu-offloadctl (or any program), stdout captured
  *   ring       a VMM's side of one shared ring: memfd, eventfds, producer
@@ -46,6 +47,14 @@ int tlib_left_ms(double deadline);
 /* Open fds of process @pid (0: this process, not counting the one used
  * to read the directory). */
 int tlib_fds(pid_t pid);
+
+/* ---- threads ---------------------------------------------------------- */
+
+#define TLIB_THREADS_MAX 16
+
+/* Run @fn on @n (<= TLIB_THREADS_MAX) threads at once, the i-th with
+ * (char *)@args + i * @size, and join them: each must return NULL. */
+void tlib_threads(void *(*fn)(void *), void *args, size_t size, unsigned int n);
 
 /* ---- daemon ----------------------------------------------------------- */
 

@@ -116,6 +116,16 @@ static void *good_main(void *arg)
 	}
 }
 
+/* Stop the good VMM's thread @th: it must have met no error. */
+static void good_stop(struct good *g, pthread_t th)
+{
+	pthread_mutex_lock(&g->lock);
+	g->stop = true;
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(th, NULL);
+	ASSERT_OK(g->err);
+}
+
 /* The good VMM completes @n more SYNCs (it is not starved or broken). */
 static void good_progress(struct good *g, uint64_t n)
 {
@@ -287,11 +297,7 @@ TEST_F_TIMEOUT(sock, hostile_client_on_the_socket, 120)
 	wait_clients(good.c, 1);
 	EXPECT_EQ(tlib_daemon_fds(dp), base_fds);
 
-	pthread_mutex_lock(&g.lock);
-	g.stop = true;
-	pthread_mutex_unlock(&g.lock);
-	pthread_join(th, NULL);
-	ASSERT_OK(g.err);
+	good_stop(&g, th);
 	vmm_free(&good);
 	tlib_daemon_stop(dp);
 }
@@ -383,10 +389,8 @@ TEST_F_TIMEOUT(sock, vmm_killed_mid_stream, 60)
 	       "SYNCs later: %.3f ms\n",
 	       g.max_wait * 1e3);
 	fflush(stdout);
-	g.stop = true;
 	pthread_mutex_unlock(&g.lock);
-	pthread_join(th, NULL);
-	ASSERT_OK(g.err);
+	good_stop(&g, th);
 	vmm_free(&good);
 	tlib_daemon_stop(dp);
 }

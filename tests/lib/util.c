@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Clock, fds, threads; see tlib.h. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "tests/lib/tlib.h"
+
+double tlib_deadline(int ms)
+{
+	return t_now() + ms / 1000.0;
+}
+
+int tlib_left_ms(double deadline)
+{
+	return (int)((deadline - t_now()) * 1000);
+}
+
+int tlib_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd");
+	dir = opendir(path);
+	ASSERT_NONNULL(dir);
+	while ((de = readdir(dir)))
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	/* Our own listing holds one fd of its own. */
+	return pid ? n : n - 1;
+}
+
+void tlib_threads(void *(*fn)(void *), void *args, size_t size, unsigned int n)
+{
+	pthread_t th[TLIB_THREADS_MAX];
+	void *res;
+
+	ASSERT_LE(n, TLIB_THREADS_MAX);
+	for (unsigned int i = 0; i < n; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, fn,
+					 (char *)args + i * size),
+			  0);
+	for (unsigned int i = 0; i < n; i++) {
+		ASSERT_EQ(pthread_join(th[i], &res), 0);
+		ASSERT_NULL(res);
+	}
+}
