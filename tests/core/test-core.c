@@ -1046,7 +1046,7 @@ TEST_TIMEOUT(idle_1000_rings, 120)
 	 */
 	worker_stats(svc, &h0);
 	ASSERT_EQ(write(r[n - 1].db, &one, sizeof(one)), (ssize_t)sizeof(one));
-	deadline = t_now() + WAIT_MS / 1000.0;
+	deadline = tlib_deadline(WAIT_MS);
 	do {
 		ASSERT_LT(t_now(), deadline);
 		poll(NULL, 0, 1);

@@ -584,7 +584,7 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 	 * ours: ask until the teardown is visible, bounded by a deadline
 	 * (each List is a round trip, not a sleep).
 	 */
-	deadline = t_now() + 20;
+	deadline = tlib_deadline(20000);
 	do {
 		ASSERT_OK(smmu_client_list(obs, 0, &l));
 		n_left = l->n_vsmmus + l->n_rings + l->n_devices;
@@ -949,7 +949,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	/* The VMM disconnects: its vDEVICE is destroyed in the iommufd. */
 	obs = connect_ok(&self->d, "observer");
 	smmu_client_free(c);
-	deadline = t_now() + 20;
+	deadline = tlib_deadline(20000);
 	do {
 		ASSERT_OK(smmu_client_list(obs, 0, &l));
 		n = l->n_vsmmus;
