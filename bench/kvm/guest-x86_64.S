@@ -53,6 +53,8 @@ kvm_guest_start:
 	je	prog_coalesced
 	cmp	$KG_PROG_DOORBELL, %rax
 	je	prog_doorbell
+	cmp	$KG_PROG_WAKE, %rax
+	je	prog_wake
 done:
 	movl	$1, ABS(KG_MMIO + KG_MMIO_DONE)
 1:	pause
@@ -222,6 +224,74 @@ prog_doorbell:
 	TSC
 	mov	%rax, KG_V_T1(%r15)
 	jmp	done
+/* KG_PROG_WAKE (guest.h): %r15 vCPU block, %rbx i, %r12/%r13 TSC before
+ * and after the store, %r14 xorshift state. */
+prog_wake:
+	mov	%rdi, %r15
+	mov	KG_W_SEED(%r15), %r14
+	xor	%ebx, %ebx
+1:	inc	%rbx
+	cmp	KG_V_ITERS(%r15), %rbx
+	ja	done
+	testq	$KG_WF_GATE, KG_W_FLAGS(%r15)
+	jz	3f
+2:	cmp	KG_W_GO(%r15), %rbx
+	jbe	3f
+	pause
+	jmp	2b
+3:	mov	KG_W_ADDR(%r15), %rsi
+	TSC
+	mov	%rax, %r12
+	movl	%ebx, (%rsi)
+	mov	KG_W_BELL(%r15), %rsi
+	test	%rsi, %rsi
+	jz	4f
+	movl	%ebx, (%rsi)
+4:	TSC
+	mov	%rax, %r13
+	testq	$KG_WF_CHECK, KG_W_FLAGS(%r15)
+	jz	5f
+	mov	KG_W_ADDR(%r15), %rsi
+	mov	(%rsi), %eax
+	cmp	%ebx, %eax
+	je	5f
+	cmpq	$0, KG_W_BAD(%r15)
+	jne	5f
+	mov	%rbx, KG_W_BAD(%r15)
+5:	mov	%rbx, %rax
+	and	KG_W_SYNCMASK(%r15), %rax
+	jnz	7f
+	mov	KG_W_CADDR(%r15), %rsi
+6:	mov	(%rsi), %eax
+	cmp	%ebx, %eax
+	je	7f
+	pause
+	jmp	6b
+7:	TSC
+	sub	%r12, %rax
+	mov	%rax, KG_W_TRT(%r15)
+	mov	%r13, %rax
+	sub	%r12, %rax
+	mov	%rax, KG_W_TSTORE(%r15)
+	mov	%rbx, KG_W_SEQ(%r15)
+	mov	KG_W_SPINMASK(%r15), %rcx
+	test	%rcx, %rcx
+	jz	1b
+	mov	%r14, %rax
+	shl	$13, %rax
+	xor	%rax, %r14
+	mov	%r14, %rax
+	shr	$7, %rax
+	xor	%rax, %r14
+	mov	%r14, %rax
+	shl	$17, %rax
+	xor	%rax, %r14
+	and	%r14, %rcx
+8:	test	%rcx, %rcx
+	jz	1b
+	pause
+	dec	%rcx
+	jmp	8b
 kvm_guest_end:
 
 	.section .note.GNU-stack, "", @progbits

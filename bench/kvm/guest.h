@@ -101,4 +101,38 @@
 #define KG_MMIO_IOEVENTFD 0x3000
 #define KG_MMIO_COALESCED 0x4000
 
+/*
+ * KG_PROG_WAKE (bench/kvm/wake-paths.c, tests/bench/test-wake-paths.c):
+ * the idle-to-active transition of a software vCMDQ. The register page
+ * KG_W_PAGE is one 4 KiB page in its own memory slot, backed by a memfd
+ * the service also maps; queue 0's CONS is at +0x0 and PROD at +0x4, as
+ * in Tegra241's VINTF page0. For i = 1 .. ITERS the guest: (GATE) waits
+ * until the host's KG_W_GO >= i; stores i (32 bits) to KG_W_ADDR and, if
+ * KG_W_BELL is set, to that doorbell address too; (CHECK) reads
+ * KG_W_ADDR back and records the first i it did not read in KG_W_BAD;
+ * when (i & KG_W_SYNCMASK) == 0, polls KG_W_CADDR until it holds i;
+ * publishes the store's and the round trip's TSC ticks, then KG_W_SEQ =
+ * i; spins a random (xorshift, KG_W_SEED) count & KG_W_SPINMASK.
+ * Fields below are u64 in the vCPU block; the host writes GO and the
+ * parameters, the guest the rest.
+ */
+#define KG_PROG_WAKE 5
+#define KG_W_PAGE 0x20000000
+#define KG_W_CONS 0x0
+#define KG_W_PROD 0x4
+#define KG_W_ADDR 0x100 /* where PROD is stored */
+#define KG_W_BELL 0x108 /* 0, or a doorbell address also stored to */
+#define KG_W_FLAGS 0x110 /* KG_WF_* */
+#define KG_W_SYNCMASK 0x118
+#define KG_W_SPINMASK 0x120
+#define KG_W_SEED 0x128 /* nonzero */
+#define KG_W_CADDR 0x130 /* where CONS is polled */
+#define KG_W_GO 0x140 /* host: store i may go (own line) */
+#define KG_W_SEQ 0x180 /* guest: last i done (own line) */
+#define KG_W_TSTORE 0x188 /* guest: TSC ticks of store i (and bell) */
+#define KG_W_TRT 0x190 /* guest: ticks from store i to CONS == i */
+#define KG_W_BAD 0x198 /* guest: first i read back wrong, 0 = none */
+#define KG_WF_GATE 1
+#define KG_WF_CHECK 2
+
 #endif
