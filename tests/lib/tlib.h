@@ -15,10 +15,13 @@
  * The in-process service (core + sim) has its own header, tlib-core.h.
  *
  * Helpers come in the iommufd selftests' trio where a caller needs the
- * raw result: _tlib_x() returns 0 or -errno and asserts nothing,
- * tlib_x() ASSERTs success. Everything else ASSERTs (harness.h), so call
- * it from a test body, a fixture or a function they call, on the test's
- * main thread unless a function says otherwise. Nothing here logs.
+ * raw result: _tlib_x() returns the 0 or -errno of the step a test may
+ * expect to fail (what must hold around it is still ASSERTed, as each
+ * says), tlib_x() ASSERTs success, and the test writes ASSERT_ERR(-E,
+ * _tlib_x(...)) for the expected errno. ASSERTs (harness.h) end the test
+ * from its main thread only: call these from a test body, a fixture or a
+ * function they call, unless a function says "any thread". Nothing here
+ * logs.
  */
 #ifndef SMMU_OFFLOAD_TESTS_LIB_TLIB_H
 #define SMMU_OFFLOAD_TESTS_LIB_TLIB_H
@@ -172,12 +175,14 @@ struct tlib_ring {
  * VMM may leave them). Fds are -1 where creation failed. */
 int _tlib_ring_new(struct tlib_ring *r, uint32_t log2, int efd_flags);
 void tlib_ring_new(struct tlib_ring *r, uint32_t log2, int efd_flags);
-/* Unmap and close what is open; safe after a failed or no new. */
+/* Unmap and close what is open; fine after a failed new, and on a
+ * zeroed struct whose three fds were set to -1. */
 void tlib_ring_free(struct tlib_ring *r);
 
-/* The Linux driver's CMD_SYNC (CS=SEV, MSH=ISH, MSIATTR=OIWB). */
+/* The Linux driver's CMD_SYNC (CS=SEV, MSH=ISH, MSIATTR=OIWB). Any
+ * thread. */
 struct cmdq_cmd tlib_sync_cmd(void);
-/* @c as a little-endian ring entry. */
+/* @c as a little-endian ring entry. Any thread. */
 struct smmu_ring_entry tlib_entry(struct cmdq_cmd c);
 /* Push @c (not published): ring_prod_push()'s result, index to *ret. */
 int _tlib_ring_push(struct tlib_ring *r, struct cmdq_cmd c, uint32_t *ret);
@@ -189,7 +194,7 @@ uint32_t tlib_ring_push_wait(struct tlib_ring *r, struct cmdq_cmd c,
 /*
  * Push @n (< 16) commands and a tlib_sync_cmd() and publish: the SYNC's
  * index to *ret_sync (if not NULL). ring_prod_push()'s or _publish()'s
- * result.
+ * result. The underscore form from any thread (@n must be < 16).
  */
 int _tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
 			 uint32_t n, uint32_t *ret_sync);
