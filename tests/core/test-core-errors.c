@@ -60,11 +60,7 @@ static void gate_init(struct gate *g)
 
 static void gate_wait_entered(struct gate *g)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ASSERT_OK(sem_timedwait(&g->entered, &ts) ? -errno : 0);
+	ASSERT_OK(tlib_sem_wait(&g->entered, WAIT_MS));
 }
 
 static uint32_t push_sync(struct tlib_ring *r)

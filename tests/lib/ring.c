@@ -112,6 +112,11 @@ uint32_t tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
 	return sync;
 }
 
+uint32_t tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a)
+{
+	return tlib_ring_push_sync(r, &a, 1);
+}
+
 int _tlib_ring_run(struct tlib_ring *r, const struct cmdq_cmd *cmds, uint32_t n,
 		   int wait_ms, uint32_t *ret_sync)
 {

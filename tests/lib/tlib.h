@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,6 +45,9 @@ double tlib_deadline(int ms);
 /* Milliseconds left until @deadline (t_now() based), <= 0 once past:
  * a poll(2) timeout. */
 int tlib_left_ms(double deadline);
+/* sem_wait() for at most @ms: 0, or -ETIMEDOUT (another thread never
+ * posted: a hang). */
+int tlib_sem_wait(sem_t *s, int ms);
 
 /* ---- fds -------------------------------------------------------------- */
 
@@ -200,6 +204,8 @@ int _tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
 			 uint32_t n, uint32_t *ret_sync);
 uint32_t tlib_ring_push_sync(struct tlib_ring *r, const struct cmdq_cmd *cmds,
 			     uint32_t n);
+/* Push @a and a SYNC, publish: the SYNC's index. */
+uint32_t tlib_ring_push_pair(struct tlib_ring *r, struct cmdq_cmd a);
 /*
  * The same, then wait for the SYNC (up to @wait_ms): the wait's result
  * (0, -EPIPE on a halt, ...), or the failed push's or publish's.

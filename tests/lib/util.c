@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Clock, fds, threads; see tlib.h. */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "tests/lib/tlib.h"
 
@@ -14,6 +17,24 @@ double tlib_deadline(int ms)
 int tlib_left_ms(double deadline)
 {
 	return (int)((deadline - t_now()) * 1000);
+}
+
+int tlib_sem_wait(sem_t *s, int ms)
+{
+	struct timespec ts;
+
+	/* sem_timedwait() takes a CLOCK_REALTIME deadline. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (sem_timedwait(s, &ts) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
 }
 
 int tlib_fds(pid_t pid)

@@ -41,14 +41,6 @@ FIXTURE_TEARDOWN(rc)
 	tlib_daemon_cleanup(&self->d);
 }
 
-/* Push TLBI_NH_ASID + CMD_SYNC and publish; returns the SYNC's index. */
-static uint32_t push_pair(struct tlib_ring *r, uint16_t asid)
-{
-	struct cmdq_cmd c = cmdq_build_tlbi_nh_asid(asid, 0);
-
-	return tlib_ring_push_sync(r, &c, 1);
-}
-
 TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 {
 	uint32_t vs = 0, vdev = 0, rid = 0, idx;
@@ -66,19 +58,19 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	tlib_ring_new(&self->r, 6, 0);
 	tlib_client_ring_attach(self->c, vs, &self->r);
 	rid = self->r.id;
-	idx = push_pair(&self->r, 1);
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(1, 0));
 	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The service dies; the guest goes on publishing meanwhile. */
 	tlib_daemon_kill(&self->d);
-	idx = push_pair(&self->r, 2);
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(2, 0));
 	ASSERT_FALSE(ring_prod_done_upto(&self->r.p, idx));
 	tlib_daemon_start(&self->d, NULL);
 
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
 	/* The new instance resumes the ring where the old one stopped. */
 	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
-	idx = push_pair(&self->r, 3);
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(3, 0));
 	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The VMM's ids still name its objects on the new service. */
