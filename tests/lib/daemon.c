@@ -99,9 +99,7 @@ pid_t tlib_daemon_spawn(struct tlib_daemon *d, const char *const *extra)
 			d->log = calloc(1, d->log_cap);
 			ASSERT_NONNULL(d->log);
 		}
-		if (d->err_fd >= 0)
-			close(d->err_fd);
-		d->err_fd = -1;
+		tlib_close(&d->err_fd);
 		d->log_len = 0;
 		d->log[0] = '\0';
 		ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
@@ -142,9 +140,7 @@ void tlib_daemon_start(struct tlib_daemon *d, const char *const *extra)
 	char buf[512];
 
 	/* A restart reuses @d: forget the previous process. */
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	d->pidfd = -1;
+	tlib_close(&d->pidfd);
 	d->status[0] = '\0';
 	d->metrics[0] = '\0';
 	d->pid = tlib_daemon_spawn(d, extra);
@@ -224,9 +220,7 @@ int tlib_daemon_wait(struct tlib_daemon *d)
 	d->pid = -1;
 	/* Reaped: the pidfd has nothing more to say (and fd counts of the
 	 * test must not see it). */
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	d->pidfd = -1;
+	tlib_close(&d->pidfd);
 	return st;
 }
 
@@ -258,13 +252,9 @@ void tlib_daemon_cleanup(struct tlib_daemon *d)
 		waitpid(d->pid, NULL, 0);
 		d->pid = -1;
 	}
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	if (d->err_fd >= 0)
-		close(d->err_fd);
-	if (d->notify_fd >= 0)
-		close(d->notify_fd);
-	d->pidfd = d->err_fd = d->notify_fd = -1;
+	tlib_close(&d->pidfd);
+	tlib_close(&d->err_fd);
+	tlib_close(&d->notify_fd);
 	unlink(d->notify);
 	unlink(d->sock);
 	rmdir(d->dir);

@@ -33,13 +33,9 @@ void tlib_ring_new(struct tlib_ring *r, uint32_t log2, int efd_flags)
 void tlib_ring_free(struct tlib_ring *r)
 {
 	ring_prod_done(&r->p);
-	if (r->memfd >= 0)
-		close(r->memfd);
-	if (r->db >= 0)
-		close(r->db);
-	if (r->cq >= 0)
-		close(r->cq);
-	r->memfd = r->db = r->cq = -1;
+	tlib_close(&r->memfd);
+	tlib_close(&r->db);
+	tlib_close(&r->cq);
 }
 
 struct cmdq_cmd tlib_sync_cmd(void)

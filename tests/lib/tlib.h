@@ -51,6 +51,8 @@ int tlib_sem_wait(sem_t *s, int ms);
 
 /* ---- fds -------------------------------------------------------------- */
 
+/* Close *@fd if it is open (>= 0) and set it to -1. */
+void tlib_close(int *fd);
 /* Open fds of process @pid (0: this process, not counting the one used
  * to read the directory). */
 int tlib_fds(pid_t pid);

@@ -6,6 +6,7 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/lib/tlib.h"
 
@@ -17,6 +18,13 @@ double tlib_deadline(int ms)
 int tlib_left_ms(double deadline)
 {
 	return (int)((deadline - t_now()) * 1000);
+}
+
+void tlib_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
 }
 
 int tlib_sem_wait(sem_t *s, int ms)
