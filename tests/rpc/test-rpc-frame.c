@@ -4,7 +4,6 @@
  * client library's encoding against a scripted fake server in a child
  * process. No core service involved.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>

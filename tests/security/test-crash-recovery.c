@@ -27,7 +27,6 @@
  * device and ring on the same fds, and the ids the VMM got the first
  * time keep working (checked at the end: stats, detach, destroy by them).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
