@@ -13,11 +13,25 @@
  * Objects are named by 32-bit ids, unique in the service and never reused.
  *
  * Thread context: every function here is called from control threads
- * (any number; they serialise internally) and never from a worker. Calls
- * that change a worker's objects post a message to that worker (mailbox +
- * control eventfd) and wait for its answer; the data path never takes a
- * lock the control plane holds. All functions return 0 or -errno and log
- * nothing: the caller logs once.
+ * (any number, concurrently) and never from a worker. Calls that change a
+ * worker's objects post a message to that worker (mailbox + control
+ * eventfd) and wait for its answer; the data path never takes a lock the
+ * control plane holds. All functions return 0 or -errno and log nothing:
+ * the caller logs once.
+ *
+ * Control calls and deadlines: no call waits for a worker longer than
+ * ctl_timeout_ms, and none holds a lock while it waits, so a slow or stuck
+ * worker delays only calls about its own host SMMU; statistics and
+ * listings never wait for a worker. A call whose deadline passes returns
+ * -ETIMEDOUT and marks that worker stuck (core_hsmmu_stats().stuck, and
+ * ctl_timeouts counts); while it is stuck, calls to it return -ETIMEDOUT
+ * at once, until it answers any message again. What -ETIMEDOUT means:
+ *   create/attach/resume: not done (undone if the worker gets to it);
+ *   vSMMU destroy, ring detach: the id is gone at once; the worker drains
+ *     and the service releases the objects (fds, mappings, vIOMMU) when
+ *     it answers;
+ *   device detach: the worker still fences and destroys the vDEVICE when
+ *     it recovers.
  */
 #ifndef SMMU_OFFLOAD_CORE_H
 #define SMMU_OFFLOAD_CORE_H
@@ -66,6 +80,12 @@ enum core_loop_kind {
  *                  pinned to (round-robin over the list's CPUs).
  * @max_rings:      rings the service accepts in total (default: from the
  *                  fd budget, see core_service_new()).
+ * @ctl_timeout_ms: how long a control call waits for a worker's answer
+ *                  (default CORE_DEFAULT_CTL_TIMEOUT_MS). A drain waits
+ *                  for the invalidations in flight, which take seconds
+ *                  only when the host is in trouble; past the deadline
+ *                  the call fails with -ETIMEDOUT and the worker counts
+ *                  as stuck (see "Control calls and deadlines" below).
  */
 struct core_config {
 	struct iofd_config backend;
@@ -81,6 +101,7 @@ struct core_config {
 	enum core_loop_kind loop;
 	const char *cpus;
 	unsigned int max_rings;
+	unsigned int ctl_timeout_ms;
 };
 
 #define CORE_MAX_HSMMU 64
@@ -88,6 +109,7 @@ struct core_config {
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
 #define CORE_DEFAULT_INFLIGHT 4
+#define CORE_DEFAULT_CTL_TIMEOUT_MS 5000
 /* fds one ring costs the service: memfd, doorbell, completion eventfd. */
 #define CORE_FDS_PER_RING 3
 
@@ -104,8 +126,13 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret);
 /**
  * core_service_free() - drain every ring (in-flight invalidations
  * complete), detach everything, stop the workers, free. NULL is a no-op.
+ * Returns within ctl_timeout_ms (plus the time of the frees) even if a
+ * worker is stuck: such a worker is left running, detached, its rings not
+ * drained, and the service's memory is then not freed (the process is
+ * expected to exit).
+ * Return: 0, or -ETIMEDOUT if a worker was left so.
  */
-void core_service_free(struct core_service *svc);
+int core_service_free(struct core_service *svc);
 
 /* The backend, e.g. for the sim oracle in tests and the bench. */
 struct iofd_backend *core_service_backend(struct core_service *svc);
@@ -127,7 +154,8 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 
 /**
  * core_vsmmu_destroy() - detach its rings (draining them) and devices,
- * unbind. Return: 0, -ENOENT.
+ * unbind. Return: 0, -ENOENT, -ETIMEDOUT (the id is gone at once; the
+ * worker finishes the destroy when it recovers).
  */
 int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id);
 
@@ -169,12 +197,18 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  * should be), -EEXIST (that memfd's file is already a ring of the
  * service, attached through any fd: one ring, one consumer), -EMFILE
  * (ring limit / fd budget), -ENOSPC (the vSMMU already has
- * CORE_MAX_VSMMU_RINGS rings), ring_cons_map() errnos.
+ * CORE_MAX_VSMMU_RINGS rings), -EOPNOTSUPP (@complete_fd given but the
+ * service cannot signal eventfds: no AIO, see core_service_stats().signal),
+ * -ETIMEDOUT, ring_cons_map() errnos. The completion eventfd is signalled
+ * by the kernel (eventfd_signal), never written: nothing the VMM does to
+ * it can block the worker.
  */
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id);
 
-/* core_ring_detach() - drain and detach. Return: 0, -ENOENT. */
+/* core_ring_detach() - drain and detach. Return: 0, -ENOENT, -ETIMEDOUT
+ * (the ring is gone from the service at once and released when its
+ * worker answers; see below). */
 int core_ring_detach(struct core_service *svc, uint32_t ring_id);
 
 /**
@@ -196,6 +230,10 @@ struct core_hsmmu_stats {
 	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
+	/* Control calls: the worker missed a deadline and has not answered
+	 * since (calls to it fail fast); calls that failed with -ETIMEDOUT. */
+	uint32_t stuck; /* 0 or 1 */
+	uint64_t ctl_timeouts;
 	struct iofd_counters backend;
 };
 
@@ -229,8 +267,14 @@ struct core_service_stats {
 	uint64_t fd_limit; /* RLIMIT_NOFILE soft limit after raising it */
 	uint32_t max_rings; /* rings accepted before -EMFILE */
 	uint64_t rings_refused; /* attaches refused at that limit */
+	uint32_t rings_alloc; /* rings holding fds, detached ones a stuck
+			       * worker still holds included */
+	uint32_t workers_stuck; /* host SMMUs whose worker is stuck */
+	uint64_t ctl_timeouts; /* over every host SMMU */
+	uint32_t ctl_timeout_ms; /* the deadline in use */
 	const char *loop;
 	const char *backend;
+	const char *signal; /* completion signals: "aio" or "none" */
 };
 
 int core_service_stats(struct core_service *svc,

@@ -77,13 +77,21 @@ struct core_batch {
 	struct core_batch *next_done; /* completion stack link */
 };
 
-/* A ring attached to a vSMMU. Owned by the worker of its host SMMU. */
+/*
+ * A ring attached to a vSMMU. Owned by the worker of its host SMMU.
+ * Lifetime: @refs (atomic) counts the registry, the worker while the ring
+ * is linked, each message naming it, and a caller setting it up; the last
+ * core_ring_put() (control thread or worker) unmaps it, closes its fds
+ * and drops its reference on @vs. None of that blocks.
+ */
 struct core_ring {
 	uint32_t id;
-	struct core_vsmmu *vs;
+	unsigned int refs; /* atomic */
+	struct core_vsmmu *vs; /* holds a reference */
 	struct ring_cons rc;
 	int memfd, doorbell_fd, complete_fd;
 	uint64_t file_dev, file_ino; /* the memfd's identity (control) */
+	bool attaching; /* registered, worker not yet answered (svc->lock) */
 	uint32_t slot; /* index in the worker's ring table */
 	uint32_t epoch;
 	int open_seg; /* its segment in vs->open, or -1 */
@@ -106,11 +114,22 @@ struct core_device {
 	uint32_t dev_id, vdev_id;
 };
 
-/* A guest vSMMU. Data-path fields are owned by the worker. */
+/*
+ * A guest vSMMU. Data-path fields are owned by the worker. Lifetime as a
+ * ring's (@refs: registry, worker while it serves it, its rings, messages,
+ * a caller setting it up); the last core_vsmmu_put() unbinds the vIOMMU.
+ */
 struct core_vsmmu {
 	uint32_t id;
+	unsigned int refs; /* atomic */
 	struct core_worker *w;
-	struct iofd_viommu *viommu; /* bound/unbound by the control thread */
+	struct iofd_viommu *viommu; /* bound by the control thread, unbound at
+				     * the last put (either thread) */
+	bool registered; /* in svc's registry; svc->lock */
+	bool dead; /* worker: destroyed or never served; refuse messages */
+	/* Taken by the worker around changes of @devs/@n_devs and by
+	 * core_list_devices() around its copy; never across a wait. */
+	pthread_mutex_t devs_lock;
 	struct cmdq_caps caps; /* host caps at bind time: the worker's copy */
 	struct core_ring *rings[CORE_MAX_VSMMU_RINGS];
 	uint32_t n_rings;
@@ -146,12 +165,24 @@ enum core_msg_type {
 };
 
 /*
- * A control request to a worker. Lives on the control thread's stack;
- * the worker answers by setting @result and posting @sem (possibly later,
- * after a drain).
+ * A control request to a worker, on the heap. @refs (atomic): the caller
+ * and, once posted, the worker; the last core_msg_put() frees it and drops
+ * the references it holds on @vs and @ring. The worker answers by setting
+ * @result and moving @state from POSTED to ANSWERED, then posting @sem;
+ * a caller whose deadline passed moves it from POSTED to ABANDONED
+ * instead. Exactly one of the two wins: a worker that finds its answer
+ * abandoned undoes what it did for an ADD (the caller reported failure).
  */
+enum core_msg_state {
+	CORE_MSG_POSTED,
+	CORE_MSG_ANSWERED,
+	CORE_MSG_ABANDONED,
+};
+
 struct core_msg {
 	enum core_msg_type type;
+	unsigned int refs; /* atomic */
+	unsigned int state; /* atomic, enum core_msg_state */
 	struct core_vsmmu *vs;
 	struct core_ring *ring;
 	uint64_t vsid;
@@ -168,6 +199,15 @@ struct core_issuer {
 	struct core_worker *w;
 	pthread_t thread;
 	struct core_waker waker; /* wakes the worker when it sleeps */
+};
+
+/*
+ * Completion signals (signal.c): an AIO context whose poll requests carry
+ * the VMM's eventfd as IOCB_FLAG_RESFD. Owned by the worker thread.
+ */
+struct core_signaller {
+	uint64_t ctx; /* aio_context_t */
+	int ready_fd; /* our own eventfd, always writable; -1: none */
 };
 
 /* One host SMMU and its worker. */
@@ -194,6 +234,17 @@ struct core_worker {
 	uint64_t last_events_ns; /* last non-blocking event check */
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
+	struct core_signaller sig; /* set up before the thread starts */
+	struct core_msg *stop_posted; /* control: STOP, until joined */
+
+	/*
+	 * Control calls: @stuck (atomic) is set by a control thread whose
+	 * deadline passed and cleared by the worker when it answers any
+	 * message; while set, calls fail fast. @st_ctl_timeouts (atomic
+	 * add) counts calls that failed so.
+	 */
+	unsigned int stuck;
+	uint64_t st_ctl_timeouts;
 
 	/* control -> worker mailbox; lock taken by control threads and by the
 	 * worker only when mbox_pending says there is something */
@@ -237,13 +288,49 @@ struct core_service {
 	uint64_t fd_limit;
 	uint32_t max_rings;
 	uint64_t rings_refused; /* lock */
+	/* Rings not yet released (atomic): counts against max_rings, so a
+	 * ring a stuck worker still holds keeps its fds counted. */
+	uint32_t rings_alloc;
+	bool signal_ok; /* completion eventfds can be signalled (AIO) */
+	/*
+	 * Serialises iofd_viommu_bind()/unbind() (the backend keeps per-host
+	 * state for them: caps learned at the first bind, a count). Held
+	 * around those calls only, never across a wait; the worker takes it
+	 * only when it drops the last reference of a vSMMU whose destroy
+	 * timed out.
+	 */
+	pthread_mutex_t bind_lock;
 };
 
 /* worker.c */
 int core_worker_start(struct core_worker *w);
-void core_worker_stop(struct core_worker *w);
-/* Post @m to @w and wait for its answer; returns m->result. */
-int core_worker_call(struct core_worker *w, struct core_msg *m);
+/* Posts STOP (the worker drains, then exits); core_worker_join() waits
+ * for it until @deadline_ns (CLOCK_MONOTONIC) and frees what the worker
+ * had. Return: 0, or -ETIMEDOUT: the thread is left running (detached)
+ * and nothing of it is freed. */
+void core_worker_post_stop(struct core_worker *w);
+int core_worker_join(struct core_worker *w, uint64_t deadline_ns);
+/* Between worker.c and worker_ctl.c; worker thread only. */
+struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap);
+void core_batch_free(struct core_batch *b);
+void core_batch_reset(struct core_batch *b, uint64_t seq);
+uint64_t core_ring_token(const struct core_ring *r);
+/* Put an idle ring back on the active list (it is polled again). */
+void core_ring_activate(struct core_worker *w, struct core_ring *r);
+bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid);
+/* Issue the open batch if the vSMMU may; true if it did. */
+bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs);
+
+/* worker_ctl.c: control messages on the worker thread. */
+int core_process_mailbox(struct core_worker *w);
+/* A detaching ring leaves once no batch holds its entries. */
+void core_ring_check_detach(struct core_worker *w, struct core_ring *r);
+/* Answer the device detaches whose fence has passed. */
+void core_vsmmu_check_fences(struct core_vsmmu *vs);
+/* Finish the vSMMU destroys whose drain completed. */
+void core_sweep_destroys(struct core_worker *w);
+/* Answer @m (undoing an abandoned ADD) and drop the worker's reference. */
+void core_msg_reply(struct core_worker *w, struct core_msg *m, int result);
 
 /* batch.c */
 /*
@@ -259,6 +346,34 @@ void core_batch_execute(struct core_batch *b);
  * behind the vSMMU is gone); anything else -> BACKEND. Any thread.
  */
 uint32_t core_ring_err(int rc, bool atc);
+
+/* ctl.c: messages, references and calls with a deadline. */
+struct core_msg *core_msg_new(enum core_msg_type type);
+void core_msg_put(struct core_msg *m);
+void core_ring_get(struct core_ring *r);
+void core_ring_put(struct core_ring *r);
+void core_vsmmu_get(struct core_vsmmu *vs);
+void core_vsmmu_put(struct core_vsmmu *vs);
+/*
+ * core_worker_call() - post @m to @w and wait for its answer until the
+ * service's ctl_timeout. Return: m->result; -ETIMEDOUT if the deadline
+ * passed (@w is then stuck), or at once if @w is already stuck. With
+ * @post_if_stuck the message is posted even then (detach/destroy: the
+ * worker carries it out when it recovers). The caller keeps its reference
+ * to @m and puts it.
+ */
+int core_worker_call(struct core_worker *w, struct core_msg *m,
+		     bool post_if_stuck);
+/* Post @m to @w without waiting (the worker takes its own reference). */
+void core_worker_post(struct core_worker *w, struct core_msg *m);
+/* Worker side: answer @m (see struct core_msg); false if abandoned. */
+bool core_msg_answer(struct core_worker *w, struct core_msg *m, int result);
+
+/* signal.c */
+int core_signal_init(struct core_signaller *s);
+void core_signal_fini(struct core_signaller *s);
+/* Signal eventfd @efd without blocking. Return: 0 or -errno. */
+int core_signal_post(struct core_signaller *s, int efd);
 
 /* issuer.c */
 int core_issuers_start(struct core_worker *w, unsigned int n);

@@ -2,7 +2,8 @@
 /*
  * The control side of the service: configuration, the object registry,
  * and the calls that hand objects to their worker. Everything here runs
- * on control threads under svc->lock; the workers never take that lock.
+ * on control threads; svc->lock guards the registry and is never held
+ * while waiting for a worker (core/ctl.c); the workers never take it.
  */
 #include "core/core_i.h"
 
@@ -32,6 +33,8 @@ static void apply_defaults(struct core_config *c)
 		c->max_batch = CORE_DEFAULT_MAX_BATCH;
 	if (!c->rate_burst)
 		c->rate_burst = c->ring_budget * 4;
+	if (!c->ctl_timeout_ms)
+		c->ctl_timeout_ms = CORE_DEFAULT_CTL_TIMEOUT_MS;
 }
 
 static int raise_fd_limit(uint64_t *ret_limit)
@@ -66,7 +69,9 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 	svc->cfg = *cfg;
 	apply_defaults(&svc->cfg);
 	pthread_mutex_init(&svc->lock, NULL);
+	pthread_mutex_init(&svc->bind_lock, NULL);
 	svc->next_id = 1;
+	svc->signal_ok = true; /* until a worker cannot set up AIO */
 
 	r = raise_fd_limit(&svc->fd_limit);
 	if (r < 0)
@@ -92,6 +97,7 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 
 		w->svc = svc;
 		w->ctl_efd = -1;
+		w->sig.ready_fd = -1;
 		w->h_sync = malloc(sizeof(*w->h_sync));
 		w->h_batch = malloc(sizeof(*w->h_batch));
 		if (!w->h_sync || !w->h_batch) {
@@ -163,7 +169,7 @@ static struct core_vsmmu *find_vsmmu(struct core_service *svc, uint32_t id)
 static struct core_ring *find_ring(struct core_service *svc, uint32_t id)
 {
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		if (svc->rings[i]->id == id)
+		if (svc->rings[i]->id == id && !svc->rings[i]->attaching)
 			return svc->rings[i];
 	return NULL;
 }
@@ -179,102 +185,132 @@ static struct core_worker *find_worker(struct core_service *svc,
 
 /* ---- vSMMUs --------------------------------------------------------------- */
 
+/*
+ * Every call below looks its objects up under svc->lock, takes references
+ * for the message, and drops the lock before it waits on the worker, so a
+ * slow or stuck worker never holds up calls about other host SMMUs or the
+ * statistics. Objects leave the registry before a detach or destroy is
+ * posted (their id is gone from then on, even if the call times out) and
+ * join it only once their worker said yes.
+ */
+
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 		      const struct iofd_viommu_spec *spec, uint32_t *ret_id)
 {
-	struct core_msg m = { .type = CORE_MSG_ADD_VSMMU };
+	struct core_msg *m = NULL;
 	struct core_worker *w;
 	struct core_vsmmu *vs;
 	int r;
 
 	if (!hsmmu || !spec)
 		return -EINVAL;
-	pthread_mutex_lock(&svc->lock);
 	w = find_worker(svc, hsmmu);
-	if (!w) {
-		r = -ENOENT;
-		goto out;
-	}
+	if (!w)
+		return -ENOENT;
 	vs = calloc(1, sizeof(*vs));
-	if (!vs) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!vs)
+		return -ENOMEM;
+	vs->refs = 1; /* ours, then the registry's */
 	vs->w = w;
+	pthread_mutex_init(&vs->devs_lock, NULL);
+	/* Binding is the backend's business (no worker, no svc->lock). */
+	pthread_mutex_lock(&svc->bind_lock);
 	r = iofd_viommu_bind(w->hsmmu, spec, &vs->viommu);
-	if (r < 0)
-		goto err_free;
 	/*
 	 * The kernel backend learns the host caps at the first bind; the
 	 * worker validates against this copy, handed over with the message,
-	 * so it never reads caps the control thread may be writing.
+	 * so it never reads caps another bind may be writing.
 	 */
-	vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+	if (r == 0)
+		vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+	pthread_mutex_unlock(&svc->bind_lock);
+	if (r < 0)
+		goto out;
+	m = core_msg_new(CORE_MSG_ADD_VSMMU);
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&svc->lock);
+	vs->id = svc->next_id++;
+	pthread_mutex_unlock(&svc->lock);
+	core_vsmmu_get(vs);
+	m->vs = vs;
+	r = core_worker_call(w, m, false);
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&svc->lock);
 	r = reg_add((void ***)&svc->vsmmus, &svc->n_vsmmus, &svc->cap_vsmmus,
 		    vs);
-	if (r < 0)
-		goto err_unbind;
-	vs->id = svc->next_id++;
-	m.vs = vs;
-	r = core_worker_call(w, &m);
-	if (r < 0) {
-		reg_del((void **)svc->vsmmus, &svc->n_vsmmus, vs);
-		goto err_unbind;
+	if (r == 0) {
+		vs->registered = true;
+		*ret_id = vs->id;
+		vs = NULL; /* our reference is the registry's now */
 	}
-	*ret_id = vs->id;
-	goto out;
-
-err_unbind:
-	iofd_viommu_unbind(vs->viommu);
-err_free:
-	free(vs);
-out:
 	pthread_mutex_unlock(&svc->lock);
+	if (r < 0) {
+		/* Served but not registered: take it back. */
+		struct core_msg *d = core_msg_new(CORE_MSG_DEL_VSMMU);
+
+		if (d) {
+			core_vsmmu_get(vs);
+			d->vs = vs;
+			(void)core_worker_call(w, d, true);
+			core_msg_put(d);
+		}
+	}
+out:
+	core_msg_put(m);
+	core_vsmmu_put(vs);
 	return r;
 }
 
-static void ring_free(struct core_ring *r)
+/*
+ * Takes @vs and its rings out of the registry and posts their destroy.
+ * Called with svc->lock held; returns the message (the caller waits on it
+ * unlocked), or NULL if there was no memory, in which case @vs stays.
+ */
+static struct core_msg *vsmmu_unregister_locked(struct core_service *svc,
+						struct core_vsmmu *vs)
 {
-	ring_cons_unmap(&r->rc);
-	close(r->memfd);
-	close(r->doorbell_fd);
-	if (r->complete_fd >= 0)
-		close(r->complete_fd);
-	free(r);
-}
+	struct core_msg *m = core_msg_new(CORE_MSG_DEL_VSMMU);
 
-static void vsmmu_destroy_locked(struct core_service *svc,
-				 struct core_vsmmu *vs)
-{
-	struct core_msg m = { .type = CORE_MSG_DEL_VSMMU, .vs = vs };
-
-	/* The worker drains the rings and destroys the vDEVICEs. */
-	core_worker_call(vs->w, &m);
+	if (!m)
+		return NULL;
 	for (uint32_t i = svc->n_rings; i-- > 0;) {
 		struct core_ring *r = svc->rings[i];
 
 		if (r->vs == vs) {
 			reg_del((void **)svc->rings, &svc->n_rings, r);
-			ring_free(r);
+			/* The worker keeps its own reference while it drains. */
+			core_ring_put(r);
 		}
 	}
 	reg_del((void **)svc->vsmmus, &svc->n_vsmmus, vs);
-	iofd_viommu_unbind(vs->viommu);
-	free(vs);
+	vs->registered = false;
+	m->vs = vs; /* the registry's reference */
+	return m;
 }
 
 int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id)
 {
+	struct core_msg *m = NULL;
 	struct core_vsmmu *vs;
-	int r = 0;
+	int r;
 
 	pthread_mutex_lock(&svc->lock);
 	vs = find_vsmmu(svc, vsmmu_id);
 	if (vs)
-		vsmmu_destroy_locked(svc, vs);
-	else
-		r = -ENOENT;
+		m = vsmmu_unregister_locked(svc, vs);
 	pthread_mutex_unlock(&svc->lock);
+	if (!vs)
+		return -ENOENT;
+	if (!m)
+		return -ENOMEM;
+	/* The worker drains the rings and destroys the vDEVICEs; on a
+	 * timeout it still does, and the last reference releases. */
+	r = core_worker_call(vs->w, m, true);
+	core_msg_put(m);
 	return r;
 }
 
@@ -291,51 +327,63 @@ struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
 
 /* ---- devices ---------------------------------------------------------------- */
 
+/* A message about registered vSMMU @vsmmu_id, holding a reference to it. */
+static int vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
+		     enum core_msg_type type, struct core_msg **ret)
+{
+	struct core_msg *m = core_msg_new(type);
+	struct core_vsmmu *vs;
+
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_lock(&svc->lock);
+	vs = find_vsmmu(svc, vsmmu_id);
+	if (vs)
+		core_vsmmu_get(vs);
+	pthread_mutex_unlock(&svc->lock);
+	if (!vs) {
+		core_msg_put(m);
+		return -ENOENT;
+	}
+	m->vs = vs;
+	*ret = m;
+	return 0;
+}
+
 int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint32_t dev_id, uint64_t vsid, uint32_t *ret_vdev_id)
 {
-	struct core_msg m = { .type = CORE_MSG_ADD_DEVICE };
-	struct core_vsmmu *vs;
+	struct core_msg *m;
 	int r;
 
 	/* Commands carry a 32-bit SID: a larger vSID is unaddressable. */
 	if (vsid > UINT32_MAX)
 		return -EINVAL;
-	pthread_mutex_lock(&svc->lock);
-	vs = find_vsmmu(svc, vsmmu_id);
-	if (!vs) {
-		r = -ENOENT;
-		goto out;
-	}
-	m.vs = vs;
-	m.vsid = vsid;
-	m.dev_id = dev_id;
-	r = core_worker_call(vs->w, &m);
+	r = vsmmu_msg(svc, vsmmu_id, CORE_MSG_ADD_DEVICE, &m);
+	if (r < 0)
+		return r;
+	m->vsid = vsid;
+	m->dev_id = dev_id;
+	r = core_worker_call(m->vs->w, m, false);
 	if (r == 0 && ret_vdev_id)
-		*ret_vdev_id = m.ret_vdev_id;
-out:
-	pthread_mutex_unlock(&svc->lock);
+		*ret_vdev_id = m->ret_vdev_id;
+	core_msg_put(m);
 	return r;
 }
 
 int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint64_t vsid)
 {
-	struct core_msg m = { .type = CORE_MSG_DEL_DEVICE };
-	struct core_vsmmu *vs;
+	struct core_msg *m;
 	int r;
 
-	pthread_mutex_lock(&svc->lock);
-	vs = find_vsmmu(svc, vsmmu_id);
-	if (!vs) {
-		r = -ENOENT;
-		goto out;
-	}
-	m.vs = vs;
-	m.vsid = vsid;
-	r = core_worker_call(vs->w, &m);
-out:
-	pthread_mutex_unlock(&svc->lock);
+	r = vsmmu_msg(svc, vsmmu_id, CORE_MSG_DEL_DEVICE, &m);
+	if (r < 0)
+		return r;
+	m->vsid = vsid;
+	/* Posted even to a stuck worker: the device goes when it recovers. */
+	r = core_worker_call(m->vs->w, m, true);
+	core_msg_put(m);
 	return r;
 }
 
@@ -351,11 +399,28 @@ static int dup_fd(int fd, int *ret)
 	return 0;
 }
 
+/* Takes a place in the ring budget for @r, which then counts it until
+ * it is released (core_ring_put()). Caller holds svc->lock. */
+static int ring_reserve(struct core_service *svc, struct core_ring *r,
+			struct core_vsmmu *vs)
+{
+	if (__atomic_load_n(&svc->rings_alloc, __ATOMIC_RELAXED) >=
+	    svc->max_rings) {
+		svc->rings_refused++;
+		return -EMFILE;
+	}
+	__atomic_fetch_add(&svc->rings_alloc, 1, __ATOMIC_RELAXED);
+	core_vsmmu_get(vs);
+	r->vs = vs;
+	return 0;
+}
+
 /*
  * Is the ring file behind @fd (our own dup) already a ring of the service?
  * Two consumers of one ring would each publish cons and complete the
  * other's CMD_SYNCs early: whichever fds name it, one file is one ring.
- * Caller holds svc->lock.
+ * Rings being attached are in the registry too, so two concurrent
+ * attaches of one file cannot both pass. Caller holds svc->lock.
  */
 static int ring_file_check(struct core_service *svc, int fd,
 			   struct core_ring *r)
@@ -373,18 +438,34 @@ static int ring_file_check(struct core_service *svc, int fd,
 	return 0;
 }
 
+/* Takes an attaching ring out of the registry again, if a destroy of its
+ * vSMMU did not already. Caller holds svc->lock. */
+static void ring_unregister_attaching_locked(struct core_service *svc,
+					     struct core_ring *r)
+{
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		if (svc->rings[i] == r) {
+			reg_del((void **)svc->rings, &svc->n_rings, r);
+			core_ring_put(r); /* the registry's */
+			return;
+		}
+}
+
 int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 		     int doorbell_fd, int complete_fd, uint32_t *ret_id)
 {
-	struct core_msg m = { .type = CORE_MSG_ADD_RING };
+	struct core_msg *m = NULL;
 	struct core_vsmmu *vs;
 	struct core_ring *r;
+	bool registered = false;
 	int rc;
 
 	rc = core_check_eventfd(doorbell_fd);
 	if (rc < 0)
 		return rc;
 	if (complete_fd >= 0) {
+		if (!svc->signal_ok)
+			return -EOPNOTSUPP;
 		rc = core_check_eventfd(complete_fd);
 		if (rc < 0)
 			return rc;
@@ -392,119 +473,163 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->refs = 1; /* ours */
 	r->memfd = r->doorbell_fd = r->complete_fd = -1;
-
-	pthread_mutex_lock(&svc->lock);
-	vs = find_vsmmu(svc, vsmmu_id);
-	if (!vs) {
-		rc = -ENOENT;
-		goto err;
-	}
-	if (svc->n_rings >= svc->max_rings) {
-		svc->rings_refused++;
-		rc = -EMFILE;
-		goto err;
-	}
 	rc = dup_fd(memfd, &r->memfd);
 	if (rc < 0)
-		goto err;
-	rc = ring_file_check(svc, r->memfd, r);
+		goto out;
+
+	/*
+	 * Into the registry at once, marked attaching (lookups by id skip
+	 * it), so the budget and the one-file-one-ring check see it; the
+	 * worker call below runs unlocked.
+	 */
+	pthread_mutex_lock(&svc->lock);
+	vs = find_vsmmu(svc, vsmmu_id);
+	rc = vs ? ring_reserve(svc, r, vs) : -ENOENT;
+	if (rc == 0)
+		rc = ring_file_check(svc, r->memfd, r);
+	if (rc == 0)
+		rc = reg_add((void ***)&svc->rings, &svc->n_rings,
+			     &svc->cap_rings, r);
+	if (rc == 0) {
+		core_ring_get(r); /* the registry's */
+		r->attaching = true;
+		r->id = svc->next_id++;
+		registered = true;
+	}
+	pthread_mutex_unlock(&svc->lock);
 	if (rc < 0)
-		goto err;
+		goto out;
 	rc = dup_fd(doorbell_fd, &r->doorbell_fd);
 	if (rc < 0)
-		goto err;
+		goto out;
 	if (complete_fd >= 0) {
 		rc = dup_fd(complete_fd, &r->complete_fd);
 		if (rc < 0)
-			goto err;
+			goto out;
 	}
 	rc = ring_cons_map(r->memfd, &r->rc);
 	if (rc < 0)
-		goto err;
-	rc = reg_add((void ***)&svc->rings, &svc->n_rings, &svc->cap_rings, r);
-	if (rc < 0)
-		goto err;
-	r->id = svc->next_id++;
-	r->vs = vs;
-	m.ring = r;
-	rc = core_worker_call(vs->w, &m);
-	if (rc < 0) {
-		reg_del((void **)svc->rings, &svc->n_rings, r);
-		goto err;
+		goto out;
+	m = core_msg_new(CORE_MSG_ADD_RING);
+	if (!m) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	*ret_id = r->id;
+	core_ring_get(r);
+	m->ring = r;
+	rc = core_worker_call(vs->w, m, false);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&svc->lock);
+	/* A destroy of its vSMMU started meanwhile took it out of the
+	 * registry: that destroy (on the worker, after our attach) detaches
+	 * the ring. */
+	if (vs->registered) {
+		r->attaching = false;
+		*ret_id = r->id;
+	} else {
+		rc = -ENOENT;
+	}
+	registered = false;
 	pthread_mutex_unlock(&svc->lock);
-	return 0;
-
-err:
-	pthread_mutex_unlock(&svc->lock);
-	ring_cons_unmap(&r->rc);
-	if (r->memfd >= 0)
-		close(r->memfd);
-	if (r->doorbell_fd >= 0)
-		close(r->doorbell_fd);
-	if (r->complete_fd >= 0)
-		close(r->complete_fd);
-	free(r);
+out:
+	if (registered) {
+		pthread_mutex_lock(&svc->lock);
+		ring_unregister_attaching_locked(svc, r);
+		pthread_mutex_unlock(&svc->lock);
+	}
+	core_msg_put(m);
+	core_ring_put(r);
 	return rc;
 }
 
 int core_ring_detach(struct core_service *svc, uint32_t ring_id)
 {
-	struct core_msg m = { .type = CORE_MSG_DEL_RING };
+	struct core_msg *m = core_msg_new(CORE_MSG_DEL_RING);
 	struct core_ring *r;
 	int rc;
 
+	if (!m)
+		return -ENOMEM;
 	pthread_mutex_lock(&svc->lock);
 	r = find_ring(svc, ring_id);
-	if (!r) {
-		rc = -ENOENT;
-		goto out;
-	}
-	m.ring = r;
-	rc = core_worker_call(r->vs->w, &m);
-	if (rc == 0) {
+	if (r) {
 		reg_del((void **)svc->rings, &svc->n_rings, r);
-		ring_free(r);
+		m->ring = r; /* the registry's reference */
 	}
-out:
 	pthread_mutex_unlock(&svc->lock);
+	if (!r) {
+		core_msg_put(m);
+		return -ENOENT;
+	}
+	/* Drained and unlinked by the worker, released by the last put. */
+	rc = core_worker_call(r->vs->w, m, true);
+	core_msg_put(m);
 	return rc;
 }
 
 int core_ring_resume(struct core_service *svc, uint32_t ring_id)
 {
-	struct core_msg m = { .type = CORE_MSG_RESUME_RING };
+	struct core_msg *m = core_msg_new(CORE_MSG_RESUME_RING);
 	struct core_ring *r;
 	int rc;
 
+	if (!m)
+		return -ENOMEM;
 	pthread_mutex_lock(&svc->lock);
 	r = find_ring(svc, ring_id);
 	if (r) {
-		m.ring = r;
-		rc = core_worker_call(r->vs->w, &m);
-	} else {
-		rc = -ENOENT;
+		core_ring_get(r);
+		m->ring = r;
 	}
 	pthread_mutex_unlock(&svc->lock);
+	rc = r ? core_worker_call(r->vs->w, m, false) : -ENOENT;
+	core_msg_put(m);
 	return rc;
 }
 
 /* ---- teardown ------------------------------------------------------------------ */
 
-void core_service_free(struct core_service *svc)
+int core_service_free(struct core_service *svc)
 {
+	uint64_t deadline;
+	bool abandoned = false;
+
 	if (!svc)
-		return;
+		return 0;
+	/* Post every destroy and every stop, then wait for all of them
+	 * against one deadline: shutdown takes at most one ctl_timeout. */
 	pthread_mutex_lock(&svc->lock);
-	while (svc->n_vsmmus)
-		vsmmu_destroy_locked(svc, svc->vsmmus[svc->n_vsmmus - 1]);
-	pthread_mutex_unlock(&svc->lock);
-	for (unsigned int i = 0; i < svc->n_workers; i++) {
-		core_worker_stop(&svc->workers[i]);
-		iofd_hsmmu_close(svc->workers[i].hsmmu);
+	while (svc->n_vsmmus) {
+		struct core_vsmmu *vs = svc->vsmmus[svc->n_vsmmus - 1];
+		struct core_msg *m = vsmmu_unregister_locked(svc, vs);
+
+		if (!m) {
+			/* No memory: leave it, and the worker, running. */
+			abandoned = true;
+			break;
+		}
+		core_worker_post(vs->w, m);
+		core_msg_put(m);
 	}
+	pthread_mutex_unlock(&svc->lock);
+	deadline = core_now_ns() + (uint64_t)svc->cfg.ctl_timeout_ms * 1000000;
+	for (unsigned int i = 0; i < svc->n_workers; i++)
+		core_worker_post_stop(&svc->workers[i]);
+	for (unsigned int i = 0; i < svc->n_workers; i++)
+		if (core_worker_join(&svc->workers[i], deadline) < 0)
+			abandoned = true;
+	/*
+	 * A worker that did not stop still runs and may touch the service
+	 * and the backend: leave everything allocated (the process is about
+	 * to exit; the stats said which worker was stuck).
+	 */
+	if (abandoned)
+		return -ETIMEDOUT;
+	for (unsigned int i = 0; i < svc->n_workers; i++)
+		iofd_hsmmu_close(svc->workers[i].hsmmu);
 	/* Histograms exist for workers that failed to open, too. */
 	for (unsigned int i = 0; svc->workers && i < svc->cfg.n_hsmmu; i++) {
 		free(svc->workers[i].h_sync);
@@ -514,8 +639,10 @@ void core_service_free(struct core_service *svc)
 	free(svc->vsmmus);
 	free(svc->rings);
 	iofd_backend_free(svc->backend);
+	pthread_mutex_destroy(&svc->bind_lock);
 	pthread_mutex_destroy(&svc->lock);
 	free(svc);
+	return 0;
 }
 
 /* ---- statistics and listings ------------------------------------------------- */
@@ -536,12 +663,24 @@ int core_service_stats(struct core_service *svc, struct core_service_stats *out)
 	pthread_mutex_lock(&svc->lock);
 	out->n_hsmmu = svc->n_workers;
 	out->n_vsmmus = svc->n_vsmmus;
-	out->n_rings = svc->n_rings;
+	for (uint32_t i = 0; i < svc->n_rings; i++)
+		out->n_rings += !svc->rings[i]->attaching;
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_devices += READ_ONCE(svc->vsmmus[i]->n_devs);
 	out->fd_limit = svc->fd_limit;
 	out->max_rings = svc->max_rings;
 	out->rings_refused = svc->rings_refused;
+	out->rings_alloc = __atomic_load_n(&svc->rings_alloc, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < svc->n_workers; i++) {
+		struct core_worker *w = &svc->workers[i];
+
+		out->workers_stuck +=
+			!!__atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
+		out->ctl_timeouts +=
+			__atomic_load_n(&w->st_ctl_timeouts, __ATOMIC_RELAXED);
+	}
+	out->signal = svc->signal_ok ? "aio" : "none";
+	out->ctl_timeout_ms = svc->cfg.ctl_timeout_ms;
 	out->loop = core_service_loop_name(svc);
 	out->backend = iofd_backend_kind(svc->backend);
 	pthread_mutex_unlock(&svc->lock);
@@ -565,7 +704,8 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_vsmmus += svc->vsmmus[i]->w == w;
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		out->n_rings += svc->rings[i]->vs->w == w;
+		out->n_rings += svc->rings[i]->vs->w == w &&
+				!svc->rings[i]->attaching;
 	out->passes = READ_ONCE(w->st_passes);
 	out->sleeps = READ_ONCE(w->st_sleeps);
 	out->ioctls = READ_ONCE(w->st_ioctls);
@@ -575,6 +715,9 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	for (int i = 0; i < 4; i++)
 		out->halts[i] = READ_ONCE(w->st_halts[i]);
 	out->backend_errors = READ_ONCE(w->st_backend_errors);
+	out->stuck = __atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
+	out->ctl_timeouts =
+		__atomic_load_n(&w->st_ctl_timeouts, __ATOMIC_RELAXED);
 	out->worker_cpu_ns = thread_cpu_ns(w->thread);
 	for (unsigned int i = 0; i < w->n_issuers; i++)
 		out->issuer_cpu_ns += thread_cpu_ns(w->issuers[i].thread);
@@ -618,7 +761,8 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	out->id = vs->id;
 	snprintf(out->hsmmu, sizeof(out->hsmmu), "%s", vs->w->name);
 	for (uint32_t i = 0; i < svc->n_rings; i++)
-		out->n_rings += svc->rings[i]->vs == vs;
+		out->n_rings += svc->rings[i]->vs == vs &&
+				!svc->rings[i]->attaching;
 	out->n_devices = READ_ONCE(vs->n_devs);
 	out->entries = READ_ONCE(vs->st_entries);
 	out->cmds_issued = READ_ONCE(vs->st_issued);
@@ -690,7 +834,7 @@ int core_list_rings(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 	for (uint32_t i = 0; i < svc->n_rings; i++) {
 		struct core_ring *r = svc->rings[i];
 
-		if (vsmmu_id && r->vs->id != vsmmu_id)
+		if (r->attaching || (vsmmu_id && r->vs->id != vsmmu_id))
 			continue;
 		if (n < max)
 			ids[n] = r->id;
@@ -715,15 +859,17 @@ int core_list_devices(struct core_service *svc, uint32_t vsmmu_id,
 		goto out;
 	}
 	/*
-	 * The device table is the worker's; it changes only through control
-	 * calls, which hold svc->lock like we do, so it is stable here.
+	 * The device table is the worker's; it changes it under devs_lock
+	 * (briefly, never across a wait), so the copy is consistent.
 	 */
+	pthread_mutex_lock(&vs->devs_lock);
 	for (uint32_t i = 0; i < vs->n_devs && i < max; i++) {
 		out[i].vsid = vs->devs[i].vsid;
 		out[i].dev_id = vs->devs[i].dev_id;
 		out[i].vdev_id = vs->devs[i].vdev_id;
 	}
 	*ret_n = vs->n_devs;
+	pthread_mutex_unlock(&vs->devs_lock);
 out:
 	pthread_mutex_unlock(&svc->lock);
 	return r;

@@ -7,8 +7,9 @@
  * and sleeps in the kernel when nothing is pending.
  *
  * Everything in this file runs on the worker thread, except
- * core_worker_call() (control threads). The backend call itself is in
- * batch.c.
+ * core_worker_start/post_stop/join() (control threads). The backend call
+ * itself is in batch.c, control messages in worker_ctl.c (worker side)
+ * and ctl.c (caller side), completion signals in signal.c.
  */
 #include "core/core_i.h"
 
@@ -29,7 +30,7 @@
 #define TOKEN_RING (UINT64_C(2) << 56)
 #define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
 
-static uint64_t ring_token(const struct core_ring *r)
+uint64_t core_ring_token(const struct core_ring *r)
 {
 	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
 }
@@ -44,7 +45,7 @@ static const struct core_config *wcfg(const struct core_worker *w)
 
 /* ---- batches ---------------------------------------------------------- */
 
-static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
+struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap)
 {
 	struct core_batch *b = calloc(1, sizeof(*b));
 
@@ -74,7 +75,7 @@ static struct core_batch *batch_new(struct core_vsmmu *vs, uint32_t cap)
 	return b;
 }
 
-static void batch_free(struct core_batch *b)
+void core_batch_free(struct core_batch *b)
 {
 	if (!b)
 		return;
@@ -88,7 +89,7 @@ static void batch_free(struct core_batch *b)
 	free(b);
 }
 
-static void batch_reset(struct core_batch *b, uint64_t seq)
+void core_batch_reset(struct core_batch *b, uint64_t seq)
 {
 	b->seq = seq;
 	b->n = 0;
@@ -106,23 +107,19 @@ static void batch_reset(struct core_batch *b, uint64_t seq)
 
 static void ring_signal(struct core_ring *r)
 {
-	struct pollfd pfd = { .fd = r->complete_fd, .events = POLLOUT };
-	uint64_t one = 1;
-
 	if (r->complete_fd < 0 || !ring_cons_want_signal(&r->rc))
 		return;
 	/*
-	 * An eventfd write blocks when the counter is saturated, which only
-	 * a hostile VMM can cause; never let it block the worker (RWF_NOWAIT
-	 * is not supported on eventfds). A lost signal only costs that VMM.
+	 * Never write(2) the VMM's eventfd: it blocks on a full counter
+	 * unless O_NONBLOCK, which the VMM can clear on the file description
+	 * we share at any time. The kernel's eventfd_signal(), reached
+	 * through an AIO completion, never blocks (signal.c).
 	 */
-	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
-		return;
-	if (write(r->complete_fd, &one, sizeof(one)) == sizeof(one))
+	if (core_signal_post(&r->vs->w->sig, r->complete_fd) == 0)
 		STAT_ADD(r->st_signals, 1);
 }
 
-static void ring_activate(struct core_worker *w, struct core_ring *r)
+void core_ring_activate(struct core_worker *w, struct core_ring *r)
 {
 	if (r->active || r->detaching)
 		return;
@@ -184,14 +181,10 @@ static void ring_rewind(struct core_worker *w, struct core_ring *r,
 	ring_cons_rewind(&r->rc, idx);
 	/* A pending error past @idx is found again when refetched. */
 	r->err_pending = false;
-	ring_activate(w, r);
+	core_ring_activate(w, r);
 }
 
 /* ---- vSMMU batch lifecycle ---------------------------------------------- */
-
-static void vsmmu_check_fences(struct core_vsmmu *vs);
-static void ring_check_detach(struct core_worker *w, struct core_ring *r);
-static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs);
 
 /* Last use of the batch's rings: a detached ring may be freed after. */
 static void batch_release_segs(struct core_worker *w, struct core_batch *b)
@@ -202,7 +195,7 @@ static void batch_release_segs(struct core_worker *w, struct core_batch *b)
 		r->batches--;
 		if (b == r->vs->open)
 			r->open_seg = -1;
-		ring_check_detach(w, r);
+		core_ring_check_detach(w, r);
 	}
 }
 
@@ -214,7 +207,7 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	for (uint32_t s = 0; s < b->n_segs; s++)
 		ring_rewind(w, b->segs[s].ring, b->segs[s].start);
 	batch_release_segs(w, b);
-	batch_reset(b, b->seq);
+	core_batch_reset(b, b->seq);
 }
 
 /* Complete @sg's ring up to @upto, which passes @syncs guest CMD_SYNCs. */
@@ -367,7 +360,7 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 	vs->done_seq = b->seq;
 	vs->inflight = NULL;
 	vs->spare = b;
-	vsmmu_check_fences(vs);
+	core_vsmmu_check_fences(vs);
 	/* vsmmu_check_destroy() runs from the loop, never from here: the
 	 * vSMMU must outlive every caller on this stack. */
 }
@@ -408,7 +401,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
  * it. Returns whether it issued: that is progress even when no entry was
  * taken.
  */
-static bool vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
+bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 {
 	struct core_batch *b = vs->open;
 
@@ -453,7 +446,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	/* Swap in a fresh open batch; this one goes out. */
 	vs->open = vs->spare;
 	vs->spare = NULL;
-	batch_reset(vs->open, ++vs->next_seq);
+	core_batch_reset(vs->open, ++vs->next_seq);
 	for (uint32_t s = 0; s < b->n_segs; s++)
 		b->segs[s].ring->open_seg = -1;
 
@@ -489,7 +482,7 @@ static int process_completions(struct core_worker *w)
 		batch_complete(w, b);
 		/* A freed slot goes to the oldest waiter first. */
 		issue_waiting(w);
-		vsmmu_try_issue(w, b->vs);
+		core_vsmmu_try_issue(w, b->vs);
 		b = next;
 		n++;
 	}
@@ -498,7 +491,7 @@ static int process_completions(struct core_worker *w)
 
 /* ---- consuming a ring ----------------------------------------------------- */
 
-static bool vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
+bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
 {
 	for (uint32_t i = 0; i < vs->n_devs; i++)
 		if (vs->devs[i].vsid == vsid)
@@ -656,7 +649,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			seg_sync(b, sg, r->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
-			    !vsmmu_has_vsid(vs, inf->sid)) {
+			    !core_vsmmu_has_vsid(vs, inf->sid)) {
 				ring_set_error(r, idx,
 					       SMMU_RING_ERR_CERROR_ILL);
 				break;
@@ -712,7 +705,7 @@ static uint32_t pump_active(struct core_worker *w)
 
 		r->blocked = false;
 		n = ring_pump(w, r, now);
-		total += vsmmu_try_issue(w, r->vs);
+		total += core_vsmmu_try_issue(w, r->vs);
 		if (n) {
 			r->last_work_ns = now;
 			total += n;
@@ -740,331 +733,6 @@ static uint32_t pump_active(struct core_worker *w)
 		pp = &r->next_active;
 	}
 	return total;
-}
-
-/* ---- control messages ------------------------------------------------------ */
-
-static void msg_reply(struct core_msg *m, int result)
-{
-	m->result = result;
-	sem_post(&m->sem);
-}
-
-static int worker_add_ring(struct core_worker *w, struct core_ring *r)
-{
-	struct core_vsmmu *vs = r->vs;
-	uint32_t slot;
-	int rc;
-
-	if (vs->n_rings == CORE_MAX_VSMMU_RINGS)
-		return -ENOSPC;
-	for (slot = 0; slot < w->n_slots; slot++)
-		if (!w->slots[slot])
-			break;
-	if (slot == w->cap_slots) {
-		uint32_t cap = w->cap_slots ? w->cap_slots * 2 : 64;
-		struct core_ring **n = realloc(w->slots, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		memset(n + w->cap_slots, 0, (cap - w->cap_slots) * sizeof(*n));
-		w->slots = n;
-		w->cap_slots = cap;
-	}
-	r->slot = slot;
-	r->open_seg = -1;
-	rc = core_loop_watch(&w->loop, r->doorbell_fd, ring_token(r));
-	if (rc < 0)
-		return rc;
-	w->slots[slot] = r;
-	r->linked = true;
-	if (slot == w->n_slots)
-		w->n_slots++;
-	vs->rings[vs->n_rings++] = r;
-	/* Entries may already be waiting (re-attach after a restart). */
-	ring_activate(w, r);
-	return 0;
-}
-
-static void ring_unlink(struct core_worker *w, struct core_ring *r)
-{
-	struct core_vsmmu *vs = r->vs;
-	struct core_ring **pp;
-
-	for (pp = &w->active; *pp; pp = &(*pp)->next_active)
-		if (*pp == r) {
-			*pp = r->next_active;
-			break;
-		}
-	r->active = false;
-	r->linked = false;
-	core_loop_unwatch(&w->loop, r->doorbell_fd, ring_token(r));
-	w->slots[r->slot] = NULL;
-	for (uint32_t i = 0; i < vs->n_rings; i++)
-		if (vs->rings[i] == r) {
-			vs->rings[i] = vs->rings[--vs->n_rings];
-			break;
-		}
-}
-
-/* A detaching ring leaves once no batch holds its entries. */
-static void ring_check_detach(struct core_worker *w, struct core_ring *r)
-{
-	struct core_msg *m = r->detach_msg;
-
-	if (!r->detaching || r->batches || !r->linked)
-		return;
-	r->detach_msg = NULL;
-	ring_unlink(w, r);
-	if (m)
-		msg_reply(m, 0);
-}
-
-static void ring_start_detach(struct core_worker *w, struct core_ring *r,
-			      struct core_msg *m)
-{
-	struct core_vsmmu *vs = r->vs;
-
-	r->detaching = true;
-	r->detach_msg = m;
-	/* What it has in the open batch still goes out: issue now. */
-	if (r->open_seg >= 0)
-		vsmmu_try_issue(w, vs);
-	ring_check_detach(w, r);
-}
-
-static void vsmmu_check_fences(struct core_vsmmu *vs)
-{
-	struct core_msg **pp = &vs->fences, *m;
-
-	while ((m = *pp)) {
-		if (vs->done_seq >= m->fence_seq) {
-			*pp = m->next;
-			msg_reply(m, iofd_vdev_destroy(vs->viommu,
-						       m->ret_vdev_id));
-			continue;
-		}
-		pp = &m->next;
-	}
-}
-
-static void worker_del_device(struct core_worker *w, struct core_msg *m)
-{
-	struct core_vsmmu *vs = m->vs;
-	struct core_batch *b = vs->open;
-	uint32_t i;
-
-	for (i = 0; i < vs->n_devs; i++)
-		if (vs->devs[i].vsid == m->vsid)
-			break;
-	if (i == vs->n_devs) {
-		msg_reply(m, -ENOENT);
-		return;
-	}
-	m->ret_vdev_id = vs->devs[i].vdev_id;
-	vs->devs[i] = vs->devs[--vs->n_devs];
-	/*
-	 * The fence: commands already taken from the rings (in flight or in
-	 * the open batch) were validated while the vSID existed and must
-	 * complete before the vDEVICE goes; new ones are refused from now.
-	 */
-	if (b->n_entries)
-		m->fence_seq = b->seq;
-	else if (vs->inflight)
-		m->fence_seq = vs->inflight->seq;
-	else
-		m->fence_seq = 0;
-	m->next = vs->fences;
-	vs->fences = m;
-	vsmmu_try_issue(w, vs);
-	vsmmu_check_fences(vs);
-}
-
-static void worker_add_device(struct core_vsmmu *vs, struct core_msg *m)
-{
-	uint32_t vdev;
-	int rc;
-
-	if (vsmmu_has_vsid(vs, m->vsid)) {
-		msg_reply(m, -EEXIST);
-		return;
-	}
-	if (vs->n_devs == CORE_MAX_DEVICES) {
-		msg_reply(m, -ENOSPC);
-		return;
-	}
-	rc = iofd_vdev_alloc(vs->viommu, m->dev_id, m->vsid, &vdev);
-	if (rc == 0) {
-		vs->devs[vs->n_devs].vsid = m->vsid;
-		vs->devs[vs->n_devs].dev_id = m->dev_id;
-		vs->devs[vs->n_devs].vdev_id = vdev;
-		vs->n_devs++;
-		m->ret_vdev_id = vdev;
-	}
-	msg_reply(m, rc);
-}
-
-/* A destroyed vSMMU leaves once its rings are gone and fences done. */
-static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
-{
-	struct core_msg *m = vs->destroy_msg;
-
-	/* A vSMMU waiting for an issuer still has entries: its rings hold
-	 * them (n_rings), so it cannot be on the wait queue here. */
-	if (!m || vs->n_rings || vs->inflight || vs->fences || vs->waiting)
-		return;
-	vs->destroy_msg = NULL;
-	while (vs->n_devs) {
-		vs->n_devs--;
-		iofd_vdev_destroy(vs->viommu, vs->devs[vs->n_devs].vdev_id);
-	}
-	for (uint32_t i = 0; i < w->n_vsmmus; i++)
-		if (w->vsmmus[i] == vs) {
-			w->vsmmus[i] = w->vsmmus[--w->n_vsmmus];
-			break;
-		}
-	batch_free(vs->open);
-	batch_free(vs->spare);
-	free(vs->devs);
-	vs->open = vs->spare = NULL;
-	vs->devs = NULL;
-	msg_reply(m, 0);
-}
-
-/* Finish destroys whose drain completed. */
-static void sweep_destroys(struct core_worker *w)
-{
-	for (uint32_t i = w->n_vsmmus; i-- > 0;)
-		if (w->vsmmus[i]->destroy_msg)
-			vsmmu_check_destroy(w, w->vsmmus[i]);
-}
-
-static void vsmmu_start_destroy(struct core_worker *w, struct core_vsmmu *vs,
-				struct core_msg *m)
-{
-	vs->destroy_msg = m;
-	vsmmu_try_issue(w, vs);
-	/* Rings drain and leave as their batches complete. */
-	for (uint32_t i = vs->n_rings; i-- > 0;) {
-		struct core_ring *r = vs->rings[i];
-
-		r->detaching = true;
-		ring_check_detach(w, r);
-	}
-	vsmmu_check_destroy(w, vs);
-}
-
-static int worker_add_vsmmu(struct core_worker *w, struct core_vsmmu *vs)
-{
-	uint32_t cap = wcfg(w)->max_batch;
-
-	if (w->n_vsmmus == w->cap_vsmmus) {
-		uint32_t n = w->cap_vsmmus ? w->cap_vsmmus * 2 : 16;
-		struct core_vsmmu **p = realloc(w->vsmmus, n * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		w->vsmmus = p;
-		w->cap_vsmmus = n;
-	}
-	vs->open = batch_new(vs, cap);
-	vs->spare = batch_new(vs, cap);
-	vs->devs = calloc(CORE_MAX_DEVICES, sizeof(*vs->devs));
-	if (!vs->open || !vs->spare || !vs->devs) {
-		batch_free(vs->open);
-		batch_free(vs->spare);
-		free(vs->devs);
-		vs->open = vs->spare = NULL;
-		vs->devs = NULL;
-		return -ENOMEM;
-	}
-	batch_reset(vs->open, ++vs->next_seq);
-	vs->tokens = wcfg(w)->rate_burst;
-	vs->tokens_ns = core_now_ns();
-	w->vsmmus[w->n_vsmmus++] = vs;
-	return 0;
-}
-
-static void handle_msg(struct core_worker *w, struct core_msg *m)
-{
-	switch (m->type) {
-	case CORE_MSG_ADD_VSMMU:
-		msg_reply(m, worker_add_vsmmu(w, m->vs));
-		break;
-	case CORE_MSG_DEL_VSMMU:
-		vsmmu_start_destroy(w, m->vs, m);
-		break;
-	case CORE_MSG_ADD_DEVICE:
-		worker_add_device(m->vs, m);
-		break;
-	case CORE_MSG_DEL_DEVICE:
-		worker_del_device(w, m);
-		break;
-	case CORE_MSG_ADD_RING:
-		msg_reply(m, worker_add_ring(w, m->ring));
-		break;
-	case CORE_MSG_DEL_RING:
-		ring_start_detach(w, m->ring, m);
-		break;
-	case CORE_MSG_RESUME_RING:
-		if (!m->ring->rc.halted) {
-			msg_reply(m, -EALREADY);
-			break;
-		}
-		ring_cons_resume(&m->ring->rc);
-		m->ring->epoch++;
-		ring_activate(w, m->ring);
-		msg_reply(m, 0);
-		break;
-	case CORE_MSG_STOP:
-		w->stopping = true;
-		w->stop_msg = m;
-		break;
-	}
-}
-
-static int process_mailbox(struct core_worker *w)
-{
-	struct core_msg *list, *m;
-	int n = 0;
-
-	/* A_MBOX: pairs with R_MBOX in core_worker_call(). */
-	if (!smp_load_acquire(&w->mbox_pending))
-		return 0;
-	pthread_mutex_lock(&w->mbox_lock);
-	list = w->mbox_head;
-	w->mbox_head = NULL;
-	w->mbox_tail = &w->mbox_head;
-	WRITE_ONCE(w->mbox_pending, 0);
-	pthread_mutex_unlock(&w->mbox_lock);
-	while ((m = list)) {
-		list = m->next;
-		m->next = NULL;
-		handle_msg(w, m);
-		n++;
-	}
-	return n;
-}
-
-int core_worker_call(struct core_worker *w, struct core_msg *m)
-{
-	uint64_t one = 1;
-	ssize_t wr;
-
-	sem_init(&m->sem, 0, 0);
-	m->next = NULL;
-	pthread_mutex_lock(&w->mbox_lock);
-	*w->mbox_tail = m;
-	w->mbox_tail = &m->next;
-	/* R_MBOX: the message is linked before the flag is seen. */
-	smp_store_release(&w->mbox_pending, 1);
-	pthread_mutex_unlock(&w->mbox_lock);
-	wr = write(w->ctl_efd, &one, sizeof(one));
-	(void)wr;
-	while (sem_wait(&m->sem) < 0 && errno == EINTR)
-		;
-	sem_destroy(&m->sem);
-	return m->result;
 }
 
 /* ---- the loop --------------------------------------------------------------- */
@@ -1096,7 +764,7 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 		if (ev->res == -ECANCELED)
 			core_loop_watch(&w->loop, r->doorbell_fd, ev->token);
 		STAT_ADD(r->st_wakeups, 1);
-		ring_activate(w, r);
+		core_ring_activate(w, r);
 	}
 }
 
@@ -1153,10 +821,10 @@ static void *worker_main(void *arg)
 	while (!(w->stopping && !w->inflight && !w->n_vsmmus)) {
 		int did = 0;
 
-		did += process_mailbox(w);
+		did += core_process_mailbox(w);
 		did += process_completions(w);
 		did += (int)pump_active(w);
-		sweep_destroys(w);
+		core_sweep_destroys(w);
 		if (did) {
 			STAT_ADD(w->st_passes, 1);
 			worker_check_events(w);
@@ -1171,7 +839,7 @@ static void *worker_main(void *arg)
 		worker_sleep(w);
 	}
 	if (w->stop_msg)
-		msg_reply(w->stop_msg, 0);
+		core_msg_reply(w, w->stop_msg, 0);
 	return NULL;
 }
 
@@ -1285,10 +953,14 @@ int core_worker_start(struct core_worker *w)
 	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_efd < 0)
 		return -errno;
+	/* Without AIO, completion eventfds are refused (core_ring_attach). */
+	if (core_signal_init(&w->sig) < 0)
+		w->svc->signal_ok = false;
 	sem_init(&boot.ready, 0, 0);
 	r = -pthread_create(&w->thread, NULL, worker_boot_main, &boot);
 	if (r < 0) {
 		sem_destroy(&boot.ready);
+		core_signal_fini(&w->sig);
 		close(w->ctl_efd);
 		w->ctl_efd = -1;
 		return r;
@@ -1300,6 +972,7 @@ int core_worker_start(struct core_worker *w)
 	sem_destroy(&boot.ready);
 	if (boot.result < 0) {
 		pthread_join(w->thread, NULL);
+		core_signal_fini(&w->sig);
 		close(w->ctl_efd);
 		w->ctl_efd = -1;
 		return boot.result;
@@ -1308,15 +981,57 @@ int core_worker_start(struct core_worker *w)
 	return 0;
 }
 
-void core_worker_stop(struct core_worker *w)
+void core_worker_post_stop(struct core_worker *w)
 {
-	struct core_msg m = { .type = CORE_MSG_STOP };
+	if (!w->started || w->stop_posted)
+		return;
+	w->stop_posted = core_msg_new(CORE_MSG_STOP);
+	/* Out of memory: nothing to wait for; join() gives up at once. */
+	if (w->stop_posted)
+		core_worker_post(w, w->stop_posted);
+}
 
+/*
+ * The call above returned at once or after a deadline; the answer may
+ * come later: wait for it here, against the caller's overall deadline.
+ */
+static int stop_wait(struct core_worker *w, uint64_t deadline_ns)
+{
+	struct core_msg *m = w->stop_posted;
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline_ns / 1000000000),
+		.tv_nsec = (long)(deadline_ns % 1000000000),
+	};
+	int r;
+
+	if (!m)
+		return -ETIMEDOUT;
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == CORE_MSG_ANSWERED)
+		return 0;
+	do
+		r = sem_clockwait(&m->sem, CLOCK_MONOTONIC, &ts);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -ETIMEDOUT : 0;
+}
+
+int core_worker_join(struct core_worker *w, uint64_t deadline_ns)
+{
 	if (w->started) {
-		core_worker_call(w, &m);
+		/*
+		 * A worker that does not stop in time is left running on its
+		 * own: its memory, and the service's, stay allocated so it
+		 * never touches freed memory (the caller leaks them).
+		 */
+		if (stop_wait(w, deadline_ns) < 0) {
+			pthread_detach(w->thread);
+			return -ETIMEDOUT;
+		}
 		pthread_join(w->thread, NULL);
 		w->started = false;
+		core_msg_put(w->stop_posted);
+		w->stop_posted = NULL;
 	}
+	core_signal_fini(&w->sig);
 	if (w->ctl_efd >= 0)
 		close(w->ctl_efd);
 	w->ctl_efd = -1;
@@ -1327,4 +1042,5 @@ void core_worker_stop(struct core_worker *w)
 	pthread_mutex_destroy(&w->mbox_lock);
 	pthread_mutex_destroy(&w->iq_lock);
 	pthread_cond_destroy(&w->iq_cond);
+	return 0;
 }

@@ -313,8 +313,10 @@ static int do_destroy_vsmmu(struct rpc_conn *c,
 	if (r)
 		return r;
 	r = core_vsmmu_destroy(c->srv->svc, m->vsmmu_id);
-	/* -ENOENT: core no longer has it; our table must not either. */
-	if (r && r != -ENOENT)
+	/* -ENOENT: core no longer has it; our table must not either.
+	 * -ETIMEDOUT: the id is gone too (core.h); the stuck worker finishes
+	 * the destroy when it recovers. */
+	if (r && r != -ENOENT && r != -ETIMEDOUT)
 		return srv_fail(rp, -r, "DestroyVsmmu %u", m->vsmmu_id);
 	forget_vsmmu(c, m->vsmmu_id);
 	if (r)
@@ -363,7 +365,7 @@ static int do_detach_device(struct rpc_conn *c,
 		return srv_fail(rp, ENOENT, "DetachDevice vSID 0x%" PRIx64,
 				m->vsid);
 	r = core_device_detach(c->srv->svc, m->vsmmu_id, m->vsid);
-	if (r && r != -ENOENT)
+	if (r && r != -ENOENT && r != -ETIMEDOUT)
 		return srv_fail(rp, -r, "DetachDevice vSID 0x%" PRIx64,
 				m->vsid);
 	forget_dev(c, idx);
@@ -424,7 +426,7 @@ static int do_detach_ring(struct rpc_conn *c, const SmmuOffload__DetachRing *m,
 	if (r)
 		return r;
 	r = core_ring_detach(c->srv->svc, m->ring_id);
-	if (r && r != -ENOENT)
+	if (r && r != -ENOENT && r != -ETIMEDOUT)
 		return srv_fail(rp, -r, "DetachRing %u", m->ring_id);
 	forget_ring(c, srv_conn_find_ring(c, m->ring_id));
 	if (r)

@@ -164,6 +164,8 @@ static int stats_service(struct rpc_conn *c, struct stats_out *o)
 	put_counter(o, "fd_limit", s.fd_limit);
 	put_counter(o, "max_rings", s.max_rings);
 	if (c->peer.admin) {
+		put_counter(o, "rings_alloc", s.rings_alloc);
+		put_counter(o, "workers_stuck", s.workers_stuck);
 		put_counter(o, "clients", srv->n_conns + srv->n_admin);
 		put_counter(o, "admin_clients", srv->n_admin);
 		put_counter(o, "clients_total", srv->conns_total);
@@ -176,6 +178,7 @@ static int stats_service(struct rpc_conn *c, struct stats_out *o)
 	put_label(o, "version", PACKAGE_VERSION);
 	put_label(o, "loop", s.loop);
 	put_label(o, "backend", s.backend);
+	put_label(o, "signal", s.signal);
 	return 0;
 }
 
@@ -207,6 +210,8 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	put_counter(o, "inflight", s.inflight);
 	put_counter(o, "worker_cpu_ns", s.worker_cpu_ns);
 	put_counter(o, "issuer_cpu_ns", s.issuer_cpu_ns);
+	put_counter(o, "worker_stuck", s.stuck);
+	put_counter(o, "ctl_timeouts", s.ctl_timeouts);
 	put_backend(o, &s.backend);
 	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
 	put_hist(o, srv->svc, idx, CORE_HIST_BATCH_CMDS, batch_hist_names);

@@ -40,6 +40,7 @@ enum {
 	OPT_LOOP,
 	OPT_CPUS,
 	OPT_MAX_RINGS_TOTAL,
+	OPT_CTL_TIMEOUT,
 	OPT_SOCKET,
 	OPT_SOCKET_MODE,
 	OPT_ADMIN_SOCKET,
@@ -75,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "loop", required_argument, NULL, OPT_LOOP },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS_TOTAL },
+	{ "ctl-timeout-ms", required_argument, NULL, OPT_CTL_TIMEOUT },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
@@ -119,6 +121,9 @@ static void usage(FILE *f)
 		"  --loop auto|io_uring|epoll worker event loop (default auto)\n"
 		"  --cpus LIST                pin workers to these CPUs (e.g. 0-1,3)\n"
 		"  --max-rings N              rings in total (default: from the fd limit)\n"
+		"  --ctl-timeout-ms N         how long a control request waits for a worker\n"
+		"                             (default %u); shutdown takes at most twice\n"
+		"                             this plus %u s\n"
 		"  --socket PATH              control socket (default %s)\n"
 		"  --socket-mode MODE         octal, at most 0666 (default 0660)\n"
 		"  --admin-socket PATH|none   socket for smmu-offloadctl: mode 0600, root and\n"
@@ -149,9 +154,11 @@ static void usage(FILE *f)
 		"  --help, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM/SIGINT (everything drained), 1 on a start-up\n"
-		"error, 2 on a usage error.\n",
+		"error, 2 on a usage error, 3 when a worker was stuck (its rings were not\n"
+		"drained) or the shutdown overran its bound (docs/OPERATIONS.md).\n",
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
 		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
+		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
 		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
 		RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000, RPC_DEFAULT_MAX_VSMMUS,
 		RPC_DEFAULT_MAX_RINGS, RPC_DEFAULT_MAX_DEVICES);
@@ -349,6 +356,12 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		break;
 	case OPT_MAX_RINGS_TOTAL:
 		r = parse_uint32(val, &o->core.max_rings);
+		break;
+	case OPT_CTL_TIMEOUT:
+		r = parse_uint32(val, &o->core.ctl_timeout_ms);
+		if (!r && (o->core.ctl_timeout_ms < 10 ||
+			   o->core.ctl_timeout_ms > 3600000))
+			r = -ERANGE;
 		break;
 	case OPT_SOCKET:
 	case OPT_SOCKET_MODE:

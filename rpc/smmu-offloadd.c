@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -267,7 +268,38 @@ struct watch {
 	struct event *ev;
 	struct vs_seen *seen; /* sorted by id */
 	uint32_t n_seen;
+	uint32_t stuck[CORE_MAX_HSMMU]; /* as last logged */
+	uint64_t ctl_timeouts[CORE_MAX_HSMMU];
 };
+
+/* A worker that stops answering control calls degrades its host SMMU:
+ * say so once when it happens and once when it is over. */
+static void watch_hsmmus(struct watch *w)
+{
+	struct core_service_stats ss;
+
+	if (core_service_stats(w->svc, &ss))
+		return;
+	for (unsigned int i = 0; i < ss.n_hsmmu && i < CORE_MAX_HSMMU; i++) {
+		struct core_hsmmu_stats hs;
+
+		if (core_hsmmu_stats(w->svc, i, &hs))
+			continue;
+		if (hs.stuck && !w->stuck[i])
+			log_msg(LOG_ERR,
+				"host SMMU %.*s: worker not answering control requests within %u ms (stuck in a backend call?); requests for its VMs fail with ETIMEDOUT until it answers",
+				IOFD_NAME_MAX, hs.name, ss.ctl_timeout_ms);
+		else if (!hs.stuck && w->stuck[i])
+			log_msg(LOG_NOTICE,
+				"host SMMU %.*s: worker answering again (%llu control request(s) timed out)",
+				IOFD_NAME_MAX, hs.name,
+				(unsigned long long)(hs.ctl_timeouts -
+						     w->ctl_timeouts[i]));
+		if (hs.stuck != w->stuck[i])
+			w->ctl_timeouts[i] = hs.ctl_timeouts;
+		w->stuck[i] = hs.stuck;
+	}
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -326,6 +358,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	watch_hsmmus(w);
 	/* vSMMUs come and go between calls: retry until the list fits. */
 	for (;;) {
 		if (core_list_vsmmus(w->svc, ids, max, &n))
@@ -381,14 +414,53 @@ static void metrics_extra(void *opaque, struct evbuffer *out)
 			(unsigned long long)log_limits[i].suppressed_total);
 }
 
+struct shutdown {
+	struct event_base *base;
+	unsigned int bound_ms;
+	bool armed;
+};
+
+static void *shutdown_watchdog(void *arg)
+{
+	const struct shutdown *sd = arg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += sd->bound_ms / 1000;
+	ts.tv_nsec += (long)(sd->bound_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+		;
+	log_msg(LOG_ERR,
+		"shutdown not finished after %u ms (a worker is stuck): exiting without draining it",
+		sd->bound_ms);
+	_exit(3);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct event_base *base = arg;
+	struct shutdown *sd = arg;
+	pthread_attr_t attr;
+	pthread_t t;
 
 	(void)what;
 	log_msg(LOG_NOTICE, "%s: draining and exiting",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopbreak(base);
+	/* Draining waits on workers, each call within a deadline; the
+	 * watchdog bounds the sum, whatever the workers do. */
+	if (!sd->armed && !pthread_attr_init(&attr)) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, shutdown_watchdog, sd) == 0)
+			sd->armed = true;
+		else
+			log_msg(LOG_WARNING,
+				"cannot start the shutdown watchdog");
+		pthread_attr_destroy(&attr);
+	}
+	event_base_loopbreak(sd->base);
 }
 
 int main(int argc, char **argv)
@@ -408,6 +480,7 @@ int main(int argc, char **argv)
 	struct rpc_metrics_config mcfg = { 0 };
 	struct rpc_metrics *metrics = NULL;
 	struct watch watch = { 0 };
+	struct shutdown sd = { 0 };
 	char ready[RPC_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
 	char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -506,8 +579,13 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot create the event loop");
 		goto out;
 	}
-	ev_term = evsignal_new(base, SIGTERM, on_signal, base);
-	ev_int = evsignal_new(base, SIGINT, on_signal, base);
+	sd.base = base;
+	sd.bound_ms = 2 * (o.core.ctl_timeout_ms ?
+				   o.core.ctl_timeout_ms :
+				   CORE_DEFAULT_CTL_TIMEOUT_MS) +
+		      SHUTDOWN_SLACK_S * 1000;
+	ev_term = evsignal_new(base, SIGTERM, on_signal, &sd);
+	ev_int = evsignal_new(base, SIGINT, on_signal, &sd);
 	if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) ||
 	    evsignal_add(ev_int, NULL)) {
 		log_msg(LOG_ERR, "cannot install signal handlers");
@@ -607,7 +685,12 @@ out:
 		event_free(watch.ev);
 	free(watch.seen);
 	rpc_server_free(srv);
-	core_service_free(svc);
+	/* A stuck worker is abandoned, not drained: say so. */
+	if (core_service_free(svc) == -ETIMEDOUT && !status) {
+		log_msg(LOG_ERR,
+			"a host SMMU worker did not stop: its rings were not drained (VMMs resume them from cons after a restart)");
+		status = 3;
+	}
 	if (ev_term)
 		event_free(ev_term);
 	if (ev_int)

@@ -16,6 +16,14 @@
 #include "rpc/server.h"
 
 #define MAX_SIM_SMMUS CORE_MAX_HSMMU
+
+/*
+ * Shutdown bound: the connections' teardown waits at most one ctl-timeout
+ * per stuck worker (then calls to it fail fast) and core_service_free()
+ * one more; a watchdog ends the process at twice the timeout plus this
+ * slack whatever happens, so SIGTERM always completes (docs/OPERATIONS.md).
+ */
+#define SHUTDOWN_SLACK_S 5
 #define SIM_NAME_LEN 16
 
 /**

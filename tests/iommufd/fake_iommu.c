@@ -553,6 +553,9 @@ static struct iofd_accept_caps fake_caps(const uint32_t *idr)
 	return c;
 }
 
+/* Set by a HANG fault in this thread's conversion (see SET_FAULT). */
+static __thread bool fake_hang_me;
+
 /* arm_vsmmu_convert_user_cmd() as the facts doc describes it (4.1). */
 static int fake_convert(struct fake_state *st, struct fobj *v,
 			const struct cmdq_cmd *in, struct cmdq_cmd *out)
@@ -567,6 +570,10 @@ static int fake_convert(struct fake_state *st, struct fobj *v,
 	st->nconv++;
 	if (st->fault_at && st->nconv == st->fault_at) {
 		st->fault_at = 0;
+		if (st->fault_errno == FAKE_IOMMU_FAULT_HANG) {
+			fake_hang_me = true; /* after the unlock */
+			return -EIO;
+		}
 		if (st->fault_errno == EIO)
 			return -EIO;
 		st->timeout_pending = true;
@@ -776,7 +783,8 @@ static int h_test(struct fake_state *st, void *p)
 		st->gen = a->arg32;
 		return 0;
 	case FAKE_IOMMU_OP_SET_FAULT:
-		if (a->arg64 && a->arg32 != EIO && a->arg32 != ETIMEDOUT)
+		if (a->arg64 && a->arg32 != EIO && a->arg32 != ETIMEDOUT &&
+		    a->arg32 != FAKE_IOMMU_FAULT_HANG)
 			return -EINVAL;
 		st->fault_errno = a->arg32;
 		st->fault_at = a->arg64 ? st->nconv + a->arg64 : 0;
@@ -877,6 +885,9 @@ static int fake_dispatch(struct fake_state *st, unsigned long cmd, void *arg)
 		pthread_mutex_consistent(&st->lock);
 	r = op->fn(st, buf);
 	pthread_mutex_unlock(&st->lock);
+	/* A HANG fault: this thread never comes back (signals included). */
+	while (fake_hang_me)
+		pause();
 	if ((!r || op->respond_on_error) && fu_write((uintptr_t)arg, buf, sz))
 		r = -EFAULT;
 	return r;

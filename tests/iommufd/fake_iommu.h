@@ -29,6 +29,9 @@
 #define FAKE_IOMMU_SMMUS 4 /* fake host SMMUs, index 0..3 */
 #define FAKE_IOMMU_LOG 4096 /* issued commands kept */
 
+/* SET_FAULT: the invalidation ioctl hangs instead of failing. */
+#define FAKE_IOMMU_FAULT_HANG 10000
+
 enum fake_iommu_op {
 	/* Add a mock device: @smmu, @arg64 = pSID, @arg32 = num_streams
 	 * (0 means 1). Out: @id = dev_id. */
@@ -36,7 +39,9 @@ enum fake_iommu_op {
 	/* Set entry_num semantics: @arg32 = 'A' or 'B'. */
 	FAKE_IOMMU_OP_SET_GEN,
 	/* Fail the @arg64-th entry converted from now on (1-based) with
-	 * @arg32 = EIO or ETIMEDOUT; @arg64 = 0 disarms. */
+	 * @arg32 = EIO or ETIMEDOUT, or make the ioctl converting it never
+	 * return (@arg32 = FAKE_IOMMU_FAULT_HANG: a wedged host queue; the
+	 * shared state is unlocked first); @arg64 = 0 disarms. */
 	FAKE_IOMMU_OP_SET_FAULT,
 	/* Copy log entries [@arg64, ...) into @uptr, at most @arg32 of them.
 	 * Out: @arg32 = copied, @id = total logged so far. */

@@ -65,6 +65,10 @@ static const int data_path_syscalls[] = {
 	__NR_poll,
 #endif
 	__NR_io_uring_enter,
+	/* Completion signals: an AIO poll that signals the VMM's eventfd
+	 * from the kernel (core/signal.c). */
+	__NR_io_submit,
+	__NR_io_getevents,
 	__NR_read,
 	__NR_write,
 	__NR_ppoll,

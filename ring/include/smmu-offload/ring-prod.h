@@ -21,7 +21,9 @@
  * here. Either may be -1: without a doorbell the service must poll the
  * ring (it never sleeps on it); without a completion fd ring_prod_wait()
  * spins until its timeout. Both must be eventfds (EFD_CLOEXEC; EFD_NONBLOCK
- * is recommended for the completion fd); the ring does not own them.
+ * is recommended for the completion fd); the ring does not own them. The
+ * service signals the completion fd from the kernel and never blocks on
+ * it; its counter may read up to 2^64 - 1 (docs/RING-PROTOCOL.md 6).
  */
 #ifndef SMMU_OFFLOAD_RING_PROD_H
 #define SMMU_OFFLOAD_RING_PROD_H
