@@ -17,7 +17,7 @@
 
 #include "iommufd/iofd.h"
 #include "iommufd/iommufd_abi.h"
-#include "tests/lib/tlib.h"
+#include "tests/lib/tlib-core.h"
 #include "tests/iommufd/fake_iommu.h"
 
 #ifdef FAKE_IOMMU_LINKED
@@ -1029,30 +1029,13 @@ TEST_F(kb, other_errno_surfaced)
  * Issuers of different vIOMMUs run concurrently (iofd.h thread context):
  * two threads, one vIOMMU each, on one host SMMU and one fake iommufd.
  */
-struct issuer_arg {
-	struct iofd_viommu *v;
-	uint32_t base;
-};
-
-static void *issuer(void *p)
-{
-	struct issuer_arg *a = p;
-	struct cmdq_cmd c[100];
-	uint32_t i, r, done;
-
-	for (i = 0; i < 100; i++)
-		c[i] = marker(a->base + i);
-	for (r = 0; r < 20; r++)
-		if (iofd_invalidate(a->v, c, 100, &done) || done != 100)
-			return (void *)1;
-	return NULL;
-}
-
 TEST_F(kb, concurrent_viommus)
 {
 	static struct fake_iommu_log_ent log[FAKE_IOMMU_LOG];
 	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
-	struct issuer_arg a[2] = { { self->v, 0 }, { NULL, 5000 } };
+	static struct cmdq_cmd c[2][100];
+	struct tlib_issuer a[2] = { { self->v, c[0], 100, 20 },
+				    { NULL, c[1], 100, 20 } };
 	uint32_t v2, n[2] = { 0 }, from, got, i;
 	struct iofd_counters hc;
 
@@ -1060,8 +1043,12 @@ TEST_F(kb, concurrent_viommus)
 				self->f.dev2, self->f.s2, &v2));
 	spec.viommu_id = v2;
 	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &a[1].v));
+	for (i = 0; i < 100; i++) {
+		c[0][i] = marker(i);
+		c[1][i] = marker(5000 + i);
+	}
 	fake_log(self->f.fd, 0, NULL, 0, &from);
-	tlib_threads(issuer, a, sizeof(a[0]), 2);
+	tlib_threads(tlib_issue, a, sizeof(a[0]), 2);
 	got = fake_log(self->f.fd, from, log, FAKE_IOMMU_LOG, NULL);
 	ASSERT_EQ(got, 4000);
 	for (i = 0; i < got; i++)

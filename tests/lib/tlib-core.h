@@ -2,8 +2,8 @@
 /*
  * tests/lib for the service in process (core + the sim backend with its
  * oracle): the loop x issue-mode variants, a service, a vSMMU, a ring
- * attached by core_ring_attach(). ASSERTs like tlib.h; test's main
- * thread.
+ * attached by core_ring_attach(); and an issuer thread for the backend
+ * (iommufd) alone. ASSERTs like tlib.h; test's main thread unless said.
  */
 #ifndef SMMU_OFFLOAD_TESTS_LIB_TLIB_CORE_H
 #define SMMU_OFFLOAD_TESTS_LIB_TLIB_CORE_H
@@ -73,5 +73,19 @@ int _tlib_core_ring_attach(struct core_service *svc, uint32_t vs,
 /* A new ring (2^@log2, blocking eventfds) attached to @vs. */
 void tlib_core_ring(struct core_service *svc, uint32_t vs, struct tlib_ring *r,
 		    uint32_t log2);
+
+/*
+ * An issuer for tlib_threads(): @rounds calls of iofd_invalidate(@v, @c,
+ * @n) from its own thread, as a worker or issuer thread makes them.
+ * Returns NULL when every call returned 0 having completed all @n
+ * commands, else non-NULL. Any thread (asserts nothing).
+ */
+struct tlib_issuer {
+	struct iofd_viommu *v;
+	const struct cmdq_cmd *c;
+	uint32_t n, rounds;
+};
+
+void *tlib_issue(void *arg);
 
 #endif
