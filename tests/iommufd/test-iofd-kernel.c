@@ -729,11 +729,7 @@ FIXTURE_SETUP(kb)
 
 FIXTURE_TEARDOWN(kb)
 {
-	if (self->v && self->vdev)
-		iofd_vdev_destroy(self->v, self->vdev);
-	iofd_viommu_unbind(self->v);
-	iofd_hsmmu_close(self->h);
-	iofd_backend_free(self->b);
+	tlib_iofd_close(self->b, self->h, self->v, self->vdev);
 	t_teardown_fake(&self->f);
 	rm_tree(self->root);
 }

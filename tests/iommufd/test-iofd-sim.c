@@ -68,11 +68,7 @@ FIXTURE_SETUP(sim)
 
 FIXTURE_TEARDOWN(sim)
 {
-	if (self->v && self->vdev)
-		iofd_vdev_destroy(self->v, self->vdev);
-	iofd_viommu_unbind(self->v);
-	iofd_hsmmu_close(self->h);
-	iofd_backend_free(self->b);
+	tlib_iofd_close(self->b, self->h, self->v, self->vdev);
 }
 
 TEST_F(sim, happy_path_counts)

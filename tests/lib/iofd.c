@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* An issuer thread for the backend alone; see tlib-core.h. Its own file:
- * the iommufd tests link it without core. */
+/* The backend alone (issuer thread, fixture teardown); see tlib-core.h.
+ * Its own file: the iommufd tests link it without core. */
 #include "tests/lib/tlib-core.h"
 
 void *tlib_issue(void *arg)
@@ -12,4 +12,14 @@ void *tlib_issue(void *arg)
 		if (iofd_invalidate(a->v, a->c, a->n, &done) || done != a->n)
 			return (void *)1;
 	return NULL;
+}
+
+void tlib_iofd_close(struct iofd_backend *b, struct iofd_hsmmu *h,
+		     struct iofd_viommu *v, uint32_t vdev)
+{
+	if (v && vdev)
+		iofd_vdev_destroy(v, vdev);
+	iofd_viommu_unbind(v);
+	iofd_hsmmu_close(h);
+	iofd_backend_free(b);
 }

@@ -88,4 +88,9 @@ struct tlib_issuer {
 
 void *tlib_issue(void *arg);
 
+/* A backend fixture's teardown: vDEVICE @vdev (if @v and @vdev), vIOMMU
+ * @v, host SMMU @h, backend @b, each NULL-safe as its iofd_ call is. */
+void tlib_iofd_close(struct iofd_backend *b, struct iofd_hsmmu *h,
+		     struct iofd_viommu *v, uint32_t vdev);
+
 #endif
