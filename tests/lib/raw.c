@@ -12,12 +12,16 @@
 
 #define RAW_FDS_MAX 16
 
-int tlib_raw_connect(const char *path)
+int tlib_raw_connect(const char *path, int sndbuf)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	ASSERT_GE(s, 0);
+	if (sndbuf)
+		ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				     sizeof(sndbuf)),
+			  0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ASSERT_EQ(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return s;

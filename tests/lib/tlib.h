@@ -242,8 +242,9 @@ uint64_t tlib_stat(struct smmu_client *c, enum smmu_client_scope s, uint32_t id,
 
 struct SmmuOffload__Request;
 
-/* A SOCK_SEQPACKET connection to @path. */
-int tlib_raw_connect(const char *path);
+/* A SOCK_SEQPACKET connection to @path; @sndbuf (bytes) set as
+ * SO_SNDBUF before connecting unless 0. */
+int tlib_raw_connect(const char *path, int sndbuf);
 /* One datagram of @len bytes with @n (<= 16) fds by SCM_RIGHTS, no
  * checks (tests exceed the protocol's limits on purpose); MSG_NOSIGNAL.
  * 0 or -errno. */

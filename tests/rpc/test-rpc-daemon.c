@@ -256,7 +256,7 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	other_vs = setup_vmm(other, "sim0", 0x20, &other_ring);
 	(void)other_vs;
 
-	s = tlib_raw_connect(self->d.sock);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
 
 	/* Anything before Hello: EPROTO, id echoed. */
@@ -390,7 +390,7 @@ TEST_F(d, wrong_fd_count)
 	int s, fds[4];
 
 	tlib_daemon_start(&self->d, NULL);
-	s = tlib_raw_connect(self->d.sock);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_OK(raw_hello(s, 1));
 	/* The raw connection creates its own vSMMU through a raw request. */
 	{
@@ -746,7 +746,7 @@ TEST_F(d, peer_not_reading_replies_is_dropped)
 	ASSERT_NONNULL(rbuf);
 	tlib_daemon_start(&self->d, NULL);
 	other = connect_ok(&self->d, "other");
-	s = tlib_raw_connect(self->d.sock);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_OK(raw_hello(s, 1));
 	req.id = 1;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
