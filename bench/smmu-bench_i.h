@@ -23,6 +23,7 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "bench/workload.h"
+#include "common/clock.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
@@ -188,18 +189,12 @@ struct daemon_ctr {
 
 static inline uint64_t sb_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_now_ns();
 }
 
 static inline uint64_t sb_thread_cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_thread_cpu_ns();
 }
 
 /* The measured window is over (run->stop, set by the main thread). */

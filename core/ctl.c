@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 #define A(p) ((_Atomic unsigned int *)(p))
 

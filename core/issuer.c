@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 void core_issuer_queue(struct core_worker *w, struct core_batch *b)
 {

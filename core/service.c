@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /* fds kept back from the ring budget: sockets, logs, backend, loops. */
 #define CORE_FD_RESERVE 64
@@ -460,13 +460,13 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	bool registered = false;
 	int rc;
 
-	rc = core_check_eventfd(doorbell_fd);
+	rc = common_fd_check_eventfd(doorbell_fd);
 	if (rc < 0)
 		return rc;
 	if (complete_fd >= 0) {
 		if (!svc->signal_ok)
 			return -EOPNOTSUPP;
-		rc = core_check_eventfd(complete_fd);
+		rc = common_fd_check_eventfd(complete_fd);
 		if (rc < 0)
 			return rc;
 	}

@@ -23,7 +23,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)

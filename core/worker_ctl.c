@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 static const struct core_config *wcfg(const struct core_worker *w)
 {

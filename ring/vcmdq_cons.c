@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /*
  * The opcode policy of a guest-owned VINTF (facts 2.4): the three

@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "common/fdcheck.h"
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
@@ -394,12 +395,12 @@ static int do_attach_ring(struct rpc_conn *c, const SmmuOffload__AttachRing *m,
 	if (c->n_rings >= srv->cfg.max_rings)
 		return srv_fail(rp, EMFILE, "AttachRing: limit of %u rings",
 				srv->cfg.max_rings);
-	if (rpc_fd_check_eventfd(fds->fd[1]))
+	if (common_fd_check_eventfd(fds->fd[1]))
 		return srv_fail(rp, EBADF,
 				"AttachRing: doorbell is not an eventfd");
 	if (fds->n == 3) {
 		complete_fd = fds->fd[2];
-		if (rpc_fd_check_eventfd(complete_fd))
+		if (common_fd_check_eventfd(complete_fd))
 			return srv_fail(
 				rp, EBADF,
 				"AttachRing: completion fd is not an eventfd");

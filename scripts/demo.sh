@@ -34,11 +34,11 @@ if [ ! -f "$build/build.ninja" ]; then
 else
 	meson configure "$build" -Dbench=enabled >/dev/null
 fi
-meson compile -C "$build" bench/smmu-bench rpc/smmu-offloadd >/dev/null
+meson compile -C "$build" bench/smmu-bench daemon/smmu-offloadd >/dev/null
 # Real vCPUs (part 4): kvm-exit-costs is built on x86-64 only.
 meson compile -C "$build" bench/kvm/kvm-exit-costs >/dev/null 2>&1 || true
 bench=$build/bench/smmu-bench
-daemon=$build/rpc/smmu-offloadd
+daemon=$build/daemon/smmu-offloadd
 
 vms=${DEMO_VMS:-32}
 secs=${DEMO_SECONDS:-4}

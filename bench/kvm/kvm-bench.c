@@ -47,6 +47,7 @@
 
 #include "bench/kvm/guest.h"
 #include "bench/kvm/kvm-bench_i.h"
+#include "common/clock.h"
 #include "core/core.h"
 
 const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
@@ -62,14 +63,6 @@ static const char *const hsmmu_names[] = {
 };
 _Static_assert(sizeof(hsmmu_names) / sizeof(hsmmu_names[0]) == KVMB_MAX_HSMMU,
 	       "host SMMU names");
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void *vcpu_main(void *arg)
 {
@@ -88,10 +81,10 @@ static void *vcpu_main(void *arg)
 	if (run->pin)
 		pthread_setaffinity_np(pthread_self(), sizeof(run->vcpu_cpus),
 				       &run->vcpu_cpus);
-	cpu0 = thread_cpu_ns();
+	cpu0 = common_thread_cpu_ns();
 	vc->rc = kvmh_vcpu_run(&vc->c, kvmb_on_mmio, vc, vc->err,
 			       sizeof(vc->err));
-	vc->cpu_ns = thread_cpu_ns() - cpu0;
+	vc->cpu_ns = common_thread_cpu_ns() - cpu0;
 	return NULL;
 }
 

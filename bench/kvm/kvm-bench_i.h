@@ -13,6 +13,7 @@
 
 #include "bench/kvm/kvm-bench.h"
 #include "bench/kvm/vmm.h"
+#include "common/clock.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
@@ -141,10 +142,7 @@ struct kvmb_run {
 
 static inline uint64_t kvmb_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_now_ns();
 }
 
 static inline void kvmb_cpu_relax(void)

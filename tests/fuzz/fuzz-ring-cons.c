@@ -39,7 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_cons.h"
 #include "tests/lib/fuzz.h"
 

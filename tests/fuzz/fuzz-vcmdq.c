@@ -34,7 +34,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/vcmdq_cons.h"
 #include "tests/lib/fuzz.h"
 

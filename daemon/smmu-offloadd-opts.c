@@ -17,8 +17,8 @@
 #include <syslog.h>
 
 #include "config.h"
-#include "rpc/metrics.h"
-#include "rpc/smmu-offloadd.h"
+#include "daemon/metrics.h"
+#include "daemon/smmu-offloadd.h"
 #include <smmu-offload/client.h>
 
 /* The kernel's ids for unmapped ones (rpc_overflow_ids()), read first. */
@@ -384,7 +384,7 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		struct sockaddr_storage ss;
 		socklen_t sl;
 
-		r = rpc_metrics_parse_addr(val, &ss, &sl);
+		r = daemon_metrics_parse_addr(val, &ss, &sl);
 		o->metrics = val;
 		break;
 	}

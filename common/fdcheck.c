@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Checks that an fd received from a peer is what it claims to be. */
-#include "core/core_i.h"
+#include "common/fdcheck.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-int core_check_eventfd(int fd)
+int common_fd_check_eventfd(int fd)
 {
-	char path[64], link[64];
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[64], target[64];
 	struct stat st;
 	ssize_t n;
 
@@ -22,17 +22,9 @@ int core_check_eventfd(int fd)
 	 * the name the kernel gives the file, as procfs shows it.
 	 */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
-		return -errno;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") ? -EBADF : 0;
-}
-
-uint64_t core_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		return errno == ENOENT ? -EBADF : -errno;
+	target[n] = '\0';
+	return strcmp(target, want) ? -EBADF : 0;
 }
