@@ -20,9 +20,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from tap import check, finish  # noqa: E402
+
 bench, data = sys.argv[1:3]
 tmp = tempfile.mkdtemp(prefix='smmu-bench-kvm-test-')
-results = []
 MODES = ['qemu', 'qemu-batched', 'offload']
 VCMDQ_WORKLOADS = ('strict-unmap', 'lazy-flush')
 MODE_KEYS = {'mode', 'ok', 'error', 'wall_s', 'counts', 'exits_per_cmd',
@@ -35,11 +38,6 @@ METRIC_KEYS = {'guest_blocked_ns_per_cmd', 'guest_lock_wait_ns_per_cmd',
                'service_cpu_ns_per_cmd', 'host_cpu_ns_per_cmd',
                'worker_sleeps_per_batch',
                'cmds_per_s_per_hsmmu', 'ioctls_per_1000_cmds'}
-
-
-def check(name, ok, detail=''):
-    results.append((name, bool(ok), detail))
-    return ok
 
 
 def run(name, args, vcpu='kvm'):
@@ -191,10 +189,4 @@ p = subprocess.run([bench, '--kvm-pin', '-k', '1'], capture_output=True)
 check('--kvm-pin without --vcpu kvm: usage error', p.returncode == 2,
       str(p.returncode))
 
-print(f'1..{len(results)}')
-for i, (name, ok, detail) in enumerate(results, 1):
-    print(f'{"ok" if ok else "not ok"} {i} - {name}')
-    if not ok:
-        for line in str(detail).splitlines()[:20]:
-            print(f'#   {line}')
-sys.exit(0)
+finish()

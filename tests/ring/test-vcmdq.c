@@ -26,20 +26,7 @@
 
 /* ---- tests ---------------------------------------------------------- */
 
-FIXTURE(vq)
-{
-	struct env e;
-};
-
-FIXTURE_SETUP(vq)
-{
-	ASSERT_OK(env_init(&self->e, 2));
-}
-
-FIXTURE_TEARDOWN(vq)
-{
-	env_done(&self->e);
-}
+VCMDQ_ENV_FIXTURE(vq, 2)
 
 TEST(opcode_policy_and_mode)
 {
@@ -654,8 +641,7 @@ TEST_F(vq, hostile_scribbler)
 {
 	struct env *e = &self->e;
 	uint64_t rs = t_seed() ^ 0x7e57ULL;
-	struct smmu_ring_entry c[4];
-	uint32_t sent = 0, last;
+	uint32_t sent = 0;
 	uint32_t *w0 = (uint32_t *)regs(e, 0);
 
 	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 5));
@@ -698,11 +684,7 @@ TEST_F(vq, hostile_scribbler)
 			e->budget = 1 + val % 20;
 			break;
 		default: /* queue 1: a correct guest */
-			for (int i = 0; i < 3; i++)
-				c[i] = tlbi_va(9, 0x1000ULL * (sent + 1));
-			c[3] = sync_none();
-			ASSERT_OK(guest_submit(e, 1, c, 4, &last));
-			ASSERT_OK(guest_wait_sync(e, 1, last));
+			ASSERT_OK(guest_round(e, 1, 9, 0x1000ULL * (sent + 1)));
 			sent += 4;
 			break;
 		}
