@@ -33,6 +33,12 @@ struct core_event {
 
 /* Token of a wakeup sent by core_waker_kick() (no fd behind it). */
 #define CORE_TOKEN_WAKE UINT64_C(0xffffffffffffffff)
+/*
+ * Tokens with this bit are one-shot messages posted with
+ * core_waker_post()/core_loop_post() (or their failure), never polls:
+ * the loop does not report them as ended multishots.
+ */
+#define CORE_TOKEN_MSG (UINT64_C(1) << 63)
 
 /**
  * core_loop_init() - set up the loop.
@@ -64,6 +70,26 @@ int core_loop_wait(struct core_loop *l, int64_t timeout_ns,
 		   struct core_event *ev, unsigned int max,
 		   unsigned int *ret_n);
 
+/**
+ * core_loop_peek() - collect up to @max events already pending, without
+ * sleeping: io_uring only (reads the CQ; enters the kernel only when it
+ * flagged held-back completions). epoll: always 0 events.
+ * Return: 0 with *@ret_n set, or -errno.
+ */
+int core_loop_peek(struct core_loop *l, struct core_event *ev,
+		   unsigned int max, unsigned int *ret_n);
+
+/**
+ * core_loop_post() - from the loop's owner: IORING_OP_MSG_RING a CQE
+ * {user_data = @data, res = @res} into the io_uring @target_fd, submitted
+ * at once. The send posts no CQE of its own unless it fails; then the
+ * loop reports @fail_token (which must have CORE_TOKEN_MSG) with res =
+ * -errno, and the message was not delivered.
+ * Return: 0, -EOPNOTSUPP on epoll, or -errno from the submit.
+ */
+int core_loop_post(struct core_loop *l, int target_fd, uint64_t data, int res,
+		   uint64_t fail_token);
+
 /*
  * A waker lets another thread wake the loop's owner: IORING_OP_MSG_RING
  * from the waker's own small io_uring into the loop's ring (no syscall on
@@ -80,6 +106,14 @@ int core_waker_init(struct core_waker *wk, struct core_loop *target);
 void core_waker_fini(struct core_waker *wk);
 /* core_waker_kick() - deliver CORE_TOKEN_WAKE to the target loop. */
 int core_waker_kick(struct core_waker *wk);
+/*
+ * core_waker_post() - io_uring: post a CQE {user_data = @token, res =
+ * @res} into the target loop (MSG_RING) and wait for the send's own
+ * completion, which is immediate. epoll: write the eventfd (the loop
+ * reports CORE_TOKEN_WAKE; @token and @res must travel another way).
+ * Return: 0, or -errno (the message was not delivered).
+ */
+int core_waker_post(struct core_waker *wk, uint64_t token, int res);
 
 /* The event loop's name for stats and logs: "io_uring" or "epoll". */
 static inline const char *core_loop_name(const struct core_loop *l)

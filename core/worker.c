@@ -100,6 +100,7 @@ void core_batch_reset(struct core_batch *b, uint64_t seq)
 	b->done = 0;
 	b->issued = 0;
 	b->reissued = false;
+	b->issuer = NULL;
 	b->next_done = NULL;
 }
 
@@ -394,6 +395,7 @@ static struct core_vsmmu *wait_pop(struct core_worker *w)
 }
 
 static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
+static void async_issue(struct core_worker *w, struct core_batch *b);
 
 /*
  * Issues the open batch if nothing of this vSMMU is in flight and, in
@@ -465,24 +467,125 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 		core_batch_execute(b);
 		batch_complete(w, b);
 	} else {
-		WRITE_ONCE(w->inflight, w->inflight + 1);
-		core_issuer_queue(w, b);
+		async_issue(w, b);
 	}
 }
 
+/* An idle issuer: there is one whenever w->inflight < w->n_issuers. */
+static struct core_issuer *issuer_idle(struct core_worker *w)
+{
+	for (unsigned int i = 0; i < w->n_issuers; i++)
+		if (!w->issuers[i].busy)
+			return &w->issuers[i];
+	return NULL;
+}
+
+/* The async batch @b is back (its owner is the worker again). */
+static void async_complete(struct core_worker *w, struct core_batch *b)
+{
+	struct core_vsmmu *vs = b->vs;
+
+	b->issuer->busy = false;
+	b->issuer->batch = NULL;
+	WRITE_ONCE(w->inflight, w->inflight - 1);
+	batch_complete(w, b);
+	/* A freed slot goes to the oldest waiter first. */
+	issue_waiting(w);
+	core_vsmmu_try_issue(w, vs);
+}
+
+/* The hand-off to an issuer failed: nothing reached it, run it here. */
+static void async_run_here(struct core_worker *w, struct core_batch *b)
+{
+	WRITE_ONCE(b->owner, CORE_BATCH_WORKER);
+	core_batch_execute(b);
+	async_complete(w, b);
+}
+
+/*
+ * Hands @b to an idle issuer. From here until its completion CQE the
+ * worker goes on draining every ring: this vSMMU's next batch fills in
+ * vs->open meanwhile and goes out as one call when @b is back (group
+ * commit).
+ */
+static void async_issue(struct core_worker *w, struct core_batch *b)
+{
+	struct core_issuer *is = issuer_idle(w);
+
+	WRITE_ONCE(w->inflight, w->inflight + 1);
+	is->busy = true;
+	if (core_issuer_handoff(w, is, b) < 0) {
+		is->batch = b;
+		async_run_here(w, b);
+	}
+}
+
+/*
+ * An issuer's message in the worker's ring: CORE_TOKEN_DONE (its batch is
+ * complete, res = the ioctl's result) or CORE_TOKEN_LOST (our hand-off's
+ * own failure CQE: the issuer never saw the batch). Returns 1 if a batch
+ * came back.
+ */
+static int issuer_event(struct core_worker *w, const struct core_event *ev)
+{
+	uint64_t i = ev->token & UINT32_MAX;
+	struct core_issuer *is;
+	struct core_batch *b;
+
+	if (i >= w->n_issuers || !w->issuers[i].busy)
+		return 0;
+	is = &w->issuers[i];
+	b = is->batch;
+	if (TOKEN_TAG(ev->token) == CORE_TOKEN_LOST) {
+		async_run_here(w, b);
+		return 1;
+	}
+	/* A_DONE: pairs with R_DONE in issuer_post(). The kernel posted the
+	 * CQE after that store, so it is seen here. */
+	if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+		abort();
+	b->rc = ev->res; /* the CQE carries the ioctl's result */
+	async_complete(w, b);
+	return 1;
+}
+
+static void handle_event(struct core_worker *w, const struct core_event *ev);
+
+/*
+ * Completions in a busy pass, without sleeping. io_uring: every CQE
+ * already posted (issuer completions, doorbells, the mailbox), a syscall
+ * only when the kernel flagged held-back ones. epoll: the issuers'
+ * lock-free stack (doorbells wait for worker_check_events()).
+ */
 static int process_completions(struct core_worker *w)
 {
-	struct core_batch *b = core_done_pop_all(w);
+	struct core_batch *b;
 	int n = 0;
 
+	if (w->loop.uring) {
+		struct core_event ev[64];
+		unsigned int got = 0;
+
+		if (core_loop_peek(&w->loop, ev, 64, &got) < 0)
+			return 0;
+		for (unsigned int i = 0; i < got; i++) {
+			if (ev[i].token & CORE_TOKEN_MSG &&
+			    ev[i].token != CORE_TOKEN_WAKE)
+				n += issuer_event(w, &ev[i]);
+			else
+				handle_event(w, &ev[i]);
+		}
+		return n;
+	}
+	b = core_done_pop_all(w);
 	while (b) {
 		struct core_batch *next = b->next_done;
 
-		WRITE_ONCE(w->inflight, w->inflight - 1);
-		batch_complete(w, b);
-		/* A freed slot goes to the oldest waiter first. */
-		issue_waiting(w);
-		core_vsmmu_try_issue(w, b->vs);
+		/* A_DONE: pairs with R_DONE in issuer_post() (A_STACK in
+		 * the pop already ordered it; this states the pair). */
+		if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+			abort();
+		async_complete(w, b);
 		b = next;
 		n++;
 	}
@@ -743,6 +846,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 
 	if (ev->token == CORE_TOKEN_WAKE)
 		return;
+	if (ev->token & CORE_TOKEN_MSG) {
+		issuer_event(w, ev);
+		return;
+	}
 	if (tag == TOKEN_CTL) {
 		uint64_t v;
 		/* Our own non-blocking eventfd. */
@@ -948,8 +1055,6 @@ int core_worker_start(struct core_worker *w)
 	w->mbox_tail = &w->mbox_head;
 	w->wait_tail = &w->wait_head;
 	pthread_mutex_init(&w->mbox_lock, NULL);
-	pthread_mutex_init(&w->iq_lock, NULL);
-	pthread_cond_init(&w->iq_cond, NULL);
 	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_efd < 0)
 		return -errno;
@@ -1040,7 +1145,5 @@ int core_worker_join(struct core_worker *w, uint64_t deadline_ns)
 	w->slots = NULL;
 	w->vsmmus = NULL;
 	pthread_mutex_destroy(&w->mbox_lock);
-	pthread_mutex_destroy(&w->iq_lock);
-	pthread_cond_destroy(&w->iq_cond);
 	return 0;
 }
