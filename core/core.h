@@ -44,14 +44,21 @@
 struct core_service;
 
 /*
- * Inline is the default: smmu-bench measured it ahead of async at light
- * and heavy load on the hosts we have (docs/PERFORMANCE.md, "Service
- * defaults"); async overlaps the host syncs of different vSMMUs and is
- * there to be re-measured on hosts with idle cores and slow syncs.
+ * Inline is the default: smmu-bench measured it ahead of async (2 us host
+ * syncs) or level with it (10 and 50 us) on the hosts we have
+ * (docs/PERFORMANCE.md, "Service defaults"); async overlaps the host
+ * syncs of different vSMMUs and keeps the worker draining every ring
+ * while an ioctl is in flight, and is there to be re-measured on hosts
+ * with idle cores and slow syncs.
  */
 enum core_issue_mode {
 	CORE_ISSUE_INLINE, /* the ioctl runs on the worker thread */
-	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
+	/*
+	 * Issuer threads run the ioctl; io_uring: the hand-off and the
+	 * completion (a CQE with the result) are IORING_OP_MSG_RINGs, no lock
+	 * between worker and issuers; epoll: eventfds and lock-free queues.
+	 */
+	CORE_ISSUE_ASYNC,
 };
 
 enum core_loop_kind {

@@ -221,8 +221,8 @@ static int loop_uring_wait(struct core_loop *l, int64_t timeout_ns,
 	return 0;
 }
 
-int core_loop_peek(struct core_loop *l, struct core_event *ev,
-		   unsigned int max, unsigned int *ret_n)
+int core_loop_peek(struct core_loop *l, struct core_event *ev, unsigned int max,
+		   unsigned int *ret_n)
 {
 	*ret_n = 0;
 	if (!l->uring)

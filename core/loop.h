@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * core_loop: the worker's event source, on io_uring (multishot poll,
- * MSG_RING wakeups, timed waits) or, where io_uring is unavailable, on
+ * MSG_RING messages and wakeups, timed waits) or, where io_uring is unavailable, on
  * epoll (edge-triggered) with eventfd wakeups. Both give the worker the
  * same thing: a list of tokens whose fd became readable or that were sent
  * as a wakeup.
@@ -42,8 +42,9 @@ struct core_event {
 
 /**
  * core_loop_init() - set up the loop.
- * @kind: CORE_LOOP_AUTO tries io_uring (SINGLE_ISSUER|DEFER_TASKRUN, then
- *        SINGLE_ISSUER|COOP_TASKRUN, then no flags) and falls back to
+ * @kind: CORE_LOOP_AUTO tries io_uring (SINGLE_ISSUER|DEFER_TASKRUN with
+ *        and without TASKRUN_FLAG, then SINGLE_ISSUER|COOP_TASKRUN|
+ *        TASKRUN_FLAG, then no flags) and falls back to
  *        epoll only when io_uring_setup fails with EPERM or ENOSYS (the
  *        operator or a seccomp filter disabled it), not on resource errors.
  * Return: 0, or -errno (-EPERM/-ENOSYS for CORE_LOOP_URING without it).
@@ -76,8 +77,8 @@ int core_loop_wait(struct core_loop *l, int64_t timeout_ns,
  * flagged held-back completions). epoll: always 0 events.
  * Return: 0 with *@ret_n set, or -errno.
  */
-int core_loop_peek(struct core_loop *l, struct core_event *ev,
-		   unsigned int max, unsigned int *ret_n);
+int core_loop_peek(struct core_loop *l, struct core_event *ev, unsigned int max,
+		   unsigned int *ret_n);
 
 /**
  * core_loop_post() - from the loop's owner: IORING_OP_MSG_RING a CQE

@@ -883,7 +883,12 @@ static void worker_sleep(struct core_worker *w)
 	/* A rate-limited vSMMU needs a timer to refill its tokens. */
 	int64_t timeout = w->throttled ? 1000000 : -1;
 
-	/* Dekker with the issuers: see issuer_main(). */
+	/*
+	 * The one wait point: io_uring (doorbells, mailbox, the issuers'
+	 * completion CQEs, the timeout) or epoll. On epoll the issuers'
+	 * completions sit on a stack: Dekker with them, see issuer_post()
+	 * (on io_uring a completion is a CQE and ends the wait by itself).
+	 */
 	atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
 	smp_mb();
 	if (READ_ONCE(w->done_stack) || smp_load_acquire(&w->mbox_pending)) {
