@@ -41,29 +41,39 @@ struct load {
 	int err;
 };
 
+/* Make room for @need elements of @size in *@arr (capacity *@cap, doubled
+ * from @first). Return: 0 or -ENOMEM (*@arr unchanged). */
+static int load_reserve(void **arr, size_t *cap, size_t need, size_t first,
+			size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap * 2 : first;
+	p = realloc(*arr, n * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
 static int load_grow(struct load *l)
 {
 	struct wl_trace *t = &l->w->trace;
+	void *cmds = t->cmds, *start = t->start;
+	int r;
 
-	if (t->ncmds + 1 > l->cap_cmds) {
-		size_t n = l->cap_cmds ? l->cap_cmds * 2 : 4096;
-		void *p = realloc(t->cmds, n * sizeof(*t->cmds));
-
-		if (!p)
-			return -ENOMEM;
-		t->cmds = p;
-		l->cap_cmds = n;
-	}
-	if (t->nbatch + 2 > l->cap_batches) {
-		size_t n = l->cap_batches ? l->cap_batches * 2 : 1024;
-		void *p = realloc(t->start, n * sizeof(*t->start));
-
-		if (!p)
-			return -ENOMEM;
-		t->start = p;
-		l->cap_batches = n;
-	}
-	return 0;
+	r = load_reserve(&cmds, &l->cap_cmds, t->ncmds + 1, 4096,
+			 sizeof(*t->cmds));
+	t->cmds = cmds;
+	if (!r)
+		r = load_reserve(&start, &l->cap_batches, t->nbatch + 2, 1024,
+				 sizeof(*t->start));
+	t->start = start;
+	return r;
 }
 
 /* Close the open batch; batches left empty by skipping are dropped. */
