@@ -94,7 +94,17 @@ int core_issuer_handoff(struct core_worker *w, struct core_issuer *is,
 				      CORE_TOKEN_LOST | is->index);
 	/* R_SLOT: pairs with A_SLOT in issuer_next(). */
 	smp_store_release(&is->slot, b);
-	return write(is->inbox_efd, &one, sizeof(one)) < 0 ? -errno : 0;
+	if (write(is->inbox_efd, &one, sizeof(one)) == sizeof(one))
+		return 0;
+	/*
+	 * Not woken: take the batch back unless the issuer already has it
+	 * (then it runs and comes back as usual). A_SLOT2: pairs with our
+	 * own R_SLOT; nothing of the issuer's is read.
+	 */
+	if (atomic_exchange_explicit((_Atomic(struct core_batch *) *)&is->slot,
+				     NULL, memory_order_acquire))
+		return -EIO;
+	return 0;
 }
 
 /* The issuer's wait: its next batch, or NULL to stop. */

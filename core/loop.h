@@ -86,7 +86,9 @@ int core_loop_peek(struct core_loop *l, struct core_event *ev, unsigned int max,
  * at once. The send posts no CQE of its own unless it fails; then the
  * loop reports @fail_token (which must have CORE_TOKEN_MSG) with res =
  * -errno, and the message was not delivered.
- * Return: 0, -EOPNOTSUPP on epoll, or -errno from the submit.
+ * Return: 0 once the SQE is queued (a refused submit is retried by the
+ * next core_loop_wait()), -EBUSY if no SQE was free (nothing was queued),
+ * -EOPNOTSUPP on epoll.
  */
 int core_loop_post(struct core_loop *l, int target_fd, uint64_t data, int res,
 		   uint64_t fail_token);
