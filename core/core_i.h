@@ -84,6 +84,7 @@ struct core_batch {
 	bool reissued; /* the coalesced call failed; originals re-issued */
 	unsigned int owner; /* atomic, enum core_batch_owner */
 	struct core_issuer *issuer; /* async: its issuer (worker-owned) */
+	uint64_t call_ns; /* the backend call's wall time, set with @rc */
 	struct core_batch *next_done; /* epoll completion stack link */
 };
 
@@ -284,6 +285,9 @@ struct core_worker {
 	int ctl_efd; /* written by control threads (and issuers in epoll) */
 
 	/* async: the issuers; the hand-offs are lock-free (issuer.c) */
+	bool async_now; /* batches go to issuers (written by the worker,
+			 * READ_ONCE by stats) */
+	uint64_t call_ewma_ns; /* CORE_ISSUE_AUTO: backend call time */
 	struct core_issuer *issuers;
 	unsigned int n_issuers;
 
@@ -413,6 +417,14 @@ int core_issuer_handoff(struct core_worker *w, struct core_issuer *is,
 			struct core_batch *b);
 /* epoll: the batches the issuers completed, oldest first (worker). */
 struct core_batch *core_done_pop_all(struct core_worker *w);
+
+/*
+ * CORE_ISSUE_AUTO's rule (worker.c): fold a backend call of @call_ns into
+ * *@ewma_ns and return whether the worker issues async from now on, given
+ * that it does now iff @async (hysteresis between CORE_AUTO_INLINE_NS and
+ * CORE_AUTO_ASYNC_NS). Pure; any thread.
+ */
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns);
 
 /* fdcheck.c */
 int core_check_eventfd(int fd);

@@ -178,7 +178,10 @@ static void *issuer_main(void *arg)
 		/* A_ISSUE: pairs with R_ISSUE in core_issuer_handoff(). */
 		if (smp_load_acquire(&b->owner) != CORE_BATCH_ISSUER)
 			abort(); /* the kernel delivered before the release */
+		uint64_t t0 = core_now_ns();
+
 		core_batch_execute(b);
+		b->call_ns = core_now_ns() - t0;
 		issuer_post(is, b);
 	}
 	return NULL;

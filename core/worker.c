@@ -397,6 +397,30 @@ static struct core_vsmmu *wait_pop(struct core_worker *w)
 static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
 static void async_issue(struct core_worker *w, struct core_batch *b);
 
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns)
+{
+	/* Weight 1/8: one slow call (a preempted issuer) moves it little. */
+	*ewma_ns = *ewma_ns - *ewma_ns / 8 + call_ns / 8;
+	if (!async && *ewma_ns > CORE_AUTO_ASYNC_NS)
+		return true;
+	if (async && *ewma_ns < CORE_AUTO_INLINE_NS)
+		return false;
+	return async;
+}
+
+/*
+ * CORE_ISSUE_AUTO: the worker issues inline while its host SMMU's calls
+ * are short and async when they are long (core.h). A switch affects only
+ * batches issued after it; those in flight complete as they were issued.
+ */
+static void worker_auto(struct core_worker *w, const struct core_batch *b)
+{
+	if (wcfg(w)->issue_mode != CORE_ISSUE_AUTO || !w->n_issuers)
+		return;
+	WRITE_ONCE(w->async_now,
+		   core_auto_async(w->async_now, &w->call_ewma_ns, b->call_ns));
+}
+
 /*
  * Issues the open batch if nothing of this vSMMU is in flight and, in
  * async mode, an issuer is free and no other vSMMU waits for one before
@@ -409,7 +433,7 @@ bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 
 	if (vs->inflight || !b->n_entries)
 		return false;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_ASYNC && b->n &&
+	if (w->async_now && b->n &&
 	    (w->inflight >= w->n_issuers || (w->wait_head && !vs->waiting))) {
 		wait_enqueue(w, vs);
 		return false;
@@ -463,8 +487,12 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	STAT_ADD(vs->st_issued, b->n_issue);
 	STAT_ADD(w->st_cmds, b->n_issue);
 	vs->inflight = b;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_INLINE) {
+	if (!w->async_now) {
+		uint64_t t0 = core_now_ns();
+
 		core_batch_execute(b);
+		b->call_ns = core_now_ns() - t0;
+		worker_auto(w, b);
 		batch_complete(w, b);
 	} else {
 		async_issue(w, b);
@@ -488,6 +516,7 @@ static void async_complete(struct core_worker *w, struct core_batch *b)
 	b->issuer->busy = false;
 	b->issuer->batch = NULL;
 	WRITE_ONCE(w->inflight, w->inflight - 1);
+	worker_auto(w, b);
 	batch_complete(w, b);
 	/* A freed slot goes to the oldest waiter first. */
 	issue_waiting(w);
@@ -497,8 +526,11 @@ static void async_complete(struct core_worker *w, struct core_batch *b)
 /* The hand-off to an issuer failed: nothing reached it, run it here. */
 static void async_run_here(struct core_worker *w, struct core_batch *b)
 {
+	uint64_t t0 = core_now_ns();
+
 	WRITE_ONCE(b->owner, CORE_BATCH_WORKER);
 	core_batch_execute(b);
+	b->call_ns = core_now_ns() - t0;
 	async_complete(w, b);
 }
 
@@ -1019,7 +1051,8 @@ static void *worker_boot_main(void *arg)
 		r = -ENOMEM;
 		goto out_loop;
 	}
-	if (cfg->issue_mode == CORE_ISSUE_ASYNC) {
+	w->async_now = cfg->issue_mode == CORE_ISSUE_ASYNC;
+	if (cfg->issue_mode != CORE_ISSUE_INLINE) {
 		r = core_issuers_start(w, cfg->max_inflight);
 		if (r < 0)
 			goto out_buf;

@@ -710,4 +710,72 @@ TEST(group_commit_held_epoll_async)
 	run_group_commit_held(&variants[2]);
 }
 
+/* ---- CORE_ISSUE_AUTO ---------------------------------------------------- */
+
+/*
+ * The rule alone: long calls switch to async, short ones back to inline,
+ * and calls between the two thresholds keep whichever mode is in force.
+ */
+TEST(auto_rule_hysteresis)
+{
+	uint64_t ewma = 0, mid = (CORE_AUTO_ASYNC_NS + CORE_AUTO_INLINE_NS) / 2;
+	bool async = false;
+	int n;
+
+	for (n = 0; n < 1000 && !async; n++)
+		async = core_auto_async(async, &ewma, 3 * CORE_AUTO_ASYNC_NS);
+	EXPECT_TRUE(async);
+	EXPECT_GT(n, 1); /* one slow call is not enough */
+	for (n = 0; n < 1000; n++)
+		ASSERT_TRUE(core_auto_async(async, &ewma, mid));
+	for (n = 0; n < 1000 && async; n++)
+		async = core_auto_async(async, &ewma, 1000);
+	EXPECT_FALSE(async);
+	for (n = 0; n < 1000; n++)
+		ASSERT_FALSE(core_auto_async(async, &ewma, mid));
+}
+
+/*
+ * The service: auto starts inline and, once its host SMMU's calls take
+ * 2 ms each (sim block), issues async; the rings complete either way.
+ */
+static void run_auto_switches(enum core_loop_kind loop)
+{
+	const struct variant v = { loop, CORE_ISSUE_AUTO };
+	struct iofd_sim_config sim;
+	struct core_hsmmu_stats hs;
+	struct core_service *svc;
+	struct vmring a;
+	uint32_t x, idx = 0;
+
+	sim_cfg(&sim);
+	sim.wait = IOFD_SIM_WAIT_BLOCK;
+	sim.sync_ns = 2000000;
+	svc = svc_new(&v, &sim, 0);
+	x = vsmmu_new(svc);
+	vmring_new(svc, x, &a);
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:inline");
+	for (uint16_t i = 0; i < 8; i++) {
+		push(&a, cmdq_build_tlbi_nh_asid((uint16_t)(1 + i), 0));
+		idx = push_sync(&a);
+		ASSERT_OK(ring_prod_publish(&a.p));
+		sync_wait(&a, idx);
+	}
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:async");
+	vmring_free(&a);
+	core_service_free(svc);
+}
+
+TEST(auto_switches_uring)
+{
+	run_auto_switches(CORE_LOOP_URING);
+}
+
+TEST(auto_switches_epoll)
+{
+	run_auto_switches(CORE_LOOP_EPOLL);
+}
+
 TEST_HARNESS_MAIN
