@@ -46,12 +46,12 @@ struct core_service;
 /*
  * Auto is the default, from smmu-bench (docs/PERFORMANCE.md, "Service
  * defaults"): inline was ahead of async at 2 us host syncs and at least
- * level at 10 us; at 50 us async was level or ahead. So each worker runs
- * inline while its host SMMU's backend calls are short and switches to
- * async when they are long: an EWMA (weight 1/8) of the measured call
- * time, async above CORE_AUTO_ASYNC_NS, inline again below
- * CORE_AUTO_INLINE_NS (hysteresis). Auto starts the issuer threads; they
- * sleep in the kernel while the worker runs inline.
+ * level at 10 us; at 50 us async was level or ahead in three sessions of
+ * four. So each worker runs inline while its host SMMU's backend calls are
+ * short and switches to async when they are long: an EWMA (weight 1/8) of
+ * the measured call time, async above CORE_AUTO_ASYNC_NS, inline again
+ * below CORE_AUTO_INLINE_NS (hysteresis). Auto starts the issuer threads;
+ * they sleep in the kernel while the worker runs inline.
  */
 enum core_issue_mode {
 	CORE_ISSUE_AUTO, /* per host SMMU, from its measured call time */
