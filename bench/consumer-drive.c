@@ -40,6 +40,7 @@
 
 #include "bench/workload.h"
 #include "cmdq/cmdq.h"
+#include "common/clock.h"
 #include "iommufd/iofd.h"
 #include "iommufd/sim.h"
 #include "ring/ring_cons.h"
@@ -135,14 +136,6 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 	ring_cons_complete(&d->rc, end);
 	d->passes++;
 	return end - start;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int drive_setup(struct drive *d)
@@ -260,7 +253,7 @@ int main(int argc, char **argv)
 	}
 	wl_stream_init(&ws, &w, seed, 0, 0, 1);
 	left = n;
-	t0 = now_ns();
+	t0 = common_now_ns();
 	while (!d->err && (left || d->rc.cons != d->p.prod)) {
 		r = guest_fill(d, &ws, &left, &want_syncs);
 		if (r) {
@@ -273,7 +266,7 @@ int main(int argc, char **argv)
 			if (!drive_pass(d) && !d->err)
 				d->err = -EPROTO; /* no progress */
 	}
-	t1 = now_ns();
+	t1 = common_now_ns();
 	iofd_viommu_counters(d->vi, &vc);
 	n -= left;
 	printf("consumer-drive: %" PRIu64 " guest commands (%" PRIu64

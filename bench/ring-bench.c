@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_cons.h"
 #include <smmu-offload/ring-prod.h>
 

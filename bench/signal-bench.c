@@ -33,15 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 #define FULL 0xfffffffffffffffeull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int threads(void)
 {
@@ -150,14 +144,14 @@ static double cost_ns(struct signaller *s, enum mech m, unsigned int rounds)
 	unsigned int per = rounds / 40 ? rounds / 40 : 1;
 
 	for (int b = 0; b < 41; b++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = common_now_ns();
 
 		for (unsigned int i = 0; i < per; i++)
 			if (sig_send(s, m, fd) < 0) {
 				close(fd);
 				return -1;
 			}
-		med[b] = (now_ns() - t0) / per;
+		med[b] = (common_now_ns() - t0) / per;
 		drain(fd);
 	}
 	close(fd);
@@ -181,7 +175,8 @@ static void *reader_main(void *arg)
 	for (unsigned int i = 0; i < r->n; i++) {
 		if (read(r->fd, &v, sizeof(v)) != sizeof(v))
 			break;
-		__atomic_store_n(&r->t_wake[i], now_ns(), __ATOMIC_RELEASE);
+		__atomic_store_n(&r->t_wake[i], common_now_ns(),
+				 __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -200,7 +195,7 @@ static void latency(struct signaller *s, enum mech m, unsigned int n,
 		struct timespec gap = { 0, 50000 }; /* let the reader block */
 
 		nanosleep(&gap, NULL);
-		t_sig[i] = now_ns();
+		t_sig[i] = common_now_ns();
 		sig_send(s, m, rd.fd);
 		while (!__atomic_load_n(&rd.t_wake[i], __ATOMIC_ACQUIRE))
 			;
@@ -244,7 +239,7 @@ static void full_counter(struct signaller *s)
 	rc = io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts);
 	printf("io_uring WRITE, counter full: %s after 200 ms; threads %d -> %d\n",
 	       rc == -ETIME ? "still pending" : "completed", before, threads());
-	t0 = now_ns();
+	t0 = common_now_ns();
 	sqe = io_uring_get_sqe(&s->ring);
 	io_uring_prep_cancel64(sqe, 1, 0);
 	io_uring_sqe_set_data64(sqe, 2);
@@ -255,14 +250,15 @@ static void full_counter(struct signaller *s)
 		if (io_uring_cqe_get_data64(cqe) == 1)
 			printf("  cancelled: res %d (%s) after %.1f us\n",
 			       cqe->res, strerror(-cqe->res),
-			       (double)(now_ns() - t0) / 1e3);
+			       (double)(common_now_ns() - t0) / 1e3);
 		io_uring_cqe_seen(&s->ring, cqe);
 	}
 
-	t0 = now_ns();
+	t0 = common_now_ns();
 	rc = sig_send(s, M_AIO, fd);
 	printf("AIO poll + RESFD, counter full: %s in %.1f us; ",
-	       rc ? strerror(-rc) : "returned", (double)(now_ns() - t0) / 1e3);
+	       rc ? strerror(-rc) : "returned",
+	       (double)(common_now_ns() - t0) / 1e3);
 	if (read(fd, &v, sizeof(v)) == sizeof(v))
 		printf("the reader then reads 0x%llx\n", (unsigned long long)v);
 	close(fd);

@@ -23,6 +23,7 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "bench/workload.h"
+#include "common/clock.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
@@ -71,6 +72,8 @@ struct opts {
 	const char *json, *plot;
 	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
 				     * bench/kvm/kvm-bench.h */
+	int vcmdq; /* -m vcmdq (--vcpu kvm only): 1 asked, 0 not, -1
+		    * default (-m not given) */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -188,18 +191,12 @@ struct daemon_ctr {
 
 static inline uint64_t sb_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_now_ns();
 }
 
 static inline uint64_t sb_thread_cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_thread_cpu_ns();
 }
 
 /* The measured window is over (run->stop, set by the main thread). */

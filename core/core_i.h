@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "cmdq/cmdq.h"
+#include "common/clock.h"
+#include "common/fdcheck.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "core/loop.h"
@@ -20,6 +22,9 @@
 
 struct core_worker;
 struct core_vsmmu;
+struct core_vcmdq; /* core/vcmdq_i.h */
+struct core_vq;
+struct ring_gmem;
 
 /*
  * A contiguous run of one ring's entries inside a batch: [start, end).
@@ -28,7 +33,8 @@ struct core_vsmmu;
  * nothing: the entries will be fetched again).
  */
 struct core_seg {
-	struct core_ring *ring;
+	struct core_ring *ring; /* NULL for a vCMDQ queue's run */
+	struct core_vq *vq; /* NULL for a ring's run; @epoch: its gen */
 	uint32_t start, end;
 	uint32_t epoch;
 	uint32_t syncs; /* guest CMD_SYNCs in the run */
@@ -156,6 +162,11 @@ struct core_vsmmu {
 	bool waiting; /* queued for an issuer slot (async) */
 	struct core_vsmmu *next_wait;
 	struct core_msg *fences; /* device detaches waiting for done_seq */
+	/* Guest RAM table (allocated at create, then the worker's; freed at
+	 * the last put) and the vCMDQs served from it (worker). */
+	struct ring_gmem *gmem;
+	struct core_vcmdq *vcmdqs;
+	uint32_t n_vcmdqs;
 	struct core_msg *destroy_msg;
 	/* statistics: written by the worker (relaxed), read by control */
 	uint64_t st_entries, st_fwd, st_issued, st_syncs, st_ioctls,
@@ -172,6 +183,13 @@ enum core_msg_type {
 	CORE_MSG_ADD_RING,
 	CORE_MSG_DEL_RING,
 	CORE_MSG_RESUME_RING,
+	CORE_MSG_ADD_GMEM, /* vcmdq.c from here on */
+	CORE_MSG_DEL_GMEM,
+	CORE_MSG_ADD_VCMDQ,
+	CORE_MSG_DEL_VCMDQ,
+	CORE_MSG_VCMDQ_BASE,
+	CORE_MSG_VCMDQ_READY,
+	CORE_MSG_VCMDQ_UFFD,
 	CORE_MSG_STOP,
 };
 
@@ -200,6 +218,13 @@ struct core_msg {
 	uint32_t dev_id;
 	uint64_t fence_seq;
 	uint32_t ret_vdev_id;
+	/* vCMDQ messages: @vcmdq holds a reference; @fd is the message's own
+	 * dup (closed by the last put), -1 if none. */
+	struct core_vcmdq *vcmdq;
+	int fd;
+	uint64_t gpa, size, offset, base;
+	uint32_t lidx;
+	bool ready;
 	int result;
 	sem_t sem;
 	struct core_msg *next;
@@ -265,6 +290,12 @@ struct core_worker {
 	uint64_t last_events_ns; /* last non-blocking event check */
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
+	/* vCMDQs (vcmdq_w.c): every one served here, the queues being
+	 * polled, and when the idle ones are looked at next. */
+	struct core_vcmdq *vcmdqs;
+	struct core_vq *vq_active;
+	uint64_t vq_idle_next_ns;
+	uint64_t st_vq_idle_checks;
 	struct core_signaller sig; /* set up before the thread starts */
 	struct core_msg *stop_posted; /* control: STOP, until joined */
 
@@ -318,6 +349,8 @@ struct core_service {
 	uint64_t fd_limit;
 	uint32_t max_rings;
 	uint64_t rings_refused; /* lock */
+	struct core_vcmdq **vcmdqs; /* lock */
+	uint32_t n_vcmdqs, cap_vcmdqs;
 	/* Rings not yet released (atomic): counts against max_rings, so a
 	 * ring a stuck worker still holds keeps its fds counted. */
 	uint32_t rings_alloc;
@@ -377,6 +410,25 @@ void core_batch_execute(struct core_batch *b);
  */
 uint32_t core_ring_err(int rc, bool atc);
 
+/* service.c: a message about registered vSMMU @vsmmu_id, holding a
+ * reference to it. Return: 0, -ENOMEM, -ENOENT. */
+int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
+		   enum core_msg_type type, struct core_msg **ret);
+
+/* worker.c, for vcmdq_w.c: the batch machinery rings use. */
+bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
+			    uint64_t now, uint32_t *budget);
+void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
+		   uint32_t idx);
+void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
+		      struct core_seg *sg, int seg, uint32_t idx);
+
+/* vcmdq.c / vcmdq_w.c (see core/vcmdq_i.h) */
+void core_vcmdq_put(struct core_vcmdq *vc);
+/* service.c, under svc->lock: drop @vs's vCMDQs from the registry. */
+void core_vcmdq_unregister_vsmmu_locked(struct core_service *svc,
+					struct core_vsmmu *vs);
+
 /* ctl.c: messages, references and calls with a deadline. */
 struct core_msg *core_msg_new(enum core_msg_type type);
 void core_msg_put(struct core_msg *m);
@@ -426,8 +478,13 @@ struct core_batch *core_done_pop_all(struct core_worker *w);
  */
 bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns);
 
-/* fdcheck.c */
-int core_check_eventfd(int fd);
-uint64_t core_now_ns(void);
+/*
+ * core's clock is common/clock.h's; the name stays so in-flight edits of
+ * core/ merge (the fd checks are common/fdcheck.h).
+ */
+static inline uint64_t core_now_ns(void)
+{
+	return common_now_ns();
+}
 
 #endif

@@ -3,7 +3,7 @@
 
 #include "core/hist.h"
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 #define SUB (1u << CORE_HIST_SUB_BITS)
 

@@ -36,7 +36,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /* Inbox entries: one batch and the stop message at most. */
 #define ISSUER_INBOX_ENTRIES 4

@@ -11,7 +11,7 @@
  * itself is in batch.c, control messages in worker_ctl.c (worker side)
  * and ctl.c (caller side), completion signals in signal.c.
  */
-#include "core/core_i.h"
+#include "core/vcmdq_i.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -23,16 +23,22 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)
 #define TOKEN_RING (UINT64_C(2) << 56)
+#define TOKEN_VCMDQ (UINT64_C(3) << 56)
 #define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
 
 uint64_t core_ring_token(const struct core_ring *r)
 {
 	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
+}
+
+uint64_t core_vcmdq_token(const struct core_vcmdq *vc)
+{
+	return TOKEN_VCMDQ | vc->id;
 }
 
 /* Statistics counters: one writer (this thread), relaxed readers. */
@@ -193,11 +199,24 @@ static void batch_release_segs(struct core_worker *w, struct core_batch *b)
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;
 
+		if (!r) {
+			core_vq_seg_release(w, &b->segs[s], b == b->vs->open);
+			continue;
+		}
 		r->batches--;
 		if (b == r->vs->open)
 			r->open_seg = -1;
 		core_ring_check_detach(w, r);
 	}
+}
+
+/* Gives back @sg's entries from @idx on (a ring's or a vCMDQ queue's). */
+static void seg_rewind(struct core_worker *w, struct core_seg *sg, uint32_t idx)
+{
+	if (sg->vq)
+		core_vq_seg_rewind(w, sg, idx);
+	else
+		ring_rewind(w, sg->ring, idx);
 }
 
 /* Drops the open batch: its entries go back to their rings. */
@@ -206,7 +225,7 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	struct core_batch *b = vs->open;
 
 	for (uint32_t s = 0; s < b->n_segs; s++)
-		ring_rewind(w, b->segs[s].ring, b->segs[s].start);
+		seg_rewind(w, &b->segs[s], b->segs[s].start);
 	batch_release_segs(w, b);
 	core_batch_reset(b, b->seq);
 }
@@ -216,6 +235,10 @@ static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 {
 	struct core_ring *r = sg->ring;
 
+	if (!r) {
+		core_vq_seg_complete(sg, upto, syncs);
+		return;
+	}
 	/*
 	 * A halt since the run was taken (epoch), or a rewind below it,
 	 * makes it stale: the entries will be taken again.
@@ -307,7 +330,12 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 		struct core_seg *sg = &b->segs[s];
 		uint32_t upto = sg->end, n_sync = sg->syncs;
 
-		if (s == cs && sg->epoch == sg->ring->epoch) {
+		if (s == cs && sg->vq && core_vq_seg_current(sg)) {
+			seg_complete(sg, halt, syncs);
+			core_vq_seg_halt(sg, halt, err);
+			continue;
+		}
+		if (s == cs && sg->ring && sg->epoch == sg->ring->epoch) {
 			seg_complete(sg, halt, syncs);
 			ring_set_error(sg->ring, halt, err);
 			continue;
@@ -320,7 +348,7 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 			}
 		}
 		seg_complete(sg, upto, n_sync);
-		ring_rewind(w, sg->ring, upto);
+		seg_rewind(w, sg, upto);
 	}
 }
 
@@ -354,6 +382,10 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;
 
+		if (!r) {
+			core_vq_seg_done(w, &b->segs[s]);
+			continue;
+		}
 		ring_try_halt(r);
 		ring_signal(r);
 	}
@@ -473,8 +505,12 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	vs->open = vs->spare;
 	vs->spare = NULL;
 	core_batch_reset(vs->open, ++vs->next_seq);
-	for (uint32_t s = 0; s < b->n_segs; s++)
-		b->segs[s].ring->open_seg = -1;
+	for (uint32_t s = 0; s < b->n_segs; s++) {
+		if (b->segs[s].vq)
+			b->segs[s].vq->open_seg = -1;
+		else
+			b->segs[s].ring->open_seg = -1;
+	}
 
 	if (!b->n) {
 		/* Only CMD_SYNCs and NOPs: complete in order, no ioctl. */
@@ -634,8 +670,8 @@ bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
 	return false;
 }
 
-static bool vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
-			      uint64_t now, uint32_t *budget)
+bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
+			    uint64_t now, uint32_t *budget)
 {
 	const struct core_config *cfg = wcfg(w);
 	double burst = cfg->rate_burst;
@@ -675,8 +711,8 @@ static struct core_seg *seg_open(struct core_batch *b, struct core_ring *r,
 }
 
 /* A guest CMD_SYNC at ring index @idx of run @seg (= sg's index). */
-static void seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
-		     uint32_t idx)
+void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
+		   uint32_t idx)
 {
 	sg->syncs++;
 	if (sg->mask)
@@ -692,8 +728,8 @@ static void seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
  * Admits the FORWARD command that cmdq_decode() wrote into b->cmds[b->n]
  * and b->info[b->n], taken from ring index @idx of run @seg.
  */
-static void batch_admit(struct core_vsmmu *vs, struct core_batch *b,
-			struct core_seg *sg, int seg, uint32_t idx)
+void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
+		      struct core_seg *sg, int seg, uint32_t idx)
 {
 	unsigned int oc = b->info[b->n].order;
 
@@ -753,7 +789,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		budget = avail;
 	if (budget > b->cap - b->n)
 		budget = b->cap - b->n;
-	if (!budget || !vsmmu_take_tokens(w, vs, now, &budget))
+	if (!budget || !core_vsmmu_take_tokens(w, vs, now, &budget))
 		return 0;
 	r->blocked = false;
 
@@ -781,7 +817,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			break;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			seg_sync(b, sg, r->open_seg, idx);
+			core_seg_sync(b, sg, r->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
 			    !core_vsmmu_has_vsid(vs, inf->sid)) {
@@ -797,7 +833,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 				r->blocked = true;
 				break;
 			}
-			batch_admit(vs, b, sg, r->open_seg, idx);
+			core_batch_admit(vs, b, sg, r->open_seg, idx);
 		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;
@@ -892,6 +928,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 			core_loop_watch(&w->loop, w->ctl_efd, TOKEN_CTL);
 		return;
 	}
+	if (tag == TOKEN_VCMDQ) {
+		core_vcmdq_uffd_event(w, (uint32_t)ev->token, ev->res);
+		return;
+	}
 	if (tag == TOKEN_RING) {
 		uint32_t slot = (uint32_t)(ev->token >> 32) & 0xffffff;
 		uint32_t id = (uint32_t)ev->token;
@@ -912,8 +952,13 @@ static void worker_sleep(struct core_worker *w)
 	struct core_event ev[64];
 	unsigned int n = 0;
 	_Atomic unsigned int *sleeping = (_Atomic unsigned int *)&w->sleeping;
-	/* A rate-limited vSMMU needs a timer to refill its tokens. */
+	/* A rate-limited vSMMU needs a timer to refill its tokens, idle
+	 * vCMDQ queues theirs. */
 	int64_t timeout = w->throttled ? 1000000 : -1;
+	int64_t vq = core_vcmdq_sleep_ns(w, core_now_ns());
+
+	if (vq >= 0 && (timeout < 0 || vq < timeout))
+		timeout = vq;
 
 	/*
 	 * The one wait point: io_uring (doorbells, mailbox, the issuers'
@@ -968,6 +1013,12 @@ static void *worker_main(void *arg)
 		did += core_process_mailbox(w);
 		did += process_completions(w);
 		did += (int)pump_active(w);
+		if (w->vcmdqs) {
+			uint64_t now = core_now_ns();
+
+			did += (int)core_vcmdq_pump(w, now, &w->polling);
+			did += core_vcmdq_idle_check(w, now);
+		}
 		core_sweep_destroys(w);
 		if (did) {
 			STAT_ADD(w->st_passes, 1);

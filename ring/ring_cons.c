@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_i.h"
 
 /* Copy of line 0 checked at map time; the only identity ever trusted. */

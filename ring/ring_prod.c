@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
+#include "common/clock.h"
 #include "ring/ring_i.h"
 
 static inline void cpu_relax(void)
@@ -34,14 +35,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int eventfd_signal(int fd)
@@ -292,7 +285,7 @@ static int prod_spin(struct ring_prod *p, uint32_t index, uint64_t until_ns,
 				return ret;
 			cpu_relax();
 		}
-		if (now_ns() >= until_ns)
+		if (common_now_ns() >= until_ns)
 			return 1;
 		if (yield)
 			sched_yield();
@@ -336,7 +329,7 @@ int ring_prod_wait(struct ring_prod *p, uint32_t index, uint64_t spin_ns,
 	if (ret <= 0)
 		return ret;
 
-	start = now_ns();
+	start = common_now_ns();
 	if (timeout_ms >= 0)
 		deadline = start + spin_ns + (uint64_t)timeout_ms * 1000000u;
 	ret = prod_spin(p, index,
@@ -360,7 +353,7 @@ int ring_prod_wait(struct ring_prod *p, uint32_t index, uint64_t spin_ns,
 		if (ret <= 0)
 			break;
 		if (deadline != UINT64_MAX) {
-			uint64_t now = now_ns();
+			uint64_t now = common_now_ns();
 
 			if (now >= deadline) {
 				ret = -ETIMEDOUT;

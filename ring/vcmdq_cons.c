@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 /*
  * The opcode policy of a guest-owned VINTF (facts 2.4): the three
@@ -528,6 +528,29 @@ int ring_vcmdq_halt(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 	if (index - q->cons > q->fetch - q->cons)
 		return 0; /* after a pending halt: the earlier one wins */
 	vcmdq_halt_at(v, l, index, err);
+	return 0;
+}
+
+int ring_vcmdq_rewind(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
+		      uint32_t pos)
+{
+	struct ring_vcmdq_q *q;
+
+	if (l >= v->nq)
+		return -EINVAL;
+	q = &v->q[l];
+	if (gen != q->gen ||
+	    (q->state != RING_VCMDQ_ON && q->state != RING_VCMDQ_DRAINING))
+		return -ESTALE;
+	/* Wrap-safe: distances from cons. */
+	if (pos - q->cons > q->fetch - q->cons)
+		return -EINVAL;
+	/* A stop at or past @pos is an entry given back: found again. */
+	if (q->stop_pending && q->stop - q->cons >= pos - q->cons)
+		q->stop_pending = false;
+	q->fetch = pos;
+	if (q->state == RING_VCMDQ_DRAINING && q->cons == q->fetch)
+		vcmdq_go_off(v, q);
 	return 0;
 }
 

@@ -185,19 +185,3 @@ void rpc_msg_free(ProtobufCMessage *msg, ProtobufCAllocator *alloc)
 	if (msg)
 		protobuf_c_message_free_unpacked(msg, alloc);
 }
-
-int rpc_fd_check_eventfd(int fd)
-{
-	static const char want[] = "anon_inode:[eventfd]";
-	char path[64], target[64];
-	ssize_t n;
-
-	if (fd < 0)
-		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return errno == ENOENT ? -EBADF : -errno;
-	target[n] = '\0';
-	return strcmp(target, want) ? -EBADF : 0;
-}

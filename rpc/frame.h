@@ -101,11 +101,4 @@ int rpc_msg_decode(const ProtobufCMessageDescriptor *desc,
 /* rpc_msg_free() - free a message from rpc_msg_decode(); NULL is a no-op. */
 void rpc_msg_free(ProtobufCMessage *msg, ProtobufCAllocator *alloc);
 
-/**
- * rpc_fd_check_eventfd() - is @fd an eventfd? (readlink of
- * /proc/self/fd/N is "anon_inode:[eventfd]").
- * Return: 0, -EBADF (not an eventfd or not an fd).
- */
-int rpc_fd_check_eventfd(int fd);
-
 #endif

@@ -24,6 +24,7 @@
 
 #include "bench/kvm/guest.h"
 #include "bench/kvm/vmm.h"
+#include "common/clock.h"
 
 #define CR0_PE (1u << 0)
 #define CR0_MP (1u << 1)
@@ -179,23 +180,15 @@ int kvmh_arch_vcpu_setup(struct kvmh_vcpu *c, uint64_t entry, uint64_t arg,
 	return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t kvmh_tsc_hz(void)
 {
 	struct timespec ts = { 0, 50000000 };
 	uint64_t t0, t1, c0, c1;
 
-	t0 = mono_ns();
+	t0 = common_now_ns();
 	c0 = __builtin_ia32_rdtsc();
 	nanosleep(&ts, NULL);
-	t1 = mono_ns();
+	t1 = common_now_ns();
 	c1 = __builtin_ia32_rdtsc();
 	return (uint64_t)((double)(c1 - c0) * 1e9 / (double)(t1 - t0));
 }

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 #define KWK_SLOT_ID 1
 #define KWK_PAGE_SIZE 4096u
 
@@ -44,10 +46,7 @@ static int fail(char *err, size_t errlen, int r, const char *what)
 
 uint64_t kwk_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return common_now_ns();
 }
 
 volatile uint64_t *kwk_field(struct kwk *w, unsigned int off)

@@ -34,7 +34,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/vcmdq_cons.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_cons.h"
 #include "tests/harness.h"
 #include <smmu-offload/ring-prod.h>

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/ring_cons.h"
 #include "ring/ring_i.h"
 #include "tests/harness.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cmdq/cmdq.h"
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/vcmdq_cons.h"
 #include "tests/harness.h"
 #include "tests/ring/vcmdq-guest.h"

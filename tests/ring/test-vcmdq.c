@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "cmdq/cmdq.h"
-#include "ring/barrier.h"
+#include "common/barrier.h"
 #include "ring/vcmdq_cons.h"
 #include "tests/harness.h"
 #include "tests/ring/vcmdq-guest.h"
@@ -324,6 +324,46 @@ TEST_F(vq, late_halts)
 	ASSERT_OK(guest_wait_sync(e, 0, last));
 	ASSERT_EQ(e->nlog[0], 3);
 	EXPECT_TRUE(!memcmp(e->log[0], &c[1], 3 * 16));
+}
+
+/*
+ * Entries given back (ring_vcmdq_rewind()) are fetched again, and a halt
+ * pending among them is dropped with them: the ILL at index 2 is found
+ * again when index 2 is fetched again, not left blocking index 0..1.
+ */
+TEST_F(vq, rewind_gives_back_and_refetches)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[4] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					cmd(0x99, 0), sync_none() };
+	struct ring_vcmdq_span sp;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 4, &last));
+	service_pass(e);
+	sp = e->last[0];
+	ASSERT_EQ(sp.n, 2); /* the ILL at 2 is pending */
+	EXPECT_ERR(-EINVAL, ring_vcmdq_rewind(&e->v, 0, sp.gen, 3));
+	EXPECT_ERR(-ESTALE, ring_vcmdq_rewind(&e->v, 0, sp.gen + 1, 0));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_rewind(&e->v, 3, sp.gen, 0));
+	/* Give back 1..: 0 completes, no halt is published at 2 yet. */
+	ASSERT_OK(ring_vcmdq_rewind(&e->v, 0, sp.gen, 1));
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 1));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	/* Fetched again from 1: 1 again, then the ILL at 2 again. */
+	service_pass(e);
+	sp = e->last[0];
+	EXPECT_EQ(sp.first, 1);
+	EXPECT_EQ(sp.n, 1);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 2));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 2u | 1u << 24);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	e->defer = false;
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
 }
 
 /*

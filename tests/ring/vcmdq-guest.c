@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cmdq/cmdq.h"
-#include "ring/barrier.h"
+#include "common/barrier.h"
 
 struct smmu_vcmdq_regs *regs(struct env *e, unsigned int l)
 {

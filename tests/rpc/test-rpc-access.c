@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include <smmu-offload/client.h>
+#include <smmu-offload/vcmdq.h>
 #include <smmu-offload/ring-prod.h>
 
 #include "tests/harness.h"
@@ -232,8 +234,9 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	struct smmu_client *a, *b, *root;
 	struct smmu_client_list *l;
 	struct smmu_client_hsmmu *h;
-	uint32_t vs_a, vs_b, vdev, nh;
+	uint32_t vs_a, vs_b, vdev, nh, vq;
 	struct vring ra;
+	int page;
 
 	need_root();
 	start(&self->d, args);
@@ -245,6 +248,12 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	vring_attach(a, vs_a, &ra);
 	ASSERT_OK(smmu_client_vsmmu_create(b, "sim0", -1, 0, 0, &vs_b));
 	ASSERT_OK(smmu_client_device_attach(b, vs_b, 3, 0x20, &vdev));
+	/* A software vCMDQ of A's (an unenabled page). */
+	page = memfd_create("page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_GE(page, 0);
+	ASSERT_EQ(ftruncate(page, SMMU_VCMDQ_FILE_SIZE), 0);
+	ASSERT_EQ(fcntl(page, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs_a, page, 2, -1, &vq));
 
 	/* A sees its vSMMU, ring and two vSIDs; nothing of B's. */
 	ASSERT_OK(smmu_client_list(a, 0, &l));
@@ -271,6 +280,13 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	ASSERT_ERR(-EPERM, smmu_client_list(b, vs_a, &l));
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_VSMMU, vs_a));
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_RING, ra.id));
+	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_VCMDQ, vq));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_base(b, vq, 0, 0));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_ready(b, vq, 0, true));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_detach(b, vq));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(b, vs_a, page, 0, 0, 4096));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_remove(b, vs_a, 0, 4096));
+	EXPECT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, vq, "nq"), 2);
 	/* Host SMMU counters add up both VMs: admin only. */
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_HSMMU, 0));
 	ASSERT_ERR(-EPERM, stats_err(a, SMMU_CLIENT_SCOPE_HSMMU, 0));
@@ -309,6 +325,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_SERVICE, 0, "clients"), 3);
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_HSMMU, 0, "n_vsmmus"), 2);
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_VSMMU, vs_b, "n_devices"), 1);
+	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_VCMDQ, vq, "nq"), 2);
 	ASSERT_OK(smmu_client_list_hsmmus(root, &h, &nh));
 	EXPECT_EQ(h[0].n_vsmmus, 2);
 	EXPECT_EQ(h[0].n_rings, 1);
@@ -318,6 +335,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	smmu_client_free(a);
 	smmu_client_free(b);
 	vring_close(&ra);
+	close(page);
 	daemon_stop(&self->d);
 }
 

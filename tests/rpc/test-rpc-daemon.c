@@ -8,6 +8,7 @@
  * test there.
  */
 #include <dirent.h>
+#include <linux/userfaultfd.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 
 #include <smmu-offload/client.h>
 #include <smmu-offload/ring-prod.h>
+#include <smmu-offload/vcmdq.h>
 
 #include "cmdq/cmdq.h"
 #include "iommufd/iommufd_abi.h"
@@ -510,6 +512,230 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 	smmu_client_list_free(l);
 	smmu_client_free(c);
 	vring_free(&r);
+	daemon_stop(&self->d);
+}
+
+/* ---- software vCMDQ over the socket ------------------------------------- */
+
+#define VQ_GPA 0x40000000ULL
+#define VQ_RAM (1ULL << 20)
+
+static int sealed_memfd(uint64_t size, unsigned int seals)
+{
+	int fd = memfd_create("vq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(ftruncate(fd, (off_t)size), 0);
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+static int raw_attach_vcmdq(int s, uint32_t vsmmu, uint32_t version,
+			    const int *fds, unsigned int n)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__AttachVcmdq av = SMMU_OFFLOAD__ATTACH_VCMDQ__INIT;
+	uint8_t buf[4096];
+
+	av.vsmmu_id = vsmmu;
+	av.nq = 1;
+	av.version = version;
+	req.id = 78;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ;
+	req.attach_vcmdq = &av;
+	return raw_call(s, buf, pack_req(&req, buf), fds, n, NULL);
+}
+
+TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
+{
+	int ram = sealed_memfd(VQ_RAM, F_SEAL_SHRINK);
+	int page =
+		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int page2 =
+		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int irq = eventfd(0, EFD_CLOEXEC), unsealed, s, fds[2];
+	struct smmu_client *a, *b;
+	struct smmu_client_list *l;
+	struct smmu_vcmdq_regs *q;
+	struct smmu_ring_entry *ents;
+	uint32_t vs, vs_b, id, id2, prod = 0;
+	uint8_t *pm, *rm;
+
+	daemon_start(&self->d, NULL);
+	a = connect_ok(&self->d, "vq-a");
+	b = connect_ok(&self->d, "vq-b");
+	ASSERT_OK(smmu_client_vsmmu_create(a, "sim0", -1, 0, 0, &vs));
+	ASSERT_OK(smmu_client_vsmmu_create(b, "sim0", -1, 0, 0, &vs_b));
+	ASSERT_OK(smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA, VQ_RAM));
+	/* Refusals: overlap, unsealed, a non-memfd page, fd counts, mode,
+	 * the other connection's objects. */
+	ASSERT_ERR(-EEXIST,
+		   smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA + 4096, 4096));
+	unsealed = memfd_create("u", MFD_CLOEXEC);
+	ASSERT_EQ(ftruncate(unsealed, SMMU_VCMDQ_FILE_SIZE), 0);
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(a, vs, unsealed, 0,
+						VQ_GPA + VQ_RAM, 4096));
+	ASSERT_ERR(-EPERM,
+		   smmu_client_vcmdq_attach(a, vs, unsealed, 1, -1, &id));
+	ASSERT_ERR(-EBADF, smmu_client_vcmdq_attach(a, vs, irq, 1, -1, &id));
+	ASSERT_ERR(-EBADF, smmu_client_vcmdq_attach(a, vs, page, 1, ram, &id));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(b, vs, ram, 0, 0, 4096));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_attach(b, vs, page, 1, -1, &id));
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs, page, 1, irq, &id));
+	ASSERT_ERR(-EEXIST,
+		   smmu_client_vcmdq_attach(b, vs_b, page, 1, -1, &id2));
+	ASSERT_ERR(-ENOSPC,
+		   smmu_client_vcmdq_attach(a, vs, page2, 1, -1, &id2));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_base(b, id, 0, 0));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_ready(b, id, 0, true));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_detach(b, id));
+	ASSERT_ERR(-EINVAL, smmu_client_vcmdq_set_base(a, id, 1, 0));
+	/* Raw requests: a wrong mode version and wrong fds are refused. */
+	s = raw_connect(&self->d);
+	ASSERT_OK(raw_hello(s, SMMU_CLIENT_PROTOCOL_VERSION));
+	{
+		SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+		SmmuOffload__CreateVsmmu cv = SMMU_OFFLOAD__CREATE_VSMMU__INIT;
+		SmmuOffload__AddGuestMemory ag =
+			SMMU_OFFLOAD__ADD_GUEST_MEMORY__INIT;
+		uint8_t buf[4096];
+		uint32_t probe, x;
+
+		cv.host_smmu = (char *)"sim0";
+		req.id = 5;
+		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU;
+		req.create_vsmmu = &cv;
+		ASSERT_OK(raw_call(s, buf, pack_req(&req, buf), NULL, 0, NULL));
+		/* Ids are handed out in order: the raw one is just before. */
+		ASSERT_OK(
+			smmu_client_vsmmu_create(a, "sim1", -1, 0, 0, &probe));
+		x = probe - 1;
+		fds[0] = page2;
+		fds[1] = page2;
+		ASSERT_ERR(-EPROTONOSUPPORT,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION_WORD(2, 0),
+					    fds, 1));
+		ASSERT_ERR(-EBADF,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION, fds, 2));
+		ASSERT_ERR(-EINVAL,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION, NULL, 0));
+		ASSERT_ERR(-EPERM,
+			   raw_attach_vcmdq(s, vs, SMMU_VCMDQ_VERSION, fds, 1));
+		ag.vsmmu_id = x;
+		ag.gpa = VQ_GPA;
+		ag.size = 4096;
+		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY;
+		req.add_guest_memory = &ag;
+		ASSERT_ERR(-EINVAL,
+			   raw_call(s, buf, pack_req(&req, buf), fds, 2, NULL));
+		ASSERT_OK(smmu_client_vsmmu_destroy(a, probe));
+	}
+	close(s);
+
+	/* The guest: queue at VQ_GPA, 64 entries; CONFIG.EN; commands. */
+	pm = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
+		  MAP_SHARED, page, 0);
+	rm = mmap(NULL, VQ_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+	ASSERT_TRUE(pm != MAP_FAILED && rm != MAP_FAILED);
+	q = smmu_vcmdq_regs(pm, 0);
+	ents = (struct smmu_ring_entry *)(void *)rm;
+	ASSERT_OK(smmu_client_vcmdq_set_base(a, id, 0,
+					     smmu_vcmdq_base(VQ_GPA, 6)));
+	ASSERT_OK(smmu_client_vcmdq_set_ready(a, id, 0, true));
+	__atomic_store_n(&q->config, SMMU_VCMDQ_CONFIG_EN, __ATOMIC_RELEASE);
+	for (int i = 0;
+	     i < WAIT_MS && !__atomic_load_n(&q->status, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_EQ(q->status, SMMU_VCMDQ_STATUS_ENABLED);
+	for (int k = 0; k < 100; k++) {
+		int i;
+
+		ents[prod % 64] = entry(cmdq_build_tlbi_nh_asid(3, 0));
+		ents[(prod + 1) % 64] = entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
+		prod += 2;
+		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
+		for (i = 0; i < WAIT_MS * 10; i++) {
+			if ((__atomic_load_n(&q->cons, __ATOMIC_ACQUIRE) &
+			     127) == (prod & 127))
+				break;
+			usleep(100);
+		}
+		ASSERT_LT(i, WAIT_MS * 10);
+	}
+	/* Idle wake-up by userfaultfd: the daemon (another process) arms
+	 * the protection on our mapping and un-protects on our store. */
+	{
+		int uffd = (int)syscall(SYS_userfaultfd,
+					O_CLOEXEC | O_NONBLOCK |
+						UFFD_USER_MODE_ONLY);
+		struct uffdio_api api = {
+			.api = UFFD_API,
+			.features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+		};
+		struct uffdio_register reg = {
+			.range = { .start = (uint64_t)(uintptr_t)pm,
+				   .len = SMMU_VCMDQ_PAGE0_SIZE },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		int i;
+
+		ASSERT_GE(uffd, 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		ASSERT_ERR(-EBADF,
+			   smmu_client_vcmdq_set_uffd(a, id, irq,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_ERR(-EPERM,
+			   smmu_client_vcmdq_set_uffd(b, id, uffd,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_OK(smmu_client_vcmdq_set_uffd(a, id, uffd,
+						     (uint64_t)(uintptr_t)pm));
+		for (i = 0; i < WAIT_MS * 10; i++) {
+			if (stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
+				    "uffd_armed"))
+				break;
+			usleep(100);
+		}
+		ASSERT_LT(i, WAIT_MS * 10);
+		ents[prod % 64] = entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
+		prod++;
+		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
+		for (i = 0; i < WAIT_MS * 10; i++) {
+			if ((__atomic_load_n(&q->cons, __ATOMIC_ACQUIRE) &
+			     127) == (prod & 127))
+				break;
+			usleep(100);
+		}
+		ASSERT_LT(i, WAIT_MS * 10);
+		ASSERT_GE(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
+				  "uffd_faults"),
+			  1);
+		close(uffd);
+	}
+	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "entries"), 201);
+	ASSERT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "syncs"), 101);
+	/* Both peers are root here (admins read everything); the scoping
+	 * for other uids is the same code path as rings' (test-rpc-access). */
+	ASSERT_ERR(-EBUSY, smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));
+	ASSERT_OK(smmu_client_list(b, 0, &l));
+	ASSERT_GE(l->n_vsmmus, 2);
+	smmu_client_list_free(l);
+
+	ASSERT_OK(smmu_client_vcmdq_detach(a, id));
+	ASSERT_ERR(-ENOENT, smmu_client_vcmdq_detach(a, id));
+	ASSERT_OK(smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));
+	/* Attached again and left for the connection close to release. */
+	ASSERT_OK(smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA, VQ_RAM));
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs, page, 1, irq, &id));
+	smmu_client_free(a);
+	smmu_client_free(b);
+	munmap(pm, SMMU_VCMDQ_FILE_SIZE);
+	munmap(rm, VQ_RAM);
+	close(ram);
+	close(page);
+	close(page2);
+	close(unsealed);
+	close(irq);
 	daemon_stop(&self->d);
 }
 

@@ -19,6 +19,7 @@
 
 #include <smmu-offload/client.h>
 
+#include "common/fdcheck.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
 #include "tests/harness.h"
@@ -460,12 +461,12 @@ TEST(eventfd_check)
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	mfd = memfd_create("x", MFD_CLOEXEC);
 	ASSERT_GE(mfd, 0);
-	ASSERT_OK(rpc_fd_check_eventfd(efd));
-	ASSERT_ERR(-EBADF, rpc_fd_check_eventfd(p[0]));
-	ASSERT_ERR(-EBADF, rpc_fd_check_eventfd(mfd));
-	ASSERT_ERR(-EBADF, rpc_fd_check_eventfd(-1));
+	ASSERT_OK(common_fd_check_eventfd(efd));
+	ASSERT_ERR(-EBADF, common_fd_check_eventfd(p[0]));
+	ASSERT_ERR(-EBADF, common_fd_check_eventfd(mfd));
+	ASSERT_ERR(-EBADF, common_fd_check_eventfd(-1));
 	close(p[1]);
-	ASSERT_ERR(-EBADF, rpc_fd_check_eventfd(p[1]));
+	ASSERT_ERR(-EBADF, common_fd_check_eventfd(p[1]));
 	close(p[0]);
 	close(mfd);
 	close(efd);
@@ -558,7 +559,8 @@ static void fake_server(int lsock)
 	r = fake_recv(s, &fds);
 	if (r->body_case != SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING ||
 	    r->attach_ring->vsmmu_id != 5 || fds.n != 3 ||
-	    rpc_fd_check_eventfd(fds.fd[1]) || rpc_fd_check_eventfd(fds.fd[2]))
+	    common_fd_check_eventfd(fds.fd[1]) ||
+	    common_fd_check_eventfd(fds.fd[2]))
 		_exit(15);
 	rpc_fds_close(&fds);
 	resp = (SmmuOffload__Response)SMMU_OFFLOAD__RESPONSE__INIT;

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc_ratelimit: the token bucket of the daemon's guest-triggered log
+ * daemon_ratelimit: the token bucket of the daemon's guest-triggered log
  * messages. Pure logic on a fake clock.
  */
-#include "rpc/ratelimit.h"
+#include "daemon/ratelimit.h"
 #include "tests/harness.h"
 
 #define SEC 1000000000ull
 
 /* Allow one message at @now; returns whether it was allowed. */
-static bool allow(struct rpc_ratelimit *rl, uint64_t now, uint64_t *ret_supp)
+static bool allow(struct daemon_ratelimit *rl, uint64_t now, uint64_t *ret_supp)
 {
 	uint64_t supp = UINT64_MAX;
-	bool ok = rpc_ratelimit_allow(rl, now, &supp);
+	bool ok = daemon_ratelimit_allow(rl, now, &supp);
 
 	/* Always set, and 0 whenever the message is refused. */
 	ASSERT_NE(supp, UINT64_MAX);
@@ -25,20 +25,20 @@ static bool allow(struct rpc_ratelimit *rl, uint64_t now, uint64_t *ret_supp)
 
 TEST(init_rejects_bad_parameters)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 
-	ASSERT_ERR(-EINVAL, rpc_ratelimit_init(&rl, 0, SEC, 0));
-	ASSERT_ERR(-EINVAL, rpc_ratelimit_init(&rl, 10, 9, 0));
-	ASSERT_OK(rpc_ratelimit_init(&rl, 10, 10, 0));
-	ASSERT_OK(rpc_ratelimit_init(&rl, 1, 1, 0));
+	ASSERT_ERR(-EINVAL, daemon_ratelimit_init(&rl, 0, SEC, 0));
+	ASSERT_ERR(-EINVAL, daemon_ratelimit_init(&rl, 10, 9, 0));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 10, 10, 0));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 1, 1, 0));
 }
 
 TEST(burst_then_suppressed)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 	uint64_t supp;
 
-	ASSERT_OK(rpc_ratelimit_init(&rl, 5, 10 * SEC, 100 * SEC));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 5, 10 * SEC, 100 * SEC));
 	for (int i = 0; i < 5; i++) {
 		ASSERT_TRUE(allow(&rl, 100 * SEC, &supp));
 		ASSERT_EQ(supp, 0);
@@ -62,10 +62,10 @@ TEST(burst_then_suppressed)
 
 TEST(long_idle_refills_only_to_burst)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 	int allowed = 0;
 
-	ASSERT_OK(rpc_ratelimit_init(&rl, 3, SEC, 0));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 3, SEC, 0));
 	for (int i = 0; i < 3; i++)
 		ASSERT_TRUE(allow(&rl, 0, NULL));
 	/* An hour later the bucket holds 3, not 3600 * 3. */
@@ -76,12 +76,12 @@ TEST(long_idle_refills_only_to_burst)
 
 TEST(steady_rate_over_time)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 	uint64_t t, allowed = 0, refused = 0;
 
 	/* 10 per minute, offered 1 per second for 10 minutes: the burst
 	 * plus one per 6 s get through. */
-	ASSERT_OK(rpc_ratelimit_init(&rl, 10, 60 * SEC, 0));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 10, 60 * SEC, 0));
 	for (t = 0; t < 600; t++) {
 		if (allow(&rl, t * SEC, NULL))
 			allowed++;
@@ -96,9 +96,9 @@ TEST(steady_rate_over_time)
 
 TEST(clock_going_backwards_adds_nothing)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 
-	ASSERT_OK(rpc_ratelimit_init(&rl, 2, 2 * SEC, 50 * SEC));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 2, 2 * SEC, 50 * SEC));
 	ASSERT_TRUE(allow(&rl, 50 * SEC, NULL));
 	ASSERT_TRUE(allow(&rl, 50 * SEC, NULL));
 	ASSERT_FALSE(allow(&rl, 10 * SEC, NULL));
@@ -110,12 +110,12 @@ TEST(clock_going_backwards_adds_nothing)
 
 TEST(flush_reports_only_when_a_token_is_back)
 {
-	struct rpc_ratelimit rl;
+	struct daemon_ratelimit rl;
 	uint64_t supp = 99;
 
-	ASSERT_OK(rpc_ratelimit_init(&rl, 2, 2 * SEC, 0));
+	ASSERT_OK(daemon_ratelimit_init(&rl, 2, 2 * SEC, 0));
 	/* Nothing suppressed: nothing to flush, no token spent. */
-	ASSERT_FALSE(rpc_ratelimit_flush(&rl, 0, &supp));
+	ASSERT_FALSE(daemon_ratelimit_flush(&rl, 0, &supp));
 	ASSERT_EQ(supp, 0);
 	ASSERT_TRUE(allow(&rl, 0, NULL));
 	ASSERT_TRUE(allow(&rl, 0, NULL));
@@ -123,18 +123,18 @@ TEST(flush_reports_only_when_a_token_is_back)
 		ASSERT_FALSE(allow(&rl, 0, NULL));
 	/* No token yet: the flush neither reports nor counts itself. */
 	supp = 99;
-	ASSERT_FALSE(rpc_ratelimit_flush(&rl, SEC - 1, &supp));
+	ASSERT_FALSE(daemon_ratelimit_flush(&rl, SEC - 1, &supp));
 	ASSERT_EQ(supp, 0);
 	ASSERT_EQ(rl.suppressed, 7);
 	ASSERT_EQ(rl.suppressed_total, 7);
-	ASSERT_TRUE(rpc_ratelimit_flush(&rl, SEC, &supp));
+	ASSERT_TRUE(daemon_ratelimit_flush(&rl, SEC, &supp));
 	ASSERT_EQ(supp, 7);
 	/* It spent the token and reset the count. */
 	ASSERT_FALSE(allow(&rl, SEC, NULL));
 	ASSERT_EQ(rl.suppressed, 1);
 	/* Two tokens back by 3 s: the flush takes one, a message the other;
 	 * the message has nothing left to report. */
-	ASSERT_TRUE(rpc_ratelimit_flush(&rl, 3 * SEC, &supp));
+	ASSERT_TRUE(daemon_ratelimit_flush(&rl, 3 * SEC, &supp));
 	ASSERT_EQ(supp, 1);
 	ASSERT_TRUE(allow(&rl, 3 * SEC, &supp));
 	ASSERT_EQ(supp, 0);

@@ -19,14 +19,14 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
-#include "rpc/metrics.h"
+#include "daemon/metrics.h"
 #include "rpc/server.h"
 
 /* Owned by the thread dispatching the event base. */
-struct rpc_metrics {
+struct daemon_metrics {
 	struct core_service *svc;
 	const struct rpc_server *srv;
-	rpc_metrics_extra_fn extra;
+	daemon_metrics_extra_fn extra;
 	void *opaque;
 	struct evhttp *http;
 	struct evconnlistener *lev;
@@ -55,11 +55,11 @@ static int parse_port(const char *s, uint16_t *ret)
 	return 0;
 }
 
-int rpc_metrics_parse_addr(const char *s, struct sockaddr_storage *ret,
-			   socklen_t *ret_len)
+int daemon_metrics_parse_addr(const char *s, struct sockaddr_storage *ret,
+			      socklen_t *ret_len)
 {
 	char host[INET6_ADDRSTRLEN + 1];
-	uint16_t port = RPC_METRICS_DEFAULT_PORT;
+	uint16_t port = DAEMON_METRICS_DEFAULT_PORT;
 	const char *colon;
 	size_t hlen;
 
@@ -118,7 +118,8 @@ int rpc_metrics_parse_addr(const char *s, struct sockaddr_storage *ret,
 	return 0;
 }
 
-int rpc_metrics_address(const struct rpc_metrics *m, char *buf, size_t len)
+int daemon_metrics_address(const struct daemon_metrics *m, char *buf,
+			   size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -662,8 +663,8 @@ static void render_vsmmus(struct out *o, const struct snapshot *s)
 			     (unsigned long long)s->vs[i].cmds_by_class[k]);
 }
 
-int rpc_metrics_render(struct core_service *svc, const struct rpc_server *srv,
-		       struct evbuffer *out)
+int daemon_metrics_render(struct core_service *svc,
+			  const struct rpc_server *srv, struct evbuffer *out)
 {
 	struct snapshot s = { 0 };
 	struct out o = { .b = out };
@@ -687,7 +688,7 @@ out:
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-	struct rpc_metrics *m = arg;
+	struct daemon_metrics *m = arg;
 	const char *uri = evhttp_request_get_uri(req);
 	struct evbuffer *body;
 	struct out o;
@@ -708,7 +709,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	o.b = body;
-	o.err = rpc_metrics_render(m->svc, m->srv, body);
+	o.err = daemon_metrics_render(m->svc, m->srv, body);
 	if (!o.err && m->extra)
 		m->extra(m->opaque, body);
 	if (o.err) {
@@ -729,16 +730,16 @@ static void on_other(struct evhttp_request *req, void *arg)
 	evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
-int rpc_metrics_new(struct event_base *base, struct core_service *svc,
-		    const struct rpc_metrics_config *cfg,
-		    struct rpc_metrics **ret)
+int daemon_metrics_new(struct event_base *base, struct core_service *svc,
+		       const struct daemon_metrics_config *cfg,
+		       struct daemon_metrics **ret)
 {
 	struct sockaddr_storage ss;
-	struct rpc_metrics *m;
+	struct daemon_metrics *m;
 	socklen_t sl;
 	int one = 1, r;
 
-	r = rpc_metrics_parse_addr(cfg->addr, &ss, &sl);
+	r = daemon_metrics_parse_addr(cfg->addr, &ss, &sl);
 	if (r)
 		return r;
 	m = calloc(1, sizeof(*m));
@@ -804,7 +805,7 @@ err:
 	return r;
 }
 
-void rpc_metrics_free(struct rpc_metrics *m)
+void daemon_metrics_free(struct daemon_metrics *m)
 {
 	if (!m)
 		return;

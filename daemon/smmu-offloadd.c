@@ -28,11 +28,12 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "common/clock.h"
 #include "core/core.h"
-#include "rpc/metrics.h"
-#include "rpc/ratelimit.h"
+#include "daemon/metrics.h"
+#include "daemon/ratelimit.h"
 #include "rpc/server.h"
-#include "rpc/smmu-offloadd.h"
+#include "daemon/smmu-offloadd.h"
 #include <smmu-offload/client.h>
 
 static int log_level = LOG_NOTICE;
@@ -95,14 +96,6 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Messages a guest or a client can trigger at will go through one token
  * bucket per class, so that a hostile guest cannot flood the journal; the
@@ -128,7 +121,7 @@ static const char *const log_class_names[LOG_CLASS_COUNT] = {
 };
 
 /* Main thread only, like everything that logs here. */
-static struct rpc_ratelimit log_limits[LOG_CLASS_COUNT];
+static struct daemon_ratelimit log_limits[LOG_CLASS_COUNT];
 
 static void log_suppressed(enum log_class cls, int level, uint64_t n)
 {
@@ -148,7 +141,8 @@ static void log_limited(enum log_class cls, int level, const char *fmt, ...)
 	/* Below the log level nothing is printed: spend no token. */
 	if (level > log_level)
 		return;
-	if (!rpc_ratelimit_allow(&log_limits[cls], now_ns(), &suppressed))
+	if (!daemon_ratelimit_allow(&log_limits[cls], common_now_ns(),
+				    &suppressed))
 		return;
 	log_suppressed(cls, level, suppressed);
 	va_start(ap, fmt);
@@ -162,7 +156,7 @@ static void log_flush_suppressed(void)
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++) {
 		uint64_t n;
 
-		if (rpc_ratelimit_flush(&log_limits[i], now_ns(), &n))
+		if (daemon_ratelimit_flush(&log_limits[i], common_now_ns(), &n))
 			log_suppressed(i, LOG_WARNING, n);
 	}
 }
@@ -477,11 +471,11 @@ int main(int argc, char **argv)
 	};
 	const struct timeval watch_tv = { WATCH_INTERVAL_S, 0 };
 	struct event *ev_term = NULL, *ev_int = NULL;
-	struct rpc_metrics_config mcfg = { 0 };
-	struct rpc_metrics *metrics = NULL;
+	struct daemon_metrics_config mcfg = { 0 };
+	struct daemon_metrics *metrics = NULL;
 	struct watch watch = { 0 };
 	struct shutdown sd = { 0 };
-	char ready[RPC_METRICS_ADDR_MAX + 64];
+	char ready[DAEMON_METRICS_ADDR_MAX + 64];
 	struct rpc_server_config scfg = { 0 };
 	char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct core_service *svc = NULL;
@@ -526,8 +520,8 @@ int main(int argc, char **argv)
 		}
 	}
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
-		rpc_ratelimit_init(&log_limits[i], o.log_burst,
-				   o.log_interval_ns, now_ns());
+		daemon_ratelimit_init(&log_limits[i], o.log_burst,
+				      o.log_interval_ns, common_now_ns());
 	o.core.backend.kind = o.backend;
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
@@ -641,18 +635,18 @@ int main(int argc, char **argv)
 
 	snprintf(ready, sizeof(ready), "STATUS=serving");
 	if (o.metrics) {
-		char addr[RPC_METRICS_ADDR_MAX];
+		char addr[DAEMON_METRICS_ADDR_MAX];
 
 		mcfg.addr = o.metrics;
 		mcfg.srv = srv;
 		mcfg.extra = metrics_extra;
-		r = rpc_metrics_new(base, svc, &mcfg, &metrics);
+		r = daemon_metrics_new(base, svc, &mcfg, &metrics);
 		if (r) {
 			log_msg(LOG_ERR, "cannot serve metrics on %s: %s",
 				o.metrics, strerror(-r));
 			goto out;
 		}
-		r = rpc_metrics_address(metrics, addr, sizeof(addr));
+		r = daemon_metrics_address(metrics, addr, sizeof(addr));
 		if (r) {
 			log_msg(LOG_ERR, "metrics address: %s", strerror(-r));
 			goto out;
@@ -680,7 +674,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	/* Scrapes and connections first: they call into the service. */
-	rpc_metrics_free(metrics);
+	daemon_metrics_free(metrics);
 	if (watch.ev)
 		event_free(watch.ev);
 	free(watch.seen);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc_ratelimit: a token bucket for log messages a guest or a client can
+ * daemon_ratelimit: a token bucket for log messages a guest or a client can
  * trigger (ring halts, backend errors, bad requests), so that a hostile
  * guest cannot flood the host log. Each message class has its own bucket:
  * up to @burst messages at once, refilled at @burst per @interval_ns.
@@ -13,15 +13,15 @@
  * Thread context: a bucket belongs to one thread (the daemon's main
  * thread); no locking.
  */
-#ifndef SMMU_OFFLOAD_RPC_RATELIMIT_H
-#define SMMU_OFFLOAD_RPC_RATELIMIT_H
+#ifndef SMMU_OFFLOAD_DAEMON_RATELIMIT_H
+#define SMMU_OFFLOAD_DAEMON_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 /**
- * struct rpc_ratelimit - one message class's bucket. Owned by the thread
- * that logs the class. Initialise with rpc_ratelimit_init().
+ * struct daemon_ratelimit - one message class's bucket. Owned by the thread
+ * that logs the class. Initialise with daemon_ratelimit_init().
  * @interval_ns: time to refill the whole bucket.
  * @burst:       bucket depth (messages allowed back to back).
  * @credit_ns:   credit in ns, at most @interval_ns; a message costs
@@ -30,7 +30,7 @@
  * @suppressed:  messages refused since the last allowed one.
  * @suppressed_total: messages refused since init (for tests/metrics).
  */
-struct rpc_ratelimit {
+struct daemon_ratelimit {
 	uint64_t interval_ns;
 	uint32_t burst;
 	uint64_t credit_ns;
@@ -40,16 +40,16 @@ struct rpc_ratelimit {
 };
 
 /**
- * rpc_ratelimit_init() - a full bucket at time @now_ns.
+ * daemon_ratelimit_init() - a full bucket at time @now_ns.
  * @burst:       >= 1.
  * @interval_ns: >= @burst (so that one message costs at least 1 ns).
  * Return: 0, -EINVAL.
  */
-int rpc_ratelimit_init(struct rpc_ratelimit *rl, uint32_t burst,
-		       uint64_t interval_ns, uint64_t now_ns);
+int daemon_ratelimit_init(struct daemon_ratelimit *rl, uint32_t burst,
+			  uint64_t interval_ns, uint64_t now_ns);
 
 /**
- * rpc_ratelimit_allow() - may one message of this class be logged now?
+ * daemon_ratelimit_allow() - may one message of this class be logged now?
  * @now_ns:         monotonic time; a time before the last call counts as
  *                  no time passing.
  * @ret_suppressed: always set: when the message is allowed, how many
@@ -57,18 +57,18 @@ int rpc_ratelimit_init(struct rpc_ratelimit *rl, uint32_t burst,
  *                  caller logs "N suppressed" first); 0 when refused.
  * Return: true to log the message, false to drop it (counted).
  */
-bool rpc_ratelimit_allow(struct rpc_ratelimit *rl, uint64_t now_ns,
-			 uint64_t *ret_suppressed);
+bool daemon_ratelimit_allow(struct daemon_ratelimit *rl, uint64_t now_ns,
+			    uint64_t *ret_suppressed);
 
 /**
- * rpc_ratelimit_flush() - report suppressed messages when the class went
+ * daemon_ratelimit_flush() - report suppressed messages when the class went
  * quiet: if some were suppressed and a message may be logged now, spend
  * that message on the report. Counts nothing as suppressed.
  * @ret_suppressed: always set: how many to report (0 when returning
  *                  false).
  * Return: true to log "N suppressed" with *@ret_suppressed.
  */
-bool rpc_ratelimit_flush(struct rpc_ratelimit *rl, uint64_t now_ns,
-			 uint64_t *ret_suppressed);
+bool daemon_ratelimit_flush(struct daemon_ratelimit *rl, uint64_t now_ns,
+			    uint64_t *ret_suppressed);
 
 #endif

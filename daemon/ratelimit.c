@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 
-#include "rpc/ratelimit.h"
+#include "daemon/ratelimit.h"
 
-int rpc_ratelimit_init(struct rpc_ratelimit *rl, uint32_t burst,
-		       uint64_t interval_ns, uint64_t now_ns)
+int daemon_ratelimit_init(struct daemon_ratelimit *rl, uint32_t burst,
+			  uint64_t interval_ns, uint64_t now_ns)
 {
 	if (!burst || interval_ns < burst)
 		return -EINVAL;
-	*rl = (struct rpc_ratelimit){
+	*rl = (struct daemon_ratelimit){
 		.interval_ns = interval_ns,
 		.burst = burst,
 		.credit_ns = interval_ns,
@@ -17,7 +17,7 @@ int rpc_ratelimit_init(struct rpc_ratelimit *rl, uint32_t burst,
 	return 0;
 }
 
-static void refill(struct rpc_ratelimit *rl, uint64_t now_ns)
+static void refill(struct daemon_ratelimit *rl, uint64_t now_ns)
 {
 	if (now_ns > rl->last_ns) {
 		uint64_t gain = now_ns - rl->last_ns;
@@ -30,8 +30,8 @@ static void refill(struct rpc_ratelimit *rl, uint64_t now_ns)
 	}
 }
 
-bool rpc_ratelimit_allow(struct rpc_ratelimit *rl, uint64_t now_ns,
-			 uint64_t *ret_suppressed)
+bool daemon_ratelimit_allow(struct daemon_ratelimit *rl, uint64_t now_ns,
+			    uint64_t *ret_suppressed)
 {
 	/* Credit is kept in ns so that refill needs no division per call;
 	 * one message costs interval / burst ns of it. */
@@ -50,8 +50,8 @@ bool rpc_ratelimit_allow(struct rpc_ratelimit *rl, uint64_t now_ns,
 	return true;
 }
 
-bool rpc_ratelimit_flush(struct rpc_ratelimit *rl, uint64_t now_ns,
-			 uint64_t *ret_suppressed)
+bool daemon_ratelimit_flush(struct daemon_ratelimit *rl, uint64_t now_ns,
+			    uint64_t *ret_suppressed)
 {
 	uint64_t cost = rl->interval_ns / rl->burst;
 

@@ -4,8 +4,8 @@
  * smmu-offloadd-opts.c) and the daemon's logging (smmu-offloadd.c).
  * Everything here runs on the main thread, before and while it serves.
  */
-#ifndef SMMU_OFFLOAD_RPC_SMMU_OFFLOADD_H
-#define SMMU_OFFLOAD_RPC_SMMU_OFFLOADD_H
+#ifndef SMMU_OFFLOAD_DAEMON_SMMU_OFFLOADD_H
+#define SMMU_OFFLOAD_DAEMON_SMMU_OFFLOADD_H
 
 #include <stdbool.h>
 #include <stddef.h>
