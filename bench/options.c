@@ -17,7 +17,10 @@ void sb_usage(FILE *f)
 		"mixed, storm,\n"
 		"                       trace:FILE[.xz], noisy (see --flood)\n"
 		"  -m, --modes LIST     comma list of qemu,qemu-batched,"
-		"offload (default all)\n"
+		"offload (default all),\n"
+		"                       vcmdq (--vcpu kvm only; default there "
+		"for strict-unmap\n"
+		"                       and lazy-flush)\n"
 		"  -b, --backend B      sim (default) or null\n"
 		"  -n, --vms N          VMs, 1..256 (default 16)\n"
 		"      --vcpus N        vCPUs (closed loops) per vSMMU (default 1;"
@@ -50,8 +53,8 @@ void sb_usage(FILE *f)
 		"                       overshoot: wall clock then not "
 		"comparable between modes\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
-		"      --issue M        offload issue mode inline (default) or "
-		"async\n"
+		"      --issue M        offload issue mode auto (default), "
+		"inline or async\n"
 		"      --poll-us N      offload worker poll window (default "
 		"%u)\n"
 		"      --loop L         auto (default), uring, epoll\n"
@@ -77,7 +80,8 @@ void sb_usage(FILE *f)
 		"                       without a usable /dev/kvm), kvm-msipoll: "
 		"the same, SYNCs\n"
 		"                       waited for by MSI write (Linux MSIPOLL)\n"
-		"      --kvm-pin        --vcpu kvm, offload: vCPU threads and "
+		"      --kvm-pin        --vcpu kvm, offload and vcmdq: vCPU "
+		"threads and "
 		"service workers\n"
 		"                       on separate halves of the CPUs\n"
 		"  -q, --quiet          no progress line\n",
@@ -97,7 +101,7 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-static int parse_modes(const char *s, bool *modes)
+static int parse_modes(const char *s, bool *modes, int *vcmdq)
 {
 	char buf[128], *save = NULL, *tok;
 
@@ -105,10 +109,15 @@ static int parse_modes(const char *s, bool *modes)
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", s);
 	memset(modes, 0, M_COUNT * sizeof(*modes));
+	*vcmdq = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		int m;
 
+		if (!strcmp(tok, "vcmdq")) { /* bench/kvm/kvm-vcmdq.c */
+			*vcmdq = 1;
+			continue;
+		}
 		for (m = 0; m < M_COUNT; m++)
 			if (!strcmp(tok, sb_mode_names[m]))
 				break;
@@ -255,7 +264,8 @@ static const struct kw wait_kw[] = { { "block", IOFD_SIM_WAIT_BLOCK },
 				     { "spin", IOFD_SIM_WAIT_SPIN },
 				     { "none", IOFD_SIM_WAIT_NONE },
 				     { NULL, 0 } };
-static const struct kw issue_kw[] = { { "async", CORE_ISSUE_ASYNC },
+static const struct kw issue_kw[] = { { "auto", CORE_ISSUE_AUTO },
+				      { "async", CORE_ISSUE_ASYNC },
 				      { "inline", CORE_ISSUE_INLINE },
 				      { NULL, 0 } };
 static const struct kw loop_kw[] = { { "auto", CORE_LOOP_AUTO },
@@ -293,6 +303,7 @@ static void opts_default(struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->workload = "strict-unmap";
 	o->modes[M_QEMU] = o->modes[M_QEMU_BATCHED] = o->modes[M_OFFLOAD] = 1;
+	o->vcmdq = -1;
 	o->backend = "sim";
 	o->vms = 16;
 	o->vcpus = 1;
@@ -305,7 +316,7 @@ static void opts_default(struct opts *o)
 	o->verify = true;
 	o->wait = IOFD_SIM_WAIT_BLOCK;
 	iofd_sim_config_default(&o->sim);
-	o->issue = CORE_ISSUE_INLINE;
+	o->issue = CORE_ISSUE_AUTO;
 	o->poll_us = CORE_DEFAULT_POLL_US;
 	o->loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;
@@ -321,7 +332,7 @@ static int parse_other_opt(struct opts *o, int c, const char *arg)
 		o->workload = arg;
 		break;
 	case 'm':
-		r = parse_modes(arg, o->modes);
+		r = parse_modes(arg, o->modes, &o->vcmdq);
 		break;
 	case 'b':
 		o->backend = arg;
@@ -402,6 +413,10 @@ static int opts_finish(struct opts *o, const struct opts_seen *seen)
 	}
 	if (o->kvm_pin && !o->kvm) {
 		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
+		return -EINVAL;
+	}
+	if (o->vcmdq == 1 && (!o->kvm || o->kvm_msi)) {
+		fprintf(stderr, "smmu-bench: mode vcmdq needs --vcpu kvm\n");
 		return -EINVAL;
 	}
 	if (o->flood && (o->connect || o->idle_ms)) {

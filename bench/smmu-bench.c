@@ -198,7 +198,9 @@ static void mode_layout(const struct run *run, struct result *res)
 			 run->nwk, run->nwk > 1 ? "s" : "", per,
 			 sb_unit_name(o), o->nvs > 1 ? "s" : "", o->hsmmus,
 			 o->hsmmus > 1 ? "s" : "",
-			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
+			 o->issue == CORE_ISSUE_AUTO   ? "auto" :
+			 o->issue == CORE_ISSUE_INLINE ? "inline" :
+							 "async");
 	else
 		snprintf(res->layout, sizeof(res->layout),
 			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",
@@ -516,7 +518,12 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 				"--connect, --flood, --plot, --fault-drop\n");
 		return 2;
 	}
-	memcpy(k.modes, o->modes, sizeof(k.modes));
+	_Static_assert(M_COUNT + 1 == sizeof(k.modes), "kvm modes: + vcmdq");
+	memcpy(k.modes, o->modes, M_COUNT * sizeof(*o->modes));
+	/* vcmdq by default where its guest can run the workload. */
+	k.modes[M_COUNT] = o->vcmdq == 1 ||
+			   (o->vcmdq < 0 && !o->kvm_msi &&
+			    (w->kind == WL_STRICT || w->kind == WL_LAZY));
 	k.sim.wait = o->wait;
 	return kvmb_run(&k, w);
 }

@@ -72,6 +72,8 @@ struct opts {
 	const char *json, *plot;
 	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
 				     * bench/kvm/kvm-bench.h */
+	int vcmdq; /* -m vcmdq (--vcpu kvm only): 1 asked, 0 not, -1
+		    * default (-m not given) */
 };
 
 /* Per producer thread; merged by the main thread after the join. */

@@ -18,4 +18,7 @@
  */
 int common_fd_check_eventfd(int fd);
 
+/* common_fd_check_uffd() - is @fd a userfaultfd? Same returns. */
+int common_fd_check_uffd(int fd);
+
 #endif

@@ -44,14 +44,24 @@
 struct core_service;
 
 /*
- * Inline is the default: smmu-bench measured it ahead of async at light
- * and heavy load on the hosts we have (docs/PERFORMANCE.md, "Service
- * defaults"); async overlaps the host syncs of different vSMMUs and is
- * there to be re-measured on hosts with idle cores and slow syncs.
+ * Auto is the default, from smmu-bench (docs/PERFORMANCE.md, "Service
+ * defaults"): inline was ahead of async at 2 us host syncs and at least
+ * level at 10 us; at 50 us async was level or ahead in three sessions of
+ * four. So each worker runs inline while its host SMMU's backend calls are
+ * short and switches to async when they are long: an EWMA (weight 1/8) of
+ * the measured call time, async above CORE_AUTO_ASYNC_NS, inline again
+ * below CORE_AUTO_INLINE_NS (hysteresis). Auto starts the issuer threads;
+ * they sleep in the kernel while the worker runs inline.
  */
 enum core_issue_mode {
+	CORE_ISSUE_AUTO, /* per host SMMU, from its measured call time */
 	CORE_ISSUE_INLINE, /* the ioctl runs on the worker thread */
-	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
+	/*
+	 * Issuer threads run the ioctl; io_uring: the hand-off and the
+	 * completion (a CQE with the result) are IORING_OP_MSG_RINGs, no lock
+	 * between worker and issuers; epoll: eventfds and lock-free queues.
+	 */
+	CORE_ISSUE_ASYNC,
 };
 
 enum core_loop_kind {
@@ -65,7 +75,7 @@ enum core_loop_kind {
  * @backend:        backend selection and its configuration.
  * @hsmmu_names:    names of the host SMMUs to serve.
  * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).
- * @issue_mode:     inline (default) or async.
+ * @issue_mode:     auto (default), inline or async.
  * @max_inflight:   async: ioctls in flight per host SMMU (default 4);
  *                  never more than one per vSMMU.
  * @poll_us:        how long a worker keeps polling an active ring after
@@ -86,6 +96,11 @@ enum core_loop_kind {
  *                  only when the host is in trouble; past the deadline
  *                  the call fails with -ETIMEDOUT and the worker counts
  *                  as stuck (see "Control calls and deadlines" below).
+ * @vcmdq_idle_us:  how often a worker looks at its idle vCMDQ queues
+ *                  (default CORE_DEFAULT_VCMDQ_IDLE_US): the bound on how
+ *                  long an idle queue's next guest write waits to be seen.
+ * @gmem_max:       guest RAM bytes one vSMMU may register (default
+ *                  CORE_DEFAULT_GMEM_MAX; mappings, not memory).
  */
 struct core_config {
 	struct iofd_config backend;
@@ -102,6 +117,8 @@ struct core_config {
 	const char *cpus;
 	unsigned int max_rings;
 	unsigned int ctl_timeout_ms;
+	unsigned int vcmdq_idle_us;
+	uint64_t gmem_max;
 };
 
 #define CORE_MAX_HSMMU 64
@@ -109,7 +126,12 @@ struct core_config {
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
 #define CORE_DEFAULT_INFLIGHT 4
+/* CORE_ISSUE_AUTO: switch to async above, back to inline below (ns). */
+#define CORE_AUTO_ASYNC_NS 40000
+#define CORE_AUTO_INLINE_NS 20000
 #define CORE_DEFAULT_CTL_TIMEOUT_MS 5000
+#define CORE_DEFAULT_VCMDQ_IDLE_US 1000
+#define CORE_DEFAULT_GMEM_MAX (UINT64_C(1) << 40)
 /* fds one ring costs the service: memfd, doorbell, completion eventfd. */
 #define CORE_FDS_PER_RING 3
 
@@ -217,11 +239,146 @@ int core_ring_detach(struct core_service *svc, uint32_t ring_id);
  */
 int core_ring_resume(struct core_service *svc, uint32_t ring_id);
 
+/*
+ * Software vCMDQ (protocol mode 2, docs/RING-PROTOCOL.md section 12): the
+ * service acts as an NVIDIA Tegra241 CMDQV for an unmodified guest. The
+ * VMM registers the vSMMU's guest RAM, attaches the VINTF register page
+ * (the memfd it maps into the guest at VINTF0 page0) and forwards what it
+ * traps: each queue's page1 BASE write and its gate. The worker of the
+ * vSMMU's host SMMU owns the page and the guest RAM table; commands of
+ * the vCMDQ queues go into the same batches as the vSMMU's rings (one
+ * backend call in flight per vSMMU, guest order per queue), validated as
+ * ring commands are (fields against the host's caps, the vSID of an
+ * ATC_INV attached) and restricted to TLBI_NH_ASID, TLBI_NH_VA, ATC_INV
+ * and CMD_SYNC (CS = NONE); anything else halts that queue only, with
+ * CONS.ERR = ILL at the entry. A failed backend call halts the queue of
+ * the culprit: ILL at it, or ATC_INV_SYNC at the CMD_SYNC after a timed
+ * out ATC invalidation (core_ring_err() mapping; BACKEND and DETACHED
+ * show as ILL, the queue has no code for them).
+ *
+ * Idle queues (nothing fetched for poll_us, nothing in flight) are looked
+ * at every vcmdq_idle_us; active ones every worker pass.
+ */
+
+/**
+ * core_gmem_add() - register guest RAM [@gpa, @gpa + @size) of vSMMU
+ * @vsmmu_id: @size bytes of @memfd from @offset. The memfd must be sealed
+ * with F_SEAL_SHRINK (ring/gmem.h); it is not kept (the mapping holds the
+ * file). Return: 0; -ENOENT (vSMMU); -EBADF; ring_gmem_add() errnos
+ * (-EINVAL, -EPERM, -EMSGSIZE, -EEXIST overlap, -ENOSPC: 32 regions or
+ * gmem_max); -ETIMEDOUT.
+ */
+int core_gmem_add(struct core_service *svc, uint32_t vsmmu_id, int memfd,
+		  uint64_t offset, uint64_t gpa, uint64_t size);
+
+/**
+ * core_gmem_remove() - unregister the region added as exactly [@gpa,
+ * @gpa + @size). Return: 0; -ENOENT; -EBUSY (an enabled queue lies in
+ * it: disable the queue first); -ETIMEDOUT.
+ */
+int core_gmem_remove(struct core_service *svc, uint32_t vsmmu_id, uint64_t gpa,
+		     uint64_t size);
+
+/* vCMDQs per vSMMU: one VINTF, as QEMU exposes. */
+#define CORE_MAX_VSMMU_VCMDQS 1
+
+/**
+ * core_vcmdq_attach() - attach a Tegra241 VINTF register page.
+ * @page_memfd: SMMU_VCMDQ_FILE_SIZE bytes, sealed against shrinking and
+ *              growing (smmu-offload/vcmdq.h); not kept.
+ * @nq:         logical queues exposed (1..SMMU_VCMDQ_MAX_QUEUES).
+ * @version, @features: SMMU_VCMDQ_VERSION and feature bits.
+ * @irq_fd:     eventfd signalled (never blocking, as ring completion
+ *              eventfds are) each time err_seq moves, or -1. Dup'd.
+ * Every queue starts with its gate closed.
+ * Return: 0 with *@ret_id; -ENOENT (vSMMU); -EBADF (an fd);
+ * -EPROTONOSUPPORT/-EOPNOTSUPP (version, features; -EOPNOTSUPP also
+ * for an @irq_fd without AIO); -EINVAL (@nq, not a memfd); -EPERM
+ * (seals); -EMSGSIZE (size); -EEXIST (that page is attached already);
+ * -ENOSPC (CORE_MAX_VSMMU_VCMDQS); -EMFILE (max_rings vCMDQs in the
+ * service); -ETIMEDOUT.
+ */
+int core_vcmdq_attach(struct core_service *svc, uint32_t vsmmu_id,
+		      int page_memfd, unsigned int nq, uint32_t version,
+		      uint32_t features, int irq_fd, uint32_t *ret_id);
+
+/**
+ * core_vcmdq_detach() - stop serving the page: commands already taken
+ * complete first (the drain), then the queues are left as they are.
+ * Return: 0, -ENOENT, -ETIMEDOUT (the worker detaches it when it can).
+ */
+int core_vcmdq_detach(struct core_service *svc, uint32_t vcmdq_id);
+
+/**
+ * core_vcmdq_set_base() - the guest wrote page1 BASE of queue @lidx (the
+ * VMM traps page1). Latched when the queue is next enabled. The VMM must
+ * return from this call before it resumes the vCPU.
+ * Return: 0, -ENOENT, -EINVAL (@lidx), -ETIMEDOUT.
+ */
+int core_vcmdq_set_base(struct core_service *svc, uint32_t vcmdq_id,
+			unsigned int lidx, uint64_t base);
+
+/**
+ * core_vcmdq_set_ready() - the VMM's gate for queue @lidx: open while
+ * CMDQ_ALLOC.ALLOCATED, VINTF0 EN and CMDQV EN are all set. Closing it
+ * turns the queue off at once (in-flight commands are not waited for).
+ * Return: 0, -ENOENT, -EINVAL (@lidx), -ETIMEDOUT.
+ */
+int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
+			 unsigned int lidx, bool ready);
+
+/**
+ * core_vcmdq_set_uffd() - wake idle queues by userfaultfd write-protect
+ * instead of the idle timer. @uffd: the VMM's userfaultfd (dup'd; opened
+ * with UFFD_FEATURE_WP_HUGETLBFS_SHMEM, and without UFFD_USER_MODE_ONLY
+ * when KVM's faults must reach it) on which the VMM registered its
+ * mapping of page0 (the one KVM uses) with UFFDIO_REGISTER_MODE_WP;
+ * @vmm_addr: that mapping's address in the VMM. When every queue of the
+ * page is idle the worker write-protects the queues' registers there and
+ * stops looking at them; the guest's next store faults, the worker reads
+ * the fault from its event loop (never blocking), un-protects (which
+ * completes the store) and polls the queues again. The VMM must not use
+ * its copy of the uffd meanwhile nor map the page again over itself.
+ * Return: 0, -ENOENT, -EBADF (not a userfaultfd), -EINVAL (@vmm_addr not
+ * page aligned), -EALREADY (set already), -ETIMEDOUT.
+ */
+int core_vcmdq_set_uffd(struct core_service *svc, uint32_t vcmdq_id, int uffd,
+			uint64_t vmm_addr);
+
+/* Queue states in struct core_vcmdq_stats (= enum ring_vcmdq_state). */
+enum core_vq_state {
+	CORE_VQ_OFF,
+	CORE_VQ_ON,
+	CORE_VQ_DRAINING,
+	CORE_VQ_HALTED,
+};
+
+#define CORE_VCMDQ_MAX_QUEUES 128
+
+struct core_vcmdq_stats {
+	uint32_t id, vsmmu_id, nq;
+	uint8_t state[CORE_VCMDQ_MAX_QUEUES]; /* enum core_vq_state */
+	uint32_t err[CORE_VCMDQ_MAX_QUEUES]; /* CONS.ERR of a halted queue */
+	uint32_t err_seq;
+	uint64_t entries, syncs, signals, wakeups;
+	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t arms, faults; /* uffd: protections armed, faults taken */
+	bool armed; /* uffd: the page is write-protected now */
+};
+
+int core_vcmdq_stats(struct core_service *svc, uint32_t id,
+		     struct core_vcmdq_stats *out);
+/* Ids of live vCMDQs (@vsmmu_id 0: all), as core_list_rings(). */
+int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
+		     uint32_t max, uint32_t *ret_n);
+
 /* Statistics. Counters are monotonic; readers see relaxed snapshots. */
 struct core_hsmmu_stats {
 	char name[IOFD_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
-	const char *issue_mode; /* "async" or "inline" */
+	/* "async", "inline", or with auto "auto:inline" / "auto:async" (what
+	 * the worker does now) */
+	const char *issue_mode;
 	uint32_t n_vsmmus, n_rings;
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */
@@ -234,6 +391,7 @@ struct core_hsmmu_stats {
 	 * since (calls to it fail fast); calls that failed with -ETIMEDOUT. */
 	uint32_t stuck; /* 0 or 1 */
 	uint64_t ctl_timeouts;
+	uint64_t vcmdq_idle_checks; /* idle-queue timer passes */
 	struct iofd_counters backend;
 };
 

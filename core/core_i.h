@@ -22,6 +22,9 @@
 
 struct core_worker;
 struct core_vsmmu;
+struct core_vcmdq; /* core/vcmdq_i.h */
+struct core_vq;
+struct ring_gmem;
 
 /*
  * A contiguous run of one ring's entries inside a batch: [start, end).
@@ -30,7 +33,8 @@ struct core_vsmmu;
  * nothing: the entries will be fetched again).
  */
 struct core_seg {
-	struct core_ring *ring;
+	struct core_ring *ring; /* NULL for a vCMDQ queue's run */
+	struct core_vq *vq; /* NULL for a ring's run; @epoch: its gen */
 	uint32_t start, end;
 	uint32_t epoch;
 	uint32_t syncs; /* guest CMD_SYNCs in the run */
@@ -41,11 +45,19 @@ struct core_seg {
 			    * no CMD_SYNC after them yet (see sync_at) */
 };
 
+/* enum core_batch_owner: who may touch an async batch (core_batch.owner). */
+enum core_batch_owner {
+	CORE_BATCH_WORKER,
+	CORE_BATCH_ISSUER,
+};
+
 /*
  * A batch: the commands of one vSMMU issued by one backend call.
- * Owned by the worker, except while in flight in async mode, when the
- * issuer thread owns @issue, @rc, @done and hands them back with a release
- * push onto the worker's completion stack.
+ * Owned by the worker, except while in flight in async mode: from the
+ * hand-off (release store of @owner = ISSUER) until the worker has seen
+ * the issuer's completion CQE (acquire load of @owner = WORKER), the
+ * issuer owns it and writes @rc, @done, @issued, @reissued; the worker
+ * touches none of it meanwhile (issuer.c).
  */
 struct core_batch {
 	struct core_vsmmu *vs;
@@ -76,7 +88,10 @@ struct core_batch {
 	uint32_t done;
 	uint32_t issued;
 	bool reissued; /* the coalesced call failed; originals re-issued */
-	struct core_batch *next_done; /* completion stack link */
+	unsigned int owner; /* atomic, enum core_batch_owner */
+	struct core_issuer *issuer; /* async: its issuer (worker-owned) */
+	uint64_t call_ns; /* the backend call's wall time, set with @rc */
+	struct core_batch *next_done; /* epoll completion stack link */
 };
 
 /*
@@ -147,6 +162,11 @@ struct core_vsmmu {
 	bool waiting; /* queued for an issuer slot (async) */
 	struct core_vsmmu *next_wait;
 	struct core_msg *fences; /* device detaches waiting for done_seq */
+	/* Guest RAM table (allocated at create, then the worker's; freed at
+	 * the last put) and the vCMDQs served from it (worker). */
+	struct ring_gmem *gmem;
+	struct core_vcmdq *vcmdqs;
+	uint32_t n_vcmdqs;
 	struct core_msg *destroy_msg;
 	/* statistics: written by the worker (relaxed), read by control */
 	uint64_t st_entries, st_fwd, st_issued, st_syncs, st_ioctls,
@@ -163,6 +183,13 @@ enum core_msg_type {
 	CORE_MSG_ADD_RING,
 	CORE_MSG_DEL_RING,
 	CORE_MSG_RESUME_RING,
+	CORE_MSG_ADD_GMEM, /* vcmdq.c from here on */
+	CORE_MSG_DEL_GMEM,
+	CORE_MSG_ADD_VCMDQ,
+	CORE_MSG_DEL_VCMDQ,
+	CORE_MSG_VCMDQ_BASE,
+	CORE_MSG_VCMDQ_READY,
+	CORE_MSG_VCMDQ_UFFD,
 	CORE_MSG_STOP,
 };
 
@@ -191,17 +218,44 @@ struct core_msg {
 	uint32_t dev_id;
 	uint64_t fence_seq;
 	uint32_t ret_vdev_id;
+	/* vCMDQ messages: @vcmdq holds a reference; @fd is the message's own
+	 * dup (closed by the last put), -1 if none. */
+	struct core_vcmdq *vcmdq;
+	int fd;
+	uint64_t gpa, size, offset, base;
+	uint32_t lidx;
+	bool ready;
 	int result;
 	sem_t sem;
 	struct core_msg *next;
 };
 
-/* An issuer thread (async mode). */
+/*
+ * An issuer thread (async mode), see issuer.c. Fields are set before the
+ * thread starts, except: @batch and @busy (worker thread only), @slot and
+ * @stop (epoll: atomic, worker stores, issuer exchanges/loads).
+ */
 struct core_issuer {
 	struct core_worker *w;
+	unsigned int index;
 	pthread_t thread;
-	struct core_waker waker; /* wakes the worker when it sleeps */
+	bool inbox_uring;
+	struct io_uring inbox; /* worker -> issuer MSG_RINGs (io_uring) */
+	int inbox_efd; /* epoll: the issuer blocks reading it; else -1 */
+	struct core_batch *slot; /* epoll: the batch handed over */
+	bool stop; /* epoll: exit when the slot is empty */
+	struct core_waker waker; /* issuer -> worker: completion CQE/kick */
+	struct core_batch *batch; /* in flight on it (worker) */
+	bool busy; /* handed a batch whose completion is not seen (worker) */
 };
+
+/*
+ * Worker loop tokens of issuer messages (CORE_TOKEN_MSG set; issuer index
+ * in the low bits): the completion of the issuer's batch (res = its rc),
+ * and the failure of a hand-off to it (res = -errno, never delivered).
+ */
+#define CORE_TOKEN_DONE (CORE_TOKEN_MSG | (UINT64_C(0x03) << 56))
+#define CORE_TOKEN_LOST (CORE_TOKEN_MSG | (UINT64_C(0x04) << 56))
 
 /*
  * Completion signals (signal.c): an AIO context whose poll requests carry
@@ -236,6 +290,12 @@ struct core_worker {
 	uint64_t last_events_ns; /* last non-blocking event check */
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
+	/* vCMDQs (vcmdq_w.c): every one served here, the queues being
+	 * polled, and when the idle ones are looked at next. */
+	struct core_vcmdq *vcmdqs;
+	struct core_vq *vq_active;
+	uint64_t vq_idle_next_ns;
+	uint64_t st_vq_idle_checks;
 	struct core_signaller sig; /* set up before the thread starts */
 	struct core_msg *stop_posted; /* control: STOP, until joined */
 
@@ -255,16 +315,15 @@ struct core_worker {
 	unsigned int mbox_pending; /* atomic flag */
 	int ctl_efd; /* written by control threads (and issuers in epoll) */
 
-	/* worker -> issuers: protected by iq_lock (worker and its issuers) */
-	pthread_mutex_t iq_lock;
-	pthread_cond_t iq_cond;
-	struct core_batch **iq; /* ring buffer of queued batches */
-	uint32_t iq_head, iq_n, iq_cap;
-	bool iq_stop;
+	/* async: the issuers; the hand-offs are lock-free (issuer.c) */
+	bool async_now; /* batches go to issuers (written by the worker,
+			 * READ_ONCE by stats) */
+	uint64_t call_ewma_ns; /* CORE_ISSUE_AUTO: backend call time */
 	struct core_issuer *issuers;
 	unsigned int n_issuers;
 
-	/* issuers -> worker: lock-free stack (push: CAS, pop-all: exchange) */
+	/* epoll only: issuers -> worker lock-free stack (push: CAS, pop-all:
+	 * exchange) and the Dekker flag that says the worker may sleep */
 	struct core_batch *done_stack; /* atomic */
 	unsigned int sleeping; /* atomic: worker is about to sleep */
 
@@ -290,6 +349,8 @@ struct core_service {
 	uint64_t fd_limit;
 	uint32_t max_rings;
 	uint64_t rings_refused; /* lock */
+	struct core_vcmdq **vcmdqs; /* lock */
+	uint32_t n_vcmdqs, cap_vcmdqs;
 	/* Rings not yet released (atomic): counts against max_rings, so a
 	 * ring a stuck worker still holds keeps its fds counted. */
 	uint32_t rings_alloc;
@@ -349,6 +410,25 @@ void core_batch_execute(struct core_batch *b);
  */
 uint32_t core_ring_err(int rc, bool atc);
 
+/* service.c: a message about registered vSMMU @vsmmu_id, holding a
+ * reference to it. Return: 0, -ENOMEM, -ENOENT. */
+int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
+		   enum core_msg_type type, struct core_msg **ret);
+
+/* worker.c, for vcmdq_w.c: the batch machinery rings use. */
+bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
+			    uint64_t now, uint32_t *budget);
+void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
+		   uint32_t idx);
+void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
+		      struct core_seg *sg, int seg, uint32_t idx);
+
+/* vcmdq.c / vcmdq_w.c (see core/vcmdq_i.h) */
+void core_vcmdq_put(struct core_vcmdq *vc);
+/* service.c, under svc->lock: drop @vs's vCMDQs from the registry. */
+void core_vcmdq_unregister_vsmmu_locked(struct core_service *svc,
+					struct core_vsmmu *vs);
+
 /* ctl.c: messages, references and calls with a deadline. */
 struct core_msg *core_msg_new(enum core_msg_type type);
 void core_msg_put(struct core_msg *m);
@@ -380,8 +460,23 @@ int core_signal_post(struct core_signaller *s, int efd);
 /* issuer.c */
 int core_issuers_start(struct core_worker *w, unsigned int n);
 void core_issuers_stop(struct core_worker *w);
-void core_issuer_queue(struct core_worker *w, struct core_batch *b);
+/*
+ * Hand @b to the idle issuer @is (worker thread). Return: 0, or -errno if
+ * it could not be sent (the worker still owns @b). On io_uring a send
+ * that fails later comes back as CORE_TOKEN_LOST | is->index.
+ */
+int core_issuer_handoff(struct core_worker *w, struct core_issuer *is,
+			struct core_batch *b);
+/* epoll: the batches the issuers completed, oldest first (worker). */
 struct core_batch *core_done_pop_all(struct core_worker *w);
+
+/*
+ * CORE_ISSUE_AUTO's rule (worker.c): fold a backend call of @call_ns into
+ * *@ewma_ns and return whether the worker issues async from now on, given
+ * that it does now iff @async (hysteresis between CORE_AUTO_INLINE_NS and
+ * CORE_AUTO_ASYNC_NS). Pure; any thread.
+ */
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns);
 
 /*
  * core's clock is common/clock.h's; the name stays so in-flight edits of

@@ -17,6 +17,7 @@
  * which the worker calls too. Nothing here blocks without a deadline.
  */
 #include "core/core_i.h"
+#include "ring/gmem.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -37,6 +38,7 @@ struct core_msg *core_msg_new(enum core_msg_type type)
 	m->type = type;
 	m->refs = 1;
 	m->state = CORE_MSG_POSTED;
+	m->fd = -1;
 	sem_init(&m->sem, 0, 0);
 	return m;
 }
@@ -51,8 +53,12 @@ void core_msg_put(struct core_msg *m)
 		return;
 	if (m->ring)
 		core_ring_put(m->ring);
+	if (m->vcmdq)
+		core_vcmdq_put(m->vcmdq);
 	if (m->vs)
 		core_vsmmu_put(m->vs);
+	if (m->fd >= 0)
+		close(m->fd);
 	sem_destroy(&m->sem);
 	free(m);
 }
@@ -104,6 +110,10 @@ void core_vsmmu_put(struct core_vsmmu *vs)
 		pthread_mutex_unlock(&svc->bind_lock);
 	}
 	pthread_mutex_destroy(&vs->devs_lock);
+	/* Unmapped by the worker already, unless it never served it. */
+	if (vs->gmem)
+		ring_gmem_done(vs->gmem);
+	free(vs->gmem);
 	free(vs);
 }
 
@@ -174,8 +184,11 @@ int core_worker_call(struct core_worker *w, struct core_msg *m,
 	 * sees these NULLs (acq_rel on @refs).
 	 */
 	core_ring_put(m->ring);
+	if (m->vcmdq)
+		core_vcmdq_put(m->vcmdq);
 	core_vsmmu_put(m->vs);
 	m->ring = NULL;
+	m->vcmdq = NULL;
 	m->vs = NULL;
 	return m->result;
 }

@@ -6,6 +6,7 @@
  * while waiting for a worker (core/ctl.c); the workers never take it.
  */
 #include "core/core_i.h"
+#include "ring/gmem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,10 @@ static void apply_defaults(struct core_config *c)
 		c->rate_burst = c->ring_budget * 4;
 	if (!c->ctl_timeout_ms)
 		c->ctl_timeout_ms = CORE_DEFAULT_CTL_TIMEOUT_MS;
+	if (!c->vcmdq_idle_us)
+		c->vcmdq_idle_us = CORE_DEFAULT_VCMDQ_IDLE_US;
+	if (!c->gmem_max)
+		c->gmem_max = CORE_DEFAULT_GMEM_MAX;
 }
 
 static int raise_fd_limit(uint64_t *ret_limit)
@@ -210,6 +215,12 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	vs = calloc(1, sizeof(*vs));
 	if (!vs)
 		return -ENOMEM;
+	vs->gmem = calloc(1, sizeof(*vs->gmem));
+	if (!vs->gmem) {
+		free(vs);
+		return -ENOMEM;
+	}
+	ring_gmem_init(vs->gmem, svc->cfg.gmem_max);
 	vs->refs = 1; /* ours, then the registry's */
 	vs->w = w;
 	pthread_mutex_init(&vs->devs_lock, NULL);
@@ -286,6 +297,7 @@ static struct core_msg *vsmmu_unregister_locked(struct core_service *svc,
 			core_ring_put(r);
 		}
 	}
+	core_vcmdq_unregister_vsmmu_locked(svc, vs);
 	reg_del((void **)svc->vsmmus, &svc->n_vsmmus, vs);
 	vs->registered = false;
 	m->vs = vs; /* the registry's reference */
@@ -327,9 +339,8 @@ struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
 
 /* ---- devices ---------------------------------------------------------------- */
 
-/* A message about registered vSMMU @vsmmu_id, holding a reference to it. */
-static int vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
-		     enum core_msg_type type, struct core_msg **ret)
+int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
+		   enum core_msg_type type, struct core_msg **ret)
 {
 	struct core_msg *m = core_msg_new(type);
 	struct core_vsmmu *vs;
@@ -359,7 +370,7 @@ int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 	/* Commands carry a 32-bit SID: a larger vSID is unaddressable. */
 	if (vsid > UINT32_MAX)
 		return -EINVAL;
-	r = vsmmu_msg(svc, vsmmu_id, CORE_MSG_ADD_DEVICE, &m);
+	r = core_vsmmu_msg(svc, vsmmu_id, CORE_MSG_ADD_DEVICE, &m);
 	if (r < 0)
 		return r;
 	m->vsid = vsid;
@@ -377,7 +388,7 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
 	struct core_msg *m;
 	int r;
 
-	r = vsmmu_msg(svc, vsmmu_id, CORE_MSG_DEL_DEVICE, &m);
+	r = core_vsmmu_msg(svc, vsmmu_id, CORE_MSG_DEL_DEVICE, &m);
 	if (r < 0)
 		return r;
 	m->vsid = vsid;
@@ -638,6 +649,7 @@ int core_service_free(struct core_service *svc)
 	free(svc->workers);
 	free(svc->vsmmus);
 	free(svc->rings);
+	free(svc->vcmdqs);
 	iofd_backend_free(svc->backend);
 	pthread_mutex_destroy(&svc->bind_lock);
 	pthread_mutex_destroy(&svc->lock);
@@ -699,7 +711,10 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	pthread_mutex_lock(&svc->lock);
 	snprintf(out->name, sizeof(out->name), "%s", w->name);
 	out->loop = core_loop_name(&w->loop);
-	out->issue_mode = svc->cfg.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+	out->issue_mode = svc->cfg.issue_mode == CORE_ISSUE_AUTO ?
+				  (READ_ONCE(w->async_now) ? "auto:async" :
+							     "auto:inline") :
+			  svc->cfg.issue_mode == CORE_ISSUE_INLINE ? "inline" :
 								     "async";
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_vsmmus += svc->vsmmus[i]->w == w;
@@ -718,6 +733,7 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->stuck = __atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
 	out->ctl_timeouts =
 		__atomic_load_n(&w->st_ctl_timeouts, __ATOMIC_RELAXED);
+	out->vcmdq_idle_checks = READ_ONCE(w->st_vq_idle_checks);
 	out->worker_cpu_ns = thread_cpu_ns(w->thread);
 	for (unsigned int i = 0; i < w->n_issuers; i++)
 		out->issuer_cpu_ns += thread_cpu_ns(w->issuers[i].thread);

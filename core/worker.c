@@ -11,7 +11,7 @@
  * itself is in batch.c, control messages in worker_ctl.c (worker side)
  * and ctl.c (caller side), completion signals in signal.c.
  */
-#include "core/core_i.h"
+#include "core/vcmdq_i.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,11 +28,17 @@
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)
 #define TOKEN_RING (UINT64_C(2) << 56)
+#define TOKEN_VCMDQ (UINT64_C(3) << 56)
 #define TOKEN_TAG(t) ((t) & (UINT64_C(0xff) << 56))
 
 uint64_t core_ring_token(const struct core_ring *r)
 {
 	return TOKEN_RING | ((uint64_t)r->slot << 32) | r->id;
+}
+
+uint64_t core_vcmdq_token(const struct core_vcmdq *vc)
+{
+	return TOKEN_VCMDQ | vc->id;
 }
 
 /* Statistics counters: one writer (this thread), relaxed readers. */
@@ -100,6 +106,7 @@ void core_batch_reset(struct core_batch *b, uint64_t seq)
 	b->done = 0;
 	b->issued = 0;
 	b->reissued = false;
+	b->issuer = NULL;
 	b->next_done = NULL;
 }
 
@@ -192,11 +199,24 @@ static void batch_release_segs(struct core_worker *w, struct core_batch *b)
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;
 
+		if (!r) {
+			core_vq_seg_release(w, &b->segs[s], b == b->vs->open);
+			continue;
+		}
 		r->batches--;
 		if (b == r->vs->open)
 			r->open_seg = -1;
 		core_ring_check_detach(w, r);
 	}
+}
+
+/* Gives back @sg's entries from @idx on (a ring's or a vCMDQ queue's). */
+static void seg_rewind(struct core_worker *w, struct core_seg *sg, uint32_t idx)
+{
+	if (sg->vq)
+		core_vq_seg_rewind(w, sg, idx);
+	else
+		ring_rewind(w, sg->ring, idx);
 }
 
 /* Drops the open batch: its entries go back to their rings. */
@@ -205,7 +225,7 @@ static void vsmmu_drop_open(struct core_worker *w, struct core_vsmmu *vs)
 	struct core_batch *b = vs->open;
 
 	for (uint32_t s = 0; s < b->n_segs; s++)
-		ring_rewind(w, b->segs[s].ring, b->segs[s].start);
+		seg_rewind(w, &b->segs[s], b->segs[s].start);
 	batch_release_segs(w, b);
 	core_batch_reset(b, b->seq);
 }
@@ -215,6 +235,10 @@ static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 {
 	struct core_ring *r = sg->ring;
 
+	if (!r) {
+		core_vq_seg_complete(sg, upto, syncs);
+		return;
+	}
 	/*
 	 * A halt since the run was taken (epoch), or a rewind below it,
 	 * makes it stale: the entries will be taken again.
@@ -306,7 +330,12 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 		struct core_seg *sg = &b->segs[s];
 		uint32_t upto = sg->end, n_sync = sg->syncs;
 
-		if (s == cs && sg->epoch == sg->ring->epoch) {
+		if (s == cs && sg->vq && core_vq_seg_current(sg)) {
+			seg_complete(sg, halt, syncs);
+			core_vq_seg_halt(sg, halt, err);
+			continue;
+		}
+		if (s == cs && sg->ring && sg->epoch == sg->ring->epoch) {
 			seg_complete(sg, halt, syncs);
 			ring_set_error(sg->ring, halt, err);
 			continue;
@@ -319,7 +348,7 @@ static void batch_fail(struct core_worker *w, struct core_batch *b)
 			}
 		}
 		seg_complete(sg, upto, n_sync);
-		ring_rewind(w, sg->ring, upto);
+		seg_rewind(w, sg, upto);
 	}
 }
 
@@ -353,6 +382,10 @@ static void batch_complete(struct core_worker *w, struct core_batch *b)
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;
 
+		if (!r) {
+			core_vq_seg_done(w, &b->segs[s]);
+			continue;
+		}
 		ring_try_halt(r);
 		ring_signal(r);
 	}
@@ -394,6 +427,31 @@ static struct core_vsmmu *wait_pop(struct core_worker *w)
 }
 
 static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
+static void async_issue(struct core_worker *w, struct core_batch *b);
+
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns)
+{
+	/* Weight 1/8: one slow call (a preempted issuer) moves it little. */
+	*ewma_ns = *ewma_ns - *ewma_ns / 8 + call_ns / 8;
+	if (!async && *ewma_ns > CORE_AUTO_ASYNC_NS)
+		return true;
+	if (async && *ewma_ns < CORE_AUTO_INLINE_NS)
+		return false;
+	return async;
+}
+
+/*
+ * CORE_ISSUE_AUTO: the worker issues inline while its host SMMU's calls
+ * are short and async when they are long (core.h). A switch affects only
+ * batches issued after it; those in flight complete as they were issued.
+ */
+static void worker_auto(struct core_worker *w, const struct core_batch *b)
+{
+	if (wcfg(w)->issue_mode != CORE_ISSUE_AUTO || !w->n_issuers)
+		return;
+	WRITE_ONCE(w->async_now,
+		   core_auto_async(w->async_now, &w->call_ewma_ns, b->call_ns));
+}
 
 /*
  * Issues the open batch if nothing of this vSMMU is in flight and, in
@@ -407,7 +465,7 @@ bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 
 	if (vs->inflight || !b->n_entries)
 		return false;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_ASYNC && b->n &&
+	if (w->async_now && b->n &&
 	    (w->inflight >= w->n_issuers || (w->wait_head && !vs->waiting))) {
 		wait_enqueue(w, vs);
 		return false;
@@ -447,8 +505,12 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	vs->open = vs->spare;
 	vs->spare = NULL;
 	core_batch_reset(vs->open, ++vs->next_seq);
-	for (uint32_t s = 0; s < b->n_segs; s++)
-		b->segs[s].ring->open_seg = -1;
+	for (uint32_t s = 0; s < b->n_segs; s++) {
+		if (b->segs[s].vq)
+			b->segs[s].vq->open_seg = -1;
+		else
+			b->segs[s].ring->open_seg = -1;
+	}
 
 	if (!b->n) {
 		/* Only CMD_SYNCs and NOPs: complete in order, no ioctl. */
@@ -461,28 +523,137 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	STAT_ADD(vs->st_issued, b->n_issue);
 	STAT_ADD(w->st_cmds, b->n_issue);
 	vs->inflight = b;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_INLINE) {
+	if (!w->async_now) {
+		uint64_t t0 = core_now_ns();
+
 		core_batch_execute(b);
+		b->call_ns = core_now_ns() - t0;
+		worker_auto(w, b);
 		batch_complete(w, b);
 	} else {
-		WRITE_ONCE(w->inflight, w->inflight + 1);
-		core_issuer_queue(w, b);
+		async_issue(w, b);
 	}
 }
 
+/* An idle issuer: there is one whenever w->inflight < w->n_issuers. */
+static struct core_issuer *issuer_idle(struct core_worker *w)
+{
+	for (unsigned int i = 0; i < w->n_issuers; i++)
+		if (!w->issuers[i].busy)
+			return &w->issuers[i];
+	return NULL;
+}
+
+/* The async batch @b is back (its owner is the worker again). */
+static void async_complete(struct core_worker *w, struct core_batch *b)
+{
+	struct core_vsmmu *vs = b->vs;
+
+	b->issuer->busy = false;
+	b->issuer->batch = NULL;
+	WRITE_ONCE(w->inflight, w->inflight - 1);
+	worker_auto(w, b);
+	batch_complete(w, b);
+	/* A freed slot goes to the oldest waiter first. */
+	issue_waiting(w);
+	core_vsmmu_try_issue(w, vs);
+}
+
+/* The hand-off to an issuer failed: nothing reached it, run it here. */
+static void async_run_here(struct core_worker *w, struct core_batch *b)
+{
+	uint64_t t0 = core_now_ns();
+
+	WRITE_ONCE(b->owner, CORE_BATCH_WORKER);
+	core_batch_execute(b);
+	b->call_ns = core_now_ns() - t0;
+	async_complete(w, b);
+}
+
+/*
+ * Hands @b to an idle issuer. From here until its completion CQE the
+ * worker goes on draining every ring: this vSMMU's next batch fills in
+ * vs->open meanwhile and goes out as one call when @b is back (group
+ * commit).
+ */
+static void async_issue(struct core_worker *w, struct core_batch *b)
+{
+	struct core_issuer *is = issuer_idle(w);
+
+	WRITE_ONCE(w->inflight, w->inflight + 1);
+	is->busy = true;
+	if (core_issuer_handoff(w, is, b) < 0) {
+		is->batch = b;
+		async_run_here(w, b);
+	}
+}
+
+/*
+ * An issuer's message in the worker's ring: CORE_TOKEN_DONE (its batch is
+ * complete, res = the ioctl's result) or CORE_TOKEN_LOST (our hand-off's
+ * own failure CQE: the issuer never saw the batch). Returns 1 if a batch
+ * came back.
+ */
+static int issuer_event(struct core_worker *w, const struct core_event *ev)
+{
+	uint64_t i = ev->token & UINT32_MAX;
+	struct core_issuer *is;
+	struct core_batch *b;
+
+	if (i >= w->n_issuers || !w->issuers[i].busy)
+		return 0;
+	is = &w->issuers[i];
+	b = is->batch;
+	if (TOKEN_TAG(ev->token) == CORE_TOKEN_LOST) {
+		async_run_here(w, b);
+		return 1;
+	}
+	/* A_DONE: pairs with R_DONE in issuer_post(). The kernel posted the
+	 * CQE after that store, so it is seen here. */
+	if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+		abort();
+	b->rc = ev->res; /* the CQE carries the ioctl's result */
+	async_complete(w, b);
+	return 1;
+}
+
+static void handle_event(struct core_worker *w, const struct core_event *ev);
+
+/*
+ * Completions in a busy pass, without sleeping. io_uring: every CQE
+ * already posted (issuer completions, doorbells, the mailbox), a syscall
+ * only when the kernel flagged held-back ones. epoll: the issuers'
+ * lock-free stack (doorbells wait for worker_check_events()).
+ */
 static int process_completions(struct core_worker *w)
 {
-	struct core_batch *b = core_done_pop_all(w);
+	struct core_batch *b;
 	int n = 0;
 
+	if (w->loop.uring) {
+		struct core_event ev[64];
+		unsigned int got = 0;
+
+		if (core_loop_peek(&w->loop, ev, 64, &got) < 0)
+			return 0;
+		for (unsigned int i = 0; i < got; i++) {
+			if (ev[i].token & CORE_TOKEN_MSG &&
+			    ev[i].token != CORE_TOKEN_WAKE)
+				n += issuer_event(w, &ev[i]);
+			else
+				handle_event(w, &ev[i]);
+		}
+		return n;
+	}
+	b = core_done_pop_all(w);
 	while (b) {
 		struct core_batch *next = b->next_done;
 
-		WRITE_ONCE(w->inflight, w->inflight - 1);
-		batch_complete(w, b);
-		/* A freed slot goes to the oldest waiter first. */
-		issue_waiting(w);
-		core_vsmmu_try_issue(w, b->vs);
+		/* A_DONE: pairs with R_DONE in issuer_post() (A_STACK in
+		 * the pop already ordered it; this states the pair). */
+		if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+			abort();
+		async_complete(w, b);
 		b = next;
 		n++;
 	}
@@ -499,8 +670,8 @@ bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid)
 	return false;
 }
 
-static bool vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
-			      uint64_t now, uint32_t *budget)
+bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
+			    uint64_t now, uint32_t *budget)
 {
 	const struct core_config *cfg = wcfg(w);
 	double burst = cfg->rate_burst;
@@ -540,8 +711,8 @@ static struct core_seg *seg_open(struct core_batch *b, struct core_ring *r,
 }
 
 /* A guest CMD_SYNC at ring index @idx of run @seg (= sg's index). */
-static void seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
-		     uint32_t idx)
+void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
+		   uint32_t idx)
 {
 	sg->syncs++;
 	if (sg->mask)
@@ -557,8 +728,8 @@ static void seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
  * Admits the FORWARD command that cmdq_decode() wrote into b->cmds[b->n]
  * and b->info[b->n], taken from ring index @idx of run @seg.
  */
-static void batch_admit(struct core_vsmmu *vs, struct core_batch *b,
-			struct core_seg *sg, int seg, uint32_t idx)
+void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
+		      struct core_seg *sg, int seg, uint32_t idx)
 {
 	unsigned int oc = b->info[b->n].order;
 
@@ -618,7 +789,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		budget = avail;
 	if (budget > b->cap - b->n)
 		budget = b->cap - b->n;
-	if (!budget || !vsmmu_take_tokens(w, vs, now, &budget))
+	if (!budget || !core_vsmmu_take_tokens(w, vs, now, &budget))
 		return 0;
 	r->blocked = false;
 
@@ -650,7 +821,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			break;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			seg_sync(b, sg, r->open_seg, idx);
+			core_seg_sync(b, sg, r->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
 			    !core_vsmmu_has_vsid(vs, inf->sid)) {
@@ -666,7 +837,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 				r->blocked = true;
 				break;
 			}
-			batch_admit(vs, b, sg, r->open_seg, idx);
+			core_batch_admit(vs, b, sg, r->open_seg, idx);
 		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;
@@ -747,6 +918,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 
 	if (ev->token == CORE_TOKEN_WAKE)
 		return;
+	if (ev->token & CORE_TOKEN_MSG) {
+		issuer_event(w, ev);
+		return;
+	}
 	if (tag == TOKEN_CTL) {
 		uint64_t v;
 		/* Our own non-blocking eventfd. */
@@ -755,6 +930,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 		(void)rr;
 		if (ev->res == -ECANCELED && w->loop.uring)
 			core_loop_watch(&w->loop, w->ctl_efd, TOKEN_CTL);
+		return;
+	}
+	if (tag == TOKEN_VCMDQ) {
+		core_vcmdq_uffd_event(w, (uint32_t)ev->token, ev->res);
 		return;
 	}
 	if (tag == TOKEN_RING) {
@@ -777,10 +956,20 @@ static void worker_sleep(struct core_worker *w)
 	struct core_event ev[64];
 	unsigned int n = 0;
 	_Atomic unsigned int *sleeping = (_Atomic unsigned int *)&w->sleeping;
-	/* A rate-limited vSMMU needs a timer to refill its tokens. */
+	/* A rate-limited vSMMU needs a timer to refill its tokens, idle
+	 * vCMDQ queues theirs. */
 	int64_t timeout = w->throttled ? 1000000 : -1;
+	int64_t vq = core_vcmdq_sleep_ns(w, core_now_ns());
 
-	/* Dekker with the issuers: see issuer_main(). */
+	if (vq >= 0 && (timeout < 0 || vq < timeout))
+		timeout = vq;
+
+	/*
+	 * The one wait point: io_uring (doorbells, mailbox, the issuers'
+	 * completion CQEs, the timeout) or epoll. On epoll the issuers'
+	 * completions sit on a stack: Dekker with them, see issuer_post()
+	 * (on io_uring a completion is a CQE and ends the wait by itself).
+	 */
 	atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
 	smp_mb();
 	if (READ_ONCE(w->done_stack) || smp_load_acquire(&w->mbox_pending)) {
@@ -828,6 +1017,12 @@ static void *worker_main(void *arg)
 		did += core_process_mailbox(w);
 		did += process_completions(w);
 		did += (int)pump_active(w);
+		if (w->vcmdqs) {
+			uint64_t now = core_now_ns();
+
+			did += (int)core_vcmdq_pump(w, now, &w->polling);
+			did += core_vcmdq_idle_check(w, now);
+		}
 		core_sweep_destroys(w);
 		if (did) {
 			STAT_ADD(w->st_passes, 1);
@@ -911,7 +1106,8 @@ static void *worker_boot_main(void *arg)
 		r = -ENOMEM;
 		goto out_loop;
 	}
-	if (cfg->issue_mode == CORE_ISSUE_ASYNC) {
+	w->async_now = cfg->issue_mode == CORE_ISSUE_ASYNC;
+	if (cfg->issue_mode != CORE_ISSUE_INLINE) {
 		r = core_issuers_start(w, cfg->max_inflight);
 		if (r < 0)
 			goto out_buf;
@@ -952,8 +1148,6 @@ int core_worker_start(struct core_worker *w)
 	w->mbox_tail = &w->mbox_head;
 	w->wait_tail = &w->wait_head;
 	pthread_mutex_init(&w->mbox_lock, NULL);
-	pthread_mutex_init(&w->iq_lock, NULL);
-	pthread_cond_init(&w->iq_cond, NULL);
 	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_efd < 0)
 		return -errno;
@@ -1044,7 +1238,5 @@ int core_worker_join(struct core_worker *w, uint64_t deadline_ns)
 	w->slots = NULL;
 	w->vsmmus = NULL;
 	pthread_mutex_destroy(&w->mbox_lock);
-	pthread_mutex_destroy(&w->iq_lock);
-	pthread_cond_destroy(&w->iq_cond);
 	return 0;
 }

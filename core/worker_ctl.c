@@ -5,7 +5,7 @@
  * (ring detach, device fence, vSMMU destroy), and taking back an ADD whose
  * caller stopped waiting. Everything here runs on the worker thread.
  */
-#include "core/core_i.h"
+#include "core/vcmdq_i.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -215,6 +215,7 @@ static void vsmmu_remove(struct core_worker *w, struct core_vsmmu *vs)
 	core_batch_free(vs->open);
 	core_batch_free(vs->spare);
 	vs->open = vs->spare = NULL;
+	core_vcmdq_vsmmu_remove(vs);
 	pthread_mutex_lock(&vs->devs_lock);
 	vs->devs = NULL;
 	pthread_mutex_unlock(&vs->devs_lock);
@@ -229,7 +230,8 @@ static void vsmmu_check_destroy(struct core_worker *w, struct core_vsmmu *vs)
 
 	/* A vSMMU waiting for an issuer still has entries: its rings hold
 	 * them (n_rings), so it cannot be on the wait queue here. */
-	if (!m || vs->n_rings || vs->inflight || vs->fences || vs->waiting)
+	if (!m || vs->n_rings || vs->n_vcmdqs || vs->inflight || vs->fences ||
+	    vs->waiting)
 		return;
 	vs->destroy_msg = NULL;
 	vsmmu_remove(w, vs);
@@ -259,6 +261,7 @@ static void vsmmu_start_destroy(struct core_worker *w, struct core_vsmmu *vs,
 		r->detaching = true;
 		core_ring_check_detach(w, r);
 	}
+	core_vcmdq_vsmmu_draining(w, vs);
 	vsmmu_check_destroy(w, vs);
 }
 
@@ -311,6 +314,10 @@ static void msg_undo(struct core_worker *w, struct core_msg *m)
 	case CORE_MSG_ADD_DEVICE:
 		worker_undo_device(m->vs, m->vsid);
 		break;
+	case CORE_MSG_ADD_GMEM:
+	case CORE_MSG_ADD_VCMDQ:
+		core_vcmdq_msg_undo(w, m);
+		break;
 	default:
 		break;
 	}
@@ -328,7 +335,11 @@ static bool msg_is_add(const struct core_msg *m)
 {
 	return m->type == CORE_MSG_ADD_VSMMU || m->type == CORE_MSG_ADD_RING ||
 	       m->type == CORE_MSG_ADD_DEVICE ||
-	       m->type == CORE_MSG_RESUME_RING;
+	       m->type == CORE_MSG_RESUME_RING ||
+	       m->type == CORE_MSG_ADD_GMEM || m->type == CORE_MSG_ADD_VCMDQ ||
+	       m->type == CORE_MSG_VCMDQ_BASE ||
+	       m->type == CORE_MSG_VCMDQ_READY ||
+	       m->type == CORE_MSG_VCMDQ_UFFD;
 }
 
 static void handle_msg(struct core_worker *w, struct core_msg *m)
@@ -382,6 +393,9 @@ static void handle_msg(struct core_worker *w, struct core_msg *m)
 	case CORE_MSG_STOP:
 		w->stopping = true;
 		w->stop_msg = m;
+		break;
+	default:
+		core_vcmdq_handle_msg(w, m);
 		break;
 	}
 }

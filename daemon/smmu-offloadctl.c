@@ -169,6 +169,8 @@ static const char *scope_name(enum smmu_client_scope s)
 		return "vsmmu";
 	case SMMU_CLIENT_SCOPE_RING:
 		return "ring";
+	case SMMU_CLIENT_SCOPE_VCMDQ:
+		return "vcmdq";
 	}
 	return "?";
 }
@@ -234,6 +236,7 @@ static int cmd_stats(struct smmu_client *c, int argc, char **argv, bool json)
 		{ "hsmmu", SMMU_CLIENT_SCOPE_HSMMU },
 		{ "vsmmu", SMMU_CLIENT_SCOPE_VSMMU },
 		{ "ring", SMMU_CLIENT_SCOPE_RING },
+		{ "vcmdq", SMMU_CLIENT_SCOPE_VCMDQ },
 	};
 	struct smmu_client_hsmmu *h;
 	uint32_t nh, id = 0;

@@ -33,6 +33,7 @@ enum {
 	OPT_ISSUE_MODE,
 	OPT_MAX_INFLIGHT,
 	OPT_POLL_US,
+	OPT_VCMDQ_IDLE_US,
 	OPT_RING_BUDGET,
 	OPT_MAX_BATCH,
 	OPT_RATE_LIMIT,
@@ -69,6 +70,7 @@ static const struct option long_opts[] = {
 	{ "issue-mode", required_argument, NULL, OPT_ISSUE_MODE },
 	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "vcmdq-idle-us", required_argument, NULL, OPT_VCMDQ_IDLE_US },
 	{ "ring-budget", required_argument, NULL, OPT_RING_BUDGET },
 	{ "max-batch", required_argument, NULL, OPT_MAX_BATCH },
 	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
@@ -111,9 +113,12 @@ static void usage(FILE *f)
 		"  --smmu NAME                serve this host SMMU (repeatable; kernel default:\n"
 		"                             every SMMUv3 in /sys/class/iommu)\n"
 		"  --sim-smmus N              sim/null: N host SMMUs named sim0..simN-1 (default 1)\n"
-		"  --issue-mode inline|async  where the invalidation ioctl runs (default inline)\n"
+		"  --issue-mode auto|inline|async  where the invalidation ioctl runs (default auto:\n"
+		"                             inline while host calls are short, async when long)\n"
 		"  --max-inflight N           async ioctls in flight per host SMMU (default %u)\n"
 		"  --poll-us N                busy-poll time before sleeping (default %u)\n"
+		"  --vcmdq-idle-us N          how often idle vCMDQ queues are looked at\n"
+		"                             (default %u)\n"
 		"  --ring-budget N            entries per ring per pass (default %u)\n"
 		"  --max-batch N              commands per ioctl (default %u)\n"
 		"  --rate-limit N             commands/s per vSMMU, 0 = off (default 0)\n"
@@ -157,11 +162,12 @@ static void usage(FILE *f)
 		"error, 2 on a usage error, 3 when a worker was stuck (its rings were not\n"
 		"drained) or the shutdown overran its bound (docs/OPERATIONS.md).\n",
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
-		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
-		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
-		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
-		RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000, RPC_DEFAULT_MAX_VSMMUS,
-		RPC_DEFAULT_MAX_RINGS, RPC_DEFAULT_MAX_DEVICES);
+		CORE_DEFAULT_VCMDQ_IDLE_US, CORE_DEFAULT_BUDGET,
+		CORE_DEFAULT_MAX_BATCH, CORE_DEFAULT_CTL_TIMEOUT_MS,
+		SHUTDOWN_SLACK_S, SMMU_CLIENT_DEFAULT_SOCKET,
+		RPC_DEFAULT_MAX_CLIENTS, RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000,
+		RPC_DEFAULT_MAX_VSMMUS, RPC_DEFAULT_MAX_RINGS,
+		RPC_DEFAULT_MAX_DEVICES);
 }
 
 static int parse_uint(const char *s, unsigned long long max,
@@ -315,7 +321,9 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 			o->smmus[o->n_smmus++] = val;
 		break;
 	case OPT_ISSUE_MODE:
-		if (!strcmp(val, "async"))
+		if (!strcmp(val, "auto"))
+			o->core.issue_mode = CORE_ISSUE_AUTO;
+		else if (!strcmp(val, "async"))
 			o->core.issue_mode = CORE_ISSUE_ASYNC;
 		else if (!strcmp(val, "inline"))
 			o->core.issue_mode = CORE_ISSUE_INLINE;
@@ -327,6 +335,9 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		break;
 	case OPT_POLL_US:
 		r = parse_uint32(val, &o->core.poll_us);
+		break;
+	case OPT_VCMDQ_IDLE_US:
+		r = parse_uint32(val, &o->core.vcmdq_idle_us);
 		break;
 	case OPT_RING_BUDGET:
 		r = parse_uint32(val, &o->core.ring_budget);

@@ -531,6 +531,29 @@ int ring_vcmdq_halt(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 	return 0;
 }
 
+int ring_vcmdq_rewind(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
+		      uint32_t pos)
+{
+	struct ring_vcmdq_q *q;
+
+	if (l >= v->nq)
+		return -EINVAL;
+	q = &v->q[l];
+	if (gen != q->gen ||
+	    (q->state != RING_VCMDQ_ON && q->state != RING_VCMDQ_DRAINING))
+		return -ESTALE;
+	/* Wrap-safe: distances from cons. */
+	if (pos - q->cons > q->fetch - q->cons)
+		return -EINVAL;
+	/* A stop at or past @pos is an entry given back: found again. */
+	if (q->stop_pending && q->stop - q->cons >= pos - q->cons)
+		q->stop_pending = false;
+	q->fetch = pos;
+	if (q->state == RING_VCMDQ_DRAINING && q->cons == q->fetch)
+		vcmdq_go_off(v, q);
+	return 0;
+}
+
 int ring_vcmdq_set_base(struct ring_vcmdq *v, unsigned int l, uint64_t base)
 {
 	if (l >= v->nq)

@@ -235,6 +235,19 @@ int ring_vcmdq_complete(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 int ring_vcmdq_halt(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 		    uint32_t index, uint32_t err);
 
+/**
+ * ring_vcmdq_rewind() - give back entries of generation @gen fetched and
+ * not completed, from position @pos on: they are fetched (and checked)
+ * again. A halt pending at or after @pos is dropped with them (it is
+ * found again when its entry is fetched again). For a consumer that took
+ * entries it could not use yet (a batch that failed before them, an
+ * ordering point).
+ * Return: 0; -ESTALE (@gen over); -EINVAL (@l, or @pos outside
+ * [cons, fetch]).
+ */
+int ring_vcmdq_rewind(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
+		      uint32_t pos);
+
 /* ring_vcmdq_take_events() - RING_VCMDQ_EV_* since the last call. */
 uint32_t ring_vcmdq_take_events(struct ring_vcmdq *v);
 

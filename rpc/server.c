@@ -66,6 +66,8 @@ static void reply_init(struct reply *rp, uint64_t id)
 		SMMU_OFFLOAD__ATTACH_DEVICE_REPLY__INIT;
 	rp->attach_ring = (SmmuOffload__AttachRingReply)
 		SMMU_OFFLOAD__ATTACH_RING_REPLY__INIT;
+	rp->attach_vcmdq = (SmmuOffload__AttachVcmdqReply)
+		SMMU_OFFLOAD__ATTACH_VCMDQ_REPLY__INIT;
 	rp->stats =
 		(SmmuOffload__GetStatsReply)SMMU_OFFLOAD__GET_STATS_REPLY__INIT;
 	rp->list = (SmmuOffload__ListReply)SMMU_OFFLOAD__LIST_REPLY__INIT;
@@ -121,6 +123,14 @@ int srv_conn_find_ring(const struct rpc_conn *c, uint32_t id)
 	return -1;
 }
 
+int srv_conn_find_vcmdq(const struct rpc_conn *c, uint32_t id)
+{
+	for (unsigned int i = 0; i < c->n_vcmdqs; i++)
+		if (c->vcmdqs[i].id == id)
+			return (int)i;
+	return -1;
+}
+
 static int conn_find_dev(const struct rpc_conn *c, uint32_t vsmmu_id,
 			 uint64_t vsid)
 {
@@ -166,6 +176,23 @@ int srv_check_ring(struct rpc_conn *c, struct reply *rp, uint32_t id)
 	return srv_fail(rp, ENOENT, "ring %u", id);
 }
 
+int srv_check_vcmdq(struct rpc_conn *c, struct reply *rp, uint32_t id)
+{
+	if (srv_conn_find_vcmdq(c, id) >= 0)
+		return 0;
+	for (const struct rpc_conn *o = c->srv->conns; o; o = o->next)
+		if (o != c && srv_conn_find_vcmdq(o, id) >= 0)
+			return srv_fail(
+				rp, EPERM,
+				"vCMDQ %u belongs to another connection", id);
+	return srv_fail(rp, ENOENT, "vCMDQ %u", id);
+}
+
+static void forget_vcmdq(struct rpc_conn *c, int idx)
+{
+	c->vcmdqs[idx] = c->vcmdqs[--c->n_vcmdqs];
+}
+
 static void forget_ring(struct rpc_conn *c, int idx)
 {
 	c->rings[idx] = c->rings[--c->n_rings];
@@ -182,6 +209,12 @@ static void forget_vsmmu(struct rpc_conn *c, uint32_t id)
 	for (unsigned int i = 0; i < c->n_rings;) {
 		if (c->rings[i].vsmmu_id == id)
 			forget_ring(c, (int)i);
+		else
+			i++;
+	}
+	for (unsigned int i = 0; i < c->n_vcmdqs;) {
+		if (c->vcmdqs[i].vsmmu_id == id)
+			forget_vcmdq(c, (int)i);
 		else
 			i++;
 	}
@@ -449,13 +482,161 @@ static int do_resume_ring(struct rpc_conn *c, const SmmuOffload__ResumeRing *m,
 	set_done(rp);
 	return 0;
 }
+/* ---- software vCMDQ ----------------------------------------------------- */
+
+static int do_add_gmem(struct rpc_conn *c, const SmmuOffload__AddGuestMemory *m,
+		       struct rpc_fds *fds, struct reply *rp)
+{
+	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
+
+	if (r)
+		return r;
+	if (fds->n != 1)
+		return srv_fail(rp, EINVAL,
+				"AddGuestMemory needs 1 fd (memfd), got %u",
+				fds->n);
+	/* Seals, size, alignment, overlap, the per-vSMMU bound: core. */
+	r = core_gmem_add(c->srv->svc, m->vsmmu_id, fds->fd[0], m->offset,
+			  m->gpa, m->size);
+	if (r)
+		return srv_fail(rp, -r, "AddGuestMemory on vSMMU %u",
+				m->vsmmu_id);
+	set_done(rp);
+	return 0;
+}
+
+static int do_remove_gmem(struct rpc_conn *c,
+			  const SmmuOffload__RemoveGuestMemory *m,
+			  struct reply *rp)
+{
+	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
+
+	if (r)
+		return r;
+	r = core_gmem_remove(c->srv->svc, m->vsmmu_id, m->gpa, m->size);
+	if (r)
+		return srv_fail(rp, -r, "RemoveGuestMemory on vSMMU %u",
+				m->vsmmu_id);
+	set_done(rp);
+	return 0;
+}
+
+static int do_attach_vcmdq(struct rpc_conn *c,
+			   const SmmuOffload__AttachVcmdq *m,
+			   struct rpc_fds *fds, struct reply *rp)
+{
+	struct rpc_server *srv = c->srv;
+	int irq_fd = -1;
+	uint32_t id;
+	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
+
+	if (r)
+		return r;
+	if (fds->n != 1 && fds->n != 2)
+		return srv_fail(
+			rp, EINVAL,
+			"AttachVcmdq needs 1 or 2 fds (page, [irq]), got %u",
+			fds->n);
+	if (c->n_vcmdqs >= srv->cfg.max_rings)
+		return srv_fail(rp, EMFILE, "AttachVcmdq: limit of %u",
+				srv->cfg.max_rings);
+	if (fds->n == 2) {
+		irq_fd = fds->fd[1];
+		if (common_fd_check_eventfd(irq_fd))
+			return srv_fail(
+				rp, EBADF,
+				"AttachVcmdq: irq fd is not an eventfd");
+	}
+	/* The page (memfd, seals, size), nq, version, features: core. */
+	r = core_vcmdq_attach(srv->svc, m->vsmmu_id, fds->fd[0], m->nq,
+			      m->version, m->has_features ? m->features : 0,
+			      irq_fd, &id);
+	if (r)
+		return srv_fail(rp, -r, "AttachVcmdq on vSMMU %u", m->vsmmu_id);
+	c->vcmdqs[c->n_vcmdqs++] = (struct owned_ring){ id, m->vsmmu_id };
+	rp->attach_vcmdq.vcmdq_id = id;
+	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_VCMDQ;
+	rp->resp.attach_vcmdq = &rp->attach_vcmdq;
+	srv_log(srv, LOG_INFO, "client %" PRIu64 ": vCMDQ %u on vSMMU %u",
+		c->serial, id, m->vsmmu_id);
+	return 0;
+}
+
+static int do_detach_vcmdq(struct rpc_conn *c,
+			   const SmmuOffload__DetachVcmdq *m, struct reply *rp)
+{
+	int r = srv_check_vcmdq(c, rp, m->vcmdq_id);
+
+	if (r)
+		return r;
+	r = core_vcmdq_detach(c->srv->svc, m->vcmdq_id);
+	if (r && r != -ENOENT && r != -ETIMEDOUT)
+		return srv_fail(rp, -r, "DetachVcmdq %u", m->vcmdq_id);
+	forget_vcmdq(c, srv_conn_find_vcmdq(c, m->vcmdq_id));
+	if (r)
+		return srv_fail(rp, -r, "DetachVcmdq %u", m->vcmdq_id);
+	set_done(rp);
+	return 0;
+}
+
+static int do_set_vcmdq(struct rpc_conn *c, const SmmuOffload__Request *req,
+			struct reply *rp)
+{
+	bool base = req->body_case ==
+		    SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE;
+	uint32_t id = base ? req->set_vcmdq_base->vcmdq_id :
+			     req->set_vcmdq_ready->vcmdq_id;
+	int r = srv_check_vcmdq(c, rp, id);
+
+	if (r)
+		return r;
+	if (base)
+		r = core_vcmdq_set_base(c->srv->svc, id,
+					req->set_vcmdq_base->lidx,
+					req->set_vcmdq_base->base_reg);
+	else
+		r = core_vcmdq_set_ready(c->srv->svc, id,
+					 req->set_vcmdq_ready->lidx,
+					 req->set_vcmdq_ready->ready);
+	if (r)
+		return srv_fail(rp, -r, "%s %u",
+				base ? "SetVcmdqBase" : "SetVcmdqReady", id);
+	set_done(rp);
+	return 0;
+}
+
+static int do_set_vcmdq_uffd(struct rpc_conn *c,
+			     const SmmuOffload__SetVcmdqUffd *m,
+			     struct rpc_fds *fds, struct reply *rp)
+{
+	int r = srv_check_vcmdq(c, rp, m->vcmdq_id);
+
+	if (r)
+		return r;
+	if (fds->n != 1)
+		return srv_fail(rp, EINVAL,
+				"SetVcmdqUffd needs 1 fd (userfaultfd), got %u",
+				fds->n);
+	/* The fd kind (a userfaultfd) and the address: core. */
+	r = core_vcmdq_set_uffd(c->srv->svc, m->vcmdq_id, fds->fd[0],
+				m->vmm_addr);
+	if (r)
+		return srv_fail(rp, -r, "SetVcmdqUffd %u", m->vcmdq_id);
+	set_done(rp);
+	return 0;
+}
+
 static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 		    struct rpc_fds *fds, struct reply *rp)
 {
 	/* Only the requests that pass fds may carry any. */
 	bool takes_fds =
 		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU ||
-		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
+		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING ||
+		req->body_case ==
+			SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY ||
+		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ ||
+		req->body_case == SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD;
 
 	if (fds->n && !takes_fds)
 		return srv_fail(rp, EINVAL, "request %d takes no fds (got %u)",
@@ -486,6 +667,19 @@ static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 		return srv_do_get_stats(c, req->get_stats, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_LIST:
 		return srv_do_list(c, req->list, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY:
+		return do_add_gmem(c, req->add_guest_memory, fds, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_REMOVE_GUEST_MEMORY:
+		return do_remove_gmem(c, req->remove_guest_memory, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ:
+		return do_attach_vcmdq(c, req->attach_vcmdq, fds, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_DETACH_VCMDQ:
+		return do_detach_vcmdq(c, req->detach_vcmdq, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE:
+	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_READY:
+		return do_set_vcmdq(c, req, rp);
+	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD:
+		return do_set_vcmdq_uffd(c, req->set_vcmdq_uffd, fds, rp);
 	default:
 		/* A newer client's request: its oneof member is unknown. */
 		return srv_fail(rp, EOPNOTSUPP, "unknown request");
@@ -503,6 +697,16 @@ static void conn_release(struct rpc_conn *c)
 	struct rpc_server *srv = c->srv;
 	int r;
 
+	while (c->n_vcmdqs) {
+		struct owned_ring *o = &c->vcmdqs[c->n_vcmdqs - 1];
+
+		r = core_vcmdq_detach(srv->svc, o->id);
+		if (r)
+			srv_log(srv, LOG_WARNING,
+				"client %" PRIu64 ": detaching vCMDQ %u: %s",
+				c->serial, o->id, strerror(-r));
+		c->n_vcmdqs--;
+	}
 	while (c->n_rings) {
 		struct owned_ring *o = &c->rings[c->n_rings - 1];
 
@@ -568,6 +772,7 @@ void srv_conn_free(struct rpc_conn *c)
 	}
 	free(c->vsmmus);
 	free(c->rings);
+	free(c->vcmdqs);
 	free(c->devs);
 	free(c);
 }
@@ -741,12 +946,14 @@ int srv_conn_add(struct rpc_server *srv, int sock, const struct rpc_peer *peer,
 	c->serial = ++srv->serial;
 	c->vsmmus = calloc(srv->cfg.max_vsmmus, sizeof(*c->vsmmus));
 	c->rings = calloc(srv->cfg.max_rings, sizeof(*c->rings));
+	c->vcmdqs = calloc(srv->cfg.max_rings, sizeof(*c->vcmdqs));
 	c->devs = calloc(srv->cfg.max_devices, sizeof(*c->devs));
 	c->ev = event_new(srv->base, sock, EV_READ | EV_PERSIST, on_conn_read,
 			  c);
 	c->hello_ev = evtimer_new(srv->base, on_hello_timeout, c);
-	if (!c->vsmmus || !c->rings || !c->devs || !c->ev || !c->hello_ev ||
-	    event_add(c->ev, NULL) || evtimer_add(c->hello_ev, &tv)) {
+	if (!c->vsmmus || !c->rings || !c->vcmdqs || !c->devs || !c->ev ||
+	    !c->hello_ev || event_add(c->ev, NULL) ||
+	    evtimer_add(c->hello_ev, &tv)) {
 		srv_conn_free(c);
 		return -ENOMEM;
 	}

@@ -81,6 +81,8 @@ struct rpc_conn {
 	unsigned int n_rings;
 	struct owned_dev *devs;
 	unsigned int n_devs;
+	struct owned_ring *vcmdqs; /* software vCMDQs: [max_rings] too */
+	unsigned int n_vcmdqs;
 	struct rpc_conn *next;
 	struct rpc_conn **pprev;
 };
@@ -137,6 +139,7 @@ struct reply {
 	SmmuOffload__CreateVsmmuReply create;
 	SmmuOffload__AttachDeviceReply attach_dev;
 	SmmuOffload__AttachRingReply attach_ring;
+	SmmuOffload__AttachVcmdqReply attach_vcmdq;
 	SmmuOffload__GetStatsReply stats;
 	SmmuOffload__ListReply list;
 	void *heap[8];
@@ -155,6 +158,9 @@ int srv_fail(struct reply *rp, int err, const char *fmt, ...)
 bool srv_conn_has_vsmmu(const struct rpc_conn *c, uint32_t id);
 /* Index in @c's ring table, or -1. */
 int srv_conn_find_ring(const struct rpc_conn *c, uint32_t id);
+/* Index in @c's vCMDQ table, or -1. */
+int srv_conn_find_vcmdq(const struct rpc_conn *c, uint32_t id);
+int srv_check_vcmdq(struct rpc_conn *c, struct reply *rp, uint32_t id);
 /* A vSMMU/ring of @c: 0; another connection's: -EPERM; nobody's: -ENOENT
  * (with the reply's message set). */
 int srv_check_vsmmu(struct rpc_conn *c, struct reply *rp, uint32_t id);

@@ -267,6 +267,36 @@ static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 	return 0;
 }
 
+static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
+{
+	struct core_vcmdq_stats s;
+	uint64_t on = 0, halted = 0;
+	int r = core_vcmdq_stats(c->srv->svc, id, &s);
+
+	if (r)
+		return r;
+	for (uint32_t l = 0; l < s.nq; l++) {
+		on += s.state[l] == CORE_VQ_ON;
+		halted += s.state[l] == CORE_VQ_HALTED;
+	}
+	put_counter(o, "vsmmu_id", s.vsmmu_id);
+	put_counter(o, "nq", s.nq);
+	put_counter(o, "queues_on", on);
+	put_counter(o, "queues_halted", halted);
+	put_counter(o, "err_seq", s.err_seq);
+	put_counter(o, "entries", s.entries);
+	put_counter(o, "syncs", s.syncs);
+	put_counter(o, "signals", s.signals);
+	put_counter(o, "wakeups", s.wakeups);
+	put_counter(o, "halts_ill", s.halts[0]);
+	put_counter(o, "halts_abt", s.halts[1]);
+	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
+	put_counter(o, "uffd_armed", s.armed);
+	put_counter(o, "uffd_arms", s.arms);
+	put_counter(o, "uffd_faults", s.faults);
+	return 0;
+}
+
 int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 		     struct reply *rp)
 {
@@ -312,6 +342,14 @@ int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 				return r;
 		}
 		r = stats_ring(c, m->id, &o);
+		break;
+	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_VCMDQ:
+		if (!c->peer.admin) {
+			r = srv_check_vcmdq(c, rp, m->id);
+			if (r)
+				return r;
+		}
+		r = stats_vcmdq(c, m->id, &o);
 		break;
 	default:
 		return srv_fail(rp, EOPNOTSUPP, "GetStats scope %d",
@@ -395,6 +433,54 @@ static int list_ring_ids(struct rpc_conn *c, uint32_t filter, struct reply *rp,
 	*ret_n = total < RPC_LIST_MAX ? total : RPC_LIST_MAX;
 	if (total > RPC_LIST_MAX)
 		rp->list.truncated = true;
+	return 0;
+}
+
+/* The vCMDQs of the List reply: every one (on @filter) for an admin,
+ * else the caller's. */
+static int list_vcmdqs(struct rpc_conn *c, uint32_t filter, struct reply *rp)
+{
+	uint32_t *ids = srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*ids));
+	SmmuOffload__VcmdqInfo *vi =
+		srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*vi));
+	SmmuOffload__VcmdqInfo **vp =
+		srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*vp));
+	uint32_t n = 0, total;
+
+	if (!ids || !vi || !vp)
+		return srv_fail(rp, ENOMEM, "List");
+	if (c->peer.admin) {
+		if (core_list_vcmdqs(c->srv->svc, filter, ids, RPC_LIST_MAX,
+				     &total))
+			total = 0;
+		n = total < RPC_LIST_MAX ? total : RPC_LIST_MAX;
+		if (total > RPC_LIST_MAX)
+			rp->list.truncated = true;
+	} else {
+		for (unsigned int i = 0; i < c->n_vcmdqs && n < RPC_LIST_MAX;
+		     i++)
+			if (!filter || c->vcmdqs[i].vsmmu_id == filter)
+				ids[n++] = c->vcmdqs[i].id;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct core_vcmdq_stats s;
+		size_t k = rp->list.n_vcmdqs;
+
+		if (core_vcmdq_stats(c->srv->svc, ids[i], &s))
+			continue; /* gone meanwhile */
+		vi[k] = (SmmuOffload__VcmdqInfo)SMMU_OFFLOAD__VCMDQ_INFO__INIT;
+		vi[k].id = ids[i];
+		vi[k].has_vsmmu_id = vi[k].has_nq = vi[k].has_halted =
+			vi[k].has_owned = true;
+		vi[k].vsmmu_id = s.vsmmu_id;
+		vi[k].nq = s.nq;
+		for (uint32_t l = 0; l < s.nq; l++)
+			vi[k].halted += s.state[l] == CORE_VQ_HALTED;
+		vi[k].owned = srv_conn_find_vcmdq(c, ids[i]) >= 0;
+		vp[k] = &vi[k];
+		rp->list.n_vcmdqs++;
+	}
+	rp->list.vcmdqs = vp;
 	return 0;
 }
 
@@ -494,6 +580,9 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 		rpp[k] = &ri[k];
 		rp->list.n_rings++;
 	}
+	r = list_vcmdqs(c, filter, rp);
+	if (r)
+		return r;
 	rp->list.vsmmus = vp;
 	rp->list.rings = rpp;
 	rp->list.devices = dp;

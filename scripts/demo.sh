@@ -16,7 +16,8 @@
 #      replayed over many VMs, the offload mode through a real
 #      smmu-offloadd daemon started on a private socket (--connect).
 #   4. the same modes with real vCPUs (KVM guests, VM exits measured),
-#      when /dev/kvm works.
+#      and beside them vcmdq (the software Tegra241 CMDQV: the guest's
+#      queue consumed in place, no exit), when /dev/kvm works.
 # Takes about a minute and a half after the build on 2 cores. Works as root on a
 # fresh Debian bookworm (installs what is missing, gnuplot-nox for the
 # charts if it can); as another user it needs the packages installed.
@@ -94,8 +95,11 @@ printf '==== baselines spin too; the oracle lives in the daemon: offload not ver
 
 # 4. Real vCPUs: the guest is a KVM guest submitting as Linux's
 # arm-smmu-v3 driver does, the VMM side of each mode runs on its MMIO
-# exits (bench/kvm/). Skipped, with the reason, without a usable /dev/kvm.
-printf '\n==== 4. real vCPUs: 2 KVM VMs, strict-unmap, 1 s per mode; the VM exits are measured\n\n'
+# exits (bench/kvm/); mode vcmdq runs the Tegra241 CMDQV guest driver's
+# protocol against a register page in RAM, consumed by the service with
+# no exit. Skipped, with the reason, without a usable /dev/kvm.
+printf '\n==== 4. real vCPUs: 2 KVM VMs, strict-unmap, 1 s per mode (qemu, qemu-batched, offload,\n'
+printf '==== vcmdq: the software Tegra241 CMDQV); the VM exits are measured\n\n'
 rc=0
 "$bench" --vcpu kvm -w strict-unmap -n 2 -H 2 -d 1 \
 	--json "$out/strict-kvm.json" || rc=$?

@@ -14,13 +14,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'lib'))
+from tap import check, finish  # noqa: E402
+
 prog, summary = sys.argv[1:3]
-results = []
-
-
-def check(name, ok, detail=''):
-    results.append((name, bool(ok), detail))
-    return ok
 
 
 def run(args, xfail=None):
@@ -119,9 +117,4 @@ check('summary: all good, exit 0, no expected-failures line',
       s.returncode == 0 and s.stdout.splitlines() ==
       ['2 passed, 0 failed, 0 skipped'], s.stdout)
 
-print(f'1..{len(results)}')
-for i, (name, ok, detail) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok and detail:
-        for line in str(detail).splitlines()[:40]:
-            print(f'# {line}')
+finish()

@@ -55,6 +55,8 @@ kvm_guest_start:
 	je	prog_doorbell
 	cmp	$KG_PROG_WAKE, %rax
 	je	prog_wake
+	cmp	$KG_PROG_VCMDQ, %rax
+	je	prog_vcmdq
 done:
 	movl	$1, ABS(KG_MMIO + KG_MMIO_DONE)
 1:	pause
@@ -292,6 +294,306 @@ prog_wake:
 	pause
 	dec	%rcx
 	jmp	8b
+/* ---- KG_PROG_VCMDQ (guest.h): the tegra241-cmdqv driver ------------------
+ * Page0 registers of queue l: KG_CMDQV + KG_CV_PAGE0 + 0x80 * l (RAM);
+ * everything else in the window traps.
+ */
+#define CV(off) ABS(KG_CMDQV + (off))
+#define Q_CONS 0x00
+#define Q_PROD 0x04
+#define Q_CONFIG 0x08
+#define Q_STATUS 0x0c
+#define Q_GERROR 0x10
+#define Q_GERRORN 0x14
+#define CONS_ERR 0x7f000000
+
+/* Poll bit0 of the 32-bit register at %rsi until it equals %ecx.
+ * %eax = 0, or 1 after KG_V_VTIMEOUT ticks. Clobbers %rax, %rdx, %r8. */
+vpoll_bit0:
+	TSC
+	mov	%rax, %r8
+1:	mov	(%rsi), %eax
+	and	$1, %eax
+	cmp	%ecx, %eax
+	je	2f
+	pause
+	TSC
+	sub	%r8, %rax
+	cmp	KG_V_VTIMEOUT(%r15), %rax
+	jb	1b
+	mov	$1, %eax
+	ret
+2:	xor	%eax, %eax
+	ret
+
+/* Queue deinit of queue %r12 (facts 2.3 step 6a): CONFIG 0, poll STATUS
+ * 0, PROD 0, CONS 0, BASE 0, CONS_INDX_BASE 0, GERRORN fix-up. %r13 =
+ * its page0 registers, %r14 = its page1 registers. %eax = 0 or KG_VE_QOFF. */
+vq_deinit:
+	imul	$0x80, %r12, %r13
+	lea	CV(KG_CV_PAGE1)(%r13), %r14
+	lea	CV(KG_CV_PAGE0)(%r13), %r13
+	movl	$0, Q_CONFIG(%r13)
+	lea	Q_STATUS(%r13), %rsi
+	xor	%ecx, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	1f
+	movl	$0, Q_PROD(%r13)
+	movl	$0, Q_CONS(%r13)
+	movq	$0, KG_CV_BASE(%r14)
+	movq	$0, KG_CV_CONS_INDX_BASE(%r14)
+	mov	Q_GERRORN(%r13), %eax
+	mov	Q_GERROR(%r13), %edx
+	cmp	%eax, %edx
+	je	2f
+	mov	%edx, Q_GERRORN(%r13)
+2:	xor	%eax, %eax
+	ret
+1:	mov	$KG_VE_QOFF, %eax
+	ret
+
+/* The reset sequence (facts 2.3). %eax = 0 or a KG_VE_* code, %r12 the
+ * queue it failed on. */
+cmdqv_reset:
+	/* 1. CMDQV: keep CONFIG, EN off, poll, EN on, poll. */
+	mov	CV(KG_CV_CONFIG), %ebx
+	and	$~1, %ebx
+	mov	%ebx, CV(KG_CV_CONFIG)
+	mov	$(KG_CMDQV + KG_CV_STATUS), %esi
+	xor	%ecx, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	9f
+	or	$1, %ebx
+	mov	%ebx, CV(KG_CV_CONFIG)
+	mov	$1, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	9f
+	/* 2. CMDQ_ALLOC(q) = VINTF 0 | lidx q, not yet ALLOCATED. */
+	xor	%r12d, %r12d
+1:	lea	(%r12, %r12), %eax
+	mov	%eax, CV(KG_CV_ALLOC)(, %r12, 4)
+	inc	%r12
+	cmp	$KG_VCMDQ_NQ, %r12
+	jb	1b
+	/* 3. VINTF0 deinit: queues in descending order, then the VINTF. */
+	mov	$(KG_VCMDQ_NQ - 1), %r12
+2:	call	vq_deinit
+	test	%eax, %eax
+	jnz	8f
+	mov	CV(KG_CV_ALLOC)(, %r12, 4), %eax
+	and	$~1, %eax
+	mov	%eax, CV(KG_CV_ALLOC)(, %r12, 4)
+	dec	%r12
+	jns	2b
+	movl	$0, CV(KG_CV_VINTF_CONFIG)
+	mov	$(KG_CMDQV + KG_CV_VINTF_STATUS), %esi
+	xor	%ecx, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	7f
+	/* 4. VINTF0: HYP_OWN | VMID 0, then with EN; HYP_OWN reads 0. */
+	movl	$KG_CV_VINTF_HYP_OWN, CV(KG_CV_VINTF_CONFIG)
+	movl	$(KG_CV_VINTF_HYP_OWN | 1), CV(KG_CV_VINTF_CONFIG)
+	mov	$1, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	7f
+	mov	CV(KG_CV_VINTF_CONFIG), %eax
+	/* 5./6. Queues in ascending order: ALLOCATED, deinit, BASE, EN. */
+	xor	%r12d, %r12d
+3:	mov	CV(KG_CV_ALLOC)(, %r12, 4), %eax
+	or	$1, %eax
+	mov	%eax, CV(KG_CV_ALLOC)(, %r12, 4)
+	call	vq_deinit
+	test	%eax, %eax
+	jnz	8f
+	mov	%r12, %rax
+	shl	$12, %rax
+	add	$(KG_VQMEM(0) | KG_CMDQ_LOG2), %rax
+	mov	%rax, KG_CV_BASE(%r14)		/* one 64-bit store: traps */
+	movl	$1, Q_CONFIG(%r13)		/* RAM: the service reacts */
+	lea	Q_STATUS(%r13), %rsi
+	mov	$1, %ecx
+	call	vpoll_bit0
+	test	%eax, %eax
+	jnz	6f
+	inc	%r12
+	cmp	$KG_VCMDQ_NQ, %r12
+	jb	3b
+	xor	%eax, %eax
+	ret
+6:	mov	$KG_VE_QON, %eax
+8:	ret
+7:	mov	$KG_VE_VINTF, %eax
+	ret
+9:	mov	$KG_VE_CMDQV, %eax
+	ret
+
+/* The error exit: %eax = KG_VE_*, %r12 / %rax's detail in KG_V_VERRVAL. */
+verr_cons:
+	mov	%rax, KG_V_VERRVAL(%r15)
+	mov	$KG_VE_CONSERR, %eax
+	jmp	1f
+verr:
+	mov	%r12, KG_V_VERRVAL(%r15)
+1:	mov	%rax, KG_V_VERR(%r15)
+	movq	$1, ABS(KG_VM + KG_VM_STOP)
+	jmp	done
+
+/* %r15 vCPU block, %rbp queue registers (page0), %rdi KG_VQ(queue),
+ * %r14 queue memory; then as in bench: %r13 slot, %r12 TSC at start,
+ * %rbx linear producer index, %rcx commands, %r10 last SYNC + 1, %r11
+ * its linear index, %r9 TSC at the PROD store. */
+prog_vcmdq:
+	mov	%rdi, %r15
+	cmpq	$0, KG_V_VINIT(%r15)
+	je	1f
+	call	cmdqv_reset
+	test	%eax, %eax
+	jnz	verr
+	movq	$1, ABS(KG_VM + KG_VM_VREADY)
+1:	cmpq	$0, ABS(KG_VM + KG_VM_VREADY)
+	jne	2f
+	cmpq	$0, ABS(KG_VM + KG_VM_STOP)
+	jne	done
+	pause
+	jmp	1b
+2:	movl	$1, ABS(KG_MMIO + KG_MMIO_SETUP)
+	mov	KG_V_QUEUE(%r15), %rax
+	imul	$0x80, %rax, %rbp
+	add	$(KG_CMDQV + KG_CV_PAGE0), %rbp
+	mov	%rax, %r14
+	shl	$12, %r14
+	add	$KG_VQMEM(0), %r14
+	shl	$6, %rax
+	lea	KG_VQ(0)(%rax), %rdi
+vnext:
+	xor	%r12d, %r12d			/* TSC when it began to wait */
+vwait:
+	cmpq	$0, ABS(KG_VM + KG_VM_STOP)
+	jne	done
+	mov	KG_V_BATCHES(%r15), %r8
+	mov	KG_V_LIMIT(%r15), %rdx
+	test	%rdx, %rdx
+	jz	1f
+	cmp	%r8, %rdx
+	jbe	done
+1:	cmp	KG_V_READY(%r15), %r8		/* A_READY: x86 loads are ordered */
+	jb	2f
+	test	%r12, %r12
+	jnz	3f
+	TSC
+	mov	%rax, %r12
+3:	pause
+	jmp	vwait
+2:	test	%r12, %r12
+	jz	4f
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_HWAIT(%r15)
+4:	mov	%r8, %rax
+	and	$(KG_NSLOTS - 1), %eax
+	imul	$KG_SLOT_SIZE, %rax, %r13
+	lea	KG_SLOTS(%r15, %r13), %r13
+	TSC
+	mov	%rax, %r12
+vlock:
+	mov	$1, %eax
+	xchg	%rax, KG_VQ_LOCK(%rdi)
+	test	%rax, %rax
+	jz	vlocked
+1:	pause
+	cmpq	$0, ABS(KG_VM + KG_VM_STOP)
+	jne	done
+	cmpq	$0, KG_VQ_LOCK(%rdi)
+	jne	1b
+	jmp	vlock
+vlocked:
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_SPIN(%r15)
+	mov	KG_S_N(%r13), %ecx
+vspace:
+	mov	KG_VQ_PROD(%rdi), %rax
+	sub	KG_VQ_CONS(%rdi), %rax
+	and	$KG_CMDQ_PMASK, %rax
+	mov	$KG_CMDQ_ENTS, %edx
+	sub	%rax, %rdx
+	cmp	%rcx, %rdx
+	jae	vwrite
+	mov	Q_CONS(%rbp), %eax		/* RAM: no exit */
+	test	$CONS_ERR, %eax
+	jnz	verr_cons
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%rax, KG_VQ_CONS(%rdi)
+	pause
+	jmp	vspace
+vwrite:
+	mov	KG_VQ_PROD(%rdi), %rbx
+	lea	KG_S_CMDS(%r13), %rsi
+	xor	%edx, %edx
+1:	lea	(%rbx, %rdx), %rax
+	and	$(KG_CMDQ_ENTS - 1), %eax
+	shl	$4, %rax
+	mov	(%rsi), %r8
+	cmp	$0x46, %r8b			/* CMD_SYNC: CS = NONE on a VCMDQ */
+	jne	2f
+	and	$~KG_SYNC_CS_MASK, %r8
+2:	mov	%r8, (%r14, %rax)
+	mov	8(%rsi), %r8
+	mov	%r8, 8(%r14, %rax)
+	add	$16, %rsi
+	inc	%rdx
+	cmp	%rcx, %rdx
+	jb	1b
+	mov	KG_S_SYNC(%r13), %r10d
+	lea	-1(%rbx, %r10), %r11
+	add	%rcx, %rbx
+	mov	%rbx, KG_VQ_PROD(%rdi)
+	add	%rcx, KG_V_CMDS(%r15)
+	TSC
+	mov	%rax, %r9
+	/* G_PROD: x86 keeps the entry stores before this one (dma_wmb). */
+	mov	%ebx, %eax
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%eax, Q_PROD(%rbp)		/* RAM: no exit */
+	movq	$0, KG_VQ_LOCK(%rdi)
+	test	%r10, %r10
+	jz	vnosync
+vpoll:
+	mov	Q_CONS(%rbp), %eax		/* A_CONS */
+	test	$CONS_ERR, %eax
+	jnz	verr_cons
+	and	$KG_CMDQ_PMASK, %eax
+	mov	%rax, KG_VQ_CONS(%rdi)
+	sub	%r11, %rax
+	dec	%rax
+	and	$KG_CMDQ_PMASK, %eax
+	cmp	$KG_CMDQ_ENTS, %eax
+	jb	vsynced
+	pause
+	TSC
+	sub	%r9, %rax
+	cmp	KG_V_VTIMEOUT(%r15), %rax
+	jb	vpoll
+	mov	%r11, %r12
+	mov	$KG_VE_SYNC, %eax
+	jmp	verr
+vsynced:
+	TSC
+	sub	%r9, %rax
+	mov	%rax, KG_S_LAT(%r13)		/* per batch: the host may lag */
+	mov	%rax, KG_V_LAT(%r15)
+	incq	KG_V_LAT_SEQ(%r15)
+vnosync:
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_BUSY(%r15)
+	incq	KG_V_BATCHES(%r15)		/* after LAT: the host reads it last */
+	jmp	vnext
 kvm_guest_end:
 
 	.section .note.GNU-stack, "", @progbits

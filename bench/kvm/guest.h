@@ -82,6 +82,7 @@
 #define KG_SLOT_SIZE 0x500 /* header + 64 16-byte commands, rounded up */
 #define KG_S_N 0x00 /* u32: commands (1..64) */
 #define KG_S_SYNC 0x04 /* u32: index of the last CMD_SYNC + 1, 0 = none */
+#define KG_S_LAT 0x08 /* u64, vcmdq: the guest's round trip of its SYNC */
 #define KG_S_CMDS 0x10
 
 /* Programs. */
@@ -134,5 +135,84 @@
 #define KG_W_BAD 0x198 /* guest: first i read back wrong, 0 = none */
 #define KG_WF_GATE 1
 #define KG_WF_CHECK 2
+
+/*
+ * KG_PROG_VCMDQ (smmu-bench --vcpu kvm, mode vcmdq): the guest side of a
+ * Tegra241 CMDQV (tegra241-cmdqv-facts.md sections 1 and 2) as Linux's
+ * tegra241-cmdqv driver drives it, one VINTF (VINTF0) with KG_VCMDQ_NQ
+ * logical queues. The CMDQV window KG_CMDQV (KG_CV_SIZE bytes) is
+ * trapped MMIO except VINTF0 page0 (KG_CV_PAGE0, 64 KiB), which is a RAM
+ * memory slot backed by the register-page memfd
+ * (smmu-offload/vcmdq.h) the service also maps: the guest's PROD stores
+ * and CONS/STATUS polls there never exit.
+ * The vCPU with KG_V_VINIT set runs the driver's reset sequence (CMDQV
+ * disable/enable, CMDQ_ALLOC, VINTF0 deinit with every queue's deinit,
+ * VINTF0 enable, then per queue in ascending order: ALLOCATED, deinit,
+ * BASE, CONFIG.EN, poll STATUS) and sets KG_VM_VREADY; the others wait
+ * for it. Then every vCPU stores to KG_MMIO_SETUP once (the host counts
+ * the exits before it as setup) and loops: wait until the host has made
+ * batch KG_V_BATCHES ready (KG_V_READY > KG_V_BATCHES; the host fills the
+ * oracle and the slot first, as the other modes do on the PROD exit),
+ * take its queue's lock (queue KG_V_QUEUE), wait for room by
+ * reading CONS in the page, copy the batch into the queue in guest RAM at
+ * KG_VQMEM(queue), store PROD (32 bits) in the page, drop the lock and
+ * poll CONS in the page until it passed the CMD_SYNC (whose CS the
+ * guest sets to NONE while copying, as Linux does on every VCMDQ), leave
+ * the round trip in the slot (KG_S_LAT), count the batch. A CONS.ERR, or a STATUS or SYNC wait
+ * longer than KG_V_VTIMEOUT TSC ticks, ends the run with KG_V_VERR (a
+ * KG_VE_* code) and KG_V_VERRVAL, and sets KG_VM_STOP for the others.
+ * Not modelled (no effect on the submission path): SID_MATCH/REPLACE
+ * clearing, the CMD_SYNC on the SMMU CMDQ in queue deinit, the error ISR.
+ */
+#define KG_PROG_VCMDQ 6
+#define KG_VM_VREADY 0x48 /* u64: vCPU 0 finished the CMDQV reset */
+/* Per logical queue l, in KG_VM: the guest's lock and shadows. */
+#define KG_VQ(l) (KG_VM + 0x100 + 0x40 * (l))
+#define KG_VQ_LOCK 0x00 /* u64: 0 free, 1 taken */
+#define KG_VQ_PROD 0x08 /* u64: linear producer index */
+#define KG_VQ_CONS 0x10 /* u64: last CONS read (index + wrap) */
+/* The queues in guest RAM: 1 << KG_CMDQ_LOG2 entries each, aligned to
+ * their size (BASE = KG_VQMEM(l) | KG_CMDQ_LOG2). */
+#define KG_VQMEM(l) (0x120000 + 0x1000 * (l))
+#define KG_VCMDQ_NQ 2 /* PARAM 0x4011, as QEMU: one VINTF, two queues */
+
+#define KG_V_QUEUE 0x68 /* host: logical queue of this vCPU (idx % 2) */
+#define KG_V_READY 0x70 /* host: batches made ready (own use: R_READY) */
+#define KG_V_VERR 0x78 /* guest: 0, or a KG_VE_* code */
+#define KG_V_VINIT 0x100 /* host: 1 = this vCPU runs the reset sequence */
+#define KG_V_VTIMEOUT 0x108 /* host: poll timeout, TSC ticks (1 s) */
+#define KG_V_VERRVAL 0x110 /* guest: the CONS value or queue of the error */
+#define KG_V_HWAIT 0x118 /* guest: TSC ticks waiting for KG_V_READY */
+#define KG_VE_CMDQV 1 /* CMDQV STATUS did not follow CONFIG.EN */
+#define KG_VE_VINTF 2 /* VINTF0 STATUS did not follow CONFIG.EN */
+#define KG_VE_QOFF 3 /* queue STATUS did not drop to 0 */
+#define KG_VE_QON 4 /* queue STATUS did not rise to 1 */
+#define KG_VE_CONSERR 5 /* CONS.ERR set (KG_V_VERRVAL = CONS) */
+#define KG_VE_SYNC 6 /* CONS did not pass the CMD_SYNC in time */
+
+#define KG_MMIO_SETUP 0x5000 /* any store: this vCPU's setup is over */
+
+/* The CMDQV window (tegra241-cmdqv-facts.md 1.1-1.5). */
+#define KG_CMDQV 0x40100000
+#define KG_CV_SIZE 0x50000
+#define KG_CV_CONFIG 0x000
+#define KG_CV_PARAM 0x004
+#define KG_CV_STATUS 0x008
+#define KG_CV_VINTF_ERR_MAP 0x014 /* 64 bits */
+#define KG_CV_VINTF_INT_MASK 0x01c /* 64 bits */
+#define KG_CV_CMDQ_ERR_MAP 0x024 /* 128 bits */
+#define KG_CV_ALLOC 0x200 /* + 4 * q */
+#define KG_CV_VINTF 0x1000 /* VINTF0 registers */
+#define KG_CV_VINTF_CONFIG 0x1000
+#define KG_CV_VINTF_STATUS 0x1004
+#define KG_CV_VINTF_SID_MATCH 0x1040 /* + 4 * s */
+#define KG_CV_VINTF_SID_REPLACE 0x1080 /* + 4 * s */
+#define KG_CV_VINTF_LVCMDQ_ERR_MAP 0x10c0 /* 128 bits */
+#define KG_CV_VINTF_HYP_OWN 0x20000 /* CONFIG bit17 */
+#define KG_CV_PAGE0 0x30000 /* VINTF0 page0: the RAM slot */
+#define KG_CV_PAGE1 0x40000 /* VINTF0 page1: BASE, CONS_INDX_BASE */
+#define KG_CV_BASE 0x00 /* page1 + 0x80 * l, 64 bits */
+#define KG_CV_CONS_INDX_BASE 0x08 /* page1 + 0x80 * l, 64 bits */
+#define KG_CV_PARAM_VALUE 0x4011
 
 #endif

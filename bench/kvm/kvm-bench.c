@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smmu-bench --vcpu kvm: the three modes with the guest on real vCPUs.
+ * smmu-bench --vcpu kvm: the modes with the guest on real vCPUs.
  *
  * Each VM is a KVM VM (bench/kvm/vmm.h) running guest-<arch>.S: its vCPUs
  * share one command queue in guest RAM, take the guest's lock, copy a
@@ -18,6 +18,11 @@
  *                 then ring_prod_wait(), and answer once the last SYNC
  *                 pushed (and every PROD write before it) completed: one
  *                 CONS exit per SYNC.
+ *   vcmdq         the software Tegra241 CMDQV (kvm-vcmdq.c): the guest runs
+ *                 the tegra241-cmdqv driver's protocol against a register
+ *                 page mapped as RAM; the service consumes its queue in
+ *                 guest RAM; no exit after setup (workloads of TLBI_NH_*,
+ *                 ATC_INV and SYNC only).
  * --vcpu kvm-msipoll (msipoll): the guest's last SYNC asks for an MSI
  * write into its own queue slot and the guest polls RAM, as Linux's
  * MSIPOLL; the qemu modes write the MSI at the end of the PROD exit,
@@ -51,7 +56,9 @@
 #include "core/core.h"
 
 const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
-						   "offload" };
+						   "offload", "vcmdq" };
+_Static_assert(KVMB_NMODES == sizeof(((struct kvmb_opts *)0)->modes),
+	       "kvmb_opts.modes");
 
 #define KVMB_MAX_VMS 64
 #define KVMB_RING_LOG2 10 /* > KG_CMDQ_LOG2: a push never finds it full */
@@ -149,6 +156,8 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		if (r)
 			break;
 		vm->vi = core_vsmmu_viommu(run->svc, vm->vsmmu);
+		if (run->mode == KVMB_VCMDQ)
+			continue; /* kvmv_setup() attaches its page instead */
 		r = ring_memfd_create(KVMB_RING_LOG2, &vm->memfd);
 		if (r)
 			break;
@@ -219,6 +228,8 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 {
 	const struct kvmb_opts *o = run->o;
 
+	/* vcmdq: its threads stop before the VMs and the backend go. */
+	kvmv_teardown(run);
 	for (unsigned int v = 0; run->vms && v < o->vms; v++) {
 		struct kvmb_vm *vm = &run->vms[v];
 
@@ -245,6 +256,7 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 		iofd_hsmmu_counters(run->h[i], &hc);
 		res->ioctls += hc.ioctls;
 		res->host_syncs += hc.host_syncs;
+		res->backend_ns += hc.charged_ns;
 		iofd_hsmmu_close(run->h[i]);
 	}
 	iofd_backend_free(run->be);
@@ -255,6 +267,7 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 			continue;
 		res->ioctls += hs.backend.ioctls;
 		res->host_syncs += hs.backend.host_syncs;
+		res->backend_ns += hs.backend.charged_ns;
 	}
 	/* Drains the rings: nothing is left in flight. */
 	core_service_free(run->svc);
@@ -369,10 +382,22 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 			res->exits.runs += vc->c.exits.runs;
 			if (!vc->rc && res->exits.mmio_write)
 				res->exits.mmio_write--; /* the DONE store */
+			/* vcmdq: setup's exits apart from the measured ones. */
+			res->setup_exits.mmio_write +=
+				vc->setup_exits.mmio_write;
+			res->setup_exits.mmio_read += vc->setup_exits.mmio_read;
+			res->setup_exits.other += vc->setup_exits.other;
+			res->setup_exits.intr += vc->setup_exits.intr;
+			res->exits.mmio_write -= vc->setup_exits.mmio_write;
+			res->exits.mmio_read -= vc->setup_exits.mmio_read;
+			res->exits.other -= vc->setup_exits.other;
+			res->exits.intr -= vc->setup_exits.intr;
 			res->guest_cmds +=
 				*kvmb_ram64(&vm->kvm, base + KG_V_CMDS);
 			res->guest_batches +=
 				*kvmb_ram64(&vm->kvm, base + KG_V_BATCHES);
+			res->guest_syncs_seen +=
+				*kvmb_ram64(&vm->kvm, base + KG_V_LAT_SEQ);
 			res->busy_ns += kvmb_ticks_ns(
 				run, *kvmb_ram64(&vm->kvm, base + KG_V_BUSY));
 			res->spin_ns += kvmb_ticks_ns(
@@ -438,10 +463,14 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 				    &run->vms[v]);
 		run->vms[v].msi_started = !r;
 	}
+	/* vcmdq: the consumer answers the guests' enable handshake. */
+	if (!r && run->mode == KVMB_VCMDQ)
+		r = kvmv_start(run);
 	if (r) {
 		gate_open(run, -1);
 		join_all(run, started);
 		msi_stop_all(run);
+		kvmv_stop(run);
 		snprintf(res->errmsg, sizeof(res->errmsg),
 			 "pthread_create failed after %u vCPU threads",
 			 started);
@@ -468,11 +497,14 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	join_all(run, total);
 	t1 = kvmb_now_ns();
 	msi_stop_all(run);
+	kvmv_stop(run);
 	res->wall_s = (double)(t1 - t0) / 1e9;
 	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
 	res->svc_sleeps = z1 - z0;
 	res->has_svc = run->svc != NULL;
 	collect(run, res);
+	if (run->mode == KVMB_VCMDQ)
+		kvmv_collect(run, res);
 	return res->err;
 }
 
@@ -524,7 +556,7 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 	res->ran = true;
 	res->verified = o->verify;
 	res->hsmmus_used = o->vms < o->hsmmus ? o->vms : o->hsmmus;
-	if (o->pin && mode == KVMB_OFFLOAD) {
+	if (o->pin && (mode == KVMB_OFFLOAD || mode == KVMB_VCMDQ)) {
 		r = pin_split(&run);
 		if (r) {
 			snprintf(res->errmsg, sizeof(res->errmsg),
@@ -550,11 +582,23 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		pthread_cond_init(&vm->msi_cv, NULL);
 		vm->msi_cv_ok = true;
 	}
-	r = mode == KVMB_OFFLOAD ?
+	if (mode == KVMB_VCMDQ && !kvmv_workload_ok(w)) {
+		snprintf(res->errmsg, sizeof(res->errmsg),
+			 "workload %s has commands a guest-owned VINTF "
+			 "rejects (Linux sends them to the SMMU CMDQ, not "
+			 "modelled here): vcmdq runs strict-unmap, "
+			 "lazy-flush and traces of TLBI_NH_*/ATC_INV/SYNC",
+			 w->name);
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	r = mode == KVMB_OFFLOAD || mode == KVMB_VCMDQ ?
 		    setup_offload(&run, res->errmsg, sizeof(res->errmsg)) :
 		    setup_qemu(&run, res->errmsg, sizeof(res->errmsg));
 	for (unsigned int v = 0; !r && v < o->vms; v++)
 		r = setup_guest(&run, v, res->errmsg, sizeof(res->errmsg));
+	if (!r && mode == KVMB_VCMDQ)
+		r = kvmv_setup(&run, res->errmsg, sizeof(res->errmsg));
 	if (!r)
 		r = measure(&run, res);
 out:

@@ -24,7 +24,7 @@
 
 /* The options smmu-bench passes on; read-only during the run. */
 struct kvmb_opts {
-	bool modes[3]; /* qemu, qemu-batched, offload */
+	bool modes[4]; /* qemu, qemu-batched, offload, vcmdq */
 	unsigned int vms, vcpus, hsmmus;
 	double duration; /* seconds per mode */
 	uint64_t syncs; /* batches per vCPU instead of duration; 0 = off */
@@ -34,7 +34,7 @@ struct kvmb_opts {
 	unsigned int poll_us;
 	bool msipoll; /* guests wait for SYNCs by MSI write (Linux's
 		       * MSIPOLL), not by reading CMDQ_CONS */
-	bool pin; /* offload: vCPU threads and service workers on disjoint
+	bool pin; /* offload, vcmdq: vCPU threads and service workers on disjoint
 		   * halves of the CPUs this process may use */
 	const char *json;
 };

@@ -18,7 +18,13 @@
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
 
-enum kvmb_mode { KVMB_QEMU, KVMB_QEMU_BATCHED, KVMB_OFFLOAD, KVMB_NMODES };
+enum kvmb_mode {
+	KVMB_QEMU,
+	KVMB_QEMU_BATCHED,
+	KVMB_OFFLOAD,
+	KVMB_VCMDQ,
+	KVMB_NMODES
+};
 extern const char *const kvmb_mode_names[KVMB_NMODES];
 
 /* Offload: how long a CONS read exit spins on the ring before it sleeps
@@ -34,9 +40,21 @@ struct kvmb_result {
 	double wall_s;
 	uint64_t cmds, fwd, syncs, batches; /* guest side, from the VMM */
 	uint64_t guest_cmds, guest_batches; /* as the guest counted */
+	uint64_t guest_syncs_seen; /* SYNC waits the guest saw end */
 	uint64_t busy_ns, spin_ns; /* guest rdtsc: in the driver, lock wait */
 	struct core_hist lat; /* guest rdtsc: PROD write -> SYNC seen, ns */
-	struct kvmh_exits exits; /* the DONE exit of each vCPU excluded */
+	struct kvmh_exits exits; /* the DONE exit of each vCPU excluded;
+				  * vcmdq: the measured phase only */
+	struct kvmh_exits setup_exits; /* vcmdq: up to KG_MMIO_SETUP */
+	uint64_t backend_ns; /* sim: host time charged to the calls */
+	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
+	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
+	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
+	/* vcmdq: the service's idle wake-up ("uffd-wp" or "idle timer"), its
+	 * protections armed and write faults taken over the whole mode. */
+	const char *vcmdq_wake;
+	uint64_t vcmdq_arms, vcmdq_faults;
+	const char *consumer; /* vcmdq: who consumed the queues */
 	uint64_t handler_ns; /* vCPU threads in MMIO exit handlers */
 	uint64_t prod_ns, cons_ns; /* of which in PROD writes, CONS reads */
 	struct core_hist prod_h, cons_h; /* the same per exit */
@@ -54,6 +72,8 @@ struct kvmb_result {
 
 struct kvmb_run;
 struct kvmb_vm;
+struct kvmv_vm;
+struct kvmv_run;
 
 /* One vCPU: owned by its vCPU thread from the gate to the join. */
 struct kvmb_vcpu {
@@ -68,6 +88,11 @@ struct kvmb_vcpu {
 	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
 	struct core_hist lat;
 	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
+	/* vcmdq: the exits up to the KG_MMIO_SETUP store (vCPU thread);
+	 * the batches made ready and seen done (harness thread). */
+	struct kvmh_exits setup_exits;
+	bool setup_seen;
+	uint64_t ready, done_seen;
 	uint64_t cmds, fwd, syncs, batches, checked, stale;
 	uint64_t handler_ns, prod_ns, cons_ns, cpu_ns;
 	int rc;
@@ -118,6 +143,7 @@ struct kvmb_vm {
 	uint64_t msi_cpu_ns; /* the completion thread's CPU time */
 	struct kvmb_vcpu *vc;
 	unsigned int nvc;
+	struct kvmv_vm *vq; /* vcmdq: the CMDQV (kvm-vcmdq.c) */
 };
 
 /* One mode's run: owned by the main thread; vCPU threads read it (the
@@ -132,6 +158,7 @@ struct kvmb_run {
 	struct iofd_backend *be; /* qemu modes */
 	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
 	struct core_service *svc; /* offload */
+	struct kvmv_run *vq; /* vcmdq (kvm-vcmdq.c) */
 	bool pin; /* --kvm-pin, offload: vcpu_cpus / svc_cpus */
 	cpu_set_t vcpu_cpus;
 	char svc_cpus[512];
@@ -177,6 +204,26 @@ void *kvmb_msi_main(void *arg);
 /* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */
 int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 		 uint32_t len, bool is_write);
+
+/*
+ * vcmdq mode (kvm-vcmdq.c). kvmv_setup() after setup_guest(): the
+ * register page, its memory slot, the consumer's view of guest RAM, the
+ * vCPUs' program fields. kvmv_start() before the vCPUs may run (the
+ * consumer must answer the enable handshake), kvmv_stop() after they
+ * were joined; kvmv_collect() adds its counters, kvmv_teardown() frees.
+ * kvmv_mmio() on a vCPU thread: the trapped CMDQV window (@off from
+ * KG_CMDQV), under the VM's lock.
+ */
+int kvmv_setup(struct kvmb_run *run, char *err, size_t errlen);
+int kvmv_start(struct kvmb_run *run);
+void kvmv_stop(struct kvmb_run *run);
+void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res);
+void kvmv_teardown(struct kvmb_run *run);
+int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
+	      bool is_write);
+/* Can the workload run in vcmdq mode (only commands a guest-owned VINTF
+ * accepts)? */
+bool kvmv_workload_ok(const struct wl *w);
 
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		const struct kvmb_result *res);

@@ -68,6 +68,13 @@ KGET(k_ioctls, 1000.0 * per(r->ioctls, r->cmds))
 KGET(k_cmds, (double)r->cmds)
 KGET(k_batches, (double)r->batches)
 KGET(k_stale, (double)r->stale)
+KGET(k_setup_exits,
+     (double)(r->setup_exits.mmio_write + r->setup_exits.mmio_read +
+	      r->setup_exits.other + r->setup_exits.intr))
+KGET(k_backend_call, per(r->backend_ns, r->ioctls))
+KGET(k_harness_cpu, per(r->harness_cpu_ns, r->cmds))
+KGET(k_harness_wait, per(r->harness_wait_ns, r->batches))
+KGET(k_wake_faults, per(r->vcmdq_faults, r->cmds))
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -81,6 +88,10 @@ static const struct krow krows[] = {
 	{ "guest SYNC round trip max, us", "max", 2, k_max },
 	{ "VM exits per command", "exits_per_cmd", 1, k_exits },
 	{ "VM exits per PROD write", "exits_per_batch", 1, k_exits_batch },
+	{ "  setup exits (vcmdq: before the run)", "setup_exits", 0,
+	  k_setup_exits },
+	{ "  vcmdq idle wake faults per command", "wake_faults_per_cmd", 1,
+	  k_wake_faults },
 	{ "  MMIO write exits per command", "mmio_write_per_cmd", 1, k_wr },
 	{ "  MMIO read exits per command", "mmio_read_per_cmd", 1, k_rd },
 	{ "VMM in exit handlers, ns/cmd", "handler_ns_per_cmd", 1, k_handler },
@@ -104,6 +115,12 @@ static const struct krow krows[] = {
 	{ "throughput, cmds/s per host SMMU used", "cmds_per_s_per_hsmmu", 0,
 	  k_tput },
 	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, k_ioctls },
+	{ "backend (sim) time per call, us", "backend_ns_per_call", 2,
+	  k_backend_call },
+	{ "vcmdq harness thread CPU, ns/cmd", "harness_cpu_ns_per_cmd", 1,
+	  k_harness_cpu },
+	{ "vcmdq guest wait for the harness, ns/batch",
+	  "harness_wait_ns_per_batch", 1, k_harness_wait },
 	{ "guest commands", "guest_cmds", 0, k_cmds },
 	{ "guest PROD writes (batches)", "batches", 0, k_batches },
 	{ "oracle: stale after SYNC", "stale", 0, k_stale },
@@ -116,7 +133,8 @@ static bool in_metrics(const struct krow *rw)
 	return rw->get != k_p50 && rw->get != k_p90 && rw->get != k_p99 &&
 	       rw->get != k_p999 && rw->get != k_max && rw->get != k_cmds &&
 	       rw->get != k_batches && rw->get != k_stale &&
-	       rw->get != k_exits && rw->get != k_wr && rw->get != k_rd;
+	       rw->get != k_exits && rw->get != k_wr && rw->get != k_rd &&
+	       rw->get != k_setup_exits;
 }
 
 static const char *wait_name(enum iofd_sim_wait w)
@@ -161,6 +179,19 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 			       kvmb_mode_names[m], res[m].wall_s,
 			       res[m].exits.mmio_write, res[m].exits.mmio_read,
 			       res[m].exits.other + res[m].exits.intr);
+	if (res[KVMB_VCMDQ].ran)
+		printf("  vcmdq: setup (CMDQV reset, before the run) %" PRIu64
+		       " MMIO write, %" PRIu64 " MMIO read exits, not counted "
+		       "above; consumer: %s; idle wake-up: %s (%" PRIu64
+		       " protections armed, %" PRIu64 " guest write faults)\n",
+		       res[KVMB_VCMDQ].setup_exits.mmio_write,
+		       res[KVMB_VCMDQ].setup_exits.mmio_read,
+		       res[KVMB_VCMDQ].consumer ? res[KVMB_VCMDQ].consumer :
+						  "-",
+		       res[KVMB_VCMDQ].vcmdq_wake ? res[KVMB_VCMDQ].vcmdq_wake :
+						    "-",
+		       res[KVMB_VCMDQ].vcmdq_arms,
+		       res[KVMB_VCMDQ].vcmdq_faults);
 	printf("\n%-40s", "metric (real vCPUs)");
 	for (int m = 0; m < KVMB_NMODES; m++)
 		if (res[m].ran)
@@ -184,6 +215,12 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 				 (rw->get == k_msi_cpu &&
 				  !(o->msipoll && m == KVMB_OFFLOAD)))
 				snprintf(cell, sizeof(cell), "-");
+			else if ((rw->get == k_harness_cpu ||
+				  rw->get == k_harness_wait ||
+				  rw->get == k_wake_faults ||
+				  rw->get == k_setup_exits) &&
+				 m != KVMB_VCMDQ)
+				snprintf(cell, sizeof(cell), "-");
 			else if (rw->get == k_stale && !res[m].verified)
 				snprintf(cell, sizeof(cell), "n/a");
 			else if (rw->kind == 0)
@@ -206,7 +243,9 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	       "to seeing its CMD_SYNC\ncomplete (no SYNC: to after the PROD "
 	       "write), per command. SYNC round trip: PROD write\nto CONS "
 	       "showing the SYNC consumed. Exits counted from KVM_RUN returns "
-	       "(the final DONE\nstore excluded).\n");
+	       "(the final DONE\nstore excluded). vcmdq: PROD store and CONS "
+	       "poll in the shared register page\n(no exit), round trip = "
+	       "PROD store to CONS past the SYNC.\n");
 }
 
 static void json_str(FILE *f, const char *s)
@@ -238,16 +277,37 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		", \"wall_s\": %.6f,\n     \"counts\": {\"guest_cmds\": %" PRIu64
 		", \"guest_syncs\": %" PRIu64 ", \"forwarded\": %" PRIu64
 		", \"batches\": %" PRIu64 ", \"guest_counted_cmds\": %" PRIu64
-		", \"guest_counted_batches\": %" PRIu64 ", \"ioctls\": %" PRIu64
+		", \"guest_counted_batches\": %" PRIu64
+		", \"guest_seen_syncs\": %" PRIu64 ", \"ioctls\": %" PRIu64
 		", \"host_syncs\": %" PRIu64 ", \"msi_writes\": %" PRIu64 "},",
 		r->wall_s, r->cmds, r->syncs, r->fwd, r->batches, r->guest_cmds,
-		r->guest_batches, r->ioctls, r->host_syncs, r->msi_writes);
+		r->guest_batches, r->guest_syncs_seen, r->ioctls, r->host_syncs,
+		r->msi_writes);
 	fprintf(f,
 		"\n     \"exits_per_cmd\": %.4f, \"exits_by_reason\": "
 		"{\"mmio_write\": %" PRIu64 ", \"mmio_read\": %" PRIu64
 		", \"other\": %" PRIu64 "},",
 		k_exits(o, r), r->exits.mmio_write, r->exits.mmio_read,
 		r->exits.other + r->exits.intr);
+	fprintf(f,
+		"\n     \"setup_exits_by_reason\": {\"mmio_write\": %" PRIu64
+		", \"mmio_read\": %" PRIu64 ", \"other\": %" PRIu64
+		"}, \"consumer\": ",
+		r->setup_exits.mmio_write, r->setup_exits.mmio_read,
+		r->setup_exits.other + r->setup_exits.intr);
+	if (r->consumer)
+		json_str(f, r->consumer);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"vcmdq_wake\": ");
+	if (r->vcmdq_wake)
+		json_str(f, r->vcmdq_wake);
+	else
+		fprintf(f, "null");
+	fprintf(f,
+		", \"vcmdq_wake_arms\": %" PRIu64
+		", \"vcmdq_wake_faults\": %" PRIu64 ",",
+		r->vcmdq_arms, r->vcmdq_faults);
 	fprintf(f,
 		"\n     \"guest_sync_ns\": {\"count\": %" PRIu64
 		", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
@@ -269,7 +329,10 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		if (((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
 		     !r->has_svc) ||
 		    (rw->get == k_msi_cpu &&
-		     !(o->msipoll && m == KVMB_OFFLOAD)))
+		     !(o->msipoll && m == KVMB_OFFLOAD)) ||
+		    ((rw->get == k_harness_cpu || rw->get == k_harness_wait ||
+		      rw->get == k_wake_faults) &&
+		     m != KVMB_VCMDQ))
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));

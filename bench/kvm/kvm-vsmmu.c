@@ -408,6 +408,24 @@ int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 	int rc;
 
 	(void)c;
+	if (vc->vm->run->mode == KVMB_VCMDQ) {
+		/* Setup over: the exits so far are setup's, not the run's. */
+		if (is_write && addr == KG_MMIO + KG_MMIO_SETUP &&
+		    !vc->setup_seen) {
+			vc->setup_exits = vc->c.exits;
+			vc->setup_seen = true;
+			vc->handler_ns = 0; /* the reset's traps are setup */
+			return KVMH_CONTINUE;
+		}
+		if (addr == KG_MMIO + KG_MMIO_DONE)
+			return KVMH_DONE; /* the harness took the samples */
+		if (addr >= KG_CMDQV && addr - KG_CMDQV < KG_CV_SIZE) {
+			rc = kvmv_mmio(vc, addr - KG_CMDQV, data, len,
+				       is_write);
+			vc->handler_ns += kvmb_now_ns() - t0;
+			return rc;
+		}
+	}
 	if (addr == KG_MMIO + KG_MMIO_DONE) {
 		lat_take(vc);
 		if (vc->sync_pending && vc->vm->run->o->msipoll)

@@ -97,11 +97,15 @@ int kvmh_vm_new(struct kvmh_vm *vm, int kvm_fd, size_t ram_size, char *err,
 		return fail(err, errlen, -errno, "KVM_CREATE_VM");
 	/* KVM_CREATE_VM gives an fd without O_CLOEXEC on old kernels. */
 	fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
-	vm->mem_fd = memfd_create("kvm-guest-ram", MFD_CLOEXEC);
+	vm->mem_fd =
+		memfd_create("kvm-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (vm->mem_fd < 0)
 		return fail(err, errlen, -errno, "memfd_create");
 	if (ftruncate(vm->mem_fd, (off_t)ram_size))
 		return fail(err, errlen, -errno, "ftruncate");
+	/* A service that maps guest RAM (ring/gmem.h) needs it unshrinkable. */
+	if (fcntl(vm->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		return fail(err, errlen, -errno, "F_ADD_SEALS");
 	vm->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       vm->mem_fd, 0);
 	if (vm->ram == MAP_FAILED)
@@ -246,6 +250,19 @@ void kvmh_vcpu_kick(struct kvmh_vcpu *c)
 	 * seen at the loop's first check. */
 	if (__atomic_load_n(&c->running, __ATOMIC_ACQUIRE))
 		pthread_kill(c->thread, KVMH_SIG);
+}
+
+int kvmh_slot_set(struct kvmh_vm *vm, uint32_t slot, uint64_t gpa,
+		  uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region mr;
+
+	memset(&mr, 0, sizeof(mr));
+	mr.slot = slot;
+	mr.guest_phys_addr = gpa;
+	mr.memory_size = size;
+	mr.userspace_addr = (uint64_t)(uintptr_t)host;
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mr) ? -errno : 0;
 }
 
 int kvmh_ioeventfd(struct kvmh_vm *vm, uint64_t addr, int efd)

@@ -71,7 +71,8 @@ int kvmh_open(int *ret_fd, char *err, size_t errlen);
 
 /**
  * kvmh_vm_new() - create a VM on @kvm_fd (not consumed) with @ram_size
- * bytes of memfd-backed RAM at guest address 0, the guest program copied
+ * bytes of memfd-backed RAM at guest address 0 (@mem_fd: sealed against
+ * shrinking and growing, so a service may map it: ring/gmem.h), the guest program copied
  * to KG_CODE and the architecture's tables set up.
  */
 int kvmh_vm_new(struct kvmh_vm *vm, int kvm_fd, size_t ram_size, char *err,
@@ -103,6 +104,11 @@ void kvmh_vcpu_kick(struct kvmh_vcpu *c);
 /* kvmh_tsc_hz() - the host TSC rate, measured over 50 ms against
  * CLOCK_MONOTONIC. The guest's TSC runs at the same rate. x86 only. */
 uint64_t kvmh_tsc_hz(void);
+
+/* kvmh_slot_set() - memory slot @slot (1.. : 0 is RAM) maps @size bytes
+ * at @host to guest-physical @gpa (page aligned); @size 0 deletes it. */
+int kvmh_slot_set(struct kvmh_vm *vm, uint32_t slot, uint64_t gpa,
+		  uint64_t size, void *host);
 
 /* Register an ioeventfd (4-byte writes at @addr) or a coalesced-MMIO
  * zone; the exit-cost programs use them. */

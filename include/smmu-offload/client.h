@@ -159,11 +159,60 @@ int smmu_client_reconnect(struct smmu_client *c, int timeout_ms);
 /* Restart a halted ring; -EALREADY if it is not halted. */
 int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id);
 
+/*
+ * Software vCMDQ (protocol mode 2, smmu-offload/vcmdq.h; the VMM side is
+ * docs/VMM-INTEGRATION.md, "Exposing the software CMDQV"). Ids are the
+ * service's: these objects are NOT re-created by smmu_client_reconnect()
+ * (re-add the guest memory and re-attach the page, which keeps its
+ * state, then forward BASE and the gates again).
+ *
+ * smmu_client_gmem_add() - guest RAM [@gpa, @gpa + @size) of vSMMU
+ * @vsmmu_id is @size bytes of @memfd (sealed F_SEAL_SHRINK) at @offset.
+ * -EEXIST: overlaps a registered region; -EPERM: not sealed; -ENOSPC:
+ * 32 regions or the service's bound per vSMMU.
+ */
+int smmu_client_gmem_add(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
+			 uint64_t offset, uint64_t gpa, uint64_t size);
+/* Remove the region added as exactly [@gpa, @gpa + @size); -EBUSY while
+ * an enabled queue lies in it. */
+int smmu_client_gmem_remove(struct smmu_client *c, uint32_t vsmmu_id,
+			    uint64_t gpa, uint64_t size);
+/*
+ * smmu_client_vcmdq_attach() - attach the VINTF register page @page_memfd
+ * (SMMU_VCMDQ_FILE_SIZE, sealed against shrink and grow) with @nq queues;
+ * @irq_fd: eventfd signalled when err_seq moves, or -1. Sends
+ * SMMU_VCMDQ_VERSION and no feature bits.
+ */
+int smmu_client_vcmdq_attach(struct smmu_client *c, uint32_t vsmmu_id,
+			     int page_memfd, unsigned int nq, int irq_fd,
+			     uint32_t *ret_id);
+/* Drain and detach. */
+int smmu_client_vcmdq_detach(struct smmu_client *c, uint32_t vcmdq_id);
+/* Forward the guest's trapped page1 BASE write of queue @lidx; return
+ * before resuming the vCPU. */
+int smmu_client_vcmdq_set_base(struct smmu_client *c, uint32_t vcmdq_id,
+			       unsigned int lidx, uint64_t base);
+/* The gate: CMDQ_ALLOC.ALLOCATED && VINTF0 EN && CMDQV EN. */
+int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
+				unsigned int lidx, bool ready);
+/*
+ * Wake idle queues by userfaultfd write-protect instead of the service's
+ * idle timer: @uffd (UFFD_FEATURE_WP_HUGETLBFS_SHMEM; not
+ * UFFD_USER_MODE_ONLY, whose faults KVM's accesses do not raise) has the
+ * VMM's mapping of page0 at @vmm_addr registered with
+ * UFFDIO_REGISTER_MODE_WP. Afterwards the VMM must not read or use its
+ * copy of the uffd, nor map the page again over @vmm_addr.
+ * -EBADF: not a userfaultfd; -EALREADY: set already.
+ */
+int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
+			       int uffd, uint64_t vmm_addr);
+
 enum smmu_client_scope {
 	SMMU_CLIENT_SCOPE_SERVICE = 1,
 	SMMU_CLIENT_SCOPE_HSMMU = 2, /* id: index in the host SMMU list */
 	SMMU_CLIENT_SCOPE_VSMMU = 3,
 	SMMU_CLIENT_SCOPE_RING = 4,
+	SMMU_CLIENT_SCOPE_VCMDQ = 5,
 };
 
 struct smmu_client_counter {

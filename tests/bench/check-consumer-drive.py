@@ -6,20 +6,19 @@
 # ioctl per pass, coalescing never grows a batch, the budget bounds the
 # batch, bad arguments refused.
 # usage: check-consumer-drive.py CONSUMER_DRIVE
+import os
 import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from tap import check, finish  # noqa: E402
+
 drive = sys.argv[1]
-results = []
 LINE = re.compile(r'consumer-drive: (\d+) guest commands \((\d+) CMD_SYNCs\) '
                   r'in (\d+) passes, budget (\d+): (\d+) ioctls, (\d+) host '
                   r'commands')
-
-
-def check(name, ok, detail=''):
-    results.append((name, bool(ok), detail))
-    return ok
 
 
 def run(n, budget):
@@ -59,9 +58,4 @@ for args in (['-b', '0'], ['-b', '257'], ['-n', '1']):
     check(f'usage error {args}: exit 2', p.returncode == 2,
           f'rc {p.returncode}')
 
-print(f'1..{len(results)}')
-for i, (name, ok, detail) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok and detail:
-        for line in str(detail).splitlines()[:20]:
-            print(f'# {line}')
+finish()

@@ -7,7 +7,11 @@
 # arrived as an MMIO write exit, every guest CMD_SYNC cost exactly one
 # CMDQ_CONS read exit (offload: the VMM waits on it), the guest counted
 # what the VMM saw, one guest-measured round trip per SYNC, qemu made one
-# ioctl per forwarded command, nothing stale. Without a usable /dev/kvm
+# ioctl per forwarded command, nothing stale. Mode vcmdq (the software
+# Tegra241 CMDQV, default for strict-unmap and lazy-flush): no exit at
+# all once the guest's CMDQV reset is done (its exits are reported apart,
+# as setup), every SYNC seen complete by a CONS poll in the shared page,
+# nothing stale. Without a usable /dev/kvm
 # smmu-bench exits 77 and this test reports SKIP (a TAP "1..0 # SKIP").
 # usage: check-smmu-bench-kvm.py SMMU_BENCH DATA_DIR
 import json
@@ -16,10 +20,14 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from tap import check, finish  # noqa: E402
+
 bench, data = sys.argv[1:3]
 tmp = tempfile.mkdtemp(prefix='smmu-bench-kvm-test-')
-results = []
 MODES = ['qemu', 'qemu-batched', 'offload']
+VCMDQ_WORKLOADS = ('strict-unmap', 'lazy-flush')
 MODE_KEYS = {'mode', 'ok', 'error', 'wall_s', 'counts', 'exits_per_cmd',
              'exits_by_reason', 'guest_sync_ns', 'metrics', 'oracle'}
 METRIC_KEYS = {'guest_blocked_ns_per_cmd', 'guest_lock_wait_ns_per_cmd',
@@ -30,11 +38,6 @@ METRIC_KEYS = {'guest_blocked_ns_per_cmd', 'guest_lock_wait_ns_per_cmd',
                'service_cpu_ns_per_cmd', 'host_cpu_ns_per_cmd',
                'worker_sleeps_per_batch',
                'cmds_per_s_per_hsmmu', 'ioctls_per_1000_cmds'}
-
-
-def check(name, ok, detail=''):
-    results.append((name, bool(ok), detail))
-    return ok
 
 
 def run(name, args, vcpu='kvm'):
@@ -51,11 +54,43 @@ def run(name, args, vcpu='kvm'):
         return json.load(f), None
 
 
+def check_vcmdq(name, m, vms, vcpus):
+    c, e, s, lat = m['counts'], m['exits_by_reason'], \
+        m['setup_exits_by_reason'], m['guest_sync_ns']
+    # Measured phase: the PROD stores and CONS polls hit the RAM page.
+    check(f'{name}/vcmdq: no exit after setup',
+          e['mmio_write'] == 0 and e['mmio_read'] == 0 and
+          e['other'] == 0 and m['exits_per_cmd'] == 0, f'{e} {m}')
+    # Setup: vCPU 0's reset sequence traps (CONFIG, ALLOC, BASE, ...),
+    # every vCPU's one KG_MMIO_SETUP store ends it.
+    check(f'{name}/vcmdq: setup exits counted apart',
+          s['mmio_write'] > vms * vcpus and s['mmio_read'] > 0 and
+          s['other'] == 0, str(s))
+    # Every batch of these workloads ends with a SYNC the guest saw done.
+    # (the guest counts a SYNC when its CONS poll saw it passed).
+    check(f'{name}/vcmdq: every SYNC seen complete',
+          c['guest_seen_syncs'] == c['batches'] and
+          lat['count'] == c['batches'] and c['guest_syncs'] >= c['batches'],
+          f'{lat} {c}')
+    check(f'{name}/vcmdq: consumer named', bool(m['consumer']),
+          str(m['consumer']))
+    # uffd-wp: every guest write fault on an armed page was an arming.
+    check(f'{name}/vcmdq: idle wake-up named, faults <= arms',
+          m['vcmdq_wake'] in ('uffd-wp', 'idle timer') and
+          m['vcmdq_wake_faults'] <= m['vcmdq_wake_arms'] and
+          (m['vcmdq_wake'] == 'uffd-wp' or m['vcmdq_wake_arms'] == 0),
+          f"{m['vcmdq_wake']} {m['vcmdq_wake_arms']} "
+          f"{m['vcmdq_wake_faults']}")
+
+
 def check_run(name, j, vms, vcpus, k, msipoll=False):
     check(f'{name}: schema', j.get('schema') == 'smmu-bench-kvm/1' and
           j.get('vcpu') == 'kvm', str(j.get('schema')))
     by = {m['mode']: m for m in j['modes']}
-    check(f'{name}: every mode ran', sorted(by) == sorted(MODES),
+    want = MODES + ['vcmdq'] if (
+        not msipoll and j['config']['workload'] in VCMDQ_WORKLOADS) \
+        else MODES
+    check(f'{name}: every mode ran', sorted(by) == sorted(want),
           str(sorted(by)))
     for mn, m in by.items():
         miss = sorted(MODE_KEYS - set(m)) + \
@@ -71,12 +106,18 @@ def check_run(name, j, vms, vcpus, k, msipoll=False):
         check(f'{name}/{mn}: the guest counted what the VMM saw',
               c['guest_counted_batches'] == c['batches'] and
               c['guest_counted_cmds'] == c['guest_cmds'], str(c))
-        check(f'{name}/{mn}: one MMIO write exit per PROD write',
-              e['mmio_write'] == c['batches'] and e['other'] == 0, str(e))
         check(f'{name}/{mn}: one round trip measured per waited SYNC',
               lat['count'] > 0 and lat['count'] <= c['batches'] and
               lat['p50'] <= lat['p99'] <= lat['max'], str(lat))
-        if msipoll:
+        if mn == 'vcmdq':
+            check_vcmdq(name, m, vms, vcpus)
+        else:
+            check(f'{name}/{mn}: one MMIO write exit per PROD write',
+                  e['mmio_write'] == c['batches'] and e['other'] == 0,
+                  str(e))
+        if mn == 'vcmdq':
+            pass
+        elif msipoll:
             # The guest polls RAM; the queue never fills in these runs.
             check(f'{name}/{mn}: no CONS read exit, one MSI per SYNC',
                   e['mmio_read'] == 0 and
@@ -93,11 +134,12 @@ def check_run(name, j, vms, vcpus, k, msipoll=False):
                   c['ioctls'] == c['forwarded'], str(c))
         check(f'{name}/{mn}: oracle checked, nothing stale',
               o['enabled'] and o['stale'] == 0 and o['checked'] > 0, str(o))
-        check(f'{name}/{mn}: service CPU and sleeps only for offload',
+        svc = mn in ('offload', 'vcmdq')
+        check(f'{name}/{mn}: service CPU and sleeps only with a service',
               (m['metrics']['service_cpu_ns_per_cmd'] is None) ==
-              (mn != 'offload') and
+              (not svc) and
               (m['metrics']['worker_sleeps_per_batch'] is None) ==
-              (mn != 'offload'), str(m['metrics']))
+              (not svc), str(m['metrics']))
 
 
 trace = os.path.join(data, 'smmuv3-lazy-blk-nvme-net.trace.xz')
@@ -106,6 +148,10 @@ cases = [
     ('strict-2vcpus', ['-w', 'strict-unmap', '-n', '1', '--vcpus', '2',
                        '-k', '40'], 1, 2, 40),
     ('lazy', ['-w', 'lazy-flush', '-n', '1', '-k', '40'], 1, 1, 40),
+    # vcmdq: two vCPUs on the two logical queues, two VMs on two workers.
+    ('vcmdq-2x2', ['-w', 'strict-unmap', '-n', '2', '--vcpus', '2',
+                   '-k', '200', '-m', 'vcmdq,qemu,qemu-batched,offload'],
+     2, 2, 200),
     ('storm', ['-w', 'storm', '-n', '1', '-k', '40'], 1, 1, 40),
     ('trace', ['-w', 'trace:' + trace, '-n', '1', '--vcpus', '2',
                '--trace-batches', '400', '-k', '60'], 1, 2, 60),
@@ -130,14 +176,17 @@ for name, args, vms, vcpus, k, *vcpu in cases:
 
 p = subprocess.run([bench, '--vcpu', 'bogus'], capture_output=True)
 check('--vcpu bogus: usage error', p.returncode == 2, str(p.returncode))
+p = subprocess.run([bench, '-m', 'vcmdq', '-k', '1'], capture_output=True)
+check('-m vcmdq without --vcpu kvm: usage error', p.returncode == 2,
+      str(p.returncode))
+p = subprocess.run([bench, '--vcpu', 'kvm', '-q', '-m', 'vcmdq', '-w',
+                    'storm', '-n', '1', '-k', '1'], capture_output=True,
+                   text=True)
+check('-m vcmdq -w storm: refused (CFGI_CD is not a VCMDQ command)',
+      p.returncode in (1, 77) and
+      (p.returncode == 77 or 'VINTF' in p.stdout), p.stdout[-500:])
 p = subprocess.run([bench, '--kvm-pin', '-k', '1'], capture_output=True)
 check('--kvm-pin without --vcpu kvm: usage error', p.returncode == 2,
       str(p.returncode))
 
-print(f'1..{len(results)}')
-for i, (name, ok, detail) in enumerate(results, 1):
-    print(f'{"ok" if ok else "not ok"} {i} - {name}')
-    if not ok:
-        for line in str(detail).splitlines()[:20]:
-            print(f'#   {line}')
-sys.exit(0)
+finish()

@@ -18,9 +18,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from tap import check, finish, skip  # noqa: E402
+
 bench, data = sys.argv[1:3]
 daemon = sys.argv[3] if len(sys.argv) > 3 else None
-results = []
 tmp = tempfile.mkdtemp(prefix='smmu-bench-test-')
 
 MODES = ['qemu', 'qemu-batched', 'offload']
@@ -56,16 +59,6 @@ METRIC_KEYS = {HEADLINE, 'guest_blocked_model_ns_per_cmd',
                'producer_cpu_ns_per_cmd', 'service_cpu_ns_per_cmd',
                'process_cpu_ns_per_cmd', 'ctx_voluntary', 'ctx_involuntary'}
 LAT_KEYS = {'count', 'mean', 'min', 'p50', 'p90', 'p99', 'p999', 'max'}
-
-
-def check(name, ok, detail=''):
-    results.append((name, bool(ok), detail, None))
-    return ok
-
-
-def skip(name, why):
-    # A part that cannot run here: a TAP skip, counted by scripts/test.sh.
-    results.append((name, True, '', why))
 
 
 def run(name, args, want_rc=0):
@@ -483,10 +476,4 @@ for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
     check(f'usage error {args}: exit 2', p.returncode == 2,
           f'rc {p.returncode}')
 
-print(f'1..{len(results)}')
-for i, (name, ok, detail, why) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}" +
-          (f' # SKIP {why}' if why else ''))
-    if not ok and detail:
-        for line in str(detail).splitlines()[:40]:
-            print(f'# {line}')
+finish()

@@ -10,16 +10,16 @@
 #     JSON counts, sends fewer, and needs at least ceil(out / 63) ioctls.
 # usage: check-smmu-trace.py SMMU_TRACE TRACE STATS_JSON
 import json
+import os
 import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from tap import check, finish  # noqa: E402
+
 tool, trace, expected_path = sys.argv[1:4]
-results = []
-
-
-def check(name, ok, detail=''):
-    results.append((name, ok, detail))
 
 
 with open(expected_path) as f:
@@ -70,10 +70,4 @@ if m:
           'ioctls %d' % n_ioctls)
 
 print('TAP version 13')
-print('1..%d' % len(results))
-for i, (name, ok, detail) in enumerate(results, 1):
-    print('%s %d %s' % ('ok' if ok else 'not ok', i, name))
-    if not ok and detail:
-        for line in detail.splitlines():
-            print('# ' + line)
-sys.exit(0 if all(ok for _, ok, _ in results) else 1)
+finish()

@@ -16,7 +16,6 @@
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,47 +25,10 @@
 #include "core/core.h"
 #include "core/core_i.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 /* Backstop only: a correct run completes in milliseconds. */
 #define WAIT_MS 10000
-
-struct variant {
-	enum core_loop_kind loop;
-	enum core_issue_mode mode;
-};
-
-static const struct variant variants[] = {
-	{ CORE_LOOP_URING, CORE_ISSUE_ASYNC },
-	{ CORE_LOOP_URING, CORE_ISSUE_INLINE },
-	{ CORE_LOOP_EPOLL, CORE_ISSUE_ASYNC },
-	{ CORE_LOOP_EPOLL, CORE_ISSUE_INLINE },
-};
-
-#define TEST_VARIANTS(name)               \
-	TEST(name##_uring_async)          \
-	{                                 \
-		run_##name(&variants[0]); \
-	}                                 \
-	TEST(name##_uring_inline)         \
-	{                                 \
-		run_##name(&variants[1]); \
-	}                                 \
-	TEST(name##_epoll_async)          \
-	{                                 \
-		run_##name(&variants[2]); \
-	}                                 \
-	TEST(name##_epoll_inline)         \
-	{                                 \
-		run_##name(&variants[3]); \
-	}
-
-/* A VMM's view of one ring. */
-struct vmring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
 
 /*
  * The sim's hold hook: the first invalidation after arm() blocks until
@@ -97,90 +59,21 @@ static void gate_init(struct gate *g)
 
 static void gate_wait_entered(struct gate *g)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ASSERT_OK(sem_timedwait(&g->entered, &ts) ? -errno : 0);
+	ASSERT_OK(tlib_sem_wait(&g->entered, WAIT_MS));
 }
 
-static void sim_cfg(struct iofd_sim_config *sim)
+static uint32_t push_sync(struct tlib_ring *r)
 {
-	iofd_sim_config_default(sim);
-	sim->wait = IOFD_SIM_WAIT_NONE;
+	return tlib_ring_push(r, cmdq_build_sync(0, 3, 0xf, 0, 0));
 }
 
-static struct core_service *svc_new(const struct variant *v,
-				    struct iofd_sim_config *sim,
-				    unsigned int poll_us)
-{
-	static const char *const names[] = { "smmu0" };
-	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
-		.issue_mode = v->mode,
-		.loop = v->loop,
-		.poll_us = poll_us,
-	};
-	struct core_service *svc = NULL;
-
-	ASSERT_OK(core_service_new(&cfg, &svc));
-	return svc;
-}
-
-static uint32_t vsmmu_new(struct core_service *svc)
-{
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
-	uint32_t id = 0;
-
-	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &id));
-	return id;
-}
-
-static void vmring_new(struct core_service *svc, uint32_t vsmmu,
-		       struct vmring *r)
-{
-	memset(r, 0, sizeof(*r));
-	ASSERT_OK(ring_memfd_create(7, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-	ASSERT_OK(core_ring_attach(svc, vsmmu, r->memfd, r->db, r->cq, &r->id));
-}
-
-static void vmring_free(struct vmring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static uint32_t push(struct vmring *r, struct cmdq_cmd c)
-{
-	struct smmu_ring_entry e;
-	uint32_t idx = 0;
-
-	cmdq_cmd_to_le(&c, &e);
-	ASSERT_OK(ring_prod_push(&r->p, &e, 1, &idx));
-	return idx;
-}
-
-static uint32_t push_sync(struct vmring *r)
-{
-	return push(r, cmdq_build_sync(0, 3, 0xf, 0, 0));
-}
-
-static void sync_wait(struct vmring *r, uint32_t idx)
+static void sync_wait(struct tlib_ring *r, uint32_t idx)
 {
 	ASSERT_OK(ring_prod_wait(&r->p, idx, 20000, WAIT_MS));
 }
 
 /* The ring halts before @idx completes; returns err, sets *where. */
-static uint32_t halt_wait(struct vmring *r, uint32_t idx, uint32_t *where)
+static uint32_t halt_wait(struct tlib_ring *r, uint32_t idx, uint32_t *where)
 {
 	uint32_t err = 0;
 
@@ -201,7 +94,7 @@ static uint64_t ring_entries(struct core_service *svc, uint32_t id)
  * Until the worker has taken @n entries of @r in total and then let the
  * ring go idle (NEED_WAKEUP: from now on only a doorbell wakes it).
  */
-static void wait_taken_idle(struct core_service *svc, struct vmring *r,
+static void wait_taken_idle(struct core_service *svc, struct tlib_ring *r,
 			    uint64_t n)
 {
 	struct timespec ts = { 0, 100000 };
@@ -226,37 +119,35 @@ static void wait_taken_idle(struct core_service *svc, struct vmring *r,
  * given back, and B and C must be polled again although their VMMs ring
  * no doorbell.
  */
-static void run_rewound_open(const struct variant *v)
+static void run_rewound_open(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct vmring a, b, c;
+	struct tlib_ring a, b, c;
 	struct gate g;
 	uint32_t vs, a0, as, bs, cs, err, where = 0;
 	bool async = v->mode == CORE_ISSUE_ASYNC;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
 	sim.hold = gate_hook;
 	sim.hold_arg = &g;
 	gate_init(&g);
 	/* poll_us 0: a ring with nothing to do goes idle at once. */
-	svc = svc_new(v, &sim, 0);
-	vs = vsmmu_new(svc);
-	vmring_new(svc, vs, &a);
-	vmring_new(svc, vs, &b);
-	vmring_new(svc, vs, &c);
+	svc = tlib_svc_variant(v, 1, &sim, 0);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &a, 7);
+	tlib_core_ring(svc, vs, &b, 7);
+	tlib_core_ring(svc, vs, &c, 7);
 
-	a0 = push(&a, cmdq_build_tlbi_nh_asid(1, 0));
+	a0 = tlib_ring_push(&a, cmdq_build_tlbi_nh_asid(1, 0));
 	as = push_sync(&a);
 	ASSERT_OK(ring_prod_publish(&a.p));
 	gate_wait_entered(&g);
 
-	push(&b, cmdq_build_tlbi_nh_asid(2, 0));
+	tlib_ring_push(&b, cmdq_build_tlbi_nh_asid(2, 0));
 	bs = push_sync(&b);
 	ASSERT_OK(ring_prod_publish(&b.p));
-	push(&c, cmdq_build_tlbi_nh_asid(3, 0));
+	tlib_ring_push(&c, cmdq_build_tlbi_nh_asid(3, 0));
 	cs = push_sync(&c);
 	ASSERT_OK(ring_prod_publish(&c.p));
 	/* Inline: the worker itself is held; B and C wait in their rings. */
@@ -275,15 +166,15 @@ static void run_rewound_open(const struct variant *v)
 	EXPECT_EQ(ring_entries(svc, b.id), async ? 4u : 2u);
 	EXPECT_EQ(ring_entries(svc, c.id), async ? 4u : 2u);
 
-	vmring_free(&a);
-	vmring_free(&b);
-	vmring_free(&c);
+	tlib_ring_free(&a);
+	tlib_ring_free(&b);
+	tlib_ring_free(&c);
 	core_service_free(svc);
 	sem_destroy(&g.entered);
 	sem_destroy(&g.go);
 }
 
-TEST_VARIANTS(rewound_open)
+TLIB_TEST_VARIANTS(rewound_open)
 
 /*
  * The same for a ring whose entries are in the failing batch itself,
@@ -291,33 +182,31 @@ TEST_VARIANTS(rewound_open)
  * go into the open batch, B goes idle; A1 completes, the batch [A2, B]
  * times out at A2 and B's part is given back.
  */
-static void run_rewound_inflight(const struct variant *v)
+static void run_rewound_inflight(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
-	struct vmring a, b;
+	struct tlib_ring a, b;
 	struct gate g;
 	uint32_t vs, a1s, a2, a2s, bs, err, where = 0;
 	bool async = v->mode == CORE_ISSUE_ASYNC;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 2; /* A2's command */
-	sim.fail_errno = ETIMEDOUT;
+	tlib_sim_fail(&sim, 2, ETIMEDOUT); /* A2's command */
 	sim.hold = gate_hook;
 	sim.hold_arg = &g;
 	gate_init(&g);
-	svc = svc_new(v, &sim, 0);
-	vs = vsmmu_new(svc);
-	vmring_new(svc, vs, &a);
-	vmring_new(svc, vs, &b);
+	svc = tlib_svc_variant(v, 1, &sim, 0);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &a, 7);
+	tlib_core_ring(svc, vs, &b, 7);
 
-	push(&a, cmdq_build_tlbi_nh_asid(1, 0));
+	tlib_ring_push(&a, cmdq_build_tlbi_nh_asid(1, 0));
 	a1s = push_sync(&a);
 	ASSERT_OK(ring_prod_publish(&a.p));
 	gate_wait_entered(&g);
 
-	a2 = push(&a, cmdq_build_tlbi_nh_asid(3, 0));
+	a2 = tlib_ring_push(&a, cmdq_build_tlbi_nh_asid(3, 0));
 	a2s = push_sync(&a);
 	ASSERT_OK(ring_prod_publish(&a.p));
 	if (async)
@@ -329,7 +218,7 @@ static void run_rewound_inflight(const struct variant *v)
 		sem_post(&g.go);
 		ASSERT_ERR(-EPIPE, ring_prod_wait(&a.p, a2s, 20000, WAIT_MS));
 	}
-	push(&b, cmdq_build_tlbi_nh_asid(2, 0));
+	tlib_ring_push(&b, cmdq_build_tlbi_nh_asid(2, 0));
 	bs = push_sync(&b);
 	ASSERT_OK(ring_prod_publish(&b.p));
 	if (async) {
@@ -346,14 +235,14 @@ static void run_rewound_inflight(const struct variant *v)
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.backend_errors, 1);
 
-	vmring_free(&a);
-	vmring_free(&b);
+	tlib_ring_free(&a);
+	tlib_ring_free(&b);
 	core_service_free(svc);
 	sem_destroy(&g.entered);
 	sem_destroy(&g.go);
 }
 
-TEST_VARIANTS(rewound_inflight)
+TLIB_TEST_VARIANTS(rewound_inflight)
 
 /* ---- timeouts ---------------------------------------------------------- */
 
@@ -363,26 +252,25 @@ TEST_VARIANTS(rewound_inflight)
  * at the CMD_SYNC): everything before the CMD_SYNC is consumed, an earlier
  * CMD_SYNC completed.
  */
-static void run_atc_timeout_sync(const struct variant *v)
+static void run_atc_timeout_sync(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, s1, atc, s2, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 2;
-	sim.fail_errno = ETIMEDOUT;
-	svc = svc_new(v, &sim, 50);
-	vs = vsmmu_new(svc);
+	tlib_sim_fail(&sim, 2, ETIMEDOUT);
+	svc = tlib_svc_variant(v, 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r);
+	tlib_core_ring(svc, vs, &r, 7);
 
-	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	tlib_ring_push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 	s1 = push_sync(&r);
-	atc = push(&r, cmdq_build_atc_inv(0x8, false, 0, false, 0x4000, 0));
-	push(&r, cmdq_build_cfgi_cd(0x8, 0, true));
+	atc = tlib_ring_push(&r, cmdq_build_atc_inv(0x8, false, 0, false,
+						    0x4000, 0));
+	tlib_ring_push(&r, cmdq_build_cfgi_cd(0x8, 0, true));
 	s2 = push_sync(&r);
 	ASSERT_OK(ring_prod_publish(&r.p));
 
@@ -401,11 +289,11 @@ static void run_atc_timeout_sync(const struct variant *v)
 	sync_wait(&r, s2);
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.syncs, 2);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(atc_timeout_sync)
+TLIB_TEST_VARIANTS(atc_timeout_sync)
 
 /*
  * When the CMD_SYNC after the timed-out ATC_INV is not in the same host
@@ -417,20 +305,18 @@ TEST(atc_timeout_sync_not_in_batch)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, first = 0, s, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
-	svc = svc_new(&variants[1], &sim, 50);
-	vs = vsmmu_new(svc);
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
+	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r);
+	tlib_core_ring(svc, vs, &r, 7);
 	for (uint32_t i = 0; i < CORE_DEFAULT_BUDGET; i++) {
-		uint32_t idx =
-			push(&r, cmdq_build_atc_inv(0x8, false, 0, false,
-						    (uint64_t)i << 12, 0));
+		uint32_t idx = tlib_ring_push(
+			&r, cmdq_build_atc_inv(0x8, false, 0, false,
+					       (uint64_t)i << 12, 0));
 
 		if (!i)
 			first = idx;
@@ -442,7 +328,7 @@ TEST(atc_timeout_sync_not_in_batch)
 	EXPECT_EQ(where, first);
 	ASSERT_OK(ring_prod_resume(&r.p));
 	sync_wait(&r, s);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -457,18 +343,16 @@ TEST(timeout_coalesced_not_reissued)
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
 	struct iofd_counters c;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, first = 0, s, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
-	svc = svc_new(&variants[1], &sim, 50);
-	vs = vsmmu_new(svc);
-	vmring_new(svc, vs, &r);
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
+	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 7);
 	/* Twice the same command: coalesced into one. */
-	first = push(&r, cmdq_build_tlbi_nh_asid(1, 0));
-	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	first = tlib_ring_push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	tlib_ring_push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 	s = push_sync(&r);
 	ASSERT_OK(ring_prod_publish(&r.p));
 
@@ -481,7 +365,7 @@ TEST(timeout_coalesced_not_reissued)
 	iofd_viommu_counters(core_vsmmu_viommu(svc, vs), &c);
 	EXPECT_EQ(c.ioctls, 1);
 	EXPECT_EQ(c.host_syncs, 1);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -491,18 +375,16 @@ TEST(timeout_coalesced_atc_halts_at_sync)
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct iofd_counters c;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, s, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ETIMEDOUT;
-	svc = svc_new(&variants[0], &sim, 50);
-	vs = vsmmu_new(svc);
+	tlib_sim_fail(&sim, 1, ETIMEDOUT);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r);
-	push(&r, cmdq_build_atc_inv(0x8, false, 0, false, 0x4000, 0));
-	push(&r, cmdq_build_atc_inv(0x8, false, 0, false, 0x4000, 0));
+	tlib_core_ring(svc, vs, &r, 7);
+	tlib_ring_push(&r, cmdq_build_atc_inv(0x8, false, 0, false, 0x4000, 0));
+	tlib_ring_push(&r, cmdq_build_atc_inv(0x8, false, 0, false, 0x4000, 0));
 	s = push_sync(&r);
 	ASSERT_OK(ring_prod_publish(&r.p));
 
@@ -511,7 +393,7 @@ TEST(timeout_coalesced_atc_halts_at_sync)
 	EXPECT_EQ(where, s);
 	iofd_viommu_counters(core_vsmmu_viommu(svc, vs), &c);
 	EXPECT_EQ(c.ioctls, 1);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -525,19 +407,17 @@ TEST(timeout_second_chunk_exact)
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct iofd_counters c;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, idx[70], s, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = IOFD_HOST_CHUNK + 1;
-	sim.fail_errno = ETIMEDOUT;
-	svc = svc_new(&variants[1], &sim, 50);
-	vs = vsmmu_new(svc);
-	vmring_new(svc, vs, &r);
+	tlib_sim_fail(&sim, IOFD_HOST_CHUNK + 1, ETIMEDOUT);
+	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 7);
 	/* Distinct ASIDs: nothing to coalesce. */
 	for (uint32_t i = 0; i < 70; i++)
-		idx[i] =
-			push(&r, cmdq_build_tlbi_nh_asid((uint16_t)(i + 1), 0));
+		idx[i] = tlib_ring_push(
+			&r, cmdq_build_tlbi_nh_asid((uint16_t)(i + 1), 0));
 	s = push_sync(&r);
 	ASSERT_OK(ring_prod_publish(&r.p));
 	err = halt_wait(&r, s, &where);
@@ -548,7 +428,7 @@ TEST(timeout_second_chunk_exact)
 	EXPECT_TRUE(ring_prod_done_upto(&r.p, idx[IOFD_HOST_CHUNK - 1]));
 	iofd_viommu_counters(core_vsmmu_viommu(svc, vs), &c);
 	EXPECT_EQ(c.errors, 1);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -560,16 +440,14 @@ TEST(backend_enoent_detached)
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, first, s, err, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = ENOENT;
-	svc = svc_new(&variants[0], &sim, 50);
-	vs = vsmmu_new(svc);
-	vmring_new(svc, vs, &r);
-	first = push(&r, cmdq_build_tlbi_nh_asid(1, 0));
+	tlib_sim_fail(&sim, 1, ENOENT);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 7);
+	first = tlib_ring_push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 	s = push_sync(&r);
 	ASSERT_OK(ring_prod_publish(&r.p));
 	err = halt_wait(&r, s, &where);
@@ -577,7 +455,7 @@ TEST(backend_enoent_detached)
 	EXPECT_EQ(where, first);
 	ASSERT_OK(core_vsmmu_stats(svc, vs, &st));
 	EXPECT_EQ(st.halts[3], 1);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -604,16 +482,16 @@ TEST(memfd_attached_twice_refused)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vs2, id = 0;
 	char path[64];
 	int fd2, fd3;
 
-	sim_cfg(&sim);
-	svc = svc_new(&variants[1], &sim, 50);
-	vs = vsmmu_new(svc);
-	vs2 = vsmmu_new(svc);
-	vmring_new(svc, vs, &r);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	vs2 = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 7);
 
 	EXPECT_ERR(-EEXIST,
 		   core_ring_attach(svc, vs, r.memfd, r.db, r.cq, &id));
@@ -636,8 +514,146 @@ TEST(memfd_attached_twice_refused)
 
 	close(fd2);
 	close(fd3);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
+}
+
+/* ---- group commit: the worker drains while an ioctl is in flight ---- */
+
+/*
+ * Async: vSMMU X's first batch is held in its issuer. Meanwhile X's ring
+ * gets ten guest SYNC groups, each its own publish as vCPUs do, and vSMMU
+ * Y's ring one: Y's completes while X's batch is still held (the worker
+ * keeps serving every ring), and all of X's entries are taken into X's
+ * open batch before the release. Released, they go out as one ioctl: two
+ * in all for eleven guest SYNCs.
+ */
+static void run_group_commit_held(const struct variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st0, st;
+	struct vmring a, b;
+	struct gate g;
+	uint32_t x, y, first, last = 0, bs;
+
+	sim_cfg(&sim);
+	sim.hold = gate_hook;
+	sim.hold_arg = &g;
+	gate_init(&g);
+	svc = svc_new(v, &sim, 0);
+	x = vsmmu_new(svc);
+	y = vsmmu_new(svc);
+	vmring_new(svc, x, &a);
+	vmring_new(svc, y, &b);
+	ASSERT_OK(core_vsmmu_stats(svc, x, &st0));
+
+	push(&a, cmdq_build_tlbi_nh_asid(1, 0));
+	first = push_sync(&a);
+	ASSERT_OK(ring_prod_publish(&a.p));
+	gate_wait_entered(&g);
+	for (uint16_t i = 0; i < 10; i++) {
+		push(&a, cmdq_build_tlbi_nh_asid((uint16_t)(2 + i), 0));
+		last = push_sync(&a);
+		ASSERT_OK(ring_prod_publish(&a.p));
+	}
+	push(&b, cmdq_build_tlbi_nh_asid(20, 0));
+	bs = push_sync(&b);
+	ASSERT_OK(ring_prod_publish(&b.p));
+
+	sync_wait(&b, bs);
+	EXPECT_FALSE(ring_prod_done_upto(&a.p, first));
+	wait_taken_idle(svc, &a, 22);
+	EXPECT_FALSE(ring_prod_done_upto(&a.p, first));
+	sem_post(&g.go);
+	sync_wait(&a, last);
+	ASSERT_OK(core_vsmmu_stats(svc, x, &st));
+	EXPECT_EQ(st.syncs - st0.syncs, 11u);
+	EXPECT_EQ(st.ioctls - st0.ioctls, 2u);
+
+	vmring_free(&a);
+	vmring_free(&b);
+	core_service_free(svc);
+	sem_destroy(&g.entered);
+	sem_destroy(&g.go);
+}
+
+TEST(group_commit_held_uring_async)
+{
+	run_group_commit_held(&variants[0]);
+}
+
+TEST(group_commit_held_epoll_async)
+{
+	run_group_commit_held(&variants[2]);
+}
+
+/* ---- CORE_ISSUE_AUTO ---------------------------------------------------- */
+
+/*
+ * The rule alone: long calls switch to async, short ones back to inline,
+ * and calls between the two thresholds keep whichever mode is in force.
+ */
+TEST(auto_rule_hysteresis)
+{
+	uint64_t ewma = 0, mid = (CORE_AUTO_ASYNC_NS + CORE_AUTO_INLINE_NS) / 2;
+	bool async = false;
+	int n;
+
+	for (n = 0; n < 1000 && !async; n++)
+		async = core_auto_async(async, &ewma, 3 * CORE_AUTO_ASYNC_NS);
+	EXPECT_TRUE(async);
+	EXPECT_GT(n, 1); /* one slow call is not enough */
+	for (n = 0; n < 1000; n++)
+		ASSERT_TRUE(core_auto_async(async, &ewma, mid));
+	for (n = 0; n < 1000 && async; n++)
+		async = core_auto_async(async, &ewma, 1000);
+	EXPECT_FALSE(async);
+	for (n = 0; n < 1000; n++)
+		ASSERT_FALSE(core_auto_async(async, &ewma, mid));
+}
+
+/*
+ * The service: auto starts inline and, once its host SMMU's calls take
+ * 2 ms each (sim block), issues async; the rings complete either way.
+ */
+static void run_auto_switches(enum core_loop_kind loop)
+{
+	const struct variant v = { loop, CORE_ISSUE_AUTO };
+	struct iofd_sim_config sim;
+	struct core_hsmmu_stats hs;
+	struct core_service *svc;
+	struct vmring a;
+	uint32_t x, idx = 0;
+
+	sim_cfg(&sim);
+	sim.wait = IOFD_SIM_WAIT_BLOCK;
+	sim.sync_ns = 2000000;
+	svc = svc_new(&v, &sim, 0);
+	x = vsmmu_new(svc);
+	vmring_new(svc, x, &a);
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:inline");
+	for (uint16_t i = 0; i < 8; i++) {
+		push(&a, cmdq_build_tlbi_nh_asid((uint16_t)(1 + i), 0));
+		idx = push_sync(&a);
+		ASSERT_OK(ring_prod_publish(&a.p));
+		sync_wait(&a, idx);
+	}
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:async");
+	vmring_free(&a);
+	core_service_free(svc);
+}
+
+TEST(auto_switches_uring)
+{
+	run_auto_switches(CORE_LOOP_URING);
+}
+
+TEST(auto_switches_epoll)
+{
+	run_auto_switches(CORE_LOOP_EPOLL);
 }
 
 TEST_HARNESS_MAIN

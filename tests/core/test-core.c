@@ -29,127 +29,22 @@
 #include "core/core.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 #define WAIT_MS 20000
 
-struct variant {
-	enum core_loop_kind loop;
-	enum core_issue_mode mode;
-};
-
-static const struct variant variants[] = {
-	{ CORE_LOOP_URING, CORE_ISSUE_ASYNC },
-	{ CORE_LOOP_URING, CORE_ISSUE_INLINE },
-	{ CORE_LOOP_EPOLL, CORE_ISSUE_ASYNC },
-	{ CORE_LOOP_EPOLL, CORE_ISSUE_INLINE },
-};
-
-/* Every scenario runs on each event loop and each issue mode. */
-#define TEST_VARIANTS(name)               \
-	TEST(name##_uring_async)          \
-	{                                 \
-		run_##name(&variants[0]); \
-	}                                 \
-	TEST(name##_uring_inline)         \
-	{                                 \
-		run_##name(&variants[1]); \
-	}                                 \
-	TEST(name##_epoll_async)          \
-	{                                 \
-		run_##name(&variants[2]); \
-	}                                 \
-	TEST(name##_epoll_inline)         \
-	{                                 \
-		run_##name(&variants[3]); \
-	}
-
-/* A VMM's view of one ring. */
-struct vmring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id, vsmmu;
-};
-
-static struct core_service *svc_new_x(const struct variant *v,
-				      unsigned int n_hsmmu,
-				      struct iofd_sim_config *sim,
-				      unsigned int poll_us)
+static uint32_t push(struct tlib_ring *r, struct cmdq_cmd c)
 {
-	static const char *const names[] = { "smmu0", "smmu1", "smmu2" };
-	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = sim },
-		.hsmmu_names = names,
-		.n_hsmmu = n_hsmmu,
-		.issue_mode = v->mode,
-		.loop = v->loop,
-		.poll_us = poll_us,
-	};
-	struct core_service *svc = NULL;
-
-	ASSERT_OK(core_service_new(&cfg, &svc));
-	return svc;
+	return tlib_ring_push_wait(r, c, WAIT_MS);
 }
 
-static void sim_cfg(struct iofd_sim_config *sim)
-{
-	iofd_sim_config_default(sim);
-	/* Accounting only: tests check counts and the oracle, not time. */
-	sim->wait = IOFD_SIM_WAIT_NONE;
-}
-
-static uint32_t vsmmu_new(struct core_service *svc, const char *hsmmu)
-{
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
-	uint32_t id = 0;
-
-	ASSERT_OK(core_vsmmu_create(svc, hsmmu, &spec, &id));
-	return id;
-}
-
-static void vmring_new(struct core_service *svc, uint32_t vsmmu,
-		       struct vmring *r, uint32_t log2)
-{
-	memset(r, 0, sizeof(*r));
-	ASSERT_OK(ring_memfd_create(log2, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-	ASSERT_OK(core_ring_attach(svc, vsmmu, r->memfd, r->db, r->cq, &r->id));
-	r->vsmmu = vsmmu;
-}
-
-static void vmring_free(struct vmring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static uint32_t push(struct vmring *r, struct cmdq_cmd c)
-{
-	struct smmu_ring_entry e;
-	uint32_t idx = 0;
-	int rc;
-
-	cmdq_cmd_to_le(&c, &e);
-	/* A full ring drains as the service completes: wait for space. */
-	while ((rc = ring_prod_push(&r->p, &e, 1, &idx)) == -EAGAIN)
-		ASSERT_OK(ring_prod_wait(&r->p, r->p.prod - 1, 1000, WAIT_MS));
-	ASSERT_OK(rc);
-	return idx;
-}
-
-static uint32_t push_sync(struct vmring *r)
+static uint32_t push_sync(struct tlib_ring *r)
 {
 	return push(r, cmdq_build_sync(0, 3, 0xf, 0, 0));
 }
 
 /* On a failed wait, what the shared header says, for the log. */
-static void ring_dump(const struct vmring *r, const char *why)
+static void ring_dump(const struct tlib_ring *r, const char *why)
 {
 	const struct smmu_ring_hdr *h = r->p.hdr;
 
@@ -163,7 +58,7 @@ static void ring_dump(const struct vmring *r, const char *why)
 		__atomic_load_n(&h->err, __ATOMIC_RELAXED));
 }
 
-static void sync_wait(struct vmring *r, uint32_t idx)
+static void sync_wait(struct tlib_ring *r, uint32_t idx)
 {
 	int rc;
 
@@ -187,20 +82,20 @@ static struct cmdq_cmd tlbi_va(uint16_t asid, uint64_t va, uint32_t pages)
 
 /* ---- basic flow ------------------------------------------------------------ */
 
-static void run_basic(const struct variant *v)
+static void run_basic(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
 	struct iofd_viommu *vi;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, idx;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r, 6);
+	tlib_core_ring(svc, vs, &r, 6);
 	vi = core_vsmmu_viommu(svc, vs);
 	ASSERT_NONNULL(vi);
 
@@ -240,11 +135,11 @@ static void run_basic(const struct variant *v)
 	ASSERT_OK(core_ring_detach(svc, r.id));
 	ASSERT_OK(core_device_detach(svc, vs, 0x8));
 	ASSERT_OK(core_vsmmu_destroy(svc, vs));
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(basic)
+TLIB_TEST_VARIANTS(basic)
 
 /*
  * io_uring disabled by the operator (EPERM) or filtered by seccomp
@@ -270,19 +165,16 @@ static void deny_io_uring(int err)
 
 static void run_fallback(int err)
 {
-	static const char *const names[] = { "smmu0" };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.loop = CORE_LOOP_URING,
 	};
 	struct core_service *svc = NULL;
 	struct core_hsmmu_stats hs;
-	const struct variant autov = { CORE_LOOP_AUTO, CORE_ISSUE_ASYNC };
+	const struct tlib_variant autov = { CORE_LOOP_AUTO, CORE_ISSUE_ASYNC };
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	deny_io_uring(err);
 	ASSERT_ERR(-err, core_service_new(&cfg, &svc));
 	cfg.loop = CORE_LOOP_AUTO;
@@ -311,19 +203,19 @@ TEST(fallback_eperm)
  * classes must stay a host sync, so two ioctls; TLBI; SYNC; TLBI; SYNC
  * may share one.
  */
-static void run_order(const struct variant *v)
+static void run_order(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, idx;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r, 6);
+	tlib_core_ring(svc, vs, &r, 6);
 
 	push(&r, cmdq_build_cfgi_cd(0x8, 0, true));
 	push_sync(&r);
@@ -343,11 +235,11 @@ static void run_order(const struct variant *v)
 	EXPECT_EQ(st.syncs, 4);
 
 	ASSERT_OK(core_ring_detach(svc, r.id));
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(order)
+TLIB_TEST_VARIANTS(order)
 
 /* ---- random multi-VM workload with the oracle -------------------------------- */
 
@@ -356,7 +248,7 @@ TEST_VARIANTS(order)
 
 struct vmthread {
 	struct core_service *svc;
-	struct vmring r;
+	struct tlib_ring r;
 	struct iofd_viommu *vi;
 	uint32_t vsid;
 	uint64_t seed;
@@ -443,7 +335,7 @@ static void *vm_main(void *arg)
 	return NULL;
 }
 
-static void run_random(const struct variant *v)
+static void run_random(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct vmthread vm[RAND_VMS];
@@ -452,10 +344,11 @@ static void run_random(const struct variant *v)
 	struct core_hsmmu_stats hs;
 	uint64_t seed = t_seed(), syncs = 0, ioctls = 0, fwd = 0;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 2, &sim, 20);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 2, &sim, 20);
 	for (int i = 0; i < RAND_VMS; i++) {
-		uint32_t vs = vsmmu_new(svc, i % 2 ? "smmu1" : "smmu0"), vdev;
+		uint32_t vs = tlib_vsmmu_new(svc, i % 2 ? "smmu1" : "smmu0"),
+			 vdev;
 
 		memset(&vm[i], 0, sizeof(vm[i]));
 		vm[i].svc = svc;
@@ -463,7 +356,7 @@ static void run_random(const struct variant *v)
 		vm[i].seed = seed + (uint64_t)i;
 		ASSERT_OK(core_device_attach(svc, vs, 0x200 + (uint32_t)i,
 					     vm[i].vsid, &vdev));
-		vmring_new(svc, vs, &vm[i].r, 5);
+		tlib_core_ring(svc, vs, &vm[i].r, 5);
 		vm[i].vi = core_vsmmu_viommu(svc, vs);
 	}
 	for (int i = 0; i < RAND_VMS; i++)
@@ -491,11 +384,11 @@ static void run_random(const struct variant *v)
 	EXPECT_GT(hs.ioctls, 0);
 	EXPECT_EQ(hs.backend.ioctls, hs.ioctls);
 	for (int i = 0; i < RAND_VMS; i++)
-		vmring_free(&vm[i].r);
+		tlib_ring_free(&vm[i].r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(random)
+TLIB_TEST_VARIANTS(random)
 
 /* ---- group commit ------------------------------------------------------------------ */
 
@@ -518,17 +411,17 @@ TEST(group_commit_async)
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st0, st;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, first, idx = 0;
 	bool premise = false;
 	int attempt;
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	sim.wait = IOFD_SIM_WAIT_BLOCK;
 	sim.sync_ns = 20000000; /* longer than a scheduler tick or two */
-	svc = svc_new_x(&variants[0], 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 6);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 6);
 	for (attempt = 0; attempt < GROUP_ATTEMPTS && !premise; attempt++) {
 		ASSERT_OK(core_vsmmu_stats(svc, vs, &st0));
 		for (int i = 0; i < 11; i++) {
@@ -552,7 +445,7 @@ TEST(group_commit_async)
 			       attempt + 1);
 	}
 	EXPECT_TRUE(premise);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -563,26 +456,23 @@ TEST(group_commit_async)
  */
 TEST(async_more_vsmmus_than_issuers)
 {
-	static const char *const names[] = { "smmu0" };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.issue_mode = CORE_ISSUE_ASYNC,
 		.max_inflight = 1,
 		.poll_us = 1,
 	};
 	struct core_service *svc = NULL;
-	struct vmring r[6];
+	struct tlib_ring r[6];
 	uint32_t idx[6];
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	sim.wait = IOFD_SIM_WAIT_BLOCK;
 	sim.sync_ns = 2000000;
 	ASSERT_OK(core_service_new(&cfg, &svc));
 	for (int i = 0; i < 6; i++)
-		vmring_new(svc, vsmmu_new(svc, "smmu0"), &r[i], 4);
+		tlib_core_ring(svc, tlib_vsmmu_new(svc, "smmu0"), &r[i], 4);
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < 6; i++) {
 			push(&r[i],
@@ -599,7 +489,7 @@ TEST(async_more_vsmmus_than_issuers)
 		}
 	}
 	for (int i = 0; i < 6; i++)
-		vmring_free(&r[i]);
+		tlib_ring_free(&r[i]);
 	core_service_free(svc);
 }
 
@@ -610,24 +500,24 @@ TEST(async_more_vsmmus_than_issuers)
  * before it completed; the neighbour ring keeps flowing; after the VMM
  * rewrites the entry and resumes, the ring goes on.
  */
-static void run_halt(const struct variant *v, struct cmdq_cmd bad,
+static void run_halt(const struct tlib_variant *v, struct cmdq_cmd bad,
 		     uint32_t want_err)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
 	struct iofd_viommu *vi;
-	struct vmring r, other;
+	struct tlib_ring r, other;
 	struct smmu_ring_entry fix;
 	uint32_t vs, vs2, vdev, idx, bad_idx, err = 0, where = 0;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
-	vs2 = vsmmu_new(svc, "smmu0");
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	vs2 = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
-	vmring_new(svc, vs, &r, 5);
-	vmring_new(svc, vs2, &other, 5);
+	tlib_core_ring(svc, vs, &r, 5);
+	tlib_core_ring(svc, vs2, &other, 5);
 	vi = core_vsmmu_viommu(svc, vs);
 
 	ASSERT_OK(iofd_sim_tlb_fill(vi, 1, 0x5000));
@@ -670,51 +560,52 @@ static void run_halt(const struct variant *v, struct cmdq_cmd bad,
 		ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
 		EXPECT_EQ(hs.halts[want_err <= 3 ? want_err - 1 : 3], 1);
 	}
-	vmring_free(&r);
-	vmring_free(&other);
+	tlib_ring_free(&r);
+	tlib_ring_free(&other);
 	core_service_free(svc);
 }
 
 TEST(halt_illegal_uring_async)
 {
-	run_halt(&variants[0], cmdq_build_cfgi_ste(0x8, true),
+	run_halt(&tlib_variants[0], cmdq_build_cfgi_ste(0x8, true),
 		 SMMU_RING_ERR_CERROR_ILL);
 }
 
 TEST(halt_illegal_epoll_inline)
 {
-	run_halt(&variants[3], cmdq_build_tlbi_el2_all(),
+	run_halt(&tlib_variants[3], cmdq_build_tlbi_el2_all(),
 		 SMMU_RING_ERR_CERROR_ILL);
 }
 
 /* A vSID not attached to this vSMMU (another VM's device) is illegal. */
 TEST(halt_foreign_vsid_uring_async)
 {
-	run_halt(&variants[0], cmdq_build_cfgi_cd_all(0x99),
+	run_halt(&tlib_variants[0], cmdq_build_cfgi_cd_all(0x99),
 		 SMMU_RING_ERR_CERROR_ILL);
 }
 
 TEST(halt_foreign_vsid_epoll_async)
 {
-	run_halt(&variants[2], cmdq_build_atc_inv(0x77, false, 0, false, 0, 0),
+	run_halt(&tlib_variants[2],
+		 cmdq_build_atc_inv(0x77, false, 0, false, 0, 0),
 		 SMMU_RING_ERR_CERROR_ILL);
 }
 
 /* A producer index beyond the ring halts that ring with PROTO only. */
-static void run_proto(const struct variant *v)
+static void run_proto(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_ring_stats rs;
-	struct vmring r, other;
+	struct tlib_ring r, other;
 	uint32_t vs, err = 0, where = 0;
 	uint64_t one = 1;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 0);
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 4);
-	vmring_new(svc, vs, &other, 4);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 1, &sim, 0);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 4);
+	tlib_core_ring(svc, vs, &other, 4);
 
 	/* A hostile VMM writes prod = cons + 1000 into a 16-entry ring. */
 	__atomic_store_n(&r.p.hdr->prod, 1000u, __ATOMIC_RELEASE);
@@ -729,27 +620,25 @@ static void run_proto(const struct variant *v)
 	push(&other, cmdq_build_tlbi_nh_asid(3, 0));
 	sync_wait(&other, push_sync(&other));
 
-	vmring_free(&r);
-	vmring_free(&other);
+	tlib_ring_free(&r);
+	tlib_ring_free(&other);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(proto)
+TLIB_TEST_VARIANTS(proto)
 
 /* Backend failure at an exact command: that ring halts there. */
 TEST(backend_eio_exact)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, idx, first = 0, err = 0, where = 0;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 3; /* the third command the host consumes */
-	sim.fail_errno = EIO;
-	svc = svc_new_x(&variants[0], 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 5);
+	tlib_sim_fail(&sim, 3, EIO); /* the third command the host consumes */
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 5);
 
 	/* Different ASIDs: nothing to coalesce, four commands go out. */
 	first = push(&r, tlbi_va(1, 0x1000, 1));
@@ -762,7 +651,7 @@ TEST(backend_eio_exact)
 	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
 	EXPECT_EQ(err, SMMU_RING_ERR_CERROR_ILL);
 	EXPECT_EQ(where, first + 2);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -777,15 +666,13 @@ TEST(backend_eio_coalesced_reissue)
 	struct core_service *svc;
 	struct core_vsmmu_stats st;
 	struct iofd_viommu *vi;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, idx;
 
-	sim_cfg(&sim);
-	sim.fail_at_cmd = 1;
-	sim.fail_errno = EIO;
-	svc = svc_new_x(&variants[1], 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 5);
+	tlib_sim_fail(&sim, 1, EIO);
+	svc = tlib_svc_variant(&tlib_variants[1], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 5);
 	vi = core_vsmmu_viommu(svc, vs);
 	/* Four adjacent pages of one ASID: coalesced into one range. */
 	for (uint64_t p = 0; p < 4; p++) {
@@ -802,7 +689,7 @@ TEST(backend_eio_coalesced_reissue)
 	EXPECT_EQ(st.ioctls, 2);
 	EXPECT_EQ(st.backend_errors, 0);
 	EXPECT_EQ(st.halts[0] + st.halts[3], 0);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -818,7 +705,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct flood {
-	struct vmring *r;
+	struct tlib_ring *r;
 	unsigned int stop; /* atomic */
 	uint64_t pushed; /* atomic */
 	int started_efd; /* written after the first push */
@@ -860,13 +747,13 @@ static void *flood_main(void *arg)
  * printed, not asserted: it includes passes the worker ran while this
  * thread was off the CPU, which a loaded 2-CPU machine multiplies.
  */
-static void run_fair(const struct variant *v)
+static void run_fair(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_hsmmu_stats a, b;
 	struct core_ring_stats fa, fb;
-	struct vmring fr, r;
+	struct tlib_ring fr, r;
 	struct flood f = { .r = &fr };
 	struct pollfd pfd;
 	pthread_t th;
@@ -876,13 +763,13 @@ static void run_fair(const struct variant *v)
 	unsigned int rounds = 0;
 
 	ASSERT_NONNULL(passes);
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	/* Rings stay active (polled) for the whole test. */
-	svc = svc_new_x(v, 1, &sim, 1000000);
-	vs1 = vsmmu_new(svc, "smmu0");
-	vs2 = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs1, &fr, 10);
-	vmring_new(svc, vs2, &r, 5);
+	svc = tlib_svc_variant(v, 1, &sim, 1000000);
+	vs1 = tlib_vsmmu_new(svc, "smmu0");
+	vs2 = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs1, &fr, 10);
+	tlib_core_ring(svc, vs2, &r, 5);
 	f.started_efd = eventfd(0, EFD_CLOEXEC);
 	ASSERT_GE(f.started_efd, 0);
 	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
@@ -926,12 +813,12 @@ static void run_fair(const struct variant *v)
 	       rounds, passes[rounds / 2], passes[rounds - 1], flooded);
 	fflush(stdout);
 	free(passes);
-	vmring_free(&fr);
-	vmring_free(&r);
+	tlib_ring_free(&fr);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(fair)
+TLIB_TEST_VARIANTS(fair)
 
 /* ---- rate limit and detach under load ------------------------------------------ */
 
@@ -941,25 +828,22 @@ TEST_VARIANTS(fair)
  */
 TEST(rate_limit_throttles_and_completes)
 {
-	static const char *const names[] = { "smmu0" };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.rate_cmds = 4000,
 		.rate_burst = 8,
 		.ring_budget = 8,
 	};
 	struct core_service *svc = NULL;
 	struct core_vsmmu_stats st;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, idx = 0;
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	ASSERT_OK(core_service_new(&cfg, &svc));
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 7);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 7);
 	for (int i = 0; i < 63; i++)
 		push(&r, cmdq_build_tlbi_nh_asid((uint16_t)(i + 1), 0));
 	idx = push_sync(&r);
@@ -969,27 +853,27 @@ TEST(rate_limit_throttles_and_completes)
 	EXPECT_GT(st.throttled, 0);
 	/* At most the bucket per ioctl: the limit really held work back. */
 	EXPECT_GE(st.ioctls, 63 / 8);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
 /* Detaching a ring that is being flooded drains it and leaves the rest. */
-static void run_detach_busy(const struct variant *v)
+static void run_detach_busy(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_service_stats ss;
-	struct vmring fr, r;
+	struct tlib_ring fr, r;
 	struct flood f = { .r = &fr, .started_efd = -1 };
 	pthread_t th;
 	uint32_t vs1, vs2, n = 0, ids[4];
 
-	sim_cfg(&sim);
-	svc = svc_new_x(v, 1, &sim, 50);
-	vs1 = vsmmu_new(svc, "smmu0");
-	vs2 = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs1, &fr, 8);
-	vmring_new(svc, vs2, &r, 5);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(v, 1, &sim, 50);
+	vs1 = tlib_vsmmu_new(svc, "smmu0");
+	vs2 = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs1, &fr, 8);
+	tlib_core_ring(svc, vs2, &r, 5);
 	ASSERT_EQ(pthread_create(&th, NULL, flood_main, &f), 0);
 	push(&r, cmdq_build_tlbi_nh_asid(1, 0));
 	sync_wait(&r, push_sync(&r));
@@ -1005,12 +889,12 @@ static void run_detach_busy(const struct variant *v)
 	ASSERT_OK(core_service_stats(svc, &ss));
 	EXPECT_EQ(ss.n_vsmmus, 1);
 	EXPECT_EQ(ss.n_rings, 1);
-	vmring_free(&fr);
-	vmring_free(&r);
+	tlib_ring_free(&fr);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
-TEST_VARIANTS(detach_busy)
+TLIB_TEST_VARIANTS(detach_busy)
 
 /* ---- device detach fence ------------------------------------------------------------ */
 
@@ -1019,18 +903,18 @@ TEST(device_detach_fence)
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_device_info dev[4];
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, vdev, n = 0, idx, err = 0, where = 0;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(&variants[0], 1, &sim, 50);
-	vs = vsmmu_new(svc, "smmu0");
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_OK(core_device_attach(svc, vs, 0x100, 0x8, &vdev));
 	ASSERT_ERR(-EEXIST, core_device_attach(svc, vs, 0x101, 0x8, &vdev));
 	ASSERT_OK(core_list_devices(svc, vs, dev, 4, &n));
 	ASSERT_EQ(n, 1);
 	EXPECT_EQ(dev[0].vsid, 0x8);
-	vmring_new(svc, vs, &r, 5);
+	tlib_core_ring(svc, vs, &r, 5);
 
 	push(&r, cmdq_build_cfgi_cd_all(0x8));
 	sync_wait(&r, push_sync(&r));
@@ -1045,7 +929,7 @@ TEST(device_detach_fence)
 	ASSERT_ERR(-EPIPE, ring_prod_wait(&r.p, idx, 1000, WAIT_MS));
 	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &where));
 	EXPECT_EQ(where, idx);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -1059,13 +943,13 @@ TEST(control_errors)
 	uint32_t id, vs;
 	int memfd, efd, pfd[2];
 
-	sim_cfg(&sim);
-	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	ASSERT_ERR(-ENOENT, core_vsmmu_create(svc, "nope", &spec, &id));
 	ASSERT_ERR(-ENOENT, core_vsmmu_destroy(svc, 12345));
 	ASSERT_ERR(-ENOENT, core_ring_detach(svc, 12345));
 	ASSERT_ERR(-ENOENT, core_ring_resume(svc, 12345));
-	vs = vsmmu_new(svc, "smmu0");
+	vs = tlib_vsmmu_new(svc, "smmu0");
 	ASSERT_ERR(-EINVAL,
 		   core_device_attach(svc, vs, 1, UINT64_C(1) << 32, &id));
 
@@ -1089,30 +973,27 @@ TEST(control_errors)
 /* The ring limit (fd budget) refuses with -EMFILE and counts it. */
 TEST(ring_limit_refused_and_counted)
 {
-	static const char *const names[] = { "smmu0" };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.max_rings = 1,
 	};
 	struct core_service *svc = NULL;
 	struct core_service_stats ss;
-	struct vmring r;
+	struct tlib_ring r;
 	uint32_t vs, id;
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	ASSERT_OK(core_service_new(&cfg, &svc));
-	vs = vsmmu_new(svc, "smmu0");
-	vmring_new(svc, vs, &r, 4);
+	vs = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs, &r, 4);
 	ASSERT_ERR(-EMFILE,
 		   core_ring_attach(svc, vs, r.memfd, r.db, r.cq, &id));
 	ASSERT_OK(core_service_stats(svc, &ss));
 	EXPECT_EQ(ss.max_rings, 1);
 	EXPECT_EQ(ss.rings_refused, 1);
 	EXPECT_EQ(ss.n_rings, 1);
-	vmring_free(&r);
+	tlib_ring_free(&r);
 	core_service_free(svc);
 }
 
@@ -1136,23 +1017,23 @@ TEST_TIMEOUT(idle_1000_rings, 120)
 	struct core_service *svc;
 	struct core_service_stats ss;
 	struct core_hsmmu_stats h0, before, after;
-	struct vmring *r;
+	struct tlib_ring *r;
 	uint32_t vs[125];
 	double deadline;
 	uint64_t one = 1;
 	const int n = 1000;
 
-	sim_cfg(&sim);
-	svc = svc_new_x(&variants[0], 1, &sim, 50);
+	tlib_sim_cfg(&sim);
+	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	ASSERT_OK(core_service_stats(svc, &ss));
 	if (ss.max_rings < (uint32_t)n)
 		SKIP("fd budget below 1000 rings (RLIMIT_NOFILE hard limit)");
 	r = calloc((size_t)n, sizeof(*r));
 	ASSERT_NONNULL(r);
 	for (int i = 0; i < 125; i++)
-		vs[i] = vsmmu_new(svc, "smmu0");
+		vs[i] = tlib_vsmmu_new(svc, "smmu0");
 	for (int i = 0; i < n; i++)
-		vmring_new(svc, vs[i / 8], &r[i], 2);
+		tlib_core_ring(svc, vs[i / 8], &r[i], 2);
 	/* One SYNC round trip on the last ring: the worker ran a pass after
 	 * attaching them all. */
 	push(&r[n - 1], cmdq_build_tlbi_nh_asid(1, 0));
@@ -1165,7 +1046,7 @@ TEST_TIMEOUT(idle_1000_rings, 120)
 	 */
 	worker_stats(svc, &h0);
 	ASSERT_EQ(write(r[n - 1].db, &one, sizeof(one)), (ssize_t)sizeof(one));
-	deadline = t_now() + WAIT_MS / 1000.0;
+	deadline = tlib_deadline(WAIT_MS);
 	do {
 		ASSERT_LT(t_now(), deadline);
 		poll(NULL, 0, 1);
@@ -1185,7 +1066,7 @@ TEST_TIMEOUT(idle_1000_rings, 120)
 			  before.worker_cpu_ns - before.issuer_cpu_ns,
 		  1000000);
 	for (int i = 0; i < n; i++)
-		vmring_free(&r[i]);
+		tlib_ring_free(&r[i]);
 	free(r);
 	core_service_free(svc);
 }

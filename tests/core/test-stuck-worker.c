@@ -12,8 +12,8 @@
  * linked statically, so their calls bind to ours) and, once armed, holds
  * smmu0's worker thread there until the test opens the gate.
  */
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -31,7 +31,7 @@
 #include "cmdq/cmdq.h"
 #include "core/core.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 /* Long enough that a loaded machine (or TSan) never misses it by being
  * slow; only the held worker does. */
@@ -59,93 +59,43 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 	return 0;
 }
 
-static int count_fds(void)
+/* db blocking, cq non-blocking (a VMM's choice each). */
+static void vmring_new(struct core_service *svc, uint32_t vs,
+		       struct tlib_ring *r)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the DIR's own */
+	tlib_ring_new(r, 6, 0);
+	ASSERT_EQ(fcntl(r->cq, F_SETFL, O_NONBLOCK), 0);
+	ASSERT_OK(_tlib_core_ring_attach(svc, vs, r));
 }
 
-struct vmring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
-
-static void vmring_new(struct core_service *svc, uint32_t vs, struct vmring *r)
+static uint32_t push_pair(struct tlib_ring *r)
 {
-	ASSERT_OK(ring_memfd_create(6, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-	ASSERT_OK(core_ring_attach(svc, vs, r->memfd, r->db, r->cq, &r->id));
-}
-
-static void vmring_free(struct vmring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static uint32_t push_pair(struct vmring *r)
-{
-	struct cmdq_cmd c[2] = {
-		cmdq_build_tlbi_nh_asid(1, 0),
-		cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-				CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
-	};
-	struct smmu_ring_entry e[2];
-	uint32_t first;
-
-	cmdq_cmd_to_le(&c[0], &e[0]);
-	cmdq_cmd_to_le(&c[1], &e[1]);
-	ASSERT_OK(ring_prod_push(&r->p, e, 2, &first));
-	ASSERT_OK(ring_prod_publish(&r->p));
-	return first + 1;
+	return tlib_ring_push_pair(r, cmdq_build_tlbi_nh_asid(1, 0));
 }
 
 static struct core_service *svc_new(struct iofd_sim_config *sim,
 				    unsigned int ctl_timeout_ms)
 {
-	static const char *const names[] = { "smmu0", "smmu1" };
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 2,
+		TLIB_CORE_CFG(sim, 2),
 		.ctl_timeout_ms = ctl_timeout_ms,
 	};
-	struct core_service *svc = NULL;
 
 	iofd_sim_config_default(sim);
 	sim->wait = IOFD_SIM_WAIT_BLOCK;
-	ASSERT_OK(core_service_new(&cfg, &svc));
-	return svc;
+	return tlib_svc_new(&cfg);
 }
 
 /* Holds smmu0's worker in the backend: push a SYNC, wait until it is in. */
-static uint32_t make_stuck(struct vmring *r)
+static uint32_t make_stuck(struct tlib_ring *r)
 {
-	struct timespec ts;
 	uint32_t idx;
 
 	sem_init(&gate_entered, 0, 0);
 	sem_init(&gate_open, 0, 0);
 	__atomic_store_n(&gate_armed, 1, __ATOMIC_RELEASE);
 	idx = push_pair(r);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_S;
-	if (sem_timedwait(&gate_entered, &ts) < 0)
+	if (tlib_sem_wait(&gate_entered, WAIT_S * 1000))
 		FAIL("smmu0's worker never reached the backend");
 	return idx;
 }
@@ -157,7 +107,7 @@ static void stats_of(struct core_service *svc, unsigned int i,
 }
 
 /* smmu1 serves as if nothing happened. */
-static void other_hsmmu_works(struct core_service *svc, struct vmring *r)
+static void other_hsmmu_works(struct core_service *svc, struct tlib_ring *r)
 {
 	struct iofd_viommu_spec spec = { .iommufd = -1 };
 	struct core_hsmmu_stats hs;
@@ -184,9 +134,9 @@ TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 	struct core_hsmmu_stats hs;
 	struct core_ring_stats rs;
 	struct core_device_info dev[4];
-	struct vmring ra, rc;
+	struct tlib_ring ra, rc;
 	uint32_t vs_a, vs_b, vs_c, vdev, idx, n;
-	int fds0 = count_fds(), fds_attached;
+	int fds0 = tlib_fds(0), fds_attached;
 	double t0;
 
 	svc = svc_new(&sim, CTL_TIMEOUT_MS);
@@ -195,7 +145,7 @@ TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 	ASSERT_OK(core_vsmmu_create(svc, "smmu1", &spec, &vs_c));
 	vmring_new(svc, vs_a, &ra);
 	vmring_new(svc, vs_c, &rc);
-	fds_attached = count_fds();
+	fds_attached = tlib_fds(0);
 
 	idx = make_stuck(&ra);
 
@@ -227,7 +177,7 @@ TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 	ASSERT_OK(core_service_stats(svc, &ss));
 	ASSERT_EQ(ss.n_rings, 1);
 	ASSERT_EQ(ss.rings_alloc, 2); /* ra's fds are still open */
-	ASSERT_EQ(count_fds(), fds_attached);
+	ASSERT_EQ(tlib_fds(0), fds_attached);
 
 	other_hsmmu_works(svc, &rc);
 
@@ -246,7 +196,7 @@ TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 	ASSERT_EQ(ss.workers_stuck, 0);
 	ASSERT_EQ(ss.n_vsmmus, 2);
 	ASSERT_EQ(hs.ctl_timeouts, 5); /* kept: a counter */
-	ASSERT_EQ(count_fds(), fds_attached - 3); /* ra's memfd, doorbell,
+	ASSERT_EQ(tlib_fds(0), fds_attached - 3); /* ra's memfd, doorbell,
 						    completion dups */
 	/* The attaches that timed out left nothing behind. */
 	ASSERT_OK(core_list_devices(svc, vs_b, dev, 4, &n));
@@ -255,9 +205,9 @@ TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 	ASSERT_OK(core_ring_stats(svc, rc.id, &rs));
 
 	ASSERT_OK(core_service_free(svc));
-	vmring_free(&ra);
-	vmring_free(&rc);
-	ASSERT_EQ(count_fds(), fds0);
+	tlib_ring_free(&ra);
+	tlib_ring_free(&rc);
+	ASSERT_EQ(tlib_fds(0), fds0);
 }
 
 /*
@@ -280,7 +230,7 @@ TEST_TIMEOUT(service_free_returns_with_a_stuck_worker, 120)
 		struct iofd_viommu_spec spec = { .iommufd = -1 };
 		struct iofd_sim_config sim;
 		struct core_service *svc;
-		struct vmring r;
+		struct tlib_ring r;
 		uint32_t vs;
 		char ok;
 
@@ -377,7 +327,7 @@ TEST_TIMEOUT(concurrent_control_calls, 240)
 	struct racer rc[4];
 	pthread_t th[4];
 	uint32_t shared = 0, ids[1024], n;
-	int fds0 = count_fds();
+	int fds0 = tlib_fds(0);
 	void *ret;
 
 	svc = svc_new(&sim, 60000);
@@ -399,7 +349,7 @@ TEST_TIMEOUT(concurrent_control_calls, 240)
 	ASSERT_EQ(ss.rings_alloc, 0);
 	ASSERT_EQ(ss.ctl_timeouts, 0);
 	core_service_free(svc);
-	ASSERT_EQ(count_fds(), fds0);
+	ASSERT_EQ(tlib_fds(0), fds0);
 }
 
 TEST_HARNESS_MAIN

@@ -35,19 +35,9 @@
 
 #include "cmdq/cmdq.h"
 #include "cmdq/trace.h"
+#include "tests/lib/fuzz.h"
 
 #define FUZZ_MAX_CMDS 1100
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "fuzz-cmdq: %s:%d: %s\n", __FILE__, \
-				__LINE__, #cond);                           \
-			abort();                                            \
-		}                                                           \
-	} while (0)
 
 static struct cmdq_cmd in[FUZZ_MAX_CMDS], work[FUZZ_MAX_CMDS],
 	work2[FUZZ_MAX_CMDS], fwd[FUZZ_MAX_CMDS];
@@ -192,9 +182,9 @@ static void check_trace_roundtrip(const struct cmdq_cmd *c)
 	char line[CMDQ_TRACE_LINE_MAX];
 	int len;
 
-	CHECK(cmdq_trace_cmd_name(c) != NULL);
+	FUZZ_CHECK(cmdq_trace_cmd_name(c) != NULL);
 	len = cmdq_trace_format(&rec, line, sizeof(line));
-	CHECK(len > 0 && (size_t)len < sizeof(line));
+	FUZZ_CHECK(len > 0 && (size_t)len < sizeof(line));
 	cmdq_trace_parser_init(&p);
 	p.left = 1; /* inside a BATCH of one command */
 	if (cmdq_trace_parse_line(&p, line, (size_t)len, &back, &err)) {
@@ -202,7 +192,7 @@ static void check_trace_roundtrip(const struct cmdq_cmd *c)
 			err.msg);
 		abort();
 	}
-	CHECK(back.kind == CMDQ_TRACE_CMD);
+	FUZZ_CHECK(back.kind == CMDQ_TRACE_CMD);
 	if (back.cmd.d[0] != c->d[0] || back.cmd.d[1] != c->d[1]) {
 		fprintf(stderr,
 			"fuzz-cmdq: \"%s\" is %016llx %016llx, was %016llx "
@@ -236,20 +226,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		in[n] = cmdq_cmd_from_le(le);
 		cmdq_cmd_to_le(&in[n], back);
-		CHECK(!memcmp(back, le, CMDQ_ENT_SIZE));
+		FUZZ_CHECK(!memcmp(back, le, CMDQ_ENT_SIZE));
 
 		cl = cmdq_classify(&in[n]);
-		CHECK(cl == cmdq_classify(&in[n]));
+		FUZZ_CHECK(cl == cmdq_classify(&in[n]));
 		e1 = cmdq_validate(&caps, &in[n], &why1);
 		e2 = cmdq_validate(&caps, &in[n], &why2);
-		CHECK(e1 == e2 && why1 == why2);
-		CHECK(e1 == CMDQ_CERROR_NONE || e1 == CMDQ_CERROR_ILL);
+		FUZZ_CHECK(e1 == e2 && why1 == why2);
+		FUZZ_CHECK(e1 == CMDQ_CERROR_NONE || e1 == CMDQ_CERROR_ILL);
 		if (e1)
-			CHECK(why1 != NULL);
+			FUZZ_CHECK(why1 != NULL);
 		if (cl == CMDQ_CLASS_VMM_ONLY || cl == CMDQ_CLASS_ILLEGAL)
-			CHECK(e1 == CMDQ_CERROR_ILL);
-		CHECK((cmdq_order_class(&in[n]) != 0) ==
-		      (cl == CMDQ_CLASS_FORWARD));
+			FUZZ_CHECK(e1 == CMDQ_CERROR_ILL);
+		FUZZ_CHECK((cmdq_order_class(&in[n]) != 0) ==
+			   (cl == CMDQ_CLASS_FORWARD));
 		if (cl == CMDQ_CLASS_FORWARD && e1 == CMDQ_CERROR_NONE)
 			fwd[nf++] = in[n];
 		if (!cmdq_cmd_opcode(&in[n]))
@@ -262,9 +252,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Any array: never grows; opcode 0 means untouched; others kept. */
 	memcpy(work, in, n * sizeof(in[0]));
 	m = cmdq_coalesce(work, n);
-	CHECK(m <= n);
+	FUZZ_CHECK(m <= n);
 	if (has_zero) {
-		CHECK(m == n && !memcmp(work, in, n * sizeof(in[0])));
+		FUZZ_CHECK(m == n && !memcmp(work, in, n * sizeof(in[0])));
 	} else {
 		k = 0;
 		for (size_t i = 0; i < m; i++) {
@@ -274,8 +264,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			while (k < n &&
 			       cmdq_classify(&in[k]) == CMDQ_CLASS_FORWARD)
 				k++;
-			CHECK(k < n &&
-			      !memcmp(&work[i], &in[k], sizeof(in[k])));
+			FUZZ_CHECK(k < n &&
+				   !memcmp(&work[i], &in[k], sizeof(in[k])));
 			k++;
 		}
 	}
@@ -285,11 +275,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(work2, fwd, nf * sizeof(fwd[0]));
 	m = cmdq_coalesce(work, nf);
 	m2 = cmdq_coalesce(work2, nf);
-	CHECK(m <= nf && m == m2 && !memcmp(work, work2, m * sizeof(work[0])));
+	FUZZ_CHECK(m <= nf && m == m2 &&
+		   !memcmp(work, work2, m * sizeof(work[0])));
 	for (size_t i = 0; i < m; i++) {
 		const char *why = NULL;
 
-		CHECK(cmdq_classify(&work[i]) == CMDQ_CLASS_FORWARD);
+		FUZZ_CHECK(cmdq_classify(&work[i]) == CMDQ_CLASS_FORWARD);
 		if (cmdq_validate(&caps, &work[i], &why)) {
 			fprintf(stderr,
 				"fuzz-cmdq: coalesced %016llx %016llx invalid: "
@@ -299,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	}
-	CHECK(classes(work, m) == classes(fwd, nf));
+	FUZZ_CHECK(classes(work, m) == classes(fwd, nf));
 	/* Coverage holds per 512-command window; check within windows. */
 	for (size_t w = 0, ow = 0; w < nf; w += 512) {
 		size_t wn = nf - w < 512 ? nf - w : 512;
@@ -310,8 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * recompute them by coalescing the window alone. */
 		memcpy(win, fwd + w, wn * sizeof(win[0]));
 		on = cmdq_coalesce(win, wn);
-		CHECK(ow + on <= m &&
-		      !memcmp(win, work + ow, on * sizeof(win[0])));
+		FUZZ_CHECK(ow + on <= m &&
+			   !memcmp(win, work + ow, on * sizeof(win[0])));
 		for (size_t i = 0; i < wn; i++) {
 			if (!covered(&fwd[w + i], win, on)) {
 				fprintf(stderr,

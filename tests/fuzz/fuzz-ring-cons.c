@@ -41,20 +41,10 @@
 
 #include "common/barrier.h"
 #include "ring/ring_cons.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/lib/fuzz.h"
 
 #define FUZZ_MAX_STEPS 512
 #define FUZZ_MAX_LOG2 10
-
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			fprintf(stderr, "fuzz-ring-cons: %s:%d: %s\n", \
-				__FILE__, __LINE__, #cond);            \
-			abort();                                       \
-		}                                                      \
-	} while (0)
 
 enum op {
 	OP_PROD_ABS, /* u32: VMM stores prod */
@@ -75,31 +65,6 @@ enum op {
 	OP_COUNT
 };
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->left) {
-		v = *in->p++;
-		in->left--;
-	}
-	return v;
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)in_u8(in) << (8 * i);
-	return v;
-}
-
 /* The VMM's mapping: plain stores, as hostile as it likes. */
 struct vmm {
 	uint8_t *map;
@@ -110,105 +75,108 @@ struct vmm {
 
 static void check_state(const struct ring_cons *rc)
 {
-	CHECK(rc->size && !(rc->size & (rc->size - 1)));
-	CHECK(rc->mask == rc->size - 1);
-	CHECK(rc->fetch - rc->cons <= rc->size);
-	CHECK(rc->prod - rc->fetch <= rc->size - (rc->fetch - rc->cons));
+	FUZZ_CHECK(rc->size && !(rc->size & (rc->size - 1)));
+	FUZZ_CHECK(rc->mask == rc->size - 1);
+	FUZZ_CHECK(rc->fetch - rc->cons <= rc->size);
+	FUZZ_CHECK(rc->prod - rc->fetch <= rc->size - (rc->fetch - rc->cons));
 	if (rc->halted) {
-		CHECK(rc->fetch == rc->cons && rc->prod == rc->cons);
-		CHECK(rc->svc_flags & SMMU_RING_HALTED);
+		FUZZ_CHECK(rc->fetch == rc->cons && rc->prod == rc->cons);
+		FUZZ_CHECK(rc->svc_flags & SMMU_RING_HALTED);
 	}
 }
 
 static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
-		       struct input *in)
+		       struct fuzz_input *in)
 {
 	uint32_t last_avail = 0;
 	bool polled = false;
 
 	for (int step = 0; step < FUZZ_MAX_STEPS && in->left; step++) {
-		enum op op = (enum op)(in_u8(in) % OP_COUNT);
+		enum op op = (enum op)(fuzz_u8(in) % OP_COUNT);
 		uint32_t x, y, got, before;
 		struct smmu_ring_entry *dst;
 		int r;
 
 		switch (op) {
 		case OP_PROD_ABS:
-			WRITE_ONCE(v->hdr->prod, in_u32(in));
+			WRITE_ONCE(v->hdr->prod, fuzz_u32(in));
 			break;
 		case OP_PROD_REL:
 			x = READ_ONCE(v->hdr->cons);
 			WRITE_ONCE(v->hdr->prod,
-				   x + (uint32_t)(int8_t)in_u8(in));
+				   x + (uint32_t)(int8_t)fuzz_u8(in));
 			break;
 		case OP_ENTRY:
-			x = in_u8(in);
-			x |= (uint32_t)in_u8(in) << 8;
+			x = fuzz_u8(in);
+			x |= (uint32_t)fuzz_u8(in) << 8;
 			x &= v->size - 1;
 			for (int i = 0; i < 16; i++)
 				v->map[v->hdr_size + 16 * x + (uint32_t)i] =
-					in_u8(in);
+					fuzz_u8(in);
 			break;
 		case OP_POLL:
 			x = 0xdeadbeef;
 			r = ring_cons_poll(rc, &x);
 			if (r == -EPIPE) {
-				CHECK(rc->halted && x == 0xdeadbeef);
+				FUZZ_CHECK(rc->halted && x == 0xdeadbeef);
 			} else if (r == -EPROTO) {
-				CHECK(rc->halted && x == 0xdeadbeef);
-				CHECK(READ_ONCE(v->hdr->err) ==
-				      SMMU_RING_ERR_PROTO);
-				CHECK(READ_ONCE(v->hdr->err_index) == rc->cons);
+				FUZZ_CHECK(rc->halted && x == 0xdeadbeef);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err) ==
+					   SMMU_RING_ERR_PROTO);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err_index) ==
+					   rc->cons);
 			} else {
-				CHECK(r == 0 && !rc->halted);
-				CHECK(x == rc->prod - rc->fetch);
+				FUZZ_CHECK(r == 0 && !rc->halted);
+				FUZZ_CHECK(x == rc->prod - rc->fetch);
 				last_avail = x;
 				polled = true;
 			}
 			break;
 		case OP_FETCH:
-			x = in_u8(in);
+			x = fuzz_u8(in);
 			dst = malloc((x ? x : 1) * sizeof(*dst));
-			CHECK(dst);
+			FUZZ_CHECK(dst);
 			before = rc->fetch;
 			got = ring_cons_fetch(rc, dst, x);
-			CHECK(got <= x);
+			FUZZ_CHECK(got <= x);
 			if (rc->halted)
-				CHECK(got == 0);
+				FUZZ_CHECK(got == 0);
 			else if (polled)
-				CHECK(got <= last_avail);
-			CHECK(rc->fetch == before + got);
+				FUZZ_CHECK(got <= last_avail);
+			FUZZ_CHECK(rc->fetch == before + got);
 			for (uint32_t i = 0; i < got; i++)
-				CHECK(!memcmp(&dst[i],
-					      v->map + v->hdr_size +
-						      16 * ((before + i) &
-							    (v->size - 1)),
-					      16));
+				FUZZ_CHECK(!memcmp(&dst[i],
+						   v->map + v->hdr_size +
+							   16 * ((before + i) &
+								 (v->size - 1)),
+						   16));
 			if (!rc->halted)
 				last_avail -= got;
 			free(dst);
 			break;
 		case OP_COMPLETE:
-			x = rc->cons + in_u8(in) % (ring_cons_inflight(rc) + 1);
+			x = rc->cons +
+			    fuzz_u8(in) % (ring_cons_inflight(rc) + 1);
 			ring_cons_complete(rc, x);
 			if (!rc->halted) {
-				CHECK(rc->cons == x);
-				CHECK(READ_ONCE(v->hdr->cons) == x);
+				FUZZ_CHECK(rc->cons == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->cons) == x);
 			}
 			break;
 		case OP_HALT:
-			x = rc->cons + in_u8(in) % (ring_cons_inflight(rc) + 1);
-			y = in_u8(in);
+			x = rc->cons +
+			    fuzz_u8(in) % (ring_cons_inflight(rc) + 1);
+			y = fuzz_u8(in);
 			before = rc->halted;
 			ring_cons_halt(rc, x, y);
-			CHECK(rc->halted);
+			FUZZ_CHECK(rc->halted);
 			if (!before) {
-				CHECK(rc->cons == x);
-				CHECK(READ_ONCE(v->hdr->err) == y);
-				CHECK(READ_ONCE(v->hdr->err_index) == x);
-				CHECK(READ_ONCE(v->hdr->cons) == x);
-				CHECK(READ_ONCE(v->hdr->svc_flags) &
-				      SMMU_RING_HALTED);
+				FUZZ_CHECK(rc->cons == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err) == y);
+				FUZZ_CHECK(READ_ONCE(v->hdr->err_index) == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->cons) == x);
+				FUZZ_CHECK(READ_ONCE(v->hdr->svc_flags) &
+					   SMMU_RING_HALTED);
 			}
 			break;
 		case OP_ACK:
@@ -216,35 +184,38 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 				   READ_ONCE(v->hdr->halt_seq));
 			break;
 		case OP_RESUME_SEQ:
-			WRITE_ONCE(v->hdr->resume_seq, in_u32(in));
+			WRITE_ONCE(v->hdr->resume_seq, fuzz_u32(in));
 			break;
 		case OP_RESUME:
 			if (ring_cons_resume_requested(rc)) {
-				CHECK(rc->halted);
+				FUZZ_CHECK(rc->halted);
 				ring_cons_resume(rc);
-				CHECK(!rc->halted && rc->fetch == rc->cons);
+				FUZZ_CHECK(!rc->halted &&
+					   rc->fetch == rc->cons);
 				polled = false;
 			}
 			break;
 		case OP_NEED_WAKEUP:
 			if (ring_cons_set_need_wakeup(rc))
-				CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
+				FUZZ_CHECK(!(rc->svc_flags &
+					     SMMU_RING_NEED_WAKEUP));
 			else
-				CHECK(rc->svc_flags & SMMU_RING_NEED_WAKEUP);
+				FUZZ_CHECK(rc->svc_flags &
+					   SMMU_RING_NEED_WAKEUP);
 			break;
 		case OP_CLEAR_WAKEUP:
 			ring_cons_clear_need_wakeup(rc);
-			CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
+			FUZZ_CHECK(!(rc->svc_flags & SMMU_RING_NEED_WAKEUP));
 			break;
 		case OP_WANT_SIGNAL:
-			x = in_u8(in);
+			x = fuzz_u8(in);
 			WRITE_ONCE(v->hdr->prod_flags, x);
-			CHECK(ring_cons_want_signal(rc) ==
-			      !!(x & SMMU_RING_WANT_SIGNAL));
+			FUZZ_CHECK(ring_cons_want_signal(rc) ==
+				   !!(x & SMMU_RING_WANT_SIGNAL));
 			break;
 		case OP_SCRIBBLE:
-			x = in_u8(in) % (SMMU_RING_HDR_SIZE / 4);
-			y = in_u32(in);
+			x = fuzz_u8(in) % (SMMU_RING_HDR_SIZE / 4);
+			y = fuzz_u32(in);
 			WRITE_ONCE(((uint32_t *)v->map)[x], y);
 			break;
 		case OP_REMAP:
@@ -253,8 +224,9 @@ static void run_script(int fd, struct vmm *v, struct ring_cons *rc,
 			if (r) {
 				/* Line 0 was scribbled on: a restarted
 				 * service refuses the ring. */
-				CHECK(r == -EPROTO || r == -EPROTONOSUPPORT ||
-				      r == -EOPNOTSUPP || r == -EMSGSIZE);
+				FUZZ_CHECK(r == -EPROTO ||
+					   r == -EPROTONOSUPPORT ||
+					   r == -EOPNOTSUPP || r == -EMSGSIZE);
 				return;
 			}
 			/* Line 0 may now describe another (same-sized)
@@ -275,17 +247,18 @@ static int memfd_make(size_t len, bool seal)
 {
 	int fd = memfd_create("fuzz-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	CHECK(fd >= 0);
-	CHECK(ftruncate(fd, (off_t)len) == 0);
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(ftruncate(fd, (off_t)len) == 0);
 	if (seal)
-		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+		FUZZ_CHECK(fcntl(fd, F_ADD_SEALS,
+				 F_SEAL_SHRINK | F_SEAL_GROW) == 0);
 	return fd;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t hdr_sizes[] = { 256, 320, 1024, 4096 };
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct smmu_ring_hdr h;
 	struct ring_cons rc;
 	struct vmm v = { 0 };
@@ -294,14 +267,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool raw, seal;
 	int fd, r;
 
-	mode = in_u8(&in);
-	b1 = in_u8(&in);
+	mode = fuzz_u8(&in);
+	b1 = fuzz_u8(&in);
 	raw = mode & 1;
 	seal = !(mode & 2);
 	memset(&h, 0, sizeof(h));
 	if (raw) {
 		for (size_t i = 0; i < sizeof(h); i++)
-			((uint8_t *)&h)[i] = in_u8(&in);
+			((uint8_t *)&h)[i] = fuzz_u8(&in);
 		if ((b1 & 1) && h.hdr_size <= SMMU_RING_HDR_SIZE_MAX &&
 		    h.log2_entries <= FUZZ_MAX_LOG2)
 			len = smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries);
@@ -314,52 +287,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h.hdr_size = hdr_sizes[(mode >> 2) & 3];
 		h.entry_size = SMMU_RING_ENTRY_SIZE;
 		h.log2_entries = SMMU_RING_MIN_LOG2 + b1 % (FUZZ_MAX_LOG2 - 1);
-		h.prod = in_u32(&in);
-		h.cons = in_u32(&in);
-		h.svc_flags = in_u32(&in);
-		h.halt_seq = in_u32(&in);
-		h.resume_seq = in_u32(&in);
+		h.prod = fuzz_u32(&in);
+		h.cons = fuzz_u32(&in);
+		h.svc_flags = fuzz_u32(&in);
+		h.halt_seq = fuzz_u32(&in);
+		h.resume_seq = fuzz_u32(&in);
 		len = smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries);
 	}
 
 	fd = memfd_make(len, seal);
 	v.len = len;
 	v.map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CHECK(v.map != MAP_FAILED);
+	FUZZ_CHECK(v.map != MAP_FAILED);
 	v.hdr = (struct smmu_ring_hdr *)v.map;
 	memcpy(v.map, &h, len < sizeof(h) ? len : sizeof(h));
 	/* Entries (and, for a larger hdr_size, the header's tail). */
 	for (size_t off = sizeof(h); off < len && in.left; off++)
-		v.map[off] = in_u8(&in);
+		v.map[off] = fuzz_u8(&in);
 
 	r = ring_cons_map(fd, &rc);
 	if (!seal)
-		CHECK(r == -EPERM);
+		FUZZ_CHECK(r == -EPERM);
 	if (r) {
-		CHECK(r == -EPERM || r == -EPROTO || r == -EPROTONOSUPPORT ||
-		      r == -EOPNOTSUPP || r == -EMSGSIZE);
+		FUZZ_CHECK(r == -EPERM || r == -EPROTO ||
+			   r == -EPROTONOSUPPORT || r == -EOPNOTSUPP ||
+			   r == -EMSGSIZE);
 		goto out;
 	}
 	/* Only a header that passed the checks gets here. */
-	CHECK(h.magic == SMMU_RING_MAGIC && h.entry_size == 16 &&
-	      len == smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries));
+	FUZZ_CHECK(h.magic == SMMU_RING_MAGIC && h.entry_size == 16 &&
+		   len == smmu_ring_bytes_hdr(h.hdr_size, h.log2_entries));
 	v.hdr_size = h.hdr_size;
 	v.size = 1u << h.log2_entries;
-	CHECK(rc.size == v.size && rc.cons == h.cons);
+	FUZZ_CHECK(rc.size == v.size && rc.cons == h.cons);
 	/*
 	 * Resumed from the shared cons and halt state; a prod too far ahead
 	 * halts a ring that was running (a halted one keeps its first
 	 * error).
 	 */
-	CHECK(rc.halt_seq == h.halt_seq ||
-	      (rc.halted && rc.halt_seq == h.halt_seq + 1));
+	FUZZ_CHECK(rc.halt_seq == h.halt_seq ||
+		   (rc.halted && rc.halt_seq == h.halt_seq + 1));
 	if (h.svc_flags & SMMU_RING_HALTED)
-		CHECK(rc.halted && rc.halt_seq == h.halt_seq);
+		FUZZ_CHECK(rc.halted && rc.halt_seq == h.halt_seq);
 	else if (h.prod - h.cons > v.size)
-		CHECK(rc.halted &&
-		      READ_ONCE(v.hdr->err) == SMMU_RING_ERR_PROTO);
+		FUZZ_CHECK(rc.halted &&
+			   READ_ONCE(v.hdr->err) == SMMU_RING_ERR_PROTO);
 	else
-		CHECK(!rc.halted);
+		FUZZ_CHECK(!rc.halted);
 	check_state(&rc);
 	run_script(fd, &v, &rc, &in);
 	ring_cons_unmap(&rc);

@@ -45,21 +45,11 @@
 #include "rpc/frame.h"
 #include "rpc/server.h"
 #include "rpc/smmu_offload.pb-c.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/lib/fuzz.h"
 
 #define FUZZ_MAX_FRAMES 24
 /* How long a reply may take (the server thread waits on workers). */
 #define REPLY_WAIT_MS 5000
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "fuzz-rpc: %s:%d: %s\n", __FILE__, \
-				__LINE__, #cond);                          \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 static struct {
 	struct event_base *base;
@@ -96,7 +86,7 @@ static unsigned int count_fds(bool dump)
 	struct dirent *de;
 	DIR *d = opendir("/proc/self/fd");
 
-	CHECK(d);
+	FUZZ_CHECK(d);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' ||
 		    !fd_is_ours(dirfd(d), de->d_name, link, sizeof(link)))
@@ -152,13 +142,13 @@ static void setup(void)
 	iofd_sim_config_default(&sim);
 	sim.wait = IOFD_SIM_WAIT_NONE;
 	snprintf(g.dir, sizeof(g.dir), "/tmp/fuzz-rpc-XXXXXX");
-	CHECK(mkdtemp(g.dir));
+	FUZZ_CHECK(mkdtemp(g.dir));
 	snprintf(g.path, sizeof(g.path), "%s/sock", g.dir);
 	scfg.path = g.path;
 	g.base = event_base_new();
-	CHECK(g.base);
-	CHECK(core_service_new(&cfg, &g.svc) == 0);
-	CHECK(rpc_server_new(g.base, g.svc, &scfg, &g.srv) == 0);
+	FUZZ_CHECK(g.base);
+	FUZZ_CHECK(core_service_new(&cfg, &g.svc) == 0);
+	FUZZ_CHECK(rpc_server_new(g.base, g.svc, &scfg, &g.srv) == 0);
 	atexit(teardown);
 	g.base_fds = count_fds(false);
 }
@@ -185,7 +175,7 @@ static void pump_until_gone(void)
 		if (rpc_server_clients(g.srv))
 			poll(&p, 0, 1);
 	}
-	CHECK(rpc_server_clients(g.srv) == 0);
+	FUZZ_CHECK(rpc_server_clients(g.srv) == 0);
 }
 
 static void make_fds(unsigned int kind, struct rpc_fds *f)
@@ -195,7 +185,7 @@ static void make_fds(unsigned int kind, struct rpc_fds *f)
 	case 0:
 		break;
 	case 2:
-		CHECK(ring_memfd_create(4, &f->fd[0]) == 0);
+		FUZZ_CHECK(ring_memfd_create(4, &f->fd[0]) == 0);
 		f->fd[1] = eventfd(0, EFD_CLOEXEC);
 		f->fd[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		f->n = 3;
@@ -207,7 +197,7 @@ static void make_fds(unsigned int kind, struct rpc_fds *f)
 		break;
 	}
 	for (unsigned int i = 0; i < f->n; i++)
-		CHECK(f->fd[i] >= 0);
+		FUZZ_CHECK(f->fd[i] >= 0);
 }
 
 /* One reply must be waiting on @sock; check it answers @want_id. */
@@ -219,18 +209,18 @@ static bool check_reply(int sock, uint64_t want_id)
 	size_t len;
 	int r;
 
-	CHECK(pump_until_readable(sock));
+	FUZZ_CHECK(pump_until_readable(sock));
 	r = rpc_frame_recv(sock, g.buf, &len, &fds);
 	if (r == -EPIPE || r == -ECONNRESET)
 		return false; /* the server dropped us: no reply owed */
-	CHECK(r == 0);
-	CHECK(fds.n == 0); /* the server never sends fds */
-	CHECK(rpc_msg_decode(&smmu_offload__response__descriptor, NULL, g.buf,
-			     len, &m) == 0);
+	FUZZ_CHECK(r == 0);
+	FUZZ_CHECK(fds.n == 0); /* the server never sends fds */
+	FUZZ_CHECK(rpc_msg_decode(&smmu_offload__response__descriptor, NULL,
+				  g.buf, len, &m) == 0);
 	resp = (SmmuOffload__Response *)m;
-	CHECK(resp->id == want_id);
+	FUZZ_CHECK(resp->id == want_id);
 	if (resp->has_error)
-		CHECK(resp->error >= 0 && resp->error < 4096);
+		FUZZ_CHECK(resp->error >= 0 && resp->error < 4096);
 	rpc_msg_free(m, NULL);
 	return true;
 }
@@ -245,8 +235,8 @@ static void send_hello(int sock)
 	req.id = 1;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	CHECK(rpc_msg_send(sock, &req.base, NULL) == 0);
-	CHECK(check_reply(sock, 1));
+	FUZZ_CHECK(rpc_msg_send(sock, &req.base, NULL) == 0);
+	FUZZ_CHECK(check_reply(sock, 1));
 }
 
 /* The decoders on their own: must not crash or leak. */
@@ -282,9 +272,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	CHECK(sock >= 0);
+	FUZZ_CHECK(sock >= 0);
 	memcpy(sa.sun_path, g.path, strlen(g.path) + 1);
-	CHECK(connect(sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	FUZZ_CHECK(connect(sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	if (!(data[0] & 1))
 		send_hello(sock);
 
@@ -310,16 +300,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len;
 		if (r == -EPIPE || r == -ECONNRESET)
 			break;
-		CHECK(r == 0);
+		FUZZ_CHECK(r == 0);
 		alive = check_reply(sock, ok ? id : 0);
 	}
 	close(sock);
 	pump_until_gone();
 
 	/* Everything the connection created was torn down, no fd leaked. */
-	CHECK(core_list_vsmmus(g.svc, NULL, 0, &n_vs) == 0 && n_vs == 0);
-	CHECK(core_list_rings(g.svc, 0, NULL, 0, &n_rings) == 0 &&
-	      n_rings == 0);
+	FUZZ_CHECK(core_list_vsmmus(g.svc, NULL, 0, &n_vs) == 0 && n_vs == 0);
+	FUZZ_CHECK(core_list_rings(g.svc, 0, NULL, 0, &n_rings) == 0 &&
+		   n_rings == 0);
 	check_fds();
 	return 0;
 }

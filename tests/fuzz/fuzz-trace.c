@@ -20,17 +20,7 @@
 #include <string.h>
 
 #include "cmdq/trace.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "fuzz-trace: %s:%d: %s\n", __FILE__, \
-				__LINE__, #cond);                            \
-			abort();                                             \
-		}                                                            \
-	} while (0)
+#include "tests/lib/fuzz.h"
 
 static bool rec_equal(const struct cmdq_trace_rec *a,
 		      const struct cmdq_trace_rec *b)
@@ -71,17 +61,17 @@ static void check_roundtrip(const struct cmdq_trace_parser *before,
 	    rec->text_len &&
 	    (memchr(rec->text, '\n', rec->text_len) ||
 	     rec->text[rec->text_len - 1] == '\r')) {
-		CHECK(len == -EINVAL);
+		FUZZ_CHECK(len == -EINVAL);
 		return;
 	}
 	if (len == -ENOSPC) {
 		/* Only free text may be too long for a line. */
-		CHECK(rec->kind == CMDQ_TRACE_COMMENT ||
-		      rec->kind == CMDQ_TRACE_MARK);
+		FUZZ_CHECK(rec->kind == CMDQ_TRACE_COMMENT ||
+			   rec->kind == CMDQ_TRACE_MARK);
 		return;
 	}
-	CHECK(len >= 0 && (size_t)len < sizeof(line));
-	CHECK(strlen(line) == (size_t)len);
+	FUZZ_CHECK(len >= 0 && (size_t)len < sizeof(line));
+	FUZZ_CHECK(strlen(line) == (size_t)len);
 	if (cmdq_trace_parse_line(&p, line, (size_t)len, &back, &err)) {
 		fprintf(stderr, "fuzz-trace: formatted \"%s\" fails: %s\n",
 			line, err.msg);
@@ -92,7 +82,7 @@ static void check_roundtrip(const struct cmdq_trace_parser *before,
 			line);
 		abort();
 	}
-	CHECK(p.line == after->line && p.left == after->left);
+	FUZZ_CHECK(p.line == after->line && p.left == after->left);
 }
 
 struct stream_result {
@@ -129,22 +119,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct cmdq_trace_rec rec;
 
 		r = cmdq_trace_parse_line(&p, text + off, len, &rec, &err);
-		CHECK(p.line == before.line + 1);
+		FUZZ_CHECK(p.line == before.line + 1);
 		if (r) {
-			CHECK(r == -EINVAL && err.msg && err.line == p.line);
+			FUZZ_CHECK(r == -EINVAL && err.msg &&
+				   err.line == p.line);
 			break;
 		}
 		records++;
 		if (rec.kind == CMDQ_TRACE_COMMENT ||
 		    rec.kind == CMDQ_TRACE_MARK)
-			CHECK(rec.text >= text + off &&
-			      rec.text + rec.text_len <= text + off + len);
+			FUZZ_CHECK(rec.text >= text + off &&
+				   rec.text + rec.text_len <= text + off + len);
 		check_roundtrip(&before, &p, &rec);
 		off += len;
 	}
 	if (!r) {
 		r = cmdq_trace_parser_finish(&p, &err);
-		CHECK(r == 0 || r == -EINVAL);
+		FUZZ_CHECK(r == 0 || r == -EINVAL);
 	}
 
 	/* The stream reader must agree. fmemopen() refuses size 0. */
@@ -155,9 +146,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	sr_ret = cmdq_trace_read(f, count_cb, &sr, &serr);
 	fclose(f);
-	CHECK(sr_ret == r);
-	CHECK(sr.records == records);
+	FUZZ_CHECK(sr_ret == r);
+	FUZZ_CHECK(sr.records == records);
 	if (r)
-		CHECK(serr.line == err.line);
+		FUZZ_CHECK(serr.line == err.line);
 	return 0;
 }

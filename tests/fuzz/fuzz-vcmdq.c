@@ -36,22 +36,12 @@
 
 #include "common/barrier.h"
 #include "ring/vcmdq_cons.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/lib/fuzz.h"
 
 #define FUZZ_MAX_STEPS 1024
 #define GPA 0x80000000ULL
 #define REGION 0x10000ULL /* two adjacent regions of 64 KiB */
 #define SLOTS (2 * REGION / 16)
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "fuzz-vcmdq: %s:%d: %s\n", __FILE__, \
-				__LINE__, #cond);                            \
-			abort();                                             \
-		}                                                            \
-	} while (0)
 
 enum op {
 	OP_REG, /* u8 q, u8 word, u32: guest stores any register word */
@@ -69,31 +59,6 @@ enum op {
 	OP_REMAP, /* service restart */
 	OP_COUNT
 };
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->left) {
-		v = *in->p++;
-		in->left--;
-	}
-	return v;
-}
-
-static uint64_t in_bytes(struct input *in, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v |= (uint64_t)in_u8(in) << (8 * i);
-	return v;
-}
 
 struct fz {
 	struct ring_gmem g;
@@ -113,30 +78,30 @@ static void check_queue(struct fz *f, unsigned int l)
 	uint32_t w = l / 32, bit = 1u << (l % 32);
 
 	if (q->state == RING_VCMDQ_HALTED) {
-		CHECK(f->v.err_map[w] & bit);
-		CHECK(READ_ONCE(f->v.svc->err_map[w]) & bit);
+		FUZZ_CHECK(f->v.err_map[w] & bit);
+		FUZZ_CHECK(READ_ONCE(f->v.svc->err_map[w]) & bit);
 	}
 	if (q->state == RING_VCMDQ_OFF) {
-		CHECK(q->ents == NULL && q->pin == -1);
+		FUZZ_CHECK(q->ents == NULL && q->pin == -1);
 		return;
 	}
-	CHECK(q->log2 <= SMMU_VCMDQ_MAX_LOG2 && q->size == 1u << q->log2);
-	CHECK(q->wmask == 2 * q->size - 1);
-	CHECK(q->fetch - q->cons <= q->fetch_hi - q->cons);
-	CHECK(q->fetch_hi - q->cons <= q->size);
-	CHECK(q->fetch - q->cons <= q->prod - q->cons);
-	CHECK(q->prod - q->cons <= q->size);
+	FUZZ_CHECK(q->log2 <= SMMU_VCMDQ_MAX_LOG2 && q->size == 1u << q->log2);
+	FUZZ_CHECK(q->wmask == 2 * q->size - 1);
+	FUZZ_CHECK(q->fetch - q->cons <= q->fetch_hi - q->cons);
+	FUZZ_CHECK(q->fetch_hi - q->cons <= q->size);
+	FUZZ_CHECK(q->fetch - q->cons <= q->prod - q->cons);
+	FUZZ_CHECK(q->prod - q->cons <= q->size);
 	if (q->stop_pending)
-		CHECK(q->stop == q->fetch);
+		FUZZ_CHECK(q->stop == q->fetch);
 	/* The queue lies inside the region it pins. */
-	CHECK(q->pin >= 0 && q->pin < (int)RING_GMEM_MAX_REGIONS);
+	FUZZ_CHECK(q->pin >= 0 && q->pin < (int)RING_GMEM_MAX_REGIONS);
 	r = &f->g.r[q->pin];
-	CHECK(r->used && r->pins > 0);
+	FUZZ_CHECK(r->used && r->pins > 0);
 	bytes = 16ULL << q->log2;
-	CHECK((const uint8_t *)q->ents >= r->host);
-	CHECK(bytes <= r->size);
-	CHECK((const uint8_t *)q->ents - r->host <=
-	      (ptrdiff_t)(r->size - bytes));
+	FUZZ_CHECK((const uint8_t *)q->ents >= r->host);
+	FUZZ_CHECK(bytes <= r->size);
+	FUZZ_CHECK((const uint8_t *)q->ents - r->host <=
+		   (ptrdiff_t)(r->size - bytes));
 }
 
 static void do_fetch(struct fz *f, unsigned int l, uint32_t budget)
@@ -146,17 +111,17 @@ static void do_fetch(struct fz *f, unsigned int l, uint32_t budget)
 	struct ring_vcmdq_span sp;
 	uint32_t n, before = q->fetch, gen = q->gen;
 
-	CHECK(dst);
+	FUZZ_CHECK(dst);
 	n = ring_vcmdq_fetch(&f->v, l, dst, budget, &sp);
-	CHECK(n == sp.n && n <= budget && n <= f->avail[l]);
+	FUZZ_CHECK(n == sp.n && n <= budget && n <= f->avail[l]);
 	/* A fetch that stops on an ILL at cons publishes the halt, which
 	 * ends the generation: the span still names the one it ran in. */
-	CHECK(sp.first == before && sp.gen == gen);
-	CHECK(q->gen == gen || (n == 0 && q->state == RING_VCMDQ_HALTED));
+	FUZZ_CHECK(sp.first == before && sp.gen == gen);
+	FUZZ_CHECK(q->gen == gen || (n == 0 && q->state == RING_VCMDQ_HALTED));
 	for (uint32_t i = 0; i < n; i++) {
-		CHECK(ring_vcmdq_cmd_allowed(le64toh(dst[i].le[0])));
-		CHECK(!memcmp(&dst[i], &q->ents[(before + i) & (q->size - 1)],
-			      16));
+		FUZZ_CHECK(ring_vcmdq_cmd_allowed(le64toh(dst[i].le[0])));
+		FUZZ_CHECK(!memcmp(&dst[i],
+				   &q->ents[(before + i) & (q->size - 1)], 16));
 	}
 	f->avail[l] = n <= f->avail[l] ? f->avail[l] - n : 0;
 	if (n)
@@ -176,21 +141,21 @@ static void do_complete(struct fz *f, unsigned int l, uint8_t k, bool stale)
 
 	r = ring_vcmdq_complete(&f->v, l, gen, upto);
 	if (stale || !running) {
-		CHECK(r == -ESTALE);
+		FUZZ_CHECK(r == -ESTALE);
 		return;
 	}
 	if (upto - cons > fetch_hi - cons) {
-		CHECK(r == -EINVAL);
+		FUZZ_CHECK(r == -EINVAL);
 		return;
 	}
-	CHECK(r == 0);
+	FUZZ_CHECK(r == 0);
 	if (upto - cons > fetch - cons)
 		upto = fetch;
-	CHECK(q->cons == upto);
+	FUZZ_CHECK(q->cons == upto);
 	if (upto != cons && q->state != RING_VCMDQ_OFF)
-		CHECK(READ_ONCE(q->regs->cons) ==
-		      ((upto & q->wmask) |
-		       q->err << SMMU_VCMDQ_CONS_ERR_SHIFT));
+		FUZZ_CHECK(READ_ONCE(q->regs->cons) ==
+			   ((upto & q->wmask) |
+			    q->err << SMMU_VCMDQ_CONS_ERR_SHIFT));
 }
 
 static void do_halt(struct fz *f, unsigned int l, uint8_t k, uint8_t err,
@@ -207,26 +172,26 @@ static void do_halt(struct fz *f, unsigned int l, uint8_t k, uint8_t err,
 
 	r = ring_vcmdq_halt(&f->v, l, gen, index, err);
 	if (!err_ok)
-		CHECK(r == -EINVAL);
+		FUZZ_CHECK(r == -EINVAL);
 	else if (stale || !running)
-		CHECK(r == -ESTALE);
+		FUZZ_CHECK(r == -ESTALE);
 	else if (index == fetch_hi)
-		CHECK(r == -EINVAL);
+		FUZZ_CHECK(r == -EINVAL);
 	else
-		CHECK(r == 0);
+		FUZZ_CHECK(r == 0);
 }
 
-static struct smmu_ring_entry make_entry(struct input *in, uint8_t kind)
+static struct smmu_ring_entry make_entry(struct fuzz_input *in, uint8_t kind)
 {
 	static const uint64_t ops[] = { 0x11, 0x12, 0x40, 0x46 };
 	struct smmu_ring_entry e;
 
 	if (kind % 8 < 4) {
-		e.le[0] = htole64(ops[kind % 4] | in_bytes(in, 2) << 32);
-		e.le[1] = htole64(in_bytes(in, 2) << 12);
+		e.le[0] = htole64(ops[kind % 4] | fuzz_bytes(in, 2) << 32);
+		e.le[1] = htole64(fuzz_bytes(in, 2) << 12);
 	} else {
-		e.le[0] = htole64(in_bytes(in, 8));
-		e.le[1] = htole64(in_bytes(in, 8));
+		e.le[0] = htole64(fuzz_bytes(in, 8));
+		e.le[1] = htole64(fuzz_bytes(in, 8));
 	}
 	return e;
 }
@@ -236,92 +201,93 @@ static void pass(struct fz *f)
 	for (unsigned int l = 0; l < f->nq; l++) {
 		const struct ring_vcmdq_q *q = &f->v.q[l];
 
-		CHECK(ring_vcmdq_poll(&f->v, l, &f->avail[l]) == 0);
+		FUZZ_CHECK(ring_vcmdq_poll(&f->v, l, &f->avail[l]) == 0);
 		do_fetch(f, l, 7);
 		if (q->fetch != q->cons && (q->state == RING_VCMDQ_ON ||
 					    q->state == RING_VCMDQ_DRAINING))
-			CHECK(ring_vcmdq_complete(&f->v, l, q->gen, q->fetch) ==
-			      0);
+			FUZZ_CHECK(ring_vcmdq_complete(&f->v, l, q->gen,
+						       q->fetch) == 0);
 	}
 }
 
-static void run_script(struct fz *f, struct input *in)
+static void run_script(struct fz *f, struct fuzz_input *in)
 {
 	for (int step = 0; step < FUZZ_MAX_STEPS && in->left; step++) {
-		enum op op = (enum op)(in_u8(in) % OP_COUNT);
+		enum op op = (enum op)(fuzz_u8(in) % OP_COUNT);
 		unsigned int l =
 			(op == OP_ENTRY || op == OP_PASS || op == OP_REMAP) ?
 				0 :
-				in_u8(in) % f->nq;
+				fuzz_u8(in) % f->nq;
 		struct smmu_vcmdq_regs *r = smmu_vcmdq_regs(f->page, l);
 		uint64_t x;
 		uint8_t a, b;
 
 		switch (op) {
 		case OP_REG:
-			a = in_u8(in) % 32;
+			a = fuzz_u8(in) % 32;
 			WRITE_ONCE(((uint32_t *)r)[a],
-				   (uint32_t)in_bytes(in, 4));
+				   (uint32_t)fuzz_bytes(in, 4));
 			break;
 		case OP_PROD_REL:
 			WRITE_ONCE(r->prod,
 				   READ_ONCE(r->cons) +
-					   (uint32_t)(int8_t)in_u8(in));
+					   (uint32_t)(int8_t)fuzz_u8(in));
 			break;
 		case OP_CONFIG:
-			WRITE_ONCE(r->config, in_u8(in) & 1);
+			WRITE_ONCE(r->config, fuzz_u8(in) & 1);
 			break;
 		case OP_ACK:
 			WRITE_ONCE(r->gerrorn, READ_ONCE(r->gerror));
 			break;
 		case OP_ENTRY:
-			x = in_bytes(in, 2) % SLOTS;
-			a = in_u8(in);
+			x = fuzz_bytes(in, 2) % SLOTS;
+			a = fuzz_u8(in);
 			((struct smmu_ring_entry *)f->ram)[x] =
 				make_entry(in, a);
 			break;
 		case OP_BASE:
-			a = in_u8(in);
+			a = fuzz_u8(in);
 			if (a & 1)
-				x = smmu_vcmdq_base(GPA + (in_bytes(in, 2)
+				x = smmu_vcmdq_base(GPA + (fuzz_bytes(in, 2)
 							   << 5),
 						    (a >> 1) % 21);
 			else
-				x = in_bytes(in, 8);
-			CHECK(ring_vcmdq_set_base(&f->v, l, x) == 0);
+				x = fuzz_bytes(in, 8);
+			FUZZ_CHECK(ring_vcmdq_set_base(&f->v, l, x) == 0);
 			break;
 		case OP_READY:
-			CHECK(ring_vcmdq_set_ready(&f->v, l, in_u8(in) & 1) ==
-			      0);
+			FUZZ_CHECK(ring_vcmdq_set_ready(&f->v, l,
+							fuzz_u8(in) & 1) == 0);
 			break;
 		case OP_POLL:
-			CHECK(ring_vcmdq_poll(&f->v, l, &f->avail[l]) == 0);
-			CHECK(f->avail[l] == 0 ||
-			      f->v.q[l].state == RING_VCMDQ_ON);
+			FUZZ_CHECK(ring_vcmdq_poll(&f->v, l, &f->avail[l]) ==
+				   0);
+			FUZZ_CHECK(f->avail[l] == 0 ||
+				   f->v.q[l].state == RING_VCMDQ_ON);
 			/* The registers the service owns show its values. */
-			CHECK(READ_ONCE(r->status) ==
-			      (f->v.q[l].state != RING_VCMDQ_OFF));
-			CHECK(READ_ONCE(r->gerror) == f->v.q[l].gerror);
+			FUZZ_CHECK(READ_ONCE(r->status) ==
+				   (f->v.q[l].state != RING_VCMDQ_OFF));
+			FUZZ_CHECK(READ_ONCE(r->gerror) == f->v.q[l].gerror);
 			break;
 		case OP_FETCH:
-			do_fetch(f, l, in_u8(in));
+			do_fetch(f, l, fuzz_u8(in));
 			break;
 		case OP_COMPLETE:
-			a = in_u8(in);
-			do_complete(f, l, a, in_u8(in) & 1);
+			a = fuzz_u8(in);
+			do_complete(f, l, a, fuzz_u8(in) & 1);
 			break;
 		case OP_HALT:
-			a = in_u8(in);
-			b = in_u8(in);
-			do_halt(f, l, a, b % 5, in_u8(in) & 1);
+			a = fuzz_u8(in);
+			b = fuzz_u8(in);
+			do_halt(f, l, a, b % 5, fuzz_u8(in) & 1);
 			break;
 		case OP_PASS:
 			pass(f);
 			break;
 		case OP_REMAP:
 			ring_vcmdq_unmap(&f->v);
-			CHECK(ring_vcmdq_map(f->page_fd, f->nq, &f->g, &f->v) ==
-			      0);
+			FUZZ_CHECK(ring_vcmdq_map(f->page_fd, f->nq, &f->g,
+						  &f->v) == 0);
 			memset(f->avail, 0, sizeof(f->avail));
 			break;
 		default:
@@ -337,19 +303,19 @@ static int memfd_sealed(const char *name, uint64_t len, int seals)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	CHECK(fd >= 0);
-	CHECK(ftruncate(fd, (off_t)len) == 0);
-	CHECK(fcntl(fd, F_ADD_SEALS, seals) == 0);
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(ftruncate(fd, (off_t)len) == 0);
+	FUZZ_CHECK(fcntl(fd, F_ADD_SEALS, seals) == 0);
 	return fd;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct fz *f = calloc(1, sizeof(*f));
 
-	CHECK(f);
-	f->nq = 1 + in_u8(&in) % 4;
+	FUZZ_CHECK(f);
+	f->nq = 1 + fuzz_u8(&in) % 4;
 	ring_gmem_init(&f->g, 1ULL << 20);
 	f->ram_fd = memfd_sealed("ram", 2 * REGION, F_SEAL_SHRINK);
 	f->page_fd = memfd_sealed("page", SMMU_VCMDQ_FILE_SIZE,
@@ -358,11 +324,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      f->ram_fd, 0);
 	f->page = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_SHARED, f->page_fd, 0);
-	CHECK(f->ram != MAP_FAILED && f->page != MAP_FAILED);
-	CHECK(ring_gmem_add(&f->g, f->ram_fd, 0, GPA, REGION) == 0);
-	CHECK(ring_gmem_add(&f->g, f->ram_fd, REGION, GPA + REGION, REGION) ==
-	      0);
-	CHECK(ring_vcmdq_map(f->page_fd, f->nq, &f->g, &f->v) == 0);
+	FUZZ_CHECK(f->ram != MAP_FAILED && f->page != MAP_FAILED);
+	FUZZ_CHECK(ring_gmem_add(&f->g, f->ram_fd, 0, GPA, REGION) == 0);
+	FUZZ_CHECK(ring_gmem_add(&f->g, f->ram_fd, REGION, GPA + REGION,
+				 REGION) == 0);
+	FUZZ_CHECK(ring_vcmdq_map(f->page_fd, f->nq, &f->g, &f->v) == 0);
 	for (unsigned int l = 0; l < f->nq; l++)
 		check_queue(f, l);
 
@@ -370,8 +336,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ring_vcmdq_unmap(&f->v);
 	/* Every pin was dropped: the regions can go. */
-	CHECK(ring_gmem_remove(&f->g, GPA, REGION) == 0);
-	CHECK(ring_gmem_remove(&f->g, GPA + REGION, REGION) == 0);
+	FUZZ_CHECK(ring_gmem_remove(&f->g, GPA, REGION) == 0);
+	FUZZ_CHECK(ring_gmem_remove(&f->g, GPA + REGION, REGION) == 0);
 	ring_gmem_done(&f->g);
 	munmap(f->ram, 2 * REGION);
 	munmap(f->page, SMMU_VCMDQ_FILE_SIZE);

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "tests/lib/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 #define REPLAY_MAX_FILES 256

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -18,7 +17,7 @@
 
 #include "iommufd/iofd.h"
 #include "iommufd/iommufd_abi.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 #include "tests/iommufd/fake_iommu.h"
 
 #ifdef FAKE_IOMMU_LINKED
@@ -730,11 +729,7 @@ FIXTURE_SETUP(kb)
 
 FIXTURE_TEARDOWN(kb)
 {
-	if (self->v && self->vdev)
-		iofd_vdev_destroy(self->v, self->vdev);
-	iofd_viommu_unbind(self->v);
-	iofd_hsmmu_close(self->h);
-	iofd_backend_free(self->b);
+	tlib_iofd_close(self->b, self->h, self->v, self->vdev);
 	t_teardown_fake(&self->f);
 	rm_tree(self->root);
 }
@@ -1030,46 +1025,26 @@ TEST_F(kb, other_errno_surfaced)
  * Issuers of different vIOMMUs run concurrently (iofd.h thread context):
  * two threads, one vIOMMU each, on one host SMMU and one fake iommufd.
  */
-struct issuer_arg {
-	struct iofd_viommu *v;
-	uint32_t base;
-};
-
-static void *issuer(void *p)
-{
-	struct issuer_arg *a = p;
-	struct cmdq_cmd c[100];
-	uint32_t i, r, done;
-
-	for (i = 0; i < 100; i++)
-		c[i] = marker(a->base + i);
-	for (r = 0; r < 20; r++)
-		if (iofd_invalidate(a->v, c, 100, &done) || done != 100)
-			return (void *)1;
-	return NULL;
-}
-
 TEST_F(kb, concurrent_viommus)
 {
 	static struct fake_iommu_log_ent log[FAKE_IOMMU_LOG];
 	struct iofd_viommu_spec spec = { .iommufd = self->f.fd };
-	struct issuer_arg a[2] = { { self->v, 0 }, { NULL, 5000 } };
+	static struct cmdq_cmd c[2][100];
+	struct tlib_issuer a[2] = { { self->v, c[0], 100, 20 },
+				    { NULL, c[1], 100, 20 } };
 	uint32_t v2, n[2] = { 0 }, from, got, i;
 	struct iofd_counters hc;
-	pthread_t t[2];
-	void *res;
 
 	ASSERT_OK(_viommu_alloc(self->f.fd, 0, IOFD_ABI_VIOMMU_TYPE_ARM_SMMUV3,
 				self->f.dev2, self->f.s2, &v2));
 	spec.viommu_id = v2;
 	ASSERT_OK(iofd_viommu_bind(self->h, &spec, &a[1].v));
-	fake_log(self->f.fd, 0, NULL, 0, &from);
-	for (i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, issuer, &a[i]), 0);
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(pthread_join(t[i], &res), 0);
-		ASSERT_NULL(res);
+	for (i = 0; i < 100; i++) {
+		c[0][i] = marker(i);
+		c[1][i] = marker(5000 + i);
 	}
+	fake_log(self->f.fd, 0, NULL, 0, &from);
+	tlib_threads(tlib_issue, a, sizeof(a[0]), 2);
 	got = fake_log(self->f.fd, from, log, FAKE_IOMMU_LOG, NULL);
 	ASSERT_EQ(got, 4000);
 	for (i = 0; i < got; i++)

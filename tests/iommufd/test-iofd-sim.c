@@ -8,14 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "iommufd/iofd.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 /* Selftest-style helper trio around iofd_invalidate(). */
 static int _inv(struct iofd_viommu *v, const struct cmdq_cmd *c, uint32_t n,
@@ -69,11 +68,7 @@ FIXTURE_SETUP(sim)
 
 FIXTURE_TEARDOWN(sim)
 {
-	if (self->v && self->vdev)
-		iofd_vdev_destroy(self->v, self->vdev);
-	iofd_viommu_unbind(self->v);
-	iofd_hsmmu_close(self->h);
-	iofd_backend_free(self->b);
+	tlib_iofd_close(self->b, self->h, self->v, self->vdev);
 }
 
 TEST_F(sim, happy_path_counts)
@@ -473,26 +468,6 @@ TEST_F(sim, oracle_catches_dropped_invalidation)
 	EXPECT_TRUE(iofd_sim_tlb_lookup(self->v, 3, 0x5000));
 }
 
-struct queue_arg {
-	struct iofd_viommu *v;
-	int rounds;
-};
-
-static void *queue_thread(void *p)
-{
-	struct queue_arg *a = p;
-	struct cmdq_cmd c[63];
-	uint32_t done;
-	int i;
-
-	for (i = 0; i < 63; i++)
-		c[i] = cmdq_build_tlbi_nh_asid((uint16_t)i, 0);
-	for (i = 0; i < a->rounds; i++)
-		if (iofd_invalidate(a->v, c, 63, &done))
-			return (void *)1;
-	return NULL;
-}
-
 /*
  * Two callers share one host queue: the hardware is charged exactly the
  * sum of the work, and each caller at least its own work; in BLOCK mode
@@ -505,12 +480,11 @@ TEST_TIMEOUT(sim_shared_queue, 30)
 	struct iofd_config c = { .kind = "sim", .sim = &cfg };
 	const struct iofd_viommu_spec spec = { .iommufd = -1 };
 	struct iofd_counters hc, vc[2];
-	struct queue_arg a[2];
+	struct cmdq_cmd cmds[63];
+	struct tlib_issuer a[2];
 	struct iofd_backend *b;
 	struct iofd_hsmmu *h;
-	pthread_t t[2];
 	uint64_t work;
-	void *res;
 	int i;
 
 	iofd_sim_config_default(&cfg);
@@ -518,16 +492,13 @@ TEST_TIMEOUT(sim_shared_queue, 30)
 	cfg.sync_ns = 20000;
 	ASSERT_OK(iofd_backend_new(&c, &b));
 	ASSERT_OK(iofd_hsmmu_open(b, "q", &h));
+	for (i = 0; i < 63; i++)
+		cmds[i] = cmdq_build_tlbi_nh_asid((uint16_t)i, 0);
 	for (i = 0; i < 2; i++) {
-		a[i].rounds = 50;
+		a[i] = (struct tlib_issuer){ .c = cmds, .n = 63, .rounds = 50 };
 		ASSERT_OK(iofd_viommu_bind(h, &spec, &a[i].v));
 	}
-	for (i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, queue_thread, &a[i]), 0);
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(pthread_join(t[i], &res), 0);
-		ASSERT_NULL(res);
-	}
+	tlib_threads(tlib_issue, a, sizeof(a[0]), 2);
 	work = 50 * (63 * (uint64_t)cfg.cmd_ns + cfg.sync_ns);
 	iofd_hsmmu_counters(h, &hc);
 	EXPECT_EQ(hc.ioctls, 100);

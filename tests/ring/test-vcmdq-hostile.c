@@ -106,20 +106,7 @@ static void *scribble(void *arg)
 	return NULL;
 }
 
-FIXTURE(hostile)
-{
-	struct env e;
-};
-
-FIXTURE_SETUP(hostile)
-{
-	ASSERT_OK(env_init(&self->e, 2));
-}
-
-FIXTURE_TEARDOWN(hostile)
-{
-	env_done(&self->e);
-}
+VCMDQ_ENV_FIXTURE(hostile, 2)
 
 TEST_F_TIMEOUT(hostile, concurrent_scribbler, 120)
 {
@@ -146,11 +133,7 @@ TEST_F_TIMEOUT(hostile, concurrent_scribbler, 120)
 				&e->v, 0,
 				x & 64 ? smmu_vcmdq_base(Q0_GPA, 5) : x >> 8);
 		if (x % 16 == 1) {
-			for (int i = 0; i < 3; i++)
-				c[i] = tlbi_va(9, 0x1000ULL * (sent + 1));
-			c[3] = sync_none();
-			ASSERT_OK(guest_submit(e, 1, c, 4, &last));
-			ASSERT_OK(guest_wait_sync(e, 1, last));
+			ASSERT_OK(guest_round(e, 1, 9, 0x1000ULL * (sent + 1)));
 			sent += 4;
 		}
 		service_pass(e);

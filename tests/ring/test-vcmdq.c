@@ -26,20 +26,7 @@
 
 /* ---- tests ---------------------------------------------------------- */
 
-FIXTURE(vq)
-{
-	struct env e;
-};
-
-FIXTURE_SETUP(vq)
-{
-	ASSERT_OK(env_init(&self->e, 2));
-}
-
-FIXTURE_TEARDOWN(vq)
-{
-	env_done(&self->e);
-}
+VCMDQ_ENV_FIXTURE(vq, 2)
 
 TEST(opcode_policy_and_mode)
 {
@@ -324,6 +311,46 @@ TEST_F(vq, late_halts)
 	ASSERT_OK(guest_wait_sync(e, 0, last));
 	ASSERT_EQ(e->nlog[0], 3);
 	EXPECT_TRUE(!memcmp(e->log[0], &c[1], 3 * 16));
+}
+
+/*
+ * Entries given back (ring_vcmdq_rewind()) are fetched again, and a halt
+ * pending among them is dropped with them: the ILL at index 2 is found
+ * again when index 2 is fetched again, not left blocking index 0..1.
+ */
+TEST_F(vq, rewind_gives_back_and_refetches)
+{
+	struct env *e = &self->e;
+	struct smmu_ring_entry c[4] = { tlbi_va(1, 0), tlbi_va(1, 0x1000),
+					cmd(0x99, 0), sync_none() };
+	struct ring_vcmdq_span sp;
+	uint32_t last;
+
+	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 4));
+	e->defer = true;
+	ASSERT_OK(guest_submit(e, 0, c, 4, &last));
+	service_pass(e);
+	sp = e->last[0];
+	ASSERT_EQ(sp.n, 2); /* the ILL at 2 is pending */
+	EXPECT_ERR(-EINVAL, ring_vcmdq_rewind(&e->v, 0, sp.gen, 3));
+	EXPECT_ERR(-ESTALE, ring_vcmdq_rewind(&e->v, 0, sp.gen + 1, 0));
+	EXPECT_ERR(-EINVAL, ring_vcmdq_rewind(&e->v, 3, sp.gen, 0));
+	/* Give back 1..: 0 completes, no halt is published at 2 yet. */
+	ASSERT_OK(ring_vcmdq_rewind(&e->v, 0, sp.gen, 1));
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 1));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 1);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_ON);
+	/* Fetched again from 1: 1 again, then the ILL at 2 again. */
+	service_pass(e);
+	sp = e->last[0];
+	EXPECT_EQ(sp.first, 1);
+	EXPECT_EQ(sp.n, 1);
+	EXPECT_OK(ring_vcmdq_complete(&e->v, 0, sp.gen, 2));
+	EXPECT_EQ(READ_ONCE(regs(e, 0)->cons), 2u | 1u << 24);
+	EXPECT_EQ(ring_vcmdq_state(&e->v, 0), RING_VCMDQ_HALTED);
+	e->defer = false;
+	ASSERT_EQ(guest_isr(e), 1);
+	ASSERT_OK(guest_wait_sync(e, 0, last));
 }
 
 /*
@@ -614,8 +641,7 @@ TEST_F(vq, hostile_scribbler)
 {
 	struct env *e = &self->e;
 	uint64_t rs = t_seed() ^ 0x7e57ULL;
-	struct smmu_ring_entry c[4];
-	uint32_t sent = 0, last;
+	uint32_t sent = 0;
 	uint32_t *w0 = (uint32_t *)regs(e, 0);
 
 	ASSERT_OK(guest_queue_init(e, 0, RAM_GPA, 5));
@@ -658,11 +684,7 @@ TEST_F(vq, hostile_scribbler)
 			e->budget = 1 + val % 20;
 			break;
 		default: /* queue 1: a correct guest */
-			for (int i = 0; i < 3; i++)
-				c[i] = tlbi_va(9, 0x1000ULL * (sent + 1));
-			c[3] = sync_none();
-			ASSERT_OK(guest_submit(e, 1, c, 4, &last));
-			ASSERT_OK(guest_wait_sync(e, 1, last));
+			ASSERT_OK(guest_round(e, 1, 9, 0x1000ULL * (sent + 1)));
 			sent += 4;
 			break;
 		}

@@ -262,3 +262,18 @@ int guest_isr(struct env *e)
 	}
 	return handled;
 }
+
+int guest_round(struct env *e, unsigned int l, uint32_t asid, uint64_t va)
+{
+	struct smmu_ring_entry c[4];
+	uint32_t last;
+	int r;
+
+	for (int i = 0; i < 3; i++)
+		c[i] = tlbi_va(asid, va);
+	c[3] = sync_none();
+	r = guest_submit(e, l, c, 4, &last);
+	if (r)
+		return r;
+	return guest_wait_sync(e, l, last);
+}

@@ -62,5 +62,23 @@ int guest_submit(struct env *e, unsigned int l, const struct smmu_ring_entry *c,
 bool guest_sync_done(uint32_t cons, uint32_t sync, uint32_t log2);
 int guest_wait_sync(struct env *e, unsigned int l, uint32_t sync);
 int guest_isr(struct env *e);
+/* A correct guest's round on queue @l: three TLBI_NH_VA of @asid at @va
+ * and a CMD_SYNC, submitted and waited for. 0 or -errno. */
+int guest_round(struct env *e, unsigned int l, uint32_t asid, uint64_t va);
+
+/* Fixture @fx with a guest of @nq queues, self->e (tests/harness.h). */
+#define VCMDQ_ENV_FIXTURE(fx, nq)                  \
+	FIXTURE(fx)                                \
+	{                                          \
+		struct env e;                      \
+	};                                         \
+	FIXTURE_SETUP(fx)                          \
+	{                                          \
+		ASSERT_OK(env_init(&self->e, nq)); \
+	}                                          \
+	FIXTURE_TEARDOWN(fx)                       \
+	{                                          \
+		env_done(&self->e);                \
+	}
 
 #endif

@@ -13,23 +13,22 @@
  */
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <smmu-offload/client.h>
+#include <smmu-offload/vcmdq.h>
 #include <smmu-offload/ring-prod.h>
 
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 #define UID_A 4321
 #define UID_B 4322
@@ -67,7 +66,7 @@ static unsigned int overflow_id(const char *which)
  * ids (the saved uid stays 0 so we can switch back), connect, switch
  * back. Returns smmu_client_connect()'s result.
  */
-static int connect_as(const struct daemon *d, uid_t uid, gid_t gid,
+static int connect_as(const struct tlib_daemon *d, uid_t uid, gid_t gid,
 		      const gid_t *groups, size_t n_groups,
 		      struct smmu_client **ret)
 {
@@ -83,7 +82,7 @@ static int connect_as(const struct daemon *d, uid_t uid, gid_t gid,
 	return r;
 }
 
-static struct smmu_client *connect_uid(const struct daemon *d, uid_t uid)
+static struct smmu_client *connect_uid(const struct tlib_daemon *d, uid_t uid)
 {
 	struct smmu_client *c = NULL;
 
@@ -92,119 +91,40 @@ static struct smmu_client *connect_uid(const struct daemon *d, uid_t uid)
 }
 
 /* The daemon with @extra; every peer may reach the socket file. */
-static void start(struct daemon *d, const char *const *extra)
+static void start(struct tlib_daemon *d, const char *const *extra)
 {
 	ASSERT_EQ(chmod(d->dir, 0711), 0);
-	daemon_start(d, extra);
+	tlib_daemon_start(d, extra);
 }
 
-/*
- * Start-up with @extra must fail as a usage error (exit 2). A daemon that
- * starts instead says READY=1 on the notify socket: that fails the test
- * at once (no waiting for a daemon that will not exit).
- */
-static void start_refused(const struct daemon *d, const char *const *extra)
+/* Start-up with @extra must fail as a usage error (exit 2). */
+static void start_refused(struct tlib_daemon *d, const char *const *extra)
 {
-	const char *argv[24] = { getenv("SMMU_OFFLOADD"),
-				 "--backend",
-				 "sim",
-				 "--socket",
-				 d->sock,
-				 "--log-level",
-				 "error" };
-	unsigned int n = 7;
-	int st, pidfd;
-	pid_t pid;
+	int st = tlib_daemon_exit(d, extra);
 
-	if (!argv[0])
-		SKIP("SMMU_OFFLOADD not set (run through meson test)");
-	while (*extra && n < 23)
-		argv[n++] = *extra++;
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		setenv("NOTIFY_SOCKET", d->notify, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	ASSERT_GE(pidfd, 0);
-	for (;;) {
-		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
-				       { pidfd, POLLIN, 0 } };
-		char buf[128];
-		ssize_t got;
-
-		ASSERT_GT(poll(p, 2, HANG_GUARD_MS), 0);
-		if (p[1].revents)
-			break;
-		got = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		ASSERT_GT(got, 0);
-		buf[got] = '\0';
-		if (strstr(buf, "READY=1")) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			close(pidfd);
-			FAIL("the daemon started with a configuration it must refuse");
-		}
-	}
-	close(pidfd);
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 2);
 }
 
-FIXTURE(acc)
-{
-	struct daemon d;
-};
-
-FIXTURE_SETUP(acc)
-{
-	daemon_init(&self->d);
-}
-
-FIXTURE_TEARDOWN(acc)
-{
-	daemon_cleanup(&self->d);
-}
+TLIB_DAEMON_FIXTURE(acc, tlib_daemon_quiet)
 
 /* ---- scoping -------------------------------------------------------- */
 
-struct vring {
-	int memfd, db, cq;
-	uint32_t id;
-};
-
-static void vring_attach(struct smmu_client *c, uint32_t vs, struct vring *r)
+static void vring_attach(struct smmu_client *c, uint32_t vs,
+			 struct tlib_ring *r)
 {
-	ASSERT_OK(ring_memfd_create(6, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(
-		smmu_client_ring_attach(c, vs, r->memfd, r->db, r->cq, &r->id));
-}
-
-static void vring_close(struct vring *r)
-{
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
+	tlib_ring_new(r, 6, 0);
+	tlib_client_ring_attach(c, vs, r);
 }
 
 /* A counter's value; -ENOENT (absent) as UINT64_MAX. */
 static uint64_t stat_of(struct smmu_client *c, enum smmu_client_scope s,
 			uint32_t id, const char *name)
 {
-	struct smmu_client_stats *st;
 	uint64_t v = UINT64_MAX;
 
-	ASSERT_OK(smmu_client_stats(c, s, id, &st));
-	if (smmu_client_stats_get(st, name, &v))
+	if (_tlib_stat(c, s, id, name, &v))
 		v = UINT64_MAX;
-	smmu_client_stats_free(st);
 	return v;
 }
 
@@ -232,8 +152,9 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	struct smmu_client *a, *b, *root;
 	struct smmu_client_list *l;
 	struct smmu_client_hsmmu *h;
-	uint32_t vs_a, vs_b, vdev, nh;
-	struct vring ra;
+	uint32_t vs_a, vs_b, vdev, nh, vq;
+	struct tlib_ring ra;
+	int page;
 
 	need_root();
 	start(&self->d, args);
@@ -245,6 +166,12 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	vring_attach(a, vs_a, &ra);
 	ASSERT_OK(smmu_client_vsmmu_create(b, "sim0", -1, 0, 0, &vs_b));
 	ASSERT_OK(smmu_client_device_attach(b, vs_b, 3, 0x20, &vdev));
+	/* A software vCMDQ of A's (an unenabled page). */
+	page = memfd_create("page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_GE(page, 0);
+	ASSERT_EQ(ftruncate(page, SMMU_VCMDQ_FILE_SIZE), 0);
+	ASSERT_EQ(fcntl(page, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs_a, page, 2, -1, &vq));
 
 	/* A sees its vSMMU, ring and two vSIDs; nothing of B's. */
 	ASSERT_OK(smmu_client_list(a, 0, &l));
@@ -271,6 +198,13 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	ASSERT_ERR(-EPERM, smmu_client_list(b, vs_a, &l));
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_VSMMU, vs_a));
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_RING, ra.id));
+	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_VCMDQ, vq));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_base(b, vq, 0, 0));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_ready(b, vq, 0, true));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_detach(b, vq));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(b, vs_a, page, 0, 0, 4096));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_remove(b, vs_a, 0, 4096));
+	EXPECT_EQ(stat_of(a, SMMU_CLIENT_SCOPE_VCMDQ, vq, "nq"), 2);
 	/* Host SMMU counters add up both VMs: admin only. */
 	ASSERT_ERR(-EPERM, stats_err(b, SMMU_CLIENT_SCOPE_HSMMU, 0));
 	ASSERT_ERR(-EPERM, stats_err(a, SMMU_CLIENT_SCOPE_HSMMU, 0));
@@ -309,6 +243,7 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_SERVICE, 0, "clients"), 3);
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_HSMMU, 0, "n_vsmmus"), 2);
 	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_VSMMU, vs_b, "n_devices"), 1);
+	EXPECT_EQ(stat_of(root, SMMU_CLIENT_SCOPE_VCMDQ, vq, "nq"), 2);
 	ASSERT_OK(smmu_client_list_hsmmus(root, &h, &nh));
 	EXPECT_EQ(h[0].n_vsmmus, 2);
 	EXPECT_EQ(h[0].n_rings, 1);
@@ -317,8 +252,9 @@ TEST_F(acc, stats_and_list_scoped_to_the_caller)
 	smmu_client_free(root);
 	smmu_client_free(a);
 	smmu_client_free(b);
-	vring_close(&ra);
-	daemon_stop(&self->d);
+	tlib_ring_free(&ra);
+	close(page);
+	tlib_daemon_stop(&self->d);
 }
 
 /* ---- the overflow uid/gid ------------------------------------------- */
@@ -372,7 +308,7 @@ TEST_F(acc, overflow_uid_never_admitted_without_opt_in)
 		/* The same group on a mapped uid is fine. */
 		ASSERT_OK(connect_as(&self->d, UID_A, 4321, NULL, 0, &c));
 		smmu_client_free(c);
-		daemon_stop(&self->d);
+		tlib_daemon_stop(&self->d);
 	}
 
 	/* The opt-in plus the number: admitted. */
@@ -385,7 +321,7 @@ TEST_F(acc, overflow_uid_never_admitted_without_opt_in)
 		start(&self->d, opt_in);
 		ASSERT_OK(connect_as(&self->d, ou, ou, NULL, 0, &c));
 		smmu_client_free(c);
-		daemon_stop(&self->d);
+		tlib_daemon_stop(&self->d);
 	}
 }
 
@@ -416,7 +352,7 @@ TEST_F(acc, supplementary_group_allowed)
 	/* Neither primary nor supplementary: refused. */
 	ASSERT_ERR(-EACCES, connect_as(&self->d, UID_A, UID_A, &other, 1, &c));
 	ASSERT_ERR(-EACCES, connect_as(&self->d, UID_A, UID_A, NULL, 0, &c));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_HARNESS_MAIN

@@ -8,8 +8,10 @@
  * test there.
  */
 #include <dirent.h>
+#include <linux/userfaultfd.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -24,15 +26,15 @@
 
 #include <smmu-offload/client.h>
 #include <smmu-offload/ring-prod.h>
+#include <smmu-offload/vcmdq.h>
 
 #include "cmdq/cmdq.h"
 #include "iommufd/iommufd_abi.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
-#include "tests/harness.h"
 #include "tests/iommufd/fake_iommu.h"
+#include "tests/lib/tlib.h"
 
-#define READY_TIMEOUT_MS 20000
 #define WAIT_MS 10000
 /*
  * A uid and gid with no account: a peer the daemon knows only by number.
@@ -50,143 +52,18 @@ __attribute__((constructor)) static void keep_fake(void)
 
 /* ---- the daemon ----------------------------------------------------- */
 
-struct daemon {
-	char dir[64];
-	char sock[96];
-	char notify[96];
-	pid_t pid;
-	int pidfd;
-	int notify_fd;
-	const char *preload; /* LD_PRELOAD for the daemon, or NULL */
-};
+static const char *const daemon_args[] = { "--sim-smmus", "2", "--log-level",
+					   "warning", NULL };
 
-static const char *daemon_bin(void)
+/* SIGTERM, wait: the daemon must drain and exit 0, and remove its
+ * socket file. */
+static void daemon_stop(struct tlib_daemon *d)
 {
-	const char *p = getenv("SMMU_OFFLOADD");
-
-	if (!p)
-		SKIP("SMMU_OFFLOADD not set (run through meson test)");
-	return p;
-}
-
-static void daemon_init(struct daemon *d)
-{
-	static const char tmpl[] = "/tmp/rpc-daemon-XXXXXX";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	memset(d, 0, sizeof(*d));
-	d->pid = -1;
-	d->pidfd = -1;
-	_Static_assert(sizeof(tmpl) <= sizeof(d->dir), "dir");
-	memcpy(d->dir, tmpl, sizeof(tmpl));
-	ASSERT_NONNULL(mkdtemp(d->dir));
-	/* Others (the setuid test) must reach the socket inside. */
-	ASSERT_EQ(chmod(d->dir, 0711), 0);
-	snprintf(d->sock, sizeof(d->sock), "%s/so.sock", d->dir);
-	snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
-	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ASSERT_GE(d->notify_fd, 0);
-	ASSERT_EQ(bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-}
-
-/* fork+exec the daemon with @extra args (NULL-terminated), no wait. */
-static pid_t daemon_spawn(struct daemon *d, const char *const *extra)
-{
-	const char *argv[32] = { daemon_bin(),	"--backend",   "sim",
-				 "--sim-smmus", "2",	       "--socket",
-				 d->sock,	"--log-level", "warning" };
-	unsigned int n = 9;
-	pid_t pid;
-
-	while (extra && *extra && n < 31)
-		argv[n++] = *extra++;
-	argv[n] = NULL;
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		setenv("NOTIFY_SOCKET", d->notify, 1);
-		if (d->preload)
-			setenv("LD_PRELOAD", d->preload, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Start and wait for READY=1 (or the daemon's death: fail). */
-static void daemon_start(struct daemon *d, const char *const *extra)
-{
-	double deadline = t_now() + READY_TIMEOUT_MS / 1000.0;
-	char buf[128];
-
-	d->pid = daemon_spawn(d, extra);
-	d->pidfd = pidfd_open_(d->pid);
-	ASSERT_GE(d->pidfd, 0);
-	for (;;) {
-		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
-				       { d->pidfd, POLLIN, 0 } };
-		int left = (int)((deadline - t_now()) * 1000);
-		ssize_t n;
-
-		ASSERT_GT(left, 0);
-		ASSERT_GE(poll(p, 2, left), 0);
-		if (p[1].revents)
-			FAIL("daemon exited during start-up");
-		if (!p[0].revents)
-			continue;
-		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		ASSERT_GT(n, 0);
-		buf[n] = '\0';
-		if (strstr(buf, "READY=1"))
-			return;
-	}
-}
-
-/* Wait for the daemon to exit on its own; returns the wait status. */
-static int daemon_wait(pid_t pid)
-{
-	int st;
-
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
-	return st;
-}
-
-/* SIGTERM, wait: the daemon must drain and exit 0. */
-static void daemon_stop(struct daemon *d)
-{
-	int st;
-
-	ASSERT_GT(d->pid, 0);
-	ASSERT_EQ(kill(d->pid, SIGTERM), 0);
-	st = daemon_wait(d->pid);
-	d->pid = -1;
-	ASSERT_TRUE(WIFEXITED(st));
-	ASSERT_EQ(WEXITSTATUS(st), 0);
-	/* The socket file is removed on exit. */
+	tlib_daemon_stop(d);
 	ASSERT_EQ(access(d->sock, F_OK), -1);
 }
 
-static void daemon_cleanup(struct daemon *d)
-{
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-	}
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	close(d->notify_fd);
-	unlink(d->notify);
-	unlink(d->sock);
-	rmdir(d->dir);
-}
-
-static void dump_fds(const struct daemon *d)
+static void dump_fds(const struct tlib_daemon *d)
 {
 	char path[64], link[128], target[256];
 	struct dirent *de;
@@ -208,40 +85,26 @@ static void dump_fds(const struct daemon *d)
 		closedir(dir);
 }
 
-static int daemon_fds(const struct daemon *d)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
-	dir = opendir(path);
-	ASSERT_NONNULL(dir);
-	while ((de = readdir(dir)))
-		n += de->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 FIXTURE(d)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 };
 
 FIXTURE_SETUP(d)
 {
-	daemon_init(&self->d);
+	tlib_daemon_init(&self->d, daemon_args);
+	/* Others (the setuid test) must reach the socket inside. */
+	ASSERT_EQ(chmod(self->d.dir, 0711), 0);
 }
 
 FIXTURE_TEARDOWN(d)
 {
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 /* ---- clients and rings ---------------------------------------------- */
 
-static struct smmu_client *connect_ok(struct daemon *d, const char *name)
+static struct smmu_client *connect_ok(struct tlib_daemon *d, const char *name)
 {
 	struct smmu_client *c;
 
@@ -249,126 +112,22 @@ static struct smmu_client *connect_ok(struct daemon *d, const char *name)
 	return c;
 }
 
-struct vring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
-
-static void vring_new(struct vring *r)
-{
-	ASSERT_OK(ring_memfd_create(6, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-}
-
-static void vring_free(struct vring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static struct smmu_ring_entry entry(struct cmdq_cmd c)
-{
-	struct smmu_ring_entry e;
-
-	cmdq_cmd_to_le(&c, &e);
-	return e;
-}
-
-/* Push @n commands and a CMD_SYNC; return the sync's wait result. */
-static int _vring_run(struct vring *r, const struct cmdq_cmd *cmds, uint32_t n,
-		      uint32_t *ret_sync)
-{
-	struct smmu_ring_entry e[16];
-	uint32_t first;
-	int ret;
-
-	ASSERT_LT(n, 16);
-	for (uint32_t i = 0; i < n; i++)
-		e[i] = entry(cmds[i]);
-	e[n] = entry(cmdq_build_sync(0, 0, 0, 0, 0));
-	ret = ring_prod_push(&r->p, e, n + 1, &first);
-	if (ret)
-		return ret;
-	if (ret_sync)
-		*ret_sync = first + n;
-	ret = ring_prod_publish(&r->p);
-	if (ret)
-		return ret;
-	return ring_prod_wait(&r->p, first + n, 10000, WAIT_MS);
-}
-
-static void vring_run(struct vring *r, const struct cmdq_cmd *cmds, uint32_t n)
-{
-	ASSERT_OK(_vring_run(r, cmds, n, NULL));
-}
-
 /* vSMMU on @hsmmu + device @vsid + ring: a working VMM in three calls. */
 static uint32_t setup_vmm(struct smmu_client *c, const char *hsmmu,
-			  uint64_t vsid, struct vring *r)
+			  uint64_t vsid, struct tlib_ring *r)
 {
-	uint32_t vs, vdev;
-
-	ASSERT_OK(smmu_client_vsmmu_create(c, hsmmu, -1, 0, 0, &vs));
-	ASSERT_OK(smmu_client_device_attach(c, vs, (uint32_t)vsid + 0x100, vsid,
-					    &vdev));
-	vring_new(r);
-	ASSERT_OK(
-		smmu_client_ring_attach(c, vs, r->memfd, r->db, r->cq, &r->id));
-	return vs;
-}
-
-static uint64_t stat_of(struct smmu_client *c, enum smmu_client_scope s,
-			uint32_t id, const char *name)
-{
-	struct smmu_client_stats *st;
-	uint64_t v = 0;
-
-	ASSERT_OK(smmu_client_stats(c, s, id, &st));
-	ASSERT_OK(smmu_client_stats_get(st, name, &v));
-	smmu_client_stats_free(st);
-	return v;
+	return tlib_client_vmm(c, hsmmu, (uint32_t)vsid + 0x100, vsid, r, 6,
+			       EFD_NONBLOCK);
 }
 
 /* ---- raw protocol access -------------------------------------------- */
 
-static int raw_connect(const struct daemon *d)
+/* An error reply must say why (a non-empty message). */
+static int checked(int r, const struct tlib_reply *rep)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	ASSERT_GE(s, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-	ASSERT_EQ(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return s;
-}
-
-static int raw_sendmsg(int s, const void *buf, size_t len, const int *fds,
-		       unsigned int n)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (n) {
-		struct cmsghdr *c;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	if (r)
+		ASSERT_TRUE(rep->has_message);
+	return r;
 }
 
 /* Send raw bytes, return the reply's (id, errno); the reply is checked
@@ -376,70 +135,38 @@ static int raw_sendmsg(int s, const void *buf, size_t len, const int *fds,
 static int raw_call(int s, const void *buf, size_t len, const int *fds,
 		    unsigned int n, uint64_t *ret_id)
 {
-	static uint8_t rbuf[RPC_FRAME_MAX];
-	SmmuOffload__Response *resp;
-	struct rpc_fds rf;
-	size_t rlen;
-	int err;
+	struct tlib_reply rep;
+	int r = checked(tlib_raw_call(s, buf, len, fds, n, &rep), &rep);
 
-	ASSERT_OK(raw_sendmsg(s, buf, len, fds, n));
-	ASSERT_OK(rpc_frame_recv(s, rbuf, &rlen, &rf));
-	ASSERT_EQ(rf.n, 0);
-	ASSERT_OK(rpc_msg_decode(&smmu_offload__response__descriptor, NULL,
-				 rbuf, rlen, (ProtobufCMessage **)&resp));
-	err = resp->has_error ? resp->error : 0;
-	if (err)
-		ASSERT_TRUE(resp->message && *resp->message);
 	if (ret_id)
-		*ret_id = resp->id;
-	rpc_msg_free(&resp->base, NULL);
-	return -err;
-}
-
-static size_t pack_req(SmmuOffload__Request *req, uint8_t *buf)
-{
-	ASSERT_LE(smmu_offload__request__get_packed_size(req), 4096);
-	return smmu_offload__request__pack(req, buf);
+		*ret_id = rep.id;
+	return r;
 }
 
 static int raw_hello(int s, uint32_t version)
 {
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
-	uint8_t buf[4096];
+	struct tlib_reply rep;
 
-	h.protocol_version = version;
-	req.id = 1;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	return raw_call(s, buf, pack_req(&req, buf), NULL, 0, NULL);
+	return checked(tlib_raw_hello(s, version, &rep), &rep);
 }
 
 static int raw_list(int s, uint64_t id, const int *fds, unsigned int n,
 		    uint64_t *ret_id)
 {
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__List l = SMMU_OFFLOAD__LIST__INIT;
-	uint8_t buf[4096];
+	struct tlib_reply rep;
+	int r = checked(tlib_raw_list(s, id, fds, n, &rep), &rep);
 
-	req.id = id;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
-	req.list = &l;
-	return raw_call(s, buf, pack_req(&req, buf), fds, n, ret_id);
+	if (ret_id)
+		*ret_id = rep.id;
+	return r;
 }
 
 static int raw_attach_ring(int s, uint32_t vsmmu, const int *fds,
 			   unsigned int n)
 {
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__AttachRing ar = SMMU_OFFLOAD__ATTACH_RING__INIT;
-	uint8_t buf[4096];
+	struct tlib_reply rep;
 
-	ar.vsmmu_id = vsmmu;
-	req.id = 77;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
-	req.attach_ring = &ar;
-	return raw_call(s, buf, pack_req(&req, buf), fds, n, NULL);
+	return checked(tlib_raw_attach_ring(s, 77, vsmmu, fds, n, &rep), &rep);
 }
 
 /* ---- tests ---------------------------------------------------------- */
@@ -449,14 +176,14 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 	struct smmu_client_hsmmu *hs;
 	struct smmu_client_list *l;
 	struct smmu_client *c;
-	struct vring r;
+	struct tlib_ring r;
 	uint32_t n_hs, vs, vdev, err, idx, sync;
 	struct cmdq_cmd cmds[2] = { cmdq_build_cfgi_cd(0x8, 0, true),
 				    cmdq_build_tlbi_nh_asid(3, 0) };
 	struct cmdq_cmd bad = cmdq_build_cfgi_cd(0x99, 0, true);
-	struct smmu_ring_entry fix = entry(cmdq_build_tlbi_nh_asid(4, 0));
+	struct smmu_ring_entry fix = tlib_entry(cmdq_build_tlbi_nh_asid(4, 0));
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	c = connect_ok(&self->d, "full");
 	ASSERT_STREQ(smmu_client_backend(c), "sim");
 	ASSERT_OK(smmu_client_list_hsmmus(c, &hs, &n_hs));
@@ -469,18 +196,19 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 	ASSERT_OK(smmu_client_device_attach(c, vs, 0x108, 0x8, &vdev));
 	ASSERT_ERR(-EEXIST,
 		   smmu_client_device_attach(c, vs, 0x109, 0x8, &vdev));
-	vring_new(&r);
+	tlib_ring_new(&r, 6, EFD_NONBLOCK);
 	ASSERT_OK(smmu_client_ring_attach(c, vs, r.memfd, r.db, r.cq, &r.id));
 
-	vring_run(&r, cmds, 2);
-	ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "cmds_forwarded"), 2);
-	ASSERT_GE(stat_of(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "syncs"), 1);
+	tlib_ring_run(&r, cmds, 2, WAIT_MS);
+	ASSERT_EQ(tlib_stat(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "cmds_forwarded"),
+		  2);
+	ASSERT_GE(tlib_stat(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "syncs"), 1);
 	/* The host SMMU's backend saw the two commands. */
-	ASSERT_GE(stat_of(c, SMMU_CLIENT_SCOPE_HSMMU, 1, "backend_cmds"), 2);
-	ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_HSMMU, 0, "backend_cmds"), 0);
+	ASSERT_GE(tlib_stat(c, SMMU_CLIENT_SCOPE_HSMMU, 1, "backend_cmds"), 2);
+	ASSERT_EQ(tlib_stat(c, SMMU_CLIENT_SCOPE_HSMMU, 0, "backend_cmds"), 0);
 
 	/* A command naming an unattached vSID halts the ring (ILL). */
-	ASSERT_ERR(-EPIPE, _vring_run(&r, &bad, 1, &sync));
+	ASSERT_ERR(-EPIPE, _tlib_ring_run(&r, &bad, 1, WAIT_MS, &sync));
 	ASSERT_OK(ring_prod_halt_info(&r.p, &err, &idx));
 	ASSERT_EQ(err, SMMU_RING_ERR_CERROR_ILL);
 	ASSERT_EQ(idx, sync - 1);
@@ -499,7 +227,7 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 	ASSERT_OK(smmu_client_ring_resume(c, r.id));
 	ASSERT_ERR(-EALREADY, smmu_client_ring_resume(c, r.id));
 	ASSERT_OK(ring_prod_wait(&r.p, sync, 10000, WAIT_MS));
-	ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "halts_ill"), 1);
+	ASSERT_EQ(tlib_stat(c, SMMU_CLIENT_SCOPE_VSMMU, vs, "halts_ill"), 1);
 
 	ASSERT_OK(smmu_client_ring_detach(c, r.id));
 	ASSERT_ERR(-ENOENT, smmu_client_ring_detach(c, r.id));
@@ -509,7 +237,232 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 	ASSERT_EQ(l->n_vsmmus + l->n_rings + l->n_devices, 0);
 	smmu_client_list_free(l);
 	smmu_client_free(c);
-	vring_free(&r);
+	tlib_ring_free(&r);
+	daemon_stop(&self->d);
+}
+
+/* ---- software vCMDQ over the socket ------------------------------------- */
+
+#define VQ_GPA 0x40000000ULL
+#define VQ_RAM (1ULL << 20)
+
+static int sealed_memfd(uint64_t size, unsigned int seals)
+{
+	int fd = memfd_create("vq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(ftruncate(fd, (off_t)size), 0);
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+static int raw_attach_vcmdq(int s, uint32_t vsmmu, uint32_t version,
+			    const int *fds, unsigned int n)
+{
+	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+	SmmuOffload__AttachVcmdq av = SMMU_OFFLOAD__ATTACH_VCMDQ__INIT;
+	uint8_t buf[4096];
+
+	av.vsmmu_id = vsmmu;
+	av.nq = 1;
+	av.version = version;
+	req.id = 78;
+	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ;
+	req.attach_vcmdq = &av;
+	return raw_call(s, buf, tlib_raw_pack(&req, buf, sizeof(buf)), fds, n,
+			NULL);
+}
+
+/*
+ * Wait until (*@p & @mask) == @want: the service stores the guest's
+ * registers in shared memory, which has no event to wait on, so poll
+ * (yielding the CPU) until the deadline, a hang backstop.
+ */
+static bool wait_u32(const uint32_t *p, uint32_t mask, uint32_t want)
+{
+	for (double dl = tlib_deadline(WAIT_MS); tlib_left_ms(dl) > 0;) {
+		if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) == want)
+			return true;
+		sched_yield();
+	}
+	return false;
+}
+
+TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
+{
+	int ram = sealed_memfd(VQ_RAM, F_SEAL_SHRINK);
+	int page =
+		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int page2 =
+		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int irq = eventfd(0, EFD_CLOEXEC), unsealed, s, fds[2];
+	struct smmu_client *a, *b;
+	struct smmu_client_list *l;
+	struct smmu_vcmdq_regs *q;
+	struct smmu_ring_entry *ents;
+	uint32_t vs, vs_b, id, id2, prod = 0;
+	uint8_t *pm, *rm;
+
+	tlib_daemon_start(&self->d, NULL);
+	a = connect_ok(&self->d, "vq-a");
+	b = connect_ok(&self->d, "vq-b");
+	ASSERT_OK(smmu_client_vsmmu_create(a, "sim0", -1, 0, 0, &vs));
+	ASSERT_OK(smmu_client_vsmmu_create(b, "sim0", -1, 0, 0, &vs_b));
+	ASSERT_OK(smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA, VQ_RAM));
+	/* Refusals: overlap, unsealed, a non-memfd page, fd counts, mode,
+	 * the other connection's objects. */
+	ASSERT_ERR(-EEXIST,
+		   smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA + 4096, 4096));
+	unsealed = memfd_create("u", MFD_CLOEXEC);
+	ASSERT_EQ(ftruncate(unsealed, SMMU_VCMDQ_FILE_SIZE), 0);
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(a, vs, unsealed, 0,
+						VQ_GPA + VQ_RAM, 4096));
+	ASSERT_ERR(-EPERM,
+		   smmu_client_vcmdq_attach(a, vs, unsealed, 1, -1, &id));
+	ASSERT_ERR(-EBADF, smmu_client_vcmdq_attach(a, vs, irq, 1, -1, &id));
+	ASSERT_ERR(-EBADF, smmu_client_vcmdq_attach(a, vs, page, 1, ram, &id));
+	ASSERT_ERR(-EPERM, smmu_client_gmem_add(b, vs, ram, 0, 0, 4096));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_attach(b, vs, page, 1, -1, &id));
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs, page, 1, irq, &id));
+	ASSERT_ERR(-EEXIST,
+		   smmu_client_vcmdq_attach(b, vs_b, page, 1, -1, &id2));
+	ASSERT_ERR(-ENOSPC,
+		   smmu_client_vcmdq_attach(a, vs, page2, 1, -1, &id2));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_base(b, id, 0, 0));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_set_ready(b, id, 0, true));
+	ASSERT_ERR(-EPERM, smmu_client_vcmdq_detach(b, id));
+	ASSERT_ERR(-EINVAL, smmu_client_vcmdq_set_base(a, id, 1, 0));
+	/* Raw requests: a wrong mode version and wrong fds are refused. */
+	s = tlib_raw_connect(self->d.sock, 0);
+	ASSERT_GE(s, 0);
+	ASSERT_OK(raw_hello(s, SMMU_CLIENT_PROTOCOL_VERSION));
+	{
+		SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
+		SmmuOffload__CreateVsmmu cv = SMMU_OFFLOAD__CREATE_VSMMU__INIT;
+		SmmuOffload__AddGuestMemory ag =
+			SMMU_OFFLOAD__ADD_GUEST_MEMORY__INIT;
+		uint8_t buf[4096];
+		uint32_t probe, x;
+
+		cv.host_smmu = (char *)"sim0";
+		req.id = 5;
+		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU;
+		req.create_vsmmu = &cv;
+		ASSERT_OK(raw_call(s, buf,
+				   tlib_raw_pack(&req, buf, sizeof(buf)), NULL,
+				   0, NULL));
+		/* Ids are handed out in order: the raw one is just before. */
+		ASSERT_OK(
+			smmu_client_vsmmu_create(a, "sim1", -1, 0, 0, &probe));
+		x = probe - 1;
+		fds[0] = page2;
+		fds[1] = page2;
+		ASSERT_ERR(-EPROTONOSUPPORT,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION_WORD(2, 0),
+					    fds, 1));
+		ASSERT_ERR(-EBADF,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION, fds, 2));
+		ASSERT_ERR(-EINVAL,
+			   raw_attach_vcmdq(s, x, SMMU_VCMDQ_VERSION, NULL, 0));
+		ASSERT_ERR(-EPERM,
+			   raw_attach_vcmdq(s, vs, SMMU_VCMDQ_VERSION, fds, 1));
+		ag.vsmmu_id = x;
+		ag.gpa = VQ_GPA;
+		ag.size = 4096;
+		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY;
+		req.add_guest_memory = &ag;
+		ASSERT_ERR(-EINVAL,
+			   raw_call(s, buf,
+				    tlib_raw_pack(&req, buf, sizeof(buf)), fds,
+				    2, NULL));
+		ASSERT_OK(smmu_client_vsmmu_destroy(a, probe));
+	}
+	close(s);
+
+	/* The guest: queue at VQ_GPA, 64 entries; CONFIG.EN; commands. */
+	pm = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
+		  MAP_SHARED, page, 0);
+	rm = mmap(NULL, VQ_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+	ASSERT_TRUE(pm != MAP_FAILED && rm != MAP_FAILED);
+	q = smmu_vcmdq_regs(pm, 0);
+	ents = (struct smmu_ring_entry *)(void *)rm;
+	ASSERT_OK(smmu_client_vcmdq_set_base(a, id, 0,
+					     smmu_vcmdq_base(VQ_GPA, 6)));
+	ASSERT_OK(smmu_client_vcmdq_set_ready(a, id, 0, true));
+	__atomic_store_n(&q->config, SMMU_VCMDQ_CONFIG_EN, __ATOMIC_RELEASE);
+	ASSERT_TRUE(wait_u32(&q->status, SMMU_VCMDQ_STATUS_ENABLED,
+			     SMMU_VCMDQ_STATUS_ENABLED));
+	for (int k = 0; k < 100; k++) {
+		ents[prod % 64] = tlib_entry(cmdq_build_tlbi_nh_asid(3, 0));
+		ents[(prod + 1) % 64] =
+			tlib_entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
+		prod += 2;
+		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
+		ASSERT_TRUE(wait_u32(&q->cons, 127, prod & 127));
+	}
+	/* Idle wake-up by userfaultfd: the daemon (another process) arms
+	 * the protection on our mapping and un-protects on our store. */
+	{
+		int uffd = (int)syscall(SYS_userfaultfd,
+					O_CLOEXEC | O_NONBLOCK |
+						UFFD_USER_MODE_ONLY);
+		struct uffdio_api api = {
+			.api = UFFD_API,
+			.features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+		};
+		struct uffdio_register reg = {
+			.range = { .start = (uint64_t)(uintptr_t)pm,
+				   .len = SMMU_VCMDQ_PAGE0_SIZE },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+
+		ASSERT_GE(uffd, 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+		ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		ASSERT_ERR(-EBADF,
+			   smmu_client_vcmdq_set_uffd(a, id, irq,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_ERR(-EPERM,
+			   smmu_client_vcmdq_set_uffd(b, id, uffd,
+						      (uint64_t)(uintptr_t)pm));
+		ASSERT_OK(smmu_client_vcmdq_set_uffd(a, id, uffd,
+						     (uint64_t)(uintptr_t)pm));
+		for (double dl = tlib_deadline(WAIT_MS);
+		     !tlib_stat(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "uffd_armed");)
+			ASSERT_GT(tlib_left_ms(dl), 0);
+		ents[prod % 64] = tlib_entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
+		prod++;
+		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
+		ASSERT_TRUE(wait_u32(&q->cons, 127, prod & 127));
+		ASSERT_GE(tlib_stat(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
+				    "uffd_faults"),
+			  1);
+		close(uffd);
+	}
+	ASSERT_EQ(tlib_stat(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "entries"), 201);
+	ASSERT_EQ(tlib_stat(a, SMMU_CLIENT_SCOPE_VCMDQ, id, "syncs"), 101);
+	/* Both peers are root here (admins read everything); the scoping
+	 * for other uids is the same code path as rings' (test-rpc-access). */
+	ASSERT_ERR(-EBUSY, smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));
+	ASSERT_OK(smmu_client_list(b, 0, &l));
+	ASSERT_GE(l->n_vsmmus, 2);
+	smmu_client_list_free(l);
+
+	ASSERT_OK(smmu_client_vcmdq_detach(a, id));
+	ASSERT_ERR(-ENOENT, smmu_client_vcmdq_detach(a, id));
+	ASSERT_OK(smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));
+	/* Attached again and left for the connection close to release. */
+	ASSERT_OK(smmu_client_gmem_add(a, vs, ram, 0, VQ_GPA, VQ_RAM));
+	ASSERT_OK(smmu_client_vcmdq_attach(a, vs, page, 1, irq, &id));
+	smmu_client_free(a);
+	smmu_client_free(b);
+	munmap(pm, SMMU_VCMDQ_FILE_SIZE);
+	munmap(rm, VQ_RAM);
+	close(ram);
+	close(page);
+	close(page2);
+	close(unsealed);
+	close(irq);
 	daemon_stop(&self->d);
 }
 
@@ -520,41 +473,32 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	struct smmu_client_list *l;
 	uint8_t *buf = calloc(1, RPC_FRAME_MAX + 16);
 	int s, efd, p[2], fds[6], before, big = 4 * RPC_FRAME_MAX;
-	struct vring other_ring, r;
+	struct tlib_ring other_ring, r;
 	uint32_t vs, ring, other_vs;
 	uint64_t id;
 	size_t len;
 
 	ASSERT_NONNULL(buf);
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	/* A bystander with a live ring: must not notice anything. */
 	other = connect_ok(&self->d, "bystander");
 	other_vs = setup_vmm(other, "sim0", 0x20, &other_ring);
 	(void)other_vs;
 
-	s = raw_connect(&self->d);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
 
 	/* Anything before Hello: EPROTO, id echoed. */
 	ASSERT_ERR(-EPROTO, raw_list(s, 42, NULL, 0, &id));
 	ASSERT_EQ(id, 42);
 	/* Measured once the daemon has surely accepted us. */
-	before = daemon_fds(&self->d);
+	before = tlib_daemon_fds(&self->d);
 	/* Garbage, truncated, oversized, too many fds. */
 	memcpy(buf, "\xff\xff\xff\xff\x0f garbage", 14);
 	ASSERT_ERR(-EBADMSG, raw_call(s, buf, 14, NULL, 0, &id));
 	ASSERT_EQ(id, 0);
-	{
-		SmmuOffload__Hello h = SMMU_OFFLOAD__HELLO__INIT;
-
-		h.protocol_version = 1;
-		h.client_name = (char *)"truncated";
-		req.id = 5;
-		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_HELLO;
-		req.hello = &h;
-		len = pack_req(&req, buf);
-		ASSERT_ERR(-EBADMSG, raw_call(s, buf, len - 3, NULL, 0, NULL));
-	}
+	len = tlib_raw_pack_hello(buf, 4096, 5, 1, "truncated");
+	ASSERT_ERR(-EBADMSG, raw_call(s, buf, len - 3, NULL, 0, NULL));
 	ASSERT_ERR(-EMSGSIZE,
 		   raw_call(s, buf, RPC_FRAME_MAX + 1, NULL, 0, NULL));
 	for (int i = 0; i < 6; i++) {
@@ -563,9 +507,9 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	}
 	ASSERT_ERR(-EPROTO, raw_call(s, buf, len, fds, 6, NULL));
 	/* The datagrams' fds were closed by the daemon. */
-	if (daemon_fds(&self->d) != before)
+	if (tlib_daemon_fds(&self->d) != before)
 		dump_fds(&self->d);
-	ASSERT_EQ(daemon_fds(&self->d), before);
+	ASSERT_EQ(tlib_daemon_fds(&self->d), before);
 	/* Wrong version, then the real handshake, then a second one. */
 	ASSERT_ERR(-EPROTONOSUPPORT, raw_hello(s, 99));
 	ASSERT_OK(raw_hello(s, 1));
@@ -575,7 +519,7 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	/* No body, and a body from a future protocol (field 50). */
 	req = (SmmuOffload__Request)SMMU_OFFLOAD__REQUEST__INIT;
 	req.id = 7;
-	len = pack_req(&req, buf);
+	len = tlib_raw_pack(&req, buf, 4096);
 	ASSERT_ERR(-EOPNOTSUPP, raw_call(s, buf, len, NULL, 0, &id));
 	ASSERT_EQ(id, 7);
 	{
@@ -594,7 +538,7 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 		gs.scope = 9;
 		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_GET_STATS;
 		req.get_stats = &gs;
-		len = pack_req(&req, buf);
+		len = tlib_raw_pack(&req, buf, 4096);
 		ASSERT_ERR(-EOPNOTSUPP, raw_call(s, buf, len, NULL, 0, NULL));
 	}
 
@@ -603,14 +547,14 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
 	/* Both connections open: the bad requests below must not change
 	 * the daemon's fd count. */
-	before = daemon_fds(&self->d);
+	before = tlib_daemon_fds(&self->d);
 	ASSERT_ERR(-ENOENT,
 		   smmu_client_vsmmu_create(c, "nosuch", -1, 0, 0, &vs));
 	efd = eventfd(0, EFD_CLOEXEC);
 	/* sim takes no iommufd. */
 	ASSERT_ERR(-EINVAL,
 		   smmu_client_vsmmu_create(c, "sim0", efd, 1, 0, &ring));
-	vring_new(&r);
+	tlib_ring_new(&r, 6, EFD_NONBLOCK);
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	ASSERT_ERR(-EBADF,
 		   smmu_client_ring_attach(c, vs, r.memfd, p[0], r.cq, &ring));
@@ -635,11 +579,11 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	/* Raw AttachRing with one fd on a vSMMU of the raw connection's
 	 * peer: ownership is checked first (EPERM), then the count. */
 	ASSERT_ERR(-EPERM, raw_attach_ring(s, vs, &r.memfd, 1));
-	if (daemon_fds(&self->d) != before)
+	if (tlib_daemon_fds(&self->d) != before)
 		dump_fds(&self->d);
-	ASSERT_EQ(daemon_fds(&self->d), before);
+	ASSERT_EQ(tlib_daemon_fds(&self->d), before);
 	smmu_client_free(c);
-	vring_free(&r);
+	tlib_ring_free(&r);
 	close(p[0]);
 	close(p[1]);
 
@@ -652,14 +596,14 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 	{
 		struct cmdq_cmd cmd = cmdq_build_tlbi_nh_asid(9, 0);
 
-		vring_run(&other_ring, &cmd, 1);
+		tlib_ring_run(&other_ring, &cmd, 1, WAIT_MS);
 	}
 	ASSERT_OK(smmu_client_list(other, 0, &l));
 	ASSERT_EQ(l->n_rings, 1);
 	ASSERT_FALSE(l->rings[0].halted);
 	smmu_client_list_free(l);
 	smmu_client_free(other);
-	vring_free(&other_ring);
+	tlib_ring_free(&other_ring);
 	for (int i = 0; i < 6; i++)
 		close(fds[i]);
 	close(efd);
@@ -670,12 +614,12 @@ TEST_F_TIMEOUT(d, malformed_input_gets_error_replies, 60)
 TEST_F(d, wrong_fd_count)
 {
 	struct smmu_client *c;
-	struct vring r;
+	struct tlib_ring r;
 	uint32_t vs;
 	int s, fds[4];
 
-	daemon_start(&self->d, NULL);
-	s = raw_connect(&self->d);
+	tlib_daemon_start(&self->d, NULL);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_OK(raw_hello(s, 1));
 	/* The raw connection creates its own vSMMU through a raw request. */
 	{
@@ -687,7 +631,8 @@ TEST_F(d, wrong_fd_count)
 		req.id = 2;
 		req.body_case = SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU;
 		req.create_vsmmu = &cv;
-		ASSERT_OK(raw_call(s, buf, pack_req(&req, buf), NULL, 0, NULL));
+		ASSERT_OK(raw_call(s, buf, tlib_raw_pack(&req, buf, 4096), NULL,
+				   0, NULL));
 	}
 	c = connect_ok(&self->d, "lister");
 	{
@@ -699,7 +644,7 @@ TEST_F(d, wrong_fd_count)
 		vs = l->vsmmus[0].id;
 		smmu_client_list_free(l);
 	}
-	vring_new(&r);
+	tlib_ring_new(&r, 6, EFD_NONBLOCK);
 	fds[0] = r.memfd;
 	fds[1] = r.db;
 	fds[2] = r.cq;
@@ -716,7 +661,7 @@ TEST_F(d, wrong_fd_count)
 	ASSERT_OK(raw_attach_ring(s, vs, fds, 2));
 	smmu_client_free(c);
 	close(s);
-	vring_free(&r);
+	tlib_ring_free(&r);
 	daemon_stop(&self->d);
 }
 
@@ -724,14 +669,14 @@ TEST_F(d, objects_of_another_connection)
 {
 	struct smmu_client *a, *b;
 	struct smmu_client_list *l;
-	struct vring ra, rb;
+	struct tlib_ring ra, rb;
 	uint32_t vs_a, vdev;
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	a = connect_ok(&self->d, "a");
 	b = connect_ok(&self->d, "b");
 	vs_a = setup_vmm(a, "sim0", 0x30, &ra);
-	vring_new(&rb);
+	tlib_ring_new(&rb, 6, EFD_NONBLOCK);
 
 	ASSERT_ERR(-EPERM, smmu_client_vsmmu_destroy(b, vs_a));
 	ASSERT_ERR(-EPERM, smmu_client_device_attach(b, vs_a, 1, 0x31, &vdev));
@@ -758,12 +703,12 @@ TEST_F(d, objects_of_another_connection)
 	{
 		struct cmdq_cmd cmd = cmdq_build_cfgi_cd(0x30, 0, true);
 
-		vring_run(&ra, &cmd, 1);
+		tlib_ring_run(&ra, &cmd, 1, WAIT_MS);
 	}
 	smmu_client_free(a);
 	smmu_client_free(b);
-	vring_free(&ra);
-	vring_free(&rb);
+	tlib_ring_free(&ra);
+	tlib_ring_free(&rb);
 	daemon_stop(&self->d);
 }
 
@@ -781,17 +726,17 @@ TEST_F(d, per_connection_limits)
 				     "2",
 				     NULL };
 	struct smmu_client *a, *b, *c;
-	struct vring r1, r2;
+	struct tlib_ring r1, r2;
 	uint32_t vs, vs2, vs3, vdev, ring;
 
-	daemon_start(&self->d, args);
+	tlib_daemon_start(&self->d, args);
 	a = connect_ok(&self->d, "a");
 	vs = setup_vmm(a, "sim0", 0x40, &r1);
 	ASSERT_OK(smmu_client_vsmmu_create(a, "sim1", -1, 0, 0, &vs2));
 	ASSERT_ERR(-EMFILE,
 		   smmu_client_vsmmu_create(a, "sim1", -1, 0, 0, &vs3));
 	ASSERT_ERR(-EMFILE, smmu_client_device_attach(a, vs2, 1, 0x41, &vdev));
-	vring_new(&r2);
+	tlib_ring_new(&r2, 6, EFD_NONBLOCK);
 	ASSERT_ERR(-EMFILE, smmu_client_ring_attach(a, vs2, r2.memfd, r2.db,
 						    r2.cq, &ring));
 	/* Freeing one makes room again. */
@@ -805,8 +750,8 @@ TEST_F(d, per_connection_limits)
 	ASSERT_ERR(-EMFILE, smmu_client_connect(self->d.sock, "c", &c));
 	smmu_client_free(b);
 	smmu_client_free(a);
-	vring_free(&r1);
-	vring_free(&r2);
+	tlib_ring_free(&r1);
+	tlib_ring_free(&r2);
 	daemon_stop(&self->d);
 }
 
@@ -818,14 +763,14 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 {
 	struct smmu_client *obs;
 	struct smmu_client_list *l;
-	struct vring mine;
+	struct tlib_ring mine;
 	int ready[2], st;
 	pid_t child;
 	char ch;
 	double deadline;
 	uint32_t n_left;
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	obs = connect_ok(&self->d, "observer");
 	setup_vmm(obs, "sim1", 0x50, &mine);
 
@@ -835,18 +780,18 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 	if (child == 0) {
 		struct cmdq_cmd cmd = cmdq_build_cfgi_cd(0x60, 0, true);
 		struct smmu_client *c;
-		struct vring r;
+		struct tlib_ring r;
 
 		close(ready[0]);
 		if (smmu_client_connect(self->d.sock, "victim", &c))
 			_exit(1);
 		setup_vmm(c, "sim1", 0x60, &r);
-		vring_run(&r, &cmd, 1);
+		tlib_ring_run(&r, &cmd, 1, WAIT_MS);
 		if (write(ready[1], "r", 1) != 1)
 			_exit(1);
 		/* Keep the ring busy until killed. */
 		for (;;)
-			if (_vring_run(&r, &cmd, 1, NULL))
+			if (_tlib_ring_run(&r, &cmd, 1, WAIT_MS, NULL))
 				_exit(2);
 	}
 	close(ready[1]);
@@ -859,7 +804,7 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 	smmu_client_list_free(l);
 
 	ASSERT_EQ(kill(child, SIGKILL), 0);
-	st = daemon_wait(child);
+	st = tlib_wait_status(child);
 	ASSERT_TRUE(WIFSIGNALED(st));
 
 	/*
@@ -867,7 +812,7 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 	 * ours: ask until the teardown is visible, bounded by a deadline
 	 * (each List is a round trip, not a sleep).
 	 */
-	deadline = t_now() + 20;
+	deadline = tlib_deadline(20000);
 	do {
 		ASSERT_OK(smmu_client_list(obs, 0, &l));
 		n_left = l->n_vsmmus + l->n_rings + l->n_devices;
@@ -884,16 +829,16 @@ TEST_F_TIMEOUT(d, sigkill_releases_objects, 60)
 	for (int i = 0; i < 10; i++) {
 		struct cmdq_cmd cmd = cmdq_build_cfgi_cd(0x50, 0, true);
 
-		vring_run(&mine, &cmd, 1);
+		tlib_ring_run(&mine, &cmd, 1, WAIT_MS);
 	}
-	ASSERT_EQ(stat_of(obs, SMMU_CLIENT_SCOPE_SERVICE, 0, "n_rings"), 1);
+	ASSERT_EQ(tlib_stat(obs, SMMU_CLIENT_SCOPE_SERVICE, 0, "n_rings"), 1);
 	smmu_client_free(obs);
-	vring_free(&mine);
+	tlib_ring_free(&mine);
 	daemon_stop(&self->d);
 }
 
 /* Connect as @uid in a child; returns the child's connect result. */
-static int connect_as(const struct daemon *d, uid_t uid)
+static int connect_as(const struct tlib_daemon *d, uid_t uid)
 {
 	int pfd[2], res = 0;
 	pid_t pid;
@@ -923,7 +868,7 @@ static int connect_as(const struct daemon *d, uid_t uid)
 	close(pfd[1]);
 	ASSERT_EQ(read(pfd[0], &res, sizeof(res)), sizeof(res));
 	close(pfd[0]);
-	ASSERT_EQ(daemon_wait(pid), 0);
+	ASSERT_EQ(tlib_wait_status(pid), 0);
 	return res;
 }
 
@@ -939,34 +884,34 @@ TEST_F(d, unauthorised_uid_refused)
 	if (getuid() != 0)
 		SKIP("needs root to run a client under another uid");
 	/* Default mode 0660: the file system refuses other users. */
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_EQ(stat(self->d.sock, &st), 0);
 	ASSERT_EQ(st.st_mode & 0777, 0660);
 	ASSERT_ERR(-EACCES, connect_as(&self->d, OTHER_ID));
 	daemon_stop(&self->d);
 
 	/* World-writable socket: SO_PEERCRED refuses the uid. */
-	daemon_start(&self->d, open_mode);
+	tlib_daemon_start(&self->d, open_mode);
 	ASSERT_EQ(stat(self->d.sock, &st), 0);
 	ASSERT_EQ(st.st_mode & 0777, 0666);
 	ASSERT_ERR(-EACCES, connect_as(&self->d, OTHER_ID));
 	{
 		struct smmu_client *c = connect_ok(&self->d, "root");
 
-		ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_SERVICE, 0,
-				  "clients_refused"),
+		ASSERT_EQ(tlib_stat(c, SMMU_CLIENT_SCOPE_SERVICE, 0,
+				    "clients_refused"),
 			  1);
 		smmu_client_free(c);
 	}
 	daemon_stop(&self->d);
 
 	/* Allowed by --allow-uid. */
-	daemon_start(&self->d, allowed);
+	tlib_daemon_start(&self->d, allowed);
 	ASSERT_OK(connect_as(&self->d, OTHER_ID));
 	daemon_stop(&self->d);
 
 	/* Allowed by --allow-gid (connect_as also sets the gid). */
-	daemon_start(&self->d, allowed_gid);
+	tlib_daemon_start(&self->d, allowed_gid);
 	ASSERT_OK(connect_as(&self->d, OTHER_ID));
 	daemon_stop(&self->d);
 }
@@ -979,9 +924,9 @@ TEST_F(d, startup_errors)
 	int st, s, fd;
 
 	/* Usage errors: exit 2. */
-	st = daemon_wait(daemon_spawn(&self->d, bad_opt));
+	st = tlib_daemon_exit(&self->d, bad_opt);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-	st = daemon_wait(daemon_spawn(&self->d, bad_mode));
+	st = tlib_daemon_exit(&self->d, bad_mode);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 
 	/* A stale socket file is replaced. */
@@ -989,24 +934,23 @@ TEST_F(d, startup_errors)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", self->d.sock);
 	ASSERT_EQ(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(s);
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 
 	/* A second daemon on a live socket: exit 1, the first unharmed. */
-	st = daemon_wait(daemon_spawn(&self->d, NULL));
+	st = tlib_daemon_exit(&self->d, NULL);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	smmu_client_free(connect_ok(&self->d, "still-there"));
 
 	/* SIGINT drains and exits 0 like SIGTERM. */
 	ASSERT_EQ(kill(self->d.pid, SIGINT), 0);
-	st = daemon_wait(self->d.pid);
-	self->d.pid = -1;
+	st = tlib_daemon_wait(&self->d);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
 	/* Not a socket at the path: exit 1, the file is left alone. */
 	fd = open(self->d.sock, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	st = daemon_wait(daemon_spawn(&self->d, NULL));
+	st = tlib_daemon_exit(&self->d, NULL);
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	ASSERT_EQ(access(self->d.sock, F_OK), 0);
 }
@@ -1029,14 +973,14 @@ TEST_F(d, peer_not_reading_replies_is_dropped)
 	int s, r;
 
 	ASSERT_NONNULL(rbuf);
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	other = connect_ok(&self->d, "other");
-	s = raw_connect(&self->d);
+	s = tlib_raw_connect(self->d.sock, 0);
 	ASSERT_OK(raw_hello(s, 1));
 	req.id = 1;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
 	req.list = &lreq;
-	len = pack_req(&req, buf);
+	len = tlib_raw_pack(&req, buf, 4096);
 	/* Until the server hangs up on us (bounded: 100000 requests). */
 	while (sent < 100000 && !(r = rpc_frame_send(s, buf, len, NULL)))
 		sent++;
@@ -1064,20 +1008,20 @@ TEST_F(d, peer_not_reading_replies_is_dropped)
 TEST_F(d, sigterm_with_live_clients)
 {
 	struct smmu_client *c;
-	struct vring r;
+	struct tlib_ring r;
 	struct cmdq_cmd cmd = cmdq_build_cfgi_cd(0x90, 0, true);
 	struct smmu_client_list *l;
 	int ret;
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	c = connect_ok(&self->d, "vmm");
 	setup_vmm(c, "sim0", 0x90, &r);
-	vring_run(&r, &cmd, 1);
+	tlib_ring_run(&r, &cmd, 1, WAIT_MS);
 	daemon_stop(&self->d);
 	ret = smmu_client_list(c, 0, &l);
 	ASSERT_TRUE(ret == -EPIPE || ret == -ECONNRESET);
 	smmu_client_free(c);
-	vring_free(&r);
+	tlib_ring_free(&r);
 }
 
 /* ---- the kernel backend, on the fake /dev/iommu ---------------------- */
@@ -1181,7 +1125,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	struct smmu_client *c, *obs;
 	struct smmu_client_list *l;
 	uint32_t dev, viommu, vs, vdev, n;
-	struct vring r;
+	struct tlib_ring r;
 	int fd, p[2];
 	bool found = false;
 	double deadline;
@@ -1192,7 +1136,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	fake_sysfs(self->d.dir, root, sizeof(root));
 	snprintf(arg, sizeof(arg), "--sysfs-root=%s", root);
 	fd = fake_vmm(&dev, &viommu);
-	daemon_start(&self->d, args);
+	tlib_daemon_start(&self->d, args);
 
 	c = connect_ok(&self->d, "kvm");
 	ASSERT_STREQ(smmu_client_backend(c), "kernel");
@@ -1216,9 +1160,9 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	vd.virt_id = 0x10;
 	ASSERT_ERR(-EEXIST, do_ioctl(fd, IOFD_ABI_VDEVICE_ALLOC, &vd));
 
-	vring_new(&r);
+	tlib_ring_new(&r, 6, EFD_NONBLOCK);
 	ASSERT_OK(smmu_client_ring_attach(c, vs, r.memfd, r.db, r.cq, &r.id));
-	vring_run(&r, cmds, 2);
+	tlib_ring_run(&r, cmds, 2, WAIT_MS);
 	/* The host saw CFGI_CD with the vSID rewritten to the pSID. */
 	lc.arg32 = 8;
 	lc.uptr = (uintptr_t)log;
@@ -1233,7 +1177,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	/* The VMM disconnects: its vDEVICE is destroyed in the iommufd. */
 	obs = connect_ok(&self->d, "observer");
 	smmu_client_free(c);
-	deadline = t_now() + 20;
+	deadline = tlib_deadline(20000);
 	do {
 		ASSERT_OK(smmu_client_list(obs, 0, &l));
 		n = l->n_vsmmus;
@@ -1244,7 +1188,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	des.id = vd.out_vdevice_id;
 	ASSERT_OK(do_ioctl(fd, IOFD_ABI_DESTROY, &des));
 	smmu_client_free(obs);
-	vring_free(&r);
+	tlib_ring_free(&r);
 	daemon_stop(&self->d);
 	close(fd);
 	fake_sysfs_remove(root);
@@ -1271,7 +1215,7 @@ TEST_F_TIMEOUT(d, sigterm_with_a_stuck_worker_exits, 90)
 	struct smmu_client *c;
 	uint32_t dev, viommu, vs, vdev, first;
 	struct pollfd pfd;
-	struct vring r;
+	struct tlib_ring r;
 	double deadline;
 	int fd, st, rc = 0;
 
@@ -1281,21 +1225,21 @@ TEST_F_TIMEOUT(d, sigterm_with_a_stuck_worker_exits, 90)
 	fake_sysfs(self->d.dir, root, sizeof(root));
 	snprintf(arg, sizeof(arg), "--sysfs-root=%s", root);
 	fd = fake_vmm(&dev, &viommu);
-	daemon_start(&self->d, args);
+	tlib_daemon_start(&self->d, args);
 	c = connect_ok(&self->d, "kvm");
 	ASSERT_OK(smmu_client_vsmmu_create(c, FAKE_SMMU, fd, viommu, dev, &vs));
 	ASSERT_OK(smmu_client_device_attach(c, vs, dev, 0x10, &vdev));
-	vring_new(&r);
-	ASSERT_OK(smmu_client_ring_attach(c, vs, r.memfd, r.db, r.cq, &r.id));
+	tlib_ring_new(&r, 6, EFD_NONBLOCK);
+	tlib_client_ring_attach(c, vs, &r);
 
 	/* The next command the host converts wedges the worker. */
 	ASSERT_OK(fake_cmd(fd, &hang));
-	e[0] = entry(cmdq_build_tlbi_nh_asid(5, 0));
-	e[1] = entry(cmdq_build_sync(0, 0, 0, 0, 0));
+	e[0] = tlib_entry(cmdq_build_tlbi_nh_asid(5, 0));
+	e[1] = tlib_entry(cmdq_build_sync(0, 0, 0, 0, 0));
 	ASSERT_OK(ring_prod_push(&r.p, e, 2, &first));
 	ASSERT_OK(ring_prod_publish(&r.p));
 	/* Requests for it now time out (once the worker took the entries). */
-	deadline = t_now() + 20;
+	deadline = tlib_deadline(20000);
 	while (rc != -ETIMEDOUT) {
 		ASSERT_LT(t_now(), deadline);
 		rc = smmu_client_ring_resume(c, r.id);
@@ -1306,12 +1250,11 @@ TEST_F_TIMEOUT(d, sigterm_with_a_stuck_worker_exits, 90)
 	pfd = (struct pollfd){ .fd = self->d.pidfd, .events = POLLIN };
 	if (poll(&pfd, 1, 30000) != 1)
 		FAIL("the daemon did not exit after SIGTERM with a stuck worker");
-	st = daemon_wait(self->d.pid);
-	self->d.pid = -1;
+	st = tlib_daemon_wait(&self->d);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 3);
 	smmu_client_free(c);
-	vring_free(&r);
+	tlib_ring_free(&r);
 	close(fd);
 	fake_sysfs_remove(root);
 }
@@ -1345,7 +1288,7 @@ TEST_F(d, config_file)
 			"socket-mode = 0600\n"
 			"issue-mode = inline\n");
 	/* The command line (--sim-smmus 3) wins over the file (4). */
-	daemon_start(&self->d, args);
+	tlib_daemon_start(&self->d, args);
 	ASSERT_EQ(stat(self->d.sock, &st), 0);
 	ASSERT_EQ(st.st_mode & 0777, 0600);
 	c = connect_ok(&self->d, "cfg");
@@ -1360,10 +1303,10 @@ TEST_F(d, config_file)
 
 	/* Unknown keys and bad values are usage errors. */
 	write_file(cfg, "no-such-key = 1\n");
-	status = daemon_wait(daemon_spawn(&self->d, bad));
+	status = tlib_daemon_exit(&self->d, bad);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 	write_file(cfg, "loop = sometimes\n");
-	status = daemon_wait(daemon_spawn(&self->d, bad));
+	status = tlib_daemon_exit(&self->d, bad);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 
@@ -1379,7 +1322,7 @@ TEST_F(d, example_vmm_program)
 
 	if (!bin)
 		SKIP("SMMU_OFFLOAD_EXAMPLE not set");
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
@@ -1389,7 +1332,7 @@ TEST_F(d, example_vmm_program)
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
-	st = daemon_wait(pid);
+	st = tlib_wait_status(pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
 	/* It cleaned up after itself; the host SMMU saw its CFGI_CD and
@@ -1398,53 +1341,16 @@ TEST_F(d, example_vmm_program)
 	ASSERT_OK(smmu_client_list(c, 0, &l));
 	ASSERT_EQ(l->n_vsmmus + l->n_rings + l->n_devices, 0);
 	smmu_client_list_free(l);
-	ASSERT_EQ(stat_of(c, SMMU_CLIENT_SCOPE_HSMMU, 0, "backend_cmds"), 2);
+	ASSERT_EQ(tlib_stat(c, SMMU_CLIENT_SCOPE_HSMMU, 0, "backend_cmds"), 2);
 	smmu_client_free(c);
 	daemon_stop(&self->d);
-}
-
-/* Run smmu-offloadctl with @args; capture stdout into @out. */
-static int run_ctl(const char *const *args, char *out, size_t size)
-{
-	const char *bin = getenv("SMMU_OFFLOADCTL");
-	const char *argv[16] = { bin };
-	int pfd[2], st, n = 1;
-	size_t got = 0;
-	ssize_t k;
-	pid_t pid;
-
-	if (!bin)
-		SKIP("SMMU_OFFLOADCTL not set");
-	while (*args && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	ASSERT_EQ(pipe2(pfd, O_CLOEXEC), 0);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-		dup2(pfd[1], 1);
-		dup2(devnull, 2);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (got < size - 1 &&
-	       (k = read(pfd[0], out + got, size - 1 - got)) > 0)
-		got += (size_t)k;
-	out[got] = '\0';
-	close(pfd[0]);
-	st = daemon_wait(pid);
-	ASSERT_TRUE(WIFEXITED(st));
-	return WEXITSTATUS(st);
 }
 
 TEST_F(d, ctl_output_and_exit_codes)
 {
 	static char out[65536];
 	struct smmu_client *c;
-	struct vring r;
+	struct tlib_ring r;
 	uint32_t vs;
 	const char *const list_json[] = { "--socket", self->d.sock, "--json",
 					  "list", NULL };
@@ -1457,23 +1363,23 @@ TEST_F(d, ctl_output_and_exit_codes)
 	const char *const nosock[] = { "--socket", "/nonexistent/s", "list",
 				       NULL };
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	c = connect_ok(&self->d, "vmm");
 	vs = setup_vmm(c, "sim0", 0x70, &r);
 	(void)vs;
-	ASSERT_EQ(run_ctl(list_json, out, sizeof(out)), 0);
+	ASSERT_EQ(tlib_ctl(NULL, list_json, out, sizeof(out)), 0);
 	ASSERT_TRUE(
 		strstr(out, "\"host_smmus\":[{\"index\":0,\"name\":\"sim0\""));
 	ASSERT_TRUE(strstr(out, "\"vsid\":112"));
-	ASSERT_EQ(run_ctl(list_h, out, sizeof(out)), 0);
+	ASSERT_EQ(tlib_ctl(NULL, list_h, out, sizeof(out)), 0);
 	ASSERT_TRUE(strstr(out, "vSID 0x70"));
-	ASSERT_EQ(run_ctl(stats, out, sizeof(out)), 0);
+	ASSERT_EQ(tlib_ctl(NULL, stats, out, sizeof(out)), 0);
 	ASSERT_TRUE(strstr(out, "backend=sim"));
-	ASSERT_EQ(run_ctl(bad_ring, out, sizeof(out)), 1);
-	ASSERT_EQ(run_ctl(usage, out, sizeof(out)), 2);
-	ASSERT_EQ(run_ctl(nosock, out, sizeof(out)), 3);
+	ASSERT_EQ(tlib_ctl(NULL, bad_ring, out, sizeof(out)), 1);
+	ASSERT_EQ(tlib_ctl(NULL, usage, out, sizeof(out)), 2);
+	ASSERT_EQ(tlib_ctl(NULL, nosock, out, sizeof(out)), 3);
 	smmu_client_free(c);
-	vring_free(&r);
+	tlib_ring_free(&r);
 	daemon_stop(&self->d);
 }
 

@@ -4,7 +4,6 @@
  * client library's encoding against a scripted fake server in a child
  * process. No core service involved.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,53 +21,15 @@
 #include "common/fdcheck.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib.h"
 
 /* ---- helpers -------------------------------------------------------- */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
 
 static void seqpacket_pair(int sv[2])
 {
 	ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) ?
 			  -errno :
 			  0);
-}
-
-/* Raw sendmsg with @n fds (no checks: lets tests exceed RPC_FDS_MAX). */
-static int raw_send(int sock, const void *buf, size_t len, const int *fds,
-		    unsigned int n)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (n) {
-		struct cmsghdr *c;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 static int _recv_frame(int sock, uint8_t *buf, size_t *len, struct rpc_fds *fds)
@@ -181,12 +142,12 @@ TEST(frame_oversized_datagram_refused_and_stream_continues)
 	ASSERT_NONNULL(big);
 	efd = eventfd(0, EFD_CLOEXEC);
 	ASSERT_GE(efd, 0);
-	before = count_fds();
-	ASSERT_OK(raw_send(sv[0], big, RPC_FRAME_MAX + 100, &efd, 1));
-	ASSERT_OK(raw_send(sv[0], "next", 4, NULL, 0));
+	before = tlib_fds(0);
+	ASSERT_OK(tlib_raw_send(sv[0], big, RPC_FRAME_MAX + 100, &efd, 1));
+	ASSERT_OK(tlib_raw_send(sv[0], "next", 4, NULL, 0));
 	recv_frame_err(-EMSGSIZE, sv[1], buf);
 	/* The fd that came with the oversized datagram was closed. */
-	ASSERT_EQ(count_fds(), before);
+	ASSERT_EQ(tlib_fds(0), before);
 	recv_frame(sv[1], buf, &len, &fds);
 	ASSERT_EQ(len, 4);
 	ASSERT_EQ(memcmp(buf, "next", 4), 0);
@@ -209,18 +170,18 @@ TEST(frame_too_many_fds_ctrunc_closes_all)
 		fds[i] = eventfd(0, EFD_CLOEXEC);
 		ASSERT_GE(fds[i], 0);
 	}
-	before = count_fds();
+	before = tlib_fds(0);
 	for (unsigned int n = RPC_FDS_MAX + 1; n <= 12; n += 3) {
-		ASSERT_OK(raw_send(sv[0], "x", 1, fds, n));
+		ASSERT_OK(tlib_raw_send(sv[0], "x", 1, fds, n));
 		recv_frame_err(-EPROTO, sv[1], buf);
-		ASSERT_EQ(count_fds(), before);
+		ASSERT_EQ(tlib_fds(0), before);
 	}
 	/* The connection still works. */
-	ASSERT_OK(raw_send(sv[0], "ok", 2, fds, 1));
+	ASSERT_OK(tlib_raw_send(sv[0], "ok", 2, fds, 1));
 	recv_frame(sv[1], buf, &len, &in);
 	ASSERT_EQ(in.n, 1);
 	rpc_fds_close(&in);
-	ASSERT_EQ(count_fds(), before);
+	ASSERT_EQ(tlib_fds(0), before);
 	for (unsigned int i = 0; i < 12; i++)
 		close(fds[i]);
 	close(sv[0]);
@@ -235,11 +196,11 @@ TEST(frame_eof_and_empty_datagram)
 
 	seqpacket_pair(sv);
 	efd = eventfd(0, EFD_CLOEXEC);
-	before = count_fds();
+	before = tlib_fds(0);
 	/* An empty datagram, even carrying an fd, reads as end of stream. */
-	ASSERT_OK(raw_send(sv[0], "", 0, &efd, 1));
+	ASSERT_OK(tlib_raw_send(sv[0], "", 0, &efd, 1));
 	recv_frame_err(-EPIPE, sv[1], buf);
-	ASSERT_EQ(count_fds(), before);
+	ASSERT_EQ(tlib_fds(0), before);
 	close(sv[0]);
 	recv_frame_err(-EPIPE, sv[1], buf);
 	close(sv[1]);

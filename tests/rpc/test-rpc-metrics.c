@@ -18,8 +18,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,258 +25,25 @@
 #include <smmu-offload/ring-prod.h>
 
 #include "cmdq/cmdq.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib.h"
 
-#define READY_TIMEOUT_MS 20000
 #define WAIT_MS 10000
 #define HTTP_MAX (4 << 20)
 
 /* ---- the daemon ----------------------------------------------------- */
 
-struct daemon {
-	char dir[64];
-	char sock[96];
-	char notify[96];
-	char status[256]; /* the STATUS= of the READY datagram */
-	char metrics[80]; /* "ADDR:PORT" from STATUS, or "" */
-	pid_t pid;
-	int pidfd;
-	int notify_fd;
-	int err_fd; /* read end of the daemon's stderr */
-	bool journal; /* set JOURNAL_STREAM to the stderr pipe */
-	char *log; /* stderr so far, NUL-terminated */
-	size_t log_len, log_cap;
-};
+static const char *const daemon_args[] = { "--sim-smmus", "2", NULL };
 
-static const char *env_or_skip(const char *name)
+/* The daemon's stderr on a pipe we read (tlib_daemon_log_*). */
+static void daemon_init(struct tlib_daemon *d)
 {
-	const char *p = getenv(name);
-
-	if (!p)
-		SKIP("daemon paths not set (run through meson test)");
-	return p;
-}
-
-static void daemon_init(struct daemon *d)
-{
-	static const char tmpl[] = "/tmp/rpc-metrics-XXXXXX";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	memset(d, 0, sizeof(*d));
-	d->pid = -1;
-	d->pidfd = -1;
-	d->err_fd = -1;
-	memcpy(d->dir, tmpl, sizeof(tmpl));
-	ASSERT_NONNULL(mkdtemp(d->dir));
-	snprintf(d->sock, sizeof(d->sock), "%s/so.sock", d->dir);
-	snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
-	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ASSERT_GE(d->notify_fd, 0);
-	ASSERT_EQ(bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	d->log_cap = 1 << 16;
-	d->log = calloc(1, d->log_cap);
-	ASSERT_NONNULL(d->log);
-}
-
-/* fork+exec the daemon with @extra args (NULL-terminated), no wait. */
-static void daemon_spawn(struct daemon *d, const char *const *extra)
-{
-	const char *argv[32] = { env_or_skip("SMMU_OFFLOADD"),
-				 "--backend",
-				 "sim",
-				 "--sim-smmus",
-				 "2",
-				 "--socket",
-				 d->sock };
-	unsigned int n = 7;
-	int p[2];
-
-	while (extra && *extra && n < 31)
-		argv[n++] = *extra++;
-	argv[n] = NULL;
-	/* A restart reuses @d: forget the previous process. */
-	if (d->err_fd >= 0)
-		close(d->err_fd);
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	d->err_fd = d->pidfd = -1;
-	d->log_len = 0;
-	d->log[0] = '\0';
-	d->metrics[0] = '\0';
-	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-	d->pid = fork();
-	ASSERT_GE(d->pid, 0);
-	if (d->pid == 0) {
-		setenv("NOTIFY_SOCKET", d->notify, 1);
-		if (d->journal) {
-			struct stat st;
-			char js[64];
-
-			if (fstat(p[1], &st) < 0)
-				_exit(126);
-			snprintf(js, sizeof(js), "%llu:%llu",
-				 (unsigned long long)st.st_dev,
-				 (unsigned long long)st.st_ino);
-			setenv("JOURNAL_STREAM", js, 1);
-		}
-		dup2(p[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	d->err_fd = p[0];
-	ASSERT_EQ(fcntl(d->err_fd, F_SETFL, O_NONBLOCK), 0);
-	d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-	ASSERT_GE(d->pidfd, 0);
-}
-
-/* Read whatever stderr has now; false at EOF. */
-static bool log_read(struct daemon *d)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (d->log_len + 1 == d->log_cap) {
-			d->log_cap *= 2;
-			d->log = realloc(d->log, d->log_cap);
-			ASSERT_NONNULL(d->log);
-		}
-		n = read(d->err_fd, d->log + d->log_len,
-			 d->log_cap - 1 - d->log_len);
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		ASSERT_GE(n, 0);
-		if (n == 0)
-			return false;
-		d->log_len += (size_t)n;
-		d->log[d->log_len] = '\0';
-	}
-}
-
-/* Wait until the daemon's stderr contains @s; false on EOF/timeout. */
-static bool log_wait(struct daemon *d, const char *s, int timeout_ms)
-{
-	double deadline = t_now() + timeout_ms / 1000.0;
-
-	for (;;) {
-		struct pollfd p = { d->err_fd, POLLIN, 0 };
-		int left;
-
-		if (!log_read(d))
-			return strstr(d->log, s) != NULL;
-		if (strstr(d->log, s))
-			return true;
-		left = (int)((deadline - t_now()) * 1000);
-		if (left <= 0)
-			return false;
-		ASSERT_GE(poll(&p, 1, left), 0);
-	}
-}
-
-/* Wait for more stderr until @deadline; false on timeout or EOF. */
-static bool log_more(struct daemon *d, double deadline)
-{
-	size_t before = d->log_len;
-
-	for (;;) {
-		struct pollfd p = { d->err_fd, POLLIN, 0 };
-		int left = (int)((deadline - t_now()) * 1000);
-		bool open;
-
-		if (left <= 0)
-			return false;
-		ASSERT_GE(poll(&p, 1, left), 0);
-		open = log_read(d);
-		if (d->log_len > before)
-			return true;
-		if (!open)
-			return false;
-	}
-}
-
-/* Start and wait for READY=1; keep STATUS= and the metrics address. */
-static void daemon_start(struct daemon *d, const char *const *extra)
-{
-	double deadline = t_now() + READY_TIMEOUT_MS / 1000.0;
-	char buf[512];
-
-	daemon_spawn(d, extra);
-	for (;;) {
-		struct pollfd p[2] = { { d->notify_fd, POLLIN, 0 },
-				       { d->pidfd, POLLIN, 0 } };
-		int left = (int)((deadline - t_now()) * 1000);
-		const char *st, *m;
-		ssize_t n;
-
-		ASSERT_GT(left, 0);
-		ASSERT_GE(poll(p, 2, left), 0);
-		if (p[1].revents) {
-			log_read(d);
-			FAIL("daemon exited during start-up: %s", d->log);
-		}
-		if (!p[0].revents)
-			continue;
-		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		ASSERT_GT(n, 0);
-		buf[n] = '\0';
-		if (!strstr(buf, "READY=1"))
-			continue;
-		st = strstr(buf, "STATUS=");
-		ASSERT_NONNULL(st);
-		snprintf(d->status, sizeof(d->status), "%s", st + 7);
-		m = strstr(d->status, "http://");
-		if (m) {
-			size_t len = strcspn(m + 7, "/");
-
-			ASSERT_LT(len, sizeof(d->metrics));
-			memcpy(d->metrics, m + 7, len);
-			d->metrics[len] = '\0';
-		}
-		return;
-	}
-}
-
-static int daemon_wait(struct daemon *d)
-{
-	int st;
-
-	ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
-	d->pid = -1;
-	return st;
-}
-
-/* SIGTERM: the daemon drains and exits 0. */
-static void daemon_stop(struct daemon *d)
-{
-	int st;
-
-	ASSERT_EQ(kill(d->pid, SIGTERM), 0);
-	st = daemon_wait(d);
-	ASSERT_TRUE(WIFEXITED(st));
-	ASSERT_EQ(WEXITSTATUS(st), 0);
-}
-
-static void daemon_cleanup(struct daemon *d)
-{
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-	}
-	if (d->pidfd >= 0)
-		close(d->pidfd);
-	if (d->err_fd >= 0)
-		close(d->err_fd);
-	close(d->notify_fd);
-	unlink(d->notify);
-	unlink(d->sock);
-	rmdir(d->dir);
-	free(d->log);
+	tlib_daemon_init(d, daemon_args);
+	d->capture_log = true;
 }
 
 FIXTURE(m)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 };
 
 FIXTURE_SETUP(m)
@@ -288,7 +53,7 @@ FIXTURE_SETUP(m)
 
 FIXTURE_TEARDOWN(m)
 {
-	daemon_cleanup(&self->d);
+	tlib_daemon_cleanup(&self->d);
 }
 
 /* ---- HTTP ----------------------------------------------------------- */
@@ -329,7 +94,7 @@ static int tcp_connect(const char *addr)
 /* Send @req raw; read the reply until the server closes (HTTP/1.0). */
 static void http_raw(const char *addr, const char *req, struct http_reply *r)
 {
-	double deadline = t_now() + WAIT_MS / 1000.0;
+	double deadline = tlib_deadline(WAIT_MS);
 	size_t len = 0, cap = 1 << 16;
 	char *buf = malloc(cap), *sep;
 	int s = tcp_connect(addr);
@@ -339,7 +104,7 @@ static void http_raw(const char *addr, const char *req, struct http_reply *r)
 		  (ssize_t)strlen(req));
 	for (;;) {
 		struct pollfd p = { s, POLLIN, 0 };
-		int left = (int)((deadline - t_now()) * 1000);
+		int left = tlib_left_ms(deadline);
 		ssize_t n;
 
 		ASSERT_GT(left, 0);
@@ -646,7 +411,7 @@ static double expo_value(const char *text, const char *series)
 }
 
 /* Scrape, check the format, return the body (free with free()). */
-static char *scrape(struct daemon *d, struct expo *e)
+static char *scrape(struct tlib_daemon *d, struct expo *e)
 {
 	struct http_reply r;
 	char *body;
@@ -664,129 +429,15 @@ static char *scrape(struct daemon *d, struct expo *e)
 
 /* ---- rings ---------------------------------------------------------- */
 
-struct vring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
-
-static void vring_new(struct vring *r)
-{
-	ASSERT_OK(ring_memfd_create(6, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-}
-
-static void vring_free(struct vring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static struct smmu_ring_entry entry(struct cmdq_cmd c)
-{
-	struct smmu_ring_entry e;
-
-	cmdq_cmd_to_le(&c, &e);
-	return e;
-}
-
-/* Push @n commands and a CMD_SYNC, publish; the sync's index to *sync. */
-static void vring_push(struct vring *r, const struct cmdq_cmd *cmds, uint32_t n,
-		       uint32_t *ret_sync)
-{
-	struct smmu_ring_entry e[16];
-	uint32_t first;
-
-	ASSERT_LT(n, 16);
-	for (uint32_t i = 0; i < n; i++)
-		e[i] = entry(cmds[i]);
-	e[n] = entry(cmdq_build_sync(0, 0, 0, 0, 0));
-	ASSERT_OK(ring_prod_push(&r->p, e, n + 1, &first));
-	ASSERT_OK(ring_prod_publish(&r->p));
-	*ret_sync = first + n;
-}
-
-static int _vring_run(struct vring *r, const struct cmdq_cmd *cmds, uint32_t n)
-{
-	uint32_t sync;
-
-	vring_push(r, cmds, n, &sync);
-	return ring_prod_wait(&r->p, sync, 10000, WAIT_MS);
-}
-
-static void vring_run(struct vring *r, const struct cmdq_cmd *cmds, uint32_t n)
-{
-	ASSERT_OK(_vring_run(r, cmds, n));
-}
-
 /* vSMMU on @hsmmu + device @vsid + ring. */
 static uint32_t setup_vmm(struct smmu_client *c, const char *hsmmu,
-			  uint64_t vsid, struct vring *r)
+			  uint64_t vsid, struct tlib_ring *r)
 {
-	uint32_t vs, vdev;
-
-	ASSERT_OK(smmu_client_vsmmu_create(c, hsmmu, -1, 0, 0, &vs));
-	ASSERT_OK(smmu_client_device_attach(c, vs, (uint32_t)vsid + 0x100, vsid,
-					    &vdev));
-	vring_new(r);
-	ASSERT_OK(
-		smmu_client_ring_attach(c, vs, r->memfd, r->db, r->cq, &r->id));
-	return vs;
+	return tlib_client_vmm(c, hsmmu, (uint32_t)vsid + 0x100, vsid, r, 6,
+			       EFD_NONBLOCK);
 }
 
 /* ---- smmu-offloadctl ------------------------------------------------ */
-
-/* Run @argv; its stdout into @out; the exit status. */
-static int run_capture(const char *const *argv, char *out, size_t len)
-{
-	size_t got = 0;
-	int p[2], st;
-	pid_t pid;
-
-	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(p[1], 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	for (;;) {
-		ssize_t r = read(p[0], out + got, len - 1 - got);
-
-		ASSERT_GE(r, 0);
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		ASSERT_LT(got, len - 1);
-	}
-	out[got] = '\0';
-	close(p[0]);
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
-	ASSERT_TRUE(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
-/* Run smmu-offloadctl with @args; its stdout into @out; exit status. */
-static int ctl_run(struct daemon *d, const char *const *args, char *out,
-		   size_t len)
-{
-	const char *argv[16] = { env_or_skip("SMMU_OFFLOADCTL"), "--socket",
-				 d->sock };
-	size_t n = 3;
-
-	while (*args && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	return run_capture(argv, out, len);
-}
 
 /* The number after "\"@name\":" in @json, after the text @after. */
 static unsigned long long json_num(const char *json, const char *after,
@@ -814,16 +465,16 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 	};
 	const char *const extra[] = { "--metrics", "127.0.0.1:0", NULL };
 	struct cmdq_cmd bad = cmdq_build_cfgi_cd(0x99, 0, true);
-	struct smmu_ring_entry fix = entry(cmdq_build_tlbi_nh_asid(4, 0));
+	struct smmu_ring_entry fix = tlib_entry(cmdq_build_tlbi_nh_asid(4, 0));
 	char vs_labels[64], series[256], *t0, *t1, *t2;
 	struct http_reply r;
 	struct smmu_client *c;
 	uint32_t vs, sync, err, idx;
-	struct vring ring;
+	struct tlib_ring ring;
 	struct expo e;
 	double fwd, iss, coal;
 
-	daemon_start(&self->d, extra);
+	tlib_daemon_start(&self->d, extra);
 	ASSERT_NE(self->d.metrics[0], '\0');
 	ASSERT_EQ(strncmp(self->d.metrics, "127.0.0.1:", 10), 0);
 	ASSERT_NE(atoi(self->d.metrics + 10), 0);
@@ -846,7 +497,7 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 	vs = setup_vmm(c, "sim1", 0x8, &ring);
 	snprintf(vs_labels, sizeof(vs_labels), "vsmmu=\"%u\",hsmmu=\"sim1\"",
 		 vs);
-	vring_run(&ring, cmds, 4);
+	tlib_ring_run(&ring, cmds, 4, WAIT_MS);
 
 	t1 = scrape(&self->d, &e);
 	ASSERT_EQ(expo_value(t1, "smmu_offload_vsmmus"), 1);
@@ -943,7 +594,7 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 		    strstr(t1, ",loop=\"epoll\"} 1\n"));
 
 	/* A guest command error: a halt by code, a halted ring. */
-	vring_push(&ring, &bad, 1, &sync);
+	sync = tlib_ring_push_sync(&ring, &bad, 1);
 	ASSERT_ERR(-EPIPE, ring_prod_wait(&ring.p, sync, 10000, WAIT_MS));
 	ASSERT_OK(ring_prod_halt_info(&ring.p, &err, &idx));
 	t2 = scrape(&self->d, &e);
@@ -1001,11 +652,11 @@ TEST_F_TIMEOUT(m, scrape_format_and_values_move_with_traffic, 60)
 		iss + 1);
 
 	smmu_client_free(c);
-	vring_free(&ring);
+	tlib_ring_free(&ring);
 	free(t0);
 	free(t1);
 	free(t2);
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_F_TIMEOUT(m, ctl_stats_shows_the_same_numbers, 60)
@@ -1018,18 +669,18 @@ TEST_F_TIMEOUT(m, ctl_stats_shows_the_same_numbers, 60)
 	static char out[1 << 16];
 	char after[64], series[256], *t;
 	struct smmu_client *c;
-	struct vring ring;
+	struct tlib_ring ring;
 	struct expo e;
 	uint32_t vs;
 
-	daemon_start(&self->d, extra);
+	tlib_daemon_start(&self->d, extra);
 	/* "PORT" alone means loopback. */
 	ASSERT_EQ(strncmp(self->d.metrics, "127.0.0.1:", 10), 0);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "ctl", &c));
 	vs = setup_vmm(c, "sim0", 0x8, &ring);
-	vring_run(&ring, cmds, 2);
+	tlib_ring_run(&ring, cmds, 2, WAIT_MS);
 
-	ASSERT_EQ(ctl_run(&self->d, json_args, out, sizeof(out)), 0);
+	ASSERT_EQ(tlib_ctl(self->d.sock, json_args, out, sizeof(out)), 0);
 	t = scrape(&self->d, &e);
 	/* Nothing runs between the two reads: the numbers agree. */
 	snprintf(after, sizeof(after), "{\"scope\":\"vsmmu\",\"id\":%u", vs);
@@ -1067,7 +718,7 @@ TEST_F_TIMEOUT(m, ctl_stats_shows_the_same_numbers, 60)
 	free(t);
 
 	/* The human form lists the vSMMU and the same counter names. */
-	ASSERT_EQ(ctl_run(&self->d, human_args, out, sizeof(out)), 0);
+	ASSERT_EQ(tlib_ctl(self->d.sock, human_args, out, sizeof(out)), 0);
 	snprintf(after, sizeof(after), "vsmmu %u:", vs);
 	ASSERT_NONNULL(strstr(out, after));
 	ASSERT_NONNULL(strstr(out, "halts_ill"));
@@ -1075,18 +726,18 @@ TEST_F_TIMEOUT(m, ctl_stats_shows_the_same_numbers, 60)
 
 	ASSERT_OK(smmu_client_ring_detach(c, ring.id));
 	smmu_client_free(c);
-	vring_free(&ring);
-	daemon_stop(&self->d);
+	tlib_ring_free(&ring);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_F_TIMEOUT(m, metrics_off_unless_enabled, 30)
 {
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_STREQ(self->d.metrics, "");
 	ASSERT_NULL(strstr(self->d.status, "metrics"));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 	/* No "metrics on" line either. */
-	log_read(&self->d);
+	tlib_daemon_log_read(&self->d);
 	ASSERT_NULL(strstr(self->d.log, "metrics on"));
 }
 
@@ -1097,33 +748,32 @@ TEST_F_TIMEOUT(m, bad_or_busy_metrics_address_refused, 30)
 					   "[::1]x",	   "127.0.0.1:-1" };
 	const char *const extra0[] = { "--metrics", "127.0.0.1:0", NULL };
 	char busy[96];
-	struct daemon other;
+	struct tlib_daemon other;
 	int st;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *const extra[] = { "--metrics", bad[i], NULL };
 
-		daemon_spawn(&self->d, extra);
-		st = daemon_wait(&self->d);
+		st = tlib_daemon_exit(&self->d, extra);
 		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 2);
 	}
 
 	/* A port another daemon holds: a start-up error, exit 1. */
-	daemon_start(&self->d, extra0);
+	tlib_daemon_start(&self->d, extra0);
 	snprintf(busy, sizeof(busy), "%s", self->d.metrics);
 	daemon_init(&other);
 	{
 		const char *const extra[] = { "--metrics", busy, NULL };
 
-		daemon_spawn(&other, extra);
-		st = daemon_wait(&other);
+		st = tlib_daemon_exit(&other, extra);
 		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 1);
-		ASSERT_TRUE(log_wait(&other, "cannot serve metrics", WAIT_MS));
+		ASSERT_TRUE(tlib_daemon_log_wait(&other, "cannot serve metrics",
+						 WAIT_MS));
 	}
-	daemon_cleanup(&other);
-	daemon_stop(&self->d);
+	tlib_daemon_cleanup(&other);
+	tlib_daemon_stop(&self->d);
 }
 
 /*
@@ -1140,7 +790,7 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 		NULL
 	};
 	struct cmdq_cmd bad = cmdq_build_cfgi_cd(0x99, 0, true);
-	struct vring rings[N];
+	struct tlib_ring rings[N];
 	uint32_t syncs[N];
 	unsigned long long logged = 0, suppressed = 0;
 	struct smmu_client *c;
@@ -1149,20 +799,20 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 	struct expo e;
 	char *t;
 
-	daemon_start(&self->d, extra);
+	tlib_daemon_start(&self->d, extra);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "hostile", &c));
 	for (int i = 0; i < N; i++)
 		setup_vmm(c, i % 2 ? "sim1" : "sim0", 0x8, &rings[i]);
 	/* Every ring halts at once. */
 	for (int i = 0; i < N; i++)
-		vring_push(&rings[i], &bad, 1, &syncs[i]);
+		syncs[i] = tlib_ring_push_sync(&rings[i], &bad, 1);
 	for (int i = 0; i < N; i++)
 		ASSERT_ERR(-EPIPE, ring_prod_wait(&rings[i].p, syncs[i], 10000,
 						  WAIT_MS));
 
 	/* Each halt is either logged or counted as suppressed; the count
 	 * is reported once a token is back. Wait for the log to say so. */
-	deadline = t_now() + WAIT_MS / 1000.0;
+	deadline = tlib_deadline(WAIT_MS);
 	for (;;) {
 		logged = suppressed = 0;
 		for (p = self->d.log; (p = strstr(p, "ring halt(s)")); p++)
@@ -1177,7 +827,7 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 		}
 		if (logged + suppressed >= N)
 			break;
-		if (!log_more(&self->d, deadline)) {
+		if (!tlib_daemon_log_more(&self->d, deadline)) {
 			struct pollfd pf = { self->d.pidfd, POLLIN, 0 };
 
 			FAIL("%llu logged + %llu suppressed of %d halts, daemon %s; log:\n%s",
@@ -1203,8 +853,8 @@ TEST_F_TIMEOUT(m, halt_log_is_rate_limited, 60)
 
 	smmu_client_free(c);
 	for (int i = 0; i < N; i++)
-		vring_free(&rings[i]);
-	daemon_stop(&self->d);
+		tlib_ring_free(&rings[i]);
+	tlib_daemon_stop(&self->d);
 }
 
 /*
@@ -1223,18 +873,18 @@ TEST_F_TIMEOUT(m, restart_reattach_resumes_from_cons, 60)
 	const char *const extra[] = { "--metrics", "127.0.0.1:0", NULL };
 	uint32_t vs, vdev, sync, cons_before;
 	struct smmu_client *c;
-	struct vring ring;
+	struct tlib_ring ring;
 	char series[160], *t;
 	struct expo e;
 
-	daemon_start(&self->d, extra);
+	tlib_daemon_start(&self->d, extra);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "vmm", &c));
 	vs = setup_vmm(c, "sim0", 0x8, &ring);
-	vring_run(&ring, before, 2);
+	tlib_ring_run(&ring, before, 2, WAIT_MS);
 	cons_before = __atomic_load_n(&ring.p.hdr->cons, __ATOMIC_ACQUIRE);
 	ASSERT_EQ(cons_before, 3);
 	/* The service goes away (upgrade): it drains and exits 0. */
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 	smmu_client_free(c);
 	/* The detach left the ring as it was: not halted, cons kept. */
 	ASSERT_ERR(-ENOENT, ring_prod_halt_info(&ring.p, &sync, &vdev));
@@ -1242,12 +892,12 @@ TEST_F_TIMEOUT(m, restart_reattach_resumes_from_cons, 60)
 		  cons_before);
 
 	/* The guest goes on: published, nobody consumes yet. */
-	vring_push(&ring, during, 3, &sync);
+	sync = tlib_ring_push_sync(&ring, during, 3);
 	ASSERT_FALSE(ring_prod_done_upto(&ring.p, sync));
 
 	/* The new daemon; the VMM re-creates its objects and re-attaches
 	 * the same memfd and eventfds. */
-	daemon_start(&self->d, extra);
+	tlib_daemon_start(&self->d, extra);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "vmm", &c));
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
 	ASSERT_OK(smmu_client_device_attach(c, vs, 0x108, 0x8, &vdev));
@@ -1268,8 +918,8 @@ TEST_F_TIMEOUT(m, restart_reattach_resumes_from_cons, 60)
 	ASSERT_EQ(expo_value(t, series), 4);
 	free(t);
 	smmu_client_free(c);
-	vring_free(&ring);
-	daemon_stop(&self->d);
+	tlib_ring_free(&ring);
+	tlib_daemon_stop(&self->d);
 }
 
 /* Under journald, each line carries its syslog priority as "<N>". */
@@ -1278,11 +928,11 @@ TEST_F_TIMEOUT(m, journal_stream_gets_priority_prefixes, 30)
 	const char *const extra[] = { "--log-level", "notice", NULL };
 
 	self->d.journal = true;
-	daemon_start(&self->d, extra);
-	ASSERT_TRUE(log_wait(&self->d,
-			     "<5>smmu-offloadd: notice: ready: ", WAIT_MS));
-	daemon_stop(&self->d);
-	ASSERT_FALSE(log_wait(&self->d, "\nsmmu-offloadd:", 0));
+	tlib_daemon_start(&self->d, extra);
+	ASSERT_TRUE(tlib_daemon_log_wait(
+		&self->d, "<5>smmu-offloadd: notice: ready: ", WAIT_MS));
+	tlib_daemon_stop(&self->d);
+	ASSERT_FALSE(tlib_daemon_log_wait(&self->d, "\nsmmu-offloadd:", 0));
 }
 
 /* Without JOURNAL_STREAM (or when it names another file): no prefix. */
@@ -1291,11 +941,11 @@ TEST_F_TIMEOUT(m, plain_stderr_has_no_prefix, 30)
 	const char *const extra[] = { "--log-level", "notice", NULL };
 
 	setenv("JOURNAL_STREAM", "1:1", 1);
-	daemon_start(&self->d, extra);
-	ASSERT_TRUE(
-		log_wait(&self->d, "smmu-offloadd: notice: ready: ", WAIT_MS));
+	tlib_daemon_start(&self->d, extra);
+	ASSERT_TRUE(tlib_daemon_log_wait(
+		&self->d, "smmu-offloadd: notice: ready: ", WAIT_MS));
 	ASSERT_EQ(strncmp(self->d.log, "smmu-offloadd: ", 15), 0);
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 /*
@@ -1306,9 +956,8 @@ TEST_F_TIMEOUT(m, plain_stderr_has_no_prefix, 30)
  */
 TEST_F_TIMEOUT(m, default_config_lists_every_key, 30)
 {
-	const char *conf = env_or_skip("SMMU_OFFLOADD_CONF");
-	const char *help_argv[] = { env_or_skip("SMMU_OFFLOADD"), "--help",
-				    NULL };
+	const char *conf = tlib_env("SMMU_OFFLOADD_CONF");
+	const char *help_argv[] = { tlib_env("SMMU_OFFLOADD"), "--help", NULL };
 	static char help[1 << 15], text[1 << 15];
 	char tmp[128], key[64];
 	const char *p;
@@ -1321,7 +970,7 @@ TEST_F_TIMEOUT(m, default_config_lists_every_key, 30)
 	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
 	text[n] = '\0';
-	ASSERT_EQ(run_capture(help_argv, help, sizeof(help)), 0);
+	ASSERT_EQ(tlib_run(help_argv, help, sizeof(help)), 0);
 	for (p = help; (p = strstr(p, "\n  --")); p++) {
 		size_t kl = strcspn(p + 5, " ,\n");
 		char want[80];
@@ -1360,7 +1009,7 @@ TEST_F_TIMEOUT(m, default_config_lists_every_key, 30)
 		const char *argv[] = { help_argv[0], "--config", tmp, "--help",
 				       NULL };
 
-		ASSERT_EQ(run_capture(argv, help, sizeof(help)), 0);
+		ASSERT_EQ(tlib_run(argv, help, sizeof(help)), 0);
 	}
 	unlink(tmp);
 
@@ -1368,8 +1017,8 @@ TEST_F_TIMEOUT(m, default_config_lists_every_key, 30)
 	{
 		const char *const extra[] = { "--config", conf, NULL };
 
-		daemon_start(&self->d, extra);
-		daemon_stop(&self->d);
+		tlib_daemon_start(&self->d, extra);
+		tlib_daemon_stop(&self->d);
 	}
 }
 

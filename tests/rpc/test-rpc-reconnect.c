@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <smmu-offload/client.h>
@@ -19,58 +18,33 @@
 
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 FIXTURE(rc)
 {
-	struct daemon d;
+	struct tlib_daemon d;
 	struct smmu_client *c;
-	struct ring_prod p;
-	int memfd, db, cq;
+	struct tlib_ring r;
 };
 
 FIXTURE_SETUP(rc)
 {
-	daemon_init(&self->d);
-	self->memfd = self->db = self->cq = -1;
+	tlib_daemon_init(&self->d, tlib_daemon_quiet);
+	self->r.memfd = self->r.db = self->r.cq = -1;
 }
 
 FIXTURE_TEARDOWN(rc)
 {
 	smmu_client_free(self->c);
-	ring_prod_done(&self->p);
-	if (self->memfd >= 0)
-		close(self->memfd);
-	if (self->db >= 0)
-		close(self->db);
-	if (self->cq >= 0)
-		close(self->cq);
-	daemon_cleanup(&self->d);
-}
-
-/* Push TLBI_NH_ASID + CMD_SYNC and publish; returns the SYNC's index. */
-static uint32_t push_pair(struct ring_prod *p, uint16_t asid)
-{
-	struct cmdq_cmd c[2] = {
-		cmdq_build_tlbi_nh_asid(asid, 0),
-		cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-				CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
-	};
-	struct smmu_ring_entry e[2];
-	uint32_t first = 0;
-
-	cmdq_cmd_to_le(&c[0], &e[0]);
-	cmdq_cmd_to_le(&c[1], &e[1]);
-	ASSERT_OK(ring_prod_push(p, e, 2, &first));
-	ASSERT_OK(ring_prod_publish(p));
-	return first + 1;
+	tlib_ring_free(&self->r);
+	tlib_daemon_cleanup(&self->d);
 }
 
 TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 {
 	uint32_t vs = 0, vdev = 0, rid = 0, idx;
 
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	struct smmu_client_hsmmu *hs = NULL;
 	uint32_t n = 0;
 
@@ -80,26 +54,23 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	ASSERT_OK(smmu_client_vsmmu_create(self->c, hs[0].name, -1, 0, 0, &vs));
 	free(hs);
 	ASSERT_OK(smmu_client_device_attach(self->c, vs, 0x100, 0x8, &vdev));
-	ASSERT_OK(ring_memfd_create(6, &self->memfd));
-	self->db = eventfd(0, EFD_CLOEXEC);
-	self->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_OK(ring_prod_init(&self->p, self->memfd, self->db, self->cq));
-	ASSERT_OK(smmu_client_ring_attach(self->c, vs, self->memfd, self->db,
-					  self->cq, &rid));
-	idx = push_pair(&self->p, 1);
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
+	tlib_ring_new(&self->r, 6, 0);
+	tlib_client_ring_attach(self->c, vs, &self->r);
+	rid = self->r.id;
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(1, 0));
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The service dies; the guest goes on publishing meanwhile. */
-	daemon_kill(&self->d);
-	idx = push_pair(&self->p, 2);
-	ASSERT_FALSE(ring_prod_done_upto(&self->p, idx));
-	daemon_start(&self->d, NULL);
+	tlib_daemon_kill(&self->d);
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(2, 0));
+	ASSERT_FALSE(ring_prod_done_upto(&self->r.p, idx));
+	tlib_daemon_start(&self->d, NULL);
 
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
 	/* The new instance resumes the ring where the old one stopped. */
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
-	idx = push_pair(&self->p, 3);
-	ASSERT_OK(ring_prod_wait(&self->p, idx, 10000, 10000));
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
+	idx = tlib_ring_push_pair(&self->r, cmdq_build_tlbi_nh_asid(3, 0));
+	ASSERT_OK(ring_prod_wait(&self->r.p, idx, 10000, 10000));
 
 	/* The VMM's ids still name its objects on the new service. */
 	ASSERT_ERR(-EALREADY, smmu_client_ring_resume(self->c, rid));
@@ -107,20 +78,20 @@ TEST_F_TIMEOUT(rc, sigkill_restart_reconnect_completes, 60)
 	ASSERT_OK(smmu_client_device_detach(self->c, vs, 0x8));
 	ASSERT_OK(smmu_client_vsmmu_destroy(self->c, vs));
 	ASSERT_ERR(-ENOENT, smmu_client_vsmmu_destroy(self->c, vs));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 /* Nobody listening: retries with backoff, then gives up at the timeout. */
 TEST_F_TIMEOUT(rc, no_service_times_out, 30)
 {
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_OK(smmu_client_connect(self->d.sock, "reconnect", &self->c));
-	daemon_kill(&self->d);
+	tlib_daemon_kill(&self->d);
 	ASSERT_ERR(-ETIMEDOUT, smmu_client_reconnect(self->c, 200));
 	/* And it recovers once the service is back. */
-	daemon_start(&self->d, NULL);
+	tlib_daemon_start(&self->d, NULL);
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
-	daemon_stop(&self->d);
+	tlib_daemon_stop(&self->d);
 }
 
 TEST_HARNESS_MAIN

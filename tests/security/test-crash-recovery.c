@@ -27,7 +27,6 @@
  * device and ring on the same fds, and the ids the VMM got the first
  * time keep working (checked at the end: stats, detach, destroy by them).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -41,7 +40,7 @@
 
 #include "cmdq/cmdq.h"
 #include "tests/harness.h"
-#include "tests/security/daemon.h"
+#include "tests/lib/tlib.h"
 
 #define N_VMS 3
 #define N_CRASHES 3
@@ -66,8 +65,7 @@ struct vmm {
 	pthread_t th;
 	struct smmu_client *c;
 	unsigned int gen; /* the daemon generation we are attached to */
-	int memfd, db, cq;
-	struct ring_prod p;
+	struct tlib_ring r; /* the same memfd and eventfds all along */
 	uint32_t vsmmu_id, ring_id; /* lib: the ids the library gave us */
 	/* Under w->lock: */
 	uint64_t syncs; /* guest SYNCs completed */
@@ -116,12 +114,12 @@ static int vmm_attach(struct vmm *v)
 	}
 	if (!r) {
 		uint32_t cons =
-			__atomic_load_n(&v->p.hdr->cons, __ATOMIC_ACQUIRE);
+			__atomic_load_n(&v->r.p.hdr->cons, __ATOMIC_ACQUIRE);
 		uint32_t prod =
-			__atomic_load_n(&v->p.hdr->prod, __ATOMIC_ACQUIRE);
+			__atomic_load_n(&v->r.p.hdr->prod, __ATOMIC_ACQUIRE);
 
-		r = smmu_client_ring_attach(v->c, vs, v->memfd, v->db, v->cq,
-					    &v->ring_id);
+		r = smmu_client_ring_attach(v->c, vs, v->r.memfd, v->r.db,
+					    v->r.cq, &v->ring_id);
 		pthread_mutex_lock(&v->w->lock);
 		v->attached_gen = v->gen;
 		v->redo_from = cons;
@@ -138,8 +136,8 @@ static int vmm_attach(struct vmm *v)
  */
 static int vmm_reconnect(struct vmm *v)
 {
-	uint32_t cons = __atomic_load_n(&v->p.hdr->cons, __ATOMIC_ACQUIRE);
-	uint32_t prod = __atomic_load_n(&v->p.hdr->prod, __ATOMIC_ACQUIRE);
+	uint32_t cons = __atomic_load_n(&v->r.p.hdr->cons, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(&v->r.p.hdr->prod, __ATOMIC_ACQUIRE);
 	int r;
 
 	/* Nobody consumes while the service is down: these are the values
@@ -173,26 +171,22 @@ static void *vmm_main(void *arg)
 		;
 	while (!__atomic_load_n(&v->w->stop, __ATOMIC_ACQUIRE)) {
 		struct cmdq_tlbi_range rg = { .tg = CMDQ_TG_4K, .ttl = 3 };
-		struct cmdq_cmd c[2] = {
-			cmdq_build_tlbi_nh_va(1, 0, va, true, &rg),
-			cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-					CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
+		struct smmu_ring_entry e[2] = {
+			tlib_entry(cmdq_build_tlbi_nh_va(1, 0, va, true, &rg)),
+			tlib_entry(tlib_sync_cmd()),
 		};
-		struct smmu_ring_entry e[2];
 		uint32_t first;
 
 		va += 0x1000;
-		cmdq_cmd_to_le(&c[0], &e[0]);
-		cmdq_cmd_to_le(&c[1], &e[1]);
-		r = ring_prod_push(&v->p, e, 2, &first);
+		r = ring_prod_push(&v->r.p, e, 2, &first);
 		if (r) {
 			vmm_fail(v, "push", r);
 			return NULL;
 		}
-		ring_prod_publish(&v->p);
+		ring_prod_publish(&v->r.p);
 		/* Wait for the SYNC, reattaching as often as needed. */
 		for (;;) {
-			r = ring_prod_wait(&v->p, first + 1, 10000,
+			r = ring_prod_wait(&v->r.p, first + 1, 10000,
 					   WAIT_SLICE_MS);
 			if (!r)
 				break;
@@ -239,46 +233,20 @@ static void wait_all(struct world *w, struct vmm *v, const uint64_t *min)
 	}
 }
 
-FIXTURE(crash)
-{
-	struct daemon d;
-};
-
-FIXTURE_SETUP(crash)
-{
-	daemon_init(&self->d);
-}
-
 /* Also after a failed ASSERT: no daemon outlives the test. */
-FIXTURE_TEARDOWN(crash)
-{
-	daemon_cleanup(&self->d);
-}
-
-static int count_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ASSERT_NONNULL(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
+TLIB_DAEMON_FIXTURE(crash, tlib_daemon_quiet)
 
 /*
  * @lib: the VMMs recover with smmu_client_reconnect() (backoff, replay
  * of their objects, stable ids) instead of re-creating by hand when the
  * test announces the restart.
  */
-static void run_crashes(struct daemon *dp, bool lib)
+static void run_crashes(struct tlib_daemon *dp, bool lib)
 {
 	struct world w = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .cond = PTHREAD_COND_INITIALIZER,
 			   .lib = lib };
-	int fds_before = count_fds();
+	int fds_before = tlib_fds(0);
 	uint64_t rs = t_seed(), min[N_VMS];
 	struct vmm v[N_VMS];
 	static const char *const extra[] = { "--poll-us", "20", NULL };
@@ -289,15 +257,9 @@ static void run_crashes(struct daemon *dp, bool lib)
 	for (unsigned int i = 0; i < N_VMS; i++) {
 		v[i].w = &w;
 		v[i].n = i;
-		ASSERT_OK(ring_memfd_create(6, &v[i].memfd));
-		v[i].db = eventfd(0, EFD_CLOEXEC);
-		v[i].cq = eventfd(0, EFD_CLOEXEC);
-		ASSERT_GE(v[i].db, 0);
-		ASSERT_GE(v[i].cq, 0);
-		ASSERT_OK(
-			ring_prod_init(&v[i].p, v[i].memfd, v[i].db, v[i].cq));
+		tlib_ring_new(&v[i].r, 6, 0);
 	}
-	daemon_start(dp, extra);
+	tlib_daemon_start(dp, extra);
 	pthread_mutex_lock(&w.lock);
 	w.generation = 1;
 	pthread_mutex_unlock(&w.lock);
@@ -315,10 +277,10 @@ static void run_crashes(struct daemon *dp, bool lib)
 		wait_all(&w, v, min);
 		pthread_mutex_unlock(&w.lock);
 		ASSERT_EQ(w.failed, 0);
-		daemon_kill(dp);
+		tlib_daemon_kill(dp);
 		t_kill = t_now();
 
-		daemon_start(dp, extra);
+		tlib_daemon_start(dp, extra);
 		pthread_mutex_lock(&w.lock);
 		w.generation++;
 		for (unsigned int i = 0; i < N_VMS; i++)
@@ -382,7 +344,8 @@ static void run_crashes(struct daemon *dp, bool lib)
 		pthread_join(v[i].th, NULL);
 		if (v[i].why[0])
 			fprintf(stderr, "# %s\n", v[i].why);
-		EXPECT_ERR(-ENOENT, ring_prod_halt_info(&v[i].p, &err, &where));
+		EXPECT_ERR(-ENOENT,
+			   ring_prod_halt_info(&v[i].r.p, &err, &where));
 		EXPECT_GT(v[i].syncs, 0);
 	}
 	ASSERT_EQ(w.failed, 0);
@@ -408,14 +371,11 @@ static void run_crashes(struct daemon *dp, bool lib)
 							    v[i].vsmmu_id));
 		}
 		smmu_client_free(v[i].c);
-		ring_prod_done(&v[i].p);
-		close(v[i].memfd);
-		close(v[i].db);
-		close(v[i].cq);
+		tlib_ring_free(&v[i].r);
 	}
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 	/* The library's dups of our fds are closed again. */
-	EXPECT_EQ(count_fds(), fds_before);
+	EXPECT_EQ(tlib_fds(0), fds_before);
 }
 
 TEST_F_TIMEOUT(crash, sigkill_restart_every_sync_completes, 120)
@@ -436,18 +396,18 @@ TEST_F_TIMEOUT(crash, library_reconnect, 120)
  */
 TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 {
-	struct daemon *dp = &self->d;
+	struct tlib_daemon *dp = &self->d;
 	struct smmu_client *c = NULL;
 	struct smmu_client_list *l = NULL;
 	uint32_t gone = 0, vs = 0, vs2 = 0;
 	double t0;
 
-	daemon_start(dp, NULL);
+	tlib_daemon_start(dp, NULL);
 	ASSERT_OK(smmu_client_connect(dp->sock, "giveup", &c));
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &gone));
 	ASSERT_OK(smmu_client_vsmmu_create(c, "sim0", -1, 0, 0, &vs));
 	ASSERT_OK(smmu_client_vsmmu_destroy(c, gone));
-	daemon_kill(dp);
+	tlib_daemon_kill(dp);
 
 	/* No service: a deadline, then -ETIMEDOUT (not before it). */
 	t0 = t_now();
@@ -458,7 +418,7 @@ TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 	 * The service is back: the one vSMMU left is re-created; the new
 	 * instance counts from 1, so it gets the id of the destroyed one.
 	 */
-	daemon_start(dp, NULL);
+	tlib_daemon_start(dp, NULL);
 	ASSERT_OK(smmu_client_reconnect(c, -1));
 	ASSERT_OK(smmu_client_list(c, 0, &l));
 	ASSERT_EQ(l->n_vsmmus, 1);
@@ -475,7 +435,7 @@ TEST_F_TIMEOUT(crash, reconnect_timeout_and_id_clash, 60)
 	ASSERT_OK(smmu_client_vsmmu_destroy(c, vs2));
 	ASSERT_ERR(-ENOENT, smmu_client_vsmmu_destroy(c, vs));
 	smmu_client_free(c);
-	daemon_stop(dp);
+	tlib_daemon_stop(dp);
 }
 
 TEST_HARNESS_MAIN

@@ -13,7 +13,6 @@
  * counts rejections), and the good VM keeps completing its SYNCs with
  * the oracle clean. No crash; under ASan/LSan no leak; no fd left open.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,7 +29,7 @@
 #include "cmdq/cmdq.h"
 #include "core/core.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 #define WAIT_MS 20000
 #define GOOD_VSID 0x8
@@ -38,87 +37,43 @@
 #define BAD_VSID 0x10
 #define BAD_PSID 0x200
 
-/* A VMM's view of one ring. */
-struct vmring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
-
 struct vm {
 	uint32_t vs;
 	struct iofd_viommu *vi;
-	struct vmring r;
+	struct tlib_ring r;
 	uint16_t asid;
 	uint64_t next_iova;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int count_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ASSERT_NONNULL(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static struct core_service *svc_new(unsigned int max_rings)
 {
-	static const char *const names[] = { "smmu0" };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.poll_us = 50,
 		.max_rings = max_rings,
 	};
-	struct core_service *svc = NULL;
 
-	iofd_sim_config_default(&sim);
+	tlib_sim_cfg(&sim);
 	sim.caps = cmdq_caps_full; /* ATC_INV legal: vSID checks matter */
-	sim.wait = IOFD_SIM_WAIT_NONE;
-	ASSERT_OK(core_service_new(&cfg, &svc));
-	return svc;
+	return tlib_svc_new(&cfg);
 }
 
-static int _ring_attach(struct core_service *svc, uint32_t vs, struct vmring *r,
-			uint32_t log2)
+/* A new ring (blocking eventfds, as a VMM may leave them: the service
+ * must cope) attached to @vs: core_ring_attach()'s result. */
+static int _ring_attach(struct core_service *svc, uint32_t vs,
+			struct tlib_ring *r, uint32_t log2)
 {
-	memset(r, 0, sizeof(*r));
-	r->memfd = r->db = r->cq = -1;
-	ASSERT_OK(ring_memfd_create(log2, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	/* Blocking, as a VMM may leave it: the service must cope. */
-	r->cq = eventfd(0, EFD_CLOEXEC);
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-	return core_ring_attach(svc, vs, r->memfd, r->db, r->cq, &r->id);
+	tlib_ring_new(r, log2, 0);
+	return _tlib_core_ring_attach(svc, vs, r);
 }
 
-static void ring_attach(struct core_service *svc, uint32_t vs, struct vmring *r,
-			uint32_t log2)
+static void ring_attach(struct core_service *svc, uint32_t vs,
+			struct tlib_ring *r, uint32_t log2)
 {
 	ASSERT_OK(_ring_attach(svc, vs, r, log2));
-}
-
-static void vmring_free(struct vmring *r)
-{
-	ring_prod_done(&r->p);
-	if (r->memfd >= 0)
-		close(r->memfd);
-	if (r->db >= 0)
-		close(r->db);
-	if (r->cq >= 0)
-		close(r->cq);
-	r->memfd = r->db = r->cq = -1;
 }
 
 static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
@@ -137,23 +92,9 @@ static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
 	vm->next_iova = 0x100000;
 }
 
-static uint32_t push(struct vmring *r, struct cmdq_cmd c)
+static uint32_t push(struct tlib_ring *r, struct cmdq_cmd c)
 {
-	struct smmu_ring_entry e;
-	uint32_t idx = 0;
-	int rc;
-
-	cmdq_cmd_to_le(&c, &e);
-	while ((rc = ring_prod_push(&r->p, &e, 1, &idx)) == -EAGAIN)
-		ASSERT_OK(ring_prod_wait(&r->p, r->p.prod - 1, 1000, WAIT_MS));
-	ASSERT_OK(rc);
-	return idx;
-}
-
-static struct cmdq_cmd sync_cmd(void)
-{
-	return cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-			       CMDQ_SYNC_MSIATTR_OIWB, 0, 0);
+	return tlib_ring_push_wait(r, c, WAIT_MS);
 }
 
 static struct cmdq_cmd tlbi_page(uint16_t asid, uint64_t va)
@@ -163,14 +104,14 @@ static struct cmdq_cmd tlbi_page(uint16_t asid, uint64_t va)
 	return cmdq_build_tlbi_nh_va(asid, 0, va, true, &rg);
 }
 
-static void sync_wait(struct vmring *r, uint32_t idx)
+static void sync_wait(struct tlib_ring *r, uint32_t idx)
 {
 	ASSERT_OK(ring_prod_publish(&r->p));
 	ASSERT_OK(ring_prod_wait(&r->p, idx, 20000, WAIT_MS));
 }
 
 /* The ring halts (not yet acknowledged) with @err at @where. */
-static void expect_halt(struct vmring *r, uint32_t wait_idx, uint32_t err,
+static void expect_halt(struct tlib_ring *r, uint32_t wait_idx, uint32_t err,
 			uint32_t where)
 {
 	uint32_t e = 0, at = 0;
@@ -196,7 +137,7 @@ static void good_vm_rounds(struct vm *g, unsigned int n)
 		ASSERT_OK(iofd_sim_cd_fill(g->vi, GOOD_VSID, 0));
 		push(&g->r, tlbi_page(g->asid, va));
 		push(&g->r, cmdq_build_cfgi_cd(GOOD_VSID, 0, true));
-		sync_wait(&g->r, push(&g->r, sync_cmd()));
+		sync_wait(&g->r, push(&g->r, tlib_sync_cmd()));
 		ASSERT_FALSE(iofd_sim_tlb_lookup(g->vi, g->asid, va));
 		ASSERT_FALSE(iofd_sim_cd_lookup(g->vi, GOOD_VSID, 0));
 	}
@@ -230,7 +171,7 @@ FIXTURE(h)
 
 FIXTURE_SETUP(h)
 {
-	self->fds_before = count_fds();
+	self->fds_before = tlib_fds(0);
 	self->svc = svc_new(0);
 	vm_new(self->svc, &self->good, GOOD_VSID, GOOD_PSID, 6);
 	vm_new(self->svc, &self->bad, BAD_VSID, BAD_PSID, 4);
@@ -240,16 +181,16 @@ FIXTURE_TEARDOWN(h)
 {
 	/* Freeing the service tears down both VMs (drains, detaches). */
 	core_service_free(self->svc);
-	vmring_free(&self->good.r);
-	vmring_free(&self->bad.r);
+	tlib_ring_free(&self->good.r);
+	tlib_ring_free(&self->bad.r);
 	/* Every fd the service dup'd was closed. */
-	EXPECT_EQ(count_fds(), self->fds_before);
+	EXPECT_EQ(tlib_fds(0), self->fds_before);
 }
 
 /* ---- producer indices -------------------------------------------------- */
 
 /* The VMM stores @prod and rings the doorbell, bypassing ring_prod. */
-static void raw_prod(struct vmring *r, uint32_t prod)
+static void raw_prod(struct tlib_ring *r, uint32_t prod)
 {
 	uint64_t one = 1;
 
@@ -257,12 +198,12 @@ static void raw_prod(struct vmring *r, uint32_t prod)
 	ASSERT_EQ(write(r->db, &one, sizeof(one)), (ssize_t)sizeof(one));
 }
 
-static void expect_proto(struct core_service *svc, struct vmring *r,
+static void expect_proto(struct core_service *svc, struct tlib_ring *r,
 			 uint32_t at)
 {
 	struct core_ring_stats rs;
 	uint32_t e = 0, where = 0;
-	double deadline = t_now() + WAIT_MS / 1000.0;
+	double deadline = tlib_deadline(WAIT_MS);
 
 	/*
 	 * ring_prod's own indices are stale now (we bypassed it): wait for
@@ -300,13 +241,13 @@ TEST_F(h, prod_far_out)
 
 TEST_F(h, prod_backwards)
 {
-	struct vmring *r = &self->bad.r;
+	struct tlib_ring *r = &self->bad.r;
 	uint32_t last = 0;
 
 	/* 9 entries go through normally: cons = fetch = 9. */
 	for (int i = 0; i < 8; i++)
 		push(r, cmdq_build_tlbi_nh_asid(3, 0));
-	last = push(r, sync_cmd());
+	last = push(r, tlib_sync_cmd());
 	sync_wait(r, last);
 	/* Then prod moves back behind what the service already took. */
 	raw_prod(r, 3);
@@ -382,7 +323,7 @@ TEST_F_TIMEOUT(h, illegal_commands_halt_at_index, 60)
 	struct vm *b = &self->bad, *g = &self->good;
 	struct core_vsmmu_stats st;
 	struct smmu_ring_entry fix;
-	struct cmdq_cmd s = sync_cmd();
+	struct cmdq_cmd s = tlib_sync_cmd();
 
 	cmdq_cmd_to_le(&s, &fix);
 	/* The good VM's config cache must survive the foreign-vSID tries. */
@@ -400,9 +341,9 @@ TEST_F_TIMEOUT(h, illegal_commands_halt_at_index, 60)
 				  CMDQ_CERROR_ILL);
 		ASSERT_OK(iofd_sim_tlb_fill(b->vi, 1, va));
 		push(&b->r, tlbi_page(1, va));
-		push(&b->r, sync_cmd());
+		push(&b->r, tlib_sync_cmd());
 		bad_idx = push(&b->r, bad[i].c);
-		idx = push(&b->r, sync_cmd());
+		idx = push(&b->r, tlib_sync_cmd());
 		expect_halt(&b->r, idx, SMMU_RING_ERR_CERROR_ILL, bad_idx);
 		if (t_failed)
 			fprintf(stderr, "# while testing %s\n", bad[i].what);
@@ -430,7 +371,7 @@ TEST_F(h, own_vsid_accepted)
 	ASSERT_OK(iofd_sim_cd_fill(b->vi, BAD_VSID, 0));
 	push(&b->r, cmdq_build_cfgi_cd(BAD_VSID, 0, true));
 	push(&b->r, cmdq_build_atc_inv(BAD_VSID, false, 0, false, 0, 0));
-	sync_wait(&b->r, push(&b->r, sync_cmd()));
+	sync_wait(&b->r, push(&b->r, tlib_sync_cmd()));
 	EXPECT_FALSE(iofd_sim_cd_lookup(b->vi, BAD_VSID, 0));
 	host_clean(b);
 }
@@ -438,7 +379,7 @@ TEST_F(h, own_vsid_accepted)
 /* ---- entries rewritten while the service consumes them ---------------- */
 
 struct scribbler {
-	struct vmring *r;
+	struct tlib_ring *r;
 	unsigned int stop; /* atomic */
 	uint64_t flips; /* atomic */
 };
@@ -487,7 +428,7 @@ TEST_F_TIMEOUT(h, entries_rewritten_while_consumed, 60)
 		int rc;
 
 		push(&b->r, cmdq_build_tlbi_nh_asid(5, 0));
-		idx = push(&b->r, sync_cmd());
+		idx = push(&b->r, tlib_sync_cmd());
 		ASSERT_OK(ring_prod_publish(&b->r.p));
 		rc = ring_prod_wait(&b->r.p, idx, 1000, WAIT_MS);
 		if (rc == -EPIPE)
@@ -520,7 +461,7 @@ TEST_F_TIMEOUT(h, entries_rewritten_while_consumed, 60)
  * goes. That VM only burns its own share of worker passes.
  */
 struct acker {
-	struct vmring *r;
+	struct tlib_ring *r;
 	unsigned int stop; /* atomic */
 };
 
@@ -550,7 +491,7 @@ TEST_F_TIMEOUT(h, halt_resume_storm, 60)
 	pthread_t th;
 
 	bad_idx = push(&b->r, cmdq_build_tlbi_el2_all());
-	push(&b->r, sync_cmd());
+	push(&b->r, tlib_sync_cmd());
 	expect_halt(&b->r, bad_idx + 1, SMMU_RING_ERR_CERROR_ILL, bad_idx);
 	ASSERT_EQ(pthread_create(&th, NULL, ack_main, &a), 0);
 	/* Run until the storm is real: many halts of the same entry. */
@@ -571,7 +512,7 @@ TEST_F_TIMEOUT(h, halt_resume_storm, 60)
 /* ---- floods ------------------------------------------------------------ */
 
 struct flood {
-	struct vmring *r;
+	struct tlib_ring *r;
 	unsigned int stop; /* atomic */
 	uint64_t pushed; /* atomic */
 };
@@ -603,7 +544,7 @@ static void *flood_main(void *arg)
 TEST_F_TIMEOUT(h, flood_and_doorbell_storm, 90)
 {
 	struct vm *b = &self->bad;
-	struct vmring big;
+	struct tlib_ring big;
 	struct flood f = { .r = &big };
 	pthread_t th;
 
@@ -620,7 +561,7 @@ TEST_F_TIMEOUT(h, flood_and_doorbell_storm, 90)
 	host_clean(&self->good);
 	host_clean(b);
 	ASSERT_OK(core_ring_detach(self->svc, big.id));
-	vmring_free(&big);
+	tlib_ring_free(&big);
 }
 
 /*
@@ -674,7 +615,7 @@ static void noisy_rounds(struct core_service *svc, struct vm *vms,
 			vms[i].next_iova += 0x1000;
 			ASSERT_OK(iofd_sim_tlb_fill(vms[i].vi, 1, va));
 			push(&vms[i].r, tlbi_page(1, va));
-			idx[i] = push(&vms[i].r, sync_cmd());
+			idx[i] = push(&vms[i].r, tlib_sync_cmd());
 			ASSERT_OK(ring_prod_publish(&vms[i].r.p));
 		}
 		for (unsigned int i = 0; i < NOISY_VMS; i++) {
@@ -698,7 +639,7 @@ static void noisy_rounds(struct core_service *svc, struct vm *vms,
 
 TEST_TIMEOUT(noisy_neighbour_fairness, 120)
 {
-	int fds_before = count_fds();
+	int fds_before = tlib_fds(0);
 	struct core_service *svc = svc_new(0);
 	struct vm *vms = calloc(NOISY_VMS, sizeof(*vms));
 	struct vm flooder;
@@ -746,10 +687,10 @@ TEST_TIMEOUT(noisy_neighbour_fairness, 120)
 		host_clean(&vms[i]);
 	core_service_free(svc);
 	for (unsigned int i = 0; i < NOISY_VMS; i++)
-		vmring_free(&vms[i].r);
-	vmring_free(&flooder.r);
+		tlib_ring_free(&vms[i].r);
+	tlib_ring_free(&flooder.r);
 	free(vms);
-	EXPECT_EQ(count_fds(), fds_before);
+	EXPECT_EQ(tlib_fds(0), fds_before);
 }
 
 /*
@@ -774,12 +715,12 @@ TEST_F_TIMEOUT(h, saturated_completion_eventfd, 60)
 			 __ATOMIC_RELEASE);
 	/* The signal path is live: one completion, one signal. */
 	push(&b->r, cmdq_build_tlbi_nh_asid(2, 0));
-	idx = push(&b->r, sync_cmd());
+	idx = push(&b->r, tlib_sync_cmd());
 	ASSERT_OK(ring_prod_publish(&b->r.p));
 	while (!ring_prod_done_upto(&b->r.p, idx))
 		good_vm_rounds(&self->good, 1);
 	/* The worker signals after completing: wait for it, not for luck. */
-	deadline = t_now() + WAIT_MS / 1000.0;
+	deadline = tlib_deadline(WAIT_MS);
 	for (;;) {
 		ASSERT_OK(core_ring_stats(self->svc, b->r.id, &rs));
 		if (rs.signals)
@@ -797,7 +738,7 @@ TEST_F_TIMEOUT(h, saturated_completion_eventfd, 60)
 	 */
 	for (int i = 0; i < 40; i++) {
 		push(&b->r, cmdq_build_tlbi_nh_asid(2, 0));
-		idx = push(&b->r, sync_cmd());
+		idx = push(&b->r, tlib_sync_cmd());
 		ASSERT_OK(ring_prod_publish(&b->r.p));
 		while (!ring_prod_done_upto(&b->r.p, idx))
 			good_vm_rounds(&self->good, 1);
@@ -876,11 +817,11 @@ TEST_F(h, attach_refuses_bad_fds)
 /* The service-wide ring budget: -EMFILE at the limit, room after detach. */
 TEST(ring_limit_emfile)
 {
-	int fds_before = count_fds();
+	int fds_before = tlib_fds(0);
 	struct core_service *svc = svc_new(4);
 	struct core_service_stats ss;
 	struct vm good, bad;
-	struct vmring r[4];
+	struct tlib_ring r[4];
 	unsigned int n = 0;
 
 	vm_new(svc, &good, GOOD_VSID, GOOD_PSID, 5);
@@ -902,10 +843,10 @@ TEST(ring_limit_emfile)
 				   &r[n].id));
 	core_service_free(svc);
 	for (unsigned int i = 0; i <= n; i++)
-		vmring_free(&r[i]);
-	vmring_free(&good.r);
-	vmring_free(&bad.r);
-	EXPECT_EQ(count_fds(), fds_before);
+		tlib_ring_free(&r[i]);
+	tlib_ring_free(&good.r);
+	tlib_ring_free(&bad.r);
+	EXPECT_EQ(tlib_fds(0), fds_before);
 }
 
 /* Per vSMMU: rings, devices, vSIDs. */
@@ -913,7 +854,7 @@ TEST_F(h, per_vsmmu_limits)
 {
 	struct core_service *svc = self->svc;
 	struct vm *b = &self->bad;
-	struct vmring r[8];
+	struct tlib_ring r[8];
 	uint32_t vdev, n = 0;
 
 	/* A vSID is taken once per vSMMU; vSIDs are 32-bit. */
@@ -934,7 +875,7 @@ TEST_F(h, per_vsmmu_limits)
 	ASSERT_ERR(-ENOSPC, core_ring_attach(svc, b->vs, r[7].memfd, r[7].db,
 					     r[7].cq, &r[7].id));
 	for (uint32_t i = 0; i <= n && i < 8; i++)
-		vmring_free(&r[i]);
+		tlib_ring_free(&r[i]);
 	good_vm_healthy(svc, &self->good);
 }
 
@@ -957,7 +898,7 @@ TEST_F(h, same_memfd_twice)
 					     b->r.db, b->r.cq, &id2));
 	close(fd2);
 	push(&b->r, cmdq_build_tlbi_nh_asid(4, 0));
-	sync_wait(&b->r, push(&b->r, sync_cmd()));
+	sync_wait(&b->r, push(&b->r, tlib_sync_cmd()));
 	good_vm_healthy(self->svc, &self->good);
 	host_clean(b);
 }

@@ -35,7 +35,7 @@
 #include "cmdq/cmdq.h"
 #include "core/core.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 #if defined(__x86_64__)
 #define SECCOMP_TEST_ARCH AUDIT_ARCH_X86_64
@@ -176,14 +176,11 @@ static int install_filter(void)
 /* The child: returns its exit code; never returns into the harness. */
 static int child_main(void)
 {
-	static const char *const names[] = { "smmu0" };
 	struct sigaction sa = { .sa_sigaction = on_sigsys,
 				.sa_flags = SA_SIGINFO };
 	struct iofd_sim_config sim;
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = &sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(&sim, 1),
 		.loop = CORE_LOOP_URING,
 		.issue_mode = CORE_ISSUE_ASYNC,
 		.poll_us = 20,
@@ -191,9 +188,8 @@ static int child_main(void)
 	struct core_service *svc = NULL;
 	struct iofd_viommu_spec spec = { .iommufd = -1 };
 	struct iofd_viommu *vi;
-	struct ring_prod p;
-	uint32_t vs, vdev, ring;
-	int memfd, db, cq;
+	struct tlib_ring r;
+	uint32_t vs, vdev;
 
 	iofd_sim_config_default(&sim);
 	/* BLOCK: the sim sleeps in clock_nanosleep like a blocked ioctl. */
@@ -206,12 +202,9 @@ static int child_main(void)
 	    core_device_attach(svc, vs, 0x100, 0x8, &vdev))
 		return 4;
 	vi = core_vsmmu_viommu(svc, vs);
-	if (ring_memfd_create(6, &memfd))
+	if (_tlib_ring_new(&r, 6, 0))
 		return 5;
-	db = eventfd(0, EFD_CLOEXEC);
-	cq = eventfd(0, EFD_CLOEXEC);
-	if (db < 0 || cq < 0 || ring_prod_init(&p, memfd, db, cq) ||
-	    core_ring_attach(svc, vs, memfd, db, cq, &ring))
+	if (_tlib_core_ring_attach(svc, vs, &r))
 		return 6;
 
 	sigemptyset(&sa.sa_mask);
@@ -223,24 +216,19 @@ static int child_main(void)
 	for (int i = 0; i < 300; i++) {
 		struct cmdq_tlbi_range rg = { .tg = CMDQ_TG_4K, .ttl = 3 };
 		uint64_t va = 0x100000 + 0x1000 * (uint64_t)i;
-		struct cmdq_cmd c[3] = {
+		struct cmdq_cmd c[2] = {
 			cmdq_build_tlbi_nh_va(1, 0, va, true, &rg),
 			cmdq_build_cfgi_cd(0x8, 0, true),
-			cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-					CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
 		};
-		struct smmu_ring_entry e[3];
-		uint32_t first;
+		uint32_t sync;
 
 		if (iofd_sim_tlb_fill(vi, 1, va) ||
 		    iofd_sim_cd_fill(vi, 0x8, 0))
 			return 9;
-		for (int k = 0; k < 3; k++)
-			cmdq_cmd_to_le(&c[k], &e[k]);
-		if (ring_prod_push(&p, e, 3, &first) || ring_prod_publish(&p))
+		if (_tlib_ring_push_sync(&r, c, 2, &sync))
 			return 10;
 		/* Alternate: sleep on the completion eventfd, or spin. */
-		if (ring_prod_wait(&p, first + 2, i % 2 ? 0 : 1000000, WAIT_MS))
+		if (ring_prod_wait(&r.p, sync, i % 2 ? 0 : 1000000, WAIT_MS))
 			return 11;
 		if (iofd_sim_tlb_lookup(vi, 1, va) ||
 		    iofd_sim_cd_lookup(vi, 0x8, 0))

@@ -41,7 +41,7 @@
 #include "cmdq/cmdq.h"
 #include "core/core.h"
 #include "iommufd/sim.h"
-#include "tests/harness.h"
+#include "tests/lib/tlib-core.h"
 
 /* Deadlines: generous, a hang is forever. */
 #define WAIT_NS 10000000000ull
@@ -105,50 +105,13 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	return (int)r;
 }
 
-struct vmring {
-	int memfd, db, cq;
-	struct ring_prod p;
-	uint32_t id;
-};
-
-static void vmring_new(struct core_service *svc, uint32_t vs, struct vmring *r)
+static uint32_t push_pair(struct tlib_ring *r)
 {
-	ASSERT_OK(ring_memfd_create(10, &r->memfd));
-	r->db = eventfd(0, EFD_CLOEXEC);
-	r->cq = eventfd(0, EFD_CLOEXEC); /* blocking, as a VMM may leave it */
-	ASSERT_GE(r->db, 0);
-	ASSERT_GE(r->cq, 0);
-	ASSERT_OK(ring_prod_init(&r->p, r->memfd, r->db, r->cq));
-	ASSERT_OK(core_ring_attach(svc, vs, r->memfd, r->db, r->cq, &r->id));
-}
-
-static void vmring_free(struct vmring *r)
-{
-	ring_prod_done(&r->p);
-	close(r->memfd);
-	close(r->db);
-	close(r->cq);
-}
-
-static uint32_t push_pair(struct vmring *r)
-{
-	struct cmdq_cmd c[2] = {
-		cmdq_build_tlbi_nh_asid(1, 0),
-		cmdq_build_sync(CMDQ_SYNC_CS_SEV, CMDQ_SYNC_MSH_ISH,
-				CMDQ_SYNC_MSIATTR_OIWB, 0, 0),
-	};
-	struct smmu_ring_entry e[2];
-	uint32_t first;
-
-	cmdq_cmd_to_le(&c[0], &e[0]);
-	cmdq_cmd_to_le(&c[1], &e[1]);
-	ASSERT_OK(ring_prod_push(&r->p, e, 2, &first));
-	ASSERT_OK(ring_prod_publish(&r->p));
-	return first + 1;
+	return tlib_ring_push_pair(r, cmdq_build_tlbi_nh_asid(1, 0));
 }
 
 /* Spin until the SYNC at @idx completed; a hang fails. */
-static void wait_done(struct vmring *r, uint32_t idx, const char *who)
+static void wait_done(struct tlib_ring *r, uint32_t idx, const char *who)
 {
 	double t0 = t_now();
 
@@ -161,7 +124,7 @@ static void wait_done(struct vmring *r, uint32_t idx, const char *who)
 	}
 }
 
-static void want_signal(struct vmring *r)
+static void want_signal(struct tlib_ring *r)
 {
 	r->p.prod_flags = SMMU_RING_WANT_SIGNAL;
 	__atomic_store_n(&r->p.hdr->prod_flags, SMMU_RING_WANT_SIGNAL,
@@ -190,21 +153,15 @@ static void saturate(int fd)
 static struct core_service *svc_new(struct iofd_sim_config *sim,
 				    enum core_loop_kind loop)
 {
-	static const char *const names[] = { "smmu0" };
 	struct core_config cfg = {
-		.backend = { .kind = "sim", .sim = sim },
-		.hsmmu_names = names,
-		.n_hsmmu = 1,
+		TLIB_CORE_CFG(sim, 1),
 		.poll_us = 50,
 		.loop = loop,
 		.ctl_timeout_ms = CTL_TIMEOUT_MS,
 	};
-	struct core_service *svc = NULL;
 
-	iofd_sim_config_default(sim);
-	sim->wait = IOFD_SIM_WAIT_NONE;
-	ASSERT_OK(core_service_new(&cfg, &svc));
-	return svc;
+	tlib_sim_cfg(sim);
+	return tlib_svc_new(&cfg);
 }
 
 /* Control calls that must come back while the bad VM misbehaves. */
@@ -232,19 +189,18 @@ static void check_not_stuck(struct core_service *svc)
 
 TEST_TIMEOUT(saturated_before_every_signal, 120)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_ring_stats rs;
-	struct vmring good, bad;
+	struct tlib_ring good, bad;
 	uint32_t vs_good, vs_bad, idx;
 
 	test_thread = pthread_self();
 	svc = svc_new(&sim, CORE_LOOP_AUTO);
-	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &vs_good));
-	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &vs_bad));
-	vmring_new(svc, vs_good, &good);
-	vmring_new(svc, vs_bad, &bad);
+	vs_good = tlib_vsmmu_new(svc, "smmu0");
+	vs_bad = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs_good, &good, 10);
+	tlib_core_ring(svc, vs_bad, &bad, 10);
 	__atomic_store_n(&watched_fd, bad.cq, __ATOMIC_RELEASE);
 	want_signal(&bad);
 
@@ -267,8 +223,8 @@ TEST_TIMEOUT(saturated_before_every_signal, 120)
 	ASSERT_OK(core_ring_detach(svc, bad.id));
 	__atomic_store_n(&watched_fd, -1, __ATOMIC_RELEASE);
 	core_service_free(svc);
-	vmring_free(&good);
-	vmring_free(&bad);
+	tlib_ring_free(&good);
+	tlib_ring_free(&bad);
 }
 
 struct saturator {
@@ -291,20 +247,19 @@ static void *saturator_main(void *arg)
 
 static void race(enum core_loop_kind loop)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_service_stats ss;
-	struct vmring good, bad;
+	struct tlib_ring good, bad;
 	struct saturator sat = { 0 };
 	pthread_t th;
 	uint32_t vs_good, vs_bad, idx;
 
 	svc = svc_new(&sim, loop);
-	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &vs_good));
-	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &vs_bad));
-	vmring_new(svc, vs_good, &good);
-	vmring_new(svc, vs_bad, &bad);
+	vs_good = tlib_vsmmu_new(svc, "smmu0");
+	vs_bad = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, vs_good, &good, 10);
+	tlib_core_ring(svc, vs_bad, &bad, 10);
 	__atomic_store_n(&watched_fd, bad.cq, __ATOMIC_RELEASE);
 	want_signal(&bad);
 	sat.fd = bad.cq;
@@ -331,8 +286,8 @@ static void race(enum core_loop_kind loop)
 	__atomic_store_n(&watched_fd, -1, __ATOMIC_RELEASE);
 	__atomic_store_n(&sat.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
-	vmring_free(&good);
-	vmring_free(&bad);
+	tlib_ring_free(&good);
+	tlib_ring_free(&bad);
 }
 
 TEST_TIMEOUT(saturating_vmm_races_signals_uring, 240)
