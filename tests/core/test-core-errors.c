@@ -528,36 +528,37 @@ TEST(memfd_attached_twice_refused)
  * open batch before the release. Released, they go out as one ioctl: two
  * in all for eleven guest SYNCs.
  */
-static void run_group_commit_held(const struct variant *v)
+static void run_group_commit_held(const struct tlib_variant *v)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_vsmmu_stats st0, st;
-	struct vmring a, b;
+	struct tlib_ring a, b;
 	struct gate g;
 	uint32_t x, y, first, last = 0, bs;
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	sim.hold = gate_hook;
 	sim.hold_arg = &g;
 	gate_init(&g);
-	svc = svc_new(v, &sim, 0);
-	x = vsmmu_new(svc);
-	y = vsmmu_new(svc);
-	vmring_new(svc, x, &a);
-	vmring_new(svc, y, &b);
+	svc = tlib_svc_variant(v, 1, &sim, 0);
+	x = tlib_vsmmu_new(svc, "smmu0");
+	y = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, x, &a, 7);
+	tlib_core_ring(svc, y, &b, 7);
 	ASSERT_OK(core_vsmmu_stats(svc, x, &st0));
 
-	push(&a, cmdq_build_tlbi_nh_asid(1, 0));
+	tlib_ring_push(&a, cmdq_build_tlbi_nh_asid(1, 0));
 	first = push_sync(&a);
 	ASSERT_OK(ring_prod_publish(&a.p));
 	gate_wait_entered(&g);
 	for (uint16_t i = 0; i < 10; i++) {
-		push(&a, cmdq_build_tlbi_nh_asid((uint16_t)(2 + i), 0));
+		tlib_ring_push(&a,
+			       cmdq_build_tlbi_nh_asid((uint16_t)(2 + i), 0));
 		last = push_sync(&a);
 		ASSERT_OK(ring_prod_publish(&a.p));
 	}
-	push(&b, cmdq_build_tlbi_nh_asid(20, 0));
+	tlib_ring_push(&b, cmdq_build_tlbi_nh_asid(20, 0));
 	bs = push_sync(&b);
 	ASSERT_OK(ring_prod_publish(&b.p));
 
@@ -571,8 +572,8 @@ static void run_group_commit_held(const struct variant *v)
 	EXPECT_EQ(st.syncs - st0.syncs, 11u);
 	EXPECT_EQ(st.ioctls - st0.ioctls, 2u);
 
-	vmring_free(&a);
-	vmring_free(&b);
+	tlib_ring_free(&a);
+	tlib_ring_free(&b);
 	core_service_free(svc);
 	sem_destroy(&g.entered);
 	sem_destroy(&g.go);
@@ -580,12 +581,12 @@ static void run_group_commit_held(const struct variant *v)
 
 TEST(group_commit_held_uring_async)
 {
-	run_group_commit_held(&variants[0]);
+	run_group_commit_held(&tlib_variants[0]);
 }
 
 TEST(group_commit_held_epoll_async)
 {
-	run_group_commit_held(&variants[2]);
+	run_group_commit_held(&tlib_variants[2]);
 }
 
 /* ---- CORE_ISSUE_AUTO ---------------------------------------------------- */
@@ -619,30 +620,31 @@ TEST(auto_rule_hysteresis)
  */
 static void run_auto_switches(enum core_loop_kind loop)
 {
-	const struct variant v = { loop, CORE_ISSUE_AUTO };
+	const struct tlib_variant v = { loop, CORE_ISSUE_AUTO };
 	struct iofd_sim_config sim;
 	struct core_hsmmu_stats hs;
 	struct core_service *svc;
-	struct vmring a;
+	struct tlib_ring a;
 	uint32_t x, idx = 0;
 
-	sim_cfg(&sim);
+	tlib_sim_cfg(&sim);
 	sim.wait = IOFD_SIM_WAIT_BLOCK;
 	sim.sync_ns = 2000000;
-	svc = svc_new(&v, &sim, 0);
-	x = vsmmu_new(svc);
-	vmring_new(svc, x, &a);
+	svc = tlib_svc_variant(&v, 1, &sim, 0);
+	x = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, x, &a, 7);
 	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
 	ASSERT_STREQ(hs.issue_mode, "auto:inline");
 	for (uint16_t i = 0; i < 8; i++) {
-		push(&a, cmdq_build_tlbi_nh_asid((uint16_t)(1 + i), 0));
+		tlib_ring_push(&a,
+			       cmdq_build_tlbi_nh_asid((uint16_t)(1 + i), 0));
 		idx = push_sync(&a);
 		ASSERT_OK(ring_prod_publish(&a.p));
 		sync_wait(&a, idx);
 	}
 	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
 	ASSERT_STREQ(hs.issue_mode, "auto:async");
-	vmring_free(&a);
+	tlib_ring_free(&a);
 	core_service_free(svc);
 }
 
