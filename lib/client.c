@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libsmmu-offload client: synchronous request/reply over the control
- * socket. The generated protobuf types stay in this file; callers see the
- * structs of smmu-offload/client.h.
+ * socket. The generated protobuf types stay in the library's sources
+ * (this file, client_vcmdq.c, client_i.h); callers see the structs of
+ * smmu-offload/client.h.
  */
 #include <smmu-offload/client.h>
-#include <smmu-offload/vcmdq.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,48 +18,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/client_i.h"
 #include "rpc/frame.h"
 #include "rpc/smmu_offload.pb-c.h"
-
-/**
- * struct smmu_client - one connection. Owned by the caller's thread.
- * @sock:     the SOCK_SEQPACKET socket.
- * @next_id:  id of the next request (never 0: 0 marks undecodable ones).
- * @buf:      receive buffer, RPC_FRAME_MAX bytes.
- * @error:    message of the last refused request.
- * @server_version, @backend: from the handshake.
- */
-/*
- * What the client created, so smmu_client_reconnect() can create it again
- * on a restarted service. @id is the id the caller holds (the first one
- * the service gave, or an alias: caller_id()), @cur the id in the current
- * service instance; fds are dups owned by the client.
- */
-enum client_obj_kind { OBJ_VSMMU, OBJ_DEVICE, OBJ_RING };
-
-struct client_obj {
-	enum client_obj_kind kind;
-	uint32_t id, cur;
-	uint32_t vsmmu; /* devices, rings: the caller's vSMMU id */
-	char hsmmu[64];
-	uint32_t viommu_id, dev_id;
-	uint64_t vsid;
-	int fd[3]; /* vSMMU: iommufd; ring: memfd, doorbell, completion */
-};
-
-struct smmu_client {
-	int sock;
-	uint64_t next_id;
-	uint8_t *buf;
-	char error[256];
-	char server_version[64];
-	char backend[16];
-	char path[108];
-	char name[64];
-	struct client_obj *objs; /* creation order: parents first */
-	size_t n_objs, cap_objs;
-	uint32_t next_alias; /* see caller_id() */
-};
 
 static void obj_close(struct client_obj *o)
 {
@@ -112,7 +73,7 @@ static struct client_obj *obj_find(struct smmu_client *c,
 }
 
 /* The current service's id for the caller's @id (unknown ids pass). */
-static uint32_t cur_id(struct smmu_client *c, enum client_obj_kind kind,
+uint32_t client_cur_id(struct smmu_client *c, enum client_obj_kind kind,
 		       uint32_t id)
 {
 	struct client_obj *o = obj_find(c, kind, id);
@@ -214,7 +175,7 @@ static int call(struct smmu_client *c, SmmuOffload__Request *req,
 }
 
 /* call() for requests whose reply must carry result @want. */
-static int call_expect(struct smmu_client *c, SmmuOffload__Request *req,
+int client_call_expect(struct smmu_client *c, SmmuOffload__Request *req,
 		       const struct rpc_fds *fds,
 		       SmmuOffload__Response__ResultCase want,
 		       SmmuOffload__Response **ret)
@@ -416,8 +377,9 @@ int smmu_client_list_hsmmus(struct smmu_client *c,
 
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST_HOST_SMMUS;
 	req.list_host_smmus = &body;
-	r = call_expect(c, &req, NULL,
-			SMMU_OFFLOAD__RESPONSE__RESULT_LIST_HOST_SMMUS, &resp);
+	r = client_call_expect(c, &req, NULL,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_LIST_HOST_SMMUS,
+			       &resp);
 	if (r)
 		return r;
 	n = resp->list_host_smmus->n_host_smmus;
@@ -460,8 +422,9 @@ static int vsmmu_create_raw(struct smmu_client *c, const char *hsmmu,
 	body.dev_id = dev_id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_CREATE_VSMMU;
 	req.create_vsmmu = &body;
-	r = call_expect(c, &req, &fds,
-			SMMU_OFFLOAD__RESPONSE__RESULT_CREATE_VSMMU, &resp);
+	r = client_call_expect(c, &req, &fds,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_CREATE_VSMMU,
+			       &resp);
 	if (r)
 		return r;
 	*ret_id = resp->create_vsmmu->vsmmu_id;
@@ -470,12 +433,12 @@ static int vsmmu_create_raw(struct smmu_client *c, const char *hsmmu,
 }
 
 /* Requests answered by Empty. */
-static int call_done(struct smmu_client *c, SmmuOffload__Request *req,
+int client_call_done(struct smmu_client *c, SmmuOffload__Request *req,
 		     const struct rpc_fds *fds)
 {
 	SmmuOffload__Response *resp;
-	int r = call_expect(c, req, fds, SMMU_OFFLOAD__RESPONSE__RESULT_DONE,
-			    &resp);
+	int r = client_call_expect(c, req, fds,
+				   SMMU_OFFLOAD__RESPONSE__RESULT_DONE, &resp);
 
 	if (r)
 		return r;
@@ -519,12 +482,12 @@ static int vsmmu_destroy_raw(struct smmu_client *c, uint32_t vsmmu_id)
 	body.vsmmu_id = vsmmu_id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DESTROY_VSMMU;
 	req.destroy_vsmmu = &body;
-	return call_done(c, &req, NULL);
+	return client_call_done(c, &req, NULL);
 }
 
 int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
 {
-	int r = vsmmu_destroy_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id));
+	int r = vsmmu_destroy_raw(c, client_cur_id(c, OBJ_VSMMU, vsmmu_id));
 
 	if (!r)
 		obj_forget(c, OBJ_VSMMU, vsmmu_id, 0);
@@ -545,8 +508,9 @@ static int device_attach_raw(struct smmu_client *c, uint32_t vsmmu_id,
 	body.vsid = vsid;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_DEVICE;
 	req.attach_device = &body;
-	r = call_expect(c, &req, NULL,
-			SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_DEVICE, &resp);
+	r = client_call_expect(c, &req, NULL,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_DEVICE,
+			       &resp);
 	if (r)
 		return r;
 	*ret_vdev_id = resp->attach_device->vdev_id;
@@ -564,8 +528,8 @@ int smmu_client_device_attach(struct smmu_client *c, uint32_t vsmmu_id,
 				.vsid = vsid };
 	int r;
 
-	r = device_attach_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id), dev_id, vsid,
-			      ret_vdev_id);
+	r = device_attach_raw(c, client_cur_id(c, OBJ_VSMMU, vsmmu_id), dev_id,
+			      vsid, ret_vdev_id);
 	if (r)
 		return r;
 	o.id = o.cur = *ret_vdev_id;
@@ -582,11 +546,11 @@ int smmu_client_device_detach(struct smmu_client *c, uint32_t vsmmu_id,
 	SmmuOffload__DetachDevice body = SMMU_OFFLOAD__DETACH_DEVICE__INIT;
 	int r;
 
-	body.vsmmu_id = cur_id(c, OBJ_VSMMU, vsmmu_id);
+	body.vsmmu_id = client_cur_id(c, OBJ_VSMMU, vsmmu_id);
 	body.vsid = vsid;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_DEVICE;
 	req.detach_device = &body;
-	r = call_done(c, &req, NULL);
+	r = client_call_done(c, &req, NULL);
 	if (!r)
 		obj_forget(c, OBJ_DEVICE, vsmmu_id, vsid);
 	return r;
@@ -611,8 +575,9 @@ static int ring_attach_raw(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 	body.vsmmu_id = vsmmu_id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_RING;
 	req.attach_ring = &body;
-	r = call_expect(c, &req, &fds,
-			SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_RING, &resp);
+	r = client_call_expect(c, &req, &fds,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_RING,
+			       &resp);
 	if (r)
 		return r;
 	*ret_id = resp->attach_ring->ring_id;
@@ -629,7 +594,7 @@ static int ring_detach_raw(struct smmu_client *c, uint32_t ring_id)
 	body.ring_id = ring_id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_RING;
 	req.detach_ring = &body;
-	return call_done(c, &req, NULL);
+	return client_call_done(c, &req, NULL);
 }
 
 int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
@@ -640,7 +605,7 @@ int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 	uint32_t id;
 	int r;
 
-	r = ring_attach_raw(c, cur_id(c, OBJ_VSMMU, vsmmu_id), memfd,
+	r = ring_attach_raw(c, client_cur_id(c, OBJ_VSMMU, vsmmu_id), memfd,
 			    doorbell_fd, complete_fd, &id);
 	if (r)
 		return r;
@@ -657,7 +622,7 @@ int smmu_client_ring_attach(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
 
 int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id)
 {
-	int r = ring_detach_raw(c, cur_id(c, OBJ_RING, ring_id));
+	int r = ring_detach_raw(c, client_cur_id(c, OBJ_RING, ring_id));
 
 	if (!r)
 		obj_forget(c, OBJ_RING, ring_id, 0);
@@ -669,134 +634,10 @@ int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id)
 	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
 	SmmuOffload__ResumeRing body = SMMU_OFFLOAD__RESUME_RING__INIT;
 
-	body.ring_id = cur_id(c, OBJ_RING, ring_id);
+	body.ring_id = client_cur_id(c, OBJ_RING, ring_id);
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_RESUME_RING;
 	req.resume_ring = &body;
-	return call_done(c, &req, NULL);
-}
-
-/* ---- software vCMDQ: plain calls, not replayed on reconnect -------------- */
-
-int smmu_client_gmem_add(struct smmu_client *c, uint32_t vsmmu_id, int memfd,
-			 uint64_t offset, uint64_t gpa, uint64_t size)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__AddGuestMemory body = SMMU_OFFLOAD__ADD_GUEST_MEMORY__INIT;
-	struct rpc_fds fds;
-
-	if (memfd < 0)
-		return -EBADF;
-	rpc_fds_init(&fds);
-	fds.fd[fds.n++] = memfd;
-	body.vsmmu_id = cur_id(c, OBJ_VSMMU, vsmmu_id);
-	body.offset = offset;
-	body.gpa = gpa;
-	body.size = size;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY;
-	req.add_guest_memory = &body;
-	return call_done(c, &req, &fds);
-}
-
-int smmu_client_gmem_remove(struct smmu_client *c, uint32_t vsmmu_id,
-			    uint64_t gpa, uint64_t size)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__RemoveGuestMemory body =
-		SMMU_OFFLOAD__REMOVE_GUEST_MEMORY__INIT;
-
-	body.vsmmu_id = cur_id(c, OBJ_VSMMU, vsmmu_id);
-	body.gpa = gpa;
-	body.size = size;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_REMOVE_GUEST_MEMORY;
-	req.remove_guest_memory = &body;
-	return call_done(c, &req, NULL);
-}
-
-int smmu_client_vcmdq_attach(struct smmu_client *c, uint32_t vsmmu_id,
-			     int page_memfd, unsigned int nq, int irq_fd,
-			     uint32_t *ret_id)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__AttachVcmdq body = SMMU_OFFLOAD__ATTACH_VCMDQ__INIT;
-	SmmuOffload__Response *resp;
-	struct rpc_fds fds;
-	int r;
-
-	if (page_memfd < 0)
-		return -EBADF;
-	rpc_fds_init(&fds);
-	fds.fd[fds.n++] = page_memfd;
-	if (irq_fd >= 0)
-		fds.fd[fds.n++] = irq_fd;
-	body.vsmmu_id = cur_id(c, OBJ_VSMMU, vsmmu_id);
-	body.nq = nq;
-	body.version = SMMU_VCMDQ_VERSION;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ;
-	req.attach_vcmdq = &body;
-	r = call_expect(c, &req, &fds,
-			SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_VCMDQ, &resp);
-	if (r)
-		return r;
-	*ret_id = resp->attach_vcmdq->vcmdq_id;
-	smmu_offload__response__free_unpacked(resp, NULL);
-	return 0;
-}
-
-int smmu_client_vcmdq_detach(struct smmu_client *c, uint32_t vcmdq_id)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__DetachVcmdq body = SMMU_OFFLOAD__DETACH_VCMDQ__INIT;
-
-	body.vcmdq_id = vcmdq_id;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_DETACH_VCMDQ;
-	req.detach_vcmdq = &body;
-	return call_done(c, &req, NULL);
-}
-
-int smmu_client_vcmdq_set_base(struct smmu_client *c, uint32_t vcmdq_id,
-			       unsigned int lidx, uint64_t base)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__SetVcmdqBase body = SMMU_OFFLOAD__SET_VCMDQ_BASE__INIT;
-
-	body.vcmdq_id = vcmdq_id;
-	body.lidx = lidx;
-	body.base_reg = base;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE;
-	req.set_vcmdq_base = &body;
-	return call_done(c, &req, NULL);
-}
-
-int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
-				unsigned int lidx, bool ready)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__SetVcmdqReady body = SMMU_OFFLOAD__SET_VCMDQ_READY__INIT;
-
-	body.vcmdq_id = vcmdq_id;
-	body.lidx = lidx;
-	body.ready = ready;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_READY;
-	req.set_vcmdq_ready = &body;
-	return call_done(c, &req, NULL);
-}
-
-int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
-			       int uffd, uint64_t vmm_addr)
-{
-	SmmuOffload__Request req = SMMU_OFFLOAD__REQUEST__INIT;
-	SmmuOffload__SetVcmdqUffd body = SMMU_OFFLOAD__SET_VCMDQ_UFFD__INIT;
-	struct rpc_fds fds;
-
-	if (uffd < 0)
-		return -EBADF;
-	rpc_fds_init(&fds);
-	fds.fd[fds.n++] = uffd;
-	body.vcmdq_id = vcmdq_id;
-	body.vmm_addr = vmm_addr;
-	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD;
-	req.set_vcmdq_uffd = &body;
-	return call_done(c, &req, &fds);
+	return client_call_done(c, &req, NULL);
 }
 
 /*
@@ -809,7 +650,7 @@ static int replay(struct smmu_client *c)
 		struct client_obj *o = &c->objs[i];
 		uint32_t vs = o->kind == OBJ_VSMMU ?
 				      0 :
-				      cur_id(c, OBJ_VSMMU, o->vsmmu);
+				      client_cur_id(c, OBJ_VSMMU, o->vsmmu);
 		int r;
 
 		switch (o->kind) {
@@ -902,13 +743,15 @@ int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
 		return -EINVAL;
 	body.scope = (SmmuOffload__StatsScope)scope;
 	body.has_id = true;
-	body.id = scope == SMMU_CLIENT_SCOPE_VSMMU ? cur_id(c, OBJ_VSMMU, id) :
-		  scope == SMMU_CLIENT_SCOPE_RING  ? cur_id(c, OBJ_RING, id) :
-						     id;
+	body.id = scope == SMMU_CLIENT_SCOPE_VSMMU ?
+			  client_cur_id(c, OBJ_VSMMU, id) :
+		  scope == SMMU_CLIENT_SCOPE_RING ?
+			  client_cur_id(c, OBJ_RING, id) :
+			  id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_GET_STATS;
 	req.get_stats = &body;
-	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_GET_STATS,
-			&resp);
+	r = client_call_expect(c, &req, NULL,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_GET_STATS, &resp);
 	if (r)
 		return r;
 	sr = resp->get_stats;
@@ -991,11 +834,11 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 	int r;
 
 	body.has_vsmmu_id = true;
-	body.vsmmu_id = vsmmu_id ? cur_id(c, OBJ_VSMMU, vsmmu_id) : 0;
+	body.vsmmu_id = vsmmu_id ? client_cur_id(c, OBJ_VSMMU, vsmmu_id) : 0;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_LIST;
 	req.list = &body;
-	r = call_expect(c, &req, NULL, SMMU_OFFLOAD__RESPONSE__RESULT_LIST,
-			&resp);
+	r = client_call_expect(c, &req, NULL,
+			       SMMU_OFFLOAD__RESPONSE__RESULT_LIST, &resp);
 	if (r)
 		return r;
 	lr = resp->list;

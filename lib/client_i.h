@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsmmu-offload client internals shared by client.c (connection,
+ * request/reply, vSMMU/device/ring calls recorded for reconnect and their
+ * replay, stats, list) and client_vcmdq.c (software vCMDQ and guest-memory
+ * calls). Not installed; the symbol map exports none of it.
+ */
+#ifndef SMMU_OFFLOAD_LIB_CLIENT_I_H
+#define SMMU_OFFLOAD_LIB_CLIENT_I_H
+
+#include <smmu-offload/client.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/frame.h"
+#include "rpc/smmu_offload.pb-c.h"
+
+/*
+ * What the client created, so smmu_client_reconnect() can create it again
+ * on a restarted service. @id is the id the caller holds (the first one
+ * the service gave, or an alias: caller_id()), @cur the id in the current
+ * service instance; fds are dups owned by the client.
+ */
+enum client_obj_kind { OBJ_VSMMU, OBJ_DEVICE, OBJ_RING };
+
+struct client_obj {
+	enum client_obj_kind kind;
+	uint32_t id, cur;
+	uint32_t vsmmu; /* devices, rings: the caller's vSMMU id */
+	char hsmmu[64];
+	uint32_t viommu_id, dev_id;
+	uint64_t vsid;
+	int fd[3]; /* vSMMU: iommufd; ring: memfd, doorbell, completion */
+};
+
+/**
+ * struct smmu_client - one connection. Owned by the caller's thread.
+ * @sock:     the SOCK_SEQPACKET socket.
+ * @next_id:  id of the next request (never 0: 0 marks undecodable ones).
+ * @buf:      receive buffer, RPC_FRAME_MAX bytes.
+ * @error:    message of the last refused request.
+ * @server_version, @backend: from the handshake.
+ */
+struct smmu_client {
+	int sock;
+	uint64_t next_id;
+	uint8_t *buf;
+	char error[256];
+	char server_version[64];
+	char backend[16];
+	char path[108];
+	char name[64];
+	struct client_obj *objs; /* creation order: parents first */
+	size_t n_objs, cap_objs;
+	uint32_t next_alias; /* see caller_id() */
+};
+
+/* client.c */
+/* The current service's id for the caller's @id (unknown ids pass). */
+uint32_t client_cur_id(struct smmu_client *c, enum client_obj_kind kind,
+		       uint32_t id);
+/*
+ * Send @req (its id is filled in) with @fds and wait for a reply that must
+ * carry result @want. Return: 0 with *@ret (free with
+ * smmu_offload__response__free_unpacked); -EPROTO for another result; the
+ * service's -errno (message saved); transport errnos.
+ */
+int client_call_expect(struct smmu_client *c, SmmuOffload__Request *req,
+		       const struct rpc_fds *fds,
+		       SmmuOffload__Response__ResultCase want,
+		       SmmuOffload__Response **ret);
+/* client_call_expect() for requests answered by Empty. */
+int client_call_done(struct smmu_client *c, SmmuOffload__Request *req,
+		     const struct rpc_fds *fds);
+
+#endif
