@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Worker internals shared by worker.c (the loop, issuing, start/stop) and
+ * worker_done.c (completion, halting, signalling). Not installed. Every
+ * function here runs on the worker thread and touches only what it owns
+ * (see core_i.h).
+ */
+#ifndef SMMU_OFFLOAD_CORE_WORKER_I_H
+#define SMMU_OFFLOAD_CORE_WORKER_I_H
+
+#include <stdint.h>
+
+#include "common/barrier.h"
+#include "core/vcmdq_i.h"
+
+/* Statistics counters: one writer (this thread), relaxed readers. */
+#define STAT_ADD(field, v) WRITE_ONCE(field, (field) + (v))
+
+static inline const struct core_config *wcfg(const struct core_worker *w)
+{
+	return &w->svc->cfg;
+}
+
+/* worker_done.c */
+/* Signal @r's completion eventfd, if it has one and its VMM wants it. */
+void core_ring_signal(struct core_ring *r);
+/*
+ * Error @err found at ring index @idx of @r: the entries before it
+ * complete first, then the ring halts there; entries fetched after it are
+ * given back. No-op on a halted ring.
+ */
+void core_ring_set_error(struct core_ring *r, uint32_t idx, uint32_t err);
+/*
+ * The backend call of @b (b->rc) is done: complete its runs (or fail
+ * them: one culprit's ring halts), signal, and make @b the vSMMU's spare.
+ */
+void core_batch_complete(struct core_worker *w, struct core_batch *b);
+
+#endif
