@@ -373,7 +373,7 @@ int core_worker_start(struct core_worker *w);
  * and nothing of it is freed. */
 void core_worker_post_stop(struct core_worker *w);
 int core_worker_join(struct core_worker *w, uint64_t deadline_ns);
-/* Between worker.c and worker_ctl.c; worker thread only. */
+/* Between worker*.c and worker_ctl.c; worker thread only. */
 struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap);
 void core_batch_free(struct core_batch *b);
 void core_batch_reset(struct core_batch *b, uint64_t seq);
@@ -415,7 +415,7 @@ uint32_t core_ring_err(int rc, bool atc);
 int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
 		   enum core_msg_type type, struct core_msg **ret);
 
-/* worker.c, for vcmdq_w.c: the batch machinery rings use. */
+/* worker_pump.c, for vcmdq_w.c: the batch machinery rings use. */
 bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
 			    uint64_t now, uint32_t *budget);
 void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,

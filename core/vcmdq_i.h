@@ -3,7 +3,7 @@
  * core vCMDQ internals: a software Tegra241 CMDQV (protocol mode 2,
  * ring/vcmdq_cons.h) served by the worker of its vSMMU's host SMMU.
  * vcmdq.c is the control side (core.h calls), vcmdq_w.c the worker side
- * (polling, the batch hooks worker.c calls, control messages).
+ * (polling, the batch hooks worker_done.c calls, control messages).
  *
  * The queues' commands go into their vSMMU's batches beside the rings'
  * (struct core_seg with @vq set), so one vSMMU keeps one ioctl in flight
@@ -70,7 +70,7 @@ struct core_vcmdq {
 
 void core_vcmdq_get(struct core_vcmdq *vc);
 
-/* ---- worker side (vcmdq_w.c), called by worker.c / worker_ctl.c ---- */
+/* ---- worker side (vcmdq_w.c), called by worker*.c / worker_ctl.c --- */
 
 /* Take entries of the active queues into their batches; returns entries
  * taken plus batches issued. Adds the queues inside their poll window to

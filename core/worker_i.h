@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Worker internals shared by worker.c (the loop, issuing, start/stop) and
- * worker_done.c (completion, halting, signalling). Not installed. Every
+ * Worker internals shared by worker.c (the loop, issuing, start/stop),
+ * worker_pump.c (ring entries into batches) and worker_done.c
+ * (completion, halting, signalling). Not installed. Every
  * function here runs on the worker thread and touches only what it owns
  * (see core_i.h).
  */
@@ -35,5 +36,14 @@ void core_ring_set_error(struct core_ring *r, uint32_t idx, uint32_t err);
  * them: one culprit's ring halts), signal, and make @b the vSMMU's spare.
  */
 void core_batch_complete(struct core_worker *w, struct core_batch *b);
+
+/* worker_pump.c */
+/*
+ * One round-robin pass over the active rings, each taking at most its
+ * budget into its vSMMU's open batch and issuing it if it may. Returns the
+ * entries taken plus the batches issued; counts in w->polling the rings
+ * still inside their poll window; w->throttled: a vSMMU ran out of tokens.
+ */
+uint32_t core_pump_active(struct core_worker *w);
 
 #endif
