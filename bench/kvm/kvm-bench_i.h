@@ -13,6 +13,7 @@
 
 #include "bench/kvm/kvm-bench.h"
 #include "bench/kvm/vmm.h"
+#include "bench/vmm-ring.h"
 #include "common/clock.h"
 #include "core/core.h"
 #include "core/hist.h"
@@ -124,9 +125,7 @@ struct kvmb_vm {
 	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
 	uint32_t prod, cons; /* linear queue indexes */
 	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	bool ring_ok;
-	struct ring_prod p;
+	struct bench_ring ring; /* offload */
 	struct kvmb_seg seg[KG_CMDQ_ENTS];
 	uint32_t seg_head, seg_tail;
 	bool sync_out; /* a pushed SYNC not yet seen complete */

@@ -170,9 +170,9 @@ static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 	}
 	if (m) {
 		/* The ring holds more than the guest queue: never full. */
-		rc = ring_prod_push(&vm->p, e, m, &first);
+		rc = ring_prod_push(&vm->ring.p, e, m, &first);
 		if (!rc)
-			rc = ring_prod_publish(&vm->p);
+			rc = ring_prod_publish(&vm->ring.p);
 		if (rc)
 			return rc;
 	}
@@ -224,7 +224,7 @@ void *kvmb_msi_main(void *arg)
 			since = 0;
 			continue;
 		}
-		if (ring_prod_done_upto(&vm->p, e->ring)) {
+		if (ring_prod_done_upto(&vm->ring.p, e->ring)) {
 			sync_msi(vm, e->addr, e->data);
 			vm->msi_head++;
 			seg_retire(vm);
@@ -240,7 +240,7 @@ void *kvmb_msi_main(void *arg)
 			pthread_mutex_lock(&vm->lock);
 			continue;
 		}
-		rc = ring_prod_wait(&vm->p, e->ring, 0, 1);
+		rc = ring_prod_wait(&vm->ring.p, e->ring, 0, 1);
 		if ((rc && rc != -ETIMEDOUT) || now - since > KVMB_STUCK_NS) {
 			vm->msi_rc = rc ? rc : -ETIMEDOUT;
 			break;
@@ -264,12 +264,12 @@ static void seg_retire(struct kvmb_vm *vm)
 	while (vm->seg_head != vm->seg_tail) {
 		struct kvmb_seg *s = &vm->seg[vm->seg_head % KG_CMDQ_ENTS];
 
-		if (s->ring && !ring_prod_done_upto(&vm->p, s->ring_last))
+		if (s->ring && !ring_prod_done_upto(&vm->ring.p, s->ring_last))
 			break;
 		vm->cons = s->end;
 		vm->seg_head++;
 	}
-	if (vm->sync_out && ring_prod_done_upto(&vm->p, vm->sync_ring))
+	if (vm->sync_out && ring_prod_done_upto(&vm->ring.p, vm->sync_ring))
 		vm->sync_out = false;
 }
 
@@ -298,7 +298,7 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 			      vm->sync_ring :
 			      vm->seg[vm->seg_head % KG_CMDQ_ENTS].ring_last;
 		if (now - start >= KVMB_SPIN_NS)
-			rc = ring_prod_wait(&vm->p, idx, 0, 1);
+			rc = ring_prod_wait(&vm->ring.p, idx, 0, 1);
 		pthread_mutex_unlock(&vm->lock);
 		if (rc && rc != -ETIMEDOUT)
 			return rc;
