@@ -202,10 +202,8 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 			return -ENOMEM;
 		wl_stream_init(&vc->ws, run->w, o->seed, k,
 			       (uint64_t)v * o->vcpus + k, nglobal);
-		for (unsigned int s = 0; s < KG_NSLOTS; s++) {
-			wl_next(&vc->ws, &vc->hb[s]);
-			kvmb_slot_write(vc, s, &vc->hb[s]);
-		}
+		for (unsigned int s = 0; s < KG_NSLOTS; s++)
+			kvmb_slot_refill(vc, s, &vc->hb[s]);
 		*kvmb_ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
 		*kvmb_ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
 		*kvmb_ram64(&vm->kvm, base + KG_V_MSIPOLL) = o->msipoll;

@@ -195,9 +195,19 @@ static inline uint64_t kvmb_ticks_ns(const struct kvmb_run *run, uint64_t ticks)
 	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
 }
 
-/* Write batch @b into slot @k of @vc's block (guest RAM). */
-void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		     const struct wl_batch *b);
+/* Make @b the next batch of @vc's stream and write it into slot @k of
+ * @vc's block (guest RAM). */
+void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b);
+
+/* Count batch @b as forwarded by @vc (its owner thread). */
+static inline void kvmb_count_batch(struct kvmb_vcpu *vc,
+				    const struct wl_batch *b)
+{
+	vc->batches++;
+	vc->cmds += b->n;
+	vc->fwd += b->nfwd;
+	vc->syncs += b->n - b->nfwd;
+}
 /* offload + MSIPOLL: a VM's completion thread (arg: struct kvmb_vm). */
 void *kvmb_msi_main(void *arg);
 /* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */

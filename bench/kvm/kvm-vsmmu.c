@@ -20,14 +20,14 @@ static bool consumed(uint32_t cons, uint32_t idx)
 	return ((cons - idx - 1) & KG_CMDQ_PMASK) < KG_CMDQ_ENTS;
 }
 
-/* Write batch @b into slot @k of @vc's block. */
-void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		     const struct wl_batch *b)
+void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b)
 {
 	uint8_t *s = vc->vm->kvm.ram + KG_VCPU(vc->c.idx) + KG_SLOTS +
 		     (size_t)k * KG_SLOT_SIZE;
-	uint32_t sync = (uint32_t)(b->last_sync + 1);
+	uint32_t sync;
 
+	wl_next(&vc->ws, b);
+	sync = (uint32_t)(b->last_sync + 1);
 	memcpy(s + KG_S_N, &b->n, sizeof(b->n));
 	memcpy(s + KG_S_SYNC, &sync, sizeof(sync));
 	for (uint32_t i = 0; i < b->n; i++)
@@ -355,18 +355,14 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 			 reg, b->n, strerror(-rc));
 		return rc;
 	}
-	vc->batches++;
-	vc->cmds += b->n;
-	vc->fwd += b->nfwd;
-	vc->syncs += b->n - b->nfwd;
+	kvmb_count_batch(vc, b);
 	if (b->last_sync >= 0) {
 		vc->sync_pending = true;
 		vc->sync_reg = (old + (uint32_t)b->last_sync) & KG_CMDQ_PMASK;
 	}
 	/* The guest copied the slot into the queue: refill it. */
 	vc->submitted++;
-	wl_next(&vc->ws, b);
-	kvmb_slot_write(vc, k, b);
+	kvmb_slot_refill(vc, k, b);
 	return 0;
 }
 
