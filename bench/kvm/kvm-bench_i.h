@@ -15,6 +15,7 @@
 #include "bench/kvm/vmm.h"
 #include "bench/vmm-ring.h"
 #include "common/clock.h"
+#include "common/cpu.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
@@ -169,15 +170,6 @@ struct kvmb_run {
 static inline uint64_t kvmb_now_ns(void)
 {
 	return common_now_ns();
-}
-
-static inline void kvmb_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 static inline bool kvmb_verifying(const struct kvmb_run *run)

@@ -236,7 +236,7 @@ void *kvmb_msi_main(void *arg)
 			since = now;
 		if (now - since < KVMB_SPIN_NS) {
 			pthread_mutex_unlock(&vm->lock);
-			kvmb_cpu_relax();
+			common_cpu_relax();
 			pthread_mutex_lock(&vm->lock);
 			continue;
 		}
@@ -305,7 +305,7 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 		if (now - start > KVMB_STUCK_NS)
 			return -ETIMEDOUT;
 		if (now - start < KVMB_SPIN_NS)
-			kvmb_cpu_relax();
+			common_cpu_relax();
 	}
 }
 
