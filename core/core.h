@@ -15,9 +15,13 @@
  * Thread context: every function here is called from control threads
  * (any number, concurrently) and never from a worker. Calls that change a
  * worker's objects post a message to that worker (mailbox + control
- * eventfd) and wait for its answer; the data path never takes a lock the
- * control plane holds. All functions return 0 or -errno and log nothing:
- * the caller logs once.
+ * eventfd) and wait for its answer. No lock is held across a wait on either
+ * side, but the data path is not lock-free: each backend call
+ * (iofd_invalidate()) takes the vIOMMU's and the host SMMU's counter
+ * locks for a few stores, and core_hsmmu_stats() takes the latter to read
+ * them; the worker takes a vSMMU's devs_lock only while it handles device
+ * mail, and core_device_list() takes it to copy the table. All functions
+ * return 0 or -errno and log nothing: the caller logs once.
  *
  * Control calls and deadlines: no call waits for a worker longer than
  * ctl_timeout_ms, and none holds a lock while it waits, so a slow or stuck
