@@ -19,6 +19,7 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
+#include "core/stats.h"
 #include "daemon/metrics.h"
 #include "rpc/server.h"
 
@@ -193,133 +194,58 @@ static void label_value(char *dst, size_t len, const char *src)
 /* vsmmu="ID",hsmmu="NAME" */
 #define LABELS_MAX (LV_MAX + 32)
 
-/* Counters of struct core_hsmmu_stats and its backend counters. */
-struct u64_field {
-	const char *name, *type, *help;
-	size_t off;
-	bool ns; /* a ns counter exported in seconds */
-	size_t size; /* of the field: uint32_t or uint64_t */
-};
-
-#define HS(f) offsetof(struct core_hsmmu_stats, f)
-#define HSZ(f) sizeof(((struct core_hsmmu_stats *)0)->f)
-static const struct u64_field hsmmu_fields[] = {
-	{ "smmu_offload_hsmmu_worker_passes_total", "counter",
-	  "Worker loop passes that found work.", HS(passes), false,
-	  HSZ(passes) },
-	{ "smmu_offload_hsmmu_worker_sleeps_total", "counter",
-	  "Times the worker slept in the kernel waiting for work.", HS(sleeps),
-	  false, HSZ(sleeps) },
-	{ "smmu_offload_hsmmu_ioctls_total", "counter",
-	  "Invalidation ioctls issued.", HS(ioctls), false, HSZ(ioctls) },
-	{ "smmu_offload_hsmmu_commands_issued_total", "counter",
-	  "Commands issued to the host SMMU after coalescing.", HS(cmds_issued),
-	  false, HSZ(cmds_issued) },
-	{ "smmu_offload_hsmmu_host_syncs_total", "counter",
-	  "Host CMD_SYNCs the invalidations cost.", HS(host_syncs), false,
-	  HSZ(host_syncs) },
-	{ "smmu_offload_hsmmu_inflight_ioctls", "gauge",
-	  "Asynchronous invalidation ioctls in flight now.", HS(inflight),
-	  false, HSZ(inflight) },
-	{ "smmu_offload_hsmmu_worker_cpu_seconds_total", "counter",
-	  "CPU time of the worker thread.", HS(worker_cpu_ns), true,
-	  HSZ(worker_cpu_ns) },
-	{ "smmu_offload_hsmmu_issuer_cpu_seconds_total", "counter",
-	  "CPU time of the issuer threads.", HS(issuer_cpu_ns), true,
-	  HSZ(issuer_cpu_ns) },
-	{ "smmu_offload_hsmmu_worker_stuck", "gauge",
-	  "1 while the worker has not answered a control request within its deadline.",
-	  HS(stuck), false, HSZ(stuck) },
-	{ "smmu_offload_hsmmu_control_timeouts_total", "counter",
-	  "Control requests to this host SMMU that failed with ETIMEDOUT.",
-	  HS(ctl_timeouts), false, HSZ(ctl_timeouts) },
-	{ "smmu_offload_hsmmu_backend_ioctls_total", "counter",
-	  "Invalidation calls that reached the backend.", HS(backend.ioctls),
-	  false, HSZ(backend.ioctls) },
-	{ "smmu_offload_hsmmu_backend_commands_total", "counter",
-	  "Commands in the calls that reached the backend.", HS(backend.cmds),
-	  false, HSZ(backend.cmds) },
-	{ "smmu_offload_hsmmu_backend_host_syncs_total", "counter",
-	  "Host CMD_SYNCs the backend counted.", HS(backend.host_syncs), false,
-	  HSZ(backend.host_syncs) },
-	{ "smmu_offload_hsmmu_backend_errors_total", "counter",
-	  "Backend invalidation calls that returned an error.",
-	  HS(backend.errors), false, HSZ(backend.errors) },
-	{ "smmu_offload_hsmmu_backend_charged_seconds_total", "counter",
-	  "Simulated host time charged (sim backend only, else 0).",
-	  HS(backend.charged_ns), true, HSZ(backend.charged_ns) },
-};
-#undef HS
-#undef HSZ
-
-#define VS(f) offsetof(struct core_vsmmu_stats, f)
-#define VSZ(f) sizeof(((struct core_vsmmu_stats *)0)->f)
-static const struct u64_field vsmmu_fields[] = {
-	{ "smmu_offload_vsmmu_ring_entries_total", "counter",
-	  "Ring entries consumed, every command class.", VS(entries), false,
-	  VSZ(entries) },
-	{ "smmu_offload_vsmmu_commands_forwarded_total", "counter",
-	  "Invalidation commands taken from the rings for the host.",
-	  VS(cmds_forwarded), false, VSZ(cmds_forwarded) },
-	{ "smmu_offload_vsmmu_commands_issued_total", "counter",
-	  "Commands issued to the host after coalescing.", VS(cmds_issued),
-	  false, VSZ(cmds_issued) },
-	{ "smmu_offload_vsmmu_commands_coalesced_total", "counter",
-	  "Forwarded commands made redundant by coalescing.", VS(coalesced),
-	  false, VSZ(coalesced) },
-	{ "smmu_offload_vsmmu_syncs_total", "counter",
-	  "Guest CMD_SYNCs completed.", VS(syncs), false, VSZ(syncs) },
-	{ "smmu_offload_vsmmu_ioctls_total", "counter",
-	  "Invalidation ioctls issued for this vSMMU.", VS(ioctls), false,
-	  VSZ(ioctls) },
-	{ "smmu_offload_vsmmu_host_syncs_total", "counter",
-	  "Host CMD_SYNCs issued for this vSMMU.", VS(host_syncs), false,
-	  VSZ(host_syncs) },
-	{ "smmu_offload_vsmmu_backend_errors_total", "counter",
-	  "Invalidation ioctls for this vSMMU that failed.", VS(backend_errors),
-	  false, VSZ(backend_errors) },
-	{ "smmu_offload_vsmmu_throttled_total", "counter",
-	  "Worker passes in which the rate limit stopped this vSMMU.",
-	  VS(throttled), false, VSZ(throttled) },
-	{ "smmu_offload_vsmmu_rings", "gauge", "Rings attached to the vSMMU.",
-	  VS(n_rings), false, VSZ(n_rings) },
-	{ "smmu_offload_vsmmu_devices", "gauge",
-	  "Devices (vDEVICEs) attached to the vSMMU.", VS(n_devices), false,
-	  VSZ(n_devices) },
-};
-#undef VS
-#undef VSZ
-
-/* Index i of core_vsmmu_stats.halts[] as the "error" label. */
-static const char *const halt_names[4] = { "ill", "abt", "atc_inv_sync",
-					   "other" };
-/* Index i of core_vsmmu_stats.cmds_by_class[] as the "class" label. */
-static const char *const class_names[3] = { "tlb", "cfg", "atc" };
-
-static uint64_t field_u64(const void *base, const struct u64_field *f)
+/* A value of a family: ns counters are exported in seconds. */
+static void sample(struct out *o, const struct core_stat_desc *d,
+		   const char *labels, uint64_t v)
 {
-	const char *p = (const char *)base + f->off;
-	uint64_t v;
-	uint32_t v32;
-
-	if (f->size == sizeof(v32)) {
-		memcpy(&v32, p, sizeof(v32));
-		return v32;
-	}
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void sample_u64(struct out *o, const struct u64_field *f,
-		       const char *labels, uint64_t v)
-{
-	if (f->ns)
-		outf(o, "%s{%s} %llu.%09llu\n", f->name, labels,
+	if (d->flags & CORE_STAT_NS)
+		outf(o, "%s{%s} %llu.%09llu\n", d->metric, labels,
 		     (unsigned long long)(v / 1000000000u),
 		     (unsigned long long)(v % 1000000000u));
 	else
-		outf(o, "%s{%s} %llu\n", f->name, labels,
+		outf(o, "%s{%s} %llu\n", d->metric, labels,
 		     (unsigned long long)v);
+}
+
+/*
+ * Every exported family of @scope's table, one sample per object (per
+ * element for an array, labelled with its value). @objs: @n structs of
+ * the scope, @stride bytes apart; @labels: each object's label set.
+ */
+static void render_table(struct out *o, enum core_stat_scope scope,
+			 const void *objs, size_t stride,
+			 const char (*labels)[LABELS_MAX], size_t n)
+{
+	static const char *const kinds[] = {
+		[CORE_STAT_COUNTER] = "counter",
+		[CORE_STAT_GAUGE] = "gauge",
+	};
+	char lb[LABELS_MAX + 64];
+	size_t nt;
+	const struct core_stat_desc *t = core_stats_table(scope, &nt);
+
+	for (size_t k = 0; k < nt; k++) {
+		const struct core_stat_desc *d = &t[k];
+
+		if (!d->metric)
+			continue;
+		family(o, d->metric, kinds[d->kind], d->help);
+		for (size_t i = 0; i < n; i++) {
+			const void *st = (const char *)objs + i * stride;
+
+			if (d->n == 1 && !d->label_values) {
+				sample(o, d, labels[i],
+				       core_stat_value(d, st, 0));
+				continue;
+			}
+			for (unsigned int e = 0; e < d->n; e++) {
+				snprintf(lb, sizeof(lb), "%s,%s=\"%s\"",
+					 labels[i], d->label,
+					 d->label_values[e]);
+				sample(o, d, lb, core_stat_value(d, st, e));
+			}
+		}
+	}
 }
 
 /*
@@ -575,34 +501,8 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 		     "smmu_offload_hsmmu_info{%s,loop=\"%s\",issue_mode=\"%s\"} 1\n",
 		     s->hs_labels[i], s->hs[i].loop ? s->hs[i].loop : "",
 		     s->hs[i].issue_mode ? s->hs[i].issue_mode : "");
-	family(o, "smmu_offload_hsmmu_vsmmus", "gauge",
-	       "vSMMUs bound to the host SMMU.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		outf(o, "smmu_offload_hsmmu_vsmmus{%s} %u\n", s->hs_labels[i],
-		     s->hs[i].n_vsmmus);
-	family(o, "smmu_offload_hsmmu_rings", "gauge",
-	       "Rings the host SMMU's worker drains.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		outf(o, "smmu_offload_hsmmu_rings{%s} %u\n", s->hs_labels[i],
-		     s->hs[i].n_rings);
-	for (size_t f = 0; f < sizeof(hsmmu_fields) / sizeof(hsmmu_fields[0]);
-	     f++) {
-		family(o, hsmmu_fields[f].name, hsmmu_fields[f].type,
-		       hsmmu_fields[f].help);
-		for (unsigned int i = 0; i < s->n_hs; i++)
-			sample_u64(o, &hsmmu_fields[f], s->hs_labels[i],
-				   field_u64(&s->hs[i], &hsmmu_fields[f]));
-	}
-	/* Unlike the vSMMU family, these survive the vSMMUs they count. */
-	family(o, "smmu_offload_hsmmu_halts_total", "counter",
-	       "Ring halts of every vSMMU of the host SMMU, destroyed ones "
-	       "included, by CMDQ error code.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		for (unsigned int k = 0; k < 4; k++)
-			outf(o,
-			     "smmu_offload_hsmmu_halts_total{%s,error=\"%s\"} %llu\n",
-			     s->hs_labels[i], halt_names[k],
-			     (unsigned long long)s->hs[i].halts[k]);
+	render_table(o, CORE_STAT_HSMMU, s->hs, sizeof(*s->hs),
+		     (const char(*)[LABELS_MAX])s->hs_labels, s->n_hs);
 
 	/* 15 KiB each: on the heap, one at a time. */
 	h = malloc(sizeof(*h));
@@ -636,31 +536,8 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 
 static void render_vsmmus(struct out *o, const struct snapshot *s)
 {
-	for (size_t f = 0; f < sizeof(vsmmu_fields) / sizeof(vsmmu_fields[0]);
-	     f++) {
-		family(o, vsmmu_fields[f].name, vsmmu_fields[f].type,
-		       vsmmu_fields[f].help);
-		for (uint32_t i = 0; i < s->n_vs; i++)
-			sample_u64(o, &vsmmu_fields[f], s->vs_labels[i],
-				   field_u64(&s->vs[i], &vsmmu_fields[f]));
-	}
-	family(o, "smmu_offload_vsmmu_halts_total", "counter",
-	       "Ring halts on a guest command error, by CMDQ error code.");
-	for (uint32_t i = 0; i < s->n_vs; i++)
-		for (unsigned int k = 0; k < 4; k++)
-			outf(o,
-			     "smmu_offload_vsmmu_halts_total{%s,error=\"%s\"} %llu\n",
-			     s->vs_labels[i], halt_names[k],
-			     (unsigned long long)s->vs[i].halts[k]);
-	family(o, "smmu_offload_vsmmu_commands_by_class_total", "counter",
-	       "Forwarded commands by class: tlb (TLBI_NH_*, TLBI_NSNH_ALL), "
-	       "cfg (CFGI_CD*), atc (ATC_INV).");
-	for (uint32_t i = 0; i < s->n_vs; i++)
-		for (unsigned int k = 0; k < 3; k++)
-			outf(o,
-			     "smmu_offload_vsmmu_commands_by_class_total{%s,class=\"%s\"} %llu\n",
-			     s->vs_labels[i], class_names[k],
-			     (unsigned long long)s->vs[i].cmds_by_class[k]);
+	render_table(o, CORE_STAT_VSMMU, s->vs, sizeof(*s->vs),
+		     (const char(*)[LABELS_MAX])s->vs_labels, s->n_vs);
 }
 
 int daemon_metrics_render(struct core_service *svc,

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
+#include "core/stats.h"
 #include "rpc/server_i.h"
 
 /*
@@ -74,10 +75,14 @@ struct stats_out {
 	SmmuOffload__Label *l;
 	SmmuOffload__Label **lp;
 	size_t nl, maxl;
+	char *names; /* the array elements' counter names */
+	size_t names_used;
 };
 
 #define STATS_MAX_COUNTERS 48
 #define STATS_MAX_LABELS 8
+/* Room for the names of array elements ("halts_atc_inv_sync"). */
+#define STATS_NAMES_BYTES 512
 
 static void put_counter(struct stats_out *o, const char *name, uint64_t v)
 {
@@ -101,13 +106,40 @@ static void put_label(struct stats_out *o, const char *name, const char *v)
 	o->nl++;
 }
 
-static void put_backend(struct stats_out *o, const struct iofd_counters *b)
+/*
+ * Every GetStats number of @scope's table in @stats (a struct of that
+ * scope); an array element is named KEY_LABELVALUE. -ENOSPC if the
+ * names outgrow STATS_NAMES_BYTES (a table grew: raise it).
+ */
+static int put_table(struct stats_out *o, enum core_stat_scope scope,
+		     const void *stats)
 {
-	put_counter(o, "backend_ioctls", b->ioctls);
-	put_counter(o, "backend_cmds", b->cmds);
-	put_counter(o, "backend_host_syncs", b->host_syncs);
-	put_counter(o, "backend_errors", b->errors);
-	put_counter(o, "backend_charged_ns", b->charged_ns);
+	size_t n;
+	const struct core_stat_desc *t = core_stats_table(scope, &n);
+
+	for (size_t k = 0; k < n; k++) {
+		const struct core_stat_desc *d = &t[k];
+
+		if (!d->key)
+			continue;
+		if (d->n == 1 && !d->label_values) {
+			put_counter(o, d->key, core_stat_value(d, stats, 0));
+			continue;
+		}
+		for (unsigned int i = 0; i < d->n; i++) {
+			size_t len =
+				strlen(d->key) + strlen(d->label_values[i]) + 2;
+			char *name = o->names + o->names_used;
+
+			if (len > STATS_NAMES_BYTES - o->names_used)
+				return -ENOSPC;
+			snprintf(name, len, "%s_%s", d->key,
+				 d->label_values[i]);
+			o->names_used += len;
+			put_counter(o, name, core_stat_value(d, stats, i));
+		}
+	}
+	return 0;
 }
 
 /*
@@ -200,19 +232,9 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	put_label(o, "name", name);
 	put_label(o, "loop", s.loop);
 	put_label(o, "issue_mode", s.issue_mode);
-	put_counter(o, "n_vsmmus", s.n_vsmmus);
-	put_counter(o, "n_rings", s.n_rings);
-	put_counter(o, "passes", s.passes);
-	put_counter(o, "sleeps", s.sleeps);
-	put_counter(o, "ioctls", s.ioctls);
-	put_counter(o, "cmds_issued", s.cmds_issued);
-	put_counter(o, "host_syncs", s.host_syncs);
-	put_counter(o, "inflight", s.inflight);
-	put_counter(o, "worker_cpu_ns", s.worker_cpu_ns);
-	put_counter(o, "issuer_cpu_ns", s.issuer_cpu_ns);
-	put_counter(o, "worker_stuck", s.stuck);
-	put_counter(o, "ctl_timeouts", s.ctl_timeouts);
-	put_backend(o, &s.backend);
+	r = put_table(o, CORE_STAT_HSMMU, &s);
+	if (r)
+		return r;
 	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
 	put_hist(o, srv->svc, idx, CORE_HIST_BATCH_CMDS, batch_hist_names);
 	return 0;
@@ -229,22 +251,7 @@ static int stats_vsmmu(struct rpc_conn *c, uint32_t id, char *name,
 	memcpy(name, s.hsmmu, IOFD_NAME_MAX);
 	name[IOFD_NAME_MAX - 1] = '\0';
 	put_label(o, "hsmmu", name);
-	put_counter(o, "n_rings", s.n_rings);
-	put_counter(o, "n_devices", s.n_devices);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "cmds_forwarded", s.cmds_forwarded);
-	put_counter(o, "cmds_issued", s.cmds_issued);
-	put_counter(o, "coalesced", s.coalesced);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "ioctls", s.ioctls);
-	put_counter(o, "host_syncs", s.host_syncs);
-	put_counter(o, "halts_ill", s.halts[0]);
-	put_counter(o, "halts_abt", s.halts[1]);
-	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
-	put_counter(o, "halts_other", s.halts[3]);
-	put_counter(o, "backend_errors", s.backend_errors);
-	put_counter(o, "throttled", s.throttled);
-	return 0;
+	return put_table(o, CORE_STAT_VSMMU, &s);
 }
 
 static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -254,17 +261,7 @@ static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 
 	if (r)
 		return r;
-	put_counter(o, "vsmmu_id", s.vsmmu_id);
-	put_counter(o, "prod", s.prod);
-	put_counter(o, "cons", s.cons);
-	put_counter(o, "halted", s.halted);
-	put_counter(o, "err", s.err);
-	put_counter(o, "err_index", s.err_index);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "signals", s.signals);
-	put_counter(o, "wakeups", s.wakeups);
-	return 0;
+	return put_table(o, CORE_STAT_RING, &s);
 }
 
 static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -279,22 +276,10 @@ static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 		on += s.state[l] == CORE_VQ_ON;
 		halted += s.state[l] == CORE_VQ_HALTED;
 	}
-	put_counter(o, "vsmmu_id", s.vsmmu_id);
-	put_counter(o, "nq", s.nq);
+	/* Derived from the per-queue states, not a field of the table. */
 	put_counter(o, "queues_on", on);
 	put_counter(o, "queues_halted", halted);
-	put_counter(o, "err_seq", s.err_seq);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "signals", s.signals);
-	put_counter(o, "wakeups", s.wakeups);
-	put_counter(o, "halts_ill", s.halts[0]);
-	put_counter(o, "halts_abt", s.halts[1]);
-	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
-	put_counter(o, "uffd_armed", s.armed);
-	put_counter(o, "uffd_arms", s.arms);
-	put_counter(o, "uffd_faults", s.faults);
-	return 0;
+	return put_table(o, CORE_STAT_VCMDQ, &s);
 }
 
 int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
@@ -310,9 +295,10 @@ int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 	o.cp = srv_reply_alloc(rp, o.maxc * sizeof(*o.cp));
 	o.l = srv_reply_alloc(rp, o.maxl * sizeof(*o.l));
 	o.lp = srv_reply_alloc(rp, o.maxl * sizeof(*o.lp));
-	name = srv_reply_alloc(rp, IOFD_NAME_MAX);
+	name = srv_reply_alloc(rp, IOFD_NAME_MAX + STATS_NAMES_BYTES);
 	if (!o.c || !o.cp || !o.l || !o.lp || !name)
 		return srv_fail(rp, ENOMEM, "GetStats");
+	o.names = name + IOFD_NAME_MAX;
 
 	switch (m->scope) {
 	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_SERVICE:

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The statistics tables. Names, help texts and orders are the ones
+ * GetStats and /metrics published before the tables existed: dashboards
+ * and scripts depend on them, so an entry is renamed never, only added.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "core/stats.h"
+
+#define FSIZE(type, f) sizeof(((struct type *)0)->f)
+#define ARRLEN(type, f) (FSIZE(type, f) / FSIZE(type, f[0]))
+
+/* A scalar field of struct core_<scope>_stats. */
+#define S(type, key, metric, kind, f, flags, help)                             \
+	{                                                                      \
+		key, metric, help, CORE_STAT_##kind, offsetof(struct type, f), \
+			FSIZE(type, f), 1, flags, NULL, NULL                   \
+	}
+/* The first @n elements of an array field, one label value each. */
+#define A(type, key, metric, kind, f, n, label, values, help)                  \
+	{                                                                      \
+		key, metric, help, CORE_STAT_##kind, offsetof(struct type, f), \
+			FSIZE(type, f[0]), n, 0, label, values                 \
+	}
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* core_*_stats.halts[]: by CMDQ error code (core.h). */
+static const char *const halt_names[4] = { "ill", "abt", "atc_inv_sync",
+					   "other" };
+/* core_vsmmu_stats.cmds_by_class[]: cmdq's order classes. */
+static const char *const class_names[3] = { "tlb", "cfg", "atc" };
+
+_Static_assert(ARRLEN(core_hsmmu_stats, halts) == ARRAY_SIZE(halt_names),
+	       "hsmmu halts");
+_Static_assert(ARRLEN(core_vsmmu_stats, halts) == ARRAY_SIZE(halt_names),
+	       "vsmmu halts");
+_Static_assert(ARRLEN(core_vsmmu_stats, cmds_by_class) ==
+		       ARRAY_SIZE(class_names),
+	       "classes");
+
+#define HS(...) S(core_hsmmu_stats, __VA_ARGS__)
+static const struct core_stat_desc hsmmu_table[] = {
+	HS("n_vsmmus", "smmu_offload_hsmmu_vsmmus", GAUGE, n_vsmmus, 0,
+	   "vSMMUs bound to the host SMMU."),
+	HS("n_rings", "smmu_offload_hsmmu_rings", GAUGE, n_rings, 0,
+	   "Rings the host SMMU's worker drains."),
+	HS("passes", "smmu_offload_hsmmu_worker_passes_total", COUNTER, passes,
+	   0, "Worker loop passes that found work."),
+	HS("sleeps", "smmu_offload_hsmmu_worker_sleeps_total", COUNTER, sleeps,
+	   0, "Times the worker slept in the kernel waiting for work."),
+	HS("ioctls", "smmu_offload_hsmmu_ioctls_total", COUNTER, ioctls, 0,
+	   "Invalidation ioctls issued."),
+	HS("cmds_issued", "smmu_offload_hsmmu_commands_issued_total", COUNTER,
+	   cmds_issued, 0,
+	   "Commands issued to the host SMMU after coalescing."),
+	HS("host_syncs", "smmu_offload_hsmmu_host_syncs_total", COUNTER,
+	   host_syncs, 0, "Host CMD_SYNCs the invalidations cost."),
+	HS("inflight", "smmu_offload_hsmmu_inflight_ioctls", GAUGE, inflight, 0,
+	   "Asynchronous invalidation ioctls in flight now."),
+	HS("worker_cpu_ns", "smmu_offload_hsmmu_worker_cpu_seconds_total",
+	   COUNTER, worker_cpu_ns, CORE_STAT_NS,
+	   "CPU time of the worker thread."),
+	HS("issuer_cpu_ns", "smmu_offload_hsmmu_issuer_cpu_seconds_total",
+	   COUNTER, issuer_cpu_ns, CORE_STAT_NS,
+	   "CPU time of the issuer threads."),
+	HS("worker_stuck", "smmu_offload_hsmmu_worker_stuck", GAUGE, stuck, 0,
+	   "1 while the worker has not answered a control request within its deadline."),
+	HS("ctl_timeouts", "smmu_offload_hsmmu_control_timeouts_total", COUNTER,
+	   ctl_timeouts, 0,
+	   "Control requests to this host SMMU that failed with ETIMEDOUT."),
+	HS("backend_ioctls", "smmu_offload_hsmmu_backend_ioctls_total", COUNTER,
+	   backend.ioctls, 0, "Invalidation calls that reached the backend."),
+	HS("backend_cmds", "smmu_offload_hsmmu_backend_commands_total", COUNTER,
+	   backend.cmds, 0, "Commands in the calls that reached the backend."),
+	HS("backend_host_syncs", "smmu_offload_hsmmu_backend_host_syncs_total",
+	   COUNTER, backend.host_syncs, 0,
+	   "Host CMD_SYNCs the backend counted."),
+	HS("backend_errors", "smmu_offload_hsmmu_backend_errors_total", COUNTER,
+	   backend.errors, 0,
+	   "Backend invalidation calls that returned an error."),
+	HS("backend_charged_ns",
+	   "smmu_offload_hsmmu_backend_charged_seconds_total", COUNTER,
+	   backend.charged_ns, CORE_STAT_NS,
+	   "Simulated host time charged (sim backend only, else 0)."),
+	/* Unlike the vSMMU family, these survive the vSMMUs they count. */
+	A(core_hsmmu_stats, NULL, "smmu_offload_hsmmu_halts_total", COUNTER,
+	  halts, 4, "error", halt_names,
+	  "Ring halts of every vSMMU of the host SMMU, destroyed ones included, by CMDQ error code."),
+};
+#undef HS
+
+#define VS(...) S(core_vsmmu_stats, __VA_ARGS__)
+static const struct core_stat_desc vsmmu_table[] = {
+	VS("n_rings", "smmu_offload_vsmmu_rings", GAUGE, n_rings, 0,
+	   "Rings attached to the vSMMU."),
+	VS("n_devices", "smmu_offload_vsmmu_devices", GAUGE, n_devices, 0,
+	   "Devices (vDEVICEs) attached to the vSMMU."),
+	VS("entries", "smmu_offload_vsmmu_ring_entries_total", COUNTER, entries,
+	   0, "Ring entries consumed, every command class."),
+	VS("cmds_forwarded", "smmu_offload_vsmmu_commands_forwarded_total",
+	   COUNTER, cmds_forwarded, 0,
+	   "Invalidation commands taken from the rings for the host."),
+	A(core_vsmmu_stats, NULL, "smmu_offload_vsmmu_commands_by_class_total",
+	  COUNTER, cmds_by_class, 3, "class", class_names,
+	  "Forwarded commands by class: tlb (TLBI_NH_*, TLBI_NSNH_ALL), cfg (CFGI_CD*), atc (ATC_INV)."),
+	VS("cmds_issued", "smmu_offload_vsmmu_commands_issued_total", COUNTER,
+	   cmds_issued, 0, "Commands issued to the host after coalescing."),
+	VS("coalesced", "smmu_offload_vsmmu_commands_coalesced_total", COUNTER,
+	   coalesced, 0, "Forwarded commands made redundant by coalescing."),
+	VS("syncs", "smmu_offload_vsmmu_syncs_total", COUNTER, syncs, 0,
+	   "Guest CMD_SYNCs completed."),
+	VS("ioctls", "smmu_offload_vsmmu_ioctls_total", COUNTER, ioctls, 0,
+	   "Invalidation ioctls issued for this vSMMU."),
+	VS("host_syncs", "smmu_offload_vsmmu_host_syncs_total", COUNTER,
+	   host_syncs, 0, "Host CMD_SYNCs issued for this vSMMU."),
+	A(core_vsmmu_stats, "halts", "smmu_offload_vsmmu_halts_total", COUNTER,
+	  halts, 4, "error", halt_names,
+	  "Ring halts on a guest command error, by CMDQ error code."),
+	VS("backend_errors", "smmu_offload_vsmmu_backend_errors_total", COUNTER,
+	   backend_errors, 0,
+	   "Invalidation ioctls for this vSMMU that failed."),
+	VS("throttled", "smmu_offload_vsmmu_throttled_total", COUNTER,
+	   throttled, 0,
+	   "Worker passes in which the rate limit stopped this vSMMU."),
+};
+#undef VS
+
+#define RS(...) S(core_ring_stats, __VA_ARGS__)
+static const struct core_stat_desc ring_table[] = {
+	RS("vsmmu_id", NULL, GAUGE, vsmmu_id, 0, "The ring's vSMMU."),
+	RS("prod", NULL, GAUGE, prod, 0,
+	   "Producer index the worker last read."),
+	RS("cons", NULL, GAUGE, cons, 0,
+	   "Consumer index the worker last published."),
+	RS("halted", NULL, GAUGE, halted, 0, "1 while the ring is halted."),
+	RS("err", NULL, GAUGE, err, 0, "Error code of the halt."),
+	RS("err_index", NULL, GAUGE, err_index, 0,
+	   "Index of the entry the ring halted on."),
+	RS("entries", NULL, COUNTER, entries, 0, "Ring entries consumed."),
+	RS("syncs", NULL, COUNTER, syncs, 0, "Guest CMD_SYNCs completed."),
+	RS("signals", NULL, COUNTER, signals, 0,
+	   "Completion signals sent to the VMM."),
+	RS("wakeups", NULL, COUNTER, wakeups, 0,
+	   "Times the VMM woke the worker."),
+};
+#undef RS
+
+/* The ATC_INV_SYNC halt is the last a vCMDQ can have (no "other"). */
+#define VQ(...) S(core_vcmdq_stats, __VA_ARGS__)
+static const struct core_stat_desc vcmdq_table[] = {
+	VQ("vsmmu_id", NULL, GAUGE, vsmmu_id, 0, "The vCMDQ's vSMMU."),
+	VQ("nq", NULL, GAUGE, nq, 0, "Queues of the vCMDQ."),
+	VQ("err_seq", NULL, COUNTER, err_seq, 0,
+	   "Queue errors reported so far."),
+	VQ("entries", NULL, COUNTER, entries, 0, "Queue entries consumed."),
+	VQ("syncs", NULL, COUNTER, syncs, 0, "Guest CMD_SYNCs completed."),
+	VQ("signals", NULL, COUNTER, signals, 0,
+	   "Completion signals sent to the VMM."),
+	VQ("wakeups", NULL, COUNTER, wakeups, 0, "Times the worker was woken."),
+	A(core_vcmdq_stats, "halts", NULL, COUNTER, halts, 3, "error",
+	  halt_names, "Queue halts by CMDQ error code."),
+	VQ("uffd_armed", NULL, GAUGE, armed, 0,
+	   "1 while the queue page is write-protected."),
+	VQ("uffd_arms", NULL, COUNTER, arms, 0,
+	   "Write protections armed on the queue page."),
+	VQ("uffd_faults", NULL, COUNTER, faults, 0,
+	   "Write-protect faults taken."),
+};
+#undef VQ
+
+const struct core_stat_desc *core_stats_table(enum core_stat_scope scope,
+					      size_t *ret_n)
+{
+	switch (scope) {
+	case CORE_STAT_HSMMU:
+		*ret_n = ARRAY_SIZE(hsmmu_table);
+		return hsmmu_table;
+	case CORE_STAT_VSMMU:
+		*ret_n = ARRAY_SIZE(vsmmu_table);
+		return vsmmu_table;
+	case CORE_STAT_RING:
+		*ret_n = ARRAY_SIZE(ring_table);
+		return ring_table;
+	case CORE_STAT_VCMDQ:
+		*ret_n = ARRAY_SIZE(vcmdq_table);
+		return vcmdq_table;
+	}
+	*ret_n = 0;
+	return NULL;
+}
+
+uint64_t core_stat_value(const struct core_stat_desc *d, const void *stats,
+			 unsigned int i)
+{
+	const char *p = (const char *)stats + d->off + (size_t)i * d->size;
+	uint64_t v64;
+	uint32_t v32;
+	bool b;
+
+	switch (d->size) {
+	case sizeof(b):
+		memcpy(&b, p, sizeof(b));
+		return b;
+	case sizeof(v32):
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	default:
+		memcpy(&v64, p, sizeof(v64));
+		return v64;
+	}
+}
