@@ -800,6 +800,7 @@ out:
 int core_ring_stats(struct core_service *svc, uint32_t id,
 		    struct core_ring_stats *out)
 {
+	struct ring_cons_view view;
 	struct core_ring *r;
 	int rc = 0;
 
@@ -812,12 +813,14 @@ int core_ring_stats(struct core_service *svc, uint32_t id,
 	}
 	out->id = r->id;
 	out->vsmmu_id = r->vs->id;
-	/* Shared memory: published values, as the VMM sees them. */
-	out->prod = READ_ONCE(r->rc.hdr->prod);
-	out->cons = READ_ONCE(r->rc.hdr->cons);
-	out->halted = READ_ONCE(r->rc.hdr->svc_flags) & SMMU_RING_HALTED;
-	out->err = READ_ONCE(r->rc.hdr->err);
-	out->err_index = READ_ONCE(r->rc.hdr->err_index);
+	/* The worker's own copies: the header in shared memory is the
+	 * VMM's to scribble on, and must not decide what stats say. */
+	ring_cons_view_read(&r->rc, &view);
+	out->prod = view.prod;
+	out->cons = view.cons;
+	out->halted = view.halted;
+	out->err = view.err;
+	out->err_index = view.err_index;
 	out->entries = READ_ONCE(r->st_entries);
 	out->syncs = READ_ONCE(r->st_syncs);
 	out->signals = READ_ONCE(r->st_signals);
