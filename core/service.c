@@ -724,7 +724,7 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->cmds_issued = READ_ONCE(w->st_cmds);
 	out->host_syncs = READ_ONCE(w->st_host_syncs);
 	out->inflight = READ_ONCE(w->inflight);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(w->st_halts[i]);
 	out->backend_errors = READ_ONCE(w->st_backend_errors);
 	out->stuck = __atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
@@ -784,10 +784,10 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	out->host_syncs = READ_ONCE(vs->st_host_syncs);
 	out->backend_errors = READ_ONCE(vs->st_backend_errors);
 	out->throttled = READ_ONCE(vs->st_throttled);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(vs->st_halts[i]);
 	out->cmds_forwarded = READ_ONCE(vs->st_fwd);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < CORE_CLASSES; i++)
 		out->cmds_by_class[i] = READ_ONCE(vs->st_class[i]);
 	out->coalesced = out->cmds_forwarded > out->cmds_issued ?
 				 out->cmds_forwarded - out->cmds_issued :

@@ -29,10 +29,18 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* core_*_stats.halts[]: by CMDQ error code (core.h). */
-static const char *const halt_names[4] = { "ill", "abt", "atc_inv_sync",
-					   "other" };
+static const char *const halt_names[CORE_HALT_SLOTS] = {
+	[CORE_HALT_ILL] = "ill",
+	[CORE_HALT_ABT] = "abt",
+	[CORE_HALT_ATC_INV_SYNC] = "atc_inv_sync",
+	[CORE_HALT_OTHER] = "other",
+};
 /* core_vsmmu_stats.cmds_by_class[]: cmdq's order classes. */
-static const char *const class_names[3] = { "tlb", "cfg", "atc" };
+static const char *const class_names[CORE_CLASSES] = {
+	[CORE_CLASS_TLB] = "tlb",
+	[CORE_CLASS_CFG] = "cfg",
+	[CORE_CLASS_ATC] = "atc",
+};
 
 _Static_assert(ARRLEN(core_hsmmu_stats, halts) == ARRAY_SIZE(halt_names),
 	       "hsmmu halts");
@@ -88,7 +96,7 @@ static const struct core_stat_desc hsmmu_table[] = {
 	   "Simulated host time charged (sim backend only, else 0)."),
 	/* Unlike the vSMMU family, these survive the vSMMUs they count. */
 	A(core_hsmmu_stats, NULL, "smmu_offload_hsmmu_halts_total", COUNTER,
-	  halts, 4, "error", halt_names,
+	  halts, CORE_HALT_SLOTS, "error", halt_names,
 	  "Ring halts of every vSMMU of the host SMMU, destroyed ones included, by CMDQ error code."),
 };
 #undef HS
@@ -105,7 +113,7 @@ static const struct core_stat_desc vsmmu_table[] = {
 	   COUNTER, cmds_forwarded, 0,
 	   "Invalidation commands taken from the rings for the host."),
 	A(core_vsmmu_stats, NULL, "smmu_offload_vsmmu_commands_by_class_total",
-	  COUNTER, cmds_by_class, 3, "class", class_names,
+	  COUNTER, cmds_by_class, CORE_CLASSES, "class", class_names,
 	  "Forwarded commands by class: tlb (TLBI_NH_*, TLBI_NSNH_ALL), cfg (CFGI_CD*), atc (ATC_INV)."),
 	VS("cmds_issued", "smmu_offload_vsmmu_commands_issued_total", COUNTER,
 	   cmds_issued, 0, "Commands issued to the host after coalescing."),
@@ -118,7 +126,7 @@ static const struct core_stat_desc vsmmu_table[] = {
 	VS("host_syncs", "smmu_offload_vsmmu_host_syncs_total", COUNTER,
 	   host_syncs, 0, "Host CMD_SYNCs issued for this vSMMU."),
 	A(core_vsmmu_stats, "halts", "smmu_offload_vsmmu_halts_total", COUNTER,
-	  halts, 4, "error", halt_names,
+	  halts, CORE_HALT_SLOTS, "error", halt_names,
 	  "Ring halts on a guest command error, by CMDQ error code."),
 	VS("backend_errors", "smmu_offload_vsmmu_backend_errors_total", COUNTER,
 	   backend_errors, 0,
@@ -149,7 +157,7 @@ static const struct core_stat_desc ring_table[] = {
 };
 #undef RS
 
-/* The ATC_INV_SYNC halt is the last a vCMDQ can have (no "other"). */
+/* GetStats has always shown a vCMDQ's halts up to ATC_INV_SYNC only. */
 #define VQ(...) S(core_vcmdq_stats, __VA_ARGS__)
 static const struct core_stat_desc vcmdq_table[] = {
 	VQ("vsmmu_id", NULL, GAUGE, vsmmu_id, 0, "The vCMDQ's vSMMU."),
@@ -161,8 +169,8 @@ static const struct core_stat_desc vcmdq_table[] = {
 	VQ("signals", NULL, COUNTER, signals, 0,
 	   "Completion signals sent to the VMM."),
 	VQ("wakeups", NULL, COUNTER, wakeups, 0, "Times the worker was woken."),
-	A(core_vcmdq_stats, "halts", NULL, COUNTER, halts, 3, "error",
-	  halt_names, "Queue halts by CMDQ error code."),
+	A(core_vcmdq_stats, "halts", NULL, COUNTER, halts, CORE_HALT_OTHER,
+	  "error", halt_names, "Queue halts by CMDQ error code."),
 	VQ("uffd_armed", NULL, GAUGE, armed, 0,
 	   "1 while the queue page is write-protected."),
 	VQ("uffd_arms", NULL, COUNTER, arms, 0,
