@@ -50,6 +50,30 @@ _Static_assert(ARRLEN(core_vsmmu_stats, cmds_by_class) ==
 		       ARRAY_SIZE(class_names),
 	       "classes");
 
+#define SV(...) S(core_service_stats, __VA_ARGS__)
+static const struct core_stat_desc service_table[] = {
+	SV("n_hsmmu", "smmu_offload_host_smmus", GAUGE, n_hsmmu, 0,
+	   "Host SMMUs served (one worker thread each)."),
+	SV("n_vsmmus", "smmu_offload_vsmmus", GAUGE, n_vsmmus,
+	   CORE_STAT_SHARED | CORE_STAT_OWN, "Guest vSMMUs bound."),
+	SV("n_rings", "smmu_offload_rings", GAUGE, n_rings,
+	   CORE_STAT_SHARED | CORE_STAT_OWN, "Command rings attached."),
+	SV("n_devices", "smmu_offload_devices", GAUGE, n_devices,
+	   CORE_STAT_SHARED | CORE_STAT_OWN, "Devices (vDEVICEs) attached."),
+	SV("fd_limit", "smmu_offload_fd_limit", GAUGE, fd_limit, 0,
+	   "RLIMIT_NOFILE soft limit of the daemon."),
+	SV("max_rings", "smmu_offload_rings_max", GAUGE, max_rings, 0,
+	   "Rings accepted in total before new attaches fail (fd budget)."),
+	SV(NULL, "smmu_offload_ring_attach_refused_total", COUNTER,
+	   rings_refused, CORE_STAT_SHARED,
+	   "Ring attaches refused at the ring limit (fd budget)."),
+	SV("rings_alloc", NULL, GAUGE, rings_alloc, CORE_STAT_SHARED,
+	   "Rings holding fds, detached ones a stuck worker still holds included."),
+	SV("workers_stuck", NULL, GAUGE, workers_stuck, CORE_STAT_SHARED,
+	   "Host SMMUs whose worker is stuck."),
+};
+#undef SV
+
 #define HS(...) S(core_hsmmu_stats, __VA_ARGS__)
 static const struct core_stat_desc hsmmu_table[] = {
 	HS("n_vsmmus", "smmu_offload_hsmmu_vsmmus", GAUGE, n_vsmmus, 0,
@@ -184,6 +208,9 @@ const struct core_stat_desc *core_stats_table(enum core_stat_scope scope,
 					      size_t *ret_n)
 {
 	switch (scope) {
+	case CORE_STAT_SERVICE:
+		*ret_n = ARRAY_SIZE(service_table);
+		return service_table;
 	case CORE_STAT_HSMMU:
 		*ret_n = ARRAY_SIZE(hsmmu_table);
 		return hsmmu_table;

@@ -19,6 +19,7 @@ enum core_stat_kind {
 
 /* Which struct a descriptor's offset is in. */
 enum core_stat_scope {
+	CORE_STAT_SERVICE, /* struct core_service_stats */
 	CORE_STAT_HSMMU, /* struct core_hsmmu_stats */
 	CORE_STAT_VSMMU, /* struct core_vsmmu_stats */
 	CORE_STAT_RING, /* struct core_ring_stats */
@@ -27,6 +28,11 @@ enum core_stat_scope {
 
 /* The value is in nanoseconds; the metrics endpoint exports seconds. */
 #define CORE_STAT_NS 0x1u
+/* Service scope: the number adds up every VM's objects or activity, so a
+ * reader that may only see its own (docs/RPC.md) must not get it. */
+#define CORE_STAT_SHARED 0x2u
+/* With SHARED: such a reader is shown the count of its own objects. */
+#define CORE_STAT_OWN 0x4u
 
 struct core_stat_desc {
 	/* GetStats counter name (and smmu-offloadctl's JSON key); NULL: not
@@ -39,7 +45,7 @@ struct core_stat_desc {
 	uint16_t off; /* offsetof() in the scope's struct */
 	uint8_t size; /* of one element: 1 (bool), 4 or 8 */
 	uint8_t n; /* elements: 1 for a scalar */
-	uint8_t flags; /* CORE_STAT_NS */
+	uint8_t flags; /* CORE_STAT_* */
 	/* Arrays: the label naming an element (metrics) and one value per
 	 * element, which also makes the GetStats key. */
 	const char *label;

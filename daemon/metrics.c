@@ -198,12 +198,15 @@ static void label_value(char *dst, size_t len, const char *src)
 static void sample(struct out *o, const struct core_stat_desc *d,
 		   const char *labels, uint64_t v)
 {
+	/* No label: no braces, as "name value". */
+	const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+
 	if (d->flags & CORE_STAT_NS)
-		outf(o, "%s{%s} %llu.%09llu\n", d->metric, labels,
-		     (unsigned long long)(v / 1000000000u),
+		outf(o, "%s%s%s%s %llu.%09llu\n", d->metric, open, labels,
+		     close, (unsigned long long)(v / 1000000000u),
 		     (unsigned long long)(v % 1000000000u));
 	else
-		outf(o, "%s{%s} %llu\n", d->metric, labels,
+		outf(o, "%s%s%s%s %llu\n", d->metric, open, labels, close,
 		     (unsigned long long)v);
 }
 
@@ -239,9 +242,9 @@ static void render_table(struct out *o, enum core_stat_scope scope,
 				continue;
 			}
 			for (unsigned int e = 0; e < d->n; e++) {
-				snprintf(lb, sizeof(lb), "%s,%s=\"%s\"",
-					 labels[i], d->label,
-					 d->label_values[e]);
+				snprintf(lb, sizeof(lb), "%s%s%s=\"%s\"",
+					 labels[i], *labels[i] ? "," : "",
+					 d->label, d->label_values[e]);
 				sample(o, d, lb, core_stat_value(d, st, e));
 			}
 		}
@@ -421,6 +424,7 @@ static int snapshot_take(struct core_service *svc, struct snapshot *s)
 static void render_service(struct out *o, const struct snapshot *s,
 			   const struct rpc_server *srv)
 {
+	static const char no_labels[1][LABELS_MAX];
 	char loop[32], backend[32];
 
 	label_value(loop, sizeof(loop), s->ss.loop ? s->ss.loop : "");
@@ -431,30 +435,11 @@ static void render_service(struct out *o, const struct snapshot *s,
 	outf(o,
 	     "smmu_offload_info{version=\"%s\",backend=\"%s\",loop=\"%s\"} 1\n",
 	     PACKAGE_VERSION, backend, loop);
-	family(o, "smmu_offload_host_smmus", "gauge",
-	       "Host SMMUs served (one worker thread each).");
-	outf(o, "smmu_offload_host_smmus %u\n", s->ss.n_hsmmu);
-	family(o, "smmu_offload_vsmmus", "gauge", "Guest vSMMUs bound.");
-	outf(o, "smmu_offload_vsmmus %u\n", s->ss.n_vsmmus);
-	family(o, "smmu_offload_rings", "gauge", "Command rings attached.");
-	outf(o, "smmu_offload_rings %u\n", s->ss.n_rings);
+	render_table(o, CORE_STAT_SERVICE, &s->ss, sizeof(s->ss), no_labels, 1);
+	/* Derived from every ring's stats: not a field of core's tables. */
 	family(o, "smmu_offload_rings_halted", "gauge",
 	       "Rings halted on a command error and not resumed yet.");
 	outf(o, "smmu_offload_rings_halted %u\n", s->rings_halted);
-	family(o, "smmu_offload_devices", "gauge",
-	       "Devices (vDEVICEs) attached.");
-	outf(o, "smmu_offload_devices %u\n", s->ss.n_devices);
-	family(o, "smmu_offload_rings_max", "gauge",
-	       "Rings accepted in total before new attaches fail (fd budget).");
-	outf(o, "smmu_offload_rings_max %u\n", s->ss.max_rings);
-	family(o, "smmu_offload_ring_attach_refused_total", "counter",
-	       "Ring attaches refused at the ring limit (fd budget).");
-	outf(o, "smmu_offload_ring_attach_refused_total %llu\n",
-	     (unsigned long long)s->ss.rings_refused);
-	family(o, "smmu_offload_fd_limit", "gauge",
-	       "RLIMIT_NOFILE soft limit of the daemon.");
-	outf(o, "smmu_offload_fd_limit %llu\n",
-	     (unsigned long long)s->ss.fd_limit);
 	if (srv) {
 		struct rpc_server_counters sc;
 

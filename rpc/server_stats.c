@@ -108,11 +108,12 @@ static void put_label(struct stats_out *o, const char *name, const char *v)
 
 /*
  * Every GetStats number of @scope's table in @stats (a struct of that
- * scope); an array element is named KEY_LABELVALUE. -ENOSPC if the
+ * scope), CORE_STAT_SHARED ones only if @all (an admin) or, with
+ * CORE_STAT_OWN, as the caller put its own count in @stats; an array element is named KEY_LABELVALUE. -ENOSPC if the
  * names outgrow STATS_NAMES_BYTES (a table grew: raise it).
  */
 static int put_table(struct stats_out *o, enum core_stat_scope scope,
-		     const void *stats)
+		     const void *stats, bool all)
 {
 	size_t n;
 	const struct core_stat_desc *t = core_stats_table(scope, &n);
@@ -121,6 +122,9 @@ static int put_table(struct stats_out *o, enum core_stat_scope scope,
 		const struct core_stat_desc *d = &t[k];
 
 		if (!d->key)
+			continue;
+		if (!all && (d->flags & CORE_STAT_SHARED) &&
+		    !(d->flags & CORE_STAT_OWN))
 			continue;
 		if (d->n == 1 && !d->label_values) {
 			put_counter(o, d->key, core_stat_value(d, stats, 0));
@@ -183,21 +187,16 @@ static int stats_service(struct rpc_conn *c, struct stats_out *o)
 
 	if (r)
 		return r;
-	put_counter(o, "n_hsmmu", s.n_hsmmu);
-	if (c->peer.admin) {
-		put_counter(o, "n_vsmmus", s.n_vsmmus);
-		put_counter(o, "n_rings", s.n_rings);
-		put_counter(o, "n_devices", s.n_devices);
-	} else {
-		put_counter(o, "n_vsmmus", c->n_vsmmus);
-		put_counter(o, "n_rings", c->n_rings);
-		put_counter(o, "n_devices", c->n_devs);
+	if (!c->peer.admin) {
+		s.n_vsmmus = c->n_vsmmus;
+		s.n_rings = c->n_rings;
+		s.n_devices = c->n_devs;
 	}
-	put_counter(o, "fd_limit", s.fd_limit);
-	put_counter(o, "max_rings", s.max_rings);
+	r = put_table(o, CORE_STAT_SERVICE, &s, c->peer.admin);
+	if (r)
+		return r;
+	/* The server's own numbers: not core's, so not in its table. */
 	if (c->peer.admin) {
-		put_counter(o, "rings_alloc", s.rings_alloc);
-		put_counter(o, "workers_stuck", s.workers_stuck);
 		put_counter(o, "clients", srv->n_conns + srv->n_admin);
 		put_counter(o, "admin_clients", srv->n_admin);
 		put_counter(o, "clients_total", srv->conns_total);
@@ -232,7 +231,7 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	put_label(o, "name", name);
 	put_label(o, "loop", s.loop);
 	put_label(o, "issue_mode", s.issue_mode);
-	r = put_table(o, CORE_STAT_HSMMU, &s);
+	r = put_table(o, CORE_STAT_HSMMU, &s, true);
 	if (r)
 		return r;
 	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
@@ -251,7 +250,7 @@ static int stats_vsmmu(struct rpc_conn *c, uint32_t id, char *name,
 	memcpy(name, s.hsmmu, IOFD_NAME_MAX);
 	name[IOFD_NAME_MAX - 1] = '\0';
 	put_label(o, "hsmmu", name);
-	return put_table(o, CORE_STAT_VSMMU, &s);
+	return put_table(o, CORE_STAT_VSMMU, &s, true);
 }
 
 static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -261,7 +260,7 @@ static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 
 	if (r)
 		return r;
-	return put_table(o, CORE_STAT_RING, &s);
+	return put_table(o, CORE_STAT_RING, &s, true);
 }
 
 static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -279,7 +278,7 @@ static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 	/* Derived from the per-queue states, not a field of the table. */
 	put_counter(o, "queues_on", on);
 	put_counter(o, "queues_halted", halted);
-	return put_table(o, CORE_STAT_VCMDQ, &s);
+	return put_table(o, CORE_STAT_VCMDQ, &s, true);
 }
 
 int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,

@@ -13,13 +13,12 @@
 #include "tests/harness.h"
 
 static const enum core_stat_scope scopes[] = {
-	CORE_STAT_HSMMU,
-	CORE_STAT_VSMMU,
-	CORE_STAT_RING,
-	CORE_STAT_VCMDQ,
+	CORE_STAT_SERVICE, CORE_STAT_HSMMU, CORE_STAT_VSMMU,
+	CORE_STAT_RING,	   CORE_STAT_VCMDQ,
 };
 
 static const size_t scope_size[] = {
+	[CORE_STAT_SERVICE] = sizeof(struct core_service_stats),
 	[CORE_STAT_HSMMU] = sizeof(struct core_hsmmu_stats),
 	[CORE_STAT_VSMMU] = sizeof(struct core_vsmmu_stats),
 	[CORE_STAT_RING] = sizeof(struct core_ring_stats),
@@ -58,6 +57,11 @@ TEST(tables_well_formed)
 			ASSERT_GE(d->n, 1);
 			ASSERT_LE(d->off + (size_t)d->size * d->n,
 				  scope_size[scopes[si]]);
+			/* OWN qualifies SHARED; only the service has either. */
+			if (d->flags & CORE_STAT_OWN)
+				ASSERT_TRUE(d->flags & CORE_STAT_SHARED);
+			if (d->flags & (CORE_STAT_SHARED | CORE_STAT_OWN))
+				ASSERT_EQ(scopes[si], CORE_STAT_SERVICE);
 			if (array) {
 				ASSERT_NONNULL(d->label);
 				ASSERT_NONNULL(d->label_values);
@@ -137,6 +141,60 @@ static unsigned int metric_values(enum core_stat_scope scope, const void *st,
 		return t[k].n;
 	}
 	return 0;
+}
+
+/* The flags of the GetStats entry @name, or -1. */
+static int flags_of(enum core_stat_scope scope, const char *name)
+{
+	size_t n;
+	const struct core_stat_desc *t = core_stats_table(scope, &n);
+
+	for (size_t k = 0; k < n; k++)
+		if (t[k].key && !strcmp(t[k].key, name))
+			return t[k].flags;
+	return -1;
+}
+
+TEST(service_names_read_their_fields)
+{
+	struct core_service_stats s;
+	uint64_t v[1];
+
+	memset(&s, 0, sizeof(s));
+	s.n_hsmmu = 1;
+	s.n_vsmmus = 2;
+	s.n_rings = 3;
+	s.n_devices = 4;
+	s.fd_limit = 5;
+	s.max_rings = 6;
+	s.rings_refused = 7;
+	s.rings_alloc = 8;
+	s.workers_stuck = 9;
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "n_hsmmu"), 1);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "n_vsmmus"), 2);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "n_rings"), 3);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "n_devices"), 4);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "fd_limit"), 5);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "max_rings"), 6);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "rings_alloc"), 8);
+	EXPECT_EQ(lookup(CORE_STAT_SERVICE, &s, "workers_stuck"), 9);
+	ASSERT_EQ(metric_values(CORE_STAT_SERVICE, &s,
+				"smmu_offload_ring_attach_refused_total", v),
+		  1);
+	EXPECT_EQ(v[0], 7);
+	/* What a non-admin may see (docs/RPC.md, "Who sees what"). */
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "n_hsmmu"), 0);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "fd_limit"), 0);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "max_rings"), 0);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "n_vsmmus"),
+		  CORE_STAT_SHARED | CORE_STAT_OWN);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "n_rings"),
+		  CORE_STAT_SHARED | CORE_STAT_OWN);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "n_devices"),
+		  CORE_STAT_SHARED | CORE_STAT_OWN);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "rings_alloc"), CORE_STAT_SHARED);
+	EXPECT_EQ(flags_of(CORE_STAT_SERVICE, "workers_stuck"),
+		  CORE_STAT_SHARED);
 }
 
 TEST(hsmmu_names_read_their_fields)
