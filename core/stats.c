@@ -14,16 +14,19 @@
 #define ARRLEN(type, f) (FSIZE(type, f) / FSIZE(type, f[0]))
 
 /* A scalar field of struct core_<scope>_stats. */
-#define S(type, key, metric, kind, f, flags, help)                             \
-	{                                                                      \
-		key, metric, help, CORE_STAT_##kind, offsetof(struct type, f), \
-			FSIZE(type, f), 1, flags, NULL, NULL                   \
+#define S(type, key_, metric_, kind_, f, flags_, help_)                     \
+	{                                                                   \
+		.key = key_, .metric = metric_, .help = help_,              \
+		.kind = CORE_STAT_##kind_, .off = offsetof(struct type, f), \
+		.size = FSIZE(type, f), .n = 1, .flags = flags_             \
 	}
 /* The first @n elements of an array field, one label value each. */
-#define A(type, key, metric, kind, f, n, label, values, help)                  \
-	{                                                                      \
-		key, metric, help, CORE_STAT_##kind, offsetof(struct type, f), \
-			FSIZE(type, f[0]), n, 0, label, values                 \
+#define A(type, key_, metric_, kind_, f, n_, label_, values, help_)         \
+	{                                                                   \
+		.key = key_, .metric = metric_, .help = help_,              \
+		.kind = CORE_STAT_##kind_, .off = offsetof(struct type, f), \
+		.size = FSIZE(type, f[0]), .n = n_, .label = label_,        \
+		.label_values = values                                      \
 	}
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -74,6 +77,41 @@ static const struct core_stat_desc service_table[] = {
 };
 #undef SV
 
+/* A host SMMU histogram, enum core_hist_kind @hk. */
+#define H(metric_, hk, flags_, summary_, bounds_, help_)                       \
+	{                                                                      \
+		.metric = metric_, .help = help_, .kind = CORE_STAT_HISTOGRAM, \
+		.off = hk, .n = 5, .flags = flags_, .summary = summary_,       \
+		.bounds = bounds_, .n_bounds = ARRAY_SIZE(bounds_)             \
+	}
+
+static const char *const sync_summary[5] = {
+	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
+	"sync_latency_p99_ns", "sync_latency_max_ns",
+};
+static const char *const batch_summary[5] = {
+	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
+	"batch_cmds_p99", "batch_cmds_max",
+};
+
+/*
+ * Histogram bounds. A core_hist bucket is counted under a bound only when
+ * its whole range lies at or below it (upper edge <= bound): cumulative
+ * counts never include a value above the bound, and a value just below a
+ * bound may be counted one bound later (core_hist's buckets are within
+ * 3.2% of their value; below 64 they are exact).
+ */
+static const uint64_t sync_bounds_ns[] = {
+	1000,	   2500,      5000,	 10000,	     25000,
+	50000,	   100000,    250000,	 500000,     1000000,
+	2500000,   5000000,   10000000,	 25000000,   50000000,
+	100000000, 250000000, 500000000, 1000000000,
+};
+/* Powers of two below 64 are exact buckets; 63 is one host command
+ * queue chunk (IOFD_HOST_CHUNK); 127..1023 are bucket upper edges. */
+static const uint64_t batch_bounds[] = { 1,  2,	  4,   8,   16,	 32,
+					 63, 127, 255, 511, 1023 };
+
 #define HS(...) S(core_hsmmu_stats, __VA_ARGS__)
 static const struct core_stat_desc hsmmu_table[] = {
 	HS("n_vsmmus", "smmu_offload_hsmmu_vsmmus", GAUGE, n_vsmmus, 0,
@@ -122,6 +160,12 @@ static const struct core_stat_desc hsmmu_table[] = {
 	A(core_hsmmu_stats, NULL, "smmu_offload_hsmmu_halts_total", COUNTER,
 	  halts, CORE_HALT_SLOTS, "error", halt_names,
 	  "Ring halts of every vSMMU of the host SMMU, destroyed ones included, by CMDQ error code."),
+	H("smmu_offload_hsmmu_sync_latency_seconds", CORE_HIST_SYNC_NS,
+	  CORE_STAT_NS, sync_summary, sync_bounds_ns,
+	  "Service-side guest CMD_SYNC latency: first entry of its batch taken from the ring to completion."),
+	H("smmu_offload_hsmmu_batch_commands", CORE_HIST_BATCH_CMDS, 0,
+	  batch_summary, batch_bounds,
+	  "Commands per backend invalidation call, after coalescing."),
 };
 #undef HS
 

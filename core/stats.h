@@ -15,6 +15,9 @@
 enum core_stat_kind {
 	CORE_STAT_COUNTER, /* monotonic */
 	CORE_STAT_GAUGE, /* a level, may go down */
+	/* A host SMMU's core_hist (core_hsmmu_hist(), @off: its enum
+	 * core_hist_kind): GetStats gives the @summary, /metrics buckets. */
+	CORE_STAT_HISTOGRAM,
 };
 
 /* Which struct a descriptor's offset is in. */
@@ -50,13 +53,19 @@ struct core_stat_desc {
 	 * element, which also makes the GetStats key. */
 	const char *label;
 	const char *const *label_values;
+	/* Histograms: the GetStats names of count, sum, p50, p99 and max,
+	 * and the upper bounds of the /metrics buckets (ascending). */
+	const char *const *summary;
+	const uint64_t *bounds;
+	uint8_t n_bounds;
 };
 
 /* The table of @scope and its length; NULL (and 0) for an unknown one. */
 const struct core_stat_desc *core_stats_table(enum core_stat_scope scope,
 					      size_t *ret_n);
 
-/* Element @i (< d->n) of @d in @stats, a struct of the table's scope. */
+/* Element @i (< d->n) of @d in @stats, a struct of the table's scope;
+ * not for a CORE_STAT_HISTOGRAM. */
 uint64_t core_stat_value(const struct core_stat_desc *d, const void *stats,
 			 unsigned int i);
 

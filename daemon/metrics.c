@@ -222,6 +222,7 @@ static void render_table(struct out *o, enum core_stat_scope scope,
 	static const char *const kinds[] = {
 		[CORE_STAT_COUNTER] = "counter",
 		[CORE_STAT_GAUGE] = "gauge",
+		[CORE_STAT_HISTOGRAM] = "histogram",
 	};
 	char lb[LABELS_MAX + 64];
 	size_t nt;
@@ -230,7 +231,7 @@ static void render_table(struct out *o, enum core_stat_scope scope,
 	for (size_t k = 0; k < nt; k++) {
 		const struct core_stat_desc *d = &t[k];
 
-		if (!d->metric)
+		if (!d->metric || d->kind == CORE_STAT_HISTOGRAM)
 			continue;
 		family(o, d->metric, kinds[d->kind], d->help);
 		for (size_t i = 0; i < n; i++) {
@@ -250,24 +251,6 @@ static void render_table(struct out *o, enum core_stat_scope scope,
 		}
 	}
 }
-
-/*
- * Histogram bounds. A core_hist bucket is counted under a bound only when
- * its whole range lies at or below it (upper edge <= bound): cumulative
- * counts never include a value above the bound, and a value just below a
- * bound may be counted one bound later (core_hist's buckets are within
- * 3.2% of their value; below 64 they are exact).
- */
-static const uint64_t sync_bounds_ns[] = {
-	1000,	   2500,      5000,	 10000,	     25000,
-	50000,	   100000,    250000,	 500000,     1000000,
-	2500000,   5000000,   10000000,	 25000000,   50000000,
-	100000000, 250000000, 500000000, 1000000000,
-};
-/* Powers of two below 64 are exact buckets; 63 is one host command
- * queue chunk (IOFD_HOST_CHUNK); 127..1023 are bucket upper edges. */
-static const uint64_t batch_bounds[] = { 1,  2,	  4,   8,   16,	 32,
-					 63, 127, 255, 511, 1023 };
 
 static void histogram(struct out *o, const char *name, const char *labels,
 		      const struct core_hist *h, const uint64_t *bounds,
@@ -477,7 +460,9 @@ static void render_service(struct out *o, const struct snapshot *s,
 static int render_hsmmus(struct out *o, struct core_service *svc,
 			 const struct snapshot *s)
 {
+	const struct core_stat_desc *t;
 	struct core_hist *h;
+	size_t nt;
 
 	family(o, "smmu_offload_hsmmu_info", "gauge",
 	       "Always 1; the labels say the worker's event loop and issue mode.");
@@ -493,27 +478,20 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	family(o, "smmu_offload_hsmmu_sync_latency_seconds", "histogram",
-	       "Service-side guest CMD_SYNC latency: first entry of its batch taken from the ring to completion.");
-	for (unsigned int i = 0; i < s->n_hs; i++) {
-		core_hist_init(h);
-		if (core_hsmmu_hist(svc, i, CORE_HIST_SYNC_NS, h))
+	t = core_stats_table(CORE_STAT_HSMMU, &nt);
+	for (size_t k = 0; k < nt; k++) {
+		if (t[k].kind != CORE_STAT_HISTOGRAM)
 			continue;
-		histogram(o, "smmu_offload_hsmmu_sync_latency_seconds",
-			  s->hs_labels[i], h, sync_bounds_ns,
-			  sizeof(sync_bounds_ns) / sizeof(sync_bounds_ns[0]),
-			  true);
-	}
-	family(o, "smmu_offload_hsmmu_batch_commands", "histogram",
-	       "Commands per backend invalidation call, after coalescing.");
-	for (unsigned int i = 0; i < s->n_hs; i++) {
-		core_hist_init(h);
-		if (core_hsmmu_hist(svc, i, CORE_HIST_BATCH_CMDS, h))
-			continue;
-		histogram(o, "smmu_offload_hsmmu_batch_commands",
-			  s->hs_labels[i], h, batch_bounds,
-			  sizeof(batch_bounds) / sizeof(batch_bounds[0]),
-			  false);
+		family(o, t[k].metric, "histogram", t[k].help);
+		for (unsigned int i = 0; i < s->n_hs; i++) {
+			core_hist_init(h);
+			if (core_hsmmu_hist(svc, i,
+					    (enum core_hist_kind)t[k].off, h))
+				continue;
+			histogram(o, t[k].metric, s->hs_labels[i], h,
+				  t[k].bounds, t[k].n_bounds,
+				  t[k].flags & CORE_STAT_NS);
+		}
 	}
 	free(h);
 	return 0;

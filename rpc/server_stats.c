@@ -121,7 +121,7 @@ static int put_table(struct stats_out *o, enum core_stat_scope scope,
 	for (size_t k = 0; k < n; k++) {
 		const struct core_stat_desc *d = &t[k];
 
-		if (!d->key)
+		if (!d->key || d->kind == CORE_STAT_HISTOGRAM)
 			continue;
 		if (!all && (d->flags & CORE_STAT_SHARED) &&
 		    !(d->flags & CORE_STAT_OWN))
@@ -152,31 +152,21 @@ static int put_table(struct stats_out *o, enum core_stat_scope scope,
  * exact max. Missing (allocation failure) rather than wrong.
  */
 static void put_hist(struct stats_out *o, struct core_service *svc,
-		     unsigned int idx, enum core_hist_kind kind,
-		     const char *const names[5])
+		     unsigned int idx, const struct core_stat_desc *d)
 {
 	struct core_hist *h = malloc(sizeof(*h));
 
 	if (!h)
 		return;
-	if (!core_hsmmu_hist(svc, idx, kind, h)) {
-		put_counter(o, names[0], h->count);
-		put_counter(o, names[1], h->sum);
-		put_counter(o, names[2], core_hist_quantile(h, 0.5));
-		put_counter(o, names[3], core_hist_quantile(h, 0.99));
-		put_counter(o, names[4], h->count ? h->max : 0);
+	if (!core_hsmmu_hist(svc, idx, (enum core_hist_kind)d->off, h)) {
+		put_counter(o, d->summary[0], h->count);
+		put_counter(o, d->summary[1], h->sum);
+		put_counter(o, d->summary[2], core_hist_quantile(h, 0.5));
+		put_counter(o, d->summary[3], core_hist_quantile(h, 0.99));
+		put_counter(o, d->summary[4], h->count ? h->max : 0);
 	}
 	free(h);
 }
-
-static const char *const sync_hist_names[5] = {
-	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
-	"sync_latency_p99_ns", "sync_latency_max_ns",
-};
-static const char *const batch_hist_names[5] = {
-	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
-	"batch_cmds_p99", "batch_cmds_max",
-};
 
 /* Service-wide: the caller's own object counts unless it is an admin. */
 static int stats_service(struct rpc_conn *c, struct stats_out *o)
@@ -218,7 +208,9 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 		       struct stats_out *o)
 {
 	struct rpc_server *srv = c->srv;
+	const struct core_stat_desc *t;
 	struct core_hsmmu_stats s;
+	size_t n;
 	int r;
 
 	if (!c->peer.admin)
@@ -234,8 +226,10 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	r = put_table(o, CORE_STAT_HSMMU, &s, true);
 	if (r)
 		return r;
-	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
-	put_hist(o, srv->svc, idx, CORE_HIST_BATCH_CMDS, batch_hist_names);
+	t = core_stats_table(CORE_STAT_HSMMU, &n);
+	for (size_t k = 0; k < n; k++)
+		if (t[k].kind == CORE_STAT_HISTOGRAM)
+			put_hist(o, srv->svc, idx, &t[k]);
 	return 0;
 }
 

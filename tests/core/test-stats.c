@@ -47,12 +47,36 @@ TEST(tables_well_formed)
 		ASSERT_GT(n, 0);
 		for (size_t k = 0; k < n; k++) {
 			const struct core_stat_desc *d = &t[k];
-			bool array = d->n > 1 || d->label_values;
+			bool array = d->kind != CORE_STAT_HISTOGRAM &&
+				     (d->n > 1 || d->label_values);
 
 			ASSERT_TRUE(d->key || d->metric);
 			ASSERT_NONNULL(d->help);
 			ASSERT_GT(strlen(d->help), 0);
-			ASSERT_TRUE(d->size == 1 || d->size == 4 ||
+			if (d->kind == CORE_STAT_HISTOGRAM) {
+				/* Per host SMMU, named by its summary. */
+				ASSERT_EQ(scopes[si], CORE_STAT_HSMMU);
+				ASSERT_NULL(d->key);
+				ASSERT_NONNULL(d->metric);
+				ASSERT_NONNULL(d->summary);
+				ASSERT_NONNULL(d->bounds);
+				ASSERT_GT(d->n_bounds, 0);
+				for (unsigned int b = 1; b < d->n_bounds; b++)
+					ASSERT_LT(d->bounds[b - 1],
+						  d->bounds[b]);
+				for (unsigned int e = 0; e < 5; e++) {
+					ASSERT_LT(nk, 64);
+					snprintf(keys[nk], sizeof(keys[nk]),
+						 "%s", d->summary[e]);
+					for (size_t j = 0; j < nk; j++)
+						ASSERT_NE(strcmp(keys[j],
+								 keys[nk]),
+							  0);
+					nk++;
+				}
+			}
+			ASSERT_TRUE(d->kind == CORE_STAT_HISTOGRAM ||
+				    d->size == 1 || d->size == 4 ||
 				    d->size == 8);
 			ASSERT_GE(d->n, 1);
 			ASSERT_LE(d->off + (size_t)d->size * d->n,
@@ -111,7 +135,7 @@ static int64_t lookup(enum core_stat_scope scope, const void *st,
 	char buf[64];
 
 	for (size_t k = 0; k < n; k++) {
-		if (!t[k].key)
+		if (!t[k].key || t[k].kind == CORE_STAT_HISTOGRAM)
 			continue;
 		for (unsigned int e = 0; e < t[k].n; e++) {
 			if (t[k].label_values)
@@ -240,6 +264,35 @@ TEST(hsmmu_names_read_their_fields)
 	EXPECT_EQ(lookup(CORE_STAT_HSMMU, &s, "backend_host_syncs"), 15);
 	EXPECT_EQ(lookup(CORE_STAT_HSMMU, &s, "backend_errors"), 16);
 	EXPECT_EQ(lookup(CORE_STAT_HSMMU, &s, "backend_charged_ns"), 17);
+	/* The histograms, by kind, with their GetStats summary names. */
+	size_t n, seen = 0;
+	const struct core_stat_desc *t = core_stats_table(CORE_STAT_HSMMU, &n);
+
+	for (size_t k = 0; k < n; k++) {
+		if (t[k].kind != CORE_STAT_HISTOGRAM)
+			continue;
+		seen++;
+		if (t[k].off == CORE_HIST_SYNC_NS) {
+			EXPECT_EQ(
+				strcmp(t[k].metric,
+				       "smmu_offload_hsmmu_sync_latency_seconds"),
+				0);
+			EXPECT_EQ(strcmp(t[k].summary[0], "sync_latency_count"),
+				  0);
+			EXPECT_EQ(strcmp(t[k].summary[4],
+					 "sync_latency_max_ns"),
+				  0);
+			EXPECT_TRUE(t[k].flags & CORE_STAT_NS);
+		} else {
+			EXPECT_EQ(t[k].off, CORE_HIST_BATCH_CMDS);
+			EXPECT_EQ(strcmp(t[k].metric,
+					 "smmu_offload_hsmmu_batch_commands"),
+				  0);
+			EXPECT_EQ(strcmp(t[k].summary[1], "batch_cmds_sum"), 0);
+			EXPECT_FALSE(t[k].flags & CORE_STAT_NS);
+		}
+	}
+	EXPECT_EQ(seen, 2);
 	/* Host SMMU halts are exported to /metrics only. */
 	EXPECT_EQ(lookup(CORE_STAT_HSMMU, &s, "halts_ill"), -1);
 	ASSERT_EQ(metric_values(CORE_STAT_HSMMU, &s,
