@@ -53,8 +53,8 @@ void sb_usage(FILE *f)
 		"                       overshoot: wall clock then not "
 		"comparable between modes\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
-		"      --issue M        offload issue mode inline (default) or "
-		"async\n"
+		"      --issue M        offload issue mode auto (default), "
+		"inline or async\n"
 		"      --poll-us N      offload worker poll window (default "
 		"%u)\n"
 		"      --loop L         auto (default), uring, epoll\n"
@@ -264,7 +264,8 @@ static const struct kw wait_kw[] = { { "block", IOFD_SIM_WAIT_BLOCK },
 				     { "spin", IOFD_SIM_WAIT_SPIN },
 				     { "none", IOFD_SIM_WAIT_NONE },
 				     { NULL, 0 } };
-static const struct kw issue_kw[] = { { "async", CORE_ISSUE_ASYNC },
+static const struct kw issue_kw[] = { { "auto", CORE_ISSUE_AUTO },
+				      { "async", CORE_ISSUE_ASYNC },
 				      { "inline", CORE_ISSUE_INLINE },
 				      { NULL, 0 } };
 static const struct kw loop_kw[] = { { "auto", CORE_LOOP_AUTO },
@@ -315,7 +316,7 @@ static void opts_default(struct opts *o)
 	o->verify = true;
 	o->wait = IOFD_SIM_WAIT_BLOCK;
 	iofd_sim_config_default(&o->sim);
-	o->issue = CORE_ISSUE_INLINE;
+	o->issue = CORE_ISSUE_AUTO;
 	o->poll_us = CORE_DEFAULT_POLL_US;
 	o->loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;

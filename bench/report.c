@@ -521,8 +521,10 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 		o->seed, sb_verify_on(o) ? "true" : "false", o->backend,
 		wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
-		o->issue == CORE_ISSUE_INLINE ? "inline" : "async", o->poll_us,
-		loop_opt_name(o->loop), o->ring_log2,
+		o->issue == CORE_ISSUE_AUTO   ? "auto" :
+		o->issue == CORE_ISSUE_INLINE ? "inline" :
+						"async",
+		o->poll_us, loop_opt_name(o->loop), o->ring_log2,
 		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
 		o->rate_cmds, o->vsmmus, w->nsids,
 		!o->rate   ? "closed" :

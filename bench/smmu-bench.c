@@ -198,7 +198,9 @@ static void mode_layout(const struct run *run, struct result *res)
 			 run->nwk, run->nwk > 1 ? "s" : "", per,
 			 sb_unit_name(o), o->nvs > 1 ? "s" : "", o->hsmmus,
 			 o->hsmmus > 1 ? "s" : "",
-			 o->issue == CORE_ISSUE_INLINE ? "inline" : "async");
+			 o->issue == CORE_ISSUE_AUTO   ? "auto" :
+			 o->issue == CORE_ISSUE_INLINE ? "inline" :
+							 "async");
 	else
 		snprintf(res->layout, sizeof(res->layout),
 			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",

@@ -113,7 +113,8 @@ static void usage(FILE *f)
 		"  --smmu NAME                serve this host SMMU (repeatable; kernel default:\n"
 		"                             every SMMUv3 in /sys/class/iommu)\n"
 		"  --sim-smmus N              sim/null: N host SMMUs named sim0..simN-1 (default 1)\n"
-		"  --issue-mode inline|async  where the invalidation ioctl runs (default inline)\n"
+		"  --issue-mode auto|inline|async  where the invalidation ioctl runs (default auto:\n"
+		"                             inline while host calls are short, async when long)\n"
 		"  --max-inflight N           async ioctls in flight per host SMMU (default %u)\n"
 		"  --poll-us N                busy-poll time before sleeping (default %u)\n"
 		"  --vcmdq-idle-us N          how often idle vCMDQ queues are looked at\n"
@@ -320,7 +321,9 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 			o->smmus[o->n_smmus++] = val;
 		break;
 	case OPT_ISSUE_MODE:
-		if (!strcmp(val, "async"))
+		if (!strcmp(val, "auto"))
+			o->core.issue_mode = CORE_ISSUE_AUTO;
+		else if (!strcmp(val, "async"))
 			o->core.issue_mode = CORE_ISSUE_ASYNC;
 		else if (!strcmp(val, "inline"))
 			o->core.issue_mode = CORE_ISSUE_INLINE;
