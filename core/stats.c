@@ -45,6 +45,13 @@ static const char *const class_names[CORE_CLASSES] = {
 	[CORE_CLASS_ATC] = "atc",
 };
 
+/* core_stat_desc.off is 16 bits wide. */
+_Static_assert(sizeof(struct core_service_stats) <= UINT16_MAX &&
+		       sizeof(struct core_hsmmu_stats) <= UINT16_MAX &&
+		       sizeof(struct core_vsmmu_stats) <= UINT16_MAX &&
+		       sizeof(struct core_ring_stats) <= UINT16_MAX &&
+		       sizeof(struct core_vcmdq_stats) <= UINT16_MAX,
+	       "stats struct too large for core_stat_desc.off");
 _Static_assert(ARRLEN(core_hsmmu_stats, halts) == ARRAY_SIZE(halt_names),
 	       "hsmmu halts");
 _Static_assert(ARRLEN(core_vsmmu_stats, halts) == ARRAY_SIZE(halt_names),
