@@ -353,6 +353,8 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 			if (core_hsmmu_stats(svc, i, &hs))
 				continue;
 			res->has_svc = true;
+			if (res->n_svc_hs < MAX_HSMMU)
+				res->svc_hs[res->n_svc_hs++] = hs;
 			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			res->svc_ioctls += hs.ioctls;
 			res->svc_sleeps += hs.sleeps;

@@ -173,6 +173,9 @@ struct result {
 	uint64_t caller_charged_ns; /* summed over the vIOMMUs */
 	bool has_svc, verified;
 	uint64_t svc_cpu_ns, svc_ioctls, svc_sleeps;
+	/* offload: each host SMMU's stats at teardown (JSON service_stats) */
+	struct core_hsmmu_stats svc_hs[MAX_HSMMU];
+	unsigned int n_svc_hs;
 	const char *loop;
 	char loop_buf[16];
 	uint64_t proc_cpu_ns;

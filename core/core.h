@@ -365,13 +365,30 @@ enum core_vq_state {
 
 #define CORE_VCMDQ_MAX_QUEUES 128
 
+/* Index of the halts[] of the stats structs: the CMDQ error of a halt. */
+enum core_halt_slot {
+	CORE_HALT_ILL,
+	CORE_HALT_ABT,
+	CORE_HALT_ATC_INV_SYNC,
+	CORE_HALT_OTHER,
+	CORE_HALT_SLOTS,
+};
+
+/* Index of core_vsmmu_stats.cmds_by_class[]: cmdq's ordering classes. */
+enum core_cmd_class {
+	CORE_CLASS_TLB, /* TLBI_NH_*, TLBI_NSNH_ALL */
+	CORE_CLASS_CFG, /* CFGI_CD, CFGI_CD_ALL */
+	CORE_CLASS_ATC, /* ATC_INV */
+	CORE_CLASSES,
+};
+
 struct core_vcmdq_stats {
 	uint32_t id, vsmmu_id, nq;
 	uint8_t state[CORE_VCMDQ_MAX_QUEUES]; /* enum core_vq_state */
 	uint32_t err[CORE_VCMDQ_MAX_QUEUES]; /* CONS.ERR of a halted queue */
 	uint32_t err_seq;
 	uint64_t entries, syncs, signals, wakeups;
-	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* enum core_halt_slot */
 	uint64_t arms, faults; /* uffd: protections armed, faults taken */
 	bool armed; /* uffd: the page is write-protected now */
 };
@@ -382,7 +399,11 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 		     uint32_t max, uint32_t *ret_n);
 
-/* Statistics. Counters are monotonic; readers see relaxed snapshots. */
+/*
+ * Statistics. Counters are monotonic; readers see relaxed snapshots. The
+ * names GetStats and /metrics give these fields are in core/stats.h's
+ * tables: a new field needs a line there to be seen.
+ */
 struct core_hsmmu_stats {
 	char name[IOFD_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
@@ -393,7 +414,7 @@ struct core_hsmmu_stats {
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */
 	uint64_t ioctls, cmds_issued, host_syncs, inflight;
-	uint64_t halts[4]; /* by error, over every vSMMU, gone ones too */
+	uint64_t halts[CORE_HALT_SLOTS]; /* every vSMMU, gone ones too */
 	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
@@ -411,13 +432,13 @@ struct core_vsmmu_stats {
 	uint32_t n_rings, n_devices;
 	uint64_t entries; /* ring entries consumed (all classes) */
 	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */
-	uint64_t cmds_by_class[3]; /* of them: TLB, CFG, ATC (cmdq order) */
+	uint64_t cmds_by_class[CORE_CLASSES]; /* of them, by class */
 	uint64_t cmds_issued; /* after coalescing */
 	uint64_t coalesced; /* cmds_forwarded - cmds_issued, so far */
 	uint64_t syncs; /* guest CMD_SYNCs completed */
 	uint64_t ioctls;
 	uint64_t host_syncs;
-	uint64_t halts[4]; /* by error: ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* by error */
 	uint64_t backend_errors;
 	uint64_t throttled; /* passes a rate limit stopped this vSMMU */
 };
