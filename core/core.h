@@ -15,9 +15,13 @@
  * Thread context: every function here is called from control threads
  * (any number, concurrently) and never from a worker. Calls that change a
  * worker's objects post a message to that worker (mailbox + control
- * eventfd) and wait for its answer; the data path never takes a lock the
- * control plane holds. All functions return 0 or -errno and log nothing:
- * the caller logs once.
+ * eventfd) and wait for its answer. No lock is held across a wait on either
+ * side, but the data path is not lock-free: each backend call
+ * (iofd_invalidate()) takes the vIOMMU's and the host SMMU's counter
+ * locks for a few stores, and core_hsmmu_stats() takes the latter to read
+ * them; the worker takes a vSMMU's devs_lock only while it handles device
+ * mail, and core_device_list() takes it to copy the table. All functions
+ * return 0 or -errno and log nothing: the caller logs once.
  *
  * Control calls and deadlines: no call waits for a worker longer than
  * ctl_timeout_ms, and none holds a lock while it waits, so a slow or stuck
@@ -168,8 +172,8 @@ const char *core_service_loop_name(const struct core_service *svc);
  *        and vIOMMU id; sim/null: iommufd = -1.
  * Return: 0 with *@ret_id; -ENOENT (no such host SMMU, vIOMMU or device),
  * -EBADF, -EXDEV (kernel: @spec's device is behind another SMMU than
- * @hsmmu, see iofd_viommu_bind()), -ENOMEM, other iofd_viommu_bind()
- * errnos.
+ * @hsmmu, see iofd_viommu_bind()), -ENOMEM, -ETIMEDOUT (not created),
+ * other iofd_viommu_bind() errnos.
  */
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
@@ -190,7 +194,8 @@ struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
  * then on commands naming @vsid are forwarded.
  * Return: 0 with *@ret_vdev_id; -ENOENT (vSMMU), -EEXIST (vSID taken),
  * -ENOSPC (CORE_MAX_DEVICES), -EXDEV (kernel: the device is behind
- * another SMMU than the vSMMU's host SMMU), backend errno.
+ * another SMMU than the vSMMU's host SMMU), -ETIMEDOUT (not attached),
+ * backend errno.
  */
 int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint32_t dev_id, uint64_t vsid, uint32_t *ret_vdev_id);
@@ -198,7 +203,9 @@ int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 /**
  * core_device_detach() - stop accepting commands naming @vsid, wait for
  * every command already taken from the rings to complete (the fence),
- * then destroy the vDEVICE. Return: 0, -ENOENT.
+ * then destroy the vDEVICE. Return: 0, -ENOENT, -ETIMEDOUT (the vSID is
+ * still refused from then on; the worker fences and destroys the vDEVICE
+ * when it recovers).
  */
 int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint64_t vsid);
@@ -335,9 +342,12 @@ int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
  * mapping of page0 (the one KVM uses) with UFFDIO_REGISTER_MODE_WP;
  * @vmm_addr: that mapping's address in the VMM. When every queue of the
  * page is idle the worker write-protects the queues' registers there and
- * stops looking at them; the guest's next store faults, the worker reads
- * the fault from its event loop (never blocking), un-protects (which
- * completes the store) and polls the queues again. The VMM must not use
+ * stops looking at them; the guest's next store faults, the worker sees
+ * the uffd readable in its event loop (it never reads the uffd, whose
+ * O_NONBLOCK is the VMM's), un-protects (which completes the store) and
+ * polls the queues again. Arming and un-protecting run on the worker and
+ * take the VMM's mmap lock for reading: a VMM holding it for writing
+ * delays that worker (docs/SECURITY.md section 4). The VMM must not use
  * its copy of the uffd meanwhile nor map the page again over itself.
  * Return: 0, -ENOENT, -EBADF (not a userfaultfd), -EINVAL (@vmm_addr not
  * page aligned), -EALREADY (set already), -ETIMEDOUT.
@@ -355,13 +365,30 @@ enum core_vq_state {
 
 #define CORE_VCMDQ_MAX_QUEUES 128
 
+/* Index of the halts[] of the stats structs: the CMDQ error of a halt. */
+enum core_halt_slot {
+	CORE_HALT_ILL,
+	CORE_HALT_ABT,
+	CORE_HALT_ATC_INV_SYNC,
+	CORE_HALT_OTHER,
+	CORE_HALT_SLOTS,
+};
+
+/* Index of core_vsmmu_stats.cmds_by_class[]: cmdq's ordering classes. */
+enum core_cmd_class {
+	CORE_CLASS_TLB, /* TLBI_NH_*, TLBI_NSNH_ALL */
+	CORE_CLASS_CFG, /* CFGI_CD, CFGI_CD_ALL */
+	CORE_CLASS_ATC, /* ATC_INV */
+	CORE_CLASSES,
+};
+
 struct core_vcmdq_stats {
 	uint32_t id, vsmmu_id, nq;
 	uint8_t state[CORE_VCMDQ_MAX_QUEUES]; /* enum core_vq_state */
 	uint32_t err[CORE_VCMDQ_MAX_QUEUES]; /* CONS.ERR of a halted queue */
 	uint32_t err_seq;
 	uint64_t entries, syncs, signals, wakeups;
-	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* enum core_halt_slot */
 	uint64_t arms, faults; /* uffd: protections armed, faults taken */
 	bool armed; /* uffd: the page is write-protected now */
 };
@@ -372,7 +399,11 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 		     uint32_t max, uint32_t *ret_n);
 
-/* Statistics. Counters are monotonic; readers see relaxed snapshots. */
+/*
+ * Statistics. Counters are monotonic; readers see relaxed snapshots. The
+ * names GetStats and /metrics give these fields are in core/stats.h's
+ * tables: a new field needs a line there to be seen.
+ */
 struct core_hsmmu_stats {
 	char name[IOFD_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
@@ -383,7 +414,7 @@ struct core_hsmmu_stats {
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */
 	uint64_t ioctls, cmds_issued, host_syncs, inflight;
-	uint64_t halts[4]; /* by error, over every vSMMU, gone ones too */
+	uint64_t halts[CORE_HALT_SLOTS]; /* every vSMMU, gone ones too */
 	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
@@ -401,13 +432,13 @@ struct core_vsmmu_stats {
 	uint32_t n_rings, n_devices;
 	uint64_t entries; /* ring entries consumed (all classes) */
 	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */
-	uint64_t cmds_by_class[3]; /* of them: TLB, CFG, ATC (cmdq order) */
+	uint64_t cmds_by_class[CORE_CLASSES]; /* of them, by class */
 	uint64_t cmds_issued; /* after coalescing */
 	uint64_t coalesced; /* cmds_forwarded - cmds_issued, so far */
 	uint64_t syncs; /* guest CMD_SYNCs completed */
 	uint64_t ioctls;
 	uint64_t host_syncs;
-	uint64_t halts[4]; /* by error: ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* by error */
 	uint64_t backend_errors;
 	uint64_t throttled; /* passes a rate limit stopped this vSMMU */
 };

@@ -232,8 +232,10 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	 * worker validates against this copy, handed over with the message,
 	 * so it never reads caps another bind may be writing.
 	 */
-	if (r == 0)
+	if (r == 0) {
 		vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+		cmdq_caps_prepare(&vs->caps); /* once, not per TLBI */
+	}
 	pthread_mutex_unlock(&svc->bind_lock);
 	if (r < 0)
 		goto out;
@@ -727,7 +729,7 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->cmds_issued = READ_ONCE(w->st_cmds);
 	out->host_syncs = READ_ONCE(w->st_host_syncs);
 	out->inflight = READ_ONCE(w->inflight);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(w->st_halts[i]);
 	out->backend_errors = READ_ONCE(w->st_backend_errors);
 	out->stuck = __atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
@@ -787,10 +789,10 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	out->host_syncs = READ_ONCE(vs->st_host_syncs);
 	out->backend_errors = READ_ONCE(vs->st_backend_errors);
 	out->throttled = READ_ONCE(vs->st_throttled);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(vs->st_halts[i]);
 	out->cmds_forwarded = READ_ONCE(vs->st_fwd);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < CORE_CLASSES; i++)
 		out->cmds_by_class[i] = READ_ONCE(vs->st_class[i]);
 	out->coalesced = out->cmds_forwarded > out->cmds_issued ?
 				 out->cmds_forwarded - out->cmds_issued :
@@ -803,6 +805,7 @@ out:
 int core_ring_stats(struct core_service *svc, uint32_t id,
 		    struct core_ring_stats *out)
 {
+	struct ring_cons_view view;
 	struct core_ring *r;
 	int rc = 0;
 
@@ -815,12 +818,14 @@ int core_ring_stats(struct core_service *svc, uint32_t id,
 	}
 	out->id = r->id;
 	out->vsmmu_id = r->vs->id;
-	/* Shared memory: published values, as the VMM sees them. */
-	out->prod = READ_ONCE(r->rc.hdr->prod);
-	out->cons = READ_ONCE(r->rc.hdr->cons);
-	out->halted = READ_ONCE(r->rc.hdr->svc_flags) & SMMU_RING_HALTED;
-	out->err = READ_ONCE(r->rc.hdr->err);
-	out->err_index = READ_ONCE(r->rc.hdr->err_index);
+	/* The worker's own copies: the header in shared memory is the
+	 * VMM's to scribble on, and must not decide what stats say. */
+	ring_cons_view_read(&r->rc, &view);
+	out->prod = view.prod;
+	out->cons = view.cons;
+	out->halted = view.halted;
+	out->err = view.err;
+	out->err_index = view.err_index;
 	out->entries = READ_ONCE(r->st_entries);
 	out->syncs = READ_ONCE(r->st_syncs);
 	out->signals = READ_ONCE(r->st_signals);

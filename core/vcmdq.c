@@ -380,7 +380,7 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 		out->syncs = READ_ONCE(vc->st_syncs);
 		out->signals = READ_ONCE(vc->st_signals);
 		out->wakeups = READ_ONCE(vc->st_wakeups);
-		for (unsigned int k = 0; k < 4; k++)
+		for (unsigned int k = 0; k < CORE_HALT_SLOTS; k++)
 			out->halts[k] = READ_ONCE(vc->st_halts[k]);
 		out->arms = READ_ONCE(vc->st_arms);
 		out->faults = READ_ONCE(vc->st_faults);

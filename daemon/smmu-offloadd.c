@@ -252,7 +252,7 @@ static int make_socket_dir(const char *path)
 
 struct vs_seen {
 	uint32_t id;
-	uint64_t halts[4];
+	uint64_t halts[CORE_HALT_SLOTS];
 	uint64_t backend_errors, throttled;
 };
 
@@ -316,11 +316,11 @@ static void watch_vsmmu(const struct core_vsmmu_stats *st,
 			const struct vs_seen *prev)
 {
 	static const struct vs_seen zero;
-	uint64_t d[4], dsum = 0, dbe, dth;
+	uint64_t d[CORE_HALT_SLOTS], dsum = 0, dbe, dth;
 
 	if (!prev)
 		prev = &zero;
-	for (unsigned int k = 0; k < 4; k++) {
+	for (unsigned int k = 0; k < CORE_HALT_SLOTS; k++) {
 		d[k] = st->halts[k] - prev->halts[k];
 		dsum += d[k];
 	}
@@ -329,8 +329,10 @@ static void watch_vsmmu(const struct core_vsmmu_stats *st,
 			LOG_CLASS_HALT, LOG_WARNING,
 			"vSMMU %u on %s: %llu ring halt(s) on guest command errors (ill %llu, abt %llu, atc_inv_sync %llu, other %llu)",
 			st->id, st->hsmmu, (unsigned long long)dsum,
-			(unsigned long long)d[0], (unsigned long long)d[1],
-			(unsigned long long)d[2], (unsigned long long)d[3]);
+			(unsigned long long)d[CORE_HALT_ILL],
+			(unsigned long long)d[CORE_HALT_ABT],
+			(unsigned long long)d[CORE_HALT_ATC_INV_SYNC],
+			(unsigned long long)d[CORE_HALT_OTHER]);
 	dbe = st->backend_errors - prev->backend_errors;
 	if (dbe)
 		log_limited(LOG_CLASS_BACKEND, LOG_WARNING,
