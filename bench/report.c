@@ -610,7 +610,7 @@ static void json_service_stats(FILE *f, const struct result *r)
 		memcpy(name, hs->name, IOFD_NAME_MAX);
 		name[IOFD_NAME_MAX] = '\0';
 		fprintf(f, "%s{\"name\": ", i ? ", " : "");
-		json_str(f, name);
+		bj_str(f, name);
 		for (size_t k = 0; k < n; k++) {
 			if (!t[k].key || t[k].kind == CORE_STAT_HISTOGRAM)
 				continue;
