@@ -123,6 +123,38 @@ struct core_config {
 #define CORE_FDS_PER_RING 3
 
 /**
+ * core_config_set() - set one service setting from its text form. The
+ * daemon's command line (--KEY VALUE), its config file (KEY = VALUE) and
+ * smmu-bench all use this, so a setting has the same name, syntax and
+ * range everywhere. Keys (canonical; older spelling still accepted):
+ *   backend         kernel|sim|null                 -> backend.kind
+ *   sysfs-root      DIR                             -> backend.sysfs_root
+ *   issue-mode      inline|async (key "issue" too)  -> issue_mode
+ *   max-inflight    0..256                          -> max_inflight
+ *   poll-us         0..1000000                      -> poll_us
+ *   vcmdq-idle-us   N                               -> vcmdq_idle_us
+ *   ring-budget     0..4096                         -> ring_budget
+ *   max-batch       0..4096                         -> max_batch
+ *   rate-limit      N commands/s (key "rate-cmds")  -> rate_cmds
+ *   rate-burst      N                               -> rate_burst
+ *   loop            auto|io_uring|epoll ("uring")   -> loop
+ *   cpus            LIST                            -> cpus
+ *   max-rings       N                               -> max_rings
+ *   ctl-timeout-ms  10..3600000                     -> ctl_timeout_ms
+ * Numbers are decimal, 0x hex or 0 octal; 0 means the default where the
+ * field says so. String values are kept by pointer: @value must live as
+ * long as @cfg is used. On error @cfg is unchanged.
+ * Return: 0; -ENOENT (@key is not a service setting); -EINVAL (not a
+ * value of that setting); -ERANGE (a number out of the setting's range).
+ */
+int core_config_set(struct core_config *cfg, const char *key,
+		    const char *value);
+
+/* core_config_key() - the canonical name of setting @i, or NULL past the
+ * last one (for usage texts and tests). */
+const char *core_config_key(unsigned int i);
+
+/**
  * core_service_new() - start the service: open the backend and host
  * SMMUs, raise RLIMIT_NOFILE's soft limit to the hard limit, start one
  * worker per host SMMU.

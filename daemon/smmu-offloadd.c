@@ -462,7 +462,7 @@ int main(int argc, char **argv)
 	static char sim_names[MAX_SIM_SMMUS][SIM_NAME_LEN];
 	static char sys_names[CORE_MAX_HSMMU][IOFD_NAME_MAX];
 	struct daemon_opts o = {
-		.backend = "kernel",
+		.core.backend.kind = "kernel",
 		.socket = SMMU_CLIENT_DEFAULT_SOCKET,
 		.socket_mode = RPC_DEFAULT_SOCKET_MODE,
 		.log_level = LOG_NOTICE,
@@ -491,7 +491,7 @@ int main(int argc, char **argv)
 	}
 
 	if (!o.n_smmus) {
-		if (!strcmp(o.backend, "kernel")) {
+		if (!strcmp(o.core.backend.kind, "kernel")) {
 			r = discover_smmus(&o, sys_names);
 			if (r < 0) {
 				log_msg(LOG_ERR, "reading %s: %s",
@@ -522,7 +522,6 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
 		daemon_ratelimit_init(&log_limits[i], o.log_burst,
 				      o.log_interval_ns, common_now_ns());
-	o.core.backend.kind = o.backend;
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
 
@@ -552,7 +551,7 @@ int main(int argc, char **argv)
 		if (r == -ENOENT)
 			log_msg(LOG_ERR,
 				"a host SMMU was not found (%s backend): check --smmu names",
-				o.backend);
+				o.core.backend.kind);
 		else if ((r == -EPERM || r == -ENOSYS) &&
 			 o.core.loop == CORE_LOOP_URING)
 			log_msg(LOG_ERR,
@@ -658,8 +657,8 @@ int main(int argc, char **argv)
 
 	log_msg(LOG_NOTICE,
 		"ready: %s backend, %u host SMMU(s), %s workers, socket %s, admin socket %s",
-		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket,
-		o.admin_socket ? o.admin_socket : "none");
+		o.core.backend.kind, o.n_smmus, core_service_loop_name(svc),
+		o.socket, o.admin_socket ? o.admin_socket : "none");
 	{
 		char state[sizeof(ready) + 16];
 

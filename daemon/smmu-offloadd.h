@@ -32,7 +32,6 @@
  * until exit: opts_free() frees them).
  */
 struct daemon_opts {
-	const char *backend;
 	unsigned int sim_smmus;
 	const char *smmus[CORE_MAX_HSMMU];
 	unsigned int n_smmus;
