@@ -311,7 +311,7 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 	const struct opts *o = run->o;
 	struct iofd_sim_config sim;
 	struct core_config cfg = o->svc;
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct core_service *svc = NULL;
 	int r;
 

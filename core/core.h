@@ -181,17 +181,37 @@ struct iofd_backend *core_service_backend(struct core_service *svc);
 /* Which event loop the workers run ("io_uring" or "epoll"). */
 const char *core_service_loop_name(const struct core_service *svc);
 
+/* Which event loop the workers run is above; which backend serves:
+ * "kernel", "sim" or "null" (for display: callers need not branch on it,
+ * core checks what each backend needs). */
+const char *core_service_backend_name(const struct core_service *svc);
+
+/**
+ * struct core_vsmmu_spec - what a vSMMU binds to.
+ * @iommufd:   the VMM's iommufd (kernel backend, which needs one), or -1
+ *             (sim and null, which take none).
+ * @viommu_id: kernel: the vIOMMU object id in that iommufd.
+ * @dev_id:    kernel: a device bound to that iommufd on this host SMMU,
+ *             for IOMMU_GET_HW_INFO; 0 to skip the check.
+ */
+struct core_vsmmu_spec {
+	int iommufd;
+	uint32_t viommu_id;
+	uint32_t dev_id;
+};
+
 /**
  * core_vsmmu_create() - bind a guest vSMMU to host SMMU @hsmmu.
- * @spec: kernel backend: the VMM's iommufd (dup'd, caller keeps its fd)
- *        and vIOMMU id; sim/null: iommufd = -1.
- * Return: 0 with *@ret_id; -ENOENT (no such host SMMU, vIOMMU or device),
- * -EBADF, -EXDEV (kernel: @spec's device is behind another SMMU than
- * @hsmmu, see iofd_viommu_bind()), -ENOMEM, other iofd_viommu_bind()
- * errnos.
+ * @spec: core checks it against the backend: kernel needs an iommufd
+ *        (dup'd, the caller keeps its fd), sim/null take iommufd = -1.
+ * Return: 0 with *@ret_id; -EINVAL (an iommufd missing for the kernel
+ * backend, or given to sim/null); -EBADF (@spec's fd is not an iommufd);
+ * -ENOENT (no such host SMMU, vIOMMU or device), -EXDEV (kernel: @spec's
+ * device is behind another SMMU than @hsmmu, see iofd_viommu_bind()),
+ * -ENOMEM, other iofd_viommu_bind() errnos.
  */
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
-		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
+		      const struct core_vsmmu_spec *spec, uint32_t *ret_id);
 
 /**
  * core_vsmmu_destroy() - detach its rings (draining them) and devices,

@@ -132,6 +132,26 @@ struct iofd_backend *core_service_backend(struct core_service *svc)
 	return svc->backend;
 }
 
+const char *core_service_backend_name(const struct core_service *svc)
+{
+	return iofd_backend_kind(svc->backend);
+}
+
+/*
+ * What the backend needs, checked here so that callers (the RPC server)
+ * carry no backend knowledge: kernel binds through the VMM's iommufd, and
+ * a wrong fd is refused before any work; sim and null take none.
+ */
+static int check_vsmmu_spec(const struct core_service *svc,
+			    const struct core_vsmmu_spec *spec)
+{
+	bool kernel = !strcmp(iofd_backend_kind(svc->backend), "kernel");
+
+	if (kernel != (spec->iommufd >= 0) || (!kernel && spec->iommufd != -1))
+		return -EINVAL;
+	return kernel ? iofd_iommufd_check(spec->iommufd) : 0;
+}
+
 const char *core_service_loop_name(const struct core_service *svc)
 {
 	return svc->n_workers ? core_loop_name(&svc->workers[0].loop) : "none";
@@ -200,8 +220,9 @@ static struct core_worker *find_worker(struct core_service *svc,
  */
 
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
-		      const struct iofd_viommu_spec *spec, uint32_t *ret_id)
+		      const struct core_vsmmu_spec *spec, uint32_t *ret_id)
 {
+	struct iofd_viommu_spec ispec;
 	struct core_msg *m = NULL;
 	struct core_worker *w;
 	struct core_vsmmu *vs;
@@ -209,9 +230,15 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 
 	if (!hsmmu || !spec)
 		return -EINVAL;
+	r = check_vsmmu_spec(svc, spec);
+	if (r)
+		return r;
 	w = find_worker(svc, hsmmu);
 	if (!w)
 		return -ENOENT;
+	ispec = (struct iofd_viommu_spec){ .iommufd = spec->iommufd,
+					   .viommu_id = spec->viommu_id,
+					   .dev_id = spec->dev_id };
 	vs = calloc(1, sizeof(*vs));
 	if (!vs)
 		return -ENOMEM;
@@ -226,7 +253,7 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	pthread_mutex_init(&vs->devs_lock, NULL);
 	/* Binding is the backend's business (no worker, no svc->lock). */
 	pthread_mutex_lock(&svc->bind_lock);
-	r = iofd_viommu_bind(w->hsmmu, spec, &vs->viommu);
+	r = iofd_viommu_bind(w->hsmmu, &ispec, &vs->viommu);
 	/*
 	 * The kernel backend learns the host caps at the first bind; the
 	 * worker validates against this copy, handed over with the message,

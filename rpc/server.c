@@ -244,8 +244,7 @@ static int do_hello(struct rpc_conn *c, const SmmuOffload__Hello *h,
 	rp->hello.has_features = true;
 	rp->hello.features = RPC_FEATURES;
 	rp->hello.server_version = (char *)PACKAGE_VERSION;
-	rp->hello.backend =
-		(char *)iofd_backend_kind(core_service_backend(srv->svc));
+	rp->hello.backend = (char *)core_service_backend_name(srv->svc);
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_HELLO;
 	rp->resp.hello = &rp->hello;
 	if (c->hello)
@@ -291,38 +290,28 @@ static int do_create_vsmmu(struct rpc_conn *c,
 			   struct rpc_fds *fds, struct reply *rp)
 {
 	struct rpc_server *srv = c->srv;
-	const char *kind = iofd_backend_kind(core_service_backend(srv->svc));
-	bool kernel = !strcmp(kind, "kernel");
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = fds->n ? fds->fd[0] : -1,
+					.viommu_id = m->viommu_id,
+					.dev_id = m->dev_id };
 	uint32_t id;
 	int r;
 
-	if (kernel && fds->n != 1)
-		return srv_fail(
-			rp, EINVAL,
-			"CreateVsmmu: the kernel backend needs the VMM's iommufd (1 fd, got %u)",
-			fds->n);
-	if (!kernel && fds->n)
-		return srv_fail(
-			rp, EINVAL,
-			"CreateVsmmu: the %s backend takes no fd (got %u)",
-			kind, fds->n);
+	/* What the backend needs (an iommufd or none) is core's to check. */
+	if (fds->n > 1)
+		return srv_fail(rp, EINVAL,
+				"CreateVsmmu: at most 1 fd (got %u)", fds->n);
 	if (c->n_vsmmus >= srv->cfg.max_vsmmus)
 		return srv_fail(rp, EMFILE, "CreateVsmmu: limit of %u vSMMUs",
 				srv->cfg.max_vsmmus);
-	if (kernel) {
-		if (iofd_iommufd_check(fds->fd[0]))
-			return srv_fail(
-				rp, EBADF,
-				"CreateVsmmu: the fd is not an iommufd (/dev/iommu)");
-		spec.iommufd = fds->fd[0];
-		spec.viommu_id = m->viommu_id;
-		spec.dev_id = m->dev_id;
-	}
 	r = core_vsmmu_create(srv->svc, m->host_smmu, &spec, &id);
+	/* core's errno says what was wrong: EINVAL, an iommufd missing
+	 * (kernel) or one too many (sim, null); EBADF, not an iommufd. */
 	if (r)
-		return srv_fail(rp, -r, "CreateVsmmu on host SMMU \"%s\"",
-				m->host_smmu);
+		return srv_fail(
+			rp, -r,
+			"CreateVsmmu on host SMMU \"%s\" (%s backend, %u fd)",
+			m->host_smmu, core_service_backend_name(srv->svc),
+			fds->n);
 	c->vsmmus[c->n_vsmmus++] = id;
 	rp->create.vsmmu_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_CREATE_VSMMU;

@@ -79,7 +79,7 @@ static void ring_attach(struct core_service *svc, uint32_t vs,
 static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
 		   uint32_t psid, uint32_t log2)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
 
 	memset(vm, 0, sizeof(*vm));

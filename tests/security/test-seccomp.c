@@ -186,7 +186,7 @@ static int child_main(void)
 		.poll_us = 20,
 	};
 	struct core_service *svc = NULL;
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct iofd_viommu *vi;
 	struct tlib_ring r;
 	uint32_t vs, vdev;
