@@ -8,9 +8,13 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "iommufd/iofd.h"
+
+_Static_assert(CORE_NAME_MAX == IOFD_NAME_MAX, "host SMMU names: one size");
 
 enum cfg_kind {
 	CFG_U32, /* unsigned int field, [min, max] */
@@ -51,6 +55,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "cpus", NULL, CFG_STR, OFF(cpus), 0, 0 },
 	{ "max-rings", NULL, CFG_U32, OFF(max_rings), 0, UINT_MAX },
 	{ "ctl-timeout-ms", NULL, CFG_U32, OFF(ctl_timeout_ms), 10, 3600000 },
+	{ "sim-smmus", NULL, CFG_U32, OFF(sim_hsmmus), 1, CORE_MAX_HSMMU },
 };
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -140,4 +145,35 @@ int core_config_set(struct core_config *cfg, const char *key, const char *value)
 const char *core_config_key(unsigned int i)
 {
 	return i < N_KEYS ? cfg_keys[i].name : NULL;
+}
+
+int core_hsmmu_discover(const struct core_config *cfg,
+			char (*names)[CORE_NAME_MAX], unsigned int max,
+			unsigned int *ret_n)
+{
+	const char *kind = cfg->backend.kind;
+	unsigned int n;
+	size_t found;
+	int r;
+
+	if (!kind)
+		return -EINVAL;
+	if (!strcmp(kind, "sim") || !strcmp(kind, "null")) {
+		n = cfg->sim_hsmmus ? cfg->sim_hsmmus : 1;
+		for (unsigned int i = 0; i < n && i < max; i++)
+			snprintf(names[i], CORE_NAME_MAX, "sim%u", i);
+		*ret_n = n;
+		return 0;
+	}
+	if (strcmp(kind, "kernel"))
+		return -EINVAL;
+	r = iofd_discover(cfg->backend.sysfs_root, names, max, &found);
+	if (r == -ENOENT) {
+		found = 0;
+		r = 0;
+	}
+	if (r)
+		return r;
+	*ret_n = found > UINT_MAX ? UINT_MAX : (unsigned int)found;
+	return 0;
 }

@@ -91,6 +91,8 @@ enum core_loop_kind {
  *                  long an idle queue's next guest write waits to be seen.
  * @gmem_max:       guest RAM bytes one vSMMU may register (default
  *                  CORE_DEFAULT_GMEM_MAX; mappings, not memory).
+ * @sim_hsmmus:     sim/null: host SMMUs core_hsmmu_discover() names
+ *                  (default 1).
  */
 struct core_config {
 	struct iofd_config backend;
@@ -109,9 +111,12 @@ struct core_config {
 	unsigned int ctl_timeout_ms;
 	unsigned int vcmdq_idle_us;
 	uint64_t gmem_max;
+	unsigned int sim_hsmmus;
 };
 
 #define CORE_MAX_HSMMU 64
+/* Bytes of a host SMMU's name, its NUL included. */
+#define CORE_NAME_MAX 64
 #define CORE_DEFAULT_POLL_US 50
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
@@ -141,6 +146,7 @@ struct core_config {
  *   cpus            LIST                            -> cpus
  *   max-rings       N                               -> max_rings
  *   ctl-timeout-ms  10..3600000                     -> ctl_timeout_ms
+ *   sim-smmus       1..CORE_MAX_HSMMU               -> sim_hsmmus
  * Numbers are decimal, 0x hex or 0 octal; 0 means the default where the
  * field says so. String values are kept by pointer: @value must live as
  * long as @cfg is used. On error @cfg is unchanged.
@@ -153,6 +159,19 @@ int core_config_set(struct core_config *cfg, const char *key,
 /* core_config_key() - the canonical name of setting @i, or NULL past the
  * last one (for usage texts and tests). */
 const char *core_config_key(unsigned int i);
+
+/**
+ * core_hsmmu_discover() - the host SMMUs @cfg's backend offers, for a
+ * caller that names none: kernel: the SMMUv3 instances in
+ * backend.sysfs_root (none when that directory does not exist); sim and
+ * null: sim_hsmmus of them (default 1), named "sim0", "sim1", ...
+ * @names: filled with up to @max names, sorted.
+ * @ret_n: set to how many there are (may exceed @max).
+ * Return: 0; -EINVAL (unknown backend); -ENOMEM; opendir() errnos.
+ */
+int core_hsmmu_discover(const struct core_config *cfg,
+			char (*names)[CORE_NAME_MAX], unsigned int max,
+			unsigned int *ret_n);
 
 /**
  * core_service_new() - start the service: open the backend and host

@@ -307,7 +307,6 @@ static int apply_client_opt(struct daemon_opts *o, int id, const char *val)
 static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		     const char *src)
 {
-	unsigned long long v;
 	int r = 0;
 
 	switch (id) {
@@ -325,18 +324,13 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	case OPT_MAX_RINGS_TOTAL:
 	case OPT_CTL_TIMEOUT:
 	case OPT_SYSFS_ROOT:
+	case OPT_SIM_SMMUS:
 		/* Service settings: core's parser, under the same names. */
 		r = core_config_set(&o->core, opt_name(id), val);
 		break;
-	case OPT_SIM_SMMUS:
-		r = parse_uint(val, MAX_SIM_SMMUS, &v);
-		if (!r && v == 0)
-			r = -EINVAL;
-		o->sim_smmus = (unsigned int)v;
-		break;
 	case OPT_SMMU:
 		if (o->n_smmus == CORE_MAX_HSMMU || !*val ||
-		    strlen(val) >= IOFD_NAME_MAX)
+		    strlen(val) >= CORE_NAME_MAX)
 			r = -EINVAL;
 		else
 			o->smmus[o->n_smmus++] = val;

@@ -101,7 +101,7 @@ TEST(key_list)
 		"backend",    "sysfs-root",	"issue-mode",  "max-inflight",
 		"poll-us",    "vcmdq-idle-us",	"ring-budget", "max-batch",
 		"rate-limit", "rate-burst",	"loop",	       "cpus",
-		"max-rings",  "ctl-timeout-ms",
+		"max-rings",  "ctl-timeout-ms", "sim-smmus",
 	};
 	unsigned int n = 0;
 
@@ -110,6 +110,29 @@ TEST(key_list)
 	ASSERT_EQ(n, sizeof(want) / sizeof(want[0]));
 	for (unsigned int i = 0; i < n; i++)
 		ASSERT_STREQ(core_config_key(i), want[i]);
+}
+
+TEST(discover_sim_and_kernel)
+{
+	struct core_config c = { 0 };
+	char names[4][CORE_NAME_MAX];
+	unsigned int n = 99;
+
+	EXPECT_ERR(-EINVAL, core_hsmmu_discover(&c, names, 4, &n));
+	ASSERT_OK(core_config_set(&c, "backend", "null"));
+	ASSERT_OK(core_hsmmu_discover(&c, names, 4, &n));
+	ASSERT_EQ(n, 1u);
+	ASSERT_STREQ(names[0], "sim0");
+	ASSERT_OK(core_config_set(&c, "sim-smmus", "6"));
+	ASSERT_OK(core_hsmmu_discover(&c, names, 4, &n));
+	ASSERT_EQ(n, 6u); /* the count, though only 4 fit */
+	ASSERT_STREQ(names[3], "sim3");
+	EXPECT_ERR(-ERANGE, core_config_set(&c, "sim-smmus", "0"));
+	/* kernel: a class directory that does not exist holds none. */
+	ASSERT_OK(core_config_set(&c, "backend", "kernel"));
+	ASSERT_OK(core_config_set(&c, "sysfs-root", "/nonexistent/iommu"));
+	ASSERT_OK(core_hsmmu_discover(&c, names, 4, &n));
+	ASSERT_EQ(n, 0u);
 }
 
 TEST_HARNESS_MAIN
