@@ -25,6 +25,7 @@
 #include "bench/workload.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 

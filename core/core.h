@@ -12,6 +12,9 @@
  *   ring      a shared command ring feeding one vSMMU.
  * Objects are named by 32-bit ids, unique in the service and never reused.
  *
+ * Test seams and oracle access (the backend, a vSMMU's vIOMMU) are in
+ * core/core_test.h, for tests and smmu-bench only.
+ *
  * Thread context: every function here is called from control threads
  * (any number, concurrently) and never from a worker. Calls that change a
  * worker's objects post a message to that worker (mailbox + control
@@ -42,6 +45,21 @@
 #include "iommufd/iofd.h"
 
 struct core_service;
+struct iofd_sim_config;
+
+/**
+ * struct core_backend_config - which backend serves, and its settings.
+ * @kind:       "kernel", "sim" or "null" (core_config_set() key backend).
+ * @sim:        sim: cost model and caps (iommufd/iofd.h); NULL for the
+ *              documented defaults (docs/COST-MODEL.md).
+ * @sysfs_root: kernel: the iommu class directory host SMMUs are found in;
+ *              NULL for "/sys/class/iommu" (key sysfs-root).
+ */
+struct core_backend_config {
+	const char *kind;
+	const struct iofd_sim_config *sim;
+	const char *sysfs_root;
+};
 
 /*
  * Inline is the default: smmu-bench measured it ahead of async at light
@@ -95,7 +113,7 @@ enum core_loop_kind {
  *                  (default 1).
  */
 struct core_config {
-	struct iofd_config backend;
+	struct core_backend_config backend;
 	const char *const *hsmmu_names;
 	unsigned int n_hsmmu;
 	enum core_issue_mode issue_mode;
@@ -194,9 +212,6 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret);
  */
 int core_service_free(struct core_service *svc);
 
-/* The backend, e.g. for the sim oracle in tests and the bench. */
-struct iofd_backend *core_service_backend(struct core_service *svc);
-
 /* Which event loop the workers run ("io_uring" or "epoll"). */
 const char *core_service_loop_name(const struct core_service *svc);
 
@@ -238,10 +253,6 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
  * worker finishes the destroy when it recovers).
  */
 int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id);
-
-/* The iofd vIOMMU of a vSMMU (tests/bench: sim oracle). NULL if none. */
-struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
-				      uint32_t vsmmu_id);
 
 /**
  * core_device_attach() - allocate the vDEVICE for @vsid -> @dev_id. From

@@ -89,7 +89,12 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 			cfg->max_rings :
 			(uint32_t)(budget > UINT32_MAX ? UINT32_MAX : budget);
 
-	r = iofd_backend_new(&svc->cfg.backend, &svc->backend);
+	r = iofd_backend_new(
+		&(struct iofd_config){ .kind = svc->cfg.backend.kind,
+				       .sim = svc->cfg.backend.sim,
+				       .sysfs_root =
+					       svc->cfg.backend.sysfs_root },
+		&svc->backend);
 	if (r < 0)
 		goto err;
 	svc->workers = calloc(cfg->n_hsmmu, sizeof(*svc->workers));

@@ -54,6 +54,7 @@
 #include "bench/kvm/kvm-bench_i.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 
 const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
 						   "offload", "vcmdq" };

@@ -15,6 +15,7 @@
 #include "bench/kvm/vmm.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
 

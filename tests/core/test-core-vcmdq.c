@@ -31,6 +31,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "common/barrier.h"
 #include "tests/harness.h"

@@ -27,6 +27,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"
