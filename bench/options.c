@@ -56,8 +56,8 @@ void sb_usage(FILE *f)
 		"  the embedded service's settings, named and checked as "
 		"smmu-offloadd's\n"
 		"  (docs/RPC.md; core_config_set()):\n"
-		"      --issue-mode M   inline (default) or async (--issue M "
-		"too)\n"
+		"      --issue-mode M   auto (default), inline or async "
+		"(--issue M too)\n"
 		"      --poll-us N      worker poll window (default %u)\n"
 		"      --loop L         auto (default), io_uring (or uring), "
 		"epoll\n"
@@ -319,7 +319,7 @@ static void opts_default(struct opts *o)
 	o->verify = true;
 	o->wait = IOFD_SIM_WAIT_BLOCK;
 	iofd_sim_config_default(&o->sim);
-	o->svc.issue_mode = CORE_ISSUE_INLINE;
+	o->svc.issue_mode = CORE_ISSUE_AUTO;
 	o->svc.poll_us = CORE_DEFAULT_POLL_US;
 	o->svc.loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;

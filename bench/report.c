@@ -521,7 +521,9 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 		o->seed, sb_verify_on(o) ? "true" : "false", o->backend,
 		wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
-		o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" : "async",
+		o->svc.issue_mode == CORE_ISSUE_AUTO   ? "auto" :
+		o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+							 "async",
 		o->svc.poll_us, loop_opt_name(o->svc.loop), o->ring_log2,
 		o->svc.max_inflight ? o->svc.max_inflight :
 				      CORE_DEFAULT_INFLIGHT,

@@ -198,6 +198,7 @@ static void mode_layout(const struct run *run, struct result *res)
 			 run->nwk, run->nwk > 1 ? "s" : "", per,
 			 sb_unit_name(o), o->nvs > 1 ? "s" : "", o->hsmmus,
 			 o->hsmmus > 1 ? "s" : "",
+			 o->svc.issue_mode == CORE_ISSUE_AUTO	? "auto" :
 			 o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
 								  "async");
 	else

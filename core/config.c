@@ -80,7 +80,9 @@ static int set_word(const struct cfg_key *k, void *field, const char *v)
 {
 	switch (k->kind) {
 	case CFG_ISSUE:
-		if (!strcmp(v, "inline"))
+		if (!strcmp(v, "auto"))
+			*(enum core_issue_mode *)field = CORE_ISSUE_AUTO;
+		else if (!strcmp(v, "inline"))
 			*(enum core_issue_mode *)field = CORE_ISSUE_INLINE;
 		else if (!strcmp(v, "async"))
 			*(enum core_issue_mode *)field = CORE_ISSUE_ASYNC;

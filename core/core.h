@@ -62,14 +62,24 @@ struct core_backend_config {
 };
 
 /*
- * Inline is the default: smmu-bench measured it ahead of async at light
- * and heavy load on the hosts we have (docs/PERFORMANCE.md, "Service
- * defaults"); async overlaps the host syncs of different vSMMUs and is
- * there to be re-measured on hosts with idle cores and slow syncs.
+ * Auto is the default, from smmu-bench (docs/PERFORMANCE.md, "Service
+ * defaults"): inline was ahead of async at 2 us host syncs and at least
+ * level at 10 us; at 50 us async was level or ahead in three sessions of
+ * four. So each worker runs inline while its host SMMU's backend calls are
+ * short and switches to async when they are long: an EWMA (weight 1/8) of
+ * the measured call time, async above CORE_AUTO_ASYNC_NS, inline again
+ * below CORE_AUTO_INLINE_NS (hysteresis). Auto starts the issuer threads;
+ * they sleep in the kernel while the worker runs inline.
  */
 enum core_issue_mode {
+	CORE_ISSUE_AUTO, /* per host SMMU, from its measured call time */
 	CORE_ISSUE_INLINE, /* the ioctl runs on the worker thread */
-	CORE_ISSUE_ASYNC, /* issuer threads, completion by IORING_OP_MSG_RING */
+	/*
+	 * Issuer threads run the ioctl; io_uring: the hand-off and the
+	 * completion (a CQE with the result) are IORING_OP_MSG_RINGs, no lock
+	 * between worker and issuers; epoll: eventfds and lock-free queues.
+	 */
+	CORE_ISSUE_ASYNC,
 };
 
 enum core_loop_kind {
@@ -83,7 +93,7 @@ enum core_loop_kind {
  * @backend:        backend selection and its configuration.
  * @hsmmu_names:    names of the host SMMUs to serve.
  * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).
- * @issue_mode:     inline (default) or async.
+ * @issue_mode:     auto (default), inline or async.
  * @max_inflight:   async: ioctls in flight per host SMMU (default 4);
  *                  never more than one per vSMMU.
  * @poll_us:        how long a worker keeps polling an active ring after
@@ -139,6 +149,9 @@ struct core_config {
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
 #define CORE_DEFAULT_INFLIGHT 4
+/* CORE_ISSUE_AUTO: switch to async above, back to inline below (ns). */
+#define CORE_AUTO_ASYNC_NS 40000
+#define CORE_AUTO_INLINE_NS 20000
 #define CORE_DEFAULT_CTL_TIMEOUT_MS 5000
 #define CORE_DEFAULT_VCMDQ_IDLE_US 1000
 #define CORE_DEFAULT_GMEM_MAX (UINT64_C(1) << 40)
@@ -152,7 +165,7 @@ struct core_config {
  * range everywhere. Keys (canonical; older spelling still accepted):
  *   backend         kernel|sim|null                 -> backend.kind
  *   sysfs-root      DIR                             -> backend.sysfs_root
- *   issue-mode      inline|async (key "issue" too)  -> issue_mode
+ *   issue-mode      auto|inline|async (or "issue")  -> issue_mode
  *   max-inflight    0..256                          -> max_inflight
  *   poll-us         0..1000000                      -> poll_us
  *   vcmdq-idle-us   N                               -> vcmdq_idle_us
@@ -445,7 +458,9 @@ int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 struct core_hsmmu_stats {
 	char name[IOFD_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
-	const char *issue_mode; /* "async" or "inline" */
+	/* "async", "inline", or with auto "auto:inline" / "auto:async" (what
+	 * the worker does now) */
+	const char *issue_mode;
 	uint32_t n_vsmmus, n_rings;
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */

@@ -46,11 +46,19 @@ struct core_seg {
 			    * no CMD_SYNC after them yet (see sync_at) */
 };
 
+/* enum core_batch_owner: who may touch an async batch (core_batch.owner). */
+enum core_batch_owner {
+	CORE_BATCH_WORKER,
+	CORE_BATCH_ISSUER,
+};
+
 /*
  * A batch: the commands of one vSMMU issued by one backend call.
- * Owned by the worker, except while in flight in async mode, when the
- * issuer thread owns @issue, @rc, @done and hands them back with a release
- * push onto the worker's completion stack.
+ * Owned by the worker, except while in flight in async mode: from the
+ * hand-off (release store of @owner = ISSUER) until the worker has seen
+ * the issuer's completion CQE (acquire load of @owner = WORKER), the
+ * issuer owns it and writes @rc, @done, @issued, @reissued; the worker
+ * touches none of it meanwhile (issuer.c).
  */
 struct core_batch {
 	struct core_vsmmu *vs;
@@ -81,7 +89,10 @@ struct core_batch {
 	uint32_t done;
 	uint32_t issued;
 	bool reissued; /* the coalesced call failed; originals re-issued */
-	struct core_batch *next_done; /* completion stack link */
+	unsigned int owner; /* atomic, enum core_batch_owner */
+	struct core_issuer *issuer; /* async: its issuer (worker-owned) */
+	uint64_t call_ns; /* the backend call's wall time, set with @rc */
+	struct core_batch *next_done; /* epoll completion stack link */
 };
 
 /*
@@ -220,12 +231,32 @@ struct core_msg {
 	struct core_msg *next;
 };
 
-/* An issuer thread (async mode). */
+/*
+ * An issuer thread (async mode), see issuer.c. Fields are set before the
+ * thread starts, except: @batch and @busy (worker thread only), @slot and
+ * @stop (epoll: atomic, worker stores, issuer exchanges/loads).
+ */
 struct core_issuer {
 	struct core_worker *w;
+	unsigned int index;
 	pthread_t thread;
-	struct core_waker waker; /* wakes the worker when it sleeps */
+	bool inbox_uring;
+	struct io_uring inbox; /* worker -> issuer MSG_RINGs (io_uring) */
+	int inbox_efd; /* epoll: the issuer blocks reading it; else -1 */
+	struct core_batch *slot; /* epoll: the batch handed over */
+	bool stop; /* epoll: exit when the slot is empty */
+	struct core_waker waker; /* issuer -> worker: completion CQE/kick */
+	struct core_batch *batch; /* in flight on it (worker) */
+	bool busy; /* handed a batch whose completion is not seen (worker) */
 };
+
+/*
+ * Worker loop tokens of issuer messages (CORE_TOKEN_MSG set; issuer index
+ * in the low bits): the completion of the issuer's batch (res = its rc),
+ * and the failure of a hand-off to it (res = -errno, never delivered).
+ */
+#define CORE_TOKEN_DONE (CORE_TOKEN_MSG | (UINT64_C(0x03) << 56))
+#define CORE_TOKEN_LOST (CORE_TOKEN_MSG | (UINT64_C(0x04) << 56))
 
 /*
  * Completion signals (signal.c): an AIO context whose poll requests carry
@@ -285,16 +316,15 @@ struct core_worker {
 	unsigned int mbox_pending; /* atomic flag */
 	int ctl_efd; /* written by control threads (and issuers in epoll) */
 
-	/* worker -> issuers: protected by iq_lock (worker and its issuers) */
-	pthread_mutex_t iq_lock;
-	pthread_cond_t iq_cond;
-	struct core_batch **iq; /* ring buffer of queued batches */
-	uint32_t iq_head, iq_n, iq_cap;
-	bool iq_stop;
+	/* async: the issuers; the hand-offs are lock-free (issuer.c) */
+	bool async_now; /* batches go to issuers (written by the worker,
+			 * READ_ONCE by stats) */
+	uint64_t call_ewma_ns; /* CORE_ISSUE_AUTO: backend call time */
 	struct core_issuer *issuers;
 	unsigned int n_issuers;
 
-	/* issuers -> worker: lock-free stack (push: CAS, pop-all: exchange) */
+	/* epoll only: issuers -> worker lock-free stack (push: CAS, pop-all:
+	 * exchange) and the Dekker flag that says the worker may sleep */
 	struct core_batch *done_stack; /* atomic */
 	unsigned int sleeping; /* atomic: worker is about to sleep */
 
@@ -431,8 +461,23 @@ int core_signal_post(struct core_signaller *s, int efd);
 /* issuer.c */
 int core_issuers_start(struct core_worker *w, unsigned int n);
 void core_issuers_stop(struct core_worker *w);
-void core_issuer_queue(struct core_worker *w, struct core_batch *b);
+/*
+ * Hand @b to the idle issuer @is (worker thread). Return: 0, or -errno if
+ * it could not be sent (the worker still owns @b). On io_uring a send
+ * that fails later comes back as CORE_TOKEN_LOST | is->index.
+ */
+int core_issuer_handoff(struct core_worker *w, struct core_issuer *is,
+			struct core_batch *b);
+/* epoll: the batches the issuers completed, oldest first (worker). */
 struct core_batch *core_done_pop_all(struct core_worker *w);
+
+/*
+ * CORE_ISSUE_AUTO's rule (worker.c): fold a backend call of @call_ns into
+ * *@ewma_ns and return whether the worker issues async from now on, given
+ * that it does now iff @async (hysteresis between CORE_AUTO_INLINE_NS and
+ * CORE_AUTO_ASYNC_NS). Pure; any thread.
+ */
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns);
 
 /*
  * core's clock is common/clock.h's; the name stays so in-flight edits of

@@ -17,9 +17,17 @@ static int loop_uring_init(struct core_loop *l)
 	 * wait, which is exactly when the worker wants them; COOP_TASKRUN
 	 * avoids IPIs on older kernels. Probe from the best down.
 	 */
+	/*
+	 * TASKRUN_FLAG: the kernel sets IORING_SQ_TASKRUN when completions
+	 * wait for us to enter, so core_loop_peek() can tell from shared
+	 * memory whether a syscall would find anything.
+	 */
 	static const unsigned int tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
 		0,
 	};
 	int r = -EINVAL;
@@ -149,12 +157,44 @@ int core_loop_unwatch(struct core_loop *l, int fd, uint64_t token)
 	return epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
+/* Collects up to @max CQEs already in the CQ; no syscall. */
+static unsigned int loop_uring_reap(struct core_loop *l, struct core_event *ev,
+				    unsigned int max)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int n = 0, seen = 0, head;
+
+	io_uring_for_each_cqe(&l->ring, head, cqe) {
+		uint64_t token = io_uring_cqe_get_data64(cqe);
+
+		if (n == max)
+			break;
+		seen++;
+		if (token == CORE_TOKEN_WAKE - 1)
+			continue;
+		n++;
+		ev->token = token;
+		ev->res = cqe->res;
+		/*
+		 * A multishot poll that ended without being removed (CQ
+		 * overflow, or the kernel dropped it) would silence a ring:
+		 * report it so the owner re-arms. Tokens with the top bit set
+		 * are one-shot messages (CORE_TOKEN_MSG), not polls.
+		 */
+		if (token != CORE_TOKEN_WAKE && !(token & CORE_TOKEN_MSG) &&
+		    !(cqe->flags & IORING_CQE_F_MORE) && cqe->res >= 0)
+			ev->res = -ECANCELED;
+		ev++;
+	}
+	io_uring_cq_advance(&l->ring, seen);
+	return n;
+}
+
 static int loop_uring_wait(struct core_loop *l, int64_t timeout_ns,
 			   struct core_event *ev, unsigned int max,
 			   unsigned int *ret_n)
 {
 	struct io_uring_cqe *cqe;
-	unsigned int n = 0, seen = 0, head;
 	int r;
 
 	if (timeout_ns < 0) {
@@ -177,29 +217,63 @@ static int loop_uring_wait(struct core_loop *l, int64_t timeout_ns,
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;
 
-	io_uring_for_each_cqe(&l->ring, head, cqe) {
-		uint64_t token = io_uring_cqe_get_data64(cqe);
+	*ret_n = loop_uring_reap(l, ev, max);
+	return 0;
+}
 
-		if (n == max)
-			break;
-		seen++;
-		if (token == CORE_TOKEN_WAKE - 1)
-			continue;
-		n++;
-		ev->token = token;
-		ev->res = cqe->res;
-		/*
-		 * A multishot poll that ended without being removed (CQ
-		 * overflow, or the kernel dropped it) would silence a ring:
-		 * report it so the owner re-arms.
-		 */
-		if (token != CORE_TOKEN_WAKE &&
-		    !(cqe->flags & IORING_CQE_F_MORE) && cqe->res >= 0)
-			ev->res = -ECANCELED;
-		ev++;
+int core_loop_peek(struct core_loop *l, struct core_event *ev, unsigned int max,
+		   unsigned int *ret_n)
+{
+	*ret_n = 0;
+	if (!l->uring)
+		return 0;
+	/*
+	 * Completions the kernel holds back for us (DEFER_TASKRUN task
+	 * work, CQ overflow) are flagged in the SQ flags: enter only then,
+	 * so a busy pass with nothing pending costs two loads.
+	 */
+	if (IO_URING_READ_ONCE(*l->ring.sq.kflags) &
+	    (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) {
+		int r = io_uring_get_events(&l->ring);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return r;
 	}
-	io_uring_cq_advance(&l->ring, seen);
-	*ret_n = n;
+	*ret_n = loop_uring_reap(l, ev, max);
+	return 0;
+}
+
+/* MSG_RING, filled by hand: liburing 2.3 has no cqe_flags variant, and
+ * the target's res is the SQE's len. */
+static void prep_msg(struct io_uring_sqe *sqe, int target_fd, uint64_t data,
+		     int res)
+{
+	io_uring_prep_msg_ring(sqe, target_fd, (unsigned int)res, data, 0);
+}
+
+int core_loop_post(struct core_loop *l, int target_fd, uint64_t data, int res,
+		   uint64_t fail_token)
+{
+	struct io_uring_sqe *sqe;
+	int r;
+
+	if (!l->uring)
+		return -EOPNOTSUPP;
+	sqe = loop_get_sqe(l);
+	if (!sqe)
+		return -EBUSY;
+	prep_msg(sqe, target_fd, data, res);
+	io_uring_sqe_set_data64(sqe, fail_token);
+	/* Our own CQE only if it failed: the owner then takes it back. */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	/*
+	 * Queued now, so it goes out: if this submit is refused (-EBUSY,
+	 * -EAGAIN under CQ pressure) the SQE stays in the SQ and the next
+	 * core_loop_wait() submits it. Reporting an error here would make
+	 * the caller take back a message that is still to be delivered.
+	 */
+	r = io_uring_submit(&l->ring);
+	(void)r;
 	return 0;
 }
 
@@ -259,6 +333,36 @@ void core_waker_fini(struct core_waker *wk)
 	if (wk->uring)
 		io_uring_queue_exit(&wk->ring);
 	wk->uring = false;
+}
+
+int core_waker_post(struct core_waker *wk, uint64_t token, int res)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	uint64_t one = 1;
+	int r;
+
+	if (!wk->uring)
+		return write(wk->target_fd, &one, sizeof(one)) < 0 ? -errno : 0;
+	sqe = io_uring_get_sqe(&wk->ring);
+	if (!sqe)
+		return -EBUSY;
+	prep_msg(sqe, wk->target_fd, token, res);
+	io_uring_sqe_set_data64(sqe, 0);
+	/*
+	 * Wait for the send's own CQE: its res says whether the message
+	 * was posted. MSG_RING normally completes inside this enter; if
+	 * the kernel punts it, we wait for it rather than lose a result.
+	 */
+	r = io_uring_submit_and_wait(&wk->ring, 1);
+	if (r < 0)
+		return r;
+	r = io_uring_wait_cqe(&wk->ring, &cqe);
+	if (r < 0)
+		return r;
+	r = cqe->res < 0 ? cqe->res : 0;
+	io_uring_cqe_seen(&wk->ring, cqe);
+	return r;
 }
 
 int core_waker_kick(struct core_waker *wk)

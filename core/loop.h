@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * core_loop: the worker's event source, on io_uring (multishot poll,
- * MSG_RING wakeups, timed waits) or, where io_uring is unavailable, on
+ * MSG_RING messages and wakeups, timed waits) or, where io_uring is unavailable, on
  * epoll (edge-triggered) with eventfd wakeups. Both give the worker the
  * same thing: a list of tokens whose fd became readable or that were sent
  * as a wakeup.
@@ -33,11 +33,18 @@ struct core_event {
 
 /* Token of a wakeup sent by core_waker_kick() (no fd behind it). */
 #define CORE_TOKEN_WAKE UINT64_C(0xffffffffffffffff)
+/*
+ * Tokens with this bit are one-shot messages posted with
+ * core_waker_post()/core_loop_post() (or their failure), never polls:
+ * the loop does not report them as ended multishots.
+ */
+#define CORE_TOKEN_MSG (UINT64_C(1) << 63)
 
 /**
  * core_loop_init() - set up the loop.
- * @kind: CORE_LOOP_AUTO tries io_uring (SINGLE_ISSUER|DEFER_TASKRUN, then
- *        SINGLE_ISSUER|COOP_TASKRUN, then no flags) and falls back to
+ * @kind: CORE_LOOP_AUTO tries io_uring (SINGLE_ISSUER|DEFER_TASKRUN with
+ *        and without TASKRUN_FLAG, then SINGLE_ISSUER|COOP_TASKRUN|
+ *        TASKRUN_FLAG, then no flags) and falls back to
  *        epoll only when io_uring_setup fails with EPERM or ENOSYS (the
  *        operator or a seccomp filter disabled it), not on resource errors.
  * Return: 0, or -errno (-EPERM/-ENOSYS for CORE_LOOP_URING without it).
@@ -64,6 +71,28 @@ int core_loop_wait(struct core_loop *l, int64_t timeout_ns,
 		   struct core_event *ev, unsigned int max,
 		   unsigned int *ret_n);
 
+/**
+ * core_loop_peek() - collect up to @max events already pending, without
+ * sleeping: io_uring only (reads the CQ; enters the kernel only when it
+ * flagged held-back completions). epoll: always 0 events.
+ * Return: 0 with *@ret_n set, or -errno.
+ */
+int core_loop_peek(struct core_loop *l, struct core_event *ev, unsigned int max,
+		   unsigned int *ret_n);
+
+/**
+ * core_loop_post() - from the loop's owner: IORING_OP_MSG_RING a CQE
+ * {user_data = @data, res = @res} into the io_uring @target_fd, submitted
+ * at once. The send posts no CQE of its own unless it fails; then the
+ * loop reports @fail_token (which must have CORE_TOKEN_MSG) with res =
+ * -errno, and the message was not delivered.
+ * Return: 0 once the SQE is queued (a refused submit is retried by the
+ * next core_loop_wait()), -EBUSY if no SQE was free (nothing was queued),
+ * -EOPNOTSUPP on epoll.
+ */
+int core_loop_post(struct core_loop *l, int target_fd, uint64_t data, int res,
+		   uint64_t fail_token);
+
 /*
  * A waker lets another thread wake the loop's owner: IORING_OP_MSG_RING
  * from the waker's own small io_uring into the loop's ring (no syscall on
@@ -80,6 +109,14 @@ int core_waker_init(struct core_waker *wk, struct core_loop *target);
 void core_waker_fini(struct core_waker *wk);
 /* core_waker_kick() - deliver CORE_TOKEN_WAKE to the target loop. */
 int core_waker_kick(struct core_waker *wk);
+/*
+ * core_waker_post() - io_uring: post a CQE {user_data = @token, res =
+ * @res} into the target loop (MSG_RING) and wait for the send's own
+ * completion, which is immediate. epoll: write the eventfd (the loop
+ * reports CORE_TOKEN_WAKE; @token and @res must travel another way).
+ * Return: 0, or -errno (the message was not delivered).
+ */
+int core_waker_post(struct core_waker *wk, uint64_t token, int res);
 
 /* The event loop's name for stats and logs: "io_uring" or "epoll". */
 static inline const char *core_loop_name(const struct core_loop *l)

@@ -743,7 +743,10 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	pthread_mutex_lock(&svc->lock);
 	snprintf(out->name, sizeof(out->name), "%s", w->name);
 	out->loop = core_loop_name(&w->loop);
-	out->issue_mode = svc->cfg.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+	out->issue_mode = svc->cfg.issue_mode == CORE_ISSUE_AUTO ?
+				  (READ_ONCE(w->async_now) ? "auto:async" :
+							     "auto:inline") :
+			  svc->cfg.issue_mode == CORE_ISSUE_INLINE ? "inline" :
 								     "async";
 	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
 		out->n_vsmmus += svc->vsmmus[i]->w == w;

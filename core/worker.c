@@ -106,6 +106,7 @@ void core_batch_reset(struct core_batch *b, uint64_t seq)
 	b->done = 0;
 	b->issued = 0;
 	b->reissued = false;
+	b->issuer = NULL;
 	b->next_done = NULL;
 }
 
@@ -426,6 +427,31 @@ static struct core_vsmmu *wait_pop(struct core_worker *w)
 }
 
 static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs);
+static void async_issue(struct core_worker *w, struct core_batch *b);
+
+bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns)
+{
+	/* Weight 1/8: one slow call (a preempted issuer) moves it little. */
+	*ewma_ns = *ewma_ns - *ewma_ns / 8 + call_ns / 8;
+	if (!async && *ewma_ns > CORE_AUTO_ASYNC_NS)
+		return true;
+	if (async && *ewma_ns < CORE_AUTO_INLINE_NS)
+		return false;
+	return async;
+}
+
+/*
+ * CORE_ISSUE_AUTO: the worker issues inline while its host SMMU's calls
+ * are short and async when they are long (core.h). A switch affects only
+ * batches issued after it; those in flight complete as they were issued.
+ */
+static void worker_auto(struct core_worker *w, const struct core_batch *b)
+{
+	if (wcfg(w)->issue_mode != CORE_ISSUE_AUTO || !w->n_issuers)
+		return;
+	WRITE_ONCE(w->async_now,
+		   core_auto_async(w->async_now, &w->call_ewma_ns, b->call_ns));
+}
 
 /*
  * Issues the open batch if nothing of this vSMMU is in flight and, in
@@ -439,7 +465,7 @@ bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs)
 
 	if (vs->inflight || !b->n_entries)
 		return false;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_ASYNC && b->n &&
+	if (w->async_now && b->n &&
 	    (w->inflight >= w->n_issuers || (w->wait_head && !vs->waiting))) {
 		wait_enqueue(w, vs);
 		return false;
@@ -497,28 +523,137 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	STAT_ADD(vs->st_issued, b->n_issue);
 	STAT_ADD(w->st_cmds, b->n_issue);
 	vs->inflight = b;
-	if (wcfg(w)->issue_mode == CORE_ISSUE_INLINE) {
+	if (!w->async_now) {
+		uint64_t t0 = core_now_ns();
+
 		core_batch_execute(b);
+		b->call_ns = core_now_ns() - t0;
+		worker_auto(w, b);
 		batch_complete(w, b);
 	} else {
-		WRITE_ONCE(w->inflight, w->inflight + 1);
-		core_issuer_queue(w, b);
+		async_issue(w, b);
 	}
 }
 
+/* An idle issuer: there is one whenever w->inflight < w->n_issuers. */
+static struct core_issuer *issuer_idle(struct core_worker *w)
+{
+	for (unsigned int i = 0; i < w->n_issuers; i++)
+		if (!w->issuers[i].busy)
+			return &w->issuers[i];
+	return NULL;
+}
+
+/* The async batch @b is back (its owner is the worker again). */
+static void async_complete(struct core_worker *w, struct core_batch *b)
+{
+	struct core_vsmmu *vs = b->vs;
+
+	b->issuer->busy = false;
+	b->issuer->batch = NULL;
+	WRITE_ONCE(w->inflight, w->inflight - 1);
+	worker_auto(w, b);
+	batch_complete(w, b);
+	/* A freed slot goes to the oldest waiter first. */
+	issue_waiting(w);
+	core_vsmmu_try_issue(w, vs);
+}
+
+/* The hand-off to an issuer failed: nothing reached it, run it here. */
+static void async_run_here(struct core_worker *w, struct core_batch *b)
+{
+	uint64_t t0 = core_now_ns();
+
+	WRITE_ONCE(b->owner, CORE_BATCH_WORKER);
+	core_batch_execute(b);
+	b->call_ns = core_now_ns() - t0;
+	async_complete(w, b);
+}
+
+/*
+ * Hands @b to an idle issuer. From here until its completion CQE the
+ * worker goes on draining every ring: this vSMMU's next batch fills in
+ * vs->open meanwhile and goes out as one call when @b is back (group
+ * commit).
+ */
+static void async_issue(struct core_worker *w, struct core_batch *b)
+{
+	struct core_issuer *is = issuer_idle(w);
+
+	WRITE_ONCE(w->inflight, w->inflight + 1);
+	is->busy = true;
+	if (core_issuer_handoff(w, is, b) < 0) {
+		is->batch = b;
+		async_run_here(w, b);
+	}
+}
+
+/*
+ * An issuer's message in the worker's ring: CORE_TOKEN_DONE (its batch is
+ * complete, res = the ioctl's result) or CORE_TOKEN_LOST (our hand-off's
+ * own failure CQE: the issuer never saw the batch). Returns 1 if a batch
+ * came back.
+ */
+static int issuer_event(struct core_worker *w, const struct core_event *ev)
+{
+	uint64_t i = ev->token & UINT32_MAX;
+	struct core_issuer *is;
+	struct core_batch *b;
+
+	if (i >= w->n_issuers || !w->issuers[i].busy)
+		return 0;
+	is = &w->issuers[i];
+	b = is->batch;
+	if (TOKEN_TAG(ev->token) == CORE_TOKEN_LOST) {
+		async_run_here(w, b);
+		return 1;
+	}
+	/* A_DONE: pairs with R_DONE in issuer_post(). The kernel posted the
+	 * CQE after that store, so it is seen here. */
+	if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+		abort();
+	b->rc = ev->res; /* the CQE carries the ioctl's result */
+	async_complete(w, b);
+	return 1;
+}
+
+static void handle_event(struct core_worker *w, const struct core_event *ev);
+
+/*
+ * Completions in a busy pass, without sleeping. io_uring: every CQE
+ * already posted (issuer completions, doorbells, the mailbox), a syscall
+ * only when the kernel flagged held-back ones. epoll: the issuers'
+ * lock-free stack (doorbells wait for worker_check_events()).
+ */
 static int process_completions(struct core_worker *w)
 {
-	struct core_batch *b = core_done_pop_all(w);
+	struct core_batch *b;
 	int n = 0;
 
+	if (w->loop.uring) {
+		struct core_event ev[64];
+		unsigned int got = 0;
+
+		if (core_loop_peek(&w->loop, ev, 64, &got) < 0)
+			return 0;
+		for (unsigned int i = 0; i < got; i++) {
+			if (ev[i].token & CORE_TOKEN_MSG &&
+			    ev[i].token != CORE_TOKEN_WAKE)
+				n += issuer_event(w, &ev[i]);
+			else
+				handle_event(w, &ev[i]);
+		}
+		return n;
+	}
+	b = core_done_pop_all(w);
 	while (b) {
 		struct core_batch *next = b->next_done;
 
-		WRITE_ONCE(w->inflight, w->inflight - 1);
-		batch_complete(w, b);
-		/* A freed slot goes to the oldest waiter first. */
-		issue_waiting(w);
-		core_vsmmu_try_issue(w, b->vs);
+		/* A_DONE: pairs with R_DONE in issuer_post() (A_STACK in
+		 * the pop already ordered it; this states the pair). */
+		if (smp_load_acquire(&b->owner) != CORE_BATCH_WORKER)
+			abort();
+		async_complete(w, b);
 		b = next;
 		n++;
 	}
@@ -779,6 +914,10 @@ static void handle_event(struct core_worker *w, const struct core_event *ev)
 
 	if (ev->token == CORE_TOKEN_WAKE)
 		return;
+	if (ev->token & CORE_TOKEN_MSG) {
+		issuer_event(w, ev);
+		return;
+	}
 	if (tag == TOKEN_CTL) {
 		uint64_t v;
 		/* Our own non-blocking eventfd. */
@@ -821,7 +960,12 @@ static void worker_sleep(struct core_worker *w)
 	if (vq >= 0 && (timeout < 0 || vq < timeout))
 		timeout = vq;
 
-	/* Dekker with the issuers: see issuer_main(). */
+	/*
+	 * The one wait point: io_uring (doorbells, mailbox, the issuers'
+	 * completion CQEs, the timeout) or epoll. On epoll the issuers'
+	 * completions sit on a stack: Dekker with them, see issuer_post()
+	 * (on io_uring a completion is a CQE and ends the wait by itself).
+	 */
 	atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
 	smp_mb();
 	if (READ_ONCE(w->done_stack) || smp_load_acquire(&w->mbox_pending)) {
@@ -958,7 +1102,8 @@ static void *worker_boot_main(void *arg)
 		r = -ENOMEM;
 		goto out_loop;
 	}
-	if (cfg->issue_mode == CORE_ISSUE_ASYNC) {
+	w->async_now = cfg->issue_mode == CORE_ISSUE_ASYNC;
+	if (cfg->issue_mode != CORE_ISSUE_INLINE) {
 		r = core_issuers_start(w, cfg->max_inflight);
 		if (r < 0)
 			goto out_buf;
@@ -999,8 +1144,6 @@ int core_worker_start(struct core_worker *w)
 	w->mbox_tail = &w->mbox_head;
 	w->wait_tail = &w->wait_head;
 	pthread_mutex_init(&w->mbox_lock, NULL);
-	pthread_mutex_init(&w->iq_lock, NULL);
-	pthread_cond_init(&w->iq_cond, NULL);
 	w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_efd < 0)
 		return -errno;
@@ -1091,7 +1234,5 @@ int core_worker_join(struct core_worker *w, uint64_t deadline_ns)
 	w->slots = NULL;
 	w->vsmmus = NULL;
 	pthread_mutex_destroy(&w->mbox_lock);
-	pthread_mutex_destroy(&w->iq_lock);
-	pthread_cond_destroy(&w->iq_cond);
 	return 0;
 }

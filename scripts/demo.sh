@@ -56,26 +56,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Issue mode inline everywhere: docs/PERFORMANCE.md ("Service defaults")
-# has the data, and the known async stall with more busy vSMMUs than
-# max_inflight per host SMMU.
+# The service's default issue mode (auto: inline while host calls are
+# short, async above; docs/PERFORMANCE.md "Service defaults").
 
 printf '\n==== 1. the headline at equal offered load: strict-unmap, 2 VMs, 2 host SMMUs,\n'
 printf '==== sim wait spin, %s s per mode; first row: guest blocked per command\n\n' "$secs"
-"$bench" -w strict-unmap -n 2 -H 2 -d "$secs" --wait spin --issue inline \
+"$bench" -w strict-unmap -n 2 -H 2 -d "$secs" --wait spin \
 	--json "$out/light-spin.json"
 
 printf '\n==== 2. strict-unmap: %s VMs, 2 simulated host SMMUs, %s s per mode\n' "$vms" "$secs"
 printf '==== offload: the service EMBEDDED in smmu-bench; sim oracle on for every mode\n'
 printf '==== sim wait block: wall clock not comparable between the modes (see the table)\n\n'
-"$bench" -w strict-unmap -n "$vms" -H 2 -d "$secs" --issue inline \
+"$bench" -w strict-unmap -n "$vms" -H 2 -d "$secs" \
 	--json "$out/strict.json" --plot "$out"
 
 # 3. The same service as a daemon: smmu-offloadd with two simulated host
 # SMMUs on a private socket; smmu-bench hands it the rings (memfds and
 # eventfds over the control socket) and drives them from its own process.
 sock=$tmp/smmu-offload.sock
-"$daemon" --backend sim --sim-smmus 2 --issue-mode inline --socket "$sock" \
+"$daemon" --backend sim --sim-smmus 2 --socket "$sock" \
 	--client-max-vsmmus 256 --client-max-rings 256 \
 	--client-max-devices 1024 --log-level warning &
 dpid=$!

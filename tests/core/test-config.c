@@ -38,6 +38,8 @@ TEST(words_and_strings)
 
 	ASSERT_OK(core_config_set(&c, "issue-mode", "async"));
 	EXPECT_EQ(c.issue_mode, CORE_ISSUE_ASYNC);
+	ASSERT_OK(core_config_set(&c, "issue-mode", "auto"));
+	EXPECT_EQ(c.issue_mode, CORE_ISSUE_AUTO);
 	ASSERT_OK(core_config_set(&c, "issue-mode", "inline"));
 	EXPECT_EQ(c.issue_mode, CORE_ISSUE_INLINE);
 	ASSERT_OK(core_config_set(&c, "loop", "epoll"));

@@ -519,4 +519,144 @@ TEST(memfd_attached_twice_refused)
 	core_service_free(svc);
 }
 
+/* ---- group commit: the worker drains while an ioctl is in flight ---- */
+
+/*
+ * Async: vSMMU X's first batch is held in its issuer. Meanwhile X's ring
+ * gets ten guest SYNC groups, each its own publish as vCPUs do, and vSMMU
+ * Y's ring one: Y's completes while X's batch is still held (the worker
+ * keeps serving every ring), and all of X's entries are taken into X's
+ * open batch before the release. Released, they go out as one ioctl: two
+ * in all for eleven guest SYNCs.
+ */
+static void run_group_commit_held(const struct tlib_variant *v)
+{
+	struct iofd_sim_config sim;
+	struct core_service *svc;
+	struct core_vsmmu_stats st0, st;
+	struct tlib_ring a, b;
+	struct gate g;
+	uint32_t x, y, first, last = 0, bs;
+
+	tlib_sim_cfg(&sim);
+	sim.hold = gate_hook;
+	sim.hold_arg = &g;
+	gate_init(&g);
+	svc = tlib_svc_variant(v, 1, &sim, 0);
+	x = tlib_vsmmu_new(svc, "smmu0");
+	y = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, x, &a, 7);
+	tlib_core_ring(svc, y, &b, 7);
+	ASSERT_OK(core_vsmmu_stats(svc, x, &st0));
+
+	tlib_ring_push(&a, cmdq_build_tlbi_nh_asid(1, 0));
+	first = push_sync(&a);
+	ASSERT_OK(ring_prod_publish(&a.p));
+	gate_wait_entered(&g);
+	for (uint16_t i = 0; i < 10; i++) {
+		tlib_ring_push(&a,
+			       cmdq_build_tlbi_nh_asid((uint16_t)(2 + i), 0));
+		last = push_sync(&a);
+		ASSERT_OK(ring_prod_publish(&a.p));
+	}
+	tlib_ring_push(&b, cmdq_build_tlbi_nh_asid(20, 0));
+	bs = push_sync(&b);
+	ASSERT_OK(ring_prod_publish(&b.p));
+
+	sync_wait(&b, bs);
+	EXPECT_FALSE(ring_prod_done_upto(&a.p, first));
+	wait_taken_idle(svc, &a, 22);
+	EXPECT_FALSE(ring_prod_done_upto(&a.p, first));
+	sem_post(&g.go);
+	sync_wait(&a, last);
+	ASSERT_OK(core_vsmmu_stats(svc, x, &st));
+	EXPECT_EQ(st.syncs - st0.syncs, 11u);
+	EXPECT_EQ(st.ioctls - st0.ioctls, 2u);
+
+	tlib_ring_free(&a);
+	tlib_ring_free(&b);
+	core_service_free(svc);
+	sem_destroy(&g.entered);
+	sem_destroy(&g.go);
+}
+
+TEST(group_commit_held_uring_async)
+{
+	run_group_commit_held(&tlib_variants[0]);
+}
+
+TEST(group_commit_held_epoll_async)
+{
+	run_group_commit_held(&tlib_variants[2]);
+}
+
+/* ---- CORE_ISSUE_AUTO ---------------------------------------------------- */
+
+/*
+ * The rule alone: long calls switch to async, short ones back to inline,
+ * and calls between the two thresholds keep whichever mode is in force.
+ */
+TEST(auto_rule_hysteresis)
+{
+	uint64_t ewma = 0, mid = (CORE_AUTO_ASYNC_NS + CORE_AUTO_INLINE_NS) / 2;
+	bool async = false;
+	int n;
+
+	for (n = 0; n < 1000 && !async; n++)
+		async = core_auto_async(async, &ewma, 3 * CORE_AUTO_ASYNC_NS);
+	EXPECT_TRUE(async);
+	EXPECT_GT(n, 1); /* one slow call is not enough */
+	for (n = 0; n < 1000; n++)
+		ASSERT_TRUE(core_auto_async(async, &ewma, mid));
+	for (n = 0; n < 1000 && async; n++)
+		async = core_auto_async(async, &ewma, 1000);
+	EXPECT_FALSE(async);
+	for (n = 0; n < 1000; n++)
+		ASSERT_FALSE(core_auto_async(async, &ewma, mid));
+}
+
+/*
+ * The service: auto starts inline and, once its host SMMU's calls take
+ * 2 ms each (sim block), issues async; the rings complete either way.
+ */
+static void run_auto_switches(enum core_loop_kind loop)
+{
+	const struct tlib_variant v = { loop, CORE_ISSUE_AUTO };
+	struct iofd_sim_config sim;
+	struct core_hsmmu_stats hs;
+	struct core_service *svc;
+	struct tlib_ring a;
+	uint32_t x, idx = 0;
+
+	tlib_sim_cfg(&sim);
+	sim.wait = IOFD_SIM_WAIT_BLOCK;
+	sim.sync_ns = 2000000;
+	svc = tlib_svc_variant(&v, 1, &sim, 0);
+	x = tlib_vsmmu_new(svc, "smmu0");
+	tlib_core_ring(svc, x, &a, 7);
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:inline");
+	for (uint16_t i = 0; i < 8; i++) {
+		tlib_ring_push(&a,
+			       cmdq_build_tlbi_nh_asid((uint16_t)(1 + i), 0));
+		idx = push_sync(&a);
+		ASSERT_OK(ring_prod_publish(&a.p));
+		sync_wait(&a, idx);
+	}
+	ASSERT_OK(core_hsmmu_stats(svc, 0, &hs));
+	ASSERT_STREQ(hs.issue_mode, "auto:async");
+	tlib_ring_free(&a);
+	core_service_free(svc);
+}
+
+TEST(auto_switches_uring)
+{
+	run_auto_switches(CORE_LOOP_URING);
+}
+
+TEST(auto_switches_epoll)
+{
+	run_auto_switches(CORE_LOOP_EPOLL);
+}
+
 TEST_HARNESS_MAIN
