@@ -296,7 +296,9 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  * @doorbell_fd: eventfd the VMM writes when NEED_WAKEUP is set.
  * @complete_fd: eventfd the service writes when WANT_SIGNAL is set, or -1
  *               for a VMM that only polls.
- * The fds are dup'd; the caller keeps and closes its own.
+ * The fds are dup'd; the caller keeps and closes its own. Core checks
+ * every fd itself (callers such as the RPC server pass them unchecked);
+ * an eventfd that is not one fails first, before any other check.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
  * should be), -EEXIST (that memfd's file is already a ring of the
  * service, attached through any fd: one ring, one consumer), -EMFILE
@@ -371,7 +373,8 @@ int core_gmem_remove(struct core_service *svc, uint32_t vsmmu_id, uint64_t gpa,
  * @nq:         logical queues exposed (1..SMMU_VCMDQ_MAX_QUEUES).
  * @version, @features: SMMU_VCMDQ_VERSION and feature bits.
  * @irq_fd:     eventfd signalled (never blocking, as ring completion
- *              eventfds are) each time err_seq moves, or -1. Dup'd.
+ *              eventfds are) each time err_seq moves, or -1. Dup'd;
+ *              checked first (-EBADF before any other error).
  * Every queue starts with its gate closed.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU); -EBADF (an fd);
  * -EPROTONOSUPPORT/-EOPNOTSUPP (version, features; -EOPNOTSUPP also

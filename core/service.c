@@ -507,11 +507,13 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	if (rc < 0)
 		return rc;
 	if (complete_fd >= 0) {
-		if (!svc->signal_ok)
-			return -EOPNOTSUPP;
+		/* What the fd is first, then whether we can use it: the
+		 * errno callers (the RPC server) pass on as it is. */
 		rc = common_fd_check_eventfd(complete_fd);
 		if (rc < 0)
 			return rc;
+		if (!svc->signal_ok)
+			return -EOPNOTSUPP;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r)

@@ -24,7 +24,6 @@
 
 #include <event2/event.h>
 
-#include "common/fdcheck.h"
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
@@ -417,21 +416,16 @@ static int do_attach_ring(struct rpc_conn *c, const SmmuOffload__AttachRing *m,
 	if (c->n_rings >= srv->cfg.max_rings)
 		return srv_fail(rp, EMFILE, "AttachRing: limit of %u rings",
 				srv->cfg.max_rings);
-	if (common_fd_check_eventfd(fds->fd[1]))
-		return srv_fail(rp, EBADF,
-				"AttachRing: doorbell is not an eventfd");
-	if (fds->n == 3) {
+	if (fds->n == 3)
 		complete_fd = fds->fd[2];
-		if (common_fd_check_eventfd(complete_fd))
-			return srv_fail(
-				rp, EBADF,
-				"AttachRing: completion fd is not an eventfd");
-	}
-	/* The memfd (seals, size, header) is checked by ring_cons_map(). */
+	/* Every fd (eventfds; memfd seals, size, header) is core's to check. */
 	r = core_ring_attach(srv->svc, m->vsmmu_id, fds->fd[0], fds->fd[1],
 			     complete_fd, &id);
 	if (r)
-		return srv_fail(rp, -r, "AttachRing on vSMMU %u", m->vsmmu_id);
+		return srv_fail(
+			rp, -r,
+			"AttachRing on vSMMU %u (fds: ring memfd, doorbell eventfd%s)",
+			m->vsmmu_id, fds->n == 3 ? ", completion eventfd" : "");
 	c->rings[c->n_rings++] = (struct owned_ring){ id, m->vsmmu_id };
 	rp->attach_ring.ring_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_RING;
@@ -529,19 +523,18 @@ static int do_attach_vcmdq(struct rpc_conn *c,
 	if (c->n_vcmdqs >= srv->cfg.max_rings)
 		return srv_fail(rp, EMFILE, "AttachVcmdq: limit of %u",
 				srv->cfg.max_rings);
-	if (fds->n == 2) {
+	if (fds->n == 2)
 		irq_fd = fds->fd[1];
-		if (common_fd_check_eventfd(irq_fd))
-			return srv_fail(
-				rp, EBADF,
-				"AttachVcmdq: irq fd is not an eventfd");
-	}
-	/* The page (memfd, seals, size), nq, version, features: core. */
+	/* The page (memfd, seals, size), the irq eventfd, nq, version,
+	 * features: core checks them all. */
 	r = core_vcmdq_attach(srv->svc, m->vsmmu_id, fds->fd[0], m->nq,
 			      m->version, m->has_features ? m->features : 0,
 			      irq_fd, &id);
 	if (r)
-		return srv_fail(rp, -r, "AttachVcmdq on vSMMU %u", m->vsmmu_id);
+		return srv_fail(rp, -r,
+				"AttachVcmdq on vSMMU %u (fds: page memfd%s)",
+				m->vsmmu_id,
+				fds->n == 2 ? ", irq eventfd" : "");
 	c->vcmdqs[c->n_vcmdqs++] = (struct owned_ring){ id, m->vsmmu_id };
 	rp->attach_vcmdq.vcmdq_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_VCMDQ;
