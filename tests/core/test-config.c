@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "tests/harness.h"
+#include "tests/lib/tlib.h"
 
 TEST(numbers_reach_their_fields)
 {
@@ -135,6 +136,21 @@ TEST(discover_sim_and_kernel)
 	ASSERT_OK(core_config_set(&c, "sysfs-root", "/nonexistent/iommu"));
 	ASSERT_OK(core_hsmmu_discover(&c, names, 4, &n));
 	ASSERT_EQ(n, 0u);
+}
+
+/* One name everywhere: smmu-offloadd offers every setting as --KEY (and
+ * so as a config file key, which are the long options). */
+TEST(daemon_offers_every_key)
+{
+	static char help[16384];
+	const char *argv[] = { tlib_env("SMMU_OFFLOADD"), "--help", NULL };
+	char opt[64];
+
+	ASSERT_EQ(tlib_run(argv, help, sizeof(help)), 0);
+	for (unsigned int i = 0; core_config_key(i); i++) {
+		snprintf(opt, sizeof(opt), "--%s ", core_config_key(i));
+		EXPECT_TRUE(strstr(help, opt) != NULL);
+	}
 }
 
 TEST_HARNESS_MAIN
