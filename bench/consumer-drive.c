@@ -11,9 +11,10 @@
  * repeats core/worker.c's per-entry work without its event loop, threads
  * or statistics:
  *
- *   ring_cons_poll, ring_cons_fetch (<= budget entries, the worker's
- *   ring_budget), then per entry cmdq_decode against the caps (straight
- *   into the batch's next slot), the vSID check, SYNC bookkeeping and the
+ *   ring_cons_poll, ring_cons_claim (<= budget entries, the worker's
+ *   ring_budget), then per entry ring_cons_load and cmdq_decode against
+ *   the caps (one copy, from the ring straight into the batch's next
+ *   slot), the vSID check, SYNC bookkeeping and the
  *   ordering-class cut, all from the decoded struct cmdq_info; per pass
  *   cmdq_coalesce_info of the batch, iofd_invalidate on the null backend,
  *   ring_cons_complete.
@@ -59,7 +60,6 @@ struct drive {
 	struct cmdq_caps caps;
 	int memfd;
 	uint32_t budget;
-	struct smmu_ring_entry fetch[MAX_BUDGET];
 	struct cmdq_cmd cmds[MAX_BUDGET]; /* forwarded, ring order */
 	struct cmdq_info info[MAX_BUDGET]; /* cmdq_decode() of each */
 	struct cmdq_cmd issue[MAX_BUDGET]; /* the coalesced copy */
@@ -86,14 +86,14 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 		d->err = r ? r : -ENODATA;
 		return 0;
 	}
-	got = ring_cons_fetch(&d->rc, d->fetch,
-			      avail < d->budget ? avail : d->budget);
+	got = ring_cons_claim(&d->rc, avail < d->budget ? avail : d->budget);
 	start = end = d->rc.fetch - got;
 	for (i = 0; i < got; i++) {
 		const struct cmdq_info *inf = &d->info[n];
+		struct smmu_ring_entry e = ring_cons_load(&d->rc, start + i);
 
-		if (cmdq_decode(&d->caps, &d->fetch[i], &d->cmds[n],
-				&d->info[n]) != CMDQ_CERROR_NONE) {
+		if (cmdq_decode(&d->caps, &e, &d->cmds[n], &d->info[n]) !=
+		    CMDQ_CERROR_NONE) {
 			d->err = -EINVAL;
 			return 0;
 		}

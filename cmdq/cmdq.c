@@ -30,39 +30,12 @@ void cmdq_cmd_to_le(const struct cmdq_cmd *c, void *le)
 	memcpy(le, w, sizeof(w));
 }
 
-#define F_(n, w, s, b, a)                                               \
-	{                                                               \
+#define F_(e, n, w, s, b, a)                                            \
+	[CMDQ_F_##e] = {                                                \
 		.name = n, .word = w, .shift = s, .width = b, .addr = a \
-	}
-const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = {
-	[CMDQ_F_OP] = F_("op", 0, 0, 8, false),
-	[CMDQ_F_GLOBAL] = F_("global", 0, 9, 1, false),
-	[CMDQ_F_SSEC] = F_("ssec", 0, 10, 1, false),
-	[CMDQ_F_SSV] = F_("ssv", 0, 11, 1, false),
-	[CMDQ_F_SSID] = F_("ssid", 0, 12, 20, false),
-	[CMDQ_F_SID] = F_("sid", 0, 32, 32, false),
-	[CMDQ_F_NUM] = F_("num", 0, 12, 5, false),
-	[CMDQ_F_SCALE] = F_("scale", 0, 20, 6, false),
-	[CMDQ_F_VMID] = F_("vmid", 0, 32, 16, false),
-	[CMDQ_F_ASID] = F_("asid", 0, 48, 16, false),
-	[CMDQ_F_CS] = F_("cs", 0, 12, 2, false),
-	[CMDQ_F_MSH] = F_("msh", 0, 22, 2, false),
-	[CMDQ_F_MSIATTR] = F_("msiattr", 0, 24, 4, false),
-	[CMDQ_F_MSIDATA] = F_("msidata", 0, 32, 32, false),
-	[CMDQ_F_RESUME_RESP] = F_("resp", 0, 12, 2, false),
-	[CMDQ_F_LEAF] = F_("leaf", 1, 0, 1, false),
-	[CMDQ_F_RANGE] = F_("range", 1, 0, 5, false),
-	[CMDQ_F_TTL] = F_("ttl", 1, 8, 2, false),
-	[CMDQ_F_TG] = F_("tg", 1, 10, 2, false),
-	[CMDQ_F_ADDR] = F_("addr", 1, 12, 52, true),
-	[CMDQ_F_IPA] = F_("ipa", 1, 12, 40, true),
-	[CMDQ_F_ATC_SIZE] = F_("size", 1, 0, 6, false),
-	[CMDQ_F_PREFETCH_SIZE] = F_("size", 1, 0, 5, false),
-	[CMDQ_F_PRI_GRPID] = F_("grpid", 1, 0, 9, false),
-	[CMDQ_F_PRI_RESP] = F_("resp", 1, 12, 2, false),
-	[CMDQ_F_STAG] = F_("stag", 1, 0, 16, false),
-	[CMDQ_F_MSIADDR] = F_("msiaddr", 1, 2, 50, true),
-};
+	},
+const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT] = { CMDQ_FIELD_LIST_(
+	F_) };
 #undef F_
 
 /*
@@ -205,7 +178,7 @@ allow_bits(struct vstate *v, unsigned int word, uint64_t mask, bool gate,
 static inline __attribute__((always_inline)) void
 allow(struct vstate *v, enum cmdq_field f, bool gate, const char *why_if_used)
 {
-	allow_bits(v, cmdq_fields[f].word, cmdq_field_mask(f), gate,
+	allow_bits(v, cmdq_field_pos_[f].word, cmdq_field_mask(f), gate,
 		   why_if_used);
 }
 
@@ -214,19 +187,6 @@ check(struct vstate *v, bool bad, const char *why)
 {
 	if (!v->why && bad)
 		v->why = why;
-}
-
-static bool granule_ok(const struct cmdq_caps *caps, unsigned int tg)
-{
-	switch (tg) {
-	case CMDQ_TG_4K:
-		return caps->gran4k;
-	case CMDQ_TG_16K:
-		return caps->gran16k;
-	case CMDQ_TG_64K:
-		return caps->gran64k;
-	}
-	return true; /* TG 0: no range */
 }
 
 /* TLBI_NH_VA / TLBI_NH_VAA: address, leaf, and the range fields. */
@@ -256,16 +216,13 @@ static void allow_tlbi_va(struct vstate *v, const struct cmdq_caps *caps)
 	      "TLBI: TG != 0 with NUM = SCALE = TTL = 0 is reserved");
 	check(v, r.tg == CMDQ_TG_16K && r.ttl == 1 && !caps->ds,
 	      "TLBI: TG = 16K with TTL = 1 needs DS");
-	check(v, !granule_ok(caps, r.tg),
+	check(v, !cmdq_granule_ok_(caps, r.tg),
 	      "TLBI: TG names a granule the host does not support");
 }
 
 static void allow_asid(struct vstate *v, const struct cmdq_caps *caps)
 {
-	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
-	uint64_t ok = caps->asid_bits >= 16 ?
-			      m :
-			      (((1ull << caps->asid_bits) - 1) << 48) & m;
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID), ok = cmdq_asid_ok_(caps);
 
 	allow_bits(v, 0, ok, true, NULL);
 	allow_bits(v, 0, m & ~ok, false,
@@ -407,20 +364,43 @@ void cmdq_info_unvalidated(const struct cmdq_cmd *c, struct cmdq_info *ret)
 /*
  * One table lookup gives class, ordering class and which identifiers the
  * opcode has; validation reuses the class instead of classifying again.
+ * The common commands take cmdq_decode_fast_() (cmdq.h) and carry no
+ * identifiers.
  */
-enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
-			     struct cmdq_cmd *ret_cmd,
-			     struct cmdq_info *ret_info)
+/*
+ * Out of line, so that the fast path of cmdq_decode() saves no registers
+ * for it (the prologue was a quarter of its instructions).
+ */
+static __attribute__((noinline)) enum cmdq_cerror
+decode_slow(const struct cmdq_caps *caps, const struct cmdq_cmd *c,
+	    struct cmdq_info *ret_info)
 {
-	struct cmdq_cmd c = cmd_from_le(le_entry);
-	const struct op_info *oi = &op_table[cmdq_cmd_opcode(&c)];
-	enum cmdq_class cls = classify(oi, &c);
-	struct cmdq_info info = info_of(&c, oi, cls);
+	const struct op_info *oi = &op_table[cmdq_cmd_opcode(c)];
+	enum cmdq_class cls = classify(oi, c);
+	struct cmdq_info info = info_of(c, oi, cls);
 
-	info.cerror = (uint8_t)validate(caps, &c, oi, cls, NULL);
-	*ret_cmd = c;
+	info.cerror = (uint8_t)validate(caps, c, oi, cls, NULL);
 	*ret_info = info;
 	return (enum cmdq_cerror)info.cerror;
+}
+
+enum cmdq_cerror cmdq_decode_full_(const struct cmdq_caps *caps,
+				   const void *le_entry,
+				   struct cmdq_cmd *ret_cmd,
+				   struct cmdq_info *ret_info)
+{
+	struct cmdq_cmd c = cmd_from_le(le_entry);
+	int cls = cmdq_decode_fast_(caps, &c);
+
+	*ret_cmd = c;
+	if (cls < 0)
+		return decode_slow(caps, ret_cmd, ret_info);
+	*ret_info = (struct cmdq_info){
+		.op = cmdq_cmd_opcode(&c),
+		.cls = (uint8_t)cls,
+		.order = cls == CMDQ_CLASS_FORWARD ? CMDQ_ORDER_TLB : 0,
+	};
+	return CMDQ_CERROR_NONE;
 }
 
 struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CMDQ_ENT_SIZE 16
 
@@ -113,46 +114,51 @@ static inline uint8_t cmdq_cmd_opcode(const struct cmdq_cmd *c)
 }
 
 /*
- * Fields. One table (cmdq_fields[], facts section 5) describes where each
- * field lives; cmdq_get()/cmdq_set() and the named accessors below read it,
- * so no field position is written twice. Which fields a given opcode has is
- * the business of the builders and of cmdq_validate(): the accessors do not
- * check the opcode.
+ * Fields. One list (CMDQ_FIELD_LIST_, facts section 5) says where each
+ * field lives; the enum, the position table below, cmdq_fields[] and the
+ * named accessors are all generated from it, so no field position is
+ * written twice. Which fields a given opcode has is the business of the
+ * builders and of cmdq_validate(): the accessors do not check the opcode.
  *
  * Address fields (CMDQ_F_ADDR, CMDQ_F_IPA, CMDQ_F_MSIADDR) are read and
  * written as addresses: the value is the bits in place (an aligned address),
  * not shifted down. All other fields are plain unsigned numbers.
+ *
+ * X(enum suffix, text name, dword, lowest bit, width, address?)
  */
-enum cmdq_field {
-	CMDQ_F_OP, /* d0[7:0] */
-	CMDQ_F_GLOBAL, /* d0[9], ATC_INV */
-	CMDQ_F_SSEC, /* d0[10] */
-	CMDQ_F_SSV, /* d0[11] */
-	CMDQ_F_SSID, /* d0[31:12], CFGI_*, ATC_INV, PRI_RESP, PREFETCH_* */
-	CMDQ_F_SID, /* d0[63:32], CFGI_*, ATC_INV, PRI_RESP, RESUME, ... */
-	CMDQ_F_NUM, /* d0[16:12], TLBI_* range */
-	CMDQ_F_SCALE, /* d0[25:20], TLBI_* range (d0[25] only with DS) */
-	CMDQ_F_VMID, /* d0[47:32], TLBI_* */
-	CMDQ_F_ASID, /* d0[63:48], TLBI_* */
-	CMDQ_F_CS, /* d0[13:12], CMD_SYNC */
-	CMDQ_F_MSH, /* d0[23:22], CMD_SYNC */
-	CMDQ_F_MSIATTR, /* d0[27:24], CMD_SYNC */
-	CMDQ_F_MSIDATA, /* d0[63:32], CMD_SYNC */
-	CMDQ_F_RESUME_RESP, /* d0[13:12], RESUME */
-	CMDQ_F_LEAF, /* d1[0], CFGI_STE/CD, TLBI_* */
-	CMDQ_F_RANGE, /* d1[4:0], CFGI_STE_RANGE */
-	CMDQ_F_TTL, /* d1[9:8], TLBI_* */
-	CMDQ_F_TG, /* d1[11:10], TLBI_* */
-	CMDQ_F_ADDR, /* d1[63:12], TLBI VA, ATC_INV, PREFETCH_ADDR (address) */
-	CMDQ_F_IPA, /* d1[51:12], TLBI_S2_IPA (address) */
-	CMDQ_F_ATC_SIZE, /* d1[5:0], ATC_INV */
-	CMDQ_F_PREFETCH_SIZE, /* d1[4:0], PREFETCH_ADDR */
-	CMDQ_F_PRI_GRPID, /* d1[8:0], PRI_RESP */
-	CMDQ_F_PRI_RESP, /* d1[13:12], PRI_RESP */
-	CMDQ_F_STAG, /* d1[15:0], RESUME */
-	CMDQ_F_MSIADDR, /* d1[51:2], CMD_SYNC (address) */
-	CMDQ_F_COUNT
-};
+#define CMDQ_FIELD_LIST_(X)                                                   \
+	X(OP, "op", 0, 0, 8, false) /* d0[7:0] */                             \
+	X(GLOBAL, "global", 0, 9, 1, false) /* d0[9], ATC_INV */              \
+	X(SSEC, "ssec", 0, 10, 1, false) /* d0[10] */                         \
+	X(SSV, "ssv", 0, 11, 1, false) /* d0[11] */                           \
+	X(SSID, "ssid", 0, 12, 20, false) /* d0[31:12], CFGI_*, ATC_INV */    \
+	X(SID, "sid", 0, 32, 32, false) /* d0[63:32], CFGI_*, ATC_INV, ... */ \
+	X(NUM, "num", 0, 12, 5, false) /* d0[16:12], TLBI_* range */          \
+	X(SCALE, "scale", 0, 20, 6, false) /* d0[25:20], d0[25] needs DS */   \
+	X(VMID, "vmid", 0, 32, 16, false) /* d0[47:32], TLBI_* */             \
+	X(ASID, "asid", 0, 48, 16, false) /* d0[63:48], TLBI_* */             \
+	X(CS, "cs", 0, 12, 2, false) /* d0[13:12], CMD_SYNC */                \
+	X(MSH, "msh", 0, 22, 2, false) /* d0[23:22], CMD_SYNC */              \
+	X(MSIATTR, "msiattr", 0, 24, 4, false) /* d0[27:24], CMD_SYNC */      \
+	X(MSIDATA, "msidata", 0, 32, 32, false) /* d0[63:32], CMD_SYNC */     \
+	X(RESUME_RESP, "resp", 0, 12, 2, false) /* d0[13:12], RESUME */       \
+	X(LEAF, "leaf", 1, 0, 1, false) /* d1[0], CFGI_STE/CD, TLBI_* */      \
+	X(RANGE, "range", 1, 0, 5, false) /* d1[4:0], CFGI_STE_RANGE */       \
+	X(TTL, "ttl", 1, 8, 2, false) /* d1[9:8], TLBI_* */                   \
+	X(TG, "tg", 1, 10, 2, false) /* d1[11:10], TLBI_* */                  \
+	X(ADDR, "addr", 1, 12, 52,                                            \
+	  true) /* d1[63:12], TLBI VA, ATC_INV, ... */                        \
+	X(IPA, "ipa", 1, 12, 40, true) /* d1[51:12], TLBI_S2_IPA */           \
+	X(ATC_SIZE, "size", 1, 0, 6, false) /* d1[5:0], ATC_INV */            \
+	X(PREFETCH_SIZE, "size", 1, 0, 5, false) /* d1[4:0], PREFETCH_ADDR */ \
+	X(PRI_GRPID, "grpid", 1, 0, 9, false) /* d1[8:0], PRI_RESP */         \
+	X(PRI_RESP, "resp", 1, 12, 2, false) /* d1[13:12], PRI_RESP */        \
+	X(STAG, "stag", 1, 0, 16, false) /* d1[15:0], RESUME */               \
+	X(MSIADDR, "msiaddr", 1, 2, 50, true) /* d1[51:2], CMD_SYNC */
+
+#define CMDQ_FIELD_ENUM_(e, n, w, s, b, a) CMDQ_F_##e,
+enum cmdq_field { CMDQ_FIELD_LIST_(CMDQ_FIELD_ENUM_) CMDQ_F_COUNT };
+#undef CMDQ_FIELD_ENUM_
 
 struct cmdq_field_desc {
 	const char *name; /* lower case, as in the text trace format */
@@ -165,10 +171,28 @@ struct cmdq_field_desc {
 /* Read-only after load; indexed by enum cmdq_field. */
 extern const struct cmdq_field_desc cmdq_fields[CMDQ_F_COUNT];
 
+/*
+ * The positions again, as a static table in every user: with a constant
+ * field, gcc folds cmdq_get()/cmdq_set() to a mask and a shift. Through
+ * the extern cmdq_fields[] it cannot (another unit defines it), and the
+ * loads were ~12 M instructions of coalescing at budget 64
+ * (docs/PERFORMANCE.md).
+ */
+struct cmdq_field_pos_ {
+	uint8_t word, shift, width;
+	bool addr;
+};
+#define CMDQ_FIELD_POS_(e, n, w, s, b, a) \
+	[CMDQ_F_##e] = { .word = w, .shift = s, .width = b, .addr = a },
+static const struct cmdq_field_pos_ cmdq_field_pos_[CMDQ_F_COUNT] = {
+	CMDQ_FIELD_LIST_(CMDQ_FIELD_POS_)
+};
+#undef CMDQ_FIELD_POS_
+
 /* cmdq_field_mask() - the bits of @f within its dword. */
 static inline uint64_t cmdq_field_mask(enum cmdq_field f)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 
 	return (~0ull >> (64 - d->width)) << d->shift;
 }
@@ -176,7 +200,7 @@ static inline uint64_t cmdq_field_mask(enum cmdq_field f)
 /* cmdq_get() - the value of field @f of @c (see "Address fields"). */
 static inline uint64_t cmdq_get(const struct cmdq_cmd *c, enum cmdq_field f)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 	uint64_t v = c->d[d->word] & cmdq_field_mask(f);
 
 	return d->addr ? v : v >> d->shift;
@@ -189,7 +213,7 @@ static inline uint64_t cmdq_get(const struct cmdq_cmd *c, enum cmdq_field f)
  */
 static inline void cmdq_set(struct cmdq_cmd *c, enum cmdq_field f, uint64_t v)
 {
-	const struct cmdq_field_desc *d = &cmdq_fields[f];
+	const struct cmdq_field_pos_ *d = &cmdq_field_pos_[f];
 	uint64_t m = cmdq_field_mask(f);
 
 	c->d[d->word] = (c->d[d->word] & ~m) |
@@ -396,9 +420,151 @@ enum {
  * the command (forward it, complete it as a SYNC or NOP), else
  * CMDQ_CERROR_ILL.
  */
-enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
-			     struct cmdq_cmd *ret_cmd,
-			     struct cmdq_info *ret_info);
+static inline enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps,
+					   const void *le_entry,
+					   struct cmdq_cmd *ret_cmd,
+					   struct cmdq_info *ret_info);
+
+/*
+ * Below: cmdq_decode()'s inline fast path, so the worker's per-entry loop
+ * pays no call for the commands nearly every guest batch is made of
+ * (CMD_SYNC, TLBI_NH_*, TLBI_NSNH_ALL). Internal (trailing underscore):
+ * use cmdq_decode().
+ */
+
+/* Whether TG @tg names a granule the host has (TG 0: no range, fine). */
+static inline bool cmdq_granule_ok_(const struct cmdq_caps *caps,
+				    unsigned int tg)
+{
+	switch (tg) {
+	case CMDQ_TG_4K:
+		return caps->gran4k;
+	case CMDQ_TG_16K:
+		return caps->gran16k;
+	case CMDQ_TG_64K:
+		return caps->gran64k;
+	}
+	return true;
+}
+
+/* The ASID bits a host with @caps accepts. */
+static inline uint64_t cmdq_asid_ok_(const struct cmdq_caps *caps)
+{
+	uint64_t m = cmdq_field_mask(CMDQ_F_ASID);
+
+	return caps->asid_bits >= 16 ?
+		       m :
+		       (((1ull << caps->asid_bits) - 1) << 48) & m;
+}
+
+/*
+ * For CMD_SYNC, TLBI_NH_* and TLBI_NSNH_ALL, validation is "no bit outside
+ * the opcode's allowed masks" (which also rules out SSEC) plus the TLBI
+ * range rules, with cmdq_validate()'s caps gates. Returns the class
+ * (CMDQ_CLASS_SYNC or CMDQ_CLASS_FORWARD, ordering class TLB) only if
+ * cmdq_validate() accepts @c; -1 means "take the full path", never
+ * "invalid", so every other command keeps cmdq_validate()'s exact rules.
+ * cmdq tests check the two agree.
+ */
+static inline int cmdq_decode_va_(const struct cmdq_caps *caps,
+				  const struct cmdq_cmd *c, uint64_t a0)
+{
+	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
+	uint64_t a1 = cmdq_field_mask(CMDQ_F_LEAF) |
+		      cmdq_field_mask(CMDQ_F_ADDR);
+	unsigned int tg, num, scale, ttl;
+
+	a0 |= cmdq_field_mask(CMDQ_F_OP) | cmdq_field_mask(CMDQ_F_VMID);
+	if (caps->range_inv) {
+		a0 |= cmdq_field_mask(CMDQ_F_NUM) |
+		      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
+		      (caps->ds ? scale_top : 0);
+		a1 |= cmdq_field_mask(CMDQ_F_TG) | cmdq_field_mask(CMDQ_F_TTL);
+	}
+	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+		return -1;
+	/* The range rules; all zero without RIL (masked above). */
+	tg = (unsigned int)cmdq_tlbi_tg(c);
+	ttl = (unsigned int)cmdq_tlbi_ttl(c);
+	num = (unsigned int)cmdq_tlbi_num(c);
+	scale = (unsigned int)cmdq_tlbi_scale(c);
+	if (!tg ? (num | scale | ttl) != 0 :
+		  !(num | scale | ttl) ||
+			    (tg == CMDQ_TG_16K && ttl == 1 && !caps->ds) ||
+			    !cmdq_granule_ok_(caps, tg))
+		return -1;
+	return CMDQ_CLASS_FORWARD;
+}
+
+static inline int cmdq_decode_fast_(const struct cmdq_caps *caps,
+				    const struct cmdq_cmd *c)
+{
+	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP);
+	uint8_t op = cmdq_cmd_opcode(c);
+
+	/* The two commands of a strict unmap first, without a jump table. */
+	if (op == CMDQ_OP_SYNC) {
+		a0 |= cmdq_field_mask(CMDQ_F_CS) | cmdq_field_mask(CMDQ_F_MSH) |
+		      cmdq_field_mask(CMDQ_F_MSIATTR) |
+		      cmdq_field_mask(CMDQ_F_MSIDATA);
+		if (cmdq_sync_cs(c) == 3 || (c->d[0] & ~a0) ||
+		    (c->d[1] & ~cmdq_field_mask(CMDQ_F_MSIADDR)))
+			return -1;
+		return CMDQ_CLASS_SYNC;
+	}
+	if (op == CMDQ_OP_TLBI_NH_VA)
+		return cmdq_decode_va_(caps, c, cmdq_asid_ok_(caps));
+	switch (op) {
+	case CMDQ_OP_TLBI_NH_VAA:
+		return cmdq_decode_va_(caps, c, 0);
+	case CMDQ_OP_TLBI_NSNH_ALL:
+		break;
+	case CMDQ_OP_TLBI_NH_ALL:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID);
+		break;
+	case CMDQ_OP_TLBI_NH_ASID:
+		a0 |= cmdq_field_mask(CMDQ_F_VMID) | cmdq_asid_ok_(caps);
+		break;
+	default:
+		return -1;
+	}
+	if (c->d[0] & ~a0 || c->d[1])
+		return -1;
+	return CMDQ_CLASS_FORWARD;
+}
+
+/* The whole of cmdq_decode(), out of line (and on a big-endian host). */
+enum cmdq_cerror cmdq_decode_full_(const struct cmdq_caps *caps,
+				   const void *le_entry,
+				   struct cmdq_cmd *ret_cmd,
+				   struct cmdq_info *ret_info);
+
+static inline enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps,
+					   const void *le_entry,
+					   struct cmdq_cmd *ret_cmd,
+					   struct cmdq_info *ret_info)
+{
+#if CMDQ_CMD_IS_LE
+	struct cmdq_cmd c;
+	int cls;
+
+	memcpy(&c, le_entry, sizeof(c)); /* the one read of @le_entry */
+	cls = cmdq_decode_fast_(caps, &c);
+	if (cls >= 0) {
+		*ret_cmd = c;
+		*ret_info = (struct cmdq_info){
+			.op = cmdq_cmd_opcode(&c),
+			.cls = (uint8_t)cls,
+			.order = cls == CMDQ_CLASS_FORWARD ? CMDQ_ORDER_TLB : 0,
+		};
+		return CMDQ_CERROR_NONE;
+	}
+	/* The copy is the little-endian entry: never read @le_entry twice. */
+	return cmdq_decode_full_(caps, &c, ret_cmd, ret_info);
+#else
+	return cmdq_decode_full_(caps, le_entry, ret_cmd, ret_info);
+#endif
+}
 
 /*
  * cmdq_coalesce() - shorten the commands of one batch (one vSMMU, one
@@ -429,7 +595,7 @@ enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps, const void *le_entry,
  * the lowest address. Entries that are not FORWARD are left alone, and a
  * batch containing an opcode-0 entry is returned unchanged.
  *
- * Complexity: O(n log n) time, no allocation, ~21 KiB of stack; batches
+ * Complexity: O(n log n) time, no allocation, ~29 KiB of stack; batches
  * longer than 512 are coalesced in independent windows of 512.
  * Thread context: any; @cmds is owned by the caller.
  *
@@ -443,7 +609,7 @@ size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n);
  * The passes read opcode, class, ordering class and SID from @info instead
  * of decoding each command again. @info is not changed: it still describes
  * the commands as they were passed (the caller's originals). Same rules,
- * result and thread context as cmdq_coalesce(), ~13 KiB of stack.
+ * result and thread context as cmdq_coalesce(), ~21 KiB of stack.
  */
 size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 			  size_t n);

@@ -3,14 +3,19 @@
  * cmdq_coalesce(): the rules of cmdq.h, as passes over an index array.
  *
  * Complexity: O(n log n) time (each pass is one sort of the candidate
- * commands plus a linear sweep), no heap, about 13 KiB of stack (21 KiB
+ * commands plus a linear sweep), no heap, about 21 KiB of stack (29 KiB
  * for cmdq_coalesce(), which decodes a window into its own array). Commands
  * are handled in windows of COALESCE_WINDOW; each window is coalesced on
  * its own, so nothing is lost for correctness beyond a window, only some
- * shortening. For the common batch (1..8 commands) the passes touch a
- * handful of entries each. The passes read opcode, class and SID from the
- * caller's struct cmdq_info; only the fields they compare or merge
- * (addresses, ranges, ASID) are read from the commands.
+ * shortening. The passes read opcode, class and SID from the caller's
+ * struct cmdq_info; only the fields they compare or merge (addresses,
+ * ranges, ASID) are read from the commands.
+ *
+ * The common batch (TLBI_NH_VA of one or a few ASIDs, nothing to merge)
+ * costs one linear scan, one sort of 64-bit keys and one sweep: the
+ * superseding passes run only when a superseder is in the window, and
+ * duplicates and range merges share one sort (pass_tlbi_va). The general
+ * passes (pass_dups, pass_ranges) remain for windows with more groups.
  *
  * VMIDs are ignored when comparing TLBI commands: one batch belongs to one
  * vSMMU and the kernel overwrites the VMID of every TLBI_NH_* with that
@@ -19,6 +24,7 @@
 #include "cmdq/cmdq.h"
 #include "cmdq/cmdq_i.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +90,16 @@ struct win {
 	bool *dead;
 	size_t n;
 	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
+	uint64_t *key, *tmp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
+	uint64_t *ht; /* [2 * COALESCE_WINDOW] */
+	bool superseded; /* pass_all() and pass_supersede() have run */
+};
+
+/* The sort scratch of one coalescing call, reused by every window. */
+struct scratch {
+	struct ent e[COALESCE_WINDOW];
+	uint64_t key[COALESCE_WINDOW], tmp[COALESCE_WINDOW];
+	uint64_t ht[2 * COALESCE_WINDOW]; /* drop_isolated()'s bitmaps */
 };
 
 /* The opcode of a live FORWARD command, else 0 (left alone). */
@@ -189,18 +205,18 @@ static void pass_dups(struct win *w)
 /* SCALE d0[24:20] without DS; d0[25] (SCALE >= 32) needs DS. */
 #define MERGE_SCALE_MAX 31
 
-static unsigned int granule_shift(unsigned int tg)
+static inline unsigned int granule_shift(unsigned int tg)
 {
 	return 12 + 2 * (tg - 1); /* 4K, 16K, 64K */
 }
 
 /* First granule and count of a range-form TLBI_NH_VA/VAA. */
-static uint64_t range_start(const struct cmdq_cmd *c)
+static inline uint64_t range_start(const struct cmdq_cmd *c)
 {
 	return cmdq_addr(c) >> granule_shift((unsigned int)cmdq_tlbi_tg(c));
 }
 
-static uint64_t range_len(const struct cmdq_cmd *c)
+static inline uint64_t range_len(const struct cmdq_cmd *c)
 {
 	return (cmdq_tlbi_num(c) + 1) << cmdq_tlbi_scale(c);
 }
@@ -287,26 +303,332 @@ static void pass_ranges(struct win *w)
 }
 
 /*
+ * The key sort of pass_tlbi_va: insertion sort for short runs, else a
+ * bottom-up merge sort through @tmp. Keys are distinct (the low bits are
+ * the index), so stability does not matter.
+ */
+#define KEY_SMALL 16
+
+static void key_isort(uint64_t *k, size_t m)
+{
+	for (size_t i = 1; i < m; i++) {
+		uint64_t x = k[i];
+		size_t j = i;
+
+		for (; j > 0 && x < k[j - 1]; j--)
+			k[j] = k[j - 1];
+		k[j] = x;
+	}
+}
+
+static void key_sort(uint64_t *k, uint64_t *tmp, size_t m)
+{
+	uint64_t *src = k, *dst = tmp;
+
+	if (m <= KEY_SMALL) {
+		key_isort(k, m);
+		return;
+	}
+	for (size_t i = 0; i < m; i += KEY_SMALL)
+		key_isort(k + i, m - i < KEY_SMALL ? m - i : KEY_SMALL);
+	for (size_t w = KEY_SMALL; w < m; w *= 2) {
+		for (size_t lo = 0; lo < m; lo += 2 * w) {
+			size_t mid = lo + w < m ? lo + w : m;
+			size_t hi = lo + 2 * w < m ? lo + 2 * w : m;
+			size_t a = lo, b = mid, o = lo;
+
+			while (a < mid && b < hi)
+				dst[o++] = src[a] < src[b] ? src[a++] :
+							     src[b++];
+			while (a < mid)
+				dst[o++] = src[a++];
+			while (b < hi)
+				dst[o++] = src[b++];
+		}
+		uint64_t *t = src;
+
+		src = dst;
+		dst = t;
+	}
+	if (src != k)
+		memcpy(k, src, m * sizeof(*k));
+}
+
+/* pass_tlbi_va()'s keys: group << 61 | start << 9 | index. */
+#define KEY_GROUPS 8
+#define KEY_IDX_BITS 9
+#define KEY_GROUP_SHIFT 61
+
+_Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
+
+/*
+ * Detecting the batch with nothing to merge before sorting. Two candidates
+ * of one group that touch or overlap (s1 <= s2 <= s1 + len1) lie at most
+ * one bucket apart when a bucket is 2^B granules and every length is at
+ * most 2^B; so do duplicates (same start). A candidate whose bucket holds
+ * no other candidate of its group, and whose neighbouring buckets hold
+ * none, is isolated: it touches no candidate, nor any union of candidates
+ * (a union that reaches it contains a member that starts or ends within
+ * one length of it), so it takes part in no merge and no duplicate, and
+ * leaving it out of the sort changes no merge of the others: no range
+ * that reaches past it without touching it could have merged across it.
+ * Two bitmaps say which (group, bucket) slots hold one candidate or more,
+ * and which hold two or more. One bit per slot, slot = (bucket + group *
+ * odd) mod (64 m rounded up to a power of two), so neighbouring buckets
+ * are neighbouring bits. Slots may collide: a collision only makes a
+ * candidate look non-isolated, and it is then sorted.
+ */
+#define SLOTS_PER_CAND 64
+
+static inline bool bit_get(const uint64_t *bm, size_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+static inline void bit_set(uint64_t *bm, size_t i)
+{
+	bm[i / 64] |= 1ull << (i % 64);
+}
+
+/* Drops the isolated candidates from @key[0, m); returns how many remain. */
+static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
+{
+	/* 2^b >= every length: lenor is the OR of (length - 1). */
+	unsigned int b = lenor ? 64 - (unsigned int)__builtin_clzll(lenor) : 0;
+	size_t words = 1, mask, out = 0;
+	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+
+	/* A power of two of words (<= COALESCE_WINDOW), so slots wrap. */
+	while (words * 64 < m * SLOTS_PER_CAND)
+		words *= 2;
+	mask = words * 64 - 1;
+	memset(seen, 0, words * sizeof(*seen));
+	memset(twice, 0, words * sizeof(*twice));
+	for (size_t j = 0; j < m; j++) {
+		uint64_t k = w->key[j];
+		size_t sl = (size_t)(((k & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
+				      (KEY_IDX_BITS + b)) +
+				     (k >> KEY_GROUP_SHIFT) * 0x9e3779b9u) &
+			    mask;
+
+		if (bit_get(seen, sl))
+			bit_set(twice, sl);
+		bit_set(seen, sl);
+		w->tmp[j] = sl;
+	}
+	for (size_t j = 0; j < m; j++) {
+		uint64_t k = w->key[j];
+		size_t sl = (size_t)w->tmp[j], bit = sl % 64;
+		bool near;
+
+		/* Both neighbours in sl's word, one shift; else bit by bit. */
+		if (bit - 1 < 62)
+			near = (seen[sl / 64] >> (bit - 1) & 5) ||
+			       (twice[sl / 64] >> bit & 1);
+		else
+			near = bit_get(twice, sl) ||
+			       bit_get(seen, (sl - 1) & mask) ||
+			       bit_get(seen, (sl + 1) & mask);
+		if (near)
+			w->key[out++] = k;
+	}
+	return out;
+}
+
+/*
+ * pass_dups() and pass_ranges() in one sort, for the common batch: every
+ * range candidate of pass_ranges() in at most KEY_GROUPS (opcode, ASID,
+ * TG) groups (usually one: a guest unmapping in one address space). A
+ * candidate is one 64-bit key, group << 61 | start << 9 | index (start <
+ * 2^52: the address is 52 bits above 4 KiB; index < 512), so the sort
+ * moves 8 bytes and compares once, and sorted keys are in pass_ranges()'s
+ * (group, start, index) order. Exact duplicates of a candidate are
+ * candidates with the same group and start: the lowest index of each
+ * equal set survives, as in pass_dups(). The other FORWARD commands go
+ * through pass_dups()'s sort. Same result as pass_dups() then
+ * pass_ranges(); returns TV_GROUPS (nothing done) when the candidates need
+ * more groups, and the caller runs those two passes instead. The scan also
+ * stops at the first superseder until the superseding passes have run
+ * (TV_SUPERSEDER), and at an opcode-0 entry (TV_OPCODE0).
+ */
+enum tv_result {
+	TV_DONE, /* duplicates and merges done */
+	TV_GROUPS, /* too many groups: nothing done, use the general passes */
+	TV_SUPERSEDER, /* a superseder, and w->superseded is not set */
+	TV_OPCODE0, /* an opcode-0 entry: leave the batch alone */
+};
+
+static enum tv_result pass_tlbi_va(struct win *w)
+{
+	const uint64_t vmid = cmdq_field_mask(CMDQ_F_VMID);
+	uint64_t group[KEY_GROUPS];
+	struct cmdq_cmd *c = w->c;
+	unsigned int ng = 0;
+	size_t m = 0, mo = 0;
+	uint64_t cur_end = 0, lenor = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		/* Nothing is dead before the superseding passes. */
+		uint8_t op = w->inf[i].cls != CMDQ_CLASS_FORWARD ||
+					     (w->superseded && w->dead[i]) ?
+				     0 :
+				     w->inf[i].op;
+		unsigned int tg, g;
+		uint64_t k1, d0;
+
+		if (!op) {
+			if (!w->inf[i].op)
+				return TV_OPCODE0;
+			continue;
+		}
+		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
+		    !tg ||
+		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
+		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX) {
+			/* Superseders are never range candidates: looking
+			 * for them costs the common batch nothing. */
+			if (!w->superseded && (op == CMDQ_OP_TLBI_NH_ALL ||
+					       op == CMDQ_OP_TLBI_NSNH_ALL ||
+					       op == CMDQ_OP_CFGI_CD_ALL))
+				return TV_SUPERSEDER;
+			d0 = c[i].d[0];
+			if (w->inf[i].order == CMDQ_ORDER_TLB)
+				d0 &= ~vmid;
+			w->e[mo++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
+			continue;
+		}
+		k1 = (uint64_t)op << 32 |
+		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0)
+			     << 8 |
+		     tg;
+		for (g = 0; g < ng && group[g] != k1; g++)
+			;
+		if (g == ng) {
+			if (ng == KEY_GROUPS)
+				return TV_GROUPS;
+			group[ng++] = k1;
+		}
+		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
+			      range_start(&c[i]) << KEY_IDX_BITS | i;
+		lenor |= range_len(&c[i]) - 1;
+	}
+	/* Exact duplicates among the others (pass_dups()). */
+	if (mo >= 2) {
+		ent_sort(w->e, mo);
+		for (size_t j = 1; j < mo; j++)
+			if (w->e[j].k1 == w->e[j - 1].k1 &&
+			    w->e[j].k2 == w->e[j - 1].k2)
+				w->dead[w->e[j].idx] = true;
+	}
+	if (m >= 2)
+		m = drop_isolated(w, m, lenor);
+	if (m < 2)
+		return TV_DONE;
+	key_sort(w->key, w->tmp, m);
+	/* Duplicates: same group and start, then equal bits (VMID aside). */
+	for (size_t j = 1; j < m; j++) {
+		size_t ci = w->key[j] & ((1u << KEY_IDX_BITS) - 1);
+
+		for (size_t k = j;
+		     k-- > 0 &&
+		     w->key[k] >> KEY_IDX_BITS == w->key[j] >> KEY_IDX_BITS;) {
+			size_t ck = w->key[k] & ((1u << KEY_IDX_BITS) - 1);
+
+			if (!w->dead[ck] &&
+			    !((c[ck].d[0] ^ c[ci].d[0]) & ~vmid) &&
+			    c[ck].d[1] == c[ci].d[1]) {
+				w->dead[ci] = true;
+				break;
+			}
+		}
+	}
+	/*
+	 * Range merges of the survivors (pass_ranges()). Sorted by start, a
+	 * candidate that starts after the current range's end leaves a gap,
+	 * which merge_range() would refuse: skip the call.
+	 */
+	for (size_t j = 0, cur = SIZE_MAX; j < m; j++) {
+		size_t ci = w->key[j] & ((1u << KEY_IDX_BITS) - 1);
+		uint64_t start =
+			(w->key[j] & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
+			KEY_IDX_BITS;
+		struct cmdq_cmd *a;
+
+		if (w->dead[ci])
+			continue;
+		if (cur != SIZE_MAX &&
+		    w->key[j] >> KEY_GROUP_SHIFT ==
+			    w->key[cur] >> KEY_GROUP_SHIFT &&
+		    start <= cur_end) {
+			a = &c[w->key[cur] & ((1u << KEY_IDX_BITS) - 1)];
+			if (merge_range(a, &c[ci])) {
+				w->dead[ci] = true;
+				cur_end = range_start(a) + range_len(a);
+				continue;
+			}
+		}
+		cur = j;
+		cur_end = start + range_len(&c[ci]);
+	}
+	return TV_DONE;
+}
+
+/*
  * Coalesces cmds[at, at + m) (m <= COALESCE_WINDOW), described by inf[0,
  * m), and moves its survivors down to cmds[out, ...), in order; out <= at,
- * so later windows are untouched. Returns the new out.
+ * so later windows are untouched. Returns the new out, or SIZE_MAX (and
+ * nothing changed) if the window holds an opcode-0 entry.
  */
 static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			      const struct cmdq_info *inf, size_t out,
-			      struct ent *e)
+			      struct scratch *sc)
 {
 	bool dead[COALESCE_WINDOW];
-	struct win w = { cmds + at, inf, dead, m, e };
+	struct win w = { .c = cmds + at,
+			 .inf = inf,
+			 .dead = dead,
+			 .n = m,
+			 .e = sc->e,
+			 .key = sc->key,
+			 .tmp = sc->tmp,
+			 .ht = sc->ht };
+	enum tv_result r = TV_DONE;
+	size_t i = 0;
 
 	memset(dead, 0, m * sizeof(*dead));
 	if (m >= 2) {
-		pass_all(&w);
-		pass_supersede(&w);
-		pass_dups(&w);
-		pass_ranges(&w);
+		r = pass_tlbi_va(&w);
+		if (r == TV_SUPERSEDER) {
+			/* Only marks so far: the commands are untouched. */
+			w.superseded = true;
+			pass_all(&w);
+			pass_supersede(&w);
+			r = pass_tlbi_va(&w);
+		}
+		if (r == TV_GROUPS)
+			/* It stopped early: the rest may hold an opcode 0. */
+			for (size_t j = 0; j < m && r == TV_GROUPS; j++)
+				if (!inf[j].op)
+					r = TV_OPCODE0;
+		if (r == TV_OPCODE0)
+			return SIZE_MAX;
+		if (r == TV_GROUPS) {
+			/* It may have stopped before a superseder. */
+			if (!w.superseded) {
+				pass_all(&w);
+				pass_supersede(&w);
+			}
+			pass_dups(&w);
+			pass_ranges(&w);
+		}
 	}
-	/* Stable compaction keeps ring order among the survivors. */
-	for (size_t i = 0; i < m; i++)
+	/* Stable compaction keeps ring order among the survivors; nothing
+	 * moves before the first dropped command. */
+	if (out == at)
+		for (; i < m && !dead[i]; i++)
+			out++;
+	for (; i < m; i++)
 		if (!dead[i])
 			cmds[out++] = cmds[at + i];
 	return out;
@@ -315,17 +637,24 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 			  size_t n)
 {
-	struct ent e[COALESCE_WINDOW];
+	struct scratch sc;
 	size_t out = 0;
 
-	/* Opcode 0 is no command (contract violation): leave the batch. */
-	for (size_t i = 0; i < n; i++)
-		if (info[i].op == 0)
-			return n;
+	/*
+	 * Opcode 0 is no command (contract violation): leave the batch. One
+	 * window finds it before it changes anything; with more, an earlier
+	 * window would already be coalesced.
+	 */
+	if (n > COALESCE_WINDOW)
+		for (size_t i = 0; i < n; i++)
+			if (info[i].op == 0)
+				return n;
 	for (size_t at = 0; at < n; at += COALESCE_WINDOW) {
 		size_t m = n - at < COALESCE_WINDOW ? n - at : COALESCE_WINDOW;
 
-		out = coalesce_window(cmds, at, m, info + at, out, e);
+		out = coalesce_window(cmds, at, m, info + at, out, &sc);
+		if (out == SIZE_MAX)
+			return n;
 	}
 	return out;
 }
@@ -334,7 +663,7 @@ size_t cmdq_coalesce_info(struct cmdq_cmd *cmds, const struct cmdq_info *info,
 size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
 {
 	struct cmdq_info inf[COALESCE_WINDOW];
-	struct ent e[COALESCE_WINDOW];
+	struct scratch sc;
 	size_t out = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -345,7 +674,9 @@ size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n)
 
 		for (size_t i = 0; i < m; i++)
 			cmdq_info_unvalidated(&cmds[at + i], &inf[i]);
-		out = coalesce_window(cmds, at, m, inf, out, e);
+		out = coalesce_window(cmds, at, m, inf, out, &sc);
+		if (out == SIZE_MAX)
+			return n; /* not reached: checked above */
 	}
 	return out;
 }

@@ -757,7 +757,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	const struct core_config *cfg = wcfg(w);
 	struct core_vsmmu *vs = r->vs;
 	struct core_batch *b = vs->open;
-	uint32_t avail, budget = cfg->ring_budget, got, taken = 0, i;
+	uint32_t avail, budget = cfg->ring_budget, got, first, taken = 0, i;
 	bool new_seg = false;
 	struct core_seg *sg;
 	int rc;
@@ -793,11 +793,12 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		return 0;
 	r->blocked = false;
 
-	got = ring_cons_fetch(&r->rc, w->fetch_buf, budget);
+	got = ring_cons_claim(&r->rc, budget);
+	first = r->rc.fetch - got;
 	if (!b->n_entries)
 		b->t_open = now;
 	if (r->open_seg < 0) {
-		seg_open(b, r, r->rc.fetch - got);
+		seg_open(b, r, first);
 		new_seg = true;
 	}
 	sg = &b->segs[r->open_seg];
@@ -806,12 +807,15 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 		uint32_t idx = sg->end;
 		const struct cmdq_info *inf = &b->info[b->n];
 
+		/* The one copy out of shared memory (ring_cons_load). */
+		struct smmu_ring_entry e = ring_cons_load(&r->rc, first + i);
+
 		/*
 		 * Decoded once, straight into the batch's next slot (budget
 		 * <= cap - n keeps it in bounds): forwarding it is then
 		 * batch_admit(); any other class leaves the slot free.
 		 */
-		if (cmdq_decode(&vs->caps, &w->fetch_buf[i], &b->cmds[b->n],
+		if (cmdq_decode(&vs->caps, &e, &b->cmds[b->n],
 				&b->info[b->n]) != CMDQ_CERROR_NONE) {
 			ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;

@@ -201,6 +201,19 @@ uint32_t ring_cons_fetch(struct ring_cons *rc, struct smmu_ring_entry *dst,
 	return n;
 }
 
+uint32_t ring_cons_claim(struct ring_cons *rc, uint32_t n)
+{
+	uint32_t avail;
+
+	if (rc->halted)
+		return 0;
+	avail = rc->prod - rc->fetch;
+	if (n > avail)
+		n = avail;
+	rc->fetch += n;
+	return n;
+}
+
 void ring_cons_complete(struct ring_cons *rc, uint32_t new_cons)
 {
 	if (rc->halted)

@@ -96,6 +96,34 @@ uint32_t ring_cons_fetch(struct ring_cons *rc, struct smmu_ring_entry *dst,
 			 uint32_t n);
 
 /**
+ * ring_cons_claim() - ring_cons_fetch() without the copy: advance the fetch
+ * index over up to @n entries and leave them in shared memory, for a caller
+ * that copies each one once, with ring_cons_load(), straight to where it
+ * goes (the worker decodes into its batch: one copy instead of two).
+ * Return: the number claimed (<= @n and <= the last poll's avail); they
+ * are the ring indices [fetch - ret, fetch).
+ */
+uint32_t ring_cons_claim(struct ring_cons *rc, uint32_t n);
+
+/**
+ * ring_cons_load() - the one read of claimed entry @idx (an index in
+ * [cons, fetch)): both words are loaded exactly once, as volatile, into
+ * the private copy returned, so the compiler cannot read shared memory
+ * again after the caller validated the copy. The VMM may be rewriting the
+ * entry meanwhile: the copy may mix its old and new words, and is
+ * validated like any other entry. Entries up to the polled prod were made
+ * visible by ring_cons_poll()'s acquire (A_PROD).
+ */
+static inline struct smmu_ring_entry ring_cons_load(const struct ring_cons *rc,
+						    uint32_t idx)
+{
+	const volatile uint64_t *w = rc->entries[idx & rc->mask].le;
+	struct smmu_ring_entry e = { { w[0], w[1] } };
+
+	return e;
+}
+
+/**
  * ring_cons_complete() - publish that every entry before @new_cons has
  * completed (release store R_CONS, pairs with the VMM's A_CONS).
  * @new_cons must lie in [cons, fetch]; anything else is a caller bug

@@ -518,4 +518,33 @@ TEST(coalesce_ranges)
 	ASSERT_EQ(range_len_pages(&leaf[0]), 2);
 }
 
+/*
+ * Ranges spread over an address space, the common strict-unmap batch: the
+ * far ones are left alone (and skip the sort), near ones still merge, and
+ * a merged range goes on absorbing what touches the union.
+ */
+TEST(coalesce_spread_ranges)
+{
+	/* Pages 0 and 1 merge; 1000 twice is a duplicate; 5000 alone. */
+	struct cmdq_cmd far[] = { va(1, 0, 0, 0), va(1, 1000, 0, 0),
+				  va(1, 5000, 0, 0), va(1, 1, 0, 0),
+				  va(1, 1000, 0, 0) };
+	/* 16 pages at 16, one far page, 32 at 32, 16 at 0: one 64-page
+	 * range at 0 (in the place of the one at page 0) and the far one. */
+	struct cmdq_cmd chain[] = { va(1, 16, 0, 4), va(1, 100000, 0, 0),
+				    va(1, 32, 0, 5), va(1, 0, 0, 4) };
+
+	ASSERT_EQ(coalesce(far, N(far)), 3);
+	ASSERT_EQ(cmdq_addr(&far[0]), 0);
+	ASSERT_EQ(range_len_pages(&far[0]), 2);
+	ASSERT_EQ(cmdq_addr(&far[1]), 1000ull << 12);
+	ASSERT_EQ(range_len_pages(&far[1]), 1);
+	ASSERT_EQ(cmdq_addr(&far[2]), 5000ull << 12);
+	ASSERT_EQ(coalesce(chain, N(chain)), 2);
+	ASSERT_EQ(cmdq_addr(&chain[0]), 100000ull << 12);
+	ASSERT_EQ(range_len_pages(&chain[0]), 1);
+	ASSERT_EQ(cmdq_addr(&chain[1]), 0);
+	ASSERT_EQ(range_len_pages(&chain[1]), 64);
+}
+
 TEST_HARNESS_MAIN

@@ -324,6 +324,47 @@ TEST(cons_empty_full_wrap)
 	}
 }
 
+/*
+ * ring_cons_claim + ring_cons_load: the copy-free fetch claims at most the
+ * polled entries, across the slot and u32 wraps, loads the entries the
+ * VMM wrote, and claims nothing while halted.
+ */
+TEST(cons_claim_load_wrap)
+{
+	const uint32_t starts[] = { 0, 5, 0xfffffffcu };
+
+	for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+		struct ring_cons rc;
+		int fd = ring_fd_at(3, starts[s]);
+
+		cons_map(fd, &rc);
+		ASSERT_EQ(ring_cons_claim(&rc, 8), 0);
+		for (int round = 0; round < 20; round++) {
+			uint32_t n = (uint32_t)round % 8 + 1, first = rc.fetch;
+
+			vmm_push(rc.hdr, 3, n);
+			cons_poll(&rc, n);
+			/* Asks for more than was published: gets n. */
+			ASSERT_EQ(ring_cons_claim(&rc, 8), n);
+			ASSERT_EQ(rc.fetch, first + n);
+			for (uint32_t i = 0; i < n; i++) {
+				struct smmu_ring_entry e = ent(first + i);
+				struct smmu_ring_entry got =
+					ring_cons_load(&rc, first + i);
+
+				ASSERT_EQ(memcmp(&got, &e, sizeof(e)), 0);
+			}
+			ring_cons_complete(&rc, rc.fetch);
+		}
+		vmm_push(rc.hdr, 3, 2);
+		cons_poll(&rc, 2);
+		ring_cons_halt(&rc, rc.cons, SMMU_RING_ERR_CERROR_ILL);
+		ASSERT_EQ(ring_cons_claim(&rc, 2), 0);
+		ring_cons_unmap(&rc);
+		close(fd);
+	}
+}
+
 /* Rewind gives back fetched entries; clamped to [cons, fetch]; wraps. */
 TEST(cons_rewind)
 {
