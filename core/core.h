@@ -93,7 +93,9 @@ enum core_loop_kind {
 };
 
 /**
- * struct core_config - service configuration; zero values mean defaults.
+ * struct core_config - service configuration; zero values mean defaults,
+ * except @poll_us, where 0 means "never poll" (start from
+ * CORE_DEFAULT_POLL_US).
  * @backend:        backend selection and its configuration.
  * @hsmmu_names:    names of the host SMMUs to serve.
  * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).

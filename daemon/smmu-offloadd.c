@@ -463,6 +463,8 @@ int main(int argc, char **argv)
 	static char names[CORE_MAX_HSMMU][CORE_NAME_MAX];
 	struct daemon_opts o = {
 		.core.backend.kind = "kernel",
+		/* core's 0 means "never poll", not "default". */
+		.core.poll_us = CORE_DEFAULT_POLL_US,
 		.socket = SMMU_CLIENT_DEFAULT_SOCKET,
 		.socket_mode = RPC_DEFAULT_SOCKET_MODE,
 		.log_level = LOG_NOTICE,
@@ -646,9 +648,10 @@ int main(int argc, char **argv)
 	}
 
 	log_msg(LOG_NOTICE,
-		"ready: %s backend, %u host SMMU(s), %s workers, socket %s, admin socket %s",
+		"ready: %s backend, %u host SMMU(s), %s workers, poll_us %u, socket %s, admin socket %s",
 		o.core.backend.kind, o.n_smmus, core_service_loop_name(svc),
-		o.socket, o.admin_socket ? o.admin_socket : "none");
+		o.core.poll_us, o.socket,
+		o.admin_socket ? o.admin_socket : "none");
 	{
 		char state[sizeof(ready) + 16];
 

@@ -2,6 +2,7 @@
 /* core_config_set(): every key reaches its field, aliases, ranges, errors.
  * Expected values are written out here, not derived from core's table. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -151,6 +152,27 @@ TEST(daemon_offers_every_key)
 		snprintf(opt, sizeof(opt), "--%s ", core_config_key(i));
 		EXPECT_TRUE(strstr(help, opt) != NULL);
 	}
+}
+
+/* The daemon polls for CORE_DEFAULT_POLL_US unless told otherwise (it
+ * used to leave core_config's 0, "never poll", while --help said 50). */
+TEST(daemon_default_poll_us)
+{
+	static const char *const args[] = { "--log-level", "notice", NULL };
+	static const char *const zero[] = { "--poll-us", "0", NULL };
+	struct tlib_daemon d;
+	char want[32];
+
+	snprintf(want, sizeof(want), "poll_us %u,", CORE_DEFAULT_POLL_US);
+	tlib_daemon_init(&d, args);
+	d.capture_log = true;
+	tlib_daemon_start(&d, NULL);
+	EXPECT_TRUE(tlib_daemon_log_wait(&d, want, 10000));
+	tlib_daemon_stop(&d);
+	tlib_daemon_start(&d, zero);
+	EXPECT_TRUE(tlib_daemon_log_wait(&d, "poll_us 0,", 10000));
+	tlib_daemon_stop(&d);
+	tlib_daemon_cleanup(&d);
 }
 
 TEST_HARNESS_MAIN
