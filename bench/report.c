@@ -277,8 +277,9 @@ static void print_config(const struct opts *o, const struct wl *w)
 	       sb_verify_on(o)		  ? "every waited SYNC checked" :
 	       !strcmp(o->backend, "sim") ? "off (--no-verify)" :
 					    "n/a (null backend)",
-	       o->seed, o->poll_us, loop_opt_name(o->loop),
-	       o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+	       o->seed, o->svc.poll_us, loop_opt_name(o->svc.loop),
+	       o->svc.max_inflight ? o->svc.max_inflight :
+				     CORE_DEFAULT_INFLIGHT);
 }
 
 /* Each mode's layout and wall time, and the open loop's rates. */
@@ -500,12 +501,13 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 		o->seed, sb_verify_on(o) ? "true" : "false", o->backend,
 		bj_wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
-		o->issue == CORE_ISSUE_AUTO   ? "auto" :
-		o->issue == CORE_ISSUE_INLINE ? "inline" :
-						"async",
-		o->poll_us, loop_opt_name(o->loop), o->ring_log2,
-		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
-		o->rate_cmds, o->vsmmus, w->nsids,
+		o->svc.issue_mode == CORE_ISSUE_AUTO   ? "auto" :
+		o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+							 "async",
+		o->svc.poll_us, loop_opt_name(o->svc.loop), o->ring_log2,
+		o->svc.max_inflight ? o->svc.max_inflight :
+				      CORE_DEFAULT_INFLIGHT,
+		o->svc.rate_cmds, o->vsmmus, w->nsids,
 		!o->rate   ? "closed" :
 		o->poisson ? "open-poisson" :
 			     "open-fixed",

@@ -26,6 +26,7 @@
 #include "bench/workload.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 
@@ -61,10 +62,9 @@ struct opts {
 	bool wait_set;
 	uint64_t sleep_over_ns; /* sim block: a sleep's overshoot here */
 	struct iofd_sim_config sim;
-	enum core_issue_mode issue;
-	unsigned int poll_us, max_inflight;
-	uint64_t rate_cmds; /* offload: per-vSMMU limit, commands/s; 0 = off */
-	enum core_loop_kind loop;
+	/* The embedded service's settings, set by core_config_set() under
+	 * the daemon's names; backend and host SMMUs are filled in per run. */
+	struct core_config svc;
 	unsigned int ring_log2;
 	uint64_t trace_batches;
 	uint64_t fault_drop; /* test hook: drop every Nth forwarded command */

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/fdcheck.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "core/loop.h"
 #include "iommufd/iofd.h"

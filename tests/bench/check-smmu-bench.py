@@ -271,6 +271,19 @@ if j:
     check_modes('inline-epoll', j, 3, 3, 50, modes=['offload'])
     check('inline-epoll: loop reported', j['modes'][0]['loop'] == 'epoll',
           str(j['modes'][0]['loop']))
+# The daemon's names for service settings (core_config_set()) work here
+# too, with the daemon's spelling of the loop.
+j = run('daemon-names', ['-m', 'offload', '--issue-mode', 'async',
+                         '--loop', 'io_uring', '--max-inflight', '2',
+                         '--rate-limit', '1000000', '--ring-budget', '32',
+                         '-n', '2', '-k', '20'])
+if j:
+    cf = j['config']['offload']
+    check('daemon-names: settings reach the service',
+          cf['issue_mode'] == 'async' and cf['loop'] == 'io_uring' and
+          cf['max_inflight'] == 2 and cf['rate_cmds'] == 1000000, str(cf))
+run('bad-service-setting', ['-m', 'offload', '--max-inflight', '257',
+                            '-n', '1', '-k', '1'], want_rc=2)
 j = run('null', ['-b', 'null', '-n', '4', '-k', '100'])
 if j:
     check_schema('null', j)

@@ -28,6 +28,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"
 
@@ -79,7 +80,7 @@ static void ring_attach(struct core_service *svc, uint32_t vs,
 static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
 		   uint32_t psid, uint32_t log2)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
 
 	memset(vm, 0, sizeof(*vm));
