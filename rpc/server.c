@@ -4,7 +4,8 @@
  * served synchronously on the libevent thread, one datagram per read
  * callback so a busy peer cannot starve the others (libevent runs the
  * callbacks of ready sockets round-robin). Accepting and authorising
- * peers is in server_accept.c, GetStats and List in server_stats.c.
+ * peers is in server_accept.c, GetStats and List in server_stats.c, the
+ * software vCMDQ requests in server_vcmdq.c.
  */
 #include "rpc/server.h"
 
@@ -187,7 +188,7 @@ int srv_check_vcmdq(struct rpc_conn *c, struct reply *rp, uint32_t id)
 	return srv_fail(rp, ENOENT, "vCMDQ %u", id);
 }
 
-static void forget_vcmdq(struct rpc_conn *c, int idx)
+void srv_forget_vcmdq(struct rpc_conn *c, int idx)
 {
 	c->vcmdqs[idx] = c->vcmdqs[--c->n_vcmdqs];
 }
@@ -213,7 +214,7 @@ static void forget_vsmmu(struct rpc_conn *c, uint32_t id)
 	}
 	for (unsigned int i = 0; i < c->n_vcmdqs;) {
 		if (c->vcmdqs[i].vsmmu_id == id)
-			forget_vcmdq(c, (int)i);
+			srv_forget_vcmdq(c, (int)i);
 		else
 			i++;
 	}
@@ -320,7 +321,7 @@ static int do_create_vsmmu(struct rpc_conn *c,
 	return 0;
 }
 
-static void set_done(struct reply *rp)
+void srv_set_done(struct reply *rp)
 {
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_DONE;
 	rp->resp.done = &rp->done;
@@ -343,7 +344,7 @@ static int do_destroy_vsmmu(struct rpc_conn *c,
 	forget_vsmmu(c, m->vsmmu_id);
 	if (r)
 		return srv_fail(rp, -r, "DestroyVsmmu %u", m->vsmmu_id);
-	set_done(rp);
+	srv_set_done(rp);
 	return 0;
 }
 
@@ -394,7 +395,7 @@ static int do_detach_device(struct rpc_conn *c,
 	if (r)
 		return srv_fail(rp, -r, "DetachDevice vSID 0x%" PRIx64,
 				m->vsid);
-	set_done(rp);
+	srv_set_done(rp);
 	return 0;
 }
 
@@ -448,7 +449,7 @@ static int do_detach_ring(struct rpc_conn *c, const SmmuOffload__DetachRing *m,
 	forget_ring(c, srv_conn_find_ring(c, m->ring_id));
 	if (r)
 		return srv_fail(rp, -r, "DetachRing %u", m->ring_id);
-	set_done(rp);
+	srv_set_done(rp);
 	return 0;
 }
 
@@ -462,149 +463,7 @@ static int do_resume_ring(struct rpc_conn *c, const SmmuOffload__ResumeRing *m,
 	r = core_ring_resume(c->srv->svc, m->ring_id);
 	if (r)
 		return srv_fail(rp, -r, "ResumeRing %u", m->ring_id);
-	set_done(rp);
-	return 0;
-}
-/* ---- software vCMDQ ----------------------------------------------------- */
-
-static int do_add_gmem(struct rpc_conn *c, const SmmuOffload__AddGuestMemory *m,
-		       struct rpc_fds *fds, struct reply *rp)
-{
-	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
-
-	if (r)
-		return r;
-	if (fds->n != 1)
-		return srv_fail(rp, EINVAL,
-				"AddGuestMemory needs 1 fd (memfd), got %u",
-				fds->n);
-	/* Seals, size, alignment, overlap, the per-vSMMU bound: core. */
-	r = core_gmem_add(c->srv->svc, m->vsmmu_id, fds->fd[0], m->offset,
-			  m->gpa, m->size);
-	if (r)
-		return srv_fail(rp, -r, "AddGuestMemory on vSMMU %u",
-				m->vsmmu_id);
-	set_done(rp);
-	return 0;
-}
-
-static int do_remove_gmem(struct rpc_conn *c,
-			  const SmmuOffload__RemoveGuestMemory *m,
-			  struct reply *rp)
-{
-	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
-
-	if (r)
-		return r;
-	r = core_gmem_remove(c->srv->svc, m->vsmmu_id, m->gpa, m->size);
-	if (r)
-		return srv_fail(rp, -r, "RemoveGuestMemory on vSMMU %u",
-				m->vsmmu_id);
-	set_done(rp);
-	return 0;
-}
-
-static int do_attach_vcmdq(struct rpc_conn *c,
-			   const SmmuOffload__AttachVcmdq *m,
-			   struct rpc_fds *fds, struct reply *rp)
-{
-	struct rpc_server *srv = c->srv;
-	int irq_fd = -1;
-	uint32_t id;
-	int r = srv_check_vsmmu(c, rp, m->vsmmu_id);
-
-	if (r)
-		return r;
-	if (fds->n != 1 && fds->n != 2)
-		return srv_fail(
-			rp, EINVAL,
-			"AttachVcmdq needs 1 or 2 fds (page, [irq]), got %u",
-			fds->n);
-	if (c->n_vcmdqs >= srv->cfg.max_rings)
-		return srv_fail(rp, EMFILE, "AttachVcmdq: limit of %u",
-				srv->cfg.max_rings);
-	if (fds->n == 2)
-		irq_fd = fds->fd[1];
-	/* The page (memfd, seals, size), the irq eventfd, nq, version,
-	 * features: core checks them all. */
-	r = core_vcmdq_attach(srv->svc, m->vsmmu_id, fds->fd[0], m->nq,
-			      m->version, m->has_features ? m->features : 0,
-			      irq_fd, &id);
-	if (r)
-		return srv_fail(rp, -r,
-				"AttachVcmdq on vSMMU %u (fds: page memfd%s)",
-				m->vsmmu_id,
-				fds->n == 2 ? ", irq eventfd" : "");
-	c->vcmdqs[c->n_vcmdqs++] = (struct owned_ring){ id, m->vsmmu_id };
-	rp->attach_vcmdq.vcmdq_id = id;
-	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_VCMDQ;
-	rp->resp.attach_vcmdq = &rp->attach_vcmdq;
-	srv_log(srv, LOG_INFO, "client %" PRIu64 ": vCMDQ %u on vSMMU %u",
-		c->serial, id, m->vsmmu_id);
-	return 0;
-}
-
-static int do_detach_vcmdq(struct rpc_conn *c,
-			   const SmmuOffload__DetachVcmdq *m, struct reply *rp)
-{
-	int r = srv_check_vcmdq(c, rp, m->vcmdq_id);
-
-	if (r)
-		return r;
-	r = core_vcmdq_detach(c->srv->svc, m->vcmdq_id);
-	if (r && r != -ENOENT && r != -ETIMEDOUT)
-		return srv_fail(rp, -r, "DetachVcmdq %u", m->vcmdq_id);
-	forget_vcmdq(c, srv_conn_find_vcmdq(c, m->vcmdq_id));
-	if (r)
-		return srv_fail(rp, -r, "DetachVcmdq %u", m->vcmdq_id);
-	set_done(rp);
-	return 0;
-}
-
-static int do_set_vcmdq(struct rpc_conn *c, const SmmuOffload__Request *req,
-			struct reply *rp)
-{
-	bool base = req->body_case ==
-		    SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE;
-	uint32_t id = base ? req->set_vcmdq_base->vcmdq_id :
-			     req->set_vcmdq_ready->vcmdq_id;
-	int r = srv_check_vcmdq(c, rp, id);
-
-	if (r)
-		return r;
-	if (base)
-		r = core_vcmdq_set_base(c->srv->svc, id,
-					req->set_vcmdq_base->lidx,
-					req->set_vcmdq_base->base_reg);
-	else
-		r = core_vcmdq_set_ready(c->srv->svc, id,
-					 req->set_vcmdq_ready->lidx,
-					 req->set_vcmdq_ready->ready);
-	if (r)
-		return srv_fail(rp, -r, "%s %u",
-				base ? "SetVcmdqBase" : "SetVcmdqReady", id);
-	set_done(rp);
-	return 0;
-}
-
-static int do_set_vcmdq_uffd(struct rpc_conn *c,
-			     const SmmuOffload__SetVcmdqUffd *m,
-			     struct rpc_fds *fds, struct reply *rp)
-{
-	int r = srv_check_vcmdq(c, rp, m->vcmdq_id);
-
-	if (r)
-		return r;
-	if (fds->n != 1)
-		return srv_fail(rp, EINVAL,
-				"SetVcmdqUffd needs 1 fd (userfaultfd), got %u",
-				fds->n);
-	/* The fd kind (a userfaultfd) and the address: core. */
-	r = core_vcmdq_set_uffd(c->srv->svc, m->vcmdq_id, fds->fd[0],
-				m->vmm_addr);
-	if (r)
-		return srv_fail(rp, -r, "SetVcmdqUffd %u", m->vcmdq_id);
-	set_done(rp);
+	srv_set_done(rp);
 	return 0;
 }
 
@@ -650,18 +509,18 @@ static int dispatch(struct rpc_conn *c, const SmmuOffload__Request *req,
 	case SMMU_OFFLOAD__REQUEST__BODY_LIST:
 		return srv_do_list(c, req->list, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_ADD_GUEST_MEMORY:
-		return do_add_gmem(c, req->add_guest_memory, fds, rp);
+		return srv_do_add_gmem(c, req->add_guest_memory, fds, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_REMOVE_GUEST_MEMORY:
-		return do_remove_gmem(c, req->remove_guest_memory, rp);
+		return srv_do_remove_gmem(c, req->remove_guest_memory, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_ATTACH_VCMDQ:
-		return do_attach_vcmdq(c, req->attach_vcmdq, fds, rp);
+		return srv_do_attach_vcmdq(c, req->attach_vcmdq, fds, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_DETACH_VCMDQ:
-		return do_detach_vcmdq(c, req->detach_vcmdq, rp);
+		return srv_do_detach_vcmdq(c, req->detach_vcmdq, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_BASE:
 	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_READY:
-		return do_set_vcmdq(c, req, rp);
+		return srv_do_set_vcmdq(c, req, rp);
 	case SMMU_OFFLOAD__REQUEST__BODY_SET_VCMDQ_UFFD:
-		return do_set_vcmdq_uffd(c, req->set_vcmdq_uffd, fds, rp);
+		return srv_do_set_vcmdq_uffd(c, req->set_vcmdq_uffd, fds, rp);
 	default:
 		/* A newer client's request: its oneof member is unknown. */
 		return srv_fail(rp, EOPNOTSUPP, "unknown request");

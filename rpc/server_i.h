@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rpc server internals shared by server.c (connections, requests that
- * change objects), server_stats.c (Hello's host SMMU list, GetStats,
- * List: what each caller may see) and server_accept.c (listening
- * sockets, peer authorisation, connection limits, fd exhaustion).
+ * change objects), server_vcmdq.c (the software vCMDQ requests),
+ * server_stats.c (Hello's host SMMU list, GetStats, List: what each
+ * caller may see) and server_accept.c (listening sockets, peer
+ * authorisation, connection limits, fd exhaustion).
  * Everything here is owned by the libevent thread (see server.h).
  */
 #ifndef SMMU_OFFLOAD_RPC_SERVER_I_H
@@ -174,6 +175,28 @@ int srv_conn_add(struct rpc_server *srv, int sock, const struct rpc_peer *peer,
 		 bool on_admin);
 /* Release @c's objects and close it. */
 void srv_conn_free(struct rpc_conn *c);
+
+/* Answer @rp with Empty (the request succeeded). */
+void srv_set_done(struct reply *rp);
+/* Drop entry @idx of @c's vCMDQ table (order is not kept). */
+void srv_forget_vcmdq(struct rpc_conn *c, int idx);
+
+/* server_vcmdq.c: the software vCMDQ requests; 0 or -errno (srv_fail). */
+int srv_do_add_gmem(struct rpc_conn *c, const SmmuOffload__AddGuestMemory *m,
+		    struct rpc_fds *fds, struct reply *rp);
+int srv_do_remove_gmem(struct rpc_conn *c,
+		       const SmmuOffload__RemoveGuestMemory *m,
+		       struct reply *rp);
+int srv_do_attach_vcmdq(struct rpc_conn *c, const SmmuOffload__AttachVcmdq *m,
+			struct rpc_fds *fds, struct reply *rp);
+int srv_do_detach_vcmdq(struct rpc_conn *c, const SmmuOffload__DetachVcmdq *m,
+			struct reply *rp);
+/* SetVcmdqBase and SetVcmdqReady (@req carries either). */
+int srv_do_set_vcmdq(struct rpc_conn *c, const SmmuOffload__Request *req,
+		     struct reply *rp);
+int srv_do_set_vcmdq_uffd(struct rpc_conn *c,
+			  const SmmuOffload__SetVcmdqUffd *m,
+			  struct rpc_fds *fds, struct reply *rp);
 
 /* server_stats.c: the host SMMU list of Hello and ListHostSmmus. */
 int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
