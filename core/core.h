@@ -15,9 +15,13 @@
  * Thread context: every function here is called from control threads
  * (any number, concurrently) and never from a worker. Calls that change a
  * worker's objects post a message to that worker (mailbox + control
- * eventfd) and wait for its answer; the data path never takes a lock the
- * control plane holds. All functions return 0 or -errno and log nothing:
- * the caller logs once.
+ * eventfd) and wait for its answer. No lock is held across a wait on either
+ * side, but the data path is not lock-free: each backend call
+ * (iofd_invalidate()) takes the vIOMMU's and the host SMMU's counter
+ * locks for a few stores, and core_hsmmu_stats() takes the latter to read
+ * them; the worker takes a vSMMU's devs_lock only while it handles device
+ * mail, and core_device_list() takes it to copy the table. All functions
+ * return 0 or -errno and log nothing: the caller logs once.
  *
  * Control calls and deadlines: no call waits for a worker longer than
  * ctl_timeout_ms, and none holds a lock while it waits, so a slow or stuck
@@ -168,8 +172,8 @@ const char *core_service_loop_name(const struct core_service *svc);
  *        and vIOMMU id; sim/null: iommufd = -1.
  * Return: 0 with *@ret_id; -ENOENT (no such host SMMU, vIOMMU or device),
  * -EBADF, -EXDEV (kernel: @spec's device is behind another SMMU than
- * @hsmmu, see iofd_viommu_bind()), -ENOMEM, other iofd_viommu_bind()
- * errnos.
+ * @hsmmu, see iofd_viommu_bind()), -ENOMEM, -ETIMEDOUT (not created),
+ * other iofd_viommu_bind() errnos.
  */
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
@@ -190,7 +194,8 @@ struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
  * then on commands naming @vsid are forwarded.
  * Return: 0 with *@ret_vdev_id; -ENOENT (vSMMU), -EEXIST (vSID taken),
  * -ENOSPC (CORE_MAX_DEVICES), -EXDEV (kernel: the device is behind
- * another SMMU than the vSMMU's host SMMU), backend errno.
+ * another SMMU than the vSMMU's host SMMU), -ETIMEDOUT (not attached),
+ * backend errno.
  */
 int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint32_t dev_id, uint64_t vsid, uint32_t *ret_vdev_id);
@@ -198,7 +203,9 @@ int core_device_attach(struct core_service *svc, uint32_t vsmmu_id,
 /**
  * core_device_detach() - stop accepting commands naming @vsid, wait for
  * every command already taken from the rings to complete (the fence),
- * then destroy the vDEVICE. Return: 0, -ENOENT.
+ * then destroy the vDEVICE. Return: 0, -ENOENT, -ETIMEDOUT (the vSID is
+ * still refused from then on; the worker fences and destroys the vDEVICE
+ * when it recovers).
  */
 int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
 		       uint64_t vsid);
@@ -335,9 +342,12 @@ int core_vcmdq_set_ready(struct core_service *svc, uint32_t vcmdq_id,
  * mapping of page0 (the one KVM uses) with UFFDIO_REGISTER_MODE_WP;
  * @vmm_addr: that mapping's address in the VMM. When every queue of the
  * page is idle the worker write-protects the queues' registers there and
- * stops looking at them; the guest's next store faults, the worker reads
- * the fault from its event loop (never blocking), un-protects (which
- * completes the store) and polls the queues again. The VMM must not use
+ * stops looking at them; the guest's next store faults, the worker sees
+ * the uffd readable in its event loop (it never reads the uffd, whose
+ * O_NONBLOCK is the VMM's), un-protects (which completes the store) and
+ * polls the queues again. Arming and un-protecting run on the worker and
+ * take the VMM's mmap lock for reading: a VMM holding it for writing
+ * delays that worker (docs/SECURITY.md section 4). The VMM must not use
  * its copy of the uffd meanwhile nor map the page again over itself.
  * Return: 0, -ENOENT, -EBADF (not a userfaultfd), -EINVAL (@vmm_addr not
  * page aligned), -EALREADY (set already), -ETIMEDOUT.

@@ -31,7 +31,8 @@
  *
  * Thread context: a struct ring_vcmdq and its gmem table are owned by one
  * thread (the worker of the vSMMU's host SMMU); no function is
- * thread-safe for the same object. Nothing here logs or allocates.
+ * thread-safe for the same object. Nothing here logs, and nothing
+ * allocates after ring_vcmdq_map() (which maps the page).
  */
 #ifndef SMMU_OFFLOAD_RING_VCMDQ_CONS_H
 #define SMMU_OFFLOAD_RING_VCMDQ_CONS_H

@@ -36,7 +36,9 @@
  * what").
  *
  * Thread context: everything runs on the thread that runs @base (the
- * daemon's main thread); core calls block it while a worker drains.
+ * daemon's main thread); a core call blocks it while a worker drains,
+ * for at most the service's ctl_timeout_ms per call (then -ETIMEDOUT,
+ * and calls about a stuck worker fail at once: core/core.h).
  * Nothing here writes to stderr: events go to the @log callback.
  */
 #ifndef SMMU_OFFLOAD_RPC_SERVER_H

@@ -6,7 +6,9 @@
  *
  * A client is one connection: it performs the version handshake in
  * smmu_client_connect(), then sends one request at a time and waits for
- * its reply (calls block). Every object a connection creates (vSMMUs,
+ * its reply (calls block, with no timeout of their own; the service
+ * answers a request that waits for one of its workers within its
+ * --ctl-timeout-ms, else with -ETIMEDOUT). Every object a connection creates (vSMMUs,
  * devices, rings) belongs to it; closing the connection (or the process
  * dying) makes the service drain and free all of them.
  *

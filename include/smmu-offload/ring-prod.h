@@ -18,9 +18,9 @@
  *
  * Eventfds: @doorbell_fd is written by the VMM and read by the service
  * (registered over RPC); @completion_fd is written by the service and read
- * here. Either may be -1: without a doorbell the service must poll the
- * ring (it never sleeps on it); without a completion fd ring_prod_wait()
- * spins until its timeout. Both must be eventfds (EFD_CLOEXEC; EFD_NONBLOCK
+ * here. Either may be -1 here, but the service refuses a ring without a
+ * doorbell (core_ring_attach(): -EBADF); without a completion fd
+ * ring_prod_wait() spins until its timeout. Both must be eventfds (EFD_CLOEXEC; EFD_NONBLOCK
  * is recommended for the completion fd); the ring does not own them. The
  * service signals the completion fd from the kernel and never blocks on
  * it; its counter may read up to 2^64 - 1 (docs/RING-PROTOCOL.md 6).
@@ -87,7 +87,8 @@ int ring_memfd_create(uint32_t log2_entries, int *ret_fd);
  * ring_prod_init() - map a ring memfd for producing.
  * @p:             filled on success.
  * @memfd:         a ring memfd (ring_memfd_create()); not consumed.
- * @doorbell_fd:   eventfd, or -1 (polling service); not consumed.
+ * @doorbell_fd:   eventfd, or -1 (a consumer that polls; the service
+ *                 requires one); not consumed.
  * @completion_fd: eventfd, or -1 (spin-only waits); not consumed.
  *
  * The producer index starts at hdr->prod and the consumer index at
