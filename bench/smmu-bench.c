@@ -258,7 +258,7 @@ static int run_alloc(struct run *run)
 	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
 
-		vm->memfd = vm->db = vm->cq = -1;
+		bench_ring_reset(&vm->ring);
 		pthread_mutex_init(&vm->lock, NULL);
 		vm->slot = calloc(o->vcpus, sizeof(*vm->slot));
 		if (!vm->slot)

@@ -22,6 +22,7 @@
 #include <smmu-offload/client.h>
 #include <smmu-offload/ring-prod.h>
 
+#include "bench/vmm-ring.h"
 #include "bench/workload.h"
 #include "common/clock.h"
 #include "core/core.h"
@@ -120,9 +121,7 @@ struct vm {
 	struct iofd_viommu *vi;
 	pthread_mutex_t lock; /* qemu modes: the VMM's vSMMU CMDQ lock */
 	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	struct ring_prod p;
-	bool ring_ok;
+	struct bench_ring ring; /* offload modes */
 	struct slot *slot;
 	uint32_t nosync_pending; /* offload: batches without a SYNC pushed
 				  * since the last publish */
@@ -336,8 +335,7 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 		     size_t errlen);
 void sb_offload_teardown(struct run *run, struct core_service *svc,
 			 struct result *res);
-/* The VMM side of a VM's ring: memfd, doorbell, completion eventfd. */
-int sb_vm_ring_new(struct vm *vm, unsigned int log2);
+/* Close a VM's ring (bench_ring_close()) and forget its vIOMMU. */
 void sb_vm_ring_free(struct vm *vm);
 /* --idle MS: print the service CPU of idle rings. Return: 0 or -errno. */
 int sb_run_idle(const struct opts *o, const struct wl *w);

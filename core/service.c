@@ -232,8 +232,10 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	 * worker validates against this copy, handed over with the message,
 	 * so it never reads caps another bind may be writing.
 	 */
-	if (r == 0)
+	if (r == 0) {
 		vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+		cmdq_caps_prepare(&vs->caps); /* once, not per TLBI */
+	}
 	pthread_mutex_unlock(&svc->bind_lock);
 	if (r < 0)
 		goto out;

@@ -13,7 +13,9 @@
 
 #include "bench/kvm/kvm-bench.h"
 #include "bench/kvm/vmm.h"
+#include "bench/vmm-ring.h"
 #include "common/clock.h"
+#include "common/cpu.h"
 #include "core/core.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
@@ -124,9 +126,7 @@ struct kvmb_vm {
 	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
 	uint32_t prod, cons; /* linear queue indexes */
 	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	bool ring_ok;
-	struct ring_prod p;
+	struct bench_ring ring; /* offload */
 	struct kvmb_seg seg[KG_CMDQ_ENTS];
 	uint32_t seg_head, seg_tail;
 	bool sync_out; /* a pushed SYNC not yet seen complete */
@@ -172,15 +172,6 @@ static inline uint64_t kvmb_now_ns(void)
 	return common_now_ns();
 }
 
-static inline void kvmb_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static inline bool kvmb_verifying(const struct kvmb_run *run)
 {
 	return run->o->verify;
@@ -196,9 +187,19 @@ static inline uint64_t kvmb_ticks_ns(const struct kvmb_run *run, uint64_t ticks)
 	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
 }
 
-/* Write batch @b into slot @k of @vc's block (guest RAM). */
-void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		     const struct wl_batch *b);
+/* Make @b the next batch of @vc's stream and write it into slot @k of
+ * @vc's block (guest RAM). */
+void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b);
+
+/* Count batch @b as forwarded by @vc (its owner thread). */
+static inline void kvmb_count_batch(struct kvmb_vcpu *vc,
+				    const struct wl_batch *b)
+{
+	vc->batches++;
+	vc->cmds += b->n;
+	vc->fwd += b->nfwd;
+	vc->syncs += b->n - b->nfwd;
+}
 /* offload + MSIPOLL: a VM's completion thread (arg: struct kvmb_vm). */
 void *kvmb_msi_main(void *arg);
 /* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */
