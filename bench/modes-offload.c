@@ -286,20 +286,15 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 {
 	const struct opts *o = run->o;
 	struct iofd_sim_config sim;
-	struct core_config cfg = {
-		.backend = { .kind = o->backend, .sim = &sim },
-		.hsmmu_names = sb_hsmmu_names,
-		.n_hsmmu = o->hsmmus,
-		.issue_mode = o->issue,
-		.poll_us = o->poll_us,
-		.max_inflight = o->max_inflight,
-		.rate_cmds = o->rate_cmds,
-		.loop = o->loop,
-	};
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_config cfg = o->svc;
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct core_service *svc = NULL;
 	int r;
 
+	cfg.backend.kind = o->backend;
+	cfg.backend.sim = &sim;
+	cfg.hsmmu_names = sb_hsmmu_names;
+	cfg.n_hsmmu = o->hsmmus;
 	sb_sim_config(o, &sim);
 	r = core_service_new(&cfg, &svc);
 	if (r) {
@@ -353,6 +348,8 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 			if (core_hsmmu_stats(svc, i, &hs))
 				continue;
 			res->has_svc = true;
+			if (res->n_svc_hs < MAX_HSMMU)
+				res->svc_hs[res->n_svc_hs++] = hs;
 			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			res->svc_ioctls += hs.ioctls;
 			res->svc_sleeps += hs.sleeps;
@@ -422,7 +419,7 @@ int sb_run_idle(const struct opts *o, const struct wl *w)
 	}
 	if (!r) {
 		/* Past every ring's poll window: the worker may sleep. */
-		poll(NULL, 0, 100 + (int)(o->poll_us / 1000));
+		poll(NULL, 0, 100 + (int)(o->svc.poll_us / 1000));
 		getrusage(RUSAGE_SELF, &ru0);
 		t0 = sb_now_ns();
 		c0 = svc_cpu(svc, o->hsmmus, &s0);
@@ -435,7 +432,7 @@ int sb_run_idle(const struct opts *o, const struct wl *w)
 		       "worker sleeps %" PRIu64 "; process context switches "
 		       "%ld voluntary, %ld involuntary\n",
 		       o->nvs, o->hsmmus, o->hsmmus > 1 ? "s" : "",
-		       core_service_loop_name(svc), o->poll_us,
+		       core_service_loop_name(svc), o->svc.poll_us,
 		       (double)(t1 - t0) / 1e9, (double)(c1 - c0) / 1e6,
 		       100.0 * (double)(c1 - c0) / (double)(t1 - t0), s1 - s0,
 		       ru1.ru_nvcsw - ru0.ru_nvcsw,

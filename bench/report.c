@@ -12,6 +12,7 @@
 #include "bench/json.h"
 #include "bench/smmu-bench_i.h"
 #include "config.h"
+#include "core/stats.h"
 
 /* ---- derived metrics ------------------------------------------------------ */
 
@@ -276,8 +277,9 @@ static void print_config(const struct opts *o, const struct wl *w)
 	       sb_verify_on(o)		  ? "every waited SYNC checked" :
 	       !strcmp(o->backend, "sim") ? "off (--no-verify)" :
 					    "n/a (null backend)",
-	       o->seed, o->poll_us, loop_opt_name(o->loop),
-	       o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+	       o->seed, o->svc.poll_us, loop_opt_name(o->svc.loop),
+	       o->svc.max_inflight ? o->svc.max_inflight :
+				     CORE_DEFAULT_INFLIGHT);
 }
 
 /* Each mode's layout and wall time, and the open loop's rates. */
@@ -499,12 +501,13 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 		o->seed, sb_verify_on(o) ? "true" : "false", o->backend,
 		bj_wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
-		o->issue == CORE_ISSUE_AUTO   ? "auto" :
-		o->issue == CORE_ISSUE_INLINE ? "inline" :
-						"async",
-		o->poll_us, loop_opt_name(o->loop), o->ring_log2,
-		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
-		o->rate_cmds, o->vsmmus, w->nsids,
+		o->svc.issue_mode == CORE_ISSUE_AUTO   ? "auto" :
+		o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+							 "async",
+		o->svc.poll_us, loop_opt_name(o->svc.loop), o->ring_log2,
+		o->svc.max_inflight ? o->svc.max_inflight :
+				      CORE_DEFAULT_INFLIGHT,
+		o->svc.rate_cmds, o->vsmmus, w->nsids,
 		!o->rate   ? "closed" :
 		o->poisson ? "open-poisson" :
 			     "open-fixed",
@@ -587,6 +590,47 @@ static void json_mode_tail(FILE *f, const struct opts *o,
 		fprintf(f, ",\n     \"flood\": null}");
 }
 
+/*
+ * offload: every host SMMU's counters under the names GetStats gives
+ * them (core/stats.h's table); null for the other modes.
+ */
+static void json_service_stats(FILE *f, const struct result *r)
+{
+	size_t n;
+	const struct core_stat_desc *t = core_stats_table(CORE_STAT_HSMMU, &n);
+	char name[IOFD_NAME_MAX + 1];
+
+	fprintf(f, "\n     \"service_stats\": ");
+	if (!r->n_svc_hs) {
+		fprintf(f, "null,");
+		return;
+	}
+	fprintf(f, "[");
+	for (unsigned int i = 0; i < r->n_svc_hs; i++) {
+		const struct core_hsmmu_stats *hs = &r->svc_hs[i];
+
+		memcpy(name, hs->name, IOFD_NAME_MAX);
+		name[IOFD_NAME_MAX] = '\0';
+		fprintf(f, "%s{\"name\": ", i ? ", " : "");
+		bj_str(f, name);
+		for (size_t k = 0; k < n; k++) {
+			if (!t[k].key || t[k].kind == CORE_STAT_HISTOGRAM)
+				continue;
+			for (unsigned int e = 0; e < t[k].n; e++) {
+				if (t[k].label_values)
+					fprintf(f, ", \"%s_%s\": ", t[k].key,
+						t[k].label_values[e]);
+				else
+					fprintf(f, ", \"%s\": ", t[k].key);
+				fprintf(f, "%" PRIu64,
+					core_stat_value(&t[k], hs, e));
+			}
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "],");
+}
+
 static void json_mode(FILE *f, const struct opts *o, int m,
 		      const struct result *r)
 {
@@ -611,6 +655,7 @@ static void json_mode(FILE *f, const struct opts *o, int m,
 		r->loop ? r->loop : "null", r->loop ? "\"" : "", r->wall_s,
 		r->c.cmds, r->c.syncs, r->c.fwd, r->c.batches, r->c.waited,
 		r->be.ioctls, r->be.cmds, r->be.host_syncs, r->be.errors);
+	json_service_stats(f, r);
 	json_metrics(f, o, r);
 	json_mode_tail(f, o, r);
 }

@@ -26,6 +26,7 @@
 #include "bench/workload.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 
@@ -61,10 +62,9 @@ struct opts {
 	bool wait_set;
 	uint64_t sleep_over_ns; /* sim block: a sleep's overshoot here */
 	struct iofd_sim_config sim;
-	enum core_issue_mode issue;
-	unsigned int poll_us, max_inflight;
-	uint64_t rate_cmds; /* offload: per-vSMMU limit, commands/s; 0 = off */
-	enum core_loop_kind loop;
+	/* The embedded service's settings, set by core_config_set() under
+	 * the daemon's names; backend and host SMMUs are filled in per run. */
+	struct core_config svc;
 	unsigned int ring_log2;
 	uint64_t trace_batches;
 	uint64_t fault_drop; /* test hook: drop every Nth forwarded command */
@@ -173,6 +173,9 @@ struct result {
 	uint64_t caller_charged_ns; /* summed over the vIOMMUs */
 	bool has_svc, verified;
 	uint64_t svc_cpu_ns, svc_ioctls, svc_sleeps;
+	/* offload: each host SMMU's stats at teardown (JSON service_stats) */
+	struct core_hsmmu_stats svc_hs[MAX_HSMMU];
+	unsigned int n_svc_hs;
 	const char *loop;
 	char loop_buf[16];
 	uint64_t proc_cpu_ns;

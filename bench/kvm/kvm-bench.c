@@ -53,6 +53,7 @@
 #include "bench/kvm/kvm-bench_i.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 
 const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
 						   "offload", "vcmdq" };
@@ -138,7 +139,7 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		.poll_us = o->poll_us,
 		.cpus = run->pin ? run->svc_cpus : NULL,
 	};
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
 	int r;
 

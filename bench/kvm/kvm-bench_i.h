@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/cpu.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
 
