@@ -353,7 +353,15 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			res->svc_ioctls += hs.ioctls;
 			res->svc_sleeps += hs.sleeps;
-			sb_backend_add(res, &hs.backend);
+			sb_backend_add(
+				res,
+				&(struct iofd_counters){
+					.ioctls = hs.backend.ioctls,
+					.cmds = hs.backend.cmds,
+					.host_syncs = hs.backend.host_syncs,
+					.errors = hs.backend.errors,
+					.charged_ns = hs.backend.charged_ns,
+				});
 		}
 		for (unsigned int v = 0; v < o->nall; v++)
 			if (run->vms[v].vi)

@@ -46,8 +46,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "iommufd/iofd.h"
-
 struct core_service;
 struct iofd_sim_config;
 
@@ -491,8 +489,18 @@ int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
  * names GetStats and /metrics give these fields are in core/stats.h's
  * tables: a new field needs a line there to be seen.
  */
+/* What the backend counted for one host SMMU (iommufd's counters, copied:
+ * core's users need not include the backend interface). */
+struct core_backend_counters {
+	uint64_t ioctls; /* invalidation calls that reached the backend */
+	uint64_t cmds; /* commands in them */
+	uint64_t host_syncs; /* host CMD_SYNCs they cost */
+	uint64_t errors; /* calls that returned an error */
+	uint64_t charged_ns; /* simulated host time charged (sim only) */
+};
+
 struct core_hsmmu_stats {
-	char name[IOFD_NAME_MAX];
+	char name[CORE_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
 	/* "async", "inline", or with auto "auto:inline" / "auto:async" (what
 	 * the worker does now) */
@@ -510,12 +518,12 @@ struct core_hsmmu_stats {
 	uint32_t stuck; /* 0 or 1 */
 	uint64_t ctl_timeouts;
 	uint64_t vcmdq_idle_checks; /* idle-queue timer passes */
-	struct iofd_counters backend;
+	struct core_backend_counters backend;
 };
 
 struct core_vsmmu_stats {
 	uint32_t id;
-	char hsmmu[IOFD_NAME_MAX];
+	char hsmmu[CORE_NAME_MAX];
 	uint32_t n_rings, n_devices;
 	uint64_t entries; /* ring entries consumed (all classes) */
 	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */

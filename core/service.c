@@ -6,6 +6,9 @@
  * while waiting for a worker (core/ctl.c); the workers never take it.
  */
 #include "core/core_i.h"
+
+/* Names pass from the backend's hosts to core's stats unchanged. */
+_Static_assert(CORE_NAME_MAX == IOFD_NAME_MAX, "host SMMU name sizes");
 #include "ring/gmem.h"
 
 #include <errno.h>
@@ -773,7 +776,18 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->worker_cpu_ns = thread_cpu_ns(w->thread);
 	for (unsigned int i = 0; i < w->n_issuers; i++)
 		out->issuer_cpu_ns += thread_cpu_ns(w->issuers[i].thread);
-	iofd_hsmmu_counters(w->hsmmu, &out->backend);
+	{
+		struct iofd_counters c;
+
+		iofd_hsmmu_counters(w->hsmmu, &c);
+		out->backend = (struct core_backend_counters){
+			.ioctls = c.ioctls,
+			.cmds = c.cmds,
+			.host_syncs = c.host_syncs,
+			.errors = c.errors,
+			.charged_ns = c.charged_ns,
+		};
+	}
 	pthread_mutex_unlock(&svc->lock);
 	return 0;
 }

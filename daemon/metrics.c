@@ -190,7 +190,7 @@ static void label_value(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
-#define LV_MAX (2 * IOFD_NAME_MAX + 8)
+#define LV_MAX (2 * CORE_NAME_MAX + 8)
 /* vsmmu="ID",hsmmu="NAME" */
 #define LABELS_MAX (LV_MAX + 32)
 

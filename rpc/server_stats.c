@@ -39,7 +39,7 @@ int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
 		return srv_fail(rp, -r, "service stats");
 	ptrs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*ptrs));
 	hs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*hs));
-	names = srv_reply_alloc(rp, (size_t)ss.n_hsmmu * IOFD_NAME_MAX);
+	names = srv_reply_alloc(rp, (size_t)ss.n_hsmmu * CORE_NAME_MAX);
 	if (!ptrs || !hs || !names)
 		return srv_fail(rp, ENOMEM, "host SMMU list");
 	for (unsigned int i = 0; i < ss.n_hsmmu; i++) {
@@ -48,11 +48,11 @@ int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
 		r = core_hsmmu_stats(srv->svc, i, &hst);
 		if (r)
 			return srv_fail(rp, -r, "host SMMU %u stats", i);
-		memcpy(names + (size_t)i * IOFD_NAME_MAX, hst.name,
-		       IOFD_NAME_MAX);
-		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
+		memcpy(names + (size_t)i * CORE_NAME_MAX, hst.name,
+		       CORE_NAME_MAX);
+		names[(size_t)i * CORE_NAME_MAX + CORE_NAME_MAX - 1] = '\0';
 		hs[i] = (SmmuOffload__HostSmmu)SMMU_OFFLOAD__HOST_SMMU__INIT;
-		hs[i].name = names + (size_t)i * IOFD_NAME_MAX;
+		hs[i].name = names + (size_t)i * CORE_NAME_MAX;
 		hs[i].loop = (char *)(hst.loop ? hst.loop : "");
 		hs[i].issue_mode =
 			(char *)(hst.issue_mode ? hst.issue_mode : "");
@@ -218,8 +218,8 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	r = core_hsmmu_stats(srv->svc, idx, &s);
 	if (r)
 		return r;
-	memcpy(name, s.name, IOFD_NAME_MAX);
-	name[IOFD_NAME_MAX - 1] = '\0';
+	memcpy(name, s.name, CORE_NAME_MAX);
+	name[CORE_NAME_MAX - 1] = '\0';
 	put_label(o, "name", name);
 	put_label(o, "loop", s.loop);
 	put_label(o, "issue_mode", s.issue_mode);
@@ -241,8 +241,8 @@ static int stats_vsmmu(struct rpc_conn *c, uint32_t id, char *name,
 
 	if (r)
 		return r;
-	memcpy(name, s.hsmmu, IOFD_NAME_MAX);
-	name[IOFD_NAME_MAX - 1] = '\0';
+	memcpy(name, s.hsmmu, CORE_NAME_MAX);
+	name[CORE_NAME_MAX - 1] = '\0';
 	put_label(o, "hsmmu", name);
 	return put_table(o, CORE_STAT_VSMMU, &s, true);
 }
@@ -288,10 +288,10 @@ int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 	o.cp = srv_reply_alloc(rp, o.maxc * sizeof(*o.cp));
 	o.l = srv_reply_alloc(rp, o.maxl * sizeof(*o.l));
 	o.lp = srv_reply_alloc(rp, o.maxl * sizeof(*o.lp));
-	name = srv_reply_alloc(rp, IOFD_NAME_MAX + STATS_NAMES_BYTES);
+	name = srv_reply_alloc(rp, CORE_NAME_MAX + STATS_NAMES_BYTES);
 	if (!o.c || !o.cp || !o.l || !o.lp || !name)
 		return srv_fail(rp, ENOMEM, "GetStats");
-	o.names = name + IOFD_NAME_MAX;
+	o.names = name + CORE_NAME_MAX;
 
 	switch (m->scope) {
 	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_SERVICE:
@@ -483,7 +483,7 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 						 sizeof(*ri) + sizeof(*rpp) +
 						 sizeof(*di) + sizeof(*dp) +
 						 sizeof(*devs)));
-	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * IOFD_NAME_MAX);
+	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * CORE_NAME_MAX);
 	if (!vids || !rids || !vi || !names)
 		return srv_fail(rp, ENOMEM, "List");
 	vp = (SmmuOffload__VsmmuInfo **)(vi + RPC_LIST_MAX);
@@ -505,10 +505,10 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 			continue;
 		vi[i] = (SmmuOffload__VsmmuInfo)SMMU_OFFLOAD__VSMMU_INFO__INIT;
 		vi[i].id = vids[i];
-		memcpy(names + (size_t)i * IOFD_NAME_MAX, vs.hsmmu,
-		       IOFD_NAME_MAX);
-		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
-		vi[i].host_smmu = names + (size_t)i * IOFD_NAME_MAX;
+		memcpy(names + (size_t)i * CORE_NAME_MAX, vs.hsmmu,
+		       CORE_NAME_MAX);
+		names[(size_t)i * CORE_NAME_MAX + CORE_NAME_MAX - 1] = '\0';
+		vi[i].host_smmu = names + (size_t)i * CORE_NAME_MAX;
 		vi[i].has_n_rings = vi[i].has_n_devices = vi[i].has_owned =
 			true;
 		vi[i].n_rings = vs.n_rings;
