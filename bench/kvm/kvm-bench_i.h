@@ -84,7 +84,7 @@ struct kvmb_vcpu {
 	struct wl_batch *hb; /* host copies of the KG_NSLOTS slots */
 	uint64_t submitted; /* PROD writes seen: the next slot's number */
 	bool sync_pending; /* its last batch's SYNC not yet seen complete */
-	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
+	uint32_t sync_idx; /* that SYNC's linear queue index */
 	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
 	struct core_hist lat;
 	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */

@@ -13,11 +13,14 @@
 #include "bench/kvm/guest.h"
 #include "bench/kvm/kvm-bench_i.h"
 
-/* SMMUv3 queue_consumed(): has CONS passed the entry at @idx? Both in
- * the PROD/CONS encoding (index + wrap bit). */
+/*
+ * Has the linear CONS @cons passed the entry at linear index @idx? Not
+ * queue_consumed() on the register encoding: the other vCPUs can move
+ * CONS more than a queue's worth past a SYNC before its vCPU reads it.
+ */
 static bool consumed(uint32_t cons, uint32_t idx)
 {
-	return ((cons - idx - 1) & KG_CMDQ_PMASK) < KG_CMDQ_ENTS;
+	return (int32_t)(cons - idx) > 0;
 }
 
 /* Write batch @b into slot @k of @vc's block. */
@@ -361,7 +364,7 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 	vc->syncs += b->n - b->nfwd;
 	if (b->last_sync >= 0) {
 		vc->sync_pending = true;
-		vc->sync_reg = (old + (uint32_t)b->last_sync) & KG_CMDQ_PMASK;
+		vc->sync_idx = old + (uint32_t)b->last_sync;
 	}
 	/* The guest copied the slot into the queue: refill it. */
 	vc->submitted++;
@@ -377,8 +380,11 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 	uint32_t cons, reg;
 	int rc = 0;
 
-	if (len != 4)
+	if (len != 4) {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: CONS read of %u bytes", vc->c.idx, len);
 		return -EPROTO;
+	}
 	if (vm->run->mode == KVMB_OFFLOAD) {
 		rc = cons_offload(vm, &cons);
 	} else {
@@ -394,7 +400,7 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 	reg = cons & KG_CMDQ_PMASK;
 	memcpy(data, &reg, sizeof(reg)); /* x86: little-endian, as MMIO */
 	if (vc->sync_pending && !vm->run->o->msipoll &&
-	    consumed(reg, vc->sync_reg))
+	    consumed(cons, vc->sync_idx))
 		sync_seen(vc);
 	return 0;
 }
