@@ -38,30 +38,39 @@
 
 /*
  * %r8 = the linear consumer index, from \cons (an index + wrap-bit
- * register). The room rule keeps CONS within Q entries behind the linear
- * producer index \prod, so \prod - ((\prod - CONS) mod 2Q) names it. The
- * wrap-bit test alone (Linux's queue_consumed()) cannot: while a vCPU is
- * descheduled between its PROD write and its poll, the other vCPUs can
- * move CONS more than Q past its SYNC, which then reads as not consumed,
- * forever once they stop. \prod is read before and after CONS: if another
- * vCPU moved it in between, read again. Then raises \view, the queue's
- * last-seen linear CONS shared by the vCPUs, to %r8 (lock cmpxchg:
- * a poller that was descheduled never lowers it). With \err, a CONS with
- * a bit of \errmask set jumps there. Clobbers %rax, %rdx.
+ * register). The wrap-bit test alone (Linux's queue_consumed()) is
+ * ambiguous: while a vCPU is descheduled between its PROD write and its
+ * poll, the other vCPUs can move CONS more than Q past its SYNC, which
+ * then reads as not consumed, forever once they stop. The room rule keeps
+ * CONS >= PROD - Q at all times (PROD: the linear producer index \prod),
+ * so with P0 and P2 read before and after CONS, P2 - Q <= CONS <= P2 and
+ * CONS >= P0 - Q: if P2 - P0 < Q, CONS is within 2Q behind P2 and
+ * P2 - ((P2 - CONS) mod 2Q) names it; otherwise a queue's worth went in
+ * meanwhile and P2 - Q (>= P0) is a CONS already passed. No second read:
+ * one exit per poll, as the harness counts. Then raises \view, the
+ * queue's last-seen linear CONS shared by the vCPUs, to %r8 (lock
+ * cmpxchg: a poller that was descheduled never lowers it). With \err, a
+ * CONS with a bit of \errmask set jumps there. Clobbers %rax, %rdx.
  */
 .macro CONS_LINEAR prod, cons, view, err, errmask
-61:	mov	\prod, %r8
+	mov	\prod, %r8
 	mov	\cons, %eax
 	.ifnb \err
 	test	$\errmask, %eax
 	jnz	\err
 	.endif
-	cmp	\prod, %r8
-	jne	61b
-	mov	%r8d, %edx
-	sub	%eax, %edx
-	and	$KG_CMDQ_PMASK, %edx
+	mov	\prod, %rdx
 	sub	%rdx, %r8
+	neg	%r8
+	cmp	$KG_CMDQ_ENTS, %r8
+	jae	64f
+	mov	%edx, %r8d
+	sub	%eax, %r8d
+	and	$KG_CMDQ_PMASK, %r8d
+	jmp	65f
+64:	mov	$KG_CMDQ_ENTS, %r8d
+65:	sub	%r8, %rdx
+	mov	%rdx, %r8
 	mov	\view, %rax
 62:	cmp	%rax, %r8
 	jbe	63f
