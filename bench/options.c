@@ -84,6 +84,11 @@ void sb_usage(FILE *f)
 		"threads and "
 		"service workers\n"
 		"                       on separate halves of the CPUs\n"
+		"      --kvm-lap        --vcpu kvm, a test: vCPU 0 of each VM "
+		"holds its first\n"
+		"                       CONS read until the others moved CONS "
+		"a queue past\n"
+		"                       its SYNC (or are done)\n"
 		"  -q, --quiet          no progress line\n",
 		CORE_DEFAULT_POLL_US);
 }
@@ -155,6 +160,7 @@ enum {
 	OPT_RATE_CMDS,
 	OPT_VCPU,
 	OPT_KVM_PIN,
+	OPT_KVM_LAP,
 };
 
 static const struct option long_opts[] = {
@@ -192,6 +198,7 @@ static const struct option long_opts[] = {
 	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
 	{ "vcpu", required_argument, NULL, OPT_VCPU },
 	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
+	{ "kvm-lap", no_argument, NULL, OPT_KVM_LAP },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -383,6 +390,9 @@ static int parse_other_opt(struct opts *o, int c, const char *arg)
 	case OPT_KVM_PIN:
 		o->kvm_pin = true;
 		break;
+	case OPT_KVM_LAP:
+		o->kvm_lap = true;
+		break;
 	case 'q':
 		o->quiet = true;
 		break;
@@ -413,6 +423,10 @@ static int opts_finish(struct opts *o, const struct opts_seen *seen)
 	}
 	if (o->kvm_pin && !o->kvm) {
 		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
+		return -EINVAL;
+	}
+	if (o->kvm_lap && !o->kvm) {
+		fprintf(stderr, "smmu-bench: --kvm-lap needs --vcpu kvm\n");
 		return -EINVAL;
 	}
 	if (o->vcmdq == 1 && (!o->kvm || o->kvm_msi)) {

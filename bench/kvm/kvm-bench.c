@@ -91,6 +91,7 @@ static void *vcpu_main(void *arg)
 	cpu0 = common_thread_cpu_ns();
 	vc->rc = kvmh_vcpu_run(&vc->c, kvmb_on_mmio, vc, vc->err,
 			       sizeof(vc->err));
+	__atomic_fetch_add(&vc->vm->vcpus_done, 1, __ATOMIC_RELAXED);
 	vc->cpu_ns = common_thread_cpu_ns() - cpu0;
 	return NULL;
 }

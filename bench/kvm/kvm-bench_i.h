@@ -85,6 +85,7 @@ struct kvmb_vcpu {
 	uint64_t submitted; /* PROD writes seen: the next slot's number */
 	bool sync_pending; /* its last batch's SYNC not yet seen complete */
 	uint32_t sync_idx; /* that SYNC's linear queue index */
+	bool lapped; /* --kvm-lap: the hold was done */
 	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
 	struct core_hist lat;
 	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
@@ -123,6 +124,8 @@ struct kvmb_vm {
 	struct iofd_viommu *vi;
 	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
 	uint32_t prod, cons; /* linear queue indexes */
+	unsigned int vcpus_done; /* --kvm-lap: vCPU threads out of KVM_RUN
+				  * (atomic, relaxed: a hint to stop waiting) */
 	uint32_t vsmmu, ring_id;
 	int memfd, db, cq;
 	bool ring_ok;

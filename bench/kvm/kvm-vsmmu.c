@@ -7,6 +7,7 @@
  * runs on the vCPU threads, under the vSMMU lock where kvmb_vm says.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,6 +313,33 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 	}
 }
 
+/*
+ * --kvm-lap: hold vCPU 0's first CONS read after a SYNC (its guest has
+ * dropped the queue lock, as a vCPU descheduled before its poll would
+ * be) until CONS is more than a queue past that SYNC or the other vCPUs
+ * are done; 10 s at most.
+ */
+static void lap_hold(struct kvmb_vcpu *vc)
+{
+	struct kvmb_vm *vm = vc->vm;
+	uint64_t start = kvmb_now_ns();
+
+	vc->lapped = true;
+	for (;;) {
+		uint32_t ahead;
+
+		pthread_mutex_lock(&vm->lock);
+		ahead = vm->cons - vc->sync_idx;
+		pthread_mutex_unlock(&vm->lock);
+		if ((ahead > KG_CMDQ_ENTS && ahead < UINT32_MAX / 2) ||
+		    __atomic_load_n(&vm->vcpus_done, __ATOMIC_RELAXED) + 1 >=
+			    vm->run->o->vcpus ||
+		    kvmb_now_ns() - start > KVMB_STUCK_NS)
+			return;
+		sched_yield();
+	}
+}
+
 /* The guest wrote CMDQ_PROD: the harness part, around the VMM's. */
 /* The guest saw its pending SYNC complete: check the oracle. */
 static void sync_seen(struct kvmb_vcpu *vc)
@@ -385,6 +413,9 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 			 "vCPU %u: CONS read of %u bytes", vc->c.idx, len);
 		return -EPROTO;
 	}
+	if (vm->run->o->lap && vc->c.idx == 0 && vc->sync_pending &&
+	    !vc->lapped)
+		lap_hold(vc);
 	if (vm->run->mode == KVMB_OFFLOAD) {
 		rc = cons_offload(vm, &cons);
 	} else {
