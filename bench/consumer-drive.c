@@ -147,6 +147,7 @@ static int drive_setup(struct drive *d)
 
 	iofd_sim_config_default(&sim);
 	d->caps = sim.caps;
+	cmdq_caps_prepare(&d->caps); /* as core does when a vSMMU binds */
 	r = iofd_backend_new(&cfg, &d->be);
 	if (!r)
 		r = iofd_hsmmu_open(d->be, "smmu0", &d->h);

@@ -130,14 +130,14 @@ void *sb_flood_main(void *arg)
 				c[n++] = cmdq_build_sync(0, 3, 0xf, 0, 0);
 			for (uint32_t i = 0; i < n; i++)
 				cmdq_cmd_to_le(&c[i], &e[i]);
-			rc = ring_prod_push(&vm->p, e, n, &first);
+			rc = ring_prod_push(&vm->ring.p, e, n, &first);
 			if (rc == -EAGAIN) {
 				/* Ring full: keep it full, never wait. */
 				sched_yield();
 				continue;
 			}
 			if (!rc)
-				rc = ring_prod_publish(&vm->p);
+				rc = ring_prod_publish(&vm->ring.p);
 			if (rc) {
 				sb_offload_fail(wk, vm, "flood", rc);
 				break;

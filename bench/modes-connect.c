@@ -88,11 +88,11 @@ int sb_connect_setup(struct run *run, struct smmu_client **ret_c,
 						      sb_vm_dev_id(v, k),
 						      run->w->sids[k], &vdev);
 		if (!r)
-			r = sb_vm_ring_new(vm, o->ring_log2);
+			r = bench_ring_open(&vm->ring, o->ring_log2);
 		if (!r)
-			r = smmu_client_ring_attach(c, vm->vsmmu, vm->memfd,
-						    vm->db, vm->cq,
-						    &vm->ring_id);
+			r = smmu_client_ring_attach(c, vm->vsmmu,
+						    vm->ring.memfd, vm->ring.db,
+						    vm->ring.cq, &vm->ring_id);
 		if (r)
 			snprintf(res->errmsg, sizeof(res->errmsg),
 				 "vm %u: %s (%s)", v, strerror(-r),

@@ -10,7 +10,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -49,7 +48,7 @@ static int offload_push(struct worker *wk, struct vm *vm, struct slot *s)
 			last = n;
 		cmdq_cmd_to_le(&s->b.cmd[i], &e[n++]);
 	}
-	rc = ring_prod_push(&vm->p, e, n, &first);
+	rc = ring_prod_push(&vm->ring.p, e, n, &first);
 	if (rc == -EAGAIN)
 		return 1;
 	if (rc)
@@ -75,7 +74,7 @@ void sb_offload_fail(struct worker *wk, struct vm *vm, const char *what, int rc)
 {
 	uint32_t err = 0, where = 0;
 
-	if (!ring_prod_halt_info(&vm->p, &err, &where))
+	if (!ring_prod_halt_info(&vm->ring.p, &err, &where))
 		snprintf(wk->err, sizeof(wk->err),
 			 "%s: ring %u halted, err %#x at %u", what, vm->ring_id,
 			 err, where);
@@ -84,11 +83,13 @@ void sb_offload_fail(struct worker *wk, struct vm *vm, const char *what, int rc)
 			 "%s: %s (ring %u: prod %u cons %u svc_flags %#x "
 			 "prod_flags %#x)",
 			 what, strerror(rc < 0 ? -rc : rc), vm->ring_id,
-			 __atomic_load_n(&vm->p.hdr->prod, __ATOMIC_RELAXED),
-			 __atomic_load_n(&vm->p.hdr->cons, __ATOMIC_RELAXED),
-			 __atomic_load_n(&vm->p.hdr->svc_flags,
+			 __atomic_load_n(&vm->ring.p.hdr->prod,
 					 __ATOMIC_RELAXED),
-			 __atomic_load_n(&vm->p.hdr->prod_flags,
+			 __atomic_load_n(&vm->ring.p.hdr->cons,
+					 __ATOMIC_RELAXED),
+			 __atomic_load_n(&vm->ring.p.hdr->svc_flags,
+					 __ATOMIC_RELAXED),
+			 __atomic_load_n(&vm->ring.p.hdr->prod_flags,
 					 __ATOMIC_RELAXED));
 	wk->c.errors++;
 }
@@ -131,7 +132,7 @@ static int offload_trap(struct worker *wk, struct vm *vm, bool stop,
 	if (!pushed)
 		return 0;
 	t0 = sb_now_ns();
-	rc = ring_prod_publish(&vm->p);
+	rc = ring_prod_publish(&vm->ring.p);
 	t1 = sb_now_ns();
 	if (rc) {
 		sb_offload_fail(wk, vm, "publish", rc);
@@ -171,7 +172,7 @@ static void offload_collect(struct worker *wk, struct offload_poll *p)
 
 			if (!s->busy)
 				continue;
-			if (ring_prod_done_upto(&vm->p, s->idx)) {
+			if (ring_prod_done_upto(&vm->ring.p, s->idx)) {
 				t = sb_now_ns();
 				sb_count_sync(wk, s, vm, t - s->t_pub);
 				wk->c.blocked_ns += t - s->t_prod;
@@ -262,7 +263,7 @@ void *sb_offload_main(void *arg)
 			continue;
 		}
 		idle = 0;
-		rc = ring_prod_wait(&p.oldest_vm->p, p.oldest->idx, 0, 1);
+		rc = ring_prod_wait(&p.oldest_vm->ring.p, p.oldest->idx, 0, 1);
 		if (rc && rc != -ETIMEDOUT) {
 			sb_offload_fail(wk, p.oldest_vm, "wait", rc);
 			goto out;
@@ -273,35 +274,10 @@ out:
 	return NULL;
 }
 
-/* The VMM side of a VM's ring: memfd, doorbell, completion eventfd. */
-int sb_vm_ring_new(struct vm *vm, unsigned int log2)
-{
-	int r = ring_memfd_create(log2, &vm->memfd);
-
-	if (r)
-		return r;
-	vm->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	vm->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->db < 0 || vm->cq < 0)
-		return -errno;
-	r = ring_prod_init(&vm->p, vm->memfd, vm->db, vm->cq);
-	if (!r)
-		vm->ring_ok = true;
-	return r;
-}
-
+/* Closes @vm's ring and forgets its vIOMMU (the service owned it). */
 void sb_vm_ring_free(struct vm *vm)
 {
-	if (vm->ring_ok)
-		ring_prod_done(&vm->p);
-	if (vm->memfd >= 0)
-		close(vm->memfd);
-	if (vm->db >= 0)
-		close(vm->db);
-	if (vm->cq >= 0)
-		close(vm->cq);
-	vm->ring_ok = false;
-	vm->memfd = vm->db = vm->cq = -1;
+	bench_ring_close(&vm->ring);
 	vm->vi = NULL;
 }
 
@@ -310,20 +286,15 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 {
 	const struct opts *o = run->o;
 	struct iofd_sim_config sim;
-	struct core_config cfg = {
-		.backend = { .kind = o->backend, .sim = &sim },
-		.hsmmu_names = sb_hsmmu_names,
-		.n_hsmmu = o->hsmmus,
-		.issue_mode = o->issue,
-		.poll_us = o->poll_us,
-		.max_inflight = o->max_inflight,
-		.rate_cmds = o->rate_cmds,
-		.loop = o->loop,
-	};
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_config cfg = o->svc;
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct core_service *svc = NULL;
 	int r;
 
+	cfg.backend.kind = o->backend;
+	cfg.backend.sim = &sim;
+	cfg.hsmmu_names = sb_hsmmu_names;
+	cfg.n_hsmmu = o->hsmmus;
 	sb_sim_config(o, &sim);
 	r = core_service_new(&cfg, &svc);
 	if (r) {
@@ -347,10 +318,11 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 			return r;
 		}
 		vm->vi = core_vsmmu_viommu(svc, vm->vsmmu);
-		r = sb_vm_ring_new(vm, o->ring_log2);
+		r = bench_ring_open(&vm->ring, o->ring_log2);
 		if (!r)
-			r = core_ring_attach(svc, vm->vsmmu, vm->memfd, vm->db,
-					     vm->cq, &vm->ring_id);
+			r = core_ring_attach(svc, vm->vsmmu, vm->ring.memfd,
+					     vm->ring.db, vm->ring.cq,
+					     &vm->ring_id);
 		if (r) {
 			snprintf(err, errlen, "vm %u: ring: %s", v,
 				 strerror(-r));
@@ -376,10 +348,20 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 			if (core_hsmmu_stats(svc, i, &hs))
 				continue;
 			res->has_svc = true;
+			if (res->n_svc_hs < MAX_HSMMU)
+				res->svc_hs[res->n_svc_hs++] = hs;
 			res->svc_cpu_ns += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			res->svc_ioctls += hs.ioctls;
 			res->svc_sleeps += hs.sleeps;
-			sb_backend_add(res, &hs.backend);
+			sb_backend_add(
+				res,
+				&(struct iofd_counters){
+					.ioctls = hs.backend.ioctls,
+					.cmds = hs.backend.cmds,
+					.host_syncs = hs.backend.host_syncs,
+					.errors = hs.backend.errors,
+					.charged_ns = hs.backend.charged_ns,
+				});
 		}
 		for (unsigned int v = 0; v < o->nall; v++)
 			if (run->vms[v].vi)
@@ -427,7 +409,7 @@ int sb_run_idle(const struct opts *o, const struct wl *w)
 	if (!run.vms)
 		return -ENOMEM;
 	for (unsigned int v = 0; v < o->nvs; v++)
-		run.vms[v].memfd = run.vms[v].db = run.vms[v].cq = -1;
+		bench_ring_reset(&run.vms[v].ring);
 	r = sb_offload_setup(&run, &svc, err, sizeof(err));
 	for (unsigned int v = 0; !r && v < o->nvs; v++) {
 		struct cmdq_cmd c = cmdq_build_sync(2, 3, 0xf, 0, 0);
@@ -435,16 +417,17 @@ int sb_run_idle(const struct opts *o, const struct wl *w)
 		uint32_t idx;
 
 		cmdq_cmd_to_le(&c, &e);
-		r = ring_prod_push(&run.vms[v].p, &e, 1, &idx);
+		r = ring_prod_push(&run.vms[v].ring.p, &e, 1, &idx);
 		if (!r)
-			r = ring_prod_wait(&run.vms[v].p, idx, 100000, 5000);
+			r = ring_prod_wait(&run.vms[v].ring.p, idx, 100000,
+					   5000);
 		if (r)
 			snprintf(err, sizeof(err), "ring %u: first SYNC: %s", v,
 				 strerror(-r));
 	}
 	if (!r) {
 		/* Past every ring's poll window: the worker may sleep. */
-		poll(NULL, 0, 100 + (int)(o->poll_us / 1000));
+		poll(NULL, 0, 100 + (int)(o->svc.poll_us / 1000));
 		getrusage(RUSAGE_SELF, &ru0);
 		t0 = sb_now_ns();
 		c0 = svc_cpu(svc, o->hsmmus, &s0);
@@ -457,7 +440,7 @@ int sb_run_idle(const struct opts *o, const struct wl *w)
 		       "worker sleeps %" PRIu64 "; process context switches "
 		       "%ld voluntary, %ld involuntary\n",
 		       o->nvs, o->hsmmus, o->hsmmus > 1 ? "s" : "",
-		       core_service_loop_name(svc), o->poll_us,
+		       core_service_loop_name(svc), o->svc.poll_us,
 		       (double)(t1 - t0) / 1e9, (double)(c1 - c0) / 1e6,
 		       100.0 * (double)(c1 - c0) / (double)(t1 - t0), s1 - s0,
 		       ru1.ru_nvcsw - ru0.ru_nvcsw,

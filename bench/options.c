@@ -53,16 +53,23 @@ void sb_usage(FILE *f)
 		"                       overshoot: wall clock then not "
 		"comparable between modes\n"
 		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
-		"      --issue M        offload issue mode auto (default), "
-		"inline or async\n"
-		"      --poll-us N      offload worker poll window (default "
-		"%u)\n"
-		"      --loop L         auto (default), uring, epoll\n"
+		"  the embedded service's settings, named and checked as "
+		"smmu-offloadd's\n"
+		"  (docs/RPC.md; core_config_set()):\n"
+		"      --issue-mode M   auto (default), inline or async "
+		"(--issue M too)\n"
+		"      --poll-us N      worker poll window (default %u)\n"
+		"      --loop L         auto (default), io_uring (or uring), "
+		"epoll\n"
 		"      --max-inflight N async: ioctls in flight per host SMMU "
 		"(default 4)\n"
+		"      --rate-limit N   per-vSMMU rate limit, commands/s "
+		"(default 0 = off;\n"
+		"                       --rate-cmds N too)\n"
+		"      --ring-budget N, --max-batch N, --rate-burst N, --cpus "
+		"LIST,\n"
+		"      --vcmdq-idle-us N, --max-rings N, --ctl-timeout-ms N\n"
 		"      --ring-log2 N    ring entries (default 10)\n"
-		"      --rate-cmds N    offload: per-vSMMU rate limit, "
-		"commands/s (default 0 = off)\n"
 		"      --trace-batches N  load at most N batches of a trace\n"
 		"      --connect SOCKET offload through a running smmu-offloadd "
 		"(its own backend\n"
@@ -141,10 +148,6 @@ enum {
 	OPT_IOCTL_NS,
 	OPT_CMD_NS,
 	OPT_SYNC_NS,
-	OPT_ISSUE,
-	OPT_POLL,
-	OPT_LOOP,
-	OPT_INFLIGHT,
 	OPT_RING,
 	OPT_TRACE_BATCHES,
 	OPT_JSON,
@@ -157,10 +160,10 @@ enum {
 	OPT_RATE,
 	OPT_ARRIVAL,
 	OPT_FLOOD,
-	OPT_RATE_CMDS,
 	OPT_VCPU,
 	OPT_KVM_PIN,
 	OPT_KVM_LAP,
+	OPT_SVC, /* a service setting: core_config_set() */
 };
 
 static const struct option long_opts[] = {
@@ -179,10 +182,22 @@ static const struct option long_opts[] = {
 	{ "ioctl-ns", required_argument, NULL, OPT_IOCTL_NS },
 	{ "cmd-ns", required_argument, NULL, OPT_CMD_NS },
 	{ "sync-ns", required_argument, NULL, OPT_SYNC_NS },
-	{ "issue", required_argument, NULL, OPT_ISSUE },
-	{ "poll-us", required_argument, NULL, OPT_POLL },
-	{ "loop", required_argument, NULL, OPT_LOOP },
-	{ "max-inflight", required_argument, NULL, OPT_INFLIGHT },
+	/* Service settings: the daemon's names (core_config_set()); "issue"
+	 * and "rate-cmds" are this program's older spellings. */
+	{ "issue-mode", required_argument, NULL, OPT_SVC },
+	{ "issue", required_argument, NULL, OPT_SVC },
+	{ "poll-us", required_argument, NULL, OPT_SVC },
+	{ "loop", required_argument, NULL, OPT_SVC },
+	{ "max-inflight", required_argument, NULL, OPT_SVC },
+	{ "vcmdq-idle-us", required_argument, NULL, OPT_SVC },
+	{ "ring-budget", required_argument, NULL, OPT_SVC },
+	{ "max-batch", required_argument, NULL, OPT_SVC },
+	{ "rate-limit", required_argument, NULL, OPT_SVC },
+	{ "rate-cmds", required_argument, NULL, OPT_SVC },
+	{ "rate-burst", required_argument, NULL, OPT_SVC },
+	{ "cpus", required_argument, NULL, OPT_SVC },
+	{ "max-rings", required_argument, NULL, OPT_SVC },
+	{ "ctl-timeout-ms", required_argument, NULL, OPT_SVC },
 	{ "ring-log2", required_argument, NULL, OPT_RING },
 	{ "trace-batches", required_argument, NULL, OPT_TRACE_BATCHES },
 	{ "json", required_argument, NULL, OPT_JSON },
@@ -195,7 +210,6 @@ static const struct option long_opts[] = {
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "arrival", required_argument, NULL, OPT_ARRIVAL },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
-	{ "rate-cmds", required_argument, NULL, OPT_RATE_CMDS },
 	{ "vcpu", required_argument, NULL, OPT_VCPU },
 	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
 	{ "kvm-lap", no_argument, NULL, OPT_KVM_LAP },
@@ -224,13 +238,10 @@ static const struct uint_opt uint_opts[] = {
 	{ OPT_IOCTL_NS, 0, 100000000, FIELD(sim.ioctl_ns) },
 	{ OPT_CMD_NS, 0, 100000000, FIELD(sim.cmd_ns) },
 	{ OPT_SYNC_NS, 0, 100000000, FIELD(sim.sync_ns) },
-	{ OPT_POLL, 0, 1000000, FIELD(poll_us) },
-	{ OPT_INFLIGHT, 1, 256, FIELD(max_inflight) },
 	{ OPT_RING, 7, 16, FIELD(ring_log2) },
 	{ OPT_TRACE_BATCHES, 1, UINT64_MAX, FIELD(trace_batches) },
 	{ OPT_VSMMUS, 1, MAX_HSMMU, FIELD(vsmmus) },
 	{ OPT_DEVICES, 1, WL_MAX_SIDS, FIELD(devices) },
-	{ OPT_RATE_CMDS, 0, UINT64_C(1) << 40, FIELD(rate_cmds) },
 	{ OPT_FLOOD, 0, MAX_VMS, FIELD(flood) },
 	{ OPT_IDLE, 1, 600000, FIELD(idle_ms) },
 	{ OPT_FAULT_DROP, 1, UINT64_MAX, FIELD(fault_drop) },
@@ -270,14 +281,6 @@ struct kw {
 static const struct kw wait_kw[] = { { "block", IOFD_SIM_WAIT_BLOCK },
 				     { "spin", IOFD_SIM_WAIT_SPIN },
 				     { "none", IOFD_SIM_WAIT_NONE },
-				     { NULL, 0 } };
-static const struct kw issue_kw[] = { { "auto", CORE_ISSUE_AUTO },
-				      { "async", CORE_ISSUE_ASYNC },
-				      { "inline", CORE_ISSUE_INLINE },
-				      { NULL, 0 } };
-static const struct kw loop_kw[] = { { "auto", CORE_LOOP_AUTO },
-				     { "uring", CORE_LOOP_URING },
-				     { "epoll", CORE_LOOP_EPOLL },
 				     { NULL, 0 } };
 static const struct kw arrival_kw[] = { { "poisson", 1 },
 					{ "fixed", 0 },
@@ -323,9 +326,9 @@ static void opts_default(struct opts *o)
 	o->verify = true;
 	o->wait = IOFD_SIM_WAIT_BLOCK;
 	iofd_sim_config_default(&o->sim);
-	o->issue = CORE_ISSUE_AUTO;
-	o->poll_us = CORE_DEFAULT_POLL_US;
-	o->loop = CORE_LOOP_AUTO;
+	o->svc.issue_mode = CORE_ISSUE_AUTO;
+	o->svc.poll_us = CORE_DEFAULT_POLL_US;
+	o->svc.loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;
 }
 
@@ -359,14 +362,6 @@ static int parse_other_opt(struct opts *o, int c, const char *arg)
 		o->wait_set = true;
 		r = parse_kw(arg, wait_kw, &k);
 		o->wait = r ? o->wait : (enum iofd_sim_wait)k;
-		break;
-	case OPT_ISSUE:
-		r = parse_kw(arg, issue_kw, &k);
-		o->issue = r ? o->issue : (enum core_issue_mode)k;
-		break;
-	case OPT_LOOP:
-		r = parse_kw(arg, loop_kw, &k);
-		o->loop = r ? o->loop : (enum core_loop_kind)k;
 		break;
 	case OPT_ARRIVAL:
 		r = parse_kw(arg, arrival_kw, &k);
@@ -455,11 +450,13 @@ static const char *opt_name(int c)
 int sb_parse_opts(int argc, char **argv, struct opts *o)
 {
 	struct opts_seen seen = { false, false, false };
-	int c;
+	int c, li = -1;
 
 	opts_default(o);
 	while ((c = getopt_long(argc, argv, "w:m:b:n:H:T:d:k:qh", long_opts,
-				NULL)) != -1) {
+				&li)) != -1) {
+		const char *name = c == OPT_SVC ? long_opts[li].name :
+						  opt_name(c);
 		int r;
 
 		if (c == 'h') {
@@ -471,12 +468,15 @@ int sb_parse_opts(int argc, char **argv, struct opts *o)
 		seen.vms |= c == 'n';
 		seen.hsmmus |= c == 'H';
 		seen.flood |= c == OPT_FLOOD;
-		r = parse_uint_opt(o, c, optarg);
+		if (c == OPT_SVC)
+			r = core_config_set(&o->svc, name, optarg);
+		else
+			r = parse_uint_opt(o, c, optarg);
 		if (r > 0)
 			r = parse_other_opt(o, c, optarg);
 		if (r) {
 			fprintf(stderr, "smmu-bench: bad value for --%s: %s\n",
-				opt_name(c), optarg ? optarg : "");
+				name, optarg ? optarg : "");
 			return r;
 		}
 	}

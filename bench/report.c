@@ -9,8 +9,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bench/json.h"
 #include "bench/smmu-bench_i.h"
 #include "config.h"
+#include "core/stats.h"
 
 /* ---- derived metrics ------------------------------------------------------ */
 
@@ -218,13 +220,6 @@ static void fmt_cell(char *buf, size_t len, int kind, double v)
 	}
 }
 
-static const char *wait_name(enum iofd_sim_wait w)
-{
-	return w == IOFD_SIM_WAIT_SPIN	? "spin" :
-	       w == IOFD_SIM_WAIT_BLOCK ? "block" :
-					  "none";
-}
-
 static const char *loop_opt_name(enum core_loop_kind l)
 {
 	return l == CORE_LOOP_URING ? "io_uring" :
@@ -248,7 +243,7 @@ static void print_config(const struct opts *o, const struct wl *w)
 	       o->hsmmus, o->hsmmus > 1 ? "s" : "", o->backend);
 	if (!strcmp(o->backend, "sim"))
 		printf(" (wait %s, ioctl %u ns, cmd %u ns, sync %u ns)",
-		       wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
+		       bj_wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		       o->sim.sync_ns);
 	if (o->syncs)
 		printf(", %" PRIu64 " SYNCs per vCPU per mode\n", o->syncs);
@@ -282,8 +277,9 @@ static void print_config(const struct opts *o, const struct wl *w)
 	       sb_verify_on(o)		  ? "every waited SYNC checked" :
 	       !strcmp(o->backend, "sim") ? "off (--no-verify)" :
 					    "n/a (null backend)",
-	       o->seed, o->poll_us, loop_opt_name(o->loop),
-	       o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT);
+	       o->seed, o->svc.poll_us, loop_opt_name(o->svc.loop),
+	       o->svc.max_inflight ? o->svc.max_inflight :
+				     CORE_DEFAULT_INFLIGHT);
 }
 
 /* Each mode's layout and wall time, and the open loop's rates. */
@@ -421,20 +417,6 @@ void sb_print_table(const struct opts *o, const struct wl *w,
 	print_notes(o, res);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* {"qemu": v, "qemu-batched": v, "offload": v} of row @rw, null where
  * not measured. */
 static void json_by_mode(FILE *f, const struct opts *o,
@@ -463,14 +445,13 @@ static void json_summary(FILE *f, const struct opts *o,
 		",\n    \"headline\": \"guest_blocked_ns_per_cmd\", "
 		"\"basis\": \"wall\", \"comparable\": %s, \"basis_note\": ",
 		sb_wall_fair(o) ? "true" : "false");
-	json_str(f,
-		 sb_wall_fair(o) ?
-			 "wall clock in every mode" :
-			 "sim wait block: every mode's wall clock includes "
-			 "the simulator's sleep overshoot (config."
-			 "sim_sleep_overshoot_ns, two sleeps per host call); "
-			 "compare with --wait spin, or the qemu modes' cost "
-			 "model");
+	bj_str(f, sb_wall_fair(o) ?
+			  "wall clock in every mode" :
+			  "sim wait block: every mode's wall clock includes "
+			  "the simulator's sleep overshoot (config."
+			  "sim_sleep_overshoot_ns, two sleeps per host call); "
+			  "compare with --wait spin, or the qemu modes' cost "
+			  "model");
 	fprintf(f, ",\n    \"guest_blocked_qemu_over_offload\": ");
 	if (sb_mode_ok(res, M_QEMU) && b > 0)
 		fprintf(f, "%.4f", g_blocked(o, &res[M_QEMU]) / b);
@@ -490,20 +471,20 @@ static void json_machine(FILE *f)
 	uname(&u);
 	fprintf(f, "  \"machine\": {\"nproc\": %ld, \"sysname\": ",
 		sysconf(_SC_NPROCESSORS_ONLN));
-	json_str(f, u.sysname);
+	bj_str(f, u.sysname);
 	fprintf(f, ", \"release\": ");
-	json_str(f, u.release);
+	bj_str(f, u.release);
 	fprintf(f, ", \"kernel_version\": ");
-	json_str(f, u.version);
+	bj_str(f, u.version);
 	fprintf(f, ", \"arch\": ");
-	json_str(f, u.machine);
+	bj_str(f, u.machine);
 	fprintf(f, "},\n");
 }
 
 static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 {
 	fprintf(f, "  \"config\": {\"workload\": ");
-	json_str(f, w->name);
+	bj_str(f, w->name);
 	fprintf(f,
 		", \"vms\": %u, \"vcpus_per_vm\": %u, \"hsmmus\": %u, "
 		"\"producer_threads\": %u, \"duration_s\": %.3f, "
@@ -518,22 +499,20 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 		"\"rate_per_vm\": %.3f, \"connect\": ",
 		o->vms, o->vcpus, o->hsmmus, o->threads, o->duration, o->syncs,
 		o->seed, sb_verify_on(o) ? "true" : "false", o->backend,
-		wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
+		bj_wait_name(o->wait), o->sim.ioctl_ns, o->sim.cmd_ns,
 		o->sim.sync_ns,
-		o->issue == CORE_ISSUE_AUTO   ? "auto" :
-		o->issue == CORE_ISSUE_INLINE ? "inline" :
-						"async",
-		o->poll_us, loop_opt_name(o->loop), o->ring_log2,
-		o->max_inflight ? o->max_inflight : CORE_DEFAULT_INFLIGHT,
-		o->rate_cmds, o->vsmmus, w->nsids,
+		o->svc.issue_mode == CORE_ISSUE_AUTO   ? "auto" :
+		o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+							 "async",
+		o->svc.poll_us, loop_opt_name(o->svc.loop), o->ring_log2,
+		o->svc.max_inflight ? o->svc.max_inflight :
+				      CORE_DEFAULT_INFLIGHT,
+		o->svc.rate_cmds, o->vsmmus, w->nsids,
 		!o->rate   ? "closed" :
 		o->poisson ? "open-poisson" :
 			     "open-fixed",
 		o->rate);
-	if (o->connect)
-		json_str(f, o->connect);
-	else
-		fprintf(f, "null");
+	bj_str_or_null(f, o->connect);
 	fprintf(f,
 		", \"flood_vms\": %u, \"sim_sleep_overshoot_ns\": ", o->flood);
 	if (sb_wall_fair(o))
@@ -582,14 +561,8 @@ static void json_mode_tail(FILE *f, const struct opts *o,
 		r->c.lat.count ? (double)r->c.lat.sum / (double)r->c.lat.count :
 				 0.0,
 		r->c.lat.count ? r->c.lat.min : 0);
-	fprintf(f,
-		", \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
-		", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
-		", \"max\": %" PRIu64 "},",
-		core_hist_quantile(&r->c.lat, 0.5),
-		core_hist_quantile(&r->c.lat, 0.9),
-		core_hist_quantile(&r->c.lat, 0.99),
-		core_hist_quantile(&r->c.lat, 0.999), r->c.lat.max);
+	bj_hist_tail(f, &r->c.lat);
+	fputc(',', f);
 	fprintf(f,
 		"\n     \"oracle\": {\"enabled\": %s, \"checked\": "
 		"%" PRIu64 ", \"stale\": %" PRIu64
@@ -617,17 +590,58 @@ static void json_mode_tail(FILE *f, const struct opts *o,
 		fprintf(f, ",\n     \"flood\": null}");
 }
 
+/*
+ * offload: every host SMMU's counters under the names GetStats gives
+ * them (core/stats.h's table); null for the other modes.
+ */
+static void json_service_stats(FILE *f, const struct result *r)
+{
+	size_t n;
+	const struct core_stat_desc *t = core_stats_table(CORE_STAT_HSMMU, &n);
+	char name[IOFD_NAME_MAX + 1];
+
+	fprintf(f, "\n     \"service_stats\": ");
+	if (!r->n_svc_hs) {
+		fprintf(f, "null,");
+		return;
+	}
+	fprintf(f, "[");
+	for (unsigned int i = 0; i < r->n_svc_hs; i++) {
+		const struct core_hsmmu_stats *hs = &r->svc_hs[i];
+
+		memcpy(name, hs->name, IOFD_NAME_MAX);
+		name[IOFD_NAME_MAX] = '\0';
+		fprintf(f, "%s{\"name\": ", i ? ", " : "");
+		bj_str(f, name);
+		for (size_t k = 0; k < n; k++) {
+			if (!t[k].key || t[k].kind == CORE_STAT_HISTOGRAM)
+				continue;
+			for (unsigned int e = 0; e < t[k].n; e++) {
+				if (t[k].label_values)
+					fprintf(f, ", \"%s_%s\": ", t[k].key,
+						t[k].label_values[e]);
+				else
+					fprintf(f, ", \"%s\": ", t[k].key);
+				fprintf(f, "%" PRIu64,
+					core_stat_value(&t[k], hs, e));
+			}
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "],");
+}
+
 static void json_mode(FILE *f, const struct opts *o, int m,
 		      const struct result *r)
 {
 	fprintf(f, "\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
 		sb_mode_names[m], r->err ? "false" : "true");
 	if (r->err)
-		json_str(f, r->errmsg);
+		bj_str(f, r->errmsg);
 	else
 		fprintf(f, "null");
 	fprintf(f, ", \"layout\": ");
-	json_str(f, r->layout);
+	bj_str(f, r->layout);
 	fprintf(f,
 		", \"threads\": %u, \"hsmmus_used\": %u, \"loop\": %s%s%s, "
 		"\"wall_s\": %.6f,"
@@ -641,6 +655,7 @@ static void json_mode(FILE *f, const struct opts *o, int m,
 		r->loop ? r->loop : "null", r->loop ? "\"" : "", r->wall_s,
 		r->c.cmds, r->c.syncs, r->c.fwd, r->c.batches, r->c.waited,
 		r->be.ioctls, r->be.cmds, r->be.host_syncs, r->be.errors);
+	json_service_stats(f, r);
 	json_metrics(f, o, r);
 	json_mode_tail(f, o, r);
 }

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/barrier.h"
+#include "common/cpu.h"
 #include "ring/ring_cons.h"
 #include <smmu-offload/ring-prod.h>
 
@@ -74,15 +75,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 static void *producer(void *arg)
@@ -170,7 +162,7 @@ static void *consumer(void *arg)
 			if (++idle % 1024 == 0)
 				sched_yield();
 			else
-				cpu_relax();
+				common_cpu_relax();
 			continue;
 		}
 		/* Like the worker: poll a bounded time before sleeping. */
@@ -180,7 +172,7 @@ static void *consumer(void *arg)
 			if (!idle_since)
 				idle_since = t;
 			if ((t - idle_since) * 1e9 < (double)r->spin_ns) {
-				cpu_relax();
+				common_cpu_relax();
 				continue;
 			}
 		}

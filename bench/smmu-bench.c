@@ -198,9 +198,9 @@ static void mode_layout(const struct run *run, struct result *res)
 			 run->nwk, run->nwk > 1 ? "s" : "", per,
 			 sb_unit_name(o), o->nvs > 1 ? "s" : "", o->hsmmus,
 			 o->hsmmus > 1 ? "s" : "",
-			 o->issue == CORE_ISSUE_AUTO   ? "auto" :
-			 o->issue == CORE_ISSUE_INLINE ? "inline" :
-							 "async");
+			 o->svc.issue_mode == CORE_ISSUE_AUTO	? "auto" :
+			 o->svc.issue_mode == CORE_ISSUE_INLINE ? "inline" :
+								  "async");
 	else
 		snprintf(res->layout, sizeof(res->layout),
 			 "%u vCPU threads (%u %ss x %u), ioctl on the vCPU",
@@ -258,7 +258,7 @@ static int run_alloc(struct run *run)
 	for (unsigned int v = 0; v < o->nall; v++) {
 		struct vm *vm = &run->vms[v];
 
-		vm->memfd = vm->db = vm->cq = -1;
+		bench_ring_reset(&vm->ring);
 		pthread_mutex_init(&vm->lock, NULL);
 		vm->slot = calloc(o->vcpus, sizeof(*vm->slot));
 		if (!vm->slot)
@@ -506,7 +506,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			       .verify = o->verify,
 			       .quiet = o->quiet,
 			       .sim = o->sim,
-			       .poll_us = o->poll_us,
+			       .poll_us = o->svc.poll_us,
 			       .pin = o->kvm_pin,
 			       .lap = o->kvm_lap,
 			       .msipoll = o->kvm_msi,

@@ -22,9 +22,11 @@
 #include <smmu-offload/client.h>
 #include <smmu-offload/ring-prod.h>
 
+#include "bench/vmm-ring.h"
 #include "bench/workload.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 
@@ -60,10 +62,9 @@ struct opts {
 	bool wait_set;
 	uint64_t sleep_over_ns; /* sim block: a sleep's overshoot here */
 	struct iofd_sim_config sim;
-	enum core_issue_mode issue;
-	unsigned int poll_us, max_inflight;
-	uint64_t rate_cmds; /* offload: per-vSMMU limit, commands/s; 0 = off */
-	enum core_loop_kind loop;
+	/* The embedded service's settings, set by core_config_set() under
+	 * the daemon's names; backend and host SMMUs are filled in per run. */
+	struct core_config svc;
 	unsigned int ring_log2;
 	uint64_t trace_batches;
 	uint64_t fault_drop; /* test hook: drop every Nth forwarded command */
@@ -121,9 +122,7 @@ struct vm {
 	struct iofd_viommu *vi;
 	pthread_mutex_t lock; /* qemu modes: the VMM's vSMMU CMDQ lock */
 	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	struct ring_prod p;
-	bool ring_ok;
+	struct bench_ring ring; /* offload modes */
 	struct slot *slot;
 	uint32_t nosync_pending; /* offload: batches without a SYNC pushed
 				  * since the last publish */
@@ -175,6 +174,9 @@ struct result {
 	uint64_t caller_charged_ns; /* summed over the vIOMMUs */
 	bool has_svc, verified;
 	uint64_t svc_cpu_ns, svc_ioctls, svc_sleeps;
+	/* offload: each host SMMU's stats at teardown (JSON service_stats) */
+	struct core_hsmmu_stats svc_hs[MAX_HSMMU];
+	unsigned int n_svc_hs;
 	const char *loop;
 	char loop_buf[16];
 	uint64_t proc_cpu_ns;
@@ -337,8 +339,7 @@ int sb_offload_setup(struct run *run, struct core_service **ret_svc, char *err,
 		     size_t errlen);
 void sb_offload_teardown(struct run *run, struct core_service *svc,
 			 struct result *res);
-/* The VMM side of a VM's ring: memfd, doorbell, completion eventfd. */
-int sb_vm_ring_new(struct vm *vm, unsigned int log2);
+/* Close a VM's ring (bench_ring_close()) and forget its vIOMMU. */
 void sb_vm_ring_free(struct vm *vm);
 /* --idle MS: print the service CPU of idle rings. Return: 0 or -errno. */
 int sb_run_idle(const struct opts *o, const struct wl *w);

@@ -403,6 +403,41 @@ enum cmdq_cerror cmdq_decode_full_(const struct cmdq_caps *caps,
 	return CMDQ_CERROR_NONE;
 }
 
+/*
+ * The masks are cmdq_validate()'s allowed bits for these opcodes (see
+ * allow_tlbi_va() and allow_asid()), folded once per set of caps instead
+ * of once per command: a TLBI_NH_VA spent ~10 instructions on them.
+ */
+void cmdq_caps_prepare(struct cmdq_caps *caps)
+{
+	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
+	uint64_t a0 = cmdq_field_mask(CMDQ_F_OP) | cmdq_field_mask(CMDQ_F_VMID);
+	uint64_t a1 = cmdq_field_mask(CMDQ_F_LEAF) |
+		      cmdq_field_mask(CMDQ_F_ADDR);
+	uint64_t va_a0 = a0;
+	uint16_t ok = 1; /* TG 0 (no range) only with TTL 0 */
+
+	if (caps->range_inv) {
+		va_a0 |= cmdq_field_mask(CMDQ_F_NUM) |
+			 (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
+			 (caps->ds ? scale_top : 0);
+		a1 |= cmdq_field_mask(CMDQ_F_TG) | cmdq_field_mask(CMDQ_F_TTL);
+	}
+	for (unsigned int tg = 1; tg < 4; tg++) {
+		for (unsigned int ttl = 0; ttl < 4; ttl++) {
+			if (!cmdq_granule_ok_(caps, tg) ||
+			    (tg == CMDQ_TG_16K && ttl == 1 && !caps->ds))
+				continue;
+			ok |= (uint16_t)(1u << (tg << 2 | ttl));
+		}
+	}
+	caps->nh_va_a0_ = va_a0 | cmdq_asid_ok_(caps);
+	caps->nh_vaa_a0_ = va_a0;
+	caps->nh_asid_a0_ = a0 | cmdq_asid_ok_(caps);
+	caps->va_a1_ = a1;
+	caps->tg_ttl_ok_ = ok;
+}
+
 struct cmdq_tlbi_range cmdq_tlbi_range_get(const struct cmdq_cmd *c)
 {
 	struct cmdq_tlbi_range r = {

@@ -101,12 +101,36 @@ struct cmdq_caps {
 	bool ats; /* IDR0.ATS: ATC_INV allowed */
 	bool ds; /* IDR5.DS: 52-bit VA with 4K/16K: SCALE bit 5, TG=16K TTL=1 */
 	bool gran4k, gran16k, gran64k; /* IDR5.GRAN* */
+	/*
+	 * Derived by cmdq_caps_prepare() from the fields above, for
+	 * cmdq_decode()'s fast path; internal (trailing underscore). All zero
+	 * (never prepared) sends every TLBI_NH_VA/VAA/ASID down the exact full
+	 * path: the same result, more instructions. Stale after a change to
+	 * the fields above: prepare again.
+	 */
+	uint64_t nh_va_a0_; /* TLBI_NH_VA: allowed bits of dword0 */
+	uint64_t nh_vaa_a0_; /* TLBI_NH_VAA: allowed bits of dword0 */
+	uint64_t nh_asid_a0_; /* TLBI_NH_ASID: allowed bits of dword0 */
+	uint64_t va_a1_; /* TLBI_NH_VA/VAA: allowed bits of dword1 */
+	uint16_t tg_ttl_ok_; /* bit (TG << 2 | TTL) set: a legal pair */
 };
 
 /* A caps profile matching QEMU's emulated SMMUv3 (the traces' source). */
 extern const struct cmdq_caps cmdq_caps_qemu;
 /* A caps profile with every optional feature present. */
 extern const struct cmdq_caps cmdq_caps_full;
+
+/*
+ * cmdq_caps_prepare() - derive @caps's decode masks from its fields, once
+ * per set of caps (e.g. when a vSMMU binds them), so that cmdq_decode()
+ * does not recompute them per command.
+ * @caps: the caps to complete; their other fields are left unchanged.
+ *
+ * Optional: cmdq_decode() gives the same result for prepared and
+ * unprepared caps (unprepared ones take the slower full path for
+ * TLBI_NH_VA/VAA/ASID). Thread context: any; pure on @caps.
+ */
+void cmdq_caps_prepare(struct cmdq_caps *caps);
 
 static inline uint8_t cmdq_cmd_opcode(const struct cmdq_cmd *c)
 {
@@ -460,38 +484,32 @@ static inline uint64_t cmdq_asid_ok_(const struct cmdq_caps *caps)
 /*
  * For CMD_SYNC, TLBI_NH_* and TLBI_NSNH_ALL, validation is "no bit outside
  * the opcode's allowed masks" (which also rules out SSEC) plus the TLBI
- * range rules, with cmdq_validate()'s caps gates. Returns the class
- * (CMDQ_CLASS_SYNC or CMDQ_CLASS_FORWARD, ordering class TLB) only if
- * cmdq_validate() accepts @c; -1 means "take the full path", never
- * "invalid", so every other command keeps cmdq_validate()'s exact rules.
- * cmdq tests check the two agree.
+ * range rules, with cmdq_validate()'s caps gates, read from the masks
+ * cmdq_caps_prepare() derived. Returns the class (CMDQ_CLASS_SYNC or
+ * CMDQ_CLASS_FORWARD, ordering class TLB) only if cmdq_validate() accepts
+ * @c; -1 means "take the full path", never "invalid", so every other
+ * command (and every caps-gated one with unprepared caps, whose masks are
+ * zero) keeps cmdq_validate()'s exact rules. cmdq tests check the two
+ * agree.
  */
 static inline int cmdq_decode_va_(const struct cmdq_caps *caps,
 				  const struct cmdq_cmd *c, uint64_t a0)
 {
-	const uint64_t scale_top = 1ull << 25; /* SCALE >= 32 needs DS */
-	uint64_t a1 = cmdq_field_mask(CMDQ_F_LEAF) |
-		      cmdq_field_mask(CMDQ_F_ADDR);
-	unsigned int tg, num, scale, ttl;
+	unsigned int tg, ttl, num, scale;
 
-	a0 |= cmdq_field_mask(CMDQ_F_OP) | cmdq_field_mask(CMDQ_F_VMID);
-	if (caps->range_inv) {
-		a0 |= cmdq_field_mask(CMDQ_F_NUM) |
-		      (cmdq_field_mask(CMDQ_F_SCALE) & ~scale_top) |
-		      (caps->ds ? scale_top : 0);
-		a1 |= cmdq_field_mask(CMDQ_F_TG) | cmdq_field_mask(CMDQ_F_TTL);
-	}
-	if ((c->d[0] & ~a0) | (c->d[1] & ~a1))
+	if ((c->d[0] & ~a0) | (c->d[1] & ~caps->va_a1_))
 		return -1;
-	/* The range rules; all zero without RIL (masked above). */
+	/*
+	 * The range rules; all fields zero without RIL (masked above). The
+	 * table holds the granule and 16K/TTL=1 gates and "no TTL without
+	 * TG"; the rest is "TG set exactly when some range field is".
+	 */
 	tg = (unsigned int)cmdq_tlbi_tg(c);
 	ttl = (unsigned int)cmdq_tlbi_ttl(c);
 	num = (unsigned int)cmdq_tlbi_num(c);
 	scale = (unsigned int)cmdq_tlbi_scale(c);
-	if (!tg ? (num | scale | ttl) != 0 :
-		  !(num | scale | ttl) ||
-			    (tg == CMDQ_TG_16K && ttl == 1 && !caps->ds) ||
-			    !cmdq_granule_ok_(caps, tg))
+	if (!((caps->tg_ttl_ok_ >> (tg << 2 | ttl)) & 1) ||
+	    !tg != !(num | scale | ttl))
 		return -1;
 	return CMDQ_CLASS_FORWARD;
 }
@@ -513,17 +531,17 @@ static inline int cmdq_decode_fast_(const struct cmdq_caps *caps,
 		return CMDQ_CLASS_SYNC;
 	}
 	if (op == CMDQ_OP_TLBI_NH_VA)
-		return cmdq_decode_va_(caps, c, cmdq_asid_ok_(caps));
+		return cmdq_decode_va_(caps, c, caps->nh_va_a0_);
 	switch (op) {
 	case CMDQ_OP_TLBI_NH_VAA:
-		return cmdq_decode_va_(caps, c, 0);
+		return cmdq_decode_va_(caps, c, caps->nh_vaa_a0_);
 	case CMDQ_OP_TLBI_NSNH_ALL:
 		break;
 	case CMDQ_OP_TLBI_NH_ALL:
 		a0 |= cmdq_field_mask(CMDQ_F_VMID);
 		break;
 	case CMDQ_OP_TLBI_NH_ASID:
-		a0 |= cmdq_field_mask(CMDQ_F_VMID) | cmdq_asid_ok_(caps);
+		a0 = caps->nh_asid_a0_;
 		break;
 	default:
 		return -1;

@@ -12,6 +12,9 @@
  *   ring      a shared command ring feeding one vSMMU.
  * Objects are named by 32-bit ids, unique in the service and never reused.
  *
+ * Test seams and oracle access (the backend, a vSMMU's vIOMMU) are in
+ * core/core_test.h, for tests and smmu-bench only.
+ *
  * Thread context: every function here is called from control threads
  * (any number, concurrently) and never from a worker. Calls that change a
  * worker's objects post a message to that worker (mailbox + control
@@ -43,9 +46,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "iommufd/iofd.h"
-
 struct core_service;
+struct iofd_sim_config;
+
+/**
+ * struct core_backend_config - which backend serves, and its settings.
+ * @kind:       "kernel", "sim" or "null" (core_config_set() key backend).
+ * @sim:        sim: cost model and caps (iommufd/iofd.h); NULL for the
+ *              documented defaults (docs/COST-MODEL.md).
+ * @sysfs_root: kernel: the iommu class directory host SMMUs are found in;
+ *              NULL for "/sys/class/iommu" (key sysfs-root).
+ */
+struct core_backend_config {
+	const char *kind;
+	const struct iofd_sim_config *sim;
+	const char *sysfs_root;
+};
 
 /*
  * Auto is the default, from smmu-bench (docs/PERFORMANCE.md, "Service
@@ -75,7 +91,9 @@ enum core_loop_kind {
 };
 
 /**
- * struct core_config - service configuration; zero values mean defaults.
+ * struct core_config - service configuration; zero values mean defaults,
+ * except @poll_us, where 0 means "never poll" (start from
+ * CORE_DEFAULT_POLL_US).
  * @backend:        backend selection and its configuration.
  * @hsmmu_names:    names of the host SMMUs to serve.
  * @n_hsmmu:        how many (>= 1, <= CORE_MAX_HSMMU).
@@ -105,9 +123,11 @@ enum core_loop_kind {
  *                  long an idle queue's next guest write waits to be seen.
  * @gmem_max:       guest RAM bytes one vSMMU may register (default
  *                  CORE_DEFAULT_GMEM_MAX; mappings, not memory).
+ * @sim_hsmmus:     sim/null: host SMMUs core_hsmmu_discover() names
+ *                  (default 1).
  */
 struct core_config {
-	struct iofd_config backend;
+	struct core_backend_config backend;
 	const char *const *hsmmu_names;
 	unsigned int n_hsmmu;
 	enum core_issue_mode issue_mode;
@@ -123,9 +143,12 @@ struct core_config {
 	unsigned int ctl_timeout_ms;
 	unsigned int vcmdq_idle_us;
 	uint64_t gmem_max;
+	unsigned int sim_hsmmus;
 };
 
 #define CORE_MAX_HSMMU 64
+/* Bytes of a host SMMU's name, its NUL included. */
+#define CORE_NAME_MAX 64
 #define CORE_DEFAULT_POLL_US 50
 #define CORE_DEFAULT_BUDGET 64
 #define CORE_DEFAULT_MAX_BATCH 252
@@ -138,6 +161,52 @@ struct core_config {
 #define CORE_DEFAULT_GMEM_MAX (UINT64_C(1) << 40)
 /* fds one ring costs the service: memfd, doorbell, completion eventfd. */
 #define CORE_FDS_PER_RING 3
+
+/**
+ * core_config_set() - set one service setting from its text form. The
+ * daemon's command line (--KEY VALUE), its config file (KEY = VALUE) and
+ * smmu-bench all use this, so a setting has the same name, syntax and
+ * range everywhere. Keys (canonical; older spelling still accepted):
+ *   backend         kernel|sim|null                 -> backend.kind
+ *   sysfs-root      DIR                             -> backend.sysfs_root
+ *   issue-mode      auto|inline|async (or "issue")  -> issue_mode
+ *   max-inflight    0..256                          -> max_inflight
+ *   poll-us         0..1000000                      -> poll_us
+ *   vcmdq-idle-us   N                               -> vcmdq_idle_us
+ *   ring-budget     0..4096                         -> ring_budget
+ *   max-batch       0..4096                         -> max_batch
+ *   rate-limit      N commands/s (key "rate-cmds")  -> rate_cmds
+ *   rate-burst      N                               -> rate_burst
+ *   loop            auto|io_uring|epoll ("uring")   -> loop
+ *   cpus            LIST                            -> cpus
+ *   max-rings       N                               -> max_rings
+ *   ctl-timeout-ms  10..3600000                     -> ctl_timeout_ms
+ *   sim-smmus       1..CORE_MAX_HSMMU               -> sim_hsmmus
+ * Numbers are decimal, 0x hex or 0 octal; 0 means the default where the
+ * field says so. String values are kept by pointer: @value must live as
+ * long as @cfg is used. On error @cfg is unchanged.
+ * Return: 0; -ENOENT (@key is not a service setting); -EINVAL (not a
+ * value of that setting); -ERANGE (a number out of the setting's range).
+ */
+int core_config_set(struct core_config *cfg, const char *key,
+		    const char *value);
+
+/* core_config_key() - the canonical name of setting @i, or NULL past the
+ * last one (for usage texts and tests). */
+const char *core_config_key(unsigned int i);
+
+/**
+ * core_hsmmu_discover() - the host SMMUs @cfg's backend offers, for a
+ * caller that names none: kernel: the SMMUv3 instances in
+ * backend.sysfs_root (none when that directory does not exist); sim and
+ * null: sim_hsmmus of them (default 1), named "sim0", "sim1", ...
+ * @names: filled with up to @max names, sorted.
+ * @ret_n: set to how many there are (may exceed @max).
+ * Return: 0; -EINVAL (unknown backend); -ENOMEM; opendir() errnos.
+ */
+int core_hsmmu_discover(const struct core_config *cfg,
+			char (*names)[CORE_NAME_MAX], unsigned int max,
+			unsigned int *ret_n);
 
 /**
  * core_service_new() - start the service: open the backend and host
@@ -160,23 +229,40 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret);
  */
 int core_service_free(struct core_service *svc);
 
-/* The backend, e.g. for the sim oracle in tests and the bench. */
-struct iofd_backend *core_service_backend(struct core_service *svc);
-
 /* Which event loop the workers run ("io_uring" or "epoll"). */
 const char *core_service_loop_name(const struct core_service *svc);
 
+/* Which event loop the workers run is above; which backend serves:
+ * "kernel", "sim" or "null" (for display: callers need not branch on it,
+ * core checks what each backend needs). */
+const char *core_service_backend_name(const struct core_service *svc);
+
+/**
+ * struct core_vsmmu_spec - what a vSMMU binds to.
+ * @iommufd:   the VMM's iommufd (kernel backend, which needs one), or -1
+ *             (sim and null, which take none).
+ * @viommu_id: kernel: the vIOMMU object id in that iommufd.
+ * @dev_id:    kernel: a device bound to that iommufd on this host SMMU,
+ *             for IOMMU_GET_HW_INFO; 0 to skip the check.
+ */
+struct core_vsmmu_spec {
+	int iommufd;
+	uint32_t viommu_id;
+	uint32_t dev_id;
+};
+
 /**
  * core_vsmmu_create() - bind a guest vSMMU to host SMMU @hsmmu.
- * @spec: kernel backend: the VMM's iommufd (dup'd, caller keeps its fd)
- *        and vIOMMU id; sim/null: iommufd = -1.
- * Return: 0 with *@ret_id; -ENOENT (no such host SMMU, vIOMMU or device),
- * -EBADF, -EXDEV (kernel: @spec's device is behind another SMMU than
- * @hsmmu, see iofd_viommu_bind()), -ENOMEM, -ETIMEDOUT (not created),
- * other iofd_viommu_bind() errnos.
+ * @spec: core checks it against the backend: kernel needs an iommufd
+ *        (dup'd, the caller keeps its fd), sim/null take iommufd = -1.
+ * Return: 0 with *@ret_id; -EINVAL (an iommufd missing for the kernel
+ * backend, or given to sim/null); -EBADF (@spec's fd is not an iommufd);
+ * -ENOENT (no such host SMMU, vIOMMU or device), -EXDEV (kernel: @spec's
+ * device is behind another SMMU than @hsmmu, see iofd_viommu_bind()),
+ * -ENOMEM, -ETIMEDOUT (not created), other iofd_viommu_bind() errnos.
  */
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
-		      const struct iofd_viommu_spec *spec, uint32_t *ret_id);
+		      const struct core_vsmmu_spec *spec, uint32_t *ret_id);
 
 /**
  * core_vsmmu_destroy() - detach its rings (draining them) and devices,
@@ -184,10 +270,6 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
  * worker finishes the destroy when it recovers).
  */
 int core_vsmmu_destroy(struct core_service *svc, uint32_t vsmmu_id);
-
-/* The iofd vIOMMU of a vSMMU (tests/bench: sim oracle). NULL if none. */
-struct iofd_viommu *core_vsmmu_viommu(struct core_service *svc,
-				      uint32_t vsmmu_id);
 
 /**
  * core_device_attach() - allocate the vDEVICE for @vsid -> @dev_id. From
@@ -221,7 +303,9 @@ int core_device_detach(struct core_service *svc, uint32_t vsmmu_id,
  * @doorbell_fd: eventfd the VMM writes when NEED_WAKEUP is set.
  * @complete_fd: eventfd the service writes when WANT_SIGNAL is set, or -1
  *               for a VMM that only polls.
- * The fds are dup'd; the caller keeps and closes its own.
+ * The fds are dup'd; the caller keeps and closes its own. Core checks
+ * every fd itself (callers such as the RPC server pass them unchecked);
+ * an eventfd that is not one fails first, before any other check.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU), -EBADF (an fd is not what it
  * should be), -EEXIST (that memfd's file is already a ring of the
  * service, attached through any fd: one ring, one consumer), -EMFILE
@@ -296,7 +380,8 @@ int core_gmem_remove(struct core_service *svc, uint32_t vsmmu_id, uint64_t gpa,
  * @nq:         logical queues exposed (1..SMMU_VCMDQ_MAX_QUEUES).
  * @version, @features: SMMU_VCMDQ_VERSION and feature bits.
  * @irq_fd:     eventfd signalled (never blocking, as ring completion
- *              eventfds are) each time err_seq moves, or -1. Dup'd.
+ *              eventfds are) each time err_seq moves, or -1. Dup'd;
+ *              checked first (-EBADF before any other error).
  * Every queue starts with its gate closed.
  * Return: 0 with *@ret_id; -ENOENT (vSMMU); -EBADF (an fd);
  * -EPROTONOSUPPORT/-EOPNOTSUPP (version, features; -EOPNOTSUPP also
@@ -365,13 +450,30 @@ enum core_vq_state {
 
 #define CORE_VCMDQ_MAX_QUEUES 128
 
+/* Index of the halts[] of the stats structs: the CMDQ error of a halt. */
+enum core_halt_slot {
+	CORE_HALT_ILL,
+	CORE_HALT_ABT,
+	CORE_HALT_ATC_INV_SYNC,
+	CORE_HALT_OTHER,
+	CORE_HALT_SLOTS,
+};
+
+/* Index of core_vsmmu_stats.cmds_by_class[]: cmdq's ordering classes. */
+enum core_cmd_class {
+	CORE_CLASS_TLB, /* TLBI_NH_*, TLBI_NSNH_ALL */
+	CORE_CLASS_CFG, /* CFGI_CD, CFGI_CD_ALL */
+	CORE_CLASS_ATC, /* ATC_INV */
+	CORE_CLASSES,
+};
+
 struct core_vcmdq_stats {
 	uint32_t id, vsmmu_id, nq;
 	uint8_t state[CORE_VCMDQ_MAX_QUEUES]; /* enum core_vq_state */
 	uint32_t err[CORE_VCMDQ_MAX_QUEUES]; /* CONS.ERR of a halted queue */
 	uint32_t err_seq;
 	uint64_t entries, syncs, signals, wakeups;
-	uint64_t halts[4]; /* ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* enum core_halt_slot */
 	uint64_t arms, faults; /* uffd: protections armed, faults taken */
 	bool armed; /* uffd: the page is write-protected now */
 };
@@ -382,9 +484,23 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 		     uint32_t max, uint32_t *ret_n);
 
-/* Statistics. Counters are monotonic; readers see relaxed snapshots. */
+/*
+ * Statistics. Counters are monotonic; readers see relaxed snapshots. The
+ * names GetStats and /metrics give these fields are in core/stats.h's
+ * tables: a new field needs a line there to be seen.
+ */
+/* What the backend counted for one host SMMU (iommufd's counters, copied:
+ * core's users need not include the backend interface). */
+struct core_backend_counters {
+	uint64_t ioctls; /* invalidation calls that reached the backend */
+	uint64_t cmds; /* commands in them */
+	uint64_t host_syncs; /* host CMD_SYNCs they cost */
+	uint64_t errors; /* calls that returned an error */
+	uint64_t charged_ns; /* simulated host time charged (sim only) */
+};
+
 struct core_hsmmu_stats {
-	char name[IOFD_NAME_MAX];
+	char name[CORE_NAME_MAX];
 	const char *loop; /* "io_uring" or "epoll" */
 	/* "async", "inline", or with auto "auto:inline" / "auto:async" (what
 	 * the worker does now) */
@@ -393,7 +509,7 @@ struct core_hsmmu_stats {
 	uint64_t passes; /* worker loop passes that found work */
 	uint64_t sleeps; /* times the worker slept in the kernel */
 	uint64_t ioctls, cmds_issued, host_syncs, inflight;
-	uint64_t halts[4]; /* by error, over every vSMMU, gone ones too */
+	uint64_t halts[CORE_HALT_SLOTS]; /* every vSMMU, gone ones too */
 	uint64_t backend_errors; /* failed backend calls, every vSMMU */
 	uint64_t worker_cpu_ns; /* CPU time of the worker thread */
 	uint64_t issuer_cpu_ns; /* CPU time of its issuer threads */
@@ -402,22 +518,22 @@ struct core_hsmmu_stats {
 	uint32_t stuck; /* 0 or 1 */
 	uint64_t ctl_timeouts;
 	uint64_t vcmdq_idle_checks; /* idle-queue timer passes */
-	struct iofd_counters backend;
+	struct core_backend_counters backend;
 };
 
 struct core_vsmmu_stats {
 	uint32_t id;
-	char hsmmu[IOFD_NAME_MAX];
+	char hsmmu[CORE_NAME_MAX];
 	uint32_t n_rings, n_devices;
 	uint64_t entries; /* ring entries consumed (all classes) */
 	uint64_t cmds_forwarded; /* FORWARD commands taken from rings */
-	uint64_t cmds_by_class[3]; /* of them: TLB, CFG, ATC (cmdq order) */
+	uint64_t cmds_by_class[CORE_CLASSES]; /* of them, by class */
 	uint64_t cmds_issued; /* after coalescing */
 	uint64_t coalesced; /* cmds_forwarded - cmds_issued, so far */
 	uint64_t syncs; /* guest CMD_SYNCs completed */
 	uint64_t ioctls;
 	uint64_t host_syncs;
-	uint64_t halts[4]; /* by error: ILL, ABT, ATC_INV_SYNC, other */
+	uint64_t halts[CORE_HALT_SLOTS]; /* by error */
 	uint64_t backend_errors;
 	uint64_t throttled; /* passes a rate limit stopped this vSMMU */
 };

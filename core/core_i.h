@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/fdcheck.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "core/loop.h"
 #include "iommufd/iofd.h"
@@ -171,8 +172,8 @@ struct core_vsmmu {
 	/* statistics: written by the worker (relaxed), read by control */
 	uint64_t st_entries, st_fwd, st_issued, st_syncs, st_ioctls,
 		st_host_syncs, st_backend_errors, st_throttled;
-	uint64_t st_halts[4];
-	uint64_t st_class[3]; /* forwarded, by ordering class */
+	uint64_t st_halts[CORE_HALT_SLOTS];
+	uint64_t st_class[CORE_CLASSES]; /* forwarded, by ordering class */
 };
 
 enum core_msg_type {
@@ -329,7 +330,8 @@ struct core_worker {
 
 	/* statistics (worker-written, relaxed) */
 	uint64_t st_passes, st_sleeps, st_ioctls, st_cmds, st_host_syncs;
-	uint64_t st_halts[4], st_backend_errors; /* outlive their vSMMUs */
+	uint64_t st_halts[CORE_HALT_SLOTS],
+		st_backend_errors; /* outlive their vSMMUs */
 	struct core_hist *h_sync; /* core_hist_add_shared() by the worker */
 	struct core_hist *h_batch;
 };

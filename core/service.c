@@ -6,6 +6,9 @@
  * while waiting for a worker (core/ctl.c); the workers never take it.
  */
 #include "core/core_i.h"
+
+/* Names pass from the backend's hosts to core's stats unchanged. */
+_Static_assert(CORE_NAME_MAX == IOFD_NAME_MAX, "host SMMU name sizes");
 #include "ring/gmem.h"
 
 #include <errno.h>
@@ -89,7 +92,12 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 			cfg->max_rings :
 			(uint32_t)(budget > UINT32_MAX ? UINT32_MAX : budget);
 
-	r = iofd_backend_new(&svc->cfg.backend, &svc->backend);
+	r = iofd_backend_new(
+		&(struct iofd_config){ .kind = svc->cfg.backend.kind,
+				       .sim = svc->cfg.backend.sim,
+				       .sysfs_root =
+					       svc->cfg.backend.sysfs_root },
+		&svc->backend);
 	if (r < 0)
 		goto err;
 	svc->workers = calloc(cfg->n_hsmmu, sizeof(*svc->workers));
@@ -130,6 +138,26 @@ err:
 struct iofd_backend *core_service_backend(struct core_service *svc)
 {
 	return svc->backend;
+}
+
+const char *core_service_backend_name(const struct core_service *svc)
+{
+	return iofd_backend_kind(svc->backend);
+}
+
+/*
+ * What the backend needs, checked here so that callers (the RPC server)
+ * carry no backend knowledge: kernel binds through the VMM's iommufd, and
+ * a wrong fd is refused before any work; sim and null take none.
+ */
+static int check_vsmmu_spec(const struct core_service *svc,
+			    const struct core_vsmmu_spec *spec)
+{
+	bool kernel = !strcmp(iofd_backend_kind(svc->backend), "kernel");
+
+	if (kernel != (spec->iommufd >= 0) || (!kernel && spec->iommufd != -1))
+		return -EINVAL;
+	return kernel ? iofd_iommufd_check(spec->iommufd) : 0;
 }
 
 const char *core_service_loop_name(const struct core_service *svc)
@@ -200,8 +228,9 @@ static struct core_worker *find_worker(struct core_service *svc,
  */
 
 int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
-		      const struct iofd_viommu_spec *spec, uint32_t *ret_id)
+		      const struct core_vsmmu_spec *spec, uint32_t *ret_id)
 {
+	struct iofd_viommu_spec ispec;
 	struct core_msg *m = NULL;
 	struct core_worker *w;
 	struct core_vsmmu *vs;
@@ -209,9 +238,15 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 
 	if (!hsmmu || !spec)
 		return -EINVAL;
+	r = check_vsmmu_spec(svc, spec);
+	if (r)
+		return r;
 	w = find_worker(svc, hsmmu);
 	if (!w)
 		return -ENOENT;
+	ispec = (struct iofd_viommu_spec){ .iommufd = spec->iommufd,
+					   .viommu_id = spec->viommu_id,
+					   .dev_id = spec->dev_id };
 	vs = calloc(1, sizeof(*vs));
 	if (!vs)
 		return -ENOMEM;
@@ -226,14 +261,16 @@ int core_vsmmu_create(struct core_service *svc, const char *hsmmu,
 	pthread_mutex_init(&vs->devs_lock, NULL);
 	/* Binding is the backend's business (no worker, no svc->lock). */
 	pthread_mutex_lock(&svc->bind_lock);
-	r = iofd_viommu_bind(w->hsmmu, spec, &vs->viommu);
+	r = iofd_viommu_bind(w->hsmmu, &ispec, &vs->viommu);
 	/*
 	 * The kernel backend learns the host caps at the first bind; the
 	 * worker validates against this copy, handed over with the message,
 	 * so it never reads caps another bind may be writing.
 	 */
-	if (r == 0)
+	if (r == 0) {
 		vs->caps = *iofd_hsmmu_caps(w->hsmmu);
+		cmdq_caps_prepare(&vs->caps); /* once, not per TLBI */
+	}
 	pthread_mutex_unlock(&svc->bind_lock);
 	if (r < 0)
 		goto out;
@@ -475,11 +512,13 @@ int core_ring_attach(struct core_service *svc, uint32_t vsmmu_id, int memfd,
 	if (rc < 0)
 		return rc;
 	if (complete_fd >= 0) {
-		if (!svc->signal_ok)
-			return -EOPNOTSUPP;
+		/* What the fd is first, then whether we can use it: the
+		 * errno callers (the RPC server) pass on as it is. */
 		rc = common_fd_check_eventfd(complete_fd);
 		if (rc < 0)
 			return rc;
+		if (!svc->signal_ok)
+			return -EOPNOTSUPP;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -727,7 +766,7 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->cmds_issued = READ_ONCE(w->st_cmds);
 	out->host_syncs = READ_ONCE(w->st_host_syncs);
 	out->inflight = READ_ONCE(w->inflight);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(w->st_halts[i]);
 	out->backend_errors = READ_ONCE(w->st_backend_errors);
 	out->stuck = __atomic_load_n(&w->stuck, __ATOMIC_RELAXED);
@@ -737,7 +776,18 @@ int core_hsmmu_stats(struct core_service *svc, unsigned int idx,
 	out->worker_cpu_ns = thread_cpu_ns(w->thread);
 	for (unsigned int i = 0; i < w->n_issuers; i++)
 		out->issuer_cpu_ns += thread_cpu_ns(w->issuers[i].thread);
-	iofd_hsmmu_counters(w->hsmmu, &out->backend);
+	{
+		struct iofd_counters c;
+
+		iofd_hsmmu_counters(w->hsmmu, &c);
+		out->backend = (struct core_backend_counters){
+			.ioctls = c.ioctls,
+			.cmds = c.cmds,
+			.host_syncs = c.host_syncs,
+			.errors = c.errors,
+			.charged_ns = c.charged_ns,
+		};
+	}
 	pthread_mutex_unlock(&svc->lock);
 	return 0;
 }
@@ -787,10 +837,10 @@ int core_vsmmu_stats(struct core_service *svc, uint32_t id,
 	out->host_syncs = READ_ONCE(vs->st_host_syncs);
 	out->backend_errors = READ_ONCE(vs->st_backend_errors);
 	out->throttled = READ_ONCE(vs->st_throttled);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CORE_HALT_SLOTS; i++)
 		out->halts[i] = READ_ONCE(vs->st_halts[i]);
 	out->cmds_forwarded = READ_ONCE(vs->st_fwd);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < CORE_CLASSES; i++)
 		out->cmds_by_class[i] = READ_ONCE(vs->st_class[i]);
 	out->coalesced = out->cmds_forwarded > out->cmds_issued ?
 				 out->cmds_forwarded - out->cmds_issued :
@@ -803,6 +853,7 @@ out:
 int core_ring_stats(struct core_service *svc, uint32_t id,
 		    struct core_ring_stats *out)
 {
+	struct ring_cons_view view;
 	struct core_ring *r;
 	int rc = 0;
 
@@ -815,12 +866,14 @@ int core_ring_stats(struct core_service *svc, uint32_t id,
 	}
 	out->id = r->id;
 	out->vsmmu_id = r->vs->id;
-	/* Shared memory: published values, as the VMM sees them. */
-	out->prod = READ_ONCE(r->rc.hdr->prod);
-	out->cons = READ_ONCE(r->rc.hdr->cons);
-	out->halted = READ_ONCE(r->rc.hdr->svc_flags) & SMMU_RING_HALTED;
-	out->err = READ_ONCE(r->rc.hdr->err);
-	out->err_index = READ_ONCE(r->rc.hdr->err_index);
+	/* The worker's own copies: the header in shared memory is the
+	 * VMM's to scribble on, and must not decide what stats say. */
+	ring_cons_view_read(&r->rc, &view);
+	out->prod = view.prod;
+	out->cons = view.cons;
+	out->halted = view.halted;
+	out->err = view.err;
+	out->err_index = view.err_index;
 	out->entries = READ_ONCE(r->st_entries);
 	out->syncs = READ_ONCE(r->st_syncs);
 	out->signals = READ_ONCE(r->st_signals);

@@ -156,20 +156,24 @@ static int vcmdq_check_args(struct core_service *svc, int page_memfd,
 			    unsigned int nq, uint32_t version,
 			    uint32_t features, int irq_fd)
 {
-	int r = ring_vcmdq_mode_check(version, features);
+	int r;
 
+	/* A wrong irq fd first: the errno the RPC server passes on as is. */
+	if (irq_fd >= 0) {
+		r = common_fd_check_eventfd(irq_fd);
+		if (r < 0)
+			return r;
+	}
+	r = ring_vcmdq_mode_check(version, features);
 	if (r < 0)
 		return r;
 	if (!nq || nq > SMMU_VCMDQ_MAX_QUEUES)
 		return -EINVAL;
 	if (page_memfd < 0)
 		return -EBADF;
-	if (irq_fd >= 0) {
-		if (!svc->signal_ok)
-			return -EOPNOTSUPP;
-		r = common_fd_check_eventfd(irq_fd);
-	}
-	return r;
+	if (irq_fd >= 0 && !svc->signal_ok)
+		return -EOPNOTSUPP;
+	return 0;
 }
 
 int core_vcmdq_attach(struct core_service *svc, uint32_t vsmmu_id,
@@ -380,7 +384,7 @@ int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 		out->syncs = READ_ONCE(vc->st_syncs);
 		out->signals = READ_ONCE(vc->st_signals);
 		out->wakeups = READ_ONCE(vc->st_wakeups);
-		for (unsigned int k = 0; k < 4; k++)
+		for (unsigned int k = 0; k < CORE_HALT_SLOTS; k++)
 			out->halts[k] = READ_ONCE(vc->st_halts[k]);
 		out->arms = READ_ONCE(vc->st_arms);
 		out->faults = READ_ONCE(vc->st_faults);

@@ -60,7 +60,8 @@ struct core_vcmdq {
 	struct core_msg *detach_msg;
 	struct core_vcmdq *next_w, *next_vs;
 	/* statistics: worker-written (relaxed) */
-	uint64_t st_entries, st_syncs, st_signals, st_wakeups, st_halts[4];
+	uint64_t st_entries, st_syncs, st_signals, st_wakeups,
+		st_halts[CORE_HALT_SLOTS];
 	uint64_t st_arms, st_faults;
 	bool st_armed;
 	uint32_t st_err_seq;

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
+#include "core/stats.h"
 #include "daemon/metrics.h"
 #include "rpc/server.h"
 
@@ -189,156 +190,67 @@ static void label_value(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
-#define LV_MAX (2 * IOFD_NAME_MAX + 8)
+#define LV_MAX (2 * CORE_NAME_MAX + 8)
 /* vsmmu="ID",hsmmu="NAME" */
 #define LABELS_MAX (LV_MAX + 32)
 
-/* Counters of struct core_hsmmu_stats and its backend counters. */
-struct u64_field {
-	const char *name, *type, *help;
-	size_t off;
-	bool ns; /* a ns counter exported in seconds */
-	size_t size; /* of the field: uint32_t or uint64_t */
-};
-
-#define HS(f) offsetof(struct core_hsmmu_stats, f)
-#define HSZ(f) sizeof(((struct core_hsmmu_stats *)0)->f)
-static const struct u64_field hsmmu_fields[] = {
-	{ "smmu_offload_hsmmu_worker_passes_total", "counter",
-	  "Worker loop passes that found work.", HS(passes), false,
-	  HSZ(passes) },
-	{ "smmu_offload_hsmmu_worker_sleeps_total", "counter",
-	  "Times the worker slept in the kernel waiting for work.", HS(sleeps),
-	  false, HSZ(sleeps) },
-	{ "smmu_offload_hsmmu_ioctls_total", "counter",
-	  "Invalidation ioctls issued.", HS(ioctls), false, HSZ(ioctls) },
-	{ "smmu_offload_hsmmu_commands_issued_total", "counter",
-	  "Commands issued to the host SMMU after coalescing.", HS(cmds_issued),
-	  false, HSZ(cmds_issued) },
-	{ "smmu_offload_hsmmu_host_syncs_total", "counter",
-	  "Host CMD_SYNCs the invalidations cost.", HS(host_syncs), false,
-	  HSZ(host_syncs) },
-	{ "smmu_offload_hsmmu_inflight_ioctls", "gauge",
-	  "Asynchronous invalidation ioctls in flight now.", HS(inflight),
-	  false, HSZ(inflight) },
-	{ "smmu_offload_hsmmu_worker_cpu_seconds_total", "counter",
-	  "CPU time of the worker thread.", HS(worker_cpu_ns), true,
-	  HSZ(worker_cpu_ns) },
-	{ "smmu_offload_hsmmu_issuer_cpu_seconds_total", "counter",
-	  "CPU time of the issuer threads.", HS(issuer_cpu_ns), true,
-	  HSZ(issuer_cpu_ns) },
-	{ "smmu_offload_hsmmu_worker_stuck", "gauge",
-	  "1 while the worker has not answered a control request within its deadline.",
-	  HS(stuck), false, HSZ(stuck) },
-	{ "smmu_offload_hsmmu_control_timeouts_total", "counter",
-	  "Control requests to this host SMMU that failed with ETIMEDOUT.",
-	  HS(ctl_timeouts), false, HSZ(ctl_timeouts) },
-	{ "smmu_offload_hsmmu_backend_ioctls_total", "counter",
-	  "Invalidation calls that reached the backend.", HS(backend.ioctls),
-	  false, HSZ(backend.ioctls) },
-	{ "smmu_offload_hsmmu_backend_commands_total", "counter",
-	  "Commands in the calls that reached the backend.", HS(backend.cmds),
-	  false, HSZ(backend.cmds) },
-	{ "smmu_offload_hsmmu_backend_host_syncs_total", "counter",
-	  "Host CMD_SYNCs the backend counted.", HS(backend.host_syncs), false,
-	  HSZ(backend.host_syncs) },
-	{ "smmu_offload_hsmmu_backend_errors_total", "counter",
-	  "Backend invalidation calls that returned an error.",
-	  HS(backend.errors), false, HSZ(backend.errors) },
-	{ "smmu_offload_hsmmu_backend_charged_seconds_total", "counter",
-	  "Simulated host time charged (sim backend only, else 0).",
-	  HS(backend.charged_ns), true, HSZ(backend.charged_ns) },
-};
-#undef HS
-#undef HSZ
-
-#define VS(f) offsetof(struct core_vsmmu_stats, f)
-#define VSZ(f) sizeof(((struct core_vsmmu_stats *)0)->f)
-static const struct u64_field vsmmu_fields[] = {
-	{ "smmu_offload_vsmmu_ring_entries_total", "counter",
-	  "Ring entries consumed, every command class.", VS(entries), false,
-	  VSZ(entries) },
-	{ "smmu_offload_vsmmu_commands_forwarded_total", "counter",
-	  "Invalidation commands taken from the rings for the host.",
-	  VS(cmds_forwarded), false, VSZ(cmds_forwarded) },
-	{ "smmu_offload_vsmmu_commands_issued_total", "counter",
-	  "Commands issued to the host after coalescing.", VS(cmds_issued),
-	  false, VSZ(cmds_issued) },
-	{ "smmu_offload_vsmmu_commands_coalesced_total", "counter",
-	  "Forwarded commands made redundant by coalescing.", VS(coalesced),
-	  false, VSZ(coalesced) },
-	{ "smmu_offload_vsmmu_syncs_total", "counter",
-	  "Guest CMD_SYNCs completed.", VS(syncs), false, VSZ(syncs) },
-	{ "smmu_offload_vsmmu_ioctls_total", "counter",
-	  "Invalidation ioctls issued for this vSMMU.", VS(ioctls), false,
-	  VSZ(ioctls) },
-	{ "smmu_offload_vsmmu_host_syncs_total", "counter",
-	  "Host CMD_SYNCs issued for this vSMMU.", VS(host_syncs), false,
-	  VSZ(host_syncs) },
-	{ "smmu_offload_vsmmu_backend_errors_total", "counter",
-	  "Invalidation ioctls for this vSMMU that failed.", VS(backend_errors),
-	  false, VSZ(backend_errors) },
-	{ "smmu_offload_vsmmu_throttled_total", "counter",
-	  "Worker passes in which the rate limit stopped this vSMMU.",
-	  VS(throttled), false, VSZ(throttled) },
-	{ "smmu_offload_vsmmu_rings", "gauge", "Rings attached to the vSMMU.",
-	  VS(n_rings), false, VSZ(n_rings) },
-	{ "smmu_offload_vsmmu_devices", "gauge",
-	  "Devices (vDEVICEs) attached to the vSMMU.", VS(n_devices), false,
-	  VSZ(n_devices) },
-};
-#undef VS
-#undef VSZ
-
-/* Index i of core_vsmmu_stats.halts[] as the "error" label. */
-static const char *const halt_names[4] = { "ill", "abt", "atc_inv_sync",
-					   "other" };
-/* Index i of core_vsmmu_stats.cmds_by_class[] as the "class" label. */
-static const char *const class_names[3] = { "tlb", "cfg", "atc" };
-
-static uint64_t field_u64(const void *base, const struct u64_field *f)
+/* A value of a family: ns counters are exported in seconds. */
+static void sample(struct out *o, const struct core_stat_desc *d,
+		   const char *labels, uint64_t v)
 {
-	const char *p = (const char *)base + f->off;
-	uint64_t v;
-	uint32_t v32;
+	/* No label: no braces, as "name value". */
+	const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
 
-	if (f->size == sizeof(v32)) {
-		memcpy(&v32, p, sizeof(v32));
-		return v32;
-	}
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void sample_u64(struct out *o, const struct u64_field *f,
-		       const char *labels, uint64_t v)
-{
-	if (f->ns)
-		outf(o, "%s{%s} %llu.%09llu\n", f->name, labels,
-		     (unsigned long long)(v / 1000000000u),
+	if (d->flags & CORE_STAT_NS)
+		outf(o, "%s%s%s%s %llu.%09llu\n", d->metric, open, labels,
+		     close, (unsigned long long)(v / 1000000000u),
 		     (unsigned long long)(v % 1000000000u));
 	else
-		outf(o, "%s{%s} %llu\n", f->name, labels,
+		outf(o, "%s%s%s%s %llu\n", d->metric, open, labels, close,
 		     (unsigned long long)v);
 }
 
 /*
- * Histogram bounds. A core_hist bucket is counted under a bound only when
- * its whole range lies at or below it (upper edge <= bound): cumulative
- * counts never include a value above the bound, and a value just below a
- * bound may be counted one bound later (core_hist's buckets are within
- * 3.2% of their value; below 64 they are exact).
+ * Every exported family of @scope's table, one sample per object (per
+ * element for an array, labelled with its value). @objs: @n structs of
+ * the scope, @stride bytes apart; @labels: each object's label set.
  */
-static const uint64_t sync_bounds_ns[] = {
-	1000,	   2500,      5000,	 10000,	     25000,
-	50000,	   100000,    250000,	 500000,     1000000,
-	2500000,   5000000,   10000000,	 25000000,   50000000,
-	100000000, 250000000, 500000000, 1000000000,
-};
-/* Powers of two below 64 are exact buckets; 63 is one host command
- * queue chunk (IOFD_HOST_CHUNK); 127..1023 are bucket upper edges. */
-static const uint64_t batch_bounds[] = { 1,  2,	  4,   8,   16,	 32,
-					 63, 127, 255, 511, 1023 };
+static void render_table(struct out *o, enum core_stat_scope scope,
+			 const void *objs, size_t stride,
+			 const char (*labels)[LABELS_MAX], size_t n)
+{
+	static const char *const kinds[] = {
+		[CORE_STAT_COUNTER] = "counter",
+		[CORE_STAT_GAUGE] = "gauge",
+		[CORE_STAT_HISTOGRAM] = "histogram",
+	};
+	char lb[LABELS_MAX + 64];
+	size_t nt;
+	const struct core_stat_desc *t = core_stats_table(scope, &nt);
+
+	for (size_t k = 0; k < nt; k++) {
+		const struct core_stat_desc *d = &t[k];
+
+		if (!d->metric || d->kind == CORE_STAT_HISTOGRAM)
+			continue;
+		family(o, d->metric, kinds[d->kind], d->help);
+		for (size_t i = 0; i < n; i++) {
+			const void *st = (const char *)objs + i * stride;
+
+			if (d->n == 1 && !d->label_values) {
+				sample(o, d, labels[i],
+				       core_stat_value(d, st, 0));
+				continue;
+			}
+			for (unsigned int e = 0; e < d->n; e++) {
+				snprintf(lb, sizeof(lb), "%s%s%s=\"%s\"",
+					 labels[i], *labels[i] ? "," : "",
+					 d->label, d->label_values[e]);
+				sample(o, d, lb, core_stat_value(d, st, e));
+			}
+		}
+	}
+}
 
 static void histogram(struct out *o, const char *name, const char *labels,
 		      const struct core_hist *h, const uint64_t *bounds,
@@ -495,6 +407,7 @@ static int snapshot_take(struct core_service *svc, struct snapshot *s)
 static void render_service(struct out *o, const struct snapshot *s,
 			   const struct rpc_server *srv)
 {
+	static const char no_labels[1][LABELS_MAX];
 	char loop[32], backend[32];
 
 	label_value(loop, sizeof(loop), s->ss.loop ? s->ss.loop : "");
@@ -505,30 +418,11 @@ static void render_service(struct out *o, const struct snapshot *s,
 	outf(o,
 	     "smmu_offload_info{version=\"%s\",backend=\"%s\",loop=\"%s\"} 1\n",
 	     PACKAGE_VERSION, backend, loop);
-	family(o, "smmu_offload_host_smmus", "gauge",
-	       "Host SMMUs served (one worker thread each).");
-	outf(o, "smmu_offload_host_smmus %u\n", s->ss.n_hsmmu);
-	family(o, "smmu_offload_vsmmus", "gauge", "Guest vSMMUs bound.");
-	outf(o, "smmu_offload_vsmmus %u\n", s->ss.n_vsmmus);
-	family(o, "smmu_offload_rings", "gauge", "Command rings attached.");
-	outf(o, "smmu_offload_rings %u\n", s->ss.n_rings);
+	render_table(o, CORE_STAT_SERVICE, &s->ss, sizeof(s->ss), no_labels, 1);
+	/* Derived from every ring's stats: not a field of core's tables. */
 	family(o, "smmu_offload_rings_halted", "gauge",
 	       "Rings halted on a command error and not resumed yet.");
 	outf(o, "smmu_offload_rings_halted %u\n", s->rings_halted);
-	family(o, "smmu_offload_devices", "gauge",
-	       "Devices (vDEVICEs) attached.");
-	outf(o, "smmu_offload_devices %u\n", s->ss.n_devices);
-	family(o, "smmu_offload_rings_max", "gauge",
-	       "Rings accepted in total before new attaches fail (fd budget).");
-	outf(o, "smmu_offload_rings_max %u\n", s->ss.max_rings);
-	family(o, "smmu_offload_ring_attach_refused_total", "counter",
-	       "Ring attaches refused at the ring limit (fd budget).");
-	outf(o, "smmu_offload_ring_attach_refused_total %llu\n",
-	     (unsigned long long)s->ss.rings_refused);
-	family(o, "smmu_offload_fd_limit", "gauge",
-	       "RLIMIT_NOFILE soft limit of the daemon.");
-	outf(o, "smmu_offload_fd_limit %llu\n",
-	     (unsigned long long)s->ss.fd_limit);
 	if (srv) {
 		struct rpc_server_counters sc;
 
@@ -566,7 +460,9 @@ static void render_service(struct out *o, const struct snapshot *s,
 static int render_hsmmus(struct out *o, struct core_service *svc,
 			 const struct snapshot *s)
 {
+	const struct core_stat_desc *t;
 	struct core_hist *h;
+	size_t nt;
 
 	family(o, "smmu_offload_hsmmu_info", "gauge",
 	       "Always 1; the labels say the worker's event loop and issue mode.");
@@ -575,60 +471,27 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 		     "smmu_offload_hsmmu_info{%s,loop=\"%s\",issue_mode=\"%s\"} 1\n",
 		     s->hs_labels[i], s->hs[i].loop ? s->hs[i].loop : "",
 		     s->hs[i].issue_mode ? s->hs[i].issue_mode : "");
-	family(o, "smmu_offload_hsmmu_vsmmus", "gauge",
-	       "vSMMUs bound to the host SMMU.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		outf(o, "smmu_offload_hsmmu_vsmmus{%s} %u\n", s->hs_labels[i],
-		     s->hs[i].n_vsmmus);
-	family(o, "smmu_offload_hsmmu_rings", "gauge",
-	       "Rings the host SMMU's worker drains.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		outf(o, "smmu_offload_hsmmu_rings{%s} %u\n", s->hs_labels[i],
-		     s->hs[i].n_rings);
-	for (size_t f = 0; f < sizeof(hsmmu_fields) / sizeof(hsmmu_fields[0]);
-	     f++) {
-		family(o, hsmmu_fields[f].name, hsmmu_fields[f].type,
-		       hsmmu_fields[f].help);
-		for (unsigned int i = 0; i < s->n_hs; i++)
-			sample_u64(o, &hsmmu_fields[f], s->hs_labels[i],
-				   field_u64(&s->hs[i], &hsmmu_fields[f]));
-	}
-	/* Unlike the vSMMU family, these survive the vSMMUs they count. */
-	family(o, "smmu_offload_hsmmu_halts_total", "counter",
-	       "Ring halts of every vSMMU of the host SMMU, destroyed ones "
-	       "included, by CMDQ error code.");
-	for (unsigned int i = 0; i < s->n_hs; i++)
-		for (unsigned int k = 0; k < 4; k++)
-			outf(o,
-			     "smmu_offload_hsmmu_halts_total{%s,error=\"%s\"} %llu\n",
-			     s->hs_labels[i], halt_names[k],
-			     (unsigned long long)s->hs[i].halts[k]);
+	render_table(o, CORE_STAT_HSMMU, s->hs, sizeof(*s->hs),
+		     (const char(*)[LABELS_MAX])s->hs_labels, s->n_hs);
 
 	/* 15 KiB each: on the heap, one at a time. */
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	family(o, "smmu_offload_hsmmu_sync_latency_seconds", "histogram",
-	       "Service-side guest CMD_SYNC latency: first entry of its batch taken from the ring to completion.");
-	for (unsigned int i = 0; i < s->n_hs; i++) {
-		core_hist_init(h);
-		if (core_hsmmu_hist(svc, i, CORE_HIST_SYNC_NS, h))
+	t = core_stats_table(CORE_STAT_HSMMU, &nt);
+	for (size_t k = 0; k < nt; k++) {
+		if (t[k].kind != CORE_STAT_HISTOGRAM)
 			continue;
-		histogram(o, "smmu_offload_hsmmu_sync_latency_seconds",
-			  s->hs_labels[i], h, sync_bounds_ns,
-			  sizeof(sync_bounds_ns) / sizeof(sync_bounds_ns[0]),
-			  true);
-	}
-	family(o, "smmu_offload_hsmmu_batch_commands", "histogram",
-	       "Commands per backend invalidation call, after coalescing.");
-	for (unsigned int i = 0; i < s->n_hs; i++) {
-		core_hist_init(h);
-		if (core_hsmmu_hist(svc, i, CORE_HIST_BATCH_CMDS, h))
-			continue;
-		histogram(o, "smmu_offload_hsmmu_batch_commands",
-			  s->hs_labels[i], h, batch_bounds,
-			  sizeof(batch_bounds) / sizeof(batch_bounds[0]),
-			  false);
+		family(o, t[k].metric, "histogram", t[k].help);
+		for (unsigned int i = 0; i < s->n_hs; i++) {
+			core_hist_init(h);
+			if (core_hsmmu_hist(svc, i,
+					    (enum core_hist_kind)t[k].off, h))
+				continue;
+			histogram(o, t[k].metric, s->hs_labels[i], h,
+				  t[k].bounds, t[k].n_bounds,
+				  t[k].flags & CORE_STAT_NS);
+		}
 	}
 	free(h);
 	return 0;
@@ -636,31 +499,8 @@ static int render_hsmmus(struct out *o, struct core_service *svc,
 
 static void render_vsmmus(struct out *o, const struct snapshot *s)
 {
-	for (size_t f = 0; f < sizeof(vsmmu_fields) / sizeof(vsmmu_fields[0]);
-	     f++) {
-		family(o, vsmmu_fields[f].name, vsmmu_fields[f].type,
-		       vsmmu_fields[f].help);
-		for (uint32_t i = 0; i < s->n_vs; i++)
-			sample_u64(o, &vsmmu_fields[f], s->vs_labels[i],
-				   field_u64(&s->vs[i], &vsmmu_fields[f]));
-	}
-	family(o, "smmu_offload_vsmmu_halts_total", "counter",
-	       "Ring halts on a guest command error, by CMDQ error code.");
-	for (uint32_t i = 0; i < s->n_vs; i++)
-		for (unsigned int k = 0; k < 4; k++)
-			outf(o,
-			     "smmu_offload_vsmmu_halts_total{%s,error=\"%s\"} %llu\n",
-			     s->vs_labels[i], halt_names[k],
-			     (unsigned long long)s->vs[i].halts[k]);
-	family(o, "smmu_offload_vsmmu_commands_by_class_total", "counter",
-	       "Forwarded commands by class: tlb (TLBI_NH_*, TLBI_NSNH_ALL), "
-	       "cfg (CFGI_CD*), atc (ATC_INV).");
-	for (uint32_t i = 0; i < s->n_vs; i++)
-		for (unsigned int k = 0; k < 3; k++)
-			outf(o,
-			     "smmu_offload_vsmmu_commands_by_class_total{%s,class=\"%s\"} %llu\n",
-			     s->vs_labels[i], class_names[k],
-			     (unsigned long long)s->vs[i].cmds_by_class[k]);
+	render_table(o, CORE_STAT_VSMMU, s->vs, sizeof(*s->vs),
+		     (const char(*)[LABELS_MAX])s->vs_labels, s->n_vs);
 }
 
 int daemon_metrics_render(struct core_service *svc,

@@ -123,7 +123,8 @@ static void usage(FILE *f)
 		"  --max-batch N              commands per ioctl (default %u)\n"
 		"  --rate-limit N             commands/s per vSMMU, 0 = off (default 0)\n"
 		"  --rate-burst N             token bucket depth\n"
-		"  --loop auto|io_uring|epoll worker event loop (default auto)\n"
+		"  --loop auto|io_uring|epoll worker event loop (default auto; \"uring\" is\n"
+		"                             accepted for io_uring)\n"
 		"  --cpus LIST                pin workers to these CPUs (e.g. 0-1,3)\n"
 		"  --max-rings N              rings in total (default: from the fd limit)\n"
 		"  --ctl-timeout-ms N         how long a control request waits for a worker\n"
@@ -195,6 +196,16 @@ static int parse_uint32(const char *s, unsigned int *ret)
 		return r;
 	*ret = (unsigned int)v;
 	return 0;
+}
+
+/* The long name of option @id: for service settings, core's key. */
+static const char *opt_name(int id)
+{
+	const struct option *opt = long_opts;
+
+	while (opt->name && opt->val != id)
+		opt++;
+	return opt->name ? opt->name : "?";
 }
 
 /* The control socket's options: who may connect, how many, limits. */
@@ -297,82 +308,33 @@ static int apply_client_opt(struct daemon_opts *o, int id, const char *val)
 static int apply_opt(struct daemon_opts *o, int id, const char *val,
 		     const char *src)
 {
-	unsigned long long v;
 	int r = 0;
 
 	switch (id) {
 	case OPT_BACKEND:
-		if (strcmp(val, "kernel") && strcmp(val, "sim") &&
-		    strcmp(val, "null"))
-			r = -EINVAL;
-		o->backend = val;
-		break;
+	case OPT_ISSUE_MODE:
+	case OPT_MAX_INFLIGHT:
+	case OPT_POLL_US:
+	case OPT_VCMDQ_IDLE_US:
+	case OPT_RING_BUDGET:
+	case OPT_MAX_BATCH:
+	case OPT_RATE_LIMIT:
+	case OPT_RATE_BURST:
+	case OPT_LOOP:
+	case OPT_CPUS:
+	case OPT_MAX_RINGS_TOTAL:
+	case OPT_CTL_TIMEOUT:
+	case OPT_SYSFS_ROOT:
 	case OPT_SIM_SMMUS:
-		r = parse_uint(val, MAX_SIM_SMMUS, &v);
-		if (!r && v == 0)
-			r = -EINVAL;
-		o->sim_smmus = (unsigned int)v;
+		/* Service settings: core's parser, under the same names. */
+		r = core_config_set(&o->core, opt_name(id), val);
 		break;
 	case OPT_SMMU:
 		if (o->n_smmus == CORE_MAX_HSMMU || !*val ||
-		    strlen(val) >= IOFD_NAME_MAX)
+		    strlen(val) >= CORE_NAME_MAX)
 			r = -EINVAL;
 		else
 			o->smmus[o->n_smmus++] = val;
-		break;
-	case OPT_ISSUE_MODE:
-		if (!strcmp(val, "auto"))
-			o->core.issue_mode = CORE_ISSUE_AUTO;
-		else if (!strcmp(val, "async"))
-			o->core.issue_mode = CORE_ISSUE_ASYNC;
-		else if (!strcmp(val, "inline"))
-			o->core.issue_mode = CORE_ISSUE_INLINE;
-		else
-			r = -EINVAL;
-		break;
-	case OPT_MAX_INFLIGHT:
-		r = parse_uint32(val, &o->core.max_inflight);
-		break;
-	case OPT_POLL_US:
-		r = parse_uint32(val, &o->core.poll_us);
-		break;
-	case OPT_VCMDQ_IDLE_US:
-		r = parse_uint32(val, &o->core.vcmdq_idle_us);
-		break;
-	case OPT_RING_BUDGET:
-		r = parse_uint32(val, &o->core.ring_budget);
-		break;
-	case OPT_MAX_BATCH:
-		r = parse_uint32(val, &o->core.max_batch);
-		break;
-	case OPT_RATE_LIMIT:
-		r = parse_uint(val, UINT64_MAX, &v);
-		o->core.rate_cmds = v;
-		break;
-	case OPT_RATE_BURST:
-		r = parse_uint32(val, &o->core.rate_burst);
-		break;
-	case OPT_LOOP:
-		if (!strcmp(val, "auto"))
-			o->core.loop = CORE_LOOP_AUTO;
-		else if (!strcmp(val, "io_uring"))
-			o->core.loop = CORE_LOOP_URING;
-		else if (!strcmp(val, "epoll"))
-			o->core.loop = CORE_LOOP_EPOLL;
-		else
-			r = -EINVAL;
-		break;
-	case OPT_CPUS:
-		o->core.cpus = val;
-		break;
-	case OPT_MAX_RINGS_TOTAL:
-		r = parse_uint32(val, &o->core.max_rings);
-		break;
-	case OPT_CTL_TIMEOUT:
-		r = parse_uint32(val, &o->core.ctl_timeout_ms);
-		if (!r && (o->core.ctl_timeout_ms < 10 ||
-			   o->core.ctl_timeout_ms > 3600000))
-			r = -ERANGE;
 		break;
 	case OPT_SOCKET:
 	case OPT_SOCKET_MODE:
@@ -387,9 +349,6 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	case OPT_CLIENT_RINGS:
 	case OPT_CLIENT_DEVICES:
 		r = apply_client_opt(o, id, val);
-		break;
-	case OPT_SYSFS_ROOT:
-		o->core.backend.sysfs_root = val;
 		break;
 	case OPT_METRICS: {
 		struct sockaddr_storage ss;
@@ -436,14 +395,9 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	default:
 		r = -EINVAL;
 	}
-	if (r) {
-		const struct option *opt = long_opts;
-
-		while (opt->name && opt->val != id)
-			opt++;
+	if (r)
 		log_msg(LOG_ERR, "%s: invalid value \"%s\" for %s", src, val,
-			opt->name ? opt->name : "?");
-	}
+			opt_name(id));
 	return r;
 }
 

@@ -178,19 +178,18 @@ static void event_log(int severity, const char *msg)
 		log_msg(LOG_DEBUG, "libevent: %s", msg);
 }
 
-/* Kernel backend without --smmu: every SMMUv3 in /sys/class/iommu. */
-static int discover_smmus(struct daemon_opts *o, char names[][IOFD_NAME_MAX])
+/* No --smmu: every host SMMU the backend offers (core_hsmmu_discover()). */
+static int discover_smmus(struct daemon_opts *o, char names[][CORE_NAME_MAX])
 {
-	size_t n;
+	unsigned int n;
 	int r;
 
-	r = iofd_discover(o->core.backend.sysfs_root, names, CORE_MAX_HSMMU,
-			  &n);
+	r = core_hsmmu_discover(&o->core, names, CORE_MAX_HSMMU, &n);
 	if (r)
-		return r == -ENOENT ? 0 : r;
+		return r;
 	if (n > CORE_MAX_HSMMU)
 		n = CORE_MAX_HSMMU;
-	for (size_t i = 0; i < n; i++)
+	for (unsigned int i = 0; i < n; i++)
 		o->smmus[o->n_smmus++] = names[i];
 	return (int)n;
 }
@@ -252,7 +251,7 @@ static int make_socket_dir(const char *path)
 
 struct vs_seen {
 	uint32_t id;
-	uint64_t halts[4];
+	uint64_t halts[CORE_HALT_SLOTS];
 	uint64_t backend_errors, throttled;
 };
 
@@ -282,11 +281,11 @@ static void watch_hsmmus(struct watch *w)
 		if (hs.stuck && !w->stuck[i])
 			log_msg(LOG_ERR,
 				"host SMMU %.*s: worker not answering control requests within %u ms (stuck in a backend call?); requests for its VMs fail with ETIMEDOUT until it answers",
-				IOFD_NAME_MAX, hs.name, ss.ctl_timeout_ms);
+				CORE_NAME_MAX, hs.name, ss.ctl_timeout_ms);
 		else if (!hs.stuck && w->stuck[i])
 			log_msg(LOG_NOTICE,
 				"host SMMU %.*s: worker answering again (%llu control request(s) timed out)",
-				IOFD_NAME_MAX, hs.name,
+				CORE_NAME_MAX, hs.name,
 				(unsigned long long)(hs.ctl_timeouts -
 						     w->ctl_timeouts[i]));
 		if (hs.stuck != w->stuck[i])
@@ -316,11 +315,11 @@ static void watch_vsmmu(const struct core_vsmmu_stats *st,
 			const struct vs_seen *prev)
 {
 	static const struct vs_seen zero;
-	uint64_t d[4], dsum = 0, dbe, dth;
+	uint64_t d[CORE_HALT_SLOTS], dsum = 0, dbe, dth;
 
 	if (!prev)
 		prev = &zero;
-	for (unsigned int k = 0; k < 4; k++) {
+	for (unsigned int k = 0; k < CORE_HALT_SLOTS; k++) {
 		d[k] = st->halts[k] - prev->halts[k];
 		dsum += d[k];
 	}
@@ -329,8 +328,10 @@ static void watch_vsmmu(const struct core_vsmmu_stats *st,
 			LOG_CLASS_HALT, LOG_WARNING,
 			"vSMMU %u on %s: %llu ring halt(s) on guest command errors (ill %llu, abt %llu, atc_inv_sync %llu, other %llu)",
 			st->id, st->hsmmu, (unsigned long long)dsum,
-			(unsigned long long)d[0], (unsigned long long)d[1],
-			(unsigned long long)d[2], (unsigned long long)d[3]);
+			(unsigned long long)d[CORE_HALT_ILL],
+			(unsigned long long)d[CORE_HALT_ABT],
+			(unsigned long long)d[CORE_HALT_ATC_INV_SYNC],
+			(unsigned long long)d[CORE_HALT_OTHER]);
 	dbe = st->backend_errors - prev->backend_errors;
 	if (dbe)
 		log_limited(LOG_CLASS_BACKEND, LOG_WARNING,
@@ -459,10 +460,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-	static char sim_names[MAX_SIM_SMMUS][SIM_NAME_LEN];
-	static char sys_names[CORE_MAX_HSMMU][IOFD_NAME_MAX];
+	static char names[CORE_MAX_HSMMU][CORE_NAME_MAX];
 	struct daemon_opts o = {
-		.backend = "kernel",
+		.core.backend.kind = "kernel",
+		/* core's 0 means "never poll", not "default". */
+		.core.poll_us = CORE_DEFAULT_POLL_US,
 		.socket = SMMU_CLIENT_DEFAULT_SOCKET,
 		.socket_mode = RPC_DEFAULT_SOCKET_MODE,
 		.log_level = LOG_NOTICE,
@@ -491,38 +493,27 @@ int main(int argc, char **argv)
 	}
 
 	if (!o.n_smmus) {
-		if (!strcmp(o.backend, "kernel")) {
-			r = discover_smmus(&o, sys_names);
-			if (r < 0) {
-				log_msg(LOG_ERR, "reading %s: %s",
-					o.core.backend.sysfs_root ?
-						o.core.backend.sysfs_root :
-						"/sys/class/iommu",
-					strerror(-r));
-				goto out;
-			}
-			if (!r) {
-				log_msg(LOG_ERR,
-					"no SMMUv3 found in %s: name one with --smmu NAME, or use --backend sim",
-					o.core.backend.sysfs_root ?
-						o.core.backend.sysfs_root :
-						"/sys/class/iommu");
-				goto out;
-			}
-		} else {
-			unsigned int n = o.sim_smmus ? o.sim_smmus : 1;
-
-			for (unsigned int i = 0; i < n; i++) {
-				snprintf(sim_names[i], SIM_NAME_LEN, "sim%u",
-					 i);
-				o.smmus[o.n_smmus++] = sim_names[i];
-			}
+		r = discover_smmus(&o, names);
+		if (r < 0) {
+			log_msg(LOG_ERR, "reading %s: %s",
+				o.core.backend.sysfs_root ?
+					o.core.backend.sysfs_root :
+					"/sys/class/iommu",
+				strerror(-r));
+			goto out;
+		}
+		if (!r) {
+			log_msg(LOG_ERR,
+				"no SMMUv3 found in %s: name one with --smmu NAME, or use --backend sim",
+				o.core.backend.sysfs_root ?
+					o.core.backend.sysfs_root :
+					"/sys/class/iommu");
+			goto out;
 		}
 	}
 	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
 		daemon_ratelimit_init(&log_limits[i], o.log_burst,
 				      o.log_interval_ns, common_now_ns());
-	o.core.backend.kind = o.backend;
 	o.core.hsmmu_names = o.smmus;
 	o.core.n_hsmmu = o.n_smmus;
 
@@ -552,7 +543,7 @@ int main(int argc, char **argv)
 		if (r == -ENOENT)
 			log_msg(LOG_ERR,
 				"a host SMMU was not found (%s backend): check --smmu names",
-				o.backend);
+				o.core.backend.kind);
 		else if ((r == -EPERM || r == -ENOSYS) &&
 			 o.core.loop == CORE_LOOP_URING)
 			log_msg(LOG_ERR,
@@ -657,8 +648,9 @@ int main(int argc, char **argv)
 	}
 
 	log_msg(LOG_NOTICE,
-		"ready: %s backend, %u host SMMU(s), %s workers, socket %s, admin socket %s",
-		o.backend, o.n_smmus, core_service_loop_name(svc), o.socket,
+		"ready: %s backend, %u host SMMU(s), %s workers, poll_us %u, socket %s, admin socket %s",
+		o.core.backend.kind, o.n_smmus, core_service_loop_name(svc),
+		o.core.poll_us, o.socket,
 		o.admin_socket ? o.admin_socket : "none");
 	{
 		char state[sizeof(ready) + 16];

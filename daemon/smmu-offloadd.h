@@ -15,8 +15,6 @@
 #include "core/core.h"
 #include "rpc/server.h"
 
-#define MAX_SIM_SMMUS CORE_MAX_HSMMU
-
 /*
  * Shutdown bound: the connections' teardown waits at most one ctl-timeout
  * per stuck worker (then calls to it fail fast) and core_service_free()
@@ -24,7 +22,6 @@
  * slack whatever happens, so SIGTERM always completes (docs/OPERATIONS.md).
  */
 #define SHUTDOWN_SLACK_S 5
-#define SIM_NAME_LEN 16
 
 /**
  * struct daemon_opts - everything the options set. Owned by main().
@@ -32,8 +29,6 @@
  * until exit: opts_free() frees them).
  */
 struct daemon_opts {
-	const char *backend;
-	unsigned int sim_smmus;
 	const char *smmus[CORE_MAX_HSMMU];
 	unsigned int n_smmus;
 	struct core_config core;

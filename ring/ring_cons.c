@@ -123,6 +123,14 @@ int ring_cons_map(int memfd, struct ring_cons *rc)
 	n.halt_seq = READ_ONCE(n.hdr->halt_seq);
 	n.svc_flags = READ_ONCE(n.hdr->svc_flags) & SMMU_RING_HALTED;
 	n.halted = n.svc_flags & SMMU_RING_HALTED;
+	/* A ring halted by the previous instance: its error as published
+	 * then, copied once (only the statistics show it). */
+	n.view.cons = n.view.prod = n.cons;
+	n.view.halted = n.halted;
+	if (n.halted) {
+		n.view.err = READ_ONCE(n.hdr->err);
+		n.view.err_index = READ_ONCE(n.hdr->err_index);
+	}
 	ring_publish_flags(&n);
 
 	prod = smp_load_acquire(&n.hdr->prod); /* A_PROD, pairs with R_PROD */
@@ -167,6 +175,7 @@ int ring_cons_poll(struct ring_cons *rc, uint32_t *ret_avail)
 		return -EPROTO;
 	}
 	rc->prod = prod;
+	WRITE_ONCE(rc->view.prod, prod);
 	*ret_avail = avail;
 	return 0;
 }
@@ -220,6 +229,7 @@ void ring_cons_complete(struct ring_cons *rc, uint32_t new_cons)
 		return;
 	assert(new_cons - rc->cons <= rc->fetch - rc->cons);
 	rc->cons = new_cons;
+	WRITE_ONCE(rc->view.cons, new_cons);
 	/*
 	 * R_CONS: pairs with the VMM's A_CONS. Our copies of the entries
 	 * before new_cons are done before the VMM may reuse their slots.
@@ -251,6 +261,12 @@ void ring_cons_halt(struct ring_cons *rc, uint32_t index, uint32_t err)
 	rc->halt_seq++;
 	rc->halted = true;
 	rc->svc_flags |= SMMU_RING_HALTED;
+	/* The view first: whoever saw the halt finds it there. */
+	WRITE_ONCE(rc->view.err, err);
+	WRITE_ONCE(rc->view.err_index, index);
+	WRITE_ONCE(rc->view.prod, index);
+	WRITE_ONCE(rc->view.cons, index);
+	WRITE_ONCE(rc->view.halted, 1);
 
 	WRITE_ONCE(h->err, err);
 	WRITE_ONCE(h->err_index, index);
@@ -279,8 +295,23 @@ void ring_cons_resume(struct ring_cons *rc)
 	rc->fetch = rc->cons;
 	rc->prod = rc->cons;
 	rc->svc_flags &= ~SMMU_RING_HALTED;
+	WRITE_ONCE(rc->view.prod, rc->cons);
+	WRITE_ONCE(rc->view.err, SMMU_RING_ERR_NONE);
+	WRITE_ONCE(rc->view.halted, 0);
 	WRITE_ONCE(rc->hdr->err, SMMU_RING_ERR_NONE);
 	ring_publish_flags(rc); /* R_HALT: err cleared before HALTED */
+}
+
+void ring_cons_view_read(const struct ring_cons *rc, struct ring_cons_view *out)
+{
+	/* READ_ONCE takes a non-const lvalue; the stores are the owner's. */
+	struct ring_cons_view *v = (struct ring_cons_view *)&rc->view;
+
+	out->prod = READ_ONCE(v->prod);
+	out->cons = READ_ONCE(v->cons);
+	out->err = READ_ONCE(v->err);
+	out->err_index = READ_ONCE(v->err_index);
+	out->halted = READ_ONCE(v->halted);
 }
 
 void ring_cons_need_wakeup_flag(struct ring_cons *rc)

@@ -32,7 +32,24 @@
  * @halt_seq: private copy of the published halt_seq.
  * @svc_flags: private copy of the published svc_flags (the service is the
  *            only writer; the shared word is never read back).
+ * @view:     what the ring looks like, for other threads (statistics).
  */
+/*
+ * struct ring_cons_view - the consumer's own copies of its indices and
+ * halt state, never read back from shared memory (the VMM can write it).
+ * Written by the owner with relaxed atomic stores, each before the shared
+ * store it mirrors, so a VMM that saw a completion or halt finds it here;
+ * any thread may read it with ring_cons_view_read().
+ * @prod:     the last producer index validated by ring_cons_poll().
+ * @cons:     the consumer index published.
+ * @err:      SMMU_RING_ERR_* of the halt, or NONE.
+ * @err_index: where the ring halted.
+ * @halted:   1 while halted.
+ */
+struct ring_cons_view {
+	uint32_t prod, cons, err, err_index, halted;
+};
+
 struct ring_cons {
 	struct smmu_ring_hdr *hdr;
 	struct smmu_ring_entry *entries;
@@ -45,7 +62,13 @@ struct ring_cons {
 	bool halted;
 	uint32_t halt_seq;
 	uint32_t svc_flags;
+	struct ring_cons_view view;
 };
+
+/* ring_cons_view_read() - a relaxed snapshot of @rc->view; any thread, as
+ * long as @rc stays mapped. Fields may come from different moments. */
+void ring_cons_view_read(const struct ring_cons *rc,
+			 struct ring_cons_view *out);
 
 /**
  * ring_cons_map() - check a ring memfd received from a VMM and map it.

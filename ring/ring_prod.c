@@ -26,16 +26,8 @@
 
 #include "common/barrier.h"
 #include "common/clock.h"
+#include "common/cpu.h"
 #include "ring/ring_i.h"
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
 
 static int eventfd_signal(int fd)
 {
@@ -283,7 +275,7 @@ static int prod_spin(struct ring_prod *p, uint32_t index, uint64_t until_ns,
 			ret = prod_wait_check(p, index);
 			if (ret <= 0)
 				return ret;
-			cpu_relax();
+			common_cpu_relax();
 		}
 		if (common_now_ns() >= until_ns)
 			return 1;

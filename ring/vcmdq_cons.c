@@ -482,8 +482,10 @@ uint32_t ring_vcmdq_fetch(struct ring_vcmdq *v, unsigned int l,
 	return i;
 }
 
-int ring_vcmdq_complete(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
-			uint32_t upto)
+/* Queue @l of @v, if @gen is still its generation and it is live (on or
+ * draining). Return: 0, -EINVAL (no queue @l) or -ESTALE. */
+static int vcmdq_live(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
+		      struct ring_vcmdq_q **ret_q)
 {
 	struct ring_vcmdq_q *q;
 
@@ -493,6 +495,18 @@ int ring_vcmdq_complete(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 	if (gen != q->gen ||
 	    (q->state != RING_VCMDQ_ON && q->state != RING_VCMDQ_DRAINING))
 		return -ESTALE;
+	*ret_q = q;
+	return 0;
+}
+
+int ring_vcmdq_complete(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
+			uint32_t upto)
+{
+	struct ring_vcmdq_q *q;
+	int r = vcmdq_live(v, l, gen, &q);
+
+	if (r)
+		return r;
 	/* Wrap-safe: distances from cons, never positions compared. */
 	if (upto - q->cons > q->fetch_hi - q->cons)
 		return -EINVAL;
@@ -513,16 +527,15 @@ int ring_vcmdq_halt(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 		    uint32_t index, uint32_t err)
 {
 	struct ring_vcmdq_q *q;
+	int r;
 
-	if (l >= v->nq)
-		return -EINVAL;
+	/* Before vcmdq_live(): a bad @err is -EINVAL even on a stale queue. */
 	if (err != SMMU_VCMDQ_CERROR_ILL && err != SMMU_VCMDQ_CERROR_ABT &&
 	    err != SMMU_VCMDQ_CERROR_ATC_INV_SYNC)
 		return -EINVAL;
-	q = &v->q[l];
-	if (gen != q->gen ||
-	    (q->state != RING_VCMDQ_ON && q->state != RING_VCMDQ_DRAINING))
-		return -ESTALE;
+	r = vcmdq_live(v, l, gen, &q);
+	if (r)
+		return r;
 	if (index - q->cons >= q->fetch_hi - q->cons)
 		return -EINVAL;
 	if (index - q->cons > q->fetch - q->cons)
@@ -535,13 +548,10 @@ int ring_vcmdq_rewind(struct ring_vcmdq *v, unsigned int l, uint32_t gen,
 		      uint32_t pos)
 {
 	struct ring_vcmdq_q *q;
+	int r = vcmdq_live(v, l, gen, &q);
 
-	if (l >= v->nq)
-		return -EINVAL;
-	q = &v->q[l];
-	if (gen != q->gen ||
-	    (q->state != RING_VCMDQ_ON && q->state != RING_VCMDQ_DRAINING))
-		return -ESTALE;
+	if (r)
+		return r;
 	/* Wrap-safe: distances from cons. */
 	if (pos - q->cons > q->fetch - q->cons)
 		return -EINVAL;

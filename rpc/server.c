@@ -24,7 +24,6 @@
 
 #include <event2/event.h>
 
-#include "common/fdcheck.h"
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
@@ -244,8 +243,7 @@ static int do_hello(struct rpc_conn *c, const SmmuOffload__Hello *h,
 	rp->hello.has_features = true;
 	rp->hello.features = RPC_FEATURES;
 	rp->hello.server_version = (char *)PACKAGE_VERSION;
-	rp->hello.backend =
-		(char *)iofd_backend_kind(core_service_backend(srv->svc));
+	rp->hello.backend = (char *)core_service_backend_name(srv->svc);
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_HELLO;
 	rp->resp.hello = &rp->hello;
 	if (c->hello)
@@ -291,38 +289,28 @@ static int do_create_vsmmu(struct rpc_conn *c,
 			   struct rpc_fds *fds, struct reply *rp)
 {
 	struct rpc_server *srv = c->srv;
-	const char *kind = iofd_backend_kind(core_service_backend(srv->svc));
-	bool kernel = !strcmp(kind, "kernel");
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = fds->n ? fds->fd[0] : -1,
+					.viommu_id = m->viommu_id,
+					.dev_id = m->dev_id };
 	uint32_t id;
 	int r;
 
-	if (kernel && fds->n != 1)
-		return srv_fail(
-			rp, EINVAL,
-			"CreateVsmmu: the kernel backend needs the VMM's iommufd (1 fd, got %u)",
-			fds->n);
-	if (!kernel && fds->n)
-		return srv_fail(
-			rp, EINVAL,
-			"CreateVsmmu: the %s backend takes no fd (got %u)",
-			kind, fds->n);
+	/* What the backend needs (an iommufd or none) is core's to check. */
+	if (fds->n > 1)
+		return srv_fail(rp, EINVAL,
+				"CreateVsmmu: at most 1 fd (got %u)", fds->n);
 	if (c->n_vsmmus >= srv->cfg.max_vsmmus)
 		return srv_fail(rp, EMFILE, "CreateVsmmu: limit of %u vSMMUs",
 				srv->cfg.max_vsmmus);
-	if (kernel) {
-		if (iofd_iommufd_check(fds->fd[0]))
-			return srv_fail(
-				rp, EBADF,
-				"CreateVsmmu: the fd is not an iommufd (/dev/iommu)");
-		spec.iommufd = fds->fd[0];
-		spec.viommu_id = m->viommu_id;
-		spec.dev_id = m->dev_id;
-	}
 	r = core_vsmmu_create(srv->svc, m->host_smmu, &spec, &id);
+	/* core's errno says what was wrong: EINVAL, an iommufd missing
+	 * (kernel) or one too many (sim, null); EBADF, not an iommufd. */
 	if (r)
-		return srv_fail(rp, -r, "CreateVsmmu on host SMMU \"%s\"",
-				m->host_smmu);
+		return srv_fail(
+			rp, -r,
+			"CreateVsmmu on host SMMU \"%s\" (%s backend, %u fd)",
+			m->host_smmu, core_service_backend_name(srv->svc),
+			fds->n);
 	c->vsmmus[c->n_vsmmus++] = id;
 	rp->create.vsmmu_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_CREATE_VSMMU;
@@ -428,21 +416,16 @@ static int do_attach_ring(struct rpc_conn *c, const SmmuOffload__AttachRing *m,
 	if (c->n_rings >= srv->cfg.max_rings)
 		return srv_fail(rp, EMFILE, "AttachRing: limit of %u rings",
 				srv->cfg.max_rings);
-	if (common_fd_check_eventfd(fds->fd[1]))
-		return srv_fail(rp, EBADF,
-				"AttachRing: doorbell is not an eventfd");
-	if (fds->n == 3) {
+	if (fds->n == 3)
 		complete_fd = fds->fd[2];
-		if (common_fd_check_eventfd(complete_fd))
-			return srv_fail(
-				rp, EBADF,
-				"AttachRing: completion fd is not an eventfd");
-	}
-	/* The memfd (seals, size, header) is checked by ring_cons_map(). */
+	/* Every fd (eventfds; memfd seals, size, header) is core's to check. */
 	r = core_ring_attach(srv->svc, m->vsmmu_id, fds->fd[0], fds->fd[1],
 			     complete_fd, &id);
 	if (r)
-		return srv_fail(rp, -r, "AttachRing on vSMMU %u", m->vsmmu_id);
+		return srv_fail(
+			rp, -r,
+			"AttachRing on vSMMU %u (fds: ring memfd, doorbell eventfd%s)",
+			m->vsmmu_id, fds->n == 3 ? ", completion eventfd" : "");
 	c->rings[c->n_rings++] = (struct owned_ring){ id, m->vsmmu_id };
 	rp->attach_ring.ring_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_RING;
@@ -540,19 +523,18 @@ static int do_attach_vcmdq(struct rpc_conn *c,
 	if (c->n_vcmdqs >= srv->cfg.max_rings)
 		return srv_fail(rp, EMFILE, "AttachVcmdq: limit of %u",
 				srv->cfg.max_rings);
-	if (fds->n == 2) {
+	if (fds->n == 2)
 		irq_fd = fds->fd[1];
-		if (common_fd_check_eventfd(irq_fd))
-			return srv_fail(
-				rp, EBADF,
-				"AttachVcmdq: irq fd is not an eventfd");
-	}
-	/* The page (memfd, seals, size), nq, version, features: core. */
+	/* The page (memfd, seals, size), the irq eventfd, nq, version,
+	 * features: core checks them all. */
 	r = core_vcmdq_attach(srv->svc, m->vsmmu_id, fds->fd[0], m->nq,
 			      m->version, m->has_features ? m->features : 0,
 			      irq_fd, &id);
 	if (r)
-		return srv_fail(rp, -r, "AttachVcmdq on vSMMU %u", m->vsmmu_id);
+		return srv_fail(rp, -r,
+				"AttachVcmdq on vSMMU %u (fds: page memfd%s)",
+				m->vsmmu_id,
+				fds->n == 2 ? ", irq eventfd" : "");
 	c->vcmdqs[c->n_vcmdqs++] = (struct owned_ring){ id, m->vsmmu_id };
 	rp->attach_vcmdq.vcmdq_id = id;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_ATTACH_VCMDQ;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "core/core.h"
 #include "core/hist.h"
+#include "core/stats.h"
 #include "rpc/server_i.h"
 
 /*
@@ -38,7 +39,7 @@ int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
 		return srv_fail(rp, -r, "service stats");
 	ptrs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*ptrs));
 	hs = srv_reply_alloc(rp, ss.n_hsmmu * sizeof(*hs));
-	names = srv_reply_alloc(rp, (size_t)ss.n_hsmmu * IOFD_NAME_MAX);
+	names = srv_reply_alloc(rp, (size_t)ss.n_hsmmu * CORE_NAME_MAX);
 	if (!ptrs || !hs || !names)
 		return srv_fail(rp, ENOMEM, "host SMMU list");
 	for (unsigned int i = 0; i < ss.n_hsmmu; i++) {
@@ -47,11 +48,11 @@ int srv_fill_host_smmus(struct rpc_conn *c, struct reply *rp,
 		r = core_hsmmu_stats(srv->svc, i, &hst);
 		if (r)
 			return srv_fail(rp, -r, "host SMMU %u stats", i);
-		memcpy(names + (size_t)i * IOFD_NAME_MAX, hst.name,
-		       IOFD_NAME_MAX);
-		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
+		memcpy(names + (size_t)i * CORE_NAME_MAX, hst.name,
+		       CORE_NAME_MAX);
+		names[(size_t)i * CORE_NAME_MAX + CORE_NAME_MAX - 1] = '\0';
 		hs[i] = (SmmuOffload__HostSmmu)SMMU_OFFLOAD__HOST_SMMU__INIT;
-		hs[i].name = names + (size_t)i * IOFD_NAME_MAX;
+		hs[i].name = names + (size_t)i * CORE_NAME_MAX;
 		hs[i].loop = (char *)(hst.loop ? hst.loop : "");
 		hs[i].issue_mode =
 			(char *)(hst.issue_mode ? hst.issue_mode : "");
@@ -74,10 +75,14 @@ struct stats_out {
 	SmmuOffload__Label *l;
 	SmmuOffload__Label **lp;
 	size_t nl, maxl;
+	char *names; /* the array elements' counter names */
+	size_t names_used;
 };
 
 #define STATS_MAX_COUNTERS 48
 #define STATS_MAX_LABELS 8
+/* Room for the names of array elements ("halts_atc_inv_sync"). */
+#define STATS_NAMES_BYTES 512
 
 static void put_counter(struct stats_out *o, const char *name, uint64_t v)
 {
@@ -101,13 +106,44 @@ static void put_label(struct stats_out *o, const char *name, const char *v)
 	o->nl++;
 }
 
-static void put_backend(struct stats_out *o, const struct iofd_counters *b)
+/*
+ * Every GetStats number of @scope's table in @stats (a struct of that
+ * scope), CORE_STAT_SHARED ones only if @all (an admin) or, with
+ * CORE_STAT_OWN, as the caller put its own count in @stats; an array element is named KEY_LABELVALUE. -ENOSPC if the
+ * names outgrow STATS_NAMES_BYTES (a table grew: raise it).
+ */
+static int put_table(struct stats_out *o, enum core_stat_scope scope,
+		     const void *stats, bool all)
 {
-	put_counter(o, "backend_ioctls", b->ioctls);
-	put_counter(o, "backend_cmds", b->cmds);
-	put_counter(o, "backend_host_syncs", b->host_syncs);
-	put_counter(o, "backend_errors", b->errors);
-	put_counter(o, "backend_charged_ns", b->charged_ns);
+	size_t n;
+	const struct core_stat_desc *t = core_stats_table(scope, &n);
+
+	for (size_t k = 0; k < n; k++) {
+		const struct core_stat_desc *d = &t[k];
+
+		if (!d->key || d->kind == CORE_STAT_HISTOGRAM)
+			continue;
+		if (!all && (d->flags & CORE_STAT_SHARED) &&
+		    !(d->flags & CORE_STAT_OWN))
+			continue;
+		if (d->n == 1 && !d->label_values) {
+			put_counter(o, d->key, core_stat_value(d, stats, 0));
+			continue;
+		}
+		for (unsigned int i = 0; i < d->n; i++) {
+			size_t len =
+				strlen(d->key) + strlen(d->label_values[i]) + 2;
+			char *name = o->names + o->names_used;
+
+			if (len > STATS_NAMES_BYTES - o->names_used)
+				return -ENOSPC;
+			snprintf(name, len, "%s_%s", d->key,
+				 d->label_values[i]);
+			o->names_used += len;
+			put_counter(o, name, core_stat_value(d, stats, i));
+		}
+	}
+	return 0;
 }
 
 /*
@@ -116,31 +152,21 @@ static void put_backend(struct stats_out *o, const struct iofd_counters *b)
  * exact max. Missing (allocation failure) rather than wrong.
  */
 static void put_hist(struct stats_out *o, struct core_service *svc,
-		     unsigned int idx, enum core_hist_kind kind,
-		     const char *const names[5])
+		     unsigned int idx, const struct core_stat_desc *d)
 {
 	struct core_hist *h = malloc(sizeof(*h));
 
 	if (!h)
 		return;
-	if (!core_hsmmu_hist(svc, idx, kind, h)) {
-		put_counter(o, names[0], h->count);
-		put_counter(o, names[1], h->sum);
-		put_counter(o, names[2], core_hist_quantile(h, 0.5));
-		put_counter(o, names[3], core_hist_quantile(h, 0.99));
-		put_counter(o, names[4], h->count ? h->max : 0);
+	if (!core_hsmmu_hist(svc, idx, (enum core_hist_kind)d->off, h)) {
+		put_counter(o, d->summary[0], h->count);
+		put_counter(o, d->summary[1], h->sum);
+		put_counter(o, d->summary[2], core_hist_quantile(h, 0.5));
+		put_counter(o, d->summary[3], core_hist_quantile(h, 0.99));
+		put_counter(o, d->summary[4], h->count ? h->max : 0);
 	}
 	free(h);
 }
-
-static const char *const sync_hist_names[5] = {
-	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
-	"sync_latency_p99_ns", "sync_latency_max_ns",
-};
-static const char *const batch_hist_names[5] = {
-	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
-	"batch_cmds_p99", "batch_cmds_max",
-};
 
 /* Service-wide: the caller's own object counts unless it is an admin. */
 static int stats_service(struct rpc_conn *c, struct stats_out *o)
@@ -151,21 +177,16 @@ static int stats_service(struct rpc_conn *c, struct stats_out *o)
 
 	if (r)
 		return r;
-	put_counter(o, "n_hsmmu", s.n_hsmmu);
-	if (c->peer.admin) {
-		put_counter(o, "n_vsmmus", s.n_vsmmus);
-		put_counter(o, "n_rings", s.n_rings);
-		put_counter(o, "n_devices", s.n_devices);
-	} else {
-		put_counter(o, "n_vsmmus", c->n_vsmmus);
-		put_counter(o, "n_rings", c->n_rings);
-		put_counter(o, "n_devices", c->n_devs);
+	if (!c->peer.admin) {
+		s.n_vsmmus = c->n_vsmmus;
+		s.n_rings = c->n_rings;
+		s.n_devices = c->n_devs;
 	}
-	put_counter(o, "fd_limit", s.fd_limit);
-	put_counter(o, "max_rings", s.max_rings);
+	r = put_table(o, CORE_STAT_SERVICE, &s, c->peer.admin);
+	if (r)
+		return r;
+	/* The server's own numbers: not core's, so not in its table. */
 	if (c->peer.admin) {
-		put_counter(o, "rings_alloc", s.rings_alloc);
-		put_counter(o, "workers_stuck", s.workers_stuck);
 		put_counter(o, "clients", srv->n_conns + srv->n_admin);
 		put_counter(o, "admin_clients", srv->n_admin);
 		put_counter(o, "clients_total", srv->conns_total);
@@ -187,7 +208,9 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 		       struct stats_out *o)
 {
 	struct rpc_server *srv = c->srv;
+	const struct core_stat_desc *t;
 	struct core_hsmmu_stats s;
+	size_t n;
 	int r;
 
 	if (!c->peer.admin)
@@ -195,26 +218,18 @@ static int stats_hsmmu(struct rpc_conn *c, uint32_t idx, char *name,
 	r = core_hsmmu_stats(srv->svc, idx, &s);
 	if (r)
 		return r;
-	memcpy(name, s.name, IOFD_NAME_MAX);
-	name[IOFD_NAME_MAX - 1] = '\0';
+	memcpy(name, s.name, CORE_NAME_MAX);
+	name[CORE_NAME_MAX - 1] = '\0';
 	put_label(o, "name", name);
 	put_label(o, "loop", s.loop);
 	put_label(o, "issue_mode", s.issue_mode);
-	put_counter(o, "n_vsmmus", s.n_vsmmus);
-	put_counter(o, "n_rings", s.n_rings);
-	put_counter(o, "passes", s.passes);
-	put_counter(o, "sleeps", s.sleeps);
-	put_counter(o, "ioctls", s.ioctls);
-	put_counter(o, "cmds_issued", s.cmds_issued);
-	put_counter(o, "host_syncs", s.host_syncs);
-	put_counter(o, "inflight", s.inflight);
-	put_counter(o, "worker_cpu_ns", s.worker_cpu_ns);
-	put_counter(o, "issuer_cpu_ns", s.issuer_cpu_ns);
-	put_counter(o, "worker_stuck", s.stuck);
-	put_counter(o, "ctl_timeouts", s.ctl_timeouts);
-	put_backend(o, &s.backend);
-	put_hist(o, srv->svc, idx, CORE_HIST_SYNC_NS, sync_hist_names);
-	put_hist(o, srv->svc, idx, CORE_HIST_BATCH_CMDS, batch_hist_names);
+	r = put_table(o, CORE_STAT_HSMMU, &s, true);
+	if (r)
+		return r;
+	t = core_stats_table(CORE_STAT_HSMMU, &n);
+	for (size_t k = 0; k < n; k++)
+		if (t[k].kind == CORE_STAT_HISTOGRAM)
+			put_hist(o, srv->svc, idx, &t[k]);
 	return 0;
 }
 
@@ -226,25 +241,10 @@ static int stats_vsmmu(struct rpc_conn *c, uint32_t id, char *name,
 
 	if (r)
 		return r;
-	memcpy(name, s.hsmmu, IOFD_NAME_MAX);
-	name[IOFD_NAME_MAX - 1] = '\0';
+	memcpy(name, s.hsmmu, CORE_NAME_MAX);
+	name[CORE_NAME_MAX - 1] = '\0';
 	put_label(o, "hsmmu", name);
-	put_counter(o, "n_rings", s.n_rings);
-	put_counter(o, "n_devices", s.n_devices);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "cmds_forwarded", s.cmds_forwarded);
-	put_counter(o, "cmds_issued", s.cmds_issued);
-	put_counter(o, "coalesced", s.coalesced);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "ioctls", s.ioctls);
-	put_counter(o, "host_syncs", s.host_syncs);
-	put_counter(o, "halts_ill", s.halts[0]);
-	put_counter(o, "halts_abt", s.halts[1]);
-	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
-	put_counter(o, "halts_other", s.halts[3]);
-	put_counter(o, "backend_errors", s.backend_errors);
-	put_counter(o, "throttled", s.throttled);
-	return 0;
+	return put_table(o, CORE_STAT_VSMMU, &s, true);
 }
 
 static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -254,17 +254,7 @@ static int stats_ring(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 
 	if (r)
 		return r;
-	put_counter(o, "vsmmu_id", s.vsmmu_id);
-	put_counter(o, "prod", s.prod);
-	put_counter(o, "cons", s.cons);
-	put_counter(o, "halted", s.halted);
-	put_counter(o, "err", s.err);
-	put_counter(o, "err_index", s.err_index);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "signals", s.signals);
-	put_counter(o, "wakeups", s.wakeups);
-	return 0;
+	return put_table(o, CORE_STAT_RING, &s, true);
 }
 
 static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
@@ -279,22 +269,10 @@ static int stats_vcmdq(struct rpc_conn *c, uint32_t id, struct stats_out *o)
 		on += s.state[l] == CORE_VQ_ON;
 		halted += s.state[l] == CORE_VQ_HALTED;
 	}
-	put_counter(o, "vsmmu_id", s.vsmmu_id);
-	put_counter(o, "nq", s.nq);
+	/* Derived from the per-queue states, not a field of the table. */
 	put_counter(o, "queues_on", on);
 	put_counter(o, "queues_halted", halted);
-	put_counter(o, "err_seq", s.err_seq);
-	put_counter(o, "entries", s.entries);
-	put_counter(o, "syncs", s.syncs);
-	put_counter(o, "signals", s.signals);
-	put_counter(o, "wakeups", s.wakeups);
-	put_counter(o, "halts_ill", s.halts[0]);
-	put_counter(o, "halts_abt", s.halts[1]);
-	put_counter(o, "halts_atc_inv_sync", s.halts[2]);
-	put_counter(o, "uffd_armed", s.armed);
-	put_counter(o, "uffd_arms", s.arms);
-	put_counter(o, "uffd_faults", s.faults);
-	return 0;
+	return put_table(o, CORE_STAT_VCMDQ, &s, true);
 }
 
 int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
@@ -310,9 +288,10 @@ int srv_do_get_stats(struct rpc_conn *c, const SmmuOffload__GetStats *m,
 	o.cp = srv_reply_alloc(rp, o.maxc * sizeof(*o.cp));
 	o.l = srv_reply_alloc(rp, o.maxl * sizeof(*o.l));
 	o.lp = srv_reply_alloc(rp, o.maxl * sizeof(*o.lp));
-	name = srv_reply_alloc(rp, IOFD_NAME_MAX);
+	name = srv_reply_alloc(rp, CORE_NAME_MAX + STATS_NAMES_BYTES);
 	if (!o.c || !o.cp || !o.l || !o.lp || !name)
 		return srv_fail(rp, ENOMEM, "GetStats");
+	o.names = name + CORE_NAME_MAX;
 
 	switch (m->scope) {
 	case SMMU_OFFLOAD__STATS_SCOPE__STATS_SCOPE_SERVICE:
@@ -504,7 +483,7 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 						 sizeof(*ri) + sizeof(*rpp) +
 						 sizeof(*di) + sizeof(*dp) +
 						 sizeof(*devs)));
-	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * IOFD_NAME_MAX);
+	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * CORE_NAME_MAX);
 	if (!vids || !rids || !vi || !names)
 		return srv_fail(rp, ENOMEM, "List");
 	vp = (SmmuOffload__VsmmuInfo **)(vi + RPC_LIST_MAX);
@@ -526,10 +505,10 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 			continue;
 		vi[i] = (SmmuOffload__VsmmuInfo)SMMU_OFFLOAD__VSMMU_INFO__INIT;
 		vi[i].id = vids[i];
-		memcpy(names + (size_t)i * IOFD_NAME_MAX, vs.hsmmu,
-		       IOFD_NAME_MAX);
-		names[(size_t)i * IOFD_NAME_MAX + IOFD_NAME_MAX - 1] = '\0';
-		vi[i].host_smmu = names + (size_t)i * IOFD_NAME_MAX;
+		memcpy(names + (size_t)i * CORE_NAME_MAX, vs.hsmmu,
+		       CORE_NAME_MAX);
+		names[(size_t)i * CORE_NAME_MAX + CORE_NAME_MAX - 1] = '\0';
+		vi[i].host_smmu = names + (size_t)i * CORE_NAME_MAX;
 		vi[i].has_n_rings = vi[i].has_n_devices = vi[i].has_owned =
 			true;
 		vi[i].n_rings = vs.n_rings;

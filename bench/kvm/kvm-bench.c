@@ -44,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +53,7 @@
 #include "bench/kvm/kvm-bench_i.h"
 #include "common/clock.h"
 #include "core/core.h"
+#include "core/core_test.h"
 
 const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
 						   "offload", "vcmdq" };
@@ -140,7 +140,7 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		.poll_us = o->poll_us,
 		.cpus = run->pin ? run->svc_cpus : NULL,
 	};
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
 	int r;
 
@@ -159,21 +159,11 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		vm->vi = core_vsmmu_viommu(run->svc, vm->vsmmu);
 		if (run->mode == KVMB_VCMDQ)
 			continue; /* kvmv_setup() attaches its page instead */
-		r = ring_memfd_create(KVMB_RING_LOG2, &vm->memfd);
+		r = bench_ring_open(&vm->ring, KVMB_RING_LOG2);
 		if (r)
 			break;
-		vm->db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		vm->cq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vm->db < 0 || vm->cq < 0) {
-			r = -errno;
-			break;
-		}
-		r = ring_prod_init(&vm->p, vm->memfd, vm->db, vm->cq);
-		if (r)
-			break;
-		vm->ring_ok = true;
-		r = core_ring_attach(run->svc, vm->vsmmu, vm->memfd, vm->db,
-				     vm->cq, &vm->ring_id);
+		r = core_ring_attach(run->svc, vm->vsmmu, vm->ring.memfd,
+				     vm->ring.db, vm->ring.cq, &vm->ring_id);
 	}
 	if (r)
 		snprintf(err, errlen, "service setup: %s", strerror(-r));
@@ -214,10 +204,8 @@ static int setup_guest(struct kvmb_run *run, unsigned int v, char *err,
 			return -ENOMEM;
 		wl_stream_init(&vc->ws, run->w, o->seed, k,
 			       (uint64_t)v * o->vcpus + k, nglobal);
-		for (unsigned int s = 0; s < KG_NSLOTS; s++) {
-			wl_next(&vc->ws, &vc->hb[s]);
-			kvmb_slot_write(vc, s, &vc->hb[s]);
-		}
+		for (unsigned int s = 0; s < KG_NSLOTS; s++)
+			kvmb_slot_refill(vc, s, &vc->hb[s]);
 		*kvmb_ram64(&vm->kvm, base + KG_V_PROG) = KG_PROG_BENCH;
 		*kvmb_ram64(&vm->kvm, base + KG_V_LIMIT) = o->syncs;
 		*kvmb_ram64(&vm->kvm, base + KG_V_MSIPOLL) = o->msipoll;
@@ -275,14 +263,7 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 	for (unsigned int v = 0; run->vms && v < o->vms; v++) {
 		struct kvmb_vm *vm = &run->vms[v];
 
-		if (vm->ring_ok)
-			ring_prod_done(&vm->p);
-		if (vm->memfd >= 0)
-			close(vm->memfd);
-		if (vm->db >= 0)
-			close(vm->db);
-		if (vm->cq >= 0)
-			close(vm->cq);
+		bench_ring_close(&vm->ring);
 		if (vm->lock_ok)
 			pthread_mutex_destroy(&vm->lock);
 		if (vm->msi_cv_ok)
@@ -611,7 +592,7 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		struct kvmb_vm *vm = &run.vms[v];
 
 		vm->run = &run;
-		vm->memfd = vm->db = vm->cq = -1;
+		bench_ring_reset(&vm->ring);
 		pthread_mutex_init(&vm->lock, NULL);
 		vm->lock_ok = true;
 		pthread_cond_init(&vm->msi_cv, NULL);

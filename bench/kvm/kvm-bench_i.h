@@ -13,8 +13,11 @@
 
 #include "bench/kvm/kvm-bench.h"
 #include "bench/kvm/vmm.h"
+#include "bench/vmm-ring.h"
 #include "common/clock.h"
+#include "common/cpu.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "bench/kvm/guest.h"
 
@@ -127,9 +130,7 @@ struct kvmb_vm {
 	unsigned int vcpus_done; /* --kvm-lap: vCPU threads out of KVM_RUN
 				  * (atomic, relaxed: a hint to stop waiting) */
 	uint32_t vsmmu, ring_id;
-	int memfd, db, cq;
-	bool ring_ok;
-	struct ring_prod p;
+	struct bench_ring ring; /* offload */
 	struct kvmb_seg seg[KG_CMDQ_ENTS];
 	uint32_t seg_head, seg_tail;
 	bool sync_out; /* a pushed SYNC not yet seen complete */
@@ -175,15 +176,6 @@ static inline uint64_t kvmb_now_ns(void)
 	return common_now_ns();
 }
 
-static inline void kvmb_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static inline bool kvmb_verifying(const struct kvmb_run *run)
 {
 	return run->o->verify;
@@ -199,9 +191,19 @@ static inline uint64_t kvmb_ticks_ns(const struct kvmb_run *run, uint64_t ticks)
 	return (uint64_t)((double)ticks * 1e9 / (double)run->tsc_hz);
 }
 
-/* Write batch @b into slot @k of @vc's block (guest RAM). */
-void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		     const struct wl_batch *b);
+/* Make @b the next batch of @vc's stream and write it into slot @k of
+ * @vc's block (guest RAM). */
+void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b);
+
+/* Count batch @b as forwarded by @vc (its owner thread). */
+static inline void kvmb_count_batch(struct kvmb_vcpu *vc,
+				    const struct wl_batch *b)
+{
+	vc->batches++;
+	vc->cmds += b->n;
+	vc->fwd += b->nfwd;
+	vc->syncs += b->n - b->nfwd;
+}
 /* offload + MSIPOLL: a VM's completion thread (arg: struct kvmb_vm). */
 void *kvmb_msi_main(void *arg);
 /* The MMIO exit handler of every vCPU (kvmh_mmio_fn). */

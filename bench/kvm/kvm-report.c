@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bench/json.h"
 #include "bench/kvm/guest.h"
 #include "bench/kvm/kvm-bench_i.h"
 #include "config.h"
@@ -137,13 +138,6 @@ static bool in_metrics(const struct krow *rw)
 	       rw->get != k_setup_exits;
 }
 
-static const char *wait_name(enum iofd_sim_wait w)
-{
-	return w == IOFD_SIM_WAIT_SPIN	? "spin" :
-	       w == IOFD_SIM_WAIT_BLOCK ? "block" :
-					  "none";
-}
-
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		const struct kvmb_result *res)
 {
@@ -154,7 +148,7 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	       "ns, cmd %u ns, sync %u ns), ",
 	       PACKAGE_VERSION, w->name, o->vms, o->vms > 1 ? "s" : "",
 	       o->vcpus, o->vcpus > 1 ? "s" : "", o->hsmmus,
-	       o->hsmmus > 1 ? "s" : "", wait_name(o->sim.wait),
+	       o->hsmmus > 1 ? "s" : "", bj_wait_name(o->sim.wait),
 	       o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns);
 	if (o->syncs)
 		printf("%" PRIu64 " PROD writes per vCPU per mode\n", o->syncs);
@@ -248,20 +242,6 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	       "PROD store to CONS past the SYNC.\n");
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		      const struct kvmb_result *r)
 {
@@ -270,7 +250,7 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 	fprintf(f, "\n    {\"mode\": \"%s\", \"ok\": %s, \"error\": ",
 		kvmb_mode_names[m], r->err ? "false" : "true");
 	if (r->err)
-		json_str(f, r->errmsg);
+		bj_str(f, r->errmsg);
 	else
 		fprintf(f, "null");
 	fprintf(f,
@@ -295,29 +275,19 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		"}, \"consumer\": ",
 		r->setup_exits.mmio_write, r->setup_exits.mmio_read,
 		r->setup_exits.other + r->setup_exits.intr);
-	if (r->consumer)
-		json_str(f, r->consumer);
-	else
-		fprintf(f, "null");
+	bj_str_or_null(f, r->consumer);
 	fprintf(f, ", \"vcmdq_wake\": ");
-	if (r->vcmdq_wake)
-		json_str(f, r->vcmdq_wake);
-	else
-		fprintf(f, "null");
+	bj_str_or_null(f, r->vcmdq_wake);
 	fprintf(f,
 		", \"vcmdq_wake_arms\": %" PRIu64
 		", \"vcmdq_wake_faults\": %" PRIu64 ",",
 		r->vcmdq_arms, r->vcmdq_faults);
 	fprintf(f,
 		"\n     \"guest_sync_ns\": {\"count\": %" PRIu64
-		", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
-		", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64
-		", \"max\": %" PRIu64 "},",
-		r->lat.count, per(r->lat.sum, r->lat.count),
-		core_hist_quantile(&r->lat, 0.5),
-		core_hist_quantile(&r->lat, 0.9),
-		core_hist_quantile(&r->lat, 0.99),
-		core_hist_quantile(&r->lat, 0.999), r->lat.max);
+		", \"mean\": %.1f",
+		r->lat.count, per(r->lat.sum, r->lat.count));
+	bj_hist_tail(f, &r->lat);
+	fputc(',', f);
 	fprintf(f, "\n     \"metrics\": {");
 	for (size_t i = 0; i < NKROWS; i++) {
 		const struct krow *rw = &krows[i];
@@ -359,12 +329,12 @@ int kvmb_write_json(const char *path, const struct kvmb_opts *o,
 		PACKAGE_VERSION);
 	fprintf(f, "  \"machine\": {\"nproc\": %ld, \"release\": ",
 		sysconf(_SC_NPROCESSORS_ONLN));
-	json_str(f, u.release);
+	bj_str(f, u.release);
 	fprintf(f, ", \"arch\": ");
-	json_str(f, u.machine);
+	bj_str(f, u.machine);
 	fprintf(f, ", \"tsc_hz\": %" PRIu64 "},\n  \"config\": {\"workload\": ",
 		tsc_hz);
-	json_str(f, w->name);
+	bj_str(f, w->name);
 	fprintf(f,
 		", \"vms\": %u, \"vcpus_per_vm\": %u, \"hsmmus\": %u, "
 		"\"duration_s\": %.3f, \"batches_per_vcpu\": %" PRIu64
@@ -377,7 +347,7 @@ int kvmb_write_json(const char *path, const struct kvmb_opts *o,
 		"{\"cpl\": 3, \"cmdq_entries\": %u, \"slots\": %u, "
 		"\"sync_wait\": \"%s\"}},\n",
 		o->vms, o->vcpus, o->hsmmus, o->duration, o->syncs, o->seed,
-		o->verify ? "true" : "false", wait_name(o->sim.wait),
+		o->verify ? "true" : "false", bj_wait_name(o->sim.wait),
 		o->sim.ioctl_ns, o->sim.cmd_ns, o->sim.sync_ns, o->poll_us,
 		KVMB_SPIN_NS, o->pin ? "true" : "false", KG_CMDQ_ENTS,
 		KG_NSLOTS, o->msipoll ? "msipoll" : "cons");

@@ -349,14 +349,10 @@ static void take_done(struct kvmb_vcpu *vc)
 		       sizeof(lat));
 		core_hist_add(&vc->lat, kvmb_ticks_ns(run, lat));
 	}
-	vc->batches++;
-	vc->cmds += b->n;
-	vc->fwd += b->nfwd;
-	vc->syncs += b->n - b->nfwd;
+	kvmb_count_batch(vc, b);
 	if (b->last_sync >= 0 && kvmb_verifying(run))
 		oracle_check(vc);
-	wl_next(&vc->ws, b);
-	kvmb_slot_write(vc, k, b);
+	kvmb_slot_refill(vc, k, b);
 	vc->done_seen++;
 }
 

@@ -24,14 +24,14 @@ static bool consumed(uint32_t cons, uint32_t idx)
 	return (int32_t)(cons - idx) > 0;
 }
 
-/* Write batch @b into slot @k of @vc's block. */
-void kvmb_slot_write(struct kvmb_vcpu *vc, unsigned int k,
-		     const struct wl_batch *b)
+void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b)
 {
 	uint8_t *s = vc->vm->kvm.ram + KG_VCPU(vc->c.idx) + KG_SLOTS +
 		     (size_t)k * KG_SLOT_SIZE;
-	uint32_t sync = (uint32_t)(b->last_sync + 1);
+	uint32_t sync;
 
+	wl_next(&vc->ws, b);
+	sync = (uint32_t)(b->last_sync + 1);
 	memcpy(s + KG_S_N, &b->n, sizeof(b->n));
 	memcpy(s + KG_S_SYNC, &sync, sizeof(sync));
 	for (uint32_t i = 0; i < b->n; i++)
@@ -174,9 +174,9 @@ static int prod_offload(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 	}
 	if (m) {
 		/* The ring holds more than the guest queue: never full. */
-		rc = ring_prod_push(&vm->p, e, m, &first);
+		rc = ring_prod_push(&vm->ring.p, e, m, &first);
 		if (!rc)
-			rc = ring_prod_publish(&vm->p);
+			rc = ring_prod_publish(&vm->ring.p);
 		if (rc)
 			return rc;
 	}
@@ -228,7 +228,7 @@ void *kvmb_msi_main(void *arg)
 			since = 0;
 			continue;
 		}
-		if (ring_prod_done_upto(&vm->p, e->ring)) {
+		if (ring_prod_done_upto(&vm->ring.p, e->ring)) {
 			sync_msi(vm, e->addr, e->data);
 			vm->msi_head++;
 			seg_retire(vm);
@@ -240,11 +240,11 @@ void *kvmb_msi_main(void *arg)
 			since = now;
 		if (now - since < KVMB_SPIN_NS) {
 			pthread_mutex_unlock(&vm->lock);
-			kvmb_cpu_relax();
+			common_cpu_relax();
 			pthread_mutex_lock(&vm->lock);
 			continue;
 		}
-		rc = ring_prod_wait(&vm->p, e->ring, 0, 1);
+		rc = ring_prod_wait(&vm->ring.p, e->ring, 0, 1);
 		if ((rc && rc != -ETIMEDOUT) || now - since > KVMB_STUCK_NS) {
 			vm->msi_rc = rc ? rc : -ETIMEDOUT;
 			break;
@@ -268,12 +268,12 @@ static void seg_retire(struct kvmb_vm *vm)
 	while (vm->seg_head != vm->seg_tail) {
 		struct kvmb_seg *s = &vm->seg[vm->seg_head % KG_CMDQ_ENTS];
 
-		if (s->ring && !ring_prod_done_upto(&vm->p, s->ring_last))
+		if (s->ring && !ring_prod_done_upto(&vm->ring.p, s->ring_last))
 			break;
 		vm->cons = s->end;
 		vm->seg_head++;
 	}
-	if (vm->sync_out && ring_prod_done_upto(&vm->p, vm->sync_ring))
+	if (vm->sync_out && ring_prod_done_upto(&vm->ring.p, vm->sync_ring))
 		vm->sync_out = false;
 }
 
@@ -302,14 +302,14 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 			      vm->sync_ring :
 			      vm->seg[vm->seg_head % KG_CMDQ_ENTS].ring_last;
 		if (now - start >= KVMB_SPIN_NS)
-			rc = ring_prod_wait(&vm->p, idx, 0, 1);
+			rc = ring_prod_wait(&vm->ring.p, idx, 0, 1);
 		pthread_mutex_unlock(&vm->lock);
 		if (rc && rc != -ETIMEDOUT)
 			return rc;
 		if (now - start > KVMB_STUCK_NS)
 			return -ETIMEDOUT;
 		if (now - start < KVMB_SPIN_NS)
-			kvmb_cpu_relax();
+			common_cpu_relax();
 	}
 }
 
@@ -386,18 +386,14 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 			 reg, b->n, strerror(-rc));
 		return rc;
 	}
-	vc->batches++;
-	vc->cmds += b->n;
-	vc->fwd += b->nfwd;
-	vc->syncs += b->n - b->nfwd;
+	kvmb_count_batch(vc, b);
 	if (b->last_sync >= 0) {
 		vc->sync_pending = true;
 		vc->sync_idx = old + (uint32_t)b->last_sync;
 	}
 	/* The guest copied the slot into the queue: refill it. */
 	vc->submitted++;
-	wl_next(&vc->ws, b);
-	kvmb_slot_write(vc, k, b);
+	kvmb_slot_refill(vc, k, b);
 	return 0;
 }
 

@@ -81,6 +81,18 @@ static void *vcpu_main(void *arg)
 	return NULL;
 }
 
+/* A probe's guest: one store, no CONS wait, @flags (KG_WF_*); @va runs
+ * its vCPU on @w, unpinned. */
+static void probe_prepare(struct kwk *w, struct vcpu_arg *va, uint64_t flags)
+{
+	*kwk_field(w, KG_V_ITERS) = 1;
+	*kwk_field(w, KG_W_FLAGS) = flags;
+	*kwk_field(w, KG_W_SYNCMASK) = 1; /* no CONS wait */
+	memset(va, 0, sizeof(*va));
+	va->cpu = -1;
+	va->w = w;
+}
+
 static bool run_done(struct kwk *w)
 {
 	/* A_DONE: pairs with R_DONE. */
@@ -333,8 +345,6 @@ static void probe_user_mode_only(int kvm_fd)
 	pthread_t th;
 	int r;
 
-	memset(&va, 0, sizeof(va));
-	va.cpu = -1;
 	r = kwk_new(&w, kvm_fd, KWK_UFFD, UFFD_USER_MODE_ONLY, err,
 		    sizeof(err));
 	if (r) {
@@ -342,10 +352,7 @@ static void probe_user_mode_only(int kvm_fd)
 		kwk_free(&w);
 		return;
 	}
-	*kwk_field(&w, KG_V_ITERS) = 1;
-	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE;
-	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
-	va.w = &w;
+	probe_prepare(&w, &va, KG_WF_GATE);
 	if (kwk_arm(&w, NULL) || pthread_create(&th, NULL, vcpu_main, &va)) {
 		printf("uffd UFFD_USER_MODE_ONLY: arm or thread failed\n");
 		kwk_free(&w);
@@ -424,8 +431,6 @@ static void probe_cross_process(int kvm_fd, int mode)
 	pthread_t th;
 	pid_t pid;
 
-	memset(&va, 0, sizeof(va));
-	va.cpu = -1;
 	if (kwk_new(&w, kvm_fd, KWK_UFFD, 0, err, sizeof(err))) {
 		printf("uffd from another process: setup fails: %s\n", err);
 		kwk_free(&w);
@@ -435,10 +440,7 @@ static void probe_cross_process(int kvm_fd, int mode)
 	if (write(w.stop_fd, &one, sizeof(one)) == sizeof(one))
 		pthread_join(w.uffd_thread, NULL);
 	w.uffd_thread_on = false;
-	*kwk_field(&w, KG_V_ITERS) = 1;
-	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE | KG_WF_CHECK;
-	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
-	va.w = &w;
+	probe_prepare(&w, &va, KG_WF_GATE | KG_WF_CHECK);
 	if (pipe2(pfd, O_CLOEXEC) ||
 	    pthread_create(&th, NULL, vcpu_main, &va)) {
 		printf("uffd from another process: pipe or thread failed\n");
@@ -506,17 +508,12 @@ static void probe_slot_ioeventfd(int kvm_fd, double tick_ns)
 	pthread_t th;
 	int r;
 
-	memset(&va, 0, sizeof(va));
-	va.cpu = -1;
 	r = kwk_new(&w, kvm_fd, KWK_SLOT, 0, err, sizeof(err));
 	if (!r)
 		r = kvmh_ioeventfd(&w.vm, KG_W_PAGE + KG_W_PROD, w.wake_fd);
 	if (!r)
 		r = kwk_arm(&w, NULL);
-	*kwk_field(&w, KG_V_ITERS) = 1;
-	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE | KG_WF_CHECK;
-	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
-	va.w = &w;
+	probe_prepare(&w, &va, KG_WF_GATE | KG_WF_CHECK);
 	if (r || pthread_create(&th, NULL, vcpu_main, &va)) {
 		printf("ioeventfd in a read-only slot: setup failed\n");
 		kwk_free(&w);
@@ -551,8 +548,6 @@ static void probe_vmm_remap(int kvm_fd)
 	void *p;
 	int r;
 
-	memset(&va, 0, sizeof(va));
-	va.cpu = -1;
 	r = kwk_new(&w, kvm_fd, KWK_UFFD, 0, err, sizeof(err));
 	if (!r)
 		r = kwk_arm(&w, NULL);
@@ -561,10 +556,7 @@ static void probe_vmm_remap(int kvm_fd)
 			 MAP_SHARED | MAP_FIXED, w.page_fd, 0);
 		r = p == (void *)w.vmm_page ? 0 : -errno;
 	}
-	*kwk_field(&w, KG_V_ITERS) = 1;
-	*kwk_field(&w, KG_W_FLAGS) = KG_WF_GATE | KG_WF_CHECK;
-	*kwk_field(&w, KG_W_SYNCMASK) = 1; /* no CONS wait */
-	va.w = &w;
+	probe_prepare(&w, &va, KG_WF_GATE | KG_WF_CHECK);
 	if (r || pthread_create(&th, NULL, vcpu_main, &va)) {
 		printf("VMM remaps the armed page: setup failed\n");
 		kwk_free(&w);

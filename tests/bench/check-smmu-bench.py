@@ -42,8 +42,8 @@ CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
                'connect', 'flood_vms', 'sim_sleep_overshoot_ns'}
 MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'hsmmus_used',
              'loop', 'wall_s',
-             'counts', 'metrics', 'latency_ns', 'oracle', 'open_loop',
-             'flood'}
+             'counts', 'service_stats', 'metrics', 'latency_ns', 'oracle',
+             'open_loop', 'flood'}
 FLOOD_KEYS = {'vms', 'cmds', 'syncs', 'cmds_per_s'}
 OPEN_KEYS = {'offered_per_s', 'achieved_per_s', 'scheduled',
              'start_lag_ns_mean'}
@@ -192,6 +192,17 @@ def check_modes(name, j, vms, vcpus, syncs, verify=True, modes=MODES,
               c['backend_errors'] == 0, str(c))
         check(f'{name}/{mn}: a host CMD_SYNC per ioctl at least',
               c['host_syncs'] >= c['ioctls'] > 0, str(c))
+        # offload: the service's own counters, one object per host SMMU;
+        # their backend calls add up to the mode's count.
+        ss = m['service_stats']
+        if mn == 'offload' and not j['config'].get('connect'):
+            check(f'{name}/offload: service_stats per host SMMU',
+                  isinstance(ss, list) and len(ss) > 0 and
+                  all('passes' in h and 'backend_ioctls' in h for h in ss)
+                  and sum(h['backend_ioctls'] for h in ss) == c['ioctls'],
+                  str(ss)[:300])
+        elif mn.startswith('qemu'):
+            check(f'{name}/{mn}: no service_stats', ss is None, str(ss))
         if mn == 'qemu':
             check(f'{name}/qemu: one ioctl per forwarded command',
                   c['ioctls'] == c['forwarded'], str(c))
@@ -260,6 +271,19 @@ if j:
     check_modes('inline-epoll', j, 3, 3, 50, modes=['offload'])
     check('inline-epoll: loop reported', j['modes'][0]['loop'] == 'epoll',
           str(j['modes'][0]['loop']))
+# The daemon's names for service settings (core_config_set()) work here
+# too, with the daemon's spelling of the loop.
+j = run('daemon-names', ['-m', 'offload', '--issue-mode', 'async',
+                         '--loop', 'io_uring', '--max-inflight', '2',
+                         '--rate-limit', '1000000', '--ring-budget', '32',
+                         '-n', '2', '-k', '20'])
+if j:
+    cf = j['config']['offload']
+    check('daemon-names: settings reach the service',
+          cf['issue_mode'] == 'async' and cf['loop'] == 'io_uring' and
+          cf['max_inflight'] == 2 and cf['rate_cmds'] == 1000000, str(cf))
+run('bad-service-setting', ['-m', 'offload', '--max-inflight', '257',
+                            '-n', '1', '-k', '1'], want_rc=2)
 j = run('null', ['-b', 'null', '-n', '4', '-k', '100'])
 if j:
     check_schema('null', j)

@@ -234,7 +234,13 @@ TEST(endianness)
 	EXPECT_EQ(CMDQ_CMD_IS_LE, __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
 }
 
-static const struct cmdq_caps *pick_caps(uint64_t *s, struct cmdq_caps *rc)
+/*
+ * Random caps into @rc, prepared for the fast path when @prepare (the
+ * worker's case) and left unprepared otherwise (every caps-gated TLBI then
+ * takes the full path).
+ */
+static const struct cmdq_caps *pick_caps(uint64_t *s, struct cmdq_caps *rc,
+					 bool prepare)
 {
 	static const struct cmdq_caps small = {
 		.asid_bits = 8,
@@ -245,24 +251,30 @@ static const struct cmdq_caps *pick_caps(uint64_t *s, struct cmdq_caps *rc)
 
 	switch (r % 4) {
 	case 0:
-		return &cmdq_caps_qemu;
+		*rc = cmdq_caps_qemu;
+		break;
 	case 1:
-		return &cmdq_caps_full;
+		*rc = cmdq_caps_full;
+		break;
 	case 2:
-		return &small;
+		*rc = small;
+		break;
+	default:
+		r >>= 2;
+		*rc = (struct cmdq_caps){
+			.asid_bits = r & 1 ? 16 : 8,
+			.ssid_bits = (uint8_t)(r & 2 ? 20 : 0),
+			.sid_bits = 32,
+			.range_inv = r & 4,
+			.ats = r & 8,
+			.ds = r & 16,
+			.gran4k = r & 32,
+			.gran16k = r & 64,
+			.gran64k = r & 128,
+		};
 	}
-	r >>= 2;
-	*rc = (struct cmdq_caps){
-		.asid_bits = r & 1 ? 16 : 8,
-		.ssid_bits = (uint8_t)(r & 2 ? 20 : 0),
-		.sid_bits = 32,
-		.range_inv = r & 4,
-		.ats = r & 8,
-		.ds = r & 16,
-		.gran4k = r & 32,
-		.gran16k = r & 64,
-		.gran64k = r & 128,
-	};
+	if (prepare)
+		cmdq_caps_prepare(rc);
 	return rc;
 }
 
@@ -299,7 +311,7 @@ TEST_TIMEOUT(agrees_with_classify_validate, 60)
 
 	for (unsigned int i = 0; i < cases; i++) {
 		struct cmdq_caps rc;
-		const struct cmdq_caps *caps = pick_caps(&s, &rc);
+		const struct cmdq_caps *caps = pick_caps(&s, &rc, true);
 		struct cmdq_cmd c, raw;
 		struct cmdq_info inf;
 		enum cmdq_cerror e;
@@ -336,6 +348,56 @@ TEST_TIMEOUT(agrees_with_classify_validate, 60)
 }
 
 /* cmdq_coalesce_info() leaves a batch holding an opcode-0 entry alone. */
+/*
+ * Property: prepared caps (fast path from the masks) and the same caps
+ * unprepared (full path for every caps-gated TLBI) decode every random
+ * command alike, and preparing changes no field it reads.
+ */
+TEST_TIMEOUT(prepared_matches_unprepared, 60)
+{
+	uint64_t seed = t_seed(), s = seed;
+	unsigned int seen_fast_ok = 0;
+	const unsigned int cases = 300000;
+
+	for (unsigned int i = 0; i < cases; i++) {
+		struct cmdq_caps u, p;
+		struct cmdq_cmd cu, cp, raw;
+		struct cmdq_info iu, ip;
+		enum cmdq_cerror eu, ep;
+
+		pick_caps(&s, &u, false);
+		p = u;
+		cmdq_caps_prepare(&p);
+		ASSERT_EQ(p.asid_bits, u.asid_bits);
+		ASSERT_EQ(p.ssid_bits, u.ssid_bits);
+		ASSERT_EQ(p.sid_bits, u.sid_bits);
+		ASSERT_TRUE(p.range_inv == u.range_inv && p.ats == u.ats &&
+			    p.ds == u.ds && p.gran4k == u.gran4k &&
+			    p.gran16k == u.gran16k && p.gran64k == u.gran64k);
+		random_cmd(&s, &raw.d[0], &raw.d[1]);
+		memset(&iu, 0xa5, sizeof(iu));
+		memset(&ip, 0x5a, sizeof(ip));
+		eu = decode_raw(&u, raw.d[0], raw.d[1], &cu, &iu);
+		ep = decode_raw(&p, raw.d[0], raw.d[1], &cp, &ip);
+		if (eu != ep || cu.d[0] != cp.d[0] || cu.d[1] != cp.d[1] ||
+		    iu.op != ip.op || iu.cls != ip.cls ||
+		    iu.order != ip.order || iu.cerror != ip.cerror ||
+		    iu.flags != ip.flags || iu.sid != ip.sid ||
+		    iu.ssid != ip.ssid) {
+			t_report(__FILE__, __LINE__,
+				 "seed %#" PRIx64 " case %u: %#" PRIx64
+				 ":%#" PRIx64 " decoded differently prepared",
+				 seed, i, raw.d[0], raw.d[1]);
+			t_abort();
+		}
+		if (ep == CMDQ_CERROR_NONE && (ip.op == CMDQ_OP_TLBI_NH_VA ||
+					       ip.op == CMDQ_OP_TLBI_NH_VAA))
+			seen_fast_ok++;
+	}
+	/* The random commands reach the masks' accepting side too. */
+	EXPECT_GT(seen_fast_ok, cases / 1000);
+}
+
 TEST(coalesce_info_opcode0)
 {
 	struct cmdq_cmd c[3];

@@ -23,6 +23,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/core_i.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"

@@ -31,6 +31,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "common/barrier.h"
 #include "tests/harness.h"
@@ -90,7 +91,7 @@ static struct core_service *svc_new(struct iofd_sim_config *sim,
 
 static uint32_t vsmmu_new(struct core_service *svc)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t id = 0;
 
 	ASSERT_OK(core_vsmmu_create(svc, "smmu0", &spec, &id));

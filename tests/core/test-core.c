@@ -27,6 +27,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "core/hist.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"
@@ -939,13 +940,21 @@ TEST(control_errors)
 {
 	struct iofd_sim_config sim;
 	struct core_service *svc;
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t id, vs;
 	int memfd, efd, pfd[2];
 
 	tlib_sim_cfg(&sim);
 	svc = tlib_svc_variant(&tlib_variants[0], 1, &sim, 50);
 	ASSERT_ERR(-ENOENT, core_vsmmu_create(svc, "nope", &spec, &id));
+	/* The sim takes no iommufd: core refuses one, so callers need not
+	 * know which backend wants what. */
+	spec.iommufd = 0;
+	ASSERT_ERR(-EINVAL, core_vsmmu_create(svc, "smmu0", &spec, &id));
+	spec.iommufd = -2;
+	ASSERT_ERR(-EINVAL, core_vsmmu_create(svc, "smmu0", &spec, &id));
+	spec.iommufd = -1;
+	ASSERT_STREQ(core_service_backend_name(svc), "sim");
 	ASSERT_ERR(-ENOENT, core_vsmmu_destroy(svc, 12345));
 	ASSERT_ERR(-ENOENT, core_ring_detach(svc, 12345));
 	ASSERT_ERR(-ENOENT, core_ring_resume(svc, 12345));

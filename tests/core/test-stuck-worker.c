@@ -109,7 +109,7 @@ static void stats_of(struct core_service *svc, unsigned int i,
 /* smmu1 serves as if nothing happened. */
 static void other_hsmmu_works(struct core_service *svc, struct tlib_ring *r)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct core_hsmmu_stats hs;
 	uint32_t vs, vdev, idx, ids[8], n;
 
@@ -127,7 +127,7 @@ static void other_hsmmu_works(struct core_service *svc, struct tlib_ring *r)
 
 TEST_TIMEOUT(stuck_worker_degrades_its_own_hsmmu_only, 120)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct iofd_sim_config sim;
 	struct core_service *svc;
 	struct core_service_stats ss;
@@ -227,7 +227,7 @@ TEST_TIMEOUT(service_free_returns_with_a_stuck_worker, 120)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		struct iofd_viommu_spec spec = { .iommufd = -1 };
+		struct core_vsmmu_spec spec = { .iommufd = -1 };
 		struct iofd_sim_config sim;
 		struct core_service *svc;
 		struct tlib_ring r;
@@ -278,7 +278,7 @@ struct racer {
 static void *racer_main(void *arg)
 {
 	struct racer *rc = arg;
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	const char *hs = rc->seed % 2 ? "smmu1" : "smmu0";
 
 	for (int i = 0; i < 150; i++) {

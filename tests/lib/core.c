@@ -50,7 +50,7 @@ struct core_service *tlib_svc_variant(const struct tlib_variant *v,
 
 uint32_t tlib_vsmmu_new(struct core_service *svc, const char *hsmmu)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t id = 0;
 
 	ASSERT_OK(core_vsmmu_create(svc, hsmmu, &spec, &id));

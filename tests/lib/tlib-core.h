@@ -9,6 +9,7 @@
 #define SMMU_OFFLOAD_TESTS_LIB_TLIB_CORE_H
 
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib.h"
 

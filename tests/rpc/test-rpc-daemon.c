@@ -1112,7 +1112,7 @@ static void fake_sysfs_remove(const char *root)
  */
 TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 {
-	const char *lib = getenv("FAKE_IOMMU_LIB");
+	const char *lib = tlib_env("FAKE_IOMMU_LIB");
 	char root[128], arg[160];
 	const char *const args[] = { "--backend", "kernel", arg, NULL };
 	struct cmdq_cmd cmds[2] = { cmdq_build_cfgi_cd(0x10, 0, true),
@@ -1130,8 +1130,6 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
 	bool found = false;
 	double deadline;
 
-	if (!lib)
-		SKIP("FAKE_IOMMU_LIB not set: sanitizer builds cannot preload the fake into the daemon");
 	self->d.preload = lib;
 	fake_sysfs(self->d.dir, root, sizeof(root));
 	snprintf(arg, sizeof(arg), "--sysfs-root=%s", root);
@@ -1204,7 +1202,7 @@ TEST_F_TIMEOUT(d, kernel_backend_iommufd_passing, 60)
  */
 TEST_F_TIMEOUT(d, sigterm_with_a_stuck_worker_exits, 90)
 {
-	const char *lib = getenv("FAKE_IOMMU_LIB");
+	const char *lib = tlib_env("FAKE_IOMMU_LIB");
 	char root[128], arg[160];
 	const char *const args[] = { "--backend",	 "kernel", arg,
 				     "--ctl-timeout-ms", "200",	   NULL };
@@ -1219,8 +1217,6 @@ TEST_F_TIMEOUT(d, sigterm_with_a_stuck_worker_exits, 90)
 	double deadline;
 	int fd, st, rc = 0;
 
-	if (!lib)
-		SKIP("FAKE_IOMMU_LIB not set: sanitizer builds cannot preload the fake into the daemon");
 	self->d.preload = lib;
 	fake_sysfs(self->d.dir, root, sizeof(root));
 	snprintf(arg, sizeof(arg), "--sysfs-root=%s", root);

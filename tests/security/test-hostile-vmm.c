@@ -28,6 +28,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"
 
@@ -79,7 +80,7 @@ static void ring_attach(struct core_service *svc, uint32_t vs,
 static void vm_new(struct core_service *svc, struct vm *vm, uint32_t vsid,
 		   uint32_t psid, uint32_t log2)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
 
 	memset(vm, 0, sizeof(*vm));
@@ -278,6 +279,37 @@ static struct cmdq_cmd raw_cmd(uint64_t d0, uint64_t d1)
  * after everything before it completed; the VMM then replaces it with a
  * CMD_SYNC (as it would after reflecting GERROR to the guest) and resumes.
  */
+/*
+ * The service's half of the header is shared memory the VMM can write:
+ * the statistics come from the worker's own copies, so a VMM scribbling
+ * there changes neither what its ring's stats say nor the admin's view.
+ */
+TEST_F(h, header_scribbles_do_not_reach_stats)
+{
+	struct tlib_ring *r = &self->bad.r;
+	struct core_ring_stats rs;
+	uint32_t last;
+
+	for (int i = 0; i < 4; i++)
+		push(r, cmdq_build_tlbi_nh_asid(3, 0));
+	last = push(r, tlib_sync_cmd());
+	sync_wait(r, last);
+
+	__atomic_store_n(&r->p.hdr->cons, 777u, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->p.hdr->err, SMMU_RING_ERR_PROTO, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->p.hdr->err_index, 9u, __ATOMIC_RELAXED);
+	__atomic_or_fetch(&r->p.hdr->svc_flags, SMMU_RING_HALTED,
+			  __ATOMIC_RELAXED);
+
+	ASSERT_OK(core_ring_stats(self->svc, r->id, &rs));
+	EXPECT_EQ(rs.cons, last + 1);
+	EXPECT_EQ(rs.prod, last + 1);
+	EXPECT_FALSE(rs.halted);
+	EXPECT_EQ(rs.err, SMMU_RING_ERR_NONE);
+	EXPECT_EQ(rs.err_index, 0);
+	good_vm_healthy(self->svc, &self->good);
+}
+
 TEST_F_TIMEOUT(h, illegal_commands_halt_at_index, 60)
 {
 	const struct cmdq_tlbi_range none = { 0 };

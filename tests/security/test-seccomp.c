@@ -34,6 +34,7 @@
 
 #include "cmdq/cmdq.h"
 #include "core/core.h"
+#include "core/core_test.h"
 #include "iommufd/sim.h"
 #include "tests/lib/tlib-core.h"
 
@@ -186,7 +187,7 @@ static int child_main(void)
 		.poll_us = 20,
 	};
 	struct core_service *svc = NULL;
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct iofd_viommu *vi;
 	struct tlib_ring r;
 	uint32_t vs, vdev;

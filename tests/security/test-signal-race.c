@@ -167,7 +167,7 @@ static struct core_service *svc_new(struct iofd_sim_config *sim,
 /* Control calls that must come back while the bad VM misbehaves. */
 static void control_calls_answer(struct core_service *svc)
 {
-	struct iofd_viommu_spec spec = { .iommufd = -1 };
+	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	struct core_hsmmu_stats hs;
 	uint32_t vs;
 
