@@ -91,6 +91,11 @@ void sb_usage(FILE *f)
 		"threads and "
 		"service workers\n"
 		"                       on separate halves of the CPUs\n"
+		"      --kvm-lap        --vcpu kvm, a test: vCPU 0 of each VM "
+		"holds its first\n"
+		"                       CONS read until the others moved CONS "
+		"a queue past\n"
+		"                       its SYNC (or are done)\n"
 		"  -q, --quiet          no progress line\n",
 		CORE_DEFAULT_POLL_US);
 }
@@ -157,6 +162,7 @@ enum {
 	OPT_FLOOD,
 	OPT_VCPU,
 	OPT_KVM_PIN,
+	OPT_KVM_LAP,
 	OPT_SVC, /* a service setting: core_config_set() */
 };
 
@@ -206,6 +212,7 @@ static const struct option long_opts[] = {
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "vcpu", required_argument, NULL, OPT_VCPU },
 	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
+	{ "kvm-lap", no_argument, NULL, OPT_KVM_LAP },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -378,6 +385,9 @@ static int parse_other_opt(struct opts *o, int c, const char *arg)
 	case OPT_KVM_PIN:
 		o->kvm_pin = true;
 		break;
+	case OPT_KVM_LAP:
+		o->kvm_lap = true;
+		break;
 	case 'q':
 		o->quiet = true;
 		break;
@@ -408,6 +418,10 @@ static int opts_finish(struct opts *o, const struct opts_seen *seen)
 	}
 	if (o->kvm_pin && !o->kvm) {
 		fprintf(stderr, "smmu-bench: --kvm-pin needs --vcpu kvm\n");
+		return -EINVAL;
+	}
+	if (o->kvm_lap && !o->kvm) {
+		fprintf(stderr, "smmu-bench: --kvm-lap needs --vcpu kvm\n");
 		return -EINVAL;
 	}
 	if (o->vcmdq == 1 && (!o->kvm || o->kvm_msi)) {

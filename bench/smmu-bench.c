@@ -508,6 +508,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			       .sim = o->sim,
 			       .poll_us = o->svc.poll_us,
 			       .pin = o->kvm_pin,
+			       .lap = o->kvm_lap,
 			       .msipoll = o->kvm_msi,
 			       .json = o->json };
 

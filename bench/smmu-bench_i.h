@@ -71,6 +71,7 @@ struct opts {
 	const char *connect; /* offload through smmu-offloadd at this socket */
 	unsigned int idle_ms; /* --idle: measure idle rings instead */
 	const char *json, *plot;
+	bool kvm_lap; /* --kvm-lap */
 	bool kvm, kvm_msi, kvm_pin; /* --vcpu kvm|kvm-msipoll, --kvm-pin:
 				     * bench/kvm/kvm-bench.h */
 	int vcmdq; /* -m vcmdq (--vcpu kvm only): 1 asked, 0 not, -1

@@ -16,8 +16,9 @@
  *   take the VM's CMDQ lock; while the queue lacks room, read CMDQ_CONS
  *   (an exit); copy the batch into the queue; write CMDQ_PROD once (an
  *   exit); drop the lock; if the batch has a CMD_SYNC, poll CMDQ_CONS
- *   (an exit per read) until it has passed the SYNC, the test of Linux's
- *   queue_consumed() on index + wrap-bit values. With KG_V_MSIPOLL set
+ *   (an exit per read) until it has passed the SYNC (on the linear index, see CONS_LINEAR:
+ *   Linux's queue_consumed() on index + wrap-bit values is ambiguous once
+ *   other vCPUs move CONS a whole queue past it). With KG_V_MSIPOLL set
  *   the last SYNC asks for an MSI write of 0 into its own queue slot and
  *   the guest polls that word in RAM instead (Linux's MSIPOLL): no exit.
  * It stops when the host sets KG_VM_STOP or after KG_V_LIMIT batches, and
@@ -33,6 +34,49 @@
 	rdtsc
 	shl	$32, %rdx
 	or	%rdx, %rax
+.endm
+
+/*
+ * %r8 = the linear consumer index, from \cons (an index + wrap-bit
+ * register). The wrap-bit test alone (Linux's queue_consumed()) is
+ * ambiguous: while a vCPU is descheduled between its PROD write and its
+ * poll, the other vCPUs can move CONS more than Q past its SYNC, which
+ * then reads as not consumed, forever once they stop. The room rule keeps
+ * CONS >= PROD - Q at all times (PROD: the linear producer index \prod),
+ * so with P0 and P2 read before and after CONS, P2 - Q <= CONS <= P2 and
+ * CONS >= P0 - Q: if P2 - P0 < Q, CONS is within 2Q behind P2 and
+ * P2 - ((P2 - CONS) mod 2Q) names it; otherwise a queue's worth went in
+ * meanwhile and P2 - Q (>= P0) is a CONS already passed. No second read:
+ * one exit per poll, as the harness counts. Then raises \view, the
+ * queue's last-seen linear CONS shared by the vCPUs, to %r8 (lock
+ * cmpxchg: a poller that was descheduled never lowers it). With \err, a
+ * CONS with a bit of \errmask set jumps there. Clobbers %rax, %rdx.
+ */
+.macro CONS_LINEAR prod, cons, view, err, errmask
+	mov	\prod, %r8
+	mov	\cons, %eax
+	.ifnb \err
+	test	$\errmask, %eax
+	jnz	\err
+	.endif
+	mov	\prod, %rdx
+	sub	%rdx, %r8
+	neg	%r8
+	cmp	$KG_CMDQ_ENTS, %r8
+	jae	64f
+	mov	%edx, %r8d
+	sub	%eax, %r8d
+	and	$KG_CMDQ_PMASK, %r8d
+	jmp	65f
+64:	mov	$KG_CMDQ_ENTS, %r8d
+65:	sub	%r8, %rdx
+	mov	%rdx, %r8
+	mov	\view, %rax
+62:	cmp	%rax, %r8
+	jbe	63f
+	lock cmpxchg %r8, \view
+	jne	62b
+63:
 .endm
 
 	.section .rodata.kvm_guest, "a"
@@ -98,17 +142,15 @@ locked:
 	add	%rax, KG_V_SPIN(%r15)
 	mov	KG_S_N(%r13), %ecx
 space:
-	/* used = (prod - cons) mod 2Q; room while used + n <= Q */
+	/* used = prod - cons (linear); room while used + n <= Q */
 	mov	ABS(KG_VM + KG_VM_PROD), %rax
 	sub	ABS(KG_VM + KG_VM_CONS), %rax
-	and	$KG_CMDQ_PMASK, %rax
 	mov	$KG_CMDQ_ENTS, %edx
 	sub	%rax, %rdx
 	cmp	%rcx, %rdx
 	jae	write
-	mov	ABS(KG_MMIO + KG_REG_CMDQ_CONS), %eax
-	and	$KG_CMDQ_PMASK, %eax
-	mov	%rax, ABS(KG_VM + KG_VM_CONS)
+	CONS_LINEAR ABS(KG_VM+KG_VM_PROD), ABS(KG_MMIO+KG_REG_CMDQ_CONS), \
+		ABS(KG_VM+KG_VM_CONS)
 	jmp	space
 write:
 	mov	ABS(KG_VM + KG_VM_PROD), %rbx
@@ -157,15 +199,11 @@ write:
 	test	%rbp, %rbp
 	jnz	msipoll
 poll:
-	mov	ABS(KG_MMIO + KG_REG_CMDQ_CONS), %eax
-	and	$KG_CMDQ_PMASK, %eax
-	mov	%rax, ABS(KG_VM + KG_VM_CONS)
-	/* consumed iff (cons - sync - 1) mod 2Q < Q */
-	sub	%r11, %rax
-	dec	%rax
-	and	$KG_CMDQ_PMASK, %eax
-	cmp	$KG_CMDQ_ENTS, %eax
-	jae	poll
+	CONS_LINEAR ABS(KG_VM+KG_VM_PROD), ABS(KG_MMIO+KG_REG_CMDQ_CONS), \
+		ABS(KG_VM+KG_VM_CONS)
+	/* consumed iff the linear cons has passed the SYNC */
+	cmp	%r11, %r8
+	jbe	poll
 	jmp	synced
 msipoll:
 	/* Linux's __arm_smmu_cmdq_poll_until_msi(): RAM only, no exit. */
@@ -519,16 +557,13 @@ vlocked:
 vspace:
 	mov	KG_VQ_PROD(%rdi), %rax
 	sub	KG_VQ_CONS(%rdi), %rax
-	and	$KG_CMDQ_PMASK, %rax
 	mov	$KG_CMDQ_ENTS, %edx
 	sub	%rax, %rdx
 	cmp	%rcx, %rdx
 	jae	vwrite
-	mov	Q_CONS(%rbp), %eax		/* RAM: no exit */
-	test	$CONS_ERR, %eax
-	jnz	verr_cons
-	and	$KG_CMDQ_PMASK, %eax
-	mov	%rax, KG_VQ_CONS(%rdi)
+	/* Q_CONS: RAM, no exit */
+	CONS_LINEAR KG_VQ_PROD(%rdi), Q_CONS(%rbp), KG_VQ_CONS(%rdi), \
+		verr_cons, CONS_ERR
 	pause
 	jmp	vspace
 vwrite:
@@ -564,16 +599,11 @@ vwrite:
 	test	%r10, %r10
 	jz	vnosync
 vpoll:
-	mov	Q_CONS(%rbp), %eax		/* A_CONS */
-	test	$CONS_ERR, %eax
-	jnz	verr_cons
-	and	$KG_CMDQ_PMASK, %eax
-	mov	%rax, KG_VQ_CONS(%rdi)
-	sub	%r11, %rax
-	dec	%rax
-	and	$KG_CMDQ_PMASK, %eax
-	cmp	$KG_CMDQ_ENTS, %eax
-	jb	vsynced
+	/* A_CONS: the Q_CONS load (x86: loads are acquire) */
+	CONS_LINEAR KG_VQ_PROD(%rdi), Q_CONS(%rbp), KG_VQ_CONS(%rdi), \
+		verr_cons, CONS_ERR
+	cmp	%r11, %r8
+	ja	vsynced
 	pause
 	TSC
 	sub	%r9, %rax

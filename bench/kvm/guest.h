@@ -40,7 +40,7 @@
 #define KG_VM 0x100000
 #define KG_VM_LOCK 0x00 /* u64: 0 free, 1 taken (xchg) */
 #define KG_VM_PROD 0x08 /* u64: guest's linear producer index */
-#define KG_VM_CONS 0x10 /* u64: last CONS register value read */
+#define KG_VM_CONS 0x10 /* u64: linear CONS the guest last saw (max) */
 #define KG_VM_STOP 0x40 /* u64: host sets 1 to end the run */
 
 #define KG_CMDQ 0x110000
@@ -170,7 +170,7 @@
 #define KG_VQ(l) (KG_VM + 0x100 + 0x40 * (l))
 #define KG_VQ_LOCK 0x00 /* u64: 0 free, 1 taken */
 #define KG_VQ_PROD 0x08 /* u64: linear producer index */
-#define KG_VQ_CONS 0x10 /* u64: last CONS read (index + wrap) */
+#define KG_VQ_CONS 0x10 /* u64: linear CONS last seen (max) */
 /* The queues in guest RAM: 1 << KG_CMDQ_LOG2 entries each, aligned to
  * their size (BASE = KG_VQMEM(l) | KG_CMDQ_LOG2). */
 #define KG_VQMEM(l) (0x120000 + 0x1000 * (l))

@@ -91,6 +91,7 @@ static void *vcpu_main(void *arg)
 	cpu0 = common_thread_cpu_ns();
 	vc->rc = kvmh_vcpu_run(&vc->c, kvmb_on_mmio, vc, vc->err,
 			       sizeof(vc->err));
+	__atomic_fetch_add(&vc->vm->vcpus_done, 1, __ATOMIC_RELAXED);
 	vc->cpu_ns = common_thread_cpu_ns() - cpu0;
 	return NULL;
 }
@@ -296,17 +297,24 @@ static void gate_open(struct kvmb_run *run, int go)
 	pthread_mutex_unlock(&run->gate_lock);
 }
 
-/* Join every started vCPU thread; kick the stragglers after 10 s. */
+/*
+ * Join every started vCPU thread; kick the stragglers after 10 s (60 s
+ * with -k). A kicked vCPU returns -EINTR with no message of its own: say
+ * here that it was stuck, and where (its exits tell a CONS poll that never
+ * saw its SYNC from a PROD or CMDQV handler that never returned).
+ */
 static void join_all(struct kvmb_run *run, unsigned int started)
 {
 	const struct kvmb_opts *o = run->o;
 	struct timespec dl;
-	unsigned int n = 0;
+	unsigned int n = 0, secs;
+	bool kicked = false;
 
 	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += KVMB_STUCK_NS / 1000000000u;
+	secs = KVMB_STUCK_NS / 1000000000u;
 	if (o->syncs)
-		dl.tv_sec += 50; /* the guests stop on their own */
+		secs += 50; /* the guests stop on their own */
+	dl.tv_sec += secs;
 	for (unsigned int v = 0; v < o->vms; v++)
 		for (unsigned int k = 0; k < o->vcpus && n < started;
 		     k++, n++) {
@@ -318,8 +326,25 @@ static void join_all(struct kvmb_run *run, unsigned int started)
 					     j++)
 						kvmh_vcpu_kick(
 							&run->vms[w].vc[j].c);
+				kicked = true;
 				pthread_join(vc->th, NULL);
 			}
+		}
+	n = 0;
+	for (unsigned int v = 0; v < o->vms && kicked; v++)
+		for (unsigned int k = 0; k < o->vcpus && n < started;
+		     k++, n++) {
+			struct kvmb_vcpu *vc = &run->vms[v].vc[k];
+			const struct kvmh_exits *x = &vc->c.exits;
+
+			if (vc->rc != -EINTR || vc->err[0])
+				continue;
+			snprintf(vc->err, sizeof(vc->err),
+				 "VM %u vCPU %u: stuck, kicked after %u s "
+				 "(%llu batches, %llu MMIO reads, %llu writes)",
+				 v, k, secs, (unsigned long long)vc->batches,
+				 (unsigned long long)x->mmio_read,
+				 (unsigned long long)x->mmio_write);
 		}
 }
 
@@ -397,8 +422,18 @@ static void collect(struct kvmb_run *run, struct kvmb_result *res)
 						       3));
 			}
 			if ((vc->rc || vc->err[0]) && !res->errmsg[0]) {
-				snprintf(res->errmsg, sizeof(res->errmsg), "%s",
-					 vc->err[0] ? vc->err : "failed");
+				/* Every error path sets vc->err; this is
+				 * the net under a new one that does not. */
+				if (vc->err[0])
+					snprintf(res->errmsg,
+						 sizeof(res->errmsg), "%s",
+						 vc->err);
+				else
+					snprintf(res->errmsg,
+						 sizeof(res->errmsg),
+						 "VM %u vCPU %u: %s", v, k,
+						 strerror(vc->rc ? -vc->rc :
+								   EIO));
 				res->err = vc->rc ? vc->rc : -EIO;
 			}
 		}

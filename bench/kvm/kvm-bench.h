@@ -36,6 +36,14 @@ struct kvmb_opts {
 		       * MSIPOLL), not by reading CMDQ_CONS */
 	bool pin; /* offload, vcmdq: vCPU threads and service workers on disjoint
 		   * halves of the CPUs this process may use */
+	/*
+	 * A test of the guest's CONS poll (check-smmu-bench-kvm.py, case
+	 * lap): vCPU 0 of each VM holds its first CONS read after a SYNC
+	 * until the other vCPUs moved CONS more than a queue past it, or
+	 * finished; the index + wrap-bit test then reads that SYNC as not
+	 * consumed.
+	 */
+	bool lap;
 	const char *json;
 };
 

@@ -87,7 +87,8 @@ struct kvmb_vcpu {
 	struct wl_batch *hb; /* host copies of the KG_NSLOTS slots */
 	uint64_t submitted; /* PROD writes seen: the next slot's number */
 	bool sync_pending; /* its last batch's SYNC not yet seen complete */
-	uint32_t sync_reg; /* that SYNC's queue index (PROD/CONS encoding) */
+	uint32_t sync_idx; /* that SYNC's linear queue index */
+	bool lapped; /* --kvm-lap: the hold was done */
 	uint64_t lat_seen; /* KG_V_LAT_SEQ picked up so far */
 	struct core_hist lat;
 	struct core_hist prod_h, cons_h; /* VMM time per PROD / CONS exit */
@@ -126,6 +127,8 @@ struct kvmb_vm {
 	struct iofd_viommu *vi;
 	uint32_t vdev[WL_MAX_SIDS]; /* qemu modes */
 	uint32_t prod, cons; /* linear queue indexes */
+	unsigned int vcpus_done; /* --kvm-lap: vCPU threads out of KVM_RUN
+				  * (atomic, relaxed: a hint to stop waiting) */
 	uint32_t vsmmu, ring_id;
 	struct bench_ring ring; /* offload */
 	struct kvmb_seg seg[KG_CMDQ_ENTS];

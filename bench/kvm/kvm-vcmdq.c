@@ -265,8 +265,14 @@ int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
 	uint64_t v = 0;
 	int rc;
 
-	if (!q || (len != 4 && len != 8) || (off & (len - 1)))
+	if (!q || (len != 4 && len != 8) || (off & (len - 1))) {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: CMDQV %s of %u bytes at +%#llx: %s",
+			 vc->c.idx, is_write ? "write" : "read", len,
+			 (unsigned long long)off,
+			 q ? "bad size or alignment" : "no CMDQV");
 		return -EIO;
+	}
 	if (is_write)
 		memcpy(&v, data, len); /* x86: little-endian, as MMIO */
 	pthread_mutex_lock(&vm->lock);

@@ -7,17 +7,21 @@
  * runs on the vCPU threads, under the vSMMU lock where kvmb_vm says.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "bench/kvm/guest.h"
 #include "bench/kvm/kvm-bench_i.h"
 
-/* SMMUv3 queue_consumed(): has CONS passed the entry at @idx? Both in
- * the PROD/CONS encoding (index + wrap bit). */
+/*
+ * Has the linear CONS @cons passed the entry at linear index @idx? Not
+ * queue_consumed() on the register encoding: the other vCPUs can move
+ * CONS more than a queue's worth past a SYNC before its vCPU reads it.
+ */
 static bool consumed(uint32_t cons, uint32_t idx)
 {
-	return ((cons - idx - 1) & KG_CMDQ_PMASK) < KG_CMDQ_ENTS;
+	return (int32_t)(cons - idx) > 0;
 }
 
 void kvmb_slot_refill(struct kvmb_vcpu *vc, unsigned int k, struct wl_batch *b)
@@ -309,6 +313,33 @@ static int cons_offload(struct kvmb_vm *vm, uint32_t *ret_cons)
 	}
 }
 
+/*
+ * --kvm-lap: hold vCPU 0's first CONS read after a SYNC (its guest has
+ * dropped the queue lock, as a vCPU descheduled before its poll would
+ * be) until CONS is more than a queue past that SYNC or the other vCPUs
+ * are done; 10 s at most.
+ */
+static void lap_hold(struct kvmb_vcpu *vc)
+{
+	struct kvmb_vm *vm = vc->vm;
+	uint64_t start = kvmb_now_ns();
+
+	vc->lapped = true;
+	for (;;) {
+		uint32_t ahead;
+
+		pthread_mutex_lock(&vm->lock);
+		ahead = vm->cons - vc->sync_idx;
+		pthread_mutex_unlock(&vm->lock);
+		if ((ahead > KG_CMDQ_ENTS && ahead < UINT32_MAX / 2) ||
+		    __atomic_load_n(&vm->vcpus_done, __ATOMIC_RELAXED) + 1 >=
+			    vm->run->o->vcpus ||
+		    kvmb_now_ns() - start > KVMB_STUCK_NS)
+			return;
+		sched_yield();
+	}
+}
+
 /* The guest wrote CMDQ_PROD: the harness part, around the VMM's. */
 /* The guest saw its pending SYNC complete: check the oracle. */
 static void sync_seen(struct kvmb_vcpu *vc)
@@ -358,7 +389,7 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 	kvmb_count_batch(vc, b);
 	if (b->last_sync >= 0) {
 		vc->sync_pending = true;
-		vc->sync_reg = (old + (uint32_t)b->last_sync) & KG_CMDQ_PMASK;
+		vc->sync_idx = old + (uint32_t)b->last_sync;
 	}
 	/* The guest copied the slot into the queue: refill it. */
 	vc->submitted++;
@@ -373,8 +404,14 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 	uint32_t cons, reg;
 	int rc = 0;
 
-	if (len != 4)
+	if (len != 4) {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: CONS read of %u bytes", vc->c.idx, len);
 		return -EPROTO;
+	}
+	if (vm->run->o->lap && vc->c.idx == 0 && vc->sync_pending &&
+	    !vc->lapped)
+		lap_hold(vc);
 	if (vm->run->mode == KVMB_OFFLOAD) {
 		rc = cons_offload(vm, &cons);
 	} else {
@@ -390,7 +427,7 @@ static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 	reg = cons & KG_CMDQ_PMASK;
 	memcpy(data, &reg, sizeof(reg)); /* x86: little-endian, as MMIO */
 	if (vc->sync_pending && !vm->run->o->msipoll &&
-	    consumed(reg, vc->sync_reg))
+	    consumed(cons, vc->sync_idx))
 		sync_seen(vc);
 	return 0;
 }

@@ -153,6 +153,13 @@ cases = [
                    '-k', '200', '-m', 'vcmdq,qemu,qemu-batched,offload'],
      2, 2, 200),
     ('storm', ['-w', 'storm', '-n', '1', '-k', '40'], 1, 1, 40),
+    # vCPU 0's first CONS read waits until vCPU 1 moved CONS more than a
+    # queue (256) past vCPU 0's SYNC, as when vCPU 0 is descheduled before
+    # its poll: a guest testing index + wrap bit reads that SYNC as not
+    # consumed and polls until the harness kicks it (the old vcmdq-2x2
+    # hang under load). 200 batches of 2 from vCPU 1 get there.
+    ('lap', ['-w', 'strict-unmap', '-n', '1', '--vcpus', '2', '-k', '200',
+             '--kvm-lap'], 1, 2, 200),
     ('trace', ['-w', 'trace:' + trace, '-n', '1', '--vcpus', '2',
                '--trace-batches', '400', '-k', '60'], 1, 2, 60),
 ]
@@ -187,6 +194,9 @@ check('-m vcmdq -w storm: refused (CFGI_CD is not a VCMDQ command)',
       (p.returncode == 77 or 'VINTF' in p.stdout), p.stdout[-500:])
 p = subprocess.run([bench, '--kvm-pin', '-k', '1'], capture_output=True)
 check('--kvm-pin without --vcpu kvm: usage error', p.returncode == 2,
+      str(p.returncode))
+p = subprocess.run([bench, '--kvm-lap', '-k', '1'], capture_output=True)
+check('--kvm-lap without --vcpu kvm: usage error', p.returncode == 2,
       str(p.returncode))
 
 finish()
