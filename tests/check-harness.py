@@ -44,20 +44,20 @@ def one(name, args, want_rc, want_line, xfail=None):
 one('pass', ['passes'], 0, 'ok 1 passes')
 one('skip', ['skips'], 0, 'ok 1 skips # SKIP nothing to run here')
 one('failure', ['plain_failure'], 1, 'not ok 1 plain_failure')
-one('xfail by a check', ['known_bug_fails'], 0,
-    'not ok 1 known_bug_fails # TODO known bug: demo bug 1')
-one('xfail by a crash', ['known_bug_crashes'], 0,
-    'not ok 1 known_bug_crashes # TODO known bug: demo bug 2')
-one('xfail with a fixture', ['known_bug_fixture'], 0,
-    'not ok 1 fx.known_bug_fixture # TODO known bug: demo bug 4')
-one('marked but passing: a failure', ['known_bug_fixed'], 1,
-    'ok 1 known_bug_fixed # TODO unexpectedly passed, expected to fail: '
+one('xfail by a check', ['xfail_fails'], 0,
+    'not ok 1 xfail_fails # TODO expected failure: demo bug 1')
+one('xfail by a crash', ['xfail_crashes'], 0,
+    'not ok 1 xfail_crashes # TODO expected failure: demo bug 2')
+one('xfail with a fixture', ['xfail_fixture'], 0,
+    'not ok 1 fx.xfail_fixture # TODO expected failure: demo bug 4')
+one('marked but passing: a failure', ['xfail_fixed'], 1,
+    'ok 1 xfail_fixed # TODO unexpectedly passed, expected to fail: '
     'demo bug 3')
 one('T_XFAIL from the environment', ['env_marked'], 0,
-    'not ok 1 env_marked # TODO known bug: issue 0 demo',
+    'not ok 1 env_marked # TODO expected failure: issue 0 demo',
     xfail='skips: other; env_marked: issue 0 demo')
 one('T_XFAIL without a reason', ['env_marked'], 0,
-    'not ok 1 env_marked # TODO known bug: marked by T_XFAIL',
+    'not ok 1 env_marked # TODO expected failure: marked by T_XFAIL',
     xfail=' env_marked ')
 one('T_XFAIL on a passing test', ['passes'], 1,
     'ok 1 passes # TODO unexpectedly passed, expected to fail: x',
@@ -86,7 +86,7 @@ with tempfile.TemporaryDirectory() as d:
                        capture_output=True, text=True, timeout=60)
 lines = s.stdout.splitlines()
 # passed: passes, fmt, a, crashed/a, fuzz-x; failed: plain_failure, env_marked,
-# known_bug_fixed (ok # TODO), crashed (no failing subtest); skipped:
+# xfail_fixed (ok # TODO), crashed (no failing subtest); skipped:
 # skips, b, whole-skip; expected: 3 xfails.
 want = '5 passed, 4 failed, 3 skipped'
 check('summary: last line', lines and lines[-1] == want,
@@ -96,14 +96,14 @@ xl = [ln for ln in lines if ln.startswith('expected failures: ')]
 check('summary: expected failures on one line before the last',
       len(xl) == 1 and lines.index(xl[0]) == len(lines) - 2 and
       xl[0].startswith('expected failures: 3 (') and
-      'known_bug_fails (known bug: demo bug 1)' in xl[0] and
-      'fx.known_bug_fixture' in xl[0], s.stdout)
+      'xfail_fails (expected failure: demo bug 1)' in xl[0] and
+      'fx.xfail_fixture' in xl[0], s.stdout)
 check('summary: every skip listed with its reason',
       'skipped: selftest: selftest / skips (nothing to run here)' in lines
       and 'skipped: selftest: clean / b (why not)' in lines and
       'skipped: selftest: whole-skip (no device)' in lines, s.stdout)
 check('summary: the unexpected pass and the crash listed as failures',
-      any(ln.startswith('FAILED: selftest: selftest / known_bug_fixed')
+      any(ln.startswith('FAILED: selftest: selftest / xfail_fixed')
           for ln in lines) and
       'FAILED: selftest: crashed (ERROR)' in lines, s.stdout)
 with tempfile.TemporaryDirectory() as d:

@@ -25,17 +25,17 @@ TEST(plain_failure)
 	EXPECT_EQ(1, 2);
 }
 
-TEST_XFAIL(known_bug_fails, "demo bug 1")
+TEST_XFAIL(xfail_fails, "demo bug 1")
 {
 	ASSERT_EQ(1, 2);
 }
 
-TEST_XFAIL_TIMEOUT(known_bug_crashes, 5, "demo bug 2")
+TEST_XFAIL_TIMEOUT(xfail_crashes, 5, "demo bug 2")
 {
 	raise(SIGSEGV);
 }
 
-TEST_XFAIL(known_bug_fixed, "demo bug 3")
+TEST_XFAIL(xfail_fixed, "demo bug 3")
 {
 	ASSERT_EQ(2, 2);
 }
@@ -55,7 +55,7 @@ FIXTURE_TEARDOWN(fx)
 	(void)self;
 }
 
-TEST_F_XFAIL(fx, known_bug_fixture, "demo bug 4")
+TEST_F_XFAIL(fx, xfail_fixture, "demo bug 4")
 {
 	ASSERT_EQ(self->v, 2);
 }

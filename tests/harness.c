@@ -227,7 +227,7 @@ static bool t_print_result(int idx, const struct t_case *tc, int code,
 		return true;
 	}
 	if (xfail) {
-		printf("not ok %d %s # TODO known bug: %s\n", idx, tc->name,
+		printf("not ok %d %s # TODO expected failure: %s\n", idx, tc->name,
 		       xfail);
 		return false;
 	}

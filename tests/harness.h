@@ -23,12 +23,12 @@
  * are "ok N name # SKIP reason" lines, counted one by one by
  * scripts/test.sh.
  *
- * Expected failures: a test that shows a known bug nobody has fixed yet
+ * Expected failures: a test that shows a defect nobody has fixed yet
  * is marked with @why naming the bug (e.g. "issue 12 item 3: ..."), here
  * or from meson.build with T_XFAIL="name: why[; name: why]" in the test's
  * environment (for a failure only some builds have). It never counts as a
  * pass: failing in any way (a check, a crash, its timeout) it prints
- * "not ok N name # TODO known bug: why", an expected failure that does
+ * "not ok N name # TODO expected failure: why", an expected failure that does
  * not fail the program (meson: EXPECTEDFAIL; scripts/test.sh lists it
  * apart). Passing, it prints "ok N name # TODO unexpectedly passed ...",
  * which meson counts as UNEXPECTEDPASS and the program exits 1: the bug
