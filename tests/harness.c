@@ -227,8 +227,8 @@ static bool t_print_result(int idx, const struct t_case *tc, int code,
 		return true;
 	}
 	if (xfail) {
-		printf("not ok %d %s # TODO expected failure: %s\n", idx, tc->name,
-		       xfail);
+		printf("not ok %d %s # TODO expected failure: %s\n", idx,
+		       tc->name, xfail);
 		return false;
 	}
 	if (code == T_EXIT_PASS) {
