@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ring/ring_i.h"
+
 /* Largest file page size honoured for alignment (a 1 GiB huge page). */
 #define GMEM_MAX_ALIGN (1ULL << 30)
 
@@ -81,23 +83,11 @@ static int gmem_check_fd(const struct ring_gmem *g, int memfd, uint64_t offset,
 {
 	struct stat st;
 	uint64_t align;
-	int seals;
+	int r;
 
-	if (fstat(memfd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EBADF;
-	seals = fcntl(memfd, F_GET_SEALS);
-	if (seals < 0)
-		return -errno; /* EINVAL: not a memfd */
-	if (!(seals & F_SEAL_SHRINK))
-		return -EPERM;
-	/*
-	 * The size only stopped shrinking when the seal was set, which may
-	 * be after the first fstat: take it again now.
-	 */
-	if (fstat(memfd, &st) < 0)
-		return -errno;
+	r = ring_memfd_check(memfd, F_SEAL_SHRINK, &st);
+	if (r < 0)
+		return r;
 	if ((uint64_t)st.st_size < offset + size)
 		return -EMSGSIZE;
 	align = gmem_file_align(g, &st);

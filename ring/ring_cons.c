@@ -69,25 +69,11 @@ int ring_cons_map(int memfd, struct ring_cons *rc)
 	struct stat st;
 	uint32_t prod, used;
 	void *map;
-	int seals, ret;
+	int ret;
 
-	if (fstat(memfd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EBADF;
-	seals = fcntl(memfd, F_GET_SEALS);
-	if (seals < 0)
-		return -errno;
-	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-	    (F_SEAL_SHRINK | F_SEAL_GROW))
-		return -EPERM;
-	/*
-	 * The size only became fixed when the seals were set, which may be
-	 * after the first fstat: take it again now, or a VMM that shrank
-	 * the file in between would leave us mapping past its end (SIGBUS).
-	 */
-	if (fstat(memfd, &st) < 0)
-		return -errno;
+	ret = ring_memfd_check(memfd, F_SEAL_SHRINK | F_SEAL_GROW, &st);
+	if (ret < 0)
+		return ret;
 	/* Bound the size before mapping; the exact check needs line 0. */
 	if (st.st_size < (off_t)SMMU_RING_HDR_SIZE ||
 	    st.st_size > (off_t)smmu_ring_bytes_hdr(SMMU_RING_HDR_SIZE_MAX,

@@ -8,9 +8,20 @@
 #ifndef SMMU_OFFLOAD_RING_I_H
 #define SMMU_OFFLOAD_RING_I_H
 
+#include <sys/stat.h>
+
 #include <smmu-offload/ring-prod.h>
 
 #include "ring/ring_cons.h"
+
+/*
+ * ring_memfd_check() - a peer's memfd: a regular file carrying every seal
+ * in @seals (F_SEAL_*). *@ret_st is its stat taken after the seals were
+ * seen, so its size can no longer shrink. Return: 0, -EBADF (not a
+ * regular file), -EINVAL (no seals support: not a memfd), -EPERM (a seal
+ * missing), or an fstat errno.
+ */
+int ring_memfd_check(int memfd, int seals, struct stat *ret_st);
 
 /*
  * NEED_WAKEUP (doorbell suppression).

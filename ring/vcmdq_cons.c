@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/barrier.h"
+#include "ring/ring_i.h"
 
 /*
  * The opcode policy of a guest-owned VINTF (facts 2.4): the three
@@ -92,23 +93,13 @@ int ring_vcmdq_map(int memfd, unsigned int nq, struct ring_gmem *gmem,
 {
 	struct stat st;
 	void *map;
-	int seals;
+	int r;
 
 	if (!nq || nq > SMMU_VCMDQ_MAX_QUEUES || !gmem)
 		return -EINVAL;
-	if (fstat(memfd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EBADF;
-	seals = fcntl(memfd, F_GET_SEALS);
-	if (seals < 0)
-		return -errno;
-	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-	    (F_SEAL_SHRINK | F_SEAL_GROW))
-		return -EPERM;
-	/* Sealed only now, perhaps after the first fstat: size again. */
-	if (fstat(memfd, &st) < 0)
-		return -errno;
+	r = ring_memfd_check(memfd, F_SEAL_SHRINK | F_SEAL_GROW, &st);
+	if (r < 0)
+		return r;
 	if (st.st_size != (off_t)SMMU_VCMDQ_FILE_SIZE)
 		return -EMSGSIZE;
 	map = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
