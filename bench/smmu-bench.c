@@ -521,10 +521,10 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 	}
 	_Static_assert(M_COUNT + 1 == sizeof(k.modes), "kvm modes: + vcmdq");
 	memcpy(k.modes, o->modes, M_COUNT * sizeof(*o->modes));
-	/* vcmdq by default where its guest can run the workload. */
-	k.modes[M_COUNT] = o->vcmdq == 1 ||
-			   (o->vcmdq < 0 && !o->kvm_msi &&
-			    (w->kind == WL_STRICT || w->kind == WL_LAZY));
+	/* vcmdq by default (its guest sends batches with commands a VCMDQ
+	 * rejects to the trapped SMMU CMDQ); not with MSIPOLL, which a VCMDQ
+	 * does not do. */
+	k.modes[M_COUNT] = o->vcmdq == 1 || (o->vcmdq < 0 && !o->kvm_msi);
 	k.sim.wait = o->wait;
 	return kvmb_run(&k, w);
 }

@@ -14,8 +14,12 @@
  *
  * Thread context: open/close/bind/unbind and vdev calls come from the
  * control thread. iofd_invalidate() may run concurrently on different
- * viommus (issuer threads), never concurrently on the same viommu; vdev
- * calls may race with invalidations on the same viommu and are safe.
+ * viommus (issuer threads), never concurrently on the same viommu of the
+ * kernel backend (its per-viommu entry buffer); the sim (its per-viommu
+ * lock) and null backends allow it on the same viommu, which the KVM
+ * harness's vcmdq mode uses (its VMM's SMMU CMDQ beside the service's
+ * worker). vdev calls may race with invalidations on the same viommu and
+ * are safe.
  * Nothing here logs. All functions return 0 or -errno.
  */
 #ifndef SMMU_OFFLOAD_IOFD_H

@@ -108,8 +108,7 @@ done:
 
 /* ---- the driver's submission loop --------------------------------------
  * %r15 vCPU block, %r14 slot number, %r13 slot address, %r12 TSC at start
- * of the batch, %rbx linear producer index, %rcx commands, %r10 last SYNC
- * + 1 (0: none), %r11 the SYNC's linear index, %r9 TSC at the PROD write.
+ * of the batch.
  */
 bench:
 	mov	%rdi, %r15
@@ -127,6 +126,28 @@ next:
 	lea	KG_SLOTS(%r15, %r13), %r13
 	TSC
 	mov	%rax, %r12
+	call	cmdq_submit
+	TSC
+	sub	%r12, %rax
+	add	%rax, KG_V_BUSY(%r15)
+	incq	KG_V_BATCHES(%r15)
+	inc	%r14
+	cmp	$KG_NSLOTS, %r14
+	jb	next
+	xor	%r14d, %r14d
+	jmp	next
+
+/*
+ * cmdq_submit: the batch in slot %r13 through the SMMU CMDQ (trapped
+ * PROD and CONS), as the header says; KG_PROG_VCMDQ's base-CMDQ path too.
+ * In: %r15 vCPU block, %r13 slot, %r12 TSC at the start of the batch.
+ * With a SYNC: its round trip in KG_V_LAT, KG_S_LAT(%r13), KG_V_LAT_SEQ
+ * counted. Keeps %r12-%r15 and %rdi; clobbers %rax, %rbx, %rcx, %rdx,
+ * %rsi, %rbp, %r8-%r11. Inside: %rbx linear producer index, %rcx
+ * commands, %r10 last SYNC + 1 (0: none), %r11 the SYNC's linear index,
+ * %r9 TSC at the PROD write, %rbp the MSIPOLL word (0: poll CONS).
+ */
+cmdq_submit:
 lock:
 	mov	$1, %eax
 	xchg	%rax, ABS(KG_VM + KG_VM_LOCK)
@@ -213,18 +234,11 @@ msipoll:
 synced:
 	TSC
 	sub	%r9, %rax
+	mov	%rax, KG_S_LAT(%r13)
 	mov	%rax, KG_V_LAT(%r15)
 	incq	KG_V_LAT_SEQ(%r15)
 nosync:
-	TSC
-	sub	%r12, %rax
-	add	%rax, KG_V_BUSY(%r15)
-	incq	KG_V_BATCHES(%r15)
-	inc	%r14
-	cmp	$KG_NSLOTS, %r14
-	jb	next
-	xor	%r14d, %r14d
-	jmp	next
+	ret
 
 /* ---- exit-cost programs: ITERS operations between two TSC reads -------- */
 .macro STORE_LOOP addr
@@ -538,6 +552,23 @@ vwait:
 	lea	KG_SLOTS(%r15, %r13), %r13
 	TSC
 	mov	%rax, %r12
+	/* The queue of this batch: the VCMDQ if it accepts every command
+	 * (tegra241_guest_vcmdq_supports_cmd(); CMD_SYNC goes with its
+	 * batch), else the whole batch to the SMMU CMDQ (trapped). */
+	mov	KG_S_N(%r13), %ecx
+	lea	KG_S_CMDS(%r13), %rsi
+1:	movzbl	(%rsi), %eax
+	cmp	$0x11, %eax			/* TLBI_NH_ASID */
+	je	2f
+	cmp	$0x12, %eax			/* TLBI_NH_VA */
+	je	2f
+	cmp	$0x40, %eax			/* ATC_INV */
+	je	2f
+	cmp	$0x46, %eax			/* CMD_SYNC */
+	jne	vbase
+2:	add	$16, %rsi
+	dec	%ecx
+	jnz	1b
 vlock:
 	mov	$1, %eax
 	xchg	%rax, KG_VQ_LOCK(%rdi)
@@ -618,6 +649,15 @@ vsynced:
 	mov	%rax, KG_S_LAT(%r13)		/* per batch: the host may lag */
 	mov	%rax, KG_V_LAT(%r15)
 	incq	KG_V_LAT_SEQ(%r15)
+	jmp	vnosync
+vbase:
+	/* bench's submission, unchanged; it keeps %r12-%r15 and %rdi. */
+	push	%rbp
+	call	cmdq_submit
+	pop	%rbp
+	mov	KG_S_N(%r13), %eax
+	add	%rax, KG_V_BASECMDS(%r15)
+	incq	KG_V_BASEBATCHES(%r15)
 vnosync:
 	TSC
 	sub	%r12, %rax

@@ -153,6 +153,13 @@
  * the exits before it as setup) and loops: wait until the host has made
  * batch KG_V_BATCHES ready (KG_V_READY > KG_V_BATCHES; the host fills the
  * oracle and the slot first, as the other modes do on the PROD exit),
+ * pick the queue as Linux's arm-smmu-v3 does with tegra241-cmdqv
+ * (tegra241-cmdqv-facts.md 2.4): if every command of the batch is one a
+ * guest-owned VINTF accepts (TLBI_NH_ASID, TLBI_NH_VA, ATC_INV, CMD_SYNC)
+ * the batch goes to its VCMDQ as follows; otherwise the whole batch goes
+ * to the SMMU CMDQ with KG_PROG_BENCH's submission (trapped PROD write,
+ * CONS read exits; the same code), counted in KG_V_BASECMDS and
+ * KG_V_BASEBATCHES. On the VCMDQ path:
  * take its queue's lock (queue KG_V_QUEUE), wait for room by
  * reading CONS in the page, copy the batch into the queue in guest RAM at
  * KG_VQMEM(queue), store PROD (32 bits) in the page, drop the lock and
@@ -161,6 +168,12 @@
  * the round trip in the slot (KG_S_LAT), count the batch. A CONS.ERR, or a STATUS or SYNC wait
  * longer than KG_V_VTIMEOUT TSC ticks, ends the run with KG_V_VERR (a
  * KG_VE_* code) and KG_V_VERRVAL, and sets KG_VM_STOP for the others.
+ * Linux picks the queue per batch by its first command and, when a
+ * later one is rejected, flushes the batch so far (with a SYNC) to the
+ * VCMDQ and goes on on the SMMU CMDQ; the harness sends a batch with any
+ * rejected command whole to the SMMU CMDQ: the same for mixed and storm
+ * (their CFGI_CD comes first), a trace batch with a rejected command
+ * after accepted ones is not split.
  * Not modelled (no effect on the submission path): SID_MATCH/REPLACE
  * clearing, the CMD_SYNC on the SMMU CMDQ in queue deinit, the error ISR.
  */
@@ -183,6 +196,8 @@
 #define KG_V_VTIMEOUT 0x108 /* host: poll timeout, TSC ticks (1 s) */
 #define KG_V_VERRVAL 0x110 /* guest: the CONS value or queue of the error */
 #define KG_V_HWAIT 0x118 /* guest: TSC ticks waiting for KG_V_READY */
+#define KG_V_BASECMDS 0x1a0 /* guest: commands sent to the SMMU CMDQ */
+#define KG_V_BASEBATCHES 0x1a8 /* guest: batches sent to the SMMU CMDQ */
 #define KG_VE_CMDQV 1 /* CMDQV STATUS did not follow CONFIG.EN */
 #define KG_VE_VINTF 2 /* VINTF0 STATUS did not follow CONFIG.EN */
 #define KG_VE_QOFF 3 /* queue STATUS did not drop to 0 */

@@ -21,8 +21,11 @@
  *   vcmdq         the software Tegra241 CMDQV (kvm-vcmdq.c): the guest runs
  *                 the tegra241-cmdqv driver's protocol against a register
  *                 page mapped as RAM; the service consumes its queue in
- *                 guest RAM; no exit after setup (workloads of TLBI_NH_*,
- *                 ATC_INV and SYNC only).
+ *                 guest RAM; no exit after setup for batches of
+ *                 TLBI_NH_*, ATC_INV and SYNC. A batch with any other
+ *                 command (CFGI_CD: mixed, storm, traces) goes to the
+ *                 SMMU CMDQ, trapped and served as in mode qemu (one call
+ *                 per command, inline on the PROD exit).
  * --vcpu kvm-msipoll (msipoll): the guest's last SYNC asks for an MSI
  * write into its own queue slot and the guest polls RAM, as Linux's
  * MSIPOLL; the qemu modes write the MSI at the end of the PROD exit,
@@ -597,16 +600,6 @@ static int run_mode(const struct kvmb_opts *o, const struct wl *w,
 		vm->lock_ok = true;
 		pthread_cond_init(&vm->msi_cv, NULL);
 		vm->msi_cv_ok = true;
-	}
-	if (mode == KVMB_VCMDQ && !kvmv_workload_ok(w)) {
-		snprintf(res->errmsg, sizeof(res->errmsg),
-			 "workload %s has commands a guest-owned VINTF "
-			 "rejects (Linux sends them to the SMMU CMDQ, not "
-			 "modelled here): vcmdq runs strict-unmap, "
-			 "lazy-flush and traces of TLBI_NH_*/ATC_INV/SYNC",
-			 w->name);
-		r = -EOPNOTSUPP;
-		goto out;
 	}
 	r = mode == KVMB_OFFLOAD || mode == KVMB_VCMDQ ?
 		    setup_offload(&run, res->errmsg, sizeof(res->errmsg)) :

@@ -53,6 +53,9 @@ struct kvmb_result {
 	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
 	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
 	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
+	/* vcmdq: batches (PROD writes) and commands the VMM took through the
+	 * trapped SMMU CMDQ (the rest went to the VCMDQs). */
+	uint64_t base_batches, base_cmds;
 	/* vcmdq: the service's idle wake-up ("uffd-wp" or "idle timer"), its
 	 * protections armed and write faults taken over the whole mode. */
 	const char *vcmdq_wake;
@@ -97,6 +100,8 @@ struct kvmb_vcpu {
 	struct kvmh_exits setup_exits;
 	bool setup_seen;
 	uint64_t ready, done_seen;
+	/* vcmdq: the SMMU CMDQ PROD writes and their commands (vCPU thread). */
+	uint64_t base_batches, base_cmds;
 	uint64_t cmds, fwd, syncs, batches, checked, stale;
 	uint64_t handler_ns, prod_ns, cons_ns, cpu_ns;
 	int rc;
@@ -226,9 +231,10 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res);
 void kvmv_teardown(struct kvmb_run *run);
 int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
 	      bool is_write);
-/* Can the workload run in vcmdq mode (only commands a guest-owned VINTF
- * accepts)? */
-bool kvmv_workload_ok(const struct wl *w);
+/* Does a guest-owned VINTF accept @c (TLBI_NH_ASID, TLBI_NH_VA, ATC_INV,
+ * CMD_SYNC)? The guest sends a batch with any other command to the SMMU
+ * CMDQ instead. */
+bool kvmv_cmd_accepted(const struct cmdq_cmd *c);
 
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		const struct kvmb_result *res);

@@ -76,6 +76,18 @@ KGET(k_backend_call, per(r->backend_ns, r->ioctls))
 KGET(k_harness_cpu, per(r->harness_cpu_ns, r->cmds))
 KGET(k_harness_wait, per(r->harness_wait_ns, r->batches))
 KGET(k_wake_faults, per(r->vcmdq_faults, r->cmds))
+KGET(k_vq_cmds, (double)(r->cmds - r->base_cmds))
+KGET(k_base_cmds, (double)r->base_cmds)
+KGET(k_base_batches, (double)r->base_batches)
+
+/* Rows of mode vcmdq alone ("-" and null in the others). */
+static bool vcmdq_only(double (*get)(const struct kvmb_opts *,
+				     const struct kvmb_result *))
+{
+	return get == k_harness_cpu || get == k_harness_wait ||
+	       get == k_wake_faults || get == k_setup_exits ||
+	       get == k_vq_cmds || get == k_base_cmds || get == k_base_batches;
+}
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -93,6 +105,12 @@ static const struct krow krows[] = {
 	  k_setup_exits },
 	{ "  vcmdq idle wake faults per command", "wake_faults_per_cmd", 1,
 	  k_wake_faults },
+	{ "  cmds via VCMDQ (vcmdq: no exit)", "vcmdq_path_cmds", 0,
+	  k_vq_cmds },
+	{ "  cmds via SMMU CMDQ (vcmdq: trapped)", "base_cmdq_cmds", 0,
+	  k_base_cmds },
+	{ "  SMMU CMDQ PROD writes (vcmdq)", "base_cmdq_batches", 0,
+	  k_base_batches },
 	{ "  MMIO write exits per command", "mmio_write_per_cmd", 1, k_wr },
 	{ "  MMIO read exits per command", "mmio_read_per_cmd", 1, k_rd },
 	{ "VMM in exit handlers, ns/cmd", "handler_ns_per_cmd", 1, k_handler },
@@ -209,11 +227,7 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 				 (rw->get == k_msi_cpu &&
 				  !(o->msipoll && m == KVMB_OFFLOAD)))
 				snprintf(cell, sizeof(cell), "-");
-			else if ((rw->get == k_harness_cpu ||
-				  rw->get == k_harness_wait ||
-				  rw->get == k_wake_faults ||
-				  rw->get == k_setup_exits) &&
-				 m != KVMB_VCMDQ)
+			else if (vcmdq_only(rw->get) && m != KVMB_VCMDQ)
 				snprintf(cell, sizeof(cell), "-");
 			else if (rw->get == k_stale && !res[m].verified)
 				snprintf(cell, sizeof(cell), "n/a");
@@ -239,7 +253,9 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	       "showing the SYNC consumed. Exits counted from KVM_RUN returns "
 	       "(the final DONE\nstore excluded). vcmdq: PROD store and CONS "
 	       "poll in the shared register page\n(no exit), round trip = "
-	       "PROD store to CONS past the SYNC.\n");
+	       "PROD store to CONS past the SYNC; a batch with a command the "
+	       "VCMDQ\nrejects (CFGI_*) goes to the trapped SMMU CMDQ, its "
+	       "exits counted above.\n");
 }
 
 static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
@@ -300,9 +316,7 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		     !r->has_svc) ||
 		    (rw->get == k_msi_cpu &&
 		     !(o->msipoll && m == KVMB_OFFLOAD)) ||
-		    ((rw->get == k_harness_cpu || rw->get == k_harness_wait ||
-		      rw->get == k_wake_faults) &&
-		     m != KVMB_VCMDQ))
+		    (vcmdq_only(rw->get) && m != KVMB_VCMDQ))
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));

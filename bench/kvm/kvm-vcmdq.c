@@ -4,7 +4,11 @@
  * 15) on real vCPUs. The guest runs KG_PROG_VCMDQ (guest.h): the stock
  * tegra241-cmdqv driver's reset sequence, then per batch its commands into
  * its own queue in guest RAM, one PROD store into the register page and a
- * CONS poll there, neither of which exits.
+ * CONS poll there, neither of which exits. A batch with a command the
+ * VCMDQ rejects (CFGI_CD in mixed, storm, traces) goes to the SMMU CMDQ
+ * instead, through the trapped registers of mode qemu, served inline on
+ * the PROD exit (kvm-vsmmu.c on_prod_base()); the harness thread below
+ * treats both kinds of batch alike.
  *
  * The VMM side, as a real VMM does it (docs/RING-PROTOCOL.md section 12,
  * ../shared/docs/tegra241-cmdqv-facts.md section 4):
@@ -73,10 +77,12 @@
 #define KVMV_AHEAD_STRICT 32
 
 /* The oracle entries filled for one batch, kept apart until a SYNC at or
- * after that batch was seen complete (harness thread). */
+ * after that batch on the same queue was seen complete (harness thread).
+ * @vcmdq: the batch's queue, 1 its VCMDQ, 0 the SMMU CMDQ. */
 struct kvmv_fills {
 	struct wl_fill f[WL_MAX_FILLS];
 	unsigned int n;
+	unsigned int vcmdq;
 };
 
 /* One VM's CMDQV. The register cache is guarded by the VM's vSMMU lock
@@ -97,6 +103,9 @@ struct kvmv_vm {
 	 * checked[k]: batches of vCPU k whose fills were checked. */
 	struct kvmv_fills (*fills)[KG_NSLOTS];
 	uint64_t *checked;
+	/* Per vCPU and queue (kvmv_fills.vcmdq): fills of batches without a
+	 * SYNC that a SYNC on the other queue did not cover (traces). */
+	struct kvmv_fills (*carry)[2];
 };
 
 struct kvmv_run {
@@ -117,20 +126,21 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-bool kvmv_workload_ok(const struct wl *w)
+bool kvmv_cmd_accepted(const struct cmdq_cmd *c)
 {
-	if (w->kind == WL_STRICT || w->kind == WL_LAZY)
-		return true;
-	if (w->kind != WL_TRACE)
-		return false; /* CFGI_CD: the SMMU CMDQ's, not a VCMDQ's */
-	for (uint64_t i = 0; i < w->trace.start[w->trace.nbatch]; i++) {
-		uint8_t op = (uint8_t)w->trace.cmds[i].d[0];
+	uint8_t op = (uint8_t)c->d[0];
 
-		if (op != SMMU_VCMDQ_OP_TLBI_NH_ASID &&
-		    op != SMMU_VCMDQ_OP_TLBI_NH_VA &&
-		    op != SMMU_VCMDQ_OP_ATC_INV && op != SMMU_VCMDQ_OP_CMD_SYNC)
+	return op == SMMU_VCMDQ_OP_TLBI_NH_ASID ||
+	       op == SMMU_VCMDQ_OP_TLBI_NH_VA || op == SMMU_VCMDQ_OP_ATC_INV ||
+	       op == SMMU_VCMDQ_OP_CMD_SYNC;
+}
+
+/* The queue the guest program picks for @b (guest.h KG_PROG_VCMDQ). */
+static bool batch_on_vcmdq(const struct wl_batch *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		if (!kvmv_cmd_accepted(&b->cmd[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -307,25 +317,37 @@ int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
 
 /* ---- the harness thread: slots and oracle, lock-step per vCPU ---------- */
 
+static void fills_append(struct kvmv_fills *dst, const struct kvmv_fills *src)
+{
+	for (unsigned int i = 0; i < src->n && dst->n < WL_MAX_FILLS; i++)
+		dst->f[dst->n++] = src->f[i];
+}
+
 /*
  * The guest saw the SYNC of batch done_seen complete: check the fills of
- * every batch up to it (not those of batches made ready after it, which
- * nothing has invalidated yet).
+ * every batch up to it on the same queue (a SYNC completes only its own
+ * queue's commands; the other queue's go to carry until a SYNC there),
+ * not those of batches made ready after it, which nothing has invalidated
+ * yet.
  */
 static void oracle_check(struct kvmb_vcpu *vc)
 {
 	struct kvmv_vm *q = vc->vm->vq;
 	unsigned int k = vc->c.idx, checked = 0;
+	unsigned int p = q->fills[k][vc->done_seen % KG_NSLOTS].vcmdq;
+	struct kvmv_fills now = { .n = 0 };
 
-	vc->ws.nfill = 0;
+	fills_append(&now, &q->carry[k][p]);
+	q->carry[k][p].n = 0;
 	for (; q->checked[k] <= vc->done_seen; q->checked[k]++) {
 		struct kvmv_fills *bf = &q->fills[k][q->checked[k] % KG_NSLOTS];
 
-		for (unsigned int i = 0;
-		     i < bf->n && vc->ws.nfill < WL_MAX_FILLS; i++)
-			vc->ws.fill[vc->ws.nfill++] = bf->f[i];
+		fills_append(bf->vcmdq == p ? &now : &q->carry[k][bf->vcmdq],
+			     bf);
 		bf->n = 0;
 	}
+	memcpy(vc->ws.fill, now.f, now.n * sizeof(now.f[0]));
+	vc->ws.nfill = now.n;
 	vc->stale += wl_check(&vc->ws, vc->vm->vi, &checked);
 	vc->checked += checked;
 }
@@ -392,6 +414,7 @@ static bool harness_step(struct kvmb_vcpu *vc, bool feed)
 		}
 		memcpy(bf->f, vc->ws.fill, vc->ws.nfill * sizeof(bf->f[0]));
 		bf->n = vc->ws.nfill;
+		bf->vcmdq = batch_on_vcmdq(b);
 		vc->ws.nfill = 0;
 		vc->ready++;
 		/* R_READY: the slot and the oracle before the guest sees it. */
@@ -500,7 +523,8 @@ static int vm_setup(struct kvmb_run *run, struct kvmb_vm *vm, char *err,
 	q->cmdqv_config = 1; /* reset: EN = 1, as QEMU */
 	q->fills = calloc(run->o->vcpus, sizeof(*q->fills));
 	q->checked = calloc(run->o->vcpus, sizeof(*q->checked));
-	if (!q->fills || !q->checked)
+	q->carry = calloc(run->o->vcpus, sizeof(*q->carry));
+	if (!q->fills || !q->checked || !q->carry)
 		return -ENOMEM;
 	what = "register page";
 	r = page_create(q);
@@ -616,7 +640,24 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 		for (unsigned int k = 0; k < vm->nvc; k++) {
 			uint64_t base = KG_VCPU(k);
 			uint64_t e = *kvmb_ram64(&vm->kvm, base + KG_V_VERR);
+			uint64_t gb =
+				*kvmb_ram64(&vm->kvm, base + KG_V_BASECMDS);
 
+			res->base_batches += vm->vc[k].base_batches;
+			res->base_cmds += vm->vc[k].base_cmds;
+			/* Every SMMU CMDQ batch ends in the guest's CONS poll,
+			 * which the stop flag does not cut short. */
+			if (!e && gb != vm->vc[k].base_cmds &&
+			    !res->errmsg[0]) {
+				snprintf(
+					res->errmsg, sizeof(res->errmsg),
+					"VM %u vCPU %u: the guest sent %llu "
+					"commands to the SMMU CMDQ, the VMM "
+					"saw %llu",
+					v, k, (unsigned long long)gb,
+					(unsigned long long)vm->vc[k].base_cmds);
+				res->err = -EIO;
+			}
 			res->harness_wait_ns += kvmb_ticks_ns(
 				run, *kvmb_ram64(&vm->kvm, base + KG_V_HWAIT));
 			if (e && !res->errmsg[0]) {
@@ -661,6 +702,7 @@ void kvmv_teardown(struct kvmb_run *run)
 			close(q->irq_fd);
 		free(q->fills);
 		free(q->checked);
+		free(q->carry);
 		free(q);
 		run->vms[v].vq = NULL;
 	}

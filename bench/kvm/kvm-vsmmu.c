@@ -131,7 +131,9 @@ static int prod_qemu(struct kvmb_vm *vm, uint32_t old, uint32_t new)
 	}
 	if (nf)
 		chunk[++n] = nf;
-	if (vm->run->mode == KVMB_QEMU) {
+	/* vcmdq's SMMU CMDQ: one call per command, as QEMU's smmuv3-accel
+	 * (tegra241-cmdqv-facts.md 4). */
+	if (vm->run->mode == KVMB_QEMU || vm->run->mode == KVMB_VCMDQ) {
 		for (uint32_t i = 0; i < nf && !rc; i++)
 			rc = iofd_invalidate(vm->vi, &fwd[i], 1, &done);
 	} else {
@@ -397,6 +399,57 @@ static int on_prod(struct kvmb_vcpu *vc, uint32_t reg)
 	return 0;
 }
 
+/*
+ * vcmdq: the guest wrote the SMMU CMDQ's PROD (a batch with a command its
+ * VCMDQ rejects): the VMM's part alone, as in mode qemu; the harness
+ * thread fills and checks the oracle and refills the slot around it
+ * (kvm-vcmdq.c). The guest is in batch KG_V_BATCHES (it counts the batch
+ * after its SYNC), whose slot is stable until then. Checked here, apart
+ * from the guest program: the span is that slot's batch and holds a
+ * command the VCMDQ rejects (kvmv_cmd_accepted()).
+ */
+static int on_prod_base(struct kvmb_vcpu *vc, uint32_t reg)
+{
+	struct kvmb_vm *vm = vc->vm;
+	uint64_t base = KG_VCPU(vc->c.idx);
+	uint64_t j = *kvmb_ram64(&vm->kvm, base + KG_V_BATCHES);
+	uint32_t n, old, new;
+	bool rejected = false;
+	int rc;
+
+	memcpy(&n,
+	       vm->kvm.ram + base + KG_SLOTS +
+		       (size_t)(j % KG_NSLOTS) * KG_SLOT_SIZE + KG_S_N,
+	       sizeof(n));
+	pthread_mutex_lock(&vm->lock);
+	rc = prod_span(vm, reg, &old, &new);
+	if (!rc && new - old != n)
+		rc = -EPROTO; /* not the batch the host put in the slot */
+	for (uint32_t i = old; !rc && i != new; i++) {
+		struct cmdq_cmd c = queue_cmd(vm, i);
+
+		rejected |= !kvmv_cmd_accepted(&c);
+	}
+	if (!rc && !rejected)
+		rc = -EPROTO; /* the guest should have used its VCMDQ */
+	if (!rc)
+		rc = prod_qemu(vm, old, new);
+	if (!rc)
+		vm->prod = new;
+	pthread_mutex_unlock(&vm->lock);
+	if (rc) {
+		snprintf(vc->err, sizeof(vc->err),
+			 "vCPU %u: SMMU CMDQ PROD write %#x (batch %llu of %u, "
+			 "vcmdq): %s",
+			 vc->c.idx, reg, (unsigned long long)j, n,
+			 strerror(-rc));
+		return rc;
+	}
+	vc->base_batches++;
+	vc->base_cmds += n;
+	return 0;
+}
+
 /* The guest reads CMDQ_CONS. */
 static int on_cons(struct kvmb_vcpu *vc, uint8_t *data, uint32_t len)
 {
@@ -467,7 +520,8 @@ int kvmb_on_mmio(void *ctx, struct kvmh_vcpu *c, uint64_t addr, uint8_t *data,
 	}
 	if (is_write && len == 4 && addr == KG_MMIO + KG_REG_CMDQ_PROD) {
 		memcpy(&reg, data, sizeof(reg));
-		rc = on_prod(vc, reg);
+		rc = vc->vm->run->mode == KVMB_VCMDQ ? on_prod_base(vc, reg) :
+						       on_prod(vc, reg);
 		vc->prod_ns += kvmb_now_ns() - t0;
 		core_hist_add(&vc->prod_h, kvmb_now_ns() - t0);
 	} else if (!is_write && addr == KG_MMIO + KG_REG_CMDQ_CONS) {
