@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The VMM side of smmu-bench --vcpu kvm, on a vCPU's MMIO exits: the
- * vSMMU's CMDQ_PROD and CMDQ_CONS registers for the three modes, and the
+ * vSMMU's CMDQ_PROD and CMDQ_CONS registers for the three modes and for
+ * vcmdq's SMMU CMDQ (batches its VCMDQ rejects: on_prod_base()), and the
  * harness's part around them (the batch slots, the oracle, the guest's
  * round-trip samples). kvm-bench.c says what each mode does; this file
  * runs on the vCPU threads, under the vSMMU lock where kvmb_vm says.
