@@ -853,6 +853,9 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 	if (lr->n_devices &&
 	    !(l->devices = calloc(lr->n_devices, sizeof(*l->devices))))
 		goto err_nomem;
+	if (lr->n_vcmdqs &&
+	    !(l->vcmdqs = calloc(lr->n_vcmdqs, sizeof(*l->vcmdqs))))
+		goto err_nomem;
 	for (size_t i = 0; i < lr->n_vsmmus; i++) {
 		const SmmuOffload__VsmmuInfo *p = lr->vsmmus[i];
 		struct smmu_client_vsmmu *v = &l->vsmmus[i];
@@ -885,6 +888,18 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 			.owned = p->owned,
 		};
 	}
+	for (size_t i = 0; i < lr->n_vcmdqs; i++) {
+		const SmmuOffload__VcmdqInfo *p = lr->vcmdqs[i];
+
+		l->vcmdqs[i] = (struct smmu_client_vcmdq_info){
+			.id = p->id,
+			.vsmmu_id = p->vsmmu_id,
+			.nq = p->nq,
+			.n_halted = p->halted,
+			.owned = p->owned,
+		};
+	}
+	l->n_vcmdqs = (uint32_t)lr->n_vcmdqs;
 	l->n_vsmmus = (uint32_t)lr->n_vsmmus;
 	l->n_rings = (uint32_t)lr->n_rings;
 	l->n_devices = (uint32_t)lr->n_devices;
@@ -906,5 +921,6 @@ void smmu_client_list_free(struct smmu_client_list *l)
 	free(l->vsmmus);
 	free(l->rings);
 	free(l->devices);
+	free(l->vcmdqs);
 	free(l);
 }

@@ -281,12 +281,23 @@ struct smmu_client_device {
  * connections'), or of one vSMMU. @truncated: there were more than one
  * reply holds (see docs/RPC.md).
  */
+/* A software vCMDQ (service id, like rings): @nq queues, @n_halted of
+ * them halted with an error now. */
+struct smmu_client_vcmdq_info {
+	uint32_t id, vsmmu_id;
+	uint32_t nq, n_halted;
+	bool owned;
+};
+
 struct smmu_client_list {
 	uint32_t n_vsmmus, n_rings, n_devices;
 	struct smmu_client_vsmmu *vsmmus;
 	struct smmu_client_ring *rings;
 	struct smmu_client_device *devices;
 	bool truncated;
+	/* Appended (the library allocates the struct): software vCMDQs. */
+	uint32_t n_vcmdqs;
+	struct smmu_client_vcmdq_info *vcmdqs;
 };
 
 /**
