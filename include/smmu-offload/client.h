@@ -138,12 +138,15 @@ int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id);
 
 /*
  * Service restart (docs/RING-PROTOCOL.md, "Service restart"). The client
- * remembers the vSMMUs, devices and rings it created (with dups of their
- * fds). When the service is gone (smmu_client_fd() reads EOF, or a request
+ * remembers the vSMMUs, devices, rings, guest-memory regions and vCMDQs
+ * it created (with F_DUPFD_CLOEXEC dups of their fds, the vCMDQ's uffd
+ * included) and each vCMDQ queue's last BASE and ready gate. When the service is gone (smmu_client_fd() reads EOF, or a request
  * fails with EPIPE/ECONNRESET), smmu_client_reconnect() connects again,
  * retrying with exponential backoff (SMMU_CLIENT_BACKOFF_MIN_MS doubling
  * up to _MAX_MS) while nobody listens, and re-creates every object in
- * creation order, rings on the same memfds: the new service resumes each
+ * creation order (then every vCMDQ queue's BASE, ready gate and uffd,
+ * after all guest memory exists), rings on the same memfds: the new
+ * service resumes each
  * ring from the consumer index in shared memory, so nothing published is
  * lost. The ids the caller holds stay valid (the client maps them to the
  * new service's ids); smmu_client_list() and stats report the service's
@@ -203,7 +206,9 @@ int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
  * UFFD_USER_MODE_ONLY, whose faults KVM's accesses do not raise) has the
  * VMM's mapping of page0 at @vmm_addr registered with
  * UFFDIO_REGISTER_MODE_WP. Afterwards the VMM must not read or use its
- * copy of the uffd, nor map the page again over @vmm_addr.
+ * copy of the uffd (it may close it: the client keeps an F_DUPFD_CLOEXEC
+ * dup to hand to a restarted service), nor map the page again over
+ * @vmm_addr.
  * -EBADF: not a userfaultfd; -EALREADY: set already.
  */
 int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
