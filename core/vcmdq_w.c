@@ -469,6 +469,15 @@ static int vcmdq_set_uffd(struct core_worker *w, struct core_vcmdq *vc,
 	}
 	m->fd = -1; /* ours now, closed at the last put */
 	vc->uffd_watched = true;
+	/*
+	 * A uffd handed again after a service restart (smmu_client_reconnect)
+	 * may carry the dead instance's protection and a store stalled on a
+	 * fault it read but never resolved: nobody would ever see that fault
+	 * again. Lifting the protection wakes such a store; the queues are
+	 * polled until the worker arms them again. Fails harmlessly on a
+	 * range never protected.
+	 */
+	(void)uffd_protect(vc, false);
 	return 0;
 }
 

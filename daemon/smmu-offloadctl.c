@@ -121,6 +121,12 @@ static int cmd_list(struct smmu_client *c, bool json)
 			       i ? "," : "", l->devices[i].vsmmu_id,
 			       (unsigned long long)l->devices[i].vsid,
 			       l->devices[i].dev_id, l->devices[i].vdev_id);
+		printf("],\"vcmdqs\":[");
+		for (uint32_t i = 0; i < l->n_vcmdqs; i++)
+			printf("%s{\"id\":%u,\"vsmmu_id\":%u,\"nq\":%u,\"halted\":%u}",
+			       i ? "," : "", l->vcmdqs[i].id,
+			       l->vcmdqs[i].vsmmu_id, l->vcmdqs[i].nq,
+			       l->vcmdqs[i].n_halted);
 		printf("],\"truncated\":%s}\n",
 		       l->truncated ? "true" : "false");
 	} else {
@@ -150,6 +156,11 @@ static int cmd_list(struct smmu_client *c, bool json)
 			       l->devices[i].vsmmu_id,
 			       (unsigned long long)l->devices[i].vsid,
 			       l->devices[i].dev_id, l->devices[i].vdev_id);
+		printf("vcmdqs:%s\n", l->n_vcmdqs ? "" : " none");
+		for (uint32_t i = 0; i < l->n_vcmdqs; i++)
+			printf("  vcmdq %u on vsmmu %u: %u queues, %u halted\n",
+			       l->vcmdqs[i].id, l->vcmdqs[i].vsmmu_id,
+			       l->vcmdqs[i].nq, l->vcmdqs[i].n_halted);
 		if (l->truncated)
 			printf("(list truncated)\n");
 	}

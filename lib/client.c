@@ -27,6 +27,7 @@ static void obj_close(struct client_obj *o)
 	for (int i = 0; i < 3; i++)
 		if (o->fd[i] >= 0)
 			close(o->fd[i]);
+	free(o->vq);
 }
 
 /* Record a created object; -ENOMEM, or a dup errno. fds may be -1. */
@@ -39,8 +40,10 @@ static int obj_add(struct smmu_client *c, const struct client_obj *tmpl,
 		size_t cap = c->cap_objs ? c->cap_objs * 2 : 8;
 		struct client_obj *n = realloc(c->objs, cap * sizeof(*n));
 
-		if (!n)
+		if (!n) {
+			free(tmpl->vq);
 			return -ENOMEM;
+		}
 		c->objs = n;
 		c->cap_objs = cap;
 	}
@@ -63,7 +66,7 @@ static int obj_add(struct smmu_client *c, const struct client_obj *tmpl,
 	return 0;
 }
 
-static struct client_obj *obj_find(struct smmu_client *c,
+struct client_obj *client_obj_find(struct smmu_client *c,
 				   enum client_obj_kind kind, uint32_t id)
 {
 	for (size_t i = 0; i < c->n_objs; i++)
@@ -76,7 +79,7 @@ static struct client_obj *obj_find(struct smmu_client *c,
 uint32_t client_cur_id(struct smmu_client *c, enum client_obj_kind kind,
 		       uint32_t id)
 {
-	struct client_obj *o = obj_find(c, kind, id);
+	struct client_obj *o = client_obj_find(c, kind, id);
 
 	return o ? o->cur : id;
 }
@@ -91,17 +94,31 @@ uint32_t client_cur_id(struct smmu_client *c, enum client_obj_kind kind,
 static uint32_t caller_id(struct smmu_client *c, enum client_obj_kind kind,
 			  uint32_t cur)
 {
-	if (!obj_find(c, kind, cur))
+	if (!client_obj_find(c, kind, cur))
 		return cur;
 	do
 		cur = 0x80000000u | ++c->next_alias;
-	while (obj_find(c, kind, cur));
+	while (client_obj_find(c, kind, cur));
 	return cur;
 }
 
+int client_obj_add(struct smmu_client *c, const struct client_obj *tmpl,
+		   const int *fds, int nfds, uint32_t *ret_id)
+{
+	struct client_obj o = *tmpl;
+	int r;
+
+	if (o.kind != OBJ_DEVICE && o.kind != OBJ_GMEM)
+		o.id = caller_id(c, o.kind, o.cur);
+	r = obj_add(c, &o, fds, nfds);
+	if (!r && ret_id)
+		*ret_id = o.id;
+	return r;
+}
+
 /* Forget objects: those matching, keeping creation order. */
-static void obj_forget(struct smmu_client *c, enum client_obj_kind kind,
-		       uint32_t id, uint64_t vsid)
+void client_obj_forget(struct smmu_client *c, enum client_obj_kind kind,
+		       uint32_t id, uint64_t vsid, uint64_t size)
 {
 	size_t out = 0;
 
@@ -115,8 +132,11 @@ static void obj_forget(struct smmu_client *c, enum client_obj_kind kind,
 		else if (kind == OBJ_DEVICE)
 			gone = o->kind == OBJ_DEVICE && o->vsmmu == id &&
 			       o->vsid == vsid;
+		else if (kind == OBJ_GMEM)
+			gone = o->kind == OBJ_GMEM && o->vsmmu == id &&
+			       o->gpa == vsid && o->size == size;
 		else
-			gone = o->kind == OBJ_RING && o->id == id;
+			gone = o->kind == kind && o->id == id;
 		if (gone)
 			obj_close(o);
 		else
@@ -490,7 +510,7 @@ int smmu_client_vsmmu_destroy(struct smmu_client *c, uint32_t vsmmu_id)
 	int r = vsmmu_destroy_raw(c, client_cur_id(c, OBJ_VSMMU, vsmmu_id));
 
 	if (!r)
-		obj_forget(c, OBJ_VSMMU, vsmmu_id, 0);
+		client_obj_forget(c, OBJ_VSMMU, vsmmu_id, 0, 0);
 	return r;
 }
 
@@ -552,7 +572,7 @@ int smmu_client_device_detach(struct smmu_client *c, uint32_t vsmmu_id,
 	req.detach_device = &body;
 	r = client_call_done(c, &req, NULL);
 	if (!r)
-		obj_forget(c, OBJ_DEVICE, vsmmu_id, vsid);
+		client_obj_forget(c, OBJ_DEVICE, vsmmu_id, vsid, 0);
 	return r;
 }
 
@@ -625,7 +645,7 @@ int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id)
 	int r = ring_detach_raw(c, client_cur_id(c, OBJ_RING, ring_id));
 
 	if (!r)
-		obj_forget(c, OBJ_RING, ring_id, 0);
+		client_obj_forget(c, OBJ_RING, ring_id, 0, 0);
 	return r;
 }
 
@@ -662,11 +682,25 @@ static int replay(struct smmu_client *c)
 			r = device_attach_raw(c, vs, o->dev_id, o->vsid,
 					      &o->cur);
 			break;
-		default:
+		case OBJ_RING:
 			r = ring_attach_raw(c, vs, o->fd[0], o->fd[1], o->fd[2],
 					    &o->cur);
 			break;
+		default:
+			r = client_vcmdq_replay_obj(c, o);
+			break;
 		}
+		if (r)
+			return r;
+	}
+	/* Queue state last: every guest-memory region exists by now, as
+	 * the service wants before a queue whose base lies in it runs. */
+	for (size_t i = 0; i < c->n_objs; i++) {
+		int r;
+
+		if (c->objs[i].kind != OBJ_VCMDQ)
+			continue;
+		r = client_vcmdq_replay_state(c, &c->objs[i]);
 		if (r)
 			return r;
 	}
@@ -747,6 +781,8 @@ int smmu_client_stats(struct smmu_client *c, enum smmu_client_scope scope,
 			  client_cur_id(c, OBJ_VSMMU, id) :
 		  scope == SMMU_CLIENT_SCOPE_RING ?
 			  client_cur_id(c, OBJ_RING, id) :
+		  scope == SMMU_CLIENT_SCOPE_VCMDQ ?
+			  client_cur_id(c, OBJ_VCMDQ, id) :
 			  id;
 	req.body_case = SMMU_OFFLOAD__REQUEST__BODY_GET_STATS;
 	req.get_stats = &body;
@@ -853,6 +889,9 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 	if (lr->n_devices &&
 	    !(l->devices = calloc(lr->n_devices, sizeof(*l->devices))))
 		goto err_nomem;
+	if (lr->n_vcmdqs &&
+	    !(l->vcmdqs = calloc(lr->n_vcmdqs, sizeof(*l->vcmdqs))))
+		goto err_nomem;
 	for (size_t i = 0; i < lr->n_vsmmus; i++) {
 		const SmmuOffload__VsmmuInfo *p = lr->vsmmus[i];
 		struct smmu_client_vsmmu *v = &l->vsmmus[i];
@@ -885,6 +924,18 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 			.owned = p->owned,
 		};
 	}
+	for (size_t i = 0; i < lr->n_vcmdqs; i++) {
+		const SmmuOffload__VcmdqInfo *p = lr->vcmdqs[i];
+
+		l->vcmdqs[i] = (struct smmu_client_vcmdq_info){
+			.id = p->id,
+			.vsmmu_id = p->vsmmu_id,
+			.nq = p->nq,
+			.n_halted = p->halted,
+			.owned = p->owned,
+		};
+	}
+	l->n_vcmdqs = (uint32_t)lr->n_vcmdqs;
 	l->n_vsmmus = (uint32_t)lr->n_vsmmus;
 	l->n_rings = (uint32_t)lr->n_rings;
 	l->n_devices = (uint32_t)lr->n_devices;
@@ -906,5 +957,6 @@ void smmu_client_list_free(struct smmu_client_list *l)
 	free(l->vsmmus);
 	free(l->rings);
 	free(l->devices);
+	free(l->vcmdqs);
 	free(l);
 }

@@ -138,12 +138,15 @@ int smmu_client_ring_detach(struct smmu_client *c, uint32_t ring_id);
 
 /*
  * Service restart (docs/RING-PROTOCOL.md, "Service restart"). The client
- * remembers the vSMMUs, devices and rings it created (with dups of their
- * fds). When the service is gone (smmu_client_fd() reads EOF, or a request
+ * remembers the vSMMUs, devices, rings, guest-memory regions and vCMDQs
+ * it created (with F_DUPFD_CLOEXEC dups of their fds, the vCMDQ's uffd
+ * included) and each vCMDQ queue's last BASE and ready gate. When the service is gone (smmu_client_fd() reads EOF, or a request
  * fails with EPIPE/ECONNRESET), smmu_client_reconnect() connects again,
  * retrying with exponential backoff (SMMU_CLIENT_BACKOFF_MIN_MS doubling
  * up to _MAX_MS) while nobody listens, and re-creates every object in
- * creation order, rings on the same memfds: the new service resumes each
+ * creation order (then every vCMDQ queue's BASE, ready gate and uffd,
+ * after all guest memory exists), rings on the same memfds: the new
+ * service resumes each
  * ring from the consumer index in shared memory, so nothing published is
  * lost. The ids the caller holds stay valid (the client maps them to the
  * new service's ids); smmu_client_list() and stats report the service's
@@ -203,7 +206,9 @@ int smmu_client_vcmdq_set_ready(struct smmu_client *c, uint32_t vcmdq_id,
  * UFFD_USER_MODE_ONLY, whose faults KVM's accesses do not raise) has the
  * VMM's mapping of page0 at @vmm_addr registered with
  * UFFDIO_REGISTER_MODE_WP. Afterwards the VMM must not read or use its
- * copy of the uffd, nor map the page again over @vmm_addr.
+ * copy of the uffd (it may close it: the client keeps an F_DUPFD_CLOEXEC
+ * dup to hand to a restarted service), nor map the page again over
+ * @vmm_addr.
  * -EBADF: not a userfaultfd; -EALREADY: set already.
  */
 int smmu_client_vcmdq_set_uffd(struct smmu_client *c, uint32_t vcmdq_id,
@@ -281,12 +286,23 @@ struct smmu_client_device {
  * connections'), or of one vSMMU. @truncated: there were more than one
  * reply holds (see docs/RPC.md).
  */
+/* A software vCMDQ (service id, like rings): @nq queues, @n_halted of
+ * them halted with an error now. */
+struct smmu_client_vcmdq_info {
+	uint32_t id, vsmmu_id;
+	uint32_t nq, n_halted;
+	bool owned;
+};
+
 struct smmu_client_list {
 	uint32_t n_vsmmus, n_rings, n_devices;
 	struct smmu_client_vsmmu *vsmmus;
 	struct smmu_client_ring *rings;
 	struct smmu_client_device *devices;
 	bool truncated;
+	/* Appended (the library allocates the struct): software vCMDQs. */
+	uint32_t n_vcmdqs;
+	struct smmu_client_vcmdq_info *vcmdqs;
 };
 
 /**

@@ -446,6 +446,19 @@ TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
 	ASSERT_ERR(-EBUSY, smmu_client_gmem_remove(a, vs, VQ_GPA, VQ_RAM));
 	ASSERT_OK(smmu_client_list(b, 0, &l));
 	ASSERT_GE(l->n_vsmmus, 2);
+	ASSERT_EQ(l->n_vcmdqs, 1);
+	ASSERT_EQ(l->vcmdqs[0].id, id);
+	ASSERT_EQ(l->vcmdqs[0].vsmmu_id, vs);
+	ASSERT_EQ(l->vcmdqs[0].nq, 1);
+	ASSERT_EQ(l->vcmdqs[0].n_halted, 0);
+	ASSERT_FALSE(l->vcmdqs[0].owned);
+	smmu_client_list_free(l);
+	ASSERT_OK(smmu_client_list(a, vs_b, &l));
+	ASSERT_EQ(l->n_vcmdqs, 0); /* filtered by vSMMU */
+	smmu_client_list_free(l);
+	ASSERT_OK(smmu_client_list(a, vs, &l));
+	ASSERT_EQ(l->n_vcmdqs, 1);
+	ASSERT_TRUE(l->vcmdqs[0].owned);
 	smmu_client_list_free(l);
 
 	ASSERT_OK(smmu_client_vcmdq_detach(a, id));
