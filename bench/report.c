@@ -513,6 +513,14 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 			     "open-fixed",
 		o->rate);
 	bj_str_or_null(f, o->connect);
+	if (o->stream)
+		fprintf(f,
+			", \"producer\": {\"kind\": \"stream\", \"batch\": %u, "
+			"\"sync_every\": %u}",
+			o->stream_batch, o->stream_every);
+	else
+		fprintf(f, ", \"producer\": {\"kind\": \"closed\", "
+			   "\"batch\": null, \"sync_every\": null}");
 	fprintf(f,
 		", \"flood_vms\": %u, \"sim_sleep_overshoot_ns\": ", o->flood);
 	if (sb_wall_fair(o))
