@@ -133,14 +133,15 @@ static bool stream_last_sync(const struct stream *st, uint64_t g,
  */
 static bool stream_collect(struct worker *wk, struct stream *st, uint32_t cons)
 {
-	uint64_t now = 0;
+	uint64_t now = 0, max = wk->run->o->syncs;
 	uint32_t moved = cons - st->cons;
 
 	if (!moved)
 		return false;
 	st->done += moved;
 	st->cons = cons;
-	while (st->fhead != st->ftail) {
+	/* -k: exactly that many timed SYNCs (the rest completed untimed). */
+	while (st->fhead != st->ftail && (!max || wk->c.waited < max)) {
 		struct stream_sync *s = &st->fifo[st->fhead & st->fmask];
 
 		/* Done iff CONS is past it (wrap-safe: < 2^31 apart). */

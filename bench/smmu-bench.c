@@ -448,6 +448,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
 	res->mode = mode;
+	res->stream = mode == M_OFFLOAD && o->stream;
 	core_hist_init(&res->c.lat);
 	r = run_alloc(&run);
 	if (r)

@@ -186,6 +186,7 @@ struct result {
 	long nvcsw, nivcsw;
 	uint64_t flood_cmds, flood_syncs; /* --flood: never in c */
 	enum mode mode;
+	bool stream; /* offload with --producer stream: no guest waits */
 	uint32_t hsmmu_mask; /* host SMMUs that carried measured traffic */
 };
 
