@@ -76,8 +76,8 @@ bool sb_wall_fair(const struct opts *o)
 #define ROW_SVC 2u /* service only: "-" / null without one; no ratio */
 #define ROW_ORACLE 4u /* the oracle's: "n/a" when off; not a metric */
 #define ROW_QEMU 8u /* qemu modes only: "-" / null for offload; no ratio */
-#define ROW_GUEST 16u /* a waiting guest's: "-" / null with --producer
-		       * stream, whose producer never waits */
+/* A waiting guest's: "-" / null with --producer stream (none waits). */
+#define ROW_GUEST 16u
 
 struct row {
 	const char *name, *key;
