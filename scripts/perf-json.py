@@ -15,6 +15,9 @@
 #                                       and BASE one more column: the
 #                                       median of COL over that of the row
 #                                       "BASE @ K", for each row "X @ K"
+#   perf-json.py compare TSV            the same table with one more
+#                                       column: the last column's median
+#                                       over the first's (after / before)
 import json
 import statistics
 import sys
@@ -44,7 +47,7 @@ def fmt(v):
     return f'{v:.2f}'
 
 
-def median(path, ratio=None):
+def median(path, ratio=None, cmp=False):
     rows, cols, cells = [], [], {}
     with open(path) as f:
         for line in f:
@@ -59,6 +62,8 @@ def median(path, ratio=None):
             if v != 'null':
                 cells.setdefault((r, c), []).append(float(v))
     extra = [f'{ratio[0]} / {ratio[1]}'] if ratio else []
+    if cmp:
+        extra = [f'{cols[-1]} / {cols[0]}']
     print('| | ' + ' | '.join(cols + extra) + ' |')
     print('|---|' + '---:|' * len(cols + extra))
     for r in rows:
@@ -77,6 +82,10 @@ def median(path, ratio=None):
             else:
                 out.append(f'{fmt(statistics.median(v))} '
                            f'({fmt(min(v))}-{fmt(max(v))})')
+        if cmp:
+            a, b = cells.get((r, cols[-1])), cells.get((r, cols[0]))
+            extra = [f'{statistics.median(a) / statistics.median(b):.3f}'
+                     if a and b and statistics.median(b) else '-']
         print(f'| {r} | ' + ' | '.join(out + extra) + ' |')
 
 
@@ -85,5 +94,7 @@ if __name__ == '__main__':
         get(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif len(sys.argv) in (3, 5) and sys.argv[1] == 'median':
         median(sys.argv[2], sys.argv[3:5] if len(sys.argv) == 5 else None)
+    elif len(sys.argv) == 3 and sys.argv[1] == 'compare':
+        median(sys.argv[2], cmp=True)
     else:
         sys.exit(__doc__ or 'usage: perf-json.py get|median ...')
