@@ -538,7 +538,13 @@ for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
              ['-n', '200', '--vsmmus-per-vm', '2'],
              ['-w', 'trace:' + os.path.join(
                  data, 'smmuv3-strict-blk-nvme-net.trace.xz'),
-              '--devices', '2']):
+              '--devices', '2'],
+             ['--producer', 'open'],
+             ['-m', 'offload', '--producer', 'stream', '--rate', '100'],
+             ['-m', 'offload', '--producer', 'stream', '--stream-batch',
+              '600'],
+             ['-m', 'offload', '--producer', 'stream',
+              '--stream-sync-every', '0']):
     p = subprocess.run([bench] + args, capture_output=True, timeout=30)
     check(f'usage error {args}: exit 2', p.returncode == 2,
           f'rc {p.returncode}')
