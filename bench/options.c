@@ -44,6 +44,16 @@ void sb_usage(FILE *f)
 		"gaps\n"
 		"  -H, --hsmmus N       host SMMUs, 1..16 (default 2)\n"
 		"  -T, --threads N      offload producer threads (default 1)\n"
+		"      --producer P     offload: closed (default: the vCPUs' "
+		"closed loops) or\n"
+		"                       stream: one thread per ring keeps it "
+		"full (the worker's\n"
+		"                       ceiling; no oracle, -k counts timed "
+		"SYNCs per ring)\n"
+		"      --stream-batch N   stream: entries per publish (default"
+		" the ring budget)\n"
+		"      --stream-sync-every N  stream: a CMD_SYNC as every Nth "
+		"entry (default 2)\n"
 		"  -d, --duration S     seconds per mode (default 2)\n"
 		"  -k, --syncs K        instead: K waited SYNCs per vCPU\n"
 		"      --seed N         workload seed (default 1)\n"
@@ -163,6 +173,9 @@ enum {
 	OPT_VCPU,
 	OPT_KVM_PIN,
 	OPT_KVM_LAP,
+	OPT_PRODUCER,
+	OPT_STREAM_BATCH,
+	OPT_STREAM_EVERY,
 	OPT_SVC, /* a service setting: core_config_set() */
 };
 
@@ -213,6 +226,9 @@ static const struct option long_opts[] = {
 	{ "vcpu", required_argument, NULL, OPT_VCPU },
 	{ "kvm-pin", no_argument, NULL, OPT_KVM_PIN },
 	{ "kvm-lap", no_argument, NULL, OPT_KVM_LAP },
+	{ "producer", required_argument, NULL, OPT_PRODUCER },
+	{ "stream-batch", required_argument, NULL, OPT_STREAM_BATCH },
+	{ "stream-sync-every", required_argument, NULL, OPT_STREAM_EVERY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -245,6 +261,8 @@ static const struct uint_opt uint_opts[] = {
 	{ OPT_FLOOD, 0, MAX_VMS, FIELD(flood) },
 	{ OPT_IDLE, 1, 600000, FIELD(idle_ms) },
 	{ OPT_FAULT_DROP, 1, UINT64_MAX, FIELD(fault_drop) },
+	{ OPT_STREAM_BATCH, 1, 4096, FIELD(stream_batch) },
+	{ OPT_STREAM_EVERY, 1, 4096, FIELD(stream_every) },
 };
 
 _Static_assert(sizeof(unsigned int) == sizeof(uint32_t),
@@ -282,6 +300,9 @@ static const struct kw wait_kw[] = { { "block", IOFD_SIM_WAIT_BLOCK },
 				     { "spin", IOFD_SIM_WAIT_SPIN },
 				     { "none", IOFD_SIM_WAIT_NONE },
 				     { NULL, 0 } };
+static const struct kw producer_kw[] = { { "closed", 0 },
+					 { "stream", 1 },
+					 { NULL, 0 } };
 static const struct kw arrival_kw[] = { { "poisson", 1 },
 					{ "fixed", 0 },
 					{ NULL, 0 } };
@@ -330,6 +351,7 @@ static void opts_default(struct opts *o)
 	o->svc.poll_us = CORE_DEFAULT_POLL_US;
 	o->svc.loop = CORE_LOOP_AUTO;
 	o->ring_log2 = 10;
+	o->stream_every = 2;
 }
 
 /* Every option but the numeric ones. Return: 0 or -EINVAL. */
@@ -362,6 +384,10 @@ static int parse_other_opt(struct opts *o, int c, const char *arg)
 		o->wait_set = true;
 		r = parse_kw(arg, wait_kw, &k);
 		o->wait = r ? o->wait : (enum iofd_sim_wait)k;
+		break;
+	case OPT_PRODUCER:
+		r = parse_kw(arg, producer_kw, &k);
+		o->stream = r ? o->stream : k;
 		break;
 	case OPT_ARRIVAL:
 		r = parse_kw(arg, arrival_kw, &k);
@@ -432,6 +458,28 @@ static int opts_finish(struct opts *o, const struct opts_seen *seen)
 		fprintf(stderr, "smmu-bench: --flood runs with the embedded "
 				"service only, not with --connect or --idle\n");
 		return -EINVAL;
+	}
+	if (o->stream && (o->modes[M_QEMU] || o->modes[M_QEMU_BATCHED] ||
+			  o->rate || o->flood || o->kvm || o->idle_ms)) {
+		fprintf(stderr, "smmu-bench: --producer stream drives rings: "
+				"-m offload only, closed loop, without --rate, "
+				"--flood, --vcpu kvm, --idle\n");
+		return -EINVAL;
+	}
+	if (o->stream) {
+		/* modes-stream.c says why the oracle is off. */
+		o->verify = false;
+		if (!o->stream_batch)
+			o->stream_batch = o->svc.ring_budget ?
+						  o->svc.ring_budget :
+						  CORE_DEFAULT_BUDGET;
+		if (o->stream_batch > (1u << o->ring_log2) / 2) {
+			fprintf(stderr,
+				"smmu-bench: --stream-batch: at most "
+				"half the ring (%u)\n",
+				(1u << o->ring_log2) / 2);
+			return -EINVAL;
+		}
 	}
 	o->nvs = o->vms * o->vsmmus;
 	o->nall = o->nvs + o->flood;

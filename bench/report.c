@@ -76,6 +76,8 @@ bool sb_wall_fair(const struct opts *o)
 #define ROW_SVC 2u /* service only: "-" / null without one; no ratio */
 #define ROW_ORACLE 4u /* the oracle's: "n/a" when off; not a metric */
 #define ROW_QEMU 8u /* qemu modes only: "-" / null for offload; no ratio */
+/* A waiting guest's: "-" / null with --producer stream (none waits). */
+#define ROW_GUEST 16u
 
 struct row {
 	const char *name, *key;
@@ -98,7 +100,8 @@ static bool row_ratio(const struct row *rw)
 static bool row_has(const struct row *rw, const struct result *r)
 {
 	return !((rw->flags & ROW_SVC) && !r->has_svc) &&
-	       !((rw->flags & ROW_QEMU) && r->mode == M_OFFLOAD);
+	       !((rw->flags & ROW_QEMU) && r->mode == M_OFFLOAD) &&
+	       !((rw->flags & ROW_GUEST) && r->stream);
 }
 
 #define GETTER(fn, expr)                                               \
@@ -147,18 +150,18 @@ GETTER(g_stale, (double)r->c.stale)
 
 /* Table rows and JSON "metrics" keys, in this order: the headline first. */
 static const struct row rows[] = {
-	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1, 0,
-	  g_blocked },
+	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
+	  ROW_GUEST, g_blocked },
 	{ "guest blocked (cost model), ns/cmd",
 	  "guest_blocked_model_ns_per_cmd", 1, ROW_QEMU, g_blocked_model },
 	{ "guest commands", "guest_cmds", 0, ROW_COUNT, g_cmds },
 	{ "guest CMD_SYNCs", "guest_syncs", 0, ROW_COUNT, g_syncs },
 	{ "throughput, cmds/s per host SMMU", "cmds_per_s_per_hsmmu", 0, 0,
 	  g_tput },
-	{ "vCPU thread held (secondary), ns/cmd", "handler_ns_per_cmd", 1, 0,
-	  g_handler },
+	{ "vCPU thread held (secondary), ns/cmd", "handler_ns_per_cmd", 1,
+	  ROW_GUEST, g_handler },
 	{ "vCPU thread held (cost model), ns/cmd", "handler_model_ns_per_cmd",
-	  1, 0, g_handler_model },
+	  1, ROW_GUEST, g_handler_model },
 	{ "guest SYNC wait, ns/cmd", "sync_wait_ns_per_cmd", 1, 0, g_wait },
 	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, 0, g_ioctls },
 	{ "host CMD_SYNCs per 1000 cmds", "host_syncs_per_1000_cmds", 1, 0,
@@ -513,6 +516,14 @@ static void json_config(FILE *f, const struct opts *o, const struct wl *w)
 			     "open-fixed",
 		o->rate);
 	bj_str_or_null(f, o->connect);
+	if (o->stream)
+		fprintf(f,
+			", \"producer\": {\"kind\": \"stream\", \"batch\": %u, "
+			"\"sync_every\": %u}",
+			o->stream_batch, o->stream_every);
+	else
+		fprintf(f, ", \"producer\": {\"kind\": \"closed\", "
+			   "\"batch\": null, \"sync_every\": null}");
 	fprintf(f,
 		", \"flood_vms\": %u, \"sim_sleep_overshoot_ns\": ", o->flood);
 	if (sb_wall_fair(o))

@@ -15,16 +15,22 @@
  *                  a guest CMD_SYNC after every batch (round trip bound).
  *
  * Each cell runs -t seconds, -r times; the table shows medians. The
- * consumer copies each batch out and completes it: the ring protocol's
- * cost, without validation or issuing.
+ * consumer copies up to -c entries out per pass (default 64; 0 = the
+ * producer's batch) and completes them: the ring protocol's cost,
+ * without validation or issuing. -b, -m and -L pick the batch sizes
+ * (default 1,8,64), modes and loads: `ring-bench -m spin -L stream -b 16
+ * -c 0` is the ceiling beside a worker whose ring budget is 16
+ * (scripts/perf-issue16.sh).
  *
  * Usage: ring-bench [-r reps] [-t seconds] [-l log2_entries] [-s spin_ns]
+ *                   [-b B,B..] [-c max] [-m spin|eventfd] [-L stream|sync]
  */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +47,8 @@ enum { MODE_SPIN, MODE_EVENTFD, MODE_NR };
 enum { LOAD_STREAM, LOAD_SYNC, LOAD_NR };
 static const char *const mode_name[MODE_NR] = { "spin", "eventfd" };
 static const char *const load_name[LOAD_NR] = { "stream", "sync" };
-static const uint32_t batches[] = { 1, 8, 64 };
-#define NBATCH (sizeof(batches) / sizeof(batches[0]))
+#define MAX_BATCHES 8
+#define MAX_BATCH 256 /* entries per push and per consumer pass */
 #define MAX_REPS 99
 
 struct opts {
@@ -50,6 +56,10 @@ struct opts {
 	double seconds;
 	uint32_t log2;
 	uint64_t spin_ns;
+	uint32_t batches[MAX_BATCHES];
+	unsigned int nbatch;
+	uint32_t cons_max; /* entries per consumer pass; 0 = the batch */
+	int only_mode, only_load; /* -1 = all */
 };
 
 /* One run. Producer-thread fields, then consumer-thread fields. */
@@ -57,7 +67,7 @@ struct run {
 	struct ring_prod p;
 	struct ring_cons rc;
 	int mode, load;
-	uint32_t batch;
+	uint32_t batch, cons_max;
 	double seconds;
 	uint64_t spin_ns;
 	int doorbell, completion;
@@ -80,7 +90,7 @@ static double now_s(void)
 static void *producer(void *arg)
 {
 	struct run *r = arg;
-	struct smmu_ring_entry e[64];
+	struct smmu_ring_entry e[MAX_BATCH];
 	uint64_t sent = 0, one = 1;
 	uint64_t spin = r->mode == MODE_SPIN ? 0 : r->spin_ns;
 	double deadline = now_s() + r->seconds;
@@ -127,7 +137,7 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
 	struct run *r = arg;
-	struct smmu_ring_entry buf[64];
+	struct smmu_ring_entry buf[MAX_BATCH];
 	uint64_t one = 1, v, idle = 0;
 	double idle_since = 0;
 	int ret = 0;
@@ -140,7 +150,7 @@ static void *consumer(void *arg)
 			break;
 		if (avail) {
 			idle_since = 0;
-			n = ring_cons_fetch(&r->rc, buf, 64);
+			n = ring_cons_fetch(&r->rc, buf, r->cons_max);
 			r->received += n;
 			ring_cons_complete(&r->rc, r->rc.fetch);
 			if (ring_cons_want_signal(&r->rc)) {
@@ -197,6 +207,7 @@ static double run_once(const struct opts *o, int mode, int load, uint32_t batch,
 	struct run r = { .mode = mode,
 			 .load = load,
 			 .batch = batch,
+			 .cons_max = o->cons_max ? o->cons_max : batch,
 			 .seconds = o->seconds,
 			 .spin_ns = o->spin_ns,
 			 .doorbell = -1,
@@ -265,17 +276,93 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [-r reps (1-%d)] [-t seconds] [-l log2_entries] "
-		"[-s spin_ns]\n",
-		argv0, MAX_REPS);
+		"[-s spin_ns]\n"
+		"       [-b batch,batch.. (1-%d, at most %d sizes; default "
+		"1,8,64)]\n"
+		"       [-c consumer max per pass (0 = the batch; default 64)]\n"
+		"       [-m spin|eventfd] [-L stream|sync]\n",
+		argv0, MAX_REPS, MAX_BATCH, MAX_BATCHES);
+}
+
+/* -b: a comma list of batch sizes. Return: 0 or -EINVAL. */
+static int parse_batches(const char *s, struct opts *o)
+{
+	char *end;
+
+	o->nbatch = 0;
+	for (;;) {
+		unsigned long v = strtoul(s, &end, 10);
+
+		if (end == s || !v || v > MAX_BATCH || o->nbatch == MAX_BATCHES)
+			return -EINVAL;
+		o->batches[o->nbatch++] = (uint32_t)v;
+		if (!*end)
+			return 0;
+		if (*end != ',')
+			return -EINVAL;
+		s = end + 1;
+	}
+}
+
+/* -m / -L: the index of @s in @names, or -1. */
+static int pick(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+/* Run the selected cells; fill mcmd/wk. Return: 0, or 1 (printed). */
+static int run_cells(const struct opts *o, double (*mcmd)[LOAD_NR][MAX_BATCHES],
+		     double (*wk)[LOAD_NR][MAX_BATCHES])
+{
+	for (int m = 0; m < MODE_NR; m++) {
+		for (int l = 0; l < LOAD_NR; l++) {
+			if ((o->only_mode >= 0 && m != o->only_mode) ||
+			    (o->only_load >= 0 && l != o->only_load))
+				continue;
+			for (unsigned int b = 0; b < o->nbatch; b++) {
+				double v[MAX_REPS], w[MAX_REPS];
+
+				for (int i = 0; i < o->reps; i++) {
+					v[i] = run_once(o, m, l, o->batches[b],
+							&w[i]);
+					if (v[i] < 0) {
+						fprintf(stderr,
+							"ring-bench: %s/%s/%u: "
+							"%s\n",
+							mode_name[m],
+							load_name[l],
+							o->batches[b],
+							strerror((int)-v[i]));
+						return 1;
+					}
+				}
+				mcmd[m][l][b] = median(v, o->reps) / 1e6;
+				wk[m][l][b] = median(w, o->reps);
+			}
+		}
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .reps = 5, .seconds = 0.2, .log2 = 10 };
-	double mcmd[MODE_NR][LOAD_NR][NBATCH], wk[MODE_NR][LOAD_NR][NBATCH];
+	struct opts o = { .reps = 5,
+			  .seconds = 0.2,
+			  .log2 = 10,
+			  .batches = { 1, 8, 64 },
+			  .nbatch = 3,
+			  .cons_max = 64,
+			  .only_mode = -1,
+			  .only_load = -1 };
+	double mcmd[MODE_NR][LOAD_NR][MAX_BATCHES];
+	double wk[MODE_NR][LOAD_NR][MAX_BATCHES];
+	bool bad = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "r:t:l:s:h")) != -1) {
+	while ((c = getopt(argc, argv, "r:t:l:s:b:c:m:L:h")) != -1) {
 		switch (c) {
 		case 'r':
 			o.reps = atoi(optarg);
@@ -289,57 +376,62 @@ int main(int argc, char **argv)
 		case 's':
 			o.spin_ns = strtoull(optarg, NULL, 0);
 			break;
+		case 'b':
+			bad |= parse_batches(optarg, &o) != 0;
+			break;
+		case 'c':
+			o.cons_max = (uint32_t)atoi(optarg);
+			bad |= o.cons_max > MAX_BATCH;
+			break;
+		case 'm':
+			o.only_mode = pick(optarg, mode_name, MODE_NR);
+			bad |= o.only_mode < 0;
+			break;
+		case 'L':
+			o.only_load = pick(optarg, load_name, LOAD_NR);
+			bad |= o.only_load < 0;
+			break;
 		default:
 			usage(argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (o.reps < 1 || o.reps > MAX_REPS || o.seconds <= 0 ||
+	for (unsigned int b = 0; b < o.nbatch; b++)
+		bad |= o.log2 <= SMMU_RING_MAX_LOG2 &&
+		       o.batches[b] > (1u << o.log2) / 2;
+	if (bad || o.reps < 1 || o.reps > MAX_REPS || o.seconds <= 0 ||
 	    o.log2 < SMMU_RING_MIN_LOG2 || o.log2 > SMMU_RING_MAX_LOG2 ||
 	    (1u << o.log2) < 64) {
 		usage(argv[0]);
 		return 2;
 	}
-
-	for (int m = 0; m < MODE_NR; m++) {
-		for (int l = 0; l < LOAD_NR; l++) {
-			for (size_t b = 0; b < NBATCH; b++) {
-				double v[MAX_REPS], w[MAX_REPS];
-
-				for (int i = 0; i < o.reps; i++) {
-					v[i] = run_once(&o, m, l, batches[b],
-							&w[i]);
-					if (v[i] < 0) {
-						fprintf(stderr,
-							"ring-bench: %s/%s/%u: "
-							"%s\n",
-							mode_name[m],
-							load_name[l],
-							batches[b],
-							strerror((int)-v[i]));
-						return 1;
-					}
-				}
-				mcmd[m][l][b] = median(v, o.reps) / 1e6;
-				wk[m][l][b] = median(w, o.reps);
-			}
-		}
-	}
+	if (run_cells(&o, mcmd, wk))
+		return 1;
 
 	printf("ring-bench: %d repetitions x %.2f s, ring of %u entries, "
-	       "eventfd spin %llu ns; median over repetitions\n\n",
-	       o.reps, o.seconds, 1u << o.log2, (unsigned long long)o.spin_ns);
+	       "consumer max %s%u per pass, eventfd spin %llu ns; median over "
+	       "repetitions\n\n",
+	       o.reps, o.seconds, 1u << o.log2, o.cons_max ? "" : "= batch, ",
+	       o.cons_max ? o.cons_max : 0, (unsigned long long)o.spin_ns);
 	printf("%-8s %-7s |", "mode", "load");
-	for (size_t b = 0; b < NBATCH; b++)
-		printf("  batch %-3u Mcmd/s", batches[b]);
-	printf(" | consumer sleeps + signals per 1k cmds (b=1/8/64)\n");
+	for (unsigned int b = 0; b < o.nbatch; b++)
+		printf("  batch %-3u Mcmd/s", o.batches[b]);
+	printf(" | consumer sleeps + signals per 1k cmds (b=");
+	for (unsigned int b = 0; b < o.nbatch; b++)
+		printf("%s%u", b ? "/" : "", o.batches[b]);
+	printf(")\n");
 	for (int m = 0; m < MODE_NR; m++) {
 		for (int l = 0; l < LOAD_NR; l++) {
+			if ((o.only_mode >= 0 && m != o.only_mode) ||
+			    (o.only_load >= 0 && l != o.only_load))
+				continue;
 			printf("%-8s %-7s |", mode_name[m], load_name[l]);
-			for (size_t b = 0; b < NBATCH; b++)
+			for (unsigned int b = 0; b < o.nbatch; b++)
 				printf("  %16.2f", mcmd[m][l][b]);
-			printf(" | %.1f / %.1f / %.1f\n", wk[m][l][0],
-			       wk[m][l][1], wk[m][l][2]);
+			printf(" |");
+			for (unsigned int b = 0; b < o.nbatch; b++)
+				printf("%s%.1f", b ? " /" : " ", wk[m][l][b]);
+			printf("\n");
 		}
 	}
 	return 0;

@@ -185,7 +185,15 @@ static void mode_layout(const struct run *run, struct result *res)
 	const struct opts *o = run->o;
 	unsigned int per = (o->nvs + run->nwk - 1) / run->nwk;
 
-	if (run->mode == M_OFFLOAD && o->connect)
+	if (run->mode == M_OFFLOAD && o->stream)
+		snprintf(res->layout, sizeof(res->layout),
+			 "%u streaming producer%s (one per ring, %u entries "
+			 "per publish, a CMD_SYNC every %u), %s",
+			 run->nwk, run->nwk > 1 ? "s" : "", o->stream_batch,
+			 o->stream_every,
+			 o->connect ? "smmu-offloadd (another process)" :
+				      "embedded service");
+	else if (run->mode == M_OFFLOAD && o->connect)
 		snprintf(res->layout, sizeof(res->layout),
 			 "%u producer thread%s x %u %s%s each; the service is "
 			 "smmu-offloadd at %s (another process)",
@@ -249,8 +257,8 @@ static int run_alloc(struct run *run)
 
 	run->vms = calloc(o->nall, sizeof(*run->vms));
 	run->nwk = run->mode == M_OFFLOAD ? o->threads : o->nvs * o->vcpus;
-	if (run->nwk > o->nvs && run->mode == M_OFFLOAD)
-		run->nwk = o->nvs;
+	if (run->mode == M_OFFLOAD && (run->nwk > o->nvs || o->stream))
+		run->nwk = o->nvs; /* --producer stream: one per ring */
 	run->wk = calloc(run->nwk, sizeof(*run->wk));
 	run->fl = calloc(o->flood ? o->flood : 1, sizeof(*run->fl));
 	if (!run->vms || !run->wk || !run->fl)
@@ -330,8 +338,9 @@ static int run_start(struct run *run, unsigned int *ret_nfl, struct result *res)
 		wk->id = i;
 		core_hist_init(&wk->c.lat);
 		if (pthread_create(&wk->th, &attr,
-				   run->mode == M_OFFLOAD ? sb_offload_main :
-							    sb_qemu_main,
+				   run->mode != M_OFFLOAD ? sb_qemu_main :
+				   run->o->stream	  ? sb_stream_main :
+							    sb_offload_main,
 				   wk)) {
 			r = -EAGAIN;
 			snprintf(res->errmsg, sizeof(res->errmsg),
@@ -439,6 +448,7 @@ static int run_mode(const struct opts *o, const struct wl *w, enum mode mode,
 	memset(res, 0, sizeof(*res));
 	res->ran = true;
 	res->mode = mode;
+	res->stream = mode == M_OFFLOAD && o->stream;
 	core_hist_init(&res->c.lat);
 	r = run_alloc(&run);
 	if (r)

@@ -76,6 +76,9 @@ struct opts {
 				     * bench/kvm/kvm-bench.h */
 	int vcmdq; /* -m vcmdq (--vcpu kvm only): 1 asked, 0 not, -1
 		    * default (-m not given) */
+	bool stream; /* --producer stream: modes-stream.c */
+	uint32_t stream_batch; /* entries per publish; 0 = the ring budget */
+	uint32_t stream_every; /* a CMD_SYNC as every Nth entry */
 };
 
 /* Per producer thread; merged by the main thread after the join. */
@@ -183,6 +186,7 @@ struct result {
 	long nvcsw, nivcsw;
 	uint64_t flood_cmds, flood_syncs; /* --flood: never in c */
 	enum mode mode;
+	bool stream; /* offload with --producer stream: no guest waits */
 	uint32_t hsmmu_mask; /* host SMMUs that carried measured traffic */
 };
 
@@ -343,6 +347,12 @@ void sb_offload_teardown(struct run *run, struct core_service *svc,
 void sb_vm_ring_free(struct vm *vm);
 /* --idle MS: print the service CPU of idle rings. Return: 0 or -errno. */
 int sb_run_idle(const struct opts *o, const struct wl *w);
+
+/* ---- modes-stream.c: --producer stream ------------------------------ */
+
+/* One ring's streaming producer (arg: its struct worker; wk->id is the
+ * index of the ring's struct vm). */
+void *sb_stream_main(void *arg);
 
 /* ---- modes-connect.c: offload through smmu-offloadd (--connect) ------ */
 

@@ -39,7 +39,7 @@ CONFIG_KEYS = {'workload', 'vms', 'vcpus_per_vm', 'hsmmus',
                'producer_threads', 'duration_s', 'syncs_per_vcpu', 'seed',
                'verify', 'backend', 'sim', 'offload', 'timer_slack_ns',
                'vsmmus_per_vm', 'devices_per_vsmmu', 'load', 'rate_per_vm',
-               'connect', 'flood_vms', 'sim_sleep_overshoot_ns'}
+               'connect', 'flood_vms', 'sim_sleep_overshoot_ns', 'producer'}
 MODE_KEYS = {'mode', 'ok', 'error', 'layout', 'threads', 'hsmmus_used',
              'loop', 'wall_s',
              'counts', 'service_stats', 'metrics', 'latency_ns', 'oracle',
@@ -290,6 +290,47 @@ j = run('null', ['-b', 'null', '-n', '4', '-k', '100'])
 if j:
     check_schema('null', j)
     check_modes('null', j, 4, 1, 100, verify=False)
+# --producer stream (the worker's ceiling, issue 16): one producer per
+# ring keeps it full; completed commands counted from CONS, a CMD_SYNC as
+# every Nth entry, -k timed SYNCs per ring. Counts only, no timing.
+for name, args, every, batch in [
+        ('stream-null-inline', ['-b', 'null', '--issue', 'inline',
+                                '--ring-budget', '16'], 2, 16),
+        ('stream-null-async', ['-b', 'null', '--issue', 'async',
+                               '--stream-sync-every', '5'], 5, 64),
+        ('stream-sim', ['--wait', 'spin', '-H', '1',
+                        '--stream-batch', '24'], 2, 24)]:
+    j = run(name, ['-m', 'offload', '--producer', 'stream', '-n', '2',
+                   '-k', '30'] + args)
+    if not j:
+        continue
+    check_schema(name, j)
+    m, pc = j['modes'][0], j['config']['producer']
+    c, lat, o = m['counts'], m['latency_ns'], m['oracle']
+    n = c['guest_cmds']
+    check(f'{name}: ok, one streaming producer per ring',
+          m['ok'] and m['threads'] == 2 and pc == {
+              'kind': 'stream', 'batch': batch, 'sync_every': every},
+          f"{m['error']} {m['threads']} {pc}")
+    check(f'{name}: commands completed, a SYNC every {every} of them',
+          n > 0 and c['guest_syncs'] * every <= n <
+          (c['guest_syncs'] + 2) * every and
+          c['forwarded'] == n - c['guest_syncs'], str(c))
+    check(f'{name}: no more completed than pushed',
+          c['batches'] * batch >= n, str(c))
+    check(f'{name}: 30 timed SYNCs per ring, one latency sample each',
+          c['waited_syncs'] == 60 and lat['count'] == 60 and
+          lat['p50'] <= lat['p99'] <= lat['max'], f'{c} {lat}')
+    check(f'{name}: reached the backend, no errors, oracle off',
+          c['ioctls'] > 0 and c['host_cmds'] > 0 and
+          c['backend_errors'] == 0 and not o['enabled'] and
+          m['metrics'][HEADLINE] is None, f'{c} {o}')
+run('stream-needs-offload', ['--producer', 'stream', '-n', '1', '-k', '1'],
+    want_rc=2)
+j = run('closed-producer', ['-m', 'offload', '-n', '1', '-k', '5'])
+if j:
+    check('closed-producer: config says closed',
+          j['config']['producer']['kind'] == 'closed', str(j['config']))
 # A ceiling run: one VM uses one of the two host SMMUs; spin: the wall
 # clock is a fair basis.
 j = run('one-vm', ['-n', '1', '--vcpus', '3', '-H', '2', '--wait', 'spin',
@@ -497,7 +538,13 @@ for args in (['-w', 'nope'], ['-n', '0'], ['-m', 'qemu,foo'],
              ['-n', '200', '--vsmmus-per-vm', '2'],
              ['-w', 'trace:' + os.path.join(
                  data, 'smmuv3-strict-blk-nvme-net.trace.xz'),
-              '--devices', '2']):
+              '--devices', '2'],
+             ['--producer', 'open'],
+             ['-m', 'offload', '--producer', 'stream', '--rate', '100'],
+             ['-m', 'offload', '--producer', 'stream', '--stream-batch',
+              '600'],
+             ['-m', 'offload', '--producer', 'stream',
+              '--stream-sync-every', '0']):
     p = subprocess.run([bench] + args, capture_output=True, timeout=30)
     check(f'usage error {args}: exit 2', p.returncode == 2,
           f'rc {p.returncode}')
