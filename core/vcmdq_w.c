@@ -19,7 +19,7 @@
  *
  * Everything here runs on the worker thread.
  */
-#include "core/vcmdq_i.h"
+#include "core/worker_i.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -27,14 +27,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "common/barrier.h"
-
-#define STAT_ADD(field, v) WRITE_ONCE(field, (field) + (v))
-
-static const struct core_config *wcfg(const struct core_worker *w)
-{
-	return &w->svc->cfg;
-}
 
 static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 {
@@ -44,11 +36,6 @@ static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 	q->last_work_ns = now;
 	q->next_active = w->vq_active;
 	w->vq_active = q;
-}
-
-static unsigned int halt_slot(uint32_t err)
-{
-	return err >= 1 && err <= 3 ? err - 1 : 3;
 }
 
 /*
@@ -68,7 +55,7 @@ static void vcmdq_events(struct core_worker *w, struct core_vcmdq *vc)
 		enum ring_vcmdq_state s = ring_vcmdq_state(&vc->v, l);
 
 		if (s == RING_VCMDQ_HALTED && !q->halt_counted) {
-			unsigned int k = halt_slot(vc->v.q[l].err);
+			enum core_halt_slot k = core_halt_slot(vc->v.q[l].err);
 
 			q->halt_counted = true;
 			WRITE_ONCE(q->st_err, vc->v.q[l].err);

@@ -39,11 +39,6 @@ void core_ring_activate(struct core_worker *w, struct core_ring *r)
 	w->active = r;
 }
 
-static unsigned int halt_slot(uint32_t err)
-{
-	return err >= 1 && err <= 3 ? err - 1 : 3;
-}
-
 /* Halts now if the ring has a pending error and everything before it has
  * completed. */
 static void ring_try_halt(struct core_ring *r)
@@ -51,8 +46,8 @@ static void ring_try_halt(struct core_ring *r)
 	if (!r->err_pending || r->rc.cons != r->err_idx)
 		return;
 	/* Counted before the halt is visible, as in seg_complete(). */
-	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
-	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->st_halts[core_halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[core_halt_slot(r->err_code)], 1);
 	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
 	r->err_pending = false;
 	r->epoch++;

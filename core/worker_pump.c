@@ -96,10 +96,7 @@ void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
 	b->seg_of[b->n] = (uint8_t)seg;
 	b->n++;
 	STAT_ADD(vs->st_fwd, 1);
-	STAT_ADD(vs->st_class[oc == CMDQ_ORDER_TLB ? 0 :
-			      oc == CMDQ_ORDER_CFG ? 1 :
-						     2],
-		 1);
+	STAT_ADD(vs->st_class[core_cmd_class_of(oc)], 1);
 }
 
 /*
@@ -128,8 +125,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	rc = ring_cons_poll(&r->rc, &avail);
 	if (rc == -EPROTO) {
 		r->epoch++;
-		STAT_ADD(vs->st_halts[3], 1);
-		STAT_ADD(w->st_halts[3], 1);
+		STAT_ADD(vs->st_halts[CORE_HALT_OTHER], 1);
+		STAT_ADD(w->st_halts[CORE_HALT_OTHER], 1);
 		core_ring_signal(r);
 		return 0;
 	}
