@@ -27,7 +27,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-
 static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 {
 	if (q->active || q->vc->detaching)
