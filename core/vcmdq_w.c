@@ -145,13 +145,9 @@ static struct core_seg *vq_seg_open(struct core_batch *b, struct core_vq *q,
 {
 	struct core_seg *sg;
 
-	q->open_seg = (int)b->n_segs++;
+	q->open_seg = (int)core_batch_seg_open(b, sp->first, sp->gen);
 	sg = &b->segs[q->open_seg];
-	memset(sg, 0, sizeof(*sg));
 	sg->vq = q;
-	sg->start = sg->end = sp->first;
-	sg->epoch = sp->gen;
-	sg->unsynced = b->n;
 	q->vc->batches++;
 	return sg;
 }
@@ -225,22 +221,20 @@ static uint32_t vq_pump(struct core_worker *w, struct core_vq *q, uint64_t now)
 			break;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			core_seg_sync(b, sg, q->open_seg, idx);
+			core_batch_sync(b, (unsigned int)q->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
 			    !core_vsmmu_has_vsid(vs, inf->sid)) {
 				vq_ill(q, sp.gen, idx);
 				break;
 			}
-			/* A guest SYNC between classes is an ordering point:
-			 * this command goes in the next batch. */
-			if (sg->synced &&
-			    (sg->mask & ~(unsigned int)inf->order)) {
+			/* An ordering point: it goes in the next batch. */
+			if (core_vsmmu_admit(vs, (unsigned int)q->open_seg,
+					     idx) == CORE_ADMIT_CUT) {
 				ring_vcmdq_rewind(&vc->v, q->l, sp.gen, idx);
 				q->blocked = true;
 				break;
 			}
-			core_batch_admit(vs, b, sg, q->open_seg, idx);
 		} else {
 			vq_ill(q, sp.gen, idx);
 			break;
