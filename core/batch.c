@@ -77,39 +77,6 @@ unsigned int core_batch_seg_open(struct core_batch *b, uint32_t start,
 	return s;
 }
 
-void core_batch_sync(struct core_batch *b, unsigned int seg, uint32_t idx)
-{
-	struct core_seg *sg = &b->segs[seg];
-
-	sg->syncs++;
-	if (sg->mask)
-		sg->synced = true;
-	/* Where a failure of the commands before it halts. */
-	for (uint32_t j = sg->unsynced; j < b->n; j++)
-		if (b->seg_of[j] == seg)
-			b->sync_at[j] = idx;
-	sg->unsynced = b->n;
-}
-
-enum core_admit core_batch_admit(struct core_batch *b, unsigned int seg,
-				 uint32_t idx)
-{
-	struct core_seg *sg = &b->segs[seg];
-	unsigned int oc = b->info[b->n].order;
-
-	/* A guest SYNC between classes is an ordering point. */
-	if (sg->synced && (sg->mask & ~oc))
-		return CORE_ADMIT_CUT;
-	sg->mask |= oc;
-	sg->has_atc |= oc == CMDQ_ORDER_ATC;
-	b->idx[b->n] = idx;
-	b->sync_at[b->n] = idx; /* none yet */
-	b->syncs_before[b->n] = sg->syncs;
-	b->seg_of[b->n] = (uint8_t)seg;
-	b->n++;
-	return CORE_ADMIT_OK;
-}
-
 /* ---- seal ----------------------------------------------------------------- */
 
 uint32_t core_batch_seal(struct core_batch *b)
