@@ -7,24 +7,26 @@
  *
  * One ring, one vIOMMU on the null backend. The thread alternates between
  * the guest's side (fill the ring with strict-unmap writes: TLBI_NH_VA,
- * range form, + CMD_SYNC, then publish) and the worker's side, which
- * repeats core/worker.c's per-entry work without its event loop, threads
- * or statistics:
+ * range form, + CMD_SYNC, then publish) and the worker's side, which is
+ * core's own batch code (core/batch.h) driven as ring_pump() and
+ * vsmmu_issue() drive it, without the worker's event loop, threads,
+ * token bucket or statistics:
  *
  *   ring_cons_poll, ring_cons_claim (<= budget entries, the worker's
  *   ring_budget), then per entry ring_cons_load and cmdq_decode against
  *   the caps (one copy, from the ring straight into the batch's next
- *   slot), the vSID check, SYNC bookkeeping and the
- *   ordering-class cut, all from the decoded struct cmdq_info; per pass
- *   cmdq_coalesce_info of the batch, iofd_invalidate on the null backend,
- *   ring_cons_complete.
+ *   slot), the vSID check, core_batch_sync / core_batch_admit (the
+ *   ordering-class cut); per pass core_batch_seal (coalescing),
+ *   core_batch_execute on the null backend, core_batch_settle and
+ *   ring_cons_complete up to what the plan says.
  *
  * The worker's side is drive_pass() (never inlined), so that
  *   valgrind --tool=callgrind --toggle-collect=drive_pass \
  *     build/bench/consumer-drive -n 200000
  * counts only it; instructions per guest command = Ir / N (the summary
  * line gives N). Exit status 0 only if every command was consumed, every
- * CMD_SYNC completed and the backend saw exactly the expected ioctls.
+ * CMD_SYNC completed (as counted by the settlement plans) and the backend
+ * saw exactly the calls and commands the batches report.
  *
  * usage: consumer-drive [-n COMMANDS] [-b BUDGET] [-s SEED]
  */
@@ -41,6 +43,7 @@
 
 #include "bench/workload.h"
 #include "cmdq/cmdq.h"
+#include "core/batch.h"
 #include "common/clock.h"
 #include "iommufd/iofd.h"
 #include "iommufd/sim.h"
@@ -50,7 +53,7 @@
 #define MAX_BUDGET 256
 
 /* Everything one thread owns: the guest's ring_prod and the worker's
- * ring_cons over the same memfd, and the worker's batch buffers. */
+ * ring_cons over the same memfd, and the worker's batch. */
 struct drive {
 	struct ring_prod p;
 	struct ring_cons rc;
@@ -60,25 +63,24 @@ struct drive {
 	struct cmdq_caps caps;
 	int memfd;
 	uint32_t budget;
-	struct cmdq_cmd cmds[MAX_BUDGET]; /* forwarded, ring order */
-	struct cmdq_info info[MAX_BUDGET]; /* cmdq_decode() of each */
-	struct cmdq_cmd issue[MAX_BUDGET]; /* the coalesced copy */
+	struct core_batch *b; /* [budget] */
 	uint64_t passes, ioctls, issued, syncs, cut;
 	int err;
 };
 
 /*
  * One pass of the worker over its one ring: what ring_pump() and
- * vsmmu_issue() do for the entries of one batch. A cut at an ordering
- * point ends the pass early, as in the worker (the rest waits for the
- * next batch). Return: entries consumed, or 0 with d->err set.
+ * vsmmu_issue() do for the entries of one batch, through core's batch
+ * module. A cut at an ordering point ends the pass early, as in the
+ * worker (the rest waits for the next batch). Return: entries consumed,
+ * or 0 with d->err set.
  */
 __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 {
-	uint32_t avail, got, i, n = 0, start, end;
-	unsigned int mask = 0;
-	bool synced = false;
-	uint32_t done = 0;
+	struct core_batch *b = d->b;
+	struct core_settle plan;
+	uint32_t avail, got, i, start;
+	unsigned int seg;
 	int r;
 
 	r = ring_cons_poll(&d->rc, &avail);
@@ -86,56 +88,55 @@ __attribute__((noinline)) static uint32_t drive_pass(struct drive *d)
 		d->err = r ? r : -ENODATA;
 		return 0;
 	}
+	core_batch_reset(b, d->passes);
 	got = ring_cons_claim(&d->rc, avail < d->budget ? avail : d->budget);
-	start = end = d->rc.fetch - got;
+	start = d->rc.fetch - got;
+	seg = core_batch_seg_open(b, start, 0);
 	for (i = 0; i < got; i++) {
-		const struct cmdq_info *inf = &d->info[n];
+		struct core_seg *sg = &b->segs[seg];
+		const struct cmdq_info *inf = &b->info[b->n];
 		struct smmu_ring_entry e = ring_cons_load(&d->rc, start + i);
 
-		if (cmdq_decode(&d->caps, &e, &d->cmds[n], &d->info[n]) !=
+		if (cmdq_decode(&d->caps, &e, &b->cmds[b->n], &b->info[b->n]) !=
 		    CMDQ_CERROR_NONE) {
 			d->err = -EINVAL;
 			return 0;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			d->syncs++;
-			if (mask)
-				synced = true;
+			core_batch_sync(b, seg, sg->end);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			/* The worker's vSID check; no vDEVICE is bound here. */
 			if (inf->flags & CMDQ_INFO_SID) {
 				d->err = -EINVAL;
 				return 0;
 			}
-			if (synced && (mask & ~(unsigned int)inf->order)) {
-				ring_cons_rewind(&d->rc, end);
+			if (core_batch_admit(b, seg, sg->end) ==
+			    CORE_ADMIT_CUT) {
+				ring_cons_rewind(&d->rc, sg->end);
 				d->cut++;
 				break;
 			}
-			mask |= inf->order;
-			n++;
 		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			d->err = -EINVAL;
 			return 0;
 		}
-		end++;
+		sg->end++;
+		b->n_entries++;
 	}
-	if (n) {
-		size_t k;
-
-		memcpy(d->issue, d->cmds, n * sizeof(*d->cmds));
-		k = cmdq_coalesce_info(d->issue, d->info, n);
-		r = iofd_invalidate(d->vi, d->issue, (uint32_t)k, &done);
-		if (r) {
-			d->err = r;
+	if (core_batch_seal(b)) {
+		core_batch_execute(b, core_batch_call_iofd, d->vi);
+		if (b->rc) {
+			d->err = b->rc;
 			return 0;
 		}
-		d->ioctls++;
-		d->issued += k;
+		d->ioctls += b->calls;
+		d->issued += b->n_issue;
 	}
-	ring_cons_complete(&d->rc, end);
+	core_batch_settle(b, &plan);
+	d->syncs += plan.seg[seg].syncs;
+	ring_cons_complete(&d->rc, plan.seg[seg].upto);
 	d->passes++;
-	return end - start;
+	return plan.seg[seg].upto - start;
 }
 
 static int drive_setup(struct drive *d)
@@ -242,13 +243,15 @@ int main(int argc, char **argv)
 		return 1;
 	d->memfd = -1;
 	d->budget = (uint32_t)budget;
+	d->b = core_batch_new(d->budget);
 	r = wl_init(&w, "strict-unmap", 0, errbuf, sizeof(errbuf));
 	if (!r)
-		r = drive_setup(d);
+		r = d->b ? drive_setup(d) : -ENOMEM;
 	if (r) {
 		fprintf(stderr, "consumer-drive: setup: %s\n", strerror(-r));
 		drive_teardown(d);
 		wl_free(&w);
+		core_batch_free(d->b);
 		free(d);
 		return 1;
 	}
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
 	}
 	drive_teardown(d);
 	wl_free(&w);
+	core_batch_free(d->b);
 	free(d);
 	return r;
 }

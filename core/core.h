@@ -20,7 +20,7 @@
  * worker's objects post a message to that worker (mailbox + control
  * eventfd) and wait for its answer. No lock is held across a wait on either
  * side, but the data path is not lock-free: each backend call
- * (iofd_invalidate()) takes the vIOMMU's and the host SMMU's counter
+ * (iofd_invalidate_call()) takes the vIOMMU's and the host SMMU's counter
  * locks for a few stores, and core_hsmmu_stats() takes the latter to read
  * them; the worker takes a vSMMU's devs_lock only while it handles device
  * mail, and core_device_list() takes it to copy the table. All functions

@@ -14,6 +14,7 @@
 #include "cmdq/cmdq.h"
 #include "common/clock.h"
 #include "common/fdcheck.h"
+#include "core/batch.h"
 #include "core/core.h"
 #include "core/core_test.h"
 #include "core/hist.h"
@@ -26,74 +27,6 @@ struct core_vsmmu;
 struct core_vcmdq; /* core/vcmdq_i.h */
 struct core_vq;
 struct ring_gmem;
-
-/*
- * A contiguous run of one ring's entries inside a batch: [start, end).
- * @epoch: the ring's epoch when the run was taken; a halt or rewind bumps
- * the ring's epoch and makes the run stale (its completion then publishes
- * nothing: the entries will be fetched again).
- */
-struct core_seg {
-	struct core_ring *ring; /* NULL for a vCMDQ queue's run */
-	struct core_vq *vq; /* NULL for a ring's run; @epoch: its gen */
-	uint32_t start, end;
-	uint32_t epoch;
-	uint32_t syncs; /* guest CMD_SYNCs in the run */
-	unsigned int mask; /* enum cmdq_order_class of its commands */
-	bool synced; /* a CMD_SYNC follows a command of the run */
-	bool has_atc;
-	uint32_t unsynced; /* batch position from which its commands have
-			    * no CMD_SYNC after them yet (see sync_at) */
-};
-
-/* enum core_batch_owner: who may touch an async batch (core_batch.owner). */
-enum core_batch_owner {
-	CORE_BATCH_WORKER,
-	CORE_BATCH_ISSUER,
-};
-
-/*
- * A batch: the commands of one vSMMU issued by one backend call.
- * Owned by the worker, except while in flight in async mode: from the
- * hand-off (release store of @owner = ISSUER) until the worker has seen
- * the issuer's completion CQE (acquire load of @owner = WORKER), the
- * issuer owns it and writes @rc, @done, @issued, @reissued; the worker
- * touches none of it meanwhile (issuer.c).
- */
-struct core_batch {
-	struct core_vsmmu *vs;
-	uint64_t seq;
-	uint32_t cap; /* = config max_batch */
-	uint32_t n; /* original FORWARD commands */
-	uint32_t n_entries; /* ring entries accounted (all classes) */
-	struct cmdq_cmd *cmds; /* [cap] originals, ring order per ring */
-	struct cmdq_info *info; /* [cap] cmdq_decode() of each original */
-	uint32_t *idx; /* [cap] ring index of each original */
-	uint8_t *seg_of; /* [cap] segment of each original */
-	/* [cap] ring index of the first guest CMD_SYNC after each original
-	 * in its run, or its own index while no CMD_SYNC followed it */
-	uint32_t *sync_at;
-	uint32_t *syncs_before; /* [cap] CMD_SYNCs of its run before each */
-	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
-	uint32_t n_issue;
-	uint64_t t_open; /* when its first entry was taken (ns) */
-	struct core_seg segs[CORE_MAX_VSMMU_RINGS];
-	uint32_t n_segs;
-	/*
-	 * Result, written by whoever executed it. On failure, originals
-	 * [0, done) completed and [done, issued) were issued but are not
-	 * known complete (a host sync timed out); nothing from issued on
-	 * was issued. issued == done for every error but ETIMEDOUT.
-	 */
-	int rc;
-	uint32_t done;
-	uint32_t issued;
-	bool reissued; /* the coalesced call failed; originals re-issued */
-	unsigned int owner; /* atomic, enum core_batch_owner */
-	struct core_issuer *issuer; /* async: its issuer (worker-owned) */
-	uint64_t call_ns; /* the backend call's wall time, set with @rc */
-	struct core_batch *next_done; /* epoll completion stack link */
-};
 
 /*
  * A ring attached to a vSMMU. Owned by the worker of its host SMMU.
@@ -376,9 +309,6 @@ int core_worker_start(struct core_worker *w);
 void core_worker_post_stop(struct core_worker *w);
 int core_worker_join(struct core_worker *w, uint64_t deadline_ns);
 /* Between worker*.c and worker_ctl.c; worker thread only. */
-struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap);
-void core_batch_free(struct core_batch *b);
-void core_batch_reset(struct core_batch *b, uint64_t seq);
 uint64_t core_ring_token(const struct core_ring *r);
 /* Put an idle ring back on the active list (it is polled again). */
 void core_ring_activate(struct core_worker *w, struct core_ring *r);
@@ -397,21 +327,6 @@ void core_sweep_destroys(struct core_worker *w);
 /* Answer @m (undoing an abandoned ADD) and drop the worker's reference. */
 void core_msg_reply(struct core_worker *w, struct core_msg *m, int result);
 
-/* batch.c */
-/*
- * Run the batch's backend call (issuer thread, or the worker inline) and
- * set rc, done, issued, reissued (see struct core_batch).
- */
-void core_batch_execute(struct core_batch *b);
-/*
- * The one mapping from a failed backend call to the error its ring halts
- * with (docs/RING-PROTOCOL.md section 8): -EIO -> CERROR_ILL; -ETIMEDOUT
- * -> CERROR_ATC_INV_SYNC if @atc (an ATC_INV was among the commands whose
- * host sync timed out), else BACKEND; -ENOENT -> DETACHED (the vIOMMU
- * behind the vSMMU is gone); anything else -> BACKEND. Any thread.
- */
-uint32_t core_ring_err(int rc, bool atc);
-
 /* service.c: a message about registered vSMMU @vsmmu_id, holding a
  * reference to it. Return: 0, -ENOMEM, -ENOENT. */
 int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
@@ -420,10 +335,12 @@ int core_vsmmu_msg(struct core_service *svc, uint32_t vsmmu_id,
 /* worker_pump.c, for vcmdq_w.c: the batch machinery rings use. */
 bool core_vsmmu_take_tokens(struct core_worker *w, struct core_vsmmu *vs,
 			    uint64_t now, uint32_t *budget);
-void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
-		   uint32_t idx);
-void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
-		      struct core_seg *sg, int seg, uint32_t idx);
+/*
+ * Admits the FORWARD command decoded into b->cmds[b->n] (b = vs->open)
+ * from ring index @idx of run @seg, counting it in @vs's statistics.
+ */
+enum core_admit core_vsmmu_admit(struct core_vsmmu *vs, unsigned int seg,
+				 uint32_t idx);
 
 /* vcmdq.c / vcmdq_w.c (see core/vcmdq_i.h) */
 void core_vcmdq_put(struct core_vcmdq *vc);

@@ -180,7 +180,7 @@ static void *issuer_main(void *arg)
 			abort(); /* the kernel delivered before the release */
 		uint64_t t0 = core_now_ns();
 
-		core_batch_execute(b);
+		core_batch_execute(b, core_batch_call_iofd, b->vs->viommu);
 		b->call_ns = core_now_ns() - t0;
 		issuer_post(is, b);
 	}

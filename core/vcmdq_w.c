@@ -19,22 +19,13 @@
  *
  * Everything here runs on the worker thread.
  */
-#include "core/vcmdq_i.h"
+#include "core/worker_i.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include "common/barrier.h"
-
-#define STAT_ADD(field, v) WRITE_ONCE(field, (field) + (v))
-
-static const struct core_config *wcfg(const struct core_worker *w)
-{
-	return &w->svc->cfg;
-}
 
 static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 {
@@ -44,11 +35,6 @@ static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 	q->last_work_ns = now;
 	q->next_active = w->vq_active;
 	w->vq_active = q;
-}
-
-static unsigned int halt_slot(uint32_t err)
-{
-	return err >= 1 && err <= 3 ? err - 1 : 3;
 }
 
 /*
@@ -68,7 +54,7 @@ static void vcmdq_events(struct core_worker *w, struct core_vcmdq *vc)
 		enum ring_vcmdq_state s = ring_vcmdq_state(&vc->v, l);
 
 		if (s == RING_VCMDQ_HALTED && !q->halt_counted) {
-			unsigned int k = halt_slot(vc->v.q[l].err);
+			enum core_halt_slot k = core_halt_slot(vc->v.q[l].err);
 
 			q->halt_counted = true;
 			WRITE_ONCE(q->st_err, vc->v.q[l].err);
@@ -159,13 +145,9 @@ static struct core_seg *vq_seg_open(struct core_batch *b, struct core_vq *q,
 {
 	struct core_seg *sg;
 
-	q->open_seg = (int)b->n_segs++;
+	q->open_seg = (int)core_batch_seg_open(b, sp->first, sp->gen);
 	sg = &b->segs[q->open_seg];
-	memset(sg, 0, sizeof(*sg));
 	sg->vq = q;
-	sg->start = sg->end = sp->first;
-	sg->epoch = sp->gen;
-	sg->unsynced = b->n;
 	q->vc->batches++;
 	return sg;
 }
@@ -239,22 +221,20 @@ static uint32_t vq_pump(struct core_worker *w, struct core_vq *q, uint64_t now)
 			break;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			core_seg_sync(b, sg, q->open_seg, idx);
+			core_batch_sync(b, (unsigned int)q->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
 			    !core_vsmmu_has_vsid(vs, inf->sid)) {
 				vq_ill(q, sp.gen, idx);
 				break;
 			}
-			/* A guest SYNC between classes is an ordering point:
-			 * this command goes in the next batch. */
-			if (sg->synced &&
-			    (sg->mask & ~(unsigned int)inf->order)) {
+			/* An ordering point: it goes in the next batch. */
+			if (core_vsmmu_admit(vs, (unsigned int)q->open_seg,
+					     idx) == CORE_ADMIT_CUT) {
 				ring_vcmdq_rewind(&vc->v, q->l, sp.gen, idx);
 				q->blocked = true;
 				break;
 			}
-			core_batch_admit(vs, b, sg, q->open_seg, idx);
 		} else {
 			vq_ill(q, sp.gen, idx);
 			break;

@@ -43,67 +43,6 @@ uint64_t core_vcmdq_token(const struct core_vcmdq *vc)
 	return TOKEN_VCMDQ | vc->id;
 }
 
-/* ---- batches ---------------------------------------------------------- */
-
-struct core_batch *core_batch_new(struct core_vsmmu *vs, uint32_t cap)
-{
-	struct core_batch *b = calloc(1, sizeof(*b));
-
-	if (!b)
-		return NULL;
-	b->vs = vs;
-	b->cap = cap;
-	b->cmds = calloc(cap, sizeof(*b->cmds));
-	b->info = calloc(cap, sizeof(*b->info));
-	b->issue = calloc(cap, sizeof(*b->issue));
-	b->idx = calloc(cap, sizeof(*b->idx));
-	b->seg_of = calloc(cap, sizeof(*b->seg_of));
-	b->sync_at = calloc(cap, sizeof(*b->sync_at));
-	b->syncs_before = calloc(cap, sizeof(*b->syncs_before));
-	if (!b->cmds || !b->info || !b->issue || !b->idx || !b->seg_of ||
-	    !b->sync_at || !b->syncs_before) {
-		free(b->cmds);
-		free(b->info);
-		free(b->issue);
-		free(b->idx);
-		free(b->seg_of);
-		free(b->sync_at);
-		free(b->syncs_before);
-		free(b);
-		return NULL;
-	}
-	return b;
-}
-
-void core_batch_free(struct core_batch *b)
-{
-	if (!b)
-		return;
-	free(b->cmds);
-	free(b->info);
-	free(b->issue);
-	free(b->idx);
-	free(b->seg_of);
-	free(b->sync_at);
-	free(b->syncs_before);
-	free(b);
-}
-
-void core_batch_reset(struct core_batch *b, uint64_t seq)
-{
-	b->seq = seq;
-	b->n = 0;
-	b->n_entries = 0;
-	b->n_issue = 0;
-	b->n_segs = 0;
-	b->rc = 0;
-	b->done = 0;
-	b->issued = 0;
-	b->reissued = false;
-	b->issuer = NULL;
-	b->next_done = NULL;
-}
-
 /* ---- vSMMU batch lifecycle: waiting for and issuing batches ------------ */
 
 /*
@@ -226,15 +165,14 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 		core_batch_complete(w, b);
 		return;
 	}
-	memcpy(b->issue, b->cmds, b->n * sizeof(*b->cmds));
-	b->n_issue = (uint32_t)cmdq_coalesce_info(b->issue, b->info, b->n);
+	core_batch_seal(b);
 	STAT_ADD(vs->st_issued, b->n_issue);
 	STAT_ADD(w->st_cmds, b->n_issue);
 	vs->inflight = b;
 	if (!w->async_now) {
 		uint64_t t0 = core_now_ns();
 
-		core_batch_execute(b);
+		core_batch_execute(b, core_batch_call_iofd, b->vs->viommu);
 		b->call_ns = core_now_ns() - t0;
 		worker_auto(w, b);
 		core_batch_complete(w, b);
@@ -273,7 +211,7 @@ static void async_run_here(struct core_worker *w, struct core_batch *b)
 	uint64_t t0 = core_now_ns();
 
 	WRITE_ONCE(b->owner, CORE_BATCH_WORKER);
-	core_batch_execute(b);
+	core_batch_execute(b, core_batch_call_iofd, b->vs->viommu);
 	b->call_ns = core_now_ns() - t0;
 	async_complete(w, b);
 }

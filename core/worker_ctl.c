@@ -278,9 +278,13 @@ static int worker_add_vsmmu(struct core_worker *w, struct core_vsmmu *vs)
 		w->vsmmus = p;
 		w->cap_vsmmus = n;
 	}
-	vs->open = core_batch_new(vs, cap);
-	vs->spare = core_batch_new(vs, cap);
+	vs->open = core_batch_new(cap);
+	vs->spare = core_batch_new(cap);
 	vs->devs = calloc(CORE_MAX_DEVICES, sizeof(*vs->devs));
+	if (vs->open)
+		vs->open->vs = vs;
+	if (vs->spare)
+		vs->spare->vs = vs;
 	if (!vs->open || !vs->spare || !vs->devs) {
 		core_batch_free(vs->open);
 		core_batch_free(vs->spare);

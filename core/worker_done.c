@@ -39,11 +39,6 @@ void core_ring_activate(struct core_worker *w, struct core_ring *r)
 	w->active = r;
 }
 
-static unsigned int halt_slot(uint32_t err)
-{
-	return err >= 1 && err <= 3 ? err - 1 : 3;
-}
-
 /* Halts now if the ring has a pending error and everything before it has
  * completed. */
 static void ring_try_halt(struct core_ring *r)
@@ -51,8 +46,8 @@ static void ring_try_halt(struct core_ring *r)
 	if (!r->err_pending || r->rc.cons != r->err_idx)
 		return;
 	/* Counted before the halt is visible, as in seg_complete(). */
-	STAT_ADD(r->vs->st_halts[halt_slot(r->err_code)], 1);
-	STAT_ADD(r->vs->w->st_halts[halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->st_halts[core_halt_slot(r->err_code)], 1);
+	STAT_ADD(r->vs->w->st_halts[core_halt_slot(r->err_code)], 1);
 	ring_cons_halt(&r->rc, r->err_idx, r->err_code);
 	r->err_pending = false;
 	r->epoch++;
@@ -159,98 +154,36 @@ static void seg_complete(struct core_seg *sg, uint32_t upto, uint32_t syncs)
 }
 
 /*
- * Where the culprit's ring halts. A timed-out ATC invalidation halts at
- * the guest CMD_SYNC that follows it, as SMMU_CMDQ_CONS does (facts 5),
- * with the commands before that CMD_SYNC consumed: they were issued, the
- * host sync covering them timed out. That needs the CMD_SYNC in the batch
- * and every command of the ring before it issued; otherwise the ring
- * halts at its first command not known complete, which is taken again
- * after the resume. Returns the ring index; *@ret_syncs: the guest
- * CMD_SYNCs of the run before it.
+ * Applies the settlement of the failed batch @b (core_batch_settle()):
+ * the culprit's run halts, every other run completes up to its first
+ * command not known complete and gets the rest back, as does everything
+ * in the open batch, which was built on the assumption that this batch
+ * succeeds.
  */
-static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
-				 uint32_t err, uint32_t *ret_syncs)
-{
-	uint8_t cs = b->seg_of[cul];
-	uint32_t sync = b->sync_at[cul], f, i;
-
-	/* The ring's first command not known complete (at most cul). */
-	for (f = b->done; b->seg_of[f] != cs; f++)
-		;
-	*ret_syncs = b->syncs_before[f];
-	if (err != SMMU_RING_ERR_CERROR_ATC_INV_SYNC || sync == b->idx[cul])
-		return b->idx[f];
-	for (i = f; i < b->n; i++) {
-		if (b->seg_of[i] != cs)
-			continue;
-		if ((int32_t)(b->idx[i] - sync) > 0)
-			break;
-		if (i >= b->issued)
-			return b->idx[f];
-	}
-	/* No CMD_SYNC between f and cul (one would end the run's class). */
-	*ret_syncs = b->syncs_before[cul];
-	return sync;
-}
-
-/*
- * The batch failed: originals before b->done completed, [done, issued)
- * were issued but are not known complete. One culprit's ring halts; every
- * other ring completes up to its first command not known complete and
- * gets the rest back, as does everything in the open batch, which was
- * built on the assumption that this batch succeeds.
- */
-static void batch_fail(struct core_worker *w, struct core_batch *b)
+static void batch_fail(struct core_worker *w, struct core_batch *b,
+		       const struct core_settle *p)
 {
 	struct core_vsmmu *vs = b->vs;
-	uint32_t k = b->done, cul = k, halt, syncs, i;
-	bool atc = false;
-	uint32_t err;
-	uint8_t cs;
 
 	STAT_ADD(vs->st_backend_errors, 1);
 	STAT_ADD(w->st_backend_errors, 1);
-	/*
-	 * A host sync times out on an ATC invalidation that does not
-	 * complete: the culprit is the first ATC_INV among the commands it
-	 * covered (any from k on when that is not known).
-	 */
-	if (b->rc == -ETIMEDOUT) {
-		uint32_t end = b->issued > k ? b->issued : b->n;
-
-		for (i = k; i < end && !atc; i++)
-			if (b->info[i].op == CMDQ_OP_ATC_INV) {
-				cul = i;
-				atc = true;
-			}
-	}
-	err = core_ring_err(b->rc, atc);
-	cs = b->seg_of[cul];
-	halt = batch_halt_index(b, cul, err, &syncs);
 	vsmmu_drop_open(w, vs);
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_seg *sg = &b->segs[s];
-		uint32_t upto = sg->end, n_sync = sg->syncs;
+		bool culprit = (int)s == p->halt_seg;
 
-		if (s == cs && sg->vq && core_vq_seg_current(sg)) {
-			seg_complete(sg, halt, syncs);
-			core_vq_seg_halt(sg, halt, err);
+		if (culprit && sg->vq && core_vq_seg_current(sg)) {
+			seg_complete(sg, p->halt_idx, p->halt_syncs);
+			core_vq_seg_halt(sg, p->halt_idx, p->err);
 			continue;
 		}
-		if (s == cs && sg->ring && sg->epoch == sg->ring->epoch) {
-			seg_complete(sg, halt, syncs);
-			core_ring_set_error(sg->ring, halt, err);
+		if (culprit && sg->ring && sg->epoch == sg->ring->epoch) {
+			seg_complete(sg, p->halt_idx, p->halt_syncs);
+			core_ring_set_error(sg->ring, p->halt_idx, p->err);
 			continue;
 		}
-		for (i = k; i < b->n; i++) {
-			if (b->seg_of[i] == s) {
-				upto = b->idx[i];
-				n_sync = b->syncs_before[i];
-				break;
-			}
-		}
-		seg_complete(sg, upto, n_sync);
-		seg_rewind(w, sg, upto);
+		seg_complete(sg, p->seg[s].upto, p->seg[s].syncs);
+		seg_rewind(w, sg, p->seg[s].upto);
 	}
 }
 
@@ -258,9 +191,11 @@ void core_batch_complete(struct core_worker *w, struct core_batch *b)
 {
 	struct core_vsmmu *vs = b->vs;
 
+	struct core_settle plan;
+
 	if (b->n) {
-		STAT_ADD(vs->st_ioctls, 1 + b->reissued);
-		STAT_ADD(w->st_ioctls, 1 + b->reissued);
+		STAT_ADD(vs->st_ioctls, b->calls);
+		STAT_ADD(w->st_ioctls, b->calls);
 		STAT_ADD(vs->st_host_syncs,
 			 (b->n_issue + IOFD_HOST_CHUNK - 1) / IOFD_HOST_CHUNK);
 		STAT_ADD(w->st_host_syncs,
@@ -269,17 +204,18 @@ void core_batch_complete(struct core_worker *w, struct core_batch *b)
 
 	if (b->n)
 		core_hist_add_shared(w->h_batch, b->n_issue, 1);
-	if (b->rc == 0) {
+	core_batch_settle(b, &plan);
+	if (plan.halt_seg < 0) {
 		uint64_t lat = core_now_ns() - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
 			/* Sampled before the completion, as in seg_complete(). */
-			core_hist_add_shared(w->h_sync, lat, b->segs[s].syncs);
-			seg_complete(&b->segs[s], b->segs[s].end,
-				     b->segs[s].syncs);
+			core_hist_add_shared(w->h_sync, lat, plan.seg[s].syncs);
+			seg_complete(&b->segs[s], plan.seg[s].upto,
+				     plan.seg[s].syncs);
 		}
 	} else {
-		batch_fail(w, b);
+		batch_fail(w, b, &plan);
 	}
 	for (uint32_t s = 0; s < b->n_segs; s++) {
 		struct core_ring *r = b->segs[s].ring;

@@ -22,6 +22,34 @@ static inline const struct core_config *wcfg(const struct core_worker *w)
 	return &w->svc->cfg;
 }
 
+/* The halts[] slot of ring error @err (SMMU_RING_ERR_*, core.h). */
+static inline enum core_halt_slot core_halt_slot(uint32_t err)
+{
+	switch (err) {
+	case SMMU_RING_ERR_CERROR_ILL:
+		return CORE_HALT_ILL;
+	case SMMU_RING_ERR_CERROR_ABT:
+		return CORE_HALT_ABT;
+	case SMMU_RING_ERR_CERROR_ATC_INV_SYNC:
+		return CORE_HALT_ATC_INV_SYNC;
+	default:
+		return CORE_HALT_OTHER;
+	}
+}
+
+/* The cmds_by_class[] slot of ordering class @order (enum cmdq_order_class). */
+static inline enum core_cmd_class core_cmd_class_of(unsigned int order)
+{
+	switch (order) {
+	case CMDQ_ORDER_TLB:
+		return CORE_CLASS_TLB;
+	case CMDQ_ORDER_CFG:
+		return CORE_CLASS_CFG;
+	default:
+		return CORE_CLASS_ATC;
+	}
+}
+
 /* worker_done.c */
 /* Signal @r's completion eventfd, if it has one and its VMM wants it. */
 void core_ring_signal(struct core_ring *r);

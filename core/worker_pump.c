@@ -54,52 +54,24 @@ static struct core_seg *seg_open(struct core_batch *b, struct core_ring *r,
 {
 	struct core_seg *sg;
 
-	r->open_seg = (int)b->n_segs++;
+	r->open_seg = (int)core_batch_seg_open(b, start, r->epoch);
 	sg = &b->segs[r->open_seg];
-	memset(sg, 0, sizeof(*sg));
 	sg->ring = r;
-	sg->start = sg->end = start;
-	sg->epoch = r->epoch;
-	sg->unsynced = b->n;
 	r->batches++;
 	return sg;
 }
 
-/* A guest CMD_SYNC at ring index @idx of run @seg (= sg's index). */
-void core_seg_sync(struct core_batch *b, struct core_seg *sg, int seg,
-		   uint32_t idx)
+enum core_admit core_vsmmu_admit(struct core_vsmmu *vs, unsigned int seg,
+				 uint32_t idx)
 {
-	sg->syncs++;
-	if (sg->mask)
-		sg->synced = true;
-	/* Where a failure of the commands before it halts. */
-	for (uint32_t j = sg->unsynced; j < b->n; j++)
-		if (b->seg_of[j] == seg)
-			b->sync_at[j] = idx;
-	sg->unsynced = b->n;
-}
-
-/*
- * Admits the FORWARD command that cmdq_decode() wrote into b->cmds[b->n]
- * and b->info[b->n], taken from ring index @idx of run @seg.
- */
-void core_batch_admit(struct core_vsmmu *vs, struct core_batch *b,
-		      struct core_seg *sg, int seg, uint32_t idx)
-{
+	struct core_batch *b = vs->open;
 	unsigned int oc = b->info[b->n].order;
 
-	sg->mask |= oc;
-	sg->has_atc |= oc == CMDQ_ORDER_ATC;
-	b->idx[b->n] = idx;
-	b->sync_at[b->n] = idx; /* none yet */
-	b->syncs_before[b->n] = sg->syncs;
-	b->seg_of[b->n] = (uint8_t)seg;
-	b->n++;
+	if (core_batch_admit(b, seg, idx) == CORE_ADMIT_CUT)
+		return CORE_ADMIT_CUT;
 	STAT_ADD(vs->st_fwd, 1);
-	STAT_ADD(vs->st_class[oc == CMDQ_ORDER_TLB ? 0 :
-			      oc == CMDQ_ORDER_CFG ? 1 :
-						     2],
-		 1);
+	STAT_ADD(vs->st_class[core_cmd_class_of(oc)], 1);
+	return CORE_ADMIT_OK;
 }
 
 /*
@@ -128,8 +100,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	rc = ring_cons_poll(&r->rc, &avail);
 	if (rc == -EPROTO) {
 		r->epoch++;
-		STAT_ADD(vs->st_halts[3], 1);
-		STAT_ADD(w->st_halts[3], 1);
+		STAT_ADD(vs->st_halts[CORE_HALT_OTHER], 1);
+		STAT_ADD(w->st_halts[CORE_HALT_OTHER], 1);
 		core_ring_signal(r);
 		return 0;
 	}
@@ -176,7 +148,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 			break;
 		}
 		if (inf->cls == CMDQ_CLASS_SYNC) {
-			core_seg_sync(b, sg, r->open_seg, idx);
+			core_batch_sync(b, (unsigned int)r->open_seg, idx);
 		} else if (inf->cls == CMDQ_CLASS_FORWARD) {
 			if ((inf->flags & CMDQ_INFO_SID) &&
 			    !core_vsmmu_has_vsid(vs, inf->sid)) {
@@ -184,15 +156,13 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 						    SMMU_RING_ERR_CERROR_ILL);
 				break;
 			}
-			/* A guest SYNC between classes is an ordering point:
-			 * this command goes in the next batch. */
-			if (sg->synced &&
-			    (sg->mask & ~(unsigned int)inf->order)) {
+			/* An ordering point: it goes in the next batch. */
+			if (core_vsmmu_admit(vs, (unsigned int)r->open_seg,
+					     idx) == CORE_ADMIT_CUT) {
 				ring_cons_rewind(&r->rc, idx);
 				r->blocked = true;
 				break;
 			}
-			core_batch_admit(vs, b, sg, r->open_seg, idx);
 		} else if (inf->cls != CMDQ_CLASS_NOP) {
 			core_ring_set_error(r, idx, SMMU_RING_ERR_CERROR_ILL);
 			break;

@@ -242,24 +242,30 @@ int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id)
 	return v->h->b->ops->vdev_destroy(v, vdev_id);
 }
 
-int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
-		    uint32_t n, uint32_t *ret_done)
+int iofd_invalidate_call(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
+			 uint32_t n, struct iofd_inv_result *ret)
 {
 	struct iofd_counters delta = { 0 };
 	struct iofd_error err = { 0 };
-	uint32_t done = 0;
+	uint32_t done;
 	int r;
 
-	if (!cmds || !n) {
-		*ret_done = 0;
+	ret->done = 0;
+	ret->bad = IOFD_INV_BAD_UNKNOWN;
+	if (!cmds || !n)
 		return -EINVAL;
-	}
-	r = v->h->b->ops->invalidate(v, cmds, n, &done, &delta, &err);
-	if (r < 0)
+	r = v->h->b->ops->invalidate(v, cmds, n, ret, &delta, &err);
+	if (r < 0) {
 		delta.errors++;
-	else
-		done = n;
-	*ret_done = done;
+		if (ret->done > n)
+			ret->done = n;
+		if (r != -EIO || ret->bad < ret->done || ret->bad >= n)
+			ret->bad = IOFD_INV_BAD_UNKNOWN;
+	} else {
+		ret->done = n;
+		ret->bad = IOFD_INV_BAD_UNKNOWN;
+	}
+	done = ret->done;
 
 	pthread_mutex_lock(&v->lock);
 	iofd_counters_add(&v->ctr, &delta);
@@ -282,5 +288,15 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 	pthread_mutex_lock(&v->h->lock);
 	iofd_counters_add(&v->h->ctr, &delta);
 	pthread_mutex_unlock(&v->h->lock);
+	return r;
+}
+
+int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
+		    uint32_t n, uint32_t *ret_done)
+{
+	struct iofd_inv_result res;
+	int r = iofd_invalidate_call(v, cmds, n, &res);
+
+	*ret_done = res.done;
 	return r;
 }

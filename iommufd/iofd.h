@@ -150,28 +150,58 @@ int iofd_vdev_alloc(struct iofd_viommu *v, uint32_t dev_id, uint64_t vsid,
 /* iofd_vdev_destroy() - destroy a vDEVICE. Return: 0, -ENOENT, -EBUSY. */
 int iofd_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id);
 
+/* iofd_inv_result.bad when the backend cannot name the failing command. */
+#define IOFD_INV_BAD_UNKNOWN UINT32_MAX
+
 /**
- * iofd_invalidate() - issue @n FORWARD commands for one vIOMMU and wait.
- * @v:        the vIOMMU.
- * @cmds:     commands, CPU byte order, guest VMID/SID (the host rewrites).
- * @n:        count, >= 1.
- * @ret_done: always set: how many leading commands are known complete.
+ * struct iofd_inv_result - what one iofd_invalidate_call() established.
+ * @done: how many leading commands are known complete (n on success).
+ * @bad:  after -EIO, the index of the failing command when the backend
+ *        knows it exactly (>= @done; the commands in [@done, @bad) were
+ *        accepted but not sent and must be issued again), else
+ *        IOFD_INV_BAD_UNKNOWN (the failing command is somewhere in the
+ *        host chunk starting at @done, which was dropped whole).
+ */
+struct iofd_inv_result {
+	uint32_t done;
+	uint32_t bad;
+};
+
+/**
+ * iofd_invalidate_call() - issue @n FORWARD commands for one vIOMMU once
+ * and wait. No backend retries or localises: that is the caller's
+ * (core/batch.h, core_batch_localise(), one layer for every backend).
+ * @v:   the vIOMMU.
+ * @cmds: commands (cmdq.h representation), guest VMID/SID (the host
+ *       rewrites).
+ * @n:   count, >= 1.
+ * @ret: always set (struct iofd_inv_result).
  *
- * The kernel backend hides the kernel generation: after an error on an
- * older kernel, which only guarantees 63 * floor(k / 63) issued, it
- * re-issues from there (invalidations are idempotent, bounded retries), so
- * *ret_done is exact for both.
+ * What each backend reports after -EIO: the sim names the failing command
+ * exactly (done == bad). The kernel backend reports what entry_num
+ * guarantees over both kernel generations (facts doc 4.2, 4.3): only
+ * done = 63 * floor(k / 63) entries are known issued; k % 63 != 0 can
+ * only be Gen A, where entry k is exactly the illegal one (bad = k); on a
+ * chunk boundary (Gen B, or Gen A with the illegal entry first in its
+ * chunk) bad is unknown. One ioctl per call.
  *
- * Return: 0 (*ret_done == n); -EIO: command *ret_done is illegal or names
- * an unknown vSID (CERROR_ILL for the ring), every command before it is
- * complete; -ETIMEDOUT: the host CMD_SYNC of the host chunk starting at
- * *ret_done timed out: commands before *ret_done are complete, the chunk's
- * commands (at most IOFD_HOST_CHUNK) were issued but are not known
- * complete, later ones were not issued; nothing is retried (see
- * docs/COST-MODEL.md "Errors"); other -errno from the host (-ENOENT: the
- * vIOMMU is gone, -EINVAL, -EOPNOTSUPP, -ENOMEM, -EFAULT), nothing from
- * *ret_done on was issued. What a ring reports for each is the caller's
- * business (core: core_ring_err()); this layer only reports errnos.
+ * Return: 0; -EIO: an illegal command or one naming an unknown vSID
+ * (CERROR_ILL for the ring); -ETIMEDOUT: the host CMD_SYNC of the host
+ * chunk starting at ret->done timed out: the chunk's commands (at most
+ * IOFD_HOST_CHUNK) were issued but are not known complete, later ones
+ * were not issued (see docs/COST-MODEL.md "Errors"); other -errno from
+ * the host (-ENOENT: the vIOMMU is gone, -EINVAL, -EOPNOTSUPP, -ENOMEM,
+ * -EFAULT), nothing from ret->done on was issued. What a ring reports for
+ * each is the caller's business (core: core_ring_err()); this layer only
+ * reports errnos.
+ */
+int iofd_invalidate_call(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
+			 uint32_t n, struct iofd_inv_result *ret);
+
+/**
+ * iofd_invalidate() - iofd_invalidate_call() for callers that treat any
+ * failure as final (benches, tools): *@ret_done = ret.done, always set.
+ * Not exact after -EIO on the kernel backend (see above).
  */
 int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
@@ -181,11 +211,11 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
  * vIOMMU, for the caller's log line.
  * @err:       its return value (0: no failure yet).
  * @op:        static name of what failed ("IOMMU_HWPT_INVALIDATE", "sim").
- * @first:     index (in the iofd_invalidate() array) of the first command
- *             of the failing ioctl.
+ * @first:     index (in the iofd_invalidate_call() array) of the first
+ *             command of the failing ioctl.
  * @count:     commands in the failing ioctl.
  * @entry_num: the entry_num it reported (kernel), or the failing index.
- * @ioctls:    ioctls made by that iofd_invalidate() call.
+ * @ioctls:    ioctls made by that iofd_invalidate_call().
  */
 struct iofd_error {
 	int err;

@@ -19,7 +19,9 @@
  * One backend implementation. Every op is optional except invalidate;
  * a missing op succeeds trivially (vdev ops: -EOPNOTSUPP).
  *
- * invalidate() adds what it cost to @delta (ioctls, cmds, host_syncs,
+ * invalidate() issues once, never retries, and reports as
+ * iofd_invalidate_call() says (backend.c has set *ret to {0, unknown}). It
+ * adds what it cost to @delta (ioctls, cmds, host_syncs,
  * charged_ns) whether it succeeds or fails; backend.c folds the delta into
  * the viommu and hsmmu counters and counts errors. On failure it may fill
  * @err (op, first, count, entry_num); backend.c completes and keeps it.
@@ -37,7 +39,7 @@ struct iofd_ops {
 			  uint32_t *ret_vdev_id);
 	int (*vdev_destroy)(struct iofd_viommu *v, uint32_t vdev_id);
 	int (*invalidate)(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
-			  uint32_t n, uint32_t *ret_done,
+			  uint32_t n, struct iofd_inv_result *ret,
 			  struct iofd_counters *delta, struct iofd_error *err);
 };
 

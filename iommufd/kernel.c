@@ -38,12 +38,6 @@ struct kernel_viommu {
 	uint32_t cap;
 };
 
-/*
- * Bound on ioctls per iofd_invalidate() after an EIO: the first call, then
- * at most ~2 * log2(63) while narrowing down a Gen B chunk, plus slack.
- */
-#define KERNEL_MAX_IOCTLS 32
-
 static int kernel_hsmmu_open(struct iofd_hsmmu *h)
 {
 	char(*names)[IOFD_NAME_MAX];
@@ -366,99 +360,56 @@ static uint32_t kernel_floor_chunk(uint32_t k)
 }
 
 /*
- * Exact completion over both kernel generations (facts doc 4.2, 4.3).
- * After EIO with entry_num k for an ioctl starting at pos:
- *  - only g = 63 * floor(k / 63) entries are guaranteed issued (Gen A
- *    converted [g, k) but never sent them; Gen B reports issued chunks
- *    only, so its k is always a multiple of 63);
- *  - k % 63 != 0 can only be Gen A: entry pos + k is the illegal one
- *    exactly; re-issue [pos + g, pos + k) and report pos + k;
- *  - k % 63 == 0 is Gen B (the illegal entry is somewhere in the next
- *    chunk, which was dropped whole) or Gen A with the illegal entry at
- *    exactly pos + g. Both are handled by bisecting the (at most 63)
- *    entries from pos + g: issue the first half; success moves on, EIO
- *    narrows. A range of one entry that fails is the illegal entry.
- * Every entry is issued once, except those a Gen A kernel converted in a
- * failing call but did not send (re-issued, never duplicated: the kernel
- * did not issue them). Invalidations are idempotent anyway.
+ * One HWPT_INVALIDATE of the whole list, reported over both kernel
+ * generations (facts doc 4.2, 4.3; the contract in iofd.h). After EIO
+ * with entry_num k only g = 63 * floor(k / 63) entries are guaranteed
+ * issued (Gen A converted [g, k) but never sent them; Gen B reports
+ * issued chunks only, so its k is always a multiple of 63). k % 63 != 0
+ * can only be Gen A: entry k is the illegal one exactly. On a chunk
+ * boundary it is Gen B (the illegal entry is somewhere in the next chunk,
+ * dropped whole) or Gen A with the illegal entry at exactly g: unknown.
+ * Narrowing down is core's (core_batch_localise()), never retried here.
  *
  * ETIMEDOUT: Gen A reports e - 1 for a chunk ending at e; 63 * floor()
- * of that is the chunk start, complete before it. Not retried: a host
- * CMD_SYNC that took a second will not be helped by another.
+ * of that is the chunk start, complete before it.
  */
 static int kernel_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
-			     uint32_t n, uint32_t *ret_done,
+			     uint32_t n, struct iofd_inv_result *ret,
 			     struct iofd_counters *delta,
 			     struct iofd_error *err)
 {
 	struct kernel_viommu *kv = v->priv;
 	const struct iofd_abi_smmuv3_inv *ent;
-	uint32_t pos = 0, hi = n, bad_hi = 0, bad = UINT32_MAX, k, g, span;
-	unsigned int tries = 0;
+	uint32_t k, g, span;
 	int r;
 
 	r = kernel_entries(kv, cmds, n, &ent);
-	if (r) {
-		*ret_done = 0;
+	if (r)
 		return r;
+	r = kernel_ioctl_inv(kv, ent, 0, n, &k, delta);
+	if (!r) {
+		delta->cmds += n;
+		delta->host_syncs += iofd_host_syncs(n);
+		ret->done = n;
+		return 0;
 	}
-
-	while (pos < n) {
-		if (++tries > KERNEL_MAX_IOCTLS) {
-			r = -EIO;
-			goto out;
-		}
-		r = kernel_ioctl_inv(kv, ent, pos, hi - pos, &k, delta);
-		if (r) {
-			err->op = "IOMMU_HWPT_INVALIDATE";
-			err->first = pos;
-			err->count = hi - pos;
-			err->entry_num = k;
-		}
-		if (!r) {
-			delta->cmds += hi - pos;
-			delta->host_syncs += iofd_host_syncs(hi - pos);
-			pos = hi;
-			if (pos == bad) {
-				r = -EIO;
-				goto out;
-			}
-			if (bad_hi > pos)
-				hi = pos + (bad_hi - pos + 1) / 2;
-			else
-				hi = n;
-			continue;
-		}
-		if (r != -EIO && r != -ETIMEDOUT)
-			goto out;
-		g = kernel_floor_chunk(k);
-		delta->cmds += g;
-		delta->host_syncs += g / IOFD_HOST_CHUNK;
-		if (r == -ETIMEDOUT) {
-			span = hi - pos - g;
-			delta->cmds += span < IOFD_HOST_CHUNK ? span :
-								IOFD_HOST_CHUNK;
-			delta->host_syncs++;
-			pos += g;
-			goto out;
-		}
-		if (k != g) {
-			/* Gen A: exact. */
-			bad = pos + k;
-			pos += g;
-			hi = bad;
-			continue;
-		}
-		pos += g;
-		span = hi - pos < IOFD_HOST_CHUNK ? hi - pos : IOFD_HOST_CHUNK;
-		if (span <= 1)
-			goto out; /* r == -EIO at pos */
-		bad_hi = pos + span;
-		hi = pos + span / 2;
+	err->op = "IOMMU_HWPT_INVALIDATE";
+	err->first = 0;
+	err->count = n;
+	err->entry_num = k;
+	if (r != -EIO && r != -ETIMEDOUT)
+		return r;
+	g = kernel_floor_chunk(k);
+	delta->cmds += g;
+	delta->host_syncs += g / IOFD_HOST_CHUNK;
+	ret->done = g;
+	if (r == -ETIMEDOUT) {
+		span = n - g;
+		delta->cmds += span < IOFD_HOST_CHUNK ? span : IOFD_HOST_CHUNK;
+		delta->host_syncs++;
+	} else if (k != g && k < n) {
+		ret->bad = k; /* Gen A: exact */
 	}
-	r = 0;
-out:
-	*ret_done = pos;
 	return r;
 }
 

@@ -30,13 +30,13 @@ static int null_vdev_destroy(struct iofd_viommu *v, uint32_t vdev_id)
 }
 
 static int null_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
-			   uint32_t n, uint32_t *ret_done,
+			   uint32_t n, struct iofd_inv_result *ret,
 			   struct iofd_counters *delta, struct iofd_error *err)
 {
 	delta->ioctls = 1;
 	delta->cmds = n;
 	delta->host_syncs = iofd_host_syncs(n);
-	*ret_done = n;
+	ret->done = n;
 	return 0;
 }
 

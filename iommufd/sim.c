@@ -6,9 +6,9 @@
  * Validation follows the newer kernel (facts doc 4.3) through its own
  * table (accept.h), not cmdq_validate(): the sim is a check on the service,
  * so it must not share the service's code. It reports exactly:
- * the commands of a chunk before a rejected one are issued (as the kernel
- * backend's re-issue makes them on a real kernel) and ret_done is the
- * index of the rejected command.
+ * the commands of a chunk before a rejected one are issued (as core's
+ * localisation makes them on a real kernel) and ret->done = ret->bad is
+ * the index of the rejected command.
  */
 #define SMMU_OFFLOAD_IOFD_INTERNAL
 #include "iommufd/iofd_i.h"
@@ -414,7 +414,7 @@ static void sim_oracle_apply(struct sim_viommu *sv, const struct cmdq_cmd *c)
 }
 
 static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
-			  uint32_t n, uint32_t *ret_done,
+			  uint32_t n, struct iofd_inv_result *ret,
 			  struct iofd_counters *delta, struct iofd_error *err)
 {
 	const struct iofd_sim_config *cfg = &v->h->b->sim;
@@ -501,7 +501,10 @@ static int sim_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		if (!timed_out)
 			pos += ok;
 	}
-	*ret_done = pos;
+	/* Exact: the rejected command is the first not complete. */
+	ret->done = pos;
+	if (r == -EIO)
+		ret->bad = pos;
 	delta->charged_ns = tc - t0;
 	pthread_mutex_lock(&v->h->lock);
 	v->h->ctr.charged_ns += hw_ns;

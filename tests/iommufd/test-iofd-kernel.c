@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/batch.h"
 #include "iommufd/iofd.h"
 #include "iommufd/iommufd_abi.h"
 #include "tests/lib/tlib-core.h"
@@ -903,6 +904,21 @@ TEST_F(kb, invalidate_happy)
 }
 
 /*
+ * The kernel backend as the service drives it: one call per ioctl, the
+ * failure localised by core's one layer (core_batch_localise()). Returns
+ * its rc; *@ret_done: the commands known complete.
+ */
+static int localised(struct iofd_viommu *v, const struct cmdq_cmd *c,
+		     uint32_t n, uint32_t *ret_done)
+{
+	struct core_batch_outcome o;
+	int r = core_batch_localise(core_batch_call_iofd, v, c, n, &o);
+
+	*ret_done = o.done;
+	return r;
+}
+
+/*
  * Partial failure, both kernel generations, the illegal command at many
  * positions around the 63-chunk boundaries: ret_done is exact, and the
  * host log holds exactly commands [0, bad), in order, each once.
@@ -920,7 +936,7 @@ static void check_partial(struct t_fixture_kb *self, char gen, uint32_t n,
 		c[i] = marker(i);
 	c[bad] = cmdq_build_cfgi_cd_all(0x4444); /* unknown vSID */
 	done = 12345;
-	ASSERT_ERR(-EIO, iofd_invalidate(self->v, c, n, &done));
+	ASSERT_ERR(-EIO, localised(self->v, c, n, &done));
 	if (done != bad)
 		FAIL("gen %c n %u bad %u: done %u", gen, n, bad, done);
 	got = fake_log(self->f.fd, from, log, 200, &total);
@@ -967,9 +983,9 @@ TEST_F(kb, injected_eio)
 	fake_set_gen(self->f.fd, 'A');
 	fake_log(self->f.fd, 0, NULL, 0, &from);
 	fake_set_fault(self->f.fd, EIO, 80); /* entry 79 of the first call */
-	ASSERT_ERR(-EIO, iofd_invalidate(self->v, c, 100, &done));
+	ASSERT_ERR(-EIO, localised(self->v, c, 100, &done));
 	/* the fault fired once; the re-issue of [63, 79) went through, so
-	 * the backend reports 79 exactly */
+	 * the localisation reports 79 exactly */
 	ASSERT_EQ(done, 79);
 	got = fake_log(self->f.fd, from, log, 100, NULL);
 	ASSERT_EQ(got, 79);
@@ -990,7 +1006,7 @@ TEST_F(kb, timeout_not_retried)
 		fake_set_gen(self->f.fd, gen);
 		fake_log(self->f.fd, 0, NULL, 0, &from);
 		fake_set_fault(self->f.fd, ETIMEDOUT, 71);
-		ASSERT_ERR(-ETIMEDOUT, iofd_invalidate(self->v, c, 130, &done));
+		ASSERT_ERR(-ETIMEDOUT, localised(self->v, c, 130, &done));
 		ASSERT_EQ(done, 63);
 		/* both chunks were issued once, the third never */
 		fake_log(self->f.fd, 0, NULL, 0, &total);
