@@ -166,10 +166,10 @@ int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id);
 
 /*
  * Software vCMDQ (protocol mode 2, smmu-offload/vcmdq.h; the VMM side is
- * docs/VMM-INTEGRATION.md, "Exposing the software CMDQV"). Ids are the
- * service's: these objects are NOT re-created by smmu_client_reconnect()
- * (re-add the guest memory and re-attach the page, which keeps its
- * state, then forward BASE and the gates again).
+ * docs/VMM-INTEGRATION.md, "Exposing the software CMDQV"). vCMDQ ids
+ * are the caller's, as ring ids: they stay valid across
+ * smmu_client_reconnect(), which re-creates these objects (above);
+ * smmu_client_list() reports the service's ids, and each queue's state.
  *
  * smmu_client_gmem_add() - guest RAM [@gpa, @gpa + @size) of vSMMU
  * @vsmmu_id is @size bytes of @memfd (sealed F_SEAL_SHRINK) at @offset.
