@@ -547,7 +547,7 @@ static void list_gmem(struct core_service *svc, struct reply *rp, uint32_t vid,
 	int r = core_list_gmem(svc, vid, g, CORE_GMEM_MAX_REGIONS, &n);
 
 	if (r) {
-		/* -ENOENT: destroyed meanwhile, as the vSMMU skipped. */
+		/* -ENOENT: destroyed since it was listed: nothing to show. */
 		if (r == -EAGAIN)
 			rp->list.truncated = true;
 		return;
