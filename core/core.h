@@ -480,6 +480,50 @@ struct core_vcmdq_stats {
 
 int core_vcmdq_stats(struct core_service *svc, uint32_t id,
 		     struct core_vcmdq_stats *out);
+
+/*
+ * One queue of a vCMDQ as the worker last left it: its own copies, never
+ * read back from the page or the queue the guest writes (ring/vcmdq_cons.h
+ * struct ring_vcmdq_view). @prod: the last PROD read and accepted, @cons:
+ * the last CONS stored (guest form: index and wrap bit, no ERR); @err:
+ * CONS.ERR (0 unless halted); @base_gpa, @log2size: decoded from the last
+ * BASE the VMM forwarded (@base_set), whether or not it was usable.
+ */
+struct core_vq_info {
+	uint8_t state; /* enum core_vq_state */
+	bool ready, base_set;
+	uint32_t err, prod, cons, log2size;
+	uint64_t base_gpa;
+};
+
+/**
+ * core_vcmdq_queues() - the queues of vCMDQ @id: the first @max into
+ * @out, its queue count in *@ret_nq. Never waits for the worker (relaxed
+ * snapshots; fields may come from different moments).
+ * Return: 0, -ENOENT.
+ */
+int core_vcmdq_queues(struct core_service *svc, uint32_t id,
+		      struct core_vq_info *out, unsigned int max,
+		      unsigned int *ret_nq);
+
+/* Guest RAM regions one vSMMU may register (ring/gmem.h). */
+#define CORE_GMEM_MAX_REGIONS 32u
+
+/* A guest RAM region of a vSMMU (core_gmem_add()'s arguments). */
+struct core_gmem_info {
+	uint64_t gpa, size, offset;
+};
+
+/**
+ * core_list_gmem() - the guest RAM regions of vSMMU @vsmmu_id as its
+ * worker last published them: the first @max into @out, their number in
+ * *@ret_n. Never waits for the worker.
+ * Return: 0, -ENOENT, -EAGAIN (the table kept changing while it was read:
+ * ask again).
+ */
+int core_list_gmem(struct core_service *svc, uint32_t vsmmu_id,
+		   struct core_gmem_info *out, unsigned int max,
+		   unsigned int *ret_n);
 /* Ids of live vCMDQs (@vsmmu_id 0: all), as core_list_rings(). */
 int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 		     uint32_t max, uint32_t *ret_n);

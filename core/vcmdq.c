@@ -413,3 +413,64 @@ int core_list_vcmdqs(struct core_service *svc, uint32_t vsmmu_id, uint32_t *ids,
 	*ret_n = n;
 	return 0;
 }
+
+int core_vcmdq_queues(struct core_service *svc, uint32_t id,
+		      struct core_vq_info *out, unsigned int max,
+		      unsigned int *ret_nq)
+{
+	struct core_vcmdq *vc;
+
+	pthread_mutex_lock(&svc->lock);
+	vc = find_vcmdq(svc, id);
+	/* Registered, so mapped: the worker unmaps only after the
+	 * registry let go of it (detach, vSMMU destroy). */
+	for (unsigned int l = 0; vc && l < vc->nq && l < max; l++) {
+		struct ring_vcmdq_view v;
+
+		ring_vcmdq_view_read(&vc->v, l, &v);
+		out[l] = (struct core_vq_info){
+			.state = (uint8_t)v.state,
+			.ready = v.ready,
+			.base_set = v.base_set,
+			.err = v.err,
+			.prod = v.prod,
+			.cons = v.cons,
+			.log2size = (uint32_t)(v.base &
+					       SMMU_VCMDQ_BASE_LOG2SIZE_MASK),
+			.base_gpa = v.base & SMMU_VCMDQ_BASE_ADDR_MASK,
+		};
+	}
+	if (vc)
+		*ret_nq = vc->nq;
+	pthread_mutex_unlock(&svc->lock);
+	return vc ? 0 : -ENOENT;
+}
+
+_Static_assert(CORE_GMEM_MAX_REGIONS == RING_GMEM_MAX_REGIONS,
+	       "core.h's region bound is ring_gmem's");
+
+int core_list_gmem(struct core_service *svc, uint32_t vsmmu_id,
+		   struct core_gmem_info *out, unsigned int max,
+		   unsigned int *ret_n)
+{
+	struct ring_gmem_info g[RING_GMEM_MAX_REGIONS];
+	unsigned int n = 0;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	for (uint32_t i = 0; i < svc->n_vsmmus; i++)
+		if (svc->vsmmus[i]->id == vsmmu_id) {
+			/* Allocated at create, freed at the last put. */
+			r = ring_gmem_list(svc->vsmmus[i]->gmem, g,
+					   RING_GMEM_MAX_REGIONS, &n);
+			break;
+		}
+	pthread_mutex_unlock(&svc->lock);
+	if (r)
+		return r;
+	for (unsigned int i = 0; i < n && i < max; i++)
+		out[i] = (struct core_gmem_info){ g[i].gpa, g[i].size,
+						  g[i].offset };
+	*ret_n = n;
+	return 0;
+}

@@ -71,6 +71,81 @@ static int fail(struct smmu_client *c, const char *what, int r)
 	return EXIT_REQUEST;
 }
 
+static const char *vq_state_name(enum smmu_client_vq_state s)
+{
+	switch (s) {
+	case SMMU_CLIENT_VQ_OFF:
+		return "off";
+	case SMMU_CLIENT_VQ_ON:
+		return "on";
+	case SMMU_CLIENT_VQ_DRAINING:
+		return "draining";
+	case SMMU_CLIENT_VQ_HALTED:
+		return "halted";
+	default:
+		return "unknown";
+	}
+}
+
+/* The vCMDQ queues and guest RAM regions of @l, as JSON members. */
+static void list_json_vcmdq_extras(const struct smmu_client_list *l)
+{
+	printf("],\"vcmdq_queues\":[");
+	for (uint32_t i = 0; i < l->n_vqueues; i++) {
+		const struct smmu_client_vcmdq_queue *q = &l->vqueues[i];
+
+		printf("%s{\"vcmdq_id\":%u,\"lidx\":%u,\"state\":\"%s\","
+		       "\"ready\":%s,\"err\":%u,\"prod\":%u,\"cons\":%u",
+		       i ? "," : "", q->vcmdq_id, q->lidx,
+		       vq_state_name(q->state), q->ready ? "true" : "false",
+		       q->err, q->prod, q->cons);
+		if (q->base_set)
+			printf(",\"base_gpa\":%llu,\"log2size\":%u",
+			       (unsigned long long)q->base_gpa, q->log2size);
+		putchar('}');
+	}
+	printf("],\"guest_memory\":[");
+	for (uint32_t i = 0; i < l->n_gmem; i++)
+		printf("%s{\"vsmmu_id\":%u,\"gpa\":%llu,\"size\":%llu,"
+		       "\"offset\":%llu}",
+		       i ? "," : "", l->gmem[i].vsmmu_id,
+		       (unsigned long long)l->gmem[i].gpa,
+		       (unsigned long long)l->gmem[i].size,
+		       (unsigned long long)l->gmem[i].offset);
+}
+
+/* The queues of vCMDQ @id and the guest RAM regions, as text. */
+static void list_text_vcmdq_queues(const struct smmu_client_list *l,
+				   uint32_t id)
+{
+	for (uint32_t i = 0; i < l->n_vqueues; i++) {
+		const struct smmu_client_vcmdq_queue *q = &l->vqueues[i];
+
+		if (q->vcmdq_id != id)
+			continue;
+		printf("    queue %u: %s%s", q->lidx, vq_state_name(q->state),
+		       q->ready ? "" : " (gate closed)");
+		if (q->state == SMMU_CLIENT_VQ_HALTED)
+			printf(" err %u", q->err);
+		if (q->base_set)
+			printf(" base 0x%llx log2size %u",
+			       (unsigned long long)q->base_gpa, q->log2size);
+		else
+			printf(" no base");
+		printf(" prod 0x%x cons 0x%x\n", q->prod, q->cons);
+	}
+}
+
+static void list_text_gmem(const struct smmu_client_list *l)
+{
+	printf("guest memory:%s\n", l->n_gmem ? "" : " none");
+	for (uint32_t i = 0; i < l->n_gmem; i++)
+		printf("  vsmmu %u gpa 0x%llx size 0x%llx (memfd offset 0x%llx)\n",
+		       l->gmem[i].vsmmu_id, (unsigned long long)l->gmem[i].gpa,
+		       (unsigned long long)l->gmem[i].size,
+		       (unsigned long long)l->gmem[i].offset);
+}
+
 static int cmd_list(struct smmu_client *c, bool json)
 {
 	struct smmu_client_hsmmu *h = NULL;
@@ -127,6 +202,7 @@ static int cmd_list(struct smmu_client *c, bool json)
 			       i ? "," : "", l->vcmdqs[i].id,
 			       l->vcmdqs[i].vsmmu_id, l->vcmdqs[i].nq,
 			       l->vcmdqs[i].n_halted);
+		list_json_vcmdq_extras(l);
 		printf("],\"truncated\":%s}\n",
 		       l->truncated ? "true" : "false");
 	} else {
@@ -157,10 +233,13 @@ static int cmd_list(struct smmu_client *c, bool json)
 			       (unsigned long long)l->devices[i].vsid,
 			       l->devices[i].dev_id, l->devices[i].vdev_id);
 		printf("vcmdqs:%s\n", l->n_vcmdqs ? "" : " none");
-		for (uint32_t i = 0; i < l->n_vcmdqs; i++)
+		for (uint32_t i = 0; i < l->n_vcmdqs; i++) {
 			printf("  vcmdq %u on vsmmu %u: %u queues, %u halted\n",
 			       l->vcmdqs[i].id, l->vcmdqs[i].vsmmu_id,
 			       l->vcmdqs[i].nq, l->vcmdqs[i].n_halted);
+			list_text_vcmdq_queues(l, l->vcmdqs[i].id);
+		}
+		list_text_gmem(l);
 		if (l->truncated)
 			printf("(list truncated)\n");
 	}

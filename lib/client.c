@@ -892,6 +892,8 @@ int smmu_client_list(struct smmu_client *c, uint32_t vsmmu_id,
 	if (lr->n_vcmdqs &&
 	    !(l->vcmdqs = calloc(lr->n_vcmdqs, sizeof(*l->vcmdqs))))
 		goto err_nomem;
+	if (client_list_vcmdq_extras(lr, l))
+		goto err_nomem;
 	for (size_t i = 0; i < lr->n_vsmmus; i++) {
 		const SmmuOffload__VsmmuInfo *p = lr->vsmmus[i];
 		struct smmu_client_vsmmu *v = &l->vsmmus[i];
@@ -958,5 +960,7 @@ void smmu_client_list_free(struct smmu_client_list *l)
 	free(l->rings);
 	free(l->devices);
 	free(l->vcmdqs);
+	free(l->vqueues);
+	free(l->gmem);
 	free(l);
 }

@@ -98,6 +98,10 @@ void client_obj_forget(struct smmu_client *c, enum client_obj_kind kind,
  * vCMDQ's queue state. */
 int client_vcmdq_replay_obj(struct smmu_client *c, struct client_obj *o);
 int client_vcmdq_replay_state(struct smmu_client *c, struct client_obj *o);
+/* client_vcmdq.c: the vCMDQ queues and guest RAM regions of List reply
+ * @lr into @l (fields the caller frees with the list). Return: 0, -ENOMEM. */
+int client_list_vcmdq_extras(const SmmuOffload__ListReply *lr,
+			     struct smmu_client_list *l);
 /*
  * Send @req (its id is filled in) with @fds and wait for a reply that must
  * carry result @want. Return: 0 with *@ret (free with

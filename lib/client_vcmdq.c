@@ -324,3 +324,70 @@ int client_vcmdq_replay_state(struct smmu_client *c, struct client_obj *o)
 		return vcmdq_set_uffd_raw(c, o->cur, o->fd[2], vq->uffd_addr);
 	return 0;
 }
+
+/* ---- List: vCMDQ queues and guest RAM ----------------------------------- */
+
+/* A queue state of the reply; a newer service's value is UNKNOWN. */
+static enum smmu_client_vq_state vq_state(SmmuOffload__VcmdqQueueState s)
+{
+	switch (s) {
+	case SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_OFF:
+		return SMMU_CLIENT_VQ_OFF;
+	case SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_ON:
+		return SMMU_CLIENT_VQ_ON;
+	case SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_DRAINING:
+		return SMMU_CLIENT_VQ_DRAINING;
+	case SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_HALTED:
+		return SMMU_CLIENT_VQ_HALTED;
+	default:
+		return SMMU_CLIENT_VQ_UNKNOWN;
+	}
+}
+
+int client_list_vcmdq_extras(const SmmuOffload__ListReply *lr,
+			     struct smmu_client_list *l)
+{
+	size_t nvq = 0, k = 0;
+
+	for (size_t i = 0; i < lr->n_vcmdqs; i++)
+		nvq += lr->vcmdqs[i]->n_queues;
+	if (nvq && !(l->vqueues = calloc(nvq, sizeof(*l->vqueues))))
+		return -ENOMEM;
+	if (lr->n_guest_memory &&
+	    !(l->gmem = calloc(lr->n_guest_memory, sizeof(*l->gmem))))
+		return -ENOMEM;
+	for (size_t i = 0; i < lr->n_vcmdqs; i++) {
+		for (size_t j = 0; j < lr->vcmdqs[i]->n_queues; j++) {
+			const SmmuOffload__VcmdqQueueInfo *p =
+				lr->vcmdqs[i]->queues[j];
+
+			l->vqueues[k++] = (struct smmu_client_vcmdq_queue){
+				.vcmdq_id = lr->vcmdqs[i]->id,
+				.lidx = p->lidx,
+				.state = p->has_state ? vq_state(p->state) :
+							SMMU_CLIENT_VQ_UNKNOWN,
+				.ready = p->ready,
+				.base_set = p->base_set,
+				.err = p->err,
+				.base_gpa = p->base_gpa,
+				.log2size = p->log2size,
+				.prod = p->prod,
+				.cons = p->cons,
+			};
+		}
+	}
+	l->n_vqueues = (uint32_t)nvq;
+	for (size_t i = 0; i < lr->n_guest_memory; i++) {
+		const SmmuOffload__GuestMemoryInfo *p = lr->guest_memory[i];
+
+		l->gmem[i] = (struct smmu_client_gmem){
+			.vsmmu_id = p->vsmmu_id,
+			.gpa = p->gpa,
+			.size = p->size,
+			.offset = p->offset,
+			.owned = p->owned,
+		};
+	}
+	l->n_gmem = (uint32_t)lr->n_guest_memory;
+	return 0;
+}

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "ring/ring_i.h"
 
 /* Largest file page size honoured for alignment (a 1 GiB huge page). */
@@ -26,6 +27,25 @@ void ring_gmem_init(struct ring_gmem *g, uint64_t max_total)
 	g->page = ps > 0 ? (uint64_t)ps : 4096;
 }
 
+/*
+ * Publish slot @i as @info (size 0: free) for ring_gmem_list(): a sequence
+ * count, odd while the slot changes. R_PUB pairs with the reader's A_PUB.
+ */
+static void gmem_publish(struct ring_gmem *g, unsigned int i,
+			 const struct ring_gmem_info *info)
+{
+	uint32_t seq = g->pub_seq + 1;
+
+	WRITE_ONCE(g->pub_seq, seq);
+	/* F_PUB1 (pairs with F_PUB2 in ring_gmem_list()): a reader that
+	 * saw any field change sees the odd count after it. */
+	smp_mb();
+	WRITE_ONCE(g->pub[i].gpa, info->gpa);
+	WRITE_ONCE(g->pub[i].size, info->size);
+	WRITE_ONCE(g->pub[i].offset, info->offset);
+	smp_store_release(&g->pub_seq, seq + 1); /* R_PUB */
+}
+
 static void gmem_unmap(struct ring_gmem_region *r)
 {
 	/* The whole reservation: guards, alignment slack and the region. */
@@ -35,9 +55,13 @@ static void gmem_unmap(struct ring_gmem_region *r)
 
 void ring_gmem_done(struct ring_gmem *g)
 {
+	static const struct ring_gmem_info none;
+
 	for (unsigned int i = 0; i < RING_GMEM_MAX_REGIONS; i++)
-		if (g->r[i].used)
+		if (g->r[i].used) {
+			gmem_publish(g, i, &none);
 			gmem_unmap(&g->r[i]);
+		}
 	g->total = 0;
 }
 
@@ -163,6 +187,8 @@ int ring_gmem_add(struct ring_gmem *g, int memfd, uint64_t offset, uint64_t gpa,
 	slot->pins = 0;
 	slot->used = true;
 	g->total += size;
+	gmem_publish(g, (unsigned int)(slot - g->r),
+		     &(struct ring_gmem_info){ gpa, size, offset });
 	return 0;
 }
 
@@ -176,6 +202,7 @@ int ring_gmem_remove(struct ring_gmem *g, uint64_t gpa, uint64_t size)
 		if (r->pins)
 			return -EBUSY;
 		g->total -= r->size;
+		gmem_publish(g, i, &(struct ring_gmem_info){ 0, 0, 0 });
 		gmem_unmap(r);
 		return 0;
 	}
@@ -234,4 +261,44 @@ void ring_gmem_unpin(struct ring_gmem *g, int handle)
 	    !g->r[handle].used || !g->r[handle].pins)
 		return;
 	g->r[handle].pins--;
+}
+
+/* Attempts of ring_gmem_list(): a change publishes in a few stores. */
+#define GMEM_LIST_TRIES 64
+
+int ring_gmem_list(const struct ring_gmem *g, struct ring_gmem_info *out,
+		   unsigned int max, unsigned int *ret_n)
+{
+	/* READ_ONCE takes a non-const lvalue; the stores are the owner's. */
+	struct ring_gmem *w = (struct ring_gmem *)g;
+
+	for (unsigned int t = 0; t < GMEM_LIST_TRIES; t++) {
+		/* A_PUB: pairs with R_PUB in gmem_publish(). */
+		uint32_t seq = smp_load_acquire(&w->pub_seq);
+		unsigned int n = 0;
+
+		if (seq & 1)
+			continue;
+		for (unsigned int i = 0; i < RING_GMEM_MAX_REGIONS; i++) {
+			struct ring_gmem_info x = {
+				.gpa = READ_ONCE(w->pub[i].gpa),
+				.size = READ_ONCE(w->pub[i].size),
+				.offset = READ_ONCE(w->pub[i].offset),
+			};
+
+			if (!x.size)
+				continue;
+			if (n < max)
+				out[n] = x;
+			n++;
+		}
+		/* F_PUB2 (pairs with F_PUB1): the fields are read before
+		 * the count again. */
+		smp_mb();
+		if (READ_ONCE(w->pub_seq) == seq) {
+			*ret_n = n;
+			return 0;
+		}
+	}
+	return -EAGAIN;
 }

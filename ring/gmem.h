@@ -24,7 +24,8 @@
  *    removed (-EBUSY) until it is unpinned.
  *
  * Thread context: a struct ring_gmem is owned by one thread; nothing here
- * is thread-safe for the same table. Nothing logs.
+ * is thread-safe for the same table, except ring_gmem_list() (any thread,
+ * lock-free: it reads the owner's published copy). Nothing logs.
  */
 #ifndef SMMU_OFFLOAD_RING_GMEM_H
 #define SMMU_OFFLOAD_RING_GMEM_H
@@ -54,6 +55,11 @@ struct ring_gmem_region {
 	bool used;
 };
 
+/* What ring_gmem_list() reports of a region: as it was added. */
+struct ring_gmem_info {
+	uint64_t gpa, size, offset;
+};
+
 /**
  * struct ring_gmem - the table.
  * @r:         slots; unordered (lookups scan at most 32 entries, and only
@@ -61,12 +67,17 @@ struct ring_gmem_region {
  * @total:     bytes registered.
  * @max_total: bound on @total given at init.
  * @page:      host page size: the alignment of gpa, offset and size.
+ * @pub, @pub_seq: the regions as other threads see them (@pub[i].size 0:
+ *             slot free), written by the owner only, under the sequence
+ *             count @pub_seq (odd while a change is being published).
  */
 struct ring_gmem {
 	struct ring_gmem_region r[RING_GMEM_MAX_REGIONS];
 	uint64_t total;
 	uint64_t max_total;
 	uint64_t page;
+	struct ring_gmem_info pub[RING_GMEM_MAX_REGIONS];
+	uint32_t pub_seq;
 };
 
 /* ring_gmem_init() - an empty table accepting at most @max_total bytes. */
@@ -123,6 +134,16 @@ int ring_gmem_translate(const struct ring_gmem *g, uint64_t gpa, uint64_t len,
  */
 int ring_gmem_pin(struct ring_gmem *g, uint64_t gpa, uint64_t len,
 		  void **ret_host);
+
+/**
+ * ring_gmem_list() - the registered regions, from any thread (as long as
+ * @g is not freed): up to @max of them into @out, their number in
+ * *@ret_n. A consistent snapshot of the table at one moment.
+ * Return: 0; -EAGAIN when the owner changed the table during every one of
+ * a bounded number of attempts (never waits for the owner).
+ */
+int ring_gmem_list(const struct ring_gmem *g, struct ring_gmem_info *out,
+		   unsigned int max, unsigned int *ret_n);
 
 /* ring_gmem_unpin() - drop a pin; @handle < 0 (or stale) is ignored. */
 void ring_gmem_unpin(struct ring_gmem *g, int handle);

@@ -86,6 +86,8 @@ static void vcmdq_q_reset(struct ring_vcmdq_q *q)
 	q->state = RING_VCMDQ_OFF;
 	q->stop_pending = false;
 	q->err = SMMU_VCMDQ_CERROR_NONE;
+	WRITE_ONCE(q->view.state, RING_VCMDQ_OFF);
+	WRITE_ONCE(q->view.err, SMMU_VCMDQ_CERROR_NONE);
 }
 
 int ring_vcmdq_map(int memfd, unsigned int nq, struct ring_gmem *gmem,
@@ -157,6 +159,8 @@ static void vcmdq_store_cons(struct ring_vcmdq_q *q)
 	uint32_t val = vcmdq_hw(q, q->cons) |
 		       (q->err << SMMU_VCMDQ_CONS_ERR_SHIFT);
 
+	WRITE_ONCE(q->view.cons, vcmdq_hw(q, q->cons));
+	WRITE_ONCE(q->view.err, q->err);
 	/* R_CONS: pairs with the guest's A_CONS (see the file comment). */
 	smp_store_release(&q->regs->cons, val);
 }
@@ -194,6 +198,7 @@ static void vcmdq_set_state(struct ring_vcmdq *v, struct ring_vcmdq_q *q,
 	if (q->state != s)
 		v->events |= RING_VCMDQ_EV_STATE;
 	q->state = s;
+	WRITE_ONCE(q->view.state, (uint32_t)s);
 }
 
 /* Publish the pending halt: cons has reached q->stop. */
@@ -294,6 +299,7 @@ static void vcmdq_enable(struct ring_vcmdq *v, unsigned int l, uint32_t gerrorn)
 	 */
 	cons = READ_ONCE(q->regs->cons);
 	q->cons = q->fetch = q->fetch_hi = q->prod = cons & q->wmask;
+	WRITE_ONCE(q->view.prod, q->prod);
 	q->stop_pending = false;
 	q->gen++;
 	if ((q->gerror ^ gerrorn) & SMMU_VCMDQ_GERROR_CMDQ_ERR) {
@@ -334,6 +340,7 @@ static void vcmdq_read_prod(struct ring_vcmdq *v, unsigned int l)
 		return;
 	}
 	q->prod = prod;
+	WRITE_ONCE(q->view.prod, p);
 }
 
 /*
@@ -562,6 +569,8 @@ int ring_vcmdq_set_base(struct ring_vcmdq *v, unsigned int l, uint64_t base)
 	v->q[l].base = base;
 	v->q[l].base_set = true;
 	v->q[l].init_failed = false;
+	WRITE_ONCE(v->q[l].view.base, base);
+	WRITE_ONCE(v->q[l].view.base_set, 1);
 	return 0;
 }
 
@@ -574,6 +583,7 @@ int ring_vcmdq_set_ready(struct ring_vcmdq *v, unsigned int l, bool ready)
 	q = &v->q[l];
 	q->ready = ready;
 	q->init_failed = false;
+	WRITE_ONCE(q->view.ready, ready);
 	if (!ready && q->state != RING_VCMDQ_OFF)
 		vcmdq_go_off(v, q);
 	return 0;
@@ -585,6 +595,25 @@ uint32_t ring_vcmdq_take_events(struct ring_vcmdq *v)
 
 	v->events = 0;
 	return ev;
+}
+
+void ring_vcmdq_view_read(const struct ring_vcmdq *v, unsigned int l,
+			  struct ring_vcmdq_view *out)
+{
+	/* READ_ONCE takes a non-const lvalue; the stores are the owner's. */
+	struct ring_vcmdq_view *w;
+
+	memset(out, 0, sizeof(*out));
+	if (l >= v->nq)
+		return;
+	w = (struct ring_vcmdq_view *)&v->q[l].view;
+	out->state = READ_ONCE(w->state);
+	out->err = READ_ONCE(w->err);
+	out->prod = READ_ONCE(w->prod);
+	out->cons = READ_ONCE(w->cons);
+	out->base = READ_ONCE(w->base);
+	out->base_set = READ_ONCE(w->base_set);
+	out->ready = READ_ONCE(w->ready);
 }
 
 enum ring_vcmdq_state ring_vcmdq_state(const struct ring_vcmdq *v,

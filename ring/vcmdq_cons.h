@@ -31,7 +31,8 @@
  *
  * Thread context: a struct ring_vcmdq and its gmem table are owned by one
  * thread (the worker of the vSMMU's host SMMU); no function is
- * thread-safe for the same object. Nothing here logs, and nothing
+ * thread-safe for the same object, except ring_vcmdq_view_read() (any
+ * thread: relaxed copies the owner publishes). Nothing here logs, and nothing
  * allocates after ring_vcmdq_map() (which maps the page).
  */
 #ifndef SMMU_OFFLOAD_RING_VCMDQ_CONS_H
@@ -59,6 +60,27 @@ enum ring_vcmdq_state {
 #define RING_VCMDQ_EV_STATE (1u << 1)
 
 /**
+ * struct ring_vcmdq_view - what a queue looks like, for other threads
+ * (statistics, List): the consumer's own copies, never read back from the
+ * page or the queue the guest can write. Written by the owner with relaxed
+ * atomic stores, each before the shared store it mirrors (a guest that saw
+ * a CONS or STATUS store finds it here); read with ring_vcmdq_view_read().
+ * Fields may come from different moments.
+ * @state:    enum ring_vcmdq_state.
+ * @err:      CONS.ERR the service shows (NONE unless HALTED).
+ * @prod:     the last PROD read and accepted (guest form: index and wrap
+ *            bit); a PROD refused with ABT is not taken.
+ * @cons:     the last CONS stored (guest form, without ERR).
+ * @base:     the last BASE the VMM forwarded (valid when @base_set).
+ * @base_set, @ready: as in struct ring_vcmdq_q.
+ */
+struct ring_vcmdq_view {
+	uint32_t state, err, prod, cons;
+	uint64_t base;
+	uint8_t base_set, ready;
+};
+
+/**
  * struct ring_vcmdq_q - one logical queue. Owned by the worker.
  * @regs:      its registers in the shared page (hostile memory).
  * @ents:      the guest queue (hostile memory); NULL while OFF.
@@ -82,6 +104,7 @@ enum ring_vcmdq_state {
  * @gerror:    private copy of GERROR (the shared word is never read back).
  * @gen:       generation, bumped whenever in-flight work becomes void
  *             (halt published, queue off); stale completions are ignored.
+ * @view:      the copies other threads read (struct ring_vcmdq_view).
  */
 struct ring_vcmdq_q {
 	struct smmu_vcmdq_regs *regs;
@@ -99,6 +122,7 @@ struct ring_vcmdq_q {
 	uint32_t err;
 	uint32_t gerror;
 	uint32_t gen;
+	struct ring_vcmdq_view view;
 };
 
 /**
@@ -255,6 +279,13 @@ uint32_t ring_vcmdq_take_events(struct ring_vcmdq *v);
 /* ring_vcmdq_state() - queue @l's state (OFF for a bad @l). */
 enum ring_vcmdq_state ring_vcmdq_state(const struct ring_vcmdq *v,
 				       unsigned int l);
+
+/*
+ * ring_vcmdq_view_read() - a relaxed snapshot of queue @l's view (zeroes
+ * for a bad @l); any thread, as long as @v stays mapped.
+ */
+void ring_vcmdq_view_read(const struct ring_vcmdq *v, unsigned int l,
+			  struct ring_vcmdq_view *out);
 
 /* Entries fetched and not completed on queue @l. */
 static inline uint32_t ring_vcmdq_inflight(const struct ring_vcmdq *v,

@@ -19,9 +19,12 @@
 #include "rpc/smmu_offload.pb-c.h"
 
 /*
- * Objects of each kind one List reply carries at most. Worst case per
- * entry: vSMMU ~90 bytes (63-byte host SMMU name), ring ~25, device ~35;
- * 256 of each is ~38 KiB, inside RPC_FRAME_MAX.
+ * Objects of each kind one List reply carries at most (vSMMUs, rings,
+ * devices, vCMDQs, vCMDQ queues, guest RAM regions). Worst case per
+ * entry: vSMMU ~90 bytes (63-byte host SMMU name), ring ~25, device ~35,
+ * vCMDQ ~28, queue ~30, region ~45; 256 of each is ~62 KiB, inside
+ * RPC_FRAME_MAX (tests/rpc/test-rpc-frame.c packs that reply). A new kind
+ * needs a smaller bound or a second reply.
  */
 #define RPC_LIST_MAX 256u
 

@@ -415,19 +415,85 @@ static int list_ring_ids(struct rpc_conn *c, uint32_t filter, struct reply *rp,
 	return 0;
 }
 
+/* A vCMDQ queue's state in the reply (enum core_vq_state -> proto). */
+static SmmuOffload__VcmdqQueueState vq_state(uint8_t s)
+{
+	switch (s) {
+	case CORE_VQ_OFF:
+		return SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_OFF;
+	case CORE_VQ_ON:
+		return SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_ON;
+	case CORE_VQ_DRAINING:
+		return SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_DRAINING;
+	case CORE_VQ_HALTED:
+		return SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_HALTED;
+	default:
+		return SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_STATE_UNSET;
+	}
+}
+
+/*
+ * The reply's entries of vCMDQ @id's queues: @q[0..nq) into the budget
+ * @qi/@qp (*@used of RPC_LIST_MAX taken so far); the halted count from
+ * the same snapshot. Queues beyond the budget are left out (truncated).
+ */
+static void list_vcmdq_queues(struct reply *rp, SmmuOffload__VcmdqInfo *vi,
+			      const struct core_vq_info *q, unsigned int nq,
+			      SmmuOffload__VcmdqQueueInfo *qi,
+			      SmmuOffload__VcmdqQueueInfo **qp, uint32_t *used)
+{
+	vi->queues = qp + *used;
+	for (unsigned int l = 0; l < nq; l++) {
+		SmmuOffload__VcmdqQueueInfo *e = &qi[*used];
+
+		vi->halted += q[l].state == CORE_VQ_HALTED;
+		if (*used == RPC_LIST_MAX) {
+			rp->list.truncated = true;
+			continue;
+		}
+		*e = (SmmuOffload__VcmdqQueueInfo)
+			SMMU_OFFLOAD__VCMDQ_QUEUE_INFO__INIT;
+		e->has_lidx = e->has_state = e->has_ready = e->has_err =
+			e->has_base_set = e->has_prod = e->has_cons = true;
+		e->lidx = l;
+		e->state = vq_state(q[l].state);
+		e->ready = q[l].ready;
+		e->err = q[l].err;
+		e->base_set = q[l].base_set;
+		e->has_base_gpa = e->has_log2size = q[l].base_set;
+		e->base_gpa = q[l].base_gpa;
+		e->log2size = q[l].log2size;
+		e->prod = q[l].prod;
+		e->cons = q[l].cons;
+		qp[(*used)++] = e;
+		vi->n_queues++;
+	}
+}
+
 /* The vCMDQs of the List reply: every one (on @filter) for an admin,
- * else the caller's. */
+ * else the caller's; each with its queues, RPC_LIST_MAX queues in all. */
 static int list_vcmdqs(struct rpc_conn *c, uint32_t filter, struct reply *rp)
 {
-	uint32_t *ids = srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*ids));
-	SmmuOffload__VcmdqInfo *vi =
-		srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*vi));
-	SmmuOffload__VcmdqInfo **vp =
-		srv_reply_alloc(rp, RPC_LIST_MAX * sizeof(*vp));
-	uint32_t n = 0, total;
+	/* One block: ids, infos, pointers, queue infos, queue pointers. */
+	uint8_t *blk = srv_reply_alloc(
+		rp, RPC_LIST_MAX *
+			    (sizeof(uint32_t) + sizeof(SmmuOffload__VcmdqInfo) +
+			     sizeof(SmmuOffload__VcmdqInfo *) +
+			     sizeof(SmmuOffload__VcmdqQueueInfo) +
+			     sizeof(SmmuOffload__VcmdqQueueInfo *)));
+	struct core_vq_info q[CORE_VCMDQ_MAX_QUEUES];
+	SmmuOffload__VcmdqQueueInfo *qi, **qp;
+	SmmuOffload__VcmdqInfo *vi, **vp;
+	uint32_t *ids, n = 0, total, used = 0;
 
-	if (!ids || !vi || !vp)
+	if (!blk)
 		return srv_fail(rp, ENOMEM, "List");
+	/* Pointer-aligned pieces first, the ids (4 bytes each) last. */
+	vi = (SmmuOffload__VcmdqInfo *)(void *)blk;
+	vp = (SmmuOffload__VcmdqInfo **)(void *)(vi + RPC_LIST_MAX);
+	qi = (SmmuOffload__VcmdqQueueInfo *)(void *)(vp + RPC_LIST_MAX);
+	qp = (SmmuOffload__VcmdqQueueInfo **)(void *)(qi + RPC_LIST_MAX);
+	ids = (uint32_t *)(void *)(qp + RPC_LIST_MAX);
 	if (c->peer.admin) {
 		if (core_list_vcmdqs(c->srv->svc, filter, ids, RPC_LIST_MAX,
 				     &total))
@@ -444,23 +510,66 @@ static int list_vcmdqs(struct rpc_conn *c, uint32_t filter, struct reply *rp)
 	for (uint32_t i = 0; i < n; i++) {
 		struct core_vcmdq_stats s;
 		size_t k = rp->list.n_vcmdqs;
+		unsigned int nq;
 
-		if (core_vcmdq_stats(c->srv->svc, ids[i], &s))
-			continue; /* gone meanwhile */
+		/* Gone meanwhile: skip it. */
+		if (core_vcmdq_stats(c->srv->svc, ids[i], &s) ||
+		    core_vcmdq_queues(c->srv->svc, ids[i], q,
+				      CORE_VCMDQ_MAX_QUEUES, &nq))
+			continue;
 		vi[k] = (SmmuOffload__VcmdqInfo)SMMU_OFFLOAD__VCMDQ_INFO__INIT;
 		vi[k].id = ids[i];
 		vi[k].has_vsmmu_id = vi[k].has_nq = vi[k].has_halted =
 			vi[k].has_owned = true;
 		vi[k].vsmmu_id = s.vsmmu_id;
-		vi[k].nq = s.nq;
-		for (uint32_t l = 0; l < s.nq; l++)
-			vi[k].halted += s.state[l] == CORE_VQ_HALTED;
+		vi[k].nq = nq;
+		list_vcmdq_queues(rp, &vi[k], q, nq, qi, qp, &used);
 		vi[k].owned = srv_conn_find_vcmdq(c, ids[i]) >= 0;
 		vp[k] = &vi[k];
 		rp->list.n_vcmdqs++;
 	}
 	rp->list.vcmdqs = vp;
 	return 0;
+}
+
+/*
+ * The guest RAM regions of listed vSMMU @vid (@owned: the caller's) into
+ * @gi/@gp, RPC_LIST_MAX in all. A table that kept changing while it was
+ * read is left out and marks the reply truncated (ask again).
+ */
+static void list_gmem(struct core_service *svc, struct reply *rp, uint32_t vid,
+		      bool owned, SmmuOffload__GuestMemoryInfo *gi,
+		      SmmuOffload__GuestMemoryInfo **gp)
+{
+	struct core_gmem_info g[CORE_GMEM_MAX_REGIONS];
+	unsigned int n;
+	size_t k;
+	int r = core_list_gmem(svc, vid, g, CORE_GMEM_MAX_REGIONS, &n);
+
+	if (r) {
+		/* -ENOENT: destroyed since it was listed: nothing to show. */
+		if (r == -EAGAIN)
+			rp->list.truncated = true;
+		return;
+	}
+	for (unsigned int i = 0; i < n && i < CORE_GMEM_MAX_REGIONS; i++) {
+		k = rp->list.n_guest_memory;
+		if (k == RPC_LIST_MAX) {
+			rp->list.truncated = true;
+			return;
+		}
+		gi[k] = (SmmuOffload__GuestMemoryInfo)
+			SMMU_OFFLOAD__GUEST_MEMORY_INFO__INIT;
+		gi[k].has_vsmmu_id = gi[k].has_gpa = gi[k].has_size =
+			gi[k].has_offset = gi[k].has_owned = true;
+		gi[k].vsmmu_id = vid;
+		gi[k].gpa = g[i].gpa;
+		gi[k].size = g[i].size;
+		gi[k].offset = g[i].offset;
+		gi[k].owned = owned;
+		gp[k] = &gi[k];
+		rp->list.n_guest_memory++;
+	}
 }
 
 int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
@@ -472,6 +581,7 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 	SmmuOffload__VsmmuInfo *vi, **vp;
 	SmmuOffload__RingInfo *ri, **rpp;
 	SmmuOffload__DeviceInfo *di, **dp;
+	SmmuOffload__GuestMemoryInfo *gi, **gp;
 	struct core_device_info *devs;
 	char *names;
 	int r;
@@ -484,8 +594,10 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 						 sizeof(*di) + sizeof(*dp) +
 						 sizeof(*devs)));
 	names = srv_reply_alloc(rp, (size_t)RPC_LIST_MAX * CORE_NAME_MAX);
-	if (!vids || !rids || !vi || !names)
+	gi = srv_reply_alloc(rp, RPC_LIST_MAX * (sizeof(*gi) + sizeof(*gp)));
+	if (!vids || !rids || !vi || !names || !gi)
 		return srv_fail(rp, ENOMEM, "List");
+	gp = (SmmuOffload__GuestMemoryInfo **)(void *)(gi + RPC_LIST_MAX);
 	vp = (SmmuOffload__VsmmuInfo **)(vi + RPC_LIST_MAX);
 	ri = (SmmuOffload__RingInfo *)(vp + RPC_LIST_MAX);
 	rpp = (SmmuOffload__RingInfo **)(ri + RPC_LIST_MAX);
@@ -538,6 +650,7 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 			}
 			nd += got;
 		}
+		list_gmem(svc, rp, vids[i], vi[i].owned, gi, gp);
 	}
 	r = list_ring_ids(c, filter, rp, rids, &nr);
 	if (r)
@@ -566,6 +679,7 @@ int srv_do_list(struct rpc_conn *c, const SmmuOffload__List *m,
 	rp->list.rings = rpp;
 	rp->list.devices = dp;
 	rp->list.n_devices = nd;
+	rp->list.guest_memory = gp;
 	rp->list.has_truncated = true;
 	rp->resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_LIST;
 	rp->resp.list = &rp->list;

@@ -166,10 +166,10 @@ int smmu_client_ring_resume(struct smmu_client *c, uint32_t ring_id);
 
 /*
  * Software vCMDQ (protocol mode 2, smmu-offload/vcmdq.h; the VMM side is
- * docs/VMM-INTEGRATION.md, "Exposing the software CMDQV"). Ids are the
- * service's: these objects are NOT re-created by smmu_client_reconnect()
- * (re-add the guest memory and re-attach the page, which keeps its
- * state, then forward BASE and the gates again).
+ * docs/VMM-INTEGRATION.md, "Exposing the software CMDQV"). vCMDQ ids
+ * are the caller's, as ring ids: they stay valid across
+ * smmu_client_reconnect(), which re-creates these objects (above);
+ * smmu_client_list() reports the service's ids, and each queue's state.
  *
  * smmu_client_gmem_add() - guest RAM [@gpa, @gpa + @size) of vSMMU
  * @vsmmu_id is @size bytes of @memfd (sealed F_SEAL_SHRINK) at @offset.
@@ -281,11 +281,6 @@ struct smmu_client_device {
 	bool owned;
 };
 
-/**
- * struct smmu_client_list - every object of the service (all
- * connections'), or of one vSMMU. @truncated: there were more than one
- * reply holds (see docs/RPC.md).
- */
 /* A software vCMDQ (service id, like rings): @nq queues, @n_halted of
  * them halted with an error now. */
 struct smmu_client_vcmdq_info {
@@ -294,6 +289,47 @@ struct smmu_client_vcmdq_info {
 	bool owned;
 };
 
+/* A vCMDQ queue's state (the service's state machine, docs/RPC.md). */
+enum smmu_client_vq_state {
+	SMMU_CLIENT_VQ_UNKNOWN = 0, /* a newer service's state */
+	SMMU_CLIENT_VQ_OFF = 1, /* STATUS.ENABLED 0 */
+	SMMU_CLIENT_VQ_ON = 2,
+	SMMU_CLIENT_VQ_DRAINING = 3, /* CONFIG.EN 0, commands in flight */
+	SMMU_CLIENT_VQ_HALTED = 4, /* CONS.ERR @err until the guest acks */
+};
+
+/*
+ * Queue @lidx of vCMDQ @vcmdq_id, from the service's own copies (never
+ * read back from memory the guest writes). @ready: the VMM's gate;
+ * @base_gpa, @log2size: of the last BASE forwarded (@base_set); @prod:
+ * the last PROD the service read and accepted, @cons: the last CONS it
+ * stored (both as the guest sees them: index and wrap bit, no ERR); @err:
+ * CONS.ERR (0 unless halted).
+ */
+struct smmu_client_vcmdq_queue {
+	uint32_t vcmdq_id, lidx;
+	enum smmu_client_vq_state state;
+	bool ready, base_set;
+	uint32_t err;
+	uint64_t base_gpa;
+	uint32_t log2size, prod, cons;
+};
+
+/* A guest RAM region of vSMMU @vsmmu_id (smmu_client_gmem_add()). */
+struct smmu_client_gmem {
+	uint32_t vsmmu_id;
+	uint64_t gpa, size, offset;
+	bool owned; /* its vSMMU is this connection's */
+};
+
+/**
+ * struct smmu_client_list - every object of the service (all
+ * connections'), or of one vSMMU. @truncated: there were more than one
+ * reply holds (see docs/RPC.md). Fields are only ever appended: the
+ * library allocates the struct.
+ * @vqueues: the queues of @vcmdqs, in order (vCMDQ, then lidx).
+ * @gmem:    the guest RAM regions of @vsmmus.
+ */
 struct smmu_client_list {
 	uint32_t n_vsmmus, n_rings, n_devices;
 	struct smmu_client_vsmmu *vsmmus;
@@ -303,6 +339,10 @@ struct smmu_client_list {
 	/* Appended (the library allocates the struct): software vCMDQs. */
 	uint32_t n_vcmdqs;
 	struct smmu_client_vcmdq_info *vcmdqs;
+	uint32_t n_vqueues;
+	struct smmu_client_vcmdq_queue *vqueues;
+	uint32_t n_gmem;
+	struct smmu_client_gmem *gmem;
 };
 
 /**

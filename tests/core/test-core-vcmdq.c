@@ -381,10 +381,36 @@ static void run_ill(enum core_issue_mode mode)
 	EXPECT_EQ(st.state[1], CORE_VQ_HALTED);
 	EXPECT_EQ(st.err[1], SMMU_VCMDQ_CERROR_ILL);
 	EXPECT_GE(st.signals, 2u);
+	/* List's view: the worker's copies agree with what the guest saw. */
+	{
+		struct core_vq_info q[2];
+		unsigned int nq = 0;
+
+		ASSERT_OK(core_vcmdq_queues(svc, g.id, q, 2, &nq));
+		ASSERT_EQ(nq, 2u);
+		EXPECT_EQ(q[0].state, CORE_VQ_ON);
+		EXPECT_EQ(q[0].err, 0u);
+		EXPECT_EQ(q[0].cons, regs(&g, 0)->cons);
+		EXPECT_EQ(q[0].prod, regs(&g, 0)->prod);
+		EXPECT_EQ(q[1].state, CORE_VQ_HALTED);
+		EXPECT_EQ(q[1].err, SMMU_VCMDQ_CERROR_ILL);
+		EXPECT_EQ(q[1].cons, hw(&g, 1, bad));
+		EXPECT_TRUE(q[1].ready && q[1].base_set);
+		EXPECT_EQ(q[1].base_gpa, RAM_GPA + 0x20000);
+		EXPECT_EQ(q[1].log2size, 6u);
+	}
 
 	/* The vSMMU goes with its ring and vCMDQ attached: it drains both. */
 	ASSERT_OK(core_vsmmu_destroy(svc, vs));
 	ASSERT_ERR(-ENOENT, core_vcmdq_stats(svc, g.id, &st));
+	{
+		struct core_vq_info q[2];
+		struct core_gmem_info gi[1];
+		unsigned int n;
+
+		ASSERT_ERR(-ENOENT, core_vcmdq_queues(svc, g.id, q, 2, &n));
+		ASSERT_ERR(-ENOENT, core_list_gmem(svc, vs, gi, 1, &n));
+	}
 	core_service_free(svc);
 	ring_prod_done(&rp);
 	close(rfd);
@@ -557,9 +583,18 @@ TEST(detach_and_destroy_while_busy)
 	/* Until the worker has taken a good many of each. */
 	for (int i = 0; i < WAIT_MS * 20; i++) {
 		struct core_vcmdq_stats s2;
+		struct core_gmem_info gi[CORE_GMEM_MAX_REGIONS];
+		struct core_vq_info q;
+		unsigned int n;
 
 		ASSERT_OK(core_vcmdq_stats(svc, g.id, &st));
 		ASSERT_OK(core_vcmdq_stats(svc, g2.id, &s2));
+		/* List's reads race the busy worker (TSan checks them). */
+		ASSERT_OK(core_vcmdq_queues(svc, g.id, &q, 1, &n));
+		ASSERT_EQ(q.state, CORE_VQ_ON);
+		ASSERT_OK(
+			core_list_gmem(svc, vs, gi, CORE_GMEM_MAX_REGIONS, &n));
+		ASSERT_EQ(n, 1u);
 		if (st.entries > 1000 && s2.entries > 1000)
 			break;
 		pause_us(50);

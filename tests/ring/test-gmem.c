@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The guest memory table (ring/gmem.h): every refusal of ring_gmem_add()
- * and the edges of translation. Expected values are computed here from
- * the test's own region list, not from the table.
+ * and the edges of translation; ring_gmem_list() from another thread.
+ * Expected values are computed here from the test's own region list, not
+ * from the table.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -307,6 +309,107 @@ TEST_F(gmem, hugetlb_region)
 	ASSERT_OK(r);
 	ASSERT_OK(ring_gmem_translate(&self->g, GIB, 1, &h));
 	EXPECT_EQ((uintptr_t)h % huge, 0);
+}
+
+/* The list shows regions as added (gpa, size, file offset), and goes. */
+TEST_F(gmem, list_as_added)
+{
+	struct ring_gmem_info out[RING_GMEM_MAX_REGIONS];
+	const uint64_t pg = self->pg;
+	unsigned int n = 99;
+	bool seen[2] = { false, false };
+
+	ASSERT_OK(ring_gmem_list(&self->g, out, RING_GMEM_MAX_REGIONS, &n));
+	EXPECT_EQ(n, 0);
+	ASSERT_OK(ring_gmem_add(&self->g, self->fd, 3 * pg, GIB, 2 * pg));
+	ASSERT_OK(ring_gmem_add(&self->g, self->fd, 0, 4 * GIB, pg));
+	ASSERT_OK(ring_gmem_list(&self->g, out, RING_GMEM_MAX_REGIONS, &n));
+	ASSERT_EQ(n, 2);
+	for (unsigned int i = 0; i < n; i++) {
+		bool first = out[i].gpa == GIB;
+
+		seen[!first] = true;
+		EXPECT_EQ(out[i].gpa, first ? GIB : 4 * GIB);
+		EXPECT_EQ(out[i].size, first ? 2 * pg : pg);
+		EXPECT_EQ(out[i].offset, first ? 3 * pg : 0);
+	}
+	EXPECT_TRUE(seen[0] && seen[1]);
+	/* @max bounds the copy, not the count. */
+	ASSERT_OK(ring_gmem_list(&self->g, out, 1, &n));
+	EXPECT_EQ(n, 2);
+	ASSERT_OK(ring_gmem_remove(&self->g, GIB, 2 * pg));
+	ASSERT_OK(ring_gmem_list(&self->g, out, RING_GMEM_MAX_REGIONS, &n));
+	ASSERT_EQ(n, 1);
+	EXPECT_EQ(out[0].gpa, 4 * GIB);
+	ring_gmem_done(&self->g);
+	ASSERT_OK(ring_gmem_list(&self->g, out, RING_GMEM_MAX_REGIONS, &n));
+	EXPECT_EQ(n, 0);
+}
+
+/*
+ * A reader thread lists while the owner keeps replacing a region by one
+ * of another size and offset at the same gpa: every snapshot it gets is
+ * one the table really had (the fixed region, and at most one of the two
+ * others, never a mix of their fields).
+ */
+struct lister {
+	struct ring_gmem *g;
+	uint64_t pg;
+	int stop; /* atomic */
+	unsigned int snapshots, bad;
+};
+
+static bool known(const struct ring_gmem_info *x, uint64_t pg)
+{
+	return (x->gpa == GIB && x->size == pg && x->offset == 0) ||
+	       (x->gpa == 2 * GIB && x->size == pg && x->offset == pg) ||
+	       (x->gpa == 2 * GIB && x->size == 4 * pg && x->offset == 8 * pg);
+}
+
+static void *list_loop(void *arg)
+{
+	struct lister *ls = arg;
+	struct ring_gmem_info out[RING_GMEM_MAX_REGIONS];
+	unsigned int n;
+
+	for (;;) {
+		/* One pass more after the stop: on a quiet table. */
+		bool last = __atomic_load_n(&ls->stop, __ATOMIC_ACQUIRE);
+
+		if (ring_gmem_list(ls->g, out, RING_GMEM_MAX_REGIONS, &n)) {
+			ls->bad += last; /* -EAGAIN only while it changes */
+			continue;
+		}
+		ls->snapshots++;
+		if (n < 1 || n > 2)
+			ls->bad++;
+		for (unsigned int i = 0; i < n; i++)
+			ls->bad += !known(&out[i], ls->pg);
+		if (last)
+			return NULL;
+	}
+}
+
+TEST_F(gmem, list_from_another_thread_is_consistent)
+{
+	struct lister ls = { .g = &self->g, .pg = self->pg };
+	const uint64_t pg = self->pg;
+	pthread_t t;
+
+	ASSERT_OK(ring_gmem_add(&self->g, self->fd, 0, GIB, pg));
+	ASSERT_EQ(pthread_create(&t, NULL, list_loop, &ls), 0);
+	for (int i = 0; i < 20000; i++) {
+		bool big = i & 1;
+
+		ASSERT_OK(ring_gmem_add(&self->g, self->fd, big ? 8 * pg : pg,
+					2 * GIB, big ? 4 * pg : pg));
+		ASSERT_OK(
+			ring_gmem_remove(&self->g, 2 * GIB, big ? 4 * pg : pg));
+	}
+	__atomic_store_n(&ls.stop, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	EXPECT_EQ(ls.bad, 0);
+	EXPECT_GE(ls.snapshots, 1); /* the pass after the stop */
 }
 
 TEST_HARNESS_MAIN

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <smmu-offload/client.h>
+#include <smmu-offload/vcmdq.h>
 
 #include "common/fdcheck.h"
 #include "rpc/frame.h"
@@ -655,6 +657,101 @@ TEST(client_connect_errors)
 	ASSERT_ERR(-ENAMETOOLONG, smmu_client_connect(longpath, NULL, &c));
 	ASSERT_ERR(-ENOENT,
 		   smmu_client_connect("/tmp/no-such-dir-rpc/s", NULL, &c));
+}
+
+/*
+ * The largest List reply the server can send fits one frame: docs/RPC.md
+ * promises at most 256 objects of each kind (vSMMUs, rings, devices,
+ * vCMDQs, vCMDQ queues, guest RAM regions) and `truncated` beyond. Every
+ * field at its widest encoding: the type's maximum, except the vCMDQ
+ * queue fields the register layout bounds (smmu-offload/vcmdq.h: 128
+ * queues, CONS.ERR 7 bits, LOG2SIZE 5 bits, PROD/CONS index and wrap bit
+ * of a 2^19-entry queue, a 48-bit BASE address).
+ */
+#define LIST_OBJS 256
+
+TEST(list_reply_worst_case_fits_a_frame)
+{
+	static SmmuOffload__VsmmuInfo vi[LIST_OBJS], *vp[LIST_OBJS];
+	static SmmuOffload__RingInfo ri[LIST_OBJS], *rp[LIST_OBJS];
+	static SmmuOffload__DeviceInfo di[LIST_OBJS], *dp[LIST_OBJS];
+	static SmmuOffload__VcmdqInfo qi[LIST_OBJS], *qp[LIST_OBJS];
+	static SmmuOffload__VcmdqQueueInfo ui[LIST_OBJS], *up[LIST_OBJS];
+	static SmmuOffload__GuestMemoryInfo gi[LIST_OBJS], *gp[LIST_OBJS];
+	SmmuOffload__Response resp = SMMU_OFFLOAD__RESPONSE__INIT;
+	SmmuOffload__ListReply lr = SMMU_OFFLOAD__LIST_REPLY__INIT;
+	char name[64];
+	size_t len;
+
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	for (int i = 0; i < LIST_OBJS; i++) {
+		vi[i] = (SmmuOffload__VsmmuInfo)SMMU_OFFLOAD__VSMMU_INFO__INIT;
+		vi[i].id = UINT32_MAX;
+		vi[i].host_smmu = name;
+		vi[i].has_n_rings = vi[i].has_n_devices = vi[i].has_owned = 1;
+		vi[i].n_rings = vi[i].n_devices = UINT32_MAX;
+		vi[i].owned = 1;
+		vp[i] = &vi[i];
+		ri[i] = (SmmuOffload__RingInfo)SMMU_OFFLOAD__RING_INFO__INIT;
+		ri[i].id = ri[i].vsmmu_id = ri[i].err = UINT32_MAX;
+		ri[i].has_vsmmu_id = ri[i].has_halted = ri[i].has_err =
+			ri[i].has_owned = ri[i].halted = ri[i].owned = 1;
+		rp[i] = &ri[i];
+		di[i] = (SmmuOffload__DeviceInfo)SMMU_OFFLOAD__DEVICE_INFO__INIT;
+		di[i].vsmmu_id = di[i].dev_id = di[i].vdev_id = UINT32_MAX;
+		di[i].vsid = UINT64_MAX;
+		di[i].has_dev_id = di[i].has_vdev_id = di[i].has_owned =
+			di[i].owned = 1;
+		dp[i] = &di[i];
+		qi[i] = (SmmuOffload__VcmdqInfo)SMMU_OFFLOAD__VCMDQ_INFO__INIT;
+		qi[i].id = qi[i].vsmmu_id = qi[i].nq = qi[i].halted =
+			UINT32_MAX;
+		qi[i].has_vsmmu_id = qi[i].has_nq = qi[i].has_halted =
+			qi[i].has_owned = qi[i].owned = 1;
+		qp[i] = &qi[i];
+		ui[i] = (SmmuOffload__VcmdqQueueInfo)
+			SMMU_OFFLOAD__VCMDQ_QUEUE_INFO__INIT;
+		ui[i].has_lidx = ui[i].has_state = ui[i].has_ready =
+			ui[i].has_err = ui[i].has_base_set =
+				ui[i].has_base_gpa = ui[i].has_log2size =
+					ui[i].has_prod = ui[i].has_cons = 1;
+		ui[i].lidx = SMMU_VCMDQ_MAX_QUEUES - 1;
+		ui[i].state =
+			SMMU_OFFLOAD__VCMDQ_QUEUE_STATE__VCMDQ_QUEUE_HALTED;
+		ui[i].ready = ui[i].base_set = 1;
+		ui[i].err = 0x7f;
+		ui[i].base_gpa = SMMU_VCMDQ_BASE_ADDR_MASK;
+		ui[i].log2size = 0x1f;
+		ui[i].prod = ui[i].cons = (2u << SMMU_VCMDQ_MAX_LOG2) - 1;
+		up[i] = &ui[i];
+		gi[i] = (SmmuOffload__GuestMemoryInfo)
+			SMMU_OFFLOAD__GUEST_MEMORY_INFO__INIT;
+		gi[i].has_vsmmu_id = gi[i].has_gpa = gi[i].has_size =
+			gi[i].has_offset = gi[i].has_owned = gi[i].owned = 1;
+		gi[i].vsmmu_id = UINT32_MAX;
+		gi[i].gpa = gi[i].size = gi[i].offset = UINT64_MAX;
+		gp[i] = &gi[i];
+	}
+	/* The queues in two vCMDQs of 128 (the most one can have). */
+	qi[0].n_queues = qi[1].n_queues = SMMU_VCMDQ_MAX_QUEUES;
+	qi[0].queues = up;
+	qi[1].queues = up + SMMU_VCMDQ_MAX_QUEUES;
+	lr.n_vsmmus = lr.n_rings = lr.n_devices = lr.n_vcmdqs =
+		lr.n_guest_memory = LIST_OBJS;
+	lr.vsmmus = vp;
+	lr.rings = rp;
+	lr.devices = dp;
+	lr.vcmdqs = qp;
+	lr.guest_memory = gp;
+	lr.has_truncated = lr.truncated = 1;
+	resp.id = UINT64_MAX;
+	resp.result_case = SMMU_OFFLOAD__RESPONSE__RESULT_LIST;
+	resp.list = &lr;
+	len = smmu_offload__response__get_packed_size(&resp);
+	fprintf(stderr, "# worst-case List reply: %zu of %u bytes\n", len,
+		RPC_FRAME_MAX);
+	ASSERT_LE(len, RPC_FRAME_MAX);
 }
 
 TEST_HARNESS_MAIN
