@@ -136,6 +136,7 @@ void core_vq_seg_done(struct core_worker *w, struct core_seg *sg)
 	/* The guest's next command usually follows its completed SYNC:
 	 * poll for it for a whole window from now. */
 	q->last_work_ns = core_now_ns();
+	core_worker_diag_done(w, q->last_work_ns);
 	vq_activate(w, q, q->last_work_ns);
 	vcmdq_events(w, q->vc);
 }

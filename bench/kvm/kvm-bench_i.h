@@ -50,6 +50,12 @@ struct kvmb_result {
 				  * vcmdq: the measured phase only */
 	struct kvmh_exits setup_exits; /* vcmdq: up to KG_MMIO_SETUP */
 	uint64_t backend_ns; /* sim: host time charged to the calls */
+	/* offload, vcmdq: the service's histograms over its host SMMUs
+	 * (core.h CORE_HIST_*), p50 and p99 in ns: the backend call's wall
+	 * time, the worker's first entry -> completion, and the diagnostics
+	 * (first entry -> call, call return -> CONS, pass interval). */
+	uint64_t call_p50, call_p99, ssync_p50, ssync_p99;
+	uint64_t take_p50, done_p50, pass_p50, pass_p99;
 	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
 	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
 	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
