@@ -300,10 +300,10 @@ static void svc_hists(struct kvmb_run *run, struct kvmb_result *res)
 	svc_hist(run, CORE_HIST_DIAG_PASS_NS, &res->pass_p50, &res->pass_p99);
 }
 
-/* Service CPU time and worker sleeps so far, over the host SMMUs. */
-static uint64_t svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps)
+uint64_t kvmb_svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps,
+		      uint64_t *ret_passes)
 {
-	uint64_t cpu = 0;
+	uint64_t cpu = 0, passes = 0;
 
 	*ret_sleeps = 0;
 	for (unsigned int i = 0; run->svc && i < run->o->hsmmus; i++) {
@@ -312,8 +312,11 @@ static uint64_t svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps)
 		if (!core_hsmmu_stats(run->svc, i, &hs)) {
 			cpu += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			*ret_sleeps += hs.sleeps;
+			passes += hs.passes;
 		}
 	}
+	if (ret_passes)
+		*ret_passes = passes;
 	return cpu;
 }
 
@@ -520,7 +523,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 			 started);
 		return r;
 	}
-	s0 = svc_cpu(run, &z0);
+	s0 = kvmb_svc_cpu(run, &z0, NULL);
 	t0 = kvmb_now_ns();
 	gate_open(run, 1);
 	if (!o->syncs) {
@@ -543,7 +546,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	msi_stop_all(run);
 	kvmv_stop(run);
 	res->wall_s = (double)(t1 - t0) / 1e9;
-	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
+	res->svc_cpu_ns = kvmb_svc_cpu(run, &z1, NULL) - s0;
 	res->svc_sleeps = z1 - z0;
 	res->has_svc = run->svc != NULL;
 	svc_hists(run, res);

@@ -183,6 +183,41 @@ static bool in_metrics(const struct krow *rw)
 	       rw->get != k_setup_exits;
 }
 
+/* --idle (kvm-idle.c): issue 15's idle figure. */
+static void print_idle(const struct kvmb_opts *o, const struct kvmb_result *r)
+{
+	double cpu = per(r->idle.svc_cpu_ns, r->idle.idle_ns);
+	double first = (double)r->idle.first_ns / 1000.0;
+	double trans = (double)r->idle.trans_p50 / 1000.0;
+	double tlong = (double)r->idle.long_p50 / 1000.0;
+
+	printf("\nidle: %u idle vCMDQ queues (%u pages, uffd-wp) and the "
+	       "guest's 2 queues on one worker\n",
+	       r->idle.queues, r->idle.pages);
+	printf("  guest round trip while active, p50: %.2f us\n",
+	       (double)r->idle.active_p50 / 1000.0);
+	printf("  idle-to-active round trips, batch made ready once the "
+	       "page was armed, %" PRIu64 ":\n    p50 %.2f us, p90 %.2f us, "
+	       "max %.2f us\n",
+	       r->idle.trans_n, trans, (double)r->idle.trans_p90 / 1000.0,
+	       (double)r->idle.trans_max / 1000.0);
+	printf("  the same 10 ms after the arm (the worker's CPU idle "
+	       "long enough to halt), %" PRIu64 ":\n    p50 %.2f us, p90 "
+	       "%.2f us\n",
+	       r->idle.long_n, tlong, (double)r->idle.long_p90 / 1000.0);
+	printf("  %u ms idle, every page armed: service CPU %.3f ms = "
+	       "%.4f%% of a core; worker passes %" PRIu64 ", sleeps "
+	       "%" PRIu64 "\n",
+	       o->idle_ms, (double)r->idle.svc_cpu_ns / 1e6, 100.0 * cpu,
+	       r->idle.passes, r->idle.sleeps);
+	printf("  first command after the idle: %.2f us = %.2fx the "
+	       "idle-to-active p50 right after the arm,\n    %.2fx the one "
+	       "10 ms after (its store %s the armed page)\n",
+	       first, trans > 0 ? first / trans : 0,
+	       tlong > 0 ? first / tlong : 0,
+	       r->idle.first_faulted ? "faulted on" : "did NOT fault on");
+}
+
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		const struct kvmb_result *res)
 {
@@ -268,6 +303,8 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		if (res[m].ran && res[m].err)
 			printf("%s: ERROR: %s\n", kvmb_mode_names[m],
 			       res[m].errmsg);
+	if (o->idle_ms && res[KVMB_VCMDQ].ran && !res[KVMB_VCMDQ].err)
+		print_idle(o, &res[KVMB_VCMDQ]);
 	printf("\nGuest blocked: rdtsc in the guest from taking the CMDQ lock "
 	       "to seeing its CMD_SYNC\ncomplete (no SYNC: to after the PROD "
 	       "write), per command. SYNC round trip: PROD write\nto CONS "
@@ -342,8 +379,33 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 		else
 			fprintf(f, "%.3f", rw->get(o, r));
 	}
+	fprintf(f, "},");
+	if (o->idle_ms && m == KVMB_VCMDQ)
+		fprintf(f,
+			"\n     \"idle\": {\"idle_ms\": %u, \"queues\": %u, "
+			"\"pages\": %u, \"active_p50_ns\": %" PRIu64
+			", \"transitions\": %" PRIu64
+			", \"transition_p50_ns\": %" PRIu64
+			", \"transition_p90_ns\": %" PRIu64
+			", \"transition_max_ns\": %" PRIu64
+			", \"transitions_10ms\": %" PRIu64
+			", \"transition_10ms_p50_ns\": %" PRIu64
+			", \"transition_10ms_p90_ns\": %" PRIu64
+			", \"idle_ns\": %" PRIu64
+			", \"service_cpu_ns\": %" PRIu64
+			", \"worker_passes\": %" PRIu64
+			", \"worker_sleeps\": %" PRIu64
+			", \"first_after_idle_ns\": %" PRIu64
+			", \"first_faulted\": %s},",
+			o->idle_ms, r->idle.queues, r->idle.pages,
+			r->idle.active_p50, r->idle.trans_n, r->idle.trans_p50,
+			r->idle.trans_p90, r->idle.trans_max, r->idle.long_n,
+			r->idle.long_p50, r->idle.long_p90, r->idle.idle_ns,
+			r->idle.svc_cpu_ns, r->idle.passes, r->idle.sleeps,
+			r->idle.first_ns,
+			r->idle.first_faulted ? "true" : "false");
 	fprintf(f,
-		"},\n     \"oracle\": {\"enabled\": %s, \"checked\": %" PRIu64
+		"\n     \"oracle\": {\"enabled\": %s, \"checked\": %" PRIu64
 		", \"stale\": %" PRIu64 "}}",
 		r->verified ? "true" : "false", r->checked, r->stale);
 }
