@@ -289,6 +289,7 @@ struct core_worker {
 	bool throttled; /* a rate limit held back work this pass */
 	unsigned int polling; /* active rings inside their poll window */
 	uint64_t last_events_ns; /* last non-blocking event check */
+	uint64_t last_yield_ns; /* last sched_yield() while polling */
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
 	/* vCMDQs (vcmdq_w.c): every one served here, the queues being

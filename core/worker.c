@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/barrier.h"
+#include "common/cpu.h"
 
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)
@@ -495,6 +496,28 @@ static void worker_check_events(struct core_worker *w)
 		handle_event(w, &ev[i]);
 }
 
+/*
+ * An empty pass inside a poll window. sched_yield() lets other threads on
+ * this CPU in, but costs a syscall and a trip through the scheduler (~1
+ * us on a virtualised host, more than the pass itself): a guest's store
+ * that lands meanwhile waits for it. So yield at most every
+ * CORE_POLL_YIELD_NS and only spin-hint in between; the scheduler still
+ * preempts the worker for anything that needs the CPU more.
+ */
+#define CORE_POLL_YIELD_NS 5000
+
+static void worker_poll_pause(struct core_worker *w)
+{
+	uint64_t now = core_now_ns();
+
+	if (now - w->last_yield_ns < CORE_POLL_YIELD_NS) {
+		common_cpu_relax();
+		return;
+	}
+	sched_yield();
+	w->last_yield_ns = core_now_ns();
+}
+
 static void *worker_main(void *arg)
 {
 	struct core_worker *w = arg;
@@ -522,7 +545,7 @@ static void *worker_main(void *arg)
 		if (w->polling) {
 			/* Inside some ring's poll window: spin, politely. */
 			worker_check_events(w);
-			sched_yield();
+			worker_poll_pause(w);
 			continue;
 		}
 		worker_sleep(w);
