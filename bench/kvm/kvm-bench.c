@@ -38,6 +38,7 @@
  */
 #include "bench/kvm/kvm-bench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -275,6 +276,72 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 	free(run->vms);
 }
 
+/*
+ * The scheduler's view of this process's threads by class (their names:
+ * the service's workers "smmu-*", the vCPU threads "kvm-vcpu", the vcmdq
+ * harness "kvm-harness"): time runnable but waiting for a CPU and
+ * timeslices (/proc/self/task/TID/schedstat, fields 2 and 3). A thread
+ * that ended before the snapshot is not counted (none do in a run).
+ */
+void kvmb_sched_snap(struct kvmb_sched *s)
+{
+	static const char *const prefix[KVMB_SCHED_NCLASS] = { "smmu-",
+							       "kvm-vcpu",
+							       "kvm-harness" };
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	memset(s, 0, sizeof(*s));
+	while (d && (de = readdir(d))) {
+		char path[300], comm[32] = "";
+		unsigned long long run_ns, wait_ns, slices;
+		FILE *f;
+		int c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		for (c = 0; c < KVMB_SCHED_NCLASS; c++)
+			if (!strncmp(comm, prefix[c], strlen(prefix[c])))
+				break;
+		if (c == KVMB_SCHED_NCLASS)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu %llu %llu", &run_ns, &wait_ns, &slices) ==
+		    3) {
+			s->wait_ns[c] += wait_ns;
+			s->slices[c] += slices;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+void kvmb_sched_delta(struct kvmb_sched *s, const struct kvmb_sched *s0)
+{
+	for (int c = 0; c < KVMB_SCHED_NCLASS; c++) {
+		/* A class whose threads ended meanwhile: unknown, 0. */
+		s->wait_ns[c] = s->wait_ns[c] >= s0->wait_ns[c] ?
+					s->wait_ns[c] - s0->wait_ns[c] :
+					0;
+		s->slices[c] = s->slices[c] >= s0->slices[c] ?
+				       s->slices[c] - s0->slices[c] :
+				       0;
+	}
+}
+
 /* Median and p99 of the service's histogram @kind over its host SMMUs
  * (0 without a service or without that histogram). */
 static void svc_hist(struct kvmb_run *run, enum core_hist_kind kind,
@@ -494,14 +561,19 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	const struct kvmb_opts *o = run->o;
 	unsigned int started = 0, total = o->vms * o->vcpus;
 	uint64_t t0, t1, s0, z0, z1;
+	struct kvmb_sched sch0;
 	int r = 0;
 
 	for (unsigned int v = 0; v < o->vms && !r; v++)
 		for (unsigned int k = 0; k < o->vcpus && !r; k++) {
 			r = -pthread_create(&run->vms[v].vc[k].th, NULL,
 					    vcpu_main, &run->vms[v].vc[k]);
-			if (!r)
+			if (!r) {
+				/* kvmb_sched_snap() counts them by name. */
+				pthread_setname_np(run->vms[v].vc[k].th,
+						   "kvm-vcpu");
 				started++;
+			}
 		}
 	/* offload + MSIPOLL: a completion thread per VM writes the MSIs. */
 	for (unsigned int v = 0;
@@ -524,6 +596,7 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 		return r;
 	}
 	s0 = kvmb_svc_cpu(run, &z0, NULL);
+	kvmb_sched_snap(&sch0);
 	t0 = kvmb_now_ns();
 	gate_open(run, 1);
 	if (!o->syncs) {
@@ -541,8 +614,15 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 						    KG_VM + KG_VM_STOP),
 					 1, __ATOMIC_RELEASE);
 	}
+	/* Before the vCPU threads end (a batch-count run: after, so
+	 * without them: kvmb_sched_delta() leaves them out). */
+	if (!o->syncs)
+		kvmb_sched_snap(&res->sched);
 	join_all(run, total);
 	t1 = kvmb_now_ns();
+	if (o->syncs)
+		kvmb_sched_snap(&res->sched);
+	kvmb_sched_delta(&res->sched, &sch0);
 	msi_stop_all(run);
 	kvmv_stop(run);
 	res->wall_s = (double)(t1 - t0) / 1e9;

@@ -34,6 +34,21 @@ extern const char *const kvmb_mode_names[KVMB_NMODES];
  * on the completion eventfd. */
 #define KVMB_SPIN_NS 50000u
 
+/* kvmb_sched_snap(): per thread class, the scheduler's counters. */
+enum {
+	KVMB_SCHED_WORKER,
+	KVMB_SCHED_VCPU,
+	KVMB_SCHED_HARNESS,
+	KVMB_SCHED_NCLASS
+};
+struct kvmb_sched {
+	uint64_t wait_ns[KVMB_SCHED_NCLASS]; /* runnable, not running */
+	uint64_t slices[KVMB_SCHED_NCLASS]; /* times put on a CPU */
+};
+void kvmb_sched_snap(struct kvmb_sched *s);
+/* @s -= @s0, each counter clamped at 0 (threads that ended). */
+void kvmb_sched_delta(struct kvmb_sched *s, const struct kvmb_sched *s0);
+
 /* What one mode measured, summed over vCPUs; written by the main thread
  * after the join. */
 struct kvmb_result {
@@ -56,6 +71,7 @@ struct kvmb_result {
 	 * (first entry -> call, call return -> CONS, pass interval). */
 	uint64_t call_p50, call_p99, ssync_p50, ssync_p99;
 	uint64_t take_p50, done_p50, pass_p50, pass_p99;
+	struct kvmb_sched sched; /* over the measured window */
 	/* --idle (kvm-idle.c): the idle queues, the guest's round trips by
 	 * phase (ns), the service over the idle stretch. */
 	struct {

@@ -87,6 +87,16 @@ KGET(k_take_p50, (double)r->take_p50)
 KGET(k_done_p50, (double)r->done_p50)
 KGET(k_pass_p50, (double)r->pass_p50)
 KGET(k_pass_p99, (double)r->pass_p99)
+KGET(k_wait_worker,
+     r->wall_s > 0 ?
+	     (double)r->sched.wait_ns[KVMB_SCHED_WORKER] / 1e3 / r->wall_s :
+	     0)
+KGET(k_wait_vcpu, r->wall_s > 0 ? (double)r->sched.wait_ns[KVMB_SCHED_VCPU] /
+					  1e3 / r->wall_s :
+				  0)
+KGET(k_harness_slices,
+     r->wall_s > 0 ? (double)r->sched.slices[KVMB_SCHED_HARNESS] / r->wall_s :
+		     0)
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -145,8 +155,14 @@ static const struct krow krows[] = {
 	  k_outside },
 	{ "  worker pass interval p50, us", "pass_p50_ns", 2, k_pass_p50 },
 	{ "  worker pass interval p99, us", "pass_p99_ns", 2, k_pass_p99 },
+	{ "workers waiting for a CPU, us per s", "worker_runq_wait_us_per_s", 1,
+	  k_wait_worker },
+	{ "vCPU threads waiting for a CPU, us per s", "vcpu_runq_wait_us_per_s",
+	  1, k_wait_vcpu },
 	{ "vcmdq harness thread CPU, ns/cmd", "harness_cpu_ns_per_cmd", 1,
 	  k_harness_cpu },
+	{ "vcmdq harness runs per s", "harness_runs_per_s", 1,
+	  k_harness_slices },
 	{ "vcmdq guest wait for the harness, ns/batch",
 	  "harness_wait_ns_per_batch", 1, k_harness_wait },
 	{ "guest commands", "guest_cmds", 0, k_cmds },
@@ -162,12 +178,14 @@ static bool not_applicable(const struct kvmb_opts *o, int m,
 	double (*g)(const struct kvmb_opts *, const struct kvmb_result *) =
 		rw->get;
 	bool svc_row = g == k_svc_cpu || g == k_sleeps || g == k_call_p50 ||
-		       g == k_call_p99 || g == k_rtt_call || g == k_ssync_p50 ||
-		       g == k_outside || g == k_take_p50;
+		       g == k_wait_worker || g == k_call_p99 ||
+		       g == k_rtt_call || g == k_ssync_p50 || g == k_outside ||
+		       g == k_take_p50;
 	/* Recorded for vCMDQ segments and passes only. */
 	bool vcmdq_row = g == k_harness_cpu || g == k_harness_wait ||
-			 g == k_wake_faults || g == k_setup_exits ||
-			 g == k_done_p50 || g == k_pass_p50 || g == k_pass_p99;
+			 g == k_harness_slices || g == k_wake_faults ||
+			 g == k_setup_exits || g == k_done_p50 ||
+			 g == k_pass_p50 || g == k_pass_p99;
 
 	return (svc_row && !r->has_svc) || (vcmdq_row && m != KVMB_VCMDQ) ||
 	       (g == k_msi_cpu && !(o->msipoll && m == KVMB_OFFLOAD));

@@ -432,6 +432,8 @@ static void *harness_main(void *arg)
 	uint64_t cpu0 = thread_cpu_ns();
 	bool moved;
 
+	/* kvmb_sched_snap() counts it by name. */
+	pthread_setname_np(pthread_self(), "kvm-harness");
 	if (run->idle) {
 		kvmi_harness(run);
 		run->vq->harness_cpu_ns = thread_cpu_ns() - cpu0;
