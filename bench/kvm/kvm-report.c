@@ -82,6 +82,7 @@ KGET(k_rtt_call, r->call_p50 ? (double)core_hist_quantile(&r->lat, 0.5) /
 				       (double)r->call_p50 :
 			       0)
 KGET(k_ssync_p50, (double)r->ssync_p50)
+KGET(k_ssync_p99, (double)r->ssync_p99)
 KGET(k_outside, (double)core_hist_quantile(&r->lat, 0.5) - (double)r->ssync_p50)
 KGET(k_take_p50, (double)r->take_p50)
 KGET(k_done_p50, (double)r->done_p50)
@@ -147,6 +148,8 @@ static const struct krow krows[] = {
 	  k_rtt_call },
 	{ "service: first entry -> SYNC done p50, us", "service_sync_p50_ns", 2,
 	  k_ssync_p50 },
+	{ "service: first entry -> SYNC done p99, us", "service_sync_p99_ns", 2,
+	  k_ssync_p99 },
 	{ "  of which first entry -> call p50, us", "take_p50_ns", 2,
 	  k_take_p50 },
 	{ "  of which call return -> CONS p50, us", "done_p50_ns", 2,
@@ -180,7 +183,7 @@ static bool not_applicable(const struct kvmb_opts *o, int m,
 	bool svc_row = g == k_svc_cpu || g == k_sleeps || g == k_call_p50 ||
 		       g == k_wait_worker || g == k_call_p99 ||
 		       g == k_rtt_call || g == k_ssync_p50 || g == k_outside ||
-		       g == k_take_p50;
+		       g == k_take_p50 || g == k_ssync_p99;
 	/* Recorded for vCMDQ segments and passes only. */
 	bool vcmdq_row = g == k_harness_cpu || g == k_harness_wait ||
 			 g == k_harness_slices || g == k_wake_faults ||
