@@ -62,7 +62,8 @@ void sb_usage(FILE *f)
 		"none; block's sleeps\n"
 		"                       overshoot: wall clock then not "
 		"comparable between modes\n"
-		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n"
+		"      --ioctl-ns N, --cmd-ns N, --sync-ns N   sim cost model\n");
+	fprintf(f,
 		"  the embedded service's settings, named and checked as "
 		"smmu-offloadd's\n"
 		"  (docs/RPC.md; core_config_set()):\n"
@@ -86,7 +87,12 @@ void sb_usage(FILE *f)
 		"                       config; the oracle is not reachable "
 		"there)\n"
 		"      --idle MS        instead: service CPU of --vms idle "
-		"rings (<= 1024) over MS ms\n"
+		"rings (<= 1024) over MS ms;\n"
+		"                       with --vcpu kvm: --vms idle vCMDQ "
+		"queues beside one KVM\n"
+		"                       guest (mode vcmdq): its idle-to-active "
+		"round trips, then its\n"
+		"                       first command after MS ms idle\n"
 		"      --json FILE      write the results (bench/SCHEMA.md)\n"
 		"      --plot DIR       write SVG charts with gnuplot\n"
 		"      --fault-drop N   test hook: lose every Nth forwarded "

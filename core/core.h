@@ -125,6 +125,9 @@ enum core_loop_kind {
  *                  CORE_DEFAULT_GMEM_MAX; mappings, not memory).
  * @sim_hsmmus:     sim/null: host SMMUs core_hsmmu_discover() names
  *                  (default 1).
+ * @diag_hists:     record the CORE_HIST_DIAG_* histograms (default off;
+ *                  not a setting with a key: smmu-bench sets it). Costs
+ *                  the worker a clock read per backend call and per pass.
  */
 struct core_config {
 	struct core_backend_config backend;
@@ -144,6 +147,7 @@ struct core_config {
 	unsigned int vcmdq_idle_us;
 	uint64_t gmem_max;
 	unsigned int sim_hsmmus;
+	bool diag_hists;
 };
 
 #define CORE_MAX_HSMMU 64
@@ -615,10 +619,28 @@ struct core_hist;
  *             worker took the first entry of its batch out of the ring to
  *             the completion (the VMM-side latency adds its trap and wait).
  * BATCH_CMDS: commands per backend call, after coalescing.
+ * CALL_NS:    wall time of each backend invalidation call, as the thread
+ *             that made it measured it (the worker inline, an issuer
+ *             async).
+ * Diagnostics, only with core_config.diag_hists (else -ENOENT), not in
+ * the statistics tables; software vCMDQs' latency, split as the worker
+ * sees it (docs/PERFORMANCE.md "vcmdq"):
+ * DIAG_TAKE_NS: from the pass that took a batch's first entry (its
+ *             t_open) to the start of its backend call: fetch, validation,
+ *             batching, coalescing (async: the hand-off too).
+ * DIAG_DONE_NS: from the call's return (async: the worker learning of it)
+ *             to a vCMDQ segment of the batch completed (CONS stored).
+ * DIAG_PASS_NS: the time between two consecutive worker passes while it
+ *             serves vCMDQs without sleeping in between (how often an
+ *             active queue's PROD is looked at).
  */
 enum core_hist_kind {
 	CORE_HIST_SYNC_NS,
 	CORE_HIST_BATCH_CMDS,
+	CORE_HIST_CALL_NS,
+	CORE_HIST_DIAG_TAKE_NS,
+	CORE_HIST_DIAG_DONE_NS,
+	CORE_HIST_DIAG_PASS_NS,
 };
 
 /* core_hsmmu_hist() - snapshot one histogram. Return: 0, -ENOENT. */

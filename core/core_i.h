@@ -222,6 +222,7 @@ struct core_worker {
 	bool throttled; /* a rate limit held back work this pass */
 	unsigned int polling; /* active rings inside their poll window */
 	uint64_t last_events_ns; /* last non-blocking event check */
+	uint64_t last_yield_ns; /* last sched_yield() while polling */
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
 	/* vCMDQs (vcmdq_w.c): every one served here, the queues being
@@ -267,6 +268,16 @@ struct core_worker {
 		st_backend_errors; /* outlive their vSMMUs */
 	struct core_hist *h_sync; /* core_hist_add_shared() by the worker */
 	struct core_hist *h_batch;
+	struct core_hist *h_call;
+	struct core_diag *diag; /* core_config.diag_hists, else NULL */
+};
+
+/* core_config.diag_hists (core.h CORE_HIST_DIAG_*): the histograms are
+ * written by the worker (core_hist_add_shared()), the times are its own. */
+struct core_diag {
+	struct core_hist take, done, pass;
+	uint64_t ret_ns; /* the last call's return, 0 once a segment used it */
+	uint64_t pass_ns; /* the last pass, 0 after a sleep */
 };
 
 struct core_service {
@@ -315,6 +326,9 @@ void core_ring_activate(struct core_worker *w, struct core_ring *r);
 bool core_vsmmu_has_vsid(const struct core_vsmmu *vs, uint64_t vsid);
 /* Issue the open batch if the vSMMU may; true if it did. */
 bool core_vsmmu_try_issue(struct core_worker *w, struct core_vsmmu *vs);
+/* core_config.diag_hists: a vCMDQ segment of the batch whose call
+ * returned last was completed at @now (CORE_HIST_DIAG_DONE_NS). */
+void core_worker_diag_done(struct core_worker *w, uint64_t now);
 
 /* worker_ctl.c: control messages on the worker thread. */
 int core_process_mailbox(struct core_worker *w);

@@ -113,12 +113,22 @@ int core_service_new(const struct core_config *cfg, struct core_service **ret)
 		w->sig.ready_fd = -1;
 		w->h_sync = malloc(sizeof(*w->h_sync));
 		w->h_batch = malloc(sizeof(*w->h_batch));
-		if (!w->h_sync || !w->h_batch) {
+		w->h_call = malloc(sizeof(*w->h_call));
+		if (cfg->diag_hists)
+			w->diag = calloc(1, sizeof(*w->diag));
+		if (!w->h_sync || !w->h_batch || !w->h_call ||
+		    (cfg->diag_hists && !w->diag)) {
 			r = -ENOMEM;
 			goto err;
 		}
 		core_hist_init(w->h_sync);
 		core_hist_init(w->h_batch);
+		core_hist_init(w->h_call);
+		if (w->diag) {
+			core_hist_init(&w->diag->take);
+			core_hist_init(&w->diag->done);
+			core_hist_init(&w->diag->pass);
+		}
 		snprintf(w->name, sizeof(w->name), "%s", cfg->hsmmu_names[i]);
 		r = iofd_hsmmu_open(svc->backend, w->name, &w->hsmmu);
 		if (r < 0)
@@ -684,6 +694,8 @@ int core_service_free(struct core_service *svc)
 	for (unsigned int i = 0; svc->workers && i < svc->cfg.n_hsmmu; i++) {
 		free(svc->workers[i].h_sync);
 		free(svc->workers[i].h_batch);
+		free(svc->workers[i].h_call);
+		free(svc->workers[i].diag);
 	}
 	free(svc->workers);
 	free(svc->vsmmus);
@@ -806,6 +818,21 @@ int core_hsmmu_hist(struct core_service *svc, unsigned int idx,
 		return 0;
 	case CORE_HIST_BATCH_CMDS:
 		core_hist_snapshot(out, w->h_batch);
+		return 0;
+	case CORE_HIST_CALL_NS:
+		core_hist_snapshot(out, w->h_call);
+		return 0;
+	case CORE_HIST_DIAG_TAKE_NS:
+	case CORE_HIST_DIAG_DONE_NS:
+	case CORE_HIST_DIAG_PASS_NS:
+		if (!w->diag)
+			return -ENOENT;
+		if (kind == CORE_HIST_DIAG_TAKE_NS)
+			core_hist_snapshot(out, &w->diag->take);
+		else if (kind == CORE_HIST_DIAG_DONE_NS)
+			core_hist_snapshot(out, &w->diag->done);
+		else
+			core_hist_snapshot(out, &w->diag->pass);
 		return 0;
 	}
 	return -EINVAL;

@@ -96,6 +96,10 @@ static const char *const sync_summary[5] = {
 	"sync_latency_count",  "sync_latency_sum_ns", "sync_latency_p50_ns",
 	"sync_latency_p99_ns", "sync_latency_max_ns",
 };
+static const char *const call_summary[5] = {
+	"backend_call_count",  "backend_call_sum_ns", "backend_call_p50_ns",
+	"backend_call_p99_ns", "backend_call_max_ns",
+};
 static const char *const batch_summary[5] = {
 	"batch_count",	  "batch_cmds_sum", "batch_cmds_p50",
 	"batch_cmds_p99", "batch_cmds_max",
@@ -173,6 +177,9 @@ static const struct core_stat_desc hsmmu_table[] = {
 	H("smmu_offload_hsmmu_batch_commands", CORE_HIST_BATCH_CMDS, 0,
 	  batch_summary, batch_bounds,
 	  "Commands per backend invalidation call, after coalescing."),
+	H("smmu_offload_hsmmu_backend_call_seconds", CORE_HIST_CALL_NS,
+	  CORE_STAT_NS, call_summary, sync_bounds_ns,
+	  "Wall time of each backend invalidation call, measured by the thread that made it (worker inline, issuer async)."),
 };
 #undef HS
 

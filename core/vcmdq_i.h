@@ -52,6 +52,9 @@ struct core_vcmdq {
 	int uffd;
 	uint64_t uffd_addr, uffd_len;
 	bool uffd_watched, armed;
+	/* Worker: after a fault, the page is not armed again before this
+	 * (CORE_VQ_FAULT_HOLD_NS) unless a queue took entries meanwhile. */
+	uint64_t hold_until_ns;
 	uint64_t file_dev, file_ino; /* the page's identity (control) */
 	bool attaching; /* registered, worker not yet answered (svc->lock) */
 	/* worker */

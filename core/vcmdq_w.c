@@ -27,6 +27,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+/* After a write fault, how long the page stays polled at most waiting for
+ * the faulted store (see core_vcmdq_uffd_event()). */
+#define CORE_VQ_FAULT_HOLD_NS 2000000
+
 static void vq_activate(struct core_worker *w, struct core_vq *q, uint64_t now)
 {
 	if (q->active || q->vc->detaching)
@@ -122,6 +126,7 @@ void core_vq_seg_done(struct core_worker *w, struct core_seg *sg)
 	/* The guest's next command usually follows its completed SYNC:
 	 * poll for it for a whole window from now. */
 	q->last_work_ns = core_now_ns();
+	core_worker_diag_done(w, q->last_work_ns);
 	vq_activate(w, q, q->last_work_ns);
 	vcmdq_events(w, q->vc);
 }
@@ -280,9 +285,10 @@ uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 		vcmdq_events(w, q->vc);
 		if (n) {
 			q->last_work_ns = now;
+			q->vc->hold_until_ns = 0; /* the faulted store landed */
 			total += n;
 		} else if (!q->blocked && now - q->last_work_ns >= poll_ns &&
-			   vq_may_idle(q)) {
+			   now >= q->vc->hold_until_ns && vq_may_idle(q)) {
 			/* Idle: from now on the idle timer looks at it. A
 			 * completion above may have put a queue at the head
 			 * of the list: unlink q where it is. */
@@ -427,6 +433,14 @@ void core_vcmdq_uffd_event(struct core_worker *w, uint32_t id, int res)
 		return;
 	STAT_ADD(vc->st_faults, 1);
 	STAT_ADD(vc->st_wakeups, 1);
+	/*
+	 * The faulted store lands only when its vCPU thread runs again; a
+	 * page armed before that would fault it again, and again (seen
+	 * under load: hundreds of faults for one store). So the queues keep
+	 * polling until one takes entries or the hold passes (a store that
+	 * changes no PROD, e.g. CONFIG, ends it that way).
+	 */
+	vc->hold_until_ns = core_now_ns() + CORE_VQ_FAULT_HOLD_NS;
 	vcmdq_disarm(w, vc);
 }
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/barrier.h"
+#include "common/cpu.h"
 
 /* Token layout: tag in the top byte, ring slot and id below. */
 #define TOKEN_CTL (UINT64_C(1) << 56)
@@ -88,12 +89,24 @@ bool core_auto_async(bool async, uint64_t *ewma_ns, uint64_t call_ns)
 }
 
 /*
- * CORE_ISSUE_AUTO: the worker issues inline while its host SMMU's calls
- * are short and async when they are long (core.h). A switch affects only
- * batches issued after it; those in flight complete as they were issued.
+ * A backend call of @b is back (b->call_ns set): its time goes into the
+ * host SMMU's histogram (and, with diag_hists, the time from the batch's
+ * first entry to the call). Then CORE_ISSUE_AUTO: the worker issues
+ * inline while its host SMMU's calls are short and async when they are
+ * long (core.h). A switch affects only batches issued after it; those in
+ * flight complete as they were issued.
  */
 static void worker_auto(struct core_worker *w, const struct core_batch *b)
 {
+	core_hist_add_shared(w->h_call, b->call_ns, 1);
+	if (w->diag) {
+		uint64_t now = core_now_ns();
+
+		w->diag->ret_ns = now;
+		if (now - b->t_open >= b->call_ns)
+			core_hist_add_shared(&w->diag->take,
+					     now - b->call_ns - b->t_open, 1);
+	}
 	if (wcfg(w)->issue_mode != CORE_ISSUE_AUTO || !w->n_issuers)
 		return;
 	WRITE_ONCE(w->async_now,
@@ -265,6 +278,22 @@ static int issuer_event(struct core_worker *w, const struct core_event *ev)
 
 static void handle_event(struct core_worker *w, const struct core_event *ev);
 
+void core_worker_diag_done(struct core_worker *w, uint64_t now)
+{
+	if (!w->diag || !w->diag->ret_ns)
+		return;
+	core_hist_add_shared(&w->diag->done, now - w->diag->ret_ns, 1);
+	w->diag->ret_ns = 0; /* its other segments: the same moment */
+}
+
+/* diag_hists: the time since the previous pass, if it did not sleep. */
+static void worker_diag_pass(struct core_worker *w, uint64_t now)
+{
+	if (w->diag->pass_ns)
+		core_hist_add_shared(&w->diag->pass, now - w->diag->pass_ns, 1);
+	w->diag->pass_ns = now;
+}
+
 /*
  * Completions in a busy pass, without sleeping. io_uring: every CQE
  * already posted (issuer completions, doorbells, the mailbox), a syscall
@@ -373,6 +402,8 @@ static void worker_sleep(struct core_worker *w)
 		return;
 	}
 	STAT_ADD(w->st_sleeps, 1);
+	if (w->diag)
+		w->diag->pass_ns = 0;
 	if (core_loop_wait(&w->loop, timeout, ev, 64, &n) < 0)
 		n = 0;
 	atomic_store_explicit(sleeping, 0, memory_order_relaxed);
@@ -403,6 +434,28 @@ static void worker_check_events(struct core_worker *w)
 		handle_event(w, &ev[i]);
 }
 
+/*
+ * An empty pass inside a poll window. sched_yield() lets other threads on
+ * this CPU in, but costs a syscall and a trip through the scheduler (~1
+ * us on a virtualised host, more than the pass itself): a guest's store
+ * that lands meanwhile waits for it. So yield at most every
+ * CORE_POLL_YIELD_NS and only spin-hint in between; the scheduler still
+ * preempts the worker for anything that needs the CPU more.
+ */
+#define CORE_POLL_YIELD_NS 5000
+
+static void worker_poll_pause(struct core_worker *w)
+{
+	uint64_t now = core_now_ns();
+
+	if (now - w->last_yield_ns < CORE_POLL_YIELD_NS) {
+		common_cpu_relax();
+		return;
+	}
+	sched_yield();
+	w->last_yield_ns = core_now_ns();
+}
+
 static void *worker_main(void *arg)
 {
 	struct core_worker *w = arg;
@@ -416,6 +469,8 @@ static void *worker_main(void *arg)
 		if (w->vcmdqs) {
 			uint64_t now = core_now_ns();
 
+			if (w->diag)
+				worker_diag_pass(w, now);
 			did += (int)core_vcmdq_pump(w, now, &w->polling);
 			did += core_vcmdq_idle_check(w, now);
 		}
@@ -428,7 +483,7 @@ static void *worker_main(void *arg)
 		if (w->polling) {
 			/* Inside some ring's poll window: spin, politely. */
 			worker_check_events(w);
-			sched_yield();
+			worker_poll_pause(w);
 			continue;
 		}
 		worker_sleep(w);

@@ -41,6 +41,7 @@
  */
 #include "bench/kvm/kvm-bench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -142,6 +143,9 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		.issue_mode = CORE_ISSUE_INLINE,
 		.poll_us = o->poll_us,
 		.cpus = run->pin ? run->svc_cpus : NULL,
+		/* The latency split of the report (kvmb_result.take_p50...):
+		 * a clock read per backend call more for the worker. */
+		.diag_hists = true,
 	};
 	struct core_vsmmu_spec spec = { .iommufd = -1 };
 	uint32_t vdev;
@@ -275,10 +279,101 @@ static void teardown(struct kvmb_run *run, struct kvmb_result *res)
 	free(run->vms);
 }
 
-/* Service CPU time and worker sleeps so far, over the host SMMUs. */
-static uint64_t svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps)
+/*
+ * The scheduler's view of this process's threads by class (their names:
+ * the service's workers "smmu-*", the vCPU threads "kvm-vcpu", the vcmdq
+ * harness "kvm-harness"): time runnable but waiting for a CPU and
+ * timeslices (/proc/self/task/TID/schedstat, fields 2 and 3). A thread
+ * that ended before the snapshot is not counted (none do in a run).
+ */
+void kvmb_sched_snap(struct kvmb_sched *s)
 {
-	uint64_t cpu = 0;
+	static const char *const prefix[KVMB_SCHED_NCLASS] = { "smmu-",
+							       "kvm-vcpu",
+							       "kvm-harness" };
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	memset(s, 0, sizeof(*s));
+	while (d && (de = readdir(d))) {
+		char path[300], comm[32] = "";
+		unsigned long long run_ns, wait_ns, slices;
+		FILE *f;
+		int c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		for (c = 0; c < KVMB_SCHED_NCLASS; c++)
+			if (!strncmp(comm, prefix[c], strlen(prefix[c])))
+				break;
+		if (c == KVMB_SCHED_NCLASS)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu %llu %llu", &run_ns, &wait_ns, &slices) ==
+		    3) {
+			s->wait_ns[c] += wait_ns;
+			s->slices[c] += slices;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+void kvmb_sched_delta(struct kvmb_sched *s, const struct kvmb_sched *s0)
+{
+	for (int c = 0; c < KVMB_SCHED_NCLASS; c++) {
+		/* A class whose threads ended meanwhile: unknown, 0. */
+		s->wait_ns[c] = s->wait_ns[c] >= s0->wait_ns[c] ?
+					s->wait_ns[c] - s0->wait_ns[c] :
+					0;
+		s->slices[c] = s->slices[c] >= s0->slices[c] ?
+				       s->slices[c] - s0->slices[c] :
+				       0;
+	}
+}
+
+/* Median and p99 of the service's histogram @kind over its host SMMUs
+ * (0 without a service or without that histogram). */
+static void svc_hist(struct kvmb_run *run, enum core_hist_kind kind,
+		     uint64_t *ret_p50, uint64_t *ret_p99)
+{
+	static struct core_hist all, one; /* main thread; 15 KiB each */
+
+	core_hist_init(&all);
+	for (unsigned int i = 0; run->svc && i < run->o->hsmmus; i++)
+		if (!core_hsmmu_hist(run->svc, i, kind, &one))
+			core_hist_merge(&all, &one);
+	*ret_p50 = core_hist_quantile(&all, 0.5);
+	if (ret_p99)
+		*ret_p99 = core_hist_quantile(&all, 0.99);
+}
+
+static void svc_hists(struct kvmb_run *run, struct kvmb_result *res)
+{
+	svc_hist(run, CORE_HIST_CALL_NS, &res->call_p50, &res->call_p99);
+	svc_hist(run, CORE_HIST_SYNC_NS, &res->ssync_p50, &res->ssync_p99);
+	svc_hist(run, CORE_HIST_DIAG_TAKE_NS, &res->take_p50, NULL);
+	svc_hist(run, CORE_HIST_DIAG_DONE_NS, &res->done_p50, NULL);
+	svc_hist(run, CORE_HIST_DIAG_PASS_NS, &res->pass_p50, &res->pass_p99);
+}
+
+uint64_t kvmb_svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps,
+		      uint64_t *ret_passes)
+{
+	uint64_t cpu = 0, passes = 0;
 
 	*ret_sleeps = 0;
 	for (unsigned int i = 0; run->svc && i < run->o->hsmmus; i++) {
@@ -287,8 +382,11 @@ static uint64_t svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps)
 		if (!core_hsmmu_stats(run->svc, i, &hs)) {
 			cpu += hs.worker_cpu_ns + hs.issuer_cpu_ns;
 			*ret_sleeps += hs.sleeps;
+			passes += hs.passes;
 		}
 	}
+	if (ret_passes)
+		*ret_passes = passes;
 	return cpu;
 }
 
@@ -466,14 +564,19 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 	const struct kvmb_opts *o = run->o;
 	unsigned int started = 0, total = o->vms * o->vcpus;
 	uint64_t t0, t1, s0, z0, z1;
+	struct kvmb_sched sch0;
 	int r = 0;
 
 	for (unsigned int v = 0; v < o->vms && !r; v++)
 		for (unsigned int k = 0; k < o->vcpus && !r; k++) {
 			r = -pthread_create(&run->vms[v].vc[k].th, NULL,
 					    vcpu_main, &run->vms[v].vc[k]);
-			if (!r)
+			if (!r) {
+				/* kvmb_sched_snap() counts them by name. */
+				pthread_setname_np(run->vms[v].vc[k].th,
+						   "kvm-vcpu");
 				started++;
+			}
 		}
 	/* offload + MSIPOLL: a completion thread per VM writes the MSIs. */
 	for (unsigned int v = 0;
@@ -495,7 +598,8 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 			 started);
 		return r;
 	}
-	s0 = svc_cpu(run, &z0);
+	s0 = kvmb_svc_cpu(run, &z0, NULL);
+	kvmb_sched_snap(&sch0);
 	t0 = kvmb_now_ns();
 	gate_open(run, 1);
 	if (!o->syncs) {
@@ -513,14 +617,22 @@ static int measure(struct kvmb_run *run, struct kvmb_result *res)
 						    KG_VM + KG_VM_STOP),
 					 1, __ATOMIC_RELEASE);
 	}
+	/* Before the vCPU threads end (a batch-count run: after, so
+	 * without them: kvmb_sched_delta() leaves them out). */
+	if (!o->syncs)
+		kvmb_sched_snap(&res->sched);
 	join_all(run, total);
 	t1 = kvmb_now_ns();
+	if (o->syncs)
+		kvmb_sched_snap(&res->sched);
+	kvmb_sched_delta(&res->sched, &sch0);
 	msi_stop_all(run);
 	kvmv_stop(run);
 	res->wall_s = (double)(t1 - t0) / 1e9;
-	res->svc_cpu_ns = svc_cpu(run, &z1) - s0;
+	res->svc_cpu_ns = kvmb_svc_cpu(run, &z1, NULL) - s0;
 	res->svc_sleeps = z1 - z0;
 	res->has_svc = run->svc != NULL;
+	svc_hists(run, res);
 	collect(run, res);
 	if (run->mode == KVMB_VCMDQ)
 		kvmv_collect(run, res);

@@ -44,6 +44,10 @@ struct kvmb_opts {
 	 * consumed.
 	 */
 	bool lap;
+	/* --idle MS (kvm-idle.c): mode vcmdq, one guest beside @idle_queues
+	 * idle vCMDQ queues; its idle-to-active round trips and its first
+	 * command after MS ms idle. 0 = the normal run. */
+	unsigned int idle_ms, idle_queues;
 	const char *json;
 };
 

@@ -34,6 +34,21 @@ extern const char *const kvmb_mode_names[KVMB_NMODES];
  * on the completion eventfd. */
 #define KVMB_SPIN_NS 50000u
 
+/* kvmb_sched_snap(): per thread class, the scheduler's counters. */
+enum {
+	KVMB_SCHED_WORKER,
+	KVMB_SCHED_VCPU,
+	KVMB_SCHED_HARNESS,
+	KVMB_SCHED_NCLASS
+};
+struct kvmb_sched {
+	uint64_t wait_ns[KVMB_SCHED_NCLASS]; /* runnable, not running */
+	uint64_t slices[KVMB_SCHED_NCLASS]; /* times put on a CPU */
+};
+void kvmb_sched_snap(struct kvmb_sched *s);
+/* @s -= @s0, each counter clamped at 0 (threads that ended). */
+void kvmb_sched_delta(struct kvmb_sched *s, const struct kvmb_sched *s0);
+
 /* What one mode measured, summed over vCPUs; written by the main thread
  * after the join. */
 struct kvmb_result {
@@ -50,6 +65,23 @@ struct kvmb_result {
 				  * vcmdq: the measured phase only */
 	struct kvmh_exits setup_exits; /* vcmdq: up to KG_MMIO_SETUP */
 	uint64_t backend_ns; /* sim: host time charged to the calls */
+	/* offload, vcmdq: the service's histograms over its host SMMUs
+	 * (core.h CORE_HIST_*), p50 and p99 in ns: the backend call's wall
+	 * time, the worker's first entry -> completion, and the diagnostics
+	 * (first entry -> call, call return -> CONS, pass interval). */
+	uint64_t call_p50, call_p99, ssync_p50, ssync_p99;
+	uint64_t take_p50, done_p50, pass_p50, pass_p99;
+	struct kvmb_sched sched; /* over the measured window */
+	/* --idle (kvm-idle.c): the idle queues, the guest's round trips by
+	 * phase (ns), the service over the idle stretch. */
+	struct {
+		unsigned int queues, pages;
+		uint64_t active_p50, trans_n, trans_p50, trans_p90, trans_max;
+		uint64_t long_n, long_p50, long_p90; /* 10 ms after the arm */
+		uint64_t first_ns;
+		bool first_faulted; /* its PROD store hit the armed page */
+		uint64_t idle_ns, svc_cpu_ns, passes, sleeps;
+	} idle;
 	uint64_t harness_cpu_ns; /* vcmdq: the harness thread (oracle, slots) */
 	uint64_t harness_wait_ns; /* vcmdq: guests waiting for a ready batch */
 	uint64_t vcmdq_halts; /* vcmdq: queue errors the consumer raised */
@@ -80,6 +112,7 @@ struct kvmb_run;
 struct kvmb_vm;
 struct kvmv_vm;
 struct kvmv_run;
+struct kvmi_run;
 
 /* One vCPU: owned by its vCPU thread from the gate to the join. */
 struct kvmb_vcpu {
@@ -168,6 +201,7 @@ struct kvmb_run {
 	struct iofd_hsmmu *h[KVMB_MAX_HSMMU];
 	struct core_service *svc; /* offload */
 	struct kvmv_run *vq; /* vcmdq (kvm-vcmdq.c) */
+	struct kvmi_run *idle; /* vcmdq --idle (kvm-idle.c) */
 	bool pin; /* --kvm-pin, offload: vcpu_cpus / svc_cpus */
 	cpu_set_t vcpu_cpus;
 	char svc_cpus[512];
@@ -235,6 +269,30 @@ int kvmv_mmio(struct kvmb_vcpu *vc, uint64_t off, uint8_t *data, uint32_t len,
  * CMD_SYNC)? The guest sends a batch with any other command to the SMMU
  * CMDQ instead. */
 bool kvmv_cmd_accepted(const struct cmdq_cmd *c);
+/*
+ * The harness thread's pieces, for kvm-idle.c (harness thread): one step
+ * for @vc (take its completed batches; with @feed make batches ready up
+ * to kvmv_run.ahead beyond the completed ones; true if it moved), that
+ * bound, whether kvmv_stop() was called, and a VM's vCMDQ id.
+ */
+bool kvmv_harness_step(struct kvmb_vcpu *vc, bool feed);
+void kvmv_set_ahead(struct kvmb_run *run, uint64_t ahead);
+bool kvmv_stopping(struct kvmb_run *run);
+uint32_t kvmv_id(const struct kvmb_vm *vm);
+
+/*
+ * --idle (kvm-idle.c): kvmi_setup() at the end of kvmv_setup() attaches
+ * the idle queues; kvmi_harness() is the harness thread's body then;
+ * kvmi_collect() from kvmv_collect(); kvmi_teardown() detaches.
+ */
+int kvmi_setup(struct kvmb_run *run, char *err, size_t errlen);
+void kvmi_harness(struct kvmb_run *run);
+void kvmi_collect(struct kvmb_run *run, struct kvmb_result *res);
+void kvmi_teardown(struct kvmb_run *run);
+/* Service CPU (worker + issuers), worker sleeps and passes so far, over
+ * the host SMMUs (kvm-bench.c; any thread). */
+uint64_t kvmb_svc_cpu(struct kvmb_run *run, uint64_t *ret_sleeps,
+		      uint64_t *ret_passes);
 
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		const struct kvmb_result *res);

@@ -80,14 +80,28 @@ KGET(k_vq_cmds, (double)(r->cmds - r->base_cmds))
 KGET(k_base_cmds, (double)r->base_cmds)
 KGET(k_base_batches, (double)r->base_batches)
 
-/* Rows of mode vcmdq alone ("-" and null in the others). */
-static bool vcmdq_only(double (*get)(const struct kvmb_opts *,
-				     const struct kvmb_result *))
-{
-	return get == k_harness_cpu || get == k_harness_wait ||
-	       get == k_wake_faults || get == k_setup_exits ||
-	       get == k_vq_cmds || get == k_base_cmds || get == k_base_batches;
-}
+KGET(k_call_p50, (double)r->call_p50)
+KGET(k_call_p99, (double)r->call_p99)
+KGET(k_rtt_call, r->call_p50 ? (double)core_hist_quantile(&r->lat, 0.5) /
+				       (double)r->call_p50 :
+			       0)
+KGET(k_ssync_p50, (double)r->ssync_p50)
+KGET(k_ssync_p99, (double)r->ssync_p99)
+KGET(k_outside, (double)core_hist_quantile(&r->lat, 0.5) - (double)r->ssync_p50)
+KGET(k_take_p50, (double)r->take_p50)
+KGET(k_done_p50, (double)r->done_p50)
+KGET(k_pass_p50, (double)r->pass_p50)
+KGET(k_pass_p99, (double)r->pass_p99)
+KGET(k_wait_worker,
+     r->wall_s > 0 ?
+	     (double)r->sched.wait_ns[KVMB_SCHED_WORKER] / 1e3 / r->wall_s :
+	     0)
+KGET(k_wait_vcpu, r->wall_s > 0 ? (double)r->sched.wait_ns[KVMB_SCHED_VCPU] /
+					  1e3 / r->wall_s :
+				  0)
+KGET(k_harness_slices,
+     r->wall_s > 0 ? (double)r->sched.slices[KVMB_SCHED_HARNESS] / r->wall_s :
+		     0)
 
 static const struct krow krows[] = {
 	{ "guest blocked per command, ns", "guest_blocked_ns_per_cmd", 1,
@@ -134,10 +148,34 @@ static const struct krow krows[] = {
 	{ "throughput, cmds/s per host SMMU used", "cmds_per_s_per_hsmmu", 0,
 	  k_tput },
 	{ "ioctls per 1000 cmds", "ioctls_per_1000_cmds", 1, k_ioctls },
-	{ "backend (sim) time per call, us", "backend_ns_per_call", 2,
+	{ "backend (sim) modelled time per call, us", "backend_ns_per_call", 2,
 	  k_backend_call },
+	{ "backend call measured p50, us", "backend_call_p50_ns", 2,
+	  k_call_p50 },
+	{ "backend call measured p99, us", "backend_call_p99_ns", 2,
+	  k_call_p99 },
+	{ "SYNC round trip p50 / backend call p50", "rtt_p50_over_call_p50", 1,
+	  k_rtt_call },
+	{ "service: first entry -> SYNC done p50, us", "service_sync_p50_ns", 2,
+	  k_ssync_p50 },
+	{ "service: first entry -> SYNC done p99, us", "service_sync_p99_ns", 2,
+	  k_ssync_p99 },
+	{ "  of which first entry -> call p50, us", "take_p50_ns", 2,
+	  k_take_p50 },
+	{ "  of which call return -> CONS p50, us", "done_p50_ns", 2,
+	  k_done_p50 },
+	{ "round trip p50 - service p50, us", "outside_service_p50_ns", 2,
+	  k_outside },
+	{ "  worker pass interval p50, us", "pass_p50_ns", 2, k_pass_p50 },
+	{ "  worker pass interval p99, us", "pass_p99_ns", 2, k_pass_p99 },
+	{ "workers waiting for a CPU, us per s", "worker_runq_wait_us_per_s", 1,
+	  k_wait_worker },
+	{ "vCPU threads waiting for a CPU, us per s", "vcpu_runq_wait_us_per_s",
+	  1, k_wait_vcpu },
 	{ "vcmdq harness thread CPU, ns/cmd", "harness_cpu_ns_per_cmd", 1,
 	  k_harness_cpu },
+	{ "vcmdq harness runs per s", "harness_runs_per_s", 1,
+	  k_harness_slices },
 	{ "vcmdq guest wait for the harness, ns/batch",
 	  "harness_wait_ns_per_batch", 1, k_harness_wait },
 	{ "guest commands", "guest_cmds", 0, k_cmds },
@@ -145,6 +183,27 @@ static const struct krow krows[] = {
 	{ "oracle: stale after SYNC", "stale", 0, k_stale },
 };
 #define NKROWS (sizeof(krows) / sizeof(krows[0]))
+
+/* Rows that do not apply to mode @m: "-" in the table, null in JSON. */
+static bool not_applicable(const struct kvmb_opts *o, int m,
+			   const struct kvmb_result *r, const struct krow *rw)
+{
+	double (*g)(const struct kvmb_opts *, const struct kvmb_result *) =
+		rw->get;
+	bool svc_row = g == k_svc_cpu || g == k_sleeps || g == k_call_p50 ||
+		       g == k_wait_worker || g == k_call_p99 ||
+		       g == k_rtt_call || g == k_ssync_p50 || g == k_outside ||
+		       g == k_take_p50 || g == k_ssync_p99;
+	/* Recorded for vCMDQ segments and passes only. */
+	bool vcmdq_row = g == k_harness_cpu || g == k_harness_wait ||
+			 g == k_harness_slices || g == k_wake_faults ||
+			 g == k_setup_exits || g == k_done_p50 ||
+			 g == k_pass_p50 || g == k_pass_p99 || g == k_vq_cmds ||
+			 g == k_base_cmds || g == k_base_batches;
+
+	return (svc_row && !r->has_svc) || (vcmdq_row && m != KVMB_VCMDQ) ||
+	       (g == k_msi_cpu && !(o->msipoll && m == KVMB_OFFLOAD));
+}
 
 /* JSON "metrics": the rows not reported elsewhere in the mode object. */
 static bool in_metrics(const struct krow *rw)
@@ -154,6 +213,41 @@ static bool in_metrics(const struct krow *rw)
 	       rw->get != k_batches && rw->get != k_stale &&
 	       rw->get != k_exits && rw->get != k_wr && rw->get != k_rd &&
 	       rw->get != k_setup_exits;
+}
+
+/* --idle (kvm-idle.c): issue 15's idle figure. */
+static void print_idle(const struct kvmb_opts *o, const struct kvmb_result *r)
+{
+	double cpu = per(r->idle.svc_cpu_ns, r->idle.idle_ns);
+	double first = (double)r->idle.first_ns / 1000.0;
+	double trans = (double)r->idle.trans_p50 / 1000.0;
+	double tlong = (double)r->idle.long_p50 / 1000.0;
+
+	printf("\nidle: %u idle vCMDQ queues (%u pages, uffd-wp) and the "
+	       "guest's 2 queues on one worker\n",
+	       r->idle.queues, r->idle.pages);
+	printf("  guest round trip while active, p50: %.2f us\n",
+	       (double)r->idle.active_p50 / 1000.0);
+	printf("  idle-to-active round trips, batch made ready once the "
+	       "page was armed, %" PRIu64 ":\n    p50 %.2f us, p90 %.2f us, "
+	       "max %.2f us\n",
+	       r->idle.trans_n, trans, (double)r->idle.trans_p90 / 1000.0,
+	       (double)r->idle.trans_max / 1000.0);
+	printf("  the same 10 ms after the arm (the worker's CPU idle "
+	       "long enough to halt), %" PRIu64 ":\n    p50 %.2f us, p90 "
+	       "%.2f us\n",
+	       r->idle.long_n, tlong, (double)r->idle.long_p90 / 1000.0);
+	printf("  %u ms idle, every page armed: service CPU %.3f ms = "
+	       "%.4f%% of a core; worker passes %" PRIu64 ", sleeps "
+	       "%" PRIu64 "\n",
+	       o->idle_ms, (double)r->idle.svc_cpu_ns / 1e6, 100.0 * cpu,
+	       r->idle.passes, r->idle.sleeps);
+	printf("  first command after the idle: %.2f us = %.2fx the "
+	       "idle-to-active p50 right after the arm,\n    %.2fx the one "
+	       "10 ms after (its store %s the armed page)\n",
+	       first, trans > 0 ? first / trans : 0,
+	       tlong > 0 ? first / tlong : 0,
+	       r->idle.first_faulted ? "faulted on" : "did NOT fault on");
 }
 
 void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
@@ -221,13 +315,7 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 			v = rw->get(o, &res[m]);
 			if (res[m].err)
 				snprintf(cell, sizeof(cell), "error");
-			else if (((rw->get == k_svc_cpu ||
-				   rw->get == k_sleeps) &&
-				  !res[m].has_svc) ||
-				 (rw->get == k_msi_cpu &&
-				  !(o->msipoll && m == KVMB_OFFLOAD)))
-				snprintf(cell, sizeof(cell), "-");
-			else if (vcmdq_only(rw->get) && m != KVMB_VCMDQ)
+			else if (not_applicable(o, m, &res[m], rw))
 				snprintf(cell, sizeof(cell), "-");
 			else if (rw->get == k_stale && !res[m].verified)
 				snprintf(cell, sizeof(cell), "n/a");
@@ -247,6 +335,8 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 		if (res[m].ran && res[m].err)
 			printf("%s: ERROR: %s\n", kvmb_mode_names[m],
 			       res[m].errmsg);
+	if (o->idle_ms && res[KVMB_VCMDQ].ran && !res[KVMB_VCMDQ].err)
+		print_idle(o, &res[KVMB_VCMDQ]);
 	printf("\nGuest blocked: rdtsc in the guest from taking the CMDQ lock "
 	       "to seeing its CMD_SYNC\ncomplete (no SYNC: to after the PROD "
 	       "write), per command. SYNC round trip: PROD write\nto CONS "
@@ -255,7 +345,13 @@ void kvmb_print(const struct kvmb_opts *o, const struct wl *w, uint64_t tsc_hz,
 	       "poll in the shared register page\n(no exit), round trip = "
 	       "PROD store to CONS past the SYNC; a batch with a command the "
 	       "VCMDQ\nrejects (CFGI_*) goes to the trapped SMMU CMDQ, its "
-	       "exits counted above.\n");
+	       "exits counted above.\nService rows: its "
+	       "histograms (bucket upper edges, within 3.2%%). Backend call: "
+	       "the call's wall time;\nservice first entry -> SYNC done: "
+	       "from the pass that took the batch's first entry to\nits "
+	       "completion (vcmdq: CONS stored); round trip - service: the "
+	       "guest's PROD store\nuntil that pass plus CONS reaching the "
+	       "guest (medians subtracted: indicative).\n");
 }
 
 static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
@@ -312,17 +408,38 @@ static void json_mode(FILE *f, const struct kvmb_opts *o, int m,
 			continue;
 		fprintf(f, "%s\"%s\": ", first ? "" : ", ", rw->key);
 		first = false;
-		if (((rw->get == k_svc_cpu || rw->get == k_sleeps) &&
-		     !r->has_svc) ||
-		    (rw->get == k_msi_cpu &&
-		     !(o->msipoll && m == KVMB_OFFLOAD)) ||
-		    (vcmdq_only(rw->get) && m != KVMB_VCMDQ))
+		if (not_applicable(o, m, r, rw))
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", rw->get(o, r));
 	}
+	fprintf(f, "},");
+	if (o->idle_ms && m == KVMB_VCMDQ)
+		fprintf(f,
+			"\n     \"idle\": {\"idle_ms\": %u, \"queues\": %u, "
+			"\"pages\": %u, \"active_p50_ns\": %" PRIu64
+			", \"transitions\": %" PRIu64
+			", \"transition_p50_ns\": %" PRIu64
+			", \"transition_p90_ns\": %" PRIu64
+			", \"transition_max_ns\": %" PRIu64
+			", \"transitions_10ms\": %" PRIu64
+			", \"transition_10ms_p50_ns\": %" PRIu64
+			", \"transition_10ms_p90_ns\": %" PRIu64
+			", \"idle_ns\": %" PRIu64
+			", \"service_cpu_ns\": %" PRIu64
+			", \"worker_passes\": %" PRIu64
+			", \"worker_sleeps\": %" PRIu64
+			", \"first_after_idle_ns\": %" PRIu64
+			", \"first_faulted\": %s},",
+			o->idle_ms, r->idle.queues, r->idle.pages,
+			r->idle.active_p50, r->idle.trans_n, r->idle.trans_p50,
+			r->idle.trans_p90, r->idle.trans_max, r->idle.long_n,
+			r->idle.long_p50, r->idle.long_p90, r->idle.idle_ns,
+			r->idle.svc_cpu_ns, r->idle.passes, r->idle.sleeps,
+			r->idle.first_ns,
+			r->idle.first_faulted ? "true" : "false");
 	fprintf(f,
-		"},\n     \"oracle\": {\"enabled\": %s, \"checked\": %" PRIu64
+		"\n     \"oracle\": {\"enabled\": %s, \"checked\": %" PRIu64
 		", \"stale\": %" PRIu64 "}}",
 		r->verified ? "true" : "false", r->checked, r->stale);
 }

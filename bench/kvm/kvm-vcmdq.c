@@ -380,7 +380,7 @@ static void take_done(struct kvmb_vcpu *vc)
 
 /* One step for @vc; @feed: make its next batch ready. Return: it made
  * progress. */
-static bool harness_step(struct kvmb_vcpu *vc, bool feed)
+bool kvmv_harness_step(struct kvmb_vcpu *vc, bool feed)
 {
 	struct kvmv_run *vr = vc->vm->run->vq;
 	struct kvmb_run *run = vc->vm->run;
@@ -430,8 +430,23 @@ static void harness_pass_all(struct kvmb_run *run, bool feed, bool *ret_moved)
 	*ret_moved = false;
 	for (unsigned int v = 0; v < run->o->vms; v++)
 		for (unsigned int k = 0; k < run->o->vcpus; k++)
-			if (harness_step(&run->vms[v].vc[k], feed))
+			if (kvmv_harness_step(&run->vms[v].vc[k], feed))
 				*ret_moved = true;
+}
+
+void kvmv_set_ahead(struct kvmb_run *run, uint64_t ahead)
+{
+	run->vq->ahead = ahead;
+}
+
+bool kvmv_stopping(struct kvmb_run *run)
+{
+	return __atomic_load_n(&run->vq->stop, __ATOMIC_ACQUIRE);
+}
+
+uint32_t kvmv_id(const struct kvmb_vm *vm)
+{
+	return vm->vq ? vm->vq->id : 0;
 }
 
 static void *harness_main(void *arg)
@@ -440,6 +455,13 @@ static void *harness_main(void *arg)
 	uint64_t cpu0 = thread_cpu_ns();
 	bool moved;
 
+	/* kvmb_sched_snap() counts it by name. */
+	pthread_setname_np(pthread_self(), "kvm-harness");
+	if (run->idle) {
+		kvmi_harness(run);
+		run->vq->harness_cpu_ns = thread_cpu_ns() - cpu0;
+		return NULL;
+	}
 	while (!__atomic_load_n(&run->vq->stop, __ATOMIC_ACQUIRE)) {
 		struct timespec ts = { 0, KVMV_HARNESS_NAP_NS };
 
@@ -583,6 +605,8 @@ int kvmv_setup(struct kvmb_run *run, char *err, size_t errlen)
 	run->vq->ahead = run->w->kind == WL_STRICT ? KVMV_AHEAD_STRICT : 1;
 	for (unsigned int v = 0; v < run->o->vms && !r; v++)
 		r = vm_setup(run, &run->vms[v], err, errlen);
+	if (!r && run->o->idle_ms)
+		r = kvmi_setup(run, err, errlen);
 	return r;
 }
 
@@ -615,6 +639,7 @@ void kvmv_stop(struct kvmb_run *run)
 void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 {
 	res->consumer = "service";
+	kvmi_collect(run, res);
 	if (!run->vq)
 		return;
 	res->harness_cpu_ns = run->vq->harness_cpu_ns;
@@ -684,6 +709,7 @@ void kvmv_collect(struct kvmb_run *run, struct kvmb_result *res)
 void kvmv_teardown(struct kvmb_run *run)
 {
 	kvmv_stop(run);
+	kvmi_teardown(run);
 	for (unsigned int v = 0; run->vms && v < run->o->vms; v++) {
 		struct kvmv_vm *q = run->vms[v].vq;
 

@@ -119,6 +119,11 @@ static void run_basic(const struct tlib_variant *v)
 		ASSERT_OK(core_hsmmu_hist(svc, 0, CORE_HIST_BATCH_CMDS, &h));
 		EXPECT_EQ(h.count, 1);
 		EXPECT_EQ(h.max, 2);
+		/* One backend call, timed; no diagnostics unless asked. */
+		ASSERT_OK(core_hsmmu_hist(svc, 0, CORE_HIST_CALL_NS, &h));
+		EXPECT_EQ(h.count, 1);
+		ASSERT_ERR(-ENOENT,
+			   core_hsmmu_hist(svc, 0, CORE_HIST_DIAG_PASS_NS, &h));
 		ASSERT_ERR(-ENOENT,
 			   core_hsmmu_hist(svc, 1, CORE_HIST_SYNC_NS, &h));
 	}

@@ -283,6 +283,15 @@ TEST(hsmmu_names_read_their_fields)
 					 "sync_latency_max_ns"),
 				  0);
 			EXPECT_TRUE(t[k].flags & CORE_STAT_NS);
+		} else if (t[k].off == CORE_HIST_CALL_NS) {
+			EXPECT_EQ(
+				strcmp(t[k].metric,
+				       "smmu_offload_hsmmu_backend_call_seconds"),
+				0);
+			EXPECT_EQ(strcmp(t[k].summary[2],
+					 "backend_call_p50_ns"),
+				  0);
+			EXPECT_TRUE(t[k].flags & CORE_STAT_NS);
 		} else {
 			EXPECT_EQ(t[k].off, CORE_HIST_BATCH_CMDS);
 			EXPECT_EQ(strcmp(t[k].metric,
@@ -292,7 +301,7 @@ TEST(hsmmu_names_read_their_fields)
 			EXPECT_FALSE(t[k].flags & CORE_STAT_NS);
 		}
 	}
-	EXPECT_EQ(seen, 2);
+	EXPECT_EQ(seen, 3);
 	/* Host SMMU halts are exported to /metrics only. */
 	EXPECT_EQ(lookup(CORE_STAT_HSMMU, &s, "halts_ill"), -1);
 	ASSERT_EQ(metric_values(CORE_STAT_HSMMU, &s,
