@@ -467,51 +467,57 @@ static enum tv_result pass_tlbi_va(struct win *w)
 	size_t m = 0, mo = 0;
 	uint64_t cur_end = 0, lenor = 0;
 
-	for (size_t i = 0; i < w->n; i++) {
-		/* Nothing is dead before the superseding passes. */
-		uint8_t op = w->inf[i].cls != CMDQ_CLASS_FORWARD ||
-					     (w->superseded && w->dead[i]) ?
-				     0 :
-				     w->inf[i].op;
-		unsigned int tg, g;
-		uint64_t k1, d0;
+	for (size_t i = 0, n = w->n; i < n; i++) {
+		const struct cmdq_info *inf = &w->inf[i];
+		/* A private copy: the key stores below cannot alias it. */
+		const struct cmdq_cmd x = c[i];
+		uint8_t op = inf->op;
+		unsigned int tg, g, sh;
+		uint64_t k1, d0, addr;
 
-		if (!op) {
-			if (!w->inf[i].op)
-				return TV_OPCODE0;
+		if (!op)
+			return TV_OPCODE0;
+		/* Nothing is dead before the superseding passes. */
+		if (inf->cls != CMDQ_CLASS_FORWARD ||
+		    (w->superseded && w->dead[i]))
 			continue;
-		}
-		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+		tg = (unsigned int)cmdq_tlbi_tg(&x);
+		sh = granule_shift(tg);
+		addr = cmdq_addr(&x);
 		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
-		    !tg ||
-		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
-		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX) {
+		    !tg || addr & ((1ull << sh) - 1) ||
+		    cmdq_tlbi_scale(&x) > MERGE_SCALE_MAX) {
 			/* Superseders are never range candidates: looking
 			 * for them costs the common batch nothing. */
 			if (!w->superseded && (op == CMDQ_OP_TLBI_NH_ALL ||
 					       op == CMDQ_OP_TLBI_NSNH_ALL ||
 					       op == CMDQ_OP_CFGI_CD_ALL))
 				return TV_SUPERSEDER;
-			d0 = c[i].d[0];
-			if (w->inf[i].order == CMDQ_ORDER_TLB)
+			d0 = x.d[0];
+			if (inf->order == CMDQ_ORDER_TLB)
 				d0 &= ~vmid;
-			w->e[mo++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
+			w->e[mo++] = (struct ent){ d0, x.d[1], (uint32_t)i };
 			continue;
 		}
 		k1 = (uint64_t)op << 32 |
-		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0)
-			     << 8 |
+		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&x) : 0) << 8 |
 		     tg;
-		for (g = 0; g < ng && group[g] != k1; g++)
-			;
-		if (g == ng) {
-			if (ng == KEY_GROUPS)
-				return TV_GROUPS;
-			group[ng++] = k1;
+		/* Usually one group: the first compare finds it. */
+		if (ng && group[0] == k1) {
+			g = 0;
+		} else {
+			for (g = 1; g < ng && group[g] != k1; g++)
+				;
+			if (g >= ng) {
+				if (ng == KEY_GROUPS)
+					return TV_GROUPS;
+				g = ng;
+				group[ng++] = k1;
+			}
 		}
 		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
-			      range_start(&c[i]) << KEY_IDX_BITS | i;
-		lenor |= range_len(&c[i]) - 1;
+			      (addr >> sh) << KEY_IDX_BITS | i;
+		lenor |= range_len(&x) - 1;
 	}
 	/* Exact duplicates among the others (pass_dups()). */
 	if (mo >= 2) {
