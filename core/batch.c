@@ -208,8 +208,8 @@ void core_batch_execute(struct core_batch *b, core_batch_call_fn *call,
 
 	b->calls = 0;
 	b->reissued = false;
-	if (b->n_issue == b->n &&
-	    !memcmp(b->issue, b->cmds, b->n * sizeof(*b->cmds))) {
+	/* Same count: nothing coalesced, b->issue is b->cmds (cmdq.h). */
+	if (b->n_issue == b->n) {
 		rc = core_batch_localise(call, ctx, b->cmds, b->n, &o);
 		batch_result(b, rc, &o);
 		return;
