@@ -630,10 +630,19 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 		}
 	}
 	/* Stable compaction keeps ring order among the survivors; nothing
-	 * moves before the first dropped command. */
-	if (out == at)
+	 * moves before the first dropped command, found a word at a time. */
+	if (out == at) {
+		for (; i + 8 <= m; i += 8) {
+			uint64_t d8;
+
+			memcpy(&d8, dead + i, sizeof(d8));
+			if (d8)
+				break;
+		}
 		for (; i < m && !dead[i]; i++)
-			out++;
+			;
+		out += i;
+	}
 	for (; i < m; i++)
 		if (!dead[i])
 			cmds[out++] = cmds[at + i];
