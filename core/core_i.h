@@ -222,6 +222,15 @@ struct core_worker {
 	bool throttled; /* a rate limit held back work this pass */
 	unsigned int polling; /* active rings inside their poll window */
 	uint64_t last_events_ns; /* last non-blocking event check */
+	/*
+	 * The worker's latest clock read: core_pump_active() sets it at the
+	 * start of each pass, the inline path at the end of a backend call,
+	 * an async completion when it arrives. What happens next in the pass
+	 * (the SYNC latency of a completed batch, the event-check rate) uses
+	 * it instead of another clock_gettime(). A backend call's own time
+	 * (core_batch.call_ns) is always read around the call.
+	 */
+	uint64_t now;
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
 	/* vCMDQs (vcmdq_w.c): every one served here, the queues being
