@@ -617,7 +617,9 @@ static inline enum cmdq_cerror cmdq_decode(const struct cmdq_caps *caps,
  * longer than 512 are coalesced in independent windows of 512.
  * Thread context: any; @cmds is owned by the caller.
  *
- * Return: the new count (<= @n).
+ * Return: the new count (<= @n); @n only if @cmds is unchanged (a merge
+ * always drops a command), so a caller can tell "nothing coalesced"
+ * without comparing.
  */
 size_t cmdq_coalesce(struct cmdq_cmd *cmds, size_t n);
 

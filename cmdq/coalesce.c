@@ -99,7 +99,7 @@ struct win {
 struct scratch {
 	struct ent e[COALESCE_WINDOW];
 	uint64_t key[COALESCE_WINDOW], tmp[COALESCE_WINDOW];
-	uint64_t ht[2 * COALESCE_WINDOW]; /* drop_isolated()'s bitmaps */
+	uint64_t ht[2 * COALESCE_WINDOW]; /* iso_add()'s bitmaps */
 };
 
 /* The opcode of a live FORWARD command, else 0 (left alone). */
@@ -374,9 +374,11 @@ _Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
  * that reaches past it without touching it could have merged across it.
  * Two bitmaps say which (group, bucket) slots hold one candidate or more,
  * and which hold two or more. One bit per slot, slot = (bucket + group *
- * odd) mod (64 m rounded up to a power of two), so neighbouring buckets
- * are neighbouring bits. Slots may collide: a collision only makes a
- * candidate look non-isolated, and it is then sorted.
+ * odd) mod (64 per command of the window, or per candidate on a refill,
+ * rounded up to a power of two), so neighbouring buckets are neighbouring
+ * bits. Slots may collide: a collision only makes a candidate look
+ * non-isolated, and it is then sorted. The slots are filled during
+ * pass_tlbi_va()'s scan (no second pass over the keys) and read once.
  */
 #define SLOTS_PER_CAND 64
 
@@ -390,32 +392,44 @@ static inline void bit_set(uint64_t *bm, size_t i)
 	bm[i / 64] |= 1ull << (i % 64);
 }
 
-/* Drops the isolated candidates from @key[0, m); returns how many remain. */
-static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
+/*
+ * The slot bitmaps for up to @m candidates: a power of two of words
+ * (<= COALESCE_WINDOW), so slots wrap; cleared. Returns the slot mask.
+ */
+static size_t iso_clear(struct win *w, size_t m)
 {
-	/* 2^b >= every length: lenor is the OR of (length - 1). */
-	unsigned int b = lenor ? 64 - (unsigned int)__builtin_clzll(lenor) : 0;
-	size_t words = 1, mask, out = 0;
-	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+	size_t words = 1;
 
-	/* A power of two of words (<= COALESCE_WINDOW), so slots wrap. */
 	while (words * 64 < m * SLOTS_PER_CAND)
 		words *= 2;
-	mask = words * 64 - 1;
-	memset(seen, 0, words * sizeof(*seen));
-	memset(twice, 0, words * sizeof(*twice));
-	for (size_t j = 0; j < m; j++) {
-		uint64_t k = w->key[j];
-		size_t sl = (size_t)(((k & ((1ull << KEY_GROUP_SHIFT) - 1)) >>
-				      (KEY_IDX_BITS + b)) +
-				     (k >> KEY_GROUP_SHIFT) * 0x9e3779b9u) &
-			    mask;
+	memset(w->ht, 0, words * sizeof(*w->ht));
+	memset(w->ht + COALESCE_WINDOW, 0, words * sizeof(*w->ht));
+	return words * 64 - 1;
+}
 
-		if (bit_get(seen, sl))
-			bit_set(twice, sl);
-		bit_set(seen, sl);
-		w->tmp[j] = sl;
-	}
+/* Candidate @j of group @g, first granule @start, in bucket width 2^@b. */
+static inline void iso_add(struct win *w, size_t j, uint64_t g, uint64_t start,
+			   unsigned int b, size_t mask)
+{
+	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+	size_t sl = (size_t)((start >> b) + g * 0x9e3779b9u) & mask;
+
+	if (bit_get(seen, sl))
+		bit_set(twice, sl);
+	bit_set(seen, sl);
+	w->tmp[j] = sl;
+}
+
+/*
+ * Drops the isolated candidates from @key[0, m), whose slots iso_add()
+ * recorded with a bucket width 2^b >= every length; returns how many
+ * remain.
+ */
+static size_t iso_drop(struct win *w, size_t m, size_t mask)
+{
+	const uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+	size_t out = 0;
+
 	for (size_t j = 0; j < m; j++) {
 		uint64_t k = w->key[j];
 		size_t sl = (size_t)w->tmp[j], bit = sl % 64;
@@ -433,6 +447,33 @@ static size_t drop_isolated(struct win *w, size_t m, uint64_t lenor)
 			w->key[out++] = k;
 	}
 	return out;
+}
+
+/*
+ * pass_tlbi_va() adds each candidate's slot as it scans, with buckets of
+ * 2^ISO_B0 granules, before it knows the longest range; a window with a
+ * longer one is refilled with the width it needs (iso_refill()). A wider
+ * bucket than needed is still exact (only fewer candidates look
+ * isolated); 32 granules covers the unmaps of a few pages that are the
+ * common batch.
+ */
+#define ISO_B0 5
+
+/* Refills the slots of @key[0, m) with 2^b >= every length (lenor is
+ * the OR of (length - 1)); returns the slot mask. */
+static size_t iso_refill(struct win *w, size_t m, uint64_t lenor)
+{
+	unsigned int b = lenor ? 64 - (unsigned int)__builtin_clzll(lenor) : 0;
+	size_t mask = iso_clear(w, m);
+
+	for (size_t j = 0; j < m; j++) {
+		uint64_t k = w->key[j];
+
+		iso_add(w, j, k >> KEY_GROUP_SHIFT,
+			(k & ((1ull << KEY_GROUP_SHIFT) - 1)) >> KEY_IDX_BITS,
+			b, mask);
+	}
+	return mask;
 }
 
 /*
@@ -466,52 +507,61 @@ static enum tv_result pass_tlbi_va(struct win *w)
 	unsigned int ng = 0;
 	size_t m = 0, mo = 0;
 	uint64_t cur_end = 0, lenor = 0;
+	size_t mask = iso_clear(w, w->n);
 
-	for (size_t i = 0; i < w->n; i++) {
+	for (size_t i = 0, n = w->n; i < n; i++) {
+		const struct cmdq_info *inf = &w->inf[i];
+		/* A private copy: the key stores below cannot alias it. */
+		const struct cmdq_cmd x = c[i];
+		uint8_t op = inf->op;
+		unsigned int tg, g, sh;
+		uint64_t k1, d0, addr, start;
+
+		if (!op)
+			return TV_OPCODE0;
 		/* Nothing is dead before the superseding passes. */
-		uint8_t op = w->inf[i].cls != CMDQ_CLASS_FORWARD ||
-					     (w->superseded && w->dead[i]) ?
-				     0 :
-				     w->inf[i].op;
-		unsigned int tg, g;
-		uint64_t k1, d0;
-
-		if (!op) {
-			if (!w->inf[i].op)
-				return TV_OPCODE0;
+		if (inf->cls != CMDQ_CLASS_FORWARD ||
+		    (w->superseded && w->dead[i]))
 			continue;
-		}
-		tg = (unsigned int)cmdq_tlbi_tg(&c[i]);
+		tg = (unsigned int)cmdq_tlbi_tg(&x);
+		sh = granule_shift(tg);
+		addr = cmdq_addr(&x);
 		if ((op != CMDQ_OP_TLBI_NH_VA && op != CMDQ_OP_TLBI_NH_VAA) ||
-		    !tg ||
-		    cmdq_addr(&c[i]) & ((1ull << granule_shift(tg)) - 1) ||
-		    cmdq_tlbi_scale(&c[i]) > MERGE_SCALE_MAX) {
+		    !tg || addr & ((1ull << sh) - 1) ||
+		    cmdq_tlbi_scale(&x) > MERGE_SCALE_MAX) {
 			/* Superseders are never range candidates: looking
 			 * for them costs the common batch nothing. */
 			if (!w->superseded && (op == CMDQ_OP_TLBI_NH_ALL ||
 					       op == CMDQ_OP_TLBI_NSNH_ALL ||
 					       op == CMDQ_OP_CFGI_CD_ALL))
 				return TV_SUPERSEDER;
-			d0 = c[i].d[0];
-			if (w->inf[i].order == CMDQ_ORDER_TLB)
+			d0 = x.d[0];
+			if (inf->order == CMDQ_ORDER_TLB)
 				d0 &= ~vmid;
-			w->e[mo++] = (struct ent){ d0, c[i].d[1], (uint32_t)i };
+			w->e[mo++] = (struct ent){ d0, x.d[1], (uint32_t)i };
 			continue;
 		}
 		k1 = (uint64_t)op << 32 |
-		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&c[i]) : 0)
-			     << 8 |
+		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&x) : 0) << 8 |
 		     tg;
-		for (g = 0; g < ng && group[g] != k1; g++)
-			;
-		if (g == ng) {
-			if (ng == KEY_GROUPS)
-				return TV_GROUPS;
-			group[ng++] = k1;
+		/* Usually one group: the first compare finds it. */
+		if (ng && group[0] == k1) {
+			g = 0;
+		} else {
+			for (g = 1; g < ng && group[g] != k1; g++)
+				;
+			if (g >= ng) {
+				if (ng == KEY_GROUPS)
+					return TV_GROUPS;
+				g = ng;
+				group[ng++] = k1;
+			}
 		}
+		start = addr >> sh;
+		iso_add(w, m, g, start, ISO_B0, mask);
 		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
-			      range_start(&c[i]) << KEY_IDX_BITS | i;
-		lenor |= range_len(&c[i]) - 1;
+			      start << KEY_IDX_BITS | i;
+		lenor |= range_len(&x) - 1;
 	}
 	/* Exact duplicates among the others (pass_dups()). */
 	if (mo >= 2) {
@@ -521,8 +571,11 @@ static enum tv_result pass_tlbi_va(struct win *w)
 			    w->e[j].k2 == w->e[j - 1].k2)
 				w->dead[w->e[j].idx] = true;
 	}
-	if (m >= 2)
-		m = drop_isolated(w, m, lenor);
+	if (m >= 2) {
+		if (lenor >> ISO_B0)
+			mask = iso_refill(w, m, lenor);
+		m = iso_drop(w, m, mask);
+	}
 	if (m < 2)
 		return TV_DONE;
 	key_sort(w->key, w->tmp, m);
@@ -624,10 +677,19 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 		}
 	}
 	/* Stable compaction keeps ring order among the survivors; nothing
-	 * moves before the first dropped command. */
-	if (out == at)
+	 * moves before the first dropped command, found a word at a time. */
+	if (out == at) {
+		for (; i + 8 <= m; i += 8) {
+			uint64_t d8;
+
+			memcpy(&d8, dead + i, sizeof(d8));
+			if (d8)
+				break;
+		}
 		for (; i < m && !dead[i]; i++)
-			out++;
+			;
+		out += i;
+	}
 	for (; i < m; i++)
 		if (!dead[i])
 			cmds[out++] = cmds[at + i];

@@ -22,10 +22,10 @@ struct core_batch *core_batch_new(uint32_t cap)
 	b->issue = calloc(cap, sizeof(*b->issue));
 	b->idx = calloc(cap, sizeof(*b->idx));
 	b->seg_of = calloc(cap, sizeof(*b->seg_of));
-	b->sync_at = calloc(cap, sizeof(*b->sync_at));
+	b->marks = calloc(cap, sizeof(*b->marks));
 	b->syncs_before = calloc(cap, sizeof(*b->syncs_before));
 	if (!b->cmds || !b->info || !b->issue || !b->idx || !b->seg_of ||
-	    !b->sync_at || !b->syncs_before) {
+	    !b->marks || !b->syncs_before) {
 		core_batch_free(b);
 		return NULL;
 	}
@@ -41,7 +41,7 @@ void core_batch_free(struct core_batch *b)
 	free(b->issue);
 	free(b->idx);
 	free(b->seg_of);
-	free(b->sync_at);
+	free(b->marks);
 	free(b->syncs_before);
 	free(b);
 }
@@ -53,6 +53,7 @@ void core_batch_reset(struct core_batch *b, uint64_t seq)
 	b->n_entries = 0;
 	b->n_issue = 0;
 	b->n_segs = 0;
+	b->n_marks = 0;
 	b->rc = 0;
 	b->done = 0;
 	b->issued = 0;
@@ -73,8 +74,17 @@ unsigned int core_batch_seg_open(struct core_batch *b, uint32_t start,
 	memset(sg, 0, sizeof(*sg));
 	sg->start = sg->end = start;
 	sg->epoch = epoch;
-	sg->unsynced = b->n;
 	return s;
+}
+
+uint32_t core_batch_sync_at(const struct core_batch *b, uint32_t j)
+{
+	uint32_t seg = b->seg_of[j];
+
+	for (uint32_t k = 0; k < b->n_marks; k++)
+		if (b->marks[k].seg == seg && b->marks[k].pos > j)
+			return b->marks[k].idx;
+	return b->idx[j];
 }
 
 /* ---- seal ----------------------------------------------------------------- */
@@ -198,8 +208,8 @@ void core_batch_execute(struct core_batch *b, core_batch_call_fn *call,
 
 	b->calls = 0;
 	b->reissued = false;
-	if (b->n_issue == b->n &&
-	    !memcmp(b->issue, b->cmds, b->n * sizeof(*b->cmds))) {
+	/* Same count: nothing coalesced, b->issue is b->cmds (cmdq.h). */
+	if (b->n_issue == b->n) {
 		rc = core_batch_localise(call, ctx, b->cmds, b->n, &o);
 		batch_result(b, rc, &o);
 		return;
@@ -259,7 +269,7 @@ static uint32_t batch_halt_index(const struct core_batch *b, uint32_t cul,
 				 uint32_t err, uint32_t *ret_syncs)
 {
 	uint8_t cs = b->seg_of[cul];
-	uint32_t sync = b->sync_at[cul], f, i;
+	uint32_t sync = core_batch_sync_at(b, cul), f, i;
 
 	/* The run's first command not known complete (at most cul). */
 	for (f = b->done; b->seg_of[f] != cs; f++)

@@ -59,8 +59,21 @@ struct core_seg {
 	unsigned int mask; /* enum cmdq_order_class of its commands */
 	bool synced; /* a CMD_SYNC follows a command of the run */
 	bool has_atc;
-	uint32_t unsynced; /* batch position from which its commands have
-			    * no CMD_SYNC after them yet (see sync_at) */
+	bool pending; /* a command of the run has no CMD_SYNC after it yet */
+};
+
+/*
+ * A guest CMD_SYNC that follows commands of its run: the run's commands
+ * at batch positions below @pos (and above its previous mark) have it as
+ * their first CMD_SYNC, at ring index @idx. Recorded only when the run
+ * has such a command (core_seg.pending), so a batch holds at most one
+ * per original: per command, admission records nothing about later
+ * CMD_SYNCs, and core_batch_sync_at() finds them on failure only.
+ */
+struct core_sync_mark {
+	uint32_t pos;
+	uint32_t idx;
+	uint32_t seg;
 };
 
 /* enum core_batch_owner: who may touch an async batch (core_batch.owner). */
@@ -88,10 +101,9 @@ struct core_batch {
 	struct cmdq_info *info; /* [cap] cmdq_decode() of each original */
 	uint32_t *idx; /* [cap] ring index of each original */
 	uint8_t *seg_of; /* [cap] segment of each original */
-	/* [cap] ring index of the first guest CMD_SYNC after each original
-	 * in its run, or its own index while no CMD_SYNC followed it */
-	uint32_t *sync_at;
 	uint32_t *syncs_before; /* [cap] CMD_SYNCs of its run before each */
+	struct core_sync_mark *marks; /* [cap] in ring order per run */
+	uint32_t n_marks;
 	struct cmdq_cmd *issue; /* [cap] the coalesced copy that is issued */
 	uint32_t n_issue;
 	uint64_t t_open; /* when its first entry was taken (ns) */
@@ -142,14 +154,23 @@ static inline void core_batch_sync(struct core_batch *b, unsigned int seg,
 	struct core_seg *sg = &b->segs[seg];
 
 	sg->syncs++;
-	if (sg->mask)
-		sg->synced = true;
-	/* Where a failure of the commands before it halts. */
-	for (uint32_t j = sg->unsynced; j < b->n; j++)
-		if (b->seg_of[j] == seg)
-			b->sync_at[j] = idx;
-	sg->unsynced = b->n;
+	if (!sg->pending)
+		return;
+	/* It follows a command of the run (so sg->mask != 0). Where a
+	 * failure of the commands before it halts: one mark, not a write
+	 * per command. */
+	sg->synced = true;
+	sg->pending = false;
+	b->marks[b->n_marks++] =
+		(struct core_sync_mark){ b->n, idx, (uint32_t)seg };
 }
+
+/*
+ * The ring index of the first guest CMD_SYNC after original @j in its
+ * run, or @j's own ring index while no CMD_SYNC followed it. O(marks):
+ * for settlement after a failure, and tests.
+ */
+uint32_t core_batch_sync_at(const struct core_batch *b, uint32_t j);
 
 enum core_admit {
 	CORE_ADMIT_OK, /* admitted: b->n counts it */
@@ -175,8 +196,8 @@ static inline enum core_admit core_batch_admit(struct core_batch *b,
 		return CORE_ADMIT_CUT;
 	sg->mask |= oc;
 	sg->has_atc |= oc == CMDQ_ORDER_ATC;
+	sg->pending = true;
 	b->idx[b->n] = idx;
-	b->sync_at[b->n] = idx; /* none yet */
 	b->syncs_before[b->n] = sg->syncs;
 	b->seg_of[b->n] = (uint8_t)seg;
 	b->n++;

@@ -223,6 +223,15 @@ struct core_worker {
 	unsigned int polling; /* active rings inside their poll window */
 	uint64_t last_events_ns; /* last non-blocking event check */
 	uint64_t last_yield_ns; /* last sched_yield() while polling */
+	/*
+	 * The worker's latest clock read: core_pump_active() sets it at the
+	 * start of each pass, the inline path at the end of a backend call,
+	 * an async completion when it arrives. What happens next in the pass
+	 * (the SYNC latency of a completed batch, the event-check rate) uses
+	 * it instead of another clock_gettime(). A backend call's own time
+	 * (core_batch.call_ns) is always read around the call.
+	 */
+	uint64_t now;
 	struct core_msg *stop_msg;
 	struct smmu_ring_entry *fetch_buf; /* [ring_budget] */
 	/* vCMDQs (vcmdq_w.c): every one served here, the queues being

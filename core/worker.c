@@ -175,6 +175,7 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 	if (!b->n) {
 		/* Only CMD_SYNCs and NOPs: complete in order, no ioctl. */
 		vs->inflight = b;
+		w->now = core_now_ns();
 		core_batch_complete(w, b);
 		return;
 	}
@@ -186,7 +187,9 @@ static void vsmmu_issue(struct core_worker *w, struct core_vsmmu *vs)
 		uint64_t t0 = core_now_ns();
 
 		core_batch_execute(b, core_batch_call_iofd, b->vs->viommu);
-		b->call_ns = core_now_ns() - t0;
+		/* The call's end is the completion's time, too (w->now). */
+		w->now = core_now_ns();
+		b->call_ns = w->now - t0;
 		worker_auto(w, b);
 		core_batch_complete(w, b);
 	} else {
@@ -208,6 +211,7 @@ static void async_complete(struct core_worker *w, struct core_batch *b)
 {
 	struct core_vsmmu *vs = b->vs;
 
+	w->now = core_now_ns(); /* the completion's time */
 	b->issuer->busy = false;
 	b->issuer->batch = NULL;
 	WRITE_ONCE(w->inflight, w->inflight - 1);
@@ -423,7 +427,8 @@ static void worker_check_events(struct core_worker *w)
 {
 	struct core_event ev[64];
 	unsigned int n = 0;
-	uint64_t now = core_now_ns();
+	/* The pass's clock (core_pump_active() runs every iteration). */
+	uint64_t now = w->now;
 
 	if (now - w->last_events_ns < CORE_EVENT_CHECK_NS)
 		return;
@@ -446,14 +451,15 @@ static void worker_check_events(struct core_worker *w)
 
 static void worker_poll_pause(struct core_worker *w)
 {
-	uint64_t now = core_now_ns();
+	/* The pass's clock (core_pump_active() runs every iteration). */
+	uint64_t now = w->now;
 
 	if (now - w->last_yield_ns < CORE_POLL_YIELD_NS) {
 		common_cpu_relax();
 		return;
 	}
 	sched_yield();
-	w->last_yield_ns = core_now_ns();
+	w->last_yield_ns = now;
 }
 
 static void *worker_main(void *arg)

@@ -206,7 +206,8 @@ void core_batch_complete(struct core_worker *w, struct core_batch *b)
 		core_hist_add_shared(w->h_batch, b->n_issue, 1);
 	core_batch_settle(b, &plan);
 	if (plan.halt_seg < 0) {
-		uint64_t lat = core_now_ns() - b->t_open;
+		/* w->now: read at the call's end or the completion. */
+		uint64_t lat = w->now - b->t_open;
 
 		for (uint32_t s = 0; s < b->n_segs; s++) {
 			/* Sampled before the completion, as in seg_complete(). */

@@ -198,6 +198,7 @@ uint32_t core_pump_active(struct core_worker *w)
 	struct core_ring **pp = &w->active, *r;
 	uint32_t total = 0;
 
+	w->now = now;
 	w->polling = 0;
 	w->throttled = false;
 	while ((r = *pp)) {

@@ -257,12 +257,12 @@ TEST_F(bt, admit_cut_between_classes)
 	EXPECT_EQ(TLB(b, s, 0), CORE_ADMIT_OK);
 	EXPECT_EQ(TLB(b, s, 1), CORE_ADMIT_OK);
 	core_batch_sync(b, s, 2);
-	EXPECT_EQ(b->sync_at[0], 2);
-	EXPECT_EQ(b->sync_at[1], 2);
+	EXPECT_EQ(core_batch_sync_at(b, 0), 2);
+	EXPECT_EQ(core_batch_sync_at(b, 1), 2);
 	/* Same class after the SYNC: admitted. */
 	EXPECT_EQ(TLB(b, s, 3), CORE_ADMIT_OK);
 	EXPECT_EQ(b->syncs_before[2], 1);
-	EXPECT_EQ(b->sync_at[2], 3); /* no SYNC after it yet */
+	EXPECT_EQ(core_batch_sync_at(b, 2), 3); /* no SYNC after it yet */
 	/* Another class after a SYNC: a cut, nothing recorded. */
 	EXPECT_EQ(ATC(b, s, 4), CORE_ADMIT_CUT);
 	EXPECT_EQ(CFG(b, s, 4), CORE_ADMIT_CUT);
