@@ -156,8 +156,7 @@ int main(int argc, char **argv)
 		wl_free(&w);
 		return 2;
 	}
-	rc = replay_make(&r, &w, n, (unsigned int)vcpus, (unsigned int)k,
-			 seed);
+	rc = replay_make(&r, &w, n, (unsigned int)vcpus, (unsigned int)k, seed);
 	if (!rc) {
 		kept = replay_pass(&r);
 		printf("coalesce-replay: %s vcpus %lu k %lu: %" PRIu64
