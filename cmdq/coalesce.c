@@ -3,7 +3,7 @@
  * cmdq_coalesce(): the rules of cmdq.h, as passes over an index array.
  *
  * Complexity: O(n log n) time (each pass is one sort of the candidate
- * commands plus a linear sweep), no heap, about 21 KiB of stack (29 KiB
+ * commands plus a linear sweep), no heap, about 33 KiB of stack (41 KiB
  * for cmdq_coalesce(), which decodes a window into its own array). Commands
  * are handled in windows of COALESCE_WINDOW; each window is coalesced on
  * its own, so nothing is lost for correctness beyond a window, only some
@@ -11,11 +11,13 @@
  * struct cmdq_info; only the fields they compare or merge (addresses,
  * ranges, ASID) are read from the commands.
  *
- * The common batch (TLBI_NH_VA of one or a few ASIDs, nothing to merge)
- * costs one linear scan, one sort of 64-bit keys and one sweep: the
- * superseding passes run only when a superseder is in the window, and
- * duplicates and range merges share one sort (pass_tlbi_va). The general
- * passes (pass_dups, pass_ranges) remain for windows with more groups.
+ * The common batch (TLBI_NH_VA of one ASID, or one or a few per ASID as
+ * when a worker gathers the unmaps of many vCPUs; nothing to merge) costs
+ * one linear scan and a sort of the few candidates that are not isolated
+ * (often none): the superseding passes run only when a superseder is in
+ * the window, and duplicates and range merges share one sort
+ * (pass_tlbi_va). The general passes (pass_dups, pass_ranges) remain for
+ * windows whose candidates that are not isolated span more groups.
  *
  * VMIDs are ignored when comparing TLBI commands: one batch belongs to one
  * vSMMU and the kernel overwrites the VMID of every TLBI_NH_* with that
@@ -90,7 +92,7 @@ struct win {
 	bool *dead;
 	size_t n;
 	struct ent *e; /* [COALESCE_WINDOW] sort scratch */
-	uint64_t *key, *tmp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
+	uint64_t *key, *tmp, *grp; /* [COALESCE_WINDOW] each, pass_tlbi_va */
 	uint64_t *ht; /* [2 * COALESCE_WINDOW] */
 	bool superseded; /* pass_all() and pass_supersede() have run */
 };
@@ -99,6 +101,7 @@ struct win {
 struct scratch {
 	struct ent e[COALESCE_WINDOW];
 	uint64_t key[COALESCE_WINDOW], tmp[COALESCE_WINDOW];
+	uint64_t grp[COALESCE_WINDOW];
 	uint64_t ht[2 * COALESCE_WINDOW]; /* iso_add()'s bitmaps */
 };
 
@@ -373,12 +376,17 @@ _Static_assert(COALESCE_WINDOW <= 1u << KEY_IDX_BITS, "index fits the key");
  * leaving it out of the sort changes no merge of the others: no range
  * that reaches past it without touching it could have merged across it.
  * Two bitmaps say which (group, bucket) slots hold one candidate or more,
- * and which hold two or more. One bit per slot, slot = (bucket + group *
- * odd) mod (64 per command of the window, or per candidate on a refill,
- * rounded up to a power of two), so neighbouring buckets are neighbouring
- * bits. Slots may collide: a collision only makes a candidate look
- * non-isolated, and it is then sorted. The slots are filled during
- * pass_tlbi_va()'s scan (no second pass over the keys) and read once.
+ * and which hold two or more. One bit per slot, slot = (bucket + hash of
+ * the group's (opcode, ASID, TG)) mod (64 per command of the window, or
+ * per candidate on a refill, rounded up to a power of two), so
+ * neighbouring buckets of a group are neighbouring bits. Slots may
+ * collide: a collision only makes a candidate look non-isolated, and it
+ * is then sorted. The slots are filled during pass_tlbi_va()'s scan (no
+ * second pass over the keys) and read once. Hashing the group itself,
+ * not its index, lets the scan see any number of groups: only the
+ * candidates that are not isolated need a group index (at most
+ * KEY_GROUPS), so a batch of one unmap per vCPU, each with its own ASID,
+ * takes this path too.
  */
 #define SLOTS_PER_CAND 64
 
@@ -407,12 +415,21 @@ static size_t iso_clear(struct win *w, size_t m)
 	return words * 64 - 1;
 }
 
-/* Candidate @j of group @g, first granule @start, in bucket width 2^@b. */
-static inline void iso_add(struct win *w, size_t j, uint64_t g, uint64_t start,
+/* A group's slot offset: the multiply mixes the ASID into the low bits. */
+static inline uint64_t iso_hash(uint64_t k1)
+{
+	return k1 * 0x9e3779b97f4a7c15ull >> 32;
+}
+
+/*
+ * Candidate @j of the group hashed to @h, first granule @start, in bucket
+ * width 2^@b.
+ */
+static inline void iso_add(struct win *w, size_t j, uint64_t h, uint64_t start,
 			   unsigned int b, size_t mask)
 {
 	uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
-	size_t sl = (size_t)((start >> b) + g * 0x9e3779b9u) & mask;
+	size_t sl = (size_t)((start >> b) + h) & mask;
 
 	if (bit_get(seen, sl))
 		bit_set(twice, sl);
@@ -421,13 +438,19 @@ static inline void iso_add(struct win *w, size_t j, uint64_t g, uint64_t start,
 }
 
 /*
- * Drops the isolated candidates from @key[0, m), whose slots iso_add()
- * recorded with a bucket width 2^b >= every length; returns how many
- * remain.
+ * Drops the isolated candidates from @key[0, m) (start << KEY_IDX_BITS |
+ * index, group @grp[j]), whose slots iso_add() recorded with a bucket
+ * width 2^b >= every length, and gives each one kept its group's index
+ * (in order of first appearance among the kept) in the key's top bits.
+ * Returns how many remain, or SIZE_MAX if they need more than KEY_GROUPS
+ * groups (the keys are then partly rewritten: the caller uses the
+ * general passes).
  */
-static size_t iso_drop(struct win *w, size_t m, size_t mask)
+static size_t iso_keep(struct win *w, size_t m, size_t mask)
 {
 	const uint64_t *seen = w->ht, *twice = w->ht + COALESCE_WINDOW;
+	uint64_t group[KEY_GROUPS];
+	unsigned int ng = 0, g;
 	size_t out = 0;
 
 	for (size_t j = 0; j < m; j++) {
@@ -443,8 +466,22 @@ static size_t iso_drop(struct win *w, size_t m, size_t mask)
 			near = bit_get(twice, sl) ||
 			       bit_get(seen, (sl - 1) & mask) ||
 			       bit_get(seen, (sl + 1) & mask);
-		if (near)
-			w->key[out++] = k;
+		if (!near)
+			continue;
+		/* Usually one group: the first compare finds it. */
+		if (ng && group[0] == w->grp[j]) {
+			g = 0;
+		} else {
+			for (g = 1; g < ng && group[g] != w->grp[j]; g++)
+				;
+			if (g >= ng) {
+				if (ng == KEY_GROUPS)
+					return SIZE_MAX;
+				g = ng;
+				group[ng++] = w->grp[j];
+			}
+		}
+		w->key[out++] = (uint64_t)g << KEY_GROUP_SHIFT | k;
 	}
 	return out;
 }
@@ -459,27 +496,25 @@ static size_t iso_drop(struct win *w, size_t m, size_t mask)
  */
 #define ISO_B0 5
 
-/* Refills the slots of @key[0, m) with 2^b >= every length (lenor is
- * the OR of (length - 1)); returns the slot mask. */
+/* Refills the slots of @key[0, m) (not yet keyed with their group) with
+ * 2^b >= every length (lenor is the OR of (length - 1)); returns the slot
+ * mask. */
 static size_t iso_refill(struct win *w, size_t m, uint64_t lenor)
 {
 	unsigned int b = lenor ? 64 - (unsigned int)__builtin_clzll(lenor) : 0;
 	size_t mask = iso_clear(w, m);
 
-	for (size_t j = 0; j < m; j++) {
-		uint64_t k = w->key[j];
-
-		iso_add(w, j, k >> KEY_GROUP_SHIFT,
-			(k & ((1ull << KEY_GROUP_SHIFT) - 1)) >> KEY_IDX_BITS,
-			b, mask);
-	}
+	for (size_t j = 0; j < m; j++)
+		iso_add(w, j, iso_hash(w->grp[j]), w->key[j] >> KEY_IDX_BITS, b,
+			mask);
 	return mask;
 }
 
 /*
  * pass_dups() and pass_ranges() in one sort, for the common batch: every
- * range candidate of pass_ranges() in at most KEY_GROUPS (opcode, ASID,
- * TG) groups (usually one: a guest unmapping in one address space). A
+ * range candidate of pass_ranges() that is not isolated in at most
+ * KEY_GROUPS (opcode, ASID, TG) groups (usually one: a guest unmapping in
+ * one address space; any number when each ASID has one candidate). A
  * candidate is one 64-bit key, group << 61 | start << 9 | index (start <
  * 2^52: the address is 52 bits above 4 KiB; index < 512), so the sort
  * moves 8 bytes and compares once, and sorted keys are in pass_ranges()'s
@@ -487,14 +522,16 @@ static size_t iso_refill(struct win *w, size_t m, uint64_t lenor)
  * candidates with the same group and start: the lowest index of each
  * equal set survives, as in pass_dups(). The other FORWARD commands go
  * through pass_dups()'s sort. Same result as pass_dups() then
- * pass_ranges(); returns TV_GROUPS (nothing done) when the candidates need
- * more groups, and the caller runs those two passes instead. The scan also
- * stops at the first superseder until the superseding passes have run
- * (TV_SUPERSEDER), and at an opcode-0 entry (TV_OPCODE0).
+ * pass_ranges(); returns TV_GROUPS (nothing done) when the candidates that
+ * are not isolated need more groups, and the caller runs those two passes
+ * instead (the scan was complete: no opcode 0, no live superseder). The
+ * scan stops at the first superseder until the superseding passes have
+ * run (TV_SUPERSEDER), and at an opcode-0 entry (TV_OPCODE0).
  */
 enum tv_result {
 	TV_DONE, /* duplicates and merges done */
-	TV_GROUPS, /* too many groups: nothing done, use the general passes */
+	TV_GROUPS, /* too many groups: nothing done, use the general passes
+		    * (the scan saw every command) */
 	TV_SUPERSEDER, /* a superseder, and w->superseded is not set */
 	TV_OPCODE0, /* an opcode-0 entry: leave the batch alone */
 };
@@ -502,9 +539,7 @@ enum tv_result {
 static enum tv_result pass_tlbi_va(struct win *w)
 {
 	const uint64_t vmid = cmdq_field_mask(CMDQ_F_VMID);
-	uint64_t group[KEY_GROUPS];
 	struct cmdq_cmd *c = w->c;
-	unsigned int ng = 0;
 	size_t m = 0, mo = 0;
 	uint64_t cur_end = 0, lenor = 0;
 	size_t mask = iso_clear(w, w->n);
@@ -514,7 +549,7 @@ static enum tv_result pass_tlbi_va(struct win *w)
 		/* A private copy: the key stores below cannot alias it. */
 		const struct cmdq_cmd x = c[i];
 		uint8_t op = inf->op;
-		unsigned int tg, g, sh;
+		unsigned int tg, sh;
 		uint64_t k1, d0, addr, start;
 
 		if (!op)
@@ -544,24 +579,19 @@ static enum tv_result pass_tlbi_va(struct win *w)
 		k1 = (uint64_t)op << 32 |
 		     (op == CMDQ_OP_TLBI_NH_VA ? cmdq_tlbi_asid(&x) : 0) << 8 |
 		     tg;
-		/* Usually one group: the first compare finds it. */
-		if (ng && group[0] == k1) {
-			g = 0;
-		} else {
-			for (g = 1; g < ng && group[g] != k1; g++)
-				;
-			if (g >= ng) {
-				if (ng == KEY_GROUPS)
-					return TV_GROUPS;
-				g = ng;
-				group[ng++] = k1;
-			}
-		}
 		start = addr >> sh;
-		iso_add(w, m, g, start, ISO_B0, mask);
-		w->key[m++] = (uint64_t)g << KEY_GROUP_SHIFT |
-			      start << KEY_IDX_BITS | i;
+		iso_add(w, m, iso_hash(k1), start, ISO_B0, mask);
+		/* The group index comes with iso_keep(), for the kept. */
+		w->grp[m] = k1;
+		w->key[m++] = start << KEY_IDX_BITS | i;
 		lenor |= range_len(&x) - 1;
+	}
+	if (m >= 2) {
+		if (lenor >> ISO_B0)
+			mask = iso_refill(w, m, lenor);
+		m = iso_keep(w, m, mask);
+		if (m == SIZE_MAX)
+			return TV_GROUPS;
 	}
 	/* Exact duplicates among the others (pass_dups()). */
 	if (mo >= 2) {
@@ -570,11 +600,6 @@ static enum tv_result pass_tlbi_va(struct win *w)
 			if (w->e[j].k1 == w->e[j - 1].k1 &&
 			    w->e[j].k2 == w->e[j - 1].k2)
 				w->dead[w->e[j].idx] = true;
-	}
-	if (m >= 2) {
-		if (lenor >> ISO_B0)
-			mask = iso_refill(w, m, lenor);
-		m = iso_drop(w, m, mask);
 	}
 	if (m < 2)
 		return TV_DONE;
@@ -645,6 +670,7 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			 .e = sc->e,
 			 .key = sc->key,
 			 .tmp = sc->tmp,
+			 .grp = sc->grp,
 			 .ht = sc->ht };
 	enum tv_result r = TV_DONE;
 	size_t i = 0;
@@ -659,19 +685,11 @@ static size_t coalesce_window(struct cmdq_cmd *cmds, size_t at, size_t m,
 			pass_supersede(&w);
 			r = pass_tlbi_va(&w);
 		}
-		if (r == TV_GROUPS)
-			/* It stopped early: the rest may hold an opcode 0. */
-			for (size_t j = 0; j < m && r == TV_GROUPS; j++)
-				if (!inf[j].op)
-					r = TV_OPCODE0;
 		if (r == TV_OPCODE0)
 			return SIZE_MAX;
 		if (r == TV_GROUPS) {
-			/* It may have stopped before a superseder. */
-			if (!w.superseded) {
-				pass_all(&w);
-				pass_supersede(&w);
-			}
+			/* A complete scan: no opcode 0, and any superseder
+			 * has been dealt with. */
 			pass_dups(&w);
 			pass_ranges(&w);
 		}
