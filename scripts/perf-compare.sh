@@ -21,7 +21,14 @@
 #     16/64/256, once per build (deterministic):
 #       valgrind --tool=callgrind --toggle-collect=drive_pass \
 #         build/bench/consumer-drive -n 200000 -b B
-#     (only where the build has consumer-drive with -b).
+#     (only where the build has consumer-drive with -b);
+#   - instructions per guest command of the coalescing on the batches an
+#     smmu-bench worker coalesces (16 vCPUs' strict unmaps, K vCPUs per
+#     batch, K = 16, 4 and 1..16 in turn), once per build:
+#       valgrind --tool=callgrind --toggle-collect=replay_pass \
+#         build/bench/coalesce-replay -n 64000 -v 16 -k K
+#     (a revision without bench/coalesce-replay.c gets AFTER_REV's copy,
+#     so cmdq_coalesce_info() of both revisions runs on the same batches).
 # Prints a markdown table of medians (range in brackets) with after /
 # before, the date, both commits and `uptime` before and after; exits
 # non-zero if a build or run fails. --quick: 1 rep of short runs and
@@ -64,6 +71,12 @@ echo "reps: $reps (alternating), work dir $work"
 build() {
 	local d=$work/$1
 	mkdir -p "$d" && git archive "$2" | tar -x -C "$d" || return 1
+	if [ ! -f "$d/bench/coalesce-replay.c" ] &&
+		git show "$after:bench/coalesce-replay.c" >"$work/replay.c" 2>/dev/null; then
+		mv "$work/replay.c" "$d/bench/coalesce-replay.c"
+		printf "\ncoalesce_replay = executable('coalesce-replay', %s,\n  dependencies: [bench_dep])\n" \
+			"'coalesce-replay.c'" >>"$d/bench/meson.build"
+	fi
 	meson setup "$d/build" "$d" --buildtype=debugoptimized -Dtests=disabled \
 		>"$work/$1-setup.log" 2>&1 ||
 		meson setup --wipe "$d/build" "$d" --buildtype=debugoptimized \
@@ -71,6 +84,7 @@ build() {
 	ninja -C "$d/build" bench/smmu-bench >"$work/$1-build.log" 2>&1 || return 1
 	# Older revisions may lack it: that column is then "-".
 	ninja -C "$d/build" bench/consumer-drive >>"$work/$1-build.log" 2>&1 || true
+	ninja -C "$d/build" bench/coalesce-replay >>"$work/$1-build.log" 2>&1 || true
 }
 for side in before after; do
 	rev=$before
@@ -155,6 +169,24 @@ if command -v valgrind >/dev/null; then
 			ir=$(awk '/Collected :/ { print $NF }' "$log")
 			put "consumer-drive instructions/cmd, budget $b" "$(colname $side)" \
 				"$(awk "BEGIN{print $ir/$cg_n}")"
+		done
+	done
+	for k in 16 4 0; do
+		for side in before after; do
+			cr_bin=$work/$side/build/bench/coalesce-replay
+			[ -x "$cr_bin" ] || continue
+			log=$work/$side-cr-$k.log
+			if ! valgrind --tool=callgrind --toggle-collect=replay_pass \
+				--callgrind-out-file="$work/$side-cr-$k.out" \
+				"$cr_bin" -n 64000 -v 16 -k "$k" >"$log" 2>&1; then
+				echo "FAILED: $side coalesce-replay -k $k under callgrind ($log)" >&2
+				fail=1
+				continue
+			fi
+			ir=$(awk '/Collected :/ { print $NF }' "$log")
+			ng=$(sed -n 's/.*: \([0-9]*\) guest commands.*/\1/p' "$log")
+			put "coalescing instructions/guest cmd, 16 vCPUs, K=$k (0: 1..16)" \
+				"$(colname $side)" "$(awk "BEGIN{print $ir/$ng}")"
 		done
 	done
 else
