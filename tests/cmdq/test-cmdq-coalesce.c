@@ -567,4 +567,46 @@ TEST(coalesce_long_range_touches)
 	ASSERT_EQ(cmdq_addr(&c[1]), 100000ull << 12);
 }
 
+/*
+ * A worker's batch gathered from many vCPUs: one unmap per ASID, more
+ * ASIDs than the fast path's sort keys have group indices (8). Each
+ * ASID's page 0 stays (an ASID's TLBI never merges with another's), the
+ * one ASID with a neighbouring page and the one with a duplicate still
+ * shorten; with more than 8 ASIDs that do merge, too; and in a window of
+ * a few commands (compared by pairs) likewise.
+ */
+TEST(coalesce_many_asids)
+{
+	struct cmdq_cmd one[18], pairs[24];
+	struct cmdq_cmd few[] = { va(1, 0, 0, 0), va(2, 0, 0, 0),
+				  va(3, 0, 0, 0), va(4, 0, 0, 0),
+				  va(2, 1, 0, 0), va(4, 0, 0, 0) };
+
+	for (uint16_t a = 1; a <= 16; a++)
+		one[a - 1] = va(a, 0, 0, 0);
+	one[16] = va(3, 1, 0, 0);
+	one[17] = va(9, 0, 0, 0);
+	ASSERT_EQ(coalesce(one, N(one)), 16);
+	for (uint16_t a = 1; a <= 16; a++) {
+		EXPECT_EQ(cmdq_tlbi_asid(&one[a - 1]), a);
+		EXPECT_EQ(cmdq_addr(&one[a - 1]), 0);
+		EXPECT_EQ(range_len_pages(&one[a - 1]), a == 3 ? 2 : 1);
+	}
+	for (uint16_t a = 1; a <= 12; a++) {
+		pairs[2 * (a - 1)] = va(a, 1000u * a + 1, 0, 0);
+		pairs[2 * (a - 1) + 1] = va(a, 1000u * a, 0, 0);
+	}
+	ASSERT_EQ(coalesce(pairs, N(pairs)), 12);
+	for (uint16_t a = 1; a <= 12; a++) {
+		EXPECT_EQ(cmdq_tlbi_asid(&pairs[a - 1]), a);
+		EXPECT_EQ(cmdq_addr(&pairs[a - 1]), (1000ull * a) << 12);
+		EXPECT_EQ(range_len_pages(&pairs[a - 1]), 2);
+	}
+	ASSERT_EQ(coalesce(few, N(few)), 4);
+	for (uint16_t a = 1; a <= 4; a++) {
+		EXPECT_EQ(cmdq_tlbi_asid(&few[a - 1]), a);
+		EXPECT_EQ(range_len_pages(&few[a - 1]), a == 2 ? 2 : 1);
+	}
+}
+
 TEST_HARNESS_MAIN
