@@ -57,6 +57,19 @@ void tlib_close(int *fd);
  * to read the directory). */
 int tlib_fds(pid_t pid);
 
+/* A memfd (MFD_CLOEXEC) of @size bytes with @seals added; ASSERTs success. */
+int tlib_memfd_sealed(const char *name, uint64_t size, unsigned int seals);
+
+/* ---- shared memory ---------------------------------------------------- */
+
+/*
+ * Wait until (*@p & @mask) == @want (acquire load): a register the service
+ * stores in shared memory has no event to wait on, so this polls, yielding
+ * the CPU, until @ms pass (a hang backstop, not a timing assertion).
+ * Returns whether it was seen.
+ */
+bool tlib_wait_u32(const uint32_t *p, uint32_t mask, uint32_t want, int ms);
+
 /* ---- threads ---------------------------------------------------------- */
 
 #define TLIB_THREADS_MAX 16

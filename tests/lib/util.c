@@ -2,10 +2,13 @@
 /* Clock, fds, threads; see tlib.h. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tests/lib/tlib.h"
@@ -79,4 +82,24 @@ void tlib_threads(void *(*fn)(void *), void *args, size_t size, unsigned int n)
 		ASSERT_EQ(pthread_join(th[i], &res), 0);
 		ASSERT_NULL(res);
 	}
+}
+
+int tlib_memfd_sealed(const char *name, uint64_t size, unsigned int seals)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(ftruncate(fd, (off_t)size) ? -errno : 0);
+	ASSERT_OK(fcntl(fd, F_ADD_SEALS, seals) ? -errno : 0);
+	return fd;
+}
+
+bool tlib_wait_u32(const uint32_t *p, uint32_t mask, uint32_t want, int ms)
+{
+	for (double dl = tlib_deadline(ms); tlib_left_ms(dl) > 0;) {
+		if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) == want)
+			return true;
+		sched_yield();
+	}
+	return false;
 }

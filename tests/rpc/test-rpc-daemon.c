@@ -246,16 +246,6 @@ TEST_F_TIMEOUT(d, full_sequence, 60)
 #define VQ_GPA 0x40000000ULL
 #define VQ_RAM (1ULL << 20)
 
-static int sealed_memfd(uint64_t size, unsigned int seals)
-{
-	int fd = memfd_create("vq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(ftruncate(fd, (off_t)size), 0);
-	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
-
 static int raw_attach_vcmdq(int s, uint32_t vsmmu, uint32_t version,
 			    const int *fds, unsigned int n)
 {
@@ -273,28 +263,13 @@ static int raw_attach_vcmdq(int s, uint32_t vsmmu, uint32_t version,
 			NULL);
 }
 
-/*
- * Wait until (*@p & @mask) == @want: the service stores the guest's
- * registers in shared memory, which has no event to wait on, so poll
- * (yielding the CPU) until the deadline, a hang backstop.
- */
-static bool wait_u32(const uint32_t *p, uint32_t mask, uint32_t want)
-{
-	for (double dl = tlib_deadline(WAIT_MS); tlib_left_ms(dl) > 0;) {
-		if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) == want)
-			return true;
-		sched_yield();
-	}
-	return false;
-}
-
 TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
 {
-	int ram = sealed_memfd(VQ_RAM, F_SEAL_SHRINK);
-	int page =
-		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
-	int page2 =
-		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int ram = tlib_memfd_sealed("vq", VQ_RAM, F_SEAL_SHRINK);
+	int page = tlib_memfd_sealed("vq", SMMU_VCMDQ_FILE_SIZE,
+				     F_SEAL_SHRINK | F_SEAL_GROW);
+	int page2 = tlib_memfd_sealed("vq", SMMU_VCMDQ_FILE_SIZE,
+				      F_SEAL_SHRINK | F_SEAL_GROW);
 	int irq = eventfd(0, EFD_CLOEXEC), unsealed, s, fds[2];
 	struct smmu_client *a, *b;
 	struct smmu_client_list *l;
@@ -390,15 +365,15 @@ TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
 					     smmu_vcmdq_base(VQ_GPA, 6)));
 	ASSERT_OK(smmu_client_vcmdq_set_ready(a, id, 0, true));
 	__atomic_store_n(&q->config, SMMU_VCMDQ_CONFIG_EN, __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_u32(&q->status, SMMU_VCMDQ_STATUS_ENABLED,
-			     SMMU_VCMDQ_STATUS_ENABLED));
+	ASSERT_TRUE(tlib_wait_u32(&q->status, SMMU_VCMDQ_STATUS_ENABLED,
+				  SMMU_VCMDQ_STATUS_ENABLED, WAIT_MS));
 	for (int k = 0; k < 100; k++) {
 		ents[prod % 64] = tlib_entry(cmdq_build_tlbi_nh_asid(3, 0));
 		ents[(prod + 1) % 64] =
 			tlib_entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
 		prod += 2;
 		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
-		ASSERT_TRUE(wait_u32(&q->cons, 127, prod & 127));
+		ASSERT_TRUE(tlib_wait_u32(&q->cons, 127, prod & 127, WAIT_MS));
 	}
 	/* Idle wake-up by userfaultfd: the daemon (another process) arms
 	 * the protection on our mapping and un-protects on our store. */
@@ -433,7 +408,7 @@ TEST_F_TIMEOUT(d, vcmdq_over_the_socket, 60)
 		ents[prod % 64] = tlib_entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
 		prod++;
 		__atomic_store_n(&q->prod, prod & 127, __ATOMIC_RELEASE);
-		ASSERT_TRUE(wait_u32(&q->cons, 127, prod & 127));
+		ASSERT_TRUE(tlib_wait_u32(&q->cons, 127, prod & 127, WAIT_MS));
 		ASSERT_GE(tlib_stat(a, SMMU_CLIENT_SCOPE_VCMDQ, id,
 				    "uffd_faults"),
 			  1);

@@ -111,28 +111,6 @@ TEST_F_TIMEOUT(rc, no_service_times_out, 30)
 #define VQ_GPA 0x40000000ULL
 #define VQ_RAM (1ULL << 20)
 
-static int sealed_memfd(uint64_t size, unsigned int seals)
-{
-	int fd = memfd_create("vq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(ftruncate(fd, (off_t)size), 0);
-	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
-
-/* The service stores the registers in shared memory, which has no event
- * to wait on: poll (yielding) until the deadline, a hang backstop. */
-static bool wait_u32(const uint32_t *p, uint32_t mask, uint32_t want)
-{
-	for (double dl = tlib_deadline(WAIT_MS); tlib_left_ms(dl) > 0;) {
-		if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) == want)
-			return true;
-		sched_yield();
-	}
-	return false;
-}
-
 /* A guest's vCMDQ: guest RAM, the register page (VMM mappings). */
 struct vq {
 	int ram, page;
@@ -144,9 +122,9 @@ struct vq {
 
 static void vq_new(struct vq *v)
 {
-	v->ram = sealed_memfd(VQ_RAM, F_SEAL_SHRINK);
-	v->page =
-		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	v->ram = tlib_memfd_sealed("vq", VQ_RAM, F_SEAL_SHRINK);
+	v->page = tlib_memfd_sealed("vq", SMMU_VCMDQ_FILE_SIZE,
+				    F_SEAL_SHRINK | F_SEAL_GROW);
 	v->pm = mmap(NULL, SMMU_VCMDQ_FILE_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_SHARED, v->page, 0);
 	v->rm = mmap(NULL, VQ_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, v->ram,
@@ -189,8 +167,8 @@ static uint32_t vq_setup(struct smmu_client *c, uint32_t vs, struct vq *v)
 					     smmu_vcmdq_base(VQ_GPA, 6)));
 	ASSERT_OK(smmu_client_vcmdq_set_ready(c, id, 0, true));
 	__atomic_store_n(&v->q->config, SMMU_VCMDQ_CONFIG_EN, __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_u32(&v->q->status, SMMU_VCMDQ_STATUS_ENABLED,
-			     SMMU_VCMDQ_STATUS_ENABLED));
+	ASSERT_TRUE(tlib_wait_u32(&v->q->status, SMMU_VCMDQ_STATUS_ENABLED,
+				  SMMU_VCMDQ_STATUS_ENABLED, WAIT_MS));
 	return id;
 }
 
@@ -216,7 +194,7 @@ TEST_F_TIMEOUT(rc, vcmdq_survives_restart, 60)
 	vq_put(&v, cmdq_build_tlbi_nh_asid(1, 0));
 	vq_put(&v, cmdq_build_sync(0, 3, 0xf, 0, 0));
 	vq_publish(&v);
-	ASSERT_TRUE(wait_u32(&v.q->cons, 127, v.prod & 127));
+	ASSERT_TRUE(tlib_wait_u32(&v.q->cons, 127, v.prod & 127, WAIT_MS));
 	{
 		struct uffdio_api api = {
 			.api = UFFD_API,
@@ -251,11 +229,11 @@ TEST_F_TIMEOUT(rc, vcmdq_survives_restart, 60)
 	tlib_daemon_start(&self->d, NULL);
 	ASSERT_OK(smmu_client_reconnect(self->c, 10000));
 	ASSERT_EQ(pthread_join(t, NULL), 0);
-	ASSERT_TRUE(wait_u32(&v.q->cons, 127, v.prod & 127));
+	ASSERT_TRUE(tlib_wait_u32(&v.q->cons, 127, v.prod & 127, WAIT_MS));
 	vq_put(&v, cmdq_build_tlbi_nh_asid(3, 0));
 	vq_put(&v, cmdq_build_sync(0, 3, 0xf, 0, 0));
 	vq_publish(&v);
-	ASSERT_TRUE(wait_u32(&v.q->cons, 127, v.prod & 127));
+	ASSERT_TRUE(tlib_wait_u32(&v.q->cons, 127, v.prod & 127, WAIT_MS));
 	/* The new service took exactly the commands published since. */
 	ASSERT_EQ(tlib_stat(self->c, SMMU_CLIENT_SCOPE_VCMDQ, id, "entries"),
 		  4);
@@ -293,8 +271,8 @@ TEST_F_TIMEOUT(rc, vcmdq_halted_stays_halted, 60)
 	vq_put(&v, cmdq_build_cfgi_all()); /* not accepted on a vCMDQ */
 	vq_put(&v, cmdq_build_sync(0, 3, 0xf, 0, 0));
 	vq_publish(&v);
-	ASSERT_TRUE(wait_u32(&v.q->gerror, SMMU_VCMDQ_GERROR_CMDQ_ERR,
-			     SMMU_VCMDQ_GERROR_CMDQ_ERR));
+	ASSERT_TRUE(tlib_wait_u32(&v.q->gerror, SMMU_VCMDQ_GERROR_CMDQ_ERR,
+				  SMMU_VCMDQ_GERROR_CMDQ_ERR, WAIT_MS));
 	ASSERT_EQ(v.q->cons & 127, bad & 127);
 
 	tlib_daemon_kill(&self->d);
@@ -321,7 +299,7 @@ TEST_F_TIMEOUT(rc, vcmdq_halted_stays_halted, 60)
 	/* The guest fixes the entry and acknowledges. */
 	v.ents[bad % 64] = tlib_entry(cmdq_build_sync(0, 3, 0xf, 0, 0));
 	__atomic_store_n(&v.q->gerrorn, v.q->gerror, __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_u32(&v.q->cons, 127, v.prod & 127));
+	ASSERT_TRUE(tlib_wait_u32(&v.q->cons, 127, v.prod & 127, WAIT_MS));
 	ASSERT_OK(smmu_client_list(self->c, 0, &l));
 	ASSERT_EQ(l->vcmdqs[0].n_halted, 0);
 	smmu_client_list_free(l);

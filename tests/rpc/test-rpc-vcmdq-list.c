@@ -49,28 +49,6 @@ FIXTURE_TEARDOWN(vl)
 	tlib_daemon_cleanup(&self->d);
 }
 
-static int sealed_memfd(uint64_t size, unsigned int seals)
-{
-	int fd = memfd_create("vq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(ftruncate(fd, (off_t)size), 0);
-	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
-
-/* Wait until (*@p & @mask) == @want: shared memory has no event to wait
- * on, so poll (yielding) until the deadline, a hang backstop. */
-static bool wait_u32(const uint32_t *p, uint32_t mask, uint32_t want)
-{
-	for (double dl = tlib_deadline(WAIT_MS); tlib_left_ms(dl) > 0;) {
-		if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) == want)
-			return true;
-		sched_yield();
-	}
-	return false;
-}
-
 /* The listed queue @lidx of the only vCMDQ, copied; the list is freed. */
 static struct smmu_client_vcmdq_queue
 list_queue(struct smmu_client *c, uint32_t lidx, uint32_t *ret_halted)
@@ -131,9 +109,9 @@ static void check_queue0(struct smmu_client *c, enum smmu_client_vq_state st,
 
 TEST_F_TIMEOUT(vl, queue_state_and_guest_memory, 60)
 {
-	int ram = sealed_memfd(RAM_OFFSET + RAM_SIZE, F_SEAL_SHRINK);
-	int page =
-		sealed_memfd(SMMU_VCMDQ_FILE_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	int ram = tlib_memfd_sealed("vq", RAM_OFFSET + RAM_SIZE, F_SEAL_SHRINK);
+	int page = tlib_memfd_sealed("vq", SMMU_VCMDQ_FILE_SIZE,
+				     F_SEAL_SHRINK | F_SEAL_GROW);
 	int irq = eventfd(0, EFD_CLOEXEC);
 	struct smmu_client_vcmdq_queue q1;
 	struct smmu_client_list *l;
@@ -190,8 +168,8 @@ TEST_F_TIMEOUT(vl, queue_state_and_guest_memory, 60)
 					     smmu_vcmdq_base(RAM_GPA, QLOG2)));
 	ASSERT_OK(smmu_client_vcmdq_set_ready(c, id, 0, true));
 	__atomic_store_n(&g.q->config, SMMU_VCMDQ_CONFIG_EN, __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_u32(&g.q->status, SMMU_VCMDQ_STATUS_ENABLED,
-			     SMMU_VCMDQ_STATUS_ENABLED));
+	ASSERT_TRUE(tlib_wait_u32(&g.q->status, SMMU_VCMDQ_STATUS_ENABLED,
+				  SMMU_VCMDQ_STATUS_ENABLED, WAIT_MS));
 	check_queue0(c, SMMU_CLIENT_VQ_ON, 0, 0, 0);
 	q1 = list_queue(c, 1, NULL);
 	ASSERT_EQ(q1.state, SMMU_CLIENT_VQ_OFF);
@@ -205,7 +183,8 @@ TEST_F_TIMEOUT(vl, queue_state_and_guest_memory, 60)
 		guest_put(&g, cmdq_build_tlbi_nh_asid(3, 0));
 		guest_put(&g, cmdq_build_sync(0, 3, 0xf, 0, 0));
 		guest_publish(&g);
-		ASSERT_TRUE(wait_u32(&g.q->cons, 127, g.prod & 127));
+		ASSERT_TRUE(
+			tlib_wait_u32(&g.q->cons, 127, g.prod & 127, WAIT_MS));
 	}
 	check_queue0(c, SMMU_CLIENT_VQ_ON, 0, 70 & 127, 70 & 127);
 
@@ -215,10 +194,11 @@ TEST_F_TIMEOUT(vl, queue_state_and_guest_memory, 60)
 	guest_put(&g, cmdq_build_cfgi_all());
 	guest_put(&g, cmdq_build_sync(0, 3, 0xf, 0, 0));
 	guest_publish(&g);
-	ASSERT_TRUE(
-		wait_u32(&g.q->cons, SMMU_VCMDQ_CONS_ERR_MASK | 127,
-			 (SMMU_VCMDQ_CERROR_ILL << SMMU_VCMDQ_CONS_ERR_SHIFT) |
-				 (bad & 127)));
+	ASSERT_TRUE(tlib_wait_u32(&g.q->cons, SMMU_VCMDQ_CONS_ERR_MASK | 127,
+				  (SMMU_VCMDQ_CERROR_ILL
+				   << SMMU_VCMDQ_CONS_ERR_SHIFT) |
+					  (bad & 127),
+				  WAIT_MS));
 	check_queue0(c, SMMU_CLIENT_VQ_HALTED, SMMU_VCMDQ_CERROR_ILL,
 		     g.prod & 127, bad & 127);
 
@@ -228,8 +208,8 @@ TEST_F_TIMEOUT(vl, queue_state_and_guest_memory, 60)
 	__atomic_store_n(&g.q->gerrorn,
 			 __atomic_load_n(&g.q->gerror, __ATOMIC_ACQUIRE),
 			 __ATOMIC_RELEASE);
-	ASSERT_TRUE(wait_u32(&g.q->cons, SMMU_VCMDQ_CONS_ERR_MASK | 127,
-			     g.prod & 127));
+	ASSERT_TRUE(tlib_wait_u32(&g.q->cons, SMMU_VCMDQ_CONS_ERR_MASK | 127,
+				  g.prod & 127, WAIT_MS));
 	check_queue0(c, SMMU_CLIENT_VQ_ON, 0, g.prod & 127, g.prod & 127);
 
 	/* smmu-offloadctl list: the same values, text and JSON. */
