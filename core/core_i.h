@@ -223,7 +223,6 @@ struct core_worker {
 	unsigned int polling; /* active rings inside their poll window */
 	uint64_t last_events_ns; /* last non-blocking event check */
 	uint64_t last_yield_ns; /* last sched_yield() while polling */
-	uint64_t yield_gap_ns; /* spin-hint this long before the next one */
 	/*
 	 * The worker's latest clock read: core_pump_active() sets it at the
 	 * start of each pass, the inline path at the end of a backend call,

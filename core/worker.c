@@ -443,30 +443,25 @@ static void worker_check_events(struct core_worker *w)
  * An empty pass inside a poll window. sched_yield() lets other threads on
  * this CPU in, but costs a syscall and a trip through the scheduler (~1
  * us on a virtualised host, more than the pass itself): a guest's store
- * that lands meanwhile waits for it. Whether to pay that depends on the
- * CPU: a yield that comes straight back (under CORE_POLL_YIELD_IDLE_NS)
- * found nobody else to run, so the worker then only spin-hints for
- * CORE_POLL_YIELD_NS before yielding again; a yield that gave the CPU
- * away means others are waiting for it (vCPU threads of an oversubscribed
- * host), so the worker keeps yielding after every empty pass.
+ * that lands meanwhile waits for it. So yield at most every
+ * CORE_POLL_YIELD_NS and only spin-hint in between; the scheduler still
+ * preempts the worker for anything that needs the CPU more. (A worker
+ * sharing its CPU with a vCPU thread that spins in guest mode waits for
+ * that thread's slices whatever it does here: PERFORMANCE.md "vcmdq".)
  */
 #define CORE_POLL_YIELD_NS 5000
-#define CORE_POLL_YIELD_IDLE_NS 3000
 
 static void worker_poll_pause(struct core_worker *w)
 {
 	/* The pass's clock (core_pump_active() runs every iteration). */
-	uint64_t now = w->now, back;
+	uint64_t now = w->now;
 
-	if (now - w->last_yield_ns < w->yield_gap_ns) {
+	if (now - w->last_yield_ns < CORE_POLL_YIELD_NS) {
 		common_cpu_relax();
 		return;
 	}
 	sched_yield();
-	back = core_now_ns();
-	w->yield_gap_ns =
-		back - now < CORE_POLL_YIELD_IDLE_NS ? CORE_POLL_YIELD_NS : 0;
-	w->last_yield_ns = back;
+	w->last_yield_ns = now;
 }
 
 static void *worker_main(void *arg)
