@@ -458,6 +458,154 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(sd->base);
 }
 
+/* A socket path of the daemon is taken (-EADDRINUSE) or is not a socket. */
+static bool log_socket_busy(const struct daemon_opts *o, int r)
+{
+	const char *sep = o->admin_socket ? " or " : "";
+	const char *admin = o->admin_socket ? o->admin_socket : "";
+
+	if (r == -EADDRINUSE)
+		log_msg(LOG_ERR,
+			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
+			o->socket, sep, admin);
+	else if (r == -ENOTSOCK)
+		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
+			o->socket, sep, admin);
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Before the service starts: the host SMMUs (discovered unless named),
+ * the log limits, and a busy socket refused early. 0, or -1 (logged).
+ */
+static int prepare(struct daemon_opts *o, char names[][CORE_NAME_MAX])
+{
+	const char *root = o->core.backend.sysfs_root ?
+				   o->core.backend.sysfs_root :
+				   "/sys/class/iommu";
+	int r;
+
+	if (!o->n_smmus) {
+		r = discover_smmus(o, names);
+		if (r < 0) {
+			log_msg(LOG_ERR, "reading %s: %s", root, strerror(-r));
+			return -1;
+		}
+		if (!r) {
+			log_msg(LOG_ERR,
+				"no SMMUv3 found in %s: name one with --smmu NAME, or use --backend sim",
+				root);
+			return -1;
+		}
+	}
+	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
+		daemon_ratelimit_init(&log_limits[i], o->log_burst,
+				      o->log_interval_ns, common_now_ns());
+	o->core.hsmmu_names = o->smmus;
+	o->core.n_hsmmu = o->n_smmus;
+
+	r = rpc_socket_probe(o->socket);
+	if (!r && o->admin_socket)
+		r = rpc_socket_probe(o->admin_socket);
+	return log_socket_busy(o, r) ? -1 : 0;
+}
+
+/* core_service_new() with the reason of a failure logged. */
+static int start_service(struct daemon_opts *o, struct core_service **ret)
+{
+	int r = core_service_new(&o->core, ret);
+
+	if (r == -ENOENT)
+		log_msg(LOG_ERR,
+			"a host SMMU was not found (%s backend): check --smmu names",
+			o->core.backend.kind);
+	else if ((r == -EPERM || r == -ENOSYS) &&
+		 o->core.loop == CORE_LOOP_URING)
+		log_msg(LOG_ERR,
+			"io_uring is unavailable (%s): use --loop auto or --loop epoll",
+			strerror(-r));
+	else if (r)
+		log_msg(LOG_ERR, "cannot start the service: %s", strerror(-r));
+	if (r)
+		return r;
+	if (o->core.loop == CORE_LOOP_AUTO &&
+	    !strcmp(core_service_loop_name(*ret), "epoll"))
+		log_msg(LOG_NOTICE,
+			"io_uring unavailable: workers fall back to epoll");
+	return 0;
+}
+
+/* The RPC server on the configured sockets; 0 or -errno (logged). */
+static int start_server(struct event_base *base, struct core_service *svc,
+			const struct daemon_opts *o, struct rpc_server **ret)
+{
+	struct rpc_server_config scfg = {
+		.path = o->socket,
+		.admin_path = o->admin_socket,
+		.mode = o->socket_mode,
+		.allow_uids = o->allow_uids,
+		.n_allow_uids = o->n_allow_uids,
+		.allow_gids = o->allow_gids,
+		.n_allow_gids = o->n_allow_gids,
+		.allow_overflow_ids = o->allow_overflow_ids,
+		.max_clients = o->max_clients,
+		.max_clients_per_uid = o->max_clients_per_uid,
+		.hello_timeout_ms = o->hello_timeout_s * 1000,
+		.max_vsmmus = o->max_vsmmus,
+		.max_rings = o->max_rings,
+		.max_devices = o->max_devices,
+		.log = rpc_log,
+	};
+	int r = make_socket_dir(o->socket);
+
+	if (r) {
+		log_msg(LOG_ERR, "cannot create the directory of %s: %s",
+			o->socket, strerror(-r));
+		return r;
+	}
+	r = rpc_server_new(base, svc, &scfg, ret);
+	if (r && !log_socket_busy(o, r))
+		log_msg(LOG_ERR, "cannot listen on %s (admin: %s): %s",
+			o->socket, o->admin_socket ? o->admin_socket : "none",
+			strerror(-r));
+	return r;
+}
+
+/* The metrics endpoint, if asked for; @ready gets its address. */
+static int start_metrics(struct event_base *base, struct core_service *svc,
+			 struct rpc_server *srv, const struct daemon_opts *o,
+			 char *ready, size_t len, struct daemon_metrics **ret)
+{
+	struct daemon_metrics_config mcfg = {
+		.addr = o->metrics,
+		.srv = srv,
+		.extra = metrics_extra,
+	};
+	char addr[DAEMON_METRICS_ADDR_MAX];
+	int r;
+
+	snprintf(ready, len, "STATUS=serving");
+	if (!o->metrics)
+		return 0;
+	r = daemon_metrics_new(base, svc, &mcfg, ret);
+	if (r) {
+		log_msg(LOG_ERR, "cannot serve metrics on %s: %s", o->metrics,
+			strerror(-r));
+		return r;
+	}
+	r = daemon_metrics_address(*ret, addr, sizeof(addr));
+	if (r) {
+		log_msg(LOG_ERR, "metrics address: %s", strerror(-r));
+		return r;
+	}
+	log_msg(LOG_NOTICE, "metrics on http://%s/metrics", addr);
+	snprintf(ready, len, "STATUS=serving, metrics on http://%s/metrics",
+		 addr);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char names[CORE_MAX_HSMMU][CORE_NAME_MAX];
@@ -473,12 +621,10 @@ int main(int argc, char **argv)
 	};
 	const struct timeval watch_tv = { WATCH_INTERVAL_S, 0 };
 	struct event *ev_term = NULL, *ev_int = NULL;
-	struct daemon_metrics_config mcfg = { 0 };
 	struct daemon_metrics *metrics = NULL;
 	struct watch watch = { 0 };
 	struct shutdown sd = { 0 };
 	char ready[DAEMON_METRICS_ADDR_MAX + 64];
-	struct rpc_server_config scfg = { 0 };
 	char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct core_service *svc = NULL;
 	struct rpc_server *srv = NULL;
@@ -491,74 +637,15 @@ int main(int argc, char **argv)
 		opts_free(&o);
 		return r > 0 ? 0 : 2;
 	}
-
-	if (!o.n_smmus) {
-		r = discover_smmus(&o, names);
-		if (r < 0) {
-			log_msg(LOG_ERR, "reading %s: %s",
-				o.core.backend.sysfs_root ?
-					o.core.backend.sysfs_root :
-					"/sys/class/iommu",
-				strerror(-r));
-			goto out;
-		}
-		if (!r) {
-			log_msg(LOG_ERR,
-				"no SMMUv3 found in %s: name one with --smmu NAME, or use --backend sim",
-				o.core.backend.sysfs_root ?
-					o.core.backend.sysfs_root :
-					"/sys/class/iommu");
-			goto out;
-		}
-	}
-	for (unsigned int i = 0; i < LOG_CLASS_COUNT; i++)
-		daemon_ratelimit_init(&log_limits[i], o.log_burst,
-				      o.log_interval_ns, common_now_ns());
-	o.core.hsmmu_names = o.smmus;
-	o.core.n_hsmmu = o.n_smmus;
-
-	/* Refuse a busy socket before starting the service. */
-	r = rpc_socket_probe(o.socket);
-	if (!r && o.admin_socket)
-		r = rpc_socket_probe(o.admin_socket);
-	if (r == -EADDRINUSE) {
-		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
-			o.socket, o.admin_socket ? " or " : "",
-			o.admin_socket ? o.admin_socket : "");
+	if (prepare(&o, names))
 		goto out;
-	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
-			o.socket, o.admin_socket ? " or " : "",
-			o.admin_socket ? o.admin_socket : "");
-		goto out;
-	}
 
 	/* Replies use MSG_NOSIGNAL; this covers everything else. */
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(event_log);
 
-	r = core_service_new(&o.core, &svc);
-	if (r) {
-		if (r == -ENOENT)
-			log_msg(LOG_ERR,
-				"a host SMMU was not found (%s backend): check --smmu names",
-				o.core.backend.kind);
-		else if ((r == -EPERM || r == -ENOSYS) &&
-			 o.core.loop == CORE_LOOP_URING)
-			log_msg(LOG_ERR,
-				"io_uring is unavailable (%s): use --loop auto or --loop epoll",
-				strerror(-r));
-		else
-			log_msg(LOG_ERR, "cannot start the service: %s",
-				strerror(-r));
+	if (start_service(&o, &svc))
 		goto out;
-	}
-	if (o.core.loop == CORE_LOOP_AUTO &&
-	    !strcmp(core_service_loop_name(svc), "epoll"))
-		log_msg(LOG_NOTICE,
-			"io_uring unavailable: workers fall back to epoll");
-
 	base = event_base_new();
 	if (!base) {
 		log_msg(LOG_ERR, "cannot create the event loop");
@@ -576,46 +663,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot install signal handlers");
 		goto out;
 	}
-
-	r = make_socket_dir(o.socket);
-	if (r) {
-		log_msg(LOG_ERR, "cannot create the directory of %s: %s",
-			o.socket, strerror(-r));
+	if (start_server(base, svc, &o, &srv))
 		goto out;
-	}
-	scfg.path = o.socket;
-	scfg.admin_path = o.admin_socket;
-	scfg.mode = o.socket_mode;
-	scfg.allow_uids = o.allow_uids;
-	scfg.n_allow_uids = o.n_allow_uids;
-	scfg.allow_gids = o.allow_gids;
-	scfg.n_allow_gids = o.n_allow_gids;
-	scfg.allow_overflow_ids = o.allow_overflow_ids;
-	scfg.max_clients = o.max_clients;
-	scfg.max_clients_per_uid = o.max_clients_per_uid;
-	scfg.hello_timeout_ms = o.hello_timeout_s * 1000;
-	scfg.max_vsmmus = o.max_vsmmus;
-	scfg.max_rings = o.max_rings;
-	scfg.max_devices = o.max_devices;
-	scfg.log = rpc_log;
-	r = rpc_server_new(base, svc, &scfg, &srv);
-	if (r == -EADDRINUSE) {
-		log_msg(LOG_ERR,
-			"another smmu-offloadd is listening on %s%s%s: stop it or use --socket",
-			o.socket, o.admin_socket ? " or " : "",
-			o.admin_socket ? o.admin_socket : "");
-		goto out;
-	} else if (r == -ENOTSOCK) {
-		log_msg(LOG_ERR, "%s%s%s exists and is not a socket: remove it",
-			o.socket, o.admin_socket ? " or " : "",
-			o.admin_socket ? o.admin_socket : "");
-		goto out;
-	} else if (r) {
-		log_msg(LOG_ERR, "cannot listen on %s (admin: %s): %s",
-			o.socket, o.admin_socket ? o.admin_socket : "none",
-			strerror(-r));
-		goto out;
-	}
 
 	watch.svc = svc;
 	watch.ev = event_new(base, -1, EV_PERSIST, on_watch, &watch);
@@ -623,29 +672,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot start the halt watch timer");
 		goto out;
 	}
-
-	snprintf(ready, sizeof(ready), "STATUS=serving");
-	if (o.metrics) {
-		char addr[DAEMON_METRICS_ADDR_MAX];
-
-		mcfg.addr = o.metrics;
-		mcfg.srv = srv;
-		mcfg.extra = metrics_extra;
-		r = daemon_metrics_new(base, svc, &mcfg, &metrics);
-		if (r) {
-			log_msg(LOG_ERR, "cannot serve metrics on %s: %s",
-				o.metrics, strerror(-r));
-			goto out;
-		}
-		r = daemon_metrics_address(metrics, addr, sizeof(addr));
-		if (r) {
-			log_msg(LOG_ERR, "metrics address: %s", strerror(-r));
-			goto out;
-		}
-		log_msg(LOG_NOTICE, "metrics on http://%s/metrics", addr);
-		snprintf(ready, sizeof(ready),
-			 "STATUS=serving, metrics on http://%s/metrics", addr);
-	}
+	if (start_metrics(base, svc, srv, &o, ready, sizeof(ready), &metrics))
+		goto out;
 
 	log_msg(LOG_NOTICE,
 		"ready: %s backend, %u host SMMU(s), %s workers, poll_us %u, socket %s, admin socket %s",
