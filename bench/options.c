@@ -79,7 +79,8 @@ void sb_usage(FILE *f)
 		"                       --rate-cmds N too)\n"
 		"      --ring-budget N, --max-batch N, --rate-burst N, --cpus "
 		"LIST,\n"
-		"      --vcmdq-idle-us N, --max-rings N, --ctl-timeout-ms N\n"
+		"      --vcmdq-poll-us N, --vcmdq-idle-us N, --max-rings N,\n"
+		"      --ctl-timeout-ms N\n"
 		"      --ring-log2 N    ring entries (default 10)\n"
 		"      --trace-batches N  load at most N batches of a trace\n"
 		"      --connect SOCKET offload through a running smmu-offloadd "
@@ -208,6 +209,7 @@ static const struct option long_opts[] = {
 	{ "poll-us", required_argument, NULL, OPT_SVC },
 	{ "loop", required_argument, NULL, OPT_SVC },
 	{ "max-inflight", required_argument, NULL, OPT_SVC },
+	{ "vcmdq-poll-us", required_argument, NULL, OPT_SVC },
 	{ "vcmdq-idle-us", required_argument, NULL, OPT_SVC },
 	{ "ring-budget", required_argument, NULL, OPT_SVC },
 	{ "max-batch", required_argument, NULL, OPT_SVC },

@@ -517,6 +517,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			       .quiet = o->quiet,
 			       .sim = o->sim,
 			       .poll_us = o->svc.poll_us,
+			       .vcmdq_poll_us = o->svc.vcmdq_poll_us,
 			       .pin = o->kvm_pin,
 			       .lap = o->kvm_lap,
 			       .msipoll = o->kvm_msi,

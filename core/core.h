@@ -118,6 +118,11 @@ enum core_loop_kind {
  *                  only when the host is in trouble; past the deadline
  *                  the call fails with -ETIMEDOUT and the worker counts
  *                  as stuck (see "Control calls and deadlines" below).
+ * @vcmdq_poll_us:  how long a worker keeps polling a software vCMDQ page
+ *                  after its queues' last command before it arms the
+ *                  page's wake-up path (default CORE_DEFAULT_VCMDQ_POLL_US,
+ *                  longer than @poll_us: a vCMDQ wake-up costs a write
+ *                  fault and a vCPU stall, a ring's a doorbell).
  * @vcmdq_idle_us:  how often a worker looks at its idle vCMDQ queues
  *                  (default CORE_DEFAULT_VCMDQ_IDLE_US): the bound on how
  *                  long an idle queue's next guest write waits to be seen.
@@ -144,6 +149,7 @@ struct core_config {
 	const char *cpus;
 	unsigned int max_rings;
 	unsigned int ctl_timeout_ms;
+	unsigned int vcmdq_poll_us;
 	unsigned int vcmdq_idle_us;
 	uint64_t gmem_max;
 	unsigned int sim_hsmmus;
@@ -162,6 +168,13 @@ struct core_config {
 #define CORE_AUTO_INLINE_NS 20000
 #define CORE_DEFAULT_CTL_TIMEOUT_MS 5000
 #define CORE_DEFAULT_VCMDQ_IDLE_US 1000
+/*
+ * Poll a vCMDQ page for about what one idle-to-active transition costs the
+ * guest (120-180 us measured on the development host, PERFORMANCE.md
+ * "vcmdq"): polling longer than that cannot lose more than one wake-up
+ * would.
+ */
+#define CORE_DEFAULT_VCMDQ_POLL_US 200
 #define CORE_DEFAULT_GMEM_MAX (UINT64_C(1) << 40)
 /* fds one ring costs the service: memfd, doorbell, completion eventfd. */
 #define CORE_FDS_PER_RING 3
@@ -176,6 +189,7 @@ struct core_config {
  *   issue-mode      auto|inline|async (or "issue")  -> issue_mode
  *   max-inflight    0..256                          -> max_inflight
  *   poll-us         0..1000000                      -> poll_us
+ *   vcmdq-poll-us   0..1000000                      -> vcmdq_poll_us
  *   vcmdq-idle-us   N                               -> vcmdq_idle_us
  *   ring-budget     0..4096                         -> ring_budget
  *   max-batch       0..4096                         -> max_batch

@@ -39,6 +39,8 @@ static void apply_defaults(struct core_config *c)
 		c->rate_burst = c->ring_budget * 4;
 	if (!c->ctl_timeout_ms)
 		c->ctl_timeout_ms = CORE_DEFAULT_CTL_TIMEOUT_MS;
+	if (!c->vcmdq_poll_us)
+		c->vcmdq_poll_us = CORE_DEFAULT_VCMDQ_POLL_US;
 	if (!c->vcmdq_idle_us)
 		c->vcmdq_idle_us = CORE_DEFAULT_VCMDQ_IDLE_US;
 	if (!c->gmem_max)

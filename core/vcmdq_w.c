@@ -272,7 +272,7 @@ static void vcmdq_try_arm(struct core_worker *w, struct core_vcmdq *vc);
 uint32_t core_vcmdq_pump(struct core_worker *w, uint64_t now,
 			 unsigned int *polling)
 {
-	uint64_t poll_ns = (uint64_t)wcfg(w)->poll_us * 1000;
+	uint64_t poll_ns = (uint64_t)wcfg(w)->vcmdq_poll_us * 1000;
 	struct core_vq **pp = &w->vq_active, *q;
 	uint32_t total = 0;
 

@@ -33,6 +33,7 @@ enum {
 	OPT_ISSUE_MODE,
 	OPT_MAX_INFLIGHT,
 	OPT_POLL_US,
+	OPT_VCMDQ_POLL_US,
 	OPT_VCMDQ_IDLE_US,
 	OPT_RING_BUDGET,
 	OPT_MAX_BATCH,
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "issue-mode", required_argument, NULL, OPT_ISSUE_MODE },
 	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "vcmdq-poll-us", required_argument, NULL, OPT_VCMDQ_POLL_US },
 	{ "vcmdq-idle-us", required_argument, NULL, OPT_VCMDQ_IDLE_US },
 	{ "ring-budget", required_argument, NULL, OPT_RING_BUDGET },
 	{ "max-batch", required_argument, NULL, OPT_MAX_BATCH },
@@ -117,6 +119,8 @@ static void usage(FILE *f)
 		"                             inline while host calls are short, async when long)\n"
 		"  --max-inflight N           async ioctls in flight per host SMMU (default %u)\n"
 		"  --poll-us N                busy-poll time before sleeping (default %u)\n"
+		"  --vcmdq-poll-us N          busy-poll time of a vCMDQ page before it is\n"
+		"                             write-protected (default %u)\n"
 		"  --vcmdq-idle-us N          how often idle vCMDQ queues are looked at\n"
 		"                             (default %u)\n"
 		"  --ring-budget N            entries per ring per pass (default %u)\n"
@@ -163,12 +167,12 @@ static void usage(FILE *f)
 		"error, 2 on a usage error, 3 when a worker was stuck (its rings were not\n"
 		"drained) or the shutdown overran its bound (docs/OPERATIONS.md).\n",
 		CORE_DEFAULT_INFLIGHT, CORE_DEFAULT_POLL_US,
-		CORE_DEFAULT_VCMDQ_IDLE_US, CORE_DEFAULT_BUDGET,
-		CORE_DEFAULT_MAX_BATCH, CORE_DEFAULT_CTL_TIMEOUT_MS,
-		SHUTDOWN_SLACK_S, SMMU_CLIENT_DEFAULT_SOCKET,
-		RPC_DEFAULT_MAX_CLIENTS, RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000,
-		RPC_DEFAULT_MAX_VSMMUS, RPC_DEFAULT_MAX_RINGS,
-		RPC_DEFAULT_MAX_DEVICES);
+		CORE_DEFAULT_VCMDQ_POLL_US, CORE_DEFAULT_VCMDQ_IDLE_US,
+		CORE_DEFAULT_BUDGET, CORE_DEFAULT_MAX_BATCH,
+		CORE_DEFAULT_CTL_TIMEOUT_MS, SHUTDOWN_SLACK_S,
+		SMMU_CLIENT_DEFAULT_SOCKET, RPC_DEFAULT_MAX_CLIENTS,
+		RPC_DEFAULT_HELLO_TIMEOUT_MS / 1000, RPC_DEFAULT_MAX_VSMMUS,
+		RPC_DEFAULT_MAX_RINGS, RPC_DEFAULT_MAX_DEVICES);
 }
 
 static int parse_uint(const char *s, unsigned long long max,
@@ -315,6 +319,7 @@ static int apply_opt(struct daemon_opts *o, int id, const char *val,
 	case OPT_ISSUE_MODE:
 	case OPT_MAX_INFLIGHT:
 	case OPT_POLL_US:
+	case OPT_VCMDQ_POLL_US:
 	case OPT_VCMDQ_IDLE_US:
 	case OPT_RING_BUDGET:
 	case OPT_MAX_BATCH:

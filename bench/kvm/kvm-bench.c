@@ -142,6 +142,7 @@ static int setup_offload(struct kvmb_run *run, char *err, size_t errlen)
 		.n_hsmmu = o->hsmmus,
 		.issue_mode = CORE_ISSUE_INLINE,
 		.poll_us = o->poll_us,
+		.vcmdq_poll_us = o->vcmdq_poll_us,
 		.cpus = run->pin ? run->svc_cpus : NULL,
 		/* The latency split of the report (kvmb_result.take_p50...):
 		 * a clock read per backend call more for the worker. */

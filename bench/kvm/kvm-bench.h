@@ -32,6 +32,7 @@ struct kvmb_opts {
 	bool verify, quiet;
 	struct iofd_sim_config sim; /* with its wait mode */
 	unsigned int poll_us;
+	unsigned int vcmdq_poll_us; /* 0: the service's default */
 	bool msipoll; /* guests wait for SYNCs by MSI write (Linux's
 		       * MSIPOLL), not by reading CMDQ_CONS */
 	bool pin; /* offload, vcmdq: vCPU threads and service workers on disjoint

@@ -15,6 +15,7 @@ TEST(numbers_reach_their_fields)
 
 	ASSERT_OK(core_config_set(&c, "max-inflight", "32"));
 	ASSERT_OK(core_config_set(&c, "poll-us", "0x10"));
+	ASSERT_OK(core_config_set(&c, "vcmdq-poll-us", "300"));
 	ASSERT_OK(core_config_set(&c, "vcmdq-idle-us", "250"));
 	ASSERT_OK(core_config_set(&c, "ring-budget", "128"));
 	ASSERT_OK(core_config_set(&c, "max-batch", "4096"));
@@ -24,6 +25,7 @@ TEST(numbers_reach_their_fields)
 	ASSERT_OK(core_config_set(&c, "ctl-timeout-ms", "10"));
 	EXPECT_EQ(c.max_inflight, 32u);
 	EXPECT_EQ(c.poll_us, 16u);
+	EXPECT_EQ(c.vcmdq_poll_us, 300u);
 	EXPECT_EQ(c.vcmdq_idle_us, 250u);
 	EXPECT_EQ(c.ring_budget, 128u);
 	EXPECT_EQ(c.max_batch, 4096u);
@@ -79,6 +81,7 @@ TEST(bad_values_leave_config_alone)
 	EXPECT_ERR(-EINVAL, core_config_set(&c, "poll-us", "-1"));
 	EXPECT_ERR(-EINVAL, core_config_set(&c, "poll-us", "5x"));
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "poll-us", "1000001"));
+	EXPECT_ERR(-ERANGE, core_config_set(&c, "vcmdq-poll-us", "1000001"));
 	EXPECT_EQ(c.poll_us, 50u);
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "max-inflight", "257"));
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "max-batch", "4097"));
@@ -102,10 +105,10 @@ TEST(bad_values_leave_config_alone)
 TEST(key_list)
 {
 	static const char *const want[] = {
-		"backend",    "sysfs-root",	"issue-mode",  "max-inflight",
-		"poll-us",    "vcmdq-idle-us",	"ring-budget", "max-batch",
-		"rate-limit", "rate-burst",	"loop",	       "cpus",
-		"max-rings",  "ctl-timeout-ms", "sim-smmus",
+		"backend",   "sysfs-root",    "issue-mode",	"max-inflight",
+		"poll-us",   "vcmdq-poll-us", "vcmdq-idle-us",	"ring-budget",
+		"max-batch", "rate-limit",    "rate-burst",	"loop",
+		"cpus",	     "max-rings",     "ctl-timeout-ms", "sim-smmus",
 	};
 	unsigned int n = 0;
 
