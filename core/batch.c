@@ -149,8 +149,11 @@ int core_batch_localise(core_batch_call_fn *call, void *ctx,
 			hi = bad_hi > pos ? pos + (bad_hi - pos + 1) / 2 : n;
 			continue;
 		}
-		/* Never trust a count beyond what was passed. */
-		d = res.done < hi - pos ? res.done : hi - pos;
+		/*
+		 * Never trust a count beyond what was passed, nor a failed
+		 * call that claims all of it: something in it failed.
+		 */
+		d = res.done < hi - pos ? res.done : hi - pos - 1;
 		if (rc == -ETIMEDOUT) {
 			pos += d;
 			ret->issued = hi - pos > IOFD_HOST_CHUNK ?

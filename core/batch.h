@@ -112,8 +112,9 @@ struct core_batch {
 	/*
 	 * Result (core_batch_execute()). On failure, originals [0, done)
 	 * completed and [done, issued) were issued but are not known
-	 * complete (a host sync timed out); nothing from issued on was
-	 * issued. issued == done for every error but ETIMEDOUT.
+	 * complete (a host sync timed out); nothing from issued on is
+	 * known to have been issued. issued == done for every error but
+	 * ETIMEDOUT.
 	 */
 	int rc;
 	uint32_t done;

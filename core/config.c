@@ -46,7 +46,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "issue-mode", "issue", CFG_ISSUE, OFF(issue_mode), 0, 0 },
 	{ "max-inflight", NULL, CFG_U32, OFF(max_inflight), 0, 256 },
 	{ "poll-us", NULL, CFG_U32, OFF(poll_us), 0, 1000000 },
-	{ "vcmdq-poll-us", NULL, CFG_U32, OFF(vcmdq_poll_us), 0, 1000000 },
+	{ "vcmdq-poll-us", NULL, CFG_U32, OFF(vcmdq_poll_us), 1, 1000000 },
 	{ "vcmdq-idle-us", NULL, CFG_U32, OFF(vcmdq_idle_us), 0, UINT_MAX },
 	{ "ring-budget", NULL, CFG_U32, OFF(ring_budget), 0, 4096 },
 	{ "max-batch", NULL, CFG_U32, OFF(max_batch), 0, 4096 },

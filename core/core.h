@@ -189,7 +189,7 @@ struct core_config {
  *   issue-mode      auto|inline|async (or "issue")  -> issue_mode
  *   max-inflight    0..256                          -> max_inflight
  *   poll-us         0..1000000                      -> poll_us
- *   vcmdq-poll-us   0..1000000                      -> vcmdq_poll_us
+ *   vcmdq-poll-us   1..1000000                      -> vcmdq_poll_us
  *   vcmdq-idle-us   N                               -> vcmdq_idle_us
  *   ring-budget     0..4096                         -> ring_budget
  *   max-batch       0..4096                         -> max_batch
@@ -365,7 +365,7 @@ int core_ring_resume(struct core_service *svc, uint32_t ring_id);
  * out ATC invalidation (core_ring_err() mapping; BACKEND and DETACHED
  * show as ILL, the queue has no code for them).
  *
- * Idle queues (nothing fetched for poll_us, nothing in flight) are looked
+ * Idle queues (nothing fetched for vcmdq_poll_us, nothing in flight) are looked
  * at every vcmdq_idle_us; active ones every worker pass.
  */
 

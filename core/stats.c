@@ -162,7 +162,8 @@ static const struct core_stat_desc hsmmu_table[] = {
 	   "Host CMD_SYNCs the backend counted."),
 	HS("backend_errors", "smmu_offload_hsmmu_backend_errors_total", COUNTER,
 	   backend.errors, 0,
-	   "Backend invalidation calls that returned an error."),
+	   "Backend invalidation calls that returned an error, the calls "
+	   "that localise a failing command included."),
 	HS("backend_charged_ns",
 	   "smmu_offload_hsmmu_backend_charged_seconds_total", COUNTER,
 	   backend.charged_ns, CORE_STAT_NS,

@@ -124,10 +124,14 @@ void core_vq_seg_done(struct core_worker *w, struct core_seg *sg)
 	struct core_vq *q = sg->vq;
 
 	/* The guest's next command usually follows its completed SYNC:
-	 * poll for it for a whole window from now. */
-	q->last_work_ns = core_now_ns();
-	core_worker_diag_done(w, q->last_work_ns);
-	vq_activate(w, q, q->last_work_ns);
+	 * poll for it for a whole window from the completion (w->now, read
+	 * after the call or at its completion; the diag split wants the
+	 * moment of the CONS store). */
+	uint64_t now = w->diag ? core_now_ns() : w->now;
+
+	q->last_work_ns = now;
+	core_worker_diag_done(w, now);
+	vq_activate(w, q, now);
 	vcmdq_events(w, q->vc);
 }
 

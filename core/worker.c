@@ -475,7 +475,8 @@ static void *worker_main(void *arg)
 		did += process_completions(w);
 		did += (int)core_pump_active(w);
 		if (w->vcmdqs) {
-			uint64_t now = core_now_ns();
+			/* The pass's clock, read by core_pump_active(). */
+			uint64_t now = w->now;
 
 			if (w->diag)
 				worker_diag_pass(w, now);

@@ -13,7 +13,8 @@
  *                        kernel backend, an iommufd fd + vIOMMU id.
  *
  * Thread context: open/close/bind/unbind and vdev calls come from the
- * control thread. iofd_invalidate() may run concurrently on different
+ * control thread. iofd_invalidate_call() (and iofd_invalidate()) may run
+ * concurrently on different
  * viommus (issuer threads), never concurrently on the same viommu of the
  * kernel backend (its per-viommu entry buffer); the sim (its per-viommu
  * lock) and null backends allow it on the same viommu, which the KVM
@@ -207,7 +208,7 @@ int iofd_invalidate(struct iofd_viommu *v, const struct cmdq_cmd *cmds,
 		    uint32_t n, uint32_t *ret_done);
 
 /**
- * struct iofd_error - context of the last failed iofd_invalidate() of a
+ * struct iofd_error - context of the last failed iofd_invalidate_call() of a
  * vIOMMU, for the caller's log line.
  * @err:       its return value (0: no failure yet).
  * @op:        static name of what failed ("IOMMU_HWPT_INVALIDATE", "sim").

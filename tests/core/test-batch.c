@@ -160,6 +160,34 @@ TEST(localise_success_one_call)
 	free(c);
 }
 
+/* A backend that fails a call but claims every command of it done. */
+static int lying_call(void *ctx, const struct cmdq_cmd *cmds, uint32_t n,
+		      struct iofd_inv_result *ret)
+{
+	uint32_t *calls = ctx;
+
+	(void)cmds;
+	++*calls;
+	ret->done = n;
+	ret->bad = IOFD_INV_BAD_UNKNOWN;
+	return -EIO;
+}
+
+/* A failed call never completes the list, whatever count it reports. */
+TEST(localise_failed_call_claiming_all)
+{
+	struct cmdq_cmd *c = marked_list(CHUNK);
+	struct core_batch_outcome o;
+	uint32_t calls = 0;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_ERR(-EIO, core_batch_localise(lying_call, &calls, c, CHUNK, &o));
+	EXPECT_TRUE(o.done < CHUNK);
+	EXPECT_EQ(o.calls, calls);
+	EXPECT_TRUE(o.calls <= CORE_BATCH_MAX_CALLS);
+	free(c);
+}
+
 /* A host sync timeout is never issued again: what is known is reported. */
 TEST(localise_timeout_not_retried)
 {

@@ -82,6 +82,7 @@ TEST(bad_values_leave_config_alone)
 	EXPECT_ERR(-EINVAL, core_config_set(&c, "poll-us", "5x"));
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "poll-us", "1000001"));
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "vcmdq-poll-us", "1000001"));
+	EXPECT_ERR(-ERANGE, core_config_set(&c, "vcmdq-poll-us", "0"));
 	EXPECT_EQ(c.poll_us, 50u);
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "max-inflight", "257"));
 	EXPECT_ERR(-ERANGE, core_config_set(&c, "max-batch", "4097"));
