@@ -17,7 +17,8 @@
 #      smmu-offloadd daemon started on a private socket (--connect).
 #   4. the same modes with real vCPUs (KVM guests, VM exits measured),
 #      and beside them vcmdq (the software Tegra241 CMDQV: the guest's
-#      queue consumed in place, no exit), when /dev/kvm works.
+#      queue consumed in place, no exit), when /dev/kvm works: one VM,
+#      so its vCPU and the worker each get one of 2 CPUs.
 # Takes about a minute and a half after the build on 2 cores. Works as root on a
 # fresh Debian bookworm (installs what is missing, gnuplot-nox for the
 # charts if it can); as another user it needs the packages installed.
@@ -97,10 +98,12 @@ printf '==== baselines spin too; the oracle lives in the daemon: offload not ver
 # exits (bench/kvm/); mode vcmdq runs the Tegra241 CMDQV guest driver's
 # protocol against a register page in RAM, consumed by the service with
 # no exit. Skipped, with the reason, without a usable /dev/kvm.
-printf '\n==== 4. real vCPUs: 2 KVM VMs, strict-unmap, 1 s per mode (qemu, qemu-batched, offload,\n'
-printf '==== vcmdq: the software Tegra241 CMDQV); the VM exits are measured\n\n'
+printf '\n==== 4. real vCPUs: 1 KVM VM on 1 host SMMU, strict-unmap, sim spin, 1 s per mode\n'
+printf '==== (qemu, qemu-batched, offload, vcmdq: the software Tegra241 CMDQV); the VM exits\n'
+printf '==== are measured. One VM, so that its vCPU and the service worker each have a CPU\n'
+printf '==== on a 2-CPU machine (docs/PERFORMANCE.md "Headline: the software vCMDQ")\n\n'
 rc=0
-"$bench" --vcpu kvm -w strict-unmap -n 2 -H 2 -d 1 \
+"$bench" --vcpu kvm -w strict-unmap -n 1 -H 1 -d 1 --wait spin \
 	--json "$out/strict-kvm.json" || rc=$?
 if [ "$rc" = 77 ]; then
 	echo "(no usable /dev/kvm: real-vCPU comparison skipped)"
