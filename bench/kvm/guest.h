@@ -50,7 +50,7 @@
 #define KG_CMDQ_PMASK ((2 << KG_CMDQ_LOG2) - 1)
 
 #define KG_VCPU_BASE 0x200000
-#define KG_VCPU_SIZE 0x40000
+#define KG_VCPU_SIZE 0x100000 /* fields, slots, stack from the top down */
 #define KG_VCPU(i) (KG_VCPU_BASE + (i)*KG_VCPU_SIZE)
 #define KG_MAX_VCPUS 16
 #define KG_RAM_SIZE (KG_VCPU_BASE + KG_MAX_VCPUS * KG_VCPU_SIZE)
@@ -78,7 +78,10 @@
 
 /* Batch slots: slot k at KG_VCPU(i) + KG_SLOTS + k * KG_SLOT_SIZE. */
 #define KG_SLOTS 0x1000
-#define KG_NSLOTS 64
+/* A power of two (the guest masks with KG_NSLOTS - 1); the slots end
+ * below KG_VCPU_SIZE with room for the stack above them. Many slots let
+ * the vcmdq harness run rarely (kvm-vcmdq.c). */
+#define KG_NSLOTS 512
 #define KG_SLOT_SIZE 0x500 /* header + 64 16-byte commands, rounded up */
 #define KG_S_N 0x00 /* u32: commands (1..64) */
 #define KG_S_SYNC 0x04 /* u32: index of the last CMD_SYNC + 1, 0 = none */

@@ -63,6 +63,10 @@ const char *const kvmb_mode_names[KVMB_NMODES] = { "qemu", "qemu-batched",
 						   "offload", "vcmdq" };
 _Static_assert(KVMB_NMODES == sizeof(((struct kvmb_opts *)0)->modes),
 	       "kvmb_opts.modes");
+/* The guest masks slot numbers; its stack grows down from the block's end. */
+_Static_assert((KG_NSLOTS & (KG_NSLOTS - 1)) == 0, "KG_NSLOTS power of two");
+_Static_assert(KG_SLOTS + KG_NSLOTS * KG_SLOT_SIZE + 0x10000 <= KG_VCPU_SIZE,
+	       "slots and a 64 KiB stack fit the vCPU block");
 
 #define KVMB_MAX_VMS 64
 #define KVMB_RING_LOG2 10 /* > KG_CMDQ_LOG2: a push never finds it full */

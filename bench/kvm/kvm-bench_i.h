@@ -133,6 +133,7 @@ struct kvmb_vcpu {
 	struct kvmh_exits setup_exits;
 	bool setup_seen;
 	uint64_t ready, done_seen;
+	uint64_t nap_seen; /* done_seen at the harness's last nap estimate */
 	/* vcmdq: the SMMU CMDQ PROD writes and their commands (vCPU thread). */
 	uint64_t base_batches, base_cmds;
 	uint64_t cmds, fwd, syncs, batches, checked, stale;

@@ -38,7 +38,10 @@
  * the oracle for a batch before it makes it ready (R_READY), at most
  * kvmv_run.ahead batches beyond the completed ones: KVMV_AHEAD_STRICT for
  * strict-unmap (so the guest rarely waits for this thread, which sleeps
- * KVMV_HARNESS_NAP_NS whenever a pass found nothing to do), 1 (lock-step)
+ * whenever a pass found nothing to do, about half the time the ready
+ * batches last: each wake takes a CPU from a vCPU or the worker, and a
+ * batch in flight then waits for it, so fewer wakes are fewer slow
+ * batches), 1 (lock-step)
  * where a batch invalidates a whole ASID and would remove the next
  * batch's fills before that batch ran. Fills are kept per batch and a check looks only at
  * batches the completed SYNC covers. The guest waits for READY before it
@@ -72,9 +75,13 @@
 
 #define KVMV_SLOT 1 /* memory slot of the register page */
 #define KVMV_NSID 16u /* VINTF SID_MATCH/REPLACE slots (PARAM) */
-#define KVMV_HARNESS_NAP_NS 100000 /* harness: sleep when nothing moved */
+/* Harness: when a pass moved nothing it sleeps about half the time the
+ * ready batches last at the rate the guests completed them, within these
+ * bounds (harness_nap_ns()). */
+#define KVMV_NAP_MIN_NS 100000
+#define KVMV_NAP_MAX_NS 2000000
 /* strict-unmap: batches ready beyond the completed ones (< KG_NSLOTS). */
-#define KVMV_AHEAD_STRICT 32
+#define KVMV_AHEAD_STRICT (KG_NSLOTS - 32)
 
 /* The oracle entries filled for one batch, kept apart until a SYNC at or
  * after that batch on the same queue was seen complete (harness thread).
@@ -492,10 +499,45 @@ uint32_t kvmv_id(const struct kvmb_vm *vm)
 	return vm->vq ? vm->vq->id : 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * How long the harness may sleep after a pass that left every vCPU its
+ * ready batches: half the time the fewest-lasting vCPU's ready batches
+ * take at the rate it completed batches over the last @dt_ns (the other
+ * half is slack for a late wake-up), within KVMV_NAP_MIN_NS ..
+ * KVMV_NAP_MAX_NS. A vCPU that completed none (setup, stopped) does not
+ * bound it; lock-step (ahead 1) comes out at the minimum.
+ */
+static uint64_t harness_nap_ns(struct kvmb_run *run, uint64_t dt_ns)
+{
+	uint64_t nap = KVMV_NAP_MAX_NS;
+
+	for (unsigned int v = 0; v < run->o->vms; v++)
+		for (unsigned int k = 0; k < run->o->vcpus; k++) {
+			struct kvmb_vcpu *vc = &run->vms[v].vc[k];
+			uint64_t d = vc->done_seen - vc->nap_seen, t;
+
+			vc->nap_seen = vc->done_seen;
+			if (!d)
+				continue;
+			t = (vc->ready - vc->done_seen) * dt_ns / d / 2;
+			if (t < nap)
+				nap = t;
+		}
+	return nap < KVMV_NAP_MIN_NS ? KVMV_NAP_MIN_NS : nap;
+}
+
 static void *harness_main(void *arg)
 {
 	struct kvmb_run *run = arg;
-	uint64_t cpu0 = thread_cpu_ns();
+	uint64_t cpu0 = thread_cpu_ns(), t0 = mono_ns();
 	bool moved;
 
 	/* kvmb_sched_snap() counts it by name. */
@@ -506,15 +548,22 @@ static void *harness_main(void *arg)
 		return NULL;
 	}
 	while (!__atomic_load_n(&run->vq->stop, __ATOMIC_ACQUIRE)) {
-		struct timespec ts = { 0, KVMV_HARNESS_NAP_NS };
+		uint64_t t1, nap;
+		struct timespec ts;
 
 		harness_pass_all(run, true, &moved);
+		if (moved)
+			continue;
 		/* Sleep, not spin or yield: the vCPU threads spin in their
 		 * guests and never yield, and only a thread that slept gets
 		 * the CPU back from them promptly. The guests run ahead of
 		 * it meanwhile (kvmv_run.ahead). */
-		if (!moved)
-			nanosleep(&ts, NULL);
+		t1 = mono_ns();
+		nap = harness_nap_ns(run, t1 - t0);
+		t0 = t1;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)nap;
+		nanosleep(&ts, NULL);
 	}
 	run->vq->harness_cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
