@@ -546,6 +546,7 @@ static int run_kvm(const struct opts *o, const struct wl *w)
 			return 2;
 		}
 		k.idle_ms = o->idle_ms;
+		k.idle_active = o->syncs; /* -k K: the active phase's batches */
 		k.idle_queues = o->vms;
 		k.vms = k.vcpus = 1;
 		k.syncs = UINT64_C(1) << 40;

@@ -28,6 +28,7 @@ struct kvmb_opts {
 	unsigned int vms, vcpus, hsmmus;
 	double duration; /* seconds per mode */
 	uint64_t syncs; /* batches per vCPU instead of duration; 0 = off */
+	uint64_t idle_active; /* --idle: active-phase batches, 0 = KVMI_ACTIVE */
 	uint64_t seed;
 	bool verify, quiet;
 	struct iofd_sim_config sim; /* with its wait mode */

@@ -6,7 +6,8 @@
  * queues (pages of up to KVMI_QUEUES_PER_PAGE queues, one vSMMU each,
  * every page write-protected through a userfaultfd as the guest's is).
  * The harness thread paces the guest in three phases:
- *  1. active: KVMI_ACTIVE batches as in the normal run (round trip p50);
+ *  1. active: KVMI_ACTIVE batches (-k K: K) as in the normal run (round
+ *     trip p50);
  *  2. transitions: KVMI_TRANSITIONS batches, each made ready only once
  *     the worker has armed the guest's page (its queues idle for poll_us
  *     and the protection set): the guest's PROD store faults and the
@@ -286,8 +287,11 @@ void kvmi_harness(struct kvmb_run *run)
 	struct timespec ts;
 
 	/* 1. Active, as the normal run paces it. */
+	uint64_t active = run->o->idle_active ? run->o->idle_active :
+						KVMI_ACTIVE;
+
 	kvmv_set_ahead(run, KG_NSLOTS - 1);
-	while (vc->done_seen < KVMI_ACTIVE && !kvmv_stopping(run))
+	while (vc->done_seen < active && !kvmv_stopping(run))
 		if (!kvmv_harness_step(vc, true))
 			nap(KVMI_NAP_NS);
 	ir->active_p50 = core_hist_quantile(&vc->lat, 0.5);
