@@ -46,6 +46,9 @@
 #define KVMI_QLOG2 4 /* 16 entries per idle queue */
 #define KVMI_RAM_SIZE (KVMI_QUEUES_PER_PAGE * 0x1000u)
 #define KVMI_ACTIVE 20000u
+/* Batches ready ahead in the active phase: few enough that the drain
+ * before the transitions ends quickly on a loaded machine (< KG_NSLOTS). */
+#define KVMI_AHEAD 63u
 #define KVMI_TRANSITIONS 200u
 #define KVMI_LONG_TRANSITIONS 50u
 #define KVMI_LONG_GAP_NS 10000000 /* 10 ms */
@@ -290,7 +293,7 @@ void kvmi_harness(struct kvmb_run *run)
 	uint64_t active = run->o->idle_active ? run->o->idle_active :
 						KVMI_ACTIVE;
 
-	kvmv_set_ahead(run, KG_NSLOTS - 1);
+	kvmv_set_ahead(run, KVMI_AHEAD);
 	while (vc->done_seen < active && !kvmv_stopping(run))
 		if (!kvmv_harness_step(vc, true))
 			nap(KVMI_NAP_NS);

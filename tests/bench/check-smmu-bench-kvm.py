@@ -49,8 +49,10 @@ def run(name, args, vcpu='kvm'):
                        capture_output=True, text=True, timeout=120)
     if p.returncode == 77:
         return 'skip', p.stderr.strip()
+    # stderr first: the report's table would push the error past the
+    # detail's line limit (tap.finish).
     ok = check(f'{name}: exit 0', p.returncode == 0,
-               f'rc {p.returncode}\n{p.stdout}\n{p.stderr}')
+               f'rc {p.returncode}\n{p.stderr}\n{p.stdout}')
     if not ok:
         return None, None
     with open(path) as f:
