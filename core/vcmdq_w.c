@@ -178,7 +178,7 @@ static uint32_t vq_pump(struct core_worker *w, struct core_vq *q, uint64_t now)
 	struct core_vcmdq *vc = q->vc;
 	struct core_vsmmu *vs = vc->vs;
 	struct core_batch *b = vs->open;
-	uint32_t avail = 0, budget = wcfg(w)->ring_budget, got, taken = 0, i;
+	uint32_t avail = 0, budget, got, taken = 0, i;
 	struct ring_vcmdq_span sp;
 	bool new_seg = false;
 	struct core_seg *sg;
@@ -189,13 +189,8 @@ static uint32_t vq_pump(struct core_worker *w, struct core_vq *q, uint64_t now)
 	if (!avail)
 		return 0;
 	q->blocked = true;
-	if (b->n_segs == CORE_MAX_VSMMU_RINGS && q->open_seg < 0)
-		return 0;
-	if (budget > avail)
-		budget = avail;
-	if (budget > b->cap - b->n)
-		budget = b->cap - b->n;
-	if (!budget || !core_vsmmu_take_tokens(w, vs, now, &budget))
+	budget = core_vsmmu_room(w, vs, q->open_seg, avail, now);
+	if (!budget)
 		return 0;
 	q->blocked = false;
 

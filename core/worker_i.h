@@ -50,6 +50,31 @@ static inline enum core_cmd_class core_cmd_class_of(unsigned int order)
 	}
 }
 
+/*
+ * How many of @avail entries a ring or vCMDQ queue whose run in its
+ * vSMMU's open batch is @open_seg (-1: none yet) may take this pass: its
+ * budget, the batch's room, a free run slot, the vSMMU's tokens. 0: none
+ * (the caller stays blocked: a completion or the token refill, not
+ * polling, makes progress).
+ */
+static inline uint32_t core_vsmmu_room(struct core_worker *w,
+				       struct core_vsmmu *vs, int open_seg,
+				       uint32_t avail, uint64_t now)
+{
+	const struct core_batch *b = vs->open;
+	uint32_t budget = wcfg(w)->ring_budget;
+
+	if (b->n_segs == CORE_MAX_VSMMU_RINGS && open_seg < 0)
+		return 0;
+	if (budget > avail)
+		budget = avail;
+	if (budget > b->cap - b->n)
+		budget = b->cap - b->n;
+	if (!budget || !core_vsmmu_take_tokens(w, vs, now, &budget))
+		return 0;
+	return budget;
+}
+
 /* worker_done.c */
 /* Signal @r's completion eventfd, if it has one and its VMM wants it. */
 void core_ring_signal(struct core_ring *r);

@@ -84,7 +84,7 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	const struct core_config *cfg = wcfg(w);
 	struct core_vsmmu *vs = r->vs;
 	struct core_batch *b = vs->open;
-	uint32_t avail, budget = cfg->ring_budget, got, first, taken = 0, i;
+	uint32_t avail, budget, got, first, taken = 0, i;
 	bool new_seg = false;
 	struct core_seg *sg;
 	int rc;
@@ -110,13 +110,8 @@ static uint32_t ring_pump(struct core_worker *w, struct core_ring *r,
 	/* Entries wait for room in the open batch: a completion, not
 	 * polling, will make progress. */
 	r->blocked = true;
-	if (b->n_segs == CORE_MAX_VSMMU_RINGS && r->open_seg < 0)
-		return 0;
-	if (budget > avail)
-		budget = avail;
-	if (budget > b->cap - b->n)
-		budget = b->cap - b->n;
-	if (!budget || !core_vsmmu_take_tokens(w, vs, now, &budget))
+	budget = core_vsmmu_room(w, vs, r->open_seg, avail, now);
+	if (!budget)
 		return 0;
 	r->blocked = false;
 
